@@ -1,0 +1,4 @@
+//! HTTP adapters: API Gateway HTTP API (payload 2.0) requests in, responses out.
+
+pub mod oauth;
+mod page;

@@ -1,0 +1,151 @@
+//! `GET /connect/{provider}` and `GET /oauth/callback/{provider}`.
+
+use lambda_http::{Body, Request, RequestExt, Response};
+
+use super::page;
+use crate::connect::{CallbackParams, ConnectError, ConnectService};
+use crate::connect_link::LinkParams;
+use crate::domain::ProviderKind;
+use crate::provider::ProviderError;
+use crate::store::StateError;
+
+/// The one entry point of the OAuth function.
+pub async fn handle(service: &ConnectService, request: Request) -> Response<Body> {
+    let reference = request
+        .lambda_context_ref()
+        .map(|c| c.request_id.clone())
+        .unwrap_or_default();
+    if request.method() != http::Method::GET {
+        return page::html(
+            405,
+            "Not allowed",
+            "Only GET is supported here.",
+            &reference,
+        );
+    }
+    let path = request.uri().path().to_owned();
+    let query = request.query_string_parameters();
+    let param = |name: &str| query.first(name).map(str::to_owned);
+
+    let route = if let Some(p) = path.strip_prefix("/connect/") {
+        Some((Route::Connect, p))
+    } else {
+        path.strip_prefix("/oauth/callback/")
+            .map(|p| (Route::Callback, p))
+    };
+    let Some((route, provider)) = route else {
+        return page::html(404, "Not found", "There is nothing here.", &reference);
+    };
+    let Ok(kind) = provider.parse::<ProviderKind>() else {
+        return page::html(
+            404,
+            "Not found",
+            "This data source is not supported.",
+            &reference,
+        );
+    };
+
+    match route {
+        Route::Connect => {
+            let link = LinkParams {
+                customer_ref: param("ref"),
+                expires: param("expires"),
+                sig: param("sig"),
+            };
+            match service.start(kind, &link).await {
+                Ok(url) => {
+                    tracing::info!(provider = %kind, with_ref = link.customer_ref.is_some(),
+                        "connect started; redirecting to consent");
+                    page::redirect(url.as_str())
+                }
+                Err(e) => refuse(kind, &e, &reference),
+            }
+        }
+        Route::Callback => {
+            let params = CallbackParams {
+                state: param("state"),
+                code: param("code"),
+                error: param("error"),
+            };
+            match service.complete(kind, &params).await {
+                Ok(done) => {
+                    let subscriptions: Vec<&str> =
+                        done.subscriptions.iter().map(|c| c.as_str()).collect();
+                    tracing::info!(provider = %kind, user_id = %done.user_id,
+                        reconnected = done.reconnected, subscriptions = ?subscriptions,
+                        "connect completed");
+                    page::html(
+                        200,
+                        "Your account is connected",
+                        "Thank you. Your activity data will now be shared as you agreed. \
+                         You can close this page.",
+                        &reference,
+                    )
+                }
+                Err(e) => refuse(kind, &e, &reference),
+            }
+        }
+    }
+}
+
+enum Route {
+    Connect,
+    Callback,
+}
+
+/// Maps a failure to the person's page and the operator's log line.
+fn refuse(kind: ProviderKind, error: &ConnectError, reference: &str) -> Response<Body> {
+    let (status, title, message) = outcome(error);
+    if status >= 500 {
+        tracing::error!(provider = %kind, status, error = %error, "connect failed");
+    } else {
+        tracing::warn!(provider = %kind, status, error = %error, "connect refused");
+    }
+    page::html(status, title, message, reference)
+}
+
+const START_AGAIN: &str =
+    "This sign-in link has expired or was already used. Please go back to the app and start again.";
+const TRY_LATER: &str =
+    "We could not finish connecting your account. Nothing was changed. Please try again in a few minutes.";
+
+fn outcome(error: &ConnectError) -> (u16, &'static str, &'static str) {
+    match error {
+        ConnectError::UnknownProvider => (404, "Not found", "This data source is not supported."),
+        ConnectError::Link(_) => (
+            403,
+            "This link is not valid",
+            "This connect link is not valid or has expired. Please open it again from the app.",
+        ),
+        ConnectError::MissingState
+        | ConnectError::StateProviderMismatch
+        | ConnectError::State(StateError::Unknown | StateError::Replayed | StateError::Expired) => {
+            (400, "Please start again", START_AGAIN)
+        }
+        ConnectError::Denied => (
+            403,
+            "Not connected",
+            "You chose not to share your data, so nothing was connected. \
+             You can connect at any time from the app.",
+        ),
+        ConnectError::MissingCode | ConnectError::TokenExchange(ProviderError::InvalidGrant) => {
+            (400, "Please start again", START_AGAIN)
+        }
+        ConnectError::TokenExchange(ProviderError::Gone)
+        | ConnectError::Profile(ProviderError::Gone)
+        | ConnectError::AuthorizeUrl(ProviderError::Gone) => (
+            502,
+            "This connection is no longer offered",
+            "The data source no longer supports this way of connecting. \
+             Please use the new connection option in the app.",
+        ),
+        ConnectError::ProviderRefused(_)
+        | ConnectError::TokenExchange(_)
+        | ConnectError::Profile(_)
+        | ConnectError::Marketing(_) => (502, "Not connected", TRY_LATER),
+        ConnectError::AuthorizeUrl(_)
+        | ConnectError::State(StateError::Store(_))
+        | ConnectError::Store(_)
+        | ConnectError::Secret(_) => (500, "Not connected", TRY_LATER),
+    }
+}

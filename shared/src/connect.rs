@@ -1,0 +1,305 @@
+//! The connect use case: a person authorises the company's app, their profile becomes a
+//! contact, their tokens are stored and subscriptions created.
+//!
+//! Order matters. The state is consumed first (single use, whatever happens next). The
+//! contact is written before the connection is stored, so a stored connection always has
+//! its contact; a failure before that stores nothing new, and the person simply starts
+//! again. Subscriptions come last, after the connection exists, so a notification that
+//! arrives at once finds it.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use time::{Duration, OffsetDateTime};
+use url::Url;
+
+use crate::config::ConnectSettings;
+use crate::connect_link::{self, LinkError, LinkParams};
+use crate::domain::{
+    Collection, Connection, ConnectionStatus, ContactKey, ContactRecord, Profile, ProviderKind,
+    ProviderUserId,
+};
+use crate::marketing::{MarketingError, MarketingSink};
+use crate::provider::{pkce, AuthorizeRequest, Provider, ProviderError, SubscriptionOutcome};
+use crate::secret_store::{LinkKey, SecretCache, SecretError};
+use crate::store::{
+    ConnectionStore, OAuthStateStore, PendingAuthorization, StateError, StoreError,
+};
+
+/// How long a person has between the redirect and the callback.
+pub const STATE_LIFETIME: Duration = Duration::minutes(10);
+
+/// The query of `GET /oauth/callback/{provider}`.
+#[derive(Clone, Debug, Default)]
+pub struct CallbackParams {
+    pub state: Option<String>,
+    pub code: Option<String>,
+    pub error: Option<String>,
+}
+
+/// What a finished connect did.
+#[derive(Debug)]
+pub struct Connected {
+    pub user_id: ProviderUserId,
+    /// True when the person was connected before (their contact and tokens were updated).
+    pub reconnected: bool,
+    pub subscriptions: Vec<Collection>,
+}
+
+/// Why a connect did not finish. `Display` is the operator's log text: it never holds
+/// tokens, codes, states or personal data.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("unknown provider")]
+    UnknownProvider,
+    #[error("connect link refused: {0}")]
+    Link(#[from] LinkError),
+    #[error("authorize URL could not be built: {0}")]
+    AuthorizeUrl(ProviderError),
+    #[error("callback without state")]
+    MissingState,
+    #[error("callback state refused: {0}")]
+    State(#[from] StateError),
+    #[error("callback state was issued for another provider")]
+    StateProviderMismatch,
+    #[error("person denied consent")]
+    Denied,
+    #[error("provider returned an authorization error: {0}")]
+    ProviderRefused(String),
+    #[error("callback without code")]
+    MissingCode,
+    #[error("token exchange failed: {0}")]
+    TokenExchange(ProviderError),
+    #[error("profile fetch failed: {0}")]
+    Profile(ProviderError),
+    #[error("contact upsert failed: {0}")]
+    Marketing(#[from] MarketingError),
+    #[error("store failed: {0}")]
+    Store(#[from] StoreError),
+    #[error("secret unavailable: {0}")]
+    Secret(#[from] SecretError),
+}
+
+/// Everything the connect flow needs; built once per container.
+pub struct ConnectService {
+    providers: HashMap<ProviderKind, Arc<dyn Provider>>,
+    states: Arc<dyn OAuthStateStore>,
+    connections: Arc<dyn ConnectionStore>,
+    marketing: Arc<dyn MarketingSink>,
+    secrets: Arc<SecretCache>,
+    settings: ConnectSettings,
+    contact_origin: String,
+}
+
+impl ConnectService {
+    pub fn new(
+        providers: Vec<Arc<dyn Provider>>,
+        states: Arc<dyn OAuthStateStore>,
+        connections: Arc<dyn ConnectionStore>,
+        marketing: Arc<dyn MarketingSink>,
+        secrets: Arc<SecretCache>,
+        settings: ConnectSettings,
+        contact_origin: String,
+    ) -> Self {
+        ConnectService {
+            providers: providers.into_iter().map(|p| (p.kind(), p)).collect(),
+            states,
+            connections,
+            marketing,
+            secrets,
+            settings,
+            contact_origin,
+        }
+    }
+
+    fn provider(&self, kind: ProviderKind) -> Result<&Arc<dyn Provider>, ConnectError> {
+        self.providers
+            .get(&kind)
+            .ok_or(ConnectError::UnknownProvider)
+    }
+
+    fn redirect_uri(&self, kind: ProviderKind) -> String {
+        format!(
+            "{}/oauth/callback/{kind}",
+            self.settings.public_base_url.as_str().trim_end_matches('/')
+        )
+    }
+
+    /// `GET /connect/{provider}`: checks the link, stores a single-use state bound to a
+    /// PKCE verifier and the customer id, and returns where to send the person.
+    pub async fn start(&self, kind: ProviderKind, link: &LinkParams) -> Result<Url, ConnectError> {
+        let provider = self.provider(kind)?;
+        let now = OffsetDateTime::now_utc();
+        let customer_ref = if link.customer_ref.is_some() {
+            let key: LinkKey = self.secrets.get(&self.settings.link_secret_id).await?;
+            connect_link::verify(&key.key, kind, link, now)?
+        } else {
+            None
+        };
+        let state = pkce::new_state();
+        let verifier = pkce::new_verifier();
+        let redirect_uri = self.redirect_uri(kind);
+        self.states
+            .put(
+                &state,
+                &PendingAuthorization {
+                    provider: kind,
+                    code_verifier: verifier.clone(),
+                    customer_ref,
+                    redirect_uri: redirect_uri.clone(),
+                    expires_at: now + STATE_LIFETIME,
+                },
+            )
+            .await?;
+        let url = provider
+            .authorize_url(&AuthorizeRequest {
+                state: &state,
+                code_challenge: &pkce::challenge(&verifier),
+                redirect_uri: &redirect_uri,
+            })
+            .await
+            .map_err(ConnectError::AuthorizeUrl)?;
+        Ok(url)
+    }
+
+    /// `GET /oauth/callback/{provider}`: finishes the connect.
+    pub async fn complete(
+        &self,
+        kind: ProviderKind,
+        params: &CallbackParams,
+    ) -> Result<Connected, ConnectError> {
+        let provider = self.provider(kind)?;
+        let state = params.state.as_deref().ok_or(ConnectError::MissingState)?;
+        let pending = self.states.take(state, OffsetDateTime::now_utc()).await?;
+        if pending.provider != kind {
+            return Err(ConnectError::StateProviderMismatch);
+        }
+        if let Some(error) = params.error.as_deref() {
+            return Err(if error == "access_denied" {
+                ConnectError::Denied
+            } else {
+                // Only a short, printable error code goes to the log.
+                ConnectError::ProviderRefused(
+                    error
+                        .chars()
+                        .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+                        .take(40)
+                        .collect(),
+                )
+            });
+        }
+        let code = params
+            .code
+            .as_deref()
+            .filter(|c| !c.is_empty())
+            .ok_or(ConnectError::MissingCode)?;
+        let grant = provider
+            .exchange_code(code, &pending.code_verifier, &pending.redirect_uri)
+            .await
+            .map_err(ConnectError::TokenExchange)?;
+        let user_id = grant.user_id;
+        let tokens = grant.tokens;
+
+        // From here on the provider has issued new tokens, which (at Fitbit) invalidate the
+        // ones we may hold from an earlier connect: if we cannot finish, still keep them.
+        let finish = async {
+            let profile = if tokens.scopes.contains("profile") {
+                provider
+                    .profile(&tokens.access_token)
+                    .await
+                    .map_err(ConnectError::Profile)?
+            } else {
+                Profile::default()
+            };
+            let contact = ContactKey {
+                origin: self.contact_origin.clone(),
+                id: user_id.0.clone(),
+            };
+            self.marketing
+                .upsert_contact(&ContactRecord {
+                    key: contact.clone(),
+                    profile: profile.clone(),
+                    customer_ref: pending.customer_ref.clone(),
+                    changed_at: OffsetDateTime::now_utc(),
+                })
+                .await?;
+            Ok::<_, ConnectError>((profile, contact))
+        };
+        let (profile, contact) = match finish.await {
+            Ok(done) => done,
+            Err(e) => {
+                if self
+                    .connections
+                    .replace_tokens_if_connected(kind, &user_id, &tokens)
+                    .await?
+                {
+                    tracing::warn!(provider = %kind, user_id = %user_id,
+                        "reconnect failed; kept the new tokens on the existing connection");
+                }
+                return Err(e);
+            }
+        };
+
+        let version = self
+            .connections
+            .save_connected(&Connection {
+                provider: kind,
+                user_id: user_id.clone(),
+                tokens: tokens.clone(),
+                status: ConnectionStatus::Active,
+                contact,
+                customer_ref: pending.customer_ref,
+                timezone: profile.timezone,
+                subscriptions: Default::default(),
+                version: 0,
+            })
+            .await?;
+
+        let subscriptions = self
+            .subscribe_granted(provider.as_ref(), &user_id, &tokens)
+            .await;
+        self.connections
+            .set_subscriptions(kind, &user_id, &subscriptions)
+            .await?;
+        Ok(Connected {
+            user_id,
+            reconnected: version > 1,
+            subscriptions,
+        })
+    }
+
+    /// Subscribes to each collection whose scope was granted — never also to "all", which
+    /// would duplicate every notification. A failure is logged, not fatal: the daily pull
+    /// still brings the data, and the next reconnect retries.
+    async fn subscribe_granted(
+        &self,
+        provider: &dyn Provider,
+        user_id: &ProviderUserId,
+        tokens: &crate::domain::TokenSet,
+    ) -> Vec<Collection> {
+        let mut subscribed = Vec::new();
+        for collection in Collection::ALL {
+            if !tokens.scopes.contains(provider.scope_for(collection)) {
+                continue;
+            }
+            match provider
+                .subscribe(&tokens.access_token, user_id, collection)
+                .await
+            {
+                Ok(SubscriptionOutcome::Created | SubscriptionOutcome::AlreadyExists) => {
+                    subscribed.push(collection)
+                }
+                Ok(SubscriptionOutcome::Conflict) => {
+                    tracing::warn!(user_id = %user_id, %collection,
+                        "subscription conflict: another subscription holds this collection");
+                    subscribed.push(collection);
+                }
+                Err(e) => {
+                    tracing::warn!(user_id = %user_id, %collection, error = %e,
+                        "subscription failed");
+                }
+            }
+        }
+        subscribed
+    }
+}

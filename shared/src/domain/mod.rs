@@ -1,0 +1,200 @@
+//! Domain types. They know nothing of AWS, HTTP or SAP wire formats.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::str::FromStr;
+
+use time::{Date, OffsetDateTime};
+
+use crate::secret::Secret;
+
+/// A data provider people connect.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ProviderKind {
+    Fitbit,
+}
+
+impl ProviderKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderKind::Fitbit => "fitbit",
+        }
+    }
+}
+
+impl fmt::Display for ProviderKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for ProviderKind {
+    type Err = UnknownProvider;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "fitbit" => Ok(ProviderKind::Fitbit),
+            _ => Err(UnknownProvider),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("unknown provider")]
+pub struct UnknownProvider;
+
+/// The provider's own id of a person (Fitbit: the 6-character `encodedId`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ProviderUserId(pub String);
+
+impl fmt::Display for ProviderUserId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The set of OAuth scopes a person granted (they may untick some).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Scopes(pub BTreeSet<String>);
+
+impl Scopes {
+    /// Parses a space-separated scope string, as OAuth token responses carry it.
+    pub fn parse(s: &str) -> Scopes {
+        Scopes(s.split_whitespace().map(str::to_owned).collect())
+    }
+
+    pub fn contains(&self, scope: &str) -> bool {
+        self.0.contains(scope)
+    }
+
+    pub fn to_space_separated(&self) -> String {
+        self.0
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+/// A kind of data a provider notifies us about and we import.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Collection {
+    Activities,
+    Body,
+    Sleep,
+}
+
+impl Collection {
+    pub const ALL: [Collection; 3] = [Collection::Activities, Collection::Body, Collection::Sleep];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Collection::Activities => "activities",
+            Collection::Body => "body",
+            Collection::Sleep => "sleep",
+        }
+    }
+}
+
+impl fmt::Display for Collection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Access and refresh token as issued by a provider.
+#[derive(Clone, Debug)]
+pub struct TokenSet {
+    pub access_token: Secret,
+    pub refresh_token: Secret,
+    pub expires_at: OffsetDateTime,
+    pub scopes: Scopes,
+}
+
+/// What a provider tells us about a person, normalised. Everything but the id is optional:
+/// the person may not have granted the profile scope, and providers omit fields.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Profile {
+    pub full_name: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub gender: Option<Gender>,
+    pub birth_date: Option<Date>,
+    /// ISO 3166-1 alpha-2, upper case.
+    pub country: Option<String>,
+    /// ISO 639-1, upper case (SAP's language key).
+    pub language: Option<String>,
+    /// IANA time zone, e.g. `Europe/Berlin`; days are the person's local days.
+    pub timezone: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Gender {
+    Female,
+    Male,
+    Unknown,
+}
+
+/// Lifecycle of a connection. Only `Active` connections get work.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConnectionStatus {
+    Active,
+    /// The refresh token was rejected: the person must consent again.
+    NeedsReconsent,
+    /// The provider answered 410 Gone: the person must migrate to the successor API.
+    ProviderGone,
+}
+
+impl ConnectionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnectionStatus::Active => "active",
+            ConnectionStatus::NeedsReconsent => "needs_reconsent",
+            ConnectionStatus::ProviderGone => "provider_gone",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "active" => Some(ConnectionStatus::Active),
+            "needs_reconsent" => Some(ConnectionStatus::NeedsReconsent),
+            "provider_gone" => Some(ConnectionStatus::ProviderGone),
+            _ => None,
+        }
+    }
+}
+
+/// The contact a connection feeds in the marketing system.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ContactKey {
+    /// Contact origin configured in the tenant, e.g. `FITBIT`.
+    pub origin: String,
+    pub id: String,
+}
+
+/// A person's link between a provider account and a marketing contact.
+#[derive(Clone, Debug)]
+pub struct Connection {
+    pub provider: ProviderKind,
+    pub user_id: ProviderUserId,
+    pub tokens: TokenSet,
+    pub status: ConnectionStatus,
+    pub contact: ContactKey,
+    /// The company's own customer id, when the person came through a signed connect link.
+    pub customer_ref: Option<String>,
+    pub timezone: Option<String>,
+    /// Collections we hold provider subscriptions for.
+    pub subscriptions: BTreeSet<Collection>,
+    /// Optimistic-locking version; bumped by every write of the tokens.
+    pub version: u64,
+}
+
+/// A contact as it goes to the marketing system.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ContactRecord {
+    pub key: ContactKey,
+    pub profile: Profile,
+    /// The company's customer id, attached as an additional id so the tenant merges this
+    /// contact with the company's own record of the person.
+    pub customer_ref: Option<String>,
+    pub changed_at: OffsetDateTime,
+}

@@ -1,0 +1,266 @@
+//! OData V2 `$batch` codec (multipart/mixed, CRLF).
+//!
+//! Every operation we send travels in a changeset of its own, or with the operations it
+//! must not be separated from: a changeset is atomic, so one bad record fails only its
+//! own changeset. The outer status (202) says nothing; each changeset's answer is checked.
+
+use rand::RngCore;
+use serde_json::Value;
+
+/// One write inside a changeset.
+#[derive(Clone, Debug)]
+pub struct Operation {
+    /// `PUT`, `POST`, `PATCH`, ...
+    pub method: &'static str,
+    /// Relative to the service root, e.g. `ContactOriginData(ContactOrigin='FITBIT',ContactID='X')`.
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Value,
+}
+
+/// Operations that succeed or fail together.
+#[derive(Clone, Debug, Default)]
+pub struct Changeset(pub Vec<Operation>);
+
+/// The answer to one operation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OperationResponse {
+    pub status: u16,
+    pub body: String,
+}
+
+/// The answer to one changeset.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ChangesetResult {
+    /// Every operation succeeded; one response per operation, in order.
+    Applied(Vec<OperationResponse>),
+    /// Nothing in the changeset was applied; SAP answers the whole changeset with one error.
+    Failed { status: u16, message: String },
+}
+
+pub struct EncodedBatch {
+    pub content_type: String,
+    pub body: String,
+}
+
+fn boundary(prefix: &str) -> String {
+    let mut bytes = [0u8; 12];
+    rand::rng().fill_bytes(&mut bytes);
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{prefix}_{hex}")
+}
+
+pub fn encode(changesets: &[Changeset]) -> EncodedBatch {
+    let batch = boundary("batch");
+    let mut body = String::new();
+    for changeset in changesets {
+        let cs = boundary("changeset");
+        body.push_str(&format!(
+            "--{batch}\r\nContent-Type: multipart/mixed; boundary={cs}\r\n\r\n"
+        ));
+        for (i, op) in changeset.0.iter().enumerate() {
+            let json = op.body.to_string();
+            body.push_str(&format!(
+                "--{cs}\r\nContent-Type: application/http\r\nContent-Transfer-Encoding: binary\r\nContent-ID: {}\r\n\r\n",
+                i + 1
+            ));
+            body.push_str(&format!("{} {} HTTP/1.1\r\n", op.method, op.path));
+            body.push_str("Content-Type: application/json\r\nAccept: application/json\r\n");
+            for (name, value) in &op.headers {
+                body.push_str(&format!("{name}: {value}\r\n"));
+            }
+            body.push_str(&format!("Content-Length: {}\r\n\r\n{json}\r\n", json.len()));
+        }
+        body.push_str(&format!("--{cs}--\r\n"));
+    }
+    body.push_str(&format!("--{batch}--\r\n"));
+    EncodedBatch {
+        content_type: format!("multipart/mixed; boundary={batch}"),
+        body,
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("no multipart boundary in content type")]
+    NoBoundary,
+    #[error("malformed part: {0}")]
+    Malformed(&'static str),
+}
+
+/// The `boundary` parameter of a multipart content type.
+fn boundary_of(content_type: &str) -> Option<String> {
+    content_type.split(';').map(str::trim).find_map(|p| {
+        let (k, v) = p.split_once('=')?;
+        k.trim()
+            .eq_ignore_ascii_case("boundary")
+            .then(|| v.trim().trim_matches('"').to_owned())
+    })
+}
+
+/// Splits a multipart body into its parts (each: header block and content). Tolerates
+/// LF-only line endings, which some gateways produce.
+fn split_parts<'a>(body: &'a str, boundary: &str) -> Vec<&'a str> {
+    let delimiter = format!("--{boundary}");
+    let mut parts = Vec::new();
+    for chunk in body.split(delimiter.as_str()).skip(1) {
+        if chunk.starts_with("--") {
+            break;
+        }
+        let chunk = chunk
+            .strip_prefix("\r\n")
+            .or(chunk.strip_prefix('\n'))
+            .unwrap_or(chunk);
+        let chunk = chunk
+            .strip_suffix("\r\n")
+            .or(chunk.strip_suffix('\n'))
+            .unwrap_or(chunk);
+        parts.push(chunk);
+    }
+    parts
+}
+
+/// Splits a header block from what follows the first blank line.
+fn split_head(part: &str) -> (&str, &str) {
+    if let Some(i) = part.find("\r\n\r\n") {
+        (&part[..i], &part[i + 4..])
+    } else if let Some(i) = part.find("\n\n") {
+        (&part[..i], &part[i + 2..])
+    } else {
+        (part, "")
+    }
+}
+
+fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
+/// An embedded `application/http` response: status line, headers, body.
+fn parse_http_response(part_content: &str) -> Result<OperationResponse, DecodeError> {
+    let (head, body) = split_head(part_content);
+    let status_line = head
+        .lines()
+        .next()
+        .ok_or(DecodeError::Malformed("no status line"))?;
+    let status = status_line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or(DecodeError::Malformed("bad status line"))?;
+    Ok(OperationResponse {
+        status,
+        body: body.trim_end().to_owned(),
+    })
+}
+
+pub fn decode(content_type: &str, body: &str) -> Result<Vec<ChangesetResult>, DecodeError> {
+    let outer = boundary_of(content_type).ok_or(DecodeError::NoBoundary)?;
+    let mut results = Vec::new();
+    for part in split_parts(body, &outer) {
+        let (head, content) = split_head(part);
+        let part_type = header(head, "content-type").unwrap_or_default();
+        if part_type
+            .to_ascii_lowercase()
+            .starts_with("multipart/mixed")
+        {
+            let inner = boundary_of(part_type).ok_or(DecodeError::NoBoundary)?;
+            let responses = split_parts(content, &inner)
+                .into_iter()
+                .map(|p| parse_http_response(split_head(p).1))
+                .collect::<Result<Vec<_>, _>>()?;
+            // A changeset answered as multipart normally succeeded as a whole; check each
+            // status anyway rather than trust the shape.
+            match responses.iter().find(|r| !(200..300).contains(&r.status)) {
+                Some(failed) => results.push(ChangesetResult::Failed {
+                    status: failed.status,
+                    message: error_message(&failed.body),
+                }),
+                None => results.push(ChangesetResult::Applied(responses)),
+            }
+        } else {
+            let response = parse_http_response(content)?;
+            if (200..300).contains(&response.status) {
+                results.push(ChangesetResult::Applied(vec![response]));
+            } else {
+                results.push(ChangesetResult::Failed {
+                    status: response.status,
+                    message: error_message(&response.body),
+                });
+            }
+        }
+    }
+    Ok(results)
+}
+
+/// The readable part of an SAP OData error body (`error.code` and `error.message.value`),
+/// or a short prefix of whatever came back.
+pub fn error_message(body: &str) -> String {
+    if let Ok(v) = serde_json::from_str::<Value>(body) {
+        let error = &v["error"];
+        let code = error["code"].as_str().unwrap_or_default();
+        let message = error["message"]["value"]
+            .as_str()
+            .or_else(|| error["message"].as_str())
+            .unwrap_or_default();
+        if !code.is_empty() || !message.is_empty() {
+            return format!("{code} {message}").trim().to_owned();
+        }
+    }
+    body.chars().take(200).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodes_one_changeset_per_entry_with_crlf() {
+        let op = Operation {
+            method: "PUT",
+            path: "ContactOriginData(ContactOrigin='FITBIT',ContactID='A')".into(),
+            headers: vec![("Sap-Cuan-SourceSystemType".into(), "EXT".into())],
+            body: serde_json::json!({"ContactID": "A"}),
+        };
+        let e = encode(&[Changeset(vec![op.clone()]), Changeset(vec![op])]);
+        let b = boundary_of(&e.content_type).unwrap();
+        assert_eq!(split_parts(&e.body, &b).len(), 2);
+        assert!(e
+            .body
+            .contains("PUT ContactOriginData(ContactOrigin='FITBIT',ContactID='A') HTTP/1.1\r\n"));
+        assert!(
+            !e.body.replace("\r\n", "").contains('\n'),
+            "bare LF in body"
+        );
+    }
+
+    #[test]
+    fn decodes_applied_and_failed_changesets() {
+        let body = "--batch_1\r\nContent-Type: multipart/mixed; boundary=changeset_a\r\n\r\n\
+            --changeset_a\r\nContent-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n\r\n\
+            HTTP/1.1 204 No Content\r\nDataServiceVersion: 1.0\r\n\r\n\r\n--changeset_a--\r\n\
+            --batch_1\r\nContent-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n\r\n\
+            HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\n\r\n\
+            {\"error\":{\"code\":\"/IWBEP/CM_MGW_RT/020\",\"message\":{\"lang\":\"en\",\"value\":\"Property 'Foo' is invalid\"}}}\r\n\
+            --batch_1--\r\n";
+        let r = decode("multipart/mixed; boundary=batch_1", body).unwrap();
+        assert_eq!(r.len(), 2);
+        assert!(matches!(&r[0], ChangesetResult::Applied(v) if v[0].status == 204));
+        assert_eq!(
+            r[1],
+            ChangesetResult::Failed {
+                status: 400,
+                message: "/IWBEP/CM_MGW_RT/020 Property 'Foo' is invalid".into()
+            }
+        );
+    }
+
+    #[test]
+    fn decodes_lf_only_bodies() {
+        let body = "--b\nContent-Type: application/http\n\nHTTP/1.1 201 Created\n\n{}\n--b--\n";
+        let r = decode("multipart/mixed; boundary=\"b\"", body).unwrap();
+        assert!(matches!(&r[0], ChangesetResult::Applied(v) if v[0].status == 201));
+    }
+}

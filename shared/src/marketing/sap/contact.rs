@@ -1,0 +1,124 @@
+//! Contacts through `API_MKT_CONTACT_SRV;v=0004`: `PUT ContactOriginData(...)` in a
+//! `$batch` is an upsert, so reconnecting updates the contact instead of duplicating it.
+
+use async_trait::async_trait;
+use serde_json::{json, Map, Value};
+
+use super::batch::{Changeset, ChangesetResult, Operation};
+use super::{fit, odata_date, odata_key, SapClient, CONTACT_SERVICE};
+use crate::domain::{ContactRecord, Gender};
+use crate::marketing::{MarketingError, MarketingSink};
+
+pub struct ContactServiceSink {
+    client: std::sync::Arc<SapClient>,
+}
+
+impl ContactServiceSink {
+    pub fn new(client: std::sync::Arc<SapClient>) -> Self {
+        ContactServiceSink { client }
+    }
+}
+
+/// SAP gender codes: 0 unknown, 1 female, 2 male.
+fn gender_code(g: Gender) -> &'static str {
+    match g {
+        Gender::Unknown => "0",
+        Gender::Female => "1",
+        Gender::Male => "2",
+    }
+}
+
+/// The `ContactOriginData` entity; only fields we know are sent, so an unset field never
+/// overwrites what the tenant already holds.
+pub(super) fn contact_origin_data(c: &ContactRecord) -> Value {
+    let p = &c.profile;
+    let mut m = Map::new();
+    m.insert("ContactOrigin".into(), json!(c.key.origin));
+    m.insert("ContactID".into(), json!(c.key.id));
+    m.insert(
+        "OriginDataLastChgUTCDateTime".into(),
+        json!(odata_date(c.changed_at)),
+    );
+    m.insert("IsConsumer".into(), json!(true));
+    let mut text = |name: &str, value: &Option<String>, max: usize| {
+        if let Some(v) = value {
+            m.insert(name.into(), json!(fit(v, max)));
+        }
+    };
+    text("FullName", &p.full_name, 80);
+    text("FirstName", &p.first_name, 40);
+    text("LastName", &p.last_name, 40);
+    text("Country", &p.country, 3);
+    text("Language", &p.language, 2);
+    if let Some(g) = p.gender {
+        m.insert("GenderCode".into(), json!(gender_code(g)));
+    }
+    if let Some(d) = p.birth_date {
+        m.insert(
+            "BirthDate".into(),
+            json!(odata_date(d.midnight().assume_utc())),
+        );
+    }
+    Value::Object(m)
+}
+
+#[async_trait]
+impl MarketingSink for ContactServiceSink {
+    async fn upsert_contact(&self, c: &ContactRecord) -> Result<(), MarketingError> {
+        let settings = self.client.settings();
+        let headers = vec![
+            (
+                "Sap-Cuan-SourceSystemType".to_owned(),
+                settings.source_system_type.clone(),
+            ),
+            (
+                "Sap-Cuan-SourceSystemId".to_owned(),
+                settings.source_system_id.clone(),
+            ),
+        ];
+        let origin = odata_key(&c.key.origin);
+        let id = odata_key(&c.key.id);
+        let mut operations = vec![Operation {
+            method: "PUT",
+            path: format!("ContactOriginData(ContactOrigin={origin},ContactID={id})"),
+            headers: headers.clone(),
+            body: contact_origin_data(c),
+        }];
+        // The company's customer id as an additional id: the tenant's key mapping then
+        // merges this contact with the company's own record of the person. Same changeset,
+        // so the contact never exists without the link the person signed up with.
+        if let Some(customer_ref) = &c.customer_ref {
+            let add_origin = &settings.customer_id_origin;
+            operations.push(Operation {
+                method: "PUT",
+                path: format!(
+                    "AdditionalIDs(ContactOrigin={origin},ContactID={id},\
+                     InteractionContactAdditionalOrigin={},InteractionContactAdditionalExternalID={})",
+                    odata_key(add_origin),
+                    odata_key(customer_ref)
+                ),
+                headers,
+                body: json!({
+                    "ContactOrigin": c.key.origin,
+                    "ContactID": c.key.id,
+                    "InteractionContactAdditionalOrigin": add_origin,
+                    "InteractionContactAdditionalExternalID": customer_ref,
+                }),
+            });
+        }
+        let results = self
+            .client
+            .batch(CONTACT_SERVICE, &[Changeset(operations)])
+            .await?;
+        match results.into_iter().next() {
+            Some(ChangesetResult::Applied(_)) => Ok(()),
+            Some(ChangesetResult::Failed { status, message }) if status >= 500 => Err(
+                MarketingError::Unavailable(format!("contact upsert: HTTP {status}: {message}")),
+            ),
+            Some(ChangesetResult::Failed { status, message }) => Err(MarketingError::Rejected(
+                format!("contact upsert: HTTP {status}: {message}"),
+            )),
+            None => Err(MarketingError::Unavailable("empty $batch answer".into())),
+        }
+    }
+}

@@ -1,0 +1,156 @@
+//! Credentials from Secrets Manager, cached per container.
+//!
+//! A warm Lambda container reads each secret once and keeps it for [`CACHE_TTL`], so a
+//! rotated secret is picked up within minutes without a call per request.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use tokio::sync::Mutex;
+
+use crate::secret::Secret;
+
+pub const CACHE_TTL: Duration = Duration::from_secs(300);
+
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    /// The message names the secret id, never its value.
+    #[error("secret {id} could not be read: {reason}")]
+    Unavailable { id: String, reason: String },
+    #[error("secret {id} does not have the expected JSON shape")]
+    Malformed { id: String },
+}
+
+/// Port: reads a secret's string value.
+#[async_trait]
+pub trait SecretSource: Send + Sync {
+    async fn secret_string(&self, id: &str) -> Result<Secret, SecretError>;
+}
+
+/// Adapter over AWS Secrets Manager.
+pub struct SecretsManagerSource {
+    client: aws_sdk_secretsmanager::Client,
+}
+
+impl SecretsManagerSource {
+    pub fn new(client: aws_sdk_secretsmanager::Client) -> Self {
+        SecretsManagerSource { client }
+    }
+}
+
+#[async_trait]
+impl SecretSource for SecretsManagerSource {
+    async fn secret_string(&self, id: &str) -> Result<Secret, SecretError> {
+        let out = self
+            .client
+            .get_secret_value()
+            .secret_id(id)
+            .send()
+            .await
+            .map_err(|e| SecretError::Unavailable {
+                id: id.to_owned(),
+                reason: aws_sdk_secretsmanager::error::DisplayErrorContext(e).to_string(),
+            })?;
+        out.secret_string
+            .map(Secret::new)
+            .ok_or_else(|| SecretError::Unavailable {
+                id: id.to_owned(),
+                reason: "no SecretString".to_owned(),
+            })
+    }
+}
+
+/// Caches parsed secrets per container.
+pub struct SecretCache {
+    source: Arc<dyn SecretSource>,
+    entries: Mutex<HashMap<String, (Instant, Secret)>>,
+}
+
+impl SecretCache {
+    pub fn new(source: Arc<dyn SecretSource>) -> Self {
+        SecretCache {
+            source,
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The secret's JSON value parsed as `T`.
+    pub async fn get<T: DeserializeOwned>(&self, id: &str) -> Result<T, SecretError> {
+        let raw = self.raw(id).await?;
+        serde_json::from_str(raw.expose()).map_err(|_| SecretError::Malformed { id: id.to_owned() })
+    }
+
+    async fn raw(&self, id: &str) -> Result<Secret, SecretError> {
+        let mut entries = self.entries.lock().await;
+        if let Some((at, value)) = entries.get(id) {
+            if at.elapsed() < CACHE_TTL {
+                return Ok(value.clone());
+            }
+        }
+        // Holding the lock across the fetch means one fetch per secret per container even
+        // when requests arrive together; the fetch is a few ms and happens every 5 minutes.
+        let value = self.source.secret_string(id).await?;
+        entries.insert(id.to_owned(), (Instant::now(), value.clone()));
+        Ok(value)
+    }
+}
+
+/// `{client_id, client_secret, subscriber_verification_code}` of a provider app.
+#[derive(Clone, Debug, Deserialize)]
+pub struct ProviderCredentials {
+    pub client_id: String,
+    pub client_secret: Secret,
+    pub subscriber_verification_code: Option<Secret>,
+}
+
+/// `{username, password}` of the SAP communication user.
+#[derive(Clone, Debug, Deserialize)]
+pub struct SapCredentials {
+    pub username: String,
+    pub password: Secret,
+}
+
+/// `{key}`: the HMAC key the company's app signs connect links with.
+#[derive(Clone, Debug, Deserialize)]
+pub struct LinkKey {
+    pub key: Secret,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    struct Counting(AtomicUsize);
+
+    #[async_trait]
+    impl SecretSource for Counting {
+        async fn secret_string(&self, _id: &str) -> Result<Secret, SecretError> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Ok(Secret::new(r#"{"username":"u","password":"p"}"#))
+        }
+    }
+
+    #[tokio::test]
+    async fn reads_each_secret_once_per_container() {
+        let source = Arc::new(Counting(AtomicUsize::new(0)));
+        let cache = SecretCache::new(source.clone());
+        for _ in 0..3 {
+            let c: SapCredentials = cache.get("sap").await.unwrap();
+            assert_eq!(c.password.expose(), "p");
+        }
+        assert_eq!(source.0.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn malformed_secret_error_does_not_echo_the_value() {
+        let source = Arc::new(Counting(AtomicUsize::new(0)));
+        let cache = SecretCache::new(source);
+        let err = cache.get::<LinkKey>("link").await.unwrap_err();
+        assert!(!err.to_string().contains("password"), "{err}");
+    }
+}

@@ -1,0 +1,363 @@
+//! DynamoDB adapter: one table, `pk`/`sk` string keys, TTL attribute `ttl`.
+//!
+//! | item        | pk                          | sk           |
+//! |-------------|-----------------------------|--------------|
+//! | connection  | `CONN#<provider>#<user id>` | `CONNECTION` |
+//! | OAuth state | `STATE#<sha256(state)>`     | `STATE`      |
+//!
+//! States are stored by hash, so reading the table does not yield a usable state.
+//! DynamoDB deletes TTL-expired items lazily (and emulators never), so every read checks
+//! expiry itself.
+
+use std::collections::{BTreeSet, HashMap};
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use aws_sdk_dynamodb::Client;
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+
+use super::{ConnectionStore, OAuthStateStore, PendingAuthorization, StateError, StoreError};
+use crate::domain::{
+    Collection, Connection, ConnectionStatus, ContactKey, ProviderKind, ProviderUserId, Scopes,
+    TokenSet,
+};
+use crate::secret::Secret;
+
+const CONNECTION_SK: &str = "CONNECTION";
+const STATE_SK: &str = "STATE";
+/// Used states are kept a day past their expiry so a replay is told apart from a forgery.
+const USED_STATE_RETENTION_SECS: i64 = 86_400;
+
+type Item = HashMap<String, AttributeValue>;
+
+/// The DynamoDB table holding connections and OAuth states.
+#[derive(Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        DynamoStore {
+            client,
+            table: table.into(),
+        }
+    }
+
+    fn connection_key(provider: ProviderKind, user_id: &ProviderUserId) -> Item {
+        HashMap::from([
+            ("pk".to_owned(), s(format!("CONN#{provider}#{}", user_id.0))),
+            ("sk".to_owned(), s(CONNECTION_SK)),
+        ])
+    }
+
+    fn state_key(state: &str) -> Item {
+        let hash = Sha256::digest(state.as_bytes());
+        let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+        HashMap::from([
+            ("pk".to_owned(), s(format!("STATE#{hex}"))),
+            ("sk".to_owned(), s(STATE_SK)),
+        ])
+    }
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: i64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn unavailable<E, R>(e: SdkError<E, R>) -> StoreError
+where
+    E: std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    StoreError::Unavailable(DisplayErrorContext(e).to_string())
+}
+
+fn get_s<'a>(item: &'a Item, name: &str) -> Result<&'a str, StoreError> {
+    item.get(name)
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
+        .ok_or_else(|| StoreError::Corrupt(format!("attribute {name} missing")))
+}
+
+fn opt_s(item: &Item, name: &str) -> Option<String> {
+    item.get(name).and_then(|v| v.as_s().ok()).cloned()
+}
+
+fn get_n(item: &Item, name: &str) -> Result<i64, StoreError> {
+    item.get(name)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| StoreError::Corrupt(format!("attribute {name} missing")))
+}
+
+fn timestamp(secs: i64) -> Result<OffsetDateTime, StoreError> {
+    OffsetDateTime::from_unix_timestamp(secs).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn collection_from_str(s: &str) -> Option<Collection> {
+    Collection::ALL.into_iter().find(|c| c.as_str() == s)
+}
+
+fn subscriptions_value(subscriptions: &[Collection]) -> AttributeValue {
+    AttributeValue::L(subscriptions.iter().map(|c| s(c.as_str())).collect())
+}
+
+fn connection_from_item(item: &Item) -> Result<Connection, StoreError> {
+    let provider = get_s(item, "provider")?
+        .parse::<ProviderKind>()
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let status = ConnectionStatus::parse(get_s(item, "status")?)
+        .ok_or_else(|| StoreError::Corrupt("unknown status".into()))?;
+    let subscriptions: BTreeSet<Collection> = item
+        .get("subscriptions")
+        .and_then(|v| v.as_l().ok())
+        .map(|l| {
+            l.iter()
+                .filter_map(|v| v.as_s().ok())
+                .filter_map(|v| collection_from_str(v))
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(Connection {
+        provider,
+        user_id: ProviderUserId(get_s(item, "user_id")?.to_owned()),
+        tokens: TokenSet {
+            access_token: Secret::new(get_s(item, "access_token")?),
+            refresh_token: Secret::new(get_s(item, "refresh_token")?),
+            expires_at: timestamp(get_n(item, "access_expires_at")?)?,
+            scopes: Scopes::parse(&opt_s(item, "scopes").unwrap_or_default()),
+        },
+        status,
+        contact: ContactKey {
+            origin: get_s(item, "contact_origin")?.to_owned(),
+            id: get_s(item, "contact_id")?.to_owned(),
+        },
+        customer_ref: opt_s(item, "customer_ref"),
+        timezone: opt_s(item, "timezone"),
+        subscriptions,
+        version: get_n(item, "version")? as u64,
+    })
+}
+
+#[async_trait]
+impl OAuthStateStore for DynamoStore {
+    async fn put(&self, state: &str, pending: &PendingAuthorization) -> Result<(), StoreError> {
+        let mut item = Self::state_key(state);
+        item.insert("provider".into(), s(pending.provider.as_str()));
+        item.insert("code_verifier".into(), s(pending.code_verifier.expose()));
+        item.insert("redirect_uri".into(), s(&pending.redirect_uri));
+        let expires = pending.expires_at.unix_timestamp();
+        item.insert("expires_at".into(), n(expires));
+        item.insert("ttl".into(), n(expires + USED_STATE_RETENTION_SECS));
+        if let Some(r) = &pending.customer_ref {
+            item.insert("customer_ref".into(), s(r));
+        }
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            // A 256-bit random state never collides; if it ever did, refuse rather than
+            // overwrite somebody else's attempt.
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn take(
+        &self,
+        state: &str,
+        now: OffsetDateTime,
+    ) -> Result<PendingAuthorization, StateError> {
+        let key = Self::state_key(state);
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key.clone()))
+            .update_expression("SET used_at = :now")
+            .condition_expression("attribute_exists(pk) AND attribute_not_exists(used_at)")
+            .expression_attribute_values(":now", n(now.unix_timestamp()))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        let item = match result {
+            Ok(out) => out.attributes.unwrap_or_default(),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                // Tell a replay from a forgery: only a replayed state is still there.
+                let existing = self
+                    .client
+                    .get_item()
+                    .table_name(&self.table)
+                    .set_key(Some(key))
+                    .consistent_read(true)
+                    .send()
+                    .await
+                    .map_err(unavailable)?;
+                return Err(match existing.item {
+                    Some(_) => StateError::Replayed,
+                    None => StateError::Unknown,
+                });
+            }
+            Err(e) => return Err(unavailable(e).into()),
+        };
+        let expires_at = timestamp(get_n(&item, "expires_at")?)?;
+        if now >= expires_at {
+            return Err(StateError::Expired);
+        }
+        Ok(PendingAuthorization {
+            provider: get_s(&item, "provider")?
+                .parse()
+                .map_err(|_| StoreError::Corrupt("unknown provider".into()))?,
+            code_verifier: Secret::new(get_s(&item, "code_verifier")?),
+            customer_ref: opt_s(&item, "customer_ref"),
+            redirect_uri: get_s(&item, "redirect_uri")?.to_owned(),
+            expires_at,
+        })
+    }
+}
+
+#[async_trait]
+impl ConnectionStore for DynamoStore {
+    async fn save_connected(&self, c: &Connection) -> Result<u64, StoreError> {
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let mut set = vec![
+            "provider = :provider",
+            "user_id = :user_id",
+            "access_token = :access_token",
+            "refresh_token = :refresh_token",
+            "access_expires_at = :expires",
+            "scopes = :scopes",
+            "#status = :status",
+            "contact_origin = :contact_origin",
+            "contact_id = :contact_id",
+            "subscriptions = if_not_exists(subscriptions, :no_subscriptions)",
+            "version = if_not_exists(version, :zero) + :one",
+            "connected_at = if_not_exists(connected_at, :now)",
+            "updated_at = :now",
+        ];
+        let mut values: Item = HashMap::from([
+            (":provider".into(), s(c.provider.as_str())),
+            (":user_id".into(), s(&c.user_id.0)),
+            (":access_token".into(), s(c.tokens.access_token.expose())),
+            (":refresh_token".into(), s(c.tokens.refresh_token.expose())),
+            (":expires".into(), n(c.tokens.expires_at.unix_timestamp())),
+            (":scopes".into(), s(c.tokens.scopes.to_space_separated())),
+            (":status".into(), s(c.status.as_str())),
+            (":contact_origin".into(), s(&c.contact.origin)),
+            (":contact_id".into(), s(&c.contact.id)),
+            (":no_subscriptions".into(), AttributeValue::L(vec![])),
+            (":zero".into(), n(0)),
+            (":one".into(), n(1)),
+            (":now".into(), n(now)),
+        ]);
+        // A reconnect through a plain link keeps the customer id an earlier signed link
+        // verified; a new signed link replaces it.
+        if let Some(r) = &c.customer_ref {
+            set.push("customer_ref = :customer_ref");
+            values.insert(":customer_ref".into(), s(r));
+        }
+        if let Some(tz) = &c.timezone {
+            set.push("timezone = :timezone");
+            values.insert(":timezone".into(), s(tz));
+        }
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::connection_key(c.provider, &c.user_id)))
+            .update_expression(format!("SET {}", set.join(", ")))
+            .expression_attribute_names("#status", "status")
+            .set_expression_attribute_values(Some(values))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let attributes = out.attributes.unwrap_or_default();
+        Ok(get_n(&attributes, "version")? as u64)
+    }
+
+    async fn replace_tokens_if_connected(
+        &self,
+        provider: ProviderKind,
+        user_id: &ProviderUserId,
+        tokens: &TokenSet,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::connection_key(provider, user_id)))
+            .update_expression(
+                "SET access_token = :a, refresh_token = :r, access_expires_at = :e, \
+                 scopes = :s, version = version + :one, updated_at = :now",
+            )
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":a", s(tokens.access_token.expose()))
+            .expression_attribute_values(":r", s(tokens.refresh_token.expose()))
+            .expression_attribute_values(":e", n(tokens.expires_at.unix_timestamp()))
+            .expression_attribute_values(":s", s(tokens.scopes.to_space_separated()))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":now", n(OffsetDateTime::now_utc().unix_timestamp()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn set_subscriptions(
+        &self,
+        provider: ProviderKind,
+        user_id: &ProviderUserId,
+        subscriptions: &[Collection],
+    ) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::connection_key(provider, user_id)))
+            .update_expression("SET subscriptions = :subs")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":subs", subscriptions_value(subscriptions))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn get(
+        &self,
+        provider: ProviderKind,
+        user_id: &ProviderUserId,
+    ) -> Result<Option<Connection>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::connection_key(provider, user_id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        out.item.as_ref().map(connection_from_item).transpose()
+    }
+}

@@ -269,8 +269,11 @@ impl ConnectionStore for DynamoStore {
             set.push("customer_ref = :customer_ref");
             values.insert(":customer_ref".into(), s(r));
         }
+        // `status` and `timezone` are DynamoDB reserved words.
+        let mut names = HashMap::from([("#status".to_owned(), "status".to_owned())]);
         if let Some(tz) = &c.timezone {
-            set.push("timezone = :timezone");
+            names.insert("#timezone".into(), "timezone".into());
+            set.push("#timezone = :timezone");
             values.insert(":timezone".into(), s(tz));
         }
         let out = self
@@ -279,7 +282,7 @@ impl ConnectionStore for DynamoStore {
             .table_name(&self.table)
             .set_key(Some(Self::connection_key(c.provider, &c.user_id)))
             .update_expression(format!("SET {}", set.join(", ")))
-            .expression_attribute_names("#status", "status")
+            .set_expression_attribute_names(Some(names))
             .set_expression_attribute_values(Some(values))
             .return_values(ReturnValue::UpdatedNew)
             .send()

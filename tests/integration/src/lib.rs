@@ -1,0 +1,378 @@
+//! Test harness: the real handlers, the real AWS SDK against the local emulator (the
+//! stack deployed from `infra/template.yaml`), and sandboxes in-process on random ports.
+//!
+//! [`deployed`] drives the deployed stack end to end, through the local API gateway.
+//!
+//! Each [`TestEnv`] has its own sandbox, its own secrets in the emulator's Secrets Manager
+//! and random user ids, so tests run in parallel against the one deployed table.
+
+pub mod deployed;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use fitbridge::config::{ConnectSettings, ContactApi, FitbitSettings, SapSettings};
+use fitbridge::connect::ConnectService;
+use fitbridge::domain::ProviderKind;
+use fitbridge::secret::Secret;
+use fitbridge::store::dynamodb::DynamoStore;
+use fitbridge::wiring::{self, OAuthSettings};
+use fitbridge_sandbox::fitbit::{Consent, TestUser};
+use fitbridge_sandbox::{Sandbox, SandboxConfig};
+use lambda_http::{Body, Response};
+use rand::Rng;
+use serde_json::{json, Value};
+use url::Url;
+
+/// Where the deployed local stack is described (written by `tests/local/deploy.py`).
+pub fn stack_file() -> PathBuf {
+    std::env::var_os("FITBRIDGE_STACK_FILE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.local/stack.json")
+        })
+}
+
+/// The deployed local stack's description.
+pub fn stack() -> Value {
+    let path = stack_file();
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{} is missing ({e}): the local stack is not deployed; run tests/local/test.sh",
+            path.display()
+        )
+    });
+    serde_json::from_str(&text).expect("stack.json is JSON")
+}
+
+/// AWS SDK configuration for the emulator the stack is deployed to.
+pub async fn aws_config(stack: &Value) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(stack["endpoint"].as_str().expect("endpoint"))
+        .region(Region::new(
+            stack["region"].as_str().unwrap_or("us-east-1").to_owned(),
+        ))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "test", "test", None, None, "emulator",
+        ))
+        .load()
+        .await
+}
+
+/// A random 6-character Fitbit-style user id (`[0-9A-Z]`), unique per test.
+pub fn random_user_id() -> String {
+    const CHARS: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    let mut rng = rand::rng();
+    (0..6)
+        .map(|_| CHARS[rng.random_range(0..CHARS.len())] as char)
+        .collect()
+}
+
+/// Captured log output of everything the test's thread logs (tokio's current-thread test
+/// runtime keeps the handler, the SDK and the sandbox on it).
+#[derive(Clone, Default)]
+pub struct LogCapture(Arc<Mutex<Vec<u8>>>);
+
+impl LogCapture {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl std::io::Write for LogCapture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogCapture {
+    type Writer = LogCapture;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+pub struct EnvOptions {
+    pub contact_api: ContactApi,
+}
+
+impl Default for EnvOptions {
+    fn default() -> Self {
+        EnvOptions {
+            contact_api: ContactApi::Contact,
+        }
+    }
+}
+
+/// One test's world.
+pub struct TestEnv {
+    pub sandbox: Sandbox,
+    pub service: ConnectService,
+    pub store: DynamoStore,
+    pub link_key: Secret,
+    pub fitbit_client_secret: String,
+    pub sap_password: String,
+    pub logs: LogCapture,
+    _log_guard: tracing::subscriber::DefaultGuard,
+    http: reqwest::Client,
+}
+
+impl Drop for TestEnv {
+    /// A failing test shows what the handler logged (the logs hold no secrets: a test
+    /// checks exactly that).
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("--- captured logs ---\n{}", self.logs.text());
+        }
+    }
+}
+
+/// The public base URL the handlers build redirect URIs with; the test plays the browser
+/// and routes that host back into the handler itself.
+pub const PUBLIC_BASE_URL: &str = "https://fitbridge.test";
+
+impl TestEnv {
+    pub async fn start() -> TestEnv {
+        TestEnv::with(EnvOptions::default()).await
+    }
+
+    pub async fn with(options: EnvOptions) -> TestEnv {
+        // Logs as production writes them (JSON, info), captured for leak checks.
+        let logs = LogCapture::default();
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
+            .with_writer(logs.clone())
+            .finish();
+        let log_guard = tracing::subscriber::set_default(subscriber);
+
+        let suffix = random_user_id().to_lowercase();
+        let fitbit_client_secret = format!("client-secret-{suffix}-{}", random_user_id());
+        let sap_password = format!("sap-password-{suffix}-{}", random_user_id());
+        let mut config = SandboxConfig::default();
+        config.fitbit.client_id = format!("23{}", &suffix[..4]).to_uppercase();
+        config.fitbit.client_secret = fitbit_client_secret.clone();
+        config.fitbit.redirect_uris = vec![format!("{PUBLIC_BASE_URL}/oauth/callback/fitbit")];
+        config.sap.password = sap_password.clone();
+        let client_id = config.fitbit.client_id.clone();
+        let sandbox = Sandbox::start(config, "127.0.0.1:0".parse().unwrap())
+            .await
+            .expect("sandbox starts");
+
+        let stack = stack();
+        let aws = aws_config(&stack).await;
+        let secrets = aws_sdk_secretsmanager::Client::new(&aws);
+        let link_key = Secret::new(format!("link-key-{suffix}-{}", random_user_id()));
+        let prefix = format!("fitbridge-test/{suffix}-{}", random_user_id());
+        let put = |name: &str, value: Value| {
+            let secrets = secrets.clone();
+            let name = format!("{prefix}/{name}");
+            async move {
+                secrets
+                    .create_secret()
+                    .name(&name)
+                    .secret_string(value.to_string())
+                    .send()
+                    .await
+                    .expect("create test secret");
+                name
+            }
+        };
+        let fitbit_secret = put(
+            "fitbit",
+            json!({"client_id": client_id, "client_secret": fitbit_client_secret,
+                   "subscriber_verification_code": "verify-me"}),
+        )
+        .await;
+        let sap_secret = put(
+            "sap",
+            json!({"username": "FITBRIDGE_COMM", "password": sap_password}),
+        )
+        .await;
+        let link_secret = put("link", json!({"key": link_key.expose()})).await;
+
+        let table = stack["outputs"]["TableName"]
+            .as_str()
+            .expect("stack output TableName")
+            .to_owned();
+        let base = Url::parse(&sandbox.base_url).unwrap();
+        let settings = OAuthSettings {
+            table_name: table.clone(),
+            connect: ConnectSettings {
+                public_base_url: Url::parse(PUBLIC_BASE_URL).unwrap(),
+                link_secret_id: link_secret,
+            },
+            fitbit: FitbitSettings {
+                authorize_url: base.join("/oauth2/authorize").unwrap(),
+                api_base_url: base.clone(),
+                secret_id: fitbit_secret,
+                scopes: ["profile", "activity", "sleep", "weight"]
+                    .map(String::from)
+                    .to_vec(),
+            },
+            sap: SapSettings {
+                base_url: base,
+                secret_id: sap_secret,
+                contact_api: options.contact_api,
+                contact_origin: "FITBIT".into(),
+                customer_id_origin: "CUSTOMER_ID".into(),
+                source_system_type: "EXT".into(),
+                source_system_id: "FITBRIDGE".into(),
+            },
+        };
+        TestEnv {
+            service: wiring::connect_service(&aws, settings),
+            store: DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table),
+            sandbox,
+            link_key,
+            fitbit_client_secret,
+            sap_password,
+            logs,
+            _log_guard: log_guard,
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+        }
+    }
+
+    /// A new sandbox user who will allow everything at the consent screen.
+    pub fn new_user(&self, first_name: &str, last_name: &str) -> String {
+        let id = random_user_id();
+        self.sandbox
+            .fitbit
+            .add_user(TestUser::new(&id, first_name, last_name));
+        self.sandbox.fitbit.set_consent(Consent::allow_all(&id));
+        id
+    }
+
+    /// `?ref=..&expires=..&sig=..` signed with this env's link key.
+    pub fn signed_link_query(&self, customer_ref: &str, expires: i64) -> String {
+        let sig = fitbridge::connect_link::sign(
+            &self.link_key,
+            ProviderKind::Fitbit,
+            customer_ref,
+            expires,
+        );
+        format!(
+            "ref={}&expires={expires}&sig={sig}",
+            url::form_urlencoded::byte_serialize(customer_ref.as_bytes()).collect::<String>()
+        )
+    }
+
+    /// Sends `GET path?query` to the OAuth function's handler as API Gateway (HTTP API,
+    /// payload 2.0) would deliver it.
+    pub async fn get(&self, path_and_query: &str) -> Response<Body> {
+        let request = lambda_http::request::from_str(&apigw_v2_event("GET", path_and_query))
+            .expect("a valid API Gateway v2 event");
+        fitbridge::api::oauth::handle(&self.service, request).await
+    }
+
+    /// Plays the person's browser at the consent page: follows the redirect to the
+    /// provider and returns where the provider sends the person back to (path and query).
+    pub async fn consent(&self, authorize_url: &str) -> String {
+        let response = self
+            .http
+            .get(authorize_url)
+            .send()
+            .await
+            .expect("authorize request");
+        assert_eq!(response.status(), 302, "consent page should redirect back");
+        let location = response.headers()["location"].to_str().unwrap().to_owned();
+        let back = Url::parse(&location).expect("absolute redirect");
+        assert!(
+            location.starts_with(PUBLIC_BASE_URL),
+            "provider redirects back to our callback"
+        );
+        match back.query() {
+            Some(q) => format!("{}?{q}", back.path()),
+            None => back.path().to_owned(),
+        }
+    }
+
+    /// The whole connect: `/connect/fitbit[?query]` → consent → callback. Returns the
+    /// callback's response.
+    pub async fn connect(&self, connect_query: Option<&str>) -> Response<Body> {
+        let start = match connect_query {
+            Some(q) => format!("/connect/fitbit?{q}"),
+            None => "/connect/fitbit".to_owned(),
+        };
+        let redirect = self.get(&start).await;
+        assert_eq!(
+            redirect.status(),
+            302,
+            "connect redirects to consent: {}",
+            body_text(&redirect)
+        );
+        let callback = self.consent(location(&redirect)).await;
+        self.get(&callback).await
+    }
+}
+
+/// The `Location` header of a response.
+pub fn location(response: &Response<Body>) -> &str {
+    response
+        .headers()
+        .get("location")
+        .expect("Location header")
+        .to_str()
+        .unwrap()
+}
+
+pub fn body_text(response: &Response<Body>) -> String {
+    match response.body() {
+        Body::Text(t) => t.clone(),
+        Body::Binary(b) => String::from_utf8_lossy(b).into_owned(),
+        _ => String::new(),
+    }
+}
+
+/// An API Gateway HTTP API payload-2.0 event for a request without a body.
+pub fn apigw_v2_event(method: &str, path_and_query: &str) -> String {
+    let (path, query) = path_and_query
+        .split_once('?')
+        .unwrap_or((path_and_query, ""));
+    // API Gateway joins repeated parameters with commas and hands over decoded values.
+    let mut params = serde_json::Map::new();
+    for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
+        let entry = params
+            .entry(k.into_owned())
+            .or_insert_with(|| Value::String(String::new()));
+        let joined = match entry.as_str() {
+            Some("") => v.into_owned(),
+            Some(existing) => format!("{existing},{v}"),
+            None => v.into_owned(),
+        };
+        *entry = Value::String(joined);
+    }
+    let route = if path.starts_with("/connect/") {
+        "GET /connect/{provider}"
+    } else {
+        "GET /oauth/callback/{provider}"
+    };
+    let mut event = json!({
+        "version": "2.0",
+        "routeKey": route,
+        "rawPath": path,
+        "rawQueryString": query,
+        "headers": {"host": "fitbridge.test", "user-agent": "integration-test"},
+        "requestContext": {
+            "accountId": "000000000000", "apiId": "local", "domainName": "fitbridge.test",
+            "domainPrefix": "fitbridge", "requestId": "test-request",
+            "routeKey": route, "stage": "$default", "time": "21/Nov/2026:12:00:00 +0000",
+            "timeEpoch": 1_795_000_000_000i64,
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1",
+                     "sourceIp": "127.0.0.1", "userAgent": "integration-test"}
+        },
+        "isBase64Encoded": false
+    });
+    if !params.is_empty() {
+        event["queryStringParameters"] = Value::Object(params);
+    }
+    event.to_string()
+}

@@ -1,0 +1,32 @@
+//! Serves the Fitbit and SAP sandboxes on one port, for the functions deployed to the
+//! local emulator and for the demo.
+//!
+//! `SANDBOX_ADDR` (default `127.0.0.1:9090`); `SANDBOX_REDIRECT_URI` registers the app's
+//! callback as Fitbit would (exact match); `SANDBOX_SUBSCRIBER_URL` is where notifications
+//! go. Credentials are the sandbox defaults, which the local deploy puts in the secrets.
+
+use fitbridge_sandbox::{Sandbox, SandboxConfig};
+
+#[tokio::main]
+async fn main() -> std::io::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let addr = std::env::var("SANDBOX_ADDR").unwrap_or_else(|_| "127.0.0.1:9090".into());
+    let mut config = SandboxConfig::default();
+    if let Ok(uri) = std::env::var("SANDBOX_REDIRECT_URI") {
+        config.fitbit.redirect_uris = vec![uri];
+    }
+    config.fitbit.subscriber_url = std::env::var("SANDBOX_SUBSCRIBER_URL").ok();
+    let sandbox = Sandbox::start(
+        config,
+        addr.parse().map_err(|e| std::io::Error::other(format!("SANDBOX_ADDR: {e}")))?,
+    )
+    .await?;
+    tracing::info!(base_url = %sandbox.base_url, "Fitbit and SAP sandboxes listening");
+    tokio::signal::ctrl_c().await?;
+    Ok(())
+}

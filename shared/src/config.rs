@@ -123,8 +123,10 @@ impl SapSettings {
 /// Settings of the OAuth (connect) function.
 #[derive(Clone, Debug)]
 pub struct ConnectSettings {
-    /// The API's public base URL; redirect URIs hang below it.
-    pub public_base_url: Url,
+    /// The API's public base URL; redirect URIs hang below it. `None`: the API's own
+    /// domain as API Gateway reports it per request (the template cannot pass the API's
+    /// URL to its own function without a dependency cycle).
+    pub public_base_url: Option<Url>,
     /// Secrets Manager id of `{key}`, the HMAC key the company's app signs connect links with.
     pub link_secret_id: String,
 }
@@ -132,7 +134,10 @@ pub struct ConnectSettings {
 impl ConnectSettings {
     pub fn from_env() -> Result<Self, ConfigError> {
         Ok(ConnectSettings {
-            public_base_url: url("PUBLIC_BASE_URL", required("PUBLIC_BASE_URL")?)?,
+            public_base_url: match optional("PUBLIC_BASE_URL", "") {
+                v if v.is_empty() => None,
+                v => Some(url("PUBLIC_BASE_URL", v)?),
+            },
             link_secret_id: required("CONNECT_LINK_SECRET_ID")?,
         })
     }

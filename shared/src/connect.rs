@@ -56,6 +56,8 @@ pub enum ConnectError {
     Link(#[from] LinkError),
     #[error("authorize URL could not be built: {0}")]
     AuthorizeUrl(ProviderError),
+    #[error("PUBLIC_BASE_URL is not set and the request carries no API domain")]
+    NoPublicBaseUrl,
     #[error("callback without state")]
     MissingState,
     #[error("callback state refused: {0}")]
@@ -118,16 +120,29 @@ impl ConnectService {
             .ok_or(ConnectError::UnknownProvider)
     }
 
-    fn redirect_uri(&self, kind: ProviderKind) -> String {
-        format!(
-            "{}/oauth/callback/{kind}",
-            self.settings.public_base_url.as_str().trim_end_matches('/')
-        )
+    /// Our callback URL. `api_domain` is API Gateway's `requestContext.domainName`: set by
+    /// API Gateway, not by the client, so it cannot be spoofed with a Host header.
+    fn redirect_uri(
+        &self,
+        kind: ProviderKind,
+        api_domain: Option<&str>,
+    ) -> Result<String, ConnectError> {
+        let base = match (&self.settings.public_base_url, api_domain) {
+            (Some(url), _) => url.as_str().trim_end_matches('/').to_owned(),
+            (None, Some(domain)) if !domain.is_empty() => format!("https://{domain}"),
+            (None, _) => return Err(ConnectError::NoPublicBaseUrl),
+        };
+        Ok(format!("{base}/oauth/callback/{kind}"))
     }
 
     /// `GET /connect/{provider}`: checks the link, stores a single-use state bound to a
     /// PKCE verifier and the customer id, and returns where to send the person.
-    pub async fn start(&self, kind: ProviderKind, link: &LinkParams) -> Result<Url, ConnectError> {
+    pub async fn start(
+        &self,
+        kind: ProviderKind,
+        link: &LinkParams,
+        api_domain: Option<&str>,
+    ) -> Result<Url, ConnectError> {
         let provider = self.provider(kind)?;
         let now = OffsetDateTime::now_utc();
         let customer_ref = if link.customer_ref.is_some() {
@@ -138,7 +153,7 @@ impl ConnectService {
         };
         let state = pkce::new_state();
         let verifier = pkce::new_verifier();
-        let redirect_uri = self.redirect_uri(kind);
+        let redirect_uri = self.redirect_uri(kind, api_domain)?;
         self.states
             .put(
                 &state,

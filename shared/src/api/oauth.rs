@@ -52,7 +52,11 @@ pub async fn handle(service: &ConnectService, request: Request) -> Response<Body
                 expires: param("expires"),
                 sig: param("sig"),
             };
-            match service.start(kind, &link).await {
+            let api_domain = request.request_context_ref().and_then(|c| match c {
+                lambda_http::request::RequestContext::ApiGatewayV2(c) => c.domain_name.clone(),
+                _ => None,
+            });
+            match service.start(kind, &link, api_domain.as_deref()).await {
                 Ok(url) => {
                     tracing::info!(provider = %kind, with_ref = link.customer_ref.is_some(),
                         "connect started; redirecting to consent");
@@ -144,6 +148,7 @@ fn outcome(error: &ConnectError) -> (u16, &'static str, &'static str) {
         | ConnectError::Profile(_)
         | ConnectError::Marketing(_) => (502, "Not connected", TRY_LATER),
         ConnectError::AuthorizeUrl(_)
+        | ConnectError::NoPublicBaseUrl
         | ConnectError::State(StateError::Store(_))
         | ConnectError::Store(_)
         | ConnectError::Secret(_) => (500, "Not connected", TRY_LATER),

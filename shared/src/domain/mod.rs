@@ -8,8 +8,14 @@ use time::{Date, OffsetDateTime};
 
 use crate::secret::Secret;
 
+pub mod work;
+pub use work::{Task, WorkItem};
+
 /// A data provider people connect.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
 pub enum ProviderKind {
     Fitbit,
 }
@@ -43,7 +49,10 @@ impl FromStr for ProviderKind {
 pub struct UnknownProvider;
 
 /// The provider's own id of a person (Fitbit: the 6-character `encodedId`).
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(transparent)]
 pub struct ProviderUserId(pub String);
 
 impl fmt::Display for ProviderUserId {
@@ -76,7 +85,10 @@ impl Scopes {
 }
 
 /// A kind of data a provider notifies us about and we import.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
 pub enum Collection {
     Activities,
     Body,

@@ -99,12 +99,16 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogCapture {
 
 pub struct EnvOptions {
     pub contact_api: ContactApi,
+    /// Configure `PUBLIC_BASE_URL`; without it the handler derives it from API Gateway's
+    /// domain name (the events here say `fitbridge.test`).
+    pub public_base_url: bool,
 }
 
 impl Default for EnvOptions {
     fn default() -> Self {
         EnvOptions {
             contact_api: ContactApi::Contact,
+            public_base_url: true,
         }
     }
 }
@@ -204,7 +208,9 @@ impl TestEnv {
         let settings = OAuthSettings {
             table_name: table.clone(),
             connect: ConnectSettings {
-                public_base_url: Url::parse(PUBLIC_BASE_URL).unwrap(),
+                public_base_url: options
+                    .public_base_url
+                    .then(|| Url::parse(PUBLIC_BASE_URL).unwrap()),
                 link_secret_id: link_secret,
             },
             fitbit: FitbitSettings {
@@ -360,7 +366,8 @@ pub fn apigw_v2_event(method: &str, path_and_query: &str) -> String {
         "routeKey": route,
         "rawPath": path,
         "rawQueryString": query,
-        "headers": {"host": "fitbridge.test", "user-agent": "integration-test"},
+        // A Host header an attacker chose; only requestContext.domainName may be trusted.
+        "headers": {"host": "attacker.example", "user-agent": "integration-test"},
         "requestContext": {
             "accountId": "000000000000", "apiId": "local", "domainName": "fitbridge.test",
             "domainPrefix": "fitbridge", "requestId": "test-request",

@@ -340,13 +340,7 @@ async fn sap_per_part_error_fails_cleanly_and_a_retry_succeeds() {
         "nothing half-stored"
     );
     assert!(env.sandbox.sap.contact("FITBIT", &user).is_none());
-    assert!(env
-        .sandbox
-        .fitbit
-        .stats()
-        .subscriptions
-        .get(&user)
-        .is_none());
+    assert!(!env.sandbox.fitbit.stats().subscriptions.contains_key(&user));
     assert!(env.logs.text().contains("contact upsert failed"));
 
     // Nothing blocks the person's retry.
@@ -454,6 +448,7 @@ async fn unknown_provider_and_missing_code_get_clear_answers() {
 async fn cuan_import_is_selectable_for_contacts() {
     let env = TestEnv::with(EnvOptions {
         contact_api: ContactApi::Cuan,
+        ..Default::default()
     })
     .await;
     let user = env.new_user("Cuan", "Import");
@@ -510,4 +505,27 @@ async fn logs_of_a_full_connect_hold_no_tokens_secrets_or_personal_data() {
             "log leaks a secret or personal value"
         );
     }
+}
+
+#[tokio::test]
+async fn without_public_base_url_the_redirect_uri_uses_api_gateways_domain() {
+    let env = TestEnv::with(EnvOptions {
+        public_base_url: false,
+        ..Default::default()
+    })
+    .await;
+    env.new_user("Dom", "Ain");
+    let response = env.get("/connect/fitbit").await;
+    assert_eq!(response.status(), 302);
+    let authorize = url::Url::parse(location(&response)).unwrap();
+    let redirect_uri = authorize
+        .query_pairs()
+        .find(|(k, _)| k == "redirect_uri")
+        .unwrap()
+        .1
+        .into_owned();
+    // The test events' requestContext.domainName, not anything the client sent.
+    assert_eq!(redirect_uri, "https://fitbridge.test/oauth/callback/fitbit");
+    let done = env.get(&env.consent(location(&response)).await).await;
+    assert_eq!(done.status(), 200, "{}", body_text(&done));
 }

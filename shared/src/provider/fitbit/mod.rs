@@ -15,6 +15,7 @@ use crate::secret_store::{ProviderCredentials, SecretCache};
 mod api;
 mod model;
 mod oauth;
+pub mod webhook;
 
 pub use api::classify_error;
 

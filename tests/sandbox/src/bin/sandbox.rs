@@ -23,7 +23,8 @@ async fn main() -> std::io::Result<()> {
     config.fitbit.subscriber_url = std::env::var("SANDBOX_SUBSCRIBER_URL").ok();
     let sandbox = Sandbox::start(
         config,
-        addr.parse().map_err(|e| std::io::Error::other(format!("SANDBOX_ADDR: {e}")))?,
+        addr.parse()
+            .map_err(|e| std::io::Error::other(format!("SANDBOX_ADDR: {e}")))?,
     )
     .await?;
     tracing::info!(base_url = %sandbox.base_url, "Fitbit and SAP sandboxes listening");

@@ -1,0 +1,93 @@
+//! Units of work that travel on the queues.
+
+use serde::{Deserialize, Serialize};
+use time::Date;
+
+use super::{Collection, ProviderKind, ProviderUserId};
+
+/// One message on the work queue: what to do for one person.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct WorkItem {
+    pub provider: ProviderKind,
+    pub user_id: ProviderUserId,
+    #[serde(flatten)]
+    pub task: Task,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "task", rename_all = "snake_case")]
+pub enum Task {
+    /// Fetch these collections for one of the person's local days and import them.
+    Sync {
+        #[serde(with = "iso_date")]
+        date: Date,
+        collections: Vec<Collection>,
+    },
+    /// The person revoked access or deleted their account: forget their tokens, remove
+    /// subscriptions, flag the contact.
+    Revoke,
+}
+
+impl WorkItem {
+    pub fn sync(
+        provider: ProviderKind,
+        user_id: ProviderUserId,
+        date: Date,
+        collections: Vec<Collection>,
+    ) -> Self {
+        WorkItem {
+            provider,
+            user_id,
+            task: Task::Sync { date, collections },
+        }
+    }
+}
+
+/// `yyyy-MM-dd`, the providers' and our wire format for a local day.
+pub mod iso_date {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use time::macros::format_description;
+    use time::Date;
+
+    const FORMAT: &[time::format_description::BorrowedFormatItem<'static>] =
+        format_description!("[year]-[month]-[day]");
+
+    pub fn parse(s: &str) -> Option<Date> {
+        Date::parse(s, FORMAT).ok()
+    }
+
+    pub fn format(d: Date) -> String {
+        d.format(FORMAT).expect("a Date always formats")
+    }
+
+    pub fn serialize<S: Serializer>(d: &Date, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format(*d))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Date, D::Error> {
+        let s = String::deserialize(d)?;
+        parse(&s).ok_or_else(|| serde::de::Error::custom("expected yyyy-MM-dd"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::date;
+
+    #[test]
+    fn work_items_round_trip_as_readable_json() {
+        let item = WorkItem::sync(
+            ProviderKind::Fitbit,
+            ProviderUserId("GGNJL9".into()),
+            date!(2026 - 11 - 20),
+            vec![Collection::Activities],
+        );
+        let json = serde_json::to_string(&item).unwrap();
+        assert_eq!(
+            json,
+            r#"{"provider":"fitbit","user_id":"GGNJL9","task":"sync","date":"2026-11-20","collections":["activities"]}"#
+        );
+        assert_eq!(serde_json::from_str::<WorkItem>(&json).unwrap(), item);
+    }
+}

@@ -1,0 +1,376 @@
+#!/usr/bin/env python3
+"""Deploys infra/template.yaml to the local ministack emulator, like `sam package` +
+`sam deploy` would to AWS.
+
+    .venv/bin/python tests/local/deploy.py [--artifacts-dir DIR] [--stack-name NAME]
+
+Expects ministack running (tests/local/ministack.sh start) and the function zips built
+(tests/local/build.sh -> target/lambda/<crate>/bootstrap.zip). Then:
+  1. uploads each zip to an S3 bucket of the emulator under a content-addressed key and
+     points the function's CodeUri at it (crate = Metadata.BuildProperties.Binary, or the
+     functions/<crate> CodeUri path);
+  2. creates or updates the stack (SAM transform, CAPABILITY_IAM + AUTO_EXPAND) with the
+     local parameter overrides, and waits for it;
+  3. puts the sandbox credentials into the three secrets (the connect-link key is random
+     per deploy unless --connect-link-key / FB_CONNECT_LINK_KEY gives one);
+  4. makes sure every function runs the uploaded code, and recycles warm execution
+     environments so the new secrets are read (UpdateFunctionCode with the same object);
+  5. writes .local/stack.json (outputs, function names, API id, endpoint, region and the
+     connect-link key) for the tests, the gateway and the demo.
+Nothing secret is printed.
+"""
+from __future__ import annotations
+
+import argparse
+import base64
+import copy
+import fcntl
+import hashlib
+import json
+import os
+import secrets
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import fbtemplate  # noqa: E402
+
+import boto3  # noqa: E402
+from botocore.config import Config  # noqa: E402
+from botocore.exceptions import ClientError  # noqa: E402
+
+ROOT = fbtemplate.ROOT
+LOCAL = fbtemplate.LOCAL
+
+MINISTACK_PORT = os.environ.get("MINISTACK_PORT", "4566")
+ENDPOINT = os.environ.get("FB_ENDPOINT", f"http://127.0.0.1:{MINISTACK_PORT}")
+REGION = os.environ.get("FB_REGION", "us-east-1")
+SANDBOX_URL = os.environ.get("SANDBOX_URL", "http://127.0.0.1:9090").rstrip("/")
+GATEWAY_URL = f"http://127.0.0.1:{os.environ.get('GATEWAY_PORT_LOCAL', '9080')}"
+BUCKET = "fitbridge-local-artifacts"
+DEFAULT_STACK = "fitbridge-local"
+
+# The sandbox's (tests/sandbox) credentials. Not secrets: fixed test values.
+FITBIT_CREDENTIALS = {
+    "client_id": "23SBOX",
+    "client_secret": "sandbox-client-secret",
+    "subscriber_verification_code": "sandbox-verify-code",
+}
+SAP_CREDENTIALS = {"username": "FITBRIDGE_COMM", "password": "sandbox-sap-password"}
+
+TERMINAL_OK = {"CREATE_COMPLETE", "UPDATE_COMPLETE"}
+TERMINAL_BAD = {
+    "CREATE_FAILED", "ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "UPDATE_ROLLBACK_COMPLETE",
+    "UPDATE_ROLLBACK_FAILED", "UPDATE_FAILED", "DELETE_COMPLETE", "DELETE_FAILED",
+    "IMPORT_ROLLBACK_COMPLETE", "IMPORT_ROLLBACK_FAILED",
+}
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def client(service: str):
+    return boto3.client(
+        service,
+        endpoint_url=ENDPOINT,
+        region_name=REGION,
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        config=Config(retries={"max_attempts": 2, "mode": "standard"}, read_timeout=120),
+    )
+
+
+def check_emulator() -> None:
+    try:
+        with urllib.request.urlopen(f"{ENDPOINT}/_ministack/health", timeout=3) as r:
+            r.read()
+    except OSError as e:
+        sys.exit(f"error: ministack is not answering on {ENDPOINT} ({e}); "
+                 "run tests/local/ministack.sh start")
+
+
+def sha256_file(path: Path) -> bytes:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.digest()
+
+
+def upload_artifacts(s3, fns: dict[str, fbtemplate.Function], artifacts: Path) -> dict[str, dict]:
+    """Upload each function's zip; returns logical id -> {crate, zip, bucket, key, sha256}."""
+    try:
+        s3.head_bucket(Bucket=BUCKET)
+    except ClientError:
+        s3.create_bucket(Bucket=BUCKET)
+    out: dict[str, dict] = {}
+    missing = []
+    for logical_id, fn in fns.items():
+        if not fn.crate:
+            sys.exit(f"error: cannot tell the crate of {logical_id}: give it "
+                     "Metadata.BuildProperties.Binary or a CodeUri of functions/<crate>")
+        zip_path = artifacts / fn.crate / "bootstrap.zip"
+        if not zip_path.is_file():
+            missing.append(str(zip_path))
+            continue
+        digest = sha256_file(zip_path)
+        key = f"{fn.crate}/{digest.hex()}.zip"  # content-addressed, as sam package does
+        try:
+            s3.head_object(Bucket=BUCKET, Key=key)
+        except ClientError:
+            s3.upload_file(str(zip_path), BUCKET, key)
+        out[logical_id] = {
+            "crate": fn.crate, "zip": str(zip_path), "bucket": BUCKET, "key": key,
+            "sha256": base64.b64encode(digest).decode(),
+            "bytes": zip_path.stat().st_size,
+        }
+        log(f"  {logical_id}: s3://{BUCKET}/{key} ({zip_path.stat().st_size // 1024} KiB)")
+    if missing:
+        sys.exit("error: missing function zips (run tests/local/build.sh):\n  " + "\n  ".join(missing))
+    return out
+
+
+def packaged_template(template: dict, artifacts: dict[str, dict]) -> dict:
+    """The template with each function's CodeUri pointing at its uploaded zip."""
+    tpl = copy.deepcopy(template)
+    for logical_id, art in artifacts.items():
+        res = tpl["Resources"][logical_id]
+        uri = f"s3://{art['bucket']}/{art['key']}"
+        if res["Type"] == "AWS::Serverless::Function":
+            res.setdefault("Properties", {})["CodeUri"] = uri
+        else:
+            res.setdefault("Properties", {})["Code"] = {"S3Bucket": art["bucket"], "S3Key": art["key"]}
+    return tpl
+
+
+def stack_status(cfn, name: str) -> str | None:
+    try:
+        return cfn.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"]
+    except ClientError as e:
+        if "does not exist" in str(e):
+            return None
+        raise
+
+
+def failure_events(cfn, name: str, since: float) -> list[str]:
+    lines = []
+    try:
+        events = cfn.describe_stack_events(StackName=name)["StackEvents"]
+    except ClientError:
+        return lines
+    for ev in reversed(events):
+        ts = ev.get("Timestamp")
+        if ts is not None and ts.timestamp() < since - 5:
+            continue
+        status = ev.get("ResourceStatus", "")
+        if "FAILED" in status or "ROLLBACK" in status:
+            lines.append(f"  {ev.get('LogicalResourceId')} {ev.get('ResourceType')} {status}: "
+                         f"{ev.get('ResourceStatusReason', '')}")
+    return lines
+
+
+def wait_stack(cfn, name: str, since: float, timeout: float = 600) -> str:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        status = stack_status(cfn, name)
+        if status in TERMINAL_OK:
+            return status
+        if status is None or status in TERMINAL_BAD:
+            log(f"stack {name}: {status}")
+            for line in failure_events(cfn, name, since):
+                log(line)
+            sys.exit(1)
+        time.sleep(0.5)
+    sys.exit(f"error: stack {name} not complete after {timeout:.0f} s")
+
+
+def deploy_stack(cfn, s3, name: str, template: dict, params: dict[str, str]) -> str:
+    body = json.dumps(template)
+    kwargs = {
+        "StackName": name,
+        "Parameters": [{"ParameterKey": k, "ParameterValue": v} for k, v in params.items()],
+        "Capabilities": ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"],
+        "Tags": [{"Key": "project", "Value": "fitbridge"}, {"Key": "env", "Value": "local"}],
+    }
+    if len(body) > 51200:  # CloudFormation's TemplateBody limit: go through S3 like sam does
+        key = f"templates/{hashlib.sha256(body.encode()).hexdigest()}.json"
+        s3.put_object(Bucket=BUCKET, Key=key, Body=body.encode())
+        kwargs["TemplateURL"] = f"{ENDPOINT}/{BUCKET}/{key}"
+    else:
+        kwargs["TemplateBody"] = body
+
+    status = stack_status(cfn, name)
+    if status in ("ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "CREATE_FAILED", "DELETE_FAILED"):
+        log(f"stack {name} is {status}: deleting it first")
+        cfn.delete_stack(StackName=name)
+        for _ in range(240):
+            if stack_status(cfn, name) in (None, "DELETE_COMPLETE"):
+                break
+            time.sleep(0.5)
+        status = None
+    since = time.time()
+    if status is None or status == "DELETE_COMPLETE":
+        log(f"creating stack {name}")
+        cfn.create_stack(**kwargs, OnFailure="ROLLBACK")
+        return wait_stack(cfn, name, since)
+    if status.endswith("_IN_PROGRESS"):
+        log(f"stack {name} is {status}: waiting for it first")
+        wait_stack(cfn, name, since)
+    log(f"updating stack {name}")
+    try:
+        cfn.update_stack(**kwargs)
+    except ClientError as e:
+        if "No updates are to be performed" in str(e):
+            log("  no stack changes")
+            return "UPDATE_COMPLETE"
+        raise
+    return wait_stack(cfn, name, since)
+
+
+def wait_function_ready(lam, name: str, timeout: float = 60) -> dict:
+    deadline = time.time() + timeout
+    while True:
+        cfg = lam.get_function_configuration(FunctionName=name)
+        if cfg.get("State") == "Active" and cfg.get("LastUpdateStatus") in (None, "Successful"):
+            return cfg
+        if cfg.get("LastUpdateStatus") == "Failed" or cfg.get("State") == "Failed":
+            sys.exit(f"error: function {name}: {cfg.get('LastUpdateStatusReason') or cfg.get('StateReason')}")
+        if time.time() > deadline:
+            sys.exit(f"error: function {name} not ready after {timeout:.0f} s")
+        time.sleep(0.2)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--stack-name", default=DEFAULT_STACK)
+    ap.add_argument("--template", type=Path, default=fbtemplate.TEMPLATE)
+    ap.add_argument("--artifacts-dir", type=Path, default=ROOT / "target" / "lambda",
+                    help="directory holding <crate>/bootstrap.zip (default target/lambda)")
+    ap.add_argument("--public-base-url", default=GATEWAY_URL)
+    ap.add_argument("--sandbox-url", default=SANDBOX_URL)
+    ap.add_argument("--log-level", default=os.environ.get("FB_LOG_LEVEL", "debug"))
+    ap.add_argument("--connect-link-key", default=os.environ.get("FB_CONNECT_LINK_KEY"),
+                    help="connect-link HMAC key to store (default: random per deploy)")
+    ap.add_argument("--output", type=Path,
+                    help="state file (default .local/stack.json, or .local/stack-<name>.json "
+                         "for another --stack-name)")
+    ap.add_argument("--parameter", action="append", default=[], metavar="KEY=VALUE",
+                    help="extra/overriding template parameter (repeatable)")
+    args = ap.parse_args()
+
+    LOCAL.mkdir(exist_ok=True)
+    lock = open(LOCAL / "deploy.lock", "w")
+    fcntl.flock(lock, fcntl.LOCK_EX)  # one deploy at a time
+
+    t0 = time.time()
+    check_emulator()
+    template = fbtemplate.load_template(args.template)
+    fns = fbtemplate.functions(template)
+    if not fns:
+        sys.exit("error: no functions in the template")
+
+    s3, cfn, lam, sm = client("s3"), client("cloudformation"), client("lambda"), client("secretsmanager")
+
+    log(f"uploading {len(fns)} function package(s) to s3://{BUCKET}")
+    artifacts = upload_artifacts(s3, fns, args.artifacts_dir.resolve())
+    t_upload = time.time()
+
+    sandbox = args.sandbox_url.rstrip("/")
+    params = {
+        "Architecture": "x86_64",
+        "PublicBaseUrl": args.public_base_url.rstrip("/"),
+        "FitbitAuthorizeUrl": f"{sandbox}/oauth2/authorize",
+        "FitbitApiBaseUrl": sandbox,
+        "SapBaseUrl": sandbox,
+        "LogLevel": args.log_level,
+    }
+    for kv in args.parameter:
+        k, sep, v = kv.partition("=")
+        if not sep:
+            sys.exit(f"error: --parameter wants KEY=VALUE, got {kv!r}")
+        params[k] = v
+    deploy_stack(cfn, s3, args.stack_name, packaged_template(template, artifacts), params)
+    t_stack = time.time()
+
+    stack = cfn.describe_stacks(StackName=args.stack_name)["Stacks"][0]
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+    resources = cfn.describe_stack_resources(StackName=args.stack_name)["StackResources"]
+    physical = {r["LogicalResourceId"]: r.get("PhysicalResourceId") for r in resources}
+    types = {r["LogicalResourceId"]: r.get("ResourceType") for r in resources}
+
+    # Sandbox credentials into the secrets (values never printed).
+    connect_key = args.connect_link_key or secrets.token_urlsafe(48)
+    values = {
+        "FitbitSecretArn": FITBIT_CREDENTIALS,
+        "SapSecretArn": SAP_CREDENTIALS,
+        "ConnectLinkSecretArn": {"key": connect_key},
+    }
+    for output, value in values.items():
+        if output not in outputs:
+            sys.exit(f"error: stack output {output} missing")
+        sm.put_secret_value(SecretId=outputs[output], SecretString=json.dumps(value))
+    log("secrets: sandbox credentials and a fresh connect-link key stored")
+
+    # Every function must run the uploaded code. A stack update changes the code when the
+    # content-addressed key changes; UpdateFunctionCode regardless also starts a fresh
+    # execution environment, so no warm process keeps old code or cached secrets.
+    functions_out = {}
+    for logical_id, art in artifacts.items():
+        name = physical.get(logical_id)
+        if not name:
+            sys.exit(f"error: no physical function for {logical_id}")
+        before = lam.get_function_configuration(FunctionName=name)
+        stale = before.get("CodeSha256") != art["sha256"]
+        lam.update_function_code(FunctionName=name, S3Bucket=art["bucket"], S3Key=art["key"])
+        cfg = wait_function_ready(lam, name)
+        if cfg.get("CodeSha256") != art["sha256"]:
+            sys.exit(f"error: {name} runs code {cfg.get('CodeSha256')}, expected {art['sha256']}")
+        log(f"  {logical_id} -> {name}: code {art['sha256'][:12]}… "
+            f"({'refreshed, the stack left old code' if stale else 'matches'})")
+        functions_out[logical_id] = {
+            "name": name,
+            "arn": cfg["FunctionArn"],
+            "crate": art["crate"],
+            "codeSha256": art["sha256"],
+            "s3": f"s3://{art['bucket']}/{art['key']}",
+            "logGroup": (cfg.get("LoggingConfig") or {}).get("LogGroup") or f"/aws/lambda/{name}",
+            "routes": [r.route_key for r in fns[logical_id].routes],
+        }
+    t_code = time.time()
+
+    apis = {lid: pid for lid, pid in physical.items() if types.get(lid) == "AWS::ApiGatewayV2::Api"}
+    state = {
+        "stackName": args.stack_name,
+        "stackStatus": stack_status(cfn, args.stack_name),
+        "region": REGION,
+        "endpoint": ENDPOINT,
+        "accountId": "000000000000",
+        "gatewayUrl": GATEWAY_URL,
+        "sandboxUrl": sandbox,
+        "parameters": params,
+        "outputs": outputs,
+        "apis": apis,
+        "functions": functions_out,
+        "resources": {lid: {"type": types[lid], "physicalId": pid} for lid, pid in physical.items()},
+        "connectLinkKey": connect_key,
+        "deployedAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    target = args.output or (fbtemplate.STACK_JSON if args.stack_name == DEFAULT_STACK
+                             else LOCAL / f"stack-{args.stack_name}.json")
+    tmp = target.with_name(target.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(state, f, indent=2)
+        f.write("\n")
+    os.replace(tmp, target)
+
+    log(f"wrote {target}")
+    log(f"deploy took {time.time() - t0:.1f} s (upload {t_upload - t0:.1f} s, "
+        f"stack {t_stack - t_upload:.1f} s, secrets+code {t_code - t_stack:.1f} s)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,64 @@
+# shellcheck shell=bash
+# Shared helpers for the local tooling scripts (sourced, not executed).
+# Resolves the repository root from this file's location, so callers work from any cwd.
+
+FB_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+FB_VENV="$FB_ROOT/.venv"
+FB_LOCAL="$FB_ROOT/.local"
+
+# Endpoints of the local stack (override through the environment if a port is taken).
+: "${MINISTACK_PORT:=4566}"
+: "${GATEWAY_PORT_LOCAL:=9080}"
+: "${SANDBOX_URL:=http://127.0.0.1:9090}"
+: "${FB_REGION:=us-east-1}"
+export MINISTACK_PORT GATEWAY_PORT_LOCAL SANDBOX_URL FB_REGION
+FB_ENDPOINT="http://127.0.0.1:$MINISTACK_PORT"
+
+fb_log() { printf '%s\n' "$*" >&2; }
+fb_die() { fb_log "error: $*"; exit 1; }
+
+fb_require_venv() {
+  [ -x "$FB_VENV/bin/python" ] || fb_die "no $FB_VENV; run tests/local/bootstrap.sh first"
+}
+
+# fb_pid_alive PIDFILE MARKER -> prints the pid when the recorded process is alive and its
+# command line contains MARKER (guards against a recycled pid).
+fb_pid_alive() {
+  local pidfile="$1" marker="$2" pid
+  [ -f "$pidfile" ] || return 1
+  pid="$(cat "$pidfile" 2>/dev/null || true)"
+  [[ "$pid" =~ ^[0-9]+$ ]] || return 1
+  kill -0 "$pid" 2>/dev/null || return 1
+  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$marker" || return 1
+  printf '%s\n' "$pid"
+}
+
+# fb_port_open PORT -> success when something accepts connections on 127.0.0.1:PORT.
+fb_port_open() {
+  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# fb_stop_daemon NAME PIDFILE MARKER: SIGTERM the process group the daemon leads (it was
+# started with setsid, so the group holds only it and its children, e.g. Lambda bootstrap
+# processes), wait up to 10 s, then SIGKILL the group.
+fb_stop_daemon() {
+  local name="$1" pidfile="$2" marker="$3" pid i
+  if ! pid="$(fb_pid_alive "$pidfile" "$marker")"; then
+    rm -f "$pidfile"
+    fb_log "$name: not running"
+    return 0
+  fi
+  kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+  for i in $(seq 1 100); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    fb_log "$name: still running after 10 s, sending SIGKILL"
+    kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+  fi
+  # Children that outlived the leader (same process group id as the leader's pid).
+  kill -KILL -- "-$pid" 2>/dev/null || true
+  rm -f "$pidfile"
+  fb_log "$name: stopped (pid $pid)"
+}

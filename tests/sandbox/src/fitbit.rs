@@ -1,0 +1,535 @@
+//! Sandbox of the legacy Fitbit Web API (`www.fitbit.com/oauth2/...` and `api.fitbit.com`).
+//!
+//! It reproduces the behaviours integrations get wrong rather than the whole API (see
+//! FACTS.md §0–1): PKCE authorization codes, single-use refresh tokens with Fitbit's grace
+//! window for identical refresh requests, `expired_token` versus `invalid_token`, per-user
+//! hourly rate limits and their headers, subscription conflicts, signed webhook
+//! notifications, and the `410 Gone` every endpoint answers since the API was switched off.
+//!
+//! Data endpoints answer deterministic synthetic values per (user, day), so runs can be
+//! compared, unless a test recorded activity for that day.
+//!
+//! The sandbox never logs token or code values: tests assert that none of them reach the
+//! logs, and in-process the sandbox shares the tests' tracing subscriber.
+
+mod admin;
+mod api;
+mod data;
+mod error;
+mod oauth;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use axum::routing::{any, get, post};
+use axum::Router;
+use serde::{Deserialize, Serialize};
+use time::{Date, OffsetDateTime};
+
+pub use admin::{
+    sign_notification, Notification, NotifyError, NotifyMode, NotifyRequest, VerifyOutcome,
+};
+pub use api::SubscriptionInfo;
+pub use oauth::{pkce_s256, TokenGrant};
+
+/// Every OAuth 2.0 scope the Fitbit Web API knew; anything else is refused at authorization.
+pub const KNOWN_SCOPES: [&str; 15] = [
+    "activity",
+    "cardio_fitness",
+    "electrocardiogram",
+    "heartrate",
+    "irregular_rhythm_notifications",
+    "location",
+    "nutrition",
+    "oxygen_saturation",
+    "profile",
+    "respiratory_rate",
+    "settings",
+    "sleep",
+    "social",
+    "temperature",
+    "weight",
+];
+
+/// The user that exists in a fresh sandbox and consents by default.
+pub const DEFAULT_USER_ID: &str = "GGNJL9";
+
+#[derive(Clone, Debug)]
+pub struct FitbitConfig {
+    pub client_id: String,
+    pub client_secret: String,
+    /// Registered redirect URIs (exact match). Empty accepts any absolute http(s) URI.
+    pub redirect_uris: Vec<String>,
+    pub rate_limit_per_hour: u32,
+    /// Lifetime of access tokens; `expires_in` in token responses.
+    pub access_token_lifetime_secs: i64,
+    /// How long an identical refresh request is answered with the same response.
+    pub refresh_grace_secs: i64,
+    /// Where notifications and verification requests go unless an admin call names a URL.
+    pub subscriber_url: Option<String>,
+    pub subscriber_verification_code: Option<String>,
+}
+
+impl Default for FitbitConfig {
+    fn default() -> Self {
+        FitbitConfig {
+            client_id: "23SBOX".to_owned(),
+            client_secret: "sandbox-client-secret".to_owned(),
+            redirect_uris: Vec::new(),
+            rate_limit_per_hour: 150,
+            access_token_lifetime_secs: 28_800,
+            refresh_grace_secs: 120,
+            subscriber_url: None,
+            subscriber_verification_code: None,
+        }
+    }
+}
+
+/// A Fitbit account. Profile responses and the synthetic data derive from it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TestUser {
+    /// The 6-character encoded id, e.g. `GGNJL9`.
+    pub user_id: String,
+    pub display_name: String,
+    pub full_name: String,
+    pub first_name: String,
+    pub last_name: String,
+    /// `MALE`, `FEMALE` or `NA`.
+    pub gender: String,
+    /// `yyyy-MM-dd`.
+    pub date_of_birth: String,
+    /// IANA name; a built-in table knows the offsets (and DST rules) of common zones,
+    /// unknown zones count as UTC.
+    pub timezone: String,
+    pub locale: String,
+    pub country: String,
+    /// `yyyy-MM-dd`.
+    pub member_since: String,
+    pub height_cm: f64,
+    /// Base of the synthetic weight log and the profile's `weight`.
+    pub weight_kg: f64,
+}
+
+impl TestUser {
+    /// A user in Berlin with German locale and neutral defaults for everything else.
+    pub fn new(user_id: &str, first_name: &str, last_name: &str) -> TestUser {
+        let initial = last_name
+            .chars()
+            .next()
+            .map(|c| format!(" {c}."))
+            .unwrap_or_default();
+        TestUser {
+            user_id: user_id.to_owned(),
+            display_name: format!("{first_name}{initial}"),
+            full_name: format!("{first_name} {last_name}").trim().to_owned(),
+            first_name: first_name.to_owned(),
+            last_name: last_name.to_owned(),
+            gender: "NA".to_owned(),
+            date_of_birth: "1990-05-17".to_owned(),
+            timezone: "Europe/Berlin".to_owned(),
+            locale: "de_DE".to_owned(),
+            country: "DE".to_owned(),
+            member_since: "2019-03-12".to_owned(),
+            height_cm: 172.0,
+            weight_kg: 70.0,
+        }
+    }
+}
+
+/// How the simulated user answers the consent screen of the next authorizations
+/// (it stays in force until replaced).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Consent {
+    pub user_id: String,
+    /// Scopes the user leaves ticked; `None` grants everything requested.
+    #[serde(default)]
+    pub grant_scopes: Option<Vec<String>>,
+    /// Press "Deny" instead of "Allow".
+    #[serde(default)]
+    pub deny: bool,
+}
+
+impl Consent {
+    /// `user_id` allows everything requested.
+    pub fn allow_all(user_id: &str) -> Consent {
+        Consent {
+            user_id: user_id.to_owned(),
+            grant_scopes: None,
+            deny: false,
+        }
+    }
+
+    /// `user_id` unticks every scope except `scopes`.
+    pub fn allow_only(user_id: &str, scopes: &[&str]) -> Consent {
+        Consent {
+            user_id: user_id.to_owned(),
+            grant_scopes: Some(scopes.iter().map(|s| (*s).to_owned()).collect()),
+            deny: false,
+        }
+    }
+
+    pub fn deny(user_id: &str) -> Consent {
+        Consent {
+            user_id: user_id.to_owned(),
+            grant_scopes: None,
+            deny: true,
+        }
+    }
+}
+
+/// Activity a test records for one user and day; the given fields replace the synthetic
+/// ones (and the fields derived from them, e.g. distance from steps, unless also given).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RecordedActivity {
+    #[serde(with = "admin::iso_date")]
+    pub date: Date,
+    #[serde(default)]
+    pub steps: Option<u64>,
+    #[serde(default)]
+    pub distance_km: Option<f64>,
+    #[serde(default)]
+    pub calories_out: Option<u64>,
+    #[serde(default)]
+    pub very_active_minutes: Option<u64>,
+    #[serde(default)]
+    pub fairly_active_minutes: Option<u64>,
+    #[serde(default)]
+    pub lightly_active_minutes: Option<u64>,
+    #[serde(default)]
+    pub sedentary_minutes: Option<u64>,
+}
+
+impl RecordedActivity {
+    /// Nothing recorded yet for `date`; set the fields you need.
+    pub fn on(date: Date) -> RecordedActivity {
+        RecordedActivity {
+            date,
+            steps: None,
+            distance_km: None,
+            calories_out: None,
+            very_active_minutes: None,
+            fairly_active_minutes: None,
+            lightly_active_minutes: None,
+            sedentary_minutes: None,
+        }
+    }
+
+    pub fn steps(mut self, steps: u64) -> RecordedActivity {
+        self.steps = Some(steps);
+        self
+    }
+
+    /// Later recordings win field by field, like a device syncing more data.
+    fn merge(&mut self, newer: RecordedActivity) {
+        self.steps = newer.steps.or(self.steps);
+        self.distance_km = newer.distance_km.or(self.distance_km);
+        self.calories_out = newer.calories_out.or(self.calories_out);
+        self.very_active_minutes = newer.very_active_minutes.or(self.very_active_minutes);
+        self.fairly_active_minutes = newer.fairly_active_minutes.or(self.fairly_active_minutes);
+        self.lightly_active_minutes = newer.lightly_active_minutes.or(self.lightly_active_minutes);
+        self.sedentary_minutes = newer.sedentary_minutes.or(self.sedentary_minutes);
+    }
+}
+
+/// The current access and refresh token of a user.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActiveTokens {
+    pub access_token: String,
+    pub refresh_token: String,
+}
+
+/// What happened so far, for assertions. Maps are keyed by user id unless noted.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct FitbitStats {
+    /// Authorization codes issued (consent given).
+    pub authorizations: BTreeMap<String, u64>,
+    /// Authorizations the configured consent denied.
+    pub consent_denials: u64,
+    /// `grant_type` (`(missing)` if absent) → outcome → count. The outcome is `ok`,
+    /// `replayed` (an identical refresh inside the grace window) or the error type.
+    pub token_requests: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Successful refresh-token rotations; grace-window replays are not counted.
+    pub refreshes: BTreeMap<String, u64>,
+    /// API requests that carried one of the user's valid access tokens, by request path
+    /// (as sent, e.g. `/1/user/-/profile.json`), whatever their outcome (429 included).
+    pub api_calls: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Requests answered 429.
+    pub throttled: BTreeMap<String, u64>,
+    /// Revocations through `/oauth2/revoke` or the admin API.
+    pub revocations: BTreeMap<String, u64>,
+    /// Subscriptions created (201) so far, including ones deleted since.
+    pub subscriptions_created: BTreeMap<String, u64>,
+    /// Current subscriptions: their sorted `collectionType`s (`user` = all collections).
+    pub subscriptions: BTreeMap<String, Vec<String>>,
+    /// POSTs of notifications to a subscriber.
+    pub notifications_sent: u64,
+}
+
+impl FitbitStats {
+    /// Token requests of `grant_type` that ended with `outcome`.
+    pub fn token_requests_with(&self, grant_type: &str, outcome: &str) -> u64 {
+        self.token_requests
+            .get(grant_type)
+            .and_then(|m| m.get(outcome))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Successful rotations of the user's refresh tokens.
+    pub fn refreshes_of(&self, user_id: &str) -> u64 {
+        self.refreshes.get(user_id).copied().unwrap_or(0)
+    }
+
+    /// API requests of the user, all paths together.
+    pub fn api_calls_of(&self, user_id: &str) -> u64 {
+        self.api_calls
+            .get(user_id)
+            .map(|m| m.values().sum())
+            .unwrap_or(0)
+    }
+
+    fn bump(map: &mut BTreeMap<String, u64>, key: &str) {
+        *map.entry(key.to_owned()).or_default() += 1;
+    }
+}
+
+/// Per-user request count in the current clock hour.
+#[derive(Clone, Copy, Debug)]
+struct RateWindow {
+    /// Hours since the Unix epoch.
+    hour: i64,
+    used: u32,
+}
+
+/// Everything mutable, behind one lock: token rotation, rate limiting and stats must
+/// change together, and no handler awaits while holding it.
+struct State {
+    users: BTreeMap<String, TestUser>,
+    consent: Consent,
+    tokens: oauth::Tokens,
+    activity: HashMap<(String, Date), RecordedActivity>,
+    subscriptions: Vec<api::Subscription>,
+    rate_windows: HashMap<String, RateWindow>,
+    rate_limit_per_hour: u32,
+    subscriber_url: Option<String>,
+    verification_code: Option<String>,
+    gone: bool,
+    /// Added to the wall clock, so tests can let tokens and codes expire without sleeping.
+    clock_offset: time::Duration,
+    stats: FitbitStats,
+}
+
+impl State {
+    fn new(config: &FitbitConfig) -> State {
+        let mut default_user = TestUser::new(DEFAULT_USER_ID, "Alex", "Sandbox");
+        default_user.gender = "FEMALE".to_owned();
+        default_user.height_cm = 168.0;
+        default_user.weight_kg = 64.5;
+        State {
+            users: BTreeMap::from([(DEFAULT_USER_ID.to_owned(), default_user)]),
+            consent: Consent::allow_all(DEFAULT_USER_ID),
+            tokens: oauth::Tokens::default(),
+            activity: HashMap::new(),
+            subscriptions: Vec::new(),
+            rate_windows: HashMap::new(),
+            rate_limit_per_hour: config.rate_limit_per_hour,
+            subscriber_url: config.subscriber_url.clone(),
+            verification_code: config.subscriber_verification_code.clone(),
+            gone: false,
+            clock_offset: time::Duration::ZERO,
+            stats: FitbitStats::default(),
+        }
+    }
+
+    fn now(&self) -> OffsetDateTime {
+        OffsetDateTime::now_utc() + self.clock_offset
+    }
+
+    /// Users that only appear in a consent or grant get a generated profile.
+    fn ensure_user(&mut self, user_id: &str) {
+        if !self.users.contains_key(user_id) {
+            self.users
+                .insert(user_id.to_owned(), TestUser::new(user_id, "Test", user_id));
+        }
+    }
+}
+
+/// The Fitbit sandbox: state plus the HTTP client that calls subscribers.
+pub struct FitbitSandbox {
+    config: FitbitConfig,
+    state: Mutex<State>,
+    http: reqwest::Client,
+}
+
+impl FitbitSandbox {
+    pub fn new(config: FitbitConfig) -> Self {
+        let state = Mutex::new(State::new(&config));
+        // Fitbit gives subscribers 5 seconds; a slower answer counts as a failed delivery.
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(5))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("reqwest client for subscriber calls");
+        FitbitSandbox {
+            config,
+            state,
+            http,
+        }
+    }
+
+    pub fn config(&self) -> &FitbitConfig {
+        &self.config
+    }
+
+    /// A panicking test must not take the other tests' sandboxes (or later requests
+    /// of its own) down with a poisoned lock.
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Back to the state of a fresh sandbox (the configuration stays).
+    pub fn reset(&self) {
+        *self.lock() = State::new(&self.config);
+    }
+
+    /// Creates or replaces a user.
+    pub fn add_user(&self, user: TestUser) {
+        self.lock().users.insert(user.user_id.clone(), user);
+    }
+
+    pub fn user(&self, user_id: &str) -> Option<TestUser> {
+        self.lock().users.get(user_id).cloned()
+    }
+
+    /// Sets how the next authorizations are answered. An unknown user is created with
+    /// [`TestUser::new`] defaults.
+    pub fn set_consent(&self, consent: Consent) {
+        let mut st = self.lock();
+        st.ensure_user(&consent.user_id);
+        st.consent = consent;
+    }
+
+    /// Makes the user's current access token answer `401 expired_token` from now on,
+    /// as if its 8 hours had passed. Returns false if the user has no active token.
+    pub fn expire_access_token(&self, user_id: &str) -> bool {
+        self.lock().tokens.expire_active(user_id)
+    }
+
+    /// Records activity for the user and day (merged with earlier recordings).
+    pub fn record_activity(&self, user_id: &str, activity: RecordedActivity) {
+        let mut st = self.lock();
+        st.ensure_user(user_id);
+        let key = (user_id.to_owned(), activity.date);
+        match st.activity.get_mut(&key) {
+            Some(existing) => existing.merge(activity),
+            None => {
+                st.activity.insert(key, activity);
+            }
+        }
+    }
+
+    /// Switches every Fitbit endpoint (OAuth included, the admin API excluded) to
+    /// `410 Gone`, as the real API answers since 2026-11-02.
+    pub fn set_gone(&self, gone: bool) {
+        self.lock().gone = gone;
+    }
+
+    fn is_gone(&self) -> bool {
+        self.lock().gone
+    }
+
+    pub fn set_rate_limit(&self, per_hour: u32) {
+        self.lock().rate_limit_per_hour = per_hour;
+    }
+
+    /// Replaces the subscriber endpoint and verification code from the configuration;
+    /// tests usually only know the subscriber URL after the sandbox started.
+    pub fn set_subscriber(&self, url: Option<String>, verification_code: Option<String>) {
+        let mut st = self.lock();
+        st.subscriber_url = url;
+        st.verification_code = verification_code;
+    }
+
+    /// Moves the sandbox clock forward (token and code expiry, grace windows, the
+    /// rate-limit hour).
+    pub fn advance_clock(&self, secs: i64) {
+        self.lock().clock_offset += time::Duration::seconds(secs);
+    }
+
+    /// Issues a token pair as if the user had just completed the authorization flow with
+    /// `scopes` (replacing the user's active pair), without counting a token request.
+    pub fn grant_tokens(&self, user_id: &str, scopes: &[&str]) -> TokenGrant {
+        let mut st = self.lock();
+        st.ensure_user(user_id);
+        let now = st.now();
+        let scopes: BTreeSet<String> = scopes.iter().map(|s| (*s).to_owned()).collect();
+        let lifetime = self.config.access_token_lifetime_secs;
+        st.tokens
+            .issue_pair(&self.config, user_id, scopes, lifetime, now)
+    }
+
+    /// Revokes every token of the user, as if they removed the app in their Fitbit account.
+    /// Returns false if the user never had a token.
+    pub fn revoke_user(&self, user_id: &str) -> bool {
+        let mut st = self.lock();
+        let revoked = st.tokens.revoke_user(user_id);
+        if revoked {
+            FitbitStats::bump(&mut st.stats.revocations, user_id);
+        }
+        revoked
+    }
+
+    /// Every access and refresh token ever issued to the user, oldest first.
+    pub fn tokens_issued(&self, user_id: &str) -> Vec<String> {
+        self.lock().tokens.issued_to(user_id)
+    }
+
+    /// The user's one valid token pair, if any.
+    pub fn active_tokens(&self, user_id: &str) -> Option<ActiveTokens> {
+        self.lock().tokens.active_pair(user_id)
+    }
+
+    /// The user's current subscriptions, in creation order.
+    pub fn subscriptions(&self, user_id: &str) -> Vec<SubscriptionInfo> {
+        let st = self.lock();
+        st.subscriptions
+            .iter()
+            .filter(|s| s.owner_id == user_id)
+            .map(api::Subscription::info)
+            .collect()
+    }
+
+    pub fn stats(&self) -> FitbitStats {
+        let st = self.lock();
+        let mut stats = st.stats.clone();
+        for sub in &st.subscriptions {
+            stats
+                .subscriptions
+                .entry(sub.owner_id.clone())
+                .or_default()
+                .push(sub.collection_type().to_owned());
+        }
+        for types in stats.subscriptions.values_mut() {
+            types.sort();
+        }
+        stats
+    }
+}
+
+/// The Fitbit routes (www.fitbit.com and api.fitbit.com paths) and the admin API under
+/// `/_admin/fitbit/`. Sets no fallback, so it merges with the other sandboxes.
+pub fn router(state: Arc<FitbitSandbox>) -> Router {
+    let fitbit = Router::new()
+        .route("/oauth2/authorize", get(oauth::authorize))
+        .route("/oauth2/token", post(oauth::token))
+        .route("/oauth2/revoke", post(oauth::revoke))
+        .route("/1/user/{*rest}", any(api::handle))
+        .route("/1.2/user/{*rest}", any(api::handle))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            error::gone_guard,
+        ));
+    fitbit.merge(admin::router()).with_state(state)
+}

@@ -1,0 +1,493 @@
+//! The admin API under `/_admin/fitbit/` (JSON in and out; never affected by gone mode),
+//! and the outbound side of subscriptions: notifications and subscriber verification.
+
+use std::fmt;
+use std::sync::Arc;
+
+use axum::extract::{Path, State as AxumState};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sha1::Sha1;
+use url::Url;
+
+use super::oauth::random_hex;
+use super::{Consent, FitbitSandbox, RecordedActivity, State, TestUser};
+
+/// `X-Fitbit-Signature`: base64(HMAC-SHA1(key = client secret + "&", raw body)).
+pub fn sign_notification(client_secret: &str, body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha1>::new_from_slice(format!("{client_secret}&").as_bytes())
+        .expect("HMAC accepts any key length");
+    mac.update(body);
+    STANDARD.encode(mac.finalize().into_bytes())
+}
+
+/// `yyyy-MM-dd` (de)serialization of [`time::Date`] for the admin API's JSON.
+pub(super) mod iso_date {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use time::macros::format_description;
+    use time::Date;
+
+    pub fn serialize<S: Serializer>(date: &Date, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(date)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Date, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Date::parse(&text, format_description!("[year]-[month]-[day]"))
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// One element of a notification body, in Fitbit's field order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Notification {
+    /// `activities`, `body`, `foods`, `sleep`, `userRevokedAccess`, `deleteUser`, ...
+    pub collection_type: String,
+    /// Sent as given, so tests can send odd dates.
+    pub date: String,
+    pub owner_id: String,
+    #[serde(default = "default_owner_type")]
+    pub owner_type: String,
+    /// If absent, the owner's matching subscription's id is filled in (the collection's,
+    /// else the all-collections one, else any of the owner's); left out if there is none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subscription_id: Option<String>,
+}
+
+fn default_owner_type() -> String {
+    "user".to_owned()
+}
+
+impl Notification {
+    pub fn new(collection_type: &str, date: &str, owner_id: &str) -> Notification {
+        Notification {
+            collection_type: collection_type.to_owned(),
+            date: date.to_owned(),
+            owner_id: owner_id.to_owned(),
+            owner_type: default_owner_type(),
+            subscription_id: None,
+        }
+    }
+}
+
+/// How notifications are packed into POSTs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NotifyMode {
+    /// One POST with all notifications.
+    #[default]
+    Array,
+    /// One POST per notification, each a one-element array.
+    Single,
+    /// One POST listing every notification twice (an all-collections subscription beside
+    /// a collection one).
+    Duplicated,
+    /// The same POST twice (a redelivery).
+    Repeated,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NotifyRequest {
+    /// Defaults to the configured subscriber.
+    pub subscriber_url: Option<String>,
+    pub notifications: Vec<Notification>,
+    pub mode: NotifyMode,
+    /// Sign with a wrong key.
+    pub bad_signature: bool,
+    /// Send no `X-Fitbit-Signature` at all.
+    pub omit_signature: bool,
+    /// Send this body instead of the notifications (still signed), e.g. malformed JSON.
+    pub raw_body: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerifyOutcome {
+    /// Status for `?verify=<the right code>`; Fitbit expects 204.
+    pub correct_code_status: u16,
+    /// Status for `?verify=<a wrong code>`; Fitbit expects 404.
+    pub wrong_code_status: u16,
+    pub verified: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NotifyError {
+    /// Neither the request nor the configuration names a subscriber URL.
+    NoSubscriber,
+    NoVerificationCode,
+    InvalidUrl(String),
+    /// Connection failure or no answer within Fitbit's 5 seconds.
+    Transport(String),
+}
+
+impl fmt::Display for NotifyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NotifyError::NoSubscriber => f.write_str("no subscriber URL configured or given"),
+            NotifyError::NoVerificationCode => {
+                f.write_str("no subscriber verification code configured or given")
+            }
+            NotifyError::InvalidUrl(e) => write!(f, "invalid subscriber URL: {e}"),
+            NotifyError::Transport(e) => write!(f, "subscriber call failed: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for NotifyError {}
+
+impl State {
+    /// The id Fitbit would put into a notification for this owner and collection.
+    fn subscription_id_for(&self, owner_id: &str, collection_type: &str) -> Option<String> {
+        let owned = || self.subscriptions.iter().filter(|s| s.owner_id == owner_id);
+        owned()
+            .find(|s| s.collection_type() == collection_type)
+            .or_else(|| owned().find(|s| s.collection.is_none()))
+            .or_else(|| owned().next())
+            .map(|s| s.subscription_id.clone())
+    }
+}
+
+fn to_body(notifications: &[&Notification]) -> String {
+    serde_json::to_string(notifications).expect("notifications serialize")
+}
+
+impl FitbitSandbox {
+    /// POSTs notifications to the subscriber, signed like Fitbit's, and returns the
+    /// subscriber's status code for each POST.
+    pub async fn deliver_notifications(
+        &self,
+        request: NotifyRequest,
+    ) -> Result<Vec<u16>, NotifyError> {
+        let (url, bodies) = {
+            let st = self.lock();
+            let url = request
+                .subscriber_url
+                .clone()
+                .or_else(|| st.subscriber_url.clone())
+                .ok_or(NotifyError::NoSubscriber)?;
+            let notifications: Vec<Notification> = request
+                .notifications
+                .iter()
+                .cloned()
+                .map(|mut n| {
+                    if n.subscription_id.is_none() {
+                        n.subscription_id = st.subscription_id_for(&n.owner_id, &n.collection_type);
+                    }
+                    n
+                })
+                .collect();
+            let all: Vec<&Notification> = notifications.iter().collect();
+            let bodies = match (&request.raw_body, request.mode) {
+                (Some(raw), NotifyMode::Repeated) => vec![raw.clone(), raw.clone()],
+                (Some(raw), _) => vec![raw.clone()],
+                (None, NotifyMode::Array) => vec![to_body(&all)],
+                (None, NotifyMode::Single) => all.iter().map(|n| to_body(&[n])).collect(),
+                (None, NotifyMode::Duplicated) => vec![to_body(
+                    &all.iter().flat_map(|n| [*n, *n]).collect::<Vec<_>>(),
+                )],
+                (None, NotifyMode::Repeated) => vec![to_body(&all), to_body(&all)],
+            };
+            (url, bodies)
+        };
+        Url::parse(&url).map_err(|e| NotifyError::InvalidUrl(e.to_string()))?;
+        let key = if request.bad_signature {
+            format!("{}-not-the-secret", self.config.client_secret)
+        } else {
+            self.config.client_secret.clone()
+        };
+        let mut statuses = Vec::with_capacity(bodies.len());
+        for body in bodies {
+            let mut post = self
+                .http
+                .post(&url)
+                .header("content-type", "application/json");
+            if !request.omit_signature {
+                post = post.header(
+                    "X-Fitbit-Signature",
+                    sign_notification(&key, body.as_bytes()),
+                );
+            }
+            let response = post
+                .body(body)
+                .send()
+                .await
+                .map_err(|e| NotifyError::Transport(e.to_string()))?;
+            self.lock().stats.notifications_sent += 1;
+            statuses.push(response.status().as_u16());
+        }
+        tracing::debug!(?statuses, "fitbit sandbox: notifications delivered");
+        Ok(statuses)
+    }
+
+    /// Fitbit's subscriber verification: `GET <url>?verify=<right code>`, then with a wrong
+    /// code. The subscriber passes with 204 and 404.
+    pub async fn verify_subscriber(
+        &self,
+        subscriber_url: Option<String>,
+        verification_code: Option<String>,
+    ) -> Result<VerifyOutcome, NotifyError> {
+        let (url, code) = {
+            let st = self.lock();
+            let url = subscriber_url
+                .or_else(|| st.subscriber_url.clone())
+                .ok_or(NotifyError::NoSubscriber)?;
+            let code = verification_code
+                .or_else(|| st.verification_code.clone())
+                .ok_or(NotifyError::NoVerificationCode)?;
+            (url, code)
+        };
+        let correct_code_status = self.verify_request(&url, &code).await?;
+        let wrong_code_status = self.verify_request(&url, &random_hex(32)).await?;
+        Ok(VerifyOutcome {
+            correct_code_status,
+            wrong_code_status,
+            verified: correct_code_status == 204 && wrong_code_status == 404,
+        })
+    }
+
+    async fn verify_request(&self, url: &str, code: &str) -> Result<u16, NotifyError> {
+        let mut url = Url::parse(url).map_err(|e| NotifyError::InvalidUrl(e.to_string()))?;
+        url.query_pairs_mut().append_pair("verify", code);
+        let response = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| NotifyError::Transport(e.to_string()))?;
+        Ok(response.status().as_u16())
+    }
+}
+
+pub(super) fn router() -> Router<Arc<FitbitSandbox>> {
+    Router::new()
+        .route("/_admin/fitbit/users", post(add_user))
+        .route("/_admin/fitbit/users/{id}", get(get_user))
+        .route("/_admin/fitbit/users/{id}/expire-token", post(expire_token))
+        .route("/_admin/fitbit/users/{id}/activity", post(record_activity))
+        .route(
+            "/_admin/fitbit/users/{id}/tokens",
+            get(tokens).post(grant_tokens),
+        )
+        .route("/_admin/fitbit/users/{id}/revoke", post(revoke_user))
+        .route(
+            "/_admin/fitbit/users/{id}/subscriptions",
+            get(subscriptions),
+        )
+        .route("/_admin/fitbit/consent", post(set_consent))
+        .route("/_admin/fitbit/notify", post(notify))
+        .route("/_admin/fitbit/verify-subscriber", post(verify_subscriber))
+        .route("/_admin/fitbit/subscriber", post(set_subscriber))
+        .route("/_admin/fitbit/gone", post(set_gone))
+        .route("/_admin/fitbit/rate-limit", post(set_rate_limit))
+        .route("/_admin/fitbit/clock", post(advance_clock))
+        .route("/_admin/fitbit/stats", get(stats))
+        .route("/_admin/fitbit/reset", post(reset))
+}
+
+type Sandbox = AxumState<Arc<FitbitSandbox>>;
+
+fn admin_error(status: StatusCode, message: impl fmt::Display) -> Response {
+    (status, Json(json!({ "error": message.to_string() }))).into_response()
+}
+
+fn notify_error_status(error: &NotifyError) -> StatusCode {
+    match error {
+        NotifyError::Transport(_) => StatusCode::BAD_GATEWAY,
+        _ => StatusCode::BAD_REQUEST,
+    }
+}
+
+/// A user as the admin API takes it: only `user_id` is required.
+#[derive(Deserialize)]
+struct UserInput {
+    user_id: String,
+    display_name: Option<String>,
+    full_name: Option<String>,
+    first_name: Option<String>,
+    last_name: Option<String>,
+    gender: Option<String>,
+    date_of_birth: Option<String>,
+    timezone: Option<String>,
+    locale: Option<String>,
+    country: Option<String>,
+    member_since: Option<String>,
+    height_cm: Option<f64>,
+    weight_kg: Option<f64>,
+}
+
+async fn add_user(AxumState(sandbox): Sandbox, Json(input): Json<UserInput>) -> Response {
+    if input.user_id.is_empty() || !input.user_id.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return admin_error(
+            StatusCode::BAD_REQUEST,
+            "user_id must be non-empty and alphanumeric, like GGNJL9",
+        );
+    }
+    let mut user = TestUser::new(
+        &input.user_id,
+        input.first_name.as_deref().unwrap_or("Test"),
+        input.last_name.as_deref().unwrap_or("User"),
+    );
+    let set = |field: &mut String, value: Option<String>| {
+        if let Some(value) = value {
+            *field = value;
+        }
+    };
+    set(&mut user.display_name, input.display_name);
+    set(&mut user.full_name, input.full_name);
+    set(&mut user.gender, input.gender);
+    set(&mut user.date_of_birth, input.date_of_birth);
+    set(&mut user.timezone, input.timezone);
+    set(&mut user.locale, input.locale);
+    set(&mut user.country, input.country);
+    set(&mut user.member_since, input.member_since);
+    user.height_cm = input.height_cm.unwrap_or(user.height_cm);
+    user.weight_kg = input.weight_kg.unwrap_or(user.weight_kg);
+    sandbox.add_user(user.clone());
+    Json(user).into_response()
+}
+
+async fn get_user(AxumState(sandbox): Sandbox, Path(id): Path<String>) -> Response {
+    match sandbox.user(&id) {
+        Some(user) => Json(user).into_response(),
+        None => admin_error(StatusCode::NOT_FOUND, format!("no user {id}")),
+    }
+}
+
+async fn expire_token(AxumState(sandbox): Sandbox, Path(id): Path<String>) -> Response {
+    if sandbox.expire_access_token(&id) {
+        Json(json!({ "expired": true })).into_response()
+    } else {
+        admin_error(
+            StatusCode::NOT_FOUND,
+            format!("user {id} has no active access token"),
+        )
+    }
+}
+
+async fn record_activity(
+    AxumState(sandbox): Sandbox,
+    Path(id): Path<String>,
+    Json(activity): Json<RecordedActivity>,
+) -> Response {
+    sandbox.record_activity(&id, activity.clone());
+    Json(activity).into_response()
+}
+
+async fn tokens(AxumState(sandbox): Sandbox, Path(id): Path<String>) -> Response {
+    Json(json!({ "issued": sandbox.tokens_issued(&id), "active": sandbox.active_tokens(&id) }))
+        .into_response()
+}
+
+#[derive(Deserialize)]
+struct GrantInput {
+    scopes: Vec<String>,
+}
+
+async fn grant_tokens(
+    AxumState(sandbox): Sandbox,
+    Path(id): Path<String>,
+    Json(input): Json<GrantInput>,
+) -> Response {
+    let scopes: Vec<&str> = input.scopes.iter().map(String::as_str).collect();
+    Json(sandbox.grant_tokens(&id, &scopes)).into_response()
+}
+
+async fn revoke_user(AxumState(sandbox): Sandbox, Path(id): Path<String>) -> Response {
+    Json(json!({ "revoked": sandbox.revoke_user(&id) })).into_response()
+}
+
+async fn subscriptions(AxumState(sandbox): Sandbox, Path(id): Path<String>) -> Response {
+    Json(json!({ "apiSubscriptions": sandbox.subscriptions(&id) })).into_response()
+}
+
+async fn set_consent(AxumState(sandbox): Sandbox, Json(consent): Json<Consent>) -> Response {
+    sandbox.set_consent(consent.clone());
+    Json(consent).into_response()
+}
+
+async fn notify(AxumState(sandbox): Sandbox, Json(request): Json<NotifyRequest>) -> Response {
+    match sandbox.deliver_notifications(request).await {
+        Ok(statuses) => Json(json!({ "statuses": statuses })).into_response(),
+        Err(error) => admin_error(notify_error_status(&error), error),
+    }
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct VerifyInput {
+    subscriber_url: Option<String>,
+    verification_code: Option<String>,
+}
+
+async fn verify_subscriber(
+    AxumState(sandbox): Sandbox,
+    body: Option<Json<VerifyInput>>,
+) -> Response {
+    let Json(input) = body.unwrap_or_default();
+    match sandbox
+        .verify_subscriber(input.subscriber_url, input.verification_code)
+        .await
+    {
+        Ok(outcome) => Json(outcome).into_response(),
+        Err(error) => admin_error(notify_error_status(&error), error),
+    }
+}
+
+async fn set_subscriber(AxumState(sandbox): Sandbox, Json(input): Json<VerifyInput>) -> Response {
+    sandbox.set_subscriber(
+        input.subscriber_url.clone(),
+        input.verification_code.clone(),
+    );
+    Json(json!({ "subscriber_url": input.subscriber_url, "verification_code": input.verification_code }))
+        .into_response()
+}
+
+#[derive(Deserialize)]
+struct GoneInput {
+    enabled: bool,
+}
+
+async fn set_gone(AxumState(sandbox): Sandbox, Json(input): Json<GoneInput>) -> Response {
+    sandbox.set_gone(input.enabled);
+    Json(json!({ "enabled": input.enabled })).into_response()
+}
+
+#[derive(Deserialize)]
+struct RateLimitInput {
+    per_hour: u32,
+}
+
+async fn set_rate_limit(
+    AxumState(sandbox): Sandbox,
+    Json(input): Json<RateLimitInput>,
+) -> Response {
+    sandbox.set_rate_limit(input.per_hour);
+    Json(json!({ "per_hour": input.per_hour })).into_response()
+}
+
+#[derive(Deserialize)]
+struct ClockInput {
+    advance_secs: i64,
+}
+
+async fn advance_clock(AxumState(sandbox): Sandbox, Json(input): Json<ClockInput>) -> Response {
+    sandbox.advance_clock(input.advance_secs);
+    Json(json!({ "advanced_secs": input.advance_secs })).into_response()
+}
+
+async fn stats(AxumState(sandbox): Sandbox) -> Response {
+    Json(sandbox.stats()).into_response()
+}
+
+async fn reset(AxumState(sandbox): Sandbox) -> Response {
+    sandbox.reset();
+    Json(json!({})).into_response()
+}

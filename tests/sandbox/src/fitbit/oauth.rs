@@ -1,0 +1,724 @@
+//! OAuth 2.0: `GET /oauth2/authorize`, `POST /oauth2/token`, `POST /oauth2/revoke`, and
+//! the token store behind them and behind API authentication.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State as AxumState};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::Json;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use time::{Duration, OffsetDateTime};
+use url::Url;
+
+use super::error::{ApiError, OAUTH_DOCS};
+use super::{ActiveTokens, FitbitConfig, FitbitSandbox, FitbitStats, State, KNOWN_SCOPES};
+
+/// Authorization codes live 10 minutes.
+const CODE_LIFETIME: Duration = Duration::minutes(10);
+
+/// Request parameters by name; the first occurrence wins.
+type Params = HashMap<String, String>;
+
+/// A successful token response, exactly as `/oauth2/token` sends it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenGrant {
+    pub access_token: String,
+    pub expires_in: i64,
+    pub refresh_token: String,
+    /// Granted scopes, space-separated.
+    pub scope: String,
+    pub token_type: String,
+    pub user_id: String,
+}
+
+/// `base64url-no-pad(sha256(verifier))`, the PKCE S256 code challenge.
+pub fn pkce_s256(code_verifier: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(code_verifier.as_bytes()))
+}
+
+struct AuthCode {
+    client_id: String,
+    /// Only set if the authorize request named it; then the token request must repeat it.
+    redirect_uri: Option<String>,
+    code_challenge: String,
+    user_id: String,
+    scopes: BTreeSet<String>,
+    expires_at: OffsetDateTime,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum AccessStatus {
+    Active,
+    /// Expired early through the admin API.
+    Expired,
+    /// Replaced by a refresh or a new authorization.
+    Superseded,
+    Revoked,
+}
+
+struct AccessToken {
+    user_id: String,
+    scopes: BTreeSet<String>,
+    expires_at: OffsetDateTime,
+    status: AccessStatus,
+    /// The refresh token issued with it, whose pair counts as "used" once this is.
+    refresh_token: String,
+}
+
+enum RefreshStatus {
+    Active,
+    /// Used once. Until the successor pair is used, and within the grace window, the same
+    /// request gets the same response: Fitbit's allowance for retries after a lost response.
+    Rotated {
+        at: OffsetDateTime,
+        successor: String,
+        response: TokenGrant,
+    },
+    Revoked,
+}
+
+struct RefreshToken {
+    user_id: String,
+    scopes: BTreeSet<String>,
+    status: RefreshStatus,
+    pair_used: bool,
+}
+
+/// All codes and tokens. Invariant: a user has at most one active pair, recorded in `active`.
+#[derive(Default)]
+pub(super) struct Tokens {
+    codes: HashMap<String, AuthCode>,
+    access: HashMap<String, AccessToken>,
+    refresh: HashMap<String, RefreshToken>,
+    active: HashMap<String, ActiveTokens>,
+    issued: HashMap<String, Vec<String>>,
+}
+
+impl Tokens {
+    /// Issues a new pair, replacing the user's active one.
+    pub(super) fn issue_pair(
+        &mut self,
+        config: &FitbitConfig,
+        user_id: &str,
+        scopes: BTreeSet<String>,
+        lifetime_secs: i64,
+        now: OffsetDateTime,
+    ) -> TokenGrant {
+        self.supersede(user_id);
+        let access_token = access_token_jwt(config, user_id, &scopes, lifetime_secs, now);
+        let refresh_token = random_hex(32);
+        let grant = TokenGrant {
+            access_token: access_token.clone(),
+            expires_in: lifetime_secs,
+            refresh_token: refresh_token.clone(),
+            scope: scopes
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+                .join(" "),
+            token_type: "Bearer".to_owned(),
+            user_id: user_id.to_owned(),
+        };
+        self.access.insert(
+            access_token.clone(),
+            AccessToken {
+                user_id: user_id.to_owned(),
+                scopes: scopes.clone(),
+                expires_at: now + Duration::seconds(lifetime_secs),
+                status: AccessStatus::Active,
+                refresh_token: refresh_token.clone(),
+            },
+        );
+        self.refresh.insert(
+            refresh_token.clone(),
+            RefreshToken {
+                user_id: user_id.to_owned(),
+                scopes,
+                status: RefreshStatus::Active,
+                pair_used: false,
+            },
+        );
+        let issued = self.issued.entry(user_id.to_owned()).or_default();
+        issued.push(access_token.clone());
+        issued.push(refresh_token.clone());
+        self.active.insert(
+            user_id.to_owned(),
+            ActiveTokens {
+                access_token,
+                refresh_token,
+            },
+        );
+        grant
+    }
+
+    fn supersede(&mut self, user_id: &str) {
+        let Some(pair) = self.active.remove(user_id) else {
+            return;
+        };
+        if let Some(access) = self.access.get_mut(&pair.access_token) {
+            access.status = AccessStatus::Superseded;
+        }
+        if let Some(refresh) = self.refresh.get_mut(&pair.refresh_token) {
+            refresh.status = RefreshStatus::Revoked;
+        }
+    }
+
+    /// The `refresh_token` grant. Returns the grant and whether it is a grace-window replay.
+    fn refresh(
+        &mut self,
+        config: &FitbitConfig,
+        token: &str,
+        lifetime_secs: i64,
+        now: OffsetDateTime,
+    ) -> Result<(TokenGrant, bool), ApiError> {
+        let invalid =
+            || ApiError::invalid_grant(format!("Refresh token invalid: {token}. {OAUTH_DOCS}"));
+        let record = self.refresh.get(token).ok_or_else(invalid)?;
+        match &record.status {
+            RefreshStatus::Revoked => Err(invalid()),
+            RefreshStatus::Rotated {
+                at,
+                successor,
+                response,
+            } => {
+                let successor_unused = self
+                    .refresh
+                    .get(successor)
+                    .is_some_and(|s| matches!(s.status, RefreshStatus::Active) && !s.pair_used);
+                if successor_unused && now - *at <= Duration::seconds(config.refresh_grace_secs) {
+                    Ok((response.clone(), true))
+                } else {
+                    Err(invalid())
+                }
+            }
+            RefreshStatus::Active => {
+                let user_id = record.user_id.clone();
+                let scopes = record.scopes.clone();
+                let grant = self.issue_pair(config, &user_id, scopes, lifetime_secs, now);
+                if let Some(old) = self.refresh.get_mut(token) {
+                    old.status = RefreshStatus::Rotated {
+                        at: now,
+                        successor: grant.refresh_token.clone(),
+                        response: grant.clone(),
+                    };
+                }
+                Ok((grant, false))
+            }
+        }
+    }
+
+    /// Checks a bearer token. On failure, also names the token's user if known (for the
+    /// rate-limit headers of the error response).
+    pub(super) fn authenticate(
+        &mut self,
+        token: &str,
+        now: OffsetDateTime,
+    ) -> Result<(String, BTreeSet<String>), (Option<String>, ApiError)> {
+        let invalid = || {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_token",
+                format!("Access token invalid: {token}. {OAUTH_DOCS}"),
+            )
+        };
+        let expired = || {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "expired_token",
+                format!("Access token expired: {token}. {OAUTH_DOCS}"),
+            )
+        };
+        let Some(record) = self.access.get(token) else {
+            return Err((None, invalid()));
+        };
+        let user = Some(record.user_id.clone());
+        match record.status {
+            AccessStatus::Superseded | AccessStatus::Revoked => Err((user, invalid())),
+            AccessStatus::Expired => Err((user, expired())),
+            AccessStatus::Active if now >= record.expires_at => Err((user, expired())),
+            AccessStatus::Active => {
+                let result = (record.user_id.clone(), record.scopes.clone());
+                if let Some(refresh) = self.refresh.get_mut(&record.refresh_token) {
+                    refresh.pair_used = true;
+                }
+                Ok(result)
+            }
+        }
+    }
+
+    pub(super) fn expire_active(&mut self, user_id: &str) -> bool {
+        let Some(pair) = self.active.get(user_id) else {
+            return false;
+        };
+        match self.access.get_mut(&pair.access_token) {
+            Some(access) => {
+                access.status = AccessStatus::Expired;
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn owner_of(&self, token: &str) -> Option<String> {
+        self.access
+            .get(token)
+            .map(|a| a.user_id.clone())
+            .or_else(|| self.refresh.get(token).map(|r| r.user_id.clone()))
+    }
+
+    /// Revokes every token and pending code of the user. False if they never had a token.
+    pub(super) fn revoke_user(&mut self, user_id: &str) -> bool {
+        self.active.remove(user_id);
+        self.codes.retain(|_, code| code.user_id != user_id);
+        let Some(issued) = self.issued.get(user_id) else {
+            return false;
+        };
+        for token in issued {
+            if let Some(access) = self.access.get_mut(token) {
+                access.status = AccessStatus::Revoked;
+            }
+            if let Some(refresh) = self.refresh.get_mut(token) {
+                refresh.status = RefreshStatus::Revoked;
+            }
+        }
+        true
+    }
+
+    pub(super) fn issued_to(&self, user_id: &str) -> Vec<String> {
+        self.issued.get(user_id).cloned().unwrap_or_default()
+    }
+
+    pub(super) fn active_pair(&self, user_id: &str) -> Option<ActiveTokens> {
+        self.active.get(user_id).cloned()
+    }
+}
+
+/// Fitbit access tokens are HS256 JWTs; clients should treat them as opaque, but their
+/// length and shape matter for storage and log scrubbing. `jti` keeps two tokens issued in
+/// the same second distinct.
+fn access_token_jwt(
+    config: &FitbitConfig,
+    user_id: &str,
+    scopes: &BTreeSet<String>,
+    lifetime_secs: i64,
+    now: OffsetDateTime,
+) -> String {
+    let scope_claim = scopes
+        .iter()
+        .map(|s| format!("r{}", scope_abbreviation(s)))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let iat = now.unix_timestamp();
+    let claims = json!({
+        "aud": config.client_id,
+        "sub": user_id,
+        "iss": "Fitbit",
+        "typ": "access_token",
+        "scopes": scope_claim,
+        "exp": iat + lifetime_secs,
+        "iat": iat,
+        "jti": random_hex(8),
+    });
+    let signing_input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256"}"#),
+        URL_SAFE_NO_PAD.encode(claims.to_string())
+    );
+    let mut mac = Hmac::<Sha256>::new_from_slice(config.client_secret.as_bytes())
+        .expect("HMAC accepts any key length");
+    mac.update(signing_input.as_bytes());
+    format!(
+        "{signing_input}.{}",
+        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    )
+}
+
+/// The short scope names inside Fitbit's JWTs (`ract`, `rsle`, ...).
+fn scope_abbreviation(scope: &str) -> &str {
+    match scope {
+        "activity" => "act",
+        "cardio_fitness" => "cf",
+        "electrocardiogram" => "ecg",
+        "heartrate" => "hr",
+        "irregular_rhythm_notifications" => "irn",
+        "location" => "loc",
+        "nutrition" => "nut",
+        "oxygen_saturation" => "spo2",
+        "profile" => "pro",
+        "respiratory_rate" => "res",
+        "settings" => "set",
+        "sleep" => "sle",
+        "social" => "soc",
+        "temperature" => "tem",
+        "weight" => "wei",
+        other => other,
+    }
+}
+
+pub(super) fn random_hex(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    rand::rng().fill_bytes(&mut buf);
+    buf.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn parse_params(raw: &[u8], into: &mut Params) {
+    for (name, value) in url::form_urlencoded::parse(raw) {
+        into.entry(name.into_owned())
+            .or_insert_with(|| value.into_owned());
+    }
+}
+
+/// Form body parameters, then query parameters (Fitbit's contract lists them as query
+/// parameters, and some clients send them so).
+fn request_params(query: Option<&str>, body: &[u8]) -> Params {
+    let mut params = Params::new();
+    parse_params(body, &mut params);
+    parse_params(query.unwrap_or_default().as_bytes(), &mut params);
+    params
+}
+
+/// RFC 7636: 43 to 128 characters of `[A-Za-z0-9-._~]`.
+fn is_valid_verifier(verifier: &str) -> bool {
+    (43..=128).contains(&verifier.len())
+        && verifier
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
+}
+
+fn is_s256_challenge(challenge: &str) -> bool {
+    challenge.len() == 43
+        && challenge
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
+}
+
+/// The authorization server shows an error page, not a redirect, when it cannot trust the
+/// request (RFC 6749 §4.1.2.1); we do the same for every malformed authorize request.
+fn error_page(message: &str) -> Response {
+    let escaped = message
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;");
+    let page = format!(
+        "<!DOCTYPE html><html><head><title>Fitbit - Bad Request</title></head>\
+         <body><h1>The app you're trying to connect did not provide valid information to Fitbit.</h1>\
+         <p>{escaped}</p></body></html>"
+    );
+    (StatusCode::BAD_REQUEST, Html(page)).into_response()
+}
+
+pub(super) async fn authorize(
+    AxumState(sandbox): AxumState<Arc<FitbitSandbox>>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let params = request_params(query.as_deref(), &[]);
+    match sandbox.authorize(&params) {
+        Ok(location) => (StatusCode::FOUND, [(header::LOCATION, location)]).into_response(),
+        Err(problem) => error_page(&problem),
+    }
+}
+
+pub(super) async fn token(
+    AxumState(sandbox): AxumState<Arc<FitbitSandbox>>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Response {
+    let params = request_params(query.as_deref(), &body);
+    let grant_type = params.get("grant_type").map_or("(missing)", String::as_str);
+    let mut st = sandbox.lock();
+    let result = sandbox.token_grant(&mut st, &headers, &params);
+    let outcome = match &result {
+        Ok((_, true)) => "replayed",
+        Ok((_, false)) => "ok",
+        Err(error) => error.error_type,
+    };
+    let by_outcome = st
+        .stats
+        .token_requests
+        .entry(grant_type.to_owned())
+        .or_default();
+    FitbitStats::bump(by_outcome, outcome);
+    if let Ok((grant, false)) = &result {
+        if grant_type == "refresh_token" {
+            FitbitStats::bump(&mut st.stats.refreshes, &grant.user_id);
+        }
+    }
+    drop(st);
+    tracing::debug!(grant_type, outcome, "fitbit sandbox: token request");
+    match result {
+        Ok((grant, _)) => {
+            let mut response = Json(grant).into_response();
+            response.headers_mut().insert(
+                header::CACHE_CONTROL,
+                header::HeaderValue::from_static("no-store"),
+            );
+            response
+        }
+        Err(error) => error.into_response(),
+    }
+}
+
+pub(super) async fn revoke(
+    AxumState(sandbox): AxumState<Arc<FitbitSandbox>>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Response {
+    let params = request_params(query.as_deref(), &body);
+    match sandbox.revoke_token(&headers, &params) {
+        Ok(()) => Json(json!({})).into_response(),
+        Err(error) => error.into_response(),
+    }
+}
+
+impl FitbitSandbox {
+    /// Validates an authorize request and answers for the configured consent: the
+    /// redirect location, or the reason for an error page.
+    fn authorize(&self, params: &Params) -> Result<String, String> {
+        let param = |name: &str| params.get(name).map(String::as_str);
+        let client_id = param("client_id").unwrap_or_default();
+        if client_id != self.config.client_id {
+            return Err(format!("Invalid client_id: {client_id}"));
+        }
+        if param("response_type") != Some("code") {
+            return Err(
+                "Invalid response_type: this client may only use response_type=code.".to_owned(),
+            );
+        }
+        let (mut location, given_redirect_uri) = self.redirect_uri(param("redirect_uri"))?;
+        let requested: BTreeSet<String> = param("scope")
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect();
+        if requested.is_empty() {
+            return Err("Missing scope.".to_owned());
+        }
+        if let Some(unknown) = requested
+            .iter()
+            .find(|s| !KNOWN_SCOPES.contains(&s.as_str()))
+        {
+            return Err(format!("Invalid scope: {unknown}"));
+        }
+        if param("code_challenge_method") != Some("S256") {
+            return Err("PKCE is required: code_challenge_method must be S256.".to_owned());
+        }
+        let code_challenge = param("code_challenge").unwrap_or_default();
+        if !is_s256_challenge(code_challenge) {
+            return Err(
+                "PKCE is required: code_challenge must be a base64url SHA-256 digest.".to_owned(),
+            );
+        }
+
+        let mut st = self.lock();
+        let consent = st.consent.clone();
+        st.ensure_user(&consent.user_id);
+        {
+            let mut query = location.query_pairs_mut();
+            if consent.deny {
+                st.stats.consent_denials += 1;
+                query
+                    .append_pair("error", "access_denied")
+                    .append_pair("error_description", "The user denied the request.");
+            } else {
+                let granted: BTreeSet<String> = match &consent.grant_scopes {
+                    None => requested,
+                    Some(allowed) => requested
+                        .into_iter()
+                        .filter(|s| allowed.contains(s))
+                        .collect(),
+                };
+                let code = random_hex(20);
+                let expires_at = st.now() + CODE_LIFETIME;
+                st.tokens.codes.insert(
+                    code.clone(),
+                    AuthCode {
+                        client_id: client_id.to_owned(),
+                        redirect_uri: given_redirect_uri,
+                        code_challenge: code_challenge.to_owned(),
+                        user_id: consent.user_id.clone(),
+                        scopes: granted,
+                        expires_at,
+                    },
+                );
+                FitbitStats::bump(&mut st.stats.authorizations, &consent.user_id);
+                query.append_pair("code", &code);
+            }
+            if let Some(state) = param("state") {
+                query.append_pair("state", state);
+            }
+        }
+        // Fitbit appends this empty fragment to every redirect.
+        location.set_fragment(Some("_=_"));
+        tracing::debug!(user_id = %consent.user_id, denied = consent.deny, "fitbit sandbox: authorization");
+        Ok(location.to_string())
+    }
+
+    /// The redirect target and, if the request named one, the URI the token request must
+    /// repeat.
+    fn redirect_uri(&self, given: Option<&str>) -> Result<(Url, Option<String>), String> {
+        let registered = &self.config.redirect_uris;
+        let uri = match given {
+            Some(uri) if registered.is_empty() || registered.iter().any(|r| r == uri) => uri,
+            Some(uri) => {
+                return Err(format!(
+                    "Invalid redirect_uri: {uri} is not registered for this application."
+                ))
+            }
+            None if registered.len() == 1 => &registered[0],
+            None => return Err("Missing redirect_uri.".to_owned()),
+        };
+        let url = Url::parse(uri).map_err(|e| format!("Invalid redirect_uri: {e}"))?;
+        if !matches!(url.scheme(), "http" | "https") || url.fragment().is_some() {
+            return Err(format!("Invalid redirect_uri: {uri}"));
+        }
+        Ok((url, given.map(str::to_owned)))
+    }
+
+    /// HTTP Basic client authentication, required even with PKCE for server apps.
+    fn authenticate_client(&self, headers: &HeaderMap, params: &Params) -> Result<(), ApiError> {
+        let Some(value) = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+        else {
+            return Err(ApiError::invalid_client(format!(
+                "Authorization header required. The client must authenticate with HTTP Basic. {OAUTH_DOCS}"
+            )));
+        };
+        let bad_format = || {
+            ApiError::invalid_client(format!(
+                "Invalid authorization header format. The header was not recognized to be a valid header \
+                 for any of known implementations. {OAUTH_DOCS}"
+            ))
+        };
+        let (scheme, encoded) = value.split_once(' ').ok_or_else(bad_format)?;
+        if !scheme.eq_ignore_ascii_case("basic") {
+            return Err(bad_format());
+        }
+        let decoded = STANDARD.decode(encoded.trim()).map_err(|_| bad_format())?;
+        let decoded = String::from_utf8(decoded).map_err(|_| bad_format())?;
+        let (client_id, secret) = decoded.split_once(':').ok_or_else(bad_format)?;
+        if client_id != self.config.client_id
+            || params.get("client_id").is_some_and(|id| id != client_id)
+        {
+            return Err(ApiError::invalid_client(format!(
+                "Invalid authorization header. Client id invalid. {OAUTH_DOCS}"
+            )));
+        }
+        if secret != self.config.client_secret {
+            return Err(ApiError::invalid_client(format!(
+                "Invalid authorization header. Client secret invalid. {OAUTH_DOCS}"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Runs one token request. Returns the grant and whether it replays an earlier one.
+    fn token_grant(
+        &self,
+        st: &mut State,
+        headers: &HeaderMap,
+        params: &Params,
+    ) -> Result<(TokenGrant, bool), ApiError> {
+        self.authenticate_client(headers, params)?;
+        let now = st.now();
+        // Fitbit lets clients ask for 1-hour tokens instead of 8-hour ones.
+        let lifetime = match params.get("expires_in").map(String::as_str) {
+            Some("3600") => self.config.access_token_lifetime_secs.min(3600),
+            _ => self.config.access_token_lifetime_secs,
+        };
+        match params.get("grant_type").map(String::as_str) {
+            None => Err(ApiError::missing_parameter("grant_type")),
+            Some("authorization_code") => self
+                .exchange_code(st, params, lifetime, now)
+                .map(|grant| (grant, false)),
+            Some("refresh_token") => {
+                let token = params
+                    .get("refresh_token")
+                    .ok_or_else(|| ApiError::missing_parameter("refresh_token"))?;
+                st.tokens.refresh(&self.config, token, lifetime, now)
+            }
+            Some(other) => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "unsupported_grant_type",
+                format!("The grant_type value is not supported: {other}. {OAUTH_DOCS}"),
+            )),
+        }
+    }
+
+    fn exchange_code(
+        &self,
+        st: &mut State,
+        params: &Params,
+        lifetime: i64,
+        now: OffsetDateTime,
+    ) -> Result<TokenGrant, ApiError> {
+        let code = params
+            .get("code")
+            .ok_or_else(|| ApiError::missing_parameter("code"))?;
+        let verifier = params
+            .get("code_verifier")
+            .ok_or_else(|| ApiError::missing_parameter("code_verifier"))?;
+        if !is_valid_verifier(verifier) {
+            return Err(ApiError::invalid_request(format!(
+                "Invalid code_verifier: it must be 43 to 128 characters of [A-Za-z0-9-._~]. {OAUTH_DOCS}"
+            )));
+        }
+        // Removed before the checks: a code gets exactly one exchange attempt, so a
+        // leaked code cannot be retried with guessed verifiers.
+        let record = st.tokens.codes.remove(code).ok_or_else(|| {
+            ApiError::invalid_grant(format!("Authorization code invalid: {code} {OAUTH_DOCS}"))
+        })?;
+        if now >= record.expires_at {
+            return Err(ApiError::invalid_grant(format!(
+                "Authorization code expired: {code} {OAUTH_DOCS}"
+            )));
+        }
+        if record.client_id != self.config.client_id {
+            return Err(ApiError::invalid_grant(format!(
+                "Authorization code invalid: {code} {OAUTH_DOCS}"
+            )));
+        }
+        if let Some(expected) = &record.redirect_uri {
+            if params.get("redirect_uri") != Some(expected) {
+                return Err(ApiError::invalid_grant(format!(
+                    "Invalid redirect_uri parameter value: it must match the authorization request. {OAUTH_DOCS}"
+                )));
+            }
+        }
+        if pkce_s256(verifier) != record.code_challenge {
+            return Err(ApiError::invalid_grant(format!(
+                "Invalid code_verifier: it does not match the code_challenge. {OAUTH_DOCS}"
+            )));
+        }
+        Ok(st
+            .tokens
+            .issue_pair(&self.config, &record.user_id, record.scopes, lifetime, now))
+    }
+
+    fn revoke_token(&self, headers: &HeaderMap, params: &Params) -> Result<(), ApiError> {
+        self.authenticate_client(headers, params)?;
+        let token = params
+            .get("token")
+            .ok_or_else(|| ApiError::missing_parameter("token"))?;
+        let mut st = self.lock();
+        // Unknown tokens are fine (RFC 7009): the client's goal is reached either way.
+        if let Some(user_id) = st.tokens.owner_of(token) {
+            st.tokens.revoke_user(&user_id);
+            FitbitStats::bump(&mut st.stats.revocations, &user_id);
+            tracing::debug!(%user_id, "fitbit sandbox: tokens revoked");
+        }
+        Ok(())
+    }
+}

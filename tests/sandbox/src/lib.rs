@@ -1,0 +1,64 @@
+//! Sandboxes for the services fitbridge talks to, speaking their real wire formats:
+//! the Fitbit Web API ([`fitbit`]) and SAP Marketing Cloud ([`sap`]).
+//!
+//! One server serves both (their paths do not collide, as on the real hosts), either as the
+//! `sandbox` binary on a fixed port (for the functions deployed to the local emulator) or
+//! in-process on a random port (for tests, one independent instance per test).
+//! Each sandbox has an admin API under `/_admin/<name>/...` and the same operations as
+//! methods on its state type, so in-process tests can drive and inspect it directly.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+pub mod fitbit;
+pub mod sap;
+
+#[derive(Clone, Debug, Default)]
+pub struct SandboxConfig {
+    pub fitbit: fitbit::FitbitConfig,
+    pub sap: sap::SapConfig,
+}
+
+/// A running sandbox server.
+pub struct Sandbox {
+    /// `http://127.0.0.1:<port>`, no trailing slash.
+    pub base_url: String,
+    pub fitbit: Arc<fitbit::FitbitSandbox>,
+    pub sap: Arc<sap::SapSandbox>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Sandbox {
+    /// Binds `addr` (port 0 for a random port) and serves until dropped.
+    pub async fn start(config: SandboxConfig, addr: SocketAddr) -> std::io::Result<Sandbox> {
+        let fitbit = Arc::new(fitbit::FitbitSandbox::new(config.fitbit));
+        let sap = Arc::new(sap::SapSandbox::new(config.sap));
+        let app = axum::Router::new()
+            .merge(fitbit::router(fitbit.clone()))
+            .merge(sap::router(sap.clone()));
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let base_url = format!("http://{}", listener.local_addr()?);
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = rx.await;
+                })
+                .await;
+        });
+        Ok(Sandbox {
+            base_url,
+            fitbit,
+            sap,
+            shutdown: Some(tx),
+        })
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}

@@ -1,0 +1,390 @@
+//! SAP Marketing Cloud sandbox: the OData V2 services fitbridge writes to, speaking the
+//! real wire format under `/sap/opu/odata/sap/`:
+//!
+//! - `API_MKT_CONTACT_SRV;v=0004` (and `;v=0002`): contacts, upserted with
+//!   `PUT ContactOriginData(...)` and `PUT AdditionalIDs(...)`, usually inside `$batch`;
+//! - `API_MKT_INTERACTION_SRV`: `POST Interactions`, which is *not* idempotent;
+//! - `CUAN_IMPORT_SRV`: `POST ImportHeaders` with contacts and interactions as deep insert.
+//!
+//! Like a tenant it requires HTTP Basic auth and CSRF tokens bound to a session cookie,
+//! validates every written entity against the published EDMX contracts (plus configured
+//! tenant extension fields) and applies `$batch` changesets atomically, answering each
+//! operation with its own status line. Stored data, counters and fault injection are exposed
+//! under `/_admin/sap/` and as methods on [`SapSandbox`].
+//!
+//! `$batch` response format (status 202, `Content-Type: multipart/mixed; boundary=batch_<hex>`):
+//! every top-level request part gets one response part, in order. A retrieval is answered by
+//! an `application/http` part; a changeset that succeeded by a nested
+//! `multipart/mixed; boundary=changeset_<hex>` part with one `application/http` part per
+//! operation (`HTTP/1.1 204 No Content` for an upsert, `HTTP/1.1 201 Created` plus
+//! `{"d":{...}}` for a create); a changeset that failed by a single `application/http` part
+//! with the failing operation's status and SAP error JSON, nothing of it applied.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+mod admin;
+mod edmx;
+mod error;
+mod gateway;
+mod multipart;
+mod ops;
+mod uri;
+mod validate;
+
+#[cfg(test)]
+mod tests;
+
+use edmx::{Schema, ServiceKind};
+
+/// Service root of the contact API in the version fitbridge uses, relative to the host.
+pub const CONTACT_SERVICE_PATH: &str = "/sap/opu/odata/sap/API_MKT_CONTACT_SRV;v=0004";
+/// Service root of the interaction API, relative to the host.
+pub const INTERACTION_SERVICE_PATH: &str = "/sap/opu/odata/sap/API_MKT_INTERACTION_SRV";
+/// Service root of the import service, relative to the host.
+pub const IMPORT_SERVICE_PATH: &str = "/sap/opu/odata/sap/CUAN_IMPORT_SRV";
+
+/// A tenant extension field (created with the Custom Fields app) on an entity type.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExtensionField {
+    /// Technical service name, e.g. `API_MKT_INTERACTION_SRV`.
+    pub service: String,
+    /// Entity type name, e.g. `Interaction`.
+    pub entity_type: String,
+    /// Field name, e.g. `YY1_FitbitNumberofStep_MIA`.
+    pub name: String,
+    /// Edm type, e.g. `Edm.Decimal`.
+    pub edm_type: String,
+}
+
+impl ExtensionField {
+    pub fn new(service: &str, entity_type: &str, name: &str, edm_type: &str) -> Self {
+        ExtensionField {
+            service: service.to_string(),
+            entity_type: entity_type.to_string(),
+            name: name.to_string(),
+            edm_type: edm_type.to_string(),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct SapConfig {
+    /// Communication user for HTTP Basic auth.
+    pub username: String,
+    pub password: String,
+    /// Sessions (and with them CSRF tokens) die after this long without a request.
+    pub session_idle_secs: i64,
+    /// Extension fields the tenant has added to the services' entity types.
+    pub extension_fields: Vec<ExtensionField>,
+}
+
+impl Default for SapConfig {
+    fn default() -> Self {
+        SapConfig {
+            username: "FITBRIDGE_COMM".to_string(),
+            password: "sandbox-sap-password".to_string(),
+            session_idle_secs: 1800,
+            // The fields the Fitbit integration needs; CUAN_IMPORT_SRV's Interaction already has
+            // them in the published contract, the interaction API gets them by extension.
+            extension_fields: ["YY1_FitbitNumberofStep_MIA", "YY1_FitbitAmountofCalo_MIA"]
+                .into_iter()
+                .map(|name| {
+                    ExtensionField::new(
+                        "API_MKT_INTERACTION_SRV",
+                        "Interaction",
+                        name,
+                        "Edm.Decimal",
+                    )
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A contact as the tenant stores it, one per origin and ID however often it is written.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StoredContact {
+    /// `ContactOrigin` (`IdOrigin` in CUAN_IMPORT_SRV).
+    pub origin: String,
+    /// `ContactID` (`Id` in CUAN_IMPORT_SRV).
+    pub id: String,
+    /// All properties as sent, merged over all writes. Writes through CUAN_IMPORT_SRV keep
+    /// their field names and also get the contact API's names (`EMailAddress` is also stored
+    /// as `EmailAddress`, `DateOfBirth` as `BirthDate`, ...), so either can be checked.
+    pub fields: Map<String, Value>,
+    pub additional_ids: Vec<AdditionalId>,
+    /// From the last write's `Sap-Cuan-SourceSystemType` header (or import header field).
+    pub source_system_type: Option<String>,
+    pub source_system_id: Option<String>,
+    /// The service of the last write: `API_MKT_CONTACT_SRV` or `CUAN_IMPORT_SRV`.
+    pub via: String,
+    /// How many writes of the contact itself were applied (not counting additional IDs).
+    pub write_count: u32,
+}
+
+impl StoredContact {
+    /// A string field, for assertions.
+    pub fn field_str(&self, name: &str) -> Option<&str> {
+        self.fields.get(name).and_then(Value::as_str)
+    }
+}
+
+/// An additional ID of a contact (`InteractionContactAdditionalOrigin`/`...ExternalID`,
+/// or a facet in CUAN_IMPORT_SRV).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdditionalId {
+    pub origin: String,
+    pub id: String,
+}
+
+/// An interaction as received; every create is stored, so duplicates are visible.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StoredInteraction {
+    /// `InteractionUUID`, generated unless the client sent one.
+    pub uuid: String,
+    /// RFC 3339 time the sandbox stored it.
+    pub received_at: String,
+    /// All properties as sent. Interactions imported through CUAN_IMPORT_SRV also get the
+    /// interaction API's names (`ContactId` is also stored as `InteractionContactId`,
+    /// `SourceObjectId` as `InteractionSourceObject`, `Timestamp` as `InteractionTimeStampUTC`, ...).
+    pub fields: Map<String, Value>,
+    pub source_system_type: Option<String>,
+    pub source_system_id: Option<String>,
+    /// `API_MKT_INTERACTION_SRV` or `CUAN_IMPORT_SRV`.
+    pub via: String,
+    /// The `ImportHeaders` Id the interaction came with (CUAN_IMPORT_SRV only).
+    pub import_header_id: Option<String>,
+}
+
+impl StoredInteraction {
+    /// A string field, for assertions.
+    pub fn field_str(&self, name: &str) -> Option<&str> {
+        self.fields.get(name).and_then(Value::as_str)
+    }
+}
+
+/// Counters since start or the last reset.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SapStats {
+    /// Requests under `/sap`, including rejected ones.
+    pub requests: u64,
+    /// 401s for missing or wrong Basic credentials.
+    pub auth_failures: u64,
+    /// Requests with `x-csrf-token: Fetch` answered with a token.
+    pub csrf_fetches: u64,
+    /// Sessions opened (a fetch without a live session cookie opens one).
+    pub sessions_created: u64,
+    /// 403s with `x-csrf-token: Required`.
+    pub csrf_rejections: u64,
+    /// `$batch` requests that passed auth and CSRF.
+    pub batches: u64,
+    pub changesets_ok: u64,
+    pub changesets_failed: u64,
+    /// Batch operations (changeset operations and retrievals) that succeeded and were applied.
+    pub parts_ok: u64,
+    /// Batch operations that failed (the failing operation of a changeset, failed retrievals).
+    pub parts_failed: u64,
+    /// Operations not applied because another operation of their changeset failed.
+    pub parts_rolled_back: u64,
+    /// `POST ImportHeaders` requests applied (direct or in a batch).
+    pub imports: u64,
+    /// Requests answered by an injected `fail_next_requests` failure.
+    pub injected_failures: u64,
+}
+
+/// Active fault injection.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SapFaults {
+    /// The next this many requests under `/sap` (of any kind) fail with `status`.
+    pub fail_next_requests: u32,
+    pub status: u16,
+    /// Batch and direct operations whose request line or body contains this fail with
+    /// `part_status` (in a changeset: the changeset fails), until cleared.
+    pub fail_parts_matching: Option<String>,
+    pub part_status: u16,
+    /// Delay before every `/sap` response.
+    pub latency_ms: u64,
+}
+
+impl Default for SapFaults {
+    fn default() -> Self {
+        SapFaults {
+            fail_next_requests: 0,
+            status: 503,
+            fail_parts_matching: None,
+            part_status: 400,
+            latency_ms: 0,
+        }
+    }
+}
+
+/// A change to the fault injection (the body of `POST /_admin/sap/faults`); absent fields
+/// keep their current value.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultInjection {
+    pub fail_next_requests: Option<u32>,
+    pub status: Option<u16>,
+    pub fail_parts_matching: Option<String>,
+    pub part_status: Option<u16>,
+    pub latency_ms: Option<u64>,
+}
+
+/// The sandbox tenant: configuration, contracts and everything stored.
+pub struct SapSandbox {
+    config: SapConfig,
+    schemas: BTreeMap<ServiceKind, Schema>,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    store: ops::Store,
+    /// Session cookie value -> session.
+    sessions: HashMap<String, Session>,
+    stats: SapStats,
+    faults: SapFaults,
+}
+
+struct Session {
+    csrf_token: String,
+    last_used: Instant,
+}
+
+impl SapSandbox {
+    /// # Panics
+    /// If an extension field names an unknown service or entity type (a broken test setup).
+    pub fn new(config: SapConfig) -> Self {
+        let mut schemas: BTreeMap<ServiceKind, Schema> = ServiceKind::ALL
+            .into_iter()
+            .map(|kind| (kind, Schema::load(kind)))
+            .collect();
+        for field in &config.extension_fields {
+            let schema = ServiceKind::from_name(&field.service)
+                .and_then(|kind| schemas.get_mut(&kind))
+                .unwrap_or_else(|| panic!("extension field {field:?}: unknown service"));
+            schema
+                .add_extension_field(&field.entity_type, &field.name, &field.edm_type)
+                .unwrap_or_else(|e| panic!("extension field {field:?}: {e}"));
+        }
+        SapSandbox {
+            config,
+            schemas,
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    pub fn config(&self) -> &SapConfig {
+        &self.config
+    }
+
+    /// All stored contacts, ordered by origin and ID.
+    pub fn contacts(&self) -> Vec<StoredContact> {
+        self.lock().store.contacts.values().cloned().collect()
+    }
+
+    pub fn contact(&self, origin: &str, id: &str) -> Option<StoredContact> {
+        self.lock()
+            .store
+            .contacts
+            .get(&(origin.to_string(), id.to_string()))
+            .cloned()
+    }
+
+    /// All stored interactions in the order received.
+    pub fn interactions(&self) -> Vec<StoredInteraction> {
+        self.lock().store.interactions.clone()
+    }
+
+    pub fn stats(&self) -> SapStats {
+        self.lock().stats.clone()
+    }
+
+    /// Forgets all data, sessions, counters and faults.
+    pub fn reset(&self) {
+        *self.lock() = State::default();
+    }
+
+    /// Invalidates every session and CSRF token at once, as when tokens expire mid-flow.
+    pub fn expire_sessions(&self) {
+        self.lock().sessions.clear();
+    }
+
+    pub fn faults(&self) -> SapFaults {
+        self.lock().faults.clone()
+    }
+
+    /// Applies a fault injection change and returns the resulting faults.
+    pub fn inject_faults(&self, change: FaultInjection) -> SapFaults {
+        let mut state = self.lock();
+        let faults = &mut state.faults;
+        if let Some(n) = change.fail_next_requests {
+            faults.fail_next_requests = n;
+        }
+        if let Some(status) = change.status {
+            faults.status = status;
+        }
+        if change.fail_parts_matching.is_some() {
+            faults.fail_parts_matching = change.fail_parts_matching.filter(|s| !s.is_empty());
+        }
+        if let Some(status) = change.part_status {
+            faults.part_status = status;
+        }
+        if let Some(ms) = change.latency_ms {
+            faults.latency_ms = ms;
+        }
+        faults.clone()
+    }
+
+    /// The next `n` requests under `/sap` answer `status`.
+    pub fn fail_next_requests(&self, n: u32, status: u16) {
+        self.inject_faults(FaultInjection {
+            fail_next_requests: Some(n),
+            status: Some(status),
+            ..FaultInjection::default()
+        });
+    }
+
+    /// Operations whose request line or body contains `needle` fail with `status`.
+    pub fn fail_parts_matching(&self, needle: &str, status: u16) {
+        self.inject_faults(FaultInjection {
+            fail_parts_matching: Some(needle.to_string()),
+            part_status: Some(status),
+            ..FaultInjection::default()
+        });
+    }
+
+    pub fn set_latency(&self, latency: Duration) {
+        self.inject_faults(FaultInjection {
+            latency_ms: Some(latency.as_millis().try_into().unwrap_or(u64::MAX)),
+            ..FaultInjection::default()
+        });
+    }
+
+    pub fn clear_faults(&self) {
+        self.lock().faults = SapFaults::default();
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panicking test must not take the other tests' sandbox state down with it.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn session_idle(&self) -> Duration {
+        Duration::from_secs(self.config.session_idle_secs.max(0).unsigned_abs())
+    }
+}
+
+/// Routes for `/sap/...` (the tenant) and `/_admin/sap/...` (inspection and faults).
+pub fn router(state: Arc<SapSandbox>) -> Router {
+    Router::new()
+        .route("/sap/{*rest}", axum::routing::any(gateway::handle))
+        .merge(admin::routes())
+        .with_state(state)
+}

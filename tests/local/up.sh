@@ -1,8 +1,6 @@
 #!/usr/bin/env bash
 # Brings the whole local stack up: [build] -> ministack -> deploy -> gateway -> check.
 #   tests/local/up.sh [--build] [deploy.py options...]
-# The sandbox (cargo run -p fitbridge-sandbox --bin sandbox, 127.0.0.1:9090) is not started
-# here; start it yourself before exercising the OAuth flow.
 set -euo pipefail
 # shellcheck source=lib.sh
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
@@ -14,5 +12,6 @@ fi
 "$here/ministack.sh" start
 "$FB_VENV/bin/python" "$here/deploy.py" "$@"
 "$here/gateway.sh" start
+"$here/sandbox.sh" start
 "$FB_VENV/bin/python" "$here/check.py"
 fb_log "API: http://127.0.0.1:$GATEWAY_PORT_LOCAL  (e.g. $FB_VENV/bin/python $here/sign_link.py --ref C-1042)"

@@ -146,3 +146,56 @@ impl ConnectSettings {
 pub fn table_name() -> Result<String, ConfigError> {
     required("TABLE_NAME")
 }
+
+/// The queue URLs and redrive setting the pipeline functions use.
+#[derive(Clone, Debug)]
+pub struct QueueSettings {
+    pub work_queue_url: String,
+    /// Only the worker sends there.
+    pub retry_queue_url: Option<String>,
+    /// The work queue's redrive `maxReceiveCount`.
+    pub max_receive_count: u32,
+}
+
+impl QueueSettings {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let max_receive_count = optional("WORK_QUEUE_MAX_RECEIVE_COUNT", "5")
+            .parse()
+            .map_err(|_| ConfigError::Invalid {
+                name: "WORK_QUEUE_MAX_RECEIVE_COUNT",
+                reason: "not a whole number".into(),
+            })?;
+        Ok(QueueSettings {
+            work_queue_url: required("WORK_QUEUE_URL")?,
+            retry_queue_url: env::var("RETRY_QUEUE_URL").ok().filter(|v| !v.is_empty()),
+            max_receive_count,
+        })
+    }
+
+    pub fn retry_queue_url(&self) -> Result<&str, ConfigError> {
+        self.retry_queue_url
+            .as_deref()
+            .ok_or(ConfigError::Missing("RETRY_QUEUE_URL"))
+    }
+}
+
+/// `INTERACTION_MAPPING` (JSON, empty for the defaults).
+pub fn interaction_mapping() -> Result<crate::marketing::mapping::InteractionMapping, ConfigError> {
+    crate::marketing::mapping::InteractionMapping::from_json(&optional("INTERACTION_MAPPING", ""))
+        .map_err(|e| ConfigError::Invalid {
+            name: "INTERACTION_MAPPING",
+            reason: e.to_string(),
+        })
+}
+
+/// Parallel scan segments of the daily job.
+pub fn scan_segments() -> Result<u32, ConfigError> {
+    optional("SCAN_SEGMENTS", "8")
+        .parse()
+        .ok()
+        .filter(|n| (1..=64).contains(n))
+        .ok_or(ConfigError::Invalid {
+            name: "SCAN_SEGMENTS",
+            reason: "must be 1 to 64".into(),
+        })
+}

@@ -293,10 +293,7 @@ impl ConnectService {
         tokens: &crate::domain::TokenSet,
     ) -> Vec<Collection> {
         let mut subscribed = Vec::new();
-        for collection in Collection::ALL {
-            if !tokens.scopes.contains(provider.scope_for(collection)) {
-                continue;
-            }
+        for collection in provider.kind().granted_collections(&tokens.scopes) {
             match provider
                 .subscribe(&tokens.access_token, user_id, collection)
                 .await

@@ -6,13 +6,25 @@ use std::time::Duration;
 
 use aws_config::SdkConfig;
 
-use crate::config::{ConfigError, ConnectSettings, ContactApi, FitbitSettings, SapSettings};
+use crate::config::{
+    self, ConfigError, ConnectSettings, ContactApi, FitbitSettings, QueueSettings, SapSettings,
+};
 use crate::connect::ConnectService;
-use crate::marketing::sap::{ContactServiceSink, CuanImportSink, SapClient};
+use crate::daily::DailyService;
+use crate::marketing::mapping::InteractionMapping;
+use crate::marketing::sap::{
+    ContactServiceSink, CuanImportSink, InteractionServiceSink, SapClient,
+};
 use crate::marketing::MarketingSink;
 use crate::provider::fitbit::FitbitClient;
+use crate::provider::Provider;
+use crate::queue::sqs::SqsQueue;
+use crate::refresh::RefreshService;
 use crate::secret_store::{SecretCache, SecretsManagerSource};
 use crate::store::dynamodb::DynamoStore;
+use crate::sync::SyncService;
+use crate::tokens::TokenService;
+use crate::webhook::WebhookService;
 
 /// Everything the OAuth function is configured with.
 #[derive(Clone, Debug)]
@@ -26,10 +38,43 @@ pub struct OAuthSettings {
 impl OAuthSettings {
     pub fn from_env() -> Result<Self, ConfigError> {
         Ok(OAuthSettings {
-            table_name: crate::config::table_name()?,
+            table_name: config::table_name()?,
             connect: ConnectSettings::from_env()?,
             fitbit: FitbitSettings::from_env()?,
             sap: SapSettings::from_env()?,
+        })
+    }
+}
+
+/// Everything the worker and the token-refresh function are configured with.
+#[derive(Clone, Debug)]
+pub struct PipelineSettings {
+    pub table_name: String,
+    pub fitbit: FitbitSettings,
+    /// The worker's; the token-refresh function has no SAP settings.
+    pub sap: Option<SapSettings>,
+    pub queues: QueueSettings,
+    pub mapping: InteractionMapping,
+}
+
+impl PipelineSettings {
+    /// The worker: everything.
+    pub fn worker_from_env() -> Result<Self, ConfigError> {
+        Ok(PipelineSettings {
+            sap: Some(SapSettings::from_env()?),
+            mapping: config::interaction_mapping()?,
+            ..Self::refresher_from_env()?
+        })
+    }
+
+    /// The token-refresh function: tokens and the work queue.
+    pub fn refresher_from_env() -> Result<Self, ConfigError> {
+        Ok(PipelineSettings {
+            table_name: config::table_name()?,
+            fitbit: FitbitSettings::from_env()?,
+            sap: None,
+            queues: QueueSettings::from_env()?,
+            mapping: InteractionMapping::default(),
         })
     }
 }
@@ -40,7 +85,7 @@ pub async fn aws_config() -> SdkConfig {
 }
 
 /// The outbound HTTP client for providers and SAP. Timeouts stay well inside the Lambda
-/// timeout so a slow peer produces a clear error page instead of a killed invocation.
+/// timeout so a slow peer produces a clear error instead of a killed invocation.
 pub fn http_client() -> reqwest::Client {
     reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(3))
@@ -49,6 +94,20 @@ pub fn http_client() -> reqwest::Client {
         .user_agent(concat!("fitbridge/", env!("CARGO_PKG_VERSION")))
         .build()
         .expect("static client configuration is valid")
+}
+
+fn secrets(aws: &SdkConfig) -> Arc<SecretCache> {
+    Arc::new(SecretCache::new(Arc::new(SecretsManagerSource::new(
+        aws_sdk_secretsmanager::Client::new(aws),
+    ))))
+}
+
+fn store(aws: &SdkConfig, table: &str) -> Arc<DynamoStore> {
+    Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(aws), table))
+}
+
+fn queue(aws: &SdkConfig, url: &str) -> Arc<SqsQueue> {
+    Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(aws), url))
 }
 
 pub fn marketing_sink(
@@ -66,13 +125,8 @@ pub fn marketing_sink(
 
 pub fn connect_service(aws: &SdkConfig, settings: OAuthSettings) -> ConnectService {
     let http = http_client();
-    let secrets = Arc::new(SecretCache::new(Arc::new(SecretsManagerSource::new(
-        aws_sdk_secretsmanager::Client::new(aws),
-    ))));
-    let store = Arc::new(DynamoStore::new(
-        aws_sdk_dynamodb::Client::new(aws),
-        settings.table_name,
-    ));
+    let secrets = secrets(aws);
+    let store = store(aws, &settings.table_name);
     let fitbit = Arc::new(FitbitClient::new(
         http.clone(),
         settings.fitbit,
@@ -88,4 +142,91 @@ pub fn connect_service(aws: &SdkConfig, settings: OAuthSettings) -> ConnectServi
         settings.connect,
         contact_origin,
     )
+}
+
+pub fn webhook_service(
+    aws: &SdkConfig,
+    fitbit_secret_id: String,
+    work_queue_url: &str,
+) -> WebhookService {
+    WebhookService::new(secrets(aws), fitbit_secret_id, queue(aws, work_queue_url))
+}
+
+fn token_service(
+    settings: &PipelineSettings,
+    http: reqwest::Client,
+    secrets: Arc<SecretCache>,
+    store: Arc<DynamoStore>,
+) -> (Arc<TokenService>, Arc<dyn Provider>) {
+    let fitbit: Arc<dyn Provider> =
+        Arc::new(FitbitClient::new(http, settings.fitbit.clone(), secrets));
+    let tokens = Arc::new(TokenService::new(
+        vec![fitbit.clone()],
+        store.clone(),
+        store,
+    ));
+    (tokens, fitbit)
+}
+
+/// The worker's use case, and the work queue for controlling redelivery.
+pub fn sync_service(
+    aws: &SdkConfig,
+    settings: PipelineSettings,
+) -> Result<(SyncService, Arc<SqsQueue>), ConfigError> {
+    let http = http_client();
+    let secrets = secrets(aws);
+    let store = store(aws, &settings.table_name);
+    let (tokens, fitbit) = token_service(&settings, http.clone(), secrets.clone(), store.clone());
+    let sap = settings
+        .sap
+        .clone()
+        .ok_or(ConfigError::Missing("SAP_BASE_URL"))?;
+    let client = Arc::new(SapClient::new(http, sap, secrets));
+    let work_queue = queue(aws, &settings.queues.work_queue_url);
+    let service = SyncService {
+        providers: [(fitbit.kind(), fitbit)].into_iter().collect(),
+        tokens,
+        token_store: store.clone(),
+        interactions: Arc::new(InteractionServiceSink::new(
+            client,
+            settings.mapping.clone(),
+        )),
+        ledger: store.clone(),
+        fetch_log: store.clone(),
+        parked: store,
+        retry_queue: queue(aws, settings.queues.retry_queue_url()?),
+        work_queue: work_queue.clone(),
+        max_receive_count: settings.queues.max_receive_count,
+        backoff_base: crate::sync::BACKOFF_BASE,
+    };
+    Ok((service, work_queue))
+}
+
+/// The token-refresh function's use case, and the retry queue for controlling redelivery.
+pub fn refresh_service(
+    aws: &SdkConfig,
+    settings: PipelineSettings,
+) -> Result<(RefreshService, Arc<SqsQueue>), ConfigError> {
+    let retry_queue = queue(aws, settings.queues.retry_queue_url()?);
+    let store = store(aws, &settings.table_name);
+    let (tokens, _) = token_service(&settings, http_client(), secrets(aws), store.clone());
+    let service = RefreshService {
+        tokens,
+        work_queue: queue(aws, &settings.queues.work_queue_url),
+        parked: store,
+    };
+    Ok((service, retry_queue))
+}
+
+pub fn daily_service(
+    aws: &SdkConfig,
+    table_name: &str,
+    work_queue_url: &str,
+    segments: u32,
+) -> DailyService {
+    DailyService {
+        directory: store(aws, table_name),
+        queue: queue(aws, work_queue_url),
+        segments,
+    }
 }

@@ -2,3 +2,5 @@
 
 pub mod oauth;
 mod page;
+pub mod sqs;
+pub mod webhook;

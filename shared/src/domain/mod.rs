@@ -26,6 +26,23 @@ impl ProviderKind {
             ProviderKind::Fitbit => "fitbit",
         }
     }
+
+    /// The OAuth scope a collection's data and notifications need at this provider.
+    pub fn scope_for(self, collection: Collection) -> &'static str {
+        match (self, collection) {
+            (ProviderKind::Fitbit, Collection::Activities) => "activity",
+            (ProviderKind::Fitbit, Collection::Body) => "weight",
+            (ProviderKind::Fitbit, Collection::Sleep) => "sleep",
+        }
+    }
+
+    /// The collections a set of granted scopes gives access to.
+    pub fn granted_collections(self, scopes: &Scopes) -> Vec<Collection> {
+        Collection::ALL
+            .into_iter()
+            .filter(|c| scopes.contains(self.scope_for(*c)))
+            .collect()
+    }
 }
 
 impl fmt::Display for ProviderKind {
@@ -209,4 +226,104 @@ pub struct ContactRecord {
     /// contact with the company's own record of the person.
     pub customer_ref: Option<String>,
     pub changed_at: OffsetDateTime,
+}
+
+/// One day's values of one collection for one person, normalised. Absent values (a device
+/// without that sensor, a day without a weigh-in) produce no interaction.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct DaySummary {
+    pub steps: Option<u64>,
+    pub distance_km: Option<f64>,
+    pub calories_out: Option<u64>,
+    /// Fairly plus very active minutes.
+    pub active_minutes: Option<u64>,
+    pub minutes_asleep: Option<u64>,
+    pub weight_kg: Option<f64>,
+}
+
+/// A metric we import as an interaction.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Metric {
+    Steps,
+    Distance,
+    Calories,
+    ActiveMinutes,
+    Sleep,
+    Weight,
+}
+
+impl Metric {
+    pub const ALL: [Metric; 6] = [
+        Metric::Steps,
+        Metric::Distance,
+        Metric::Calories,
+        Metric::ActiveMinutes,
+        Metric::Sleep,
+        Metric::Weight,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Metric::Steps => "steps",
+            Metric::Distance => "distance",
+            Metric::Calories => "calories",
+            Metric::ActiveMinutes => "active_minutes",
+            Metric::Sleep => "sleep",
+            Metric::Weight => "weight",
+        }
+    }
+
+    /// The unit values of this metric are expressed in.
+    pub fn unit(self) -> &'static str {
+        match self {
+            Metric::Steps => "steps",
+            Metric::Distance => "km",
+            Metric::Calories => "kcal",
+            Metric::ActiveMinutes | Metric::Sleep => "min",
+            Metric::Weight => "kg",
+        }
+    }
+}
+
+impl DaySummary {
+    /// The metrics this summary holds, with their values.
+    pub fn metrics(&self) -> Vec<(Metric, f64)> {
+        [
+            (Metric::Steps, self.steps.map(|v| v as f64)),
+            (Metric::Distance, self.distance_km),
+            (Metric::Calories, self.calories_out.map(|v| v as f64)),
+            (Metric::ActiveMinutes, self.active_minutes.map(|v| v as f64)),
+            (Metric::Sleep, self.minutes_asleep.map(|v| v as f64)),
+            (Metric::Weight, self.weight_kg),
+        ]
+        .into_iter()
+        .filter_map(|(m, v)| v.map(|v| (m, v)))
+        .collect()
+    }
+}
+
+/// One metric of one person's day, as it goes to the marketing system.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DailyInteraction {
+    pub contact: ContactKey,
+    pub user_id: ProviderUserId,
+    pub date: Date,
+    pub metric: Metric,
+    pub value: f64,
+}
+
+impl DailyInteraction {
+    /// Deterministic id of this (user, day, metric): the ledger key and SAP's
+    /// `InteractionSourceObject` (≤ 50 characters), so a re-import finds what it did before.
+    pub fn source_object(&self) -> String {
+        format!(
+            "{}-{}-{}",
+            self.user_id,
+            work::iso_date::format(self.date),
+            self.metric.as_str()
+        )
+    }
 }

@@ -2,9 +2,10 @@
 
 use async_trait::async_trait;
 
-use crate::domain::ContactRecord;
+use crate::domain::{ContactKey, ContactRecord, DailyInteraction, ProviderUserId};
 use crate::secret_store::SecretError;
 
+pub mod mapping;
 pub mod sap;
 
 #[derive(Debug, thiserror::Error)]
@@ -25,4 +26,42 @@ pub enum MarketingError {
 pub trait MarketingSink: Send + Sync {
     /// Creates or updates the contact; calling it again with the same key never duplicates.
     async fn upsert_contact(&self, contact: &ContactRecord) -> Result<(), MarketingError>;
+}
+
+/// One interaction write.
+#[derive(Clone, Debug)]
+pub enum InteractionWrite {
+    Create(DailyInteraction),
+    /// The day was imported before and its values changed.
+    Update {
+        id: String,
+        interaction: DailyInteraction,
+    },
+}
+
+/// Port: interactions in the marketing system.
+#[async_trait]
+pub trait InteractionSink: Send + Sync {
+    /// A short hash of what a write of `interaction` would carry; equal hashes need no
+    /// second write.
+    fn content_hash(&self, interaction: &DailyInteraction) -> String;
+
+    /// Sends all writes in one round trip. The outer error is the round trip's; each inner
+    /// result is one write's (its interaction id on success).
+    async fn write(
+        &self,
+        writes: &[InteractionWrite],
+    ) -> Result<Vec<Result<String, MarketingError>>, MarketingError>;
+
+    /// Flags the contact: the person disconnected this data source (revoked access or
+    /// deleted their account), so segments can exclude them.
+    async fn record_disconnect(
+        &self,
+        contact: &ContactKey,
+        user_id: &ProviderUserId,
+        at: time::OffsetDateTime,
+    ) -> Result<(), MarketingError>;
+
+    /// The id of the interaction already holding this (person, day, metric), if any.
+    async fn find(&self, interaction: &DailyInteraction) -> Result<Option<String>, MarketingError>;
 }

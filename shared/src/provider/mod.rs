@@ -5,7 +5,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use url::Url;
 
-use crate::domain::{Collection, Profile, ProviderKind, ProviderUserId, TokenSet};
+use time::Date;
+
+use crate::domain::{Collection, DaySummary, Profile, ProviderKind, ProviderUserId, TokenSet};
 use crate::secret::Secret;
 use crate::secret_store::SecretError;
 
@@ -77,11 +79,29 @@ pub trait Provider: Send + Sync {
         redirect_uri: &str,
     ) -> Result<TokenGrant, ProviderError>;
 
+    /// Exchanges a refresh token for a new pair. Fitbit's refresh tokens are single-use:
+    /// only [`crate::tokens`] calls this, under a per-user lease.
+    async fn refresh(&self, refresh_token: &Secret) -> Result<TokenGrant, ProviderError>;
+
     /// The person's profile, normalised.
     async fn profile(&self, access_token: &Secret) -> Result<Profile, ProviderError>;
 
-    /// The OAuth scope a collection's data and notifications need.
-    fn scope_for(&self, collection: Collection) -> &'static str;
+    /// One collection of one of the person's local days.
+    async fn fetch_day(
+        &self,
+        access_token: &Secret,
+        user_id: &ProviderUserId,
+        collection: Collection,
+        date: Date,
+    ) -> Result<DaySummary, ProviderError>;
+
+    /// Removes this user's subscription to a collection (404 counts as done).
+    async fn unsubscribe(
+        &self,
+        access_token: &Secret,
+        user_id: &ProviderUserId,
+        collection: Collection,
+    ) -> Result<(), ProviderError>;
 
     /// Subscribes to change notifications for one collection of this user.
     async fn subscribe(

@@ -4,6 +4,12 @@
 //! |-------------|-----------------------------|--------------|
 //! | connection  | `CONN#<provider>#<user id>` | `CONNECTION` |
 //! | OAuth state | `STATE#<sha256(state)>`     | `STATE`      |
+//! | revocation  | `CONN#<provider>#<user id>` | `REVOKED`    |
+//! | import      | `IMPORT#<origin>#<contact>` | source object, e.g. `GGNJL9-2026-11-20-steps` |
+//! | parked work | `PARKED#<provider>#<user>`  | `<sha256 of the work item>` |
+//! | fetch log   | `FETCH#<provider>#<user>`   | `<collection>#<date>` |
+//!
+//! Imports are grouped by contact so a person's history can be read or erased in one query.
 //!
 //! States are stored by hash, so reading the table does not yield a usable state.
 //! DynamoDB deletes TTL-expired items lazily (and emulators never), so every read checks
@@ -18,10 +24,14 @@ use aws_sdk_dynamodb::Client;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
-use super::{ConnectionStore, OAuthStateStore, PendingAuthorization, StateError, StoreError};
+use super::{
+    Claim, ConnectionDirectory, ConnectionStore, DirectoryEntry, DirectoryPage, FetchClaim,
+    FetchKey, FetchLog, ImportLedger, LedgerEntry, OAuthStateStore, ParkedWork,
+    PendingAuthorization, StateError, StoreError, TokenStore,
+};
 use crate::domain::{
     Collection, Connection, ConnectionStatus, ContactKey, ProviderKind, ProviderUserId, Scopes,
-    TokenSet,
+    TokenSet, WorkItem,
 };
 use crate::secret::Secret;
 
@@ -29,6 +39,13 @@ const CONNECTION_SK: &str = "CONNECTION";
 const STATE_SK: &str = "STATE";
 /// Used states are kept a day past their expiry so a replay is told apart from a forgery.
 const USED_STATE_RETENTION_SECS: i64 = 86_400;
+const REVOKED_SK: &str = "REVOKED";
+/// Fetch log entries only matter while duplicates can still arrive.
+const FETCH_LOG_RETENTION_SECS: i64 = 7 * 86_400;
+/// A fetch that has not finished after this long is presumed dead.
+const FETCH_IN_PROGRESS_SECS: i64 = 60;
+/// Parked work waits this long for the person to consent again.
+const PARKED_RETENTION_SECS: i64 = 30 * 86_400;
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -54,14 +71,39 @@ impl DynamoStore {
         ])
     }
 
+    fn import_key(contact: &ContactKey, key: &str) -> Item {
+        HashMap::from([
+            (
+                "pk".to_owned(),
+                s(format!("IMPORT#{}#{}", contact.origin, contact.id)),
+            ),
+            ("sk".to_owned(), s(key)),
+        ])
+    }
+
     fn state_key(state: &str) -> Item {
-        let hash = Sha256::digest(state.as_bytes());
-        let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+        let hex = hex_sha256(state.as_bytes());
         HashMap::from([
             ("pk".to_owned(), s(format!("STATE#{hex}"))),
             ("sk".to_owned(), s(STATE_SK)),
         ])
     }
+}
+
+fn is_condition_failure<E, R>(e: &SdkError<E, R>) -> bool
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
+{
+    e.as_service_error()
+        .and_then(|se| se.code())
+        .is_some_and(|c| c == "ConditionalCheckFailedException")
+}
+
+fn hex_sha256(data: &[u8]) -> String {
+    Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn s(v: impl Into<String>) -> AttributeValue {
@@ -362,5 +404,454 @@ impl ConnectionStore for DynamoStore {
             .await
             .map_err(unavailable)?;
         out.item.as_ref().map(connection_from_item).transpose()
+    }
+}
+
+#[async_trait]
+impl TokenStore for DynamoStore {
+    async fn acquire_refresh_lease(
+        &self,
+        provider: ProviderKind,
+        user_id: &ProviderUserId,
+        owner: &str,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::connection_key(provider, user_id)))
+            .update_expression("SET lease_owner = :owner, lease_until = :until")
+            .condition_expression(
+                "attribute_exists(pk) AND (attribute_not_exists(lease_until) OR lease_until < :now)",
+            )
+            .expression_attribute_values(":owner", s(owner))
+            .expression_attribute_values(":until", n(until.unix_timestamp()))
+            .expression_attribute_values(":now", n(now.unix_timestamp()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn store_rotated_tokens(
+        &self,
+        provider: ProviderKind,
+        user_id: &ProviderUserId,
+        tokens: &TokenSet,
+        expected_version: u64,
+        owner: &str,
+    ) -> Result<Option<u64>, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::connection_key(provider, user_id)))
+            .update_expression(
+                "SET access_token = :a, refresh_token = :r, access_expires_at = :e, scopes = :s, \
+                 version = version + :one, updated_at = :now REMOVE lease_owner, lease_until",
+            )
+            .condition_expression("version = :expected AND lease_owner = :owner")
+            .expression_attribute_values(":a", s(tokens.access_token.expose()))
+            .expression_attribute_values(":r", s(tokens.refresh_token.expose()))
+            .expression_attribute_values(":e", n(tokens.expires_at.unix_timestamp()))
+            .expression_attribute_values(":s", s(tokens.scopes.to_space_separated()))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":expected", n(expected_version as i64))
+            .expression_attribute_values(":owner", s(owner))
+            .expression_attribute_values(":now", n(OffsetDateTime::now_utc().unix_timestamp()))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await;
+        match result {
+            Ok(out) => Ok(Some(
+                get_n(&out.attributes.unwrap_or_default(), "version")? as u64
+            )),
+            Err(e) if is_condition_failure(&e) => Ok(None),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn release_refresh_lease(
+        &self,
+        provider: ProviderKind,
+        user_id: &ProviderUserId,
+        owner: &str,
+    ) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::connection_key(provider, user_id)))
+            .update_expression("REMOVE lease_owner, lease_until")
+            .condition_expression("lease_owner = :owner")
+            .expression_attribute_values(":owner", s(owner))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failure(&e) => Ok(()), // not ours (any more): nothing to do
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn set_status(
+        &self,
+        provider: ProviderKind,
+        user_id: &ProviderUserId,
+        status: ConnectionStatus,
+    ) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::connection_key(provider, user_id)))
+            .update_expression("SET #status = :status, updated_at = :now")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":status", s(status.as_str()))
+            .expression_attribute_values(":now", n(OffsetDateTime::now_utc().unix_timestamp()))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn revoke(
+        &self,
+        provider: ProviderKind,
+        user_id: &ProviderUserId,
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        let removed = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::connection_key(provider, user_id)))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let mut tombstone = Self::connection_key(provider, user_id);
+        tombstone.insert("sk".into(), s(REVOKED_SK));
+        tombstone.insert("reason".into(), s(reason));
+        tombstone.insert(
+            "revoked_at".into(),
+            n(OffsetDateTime::now_utc().unix_timestamp()),
+        );
+        if let Some(old) = removed.attributes {
+            for name in ["contact_origin", "contact_id", "customer_ref"] {
+                if let Some(v) = old.get(name) {
+                    tombstone.insert(name.into(), v.clone());
+                }
+            }
+        }
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(tombstone))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ImportLedger for DynamoStore {
+    async fn claim(
+        &self,
+        contact: &ContactKey,
+        key: &str,
+        owner: &str,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<Claim, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::import_key(contact, key)))
+            .update_expression(
+                "SET claim_owner = :owner, claim_until = :until, \
+                 create_started = if_not_exists(create_started, :now)",
+            )
+            .condition_expression("attribute_not_exists(claim_until) OR claim_until < :now")
+            .expression_attribute_values(":owner", s(owner))
+            .expression_attribute_values(":until", n(until.unix_timestamp()))
+            .expression_attribute_values(":now", n(now.unix_timestamp()))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await;
+        let old = match result {
+            Ok(out) => out.attributes.unwrap_or_default(),
+            Err(e) if is_condition_failure(&e) => return Ok(Claim::Busy),
+            Err(e) => return Err(unavailable(e)),
+        };
+        let entry = match (opt_s(&old, "hash"), opt_s(&old, "interaction_id")) {
+            (Some(hash), Some(interaction_id)) => LedgerEntry::Imported {
+                hash,
+                interaction_id,
+            },
+            _ if old.contains_key("create_started") => LedgerEntry::CreateUnconfirmed,
+            _ => LedgerEntry::New,
+        };
+        Ok(Claim::Claimed(entry))
+    }
+
+    async fn complete(
+        &self,
+        contact: &ContactKey,
+        key: &str,
+        owner: &str,
+        hash: &str,
+        interaction_id: &str,
+    ) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::import_key(contact, key)))
+            .update_expression(
+                "SET #hash = :hash, interaction_id = :id, imported_at = :now \
+                 REMOVE claim_owner, claim_until",
+            )
+            .condition_expression("claim_owner = :owner")
+            .expression_attribute_names("#hash", "hash")
+            .expression_attribute_values(":hash", s(hash))
+            .expression_attribute_values(":id", s(interaction_id))
+            .expression_attribute_values(":owner", s(owner))
+            .expression_attribute_values(":now", n(OffsetDateTime::now_utc().unix_timestamp()))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn release(
+        &self,
+        contact: &ContactKey,
+        key: &str,
+        owner: &str,
+    ) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::import_key(contact, key)))
+            .update_expression("REMOVE claim_owner, claim_until")
+            .condition_expression("claim_owner = :owner")
+            .expression_attribute_values(":owner", s(owner))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failure(&e) => Ok(()),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+}
+
+#[async_trait]
+impl ParkedWork for DynamoStore {
+    async fn park(&self, item: &WorkItem, reason: &str) -> Result<(), StoreError> {
+        let body = serde_json::to_string(item).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let mut record: Item = HashMap::from([
+            (
+                "pk".to_owned(),
+                s(format!("PARKED#{}#{}", item.provider, item.user_id)),
+            ),
+            ("sk".to_owned(), s(hex_sha256(body.as_bytes()))),
+        ]);
+        record.insert("work".into(), s(body));
+        record.insert("reason".into(), s(reason));
+        record.insert("parked_at".into(), n(now));
+        record.insert("ttl".into(), n(now + PARKED_RETENTION_SECS));
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(record))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ConnectionDirectory for DynamoStore {
+    async fn scan_active(
+        &self,
+        segment: u32,
+        total_segments: u32,
+        start: Option<HashMap<String, String>>,
+    ) -> Result<DirectoryPage, StoreError> {
+        let out = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .segment(segment as i32)
+            .total_segments(total_segments as i32)
+            .filter_expression("sk = :conn AND #status = :active")
+            .projection_expression("provider, user_id, #timezone, scopes")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#timezone", "timezone")
+            .expression_attribute_values(":conn", s(CONNECTION_SK))
+            .expression_attribute_values(":active", s(ConnectionStatus::Active.as_str()))
+            .set_exclusive_start_key(start.map(|k| k.into_iter().map(|(k, v)| (k, s(v))).collect()))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let entries = out
+            .items
+            .unwrap_or_default()
+            .iter()
+            .map(|item| {
+                Ok(DirectoryEntry {
+                    provider: get_s(item, "provider")?
+                        .parse()
+                        .map_err(|_| StoreError::Corrupt("unknown provider".into()))?,
+                    user_id: ProviderUserId(get_s(item, "user_id")?.to_owned()),
+                    timezone: opt_s(item, "timezone"),
+                    scopes: Scopes::parse(&opt_s(item, "scopes").unwrap_or_default()),
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let next = out.last_evaluated_key.map(|k| {
+            k.into_iter()
+                .filter_map(|(k, v)| v.as_s().ok().map(|v| (k, v.clone())))
+                .collect()
+        });
+        Ok(DirectoryPage { entries, next })
+    }
+}
+
+fn millis(t: OffsetDateTime) -> i64 {
+    (t.unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+impl DynamoStore {
+    fn fetch_key(key: &FetchKey) -> Item {
+        HashMap::from([
+            (
+                "pk".to_owned(),
+                s(format!("FETCH#{}#{}", key.provider, key.user_id)),
+            ),
+            (
+                "sk".to_owned(),
+                s(format!(
+                    "{}#{}",
+                    key.collection,
+                    crate::domain::work::iso_date::format(key.date)
+                )),
+            ),
+        ])
+    }
+}
+
+#[async_trait]
+impl FetchLog for DynamoStore {
+    async fn begin(
+        &self,
+        key: &FetchKey,
+        sent_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<FetchClaim, StoreError> {
+        let (sent, now_ms) = (millis(sent_at), millis(now));
+        // Proceed unless a completed fetch started after `sent`, or a live one did.
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::fetch_key(key)))
+            .update_expression(
+                "SET running_since = :now, running_until = :until, #ttl = :ttl",
+            )
+            .condition_expression(
+                "(attribute_not_exists(completed_since) OR completed_since < :sent) AND \
+                 (attribute_not_exists(running_until) OR running_until < :now OR running_since < :sent)",
+            )
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":now", n(now_ms))
+            .expression_attribute_values(":sent", n(sent))
+            .expression_attribute_values(":until", n(now_ms + FETCH_IN_PROGRESS_SECS * 1000))
+            .expression_attribute_values(
+                ":ttl",
+                n(now.unix_timestamp() + FETCH_LOG_RETENTION_SECS),
+            )
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(FetchClaim::Proceed(now_ms.to_string())),
+            Err(e) if is_condition_failure(&e) => {
+                let item = self
+                    .client
+                    .get_item()
+                    .table_name(&self.table)
+                    .set_key(Some(Self::fetch_key(key)))
+                    .consistent_read(true)
+                    .send()
+                    .await
+                    .map_err(unavailable)?
+                    .item
+                    .unwrap_or_default();
+                let completed = item.contains_key("completed_since")
+                    && get_n(&item, "completed_since")? >= sent;
+                Ok(if completed {
+                    FetchClaim::AlreadyFetched
+                } else {
+                    FetchClaim::InProgress
+                })
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn finish(&self, key: &FetchKey, token: &str) -> Result<(), StoreError> {
+        let started: i64 = token
+            .parse()
+            .map_err(|_| StoreError::Corrupt("fetch token".into()))?;
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::fetch_key(key)))
+            .update_expression("SET completed_since = :started REMOVE running_since, running_until")
+            // Never move completed_since backwards past a later completed fetch.
+            .condition_expression(
+                "attribute_not_exists(completed_since) OR completed_since < :started",
+            )
+            .expression_attribute_values(":started", n(started))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failure(&e) => Ok(()),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn abandon(&self, key: &FetchKey, token: &str) -> Result<(), StoreError> {
+        let started: i64 = token
+            .parse()
+            .map_err(|_| StoreError::Corrupt("fetch token".into()))?;
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::fetch_key(key)))
+            .update_expression("REMOVE running_since, running_until")
+            .condition_expression("running_since = :started")
+            .expression_attribute_values(":started", n(started))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failure(&e) => Ok(()),
+            Err(e) => Err(unavailable(e)),
+        }
     }
 }

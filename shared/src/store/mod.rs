@@ -86,3 +86,182 @@ pub trait ConnectionStore: Send + Sync {
         user_id: &ProviderUserId,
     ) -> Result<Option<Connection>, StoreError>;
 }
+
+/// Port: the refresh lease and token rotation. Together they make refreshes for one
+/// person never run at the same time anywhere: Fitbit's refresh tokens are single-use, and
+/// two concurrent refreshes are the classic way integrations lose people.
+#[async_trait]
+pub trait TokenStore: Send + Sync {
+    /// Takes the person's refresh lease until `until`, unless someone else holds a live one.
+    async fn acquire_refresh_lease(
+        &self,
+        provider: ProviderKind,
+        user_id: &ProviderUserId,
+        owner: &str,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+
+    /// Stores rotated tokens if the connection is still at `expected_version` and this
+    /// owner holds the lease; releases the lease. Returns the new version, or `None` when
+    /// the condition failed (someone else rotated the tokens).
+    async fn store_rotated_tokens(
+        &self,
+        provider: ProviderKind,
+        user_id: &ProviderUserId,
+        tokens: &TokenSet,
+        expected_version: u64,
+        owner: &str,
+    ) -> Result<Option<u64>, StoreError>;
+
+    async fn release_refresh_lease(
+        &self,
+        provider: ProviderKind,
+        user_id: &ProviderUserId,
+        owner: &str,
+    ) -> Result<(), StoreError>;
+
+    /// Parks a connection (`NeedsReconsent`, `ProviderGone`) or makes it active again.
+    async fn set_status(
+        &self,
+        provider: ProviderKind,
+        user_id: &ProviderUserId,
+        status: crate::domain::ConnectionStatus,
+    ) -> Result<(), StoreError>;
+
+    /// Forgets the person's tokens: the connection goes, a tombstone with the contact key
+    /// and the time stays (for support), so no further work finds the person.
+    async fn revoke(
+        &self,
+        provider: ProviderKind,
+        user_id: &ProviderUserId,
+        reason: &str,
+    ) -> Result<(), StoreError>;
+}
+
+/// What the ledger knew about one (person, day, metric) when we claimed it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LedgerEntry {
+    /// Never imported.
+    New,
+    /// Imported before with this content hash as this SAP interaction.
+    Imported {
+        hash: String,
+        interaction_id: String,
+    },
+    /// A create was started but its result never recorded (the worker died in between):
+    /// the interaction may exist in SAP; look it up before creating another.
+    CreateUnconfirmed,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Claim {
+    /// Ours until released or completed.
+    Claimed(LedgerEntry),
+    /// Another worker is importing this right now.
+    Busy,
+}
+
+/// Port: what was imported into the marketing system. Interaction creates are not
+/// idempotent, so every create goes through a claim here first.
+#[async_trait]
+pub trait ImportLedger: Send + Sync {
+    /// Claims `key` for `owner` until `until` and marks a create as started.
+    async fn claim(
+        &self,
+        user: &crate::domain::ContactKey,
+        key: &str,
+        owner: &str,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<Claim, StoreError>;
+
+    /// Records a finished import and releases the claim.
+    async fn complete(
+        &self,
+        user: &crate::domain::ContactKey,
+        key: &str,
+        owner: &str,
+        hash: &str,
+        interaction_id: &str,
+    ) -> Result<(), StoreError>;
+
+    /// Releases a claim without recording anything (the write failed).
+    async fn release(
+        &self,
+        user: &crate::domain::ContactKey,
+        key: &str,
+        owner: &str,
+    ) -> Result<(), StoreError>;
+}
+
+/// Port: work set aside for people who must act first (consent again, migrate).
+#[async_trait]
+pub trait ParkedWork: Send + Sync {
+    async fn park(&self, item: &crate::domain::WorkItem, reason: &str) -> Result<(), StoreError>;
+}
+
+/// An active connection as the daily job needs it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DirectoryEntry {
+    pub provider: ProviderKind,
+    pub user_id: ProviderUserId,
+    pub timezone: Option<String>,
+    pub scopes: crate::domain::Scopes,
+}
+
+/// One page of a parallel scan; `next` continues it.
+#[derive(Debug, Default)]
+pub struct DirectoryPage {
+    pub entries: Vec<DirectoryEntry>,
+    pub next: Option<std::collections::HashMap<String, String>>,
+}
+
+/// Port: pages through active connections, in parallel segments.
+#[async_trait]
+pub trait ConnectionDirectory: Send + Sync {
+    async fn scan_active(
+        &self,
+        segment: u32,
+        total_segments: u32,
+        start: Option<std::collections::HashMap<String, String>>,
+    ) -> Result<DirectoryPage, StoreError>;
+}
+
+/// What the fetch log says about fetching one (person, collection, day) for a notification
+/// sent at some time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FetchClaim {
+    /// Go ahead; finish or abandon with this token.
+    Proceed(String),
+    /// A fetch that started after the notification was sent has completed: it already saw
+    /// everything the notification announced.
+    AlreadyFetched,
+    /// Such a fetch is running now; try again shortly (it may still fail).
+    InProgress,
+}
+
+/// Port: collapses duplicate notifications across messages, so each change costs one
+/// provider call however often it is announced.
+#[async_trait]
+pub trait FetchLog: Send + Sync {
+    async fn begin(
+        &self,
+        key: &FetchKey,
+        sent_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<FetchClaim, StoreError>;
+
+    async fn finish(&self, key: &FetchKey, token: &str) -> Result<(), StoreError>;
+
+    async fn abandon(&self, key: &FetchKey, token: &str) -> Result<(), StoreError>;
+}
+
+/// One (person, collection, local day).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FetchKey {
+    pub provider: ProviderKind,
+    pub user_id: ProviderUserId,
+    pub collection: Collection,
+    pub date: time::Date,
+}

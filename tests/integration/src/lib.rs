@@ -7,6 +7,7 @@
 //! and random user ids, so tests run in parallel against the one deployed table.
 
 pub mod deployed;
+pub mod pipeline;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -115,6 +116,9 @@ impl Default for EnvOptions {
 
 /// One test's world.
 pub struct TestEnv {
+    pub aws: SdkConfig,
+    /// What the OAuth function was configured with; the pipeline reuses it.
+    pub settings: OAuthSettings,
     pub sandbox: Sandbox,
     pub service: ConnectService,
     pub store: DynamoStore,
@@ -232,8 +236,10 @@ impl TestEnv {
             },
         };
         TestEnv {
-            service: wiring::connect_service(&aws, settings),
+            service: wiring::connect_service(&aws, settings.clone()),
             store: DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table),
+            aws,
+            settings,
             sandbox,
             link_key,
             fitbit_client_secret,

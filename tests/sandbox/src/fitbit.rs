@@ -9,6 +9,11 @@
 //! Data endpoints answer deterministic synthetic values per (user, day), so runs can be
 //! compared, unless a test recorded activity for that day.
 //!
+//! For the import pipeline's failure modes, the data API (not `/oauth2`) takes injected
+//! faults ([`FitbitSandbox::inject_faults`]: latency, the next n requests failing) and a
+//! per-user forced rate limit that ends after real seconds ([`FitbitSandbox::throttle_user`]);
+//! [`FitbitSandbox::data_calls`] counts the fetches a worker made.
+//!
 //! The sandbox never logs token or code values: tests assert that none of them reach the
 //! logs, and in-process the sandbox shares the tests' tracing subscriber.
 
@@ -22,6 +27,7 @@ mod tests;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use axum::routing::{any, get, post};
 use axum::Router;
@@ -255,8 +261,15 @@ pub struct FitbitStats {
     /// API requests that carried one of the user's valid access tokens, by request path
     /// (as sent, e.g. `/1/user/-/profile.json`), whatever their outcome (429 included).
     pub api_calls: BTreeMap<String, BTreeMap<String, u64>>,
-    /// Requests answered 429.
+    /// Requests answered 429 (quota used up or forced with `throttle_user`).
     pub throttled: BTreeMap<String, u64>,
+    /// Refresh requests answered from the grace window with the earlier response (also
+    /// counted as `replayed` in `token_requests`, never in `refreshes`).
+    #[serde(default)]
+    pub refresh_replays: BTreeMap<String, u64>,
+    /// API requests answered by an injected `fail_next_requests` failure.
+    #[serde(default)]
+    pub injected_failures: u64,
     /// Revocations through `/oauth2/revoke` or the admin API.
     pub revocations: BTreeMap<String, u64>,
     /// Subscriptions created (201) so far, including ones deleted since.
@@ -290,9 +303,60 @@ impl FitbitStats {
             .unwrap_or(0)
     }
 
+    /// The user's data fetches: activities, sleep and weight by date (not profile or
+    /// subscriptions), whatever their outcome (429s and injected failures included).
+    pub fn data_calls_of(&self, user_id: &str) -> u64 {
+        self.api_calls
+            .get(user_id)
+            .map(|m| {
+                m.iter()
+                    .filter(|(path, _)| api::is_data_fetch(path))
+                    .map(|(_, n)| n)
+                    .sum()
+            })
+            .unwrap_or(0)
+    }
+
+    /// Grace-window replays of the user's refresh requests.
+    pub fn replays_of(&self, user_id: &str) -> u64 {
+        self.refresh_replays.get(user_id).copied().unwrap_or(0)
+    }
+
     fn bump(map: &mut BTreeMap<String, u64>, key: &str) {
         *map.entry(key.to_owned()).or_default() += 1;
     }
+}
+
+/// Active fault injection on the data API (`/1/user/...`, `/1.2/user/...`; not `/oauth2`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FitbitFaults {
+    /// The next this many API requests with a valid token fail with `status` (after the rate
+    /// limit, which they count against, and before the endpoint runs).
+    pub fail_next_requests: u32,
+    pub status: u16,
+    /// Delay before every API response, without holding any lock, so concurrent requests
+    /// are delayed concurrently.
+    pub latency_ms: u64,
+}
+
+impl Default for FitbitFaults {
+    fn default() -> Self {
+        FitbitFaults {
+            fail_next_requests: 0,
+            status: 503,
+            latency_ms: 0,
+        }
+    }
+}
+
+/// A change to the fault injection (the body of `POST /_admin/fitbit/faults`); absent fields
+/// keep their current value.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FitbitFaultInjection {
+    pub fail_next_requests: Option<u32>,
+    pub status: Option<u16>,
+    pub latency_ms: Option<u64>,
 }
 
 /// Per-user request count in the current clock hour.
@@ -313,6 +377,9 @@ struct State {
     subscriptions: Vec<api::Subscription>,
     rate_windows: HashMap<String, RateWindow>,
     rate_limit_per_hour: u32,
+    /// Users forced over their rate limit until the instant (real time, not the clock offset).
+    throttled_until: HashMap<String, Instant>,
+    faults: FitbitFaults,
     subscriber_url: Option<String>,
     verification_code: Option<String>,
     gone: bool,
@@ -335,6 +402,8 @@ impl State {
             subscriptions: Vec::new(),
             rate_windows: HashMap::new(),
             rate_limit_per_hour: config.rate_limit_per_hour,
+            throttled_until: HashMap::new(),
+            faults: FitbitFaults::default(),
             subscriber_url: config.subscriber_url.clone(),
             verification_code: config.subscriber_verification_code.clone(),
             gone: false,
@@ -345,6 +414,17 @@ impl State {
 
     fn now(&self) -> OffsetDateTime {
         OffsetDateTime::now_utc() + self.clock_offset
+    }
+
+    /// Revokes every token of the user and removes their subscriptions, as Fitbit does when
+    /// a user removes the app. False if the user never had a token.
+    fn revoke_user(&mut self, user_id: &str) -> bool {
+        let revoked = self.tokens.revoke_user(user_id);
+        if revoked {
+            FitbitStats::bump(&mut self.stats.revocations, user_id);
+        }
+        self.subscriptions.retain(|s| s.owner_id != user_id);
+        revoked
     }
 
     /// Users that only appear in a consent or grant get a generated profile.
@@ -367,8 +447,11 @@ impl FitbitSandbox {
     pub fn new(config: FitbitConfig) -> Self {
         let state = Mutex::new(State::new(&config));
         // Fitbit gives subscribers 5 seconds; a slower answer counts as a failed delivery.
+        // Subscribers are local (in-process test servers, the local emulator), so no proxy
+        // from the environment may get in between.
         let http = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(5))
+            .timeout(Duration::from_secs(5))
+            .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("reqwest client for subscriber calls");
@@ -472,13 +555,12 @@ impl FitbitSandbox {
 
     /// Revokes every token of the user, as if they removed the app in their Fitbit account.
     /// Returns false if the user never had a token.
+    ///
+    /// From then on every API call with the user's tokens answers `401 invalid_token`
+    /// (subscription deletes included), refreshing answers `400 invalid_grant` (grace-window
+    /// replays included), and the user's subscriptions are gone, as Fitbit removes them.
     pub fn revoke_user(&self, user_id: &str) -> bool {
-        let mut st = self.lock();
-        let revoked = st.tokens.revoke_user(user_id);
-        if revoked {
-            FitbitStats::bump(&mut st.stats.revocations, user_id);
-        }
-        revoked
+        self.lock().revoke_user(user_id)
     }
 
     /// Every access and refresh token ever issued to the user, oldest first.
@@ -499,6 +581,70 @@ impl FitbitSandbox {
             .filter(|s| s.owner_id == user_id)
             .map(api::Subscription::info)
             .collect()
+    }
+
+    /// The user's data fetches so far (activities, sleep, weight; see
+    /// [`FitbitStats::data_calls_of`]).
+    pub fn data_calls(&self, user_id: &str) -> u64 {
+        self.lock().stats.data_calls_of(user_id)
+    }
+
+    pub fn faults(&self) -> FitbitFaults {
+        self.lock().faults.clone()
+    }
+
+    /// Applies a fault injection change and returns the resulting faults.
+    pub fn inject_faults(&self, change: FitbitFaultInjection) -> FitbitFaults {
+        let mut st = self.lock();
+        let faults = &mut st.faults;
+        if let Some(n) = change.fail_next_requests {
+            faults.fail_next_requests = n;
+        }
+        if let Some(status) = change.status {
+            faults.status = status;
+        }
+        if let Some(ms) = change.latency_ms {
+            faults.latency_ms = ms;
+        }
+        faults.clone()
+    }
+
+    /// The next `n` API requests (with a valid token) answer `status` with a Fitbit error body.
+    pub fn fail_next_requests(&self, n: u32, status: u16) {
+        self.inject_faults(FitbitFaultInjection {
+            fail_next_requests: Some(n),
+            status: Some(status),
+            ..FitbitFaultInjection::default()
+        });
+    }
+
+    /// Delays every API response by `latency`.
+    pub fn set_latency(&self, latency: Duration) {
+        self.inject_faults(FitbitFaultInjection {
+            latency_ms: Some(latency.as_millis().try_into().unwrap_or(u64::MAX)),
+            ..FitbitFaultInjection::default()
+        });
+    }
+
+    pub fn clear_faults(&self) {
+        self.lock().faults = FitbitFaults::default();
+    }
+
+    /// Forces the user over the rate limit right now: every API call with their tokens
+    /// answers `429 request_throttled` with `Fitbit-Rate-Limit-Remaining: 0` and
+    /// `Fitbit-Rate-Limit-Reset`/`Retry-After` counting down the seconds left (rounded up),
+    /// until `reset_secs` of real time have passed (not the sandbox clock: tests wait for it).
+    /// Then the user starts with a fresh hourly quota.
+    pub fn throttle_user(&self, user_id: &str, reset_secs: u64) {
+        let until = Instant::now() + Duration::from_secs(reset_secs);
+        self.lock()
+            .throttled_until
+            .insert(user_id.to_owned(), until);
+    }
+
+    /// Ends a forced rate limit early (the hourly quota is left as it is).
+    pub fn unthrottle_user(&self, user_id: &str) {
+        self.lock().throttled_until.remove(user_id);
     }
 
     pub fn stats(&self) -> FitbitStats {

@@ -3,7 +3,9 @@
 //!
 //! - `API_MKT_CONTACT_SRV;v=0004` (and `;v=0002`): contacts, upserted with
 //!   `PUT ContactOriginData(...)` and `PUT AdditionalIDs(...)`, usually inside `$batch`;
-//! - `API_MKT_INTERACTION_SRV`: `POST Interactions`, which is *not* idempotent;
+//! - `API_MKT_INTERACTION_SRV`: `POST Interactions`, which is *not* idempotent, updates with
+//!   `PATCH`/`MERGE`/`PUT Interactions(guid'...')`, and reads with `$filter` (the contract
+//!   marks the set `sap:requires-filter`, so a read without one is refused);
 //! - `CUAN_IMPORT_SRV`: `POST ImportHeaders` with contacts and interactions as deep insert.
 //!
 //! Like a tenant it requires HTTP Basic auth and CSRF tokens bound to a session cookie,
@@ -34,6 +36,7 @@ mod error;
 mod gateway;
 mod multipart;
 mod ops;
+mod query;
 mod uri;
 mod validate;
 
@@ -160,6 +163,9 @@ pub struct StoredInteraction {
     pub via: String,
     /// The `ImportHeaders` Id the interaction came with (CUAN_IMPORT_SRV only).
     pub import_header_id: Option<String>,
+    /// How many updates (`PATCH`/`MERGE`/`PUT`) were applied since the create.
+    #[serde(default)]
+    pub update_count: u32,
 }
 
 impl StoredInteraction {
@@ -194,8 +200,26 @@ pub struct SapStats {
     pub parts_rolled_back: u64,
     /// `POST ImportHeaders` requests applied (direct or in a batch).
     pub imports: u64,
+    /// `POST Interactions` of the interaction API applied (direct or in a batch; not
+    /// counting rolled-back changesets nor interactions imported through CUAN_IMPORT_SRV).
+    #[serde(default)]
+    pub interaction_creates: u64,
+    /// Interaction updates (`PATCH`/`MERGE`/`PUT Interactions(...)`) applied.
+    #[serde(default)]
+    pub interaction_updates: u64,
+    /// `$batch` requests that passed auth and CSRF, by technical service name
+    /// (`API_MKT_INTERACTION_SRV`, `API_MKT_CONTACT_SRV`, `CUAN_IMPORT_SRV`).
+    #[serde(default)]
+    pub batches_per_service: BTreeMap<String, u64>,
     /// Requests answered by an injected `fail_next_requests` failure.
     pub injected_failures: u64,
+}
+
+impl SapStats {
+    /// `$batch` requests to the service (technical name, e.g. `API_MKT_INTERACTION_SRV`).
+    pub fn batches_of(&self, service: &str) -> u64 {
+        self.batches_per_service.get(service).copied().unwrap_or(0)
+    }
 }
 
 /// Active fault injection.
@@ -300,6 +324,28 @@ impl SapSandbox {
     /// All stored interactions in the order received.
     pub fn interactions(&self) -> Vec<StoredInteraction> {
         self.lock().store.interactions.clone()
+    }
+
+    /// The stored interaction with this `InteractionUUID` (case-insensitive).
+    pub fn interaction(&self, uuid: &str) -> Option<StoredInteraction> {
+        self.lock()
+            .store
+            .interactions
+            .iter()
+            .find(|i| i.uuid.eq_ignore_ascii_case(uuid))
+            .cloned()
+    }
+
+    /// Stored interactions whose `InteractionSourceObject` is `source_object`, oldest first
+    /// (more than one means a day was imported twice).
+    pub fn interactions_with_source_object(&self, source_object: &str) -> Vec<StoredInteraction> {
+        self.lock()
+            .store
+            .interactions
+            .iter()
+            .filter(|i| i.field_str("InteractionSourceObject") == Some(source_object))
+            .cloned()
+            .collect()
     }
 
     pub fn stats(&self) -> SapStats {

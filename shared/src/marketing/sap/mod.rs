@@ -18,9 +18,11 @@ use crate::secret_store::{SapCredentials, SecretCache};
 pub mod batch;
 mod contact;
 mod cuan;
+mod interaction;
 
 pub use contact::ContactServiceSink;
 pub use cuan::CuanImportSink;
+pub use interaction::InteractionServiceSink;
 
 pub const CONTACT_SERVICE: &str = "API_MKT_CONTACT_SRV;v=0004";
 pub const INTERACTION_SERVICE: &str = "API_MKT_INTERACTION_SRV";
@@ -197,6 +199,29 @@ impl SapClient {
             )));
         }
         Ok(results)
+    }
+
+    /// GETs a resource (reads need no CSRF token) and returns its JSON.
+    pub async fn get_json(
+        &self,
+        service: &'static str,
+        path_and_query: &str,
+    ) -> Result<serde_json::Value, MarketingError> {
+        let response = self
+            .http
+            .get(self.service_url(service, path_and_query))
+            .header("Authorization", self.basic_auth().await?)
+            .header("Accept", "application/json")
+            .send()
+            .await
+            .map_err(transport_error)?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(status_error(status, "read"));
+        }
+        response.json().await.map_err(|e| {
+            MarketingError::Unavailable(format!("unreadable answer: {}", e.without_url()))
+        })
     }
 
     /// POSTs one JSON document (CUAN's deep insert).

@@ -83,8 +83,9 @@ impl FitbitClient {
         let response = self
             .http
             .get(url)
+            // No Accept-Language: Fitbit then answers in metric units (km, kg), whatever the
+            // person's own setting; en_US would switch to miles and pounds.
             .bearer_auth(access_token.expose())
-            .header("Accept-Language", "en_US") // metric units, whatever the user's locale
             .send()
             .await
             .map_err(transport_error)?;
@@ -94,6 +95,24 @@ impl FitbitClient {
         response.json().await.map_err(|e| ProviderError::Malformed {
             reason: e.without_url().to_string(),
         })
+    }
+
+    pub(super) async fn delete_subscription(
+        &self,
+        access_token: &Secret,
+        url: &str,
+    ) -> Result<(), ProviderError> {
+        let response = self
+            .http
+            .delete(url)
+            .bearer_auth(access_token.expose())
+            .send()
+            .await
+            .map_err(transport_error)?;
+        match response.status() {
+            s if s.is_success() || s == StatusCode::NOT_FOUND => Ok(()),
+            _ => Err(classify_error(response).await),
+        }
     }
 
     pub(super) async fn create_subscription(

@@ -4,10 +4,12 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use time::Date;
 use url::Url;
 
 use crate::config::FitbitSettings;
-use crate::domain::{Collection, Profile, ProviderKind, ProviderUserId};
+use crate::domain::work::iso_date;
+use crate::domain::{Collection, DaySummary, Profile, ProviderKind, ProviderUserId};
 use crate::provider::{AuthorizeRequest, Provider, ProviderError, SubscriptionOutcome, TokenGrant};
 use crate::secret::Secret;
 use crate::secret_store::{ProviderCredentials, SecretCache};
@@ -80,19 +82,65 @@ impl Provider for FitbitClient {
         self.token_request(&credentials, &form).await
     }
 
+    async fn refresh(&self, refresh_token: &Secret) -> Result<TokenGrant, ProviderError> {
+        let credentials = self.credentials().await?;
+        let form = [
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token.expose()),
+        ];
+        self.token_request(&credentials, &form).await
+    }
+
+    async fn fetch_day(
+        &self,
+        access_token: &Secret,
+        user_id: &ProviderUserId,
+        collection: Collection,
+        date: Date,
+    ) -> Result<DaySummary, ProviderError> {
+        let day = iso_date::format(date);
+        let user = &user_id.0;
+        Ok(match collection {
+            Collection::Activities => self
+                .get_json::<model::ActivitiesResponse>(
+                    access_token,
+                    &self.endpoint(&format!("1/user/{user}/activities/date/{day}.json")),
+                )
+                .await?
+                .into_summary(),
+            Collection::Sleep => self
+                .get_json::<model::SleepResponse>(
+                    access_token,
+                    &self.endpoint(&format!("1.2/user/{user}/sleep/date/{day}.json")),
+                )
+                .await?
+                .into_summary(),
+            Collection::Body => self
+                .get_json::<model::WeightResponse>(
+                    access_token,
+                    &self.endpoint(&format!("1/user/{user}/body/log/weight/date/{day}.json")),
+                )
+                .await?
+                .into_summary(),
+        })
+    }
+
+    async fn unsubscribe(
+        &self,
+        access_token: &Secret,
+        user_id: &ProviderUserId,
+        collection: Collection,
+    ) -> Result<(), ProviderError> {
+        let id = format!("{user_id}-{collection}");
+        let url = self.endpoint(&format!("1/user/-/{collection}/apiSubscriptions/{id}.json"));
+        self.delete_subscription(access_token, &url).await
+    }
+
     async fn profile(&self, access_token: &Secret) -> Result<Profile, ProviderError> {
         let body: model::ProfileResponse = self
             .get_json(access_token, &self.endpoint("1/user/-/profile.json"))
             .await?;
         Ok(body.user.into_profile())
-    }
-
-    fn scope_for(&self, collection: Collection) -> &'static str {
-        match collection {
-            Collection::Activities => "activity",
-            Collection::Body => "weight",
-            Collection::Sleep => "sleep",
-        }
     }
 
     async fn subscribe(

@@ -5,7 +5,7 @@ use serde::Deserialize;
 use time::macros::format_description;
 use time::Date;
 
-use crate::domain::{Gender, Profile};
+use crate::domain::{DaySummary, Gender, Profile};
 
 #[derive(Deserialize)]
 pub(super) struct TokenResponse {
@@ -85,9 +85,145 @@ impl User {
     }
 }
 
+/// `GET /1/user/{id}/activities/date/{date}.json` (only what we import).
+#[derive(Deserialize)]
+pub(super) struct ActivitiesResponse {
+    #[serde(default)]
+    summary: ActivitySummary,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct ActivitySummary {
+    steps: Option<u64>,
+    calories_out: Option<u64>,
+    distances: Vec<Distance>,
+    fairly_active_minutes: Option<u64>,
+    very_active_minutes: Option<u64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Distance {
+    activity: String,
+    distance: f64,
+}
+
+impl ActivitiesResponse {
+    pub fn into_summary(self) -> DaySummary {
+        let s = self.summary;
+        let active = match (s.fairly_active_minutes, s.very_active_minutes) {
+            (None, None) => None,
+            (f, v) => Some(f.unwrap_or(0) + v.unwrap_or(0)),
+        };
+        DaySummary {
+            steps: s.steps,
+            // Metric (km): we send no Accept-Language (see `get_json`).
+            distance_km: s
+                .distances
+                .iter()
+                .find(|d| d.activity == "total")
+                .map(|d| d.distance),
+            calories_out: s.calories_out,
+            active_minutes: active,
+            ..Default::default()
+        }
+    }
+}
+
+/// `GET /1.2/user/{id}/sleep/date/{date}.json`
+#[derive(Deserialize)]
+pub(super) struct SleepResponse {
+    #[serde(default)]
+    summary: Option<SleepSummary>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct SleepSummary {
+    total_minutes_asleep: Option<u64>,
+    total_sleep_records: Option<u64>,
+}
+
+impl SleepResponse {
+    pub fn into_summary(self) -> DaySummary {
+        let minutes = self
+            .summary
+            .filter(|s| s.total_sleep_records.unwrap_or(1) > 0)
+            .and_then(|s| s.total_minutes_asleep);
+        DaySummary {
+            minutes_asleep: minutes,
+            ..Default::default()
+        }
+    }
+}
+
+/// `GET /1/user/{id}/body/log/weight/date/{date}.json`
+#[derive(Deserialize)]
+pub(super) struct WeightResponse {
+    #[serde(default)]
+    weight: Vec<WeightLog>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct WeightLog {
+    weight: Option<f64>,
+    time: String,
+}
+
+impl WeightResponse {
+    /// The day's last weigh-in.
+    pub fn into_summary(self) -> DaySummary {
+        DaySummary {
+            weight_kg: self
+                .weight
+                .into_iter()
+                .filter(|w| w.weight.is_some())
+                .max_by(|a, b| a.time.cmp(&b.time))
+                .and_then(|w| w.weight),
+            ..Default::default()
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn day_data_maps_leniently() {
+        let a: ActivitiesResponse = serde_json::from_str(
+            r#"{"activities":[],"summary":{"steps":8012,"caloriesOut":2301,
+            "distances":[{"activity":"tracker","distance":5.0},{"activity":"total","distance":5.83}],
+            "fairlyActiveMinutes":12,"veryActiveMinutes":30,"floors":3},"goals":{}}"#,
+        )
+        .unwrap();
+        let s = a.into_summary();
+        assert_eq!(
+            (s.steps, s.calories_out, s.active_minutes),
+            (Some(8012), Some(2301), Some(42))
+        );
+        assert_eq!(s.distance_km, Some(5.83));
+        let no_device: ActivitiesResponse = serde_json::from_str(r#"{"summary":{}}"#).unwrap();
+        assert!(no_device.into_summary().metrics().is_empty());
+
+        let sleep: SleepResponse = serde_json::from_str(
+            r#"{"sleep":[],"summary":{"totalMinutesAsleep":0,"totalSleepRecords":0,"totalTimeInBed":0}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            sleep.into_summary().minutes_asleep,
+            None,
+            "no record, no interaction"
+        );
+
+        let w: WeightResponse = serde_json::from_str(
+            r#"{"weight":[{"weight":70.2,"time":"07:00:00"},{"weight":70.9,"time":"21:00:00"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(w.into_summary().weight_kg, Some(70.9));
+    }
 
     #[test]
     fn profile_maps_leniently() {

@@ -18,7 +18,7 @@ use sha1::Sha1;
 use url::Url;
 
 use super::oauth::random_hex;
-use super::{Consent, FitbitSandbox, RecordedActivity, State, TestUser};
+use super::{Consent, FitbitFaultInjection, FitbitSandbox, RecordedActivity, State, TestUser};
 
 /// `X-Fitbit-Signature`: base64(HMAC-SHA1(key = client secret + "&", raw body)).
 pub fn sign_notification(client_secret: &str, body: &[u8]) -> String {
@@ -107,6 +107,9 @@ pub struct NotifyRequest {
     pub omit_signature: bool,
     /// Send this body instead of the notifications (still signed), e.g. malformed JSON.
     pub raw_body: Option<String>,
+    /// Send exactly this `X-Fitbit-Signature` value (overrides `bad_signature` and
+    /// `omit_signature`), e.g. a URL-encoded or truncated form of the right one.
+    pub signature: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -209,7 +212,9 @@ impl FitbitSandbox {
                 .http
                 .post(&url)
                 .header("content-type", "application/json");
-            if !request.omit_signature {
+            if let Some(signature) = &request.signature {
+                post = post.header("X-Fitbit-Signature", signature);
+            } else if !request.omit_signature {
                 post = post.header(
                     "X-Fitbit-Signature",
                     sign_notification(&key, body.as_bytes()),
@@ -277,6 +282,15 @@ pub(super) fn router() -> Router<Arc<FitbitSandbox>> {
             get(tokens).post(grant_tokens),
         )
         .route("/_admin/fitbit/users/{id}/revoke", post(revoke_user))
+        .route(
+            "/_admin/fitbit/users/{id}/throttle",
+            post(throttle_user).delete(unthrottle_user),
+        )
+        .route("/_admin/fitbit/users/{id}/data-calls", get(data_calls))
+        .route(
+            "/_admin/fitbit/faults",
+            get(faults).post(inject_faults).delete(clear_faults),
+        )
         .route(
             "/_admin/fitbit/users/{id}/subscriptions",
             get(subscriptions),
@@ -402,6 +416,49 @@ async fn grant_tokens(
 
 async fn revoke_user(AxumState(sandbox): Sandbox, Path(id): Path<String>) -> Response {
     Json(json!({ "revoked": sandbox.revoke_user(&id) })).into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ThrottleInput {
+    reset_secs: u64,
+}
+
+async fn throttle_user(
+    AxumState(sandbox): Sandbox,
+    Path(id): Path<String>,
+    Json(input): Json<ThrottleInput>,
+) -> Response {
+    sandbox.throttle_user(&id, input.reset_secs);
+    Json(json!({ "user_id": id, "reset_secs": input.reset_secs })).into_response()
+}
+
+async fn unthrottle_user(AxumState(sandbox): Sandbox, Path(id): Path<String>) -> Response {
+    sandbox.unthrottle_user(&id);
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn data_calls(AxumState(sandbox): Sandbox, Path(id): Path<String>) -> Response {
+    Json(json!({ "user_id": id, "data_calls": sandbox.data_calls(&id) })).into_response()
+}
+
+async fn faults(AxumState(sandbox): Sandbox) -> Response {
+    Json(sandbox.faults()).into_response()
+}
+
+async fn inject_faults(
+    AxumState(sandbox): Sandbox,
+    Json(change): Json<FitbitFaultInjection>,
+) -> Response {
+    if change.status.is_some_and(|s| !(400..=599).contains(&s)) {
+        return admin_error(StatusCode::BAD_REQUEST, "status must be 4xx or 5xx");
+    }
+    Json(sandbox.inject_faults(change)).into_response()
+}
+
+async fn clear_faults(AxumState(sandbox): Sandbox) -> Response {
+    sandbox.clear_faults();
+    StatusCode::NO_CONTENT.into_response()
 }
 
 async fn subscriptions(AxumState(sandbox): Sandbox, Path(id): Path<String>) -> Response {

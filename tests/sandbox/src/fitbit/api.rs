@@ -6,6 +6,7 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::extract::State as AxumState;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
@@ -149,6 +150,37 @@ impl Endpoint<'_> {
     }
 }
 
+/// Whether an API path (as counted in `api_calls`) fetches activities, sleep or weight.
+pub(super) fn is_data_fetch(path: &str) -> bool {
+    let (version, rest) = match (
+        path.strip_prefix("/1/user/"),
+        path.strip_prefix("/1.2/user/"),
+    ) {
+        (Some(rest), _) => ("1", rest),
+        (None, Some(rest)) => ("1.2", rest),
+        (None, None) => return false,
+    };
+    let segments: Vec<&str> = rest.split('/').collect();
+    segments.split_first().is_some_and(|(_, tail)| {
+        matches!(
+            parse_endpoint(version, tail),
+            Some(Endpoint::Activities(_) | Endpoint::Sleep(_) | Endpoint::Weight(_))
+        )
+    })
+}
+
+/// The Fitbit error type that goes with an injected failure's status.
+fn injected_error_type(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        401 => "invalid_token",
+        403 => "insufficient_permissions",
+        404 => "not_found",
+        429 => "request_throttled",
+        500..=599 => "system",
+        _ => "request",
+    }
+}
+
 /// The rate-limit figures every API response carries.
 struct RateInfo {
     limit: u32,
@@ -173,8 +205,33 @@ impl State {
             .map_or(0, |w| w.used)
     }
 
+    /// Seconds (rounded up) until a forced rate limit of the user ends, if one is in force.
+    fn forced_reset_secs(&self, user_id: &str) -> Option<i64> {
+        let left = self
+            .throttled_until
+            .get(user_id)?
+            .checked_duration_since(Instant::now())
+            .filter(|left| !left.is_zero())?;
+        Some(i64::try_from(left.as_millis().div_ceil(1000)).unwrap_or(i64::MAX))
+    }
+
+    /// Ends the user's forced rate limit once its time is up, with a fresh quota.
+    fn end_forced_limit(&mut self, user_id: &str) {
+        if self.throttled_until.contains_key(user_id) && self.forced_reset_secs(user_id).is_none() {
+            self.throttled_until.remove(user_id);
+            self.rate_windows.remove(user_id);
+        }
+    }
+
     /// The figures without counting a request (for requests not charged to a user).
     fn rate_peek(&self, user_id: Option<&str>, now: OffsetDateTime) -> RateInfo {
+        if let Some(reset_secs) = user_id.and_then(|u| self.forced_reset_secs(u)) {
+            return RateInfo {
+                limit: self.rate_limit_per_hour,
+                remaining: 0,
+                reset_secs,
+            };
+        }
         let used = user_id.map_or(0, |u| self.used_this_hour(u, now));
         RateInfo {
             limit: self.rate_limit_per_hour,
@@ -186,8 +243,9 @@ impl State {
     /// Charges one request to the user; `Err` if the hour's quota is used up (the
     /// rejected request is not charged).
     fn rate_take(&mut self, user_id: &str, now: OffsetDateTime) -> Result<RateInfo, RateInfo> {
+        self.end_forced_limit(user_id);
         let used = self.used_this_hour(user_id, now);
-        if used >= self.rate_limit_per_hour {
+        if used >= self.rate_limit_per_hour || self.forced_reset_secs(user_id).is_some() {
             return Err(self.rate_peek(Some(user_id), now));
         }
         self.rate_windows.insert(
@@ -241,6 +299,11 @@ pub(super) async fn handle(
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
+    // Read and released before sleeping: concurrent requests are delayed concurrently.
+    let latency_ms = sandbox.lock().faults.latency_ms;
+    if latency_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(latency_ms)).await;
+    }
     sandbox.serve_api(&method, uri.path(), &headers)
 }
 
@@ -280,6 +343,22 @@ impl FitbitSandbox {
                 return with_rate_headers(response, &info);
             }
         };
+        if st.faults.fail_next_requests > 0 {
+            st.faults.fail_next_requests -= 1;
+            st.stats.injected_failures += 1;
+            let status =
+                StatusCode::from_u16(st.faults.status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+            tracing::debug!(%user_id, %status, "fitbit sandbox: injected failure");
+            let error = ApiError::new(
+                status,
+                injected_error_type(status),
+                format!(
+                    "{} (injected by the sandbox)",
+                    status.canonical_reason().unwrap_or("Error")
+                ),
+            );
+            return with_rate_headers(error.into_response(), &info);
+        }
         let response = self
             .dispatch(&mut st, method, path, headers, &user_id, &scopes, now)
             .unwrap_or_else(IntoResponse::into_response);

@@ -449,10 +449,12 @@ pub(super) async fn token(
         .entry(grant_type.to_owned())
         .or_default();
     FitbitStats::bump(by_outcome, outcome);
-    if let Ok((grant, false)) = &result {
-        if grant_type == "refresh_token" {
+    match &result {
+        Ok((grant, false)) if grant_type == "refresh_token" => {
             FitbitStats::bump(&mut st.stats.refreshes, &grant.user_id);
         }
+        Ok((grant, true)) => FitbitStats::bump(&mut st.stats.refresh_replays, &grant.user_id),
+        _ => {}
     }
     drop(st);
     tracing::debug!(grant_type, outcome, "fitbit sandbox: token request");
@@ -715,8 +717,7 @@ impl FitbitSandbox {
         let mut st = self.lock();
         // Unknown tokens are fine (RFC 7009): the client's goal is reached either way.
         if let Some(user_id) = st.tokens.owner_of(token) {
-            st.tokens.revoke_user(&user_id);
-            FitbitStats::bump(&mut st.stats.revocations, &user_id);
+            st.revoke_user(&user_id);
             tracing::debug!(%user_id, "fitbit sandbox: tokens revoked");
         }
         Ok(())

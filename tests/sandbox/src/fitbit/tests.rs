@@ -15,6 +15,10 @@ use url::Url;
 use super::*;
 use crate::{Sandbox, SandboxConfig};
 
+/// Fault injection, forced rate limits, revocation, raw notifications and concurrent
+/// refreshes: what the import pipeline's tests provoke.
+mod pipeline;
+
 const REDIRECT_URI: &str = "http://localhost:9000/callback";
 const VERIFIER: &str = "dBjftJeZ4CVP-mJ92K50s8f9gPnTGuTfW7KmRLTFaOk";
 

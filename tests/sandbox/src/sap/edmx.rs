@@ -118,6 +118,10 @@ pub(crate) struct Property {
     pub nullable: bool,
     /// `sap:creatable="false"`: the server fills it; clients may send it but it is ignored.
     pub creatable: bool,
+    /// `sap:updatable="false"`: keys and server-maintained fields; an update ignores it.
+    pub updatable: bool,
+    /// `sap:filterable="false"`: not allowed in `$filter`.
+    pub filterable: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -158,6 +162,8 @@ pub(crate) struct EntitySet {
     pub creatable: bool,
     pub updatable: bool,
     pub deletable: bool,
+    /// `sap:requires-filter="true"`: reading the collection needs `$filter`.
+    pub requires_filter: bool,
 }
 
 /// One service's schema plus the `$metadata` document it is served as.
@@ -260,6 +266,7 @@ impl Schema {
                 creatable: sap_flag(&n, "creatable"),
                 updatable: sap_flag(&n, "updatable"),
                 deletable: sap_flag(&n, "deletable"),
+                requires_filter: n.attribute((SAP_NS, "requires-filter")) == Some("true"),
             })
             .collect();
 
@@ -304,6 +311,9 @@ impl Schema {
             scale: None,
             nullable: true,
             creatable: true,
+            updatable: true,
+            // As the served metadata says: extension fields are not filterable.
+            filterable: false,
         });
 
         // Insert the property after the existing ones (before the first navigation property).
@@ -365,6 +375,8 @@ fn parse_property(node: &roxmltree::Node) -> Result<Property, String> {
         scale: number("Scale"),
         nullable: node.attribute("Nullable") != Some("false"),
         creatable: sap_flag(node, "creatable"),
+        updatable: sap_flag(node, "updatable"),
+        filterable: sap_flag(node, "filterable"),
     })
 }
 
@@ -407,7 +419,19 @@ mod tests {
         assert!(interaction.property("YY1_FitbitNumberofStep_MIA").is_some());
 
         let interaction = Schema::load(ServiceKind::Interaction);
-        assert!(interaction.entity_set("Interactions").unwrap().creatable);
+        let set = interaction.entity_set("Interactions").unwrap();
+        assert!(set.creatable && set.updatable && !set.deletable && set.requires_filter);
+        assert!(
+            !contact
+                .entity_set("ContactOriginData")
+                .unwrap()
+                .requires_filter
+        );
+        let ty = interaction.entity_type("Interaction").unwrap();
+        let uuid = ty.property("InteractionUUID").unwrap();
+        assert!(uuid.creatable && !uuid.updatable && uuid.filterable);
+        assert!(!ty.property("InteractionContent").unwrap().filterable);
+        assert!(ty.property("InteractionSourceObject").unwrap().filterable);
     }
 
     #[test]

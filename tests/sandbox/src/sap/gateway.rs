@@ -12,14 +12,13 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use tracing::debug;
 
-use super::edmx::ServiceKind;
 use super::error::{random_hex, ODataError, CODE_INJECTED, CODE_NOT_ALLOWED};
 use super::multipart::{
     parse_batch, render_batch, BatchPart, BatchResponsePart, Headers, InnerRequest,
 };
-use super::ops::{error_inner, execute, Context, Operation, Outcome};
+use super::ops::{error_inner, execute, Context, Effect, Operation, Outcome};
 use super::uri::{parse_resource, parse_service, Resource, ServiceRoot, ODATA_BASE};
-use super::{SapSandbox, Session, State as TenantState};
+use super::{SapSandbox, SapStats, Session, State as TenantState};
 
 /// Session cookie of the sandbox's "system" FBS, client 100.
 const SESSION_COOKIE: &str = "SAP_SESSIONID_FBS_100";
@@ -221,8 +220,8 @@ impl SapSandbox {
         } else {
             execute(&ctx, &mut state.store, &operation)
         };
-        if result.is_ok() && is_import(root, &operation) {
-            state.stats.imports += 1;
+        if let Ok(outcome) = &result {
+            count_effect(&mut state.stats, outcome.effect);
         }
         match result {
             Ok(outcome) => outcome_response(outcome),
@@ -237,6 +236,11 @@ impl SapSandbox {
         root: &ServiceRoot,
     ) -> Response {
         state.stats.batches += 1;
+        *state
+            .stats
+            .batches_per_service
+            .entry(root.kind.name().to_string())
+            .or_default() += 1;
         let content_type = request
             .headers
             .get(header::CONTENT_TYPE)
@@ -278,7 +282,7 @@ impl SapSandbox {
                         }
                     }
                 }
-                BatchPart::Changeset(operations) => run_changeset(state, &ctx, root, operations),
+                BatchPart::Changeset(operations) => run_changeset(state, &ctx, operations),
             };
             responses.push(response);
         }
@@ -388,18 +392,17 @@ impl SapSandbox {
 fn run_changeset(
     state: &mut TenantState,
     ctx: &Context,
-    root: &ServiceRoot,
     operations: &[InnerRequest],
 ) -> BatchResponsePart {
     // Operations run against a copy; the copy replaces the store only if all succeed.
     let mut staged = state.store.clone();
     let mut responses = Vec::new();
-    let mut imports = 0;
+    let mut effects = Vec::new();
     for request in operations {
         let operation = operation(request);
         match execute(ctx, &mut staged, &operation) {
             Ok(outcome) => {
-                imports += u64::from(is_import(root, &operation));
+                effects.push(outcome.effect);
                 responses.push(outcome.into_inner(request.content_id.clone()));
             }
             Err(e) => {
@@ -417,8 +420,20 @@ fn run_changeset(
     state.store = staged;
     state.stats.changesets_ok += 1;
     state.stats.parts_ok += operations.len() as u64;
-    state.stats.imports += imports;
+    for effect in effects {
+        count_effect(&mut state.stats, effect);
+    }
     BatchResponsePart::Changeset(responses)
+}
+
+/// Counts what an applied operation did.
+fn count_effect(stats: &mut SapStats, effect: Effect) {
+    match effect {
+        Effect::None => {}
+        Effect::Import => stats.imports += 1,
+        Effect::InteractionCreated => stats.interaction_creates += 1,
+        Effect::InteractionUpdated => stats.interaction_updates += 1,
+    }
 }
 
 fn operation(request: &InnerRequest) -> Operation<'_> {
@@ -429,15 +444,6 @@ fn operation(request: &InnerRequest) -> Operation<'_> {
         headers: &request.headers,
         body: &request.body,
     }
-}
-
-fn is_import(root: &ServiceRoot, operation: &Operation) -> bool {
-    root.kind == ServiceKind::Import
-        && operation.method.eq_ignore_ascii_case("POST")
-        && operation
-            .url
-            .trim_start_matches('/')
-            .starts_with("ImportHeaders")
 }
 
 fn csrf_valid(state: &TenantState, session: Option<&str>, headers: &HeaderMap) -> bool {

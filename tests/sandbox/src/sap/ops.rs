@@ -12,6 +12,7 @@ use super::error::{
     random_hex, ODataError, CODE_INJECTED, CODE_NOT_ALLOWED, CODE_NOT_IMPLEMENTED, CODE_SYNTAX,
 };
 use super::multipart::{header, Headers, InnerResponse};
+use super::query::{parse_query, QueryOptions};
 use super::uri::{format_key, parse_resource, resolve_key, Resource, ServiceRoot, ODATA_BASE};
 use super::validate::{is_guid, validate_entity, WriteMode};
 use super::{AdditionalId, StoredContact, StoredInteraction};
@@ -49,12 +50,27 @@ pub(crate) struct Operation<'a> {
     pub body: &'a str,
 }
 
+/// What a successful operation changed, for the counters (which count only what was
+/// applied, so a rolled-back changeset counts nothing).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum Effect {
+    #[default]
+    None,
+    /// `POST ImportHeaders` (CUAN_IMPORT_SRV).
+    Import,
+    /// `POST Interactions` (API_MKT_INTERACTION_SRV).
+    InteractionCreated,
+    /// `PUT`/`PATCH`/`MERGE Interactions(...)`.
+    InteractionUpdated,
+}
+
 /// A successful operation's response.
 #[derive(Debug)]
 pub(crate) struct Outcome {
     pub status: StatusCode,
     pub headers: Headers,
     pub body: Option<Value>,
+    pub effect: Effect,
 }
 
 impl Outcome {
@@ -63,6 +79,7 @@ impl Outcome {
             status: StatusCode::NO_CONTENT,
             headers: Vec::new(),
             body: None,
+            effect: Effect::None,
         }
     }
 
@@ -71,7 +88,13 @@ impl Outcome {
             status,
             headers: Vec::new(),
             body: Some(body),
+            effect: Effect::None,
         }
+    }
+
+    fn with_effect(mut self, effect: Effect) -> Self {
+        self.effect = effect;
+        self
     }
 
     pub(crate) fn into_inner(self, content_id: Option<String>) -> InnerResponse {
@@ -125,7 +148,8 @@ pub(crate) fn execute(
             ));
         }
     }
-    let path = op.url.split(['?', '#']).next().unwrap_or_default();
+    let url = op.url.split('#').next().unwrap_or_default();
+    let (path, query) = url.split_once('?').unwrap_or((url, ""));
     let (set, key) = match parse_resource(relative_to_root(ctx, path))? {
         Resource::EntitySet { name, key } => (name, key),
         other => {
@@ -152,7 +176,10 @@ pub(crate) fn execute(
         ))
     };
     match (method.as_str(), key) {
-        ("GET", key) => read(ctx, store, set, ty, key.as_deref()),
+        ("GET", key) => {
+            let options = parse_query(ty, query)?;
+            read(ctx, store, set, ty, key.as_deref(), &options)
+        }
         ("POST", None) => {
             if !set.creatable {
                 return not_allowed("creatable");
@@ -172,7 +199,7 @@ pub(crate) fn execute(
             };
             let body = parse_body(op)?;
             validate_entity(ctx.schema, ty, &body, mode, &key)?;
-            update(ctx, store, set, &key, body, mode, op)
+            update(ctx, store, set, ty, &key, body, mode, op)
         }
         ("DELETE", Some(_)) if !set.deletable => not_allowed("deletable"),
         ("POST", Some(_)) | ("PUT" | "PATCH" | "MERGE" | "DELETE", None) => {
@@ -246,15 +273,19 @@ fn create(
             );
             create_interaction(ctx, store, ty, into_fields(body), source)
         }
-        (ServiceKind::Import, "ImportHeaders") => import(ctx, store, ty, into_fields(body)),
+        (ServiceKind::Import, "ImportHeaders") => {
+            import(ctx, store, ty, into_fields(body)).map(|o| o.with_effect(Effect::Import))
+        }
         _ => Err(not_implemented("POST", &set.name)),
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn update(
     ctx: &Context,
     store: &mut Store,
     set: &EntitySet,
+    ty: &EntityType,
     key: &[(String, String)],
     body: Value,
     mode: WriteMode,
@@ -297,6 +328,9 @@ fn update(
             }
             Ok(Outcome::no_content())
         }
+        (ServiceKind::Interaction, "Interactions", _) => {
+            update_interaction(store, ty, key, into_fields(body), mode, source)
+        }
         _ => Err(not_implemented(
             if mode == WriteMode::Replace {
                 "PUT"
@@ -306,6 +340,46 @@ fn update(
             &set.name,
         )),
     }
+}
+
+/// `PATCH`/`MERGE` merges the sent properties into the stored ones, `PUT` replaces them.
+/// The key stays (the body may repeat it, validated to agree with the URI), and properties
+/// the contract marks `sap:updatable="false"` are ignored as the gateway ignores them.
+fn update_interaction(
+    store: &mut Store,
+    ty: &EntityType,
+    key: &[(String, String)],
+    mut fields: Map<String, Value>,
+    mode: WriteMode,
+    (source_system_type, source_system_id): (Option<String>, Option<String>),
+) -> Result<Outcome, ODataError> {
+    let uuid = key_value(key, "InteractionUUID");
+    let interaction = store
+        .interactions
+        .iter_mut()
+        .find(|i| i.uuid.eq_ignore_ascii_case(&uuid))
+        .ok_or_else(|| {
+            ODataError::not_found(format!(
+                "Resource not found for segment 'Interactions{}'",
+                format_key(ty, key)
+            ))
+        })?;
+    fields.retain(|name, _| ty.property(name).is_some_and(|p| p.updatable));
+    match mode {
+        WriteMode::Replace => {
+            // Keep the sent UUID if the create had one, so `fields` stays "as sent".
+            let kept = interaction.fields.remove("InteractionUUID");
+            interaction.fields = fields;
+            if let Some(kept) = kept {
+                interaction.fields.insert("InteractionUUID".into(), kept);
+            }
+        }
+        _ => interaction.fields.extend(fields),
+    }
+    interaction.source_system_type = source_system_type.or(interaction.source_system_type.take());
+    interaction.source_system_id = source_system_id.or(interaction.source_system_id.take());
+    interaction.update_count += 1;
+    Ok(Outcome::no_content().with_effect(Effect::InteractionUpdated))
 }
 
 fn contact_not_found(origin: &str, id: &str) -> ODataError {
@@ -393,12 +467,14 @@ fn create_interaction(
         source_system_id,
         via: ServiceKind::Interaction.name().to_string(),
         import_header_id: None,
+        update_count: 0,
     });
     let key = [("InteractionUUID".to_string(), uuid)];
     let mut outcome = Outcome::json(
         StatusCode::CREATED,
         json!({ "d": entity_json(ctx, ty, &key, &entity) }),
-    );
+    )
+    .with_effect(Effect::InteractionCreated);
     outcome.headers.push((
         "Location".into(),
         format!("{}Interactions{}", ctx.base_url, format_key(ty, &key)),
@@ -527,6 +603,7 @@ fn import(
             source_system_id: source.1.clone(),
             via: ServiceKind::Import.name().to_string(),
             import_header_id: Some(header_id.clone()),
+            update_count: 0,
         });
     }
 
@@ -553,14 +630,23 @@ fn import(
     Ok(outcome)
 }
 
-/// `GET` of an entity or a whole entity set (no query options: the sandbox is for writes).
+/// `GET` of an entity or an entity set, the latter with `$filter`, `$top`, `$skip`,
+/// `$select` and `$inlinecount`. Sets the contract marks `sap:requires-filter="true"`
+/// (all of the interaction API's) refuse a collection read without `$filter`, as SAP does.
 fn read(
     ctx: &Context,
     store: &Store,
     set: &EntitySet,
     ty: &EntityType,
     key: Option<&[(String, String)]>,
+    options: &QueryOptions,
 ) -> Result<Outcome, ODataError> {
+    if key.is_none() && set.requires_filter && options.filter.is_none() {
+        return Err(ODataError::app(format!(
+            "Entity set '{}' requires a filter: query it with $filter",
+            set.name
+        )));
+    }
     let entities: Vec<(KeyValues, Map<String, Value>)> = match (ctx.root.kind, set.name.as_str()) {
         (ServiceKind::Contact, "ContactOriginData") => store
             .contacts
@@ -598,10 +684,11 @@ fn read(
                 })
             })
             .collect(),
+        // Interactions imported through CUAN_IMPORT_SRV live in the same tenant table, so the
+        // interaction API sees them too (under its own property names).
         (ServiceKind::Interaction, "Interactions") => store
             .interactions
             .iter()
-            .filter(|i| i.via == ServiceKind::Interaction.name())
             .map(|i| {
                 let mut fields = i.fields.clone();
                 fields.insert("InteractionUUID".into(), Value::String(i.uuid.clone()));
@@ -630,20 +717,37 @@ fn read(
             })?;
             Ok(Outcome::json(
                 StatusCode::OK,
-                json!({ "d": entity_json(ctx, ty, &key, &fields) }),
+                json!({ "d": select(entity_json(ctx, ty, &key, &fields), &options.select) }),
             ))
         }
         None => {
-            let results: Vec<Value> = entities
+            let matching: Vec<&(KeyValues, Map<String, Value>)> = entities
                 .iter()
-                .map(|(key, fields)| entity_json(ctx, ty, key, fields))
+                .filter(|(_, fields)| options.filter.as_ref().is_none_or(|f| f.matches(fields)))
                 .collect();
-            Ok(Outcome::json(
-                StatusCode::OK,
-                json!({ "d": { "results": results } }),
-            ))
+            let count = matching.len();
+            let results: Vec<Value> = matching
+                .into_iter()
+                .skip(options.skip)
+                .take(options.top.unwrap_or(usize::MAX))
+                .map(|(key, fields)| select(entity_json(ctx, ty, key, fields), &options.select))
+                .collect();
+            let mut d = json!({ "results": results });
+            if options.inline_count {
+                // OData V2 JSON writes the count as a string.
+                d["__count"] = Value::String(count.to_string());
+            }
+            Ok(Outcome::json(StatusCode::OK, json!({ "d": d })))
         }
     }
+}
+
+/// `$select`: only the named properties (and `__metadata`).
+fn select(mut entity: Value, names: &[String]) -> Value {
+    if let (Value::Object(map), false) = (&mut entity, names.is_empty()) {
+        map.retain(|name, _| name == "__metadata" || names.iter().any(|n| n == name));
+    }
+    entity
 }
 
 /// An entity in OData V2 JSON: `__metadata` and the fields that are properties of the type.

@@ -10,6 +10,9 @@ use super::multipart::{parse_batch_response, HttpMessage, ParsedResponsePart};
 use super::*;
 use crate::{Sandbox, SandboxConfig};
 
+/// Interaction updates, filtered reads, batches of many changesets and their counters.
+mod interactions;
+
 const USER: &str = "FITBRIDGE_COMM";
 const PASSWORD: &str = "sandbox-sap-password";
 

@@ -1,0 +1,19 @@
+//! The token-refresh function: a batch from the FIFO retry queue.
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use fitbridge::wiring::{self, PipelineSettings};
+use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    fitbridge::telemetry::init();
+    let settings = PipelineSettings::refresher_from_env()?;
+    let (service, retry_queue) = wiring::refresh_service(&wiring::aws_config().await, settings)?;
+    let (service, retry_queue) = (&service, &*retry_queue);
+    run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
+        Ok::<SqsBatchResponse, Error>(
+            fitbridge::api::sqs::retry(service, retry_queue, event.payload).await,
+        )
+    }))
+    .await
+}

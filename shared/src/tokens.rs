@@ -1,0 +1,206 @@
+//! The one place tokens are refreshed.
+//!
+//! Fitbit's refresh tokens are single-use and a user has one active pair: two refreshes
+//! racing each other leave one of them holding a dead token, and the person disconnected.
+//! So every refresh runs under a per-person lease (a conditional write on the connection),
+//! re-reads the connection once it holds the lease (another refresher may have rotated the
+//! tokens already: then those are used), and writes the new pair only if the version it
+//! read is still current.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use time::{Duration, OffsetDateTime};
+
+use crate::domain::{Connection, ConnectionStatus, ProviderKind, ProviderUserId};
+use crate::provider::{Provider, ProviderError};
+use crate::store::{ConnectionStore, StoreError, TokenStore};
+
+/// Refresh ahead of expiry: a token with less than this left is refreshed before use.
+pub const REFRESH_MARGIN: Duration = Duration::minutes(5);
+/// How long a refresher may hold the lease; a crashed one blocks others no longer.
+const LEASE: Duration = Duration::seconds(30);
+/// How long to wait for another refresher to finish before giving the work back.
+const WAIT_FOR_OTHER_REFRESHER: StdDuration = StdDuration::from_secs(5);
+
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error("no connection for this user")]
+    NotConnected,
+    #[error("connection is parked ({0})")]
+    Parked(&'static str),
+    /// The refresh token was rejected even after re-reading: the person must consent again.
+    #[error("refresh token rejected (invalid_grant): person must consent again")]
+    NeedsReconsent,
+    #[error("provider API is gone (410)")]
+    Gone,
+    /// Another refresher holds the lease and did not finish in time: try again later.
+    #[error("another refresh is in progress")]
+    Busy,
+    #[error("refresh failed: {0}")]
+    Provider(ProviderError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub struct TokenService {
+    providers: HashMap<ProviderKind, Arc<dyn Provider>>,
+    connections: Arc<dyn ConnectionStore>,
+    tokens: Arc<dyn TokenStore>,
+}
+
+impl TokenService {
+    pub fn new(
+        providers: Vec<Arc<dyn Provider>>,
+        connections: Arc<dyn ConnectionStore>,
+        tokens: Arc<dyn TokenStore>,
+    ) -> Self {
+        TokenService {
+            providers: providers.into_iter().map(|p| (p.kind(), p)).collect(),
+            connections,
+            tokens,
+        }
+    }
+
+    /// The stored connection whatever its status (revocation needs it).
+    pub async fn stored(
+        &self,
+        provider: ProviderKind,
+        user_id: &ProviderUserId,
+    ) -> Result<Option<Connection>, StoreError> {
+        self.connections.get(provider, user_id).await
+    }
+
+    async fn load(
+        &self,
+        provider: ProviderKind,
+        user_id: &ProviderUserId,
+    ) -> Result<Connection, TokenError> {
+        let connection = self
+            .connections
+            .get(provider, user_id)
+            .await?
+            .ok_or(TokenError::NotConnected)?;
+        match connection.status {
+            ConnectionStatus::Active => Ok(connection),
+            other => Err(TokenError::Parked(other.as_str())),
+        }
+    }
+
+    /// The connection with an access token valid for at least [`REFRESH_MARGIN`],
+    /// refreshing it first if needed.
+    pub async fn fresh(
+        &self,
+        provider: ProviderKind,
+        user_id: &ProviderUserId,
+    ) -> Result<Connection, TokenError> {
+        let connection = self.load(provider, user_id).await?;
+        if connection.tokens.expires_at - OffsetDateTime::now_utc() > REFRESH_MARGIN {
+            return Ok(connection);
+        }
+        self.rotate(connection).await
+    }
+
+    /// After a 401 seen with the tokens of `observed_version`: refresh, unless somebody
+    /// already rotated them, and return the connection to use.
+    pub async fn after_unauthorized(
+        &self,
+        provider: ProviderKind,
+        user_id: &ProviderUserId,
+        observed_version: u64,
+    ) -> Result<Connection, TokenError> {
+        let connection = self.load(provider, user_id).await?;
+        if connection.version > observed_version {
+            return Ok(connection);
+        }
+        self.rotate(connection).await
+    }
+
+    /// Refreshes `seen` under the lease.
+    async fn rotate(&self, seen: Connection) -> Result<Connection, TokenError> {
+        let (provider, user_id) = (seen.provider, seen.user_id.clone());
+        let owner = crate::provider::pkce::new_state();
+        let deadline = tokio::time::Instant::now() + WAIT_FOR_OTHER_REFRESHER;
+        loop {
+            let now = OffsetDateTime::now_utc();
+            if self
+                .tokens
+                .acquire_refresh_lease(provider, &user_id, &owner, now, now + LEASE)
+                .await?
+            {
+                break;
+            }
+            // Someone else is refreshing: wait for their result rather than race them.
+            if tokio::time::Instant::now() >= deadline {
+                return Err(TokenError::Busy);
+            }
+            tokio::time::sleep(StdDuration::from_millis(100)).await;
+            let current = self.load(provider, &user_id).await?;
+            if current.version > seen.version {
+                return Ok(current);
+            }
+        }
+        let result = self.rotate_holding_lease(&seen, &owner).await;
+        if result.is_err() {
+            self.tokens
+                .release_refresh_lease(provider, &user_id, &owner)
+                .await?;
+        }
+        result
+    }
+
+    async fn rotate_holding_lease(
+        &self,
+        seen: &Connection,
+        owner: &str,
+    ) -> Result<Connection, TokenError> {
+        let (kind, user_id) = (seen.provider, &seen.user_id);
+        // Re-read under the lease: the tokens may have rotated since `seen` was read.
+        let current = self.load(kind, user_id).await?;
+        if current.version > seen.version {
+            return Ok(current);
+        }
+        let provider = self.providers.get(&kind).ok_or(TokenError::NotConnected)?;
+        match provider.refresh(&current.tokens.refresh_token).await {
+            Ok(grant) => {
+                let stored = self
+                    .tokens
+                    .store_rotated_tokens(kind, user_id, &grant.tokens, current.version, owner)
+                    .await?;
+                let Some(version) = stored else {
+                    // Cannot happen while we hold the lease unless a reconnect replaced the
+                    // tokens meanwhile; theirs are newer, use them.
+                    return self.load(kind, user_id).await;
+                };
+                tracing::info!(provider = %kind, user_id = %user_id, version, "tokens refreshed");
+                Ok(Connection {
+                    tokens: grant.tokens,
+                    version,
+                    ..current
+                })
+            }
+            Err(ProviderError::InvalidGrant) => {
+                // Before giving up on the person, make sure nobody rotated the token under
+                // us (a reconnect does not take the lease).
+                let latest = self.load(kind, user_id).await?;
+                if latest.tokens.refresh_token != current.tokens.refresh_token {
+                    return Ok(latest);
+                }
+                self.tokens
+                    .set_status(kind, user_id, ConnectionStatus::NeedsReconsent)
+                    .await?;
+                tracing::warn!(provider = %kind, user_id = %user_id,
+                    "refresh token rejected; connection parked until the person consents again");
+                Err(TokenError::NeedsReconsent)
+            }
+            Err(ProviderError::Gone) => {
+                self.tokens
+                    .set_status(kind, user_id, ConnectionStatus::ProviderGone)
+                    .await?;
+                Err(TokenError::Gone)
+            }
+            Err(e) => Err(TokenError::Provider(e)),
+        }
+    }
+}

@@ -1,0 +1,371 @@
+//! The pipeline (webhook → work queue → worker → SAP; retry queue → refresher) through the
+//! real handlers, against per-test queues in the emulator and in-process sandboxes.
+//!
+//! The pollers here do what Lambda's SQS event source mapping does: receive up to 10
+//! messages with their attributes, call the function's handler, and delete the messages it
+//! did not report as batch item failures.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+use base64::Engine;
+use fitbridge::daily::DailyService;
+use fitbridge::domain::{
+    Connection, ConnectionStatus, ContactKey, ProviderKind, ProviderUserId, Scopes, TokenSet,
+};
+use fitbridge::queue::sqs::SqsQueue;
+use fitbridge::refresh::RefreshService;
+use fitbridge::secret::Secret;
+use fitbridge::store::ConnectionStore;
+use fitbridge::sync::SyncService;
+use fitbridge::webhook::WebhookService;
+use fitbridge::wiring::{self, PipelineSettings};
+use hmac::{Hmac, Mac};
+use serde_json::{json, Value};
+
+use crate::{random_user_id, TestEnv};
+
+/// Redrive setting of the test work queue: small, so a poison message reaches the DLQ fast.
+pub const MAX_RECEIVE_COUNT: u32 = 3;
+
+pub struct Pipeline {
+    pub env: TestEnv,
+    pub sync: SyncService,
+    pub refresh: RefreshService,
+    pub webhook: WebhookService,
+    pub daily: DailyService,
+    pub sqs: aws_sdk_sqs::Client,
+    pub work_url: String,
+    pub dlq_url: String,
+    pub retry_url: String,
+    work_queue: Arc<SqsQueue>,
+    retry_queue: Arc<SqsQueue>,
+}
+
+async fn create_queue(
+    sqs: &aws_sdk_sqs::Client,
+    name: &str,
+    attributes: &[(QueueAttributeName, String)],
+) -> String {
+    let mut request = sqs.create_queue().queue_name(name);
+    for (k, v) in attributes {
+        request = request.attributes(k.clone(), v.clone());
+    }
+    request
+        .send()
+        .await
+        .expect("create test queue")
+        .queue_url
+        .expect("queue url")
+}
+
+async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> String {
+    sqs.get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap()[&QueueAttributeName::QueueArn]
+        .clone()
+}
+
+impl Pipeline {
+    pub async fn start() -> Pipeline {
+        let env = TestEnv::start().await;
+        let sqs = aws_sdk_sqs::Client::new(&env.aws);
+        let tag = random_user_id().to_lowercase();
+        let dlq_url = create_queue(&sqs, &format!("fb-test-{tag}-dlq"), &[]).await;
+        let redrive = json!({"deadLetterTargetArn": queue_arn(&sqs, &dlq_url).await,
+                             "maxReceiveCount": MAX_RECEIVE_COUNT.to_string()});
+        let work_url = create_queue(
+            &sqs,
+            &format!("fb-test-{tag}-work"),
+            &[
+                (QueueAttributeName::RedrivePolicy, redrive.to_string()),
+                (QueueAttributeName::VisibilityTimeout, "30".into()),
+            ],
+        )
+        .await;
+        let retry_url = create_queue(
+            &sqs,
+            &format!("fb-test-{tag}-retry.fifo"),
+            &[(QueueAttributeName::FifoQueue, "true".into())],
+        )
+        .await;
+        let settings = PipelineSettings {
+            table_name: env.settings.table_name.clone(),
+            fitbit: env.settings.fitbit.clone(),
+            sap: Some(env.settings.sap.clone()),
+            queues: fitbridge::config::QueueSettings {
+                work_queue_url: work_url.clone(),
+                retry_queue_url: Some(retry_url.clone()),
+                max_receive_count: MAX_RECEIVE_COUNT,
+            },
+            mapping: Default::default(),
+        };
+        let (mut sync, work_queue) = wiring::sync_service(&env.aws, settings.clone()).unwrap();
+        // Tests cannot wait 30 s per retry.
+        sync.backoff_base = Duration::from_millis(500);
+        let (refresh, retry_queue) = wiring::refresh_service(&env.aws, settings).unwrap();
+        let webhook =
+            wiring::webhook_service(&env.aws, env.settings.fitbit.secret_id.clone(), &work_url);
+        let daily = wiring::daily_service(&env.aws, &env.settings.table_name, &work_url, 4);
+        Pipeline {
+            env,
+            sync,
+            refresh,
+            webhook,
+            daily,
+            sqs,
+            work_url,
+            dlq_url,
+            retry_url,
+            work_queue,
+            retry_queue,
+        }
+    }
+
+    /// A connected person (as the connect flow leaves them), with these scopes granted.
+    pub async fn connected_user(&self, scopes: &[&str]) -> String {
+        let fitbit = &self.env.sandbox.fitbit;
+        let user = random_user_id();
+        fitbit.add_user(fitbridge_sandbox::fitbit::TestUser::new(
+            &user, "Pat", "Pipeline",
+        ));
+        let grant = fitbit.grant_tokens(&user, scopes);
+        self.store_connection(
+            &user,
+            grant.access_token,
+            grant.refresh_token,
+            scopes,
+            8 * 3600,
+        )
+        .await;
+        user
+    }
+
+    /// Stores a connection with the given tokens and seconds to expiry.
+    pub async fn store_connection(
+        &self,
+        user: &str,
+        access: String,
+        refresh: String,
+        scopes: &[&str],
+        expires_in: i64,
+    ) {
+        self.env
+            .store
+            .save_connected(&Connection {
+                provider: ProviderKind::Fitbit,
+                user_id: ProviderUserId(user.into()),
+                tokens: TokenSet {
+                    access_token: Secret::new(access),
+                    refresh_token: Secret::new(refresh),
+                    expires_at: time::OffsetDateTime::now_utc()
+                        + time::Duration::seconds(expires_in),
+                    scopes: Scopes::parse(&scopes.join(" ")),
+                },
+                status: ConnectionStatus::Active,
+                contact: ContactKey {
+                    origin: "FITBIT".into(),
+                    id: user.into(),
+                },
+                customer_ref: None,
+                timezone: Some("Europe/Berlin".into()),
+                subscriptions: Default::default(),
+                version: 0,
+            })
+            .await
+            .unwrap();
+    }
+
+    pub async fn connection(&self, user: &str) -> Option<Connection> {
+        self.env
+            .store
+            .get(ProviderKind::Fitbit, &ProviderUserId(user.into()))
+            .await
+            .unwrap()
+    }
+
+    /// `X-Fitbit-Signature` of `body` with this test's client secret.
+    pub fn sign(&self, body: &[u8]) -> String {
+        let mut mac = Hmac::<sha1::Sha1>::new_from_slice(
+            format!("{}&", self.env.fitbit_client_secret).as_bytes(),
+        )
+        .unwrap();
+        mac.update(body);
+        base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+    }
+
+    /// POSTs a notification body to the webhook handler as API Gateway delivers it.
+    pub async fn post_notification(
+        &self,
+        body: &[u8],
+        signature: Option<&str>,
+        base64_body: bool,
+    ) -> u16 {
+        let mut event: Value =
+            serde_json::from_str(&crate::apigw_v2_event("POST", "/webhooks/fitbit")).unwrap();
+        event["routeKey"] = json!("POST /webhooks/{provider}");
+        event["headers"]["content-type"] = json!("application/json");
+        if let Some(sig) = signature {
+            event["headers"]["x-fitbit-signature"] = json!(sig);
+        }
+        if base64_body {
+            event["body"] = json!(base64::engine::general_purpose::STANDARD.encode(body));
+            event["isBase64Encoded"] = json!(true);
+        } else {
+            event["body"] = json!(String::from_utf8_lossy(body));
+        }
+        let request = lambda_http::request::from_str(&event.to_string()).unwrap();
+        fitbridge::api::webhook::handle(&self.webhook, request)
+            .await
+            .status()
+            .as_u16()
+    }
+
+    pub async fn get_webhook(&self, query: &str) -> u16 {
+        let mut event: Value = serde_json::from_str(&crate::apigw_v2_event(
+            "GET",
+            &format!("/webhooks/fitbit?{query}"),
+        ))
+        .unwrap();
+        event["routeKey"] = json!("GET /webhooks/{provider}");
+        let request = lambda_http::request::from_str(&event.to_string()).unwrap();
+        fitbridge::api::webhook::handle(&self.webhook, request)
+            .await
+            .status()
+            .as_u16()
+    }
+
+    /// A signed, valid notification body.
+    pub fn notification_body(entries: &[(&str, &str, &str)]) -> Vec<u8> {
+        let list: Vec<Value> = entries
+            .iter()
+            .map(|(collection, date, owner)| {
+                json!({"collectionType": collection, "date": date, "ownerId": owner,
+                       "ownerType": "user", "subscriptionId": format!("{owner}-{collection}")})
+            })
+            .collect();
+        serde_json::to_vec(&list).unwrap()
+    }
+
+    async fn receive(&self, url: &str) -> SqsEvent {
+        let out = self
+            .sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(0)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .send()
+            .await
+            .expect("receive");
+        let records: Vec<Value> = out
+            .messages
+            .unwrap_or_default()
+            .into_iter()
+            .map(|m| {
+                let attributes: serde_json::Map<String, Value> = m
+                    .attributes
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(k, v)| (k.as_str().to_owned(), json!(v)))
+                    .collect();
+                json!({"messageId": m.message_id, "receiptHandle": m.receipt_handle,
+                       "body": m.body, "attributes": attributes, "messageAttributes": {},
+                       "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:test",
+                       "awsRegion": "us-east-1"})
+            })
+            .collect();
+        serde_json::from_value(json!({"Records": records})).unwrap()
+    }
+
+    async fn settle(&self, url: &str, event: &SqsEvent, response: &SqsBatchResponse) {
+        let failed: Vec<&str> = response
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.as_str())
+            .collect();
+        for record in &event.records {
+            if !failed.contains(&record.message_id.as_deref().unwrap_or_default()) {
+                self.sqs
+                    .delete_message()
+                    .queue_url(url)
+                    .receipt_handle(record.receipt_handle.clone().unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+
+    /// One worker invocation, if there is work. Returns (messages, failures).
+    pub async fn run_worker(&self) -> Option<(usize, usize)> {
+        let event = self.receive(&self.work_url).await;
+        if event.records.is_empty() {
+            return None;
+        }
+        let response =
+            fitbridge::api::sqs::work(&self.sync, &*self.work_queue, event.clone()).await;
+        self.settle(&self.work_url, &event, &response).await;
+        Some((event.records.len(), response.batch_item_failures.len()))
+    }
+
+    /// One token-refresh invocation, if there is work.
+    pub async fn run_refresher(&self) -> Option<(usize, usize)> {
+        let event = self.receive(&self.retry_url).await;
+        if event.records.is_empty() {
+            return None;
+        }
+        let response =
+            fitbridge::api::sqs::retry(&self.refresh, &*self.retry_queue, event.clone()).await;
+        self.settle(&self.retry_url, &event, &response).await;
+        Some((event.records.len(), response.batch_item_failures.len()))
+    }
+
+    /// Messages in a queue: visible, in flight and delayed.
+    pub async fn depth(&self, url: &str) -> u64 {
+        let attrs = self
+            .sqs
+            .get_queue_attributes()
+            .queue_url(url)
+            .attribute_names(QueueAttributeName::All)
+            .send()
+            .await
+            .unwrap()
+            .attributes
+            .unwrap_or_default();
+        [
+            QueueAttributeName::ApproximateNumberOfMessages,
+            QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
+            QueueAttributeName::ApproximateNumberOfMessagesDelayed,
+        ]
+        .iter()
+        .filter_map(|k| attrs.get(k).and_then(|v| v.parse::<u64>().ok()))
+        .sum()
+    }
+
+    /// Runs workers and refreshers until both queues are empty (or `limit` passes).
+    pub async fn drain(&self, limit: Duration) {
+        let start = Instant::now();
+        loop {
+            let worked = self.run_worker().await.is_some();
+            let refreshed = self.run_refresher().await.is_some();
+            if !worked && !refreshed {
+                if self.depth(&self.work_url).await == 0 && self.depth(&self.retry_url).await == 0 {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            assert!(
+                start.elapsed() < limit,
+                "queues not drained within {limit:?}"
+            );
+        }
+    }
+}

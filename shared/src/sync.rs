@@ -92,7 +92,8 @@ struct Fetch {
 }
 
 enum FetchResult {
-    Got(DaySummary),
+    /// Fetched under this fetch-log token: finish it once imported, abandon it otherwise.
+    Got(DaySummary, String),
     /// Someone else fetched (or is fetching) it for these notifications.
     Skipped,
     Busy,
@@ -132,7 +133,7 @@ impl SyncService {
             }
         }
 
-        let per_person: Vec<(Vec<(usize, Outcome)>, Vec<Pending>)> =
+        let per_person: Vec<PersonResult> =
             stream::iter(people.into_iter().map(|((kind, user_id), items)| {
                 self.process_person(kind, user_id, items, deliveries)
             }))
@@ -140,16 +141,14 @@ impl SyncService {
             .collect()
             .await;
 
-        let mut pending = Vec::new();
+        let mut fetched = Vec::new();
         for (decided, waiting) in per_person {
             for (i, o) in decided {
                 merge(&mut outcomes[i], o);
             }
-            pending.extend(waiting);
+            fetched.extend(waiting);
         }
-        for (i, o) in self.import(pending, deliveries).await {
-            merge(&mut outcomes[i], o);
-        }
+        self.import(fetched, deliveries, &mut outcomes).await;
         self.requeue_rate_limited(deliveries, &mut outcomes).await;
         outcomes
     }
@@ -162,7 +161,7 @@ impl SyncService {
         user_id: ProviderUserId,
         items: Vec<(usize, WorkItem)>,
         deliveries: &[Delivery],
-    ) -> (Vec<(usize, Outcome)>, Vec<Pending>) {
+    ) -> PersonResult {
         let indices: Vec<usize> = items.iter().map(|(i, _)| *i).collect();
         let all = |o: Outcome| indices.iter().map(|i| (*i, o.clone())).collect::<Vec<_>>();
         let worst_receive = indices
@@ -221,23 +220,28 @@ impl SyncService {
         let results = join_all(fetches.iter().map(|f| self.fetch(&connection, f))).await;
 
         let mut outcomes = Vec::new();
-        let mut pending = Vec::new();
+        let mut fetched = Vec::new();
         let mut unauthorized = false;
         for (fetch, result) in fetches.iter().zip(results) {
             match result {
-                FetchResult::Got(summary) => {
-                    for (metric, value) in summary.metrics() {
-                        pending.push(Pending {
-                            interaction: DailyInteraction {
-                                contact: connection.contact.clone(),
-                                user_id: user_id.clone(),
-                                date: fetch.key.date,
-                                metric,
-                                value,
-                            },
-                            items: fetch.items.clone(),
-                        });
-                    }
+                FetchResult::Got(summary, token) => {
+                    let interactions = summary
+                        .metrics()
+                        .into_iter()
+                        .map(|(metric, value)| DailyInteraction {
+                            contact: connection.contact.clone(),
+                            user_id: user_id.clone(),
+                            date: fetch.key.date,
+                            metric,
+                            value,
+                        })
+                        .collect();
+                    fetched.push(Fetched {
+                        key: fetch.key.clone(),
+                        token,
+                        items: fetch.items.clone(),
+                        interactions,
+                    });
                 }
                 FetchResult::Skipped => {}
                 FetchResult::Busy => {
@@ -285,9 +289,11 @@ impl SyncService {
             // the retry queue, whose consumer refreshes once per person and resends it.
             let handed = self.hand_to_retry_queue(&connection, &items).await;
             outcomes.extend(indices.iter().map(|i| (*i, handed.clone())));
-            pending.clear();
+            for f in fetched.drain(..) {
+                let _ = self.fetch_log.abandon(&f.key, &f.token).await;
+            }
         }
-        (outcomes, pending)
+        (outcomes, fetched)
     }
 
     async fn fetch(&self, connection: &Connection, f: &Fetch) -> FetchResult {
@@ -312,10 +318,7 @@ impl SyncService {
             )
             .await;
         match result {
-            Ok(summary) => {
-                let _ = self.fetch_log.finish(&f.key, &token).await;
-                FetchResult::Got(summary)
-            }
+            Ok(summary) => FetchResult::Got(summary, token),
             Err(e) => {
                 let _ = self.fetch_log.abandon(&f.key, &token).await;
                 FetchResult::Failed(e)
@@ -441,15 +444,53 @@ impl SyncService {
         Ok(())
     }
 
-    /// Imports all interactions of the batch in one round trip, each exactly once.
+    /// Imports all interactions of the batch in one round trip, each exactly once; then
+    /// records each fetch as done only if all of its interactions are in SAP (a fetch whose
+    /// import failed must not make its retried notification look already handled).
     async fn import(
         &self,
-        pending: Vec<Pending>,
+        fetched: Vec<Fetched>,
         deliveries: &[Delivery],
-    ) -> Vec<(usize, Outcome)> {
+        outcomes: &mut [Outcome],
+    ) {
+        let pending: Vec<Pending> = fetched
+            .iter()
+            .enumerate()
+            .flat_map(|(f, fetch)| {
+                fetch.interactions.iter().map(move |i| Pending {
+                    interaction: i.clone(),
+                    items: fetch.items.clone(),
+                    fetch: f,
+                })
+            })
+            .collect();
+        let imported = self.import_interactions(&pending).await;
+        let mut fetch_ok = vec![true; fetched.len()];
+        for (p, result) in pending.iter().zip(&imported) {
+            let Err(wait) = result else { continue };
+            fetch_ok[p.fetch] = false;
+            for i in &p.items {
+                let wait = wait.unwrap_or_else(|| self.backoff(deliveries[*i].receive_count));
+                merge(&mut outcomes[*i], Outcome::RetryAfter(wait));
+            }
+        }
+        join_all(fetched.iter().zip(fetch_ok).map(|(f, ok)| async move {
+            let _ = if ok {
+                self.fetch_log.finish(&f.key, &f.token).await
+            } else {
+                self.fetch_log.abandon(&f.key, &f.token).await
+            };
+        }))
+        .await;
+    }
+
+    /// Claims, writes and records each interaction. Per interaction: `Ok` when it is in
+    /// SAP now (written, or there already unchanged), else the wait before retrying
+    /// (`None`: the usual backoff).
+    async fn import_interactions(&self, pending: &[Pending]) -> Vec<Result<(), Option<Duration>>> {
         let owner = crate::provider::pkce::new_state();
-        let now = OffsetDateTime::now_utc();
         let owner = owner.as_str();
+        let now = OffsetDateTime::now_utc();
         let claims = join_all(pending.iter().map(|p| async move {
             let key = p.interaction.source_object();
             self.ledger
@@ -458,32 +499,25 @@ impl SyncService {
         }))
         .await;
 
-        let mut outcomes = Vec::new();
+        let mut results: Vec<Result<(), Option<Duration>>> = vec![Ok(()); pending.len()];
         let mut writes = Vec::new();
-        let mut written: Vec<(&Pending, String)> = Vec::new();
-        for (p, claim) in pending.iter().zip(claims) {
-            let hash = self.interactions.content_hash(&p.interaction);
+        let mut written: Vec<(usize, String)> = Vec::new();
+        for (n, (p, claim)) in pending.iter().zip(claims).enumerate() {
+            let key = p.interaction.source_object();
             let entry = match claim {
                 Ok(Claim::Claimed(entry)) => entry,
                 Ok(Claim::Busy) => {
-                    outcomes.extend(
-                        p.items
-                            .iter()
-                            .map(|i| (*i, Outcome::RetryAfter(Duration::from_secs(20)))),
-                    );
+                    // Another worker is importing the same day right now.
+                    results[n] = Err(Some(Duration::from_secs(20)));
                     continue;
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, "ledger unavailable");
-                    outcomes.extend(p.items.iter().map(|i| {
-                        (
-                            *i,
-                            Outcome::RetryAfter(self.backoff(deliveries[*i].receive_count)),
-                        )
-                    }));
+                    tracing::warn!(error = %e, "import ledger unavailable");
+                    results[n] = Err(None);
                     continue;
                 }
             };
+            let hash = self.interactions.content_hash(&p.interaction);
             let write = match entry {
                 LedgerEntry::Imported { hash: h, .. } if h == hash => None,
                 LedgerEntry::Imported { interaction_id, .. } => Some(InteractionWrite::Update {
@@ -491,6 +525,8 @@ impl SyncService {
                     interaction: p.interaction.clone(),
                 }),
                 LedgerEntry::New => Some(InteractionWrite::Create(p.interaction.clone())),
+                // A create whose result was never recorded: it may exist. Look before
+                // creating a second one.
                 LedgerEntry::CreateUnconfirmed => {
                     match self.interactions.find(&p.interaction).await {
                         Ok(Some(id)) => Some(InteractionWrite::Update {
@@ -499,21 +535,12 @@ impl SyncService {
                         }),
                         Ok(None) => Some(InteractionWrite::Create(p.interaction.clone())),
                         Err(e) => {
+                            tracing::warn!(error = %e, "could not look up an unconfirmed create");
                             let _ = self
                                 .ledger
-                                .release(
-                                    &p.interaction.contact,
-                                    &p.interaction.source_object(),
-                                    owner,
-                                )
+                                .release(&p.interaction.contact, &key, owner)
                                 .await;
-                            tracing::warn!(error = %e, "could not look up an unconfirmed create");
-                            outcomes.extend(p.items.iter().map(|i| {
-                                (
-                                    *i,
-                                    Outcome::RetryAfter(self.backoff(deliveries[*i].receive_count)),
-                                )
-                            }));
+                            results[n] = Err(None);
                             continue;
                         }
                     }
@@ -523,28 +550,20 @@ impl SyncService {
                 None => {
                     let _ = self
                         .ledger
-                        .release(
-                            &p.interaction.contact,
-                            &p.interaction.source_object(),
-                            owner,
-                        )
+                        .release(&p.interaction.contact, &key, owner)
                         .await;
                 }
                 Some(w) => {
                     writes.push(w);
-                    written.push((p, hash));
+                    written.push((n, hash));
                 }
             }
         }
         if writes.is_empty() {
-            return outcomes;
+            return results;
         }
 
-        let results: Vec<Result<String, MarketingError>> = match self
-            .interactions
-            .write(&writes)
-            .await
-        {
+        let sent = match self.interactions.write(&writes).await {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!(error = %e, interactions = writes.len(), "SAP unavailable; backing off");
@@ -553,57 +572,48 @@ impl SyncService {
                     .collect()
             }
         };
-        let completions = join_all(written.iter().zip(&results).map(
-            |((p, hash), result)| async move {
-                let key = p.interaction.source_object();
-                match result {
-                    Ok(id) => self
-                        .ledger
-                        .complete(&p.interaction.contact, &key, owner, hash, id)
-                        .await
-                        .is_ok(),
-                    Err(_) => {
-                        let _ = self
+        let recorded = join_all(
+            written
+                .iter()
+                .zip(&sent)
+                .map(|((n, hash), result)| async move {
+                    let p = &pending[*n];
+                    let key = p.interaction.source_object();
+                    match result {
+                        Ok(id) => self
                             .ledger
-                            .release(&p.interaction.contact, &key, owner)
-                            .await;
-                        false
+                            .complete(&p.interaction.contact, &key, owner, hash, id)
+                            .await
+                            .is_ok(),
+                        Err(_) => {
+                            let _ = self
+                                .ledger
+                                .release(&p.interaction.contact, &key, owner)
+                                .await;
+                            false
+                        }
                     }
-                }
-            },
-        ))
+                }),
+        )
         .await;
-        let mut created = 0;
-        for (((p, _), result), recorded) in written.iter().zip(&results).zip(completions) {
+        let mut ok = 0;
+        for (((n, _), result), recorded) in written.iter().zip(&sent).zip(recorded) {
             match result {
-                Ok(_) if recorded => created += 1,
-                Ok(_) => {
-                    // In SAP but not in the ledger: the retry finds it by source object.
-                    outcomes.extend(p.items.iter().map(|i| {
-                        (
-                            *i,
-                            Outcome::RetryAfter(self.backoff(deliveries[*i].receive_count)),
-                        )
-                    }));
-                }
+                Ok(_) if recorded => ok += 1,
+                // In SAP but not in the ledger: the retry finds it by its source object.
+                Ok(_) => results[*n] = Err(None),
                 Err(e) => {
-                    tracing::warn!(user_id = %p.interaction.user_id, metric = p.interaction.metric.as_str(),
-                        error = %e, "interaction not imported");
-                    outcomes.extend(p.items.iter().map(|i| {
-                        (
-                            *i,
-                            Outcome::RetryAfter(self.backoff(deliveries[*i].receive_count)),
-                        )
-                    }));
+                    if matches!(e, MarketingError::Rejected(_)) {
+                        let p = &pending[*n].interaction;
+                        tracing::warn!(user_id = %p.user_id, metric = p.metric.as_str(),
+                            error = %e, "SAP rejected the interaction");
+                    }
+                    results[*n] = Err(None);
                 }
             }
         }
-        tracing::info!(
-            written = created,
-            of = writes.len(),
-            "interactions imported"
-        );
-        outcomes
+        tracing::info!(written = ok, of = writes.len(), "interactions imported");
+        results
     }
 
     /// A message about to reach `maxReceiveCount` only because of rate limiting is sent
@@ -626,10 +636,23 @@ impl SyncService {
     }
 }
 
-/// An interaction waiting for import, and the messages it answers.
+/// What processing one person decided (message index → outcome), and what it fetched.
+type PersonResult = (Vec<(usize, Outcome)>, Vec<Fetched>);
+
+/// A fetched (collection, day): its fetch-log token, the messages that asked for it and
+/// the interactions it yields.
+struct Fetched {
+    key: FetchKey,
+    token: String,
+    items: Vec<usize>,
+    interactions: Vec<DailyInteraction>,
+}
+
+/// An interaction waiting for import, the messages it answers and its fetch.
 struct Pending {
     interaction: DailyInteraction,
     items: Vec<usize>,
+    fetch: usize,
 }
 
 /// Keeps the outcome that needs the most: a failure beats a rate-limit wait beats done;

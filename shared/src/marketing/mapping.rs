@@ -68,10 +68,7 @@ impl Default for InteractionMapping {
                     m("FITBIT_CALORIES", "YY1_FitbitAmountofCalo_MIA"),
                 ),
                 (Metric::Distance, m("FITBIT_DISTANCE", CONTENT_FIELD)),
-                (
-                    Metric::ActiveMinutes,
-                    m("FITBIT_ACTIVE_MINUTES", CONTENT_FIELD),
-                ),
+                (Metric::ActiveMinutes, m("FITBIT_ACTIVE_MIN", CONTENT_FIELD)),
                 (Metric::Sleep, m("FITBIT_SLEEP", CONTENT_FIELD)),
                 (Metric::Weight, m("FITBIT_WEIGHT", CONTENT_FIELD)),
             ]),
@@ -97,16 +94,43 @@ impl InteractionMapping {
         if let Some(v) = o.disconnect_interaction_type {
             mapping.disconnect_interaction_type = v;
         }
-        for (metric, m) in o.metrics {
-            if m.interaction_type.is_empty() || m.interaction_type.len() > 20 {
-                return Err(MappingError(format!(
-                    "{}: interaction_type must be 1 to 20 characters",
-                    metric.as_str()
-                )));
-            }
-            mapping.metrics.insert(metric, m);
-        }
+        mapping.metrics.extend(o.metrics);
+        mapping.validate()?;
         Ok(mapping)
+    }
+
+    /// Checks every value against the MaxLength of its `API_MKT_INTERACTION_SRV` property,
+    /// so a bad mapping fails at start-up rather than in every `$batch`.
+    pub fn validate(&self) -> Result<(), MappingError> {
+        let check = |what: &str, value: &str, max: usize| {
+            if value.is_empty() || value.chars().count() > max {
+                Err(MappingError(format!(
+                    "{what} must be 1 to {max} characters"
+                )))
+            } else {
+                Ok(())
+            }
+        };
+        check("communication_medium", &self.communication_medium, 20)?;
+        check("source_object_type", &self.source_object_type, 30)?;
+        check(
+            "disconnect_interaction_type",
+            &self.disconnect_interaction_type,
+            20,
+        )?;
+        for (metric, m) in &self.metrics {
+            check(
+                &format!("{}.interaction_type", metric.as_str()),
+                &m.interaction_type,
+                20,
+            )?;
+            check(
+                &format!("{}.value_field", metric.as_str()),
+                &m.value_field,
+                30,
+            )?;
+        }
+        Ok(())
     }
 
     pub fn for_metric(&self, metric: Metric) -> &MetricMapping {
@@ -135,5 +159,10 @@ mod tests {
             InteractionMapping::from_json("").unwrap(),
             InteractionMapping::default()
         );
+    }
+
+    #[test]
+    fn defaults_fit_the_interaction_service() {
+        InteractionMapping::default().validate().unwrap();
     }
 }

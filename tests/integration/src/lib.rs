@@ -7,6 +7,7 @@
 //! and random user ids, so tests run in parallel against the one deployed table.
 
 pub mod deployed;
+pub mod memory;
 pub mod pipeline;
 
 use std::path::PathBuf;

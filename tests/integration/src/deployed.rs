@@ -96,3 +96,125 @@ pub async fn connect_person(
         contact,
     }
 }
+
+/// The deployed stack's sandbox and functions, for the pipeline flows.
+pub struct Deployed {
+    pub stack: Value,
+    http: reqwest::Client,
+}
+
+impl Deployed {
+    pub fn new(stack: Value) -> Deployed {
+        Deployed {
+            stack,
+            http: client(),
+        }
+    }
+
+    fn sandbox(&self) -> &str {
+        self.stack["sandboxUrl"].as_str().expect("sandboxUrl")
+    }
+
+    async fn admin(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let mut request = self.http.request(method, format!("{}{path}", self.sandbox()));
+        if let Some(b) = body {
+            request = request.json(&b);
+        }
+        let response = request.send().await.expect("sandbox reachable");
+        assert!(response.status().is_success(), "{path}: HTTP {}", response.status());
+        response.json().await.unwrap_or(Value::Null)
+    }
+
+    /// Fitbit delivers these notifications (one signed array) to the deployed webhook;
+    /// returns the webhook's status.
+    pub async fn notify(&self, notifications: &[(&str, &str, &str)]) -> u16 {
+        let list: Vec<Value> = notifications
+            .iter()
+            .map(|(c, d, o)| json!({"collectionType": c, "date": d, "ownerId": o}))
+            .collect();
+        let out = self
+            .admin(
+                reqwest::Method::POST,
+                "/_admin/fitbit/notify",
+                Some(json!({"notifications": list, "mode": "array"})),
+            )
+            .await;
+        out["statuses"][0].as_u64().unwrap_or(0) as u16
+    }
+
+    /// The person's access token dies early, as when it is revoked or rotated elsewhere.
+    pub async fn expire_token(&self, user_id: &str) {
+        self.admin(
+            reqwest::Method::POST,
+            &format!("/_admin/fitbit/users/{user_id}/expire-token"),
+            None,
+        )
+        .await;
+    }
+
+    pub async fn fitbit_stats(&self) -> Value {
+        self.admin(reqwest::Method::GET, "/_admin/fitbit/stats", None).await
+    }
+
+    pub async fn interactions(&self) -> Vec<Value> {
+        let v = self
+            .admin(reqwest::Method::GET, "/_admin/sap/interactions", None)
+            .await;
+        v.as_array().cloned().unwrap_or_default()
+    }
+
+    pub async fn contacts(&self) -> Vec<Value> {
+        let v = self
+            .admin(reqwest::Method::GET, "/_admin/sap/contacts", None)
+            .await;
+        v.as_array().cloned().unwrap_or_default()
+    }
+
+    /// The person's interactions, by source object.
+    pub async fn interactions_of(&self, user_id: &str) -> Vec<Value> {
+        self.interactions()
+            .await
+            .into_iter()
+            .filter(|i| i["fields"]["InteractionContactId"] == user_id)
+            .collect()
+    }
+
+    /// Waits until the person has at least `n` interactions (the emulator's event source
+    /// mappings run the worker and the refresher), or `limit` passes.
+    pub async fn wait_for_interactions(&self, user_id: &str, n: usize, limit: std::time::Duration) -> Vec<Value> {
+        let start = std::time::Instant::now();
+        loop {
+            let got = self.interactions_of(user_id).await;
+            if got.len() >= n || start.elapsed() > limit {
+                return got;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        }
+    }
+
+    /// Invokes the daily-sync function as its EventBridge schedule does (a Scheduled
+    /// Event), through the emulator's Lambda Invoke API.
+    pub async fn run_daily_job(&self) -> Value {
+        let function = self.stack["functions"]["DailySyncFunction"]["name"]
+            .as_str()
+            .expect("DailySyncFunction deployed");
+        let endpoint = self.stack["endpoint"].as_str().unwrap();
+        let now = time::OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap();
+        let event = json!({
+            "version": "0", "id": "fitbridge-demo", "detail-type": "Scheduled Event",
+            "source": "aws.events", "account": "000000000000", "time": now,
+            "region": self.stack["region"], "detail": {},
+            "resources": ["arn:aws:events:us-east-1:000000000000:rule/fitbridge-daily-sync"],
+        });
+        let response = self
+            .http
+            .post(format!("{endpoint}/2015-03-31/functions/{function}/invocations"))
+            .json(&event)
+            .send()
+            .await
+            .expect("Lambda Invoke API");
+        response.json().await.unwrap_or(Value::Null)
+    }
+}

@@ -1,26 +1,127 @@
-//! The local demo's last step: connects a person through the stack deployed to the local
-//! emulator and prints the contact that landed in the SAP sandbox.
-//! Run by `tests/local/demo.sh`, which starts and deploys everything first.
+//! The local demo's last step, on the stack deployed to the local emulator: connect a
+//! person, import a notified day, run the daily pull, force a 401 through the retry queue,
+//! and print what landed in the SAP sandbox. Run by `tests/local/demo.sh`, which installs,
+//! builds, deploys and starts everything first.
 
-use fitbridge_integration::{deployed, stack};
+use std::time::Duration;
+
+use fitbridge_integration::deployed::{self, Deployed};
+use fitbridge_integration::stack;
+use serde_json::Value;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+fn fail(what: &str) -> ! {
+    eprintln!("demo failed: {what}");
+    std::process::exit(1);
+}
 
 #[tokio::main]
 async fn main() {
     let stack = stack();
-    println!(
-        "Connecting a sandbox person through the deployed stack ({})",
-        stack["stackName"]
-    );
+    let d = Deployed::new(stack.clone());
+    println!("fitbridge demo on the stack {} deployed to the local emulator\n", stack["stackName"]);
+
+    println!("1. Connect: a person follows the company's signed link and consents");
     let done = deployed::connect_person(&stack, "Alex", "Sandbox", "CUST-0001").await;
-    println!("  Fitbit user      {}", done.user_id);
-    println!("  callback page    HTTP {}", done.status);
-    let Some(contact) = done.contact else {
-        eprintln!(
-            "No contact landed in the SAP sandbox. Callback page:\n{}",
-            done.page
+    let user = done.user_id.clone();
+    if done.status != 200 || done.contact.is_none() {
+        fail(&format!("connect answered HTTP {}:\n{}", done.status, done.page));
+    }
+    println!("   Fitbit user {user} connected (callback HTTP {}), contact stored in SAP\n", done.status);
+
+    println!("2. Notification: Fitbit announces new activity and sleep for 2026-11-18");
+    let status = d.notify(&[("activities", "2026-11-18", &user), ("sleep", "2026-11-18", &user)]).await;
+    println!("   webhook answered {status}; the emulator's SQS trigger runs the worker");
+    let got = d.wait_for_interactions(&user, 4, WAIT).await;
+    if got.len() < 4 {
+        fail("the notified day did not arrive in SAP");
+    }
+    println!("   {} interactions imported\n", got.len());
+
+    println!("3. Daily pull: the daily-sync function runs as its EventBridge schedule would");
+    let before = got.len();
+    let report = d.run_daily_job().await;
+    println!("   daily-sync: {report}");
+    let got = d.wait_for_interactions(&user, before + 4, WAIT).await;
+    if got.len() < before + 4 {
+        fail("yesterday's data did not arrive in SAP");
+    }
+    println!("   yesterday imported: {} interactions now\n", got.len());
+
+    println!("4. Expired token: the access token dies early, then Fitbit notifies 2026-11-19");
+    d.expire_token(&user).await;
+    let before = got.len();
+    let refreshes_before = d.fitbit_stats().await["refreshes"][&user].as_u64().unwrap_or(0);
+    let status = d.notify(&[("activities", "2026-11-19", &user)]).await;
+    println!("   webhook answered {status}; worker gets 401 → retry queue → token-refresh → work queue → worker");
+    let got = d.wait_for_interactions(&user, before + 4, WAIT).await;
+    if got.len() < before + 4 {
+        fail("the day after the 401 did not arrive in SAP");
+    }
+    let refreshes = d.fitbit_stats().await["refreshes"][&user].as_u64().unwrap_or(0) - refreshes_before;
+    println!("   imported after {refreshes} token refresh(es) at Fitbit\n");
+
+    summary(&d, &user).await;
+}
+
+async fn summary(d: &Deployed, user: &str) {
+    println!("What landed in the SAP Marketing Cloud sandbox for this person");
+    println!("---------------------------------------------------------------");
+    let contacts: Vec<Value> = d.contacts().await.into_iter().filter(|c| c["id"] == user).collect();
+    for c in &contacts {
+        let f = &c["fields"];
+        let ids: Vec<String> = c["additional_ids"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|a| format!("{}={}", a["origin"].as_str().unwrap_or(""), a["id"].as_str().unwrap_or("")))
+            .collect();
+        println!(
+            "contact  {}/{}  {}  country {}  language {}  additional ids [{}]  via {}",
+            c["origin"].as_str().unwrap_or(""),
+            c["id"].as_str().unwrap_or(""),
+            f["FullName"].as_str().unwrap_or("-"),
+            f["Country"].as_str().unwrap_or("-"),
+            f["Language"].as_str().unwrap_or("-"),
+            ids.join(", "),
+            c["via"].as_str().unwrap_or("")
         );
-        std::process::exit(1);
-    };
-    println!("\nContact stored in the SAP Marketing Cloud sandbox:");
-    println!("{}", serde_json::to_string_pretty(&contact).unwrap());
+    }
+    let mut rows: Vec<(String, String, String)> = d
+        .interactions_of(user)
+        .await
+        .iter()
+        .map(|i| {
+            let f = &i["fields"];
+            let value = ["YY1_FitbitNumberofStep_MIA", "YY1_FitbitAmountofCalo_MIA"]
+                .iter()
+                .find_map(|k| f[*k].as_str().map(str::to_owned))
+                .or_else(|| {
+                    f["InteractionContent"]
+                        .as_str()
+                        .and_then(|c| serde_json::from_str::<Value>(c).ok())
+                        .map(|c| format!("{} {}", c["value"], c["unit"].as_str().unwrap_or("")))
+                })
+                .unwrap_or_default();
+            (
+                f["InteractionSourceObject"].as_str().unwrap_or("").to_owned(),
+                f["InteractionType"].as_str().unwrap_or("").to_owned(),
+                value,
+            )
+        })
+        .collect();
+    rows.sort();
+    println!("\n{:<34} {:<20} value", "interaction (source object)", "type");
+    for (source, kind, value) in &rows {
+        println!("{source:<34} {kind:<20} {value}");
+    }
+    let mut sources: Vec<&String> = rows.iter().map(|(s, _, _)| s).collect();
+    sources.dedup();
+    println!(
+        "\n{} contact(s), {} interaction(s), {} duplicate(s).",
+        contacts.len(),
+        rows.len(),
+        rows.len() - sources.len()
+    );
 }

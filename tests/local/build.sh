@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the Lambda functions for the local emulator: x86_64 release binaries zipped as
-# target/lambda/<crate>/bootstrap.zip (what deploy.py uploads).
+# target/lambda/<crate>/bootstrap.zip (what deploy.py uploads; under $CARGO_TARGET_DIR
+# when that is set).
 #   tests/local/build.sh            # every crate under functions/
 #   tests/local/build.sh oauth ...  # only these crates
 # (Production builds go through `sam build`, which uses the template's
@@ -29,8 +30,10 @@ cd "$FB_ROOT"
 fb_log "building ${crates[*]} (release, x86_64, zip)"
 start=$(date +%s)
 cargo lambda build --release --output-format zip --x86-64 "${args[@]}"
+target_dir="${CARGO_TARGET_DIR:-$FB_ROOT/target}"
+case "$target_dir" in /*) ;; *) target_dir="$FB_ROOT/$target_dir" ;; esac
 for c in "${crates[@]}"; do
-  zip="$FB_ROOT/target/lambda/$c/bootstrap.zip"
+  zip="$target_dir/lambda/$c/bootstrap.zip"
   [ -f "$zip" ] || fb_die "expected $zip after the build"
   fb_log "  $zip ($(du -h "$zip" | cut -f1))"
 done

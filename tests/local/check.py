@@ -1,20 +1,24 @@
 #!/usr/bin/env python3
-"""Checks the local stack after deploy.py: resources, secrets, code, and that every route of
-the template reaches its function through the gateway. Prints one line per check and
-exits non-zero when one fails. Secret values are compared, never printed.
+"""Checks the local stack after deploy.py: resources, secrets, code, queues, SQS event source
+mappings, schedules, and that every route of the template reaches its function through the
+gateway (plus the webhook's verification answers). Prints one line per check (PASS, FAIL or
+SKIP) and exits non-zero when one fails. Secret values are compared, never printed.
 
     .venv/bin/python tests/local/check.py [--no-gateway]
 """
 from __future__ import annotations
 
 import argparse
+import base64
+import hashlib
+import hmac
 import http.client
 import json
 import re
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import deploy  # noqa: E402
@@ -28,6 +32,10 @@ def check(name: str, ok: bool, detail: str = "") -> bool:
     failures += 0 if ok else 1
     print(f"{'PASS' if ok else 'FAIL'}  {name}" + (f"  ({detail})" if detail else ""), flush=True)
     return ok
+
+
+def skip(name: str, why: str) -> None:
+    print(f"SKIP  {name}  ({why})", flush=True)
 
 
 def start_count(logs, group: str) -> int:
@@ -46,8 +54,9 @@ def main() -> None:
     deploy.check_emulator()
     st = fbtemplate.load_stack_json()
     out = st["outputs"]
-    cfn, ddb, kms, sm, lam, logs = (deploy.client(s) for s in
-                                    ("cloudformation", "dynamodb", "kms", "secretsmanager", "lambda", "logs"))
+    cfn, ddb, kms, sm, lam, logs, sqs, events = (
+        deploy.client(s) for s in ("cloudformation", "dynamodb", "kms", "secretsmanager", "lambda",
+                                   "logs", "sqs", "events"))
 
     status = deploy.stack_status(cfn, st["stackName"])
     check("stack", status in deploy.TERMINAL_OK, f"{st['stackName']} {status}")
@@ -72,6 +81,7 @@ def main() -> None:
         check(f"secret {output[:-3]}", got == want, f"keys {sorted(got)}")
 
     template = fbtemplate.load_template()
+    params = st.get("parameters") or {}
     fns = fbtemplate.functions(template)
     for lid, fn in fns.items():
         rec = st["functions"].get(lid)
@@ -81,8 +91,67 @@ def main() -> None:
         env = (cfg.get("Environment") or {}).get("Variables", {})
         check(f"function {lid} code", cfg["CodeSha256"] == rec["codeSha256"] and cfg["State"] == "Active",
               f"{rec['crate']} {cfg['CodeSha256'][:12]}… {cfg['State']}")
+        if rec.get("placeholder"):
+            skip(f"function {lid} is real code", f"placeholder: crate {rec['crate']} is not built yet")
         check(f"function {lid} env", env.get("TABLE_NAME") == out["TableName"],
               ", ".join(sorted(env)))
+
+    # Queues as the template declares them (visibility, FIFO, redrive to the right DLQ).
+    resources = template.get("Resources") or {}
+    queue_info = st.get("queues") or {}
+    for qid, res in resources.items():
+        if res.get("Type") != "AWS::SQS::Queue":
+            continue
+        props = res.get("Properties") or {}
+        phys = (st.get("resources") or {}).get(qid, {}).get("physicalId")
+        if not check(f"queue {qid}", bool(phys), str(phys)):
+            continue
+        attrs = sqs.get_queue_attributes(QueueUrl=phys, AttributeNames=["All"])["Attributes"]
+        want_vis = int(fbtemplate.resolve(props.get("VisibilityTimeout", 30), template, params))
+        want_fifo = str(props.get("FifoQueue", False)).lower() == "true"
+        detail = [f"visibility {attrs.get('VisibilityTimeout')} s", "FIFO" if want_fifo else "standard"]
+        ok = int(attrs.get("VisibilityTimeout", 30)) == want_vis and \
+            (attrs.get("FifoQueue") == "true") == want_fifo
+        redrive = props.get("RedrivePolicy")
+        if redrive:
+            got = json.loads(attrs.get("RedrivePolicy") or "{}")
+            target = redrive.get("deadLetterTargetArn", {}).get("Fn::GetAtt", [None])[0]
+            want_max = int(fbtemplate.resolve(redrive.get("maxReceiveCount"), template, params))
+            target_arn = (queue_info.get(target) or {}).get("arn")
+            ok = ok and got.get("deadLetterTargetArn") == target_arn and \
+                int(got.get("maxReceiveCount", 0)) == want_max
+            detail.append(f"redrive to {target} after {got.get('maxReceiveCount')}")
+        check(f"queue {qid} settings", ok, ", ".join(detail))
+
+    # SQS triggers: the mapping exists, is Enabled and matches the template.
+    physical = {lid: r.get("physicalId") for lid, r in (st.get("resources") or {}).items()}
+    mappings, problems = deploy.event_source_mappings(
+        lam, template, fns, physical, queue_info, params, repair=False)
+    for lid, ms in mappings.items():
+        for m in ms:
+            mine = [p for p in problems if p.startswith(f"{lid} {m['event']}:")]
+            check(f"event source {m['queue']} -> {lid}", not mine and m["state"] == "Enabled",
+                  "; ".join(mine) or f"{m['state']}, batch {m['batchSize']}, "
+                  f"{'/'.join(m['responseTypes']) or 'whole-batch'}, "
+                  f"max concurrency {m['maximumConcurrency'] or '-'}")
+    for p in problems:
+        if not any(p.startswith(f"{lid} {m['event']}:") for lid, ms in mappings.items() for m in ms):
+            check("event source mapping", False, p)
+
+    # Schedules: the EventBridge rule exists, is enabled, and targets the function.
+    for lid, fn in fns.items():
+        for sch in fn.schedules:
+            rule = physical.get(sch.rule_logical_id)
+            if not check(f"schedule {sch.rule_logical_id}", bool(rule), str(rule)):
+                continue
+            r = events.describe_rule(Name=rule)
+            targets = events.list_targets_by_rule(Rule=rule)["Targets"]
+            want = fbtemplate.resolve(sch.schedule, template, params)
+            fn_arn = (st["functions"].get(lid) or {}).get("arn")
+            check(f"schedule {sch.rule_logical_id} -> {lid}",
+                  r.get("State") == "ENABLED" and r.get("ScheduleExpression") == want
+                  and any(t["Arn"] == fn_arn for t in targets),
+                  f"{r.get('ScheduleExpression')} {r.get('State')}")
 
     if args.no_gateway:
         sys.exit(1 if failures else 0)
@@ -113,7 +182,49 @@ def main() -> None:
             # anything the function returned shows up as one more invocation in its log.
             check(f"{method} {path} reaches {lid}", after > before,
                   f"HTTP {resp.status}, {ms:.0f} ms, location={resp.getheader('location', '-')[:60]}")
+    webhook_checks(st, gw, logs)
     sys.exit(1 if failures else 0)
+
+
+def request(gw, method: str, path: str, body: bytes = b"", headers: dict | None = None):
+    conn = http.client.HTTPConnection(gw.hostname, gw.port, timeout=30)
+    conn.request(method, path, body=body or None, headers=headers or {})
+    resp = conn.getresponse()
+    resp.read()
+    return resp.status
+
+
+def webhook_checks(st: dict, gw, logs) -> None:
+    """Fitbit's subscriber protocol through the gateway: a wrong verification code and a
+    badly signed notification answer 404, the right code 204. Nothing is enqueued."""
+    rec = st["functions"].get("WebhookFunction")
+    if rec is None:
+        skip("webhook", "no WebhookFunction in the stack")
+        return
+    if rec.get("placeholder"):
+        skip("webhook", f"placeholder: crate {rec['crate']} is not built yet")
+        return
+    code = deploy.FITBIT_CREDENTIALS["subscriber_verification_code"]
+    body = json.dumps([{"collectionType": "activities", "date": "2026-11-20", "ownerId": "GGNJL9",
+                        "ownerType": "user", "subscriptionId": "GGNJL9-activities"}]).encode()
+    good = base64.b64encode(hmac.new(
+        (deploy.FITBIT_CREDENTIALS["client_secret"] + "&").encode(), body, hashlib.sha1).digest()).decode()
+    wrong_sig = base64.b64encode(hashlib.sha1(body).digest()).decode()  # right shape, wrong key
+    assert wrong_sig != good
+    cases = [
+        ("GET", "/webhooks/fitbit?" + urlencode({"verify": "wrong"}), b"", {}, 404),
+        ("GET", "/webhooks/fitbit?" + urlencode({"verify": code}), b"", {}, 204),
+        ("POST", "/webhooks/fitbit", body,
+         {"Content-Type": "application/json", "X-Fitbit-Signature": wrong_sig}, 404),
+    ]
+    for method, path, data, headers, want in cases:
+        before = start_count(logs, rec["logGroup"])
+        status = request(gw, method, path, data, headers)
+        reached = start_count(logs, rec["logGroup"]) > before
+        label = path.split("?")[0] + (f"?verify={'wrong' if 'wrong' in path else '<code>'}"
+                                      if "?" in path else " (bad signature)")
+        check(f"webhook {method} {label} -> {want}", status == want and reached,
+              f"HTTP {status}" + ("" if reached else ", did not reach the function"))
 
 
 if __name__ == "__main__":

@@ -8,16 +8,23 @@ Expects ministack running (tests/local/ministack.sh start) and the function zips
 (tests/local/build.sh -> target/lambda/<crate>/bootstrap.zip). Then:
   1. uploads each zip to an S3 bucket of the emulator under a content-addressed key and
      points the function's CodeUri at it (crate = Metadata.BuildProperties.Binary, or the
-     functions/<crate> CodeUri path);
+     functions/<crate> CodeUri path). A function whose crate does not exist in the
+     workspace yet gets a placeholder that fails every invocation (loud warning; marked
+     "placeholder" in stack.json; --no-placeholders refuses instead);
   2. creates or updates the stack (SAM transform, CAPABILITY_IAM + AUTO_EXPAND) with the
      local parameter overrides, and waits for it;
-  3. puts the sandbox credentials into the three secrets (the connect-link key is random
+  3. checks each SQS trigger's event source mapping against the template (Enabled, batch
+     size, batching window, ReportBatchItemFailures, MaximumConcurrency), after repairing
+     what ministack's CloudFormation stores wrongly (a MaximumConcurrency from a template
+     parameter is stored as a string, which stops ministack's SQS poller for every queue);
+  4. puts the sandbox credentials into the three secrets (the connect-link key is random
      per deploy unless --connect-link-key / FB_CONNECT_LINK_KEY gives one);
-  4. makes sure every function runs the uploaded code, and recycles warm execution
+  5. makes sure every function runs the uploaded code, and recycles warm execution
      environments so the new secrets are read (UpdateFunctionCode with the same object);
-  5. writes .local/stack.json (outputs, function names, API id, endpoint, region and the
-     connect-link key) for the tests, the gateway and the demo.
-Nothing secret is printed.
+  6. writes .local/stack.json (outputs, function names, queues, event source mappings, API
+     id, endpoint, region and the connect-link key) for the tests, the gateway and the demo.
+Nothing secret is printed. Ports and state dir follow MINISTACK_PORT, GATEWAY_PORT_LOCAL,
+SANDBOX_URL and FB_LOCAL_DIR.
 """
 from __future__ import annotations
 
@@ -32,6 +39,7 @@ import secrets
 import sys
 import time
 import urllib.request
+import zipfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -100,7 +108,50 @@ def sha256_file(path: Path) -> bytes:
     return h.digest()
 
 
-def upload_artifacts(s3, fns: dict[str, fbtemplate.Function], artifacts: Path) -> dict[str, dict]:
+# Deployed for a function whose crate is not in the workspace yet, so the template can
+# gain functions before their code exists. Fails every invocation, saying why.
+PLACEHOLDER_BOOTSTRAP = """#!/usr/bin/env python3
+# fitbridge deploy.py placeholder: the crate of this function is not built.
+import json, os, urllib.request
+api = "http://" + os.environ["AWS_LAMBDA_RUNTIME_API"] + "/2018-06-01/runtime/invocation/"
+msg = "placeholder: crate @CRATE@ is not in the workspace yet (deployed by tests/local/deploy.py)"
+while True:
+    with urllib.request.urlopen(api + "next") as r:
+        rid = r.headers["Lambda-Runtime-Aws-Request-Id"]
+        r.read()
+    body = json.dumps({"errorType": "NotBuilt", "errorMessage": msg})
+    print(json.dumps({"level": "ERROR", "message": msg}), flush=True)
+    urllib.request.urlopen(urllib.request.Request(api + rid + "/error", data=body.encode(), method="POST")).read()
+"""
+
+
+def workspace_crates() -> set[str]:
+    """Package names of functions/*/Cargo.toml (what build.sh builds)."""
+    names = set()
+    for manifest in (ROOT / "functions").glob("*/Cargo.toml"):
+        for line in manifest.read_text().splitlines():
+            k, sep, v = line.partition("=")
+            if sep and k.strip() == "name":
+                names.add(v.strip().strip('"'))
+                break
+    return names
+
+
+def placeholder_zip(crate: str) -> Path:
+    """A deterministic zip (stable content-addressed key) with the placeholder bootstrap."""
+    path = LOCAL / "placeholders" / crate / "bootstrap.zip"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    info = zipfile.ZipInfo("bootstrap", date_time=(2020, 1, 1, 0, 0, 0))
+    info.external_attr = 0o100755 << 16
+    info.compress_type = zipfile.ZIP_DEFLATED
+    code = PLACEHOLDER_BOOTSTRAP.replace("@CRATE@", crate)
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr(info, code)
+    return path
+
+
+def upload_artifacts(s3, fns: dict[str, fbtemplate.Function], artifacts: Path,
+                     placeholders: bool = True) -> dict[str, dict]:
     """Upload each function's zip; returns logical id -> {crate, zip, bucket, key, sha256}."""
     try:
         s3.head_bucket(Bucket=BUCKET)
@@ -108,14 +159,21 @@ def upload_artifacts(s3, fns: dict[str, fbtemplate.Function], artifacts: Path) -
         s3.create_bucket(Bucket=BUCKET)
     out: dict[str, dict] = {}
     missing = []
+    crates = workspace_crates()
     for logical_id, fn in fns.items():
         if not fn.crate:
             sys.exit(f"error: cannot tell the crate of {logical_id}: give it "
                      "Metadata.BuildProperties.Binary or a CodeUri of functions/<crate>")
         zip_path = artifacts / fn.crate / "bootstrap.zip"
+        placeholder = False
         if not zip_path.is_file():
-            missing.append(str(zip_path))
-            continue
+            if not placeholders or fn.crate in crates:
+                missing.append(str(zip_path))
+                continue
+            zip_path = placeholder_zip(fn.crate)
+            placeholder = True
+            log(f"  WARNING: {logical_id}: crate {fn.crate!r} is not in the workspace "
+                "(functions/*/Cargo.toml): deploying a placeholder that fails every invocation")
         digest = sha256_file(zip_path)
         key = f"{fn.crate}/{digest.hex()}.zip"  # content-addressed, as sam package does
         try:
@@ -126,6 +184,7 @@ def upload_artifacts(s3, fns: dict[str, fbtemplate.Function], artifacts: Path) -
             "crate": fn.crate, "zip": str(zip_path), "bucket": BUCKET, "key": key,
             "sha256": base64.b64encode(digest).decode(),
             "bytes": zip_path.stat().st_size,
+            "placeholder": placeholder,
         }
         log(f"  {logical_id}: s3://{BUCKET}/{key} ({zip_path.stat().st_size // 1024} KiB)")
     if missing:
@@ -230,6 +289,100 @@ def deploy_stack(cfn, s3, name: str, template: dict, params: dict[str, str]) -> 
     return wait_stack(cfn, name, since)
 
 
+def queues(sqs, types: dict[str, str], physical: dict[str, str]) -> dict[str, dict]:
+    """Every AWS::SQS::Queue of the stack: logical id -> url, arn, fifo, visibility, redrive."""
+    out = {}
+    for lid, rtype in sorted(types.items()):
+        if rtype != "AWS::SQS::Queue" or not physical.get(lid):
+            continue
+        attrs = sqs.get_queue_attributes(QueueUrl=physical[lid], AttributeNames=["All"])["Attributes"]
+        redrive = json.loads(attrs["RedrivePolicy"]) if attrs.get("RedrivePolicy") else None
+        out[lid] = {
+            "url": physical[lid],
+            "arn": attrs["QueueArn"],
+            "fifo": attrs.get("FifoQueue") == "true",
+            "visibilityTimeout": int(attrs.get("VisibilityTimeout", 30)),
+            "retentionSeconds": int(attrs.get("MessageRetentionPeriod", 345600)),
+            "redrive": redrive and {"deadLetterTargetArn": redrive.get("deadLetterTargetArn"),
+                                    "maxReceiveCount": int(redrive.get("maxReceiveCount", 0))},
+        }
+    return out
+
+
+def _raw_mapping(uuid: str) -> dict:
+    """The mapping as ministack serves it (boto3 would coerce "10" to 10 and hide the bug)."""
+    with urllib.request.urlopen(f"{ENDPOINT}/2015-03-31/event-source-mappings/{uuid}", timeout=10) as r:
+        return json.loads(r.read())
+
+
+def _as_int(v) -> int | None:
+    return None if v is None else int(v)
+
+
+def event_source_mappings(lam, template: dict, fns: dict[str, fbtemplate.Function],
+                          physical: dict[str, str], queue_info: dict[str, dict],
+                          params: dict[str, str], repair: bool = True):
+    """Checks the mapping of every SQS trigger in the template against what the template asks
+    for. Returns (logical id of the function -> [mapping record], [problem]). With repair,
+    first rewrites numbers ministack's CloudFormation stored as strings (a MaximumConcurrency
+    from a parameter arrives as "10", and ministack's poller then fails on every pass, for
+    every SQS mapping, with "'>=' not supported between instances of 'int' and 'str'")."""
+    found: dict[str, list[dict]] = {}
+    problems: list[str] = []
+    for lid, fn in fns.items():
+        for trig in fn.sqs:
+            want = {
+                "batchSize": int(fbtemplate.resolve(trig.batch_size, template, params)),
+                "batchingWindow": int(fbtemplate.resolve(trig.batching_window, template, params)),
+                "responseTypes": sorted(trig.response_types),
+                "maximumConcurrency": _as_int(fbtemplate.resolve(trig.maximum_concurrency, template, params)),
+                "enabled": str(fbtemplate.resolve(trig.enabled, template, params)).lower() != "false",
+            }
+            name = f"{lid} {trig.event}"
+            uuid = physical.get(trig.mapping_logical_id)
+            queue = queue_info.get(trig.queue or "")
+            if not uuid:
+                problems.append(f"{name}: no event source mapping {trig.mapping_logical_id} in the stack")
+                continue
+            if repair:
+                raw = _raw_mapping(uuid)
+                raw_conc = (raw.get("ScalingConfig") or {}).get("MaximumConcurrency")
+                fix = {}
+                if isinstance(raw.get("BatchSize"), str):
+                    fix["BatchSize"] = int(raw["BatchSize"])
+                if isinstance(raw.get("MaximumBatchingWindowInSeconds"), str):
+                    fix["MaximumBatchingWindowInSeconds"] = int(raw["MaximumBatchingWindowInSeconds"])
+                if isinstance(raw_conc, str):
+                    fix["ScalingConfig"] = {"MaximumConcurrency": int(raw_conc)}
+                if fix:
+                    lam.update_event_source_mapping(UUID=uuid, **fix)
+                    log(f"  {name}: repaired ministack's string-typed {', '.join(sorted(fix))}")
+            m = lam.get_event_source_mapping(UUID=uuid)
+            got = {
+                "batchSize": m.get("BatchSize"),
+                "batchingWindow": m.get("MaximumBatchingWindowInSeconds", 0),
+                "responseTypes": sorted(m.get("FunctionResponseTypes") or []),
+                "maximumConcurrency": (m.get("ScalingConfig") or {}).get("MaximumConcurrency"),
+                "enabled": m.get("State") == "Enabled",
+            }
+            if repair:  # after a repair the raw types must be numbers
+                raw = _raw_mapping(uuid)
+                if not isinstance((raw.get("ScalingConfig") or {}).get("MaximumConcurrency", 0), int):
+                    problems.append(f"{name}: MaximumConcurrency is still not a number")
+            for k, v in want.items():
+                if got[k] != v:
+                    problems.append(f"{name}: {k} is {got[k]!r}, the template says {v!r}")
+            if queue and m.get("EventSourceArn") != queue["arn"]:
+                problems.append(f"{name}: reads {m.get('EventSourceArn')}, expected {queue['arn']}")
+            if physical.get(lid) and not m.get("FunctionArn", "").split(":")[6:7] == [physical[lid]]:
+                problems.append(f"{name}: invokes {m.get('FunctionArn')}, expected {physical[lid]}")
+            found.setdefault(lid, []).append({
+                "uuid": uuid, "event": trig.event, "queue": trig.queue,
+                "queueArn": m.get("EventSourceArn"), "state": m.get("State"), **got,
+            })
+    return found, problems
+
+
 def wait_function_ready(lam, name: str, timeout: float = 60) -> dict:
     deadline = time.time() + timeout
     while True:
@@ -247,8 +400,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--stack-name", default=DEFAULT_STACK)
     ap.add_argument("--template", type=Path, default=fbtemplate.TEMPLATE)
-    ap.add_argument("--artifacts-dir", type=Path, default=ROOT / "target" / "lambda",
-                    help="directory holding <crate>/bootstrap.zip (default target/lambda)")
+    ap.add_argument("--artifacts-dir", type=Path,
+                    default=ROOT / (os.environ.get("CARGO_TARGET_DIR") or "target") / "lambda",
+                    help="directory holding <crate>/bootstrap.zip (default target/lambda, "
+                         "or $CARGO_TARGET_DIR/lambda)")
     ap.add_argument("--public-base-url", default=GATEWAY_URL)
     ap.add_argument("--sandbox-url", default=SANDBOX_URL)
     ap.add_argument("--log-level", default=os.environ.get("FB_LOG_LEVEL", "debug"))
@@ -259,6 +414,10 @@ def main() -> None:
                          "for another --stack-name)")
     ap.add_argument("--parameter", action="append", default=[], metavar="KEY=VALUE",
                     help="extra/overriding template parameter (repeatable)")
+    ap.add_argument("--no-placeholders", action="store_true",
+                    default=bool(os.environ.get("FB_NO_PLACEHOLDERS")),
+                    help="refuse to deploy when a function's crate is not in the workspace "
+                         "(default: deploy a failing placeholder for it)")
     args = ap.parse_args()
 
     LOCAL.mkdir(exist_ok=True)
@@ -272,10 +431,12 @@ def main() -> None:
     if not fns:
         sys.exit("error: no functions in the template")
 
-    s3, cfn, lam, sm = client("s3"), client("cloudformation"), client("lambda"), client("secretsmanager")
+    s3, cfn, lam, sm, sqs = (client(s) for s in
+                             ("s3", "cloudformation", "lambda", "secretsmanager", "sqs"))
 
     log(f"uploading {len(fns)} function package(s) to s3://{BUCKET}")
-    artifacts = upload_artifacts(s3, fns, args.artifacts_dir.resolve())
+    artifacts = upload_artifacts(s3, fns, args.artifacts_dir.resolve(),
+                                 placeholders=not args.no_placeholders)
     t_upload = time.time()
 
     sandbox = args.sandbox_url.rstrip("/")
@@ -301,6 +462,17 @@ def main() -> None:
     physical = {r["LogicalResourceId"]: r.get("PhysicalResourceId") for r in resources}
     types = {r["LogicalResourceId"]: r.get("ResourceType") for r in resources}
 
+    queue_info = queues(sqs, types, physical)
+    mappings, problems = event_source_mappings(lam, template, fns, physical, queue_info, params)
+    for lid, ms in mappings.items():
+        for m in ms:
+            log(f"  {lid} <- {m['queue']}: {m['state']}, batch {m['batchSize']}, window "
+                f"{m['batchingWindow']} s, {'/'.join(m['responseTypes']) or 'no partial batch'}, "
+                f"max concurrency {m['maximumConcurrency'] or '-'}")
+    if problems:
+        sys.exit("error: event source mappings differ from the template:\n  " + "\n  ".join(problems))
+    t_esm = time.time()
+
     # Sandbox credentials into the secrets (values never printed).
     connect_key = args.connect_link_key or secrets.token_urlsafe(48)
     values = {
@@ -317,14 +489,19 @@ def main() -> None:
     # Every function must run the uploaded code. A stack update changes the code when the
     # content-addressed key changes; UpdateFunctionCode regardless also starts a fresh
     # execution environment, so no warm process keeps old code or cached secrets.
+    # All updates first, then the waits: each function takes ~0.5 s to become ready again.
     functions_out = {}
+    stale_code = {}
     for logical_id, art in artifacts.items():
         name = physical.get(logical_id)
         if not name:
             sys.exit(f"error: no physical function for {logical_id}")
         before = lam.get_function_configuration(FunctionName=name)
-        stale = before.get("CodeSha256") != art["sha256"]
+        stale_code[logical_id] = before.get("CodeSha256") != art["sha256"]
         lam.update_function_code(FunctionName=name, S3Bucket=art["bucket"], S3Key=art["key"])
+    for logical_id, art in artifacts.items():
+        name = physical[logical_id]
+        stale = stale_code[logical_id]
         cfg = wait_function_ready(lam, name)
         if cfg.get("CodeSha256") != art["sha256"]:
             sys.exit(f"error: {name} runs code {cfg.get('CodeSha256')}, expected {art['sha256']}")
@@ -338,6 +515,8 @@ def main() -> None:
             "s3": f"s3://{art['bucket']}/{art['key']}",
             "logGroup": (cfg.get("LoggingConfig") or {}).get("LogGroup") or f"/aws/lambda/{name}",
             "routes": [r.route_key for r in fns[logical_id].routes],
+            "eventSourceMappings": mappings.get(logical_id, []),
+            "placeholder": art["placeholder"],
         }
     t_code = time.time()
 
@@ -354,6 +533,7 @@ def main() -> None:
         "outputs": outputs,
         "apis": apis,
         "functions": functions_out,
+        "queues": queue_info,
         "resources": {lid: {"type": types[lid], "physicalId": pid} for lid, pid in physical.items()},
         "connectLinkKey": connect_key,
         "deployedAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -369,7 +549,8 @@ def main() -> None:
 
     log(f"wrote {target}")
     log(f"deploy took {time.time() - t0:.1f} s (upload {t_upload - t0:.1f} s, "
-        f"stack {t_stack - t_upload:.1f} s, secrets+code {t_code - t_stack:.1f} s)")
+        f"stack {t_stack - t_upload:.1f} s, event source mappings {t_esm - t_stack:.1f} s, "
+        f"secrets+code {t_code - t_esm:.1f} s)")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
-"""Reads infra/template.yaml for the local tooling: functions, their crates, their routes.
+"""Reads infra/template.yaml for the local tooling: functions, their crates, their routes,
+their SQS triggers and schedules.
 
-Shared by deploy.py (which function zip goes where) and gateway.py (which route invokes
-which function). Run directly to print what it finds:
+Shared by deploy.py (which function zip goes where, which event source mappings to expect),
+gateway.py (which route invokes which function), check.py and invoke_daily.py. Run directly
+to print what it finds:
     .venv/bin/python tests/local/fbtemplate.py
 """
 from __future__ import annotations
@@ -13,8 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-TEMPLATE = ROOT / "infra" / "template.yaml"
-LOCAL = ROOT / ".local"
+# FB_TEMPLATE: another template for every tool (experiments); default infra/template.yaml.
+TEMPLATE = Path(os.environ.get("FB_TEMPLATE") or ROOT / "infra" / "template.yaml").resolve()
+# State dir of the local stack; FB_LOCAL_DIR moves it (see lib.sh).
+LOCAL = Path(os.environ.get("FB_LOCAL_DIR") or ROOT / ".local").resolve()
 STACK_JSON = LOCAL / "stack.json"
 
 FUNCTION_TYPES = ("AWS::Serverless::Function", "AWS::Lambda::Function")
@@ -35,10 +39,42 @@ class Route:
 
 
 @dataclass
+class SqsTrigger:
+    """An SQS event of a function (SAM creates an AWS::Lambda::EventSourceMapping named
+    <function><event>). Values may be intrinsics ({"Ref": "Param"}); see resolve()."""
+    event: str  # event name in the template
+    function: str  # logical id of the function
+    queue: str | None  # logical id of the queue (Queue: !GetAtt Q.Arn), else None
+    batch_size: object = 10  # SAM's default for SQS
+    batching_window: object = 0
+    response_types: list = field(default_factory=list)
+    maximum_concurrency: object = None
+    enabled: object = True
+
+    @property
+    def mapping_logical_id(self) -> str:
+        return f"{self.function}{self.event}"
+
+
+@dataclass
+class ScheduleTrigger:
+    """A Schedule event (EventBridge rule <function><event>)."""
+    event: str
+    function: str
+    schedule: object
+
+    @property
+    def rule_logical_id(self) -> str:
+        return f"{self.function}{self.event}"
+
+
+@dataclass
 class Function:
     logical_id: str
     crate: str | None
     routes: list[Route] = field(default_factory=list)
+    sqs: list[SqsTrigger] = field(default_factory=list)
+    schedules: list[ScheduleTrigger] = field(default_factory=list)
 
 
 def load_template(path: Path = TEMPLATE) -> dict:
@@ -71,10 +107,29 @@ def functions(template: dict) -> dict[str, Function]:
             continue
         fn = Function(logical_id, _crate_of(logical_id, res, globals_fn))
         events = (res.get("Properties") or {}).get("Events") or {}
-        for ev in events.values():
+        for ev_name, ev in events.items():
+            p = ev.get("Properties") or {}
+            if ev.get("Type") == "SQS":
+                queue = p.get("Queue")
+                if isinstance(queue, dict) and "Fn::GetAtt" in queue:
+                    att = queue["Fn::GetAtt"]
+                    queue = att[0] if isinstance(att, list) else str(att).split(".")[0]
+                else:
+                    queue = None
+                fn.sqs.append(SqsTrigger(
+                    ev_name, logical_id, queue,
+                    batch_size=p.get("BatchSize", 10),
+                    batching_window=p.get("MaximumBatchingWindowInSeconds", 0),
+                    response_types=list(p.get("FunctionResponseTypes") or []),
+                    maximum_concurrency=(p.get("ScalingConfig") or {}).get("MaximumConcurrency"),
+                    enabled=p.get("Enabled", True)))
+                continue
+            if ev.get("Type") in ("Schedule", "ScheduleV2"):
+                fn.schedules.append(ScheduleTrigger(
+                    ev_name, logical_id, p.get("Schedule", p.get("ScheduleExpression"))))
+                continue
             if ev.get("Type") != "HttpApi":
                 continue
-            p = ev.get("Properties") or {}
             api = p.get("ApiId", IMPLICIT_HTTP_API)
             if isinstance(api, dict) and "Ref" in api:
                 api = api["Ref"]
@@ -88,6 +143,19 @@ def functions(template: dict) -> dict[str, Function]:
                                    str(p.get("PayloadFormatVersion", "2.0"))))
         out[logical_id] = fn
     return out
+
+
+def resolve(value, template: dict, params: dict[str, str] | None = None):
+    """A literal, or {"Ref": "<parameter>"} resolved against the given parameter values and
+    the template's defaults (what CloudFormation passes). Anything else: returned as is."""
+    if isinstance(value, dict) and set(value) == {"Ref"}:
+        name = value["Ref"]
+        if params and name in params:
+            return params[name]
+        spec = (template.get("Parameters") or {}).get(name)
+        if spec is not None and "Default" in spec:
+            return spec["Default"]
+    return value
 
 
 def routes(template: dict) -> list[Route]:
@@ -105,5 +173,11 @@ if __name__ == "__main__":
         print(f"{fn.logical_id}: crate={fn.crate}")
         for r in fn.routes:
             print(f"  {r.route_key}  (api {r.api}, payload {r.payload_format})")
+        for q in fn.sqs:
+            print(f"  SQS {q.queue}: batch {resolve(q.batch_size, tpl)}, window "
+                  f"{resolve(q.batching_window, tpl)} s, {q.response_types}, max concurrency "
+                  f"{resolve(q.maximum_concurrency, tpl)}")
+        for sch in fn.schedules:
+            print(f"  Schedule {resolve(sch.schedule, tpl)} (rule {sch.rule_logical_id})")
     if STACK_JSON.exists() and os.environ.get("SHOW_STACK"):
         print(json.dumps({k: v for k, v in load_stack_json().items() if k != "connectLinkKey"}, indent=2))

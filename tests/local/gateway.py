@@ -9,7 +9,10 @@ come from the HttpApi events in infra/template.yaml, function names from .local/
 (written by deploy.py; both re-read when they change). Each request becomes an API Gateway
 payload format 2.0 event, is sent to the function with the Lambda Invoke API of ministack,
 and the function's 2.0 response becomes the HTTP response, redirects and Set-Cookie
-included (a redirect is returned, never followed).
+included (a redirect is returned, never followed). Request bodies arrive as the raw bytes
+(Content-Length or chunked): as text for textual content types when they are UTF-8, else
+base64 with isBase64Encoded=true; header values (Content-Type, X-Fitbit-Signature, ...) are
+passed unchanged, names lower-cased.
 
 GET /_local_gateway/health answers 200 with the route table (not an API Gateway feature).
 """
@@ -25,7 +28,6 @@ import sys
 import threading
 import time
 from email.utils import formatdate
-from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qsl, unquote
@@ -264,13 +266,15 @@ class Handler(BaseHTTPRequestHandler):
         t0 = time.time()
         request_id = base64.b64encode(secrets.token_bytes(10)).decode()  # API GW style id
         raw_path, _, raw_query = self.path.partition("?")
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_BODY:
+        try:
+            body = self._read_body()
+        except ValueError as e:  # too large, or a malformed chunked body
             self.close_connection = True
-            status = self._error(413, "Request Entity Too Large", request_id)
-            log(f"{self.command} {raw_path} {status}")
+            too_large = "large" in str(e)
+            status = self._error(413 if too_large else 400,
+                                 "Request Entity Too Large" if too_large else "Bad Request", request_id)
+            log(f"{self.command} {raw_path} {status} ({e})")
             return
-        body = self.rfile.read(length) if length else b""
         target = "-"
         try:
             if raw_path == HEALTH_PATH:
@@ -291,6 +295,32 @@ class Handler(BaseHTTPRequestHandler):
             if raw_path != HEALTH_PATH:
                 log(f"{self.command} {self.path} -> {status} {target} "
                     f"{(time.time() - t0) * 1000:.0f} ms")
+
+    def _read_body(self) -> bytes:
+        """The request body as raw bytes: Content-Length, or Transfer-Encoding: chunked
+        (decoded; API Gateway hands the function the whole body either way)."""
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            chunks, total = [], 0
+            while True:
+                line = self.rfile.readline(1024)
+                try:
+                    size = int(line.split(b";", 1)[0].strip(), 16)
+                except ValueError:
+                    raise ValueError(f"bad chunk size line {line[:40]!r}") from None
+                if size == 0:
+                    while self.rfile.readline(8192) not in (b"\r\n", b"\n", b""):
+                        pass  # trailer fields, ignored
+                    break
+                total += size
+                if total > MAX_BODY:
+                    raise ValueError("body too large")
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline(8)  # CRLF after the chunk
+            return b"".join(chunks)
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_BODY:
+            raise ValueError("body too large")
+        return self.rfile.read(length) if length else b""
 
     def _proxy(self, raw_path: str, raw_query: str, body: bytes, request_id: str):
         reg = self.server.registry

@@ -4,7 +4,17 @@
 
 FB_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 FB_VENV="$FB_ROOT/.venv"
-FB_LOCAL="$FB_ROOT/.local"
+# State of the local stack (pid files, logs, stack.json). FB_LOCAL_DIR moves it, e.g. to run
+# a second stack beside the default one (together with MINISTACK_PORT, GATEWAY_PORT_LOCAL
+# and SANDBOX_URL); the Rust tests then read $FB_LOCAL_DIR/stack.json.
+FB_LOCAL="${FB_LOCAL_DIR:-$FB_ROOT/.local}"
+if [ -n "${FB_LOCAL_DIR:-}" ]; then
+  case "$FB_LOCAL" in /*) ;; *) FB_LOCAL="$PWD/$FB_LOCAL" ;; esac
+  FB_LOCAL_DIR="$FB_LOCAL"
+  export FB_LOCAL_DIR
+  : "${FITBRIDGE_STACK_FILE:=$FB_LOCAL/stack.json}"
+  export FITBRIDGE_STACK_FILE
+fi
 
 # Endpoints of the local stack (override through the environment if a port is taken).
 : "${MINISTACK_PORT:=4566}"

@@ -9,7 +9,7 @@ source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
 
 pidfile="$FB_LOCAL/sandbox.pid"
 logfile="$FB_LOCAL/sandbox.log"
-binary="$FB_ROOT/target/debug/sandbox"
+binary="${CARGO_TARGET_DIR:-$FB_ROOT/target}/debug/sandbox"
 marker="$binary"
 port="${SANDBOX_URL##*:}"
 health="$SANDBOX_URL/_admin/sap/stats"

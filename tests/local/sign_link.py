@@ -4,6 +4,7 @@
     .venv/bin/python tests/local/sign_link.py --ref C-1042             # URL via the gateway
     .venv/bin/python tests/local/sign_link.py --ref C-1042 --event     # HTTP API v2 event
     .venv/bin/python tests/local/sign_link.py --write-events           # regenerate events/*.json
+                                                                       # (with sample_events.py)
 
 The key is the connect-link key of the last deploy (.local/stack.json) unless --key is
 given. Signature (shared/src/connect_link.rs):
@@ -99,6 +100,9 @@ def write_events() -> None:
     for name, ev in events.items():
         (EVENTS / name).write_text(json.dumps(ev, indent=2) + "\n")
         print(f"wrote events/{name}", file=sys.stderr)
+    import sample_events  # the webhook, queue and schedule events
+
+    sample_events.write_events()
 
 
 def main() -> None:

@@ -18,7 +18,8 @@ step "tooling (.venv: ministack, SAM translator, cfn-lint, cargo-lambda)"
 step "format and lint"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
-"$FB_VENV/bin/cfn-lint" infra/template.yaml
+# cfn-lint on the template as written and after the SAM transform.
+"$FB_VENV/bin/python" "$here/lint_template.py"
 
 step "build the functions (cargo lambda build --release)"
 "$here/build.sh"
@@ -38,6 +39,7 @@ step "deploy infra/template.yaml to the local emulator"
 "$FB_VENV/bin/python" "$here/deploy.py"
 "$here/gateway.sh" start
 "$here/sandbox.sh" start
+"$FB_VENV/bin/python" "$here/check.py"
 
 step "tests"
 cargo test --workspace "$@"

@@ -623,8 +623,10 @@ impl SyncService {
             let Outcome::RateLimited(after) = *o else {
                 continue;
             };
-            if d.receive_count + 1 < self.max_receive_count {
-                continue; // the redelivery after the reset still has room
+            // SQS moves a message to the DLQ when it comes back after its
+            // `maxReceiveCount`-th delivery: only that last delivery needs a fresh copy.
+            if d.receive_count < self.max_receive_count {
+                continue;
             }
             let Ok(item) = serde_json::from_str::<WorkItem>(&d.body) else {
                 continue;

@@ -31,6 +31,10 @@ fn location(response: &reqwest::Response) -> String {
         .to_owned()
 }
 
+/// The shared sandbox has one "next consenting person": connects through it run one at a
+/// time so each consent goes to the person who started it.
+static CONSENT: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Registers a sandbox user, connects them through the deployed stack with a signed link
 /// carrying `customer_ref`, and returns what landed in the SAP sandbox.
 pub async fn connect_person(
@@ -39,6 +43,7 @@ pub async fn connect_person(
     last_name: &str,
     customer_ref: &str,
 ) -> DeployedConnect {
+    let _one_at_a_time = CONSENT.lock().await;
     let http = client();
     let gateway = stack["gatewayUrl"].as_str().expect("gatewayUrl");
     let sandbox = stack["sandboxUrl"].as_str().expect("sandboxUrl");
@@ -116,12 +121,18 @@ impl Deployed {
     }
 
     async fn admin(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let mut request = self.http.request(method, format!("{}{path}", self.sandbox()));
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.sandbox()));
         if let Some(b) = body {
             request = request.json(&b);
         }
         let response = request.send().await.expect("sandbox reachable");
-        assert!(response.status().is_success(), "{path}: HTTP {}", response.status());
+        assert!(
+            response.status().is_success(),
+            "{path}: HTTP {}",
+            response.status()
+        );
         response.json().await.unwrap_or(Value::Null)
     }
 
@@ -153,7 +164,8 @@ impl Deployed {
     }
 
     pub async fn fitbit_stats(&self) -> Value {
-        self.admin(reqwest::Method::GET, "/_admin/fitbit/stats", None).await
+        self.admin(reqwest::Method::GET, "/_admin/fitbit/stats", None)
+            .await
     }
 
     pub async fn interactions(&self) -> Vec<Value> {
@@ -181,7 +193,12 @@ impl Deployed {
 
     /// Waits until the person has at least `n` interactions (the emulator's event source
     /// mappings run the worker and the refresher), or `limit` passes.
-    pub async fn wait_for_interactions(&self, user_id: &str, n: usize, limit: std::time::Duration) -> Vec<Value> {
+    pub async fn wait_for_interactions(
+        &self,
+        user_id: &str,
+        n: usize,
+        limit: std::time::Duration,
+    ) -> Vec<Value> {
         let start = std::time::Instant::now();
         loop {
             let got = self.interactions_of(user_id).await;
@@ -210,7 +227,9 @@ impl Deployed {
         });
         let response = self
             .http
-            .post(format!("{endpoint}/2015-03-31/functions/{function}/invocations"))
+            .post(format!(
+                "{endpoint}/2015-03-31/functions/{function}/invocations"
+            ))
             .json(&event)
             .send()
             .await

@@ -27,3 +27,44 @@ async fn a_person_connects_through_the_deployed_functions() {
     assert_eq!(connection.customer_ref.as_deref(), Some("CUST-DEPLOYED-1"));
     assert_eq!(connection.subscriptions.len(), 3);
 }
+
+#[tokio::test]
+async fn notifications_and_an_expired_token_flow_through_the_deployed_pipeline() {
+    use std::time::Duration;
+    let stack = stack();
+    let d = deployed::Deployed::new(stack.clone());
+    let done = deployed::connect_person(&stack, "Pia", "Pipeline", "CUST-DEPLOYED-2").await;
+    assert_eq!(done.status, 200, "{}", done.page);
+    let user = done.user_id;
+
+    // Webhook function → work queue → (the emulator's SQS trigger) → worker → SAP.
+    assert_eq!(d.notify(&[("activities", "2026-11-10", &user)]).await, 204);
+    let got = d
+        .wait_for_interactions(&user, 4, Duration::from_secs(60))
+        .await;
+    assert_eq!(got.len(), 4, "steps, distance, calories, active minutes");
+
+    // Expired token: worker 401 → retry queue → token-refresh function → work queue → worker.
+    d.expire_token(&user).await;
+    assert_eq!(d.notify(&[("activities", "2026-11-11", &user)]).await, 204);
+    let got = d
+        .wait_for_interactions(&user, 8, Duration::from_secs(60))
+        .await;
+    assert_eq!(got.len(), 8, "the day after the 401 arrived too");
+    let stats = d.fitbit_stats().await;
+    assert_eq!(stats["refreshes"][&user], 1, "exactly one refresh");
+
+    // Every interaction exactly once.
+    let mut sources: Vec<String> = got
+        .iter()
+        .map(|i| {
+            i["fields"]["InteractionSourceObject"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    sources.sort();
+    sources.dedup();
+    assert_eq!(sources.len(), 8);
+}

@@ -20,18 +20,32 @@ fn fail(what: &str) -> ! {
 async fn main() {
     let stack = stack();
     let d = Deployed::new(stack.clone());
-    println!("fitbridge demo on the stack {} deployed to the local emulator\n", stack["stackName"]);
+    println!(
+        "fitbridge demo on the stack {} deployed to the local emulator\n",
+        stack["stackName"]
+    );
 
     println!("1. Connect: a person follows the company's signed link and consents");
     let done = deployed::connect_person(&stack, "Alex", "Sandbox", "CUST-0001").await;
     let user = done.user_id.clone();
     if done.status != 200 || done.contact.is_none() {
-        fail(&format!("connect answered HTTP {}:\n{}", done.status, done.page));
+        fail(&format!(
+            "connect answered HTTP {}:\n{}",
+            done.status, done.page
+        ));
     }
-    println!("   Fitbit user {user} connected (callback HTTP {}), contact stored in SAP\n", done.status);
+    println!(
+        "   Fitbit user {user} connected (callback HTTP {}), contact stored in SAP\n",
+        done.status
+    );
 
     println!("2. Notification: Fitbit announces new activity and sleep for 2026-11-18");
-    let status = d.notify(&[("activities", "2026-11-18", &user), ("sleep", "2026-11-18", &user)]).await;
+    let status = d
+        .notify(&[
+            ("activities", "2026-11-18", &user),
+            ("sleep", "2026-11-18", &user),
+        ])
+        .await;
     println!("   webhook answered {status}; the emulator's SQS trigger runs the worker");
     let got = d.wait_for_interactions(&user, 4, WAIT).await;
     if got.len() < 4 {
@@ -52,14 +66,19 @@ async fn main() {
     println!("4. Expired token: the access token dies early, then Fitbit notifies 2026-11-19");
     d.expire_token(&user).await;
     let before = got.len();
-    let refreshes_before = d.fitbit_stats().await["refreshes"][&user].as_u64().unwrap_or(0);
+    let refreshes_before = d.fitbit_stats().await["refreshes"][&user]
+        .as_u64()
+        .unwrap_or(0);
     let status = d.notify(&[("activities", "2026-11-19", &user)]).await;
     println!("   webhook answered {status}; worker gets 401 → retry queue → token-refresh → work queue → worker");
     let got = d.wait_for_interactions(&user, before + 4, WAIT).await;
     if got.len() < before + 4 {
         fail("the day after the 401 did not arrive in SAP");
     }
-    let refreshes = d.fitbit_stats().await["refreshes"][&user].as_u64().unwrap_or(0) - refreshes_before;
+    let refreshes = d.fitbit_stats().await["refreshes"][&user]
+        .as_u64()
+        .unwrap_or(0)
+        - refreshes_before;
     println!("   imported after {refreshes} token refresh(es) at Fitbit\n");
 
     summary(&d, &user).await;
@@ -68,14 +87,25 @@ async fn main() {
 async fn summary(d: &Deployed, user: &str) {
     println!("What landed in the SAP Marketing Cloud sandbox for this person");
     println!("---------------------------------------------------------------");
-    let contacts: Vec<Value> = d.contacts().await.into_iter().filter(|c| c["id"] == user).collect();
+    let contacts: Vec<Value> = d
+        .contacts()
+        .await
+        .into_iter()
+        .filter(|c| c["id"] == user)
+        .collect();
     for c in &contacts {
         let f = &c["fields"];
         let ids: Vec<String> = c["additional_ids"]
             .as_array()
             .into_iter()
             .flatten()
-            .map(|a| format!("{}={}", a["origin"].as_str().unwrap_or(""), a["id"].as_str().unwrap_or("")))
+            .map(|a| {
+                format!(
+                    "{}={}",
+                    a["origin"].as_str().unwrap_or(""),
+                    a["id"].as_str().unwrap_or("")
+                )
+            })
             .collect();
         println!(
             "contact  {}/{}  {}  country {}  language {}  additional ids [{}]  via {}",
@@ -105,14 +135,20 @@ async fn summary(d: &Deployed, user: &str) {
                 })
                 .unwrap_or_default();
             (
-                f["InteractionSourceObject"].as_str().unwrap_or("").to_owned(),
+                f["InteractionSourceObject"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_owned(),
                 f["InteractionType"].as_str().unwrap_or("").to_owned(),
                 value,
             )
         })
         .collect();
     rows.sort();
-    println!("\n{:<34} {:<20} value", "interaction (source object)", "type");
+    println!(
+        "\n{:<34} {:<20} value",
+        "interaction (source object)", "type"
+    );
     for (source, kind, value) in &rows {
         println!("{source:<34} {kind:<20} {value}");
     }

@@ -99,6 +99,20 @@ where
         .is_some_and(|c| c == "ConditionalCheckFailedException")
 }
 
+/// A conditional write's result: `Some(output)` when it was written, `None` when its
+/// condition did not hold; any other failure is an error.
+fn conditional<T, E, R>(result: Result<T, SdkError<E, R>>) -> Result<Option<T>, StoreError>
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match result {
+        Ok(out) => Ok(Some(out)),
+        Err(e) if is_condition_failure(&e) => Ok(None),
+        Err(e) => Err(unavailable(e)),
+    }
+}
+
 fn hex_sha256(data: &[u8]) -> String {
     Sha256::digest(data)
         .iter()
@@ -232,12 +246,9 @@ impl OAuthStateStore for DynamoStore {
             .return_values(ReturnValue::AllNew)
             .send()
             .await;
-        let item = match result {
-            Ok(out) => out.attributes.unwrap_or_default(),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-            {
+        let item = match conditional(result)? {
+            Some(out) => out.attributes.unwrap_or_default(),
+            None => {
                 // Tell a replay from a forgery: only a replayed state is still there.
                 let existing = self
                     .client
@@ -253,7 +264,6 @@ impl OAuthStateStore for DynamoStore {
                     None => StateError::Unknown,
                 });
             }
-            Err(e) => return Err(unavailable(e).into()),
         };
         let expires_at = timestamp(get_n(&item, "expires_at")?)?;
         if now >= expires_at {
@@ -358,16 +368,7 @@ impl ConnectionStore for DynamoStore {
             .expression_attribute_values(":now", n(OffsetDateTime::now_utc().unix_timestamp()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(unavailable(e)),
-        }
+        Ok(conditional(result)?.is_some())
     }
 
     async fn set_subscriptions(
@@ -431,11 +432,7 @@ impl TokenStore for DynamoStore {
             .expression_attribute_values(":now", n(now.unix_timestamp()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if is_condition_failure(&e) => Ok(false),
-            Err(e) => Err(unavailable(e)),
-        }
+        Ok(conditional(result)?.is_some())
     }
 
     async fn store_rotated_tokens(
@@ -467,13 +464,9 @@ impl TokenStore for DynamoStore {
             .return_values(ReturnValue::UpdatedNew)
             .send()
             .await;
-        match result {
-            Ok(out) => Ok(Some(
-                get_n(&out.attributes.unwrap_or_default(), "version")? as u64
-            )),
-            Err(e) if is_condition_failure(&e) => Ok(None),
-            Err(e) => Err(unavailable(e)),
-        }
+        conditional(result)?
+            .map(|out| Ok(get_n(&out.attributes.unwrap_or_default(), "version")? as u64))
+            .transpose()
     }
 
     async fn release_refresh_lease(
@@ -492,11 +485,9 @@ impl TokenStore for DynamoStore {
             .expression_attribute_values(":owner", s(owner))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if is_condition_failure(&e) => Ok(()), // not ours (any more): nothing to do
-            Err(e) => Err(unavailable(e)),
-        }
+        // A lease that is not ours (any more) needs no release.
+        conditional(result)?;
+        Ok(())
     }
 
     async fn set_status(
@@ -586,11 +577,10 @@ impl ImportLedger for DynamoStore {
             .return_values(ReturnValue::AllOld)
             .send()
             .await;
-        let old = match result {
-            Ok(out) => out.attributes.unwrap_or_default(),
-            Err(e) if is_condition_failure(&e) => return Ok(Claim::Busy),
-            Err(e) => return Err(unavailable(e)),
+        let Some(out) = conditional(result)? else {
+            return Ok(Claim::Busy);
         };
+        let old = out.attributes.unwrap_or_default();
         let entry = match (opt_s(&old, "hash"), opt_s(&old, "interaction_id")) {
             (Some(hash), Some(interaction_id)) => LedgerEntry::Imported {
                 hash,
@@ -646,11 +636,8 @@ impl ImportLedger for DynamoStore {
             .expression_attribute_values(":owner", s(owner))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if is_condition_failure(&e) => Ok(()),
-            Err(e) => Err(unavailable(e)),
-        }
+        conditional(result)?;
+        Ok(())
     }
 }
 
@@ -784,9 +771,9 @@ impl FetchLog for DynamoStore {
             )
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(FetchClaim::Proceed(now_ms.to_string())),
-            Err(e) if is_condition_failure(&e) => {
+        match conditional(result)? {
+            Some(_) => Ok(FetchClaim::Proceed(now_ms.to_string())),
+            None => {
                 let item = self
                     .client
                     .get_item()
@@ -806,7 +793,6 @@ impl FetchLog for DynamoStore {
                     FetchClaim::InProgress
                 })
             }
-            Err(e) => Err(unavailable(e)),
         }
     }
 
@@ -827,11 +813,8 @@ impl FetchLog for DynamoStore {
             .expression_attribute_values(":started", n(started))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if is_condition_failure(&e) => Ok(()),
-            Err(e) => Err(unavailable(e)),
-        }
+        conditional(result)?;
+        Ok(())
     }
 
     async fn abandon(&self, key: &FetchKey, token: &str) -> Result<(), StoreError> {
@@ -848,10 +831,7 @@ impl FetchLog for DynamoStore {
             .expression_attribute_values(":started", n(started))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if is_condition_failure(&e) => Ok(()),
-            Err(e) => Err(unavailable(e)),
-        }
+        conditional(result)?;
+        Ok(())
     }
 }

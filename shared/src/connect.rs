@@ -21,9 +21,10 @@ use crate::domain::{
 };
 use crate::marketing::{MarketingError, MarketingSink};
 use crate::provider::{pkce, AuthorizeRequest, Provider, ProviderError, SubscriptionOutcome};
+use crate::queue::WorkQueue;
 use crate::secret_store::{LinkKey, SecretCache, SecretError};
 use crate::store::{
-    ConnectionStore, OAuthStateStore, PendingAuthorization, StateError, StoreError,
+    ConnectionStore, OAuthStateStore, ParkedWork, PendingAuthorization, StateError, StoreError,
 };
 
 /// How long a person has between the redirect and the callback.
@@ -44,6 +45,8 @@ pub struct Connected {
     /// True when the person was connected before (their contact and tokens were updated).
     pub reconnected: bool,
     pub subscriptions: Vec<Collection>,
+    /// Work parked while the person could not be served, queued again now.
+    pub resumed: usize,
 }
 
 /// Why a connect did not finish. `Display` is the operator's log text: it never holds
@@ -91,6 +94,8 @@ pub struct ConnectService {
     secrets: Arc<SecretCache>,
     settings: ConnectSettings,
     contact_origin: String,
+    /// Where parked work goes back to once the person has reconnected.
+    resume: Option<(Arc<dyn ParkedWork>, Arc<dyn WorkQueue>)>,
 }
 
 impl ConnectService {
@@ -111,7 +116,14 @@ impl ConnectService {
             secrets,
             settings,
             contact_origin,
+            resume: None,
         }
+    }
+
+    /// Re-queues a person's parked work when they reconnect.
+    pub fn with_resume(mut self, parked: Arc<dyn ParkedWork>, queue: Arc<dyn WorkQueue>) -> Self {
+        self.resume = Some((parked, queue));
+        self
     }
 
     fn provider(&self, kind: ProviderKind) -> Result<&Arc<dyn Provider>, ConnectError> {
@@ -276,11 +288,42 @@ impl ConnectService {
         self.connections
             .set_subscriptions(kind, &user_id, &subscriptions)
             .await?;
+        let resumed = self.resume_parked(kind, &user_id).await;
         Ok(Connected {
             user_id,
             reconnected: version > 1,
             subscriptions,
+            resumed,
         })
+    }
+
+    /// Gives the person's parked work back to the work queue (the days they missed while
+    /// parked). Best effort: what cannot be queued stays parked for the next reconnect.
+    async fn resume_parked(&self, kind: ProviderKind, user_id: &ProviderUserId) -> usize {
+        let Some((parked, queue)) = &self.resume else {
+            return 0;
+        };
+        let result = async {
+            let items = parked.parked(kind, user_id).await?;
+            if items.is_empty() {
+                return Ok(0);
+            }
+            let (ids, work): (Vec<String>, Vec<_>) = items.into_iter().unzip();
+            queue
+                .enqueue(&work)
+                .await
+                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            parked.unpark(kind, user_id, &ids).await?;
+            Ok::<_, StoreError>(work.len())
+        }
+        .await;
+        match result {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(user_id = %user_id, error = %e, "parked work stays parked");
+                0
+            }
+        }
     }
 
     /// Subscribes to each collection whose scope was granted — never also to "all", which

@@ -30,6 +30,8 @@ use crate::webhook::WebhookService;
 #[derive(Clone, Debug)]
 pub struct OAuthSettings {
     pub table_name: String,
+    /// Where a reconnected person's parked work goes back to (`WORK_QUEUE_URL`).
+    pub work_queue_url: Option<String>,
     pub connect: ConnectSettings,
     pub fitbit: FitbitSettings,
     pub sap: SapSettings,
@@ -39,6 +41,9 @@ impl OAuthSettings {
     pub fn from_env() -> Result<Self, ConfigError> {
         Ok(OAuthSettings {
             table_name: config::table_name()?,
+            work_queue_url: std::env::var("WORK_QUEUE_URL")
+                .ok()
+                .filter(|v| !v.is_empty()),
             connect: ConnectSettings::from_env()?,
             fitbit: FitbitSettings::from_env()?,
             sap: SapSettings::from_env()?,
@@ -133,15 +138,19 @@ pub fn connect_service(aws: &SdkConfig, settings: OAuthSettings) -> ConnectServi
         secrets.clone(),
     ));
     let contact_origin = settings.sap.contact_origin.clone();
-    ConnectService::new(
+    let service = ConnectService::new(
         vec![fitbit],
         store.clone(),
-        store,
+        store.clone(),
         marketing_sink(http, settings.sap, secrets.clone()),
         secrets,
         settings.connect,
         contact_origin,
-    )
+    );
+    match &settings.work_queue_url {
+        Some(url) => service.with_resume(store, queue(aws, url)),
+        None => service,
+    }
 }
 
 pub fn webhook_service(

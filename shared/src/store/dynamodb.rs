@@ -641,15 +641,76 @@ impl ImportLedger for DynamoStore {
     }
 }
 
+impl DynamoStore {
+    fn parked_pk(provider: ProviderKind, user_id: &ProviderUserId) -> String {
+        format!("PARKED#{provider}#{user_id}")
+    }
+}
+
 #[async_trait]
 impl ParkedWork for DynamoStore {
+    async fn parked(
+        &self,
+        provider: ProviderKind,
+        user_id: &ProviderUserId,
+    ) -> Result<Vec<(String, WorkItem)>, StoreError> {
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let mut found = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s(Self::parked_pk(provider, user_id)))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            for item in out.items.unwrap_or_default() {
+                // TTL deletes lazily: an expired item counts as gone.
+                if get_n(&item, "ttl").is_ok_and(|ttl| ttl < now) {
+                    continue;
+                }
+                let work = serde_json::from_str(get_s(&item, "work")?)
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                found.push((get_s(&item, "sk")?.to_owned(), work));
+            }
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                return Ok(found);
+            }
+        }
+    }
+
+    async fn unpark(
+        &self,
+        provider: ProviderKind,
+        user_id: &ProviderUserId,
+        ids: &[String],
+    ) -> Result<(), StoreError> {
+        for id in ids {
+            self.client
+                .delete_item()
+                .table_name(&self.table)
+                .key("pk", s(Self::parked_pk(provider, user_id)))
+                .key("sk", s(id))
+                .send()
+                .await
+                .map_err(unavailable)?;
+        }
+        Ok(())
+    }
+
     async fn park(&self, item: &WorkItem, reason: &str) -> Result<(), StoreError> {
         let body = serde_json::to_string(item).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let now = OffsetDateTime::now_utc().unix_timestamp();
         let mut record: Item = HashMap::from([
             (
                 "pk".to_owned(),
-                s(format!("PARKED#{}#{}", item.provider, item.user_id)),
+                s(Self::parked_pk(item.provider, &item.user_id)),
             ),
             ("sk".to_owned(), s(hex_sha256(body.as_bytes()))),
         ]);

@@ -195,10 +195,25 @@ pub trait ImportLedger: Send + Sync {
     ) -> Result<(), StoreError>;
 }
 
-/// Port: work set aside for people who must act first (consent again, migrate).
+/// Port: work set aside for people who must act first (consent again, migrate), and
+/// given back when they have.
 #[async_trait]
 pub trait ParkedWork: Send + Sync {
     async fn park(&self, item: &crate::domain::WorkItem, reason: &str) -> Result<(), StoreError>;
+
+    /// The person's parked work (not yet expired), each with its id for [`Self::unpark`].
+    async fn parked(
+        &self,
+        provider: ProviderKind,
+        user_id: &ProviderUserId,
+    ) -> Result<Vec<(String, crate::domain::WorkItem)>, StoreError>;
+
+    async fn unpark(
+        &self,
+        provider: ProviderKind,
+        user_id: &ProviderUserId,
+        ids: &[String],
+    ) -> Result<(), StoreError>;
 }
 
 /// An active connection as the daily job needs it.

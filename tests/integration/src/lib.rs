@@ -212,6 +212,7 @@ impl TestEnv {
         let base = Url::parse(&sandbox.base_url).unwrap();
         let settings = OAuthSettings {
             table_name: table.clone(),
+            work_queue_url: None,
             connect: ConnectSettings {
                 public_base_url: options
                     .public_base_url

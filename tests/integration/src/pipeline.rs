@@ -75,7 +75,7 @@ async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> String {
 
 impl Pipeline {
     pub async fn start() -> Pipeline {
-        let env = TestEnv::start().await;
+        let mut env = TestEnv::start().await;
         let sqs = aws_sdk_sqs::Client::new(&env.aws);
         let tag = random_user_id().to_lowercase();
         let dlq_url = create_queue(&sqs, &format!("fb-test-{tag}-dlq"), &[]).await;
@@ -96,6 +96,9 @@ impl Pipeline {
             &[(QueueAttributeName::FifoQueue, "true".into())],
         )
         .await;
+        // Reconnecting people get their parked work back on this test's queue.
+        env.settings.work_queue_url = Some(work_url.clone());
+        env.service = wiring::connect_service(&env.aws, env.settings.clone());
         let settings = PipelineSettings {
             table_name: env.settings.table_name.clone(),
             fitbit: env.settings.fitbit.clone(),

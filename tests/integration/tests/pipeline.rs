@@ -502,6 +502,56 @@ async fn invalid_grant_after_rereading_parks_the_person_as_needs_reconsent() {
 }
 
 #[tokio::test]
+async fn parked_work_is_imported_once_the_person_reconnects() {
+    let p = Pipeline::start().await;
+    let user = p.connected_user(&["activity", "profile"]).await;
+    p.env.sandbox.fitbit.revoke_user(&user);
+    let body = Pipeline::notification_body(&[("activities", "2026-11-09", &user)]);
+    assert_eq!(
+        p.post_notification(&body, Some(&p.sign(&body)), false)
+            .await,
+        204
+    );
+    p.drain(Duration::from_secs(30)).await;
+    assert_eq!(
+        p.connection(&user).await.unwrap().status,
+        ConnectionStatus::NeedsReconsent
+    );
+    assert!(interactions_by_source(&p, &user).is_empty());
+
+    // The person consents again through the connect flow.
+    p.env
+        .sandbox
+        .fitbit
+        .set_consent(fitbridge_sandbox::fitbit::Consent::allow_all(&user));
+    let page = p.env.connect(None).await;
+    assert_eq!(page.status(), 200);
+    assert_eq!(
+        p.connection(&user).await.unwrap().status,
+        ConnectionStatus::Active
+    );
+    assert!(p.env.logs.text().contains("\"resumed\":1"));
+
+    p.drain(Duration::from_secs(30)).await;
+    assert_eq!(
+        interactions_by_source(&p, &user).len(),
+        4,
+        "the missed day arrived"
+    );
+    use fitbridge::store::ParkedWork;
+    let left = p
+        .env
+        .store
+        .parked(
+            fitbridge::domain::ProviderKind::Fitbit,
+            &fitbridge::domain::ProviderUserId(user.clone()),
+        )
+        .await
+        .unwrap();
+    assert!(left.is_empty(), "nothing stays parked");
+}
+
+#[tokio::test]
 async fn daily_job_queues_one_item_per_connected_person_and_none_for_parked_ones() {
     let p = Pipeline::start().await;
     let active: Vec<String> =

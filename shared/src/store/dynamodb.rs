@@ -71,6 +71,29 @@ impl DynamoStore {
         ])
     }
 
+    /// Releases a hold (a refresh lease, an import claim): removes its owner and expiry
+    /// attributes if `owner` still holds it. A hold that is not ours (any more) needs no
+    /// release.
+    async fn release_hold(
+        &self,
+        key: Item,
+        [owner_attr, until_attr]: [&str; 2],
+        owner: &str,
+    ) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .update_expression(format!("REMOVE {owner_attr}, {until_attr}"))
+            .condition_expression(format!("{owner_attr} = :owner"))
+            .expression_attribute_values(":owner", s(owner))
+            .send()
+            .await;
+        conditional(result)?;
+        Ok(())
+    }
+
     fn import_key(contact: &ContactKey, key: &str) -> Item {
         HashMap::from([
             (
@@ -475,19 +498,12 @@ impl TokenStore for DynamoStore {
         user_id: &ProviderUserId,
         owner: &str,
     ) -> Result<(), StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::connection_key(provider, user_id)))
-            .update_expression("REMOVE lease_owner, lease_until")
-            .condition_expression("lease_owner = :owner")
-            .expression_attribute_values(":owner", s(owner))
-            .send()
-            .await;
-        // A lease that is not ours (any more) needs no release.
-        conditional(result)?;
-        Ok(())
+        self.release_hold(
+            Self::connection_key(provider, user_id),
+            ["lease_owner", "lease_until"],
+            owner,
+        )
+        .await
     }
 
     async fn set_status(
@@ -626,18 +642,12 @@ impl ImportLedger for DynamoStore {
         key: &str,
         owner: &str,
     ) -> Result<(), StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::import_key(contact, key)))
-            .update_expression("REMOVE claim_owner, claim_until")
-            .condition_expression("claim_owner = :owner")
-            .expression_attribute_values(":owner", s(owner))
-            .send()
-            .await;
-        conditional(result)?;
-        Ok(())
+        self.release_hold(
+            Self::import_key(contact, key),
+            ["claim_owner", "claim_until"],
+            owner,
+        )
+        .await
     }
 }
 

@@ -35,20 +35,8 @@ start() {
     pid=$!
     echo "$pid" >"$pidfile"
   fi
-  local i
-  for i in $(seq 1 200); do
-    if healthy; then
-      fb_log "gateway: running (pid $pid) on http://127.0.0.1:$GATEWAY_PORT_LOCAL, log $logfile"
-      return 0
-    fi
-    if ! kill -0 "$pid" 2>/dev/null; then
-      rm -f "$pidfile"
-      tail -n 30 "$logfile" >&2 || true
-      fb_die "gateway exited during start-up (log: $logfile)"
-    fi
-    sleep 0.1
-  done
-  fb_die "gateway not healthy after 20 s (log: $logfile)"
+  fb_wait_healthy gateway "$pid" "$pidfile" "$logfile" 20 healthy
+  fb_log "gateway: running (pid $pid) on http://127.0.0.1:$GATEWAY_PORT_LOCAL, log $logfile"
 }
 
 status() {

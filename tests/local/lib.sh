@@ -72,3 +72,20 @@ fb_stop_daemon() {
   rm -f "$pidfile"
   fb_log "$name: stopped (pid $pid)"
 }
+
+# fb_wait_healthy NAME PID PIDFILE LOGFILE SECONDS CHECK... -> waits until the command
+# CHECK... succeeds; dies with the log's tail if the process exits or SECONDS pass.
+fb_wait_healthy() {
+  local name="$1" pid="$2" pidfile="$3" logfile="$4" secs="$5" i
+  shift 5
+  for i in $(seq 1 $((secs * 10))); do
+    if "$@"; then return 0; fi
+    if ! kill -0 "$pid" 2>/dev/null; then
+      rm -f "$pidfile"
+      tail -n 30 "$logfile" >&2 || true
+      fb_die "$name exited during start-up (log: $logfile)"
+    fi
+    sleep 0.1
+  done
+  fb_die "$name not healthy after $secs s (log: $logfile)"
+}

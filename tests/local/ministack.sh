@@ -57,20 +57,8 @@ start() {
     pid=$!
     echo "$pid" >"$pidfile"
   fi
-  local i
-  for i in $(seq 1 600); do
-    if healthy; then
-      fb_log "ministack: running (pid $pid) on $FB_ENDPOINT, log $logfile"
-      return 0
-    fi
-    if ! kill -0 "$pid" 2>/dev/null; then
-      rm -f "$pidfile"
-      tail -n 30 "$logfile" >&2 || true
-      fb_die "ministack exited during start-up (log: $logfile)"
-    fi
-    sleep 0.1
-  done
-  fb_die "ministack not healthy after 60 s (log: $logfile)"
+  fb_wait_healthy ministack "$pid" "$pidfile" "$logfile" 60 healthy
+  fb_log "ministack: running (pid $pid) on $FB_ENDPOINT, log $logfile"
 }
 
 status() {

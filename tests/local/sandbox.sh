@@ -33,13 +33,8 @@ start() {
     "$binary" >>"$logfile" 2>&1 </dev/null &
   pid=$!
   echo "$pid" >"$pidfile"
-  local i
-  for i in $(seq 1 100); do
-    if healthy; then fb_log "sandbox: running (pid $pid) on $SANDBOX_URL, log $logfile"; return 0; fi
-    kill -0 "$pid" 2>/dev/null || { tail -n 30 "$logfile" >&2; fb_die "sandbox exited during start-up"; }
-    sleep 0.1
-  done
-  fb_die "sandbox not healthy after 10 s (log: $logfile)"
+  fb_wait_healthy sandbox "$pid" "$pidfile" "$logfile" 10 healthy
+  fb_log "sandbox: running (pid $pid) on $SANDBOX_URL, log $logfile"
 }
 
 case "${1:-}" in

@@ -338,6 +338,18 @@ pub fn location(response: &Response<Body>) -> &str {
         .unwrap()
 }
 
+/// A query parameter of an absolute URL or of a path with a query.
+pub fn query_param(url_or_path: &str, name: &str) -> String {
+    let url = Url::parse(url_or_path)
+        .or_else(|_| Url::parse(&format!("https://local{url_or_path}")))
+        .expect("a URL or a path");
+    url.query_pairs()
+        .find(|(k, _)| k == name)
+        .unwrap_or_else(|| panic!("no {name} parameter"))
+        .1
+        .into_owned()
+}
+
 pub fn body_text(response: &Response<Body>) -> String {
     match response.body() {
         Body::Text(t) => t.clone(),

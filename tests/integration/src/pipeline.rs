@@ -245,6 +245,17 @@ impl Pipeline {
             .as_u16()
     }
 
+    /// Fitbit delivers these notifications (one signed body) and the webhook accepts them.
+    pub async fn notify(&self, entries: &[(&str, &str, &str)]) {
+        let body = Pipeline::notification_body(entries);
+        assert_eq!(
+            self.post_notification(&body, Some(&self.sign(&body)), false)
+                .await,
+            204,
+            "webhook accepts a signed notification"
+        );
+    }
+
     /// A signed, valid notification body.
     pub fn notification_body(entries: &[(&str, &str, &str)]) -> Vec<u8> {
         let list: Vec<Value> = entries

@@ -6,7 +6,7 @@ use fitbridge::domain::{Collection, ConnectionStatus, ProviderKind, ProviderUser
 use fitbridge::provider::pkce;
 use fitbridge::secret::Secret;
 use fitbridge::store::{OAuthStateStore, PendingAuthorization};
-use fitbridge_integration::{body_text, location, EnvOptions, TestEnv};
+use fitbridge_integration::{body_text, location, query_param, EnvOptions, TestEnv};
 use fitbridge_sandbox::fitbit::Consent;
 use fitbridge_sandbox::sap::FaultInjection;
 use time::{Duration, OffsetDateTime};
@@ -213,13 +213,7 @@ async fn forged_state_is_refused_before_any_token_exchange() {
     let redirect = env.get("/connect/fitbit").await;
     let callback = env.consent(location(&redirect)).await;
     // Keep the real code, swap in a state we never issued.
-    let url = url::Url::parse(&format!("https://x{callback}")).unwrap();
-    let code = url
-        .query_pairs()
-        .find(|(k, _)| k == "code")
-        .unwrap()
-        .1
-        .into_owned();
+    let code = query_param(&callback, "code");
     let forged = format!(
         "/oauth/callback/fitbit?code={code}&state={}",
         pkce::new_state()
@@ -442,13 +436,7 @@ async fn unknown_provider_and_missing_code_get_clear_answers() {
     env.new_user("Mo", "Missing");
     let redirect = env.get("/connect/fitbit").await;
     let callback = env.consent(location(&redirect)).await;
-    let url = url::Url::parse(&format!("https://x{callback}")).unwrap();
-    let state = url
-        .query_pairs()
-        .find(|(k, _)| k == "state")
-        .unwrap()
-        .1
-        .into_owned();
+    let state = query_param(&callback, "state");
     let response = env
         .get(&format!("/oauth/callback/fitbit?state={state}"))
         .await;
@@ -529,13 +517,7 @@ async fn without_public_base_url_the_redirect_uri_uses_api_gateways_domain() {
     env.new_user("Dom", "Ain");
     let response = env.get("/connect/fitbit").await;
     assert_eq!(response.status(), 302);
-    let authorize = url::Url::parse(location(&response)).unwrap();
-    let redirect_uri = authorize
-        .query_pairs()
-        .find(|(k, _)| k == "redirect_uri")
-        .unwrap()
-        .1
-        .into_owned();
+    let redirect_uri = query_param(location(&response), "redirect_uri");
     // The test events' requestContext.domainName, not anything the client sent.
     assert_eq!(redirect_uri, "https://fitbridge.test/oauth/callback/fitbit");
     let done = env.get(&env.consent(location(&response)).await).await;

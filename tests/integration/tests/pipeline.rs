@@ -56,12 +56,7 @@ async fn notifications_with_duplicates_arrays_and_bad_ones_import_each_day_once(
         p.post_notification(&body, Some(&p.sign(&body)), true).await,
         204
     );
-    let single = Pipeline::notification_body(&[("body", "2026-11-19", &alice)]);
-    assert_eq!(
-        p.post_notification(&single, Some(&p.sign(&single)), false)
-            .await,
-        204
-    );
+    p.notify(&[("body", "2026-11-19", &alice)]).await;
     // Bad ones: wrong signature, no signature, not JSON, an unknown person.
     assert_eq!(
         p.post_notification(&body, Some("bm9wZQ=="), false).await,
@@ -74,12 +69,7 @@ async fn notifications_with_duplicates_arrays_and_bad_ones_import_each_day_once(
             .await,
         400
     );
-    let stranger = Pipeline::notification_body(&[("activities", "2026-11-18", "NOBODY")]);
-    assert_eq!(
-        p.post_notification(&stranger, Some(&p.sign(&stranger)), false)
-            .await,
-        204
-    );
+    p.notify(&[("activities", "2026-11-18", "NOBODY")]).await;
 
     p.drain(Duration::from_secs(60)).await;
 
@@ -291,12 +281,7 @@ async fn rate_limited_work_is_delivered_after_the_reset_without_nearing_the_dlq(
     let p = Pipeline::start().await;
     let user = p.connected_user(&["activity"]).await;
     p.env.sandbox.fitbit.throttle_user(&user, 2);
-    let body = Pipeline::notification_body(&[("activities", "2026-11-16", &user)]);
-    assert_eq!(
-        p.post_notification(&body, Some(&p.sign(&body)), false)
-            .await,
-        204
-    );
+    p.notify(&[("activities", "2026-11-16", &user)]).await;
 
     let (messages, failures) = p.run_worker().await.expect("one message");
     assert_eq!(
@@ -355,15 +340,11 @@ async fn sap_failing_for_a_while_delivers_afterwards_exactly_once() {
         status: Some(503),
         ..Default::default()
     });
-    let body = Pipeline::notification_body(&[
+    p.notify(&[
         ("activities", "2026-11-14", &user),
         ("sleep", "2026-11-14", &user),
-    ]);
-    assert_eq!(
-        p.post_notification(&body, Some(&p.sign(&body)), false)
-            .await,
-        204
-    );
+    ])
+    .await;
     p.drain(Duration::from_secs(60)).await;
 
     let got = interactions_by_source(&p, &user);
@@ -384,12 +365,7 @@ async fn provider_5xx_is_retried_with_backoff() {
         status: Some(503),
         ..Default::default()
     });
-    let body = Pipeline::notification_body(&[("activities", "2026-11-13", &user)]);
-    assert_eq!(
-        p.post_notification(&body, Some(&p.sign(&body)), false)
-            .await,
-        204
-    );
+    p.notify(&[("activities", "2026-11-13", &user)]).await;
     p.drain(Duration::from_secs(30)).await;
     assert_eq!(interactions_by_source(&p, &user).len(), 4);
 }
@@ -421,12 +397,8 @@ async fn revocation_forgets_the_tokens_flags_the_contact_and_stops_all_calls() {
     let p = Pipeline::start().await;
     let user = p.connected_user(ALL).await;
     p.env.sandbox.fitbit.revoke_user(&user);
-    let body = Pipeline::notification_body(&[("userRevokedAccess", "2026-11-20", &user)]);
-    assert_eq!(
-        p.post_notification(&body, Some(&p.sign(&body)), false)
-            .await,
-        204
-    );
+    p.notify(&[("userRevokedAccess", "2026-11-20", &user)])
+        .await;
     p.drain(Duration::from_secs(30)).await;
 
     assert!(p.connection(&user).await.is_none(), "tokens gone");
@@ -442,12 +414,7 @@ async fn revocation_forgets_the_tokens_flags_the_contact_and_stops_all_calls() {
     assert_eq!(flagged, 1, "the contact is flagged in SAP");
 
     let calls_before = p.env.sandbox.fitbit.stats().api_calls_of(&user);
-    let later = Pipeline::notification_body(&[("activities", "2026-11-20", &user)]);
-    assert_eq!(
-        p.post_notification(&later, Some(&p.sign(&later)), false)
-            .await,
-        204
-    );
+    p.notify(&[("activities", "2026-11-20", &user)]).await;
     p.drain(Duration::from_secs(30)).await;
     assert_eq!(
         p.env.sandbox.fitbit.stats().api_calls_of(&user),
@@ -462,12 +429,7 @@ async fn provider_gone_parks_the_person_with_one_clear_log_line() {
     let p = Pipeline::start().await;
     let user = p.connected_user(&["activity"]).await;
     p.env.sandbox.fitbit.set_gone(true);
-    let body = Pipeline::notification_body(&[("activities", "2026-11-12", &user)]);
-    assert_eq!(
-        p.post_notification(&body, Some(&p.sign(&body)), false)
-            .await,
-        204
-    );
+    p.notify(&[("activities", "2026-11-12", &user)]).await;
     p.drain(Duration::from_secs(30)).await;
 
     assert_eq!(
@@ -484,12 +446,7 @@ async fn invalid_grant_after_rereading_parks_the_person_as_needs_reconsent() {
     let p = Pipeline::start().await;
     let user = p.connected_user(&["activity"]).await;
     p.env.sandbox.fitbit.revoke_user(&user); // refresh now answers invalid_grant
-    let body = Pipeline::notification_body(&[("activities", "2026-11-11", &user)]);
-    assert_eq!(
-        p.post_notification(&body, Some(&p.sign(&body)), false)
-            .await,
-        204
-    );
+    p.notify(&[("activities", "2026-11-11", &user)]).await;
     p.drain(Duration::from_secs(30)).await;
 
     assert_eq!(
@@ -506,12 +463,7 @@ async fn parked_work_is_imported_once_the_person_reconnects() {
     let p = Pipeline::start().await;
     let user = p.connected_user(&["activity", "profile"]).await;
     p.env.sandbox.fitbit.revoke_user(&user);
-    let body = Pipeline::notification_body(&[("activities", "2026-11-09", &user)]);
-    assert_eq!(
-        p.post_notification(&body, Some(&p.sign(&body)), false)
-            .await,
-        204
-    );
+    p.notify(&[("activities", "2026-11-09", &user)]).await;
     p.drain(Duration::from_secs(30)).await;
     assert_eq!(
         p.connection(&user).await.unwrap().status,

@@ -71,6 +71,18 @@ impl DynamoStore {
         ])
     }
 
+    /// Writes a whole item, replacing any with the same key.
+    async fn put(&self, item: Item) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
     /// Releases a hold (a refresh lease, an import claim): removes its owner and expiry
     /// attributes if `owner` still holds it. A hold that is not ours (any more) needs no
     /// release.
@@ -556,14 +568,7 @@ impl TokenStore for DynamoStore {
                 }
             }
         }
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(tombstone))
-            .send()
-            .await
-            .map_err(unavailable)?;
-        Ok(())
+        self.put(tombstone).await
     }
 }
 
@@ -728,14 +733,7 @@ impl ParkedWork for DynamoStore {
         record.insert("reason".into(), s(reason));
         record.insert("parked_at".into(), n(now));
         record.insert("ttl".into(), n(now + PARKED_RETENTION_SECS));
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(record))
-            .send()
-            .await
-            .map_err(unavailable)?;
-        Ok(())
+        self.put(record).await
     }
 }
 

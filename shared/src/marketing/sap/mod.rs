@@ -1,6 +1,6 @@
 //! SAP Marketing Cloud over OData V2: the HTTP session with its CSRF token, the `$batch`
 //! codec, and the contact adapters (`API_MKT_CONTACT_SRV` and `CUAN_IMPORT_SRV`).
-//! Wire facts: `../shared/reference/FACTS.md` §3; contracts: the EDMX files beside it.
+//! Wire facts: `tests/contracts/FACTS.md` §3; contracts: `tests/contracts/sap-marketing/`.
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -1,5 +1,5 @@
 //! The legacy Fitbit Web API (switched off in November 2026; kept for the sandbox and for
-//! migrating existing users). Wire facts: `../shared/reference/FACTS.md` §1.
+//! migrating existing users). Wire facts: `tests/contracts/FACTS.md` §1.
 
 use std::sync::Arc;
 

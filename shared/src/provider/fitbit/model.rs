@@ -1,4 +1,4 @@
-//! Fitbit wire types (contract: `../shared/reference/fitbit-web-api/`) and their mapping to
+//! Fitbit wire types (contract: `tests/contracts/fitbit-web-api/`) and their mapping to
 //! the domain. Parsing is lenient: device-dependent fields are optional.
 
 use serde::Deserialize;

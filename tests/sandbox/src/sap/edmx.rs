@@ -1,7 +1,7 @@
 //! The OData V2 contracts (EDMX) of the SAP services the sandbox serves, parsed into the
 //! schema that drives validation, the service document and `$metadata`.
 //!
-//! The EDMX files are the published contracts (see `shared/reference/sap-marketing/SOURCES.md`);
+//! The EDMX files are the published contracts (see `tests/contracts/sap-marketing/SOURCES.md`);
 //! they are compiled in so the sandbox cannot drift from them at runtime.
 
 use std::collections::BTreeMap;
@@ -47,15 +47,15 @@ impl ServiceKind {
         match self {
             Self::Contact => include_str!(concat!(
                 env!("CARGO_MANIFEST_DIR"),
-                "/../../../shared/reference/sap-marketing/API_MKT_CONTACT_SRV.xml"
+                "/../contracts/sap-marketing/API_MKT_CONTACT_SRV.xml"
             )),
             Self::Interaction => include_str!(concat!(
                 env!("CARGO_MANIFEST_DIR"),
-                "/../../../shared/reference/sap-marketing/API_MKT_INTERACTION_SRV.xml"
+                "/../contracts/sap-marketing/API_MKT_INTERACTION_SRV.xml"
             )),
             Self::Import => include_str!(concat!(
                 env!("CARGO_MANIFEST_DIR"),
-                "/../../../shared/reference/sap-marketing/CUAN_IMPORT_SRV.xml"
+                "/../contracts/sap-marketing/CUAN_IMPORT_SRV.xml"
             )),
         }
     }

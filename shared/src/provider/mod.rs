@@ -12,6 +12,7 @@ use crate::secret::Secret;
 use crate::secret_store::SecretError;
 
 pub mod fitbit;
+pub mod google_health;
 pub mod pkce;
 
 /// What the authorize redirect must carry.

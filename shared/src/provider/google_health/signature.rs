@@ -1,0 +1,1 @@
+//! Placeholder: webhook signatures (Tink ECDSA P-256).

@@ -1,6 +1,9 @@
 //! Typed configuration: plain settings from the environment, credentials from
 //! Secrets Manager (see [`crate::secret_store`]). Every endpoint URL is configuration, so the
 //! same binaries talk to the real services and to the sandboxes.
+//!
+//! This module only reads the environment. Adapters take the settings values it builds;
+//! each provider declares its own settings (in its folder) with the readers here.
 
 use std::env;
 
@@ -14,61 +17,38 @@ pub enum ConfigError {
     Invalid { name: &'static str, reason: String },
 }
 
-fn required(name: &'static str) -> Result<String, ConfigError> {
-    env::var(name)
-        .ok()
-        .filter(|v| !v.is_empty())
-        .ok_or(ConfigError::Missing(name))
+/// A required variable: set and not empty.
+pub fn required_var(name: &'static str) -> Result<String, ConfigError> {
+    optional_var(name).ok_or(ConfigError::Missing(name))
 }
 
-fn optional(name: &'static str, default: &str) -> String {
-    env::var(name)
-        .ok()
-        .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| default.to_owned())
+/// An optional variable: `None` when unset or empty.
+pub fn optional_var(name: &'static str) -> Option<String> {
+    env::var(name).ok().filter(|v| !v.is_empty())
 }
 
-fn url(name: &'static str, value: String) -> Result<Url, ConfigError> {
+fn with_default(name: &'static str, default: &str) -> String {
+    optional_var(name).unwrap_or_else(|| default.to_owned())
+}
+
+/// A URL variable (a trailing slash is dropped), `default` when unset.
+pub fn url_var(name: &'static str, default: &str) -> Result<Url, ConfigError> {
+    parse_url(name, &with_default(name, default))
+}
+
+/// A whitespace-separated list, `default` when unset.
+pub fn list_var(name: &'static str, default: &str) -> Vec<String> {
+    with_default(name, default)
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect()
+}
+
+fn parse_url(name: &'static str, value: &str) -> Result<Url, ConfigError> {
     Url::parse(value.trim_end_matches('/')).map_err(|e| ConfigError::Invalid {
         name,
         reason: e.to_string(),
     })
-}
-
-/// Where the Fitbit Web API lives, and which of its credentials secret to read.
-#[derive(Clone, Debug)]
-pub struct FitbitSettings {
-    /// `https://www.fitbit.com/oauth2/authorize`
-    pub authorize_url: Url,
-    /// `https://api.fitbit.com` (token, revoke and data endpoints hang below it)
-    pub api_base_url: Url,
-    /// Secrets Manager id of `{client_id, client_secret, subscriber_verification_code}`.
-    pub secret_id: String,
-    /// Scopes we ask for; people may grant fewer.
-    pub scopes: Vec<String>,
-}
-
-impl FitbitSettings {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Ok(FitbitSettings {
-            authorize_url: url(
-                "FITBIT_AUTHORIZE_URL",
-                optional(
-                    "FITBIT_AUTHORIZE_URL",
-                    "https://www.fitbit.com/oauth2/authorize",
-                ),
-            )?,
-            api_base_url: url(
-                "FITBIT_API_BASE_URL",
-                optional("FITBIT_API_BASE_URL", "https://api.fitbit.com"),
-            )?,
-            secret_id: required("FITBIT_SECRET_ID")?,
-            scopes: optional("FITBIT_SCOPES", "profile activity sleep weight")
-                .split_whitespace()
-                .map(str::to_owned)
-                .collect(),
-        })
-    }
 }
 
 /// Which SAP API carries contacts.
@@ -87,8 +67,6 @@ pub struct SapSettings {
     /// Secrets Manager id of `{username, password}` (the communication user).
     pub secret_id: String,
     pub contact_api: ContactApi,
-    /// Contact origin configured in the tenant for provider ids, e.g. `FITBIT`.
-    pub contact_origin: String,
     /// Origin of the company's own customer ids, attached as additional ids.
     pub customer_id_origin: String,
     /// `Sap-Cuan-SourceSystemType` / `Sap-Cuan-SourceSystemId` on every write.
@@ -98,7 +76,7 @@ pub struct SapSettings {
 
 impl SapSettings {
     pub fn from_env() -> Result<Self, ConfigError> {
-        let contact_api = match optional("SAP_CONTACT_API", "contact").as_str() {
+        let contact_api = match with_default("SAP_CONTACT_API", "contact").as_str() {
             "contact" => ContactApi::Contact,
             "cuan" => ContactApi::Cuan,
             other => {
@@ -109,13 +87,12 @@ impl SapSettings {
             }
         };
         Ok(SapSettings {
-            base_url: url("SAP_BASE_URL", required("SAP_BASE_URL")?)?,
-            secret_id: required("SAP_SECRET_ID")?,
+            base_url: parse_url("SAP_BASE_URL", &required_var("SAP_BASE_URL")?)?,
+            secret_id: required_var("SAP_SECRET_ID")?,
             contact_api,
-            contact_origin: optional("SAP_CONTACT_ORIGIN", "FITBIT"),
-            customer_id_origin: optional("SAP_CUSTOMER_ID_ORIGIN", "CUSTOMER_ID"),
-            source_system_type: optional("SAP_SOURCE_SYSTEM_TYPE", "EXT"),
-            source_system_id: optional("SAP_SOURCE_SYSTEM_ID", "FITBRIDGE"),
+            customer_id_origin: with_default("SAP_CUSTOMER_ID_ORIGIN", "CUSTOMER_ID"),
+            source_system_type: with_default("SAP_SOURCE_SYSTEM_TYPE", "EXT"),
+            source_system_id: with_default("SAP_SOURCE_SYSTEM_ID", "FITBRIDGE"),
         })
     }
 }
@@ -134,17 +111,16 @@ pub struct ConnectSettings {
 impl ConnectSettings {
     pub fn from_env() -> Result<Self, ConfigError> {
         Ok(ConnectSettings {
-            public_base_url: match optional("PUBLIC_BASE_URL", "") {
-                v if v.is_empty() => None,
-                v => Some(url("PUBLIC_BASE_URL", v)?),
-            },
-            link_secret_id: required("CONNECT_LINK_SECRET_ID")?,
+            public_base_url: optional_var("PUBLIC_BASE_URL")
+                .map(|v| parse_url("PUBLIC_BASE_URL", &v))
+                .transpose()?,
+            link_secret_id: required_var("CONNECT_LINK_SECRET_ID")?,
         })
     }
 }
 
 pub fn table_name() -> Result<String, ConfigError> {
-    required("TABLE_NAME")
+    required_var("TABLE_NAME")
 }
 
 /// The queue URLs and redrive setting the pipeline functions use.
@@ -159,15 +135,15 @@ pub struct QueueSettings {
 
 impl QueueSettings {
     pub fn from_env() -> Result<Self, ConfigError> {
-        let max_receive_count = optional("WORK_QUEUE_MAX_RECEIVE_COUNT", "5")
+        let max_receive_count = with_default("WORK_QUEUE_MAX_RECEIVE_COUNT", "5")
             .parse()
             .map_err(|_| ConfigError::Invalid {
                 name: "WORK_QUEUE_MAX_RECEIVE_COUNT",
                 reason: "not a whole number".into(),
             })?;
         Ok(QueueSettings {
-            work_queue_url: required("WORK_QUEUE_URL")?,
-            retry_queue_url: env::var("RETRY_QUEUE_URL").ok().filter(|v| !v.is_empty()),
+            work_queue_url: required_var("WORK_QUEUE_URL")?,
+            retry_queue_url: optional_var("RETRY_QUEUE_URL"),
             max_receive_count,
         })
     }
@@ -179,9 +155,10 @@ impl QueueSettings {
     }
 }
 
-/// `INTERACTION_MAPPING` (JSON, empty for the defaults).
-pub fn interaction_mapping() -> Result<crate::marketing::mapping::InteractionMapping, ConfigError> {
-    crate::marketing::mapping::InteractionMapping::from_json(&optional("INTERACTION_MAPPING", ""))
+/// `INTERACTION_MAPPING`: per provider, how its people and days look in SAP (JSON keyed by
+/// provider; empty for the providers' defaults).
+pub fn mappings() -> Result<crate::marketing::mapping::Mappings, ConfigError> {
+    crate::marketing::mapping::Mappings::from_json(&with_default("INTERACTION_MAPPING", ""))
         .map_err(|e| ConfigError::Invalid {
             name: "INTERACTION_MAPPING",
             reason: e.to_string(),
@@ -190,7 +167,7 @@ pub fn interaction_mapping() -> Result<crate::marketing::mapping::InteractionMap
 
 /// Parallel scan segments of the daily job.
 pub fn scan_segments() -> Result<u32, ConfigError> {
-    optional("SCAN_SEGMENTS", "8")
+    with_default("SCAN_SEGMENTS", "8")
         .parse()
         .ok()
         .filter(|n| (1..=64).contains(n))

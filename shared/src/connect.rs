@@ -7,7 +7,6 @@
 //! again. Subscriptions come last, after the connection exists, so a notification that
 //! arrives at once finds it.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use time::{Duration, OffsetDateTime};
@@ -16,11 +15,12 @@ use url::Url;
 use crate::config::ConnectSettings;
 use crate::connect_link::{self, LinkError, LinkParams};
 use crate::domain::{
-    Collection, Connection, ConnectionStatus, ContactKey, ContactRecord, Profile, ProviderKind,
-    ProviderUserId,
+    Collection, Connection, ConnectionStatus, ContactKey, ContactRecord, ProviderKind,
+    ProviderUserId, TokenSet,
 };
+use crate::marketing::mapping::Mappings;
 use crate::marketing::{MarketingError, MarketingSink};
-use crate::provider::{pkce, AuthorizeRequest, Provider, ProviderError, SubscriptionOutcome};
+use crate::provider::{pkce, AuthorizeRequest, Provider, ProviderError, Providers};
 use crate::queue::WorkQueue;
 use crate::secret_store::{LinkKey, SecretCache, SecretError};
 use crate::store::{
@@ -75,7 +75,7 @@ pub enum ConnectError {
     MissingCode,
     #[error("token exchange failed: {0}")]
     TokenExchange(ProviderError),
-    #[error("profile fetch failed: {0}")]
+    #[error("identity or profile fetch failed: {0}")]
     Profile(ProviderError),
     #[error("contact upsert failed: {0}")]
     Marketing(#[from] MarketingError),
@@ -87,35 +87,36 @@ pub enum ConnectError {
 
 /// Everything the connect flow needs; built once per container.
 pub struct ConnectService {
-    providers: HashMap<ProviderKind, Arc<dyn Provider>>,
+    providers: Providers,
     states: Arc<dyn OAuthStateStore>,
     connections: Arc<dyn ConnectionStore>,
     marketing: Arc<dyn MarketingSink>,
     secrets: Arc<SecretCache>,
     settings: ConnectSettings,
-    contact_origin: String,
+    /// Each provider's contact origin.
+    mappings: Mappings,
     /// Where parked work goes back to once the person has reconnected.
     resume: Option<(Arc<dyn ParkedWork>, Arc<dyn WorkQueue>)>,
 }
 
 impl ConnectService {
     pub fn new(
-        providers: Vec<Arc<dyn Provider>>,
+        providers: Providers,
         states: Arc<dyn OAuthStateStore>,
         connections: Arc<dyn ConnectionStore>,
         marketing: Arc<dyn MarketingSink>,
         secrets: Arc<SecretCache>,
         settings: ConnectSettings,
-        contact_origin: String,
+        mappings: Mappings,
     ) -> Self {
         ConnectService {
-            providers: providers.into_iter().map(|p| (p.kind(), p)).collect(),
+            providers,
             states,
             connections,
             marketing,
             secrets,
             settings,
-            contact_origin,
+            mappings,
             resume: None,
         }
     }
@@ -128,7 +129,7 @@ impl ConnectService {
 
     fn provider(&self, kind: ProviderKind) -> Result<&Arc<dyn Provider>, ConnectError> {
         self.providers
-            .get(&kind)
+            .get(kind)
             .ok_or(ConnectError::UnknownProvider)
     }
 
@@ -224,48 +225,38 @@ impl ConnectService {
             .exchange_code(code, &pending.code_verifier, &pending.redirect_uri)
             .await
             .map_err(ConnectError::TokenExchange)?;
-        let user_id = grant.user_id;
-        let tokens = grant.tokens;
-
-        // From here on the provider has issued new tokens, which (at Fitbit) invalidate the
-        // ones we may hold from an earlier connect: if we cannot finish, still keep them.
-        let finish = async {
-            let profile = if tokens.scopes.contains("profile") {
-                provider
-                    .profile(&tokens.access_token)
-                    .await
-                    .map_err(ConnectError::Profile)?
-            } else {
-                Profile::default()
-            };
-            let contact = ContactKey {
-                origin: self.contact_origin.clone(),
-                id: user_id.0.clone(),
-            };
-            self.marketing
-                .upsert_contact(&ContactRecord {
-                    key: contact.clone(),
-                    profile: profile.clone(),
-                    customer_ref: pending.customer_ref.clone(),
-                    changed_at: OffsetDateTime::now_utc(),
-                })
-                .await?;
-            Ok::<_, ConnectError>((profile, contact))
-        };
-        let (profile, contact) = match finish.await {
-            Ok(done) => done,
+        // From here on the provider has issued new tokens, which (where refresh tokens are
+        // single-use) invalidate the ones we may hold from an earlier connect: if we
+        // cannot finish, still keep them.
+        let person = match provider.identify(&grant).await {
+            Ok(person) => person,
             Err(e) => {
-                if self
-                    .connections
-                    .replace_tokens_if_connected(kind, &user_id, &tokens)
-                    .await?
-                {
-                    tracing::warn!(provider = %kind, user_id = %user_id,
-                        "reconnect failed; kept the new tokens on the existing connection");
+                if let Some(user_id) = &grant.user_id {
+                    self.keep_new_tokens(kind, user_id, &grant.tokens).await?;
                 }
-                return Err(e);
+                return Err(ConnectError::Profile(e));
             }
         };
+        let user_id = person.user_id;
+        let tokens = grant.tokens;
+        let profile = person.profile;
+        let contact = ContactKey {
+            origin: self.mappings.of(kind).contact_origin.clone(),
+            id: user_id.0.clone(),
+        };
+        let upsert = self
+            .marketing
+            .upsert_contact(&ContactRecord {
+                key: contact.clone(),
+                profile: profile.clone(),
+                customer_ref: pending.customer_ref.clone(),
+                changed_at: OffsetDateTime::now_utc(),
+            })
+            .await;
+        if let Err(e) = upsert {
+            self.keep_new_tokens(kind, &user_id, &tokens).await?;
+            return Err(e.into());
+        }
 
         let version = self
             .connections
@@ -282,8 +273,12 @@ impl ConnectService {
             })
             .await?;
 
-        let subscriptions = self
-            .subscribe_granted(provider.as_ref(), &user_id, &tokens)
+        let subscriptions = provider
+            .subscribe(
+                &tokens.access_token,
+                &user_id,
+                &kind.granted_collections(&tokens.scopes),
+            )
             .await;
         self.connections
             .set_subscriptions(kind, &user_id, &subscriptions)
@@ -295,6 +290,25 @@ impl ConnectService {
             subscriptions,
             resumed,
         })
+    }
+
+    /// A connect that got new tokens but could not finish: if the person was connected
+    /// before, their stored tokens are replaced (the old pair may be dead already).
+    async fn keep_new_tokens(
+        &self,
+        kind: ProviderKind,
+        user_id: &ProviderUserId,
+        tokens: &TokenSet,
+    ) -> Result<(), ConnectError> {
+        if self
+            .connections
+            .replace_tokens_if_connected(kind, user_id, tokens)
+            .await?
+        {
+            tracing::warn!(provider = %kind, user_id = %user_id,
+                "reconnect failed; kept the new tokens on the existing connection");
+        }
+        Ok(())
     }
 
     /// Gives the person's parked work back to the work queue (the days they missed while
@@ -324,37 +338,5 @@ impl ConnectService {
                 0
             }
         }
-    }
-
-    /// Subscribes to each collection whose scope was granted — never also to "all", which
-    /// would duplicate every notification. A failure is logged, not fatal: the daily pull
-    /// still brings the data, and the next reconnect retries.
-    async fn subscribe_granted(
-        &self,
-        provider: &dyn Provider,
-        user_id: &ProviderUserId,
-        tokens: &crate::domain::TokenSet,
-    ) -> Vec<Collection> {
-        let mut subscribed = Vec::new();
-        for collection in provider.kind().granted_collections(&tokens.scopes) {
-            match provider
-                .subscribe(&tokens.access_token, user_id, collection)
-                .await
-            {
-                Ok(SubscriptionOutcome::Created | SubscriptionOutcome::AlreadyExists) => {
-                    subscribed.push(collection)
-                }
-                Ok(SubscriptionOutcome::Conflict) => {
-                    tracing::warn!(user_id = %user_id, %collection,
-                        "subscription conflict: another subscription holds this collection");
-                    subscribed.push(collection);
-                }
-                Err(e) => {
-                    tracing::warn!(user_id = %user_id, %collection, error = %e,
-                        "subscription failed");
-                }
-            }
-        }
-        subscribed
     }
 }

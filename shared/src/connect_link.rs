@@ -96,6 +96,8 @@ pub fn verify(
 mod tests {
     use super::*;
 
+    const KIND: ProviderKind = ProviderKind::ALL[0];
+
     fn key() -> Secret {
         Secret::new("k3y")
     }
@@ -112,13 +114,8 @@ mod tests {
     fn valid_link_yields_the_ref() {
         let now = OffsetDateTime::now_utc();
         let exp = now.unix_timestamp() + 600;
-        let sig = sign(&key(), ProviderKind::Fitbit, "C-42", exp);
-        let got = verify(
-            &key(),
-            ProviderKind::Fitbit,
-            &params("C-42", exp, &sig),
-            now,
-        );
+        let sig = sign(&key(), KIND, "C-42", exp);
+        let got = verify(&key(), KIND, &params("C-42", exp, &sig), now);
         assert_eq!(got, Ok(Some("C-42".into())));
     }
 
@@ -126,33 +123,17 @@ mod tests {
     fn altered_ref_forged_sig_and_expiry_are_refused() {
         let now = OffsetDateTime::now_utc();
         let exp = now.unix_timestamp() + 600;
-        let sig = sign(&key(), ProviderKind::Fitbit, "C-42", exp);
+        let sig = sign(&key(), KIND, "C-42", exp);
         let p = params("C-43", exp, &sig);
-        assert_eq!(
-            verify(&key(), ProviderKind::Fitbit, &p, now),
-            Err(LinkError::BadSignature)
-        );
+        assert_eq!(verify(&key(), KIND, &p, now), Err(LinkError::BadSignature));
         let p = params("C-42", exp + 1, &sig);
-        assert_eq!(
-            verify(&key(), ProviderKind::Fitbit, &p, now),
-            Err(LinkError::BadSignature)
-        );
-        let forged = sign(&Secret::new("other"), ProviderKind::Fitbit, "C-42", exp);
+        assert_eq!(verify(&key(), KIND, &p, now), Err(LinkError::BadSignature));
+        let forged = sign(&Secret::new("other"), KIND, "C-42", exp);
         let p = params("C-42", exp, &forged);
-        assert_eq!(
-            verify(&key(), ProviderKind::Fitbit, &p, now),
-            Err(LinkError::BadSignature)
-        );
+        assert_eq!(verify(&key(), KIND, &p, now), Err(LinkError::BadSignature));
         let old = now.unix_timestamp() - 1;
-        let p = params(
-            "C-42",
-            old,
-            &sign(&key(), ProviderKind::Fitbit, "C-42", old),
-        );
-        assert_eq!(
-            verify(&key(), ProviderKind::Fitbit, &p, now),
-            Err(LinkError::Expired)
-        );
+        let p = params("C-42", old, &sign(&key(), KIND, "C-42", old));
+        assert_eq!(verify(&key(), KIND, &p, now), Err(LinkError::Expired));
     }
 
     #[test]
@@ -162,11 +143,8 @@ mod tests {
             customer_ref: Some("C-42".into()),
             ..Default::default()
         };
-        assert_eq!(
-            verify(&key(), ProviderKind::Fitbit, &p, now),
-            Err(LinkError::Unsigned)
-        );
+        assert_eq!(verify(&key(), KIND, &p, now), Err(LinkError::Unsigned));
         let none = LinkParams::default();
-        assert_eq!(verify(&key(), ProviderKind::Fitbit, &none, now), Ok(None));
+        assert_eq!(verify(&key(), KIND, &none, now), Ok(None));
     }
 }

@@ -1,5 +1,5 @@
 //! The daily job: for every connected person, queue "sync yesterday" — yesterday in the
-//! person's own time zone, because Fitbit's days are local days.
+//! person's own time zone, because providers' days are the person's local (civil) days.
 //!
 //! Parallel scan segments page through the table concurrently and each page's work is
 //! queued as soon as it is read, so memory stays flat however many people there are.

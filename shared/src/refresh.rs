@@ -1,18 +1,21 @@
-//! The retry queue's consumer: after a 401, refresh the person's token once and resend
+//! The retry queue's use case: after a 401, refresh the person's token once and resend
 //! the original work to the work queue.
 //!
 //! The retry queue is FIFO with one message group per person, so a person's retries are
 //! handled one after another; [`crate::tokens`] makes sure that a refresh also never races
-//! a worker's proactive refresh. A message whose token version is already outdated (an
-//! earlier message refreshed it) just resends its work with the current token.
+//! a worker's proactive refresh. A request whose token version is already outdated (an
+//! earlier one refreshed it) just resends its work with the current token.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::queue::{RetryRequest, WorkQueue};
 use crate::store::ParkedWork;
-use crate::sync::{backoff, Outcome};
+use crate::sync::Outcome;
 use crate::tokens::{TokenError, TokenService};
+
+/// How soon to look again when another refresher holds the person's lease.
+const OTHER_REFRESHER: Duration = Duration::from_secs(5);
 
 pub struct RefreshService {
     pub tokens: Arc<TokenService>,
@@ -21,11 +24,7 @@ pub struct RefreshService {
 }
 
 impl RefreshService {
-    pub async fn handle(&self, body: &str, receive_count: u32) -> Outcome {
-        let Ok(request) = serde_json::from_str::<RetryRequest>(body) else {
-            tracing::error!(bytes = body.len(), "unreadable retry message");
-            return Outcome::RetryAfter(backoff(receive_count));
-        };
+    pub async fn handle(&self, request: &RetryRequest) -> Outcome {
         let work = &request.work;
         match self
             .tokens
@@ -40,7 +39,7 @@ impl RefreshService {
                 }
                 Err(e) => {
                     tracing::error!(error = %e, "work queue unavailable");
-                    Outcome::RetryAfter(backoff(receive_count))
+                    Outcome::BACKOFF
                 }
             },
             Err(TokenError::NotConnected) => {
@@ -50,13 +49,16 @@ impl RefreshService {
             Err(e @ (TokenError::NeedsReconsent | TokenError::Gone | TokenError::Parked(_))) => {
                 match self.parked.park(work, &e.to_string()).await {
                     Ok(()) => Outcome::Done,
-                    Err(_) => Outcome::RetryAfter(backoff(receive_count)),
+                    Err(_) => Outcome::BACKOFF,
                 }
             }
-            Err(TokenError::Busy) => Outcome::RetryAfter(Duration::from_secs(5)),
+            Err(TokenError::Busy) => Outcome::Retry {
+                after: OTHER_REFRESHER,
+                backoff: false,
+            },
             Err(e) => {
                 tracing::warn!(user_id = %work.user_id, error = %e, "refresh failed; will retry");
-                Outcome::RetryAfter(backoff(receive_count))
+                Outcome::BACKOFF
             }
         }
     }

@@ -64,6 +64,33 @@ impl SecretSource for SecretsManagerSource {
     }
 }
 
+/// In-memory adapter: secrets from a map (use-case tests, benchmarks).
+pub struct MemorySecrets(pub HashMap<String, String>);
+
+impl MemorySecrets {
+    pub fn new<'a>(secrets: impl IntoIterator<Item = (&'a str, serde_json::Value)>) -> Self {
+        MemorySecrets(
+            secrets
+                .into_iter()
+                .map(|(id, v)| (id.to_owned(), v.to_string()))
+                .collect(),
+        )
+    }
+}
+
+#[async_trait]
+impl SecretSource for MemorySecrets {
+    async fn secret_string(&self, id: &str) -> Result<Secret, SecretError> {
+        self.0
+            .get(id)
+            .map(|v| Secret::new(v.clone()))
+            .ok_or_else(|| SecretError::Unavailable {
+                id: id.into(),
+                reason: "absent".into(),
+            })
+    }
+}
+
 /// Caches parsed secrets per container.
 pub struct SecretCache {
     source: Arc<dyn SecretSource>,
@@ -97,14 +124,6 @@ impl SecretCache {
         entries.insert(id.to_owned(), (Instant::now(), value.clone()));
         Ok(value)
     }
-}
-
-/// `{client_id, client_secret, subscriber_verification_code}` of a provider app.
-#[derive(Clone, Debug, Deserialize)]
-pub struct ProviderCredentials {
-    pub client_id: String,
-    pub client_secret: Secret,
-    pub subscriber_verification_code: Option<Secret>,
 }
 
 /// `{username, password}` of the SAP communication user.

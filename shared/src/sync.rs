@@ -1,13 +1,20 @@
 //! The use case the worker runs: for a batch of work items, get each person a valid
-//! token, fetch the changed days, and import them as interactions — each (person, day,
-//! metric) exactly once, updated when its values change.
+//! token, fetch the changed days, and import them as interactions.
 //!
-//! Every item ends in one [`Outcome`]. Failures are classified by what fixes them:
-//! a 401 goes to the retry queue (whose consumer refreshes the token once and resends the
-//! work), a 429 waits for the rate-limit reset, 5xx and timeouts back off, 410 and a
-//! rejected refresh token park the person's work.
+//! Invariants:
+//! - Each (contact, day, metric) reaches SAP exactly once, and is updated in place when
+//!   its values change: every write goes through a claim in the import ledger.
+//! - Each change costs one provider call however often it is announced: the fetch log
+//!   skips a notification a completed fetch already answered.
+//! - Every item ends in exactly one [`Outcome`], decided by one policy ([`remedy`]) that
+//!   maps each failure to what fixes it: a 401 goes to the retry queue (whose consumer
+//!   refreshes the token once and resends the work), a 429 waits for the reset, 5xx and
+//!   timeouts back off, 410 and a dead refresh token park the person's work.
+//! - Delivery is not this module's business: decoding messages, receive counts, backoff
+//!   delays, visibility and keeping rate-limit waits out of the DLQ belong to the queue
+//!   adapter ([`crate::api::sqs`]).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,8 +27,8 @@ use crate::domain::{
     ProviderUserId, Task, WorkItem,
 };
 use crate::marketing::{InteractionSink, InteractionWrite, MarketingError};
-use crate::provider::{Provider, ProviderError};
-use crate::queue::{RetryQueue, RetryRequest, WorkQueue};
+use crate::provider::{ProviderError, Providers};
+use crate::queue::{RetryQueue, RetryRequest};
 use crate::store::{
     Claim, FetchClaim, FetchKey, FetchLog, ImportLedger, LedgerEntry, ParkedWork, TokenStore,
 };
@@ -31,31 +38,131 @@ use crate::tokens::{TokenError, TokenService};
 const CLAIM: time::Duration = time::Duration::seconds(90);
 /// People processed at once within a batch.
 const CONCURRENT_PEOPLE: usize = 10;
+/// How soon to look again when another worker is fetching or importing the same day.
+const OTHER_WORKER: Duration = Duration::from_secs(20);
+/// How soon to look again when another refresher holds the person's lease.
+const OTHER_REFRESHER: Duration = Duration::from_secs(10);
 
-/// One message as received.
+/// One work item and when it was first sent (a notification sent before a completed
+/// fetch started is already answered).
 #[derive(Clone, Debug)]
-pub struct Delivery {
-    pub body: String,
-    /// How often SQS has delivered it, this time included.
-    pub receive_count: u32,
-    /// When it was first sent (SQS `SentTimestamp`).
+pub struct Work {
+    pub item: WorkItem,
     pub sent_at: OffsetDateTime,
 }
 
-/// What to do with a message.
+/// What became of a work item.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
-    /// Handled (imported, skipped as already imported, parked, or handed on): delete it.
+    /// Handled (imported, already imported, parked, handed on, nothing to do).
     Done,
-    /// Not handled: deliver it again after this long.
-    RetryAfter(Duration),
-    /// Waiting for the provider's rate-limit reset. Not a failure: it must not count
+    /// Not handled: deliver it again after at least `after`, and after the adapter's
+    /// backoff if `backoff` (a failure that may pass). Counts towards the DLQ.
+    Retry { after: Duration, backoff: bool },
+    /// Waiting for the provider's rate-limit reset. Not a failure: it must never count
     /// towards the DLQ.
     RateLimited(Duration),
 }
 
+impl Outcome {
+    /// A failure that may pass: retry after the adapter's backoff.
+    pub const BACKOFF: Outcome = Outcome::Retry {
+        after: Duration::ZERO,
+        backoff: true,
+    };
+
+    fn retry_after(after: Duration) -> Outcome {
+        Outcome::Retry {
+            after,
+            backoff: false,
+        }
+    }
+}
+
+/// Keeps the outcome that needs the most: a failure beats a rate-limit wait beats done;
+/// the longer wait wins.
+fn merge(current: &mut Outcome, new: Outcome) {
+    use Outcome::*;
+    *current = match (current.clone(), new) {
+        (Done, o) | (o, Done) => o,
+        (
+            Retry {
+                after: a,
+                backoff: x,
+            },
+            Retry {
+                after: b,
+                backoff: y,
+            },
+        ) => Retry {
+            after: a.max(b),
+            backoff: x || y,
+        },
+        (Retry { after, backoff }, RateLimited(d)) | (RateLimited(d), Retry { after, backoff }) => {
+            Retry {
+                after: after.max(d),
+                backoff,
+            }
+        }
+        (RateLimited(a), RateLimited(b)) => RateLimited(a.max(b)),
+    };
+}
+
+/// What fixes a failure: the one failure policy of this use case.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Remedy {
+    /// The access token died early: the retry queue's consumer refreshes it once.
+    RefreshToken,
+    /// The person must act first (consent again, migrate): park their work.
+    Park(&'static str),
+    /// The provider API is switched off: mark the person `provider_gone`, park.
+    ProviderGone,
+    /// Nothing can or need be done for this work (logged).
+    Skip(&'static str),
+    /// Wait for the provider's rate-limit reset.
+    WaitForReset(Duration),
+    /// Another worker is on it: look again shortly.
+    RetrySoon(Duration),
+    /// Transient: back off.
+    Backoff,
+}
+
+/// Every failure that can stop a work item.
+enum Failure<'a> {
+    Provider(&'a ProviderError),
+    Token(&'a TokenError),
+}
+
+fn remedy(failure: Failure<'_>) -> Remedy {
+    match failure {
+        Failure::Provider(e) => match e {
+            ProviderError::AccessTokenExpired | ProviderError::InvalidToken => Remedy::RefreshToken,
+            ProviderError::InsufficientScope => Remedy::Skip("scope no longer granted"),
+            ProviderError::RateLimited { retry_after } => Remedy::WaitForReset(*retry_after),
+            ProviderError::Gone => Remedy::ProviderGone,
+            ProviderError::InvalidGrant => Remedy::Park("needs_reconsent"),
+            ProviderError::Rejected { .. }
+            | ProviderError::Unavailable { .. }
+            | ProviderError::Malformed { .. }
+            | ProviderError::Credentials(_) => Remedy::Backoff,
+        },
+        Failure::Token(e) => match e {
+            TokenError::NotConnected => Remedy::Skip("person not connected"),
+            TokenError::Parked(status) => Remedy::Park(status),
+            TokenError::NeedsReconsent => Remedy::Park("needs_reconsent"),
+            TokenError::Gone => Remedy::Park("provider_gone"),
+            TokenError::Busy => Remedy::RetrySoon(OTHER_REFRESHER),
+            TokenError::Provider(e) => match remedy(Failure::Provider(e)) {
+                wait @ Remedy::WaitForReset(_) => wait,
+                _ => Remedy::Backoff,
+            },
+            TokenError::Store(_) => Remedy::Backoff,
+        },
+    }
+}
+
 pub struct SyncService {
-    pub providers: HashMap<ProviderKind, Arc<dyn Provider>>,
+    pub providers: Providers,
     pub tokens: Arc<TokenService>,
     pub token_store: Arc<dyn TokenStore>,
     pub interactions: Arc<dyn InteractionSink>,
@@ -63,28 +170,9 @@ pub struct SyncService {
     pub fetch_log: Arc<dyn FetchLog>,
     pub parked: Arc<dyn ParkedWork>,
     pub retry_queue: Arc<dyn RetryQueue>,
-    pub work_queue: Arc<dyn WorkQueue>,
-    /// The work queue's redrive `maxReceiveCount`.
-    pub max_receive_count: u32,
-    /// First wait after a transient failure ([`BACKOFF_BASE`] in production).
-    pub backoff_base: Duration,
 }
 
-/// First wait after a transient failure.
-pub const BACKOFF_BASE: Duration = Duration::from_secs(30);
-
-/// Exponential backoff for transient failures: 30 s, 60 s, 120 s, … at most 15 minutes.
-pub fn backoff(receive_count: u32) -> Duration {
-    backoff_from(BACKOFF_BASE, receive_count)
-}
-
-/// [`backoff`] from another base (tests use a short one).
-pub fn backoff_from(base: Duration, receive_count: u32) -> Duration {
-    let exp = receive_count.saturating_sub(1).min(5);
-    (base * (1u32 << exp)).min(Duration::from_secs(900))
-}
-
-/// One (collection, day) to fetch for a person, and the messages that asked for it.
+/// One (collection, day) to fetch for a person, and the items that asked for it.
 struct Fetch {
     key: FetchKey,
     sent_at: OffsetDateTime,
@@ -100,46 +188,53 @@ enum FetchResult {
     Failed(ProviderError),
 }
 
+/// A fetched (collection, day): its fetch-log token, the items that asked for it and the
+/// interactions it yields.
+struct Fetched {
+    key: FetchKey,
+    token: String,
+    items: Vec<usize>,
+    interactions: Vec<DailyInteraction>,
+}
+
+/// What processing one person decided (item index → outcome), and what it fetched.
+type PersonResult = (Vec<(usize, Outcome)>, Vec<Fetched>);
+
+/// An interaction waiting for import, the items it answers and its fetch.
+struct Pending {
+    interaction: DailyInteraction,
+    items: Vec<usize>,
+    fetch: usize,
+}
+
 impl SyncService {
-    fn backoff(&self, receive_count: u32) -> Duration {
-        backoff_from(self.backoff_base, receive_count)
-    }
-
-    fn provider(&self, kind: ProviderKind) -> &Arc<dyn Provider> {
-        &self.providers[&kind]
-    }
-
-    pub async fn process(&self, deliveries: &[Delivery]) -> Vec<Outcome> {
-        let mut outcomes = vec![Outcome::Done; deliveries.len()];
-        let mut people: BTreeMap<(ProviderKind, ProviderUserId), Vec<(usize, WorkItem)>> =
-            BTreeMap::new();
-        for (i, d) in deliveries.iter().enumerate() {
-            match serde_json::from_str::<WorkItem>(&d.body) {
-                Ok(item) if self.providers.contains_key(&item.provider) => people
+    /// Processes a batch; one outcome per item, in order.
+    pub async fn process(&self, batch: &[Work]) -> Vec<Outcome> {
+        let mut outcomes = vec![Outcome::Done; batch.len()];
+        let mut people: BTreeMap<(ProviderKind, ProviderUserId), Vec<usize>> = BTreeMap::new();
+        for (i, work) in batch.iter().enumerate() {
+            let item = &work.item;
+            if self.providers.get(item.provider).is_some() {
+                people
                     .entry((item.provider, item.user_id.clone()))
                     .or_default()
-                    .push((i, item)),
-                _ => {
-                    // Poison: retried, then the redrive moves it to the DLQ for a person
-                    // to look at. The body is ours, not personal: its size is enough here.
-                    tracing::error!(
-                        index = i,
-                        bytes = d.body.len(),
-                        receive_count = d.receive_count,
-                        "unreadable work message"
-                    );
-                    outcomes[i] = Outcome::RetryAfter(self.backoff(d.receive_count));
-                }
+                    .push(i);
+            } else {
+                // Work for a provider this deployment does not serve: retried, then the
+                // redrive moves it to the DLQ for a person to look at.
+                tracing::error!(provider = %item.provider, "work for a provider not served");
+                outcomes[i] = Outcome::BACKOFF;
             }
         }
 
-        let per_person: Vec<PersonResult> =
-            stream::iter(people.into_iter().map(|((kind, user_id), items)| {
-                self.process_person(kind, user_id, items, deliveries)
-            }))
-            .buffer_unordered(CONCURRENT_PEOPLE)
-            .collect()
-            .await;
+        let per_person: Vec<PersonResult> = stream::iter(
+            people
+                .into_iter()
+                .map(|((kind, user_id), items)| self.process_person(kind, user_id, items, batch)),
+        )
+        .buffer_unordered(CONCURRENT_PEOPLE)
+        .collect()
+        .await;
 
         let mut fetched = Vec::new();
         for (decided, waiting) in per_person {
@@ -148,8 +243,7 @@ impl SyncService {
             }
             fetched.extend(waiting);
         }
-        self.import(fetched, deliveries, &mut outcomes).await;
-        self.requeue_rate_limited(deliveries, &mut outcomes).await;
+        self.import(fetched, &mut outcomes).await;
         outcomes
     }
 
@@ -159,26 +253,17 @@ impl SyncService {
         &self,
         kind: ProviderKind,
         user_id: ProviderUserId,
-        items: Vec<(usize, WorkItem)>,
-        deliveries: &[Delivery],
+        items: Vec<usize>,
+        batch: &[Work],
     ) -> PersonResult {
-        let indices: Vec<usize> = items.iter().map(|(i, _)| *i).collect();
-        let all = |o: Outcome| indices.iter().map(|i| (*i, o.clone())).collect::<Vec<_>>();
-        let worst_receive = indices
-            .iter()
-            .map(|i| deliveries[*i].receive_count)
-            .max()
-            .unwrap_or(1);
+        let all = |o: Outcome| items.iter().map(|i| (*i, o.clone())).collect::<Vec<_>>();
 
-        if items.iter().any(|(_, w)| w.task == Task::Revoke) {
+        if items.iter().any(|i| batch[*i].item.task == Task::Revoke) {
             return match self.revoke(kind, &user_id).await {
                 Ok(()) => (all(Outcome::Done), vec![]),
                 Err(e) => {
                     tracing::error!(user_id = %user_id, error = %e, "revocation failed; will retry");
-                    (
-                        all(Outcome::RetryAfter(self.backoff(worst_receive))),
-                        vec![],
-                    )
+                    (all(Outcome::BACKOFF), vec![])
                 }
             };
         }
@@ -186,21 +271,21 @@ impl SyncService {
         let connection = match self.tokens.fresh(kind, &user_id).await {
             Ok(c) => c,
             Err(e) => {
-                return (
-                    self.token_failure(&user_id, &items, e, worst_receive).await,
-                    vec![],
-                )
+                let remedy = remedy(Failure::Token(&e));
+                let outcome = self.apply(kind, &user_id, &items, batch, remedy, &e).await;
+                return (all(outcome), vec![]);
             }
         };
 
-        // One fetch per distinct (collection, day) among this person's messages, and only
+        // One fetch per distinct (collection, day) among this person's items, and only
         // for collections the person granted.
         let granted = kind.granted_collections(&connection.tokens.scopes);
         let mut fetches: BTreeMap<(Collection, time::Date), Fetch> = BTreeMap::new();
-        for (i, item) in &items {
-            let Task::Sync { date, collections } = &item.task else {
+        for i in &items {
+            let Task::Sync { date, collections } = &batch[*i].item.task else {
                 continue;
             };
+            let sent_at = batch[*i].sent_at;
             for c in collections.iter().filter(|c| granted.contains(c)) {
                 let f = fetches.entry((*c, *date)).or_insert_with(|| Fetch {
                     key: FetchKey {
@@ -209,10 +294,10 @@ impl SyncService {
                         collection: *c,
                         date: *date,
                     },
-                    sent_at: deliveries[*i].sent_at,
+                    sent_at,
                     items: vec![],
                 });
-                f.sent_at = f.sent_at.max(deliveries[*i].sent_at);
+                f.sent_at = f.sent_at.max(sent_at);
                 f.items.push(*i);
             }
         }
@@ -223,77 +308,106 @@ impl SyncService {
         let mut fetched = Vec::new();
         let mut unauthorized = false;
         for (fetch, result) in fetches.iter().zip(results) {
-            match result {
+            let e = match result {
                 FetchResult::Got(summary, token) => {
-                    let interactions = summary
-                        .metrics()
-                        .into_iter()
-                        .map(|(metric, value)| DailyInteraction {
-                            contact: connection.contact.clone(),
-                            user_id: user_id.clone(),
-                            date: fetch.key.date,
-                            metric,
-                            value,
-                        })
-                        .collect();
                     fetched.push(Fetched {
                         key: fetch.key.clone(),
                         token,
                         items: fetch.items.clone(),
-                        interactions,
+                        interactions: summary
+                            .metrics()
+                            .into_iter()
+                            .map(|(metric, value)| DailyInteraction {
+                                provider: kind,
+                                contact: connection.contact.clone(),
+                                user_id: user_id.clone(),
+                                date: fetch.key.date,
+                                metric,
+                                value,
+                            })
+                            .collect(),
                     });
+                    continue;
                 }
-                FetchResult::Skipped => {}
+                FetchResult::Skipped => continue,
                 FetchResult::Busy => {
-                    outcomes.extend(
-                        fetch
-                            .items
-                            .iter()
-                            .map(|i| (*i, Outcome::RetryAfter(Duration::from_secs(20)))),
-                    );
+                    let wait = Outcome::retry_after(OTHER_WORKER);
+                    outcomes.extend(fetch.items.iter().map(|i| (*i, wait.clone())));
+                    continue;
                 }
-                FetchResult::Failed(
-                    ProviderError::AccessTokenExpired | ProviderError::InvalidToken,
-                ) => {
-                    unauthorized = true;
+                FetchResult::Failed(e) => e,
+            };
+            match remedy(Failure::Provider(&e)) {
+                Remedy::RefreshToken => unauthorized = true,
+                Remedy::ProviderGone => {
+                    let o = self
+                        .apply(kind, &user_id, &items, batch, Remedy::ProviderGone, &e)
+                        .await;
+                    for f in fetched.drain(..) {
+                        let _ = self.fetch_log.abandon(&f.key, &f.token).await;
+                    }
+                    return (all(o), vec![]);
                 }
-                FetchResult::Failed(ProviderError::InsufficientScope) => {
+                remedy => {
                     tracing::info!(user_id = %user_id, collection = %fetch.key.collection,
-                        "scope no longer granted; skipping");
-                }
-                FetchResult::Failed(ProviderError::RateLimited { retry_after }) => {
-                    outcomes.extend(
-                        fetch
-                            .items
-                            .iter()
-                            .map(|i| (*i, Outcome::RateLimited(retry_after))),
-                    );
-                }
-                FetchResult::Failed(ProviderError::Gone) => {
-                    return (self.park_gone(kind, &user_id, &items).await, vec![]);
-                }
-                FetchResult::Failed(e) => {
-                    tracing::warn!(user_id = %user_id, collection = %fetch.key.collection,
-                        error = %e, "fetch failed; backing off");
-                    outcomes.extend(fetch.items.iter().map(|i| {
-                        (
-                            *i,
-                            Outcome::RetryAfter(self.backoff(deliveries[*i].receive_count)),
-                        )
-                    }));
+                        error = %e, "fetch did not succeed");
+                    let o = self
+                        .apply(kind, &user_id, &fetch.items, batch, remedy, &e)
+                        .await;
+                    outcomes.extend(fetch.items.iter().map(|i| (*i, o.clone())));
                 }
             }
         }
         if unauthorized {
             // The token died before its time (revoked, rotated elsewhere): hand the work to
             // the retry queue, whose consumer refreshes once per person and resends it.
-            let handed = self.hand_to_retry_queue(&connection, &items).await;
-            outcomes.extend(indices.iter().map(|i| (*i, handed.clone())));
+            let handed = self.hand_to_retry_queue(&connection, &items, batch).await;
+            outcomes.extend(all(handed));
             for f in fetched.drain(..) {
                 let _ = self.fetch_log.abandon(&f.key, &f.token).await;
             }
         }
         (outcomes, fetched)
+    }
+
+    /// Carries out a remedy for `items` (all of one person) and says what became of them.
+    async fn apply(
+        &self,
+        kind: ProviderKind,
+        user_id: &ProviderUserId,
+        items: &[usize],
+        batch: &[Work],
+        remedy: Remedy,
+        cause: &dyn std::fmt::Display,
+    ) -> Outcome {
+        match remedy {
+            Remedy::Skip(why) => {
+                tracing::warn!(user_id = %user_id, items = items.len(), why, "work skipped");
+                Outcome::Done
+            }
+            Remedy::Park(reason) => self.park(items, batch, reason).await,
+            Remedy::ProviderGone => {
+                if let Err(e) = self
+                    .token_store
+                    .set_status(kind, user_id, ConnectionStatus::ProviderGone)
+                    .await
+                {
+                    tracing::error!(error = %e, "could not mark provider_gone");
+                    return Outcome::BACKOFF;
+                }
+                tracing::error!(provider = %kind, user_id = %user_id,
+                    "provider answered 410 Gone: person marked provider_gone and must migrate");
+                self.park(items, batch, "provider_gone").await
+            }
+            Remedy::WaitForReset(d) => Outcome::RateLimited(d),
+            Remedy::RetrySoon(d) => Outcome::retry_after(d),
+            Remedy::Backoff => {
+                tracing::warn!(user_id = %user_id, error = %cause, "backing off");
+                Outcome::BACKOFF
+            }
+            // Only a fetch's 401 asks for this, and the caller gathers those per person.
+            Remedy::RefreshToken => Outcome::BACKOFF,
+        }
     }
 
     async fn fetch(&self, connection: &Connection, f: &Fetch) -> FetchResult {
@@ -308,8 +422,11 @@ impl SyncService {
                 })
             }
         };
-        let result = self
-            .provider(f.key.provider)
+        let provider = self
+            .providers
+            .get(f.key.provider)
+            .expect("only served providers reach a fetch");
+        let result = provider
             .fetch_day(
                 &connection.tokens.access_token,
                 &f.key.user_id,
@@ -329,16 +446,18 @@ impl SyncService {
     async fn hand_to_retry_queue(
         &self,
         connection: &Connection,
-        items: &[(usize, WorkItem)],
+        items: &[usize],
+        batch: &[Work],
     ) -> Outcome {
-        for (_, item) in items {
+        for i in items {
             let request = RetryRequest {
-                work: item.clone(),
+                work: batch[*i].item.clone(),
                 observed_version: connection.version,
             };
             if let Err(e) = self.retry_queue.enqueue_retry(&request).await {
-                tracing::error!(user_id = %item.user_id, error = %e, "retry queue unavailable");
-                return Outcome::RetryAfter(self.backoff(1));
+                tracing::error!(user_id = %connection.user_id, error = %e,
+                    "retry queue unavailable");
+                return Outcome::BACKOFF;
             }
         }
         tracing::info!(user_id = %connection.user_id, items = items.len(),
@@ -346,68 +465,18 @@ impl SyncService {
         Outcome::Done
     }
 
-    async fn token_failure(
-        &self,
-        user_id: &ProviderUserId,
-        items: &[(usize, WorkItem)],
-        e: TokenError,
-        receive_count: u32,
-    ) -> Vec<(usize, Outcome)> {
-        let outcome = match &e {
-            TokenError::NotConnected => {
-                tracing::warn!(user_id = %user_id, items = items.len(),
-                    "work for a person who is not connected; dropped");
-                Outcome::Done
-            }
-            TokenError::Parked(_) | TokenError::NeedsReconsent | TokenError::Gone => {
-                self.park(items, &e.to_string()).await
-            }
-            TokenError::Busy => Outcome::RetryAfter(Duration::from_secs(10)),
-            TokenError::Provider(ProviderError::RateLimited { retry_after }) => {
-                Outcome::RateLimited(*retry_after)
-            }
-            TokenError::Provider(_) | TokenError::Store(_) => {
-                tracing::warn!(user_id = %user_id, error = %e, "no valid token; backing off");
-                Outcome::RetryAfter(self.backoff(receive_count))
-            }
-        };
-        items.iter().map(|(i, _)| (*i, outcome.clone())).collect()
-    }
-
-    async fn park(&self, items: &[(usize, WorkItem)], reason: &str) -> Outcome {
-        for (_, item) in items {
-            if let Err(e) = self.parked.park(item, reason).await {
+    async fn park(&self, items: &[usize], batch: &[Work], reason: &str) -> Outcome {
+        for i in items {
+            if let Err(e) = self.parked.park(&batch[*i].item, reason).await {
                 tracing::error!(error = %e, "could not park work");
-                return Outcome::RetryAfter(self.backoff(1));
+                return Outcome::BACKOFF;
             }
         }
-        if let Some((_, first)) = items.first() {
-            tracing::warn!(user_id = %first.user_id, items = items.len(), reason, "work parked");
+        if let Some(first) = items.first() {
+            tracing::warn!(user_id = %batch[*first].item.user_id, items = items.len(), reason,
+                "work parked");
         }
         Outcome::Done
-    }
-
-    async fn park_gone(
-        &self,
-        kind: ProviderKind,
-        user_id: &ProviderUserId,
-        items: &[(usize, WorkItem)],
-    ) -> Vec<(usize, Outcome)> {
-        if let Err(e) = self
-            .token_store
-            .set_status(kind, user_id, ConnectionStatus::ProviderGone)
-            .await
-        {
-            tracing::error!(error = %e, "could not mark provider_gone");
-            return items
-                .iter()
-                .map(|(i, _)| (*i, Outcome::RetryAfter(self.backoff(1))))
-                .collect();
-        }
-        tracing::error!(provider = %kind, user_id = %user_id,
-            "provider answered 410 Gone: person marked provider_gone and must migrate");
-        let o = self.park(items, "provider_gone").await;
-        items.iter().map(|(i, _)| (*i, o.clone())).collect()
     }
 
     /// The person revoked access or deleted their account: remove subscriptions while the
@@ -424,15 +493,19 @@ impl SyncService {
             tracing::info!(user_id = %user_id, "revocation for a person not connected; nothing to do");
             return Ok(());
         };
-        for c in &connection.subscriptions {
-            // Fitbit removes them itself on revocation; this is for deleteUser races.
-            let _ = self
-                .provider(kind)
-                .unsubscribe(&connection.tokens.access_token, user_id, *c)
+        if let Some(provider) = self.providers.get(kind) {
+            let subscribed: Vec<Collection> = connection.subscriptions.iter().copied().collect();
+            provider
+                .unsubscribe(&connection.tokens.access_token, user_id, &subscribed)
                 .await;
         }
         self.interactions
-            .record_disconnect(&connection.contact, user_id, OffsetDateTime::now_utc())
+            .record_disconnect(
+                &connection.contact,
+                kind,
+                user_id,
+                OffsetDateTime::now_utc(),
+            )
             .await
             .map_err(|e| e.to_string())?;
         self.token_store
@@ -447,12 +520,7 @@ impl SyncService {
     /// Imports all interactions of the batch in one round trip, each exactly once; then
     /// records each fetch as done only if all of its interactions are in SAP (a fetch whose
     /// import failed must not make its retried notification look already handled).
-    async fn import(
-        &self,
-        fetched: Vec<Fetched>,
-        deliveries: &[Delivery],
-        outcomes: &mut [Outcome],
-    ) {
+    async fn import(&self, fetched: Vec<Fetched>, outcomes: &mut [Outcome]) {
         let pending: Vec<Pending> = fetched
             .iter()
             .enumerate()
@@ -466,12 +534,13 @@ impl SyncService {
             .collect();
         let imported = self.import_interactions(&pending).await;
         let mut fetch_ok = vec![true; fetched.len()];
-        for (p, result) in pending.iter().zip(&imported) {
-            let Err(wait) = result else { continue };
+        for (p, result) in pending.iter().zip(imported) {
+            if result == Outcome::Done {
+                continue;
+            }
             fetch_ok[p.fetch] = false;
             for i in &p.items {
-                let wait = wait.unwrap_or_else(|| self.backoff(deliveries[*i].receive_count));
-                merge(&mut outcomes[*i], Outcome::RetryAfter(wait));
+                merge(&mut outcomes[*i], result.clone());
             }
         }
         join_all(fetched.iter().zip(fetch_ok).map(|(f, ok)| async move {
@@ -484,10 +553,9 @@ impl SyncService {
         .await;
     }
 
-    /// Claims, writes and records each interaction. Per interaction: `Ok` when it is in
-    /// SAP now (written, or there already unchanged), else the wait before retrying
-    /// (`None`: the usual backoff).
-    async fn import_interactions(&self, pending: &[Pending]) -> Vec<Result<(), Option<Duration>>> {
+    /// Claims, writes and records each interaction. Per interaction: `Done` when it is in
+    /// SAP now (written, or there already unchanged), else when to try again.
+    async fn import_interactions(&self, pending: &[Pending]) -> Vec<Outcome> {
         let owner = crate::provider::pkce::new_state();
         let owner = owner.as_str();
         let now = OffsetDateTime::now_utc();
@@ -499,7 +567,7 @@ impl SyncService {
         }))
         .await;
 
-        let mut results: Vec<Result<(), Option<Duration>>> = vec![Ok(()); pending.len()];
+        let mut results = vec![Outcome::Done; pending.len()];
         let mut writes = Vec::new();
         let mut written: Vec<(usize, String)> = Vec::new();
         for (n, (p, claim)) in pending.iter().zip(claims).enumerate() {
@@ -508,12 +576,12 @@ impl SyncService {
                 Ok(Claim::Claimed(entry)) => entry,
                 Ok(Claim::Busy) => {
                     // Another worker is importing the same day right now.
-                    results[n] = Err(Some(Duration::from_secs(20)));
+                    results[n] = Outcome::retry_after(OTHER_WORKER);
                     continue;
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "import ledger unavailable");
-                    results[n] = Err(None);
+                    results[n] = Outcome::BACKOFF;
                     continue;
                 }
             };
@@ -540,7 +608,7 @@ impl SyncService {
                                 .ledger
                                 .release(&p.interaction.contact, &key, owner)
                                 .await;
-                            results[n] = Err(None);
+                            results[n] = Outcome::BACKOFF;
                             continue;
                         }
                     }
@@ -601,71 +669,82 @@ impl SyncService {
             match result {
                 Ok(_) if recorded => ok += 1,
                 // In SAP but not in the ledger: the retry finds it by its source object.
-                Ok(_) => results[*n] = Err(None),
+                Ok(_) => results[*n] = Outcome::BACKOFF,
                 Err(e) => {
                     if matches!(e, MarketingError::Rejected(_)) {
                         let p = &pending[*n].interaction;
                         tracing::warn!(user_id = %p.user_id, metric = p.metric.as_str(),
                             error = %e, "SAP rejected the interaction");
                     }
-                    results[*n] = Err(None);
+                    results[*n] = Outcome::BACKOFF;
                 }
             }
         }
         tracing::info!(written = ok, of = writes.len(), "interactions imported");
         results
     }
+}
 
-    /// A message about to reach `maxReceiveCount` only because of rate limiting is sent
-    /// again as a fresh copy: waiting for a reset must never push work to the DLQ.
-    async fn requeue_rate_limited(&self, deliveries: &[Delivery], outcomes: &mut [Outcome]) {
-        for (d, o) in deliveries.iter().zip(outcomes.iter_mut()) {
-            let Outcome::RateLimited(after) = *o else {
-                continue;
-            };
-            // SQS moves a message to the DLQ when it comes back after its
-            // `maxReceiveCount`-th delivery: only that last delivery needs a fresh copy.
-            if d.receive_count < self.max_receive_count {
-                continue;
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcomes_merge_towards_what_needs_most() {
+        let mut o = Outcome::Done;
+        merge(&mut o, Outcome::RateLimited(Duration::from_secs(5)));
+        assert_eq!(o, Outcome::RateLimited(Duration::from_secs(5)));
+        merge(&mut o, Outcome::retry_after(Duration::from_secs(2)));
+        assert_eq!(o, Outcome::retry_after(Duration::from_secs(5)));
+        merge(&mut o, Outcome::BACKOFF);
+        assert_eq!(
+            o,
+            Outcome::Retry {
+                after: Duration::from_secs(5),
+                backoff: true
             }
-            let Ok(item) = serde_json::from_str::<WorkItem>(&d.body) else {
-                continue;
-            };
-            if self.work_queue.enqueue_delayed(&item, after).await.is_ok() {
-                *o = Outcome::Done;
-            }
-        }
+        );
+        merge(&mut o, Outcome::Done);
+        assert!(matches!(o, Outcome::Retry { backoff: true, .. }));
     }
-}
 
-/// What processing one person decided (message index → outcome), and what it fetched.
-type PersonResult = (Vec<(usize, Outcome)>, Vec<Fetched>);
-
-/// A fetched (collection, day): its fetch-log token, the messages that asked for it and
-/// the interactions it yields.
-struct Fetched {
-    key: FetchKey,
-    token: String,
-    items: Vec<usize>,
-    interactions: Vec<DailyInteraction>,
-}
-
-/// An interaction waiting for import, the messages it answers and its fetch.
-struct Pending {
-    interaction: DailyInteraction,
-    items: Vec<usize>,
-    fetch: usize,
-}
-
-/// Keeps the outcome that needs the most: a failure beats a rate-limit wait beats done;
-/// the longer wait wins.
-fn merge(current: &mut Outcome, new: Outcome) {
-    use Outcome::*;
-    *current = match (current.clone(), new) {
-        (Done, o) | (o, Done) => o,
-        (RetryAfter(a), RetryAfter(b) | RateLimited(b)) | (RateLimited(a), RetryAfter(b)) => {
-            RetryAfter(a.max(b))
-        }
-        (RateLimited(a), RateLimited(b)) => RateLimited(a.max(b)),
-    };
+    #[test]
+    fn every_failure_has_one_remedy() {
+        let p = |e: ProviderError| remedy(Failure::Provider(&e));
+        assert_eq!(p(ProviderError::AccessTokenExpired), Remedy::RefreshToken);
+        assert_eq!(p(ProviderError::InvalidToken), Remedy::RefreshToken);
+        assert_eq!(p(ProviderError::Gone), Remedy::ProviderGone);
+        assert_eq!(
+            p(ProviderError::RateLimited {
+                retry_after: Duration::from_secs(7)
+            }),
+            Remedy::WaitForReset(Duration::from_secs(7))
+        );
+        assert!(matches!(
+            p(ProviderError::InsufficientScope),
+            Remedy::Skip(_)
+        ));
+        assert_eq!(
+            p(ProviderError::Unavailable { reason: "x".into() }),
+            Remedy::Backoff
+        );
+        let t = |e: TokenError| remedy(Failure::Token(&e));
+        assert_eq!(
+            t(TokenError::NeedsReconsent),
+            Remedy::Park("needs_reconsent")
+        );
+        assert_eq!(t(TokenError::Gone), Remedy::Park("provider_gone"));
+        assert_eq!(t(TokenError::Busy), Remedy::RetrySoon(OTHER_REFRESHER));
+        assert!(matches!(t(TokenError::NotConnected), Remedy::Skip(_)));
+        assert_eq!(
+            t(TokenError::Provider(ProviderError::RateLimited {
+                retry_after: Duration::from_secs(3)
+            })),
+            Remedy::WaitForReset(Duration::from_secs(3))
+        );
+        assert_eq!(
+            t(TokenError::Provider(ProviderError::InvalidToken)),
+            Remedy::Backoff
+        );
+    }
 }

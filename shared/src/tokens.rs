@@ -1,20 +1,20 @@
 //! The one place tokens are refreshed.
 //!
-//! Fitbit's refresh tokens are single-use and a user has one active pair: two refreshes
+//! Where refresh tokens are single-use and a person has one active pair, two refreshes
 //! racing each other leave one of them holding a dead token, and the person disconnected.
+//! (Reusable refresh tokens forgive a race; the same discipline costs them nothing.)
 //! So every refresh runs under a per-person lease (a conditional write on the connection),
 //! re-reads the connection once it holds the lease (another refresher may have rotated the
 //! tokens already: then those are used), and writes the new pair only if the version it
 //! read is still current.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use time::{Duration, OffsetDateTime};
 
 use crate::domain::{Connection, ConnectionStatus, ProviderKind, ProviderUserId};
-use crate::provider::{Provider, ProviderError};
+use crate::provider::{ProviderError, Providers};
 use crate::store::{ConnectionStore, StoreError, TokenStore};
 
 /// Refresh ahead of expiry: a token with less than this left is refreshed before use.
@@ -45,19 +45,19 @@ pub enum TokenError {
 }
 
 pub struct TokenService {
-    providers: HashMap<ProviderKind, Arc<dyn Provider>>,
+    providers: Providers,
     connections: Arc<dyn ConnectionStore>,
     tokens: Arc<dyn TokenStore>,
 }
 
 impl TokenService {
     pub fn new(
-        providers: Vec<Arc<dyn Provider>>,
+        providers: Providers,
         connections: Arc<dyn ConnectionStore>,
         tokens: Arc<dyn TokenStore>,
     ) -> Self {
         TokenService {
-            providers: providers.into_iter().map(|p| (p.kind(), p)).collect(),
+            providers,
             connections,
             tokens,
         }
@@ -161,12 +161,12 @@ impl TokenService {
         if current.version > seen.version {
             return Ok(current);
         }
-        let provider = self.providers.get(&kind).ok_or(TokenError::NotConnected)?;
-        match provider.refresh(&current.tokens.refresh_token).await {
-            Ok(grant) => {
+        let provider = self.providers.get(kind).ok_or(TokenError::NotConnected)?;
+        match provider.refresh(&current.tokens).await {
+            Ok(tokens) => {
                 let stored = self
                     .tokens
-                    .store_rotated_tokens(kind, user_id, &grant.tokens, current.version, owner)
+                    .store_rotated_tokens(kind, user_id, &tokens, current.version, owner)
                     .await?;
                 let Some(version) = stored else {
                     // Cannot happen while we hold the lease unless a reconnect replaced the
@@ -175,7 +175,7 @@ impl TokenService {
                 };
                 tracing::info!(provider = %kind, user_id = %user_id, version, "tokens refreshed");
                 Ok(Connection {
-                    tokens: grant.tokens,
+                    tokens,
                     version,
                     ..current
                 })

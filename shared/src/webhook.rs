@@ -1,94 +1,107 @@
-//! The webhook use case: verify the subscriber, accept notifications, queue the work.
-//! Nothing here calls the provider or SAP: Fitbit wants an answer within 5 seconds.
+//! The webhook use case: a provider's delivery comes in; its handshake is answered, or its
+//! notifications become work on the queue.
+//!
+//! Invariants: nothing here calls the provider or SAP (providers want an answer within
+//! seconds); a delivery is acknowledged only once all of its work is queued — anything
+//! else answers with an error status so the provider delivers it again.
 
 use std::sync::Arc;
 
-use subtle::ConstantTimeEq;
-
-use crate::provider::fitbit::webhook as fitbit;
+use crate::provider::{ProviderKind, Received, WebhookRefusal, WebhookRequest, Webhooks};
 use crate::queue::{QueueError, WorkQueue};
-use crate::secret_store::{ProviderCredentials, SecretCache, SecretError};
 
-/// Notification bodies are a few hundred bytes; anything this large is not Fitbit.
+/// Notification bodies are a few hundred bytes; anything this large is not a provider.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WebhookError {
-    #[error("signature missing or wrong")]
-    BadSignature,
-    #[error("body is not a notification array")]
-    Malformed,
+    #[error("no webhook for this provider")]
+    UnknownProvider,
     #[error("body too large ({0} bytes)")]
     TooLarge(usize),
+    #[error(transparent)]
+    Refused(#[from] WebhookRefusal),
     #[error("work could not be queued: {0}")]
     Queue(#[from] QueueError),
-    #[error(transparent)]
-    Secret(#[from] SecretError),
 }
 
-/// What a notification body turned into.
+impl WebhookError {
+    /// The HTTP status the provider gets.
+    pub fn status(&self) -> u16 {
+        match self {
+            WebhookError::UnknownProvider => 404,
+            WebhookError::TooLarge(_) => 413,
+            WebhookError::Refused(WebhookRefusal::Unauthenticated { status, .. }) => *status,
+            WebhookError::Refused(WebhookRefusal::Malformed) => 400,
+            WebhookError::Refused(WebhookRefusal::MethodNotAllowed) => 405,
+            // Not queued: make the provider retry rather than lose the notification.
+            WebhookError::Refused(WebhookRefusal::Unavailable(_)) | WebhookError::Queue(_) => 503,
+        }
+    }
+}
+
+/// What a delivery turned into.
 #[derive(Debug, PartialEq, Eq)]
-pub struct Accepted {
-    pub received: usize,
-    pub queued: usize,
-    pub skipped: usize,
-    pub ignored: usize,
+pub enum Accepted {
+    Handshake {
+        status: u16,
+    },
+    Notifications {
+        status: u16,
+        received: usize,
+        queued: usize,
+        skipped: usize,
+        ignored: usize,
+    },
+}
+
+impl Accepted {
+    pub fn status(&self) -> u16 {
+        match self {
+            Accepted::Handshake { status } | Accepted::Notifications { status, .. } => *status,
+        }
+    }
 }
 
 pub struct WebhookService {
-    secrets: Arc<SecretCache>,
-    fitbit_secret_id: String,
+    webhooks: Webhooks,
     queue: Arc<dyn WorkQueue>,
 }
 
 impl WebhookService {
-    pub fn new(
-        secrets: Arc<SecretCache>,
-        fitbit_secret_id: String,
-        queue: Arc<dyn WorkQueue>,
-    ) -> Self {
-        WebhookService {
-            secrets,
-            fitbit_secret_id,
-            queue,
-        }
+    pub fn new(webhooks: Webhooks, queue: Arc<dyn WorkQueue>) -> Self {
+        WebhookService { webhooks, queue }
     }
 
-    async fn credentials(&self) -> Result<ProviderCredentials, SecretError> {
-        self.secrets.get(&self.fitbit_secret_id).await
-    }
-
-    /// `GET ?verify=<code>`: is this the configured subscriber verification code?
-    pub async fn verify_subscriber(&self, code: &str) -> Result<bool, SecretError> {
-        let credentials = self.credentials().await?;
-        Ok(credentials
-            .subscriber_verification_code
-            .is_some_and(|expected| expected.expose().as_bytes().ct_eq(code.as_bytes()).into()))
-    }
-
-    /// `POST`: checks the signature over the raw bytes, parses, queues one work item per
-    /// distinct (owner, collection, date). `Ok` only when everything valid is queued.
-    pub async fn accept(
+    /// Authenticates and parses the delivery with the provider's webhook, queues one work
+    /// item per distinct (person, collection, day), and says what to answer.
+    pub async fn receive(
         &self,
-        body: &[u8],
-        signature: Option<&str>,
+        provider: ProviderKind,
+        request: &WebhookRequest<'_>,
     ) -> Result<Accepted, WebhookError> {
-        if body.len() > MAX_BODY_BYTES {
-            return Err(WebhookError::TooLarge(body.len()));
+        let webhook = self
+            .webhooks
+            .get(provider)
+            .ok_or(WebhookError::UnknownProvider)?;
+        if request.body.len() > MAX_BODY_BYTES {
+            return Err(WebhookError::TooLarge(request.body.len()));
         }
-        let credentials = self.credentials().await?;
-        let valid = signature
-            .is_some_and(|s| fitbit::signature_is_valid(&credentials.client_secret, body, s));
-        if !valid {
-            return Err(WebhookError::BadSignature);
+        match webhook.receive(request).await? {
+            Received::Handshake { status } => Ok(Accepted::Handshake { status }),
+            Received::Notifications {
+                notifications,
+                ack_status,
+            } => {
+                self.queue.enqueue(&notifications.work).await?;
+                Ok(Accepted::Notifications {
+                    status: ack_status,
+                    received: notifications.received,
+                    queued: notifications.work.len(),
+                    skipped: notifications.skipped,
+                    ignored: notifications.ignored,
+                })
+            }
         }
-        let parsed = fitbit::parse(body).map_err(|_| WebhookError::Malformed)?;
-        self.queue.enqueue(&parsed.work).await?;
-        Ok(Accepted {
-            received: parsed.received,
-            queued: parsed.work.len(),
-            skipped: parsed.skipped,
-            ignored: parsed.ignored,
-        })
     }
 }

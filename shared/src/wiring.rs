@@ -6,18 +6,17 @@ use std::time::Duration;
 
 use aws_config::SdkConfig;
 
-use crate::config::{
-    self, ConfigError, ConnectSettings, ContactApi, FitbitSettings, QueueSettings, SapSettings,
-};
+use crate::api::sqs::{RetryConsumer, WorkConsumer, BACKOFF_BASE};
+use crate::config::{self, ConfigError, ConnectSettings, ContactApi, QueueSettings, SapSettings};
 use crate::connect::ConnectService;
 use crate::daily::DailyService;
-use crate::marketing::mapping::InteractionMapping;
+use crate::marketing::mapping::Mappings;
 use crate::marketing::sap::{
     ContactServiceSink, CuanImportSink, InteractionServiceSink, SapClient,
 };
 use crate::marketing::MarketingSink;
-use crate::provider::fitbit::FitbitClient;
-use crate::provider::Provider;
+use crate::provider::registry::{self, ProviderSettings};
+use crate::provider::Providers;
 use crate::queue::sqs::SqsQueue;
 use crate::refresh::RefreshService;
 use crate::secret_store::{SecretCache, SecretsManagerSource};
@@ -33,20 +32,20 @@ pub struct OAuthSettings {
     /// Where a reconnected person's parked work goes back to (`WORK_QUEUE_URL`).
     pub work_queue_url: Option<String>,
     pub connect: ConnectSettings,
-    pub fitbit: FitbitSettings,
+    pub providers: ProviderSettings,
     pub sap: SapSettings,
+    pub mappings: Mappings,
 }
 
 impl OAuthSettings {
     pub fn from_env() -> Result<Self, ConfigError> {
         Ok(OAuthSettings {
             table_name: config::table_name()?,
-            work_queue_url: std::env::var("WORK_QUEUE_URL")
-                .ok()
-                .filter(|v| !v.is_empty()),
+            work_queue_url: config::optional_var("WORK_QUEUE_URL"),
             connect: ConnectSettings::from_env()?,
-            fitbit: FitbitSettings::from_env()?,
+            providers: ProviderSettings::from_env()?,
             sap: SapSettings::from_env()?,
+            mappings: config::mappings()?,
         })
     }
 }
@@ -55,11 +54,11 @@ impl OAuthSettings {
 #[derive(Clone, Debug)]
 pub struct PipelineSettings {
     pub table_name: String,
-    pub fitbit: FitbitSettings,
+    pub providers: ProviderSettings,
     /// The worker's; the token-refresh function has no SAP settings.
     pub sap: Option<SapSettings>,
     pub queues: QueueSettings,
-    pub mapping: InteractionMapping,
+    pub mappings: Mappings,
 }
 
 impl PipelineSettings {
@@ -67,7 +66,7 @@ impl PipelineSettings {
     pub fn worker_from_env() -> Result<Self, ConfigError> {
         Ok(PipelineSettings {
             sap: Some(SapSettings::from_env()?),
-            mapping: config::interaction_mapping()?,
+            mappings: config::mappings()?,
             ..Self::refresher_from_env()?
         })
     }
@@ -76,10 +75,10 @@ impl PipelineSettings {
     pub fn refresher_from_env() -> Result<Self, ConfigError> {
         Ok(PipelineSettings {
             table_name: config::table_name()?,
-            fitbit: FitbitSettings::from_env()?,
+            providers: ProviderSettings::from_env()?,
             sap: None,
             queues: QueueSettings::from_env()?,
-            mapping: InteractionMapping::default(),
+            mappings: Mappings::default(),
         })
     }
 }
@@ -132,20 +131,14 @@ pub fn connect_service(aws: &SdkConfig, settings: OAuthSettings) -> ConnectServi
     let http = http_client();
     let secrets = secrets(aws);
     let store = store(aws, &settings.table_name);
-    let fitbit = Arc::new(FitbitClient::new(
-        http.clone(),
-        settings.fitbit,
-        secrets.clone(),
-    ));
-    let contact_origin = settings.sap.contact_origin.clone();
     let service = ConnectService::new(
-        vec![fitbit],
+        registry::providers(&settings.providers, http.clone(), secrets.clone()),
         store.clone(),
         store.clone(),
         marketing_sink(http, settings.sap, secrets.clone()),
         secrets,
         settings.connect,
-        contact_origin,
+        settings.mappings,
     );
     match &settings.work_queue_url {
         Some(url) => service.with_resume(store, queue(aws, url)),
@@ -155,76 +148,77 @@ pub fn connect_service(aws: &SdkConfig, settings: OAuthSettings) -> ConnectServi
 
 pub fn webhook_service(
     aws: &SdkConfig,
-    fitbit_secret_id: String,
+    providers: &ProviderSettings,
     work_queue_url: &str,
 ) -> WebhookService {
-    WebhookService::new(secrets(aws), fitbit_secret_id, queue(aws, work_queue_url))
+    WebhookService::new(
+        registry::webhooks(providers, http_client(), secrets(aws)),
+        queue(aws, work_queue_url),
+    )
 }
 
-fn token_service(
-    settings: &PipelineSettings,
-    http: reqwest::Client,
-    secrets: Arc<SecretCache>,
-    store: Arc<DynamoStore>,
-) -> (Arc<TokenService>, Arc<dyn Provider>) {
-    let fitbit: Arc<dyn Provider> =
-        Arc::new(FitbitClient::new(http, settings.fitbit.clone(), secrets));
-    let tokens = Arc::new(TokenService::new(
-        vec![fitbit.clone()],
-        store.clone(),
-        store,
-    ));
-    (tokens, fitbit)
+fn token_service(providers: Providers, store: Arc<DynamoStore>) -> Arc<TokenService> {
+    Arc::new(TokenService::new(providers, store.clone(), store))
 }
 
-/// The worker's use case, and the work queue for controlling redelivery.
-pub fn sync_service(
+/// The worker: its use case behind the work queue's adapter.
+pub fn work_consumer(
     aws: &SdkConfig,
     settings: PipelineSettings,
-) -> Result<(SyncService, Arc<SqsQueue>), ConfigError> {
+) -> Result<WorkConsumer, ConfigError> {
     let http = http_client();
     let secrets = secrets(aws);
     let store = store(aws, &settings.table_name);
-    let (tokens, fitbit) = token_service(&settings, http.clone(), secrets.clone(), store.clone());
     let sap = settings
         .sap
         .clone()
         .ok_or(ConfigError::Missing("SAP_BASE_URL"))?;
-    let client = Arc::new(SapClient::new(http, sap, secrets));
+    let client = Arc::new(SapClient::new(http.clone(), sap, secrets.clone()));
     let work_queue = queue(aws, &settings.queues.work_queue_url);
-    let service = SyncService {
-        providers: [(fitbit.kind(), fitbit)].into_iter().collect(),
-        tokens,
+    // One client per provider, shared: it holds the per-person request budget.
+    let providers = registry::providers(&settings.providers, http, secrets);
+    let sync = SyncService {
+        providers: providers.clone(),
+        tokens: token_service(providers, store.clone()),
         token_store: store.clone(),
         interactions: Arc::new(InteractionServiceSink::new(
             client,
-            settings.mapping.clone(),
+            settings.mappings.clone(),
         )),
         ledger: store.clone(),
         fetch_log: store.clone(),
         parked: store,
         retry_queue: queue(aws, settings.queues.retry_queue_url()?),
-        work_queue: work_queue.clone(),
-        max_receive_count: settings.queues.max_receive_count,
-        backoff_base: crate::sync::BACKOFF_BASE,
     };
-    Ok((service, work_queue))
+    Ok(WorkConsumer {
+        sync,
+        work_queue: work_queue.clone(),
+        redelivery: work_queue,
+        max_receive_count: settings.queues.max_receive_count,
+        backoff_base: BACKOFF_BASE,
+    })
 }
 
-/// The token-refresh function's use case, and the retry queue for controlling redelivery.
-pub fn refresh_service(
+/// The token-refresh function: its use case behind the retry queue's adapter.
+pub fn retry_consumer(
     aws: &SdkConfig,
     settings: PipelineSettings,
-) -> Result<(RefreshService, Arc<SqsQueue>), ConfigError> {
+) -> Result<RetryConsumer, ConfigError> {
     let retry_queue = queue(aws, settings.queues.retry_queue_url()?);
     let store = store(aws, &settings.table_name);
-    let (tokens, _) = token_service(&settings, http_client(), secrets(aws), store.clone());
-    let service = RefreshService {
-        tokens,
+    let refresh = RefreshService {
+        tokens: token_service(
+            registry::providers(&settings.providers, http_client(), secrets(aws)),
+            store.clone(),
+        ),
         work_queue: queue(aws, &settings.queues.work_queue_url),
         parked: store,
     };
-    Ok((service, retry_queue))
+    Ok(RetryConsumer {
+        refresh,
+        redelivery: retry_queue,
+        backoff_base: BACKOFF_BASE,
+    })
 }
 
 pub fn daily_service(

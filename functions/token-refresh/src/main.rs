@@ -8,12 +8,10 @@ use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 async fn main() -> Result<(), Error> {
     fitbridge::telemetry::init();
     let settings = PipelineSettings::refresher_from_env()?;
-    let (service, retry_queue) = wiring::refresh_service(&wiring::aws_config().await, settings)?;
-    let (service, retry_queue) = (&service, &*retry_queue);
+    let consumer = wiring::retry_consumer(&wiring::aws_config().await, settings)?;
+    let consumer = &consumer;
     run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        Ok::<SqsBatchResponse, Error>(
-            fitbridge::api::sqs::retry(service, retry_queue, event.payload).await,
-        )
+        Ok::<SqsBatchResponse, Error>(consumer.handle(event.payload).await)
     }))
     .await
 }

@@ -1,15 +1,16 @@
-//! The webhook function: `GET|POST /webhooks/{provider}`. Verifies, queues, answers 204.
+//! The webhook function: `GET|POST /webhooks/{provider}`. Verifies, queues, answers.
 
-use fitbridge::config::FitbitSettings;
+use fitbridge::config::QueueSettings;
+use fitbridge::provider::registry::ProviderSettings;
 use lambda_http::{run, service_fn, Error, Request};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     fitbridge::telemetry::init();
-    let fitbit = FitbitSettings::from_env()?;
-    let queue = fitbridge::config::QueueSettings::from_env()?;
+    let providers = ProviderSettings::from_env()?;
+    let queue = QueueSettings::from_env()?;
     let aws = fitbridge::wiring::aws_config().await;
-    let service = fitbridge::wiring::webhook_service(&aws, fitbit.secret_id, &queue.work_queue_url);
+    let service = fitbridge::wiring::webhook_service(&aws, &providers, &queue.work_queue_url);
     let service = &service;
     run(service_fn(move |request: Request| async move {
         Ok::<_, Error>(fitbridge::api::webhook::handle(service, request).await)

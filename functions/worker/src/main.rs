@@ -8,12 +8,10 @@ use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 async fn main() -> Result<(), Error> {
     fitbridge::telemetry::init();
     let settings = PipelineSettings::worker_from_env()?;
-    let (service, work_queue) = wiring::sync_service(&wiring::aws_config().await, settings)?;
-    let (service, work_queue) = (&service, &*work_queue);
+    let consumer = wiring::work_consumer(&wiring::aws_config().await, settings)?;
+    let consumer = &consumer;
     run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        Ok::<SqsBatchResponse, Error>(
-            fitbridge::api::sqs::work(service, work_queue, event.payload).await,
-        )
+        Ok::<SqsBatchResponse, Error>(consumer.handle(event.payload).await)
     }))
     .await
 }

@@ -1,71 +1,18 @@
-//! Domain types. They know nothing of AWS, HTTP or SAP wire formats.
+//! Domain types. They know nothing of AWS, HTTP, SAP or any provider's wire format; a
+//! provider is only a [`ProviderKind`], a name from the provider registry.
 
 use std::collections::BTreeSet;
 use std::fmt;
-use std::str::FromStr;
 
 use time::{Date, OffsetDateTime};
 
+pub use crate::provider::ProviderKind;
 use crate::secret::Secret;
 
 pub mod work;
 pub use work::{Task, WorkItem};
 
-/// A data provider people connect.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum ProviderKind {
-    Fitbit,
-}
-
-impl ProviderKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ProviderKind::Fitbit => "fitbit",
-        }
-    }
-
-    /// The OAuth scope a collection's data and notifications need at this provider.
-    pub fn scope_for(self, collection: Collection) -> &'static str {
-        match (self, collection) {
-            (ProviderKind::Fitbit, Collection::Activities) => "activity",
-            (ProviderKind::Fitbit, Collection::Body) => "weight",
-            (ProviderKind::Fitbit, Collection::Sleep) => "sleep",
-        }
-    }
-
-    /// The collections a set of granted scopes gives access to.
-    pub fn granted_collections(self, scopes: &Scopes) -> Vec<Collection> {
-        Collection::ALL
-            .into_iter()
-            .filter(|c| scopes.contains(self.scope_for(*c)))
-            .collect()
-    }
-}
-
-impl fmt::Display for ProviderKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for ProviderKind {
-    type Err = UnknownProvider;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "fitbit" => Ok(ProviderKind::Fitbit),
-            _ => Err(UnknownProvider),
-        }
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-#[error("unknown provider")]
-pub struct UnknownProvider;
-
-/// The provider's own id of a person (Fitbit: the 6-character `encodedId`).
+/// The provider's own id of a person.
 #[derive(
     Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
 )]
@@ -195,7 +142,7 @@ impl ConnectionStatus {
 /// The contact a connection feeds in the marketing system.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ContactKey {
-    /// Contact origin configured in the tenant, e.g. `FITBIT`.
+    /// Contact origin configured in the tenant for the provider's ids.
     pub origin: String,
     pub id: String,
 }
@@ -308,6 +255,8 @@ impl DaySummary {
 /// One metric of one person's day, as it goes to the marketing system.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DailyInteraction {
+    /// Where the value came from: it decides the interaction's type and medium.
+    pub provider: ProviderKind,
     pub contact: ContactKey,
     pub user_id: ProviderUserId,
     pub date: Date,
@@ -316,12 +265,13 @@ pub struct DailyInteraction {
 }
 
 impl DailyInteraction {
-    /// Deterministic id of this (user, day, metric): the ledger key and SAP's
-    /// `InteractionSourceObject` (≤ 50 characters), so a re-import finds what it did before.
+    /// Deterministic id of this (contact, day, metric): the ledger key and SAP's
+    /// `InteractionSourceObject`, so a re-import finds what it did before — also when the
+    /// day comes again through another provider after the person migrated.
     pub fn source_object(&self) -> String {
         format!(
             "{}-{}-{}",
-            self.user_id,
+            self.contact.id,
             work::iso_date::format(self.date),
             self.metric.as_str()
         )

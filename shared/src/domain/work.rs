@@ -77,8 +77,9 @@ mod tests {
 
     #[test]
     fn work_items_round_trip_as_readable_json() {
+        let kind = ProviderKind::ALL[0];
         let item = WorkItem::sync(
-            ProviderKind::Fitbit,
+            kind,
             ProviderUserId("GGNJL9".into()),
             date!(2026 - 11 - 20),
             vec![Collection::Activities],
@@ -86,7 +87,9 @@ mod tests {
         let json = serde_json::to_string(&item).unwrap();
         assert_eq!(
             json,
-            r#"{"provider":"fitbit","user_id":"GGNJL9","task":"sync","date":"2026-11-20","collections":["activities"]}"#
+            format!(
+                r#"{{"provider":"{kind}","user_id":"GGNJL9","task":"sync","date":"2026-11-20","collections":["activities"]}}"#
+            )
         );
         assert_eq!(serde_json::from_str::<WorkItem>(&json).unwrap(), item);
     }

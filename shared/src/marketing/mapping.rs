@@ -1,20 +1,25 @@
-//! How daily metrics become SAP interactions: interaction type, communication medium and
-//! which SAP field carries the value. Configuration (`INTERACTION_MAPPING`, JSON), because
-//! the custom interaction types and the `YY1_…_MIA` extension fields are the tenant's own.
+//! How a provider's people and daily metrics look in SAP: the contact origin of its ids,
+//! the communication medium, the interaction types and which SAP field carries each value.
+//!
+//! Per provider, because every interaction must say where it came from, and configuration
+//! (`INTERACTION_MAPPING`, JSON keyed by provider), because the origins, custom interaction
+//! types and `YY1_…_MIA` extension fields are the tenant's own. Each provider brings its
+//! defaults ([`ProviderKind::default_mapping`]); the JSON overrides any part of them:
 //!
 //! ```json
-//! {"communication_medium": "FITBIT", "source_object_type": "FITBIT_DAY",
-//!  "disconnect_interaction_type": "FITBIT_DISCONNECTED",
-//!  "metrics": {"steps": {"interaction_type": "FITBIT_STEPS", "value_field": "YY1_FitbitNumberofStep_MIA"}}}
+//! {"<provider>": {"communication_medium": "WEB",
+//!             "metrics": {"sleep": {"interaction_type": "YY1_SLEEP", "value_field": "YY1_SleepMinutes_MIA"}}}}
 //! ```
 //! Metrics not named keep their defaults; `"value_field": "InteractionContent"` puts a small
 //! JSON document (`{"metric","value","unit","date"}`) into the interaction's content.
+//! Every value is checked against the EDMX lengths when the configuration is read, so a bad
+//! mapping fails at start-up rather than in every `$batch`.
 
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use crate::domain::Metric;
+use crate::domain::{Metric, ProviderKind};
 
 /// Where a value goes when no extension field is configured.
 pub const CONTENT_FIELD: &str = "InteractionContent";
@@ -25,8 +30,11 @@ pub struct MetricMapping {
     pub value_field: String,
 }
 
+/// One provider's mapping.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InteractionMapping {
+    /// Contact origin of the provider's person ids (must exist in the tenant).
+    pub contact_origin: String,
     pub communication_medium: String,
     pub source_object_type: String,
     /// Interaction type that flags a contact who disconnected the data source.
@@ -36,7 +44,8 @@ pub struct InteractionMapping {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct MappingOverrides {
+struct Overrides {
+    contact_origin: Option<String>,
     communication_medium: Option<String>,
     source_object_type: Option<String>,
     disconnect_interaction_type: Option<String>,
@@ -48,59 +57,28 @@ struct MappingOverrides {
 #[error("INTERACTION_MAPPING is invalid: {0}")]
 pub struct MappingError(String);
 
-impl Default for InteractionMapping {
-    fn default() -> Self {
-        let m = |t: &str, f: &str| MetricMapping {
-            interaction_type: t.to_owned(),
-            value_field: f.to_owned(),
-        };
-        InteractionMapping {
-            communication_medium: "FITBIT".into(),
-            source_object_type: "FITBIT_DAY".into(),
-            disconnect_interaction_type: "FITBIT_DISCONNECTED".into(),
-            metrics: BTreeMap::from([
-                (
-                    Metric::Steps,
-                    m("FITBIT_STEPS", "YY1_FitbitNumberofStep_MIA"),
-                ),
-                (
-                    Metric::Calories,
-                    m("FITBIT_CALORIES", "YY1_FitbitAmountofCalo_MIA"),
-                ),
-                (Metric::Distance, m("FITBIT_DISTANCE", CONTENT_FIELD)),
-                (Metric::ActiveMinutes, m("FITBIT_ACTIVE_MIN", CONTENT_FIELD)),
-                (Metric::Sleep, m("FITBIT_SLEEP", CONTENT_FIELD)),
-                (Metric::Weight, m("FITBIT_WEIGHT", CONTENT_FIELD)),
-            ]),
-        }
-    }
-}
-
 impl InteractionMapping {
-    /// The defaults with `json`'s overrides applied (empty: the defaults).
-    pub fn from_json(json: &str) -> Result<Self, MappingError> {
-        let mut mapping = InteractionMapping::default();
-        if json.trim().is_empty() {
-            return Ok(mapping);
+    fn apply(&mut self, o: Overrides) {
+        let fields = [
+            (&mut self.contact_origin, o.contact_origin),
+            (&mut self.communication_medium, o.communication_medium),
+            (&mut self.source_object_type, o.source_object_type),
+            (
+                &mut self.disconnect_interaction_type,
+                o.disconnect_interaction_type,
+            ),
+        ];
+        for (field, value) in fields {
+            if let Some(v) = value {
+                *field = v;
+            }
         }
-        let o: MappingOverrides =
-            serde_json::from_str(json).map_err(|e| MappingError(e.to_string()))?;
-        if let Some(v) = o.communication_medium {
-            mapping.communication_medium = v;
-        }
-        if let Some(v) = o.source_object_type {
-            mapping.source_object_type = v;
-        }
-        if let Some(v) = o.disconnect_interaction_type {
-            mapping.disconnect_interaction_type = v;
-        }
-        mapping.metrics.extend(o.metrics);
-        mapping.validate()?;
-        Ok(mapping)
+        self.metrics.extend(o.metrics);
     }
 
-    /// Checks every value against the MaxLength of its `API_MKT_INTERACTION_SRV` property,
-    /// so a bad mapping fails at start-up rather than in every `$batch`.
+    /// Checks every value against the MaxLength of its SAP property
+    /// (`ContactOrigin` 20; `API_MKT_INTERACTION_SRV`: medium 20, source object type 30,
+    /// interaction type 20, property names 30), and that every metric is mapped.
     pub fn validate(&self) -> Result<(), MappingError> {
         let check = |what: &str, value: &str, max: usize| {
             if value.is_empty() || value.chars().count() > max {
@@ -111,6 +89,7 @@ impl InteractionMapping {
                 Ok(())
             }
         };
+        check("contact_origin", &self.contact_origin, 20)?;
         check("communication_medium", &self.communication_medium, 20)?;
         check("source_object_type", &self.source_object_type, 30)?;
         check(
@@ -118,7 +97,11 @@ impl InteractionMapping {
             &self.disconnect_interaction_type,
             20,
         )?;
-        for (metric, m) in &self.metrics {
+        for metric in Metric::ALL {
+            let m = self
+                .metrics
+                .get(&metric)
+                .ok_or_else(|| MappingError(format!("{} is not mapped", metric.as_str())))?;
             check(
                 &format!("{}.interaction_type", metric.as_str()),
                 &m.interaction_type,
@@ -138,31 +121,89 @@ impl InteractionMapping {
     }
 }
 
+/// Every provider's mapping.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mappings(BTreeMap<ProviderKind, InteractionMapping>);
+
+impl Default for Mappings {
+    /// Each provider's own defaults.
+    fn default() -> Self {
+        Mappings(
+            ProviderKind::ALL
+                .into_iter()
+                .map(|k| (k, k.default_mapping()))
+                .collect(),
+        )
+    }
+}
+
+impl Mappings {
+    /// The defaults with `json`'s overrides applied (empty: the defaults).
+    pub fn from_json(json: &str) -> Result<Self, MappingError> {
+        let mut mappings = Mappings::default();
+        if !json.trim().is_empty() {
+            let overrides: BTreeMap<ProviderKind, Overrides> =
+                serde_json::from_str(json).map_err(|e| MappingError(e.to_string()))?;
+            for (kind, o) in overrides {
+                mappings.0.get_mut(&kind).expect("every kind").apply(o);
+            }
+        }
+        mappings.validate()?;
+        Ok(mappings)
+    }
+
+    pub fn validate(&self) -> Result<(), MappingError> {
+        for (kind, m) in &self.0 {
+            m.validate()
+                .map_err(|MappingError(e)| MappingError(format!("{kind}: {e}")))?;
+        }
+        Ok(())
+    }
+
+    pub fn of(&self, provider: ProviderKind) -> &InteractionMapping {
+        &self.0[&provider]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn overrides_apply_over_defaults() {
-        let m = InteractionMapping::from_json(
-            r#"{"communication_medium":"WEB","metrics":{"sleep":{"interaction_type":"YY1_SLEEP","value_field":"YY1_SleepMinutes_MIA"}}}"#,
-        )
-        .unwrap();
+    fn overrides_apply_over_each_providers_defaults() {
+        let kind = ProviderKind::ALL[0];
+        let json = format!(
+            r#"{{"{kind}":{{"communication_medium":"WEB","contact_origin":"MY_ORIGIN",
+                "metrics":{{"sleep":{{"interaction_type":"YY1_SLEEP","value_field":"YY1_SleepMinutes_MIA"}}}}}}}}"#
+        );
+        let all = Mappings::from_json(&json).unwrap();
+        let m = all.of(kind);
+        let defaults = kind.default_mapping();
         assert_eq!(m.communication_medium, "WEB");
+        assert_eq!(m.contact_origin, "MY_ORIGIN");
         assert_eq!(
             m.for_metric(Metric::Sleep).value_field,
             "YY1_SleepMinutes_MIA"
         );
-        assert_eq!(m.for_metric(Metric::Steps).interaction_type, "FITBIT_STEPS");
-        assert!(InteractionMapping::from_json(r#"{"colour":"red"}"#).is_err());
         assert_eq!(
-            InteractionMapping::from_json("").unwrap(),
-            InteractionMapping::default()
+            m.for_metric(Metric::Steps),
+            defaults.for_metric(Metric::Steps)
         );
+        assert!(Mappings::from_json(&format!(r#"{{"{kind}":{{"colour":"red"}}}}"#)).is_err());
+        assert!(Mappings::from_json(r#"{"nobody":{}}"#).is_err());
+        assert_eq!(Mappings::from_json("").unwrap(), Mappings::default());
     }
 
     #[test]
-    fn defaults_fit_the_interaction_service() {
-        InteractionMapping::default().validate().unwrap();
+    fn too_long_values_fail_at_start_up() {
+        let kind = ProviderKind::ALL[0];
+        let json = format!(r#"{{"{kind}":{{"contact_origin":"AN_ORIGIN_LONGER_THAN_20"}}}}"#);
+        let err = Mappings::from_json(&json).unwrap_err();
+        assert!(err.to_string().contains("contact_origin"), "{err}");
+    }
+
+    #[test]
+    fn every_providers_defaults_fit_sap() {
+        Mappings::default().validate().unwrap();
     }
 }

@@ -1,11 +1,13 @@
-//! The marketing sink port: where contacts (and, later, interactions) go.
+//! The marketing ports: where contacts and interactions go. SAP Marketing Cloud is the
+//! adapter in [`sap`]; [`memory`] is the in-memory one the use-case tests run with.
 
 use async_trait::async_trait;
 
-use crate::domain::{ContactKey, ContactRecord, DailyInteraction, ProviderUserId};
+use crate::domain::{ContactKey, ContactRecord, DailyInteraction, ProviderKind, ProviderUserId};
 use crate::secret_store::SecretError;
 
 pub mod mapping;
+pub mod memory;
 pub mod sap;
 
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +60,7 @@ pub trait InteractionSink: Send + Sync {
     async fn record_disconnect(
         &self,
         contact: &ContactKey,
+        provider: ProviderKind,
         user_id: &ProviderUserId,
         at: time::OffsetDateTime,
     ) -> Result<(), MarketingError>;

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::WorkItem;
 
+pub mod memory;
 pub mod sqs;
 
 #[derive(Debug, thiserror::Error)]

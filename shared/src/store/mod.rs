@@ -1,4 +1,5 @@
-//! Storage ports. The DynamoDB adapter lives in [`dynamodb`].
+//! Storage ports. The DynamoDB adapter lives in [`dynamodb`]; [`memory`] is the in-memory
+//! one the use-case tests run with.
 
 use async_trait::async_trait;
 use time::OffsetDateTime;
@@ -7,6 +8,7 @@ use crate::domain::{Collection, Connection, ProviderKind, ProviderUserId, TokenS
 use crate::secret::Secret;
 
 pub mod dynamodb;
+pub mod memory;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -64,7 +66,8 @@ pub trait ConnectionStore: Send + Sync {
     async fn save_connected(&self, connection: &Connection) -> Result<u64, StoreError>;
 
     /// Replaces the tokens of an existing connection, if there is one. Used when a
-    /// reconnect got new tokens (which invalidate the stored ones at Fitbit) but could not
+    /// reconnect got new tokens (which invalidate the stored ones where refresh tokens are
+    /// single-use) but could not
     /// finish. Returns whether a connection existed.
     async fn replace_tokens_if_connected(
         &self,
@@ -88,8 +91,8 @@ pub trait ConnectionStore: Send + Sync {
 }
 
 /// Port: the refresh lease and token rotation. Together they make refreshes for one
-/// person never run at the same time anywhere: Fitbit's refresh tokens are single-use, and
-/// two concurrent refreshes are the classic way integrations lose people.
+/// person never run at the same time anywhere: with single-use refresh tokens, two
+/// concurrent refreshes are the classic way integrations lose people.
 #[async_trait]
 pub trait TokenStore: Send + Sync {
     /// Takes the person's refresh lease until `until`, unless someone else holds a live one.

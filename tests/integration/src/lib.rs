@@ -14,9 +14,11 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
-use fitbridge::config::{ConnectSettings, ContactApi, FitbitSettings, SapSettings};
+use fitbridge::config::{ConnectSettings, ContactApi, SapSettings};
 use fitbridge::connect::ConnectService;
 use fitbridge::domain::ProviderKind;
+use fitbridge::provider::fitbit::FitbitSettings;
+use fitbridge::provider::registry::ProviderSettings;
 use fitbridge::secret::Secret;
 use fitbridge::store::dynamodb::DynamoStore;
 use fitbridge::wiring::{self, OAuthSettings};
@@ -219,19 +221,21 @@ impl TestEnv {
                     .then(|| Url::parse(PUBLIC_BASE_URL).unwrap()),
                 link_secret_id: link_secret,
             },
-            fitbit: FitbitSettings {
-                authorize_url: base.join("/oauth2/authorize").unwrap(),
-                api_base_url: base.clone(),
-                secret_id: fitbit_secret,
-                scopes: ["profile", "activity", "sleep", "weight"]
-                    .map(String::from)
-                    .to_vec(),
+            providers: ProviderSettings {
+                fitbit: Some(FitbitSettings {
+                    authorize_url: base.join("/oauth2/authorize").unwrap(),
+                    api_base_url: base.clone(),
+                    secret_id: fitbit_secret,
+                    scopes: ["profile", "activity", "sleep", "weight"]
+                        .map(String::from)
+                        .to_vec(),
+                }),
             },
+            mappings: Default::default(),
             sap: SapSettings {
                 base_url: base,
                 secret_id: sap_secret,
                 contact_api: options.contact_api,
-                contact_origin: "FITBIT".into(),
                 customer_id_origin: "CUSTOMER_ID".into(),
                 source_system_type: "EXT".into(),
                 source_system_id: "FITBRIDGE".into(),

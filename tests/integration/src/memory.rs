@@ -7,25 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use async_trait::async_trait;
 use fitbridge::domain::{ProviderKind, ProviderUserId, Scopes, WorkItem};
 use fitbridge::queue::{QueueError, WorkQueue};
-use fitbridge::secret::Secret;
-use fitbridge::secret_store::{SecretError, SecretSource};
 use fitbridge::store::{ConnectionDirectory, DirectoryEntry, DirectoryPage, StoreError};
-
-/// Secrets from a map.
-pub struct MemorySecrets(pub HashMap<String, String>);
-
-#[async_trait]
-impl SecretSource for MemorySecrets {
-    async fn secret_string(&self, id: &str) -> Result<Secret, SecretError> {
-        self.0
-            .get(id)
-            .map(|v| Secret::new(v.clone()))
-            .ok_or_else(|| SecretError::Unavailable {
-                id: id.into(),
-                reason: "absent".into(),
-            })
-    }
-}
 
 /// Accepts everything, counts items and the SendMessageBatch calls SQS would need.
 #[derive(Default)]

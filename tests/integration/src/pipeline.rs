@@ -5,21 +5,18 @@
 //! messages with their attributes, call the function's handler, and delete the messages it
 //! did not report as batch item failures.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 use base64::Engine;
+use fitbridge::api::sqs::{RetryConsumer, WorkConsumer};
 use fitbridge::daily::DailyService;
 use fitbridge::domain::{
     Connection, ConnectionStatus, ContactKey, ProviderKind, ProviderUserId, Scopes, TokenSet,
 };
-use fitbridge::queue::sqs::SqsQueue;
-use fitbridge::refresh::RefreshService;
 use fitbridge::secret::Secret;
 use fitbridge::store::ConnectionStore;
-use fitbridge::sync::SyncService;
 use fitbridge::webhook::WebhookService;
 use fitbridge::wiring::{self, PipelineSettings};
 use hmac::{Hmac, Mac};
@@ -32,16 +29,16 @@ pub const MAX_RECEIVE_COUNT: u32 = 3;
 
 pub struct Pipeline {
     pub env: TestEnv,
-    pub sync: SyncService,
-    pub refresh: RefreshService,
+    /// The worker function as its `main` builds it.
+    pub worker: WorkConsumer,
+    /// The token-refresh function as its `main` builds it.
+    pub refresher: RetryConsumer,
     pub webhook: WebhookService,
     pub daily: DailyService,
     pub sqs: aws_sdk_sqs::Client,
     pub work_url: String,
     pub dlq_url: String,
     pub retry_url: String,
-    work_queue: Arc<SqsQueue>,
-    retry_queue: Arc<SqsQueue>,
 }
 
 async fn create_queue(
@@ -101,34 +98,31 @@ impl Pipeline {
         env.service = wiring::connect_service(&env.aws, env.settings.clone());
         let settings = PipelineSettings {
             table_name: env.settings.table_name.clone(),
-            fitbit: env.settings.fitbit.clone(),
+            providers: env.settings.providers.clone(),
             sap: Some(env.settings.sap.clone()),
             queues: fitbridge::config::QueueSettings {
                 work_queue_url: work_url.clone(),
                 retry_queue_url: Some(retry_url.clone()),
                 max_receive_count: MAX_RECEIVE_COUNT,
             },
-            mapping: Default::default(),
+            mappings: env.settings.mappings.clone(),
         };
-        let (mut sync, work_queue) = wiring::sync_service(&env.aws, settings.clone()).unwrap();
+        let mut worker = wiring::work_consumer(&env.aws, settings.clone()).unwrap();
         // Tests cannot wait 30 s per retry.
-        sync.backoff_base = Duration::from_millis(500);
-        let (refresh, retry_queue) = wiring::refresh_service(&env.aws, settings).unwrap();
-        let webhook =
-            wiring::webhook_service(&env.aws, env.settings.fitbit.secret_id.clone(), &work_url);
+        worker.backoff_base = Duration::from_millis(500);
+        let refresher = wiring::retry_consumer(&env.aws, settings).unwrap();
+        let webhook = wiring::webhook_service(&env.aws, &env.settings.providers, &work_url);
         let daily = wiring::daily_service(&env.aws, &env.settings.table_name, &work_url, 4);
         Pipeline {
             env,
-            sync,
-            refresh,
+            worker,
+            refresher,
             webhook,
             daily,
             sqs,
             work_url,
             dlq_url,
             retry_url,
-            work_queue,
-            retry_queue,
         }
     }
 
@@ -324,8 +318,7 @@ impl Pipeline {
         if event.records.is_empty() {
             return None;
         }
-        let response =
-            fitbridge::api::sqs::work(&self.sync, &*self.work_queue, event.clone()).await;
+        let response = self.worker.handle(event.clone()).await;
         self.settle(&self.work_url, &event, &response).await;
         Some((event.records.len(), response.batch_item_failures.len()))
     }
@@ -336,8 +329,7 @@ impl Pipeline {
         if event.records.is_empty() {
             return None;
         }
-        let response =
-            fitbridge::api::sqs::retry(&self.refresh, &*self.retry_queue, event.clone()).await;
+        let response = self.refresher.handle(event.clone()).await;
         self.settle(&self.retry_url, &event, &response).await;
         Some((event.records.len(), response.batch_item_failures.len()))
     }

@@ -160,7 +160,7 @@ async fn fifty_concurrent_workers_hitting_401_cause_exactly_one_refresh() {
     for b in &bodies {
         assert_eq!(p.post_notification(b, Some(&p.sign(b)), false).await, 204);
     }
-    let deliveries: Vec<fitbridge::sync::Delivery> = bodies
+    let deliveries: Vec<fitbridge::api::sqs::Delivery> = bodies
         .iter()
         .map(|b| {
             let v: serde_json::Value = serde_json::from_slice(b).unwrap();
@@ -170,7 +170,7 @@ async fn fifty_concurrent_workers_hitting_401_cause_exactly_one_refresh() {
                 fitbridge::domain::work::iso_date::parse(v[0]["date"].as_str().unwrap()).unwrap(),
                 vec![fitbridge::domain::Collection::Activities],
             );
-            fitbridge::sync::Delivery {
+            fitbridge::api::sqs::Delivery {
                 body: serde_json::to_string(&item).unwrap(),
                 receive_count: 1,
                 sent_at: time::OffsetDateTime::now_utc(),
@@ -187,13 +187,13 @@ async fn fifty_concurrent_workers_hitting_401_cause_exactly_one_refresh() {
     let outcomes = futures_util::future::join_all(
         deliveries
             .iter()
-            .map(|d| p.sync.process(std::slice::from_ref(d))),
+            .map(|d| p.worker.decide(std::slice::from_ref(d))),
     )
     .await;
     assert!(
         outcomes
             .iter()
-            .all(|o| o == &[fitbridge::sync::Outcome::Done]),
+            .all(|o| o == &[fitbridge::api::sqs::Decision::Delete]),
         "all handed to the retry queue"
     );
 
@@ -248,7 +248,8 @@ async fn fifty_workers_refreshing_ahead_of_expiry_refresh_once() {
 
     let user_id = fitbridge::domain::ProviderUserId(user.clone());
     let tokens = futures_util::future::join_all((0..50).map(|_| {
-        p.sync
+        p.worker
+            .sync
             .tokens
             .fresh(fitbridge::domain::ProviderKind::Fitbit, &user_id)
     }))
@@ -311,15 +312,15 @@ async fn rate_limit_waits_never_push_work_into_the_dlq() {
     );
     p.env.sandbox.fitbit.throttle_user(&user, 1);
     // The message's last delivery before the redrive would move it to the DLQ.
-    let last = fitbridge::sync::Delivery {
+    let last = fitbridge::api::sqs::Delivery {
         body: serde_json::to_string(&item).unwrap(),
         receive_count: fitbridge_integration::pipeline::MAX_RECEIVE_COUNT,
         sent_at: time::OffsetDateTime::now_utc(),
     };
-    let outcome = p.sync.process(&[last]).await;
+    let outcome = p.worker.decide(&[last]).await;
     assert_eq!(
         outcome,
-        vec![fitbridge::sync::Outcome::Done],
+        vec![fitbridge::api::sqs::Decision::Delete],
         "re-sent as a fresh copy instead"
     );
     assert_eq!(
@@ -599,7 +600,7 @@ async fn webhook_verification_and_refusals() {
     // The queue is down: 503, so Fitbit retries; never 204 for something not queued.
     let broken = fitbridge::wiring::webhook_service(
         &p.env.aws,
-        p.env.settings.fitbit.secret_id.clone(),
+        &p.env.settings.providers,
         "http://127.0.0.1:4566/000000000000/no-such-queue",
     );
     let body = Pipeline::notification_body(&[("activities", "2026-11-20", "ANYONE")]);

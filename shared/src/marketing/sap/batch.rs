@@ -12,7 +12,7 @@ use serde_json::Value;
 pub struct Operation {
     /// `PUT`, `POST`, `PATCH`, ...
     pub method: &'static str,
-    /// Relative to the service root, e.g. `ContactOriginData(ContactOrigin='FITBIT',ContactID='X')`.
+    /// Relative to the service root, e.g. `ContactOriginData(ContactOrigin='ORIGIN',ContactID='X')`.
     pub path: String,
     pub headers: Vec<(String, String)>,
     pub body: Value,
@@ -220,7 +220,7 @@ mod tests {
     fn encodes_one_changeset_per_entry_with_crlf() {
         let op = Operation {
             method: "PUT",
-            path: "ContactOriginData(ContactOrigin='FITBIT',ContactID='A')".into(),
+            path: "ContactOriginData(ContactOrigin='ORIGIN',ContactID='A')".into(),
             headers: vec![("Sap-Cuan-SourceSystemType".into(), "EXT".into())],
             body: serde_json::json!({"ContactID": "A"}),
         };
@@ -229,7 +229,7 @@ mod tests {
         assert_eq!(split_parts(&e.body, &b).len(), 2);
         assert!(e
             .body
-            .contains("PUT ContactOriginData(ContactOrigin='FITBIT',ContactID='A') HTTP/1.1\r\n"));
+            .contains("PUT ContactOriginData(ContactOrigin='ORIGIN',ContactID='A') HTTP/1.1\r\n"));
         assert!(
             !e.body.replace("\r\n", "").contains('\n'),
             "bare LF in body"

@@ -9,23 +9,23 @@ use serde_json::{json, Map, Value};
 use super::batch::{Changeset, ChangesetResult, Operation};
 use super::{odata_date, SapClient, INTERACTION_SERVICE};
 use crate::domain::work::iso_date;
-use crate::domain::{ContactKey, DailyInteraction, ProviderUserId};
-use crate::marketing::mapping::{InteractionMapping, CONTENT_FIELD};
+use crate::domain::{ContactKey, DailyInteraction, ProviderKind, ProviderUserId};
+use crate::marketing::mapping::{Mappings, CONTENT_FIELD};
 use crate::marketing::{InteractionSink, InteractionWrite, MarketingError};
 
 pub struct InteractionServiceSink {
     client: std::sync::Arc<SapClient>,
-    mapping: InteractionMapping,
+    mappings: Mappings,
 }
 
 impl InteractionServiceSink {
-    pub fn new(client: std::sync::Arc<SapClient>, mapping: InteractionMapping) -> Self {
-        InteractionServiceSink { client, mapping }
+    pub fn new(client: std::sync::Arc<SapClient>, mappings: Mappings) -> Self {
+        InteractionServiceSink { client, mappings }
     }
 
     /// The fields that carry the value; the same for a create and an update.
     fn value_fields(&self, i: &DailyInteraction) -> Map<String, Value> {
-        let mapping = self.mapping.for_metric(i.metric);
+        let mapping = self.mappings.of(i.provider).for_metric(i.metric);
         let mut m = Map::new();
         let date = iso_date::format(i.date);
         m.insert(
@@ -48,13 +48,14 @@ impl InteractionServiceSink {
 
     fn create_body(&self, i: &DailyInteraction) -> Value {
         let settings = self.client.settings();
-        let mapping = self.mapping.for_metric(i.metric);
+        let provider = self.mappings.of(i.provider);
+        let mapping = provider.for_metric(i.metric);
         let mut m = self.value_fields(i);
         m.insert("InteractionContactOrigin".into(), json!(i.contact.origin));
         m.insert("InteractionContactId".into(), json!(i.contact.id));
         m.insert(
             "CommunicationMedium".into(),
-            json!(self.mapping.communication_medium),
+            json!(provider.communication_medium),
         );
         m.insert("InteractionType".into(), json!(mapping.interaction_type));
         // Noon UTC of the person's local day: the day reads the same in every time zone.
@@ -62,7 +63,7 @@ impl InteractionServiceSink {
         m.insert("InteractionTimeStampUTC".into(), json!(odata_date(noon)));
         m.insert(
             "InteractionSourceObjectType".into(),
-            json!(self.mapping.source_object_type),
+            json!(provider.source_object_type),
         );
         m.insert("InteractionSourceObject".into(), json!(i.source_object()));
         m.insert(
@@ -180,17 +181,19 @@ impl InteractionSink for InteractionServiceSink {
     async fn record_disconnect(
         &self,
         contact: &ContactKey,
+        provider: ProviderKind,
         user_id: &ProviderUserId,
         at: time::OffsetDateTime,
     ) -> Result<(), MarketingError> {
         let settings = self.client.settings();
+        let mapping = self.mappings.of(provider);
         let body = json!({
             "InteractionContactOrigin": contact.origin,
             "InteractionContactId": contact.id,
-            "CommunicationMedium": self.mapping.communication_medium,
-            "InteractionType": self.mapping.disconnect_interaction_type,
+            "CommunicationMedium": mapping.communication_medium,
+            "InteractionType": mapping.disconnect_interaction_type,
             "InteractionTimeStampUTC": odata_date(at),
-            "InteractionSourceObjectType": self.mapping.source_object_type,
+            "InteractionSourceObjectType": mapping.source_object_type,
             "InteractionSourceObject": format!("{user_id}-disconnected-{}", at.unix_timestamp()),
             "InteractionContentSubject": "data source disconnected",
             "SourceSystemType": settings.source_system_type,
@@ -220,7 +223,7 @@ impl InteractionSink for InteractionServiceSink {
     async fn find(&self, i: &DailyInteraction) -> Result<Option<String>, MarketingError> {
         let filter = format!(
             "InteractionSourceObjectType eq {} and InteractionSourceObject eq {}",
-            super::odata_key(&self.mapping.source_object_type),
+            super::odata_key(&self.mappings.of(i.provider).source_object_type),
             super::odata_key(&i.source_object()),
         );
         let body = self

@@ -7,7 +7,8 @@ use serde::de::DeserializeOwned;
 
 use super::model::ErrorResponse;
 use super::FitbitClient;
-use crate::provider::{ProviderError, SubscriptionOutcome};
+use super::SubscriptionOutcome;
+use crate::provider::ProviderError;
 use crate::secret::Secret;
 
 /// Seconds added to Fitbit's reset time: clocks drift, and arriving a little late is

@@ -1,5 +1,9 @@
 //! The legacy Fitbit Web API (switched off in November 2026; kept for the sandbox and for
 //! migrating existing users). Wire facts: `tests/contracts/FACTS.md` §1.
+//!
+//! Everything Fitbit-shaped lives here: OAuth with Basic client authentication and
+//! single-use refresh tokens, the profile, the day endpoints, per-person and per-collection
+//! subscriptions, the signed notification webhook, its scopes and its SAP defaults.
 
 use std::sync::Arc;
 
@@ -7,19 +11,66 @@ use async_trait::async_trait;
 use time::Date;
 use url::Url;
 
-use crate::config::FitbitSettings;
 use crate::domain::work::iso_date;
-use crate::domain::{Collection, DaySummary, Profile, ProviderKind, ProviderUserId};
-use crate::provider::{AuthorizeRequest, Provider, ProviderError, SubscriptionOutcome, TokenGrant};
+use crate::domain::{Collection, DaySummary, Profile, ProviderUserId, TokenSet};
+use crate::marketing::mapping::{InteractionMapping, MetricMapping, CONTENT_FIELD};
+use crate::provider::{
+    AuthorizeRequest, Person, Provider, ProviderError, ProviderKind, TokenGrant,
+};
 use crate::secret::Secret;
-use crate::secret_store::{ProviderCredentials, SecretCache};
+use crate::secret_store::SecretCache;
 
 mod api;
 mod model;
 mod oauth;
+pub mod scopes;
+mod settings;
 pub mod webhook;
 
 pub use api::classify_error;
+pub use settings::{FitbitCredentials, FitbitSettings};
+
+/// How Fitbit people and days look in SAP unless `INTERACTION_MAPPING` says otherwise:
+/// the contact origin, medium and interaction types the original tenant configured, with
+/// steps and calories in its decimal extension fields.
+pub fn default_mapping() -> InteractionMapping {
+    use crate::domain::Metric;
+    let m = |t: &str, f: &str| MetricMapping {
+        interaction_type: t.to_owned(),
+        value_field: f.to_owned(),
+    };
+    InteractionMapping {
+        contact_origin: "FITBIT".into(),
+        communication_medium: "FITBIT".into(),
+        source_object_type: "FITBIT_DAY".into(),
+        disconnect_interaction_type: "FITBIT_DISCONNECTED".into(),
+        metrics: [
+            (
+                Metric::Steps,
+                m("FITBIT_STEPS", "YY1_FitbitNumberofStep_MIA"),
+            ),
+            (
+                Metric::Calories,
+                m("FITBIT_CALORIES", "YY1_FitbitAmountofCalo_MIA"),
+            ),
+            (Metric::Distance, m("FITBIT_DISTANCE", CONTENT_FIELD)),
+            (Metric::ActiveMinutes, m("FITBIT_ACTIVE_MIN", CONTENT_FIELD)),
+            (Metric::Sleep, m("FITBIT_SLEEP", CONTENT_FIELD)),
+            (Metric::Weight, m("FITBIT_WEIGHT", CONTENT_FIELD)),
+        ]
+        .into_iter()
+        .collect(),
+    }
+}
+
+/// Outcome of creating one subscription.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SubscriptionOutcome {
+    Created,
+    AlreadyExists,
+    /// Another subscription holds this collection or id; logged, not fatal.
+    Conflict,
+}
 
 /// Fitbit Web API client. Built once per container; cheap to share.
 pub struct FitbitClient {
@@ -37,8 +88,15 @@ impl FitbitClient {
         }
     }
 
-    async fn credentials(&self) -> Result<ProviderCredentials, ProviderError> {
+    async fn credentials(&self) -> Result<FitbitCredentials, ProviderError> {
         Ok(self.secrets.get(&self.settings.secret_id).await?)
+    }
+
+    /// One id per (person, collection): unique, stable across reconnects (so a reconnect
+    /// answers 200, not a second subscription), and well under Fitbit's 50 characters.
+    fn subscription_url(&self, user_id: &ProviderUserId, collection: Collection) -> String {
+        let id = format!("{user_id}-{collection}");
+        self.endpoint(&format!("1/user/-/{collection}/apiSubscriptions/{id}.json"))
     }
 
     /// `{api_base_url}/{path}`; `path` has no leading slash.
@@ -82,13 +140,45 @@ impl Provider for FitbitClient {
         self.token_request(&credentials, &form).await
     }
 
-    async fn refresh(&self, refresh_token: &Secret) -> Result<TokenGrant, ProviderError> {
+    async fn refresh(&self, tokens: &TokenSet) -> Result<TokenSet, ProviderError> {
         let credentials = self.credentials().await?;
         let form = [
             ("grant_type", "refresh_token"),
-            ("refresh_token", refresh_token.expose()),
+            ("refresh_token", tokens.refresh_token.expose()),
         ];
-        self.token_request(&credentials, &form).await
+        // Single-use: the answer always carries the new refresh token.
+        Ok(self.token_request(&credentials, &form).await?.tokens)
+    }
+
+    async fn revoke(&self, tokens: &TokenSet) -> Result<(), ProviderError> {
+        let credentials = self.credentials().await?;
+        // Revoking the refresh token revokes every token of the person's grant.
+        self.revoke_token(&credentials, &tokens.refresh_token).await
+    }
+
+    async fn identify(&self, grant: &TokenGrant) -> Result<Person, ProviderError> {
+        let user_id = grant
+            .user_id
+            .clone()
+            .ok_or_else(|| ProviderError::Malformed {
+                reason: "token response without user_id".into(),
+            })?;
+        let profile = if grant.tokens.scopes.contains(scopes::PROFILE) {
+            let body: model::ProfileResponse = self
+                .get_json(
+                    &grant.tokens.access_token,
+                    &self.endpoint("1/user/-/profile.json"),
+                )
+                .await?;
+            body.user.into_profile()
+        } else {
+            Profile::default()
+        };
+        Ok(Person {
+            user_id,
+            legacy_user_id: None,
+            profile,
+        })
     }
 
     async fn fetch_day(
@@ -125,34 +215,48 @@ impl Provider for FitbitClient {
         })
     }
 
-    async fn unsubscribe(
-        &self,
-        access_token: &Secret,
-        user_id: &ProviderUserId,
-        collection: Collection,
-    ) -> Result<(), ProviderError> {
-        let id = format!("{user_id}-{collection}");
-        let url = self.endpoint(&format!("1/user/-/{collection}/apiSubscriptions/{id}.json"));
-        self.delete_subscription(access_token, &url).await
-    }
-
-    async fn profile(&self, access_token: &Secret) -> Result<Profile, ProviderError> {
-        let body: model::ProfileResponse = self
-            .get_json(access_token, &self.endpoint("1/user/-/profile.json"))
-            .await?;
-        Ok(body.user.into_profile())
-    }
-
+    /// One subscription per granted collection — never also to "all", which would
+    /// duplicate every notification.
     async fn subscribe(
         &self,
         access_token: &Secret,
         user_id: &ProviderUserId,
-        collection: Collection,
-    ) -> Result<SubscriptionOutcome, ProviderError> {
-        // One id per (user, collection): unique, stable across reconnects (so a reconnect
-        // answers 200, not a second subscription), and well under Fitbit's 50 characters.
-        let id = format!("{user_id}-{collection}");
-        let url = self.endpoint(&format!("1/user/-/{collection}/apiSubscriptions/{id}.json"));
-        self.create_subscription(access_token, &url).await
+        collections: &[Collection],
+    ) -> Vec<Collection> {
+        let mut subscribed = Vec::new();
+        for &collection in collections {
+            let url = self.subscription_url(user_id, collection);
+            match self.create_subscription(access_token, &url).await {
+                Ok(SubscriptionOutcome::Created | SubscriptionOutcome::AlreadyExists) => {
+                    subscribed.push(collection)
+                }
+                Ok(SubscriptionOutcome::Conflict) => {
+                    tracing::warn!(user_id = %user_id, %collection,
+                        "subscription conflict: another subscription holds this collection");
+                    subscribed.push(collection);
+                }
+                Err(e) => {
+                    tracing::warn!(user_id = %user_id, %collection, error = %e,
+                        "subscription failed");
+                }
+            }
+        }
+        subscribed
+    }
+
+    async fn unsubscribe(
+        &self,
+        access_token: &Secret,
+        user_id: &ProviderUserId,
+        collections: &[Collection],
+    ) {
+        for &collection in collections {
+            let url = self.subscription_url(user_id, collection);
+            // Fitbit removes them itself on revocation; this is for deleteUser races.
+            if let Err(e) = self.delete_subscription(access_token, &url).await {
+                tracing::info!(user_id = %user_id, %collection, error = %e,
+                    "unsubscribe failed; nothing more to do");
+            }
+        }
     }
 }

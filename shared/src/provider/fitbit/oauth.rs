@@ -6,12 +6,19 @@ use time::{Duration, OffsetDateTime};
 use url::Url;
 
 use super::model::TokenResponse;
-use super::FitbitClient;
-use crate::config::FitbitSettings;
+use super::{FitbitClient, FitbitCredentials, FitbitSettings};
 use crate::domain::{ProviderUserId, Scopes, TokenSet};
 use crate::provider::{AuthorizeRequest, ProviderError, TokenGrant};
 use crate::secret::Secret;
-use crate::secret_store::ProviderCredentials;
+
+/// Longest token lifetime we believe (Fitbit says 8 hours); a larger `expires_in` is
+/// capped rather than trusted, so no arithmetic on it can overflow.
+const MAX_TOKEN_LIFETIME: Duration = Duration::days(1);
+
+/// When a token issued `now` with this `expires_in` expires.
+pub(super) fn expiry(now: OffsetDateTime, expires_in: i64) -> OffsetDateTime {
+    now + Duration::seconds(expires_in).clamp(Duration::ZERO, MAX_TOKEN_LIFETIME)
+}
 
 pub(super) fn authorize_url(
     settings: &FitbitSettings,
@@ -31,22 +38,47 @@ pub(super) fn authorize_url(
 }
 
 impl FitbitClient {
-    /// POSTs a grant to the token endpoint. Server apps authenticate with Basic auth even
-    /// when they also send a PKCE verifier.
-    pub(super) async fn token_request(
-        &self,
-        credentials: &ProviderCredentials,
-        form: &[(&str, &str)],
-    ) -> Result<TokenGrant, ProviderError> {
+    fn basic_auth(credentials: &FitbitCredentials) -> String {
         let basic = STANDARD.encode(format!(
             "{}:{}",
             credentials.client_id,
             credentials.client_secret.expose()
         ));
+        format!("Basic {basic}")
+    }
+
+    /// `POST /oauth2/revoke`: revokes the token and, with it, the person's grant.
+    pub(super) async fn revoke_token(
+        &self,
+        credentials: &FitbitCredentials,
+        token: &Secret,
+    ) -> Result<(), ProviderError> {
+        let response = self
+            .http
+            .post(self.endpoint("oauth2/revoke"))
+            .header("Authorization", Self::basic_auth(credentials))
+            .form(&[("token", token.expose())])
+            .send()
+            .await
+            .map_err(super::api::transport_error)?;
+        if response.status().is_success() {
+            Ok(())
+        } else {
+            Err(super::api::classify_error(response).await)
+        }
+    }
+
+    /// POSTs a grant to the token endpoint. Server apps authenticate with Basic auth even
+    /// when they also send a PKCE verifier.
+    pub(super) async fn token_request(
+        &self,
+        credentials: &FitbitCredentials,
+        form: &[(&str, &str)],
+    ) -> Result<TokenGrant, ProviderError> {
         let response = self
             .http
             .post(self.endpoint("oauth2/token"))
-            .header("Authorization", format!("Basic {basic}"))
+            .header("Authorization", Self::basic_auth(credentials))
             .form(form)
             .send()
             .await
@@ -61,15 +93,28 @@ impl FitbitClient {
             .map_err(|e| ProviderError::Malformed {
                 reason: format!("token response: {}", e.without_url()),
             })?;
-        let now = OffsetDateTime::now_utc();
         Ok(TokenGrant {
-            user_id: ProviderUserId(body.user_id),
+            user_id: Some(ProviderUserId(body.user_id)),
             tokens: TokenSet {
                 access_token: Secret::new(body.access_token),
                 refresh_token: Secret::new(body.refresh_token),
-                expires_at: now + Duration::seconds(body.expires_in),
+                expires_at: expiry(OffsetDateTime::now_utc(), body.expires_in),
                 scopes: Scopes::parse(&body.scope),
             },
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn untrusted_expires_in_never_overflows() {
+        let now = OffsetDateTime::now_utc();
+        assert_eq!(expiry(now, 28_800), now + Duration::hours(8));
+        assert_eq!(expiry(now, i64::MAX), now + MAX_TOKEN_LIFETIME);
+        assert_eq!(expiry(now, i64::MIN), now);
+        assert_eq!(expiry(now, -5), now);
     }
 }

@@ -1,16 +1,97 @@
-//! Fitbit subscriber notifications: signature check and lenient parsing.
+//! Fitbit's subscriber endpoint: the verification GET, the `X-Fitbit-Signature` check and
+//! the lenient parsing of notification arrays. Fitbit's rules: answer 204 within 5 seconds,
+//! 404 to a wrong verification code or a bad signature.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
+use async_trait::async_trait;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use serde_json::Value;
 use sha1::Sha1;
+use subtle::ConstantTimeEq;
 
+use super::FitbitCredentials;
 use crate::domain::work::iso_date;
-use crate::domain::{Collection, ProviderKind, ProviderUserId, Task, WorkItem};
+use crate::domain::{Collection, ProviderUserId, Task, WorkItem};
+use crate::provider::{
+    Notifications, ProviderKind, Received, Webhook, WebhookRefusal, WebhookRequest,
+};
 use crate::secret::Secret;
+use crate::secret_store::SecretCache;
+
+/// Fitbit's answer to a bad signature or verification code.
+const NOT_FOUND: u16 = 404;
+
+/// The webhook of the Fitbit provider. Built once per container.
+pub struct FitbitWebhook {
+    secret_id: String,
+    secrets: Arc<SecretCache>,
+}
+
+impl FitbitWebhook {
+    pub fn new(secret_id: String, secrets: Arc<SecretCache>) -> Self {
+        FitbitWebhook { secret_id, secrets }
+    }
+
+    async fn credentials(&self) -> Result<FitbitCredentials, WebhookRefusal> {
+        self.secrets
+            .get(&self.secret_id)
+            .await
+            .map_err(|e| WebhookRefusal::Unavailable(e.to_string()))
+    }
+}
+
+#[async_trait]
+impl Webhook for FitbitWebhook {
+    async fn receive(&self, request: &WebhookRequest<'_>) -> Result<Received, WebhookRefusal> {
+        match request.method {
+            // `GET ?verify=<code>`: 204 for the configured code, 404 for anything else.
+            "GET" => {
+                let Some(code) = request.query("verify") else {
+                    return Err(WebhookRefusal::Unauthenticated {
+                        status: NOT_FOUND,
+                        reason: "verification without a code".into(),
+                    });
+                };
+                let credentials = self.credentials().await?;
+                let matches = credentials
+                    .subscriber_verification_code
+                    .is_some_and(|expected| {
+                        expected.expose().as_bytes().ct_eq(code.as_bytes()).into()
+                    });
+                if matches {
+                    Ok(Received::Handshake { status: 204 })
+                } else {
+                    Err(WebhookRefusal::Unauthenticated {
+                        status: NOT_FOUND,
+                        reason: "verification with a wrong code".into(),
+                    })
+                }
+            }
+            "POST" => {
+                let credentials = self.credentials().await?;
+                let valid = request.header("x-fitbit-signature").is_some_and(|s| {
+                    signature_is_valid(&credentials.client_secret, request.body, s)
+                });
+                if !valid {
+                    return Err(WebhookRefusal::Unauthenticated {
+                        status: NOT_FOUND,
+                        reason: "signature missing or wrong".into(),
+                    });
+                }
+                let notifications = parse(request.body).map_err(|_| WebhookRefusal::Malformed)?;
+                Ok(Received::Notifications {
+                    notifications,
+                    ack_status: 204,
+                })
+            }
+            _ => Err(WebhookRefusal::MethodNotAllowed),
+        }
+    }
+}
 
 /// Checks `X-Fitbit-Signature` = base64(HMAC-SHA1(client_secret + "&", raw body)).
 /// The comparison is constant-time and over the raw bytes; the header is taken as sent
@@ -23,19 +104,6 @@ pub fn signature_is_valid(client_secret: &Secret, body: &[u8], header: &str) -> 
         .expect("HMAC takes any key length");
     mac.update(body);
     mac.verify_slice(&expected).is_ok()
-}
-
-/// What a notification body held.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct Notifications {
-    /// Deduplicated work: one item per (owner, collection, date), one revoke per owner.
-    pub work: Vec<WorkItem>,
-    /// Entries received, duplicates included.
-    pub received: usize,
-    /// Entries we cannot use (missing fields, bad date); logged, not fatal.
-    pub skipped: usize,
-    /// Entries for collections we do not import (e.g. foods).
-    pub ignored: usize,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

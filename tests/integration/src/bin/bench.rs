@@ -5,17 +5,18 @@
 //! `webhook`, `duplicates` and `worker` need the local stack (tests/local/up.sh); `daily`
 //! runs on in-memory, constant-time ports and needs nothing.
 
-use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use fitbridge::api::sqs::{Decision, Delivery};
 use fitbridge::daily::DailyService;
 use fitbridge::domain::{Collection, ProviderKind, ProviderUserId, WorkItem};
-use fitbridge::secret_store::SecretCache;
-use fitbridge::sync::Delivery;
+use fitbridge::provider::fitbit::FitbitSettings;
+use fitbridge::provider::registry::{self, ProviderSettings};
+use fitbridge::secret_store::{MemorySecrets, SecretCache};
 use fitbridge::webhook::WebhookService;
-use fitbridge_integration::memory::{CountingQueue, MemoryDirectory, MemorySecrets};
+use fitbridge_integration::memory::{CountingQueue, MemoryDirectory};
 use fitbridge_integration::pipeline::Pipeline;
 use serde_json::json;
 
@@ -79,14 +80,23 @@ async fn webhook() {
     println!("== webhook handler, one POST with 10 notifications (warm) ==");
     // CPU only: in-memory secrets (cached as in a warm container) and a constant-time queue.
     let secret = "bench-client-secret";
-    let secrets = Arc::new(SecretCache::new(Arc::new(MemorySecrets(HashMap::from([
-        (
-            "fitbit".to_owned(),
-            json!({"client_id": "X", "client_secret": secret}).to_string(),
-        ),
-    ])))));
+    let secrets = Arc::new(SecretCache::new(Arc::new(MemorySecrets::new([(
+        "fitbit",
+        json!({"client_id": "X", "client_secret": secret}),
+    )]))));
+    let providers = ProviderSettings {
+        fitbit: Some(FitbitSettings {
+            authorize_url: "https://www.fitbit.com/oauth2/authorize".parse().unwrap(),
+            api_base_url: "https://api.fitbit.com".parse().unwrap(),
+            secret_id: "fitbit".into(),
+            scopes: vec![],
+        }),
+    };
     let queue = Arc::new(CountingQueue::default());
-    let cpu = WebhookService::new(secrets, "fitbit".into(), queue.clone());
+    let cpu = WebhookService::new(
+        registry::webhooks(&providers, fitbridge::wiring::http_client(), secrets),
+        queue.clone(),
+    );
     let body = ten_notifications();
     let signature = {
         use base64::Engine;
@@ -216,11 +226,9 @@ async fn worker() {
             })
             .collect();
         let start = Instant::now();
-        let outcomes = p.sync.process(&deliveries).await;
+        let decisions = p.worker.decide(&deliveries).await;
         timings.push(start.elapsed());
-        assert!(outcomes
-            .iter()
-            .all(|o| *o == fitbridge::sync::Outcome::Done));
+        assert!(decisions.iter().all(|d| *d == Decision::Delete));
     }
     timings.sort();
     println!(

@@ -1,0 +1,187 @@
+//! In-memory adapter of the marketing ports, for use-case tests: contacts by key,
+//! interactions by id with their source object, and failures on demand (the tenant down,
+//! a record rejected).
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use super::{InteractionSink, InteractionWrite, MarketingError, MarketingSink};
+use crate::domain::{ContactKey, ContactRecord, DailyInteraction, ProviderKind, ProviderUserId};
+
+/// An interaction as the memory tenant holds it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredInteraction {
+    pub id: String,
+    pub contact: ContactKey,
+    pub provider: ProviderKind,
+    /// `<contact>-<date>-<metric>`, or `<user>-disconnected-<time>` for a disconnect.
+    pub source_object: String,
+    /// `None` for a disconnect.
+    pub value: Option<f64>,
+    /// How often it was written (created or updated).
+    pub writes: u32,
+}
+
+/// Makes the error an injected failure returns.
+type FailureKind = fn(String) -> MarketingError;
+
+#[derive(Default)]
+struct Tenant {
+    contacts: BTreeMap<(String, String), ContactRecord>,
+    interactions: Vec<StoredInteraction>,
+    /// The next `n` writes fail with this error.
+    failing: Option<(u32, FailureKind)>,
+}
+
+#[derive(Default)]
+pub struct MemoryMarketing {
+    tenant: Mutex<Tenant>,
+}
+
+impl MemoryMarketing {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn contact(&self, key: &ContactKey) -> Option<ContactRecord> {
+        self.tenant
+            .lock()
+            .unwrap()
+            .contacts
+            .get(&(key.origin.clone(), key.id.clone()))
+            .cloned()
+    }
+
+    pub fn contacts(&self) -> Vec<ContactRecord> {
+        self.tenant
+            .lock()
+            .unwrap()
+            .contacts
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    pub fn interactions(&self) -> Vec<StoredInteraction> {
+        self.tenant.lock().unwrap().interactions.clone()
+    }
+
+    /// The next `n` writes fail as the tenant being down.
+    pub fn fail_next(&self, n: u32) {
+        self.tenant.lock().unwrap().failing = Some((n, MarketingError::Unavailable));
+    }
+
+    /// The next `n` writes are rejected as invalid.
+    pub fn reject_next(&self, n: u32) {
+        self.tenant.lock().unwrap().failing = Some((n, MarketingError::Rejected));
+    }
+
+    fn take_failure(tenant: &mut Tenant) -> Option<MarketingError> {
+        let (n, make) = tenant.failing.as_mut()?;
+        let err = make("injected failure".into());
+        *n -= 1;
+        if *n == 0 {
+            tenant.failing = None;
+        }
+        Some(err)
+    }
+}
+
+#[async_trait]
+impl MarketingSink for MemoryMarketing {
+    async fn upsert_contact(&self, contact: &ContactRecord) -> Result<(), MarketingError> {
+        let mut t = self.tenant.lock().unwrap();
+        if let Some(e) = Self::take_failure(&mut t) {
+            return Err(e);
+        }
+        t.contacts.insert(
+            (contact.key.origin.clone(), contact.key.id.clone()),
+            contact.clone(),
+        );
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl InteractionSink for MemoryMarketing {
+    fn content_hash(&self, i: &DailyInteraction) -> String {
+        format!("{}={}", i.metric.as_str(), i.value)
+    }
+
+    async fn write(
+        &self,
+        writes: &[InteractionWrite],
+    ) -> Result<Vec<Result<String, MarketingError>>, MarketingError> {
+        let mut t = self.tenant.lock().unwrap();
+        let mut results = Vec::with_capacity(writes.len());
+        for w in writes {
+            if let Some(e) = Self::take_failure(&mut t) {
+                results.push(Err(e));
+                continue;
+            }
+            results.push(match w {
+                InteractionWrite::Create(i) => {
+                    let id = format!("00000000-0000-0000-0000-{:012x}", t.interactions.len() + 1);
+                    t.interactions.push(StoredInteraction {
+                        id: id.clone(),
+                        contact: i.contact.clone(),
+                        provider: i.provider,
+                        source_object: i.source_object(),
+                        value: Some(i.value),
+                        writes: 1,
+                    });
+                    Ok(id)
+                }
+                InteractionWrite::Update { id, interaction } => {
+                    match t.interactions.iter_mut().find(|s| s.id == *id) {
+                        Some(s) => {
+                            s.value = Some(interaction.value);
+                            s.writes += 1;
+                            Ok(id.clone())
+                        }
+                        None => Err(MarketingError::Rejected("no such interaction".into())),
+                    }
+                }
+            });
+        }
+        Ok(results)
+    }
+
+    async fn record_disconnect(
+        &self,
+        contact: &ContactKey,
+        provider: ProviderKind,
+        user_id: &ProviderUserId,
+        at: OffsetDateTime,
+    ) -> Result<(), MarketingError> {
+        let mut t = self.tenant.lock().unwrap();
+        if let Some(e) = Self::take_failure(&mut t) {
+            return Err(e);
+        }
+        let id = format!("00000000-0000-0000-0000-{:012x}", t.interactions.len() + 1);
+        t.interactions.push(StoredInteraction {
+            id,
+            contact: contact.clone(),
+            provider,
+            source_object: format!("{user_id}-disconnected-{}", at.unix_timestamp()),
+            value: None,
+            writes: 1,
+        });
+        Ok(())
+    }
+
+    async fn find(&self, i: &DailyInteraction) -> Result<Option<String>, MarketingError> {
+        let source = i.source_object();
+        Ok(self
+            .tenant
+            .lock()
+            .unwrap()
+            .interactions
+            .iter()
+            .find(|s| s.contact == i.contact && s.source_object == source)
+            .map(|s| s.id.clone()))
+    }
+}

@@ -1,0 +1,568 @@
+//! In-memory adapter of every storage port, for use-case tests that run in milliseconds.
+//!
+//! It keeps the DynamoDB adapter's semantics where they matter to the use cases — the
+//! conditions of every conditional write (single-use states, leases, version checks,
+//! import claims, the fetch log's ordering), expiry checked on read — so a use case that
+//! passes here behaves the same against the table. The emulator tests prove the adapter.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use sha2::{Digest, Sha256};
+use time::{Duration, OffsetDateTime};
+
+use super::{
+    Claim, ConnectionDirectory, ConnectionStore, DirectoryEntry, DirectoryPage, FetchClaim,
+    FetchKey, FetchLog, ImportLedger, LedgerEntry, OAuthStateStore, ParkedWork,
+    PendingAuthorization, StateError, StoreError, TokenStore,
+};
+use crate::domain::{
+    Collection, Connection, ConnectionStatus, ContactKey, ProviderKind, ProviderUserId, TokenSet,
+    WorkItem,
+};
+
+/// Parked work waits this long for the person to act (as in the table).
+const PARKED_RETENTION: Duration = Duration::days(30);
+/// A fetch that has not finished after this long is presumed dead (as in the table).
+const FETCH_IN_PROGRESS: Duration = Duration::seconds(60);
+/// Entries per directory page.
+const PAGE: usize = 100;
+
+type PersonKey = (ProviderKind, ProviderUserId);
+
+struct State {
+    pending: PendingAuthorization,
+    used: bool,
+}
+
+struct Lease {
+    owner: String,
+    until: OffsetDateTime,
+}
+
+#[derive(Default)]
+struct Ledger {
+    hash: Option<String>,
+    interaction_id: Option<String>,
+    create_started: bool,
+    claim: Option<Lease>,
+}
+
+#[derive(Default)]
+struct FetchEntry {
+    completed_since: Option<i64>,
+    running: Option<(i64, i64)>,
+}
+
+/// A revoked connection's tombstone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tombstone {
+    pub contact: ContactKey,
+    pub reason: String,
+}
+
+#[derive(Default)]
+struct Tables {
+    states: HashMap<String, State>,
+    connections: BTreeMap<PersonKey, Connection>,
+    leases: HashMap<PersonKey, Lease>,
+    tombstones: HashMap<PersonKey, Tombstone>,
+    ledger: HashMap<(String, String, String), Ledger>,
+    parked: BTreeMap<PersonKey, BTreeMap<String, (WorkItem, String, OffsetDateTime)>>,
+    fetches: HashMap<FetchKey, FetchEntry>,
+}
+
+/// Every storage port over one in-memory table.
+#[derive(Default)]
+pub struct MemoryStore {
+    tables: Mutex<Tables>,
+}
+
+fn millis(t: OffsetDateTime) -> i64 {
+    (t.unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+fn hex_sha256(data: &[u8]) -> String {
+    Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn condition_failed(what: &str) -> StoreError {
+    StoreError::Unavailable(format!("conditional check failed: {what}"))
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Tables> {
+        self.tables.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The tombstone of a revoked connection.
+    pub fn tombstone(&self, provider: ProviderKind, user_id: &ProviderUserId) -> Option<Tombstone> {
+        self.lock()
+            .tombstones
+            .get(&(provider, user_id.clone()))
+            .cloned()
+    }
+
+    /// Ledger keys recorded as imported for a contact, with their interaction ids.
+    pub fn imported(&self, contact: &ContactKey) -> BTreeMap<String, String> {
+        self.lock()
+            .ledger
+            .iter()
+            .filter(|((origin, id, _), _)| *origin == contact.origin && *id == contact.id)
+            .filter_map(|((_, _, key), l)| Some((key.clone(), l.interaction_id.clone()?)))
+            .collect()
+    }
+
+    /// Makes a person's parked work look `age` old (tests of the 30-day retention).
+    pub fn age_parked(&self, age: Duration) {
+        for items in self.lock().parked.values_mut() {
+            for (_, _, at) in items.values_mut() {
+                *at -= age;
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl OAuthStateStore for MemoryStore {
+    async fn put(&self, state: &str, pending: &PendingAuthorization) -> Result<(), StoreError> {
+        let mut t = self.lock();
+        let key = hex_sha256(state.as_bytes());
+        if t.states.contains_key(&key) {
+            return Err(condition_failed("state exists"));
+        }
+        t.states.insert(
+            key,
+            State {
+                pending: pending.clone(),
+                used: false,
+            },
+        );
+        Ok(())
+    }
+
+    async fn take(
+        &self,
+        state: &str,
+        now: OffsetDateTime,
+    ) -> Result<PendingAuthorization, StateError> {
+        let mut t = self.lock();
+        let entry = t
+            .states
+            .get_mut(&hex_sha256(state.as_bytes()))
+            .ok_or(StateError::Unknown)?;
+        if entry.used {
+            return Err(StateError::Replayed);
+        }
+        entry.used = true;
+        if now >= entry.pending.expires_at {
+            return Err(StateError::Expired);
+        }
+        Ok(entry.pending.clone())
+    }
+}
+
+#[async_trait]
+impl ConnectionStore for MemoryStore {
+    async fn save_connected(&self, c: &Connection) -> Result<u64, StoreError> {
+        let mut t = self.lock();
+        let key = (c.provider, c.user_id.clone());
+        let version = match t.connections.get_mut(&key) {
+            Some(existing) => {
+                existing.tokens = c.tokens.clone();
+                existing.status = c.status;
+                existing.contact = c.contact.clone();
+                // A reconnect through a plain link keeps the customer id an earlier signed
+                // link verified; a missing time zone keeps the known one.
+                if c.customer_ref.is_some() {
+                    existing.customer_ref = c.customer_ref.clone();
+                }
+                if c.timezone.is_some() {
+                    existing.timezone = c.timezone.clone();
+                }
+                existing.version += 1;
+                existing.version
+            }
+            None => {
+                let mut fresh = c.clone();
+                fresh.version = 1;
+                fresh.subscriptions = BTreeSet::new();
+                t.connections.insert(key, fresh);
+                1
+            }
+        };
+        Ok(version)
+    }
+
+    async fn replace_tokens_if_connected(
+        &self,
+        provider: ProviderKind,
+        user_id: &ProviderUserId,
+        tokens: &TokenSet,
+    ) -> Result<bool, StoreError> {
+        let mut t = self.lock();
+        Ok(match t.connections.get_mut(&(provider, user_id.clone())) {
+            Some(c) => {
+                c.tokens = tokens.clone();
+                c.version += 1;
+                true
+            }
+            None => false,
+        })
+    }
+
+    async fn set_subscriptions(
+        &self,
+        provider: ProviderKind,
+        user_id: &ProviderUserId,
+        subscriptions: &[Collection],
+    ) -> Result<(), StoreError> {
+        let mut t = self.lock();
+        let c = t
+            .connections
+            .get_mut(&(provider, user_id.clone()))
+            .ok_or_else(|| condition_failed("no connection"))?;
+        c.subscriptions = subscriptions.iter().copied().collect();
+        Ok(())
+    }
+
+    async fn get(
+        &self,
+        provider: ProviderKind,
+        user_id: &ProviderUserId,
+    ) -> Result<Option<Connection>, StoreError> {
+        Ok(self
+            .lock()
+            .connections
+            .get(&(provider, user_id.clone()))
+            .cloned())
+    }
+}
+
+#[async_trait]
+impl TokenStore for MemoryStore {
+    async fn acquire_refresh_lease(
+        &self,
+        provider: ProviderKind,
+        user_id: &ProviderUserId,
+        owner: &str,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let mut t = self.lock();
+        let key = (provider, user_id.clone());
+        if !t.connections.contains_key(&key) {
+            return Ok(false);
+        }
+        if t.leases.get(&key).is_some_and(|l| l.until >= now) {
+            return Ok(false);
+        }
+        t.leases.insert(
+            key,
+            Lease {
+                owner: owner.to_owned(),
+                until,
+            },
+        );
+        Ok(true)
+    }
+
+    async fn store_rotated_tokens(
+        &self,
+        provider: ProviderKind,
+        user_id: &ProviderUserId,
+        tokens: &TokenSet,
+        expected_version: u64,
+        owner: &str,
+    ) -> Result<Option<u64>, StoreError> {
+        let mut t = self.lock();
+        let key = (provider, user_id.clone());
+        let holds = t.leases.get(&key).is_some_and(|l| l.owner == owner);
+        let Some(c) = t.connections.get_mut(&key) else {
+            return Ok(None);
+        };
+        if c.version != expected_version || !holds {
+            return Ok(None);
+        }
+        c.tokens = tokens.clone();
+        c.version += 1;
+        let version = c.version;
+        t.leases.remove(&key);
+        Ok(Some(version))
+    }
+
+    async fn release_refresh_lease(
+        &self,
+        provider: ProviderKind,
+        user_id: &ProviderUserId,
+        owner: &str,
+    ) -> Result<(), StoreError> {
+        let mut t = self.lock();
+        let key = (provider, user_id.clone());
+        if t.leases.get(&key).is_some_and(|l| l.owner == owner) {
+            t.leases.remove(&key);
+        }
+        Ok(())
+    }
+
+    async fn set_status(
+        &self,
+        provider: ProviderKind,
+        user_id: &ProviderUserId,
+        status: ConnectionStatus,
+    ) -> Result<(), StoreError> {
+        let mut t = self.lock();
+        let c = t
+            .connections
+            .get_mut(&(provider, user_id.clone()))
+            .ok_or_else(|| condition_failed("no connection"))?;
+        c.status = status;
+        Ok(())
+    }
+
+    async fn revoke(
+        &self,
+        provider: ProviderKind,
+        user_id: &ProviderUserId,
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        let mut t = self.lock();
+        let key = (provider, user_id.clone());
+        if let Some(c) = t.connections.remove(&key) {
+            t.leases.remove(&key);
+            t.tombstones.insert(
+                key,
+                Tombstone {
+                    contact: c.contact,
+                    reason: reason.to_owned(),
+                },
+            );
+        }
+        Ok(())
+    }
+}
+
+fn ledger_key(contact: &ContactKey, key: &str) -> (String, String, String) {
+    (contact.origin.clone(), contact.id.clone(), key.to_owned())
+}
+
+#[async_trait]
+impl ImportLedger for MemoryStore {
+    async fn claim(
+        &self,
+        contact: &ContactKey,
+        key: &str,
+        owner: &str,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<Claim, StoreError> {
+        let mut t = self.lock();
+        let entry = t.ledger.entry(ledger_key(contact, key)).or_default();
+        if entry.claim.as_ref().is_some_and(|c| c.until >= now) {
+            return Ok(Claim::Busy);
+        }
+        let found = match (&entry.hash, &entry.interaction_id) {
+            (Some(hash), Some(id)) => LedgerEntry::Imported {
+                hash: hash.clone(),
+                interaction_id: id.clone(),
+            },
+            _ if entry.create_started => LedgerEntry::CreateUnconfirmed,
+            _ => LedgerEntry::New,
+        };
+        entry.create_started = true;
+        entry.claim = Some(Lease {
+            owner: owner.to_owned(),
+            until,
+        });
+        Ok(Claim::Claimed(found))
+    }
+
+    async fn complete(
+        &self,
+        contact: &ContactKey,
+        key: &str,
+        owner: &str,
+        hash: &str,
+        interaction_id: &str,
+    ) -> Result<(), StoreError> {
+        let mut t = self.lock();
+        let entry = t
+            .ledger
+            .get_mut(&ledger_key(contact, key))
+            .filter(|e| e.claim.as_ref().is_some_and(|c| c.owner == owner))
+            .ok_or_else(|| condition_failed("claim not held"))?;
+        entry.hash = Some(hash.to_owned());
+        entry.interaction_id = Some(interaction_id.to_owned());
+        entry.claim = None;
+        Ok(())
+    }
+
+    async fn release(
+        &self,
+        contact: &ContactKey,
+        key: &str,
+        owner: &str,
+    ) -> Result<(), StoreError> {
+        let mut t = self.lock();
+        if let Some(entry) = t.ledger.get_mut(&ledger_key(contact, key)) {
+            if entry.claim.as_ref().is_some_and(|c| c.owner == owner) {
+                entry.claim = None;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ParkedWork for MemoryStore {
+    async fn park(&self, item: &WorkItem, reason: &str) -> Result<(), StoreError> {
+        let body = serde_json::to_string(item).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.lock()
+            .parked
+            .entry((item.provider, item.user_id.clone()))
+            .or_default()
+            .insert(
+                hex_sha256(body.as_bytes()),
+                (item.clone(), reason.to_owned(), OffsetDateTime::now_utc()),
+            );
+        Ok(())
+    }
+
+    async fn parked(
+        &self,
+        provider: ProviderKind,
+        user_id: &ProviderUserId,
+    ) -> Result<Vec<(String, WorkItem)>, StoreError> {
+        let oldest = OffsetDateTime::now_utc() - PARKED_RETENTION;
+        Ok(self
+            .lock()
+            .parked
+            .get(&(provider, user_id.clone()))
+            .map(|items| {
+                items
+                    .iter()
+                    .filter(|(_, (_, _, at))| *at >= oldest)
+                    .map(|(id, (item, _, _))| (id.clone(), item.clone()))
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    async fn unpark(
+        &self,
+        provider: ProviderKind,
+        user_id: &ProviderUserId,
+        ids: &[String],
+    ) -> Result<(), StoreError> {
+        if let Some(items) = self.lock().parked.get_mut(&(provider, user_id.clone())) {
+            for id in ids {
+                items.remove(id);
+            }
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ConnectionDirectory for MemoryStore {
+    async fn scan_active(
+        &self,
+        segment: u32,
+        total_segments: u32,
+        start: Option<HashMap<String, String>>,
+    ) -> Result<DirectoryPage, StoreError> {
+        let t = self.lock();
+        let in_segment: Vec<&Connection> = t
+            .connections
+            .values()
+            .filter(|c| {
+                let h = Sha256::digest(format!("{}#{}", c.provider, c.user_id).as_bytes());
+                u32::from(h[0]) % total_segments.max(1) == segment
+            })
+            .collect();
+        let from: usize = start
+            .and_then(|k| k.get("n").and_then(|n| n.parse().ok()))
+            .unwrap_or(0);
+        let to = (from + PAGE).min(in_segment.len());
+        let entries = in_segment[from.min(to)..to]
+            .iter()
+            .filter(|c| c.status == ConnectionStatus::Active)
+            .map(|c| DirectoryEntry {
+                provider: c.provider,
+                user_id: c.user_id.clone(),
+                timezone: c.timezone.clone(),
+                scopes: c.tokens.scopes.clone(),
+            })
+            .collect();
+        Ok(DirectoryPage {
+            entries,
+            next: (to < in_segment.len())
+                .then(|| HashMap::from([("n".to_owned(), to.to_string())])),
+        })
+    }
+}
+
+#[async_trait]
+impl FetchLog for MemoryStore {
+    async fn begin(
+        &self,
+        key: &FetchKey,
+        sent_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<FetchClaim, StoreError> {
+        let (sent, now_ms) = (millis(sent_at), millis(now));
+        let mut t = self.lock();
+        let entry = t.fetches.entry(key.clone()).or_default();
+        let completed_before = entry.completed_since.is_none_or(|c| c < sent);
+        let no_live_run = entry
+            .running
+            .is_none_or(|(since, until)| until < now_ms || since < sent);
+        if completed_before && no_live_run {
+            entry.running = Some((
+                now_ms,
+                now_ms + FETCH_IN_PROGRESS.whole_milliseconds() as i64,
+            ));
+            return Ok(FetchClaim::Proceed(now_ms.to_string()));
+        }
+        Ok(if entry.completed_since.is_some_and(|c| c >= sent) {
+            FetchClaim::AlreadyFetched
+        } else {
+            FetchClaim::InProgress
+        })
+    }
+
+    async fn finish(&self, key: &FetchKey, token: &str) -> Result<(), StoreError> {
+        let started: i64 = token
+            .parse()
+            .map_err(|_| StoreError::Corrupt("fetch token".into()))?;
+        let mut t = self.lock();
+        let entry = t.fetches.entry(key.clone()).or_default();
+        // Never move completed_since backwards past a later completed fetch.
+        if entry.completed_since.is_none_or(|c| c < started) {
+            entry.completed_since = Some(started);
+            entry.running = None;
+        }
+        Ok(())
+    }
+
+    async fn abandon(&self, key: &FetchKey, token: &str) -> Result<(), StoreError> {
+        let started: i64 = token
+            .parse()
+            .map_err(|_| StoreError::Corrupt("fetch token".into()))?;
+        let mut t = self.lock();
+        if let Some(entry) = t.fetches.get_mut(key) {
+            if entry.running.is_some_and(|(since, _)| since == started) {
+                entry.running = None;
+            }
+        }
+        Ok(())
+    }
+}

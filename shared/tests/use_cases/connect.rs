@@ -1,0 +1,217 @@
+//! The connect use case: start, consent, callback.
+
+use fitbridge::connect::{CallbackParams, ConnectError};
+use fitbridge::connect_link::{self, LinkError, LinkParams};
+use fitbridge::domain::{Collection, ConnectionStatus, Profile, ProviderUserId};
+use fitbridge::provider::memory::MemoryPerson;
+use fitbridge::secret::Secret;
+use fitbridge::store::{ParkedWork, StateError};
+use url::Url;
+
+use crate::support::*;
+
+fn param(url: &Url, name: &str) -> String {
+    url.query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+        .unwrap()
+}
+
+/// Start, consent as `user`, and the callback's parameters.
+async fn consent(w: &World, user: &str, link: &LinkParams) -> CallbackParams {
+    let url = w.connect.start(KIND, link, None).await.unwrap();
+    assert_eq!(
+        param(&url, "redirect_uri"),
+        format!("https://fitbridge.test/oauth/callback/{KIND}")
+    );
+    let code = w.provider.consent(user, &url);
+    CallbackParams {
+        state: Some(param(&url, "state")),
+        code: Some(code),
+        error: None,
+    }
+}
+
+fn person(first: &str) -> MemoryPerson {
+    MemoryPerson {
+        profile: Profile {
+            first_name: Some(first.into()),
+            timezone: Some("Europe/Berlin".into()),
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn a_person_connects_and_becomes_a_contact_with_subscriptions() {
+    let w = World::new();
+    w.provider
+        .add_person("ALEX", person("Alex"), "profile activity sleep");
+    let params = consent(&w, "ALEX", &LinkParams::default()).await;
+    let done = w.connect.complete(KIND, &params).await.unwrap();
+    assert!(!done.reconnected);
+    assert_eq!(
+        done.subscriptions,
+        [Collection::Activities, Collection::Sleep]
+    );
+
+    let contact = w.marketing.contact(&contact("ALEX")).expect("contact");
+    assert_eq!(contact.profile.first_name.as_deref(), Some("Alex"));
+    let c = w.connection("ALEX").await.unwrap();
+    assert_eq!(c.status, ConnectionStatus::Active);
+    assert_eq!(c.timezone.as_deref(), Some("Europe/Berlin"));
+    assert_eq!(
+        w.provider.subscriptions_of("ALEX"),
+        [Collection::Activities, Collection::Sleep]
+    );
+}
+
+#[tokio::test]
+async fn states_are_single_use_and_forgeries_are_refused() {
+    let w = World::new();
+    w.provider.add_person("BO", person("Bo"), "activity");
+    let params = consent(&w, "BO", &LinkParams::default()).await;
+    w.connect.complete(KIND, &params).await.unwrap();
+    let replay = w.connect.complete(KIND, &params).await.unwrap_err();
+    assert!(
+        matches!(replay, ConnectError::State(StateError::Replayed)),
+        "{replay}"
+    );
+    let forged = CallbackParams {
+        state: Some("forged".into()),
+        ..params.clone()
+    };
+    let err = w.connect.complete(KIND, &forged).await.unwrap_err();
+    assert!(
+        matches!(err, ConnectError::State(StateError::Unknown)),
+        "{err}"
+    );
+    let none = CallbackParams {
+        state: None,
+        ..params
+    };
+    assert!(matches!(
+        w.connect.complete(KIND, &none).await.unwrap_err(),
+        ConnectError::MissingState
+    ));
+}
+
+#[tokio::test]
+async fn denied_consent_stores_nothing() {
+    let w = World::new();
+    let url = w
+        .connect
+        .start(KIND, &LinkParams::default(), None)
+        .await
+        .unwrap();
+    let params = CallbackParams {
+        state: Some(param(&url, "state")),
+        code: None,
+        error: Some("access_denied".into()),
+    };
+    assert!(matches!(
+        w.connect.complete(KIND, &params).await.unwrap_err(),
+        ConnectError::Denied
+    ));
+    assert!(w.marketing.contacts().is_empty());
+}
+
+#[tokio::test]
+async fn a_code_with_another_verifier_is_refused() {
+    let w = World::new();
+    w.provider.add_person("CY", person("Cy"), "activity");
+    let first = consent(&w, "CY", &LinkParams::default()).await;
+    let second = consent(&w, "CY", &LinkParams::default()).await;
+    // The second attempt's state with the first attempt's code: PKCE does not match.
+    let crossed = CallbackParams {
+        state: second.state,
+        code: first.code,
+        error: None,
+    };
+    let err = w.connect.complete(KIND, &crossed).await.unwrap_err();
+    assert!(matches!(err, ConnectError::TokenExchange(_)), "{err}");
+    assert!(w.connection("CY").await.is_none());
+}
+
+#[tokio::test]
+async fn a_signed_link_attaches_the_customer_and_a_forged_one_is_refused() {
+    let w = World::new();
+    w.provider.add_person("DEE", person("Dee"), "activity");
+    let key = Secret::new(LINK_KEY);
+    let expires = time::OffsetDateTime::now_utc().unix_timestamp() + 600;
+    let link = LinkParams {
+        customer_ref: Some("C-1042".into()),
+        expires: Some(expires.to_string()),
+        sig: Some(connect_link::sign(&key, KIND, "C-1042", expires)),
+    };
+    let params = consent(&w, "DEE", &link).await;
+    w.connect.complete(KIND, &params).await.unwrap();
+    let contact = w.marketing.contact(&contact("DEE")).unwrap();
+    assert_eq!(contact.customer_ref.as_deref(), Some("C-1042"));
+
+    let forged = LinkParams {
+        customer_ref: Some("C-9999".into()),
+        ..link
+    };
+    let err = w.connect.start(KIND, &forged, None).await.unwrap_err();
+    assert!(
+        matches!(err, ConnectError::Link(LinkError::BadSignature)),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_reconnect_updates_the_same_contact_and_resumes_parked_work() {
+    let w = World::new();
+    w.provider.add_person("EVA", person("Eva"), "activity");
+    let params = consent(&w, "EVA", &LinkParams::default()).await;
+    w.connect.complete(KIND, &params).await.unwrap();
+    let parked = sync("EVA", day(9), &[Collection::Activities]);
+    w.store.park(&parked, "needs_reconsent").await.unwrap();
+
+    let params = consent(&w, "EVA", &LinkParams::default()).await;
+    let done = w.connect.complete(KIND, &params).await.unwrap();
+    assert!(done.reconnected);
+    assert_eq!(done.resumed, 1);
+    assert_eq!(w.marketing.contacts().len(), 1);
+    assert_eq!(w.queue.items(), vec![parked]);
+    assert!(w
+        .store
+        .parked(KIND, &ProviderUserId("EVA".into()))
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+#[tokio::test]
+async fn a_reconnect_that_cannot_reach_sap_keeps_the_new_tokens() {
+    let w = World::new();
+    w.provider.add_person("FAY", person("Fay"), "activity");
+    let params = consent(&w, "FAY", &LinkParams::default()).await;
+    w.connect.complete(KIND, &params).await.unwrap();
+    let before = w.connection("FAY").await.unwrap();
+
+    let params = consent(&w, "FAY", &LinkParams::default()).await;
+    w.marketing.fail_next(1);
+    let err = w.connect.complete(KIND, &params).await.unwrap_err();
+    assert!(matches!(err, ConnectError::Marketing(_)), "{err}");
+    let after = w.connection("FAY").await.unwrap();
+    assert_ne!(after.tokens.refresh_token, before.tokens.refresh_token);
+    // The new pair works: the old one is dead (single-use refresh tokens).
+    assert!(w
+        .tokens
+        .after_unauthorized(KIND, &ProviderUserId("FAY".into()), after.version)
+        .await
+        .is_ok());
+}
+
+#[tokio::test]
+async fn a_first_connect_that_cannot_reach_sap_stores_nothing() {
+    let w = World::new();
+    w.provider.add_person("GIL", person("Gil"), "activity");
+    let params = consent(&w, "GIL", &LinkParams::default()).await;
+    w.marketing.fail_next(1);
+    assert!(w.connect.complete(KIND, &params).await.is_err());
+    assert!(w.connection("GIL").await.is_none());
+}

@@ -1,0 +1,14 @@
+//! The use cases (sync, tokens, connect, refresh, webhook, daily) on in-memory ports:
+//! plain `cargo test -p fitbridge`, no emulator, milliseconds. The emulator suites in
+//! `tests/integration` prove the adapters and the end-to-end flows.
+
+mod support;
+
+mod architecture;
+
+mod connect;
+mod daily;
+mod refresh;
+mod sync;
+mod tokens;
+mod webhook;

@@ -1,0 +1,229 @@
+//! One world of in-memory ports wired exactly as `wiring.rs` wires the real ones.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use fitbridge::api::sqs::{Decision, Delivery, RetryConsumer, WorkConsumer};
+use fitbridge::config::ConnectSettings;
+use fitbridge::connect::ConnectService;
+use fitbridge::daily::DailyService;
+use fitbridge::domain::{
+    Collection, Connection, ConnectionStatus, ContactKey, DaySummary, ProviderKind, ProviderUserId,
+    WorkItem,
+};
+use fitbridge::marketing::mapping::Mappings;
+use fitbridge::marketing::memory::MemoryMarketing;
+use fitbridge::provider::memory::{MemoryPerson, MemoryProvider};
+use fitbridge::provider::{Provider, Served, Webhook};
+use fitbridge::queue::memory::MemoryQueue;
+use fitbridge::queue::{RetryQueue, WorkQueue};
+use fitbridge::refresh::RefreshService;
+use fitbridge::secret_store::{MemorySecrets, SecretCache};
+use fitbridge::store::memory::MemoryStore;
+use fitbridge::store::ConnectionStore;
+use fitbridge::sync::SyncService;
+use fitbridge::tokens::TokenService;
+use fitbridge::webhook::WebhookService;
+use time::{Date, OffsetDateTime};
+
+/// The provider the memory provider plays, and its scope vocabulary.
+pub const KIND: ProviderKind = ProviderKind::Fitbit;
+pub const ALL_SCOPES: &str = "profile activity sleep weight";
+pub const MAX_RECEIVE_COUNT: u32 = 5;
+pub const LINK_KEY: &str = "link-key";
+
+pub struct World {
+    pub provider: Arc<MemoryProvider>,
+    pub store: Arc<MemoryStore>,
+    pub queue: Arc<MemoryQueue>,
+    pub retry_queue: Arc<MemoryQueue>,
+    pub marketing: Arc<MemoryMarketing>,
+    pub tokens: Arc<TokenService>,
+    pub worker: WorkConsumer,
+    pub refresher: RetryConsumer,
+    pub connect: ConnectService,
+    pub webhook: WebhookService,
+    pub daily: DailyService,
+}
+
+impl World {
+    pub fn new() -> World {
+        World::with_provider(MemoryProvider::new(KIND))
+    }
+
+    pub fn with_provider(provider: MemoryProvider) -> World {
+        let provider = Arc::new(provider);
+        let store = Arc::new(MemoryStore::new());
+        let queue = Arc::new(MemoryQueue::new());
+        let retry_queue = Arc::new(MemoryQueue::new());
+        let marketing = Arc::new(MemoryMarketing::new());
+        let providers: Served<dyn Provider> = [(KIND, provider.clone() as Arc<dyn Provider>)]
+            .into_iter()
+            .collect();
+        let webhooks: Served<dyn Webhook> = [(KIND, provider.clone() as Arc<dyn Webhook>)]
+            .into_iter()
+            .collect();
+        let secrets = Arc::new(SecretCache::new(Arc::new(MemorySecrets::new([(
+            "link",
+            serde_json::json!({"key": LINK_KEY}),
+        )]))));
+        let tokens = Arc::new(TokenService::new(
+            providers.clone(),
+            store.clone(),
+            store.clone(),
+        ));
+        let sync = SyncService {
+            providers: providers.clone(),
+            tokens: tokens.clone(),
+            token_store: store.clone(),
+            interactions: marketing.clone(),
+            ledger: store.clone(),
+            fetch_log: store.clone(),
+            parked: store.clone(),
+            retry_queue: retry_queue.clone(),
+        };
+        let worker = WorkConsumer {
+            sync,
+            work_queue: queue.clone(),
+            redelivery: queue.clone(),
+            max_receive_count: MAX_RECEIVE_COUNT,
+            backoff_base: Duration::from_secs(30),
+        };
+        let refresher = RetryConsumer {
+            refresh: RefreshService {
+                tokens: tokens.clone(),
+                work_queue: queue.clone(),
+                parked: store.clone(),
+            },
+            redelivery: retry_queue.clone(),
+            backoff_base: Duration::from_secs(30),
+        };
+        let connect = ConnectService::new(
+            providers,
+            store.clone(),
+            store.clone(),
+            marketing.clone(),
+            secrets,
+            ConnectSettings {
+                public_base_url: Some("https://fitbridge.test".parse().unwrap()),
+                link_secret_id: "link".into(),
+            },
+            Mappings::default(),
+        )
+        .with_resume(store.clone(), queue.clone());
+        World {
+            webhook: WebhookService::new(webhooks, queue.clone()),
+            daily: DailyService {
+                directory: store.clone(),
+                queue: queue.clone(),
+                segments: 4,
+            },
+            provider,
+            store,
+            queue,
+            retry_queue,
+            marketing,
+            tokens,
+            worker,
+            refresher,
+            connect,
+        }
+    }
+
+    /// A person connected with `scopes`, as the connect flow leaves them.
+    pub async fn connected(&self, user: &str, scopes: &str) -> Connection {
+        self.provider
+            .add_person(user, MemoryPerson::default(), scopes);
+        let tokens = self.provider.grant(user, scopes);
+        let connection = Connection {
+            provider: KIND,
+            user_id: ProviderUserId(user.into()),
+            tokens,
+            status: ConnectionStatus::Active,
+            contact: contact(user),
+            customer_ref: None,
+            timezone: Some("Europe/Berlin".into()),
+            subscriptions: Default::default(),
+            version: 0,
+        };
+        self.store.save_connected(&connection).await.unwrap();
+        self.connection(user).await.unwrap()
+    }
+
+    pub async fn connection(&self, user: &str) -> Option<Connection> {
+        self.store
+            .get(KIND, &ProviderUserId(user.into()))
+            .await
+            .unwrap()
+    }
+
+    /// Deliveries of these items, first received now.
+    pub fn deliveries(items: &[WorkItem], receive_count: u32) -> Vec<Delivery> {
+        items
+            .iter()
+            .map(|i| Delivery {
+                body: serde_json::to_string(i).unwrap(),
+                receive_count,
+                sent_at: OffsetDateTime::now_utc(),
+            })
+            .collect()
+    }
+
+    /// Runs the worker and the refresher until both queues are empty, redelivering what
+    /// they hand back (without waiting for the delays). Returns the rounds it took.
+    pub async fn drain(&self) -> usize {
+        for round in 1..=20 {
+            let work = self.queue.drain();
+            let retries = self.retry_queue.drain_retries();
+            if work.is_empty() && retries.is_empty() {
+                return round;
+            }
+            if !work.is_empty() {
+                let decisions = self
+                    .worker
+                    .decide(&World::deliveries(&work, round as u32))
+                    .await;
+                for (item, d) in work.into_iter().zip(decisions) {
+                    if d != Decision::Delete {
+                        self.queue.enqueue(&[item]).await.unwrap();
+                    }
+                }
+            }
+            for r in retries {
+                let outcome = self.refresher.refresh.handle(&r).await;
+                if outcome != fitbridge::sync::Outcome::Done {
+                    self.retry_queue.enqueue_retry(&r).await.unwrap();
+                }
+            }
+        }
+        panic!("queues not drained in 20 rounds");
+    }
+}
+
+pub fn contact(user: &str) -> ContactKey {
+    ContactKey {
+        origin: KIND.default_mapping().contact_origin,
+        id: user.into(),
+    }
+}
+
+pub fn day(d: u8) -> Date {
+    Date::from_calendar_date(2026, time::Month::November, d).unwrap()
+}
+
+pub fn sync(user: &str, date: Date, collections: &[Collection]) -> WorkItem {
+    WorkItem::sync(
+        KIND,
+        ProviderUserId(user.into()),
+        date,
+        collections.to_vec(),
+    )
+}
+
+pub fn steps(n: u64) -> DaySummary {
+    DaySummary {
+        steps: Some(n),
+        distance_km: Some(n as f64 / 1300.0),
+        ..Default::default()
+    }
+}

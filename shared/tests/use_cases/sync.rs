@@ -1,0 +1,356 @@
+//! The worker's use case and its queue adapter.
+
+use std::time::Duration;
+
+use fitbridge::api::sqs::{Decision, Delivery};
+use fitbridge::domain::{Collection, ConnectionStatus, DaySummary, ProviderUserId, Task, WorkItem};
+use fitbridge::provider::ProviderError;
+use fitbridge::store::ParkedWork;
+use fitbridge::sync::{Outcome, Work};
+use time::OffsetDateTime;
+
+use crate::support::*;
+
+fn work(item: WorkItem) -> Work {
+    Work {
+        item,
+        sent_at: OffsetDateTime::now_utc(),
+    }
+}
+
+/// A notification sent after everything so far (fetch-log times have millisecond
+/// resolution, and in memory a whole batch runs within one).
+fn later(item: WorkItem) -> Work {
+    Work {
+        item,
+        sent_at: OffsetDateTime::now_utc() + time::Duration::seconds(1),
+    }
+}
+
+#[tokio::test]
+async fn a_day_becomes_one_interaction_per_metric_exactly_once() {
+    let w = World::new();
+    w.connected("ALICE", ALL_SCOPES).await;
+    w.provider
+        .set_day("ALICE", Collection::Activities, day(20), steps(8000));
+    let item = sync("ALICE", day(20), &[Collection::Activities]);
+
+    // Duplicates in one batch, then the same again as a later delivery.
+    let out = w
+        .worker
+        .sync
+        .process(&[work(item.clone()), work(item.clone())])
+        .await;
+    assert_eq!(out, vec![Outcome::Done, Outcome::Done]);
+    let out = w.worker.sync.process(&[later(item)]).await;
+    assert_eq!(out, vec![Outcome::Done]);
+
+    let got = w.marketing.interactions();
+    let sources: Vec<&str> = got.iter().map(|i| i.source_object.as_str()).collect();
+    assert_eq!(
+        sources,
+        ["ALICE-2026-11-20-steps", "ALICE-2026-11-20-distance"]
+    );
+    assert!(got.iter().all(|i| i.writes == 1 && i.provider == KIND));
+    assert_eq!(
+        w.provider.fetches_of("ALICE"),
+        2,
+        "the later delivery was sent after the first fetch completed, so it is fetched again"
+    );
+}
+
+#[tokio::test]
+async fn a_notification_sent_before_a_completed_fetch_costs_no_second_call() {
+    let w = World::new();
+    w.connected("BEA", ALL_SCOPES).await;
+    let item = sync("BEA", day(20), &[Collection::Activities]);
+    let sent = OffsetDateTime::now_utc() - time::Duration::seconds(5);
+    let early = Work {
+        item: item.clone(),
+        sent_at: sent,
+    };
+    w.worker.sync.process(std::slice::from_ref(&early)).await;
+    w.worker.sync.process(&[early]).await;
+    assert_eq!(w.provider.fetches_of("BEA"), 1);
+}
+
+#[tokio::test]
+async fn a_changed_day_updates_its_interaction_in_place() {
+    let w = World::new();
+    w.connected("CARL", ALL_SCOPES).await;
+    let item = sync("CARL", day(19), &[Collection::Activities]);
+    w.provider
+        .set_day("CARL", Collection::Activities, day(19), steps(4000));
+    w.worker.sync.process(&[work(item.clone())]).await;
+    w.provider
+        .set_day("CARL", Collection::Activities, day(19), steps(9000));
+    w.worker.sync.process(&[later(item)]).await;
+
+    let got = w.marketing.interactions();
+    assert_eq!(got.len(), 2, "steps and distance, not four");
+    let steps = got
+        .iter()
+        .find(|i| i.source_object.ends_with("steps"))
+        .unwrap();
+    assert_eq!((steps.value, steps.writes), (Some(9000.0), 2));
+}
+
+#[tokio::test]
+async fn collections_not_granted_are_not_fetched() {
+    let w = World::new();
+    w.connected("DORA", "activity").await;
+    let item = sync("DORA", day(18), &[Collection::Sleep, Collection::Body]);
+    assert_eq!(w.worker.sync.process(&[work(item)]).await, [Outcome::Done]);
+    assert_eq!(w.provider.fetches_of("DORA"), 0);
+}
+
+#[tokio::test]
+async fn work_for_someone_not_connected_is_dropped() {
+    let w = World::new();
+    let item = sync("NOBODY", day(18), &[Collection::Activities]);
+    assert_eq!(w.worker.sync.process(&[work(item)]).await, [Outcome::Done]);
+    assert!(w.marketing.interactions().is_empty());
+}
+
+#[tokio::test]
+async fn an_access_token_dying_early_goes_through_the_retry_queue_with_one_refresh() {
+    let w = World::new();
+    w.connected("EVE", "activity").await;
+    w.provider
+        .set_day("EVE", Collection::Activities, day(17), steps(5000));
+    w.provider.expire_access_tokens("EVE");
+    let items: Vec<WorkItem> = (10..20)
+        .map(|d| sync("EVE", day(d), &[Collection::Activities]))
+        .collect();
+    let out = w
+        .worker
+        .sync
+        .process(&items.iter().cloned().map(work).collect::<Vec<_>>())
+        .await;
+    assert!(out.iter().all(|o| *o == Outcome::Done), "{out:?}");
+    assert!(w.marketing.interactions().is_empty());
+
+    w.drain().await;
+    assert_eq!(w.provider.refreshes_of("EVE"), 1);
+    assert!(w
+        .marketing
+        .interactions()
+        .iter()
+        .any(|i| i.source_object == "EVE-2026-11-17-steps"));
+    assert_eq!(
+        w.connection("EVE").await.unwrap().status,
+        ConnectionStatus::Active
+    );
+}
+
+#[tokio::test]
+async fn a_rate_limit_waits_and_never_reaches_the_dlq() {
+    let w = World::new();
+    w.connected("FINN", "activity").await;
+    let item = sync("FINN", day(15), &[Collection::Activities]);
+    let wait = Duration::from_secs(42);
+    w.provider.fail_next([
+        ProviderError::RateLimited { retry_after: wait },
+        ProviderError::RateLimited { retry_after: wait },
+    ]);
+
+    let first = w
+        .worker
+        .decide(&World::deliveries(std::slice::from_ref(&item), 1))
+        .await;
+    assert_eq!(first, [Decision::RedeliverAfter(wait)]);
+    // On its last delivery before the redrive, it goes back as a fresh copy instead.
+    let last = w
+        .worker
+        .decide(&World::deliveries(
+            std::slice::from_ref(&item),
+            MAX_RECEIVE_COUNT,
+        ))
+        .await;
+    assert_eq!(last, [Decision::Delete]);
+    assert_eq!(w.queue.sent(), vec![(item, wait)]);
+}
+
+#[tokio::test]
+async fn transient_failures_back_off_longer_each_time() {
+    let w = World::new();
+    w.connected("GUS", "activity").await;
+    let item = sync("GUS", day(15), &[Collection::Activities]);
+    for (receive_count, secs) in [(1, 30), (2, 60), (3, 120)] {
+        w.provider.fail_next([ProviderError::Unavailable {
+            reason: "HTTP 503".into(),
+        }]);
+        let d = w
+            .worker
+            .decide(&World::deliveries(
+                std::slice::from_ref(&item),
+                receive_count,
+            ))
+            .await;
+        assert_eq!(d, [Decision::RedeliverAfter(Duration::from_secs(secs))]);
+    }
+    // And the next attempt imports it, once.
+    w.worker
+        .decide(&World::deliveries(std::slice::from_ref(&item), 4))
+        .await;
+    assert_eq!(
+        w.marketing.interactions().len(),
+        0,
+        "an empty day has no metric"
+    );
+    assert_eq!(w.provider.fetches_of("GUS"), 1);
+}
+
+#[tokio::test]
+async fn an_unreadable_message_is_retried_then_left_for_the_dlq() {
+    let w = World::new();
+    let poison = Delivery {
+        body: "{not a work item".into(),
+        receive_count: 2,
+        sent_at: OffsetDateTime::now_utc(),
+    };
+    assert_eq!(
+        w.worker.decide(&[poison]).await,
+        [Decision::RedeliverAfter(Duration::from_secs(60))]
+    );
+}
+
+#[tokio::test]
+async fn gone_marks_the_person_and_parks_their_work() {
+    let w = World::new();
+    w.connected("HAL", ALL_SCOPES).await;
+    w.provider.fail_next([ProviderError::Gone]);
+    let item = sync("HAL", day(14), &[Collection::Activities]);
+    assert_eq!(
+        w.worker.sync.process(&[work(item.clone())]).await,
+        [Outcome::Done]
+    );
+    assert_eq!(
+        w.connection("HAL").await.unwrap().status,
+        ConnectionStatus::ProviderGone
+    );
+    let parked = w
+        .store
+        .parked(KIND, &ProviderUserId("HAL".into()))
+        .await
+        .unwrap();
+    assert_eq!(parked.len(), 1);
+    assert_eq!(parked[0].1, item);
+    // Later work for the person is parked without calling the provider.
+    let later = sync("HAL", day(15), &[Collection::Activities]);
+    w.worker.sync.process(&[work(later)]).await;
+    assert_eq!(w.provider.fetches_of("HAL"), 0);
+    assert_eq!(
+        w.store
+            .parked(KIND, &ProviderUserId("HAL".into()))
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+}
+
+#[tokio::test]
+async fn a_dead_refresh_token_parks_the_person_until_they_consent_again() {
+    let w = World::new();
+    w.connected("IDA", "activity").await;
+    w.provider.revoke_person("IDA");
+    // Near expiry, so the worker refreshes first, and the refresh token is dead.
+    w.provider.expire_access_tokens("IDA");
+    let c = w.connection("IDA").await.unwrap();
+    let mut near = c.clone();
+    near.tokens.expires_at = OffsetDateTime::now_utc() + time::Duration::minutes(1);
+    fitbridge::store::ConnectionStore::save_connected(&*w.store, &near)
+        .await
+        .unwrap();
+    let item = sync("IDA", day(14), &[Collection::Activities]);
+    assert_eq!(w.worker.sync.process(&[work(item)]).await, [Outcome::Done]);
+    assert_eq!(
+        w.connection("IDA").await.unwrap().status,
+        ConnectionStatus::NeedsReconsent
+    );
+    assert_eq!(
+        w.store
+            .parked(KIND, &ProviderUserId("IDA".into()))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn sap_down_retries_and_then_imports_exactly_once() {
+    let w = World::new();
+    w.connected("JO", "activity").await;
+    w.provider
+        .set_day("JO", Collection::Activities, day(13), steps(7000));
+    let item = sync("JO", day(13), &[Collection::Activities]);
+    w.marketing.fail_next(2);
+    assert_eq!(
+        w.worker.sync.process(&[work(item.clone())]).await,
+        [Outcome::BACKOFF]
+    );
+    assert!(w.marketing.interactions().is_empty());
+    // The redelivery fetches again (the failed import did not finish the fetch).
+    assert_eq!(w.worker.sync.process(&[work(item)]).await, [Outcome::Done]);
+    assert_eq!(w.provider.fetches_of("JO"), 2);
+    assert_eq!(w.marketing.interactions().len(), 2);
+    assert_eq!(w.store.imported(&contact("JO")).len(), 2);
+}
+
+#[tokio::test]
+async fn one_rejected_interaction_fails_only_its_own_item() {
+    let w = World::new();
+    w.connected("KAI", "activity").await;
+    w.connected("LEA", "activity").await;
+    for u in ["KAI", "LEA"] {
+        w.provider.set_day(
+            u,
+            Collection::Activities,
+            day(12),
+            DaySummary {
+                steps: Some(100),
+                ..Default::default()
+            },
+        );
+    }
+    w.marketing.reject_next(1);
+    let out = w
+        .worker
+        .sync
+        .process(&[
+            work(sync("KAI", day(12), &[Collection::Activities])),
+            work(sync("LEA", day(12), &[Collection::Activities])),
+        ])
+        .await;
+    assert_eq!(out, [Outcome::BACKOFF, Outcome::Done]);
+}
+
+#[tokio::test]
+async fn revocation_forgets_the_tokens_and_flags_the_contact() {
+    let w = World::new();
+    w.connected("MIA", ALL_SCOPES).await;
+    let revoke = WorkItem {
+        provider: KIND,
+        user_id: ProviderUserId("MIA".into()),
+        task: Task::Revoke,
+    };
+    assert_eq!(
+        w.worker.sync.process(&[work(revoke)]).await,
+        [Outcome::Done]
+    );
+    assert!(w.connection("MIA").await.is_none());
+    let tomb = w
+        .store
+        .tombstone(KIND, &ProviderUserId("MIA".into()))
+        .unwrap();
+    assert_eq!(tomb.contact, contact("MIA"));
+    let flags = w.marketing.interactions();
+    assert_eq!(flags.len(), 1);
+    assert!(flags[0].source_object.starts_with("MIA-disconnected-"));
+    // No further work runs for the person.
+    let later = sync("MIA", day(20), &[Collection::Activities]);
+    w.worker.sync.process(&[work(later)]).await;
+    assert_eq!(w.provider.fetches_of("MIA"), 0);
+}

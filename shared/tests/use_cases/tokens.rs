@@ -1,0 +1,105 @@
+//! The one place tokens are refreshed: lease and version.
+
+use fitbridge::domain::ProviderUserId;
+use fitbridge::provider::memory::MemoryProvider;
+use fitbridge::store::ConnectionStore;
+use fitbridge::tokens::TokenError;
+use time::{Duration, OffsetDateTime};
+
+use crate::support::*;
+
+async fn expiring_soon(w: &World, user: &str) {
+    let mut c = w.connected(user, "activity").await;
+    c.tokens.expires_at = OffsetDateTime::now_utc() + Duration::minutes(2);
+    w.store.save_connected(&c).await.unwrap();
+}
+
+#[tokio::test]
+async fn fifty_concurrent_refreshes_ahead_of_expiry_make_one() {
+    let w = World::new();
+    expiring_soon(&w, "ADA").await;
+    let user = ProviderUserId("ADA".into());
+    let all = futures_util::future::join_all((0..50).map(|_| w.tokens.fresh(KIND, &user))).await;
+    let first = all[0].as_ref().unwrap().tokens.access_token.clone();
+    assert!(all
+        .iter()
+        .all(|c| c.as_ref().unwrap().tokens.access_token == first));
+    assert_eq!(w.provider.refreshes_of("ADA"), 1);
+}
+
+#[tokio::test]
+async fn a_401_seen_with_old_tokens_uses_the_rotated_ones() {
+    let w = World::new();
+    let before = w.connected("BO", "activity").await;
+    w.provider.expire_access_tokens("BO");
+    let rotated = w
+        .tokens
+        .after_unauthorized(KIND, &ProviderUserId("BO".into()), before.version)
+        .await
+        .unwrap();
+    assert_eq!(rotated.version, before.version + 1);
+    // A second 401 seen with the same old version: no second refresh.
+    let again = w
+        .tokens
+        .after_unauthorized(KIND, &ProviderUserId("BO".into()), before.version)
+        .await
+        .unwrap();
+    assert_eq!(again.tokens.access_token, rotated.tokens.access_token);
+    assert_eq!(w.provider.refreshes_of("BO"), 1);
+}
+
+#[tokio::test]
+async fn reusable_refresh_tokens_are_kept_across_refreshes() {
+    let w = World::with_provider(MemoryProvider::new(KIND).with_reusable_refresh_tokens());
+    expiring_soon(&w, "CY").await;
+    let before = w.connection("CY").await.unwrap();
+    let after = w
+        .tokens
+        .fresh(KIND, &ProviderUserId("CY".into()))
+        .await
+        .unwrap();
+    assert_eq!(after.tokens.refresh_token, before.tokens.refresh_token);
+    assert_ne!(after.tokens.access_token, before.tokens.access_token);
+    assert_eq!(
+        w.connection("CY").await.unwrap().tokens.refresh_token,
+        before.tokens.refresh_token
+    );
+}
+
+#[tokio::test]
+async fn invalid_grant_parks_only_if_nobody_rotated_meanwhile() {
+    let w = World::new();
+    expiring_soon(&w, "DI").await;
+    w.provider.revoke_person("DI");
+    let err = w
+        .tokens
+        .fresh(KIND, &ProviderUserId("DI".into()))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, TokenError::NeedsReconsent), "{err}");
+    assert_eq!(
+        w.connection("DI").await.unwrap().status,
+        fitbridge::domain::ConnectionStatus::NeedsReconsent
+    );
+    // Parked people get no token at all.
+    let err = w
+        .tokens
+        .fresh(KIND, &ProviderUserId("DI".into()))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, TokenError::Parked("needs_reconsent")),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn no_connection_means_not_connected() {
+    let w = World::new();
+    let err = w
+        .tokens
+        .fresh(KIND, &ProviderUserId("ZED".into()))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, TokenError::NotConnected));
+}

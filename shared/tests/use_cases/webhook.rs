@@ -1,0 +1,117 @@
+//! The webhook use case.
+
+use fitbridge::domain::Collection;
+use fitbridge::provider::memory::MemoryProvider;
+use fitbridge::provider::{ProviderKind, WebhookRequest};
+use fitbridge::webhook::{Accepted, WebhookError, MAX_BODY_BYTES};
+
+use crate::support::*;
+
+fn post<'a>(headers: &'a [(String, String)], body: &'a [u8]) -> WebhookRequest<'a> {
+    WebhookRequest {
+        method: "POST",
+        query: &[],
+        headers,
+        body,
+    }
+}
+
+fn authorized(w: &World) -> Vec<(String, String)> {
+    vec![(
+        "authorization".into(),
+        format!("Bearer {}", w.provider.webhook_secret()),
+    )]
+}
+
+#[tokio::test]
+async fn notifications_are_queued_once_per_person_collection_and_day() {
+    let w = World::new();
+    let body = MemoryProvider::notification(&[
+        ("A", Collection::Activities, day(20)),
+        ("A", Collection::Activities, day(20)),
+        ("A", Collection::Sleep, day(20)),
+        ("B", Collection::Activities, day(19)),
+    ]);
+    let headers = authorized(&w);
+    let accepted = w
+        .webhook
+        .receive(KIND, &post(&headers, &body))
+        .await
+        .unwrap();
+    assert_eq!(
+        accepted,
+        Accepted::Notifications {
+            status: 204,
+            received: 4,
+            queued: 3,
+            skipped: 0,
+            ignored: 0
+        }
+    );
+    assert_eq!(w.queue.items().len(), 3);
+}
+
+#[tokio::test]
+async fn the_handshake_is_answered_and_queues_nothing() {
+    let w = World::new();
+    let headers = authorized(&w);
+    let accepted = w
+        .webhook
+        .receive(KIND, &post(&headers, br#"{"type":"verification"}"#))
+        .await
+        .unwrap();
+    assert_eq!(accepted, Accepted::Handshake { status: 201 });
+    assert!(w.queue.items().is_empty());
+}
+
+#[tokio::test]
+async fn refusals_say_why_and_queue_nothing() {
+    let w = World::new();
+    let body = MemoryProvider::notification(&[("A", Collection::Activities, day(20))]);
+    let good = authorized(&w);
+    let wrong = vec![("authorization".to_owned(), "Bearer guess".to_owned())];
+
+    let status = |r: Result<Accepted, WebhookError>| match r {
+        Ok(a) => a.status(),
+        Err(e) => e.status(),
+    };
+    assert_eq!(
+        status(w.webhook.receive(KIND, &post(&[], &body)).await),
+        401
+    );
+    assert_eq!(
+        status(w.webhook.receive(KIND, &post(&wrong, &body)).await),
+        401
+    );
+    assert_eq!(
+        status(w.webhook.receive(KIND, &post(&good, b"{not json")).await),
+        400
+    );
+    let huge = vec![b' '; MAX_BODY_BYTES + 1];
+    assert_eq!(
+        status(w.webhook.receive(KIND, &post(&good, &huge)).await),
+        413
+    );
+    let get = WebhookRequest {
+        method: "GET",
+        query: &[],
+        headers: &good,
+        body: b"",
+    };
+    assert_eq!(status(w.webhook.receive(KIND, &get).await), 405);
+    let unserved = ProviderKind::ALL.into_iter().find(|k| *k != KIND);
+    if let Some(other) = unserved {
+        assert_eq!(
+            status(w.webhook.receive(other, &post(&good, &body)).await),
+            404
+        );
+    }
+    assert!(w.queue.items().is_empty());
+
+    // The queue down: 503, so the provider delivers again; never an ack for lost work.
+    w.queue.set_down(true);
+    assert_eq!(
+        status(w.webhook.receive(KIND, &post(&good, &body)).await),
+        503
+    );
+}

@@ -16,7 +16,7 @@ use crate::config::ConnectSettings;
 use crate::connect_link::{self, LinkError, LinkParams};
 use crate::domain::{
     Collection, Connection, ConnectionStatus, ContactKey, ContactRecord, ProviderKind,
-    ProviderUserId, TokenSet,
+    ProviderUserId, Task, TokenSet, WorkItem,
 };
 use crate::marketing::mapping::Mappings;
 use crate::marketing::{MarketingError, MarketingSink};
@@ -47,6 +47,8 @@ pub struct Connected {
     pub subscriptions: Vec<Collection>,
     /// Work parked while the person could not be served, queued again now.
     pub resumed: usize,
+    /// The provider whose connection this one replaced (a migration).
+    pub migrated_from: Option<ProviderKind>,
 }
 
 /// Why a connect did not finish. `Display` is the operator's log text: it never holds
@@ -240,16 +242,22 @@ impl ConnectService {
         let user_id = person.user_id;
         let tokens = grant.tokens;
         let profile = person.profile;
-        let contact = ContactKey {
-            origin: self.mappings.of(kind).contact_origin.clone(),
-            id: user_id.0.clone(),
-        };
+        let predecessor = self
+            .predecessor(kind, person.legacy_user_id.as_ref())
+            .await?;
+        let contact = self
+            .contact_for(kind, &user_id, predecessor.as_ref())
+            .await?;
+        // A migrating person keeps the customer record their earlier connect was tied to.
+        let customer_ref = pending
+            .customer_ref
+            .or_else(|| predecessor.as_ref()?.customer_ref.clone());
         let upsert = self
             .marketing
             .upsert_contact(&ContactRecord {
                 key: contact.clone(),
                 profile: profile.clone(),
-                customer_ref: pending.customer_ref.clone(),
+                customer_ref: customer_ref.clone(),
                 changed_at: OffsetDateTime::now_utc(),
             })
             .await;
@@ -266,7 +274,7 @@ impl ConnectService {
                 tokens: tokens.clone(),
                 status: ConnectionStatus::Active,
                 contact,
-                customer_ref: pending.customer_ref,
+                customer_ref,
                 timezone: profile.timezone,
                 subscriptions: Default::default(),
                 version: 0,
@@ -283,12 +291,61 @@ impl ConnectService {
         self.connections
             .set_subscriptions(kind, &user_id, &subscriptions)
             .await?;
-        let resumed = self.resume_parked(kind, &user_id).await;
+        let mut resumed = self.resume_parked(kind, &user_id, kind, &user_id).await;
+        let migrated_from = match predecessor {
+            Some(old) => {
+                resumed += self
+                    .resume_parked(old.provider, &old.user_id, kind, &user_id)
+                    .await;
+                self.connections
+                    .revoke(old.provider, &old.user_id, &format!("migrated to {kind}"))
+                    .await?;
+                tracing::info!(provider = %kind, user_id = %user_id, from = %old.provider,
+                    legacy_user_id = %old.user_id, "person migrated; earlier connection retired");
+                Some(old.provider)
+            }
+            None => None,
+        };
         Ok(Connected {
             user_id,
             reconnected: version > 1,
             subscriptions,
             resumed,
+            migrated_from,
+        })
+    }
+
+    /// The person's connection at the provider this one succeeds, if they had one.
+    async fn predecessor(
+        &self,
+        kind: ProviderKind,
+        legacy_user_id: Option<&ProviderUserId>,
+    ) -> Result<Option<Connection>, ConnectError> {
+        let (Some(previous), Some(legacy)) = (kind.predecessor(), legacy_user_id) else {
+            return Ok(None);
+        };
+        Ok(self.connections.get(previous, legacy).await?)
+    }
+
+    /// The contact a connection feeds: the one it fed before (a reconnect, or a
+    /// reconnect after a migration), else the predecessor's (a migration: same contact,
+    /// no duplicate, its imported days recognised), else a new one keyed by the person's
+    /// id under the provider's contact origin.
+    async fn contact_for(
+        &self,
+        kind: ProviderKind,
+        user_id: &ProviderUserId,
+        predecessor: Option<&Connection>,
+    ) -> Result<ContactKey, ConnectError> {
+        if let Some(existing) = self.connections.get(kind, user_id).await? {
+            return Ok(existing.contact);
+        }
+        Ok(match predecessor {
+            Some(old) => old.contact.clone(),
+            None => ContactKey {
+                origin: self.mappings.of(kind).contact_origin.clone(),
+                id: user_id.0.clone(),
+            },
         })
     }
 
@@ -311,9 +368,17 @@ impl ConnectService {
         Ok(())
     }
 
-    /// Gives the person's parked work back to the work queue (the days they missed while
-    /// parked). Best effort: what cannot be queued stays parked for the next reconnect.
-    async fn resume_parked(&self, kind: ProviderKind, user_id: &ProviderUserId) -> usize {
+    /// Gives the work parked for `(kind, user_id)` back to the work queue, for the
+    /// person's connection `(to, to_user)` (the same one, or the successor a person
+    /// migrated to): the days they missed while parked. Best effort: what cannot be
+    /// queued stays parked for the next connect.
+    async fn resume_parked(
+        &self,
+        kind: ProviderKind,
+        user_id: &ProviderUserId,
+        to: ProviderKind,
+        to_user: &ProviderUserId,
+    ) -> usize {
         let Some((parked, queue)) = &self.resume else {
             return 0;
         };
@@ -322,7 +387,18 @@ impl ConnectService {
             if items.is_empty() {
                 return Ok(0);
             }
-            let (ids, work): (Vec<String>, Vec<_>) = items.into_iter().unzip();
+            let (ids, work): (Vec<String>, Vec<WorkItem>) = items
+                .into_iter()
+                .filter(|(_, w)| matches!(w.task, Task::Sync { .. }))
+                .map(|(id, w)| {
+                    let item = WorkItem {
+                        provider: to,
+                        user_id: to_user.clone(),
+                        task: w.task,
+                    };
+                    (id, item)
+                })
+                .unzip();
             queue
                 .enqueue(&work)
                 .await

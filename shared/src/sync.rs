@@ -30,7 +30,8 @@ use crate::marketing::{InteractionSink, InteractionWrite, MarketingError};
 use crate::provider::{ProviderError, Providers};
 use crate::queue::{RetryQueue, RetryRequest};
 use crate::store::{
-    Claim, FetchClaim, FetchKey, FetchLog, ImportLedger, LedgerEntry, ParkedWork, TokenStore,
+    Claim, ConnectionStore, FetchClaim, FetchKey, FetchLog, ImportLedger, LedgerEntry, ParkedWork,
+    TokenStore,
 };
 use crate::tokens::{TokenError, TokenService};
 
@@ -164,6 +165,7 @@ fn remedy(failure: Failure<'_>) -> Remedy {
 pub struct SyncService {
     pub providers: Providers,
     pub tokens: Arc<TokenService>,
+    pub connections: Arc<dyn ConnectionStore>,
     pub token_store: Arc<dyn TokenStore>,
     pub interactions: Arc<dyn InteractionSink>,
     pub ledger: Arc<dyn ImportLedger>,
@@ -508,7 +510,7 @@ impl SyncService {
             )
             .await
             .map_err(|e| e.to_string())?;
-        self.token_store
+        self.connections
             .revoke(kind, user_id, "revoked by the person")
             .await
             .map_err(|e| e.to_string())?;

@@ -180,6 +180,7 @@ pub fn work_consumer(
     let sync = SyncService {
         providers: providers.clone(),
         tokens: token_service(providers, store.clone()),
+        connections: store.clone(),
         token_store: store.clone(),
         interactions: Arc::new(InteractionServiceSink::new(
             client,

@@ -77,7 +77,9 @@ pub async fn handle(service: &ConnectService, request: Request) -> Response<Body
                         done.subscriptions.iter().map(|c| c.as_str()).collect();
                     tracing::info!(provider = %kind, user_id = %done.user_id,
                         reconnected = done.reconnected, subscriptions = ?subscriptions,
-                        resumed = done.resumed, "connect completed");
+                        resumed = done.resumed,
+                        migrated_from = done.migrated_from.map(|k| k.as_str()),
+                        "connect completed");
                     page::html(
                         200,
                         "Your account is connected",

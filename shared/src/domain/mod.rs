@@ -101,6 +101,10 @@ pub struct Profile {
     pub language: Option<String>,
     /// IANA time zone, e.g. `Europe/Berlin`; days are the person's local days.
     pub timezone: Option<String>,
+    /// An address the provider verified; only where the company asked for it.
+    pub email: Option<String>,
+    /// In years, where the provider gives an age rather than a birth date.
+    pub age: Option<u8>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

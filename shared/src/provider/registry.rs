@@ -10,7 +10,8 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 
-use super::{fitbit, Provider, Providers, Webhook, Webhooks};
+use super::google_health::signature::{HttpKeysetSource, KeysetCache};
+use super::{fitbit, google_health, Provider, Providers, Webhook, Webhooks};
 use crate::config::ConfigError;
 use crate::domain::{Collection, Scopes};
 use crate::marketing::mapping::InteractionMapping;
@@ -24,14 +25,17 @@ use crate::secret_store::SecretCache;
 pub enum ProviderKind {
     #[serde(rename = "fitbit")]
     Fitbit,
+    #[serde(rename = "google-health")]
+    GoogleHealth,
 }
 
 impl ProviderKind {
-    pub const ALL: [ProviderKind; 1] = [ProviderKind::Fitbit];
+    pub const ALL: [ProviderKind; 2] = [ProviderKind::Fitbit, ProviderKind::GoogleHealth];
 
     pub fn as_str(self) -> &'static str {
         match self {
             ProviderKind::Fitbit => "fitbit",
+            ProviderKind::GoogleHealth => "google-health",
         }
     }
 
@@ -40,6 +44,7 @@ impl ProviderKind {
     pub fn granted_collections(self, scopes: &Scopes) -> Vec<Collection> {
         match self {
             ProviderKind::Fitbit => fitbit::scopes::granted_collections(scopes),
+            ProviderKind::GoogleHealth => google_health::scopes::granted_collections(scopes),
         }
     }
 
@@ -47,6 +52,7 @@ impl ProviderKind {
     pub fn predecessor(self) -> Option<ProviderKind> {
         match self {
             ProviderKind::Fitbit => None,
+            ProviderKind::GoogleHealth => Some(ProviderKind::Fitbit),
         }
     }
 
@@ -55,6 +61,7 @@ impl ProviderKind {
     pub fn default_mapping(self) -> InteractionMapping {
         match self {
             ProviderKind::Fitbit => fitbit::default_mapping(),
+            ProviderKind::GoogleHealth => google_health::default_mapping(),
         }
     }
 }
@@ -85,12 +92,14 @@ pub struct UnknownProvider;
 #[derive(Clone, Debug, Default)]
 pub struct ProviderSettings {
     pub fitbit: Option<fitbit::FitbitSettings>,
+    pub google_health: Option<google_health::GoogleHealthSettings>,
 }
 
 impl ProviderSettings {
     pub fn from_env() -> Result<Self, ConfigError> {
         Ok(ProviderSettings {
             fitbit: fitbit::FitbitSettings::from_env()?,
+            google_health: google_health::GoogleHealthSettings::from_env()?,
         })
     }
 
@@ -99,6 +108,9 @@ impl ProviderSettings {
         let mut kinds = Vec::new();
         if self.fitbit.is_some() {
             kinds.push(ProviderKind::Fitbit);
+        }
+        if self.google_health.is_some() {
+            kinds.push(ProviderKind::GoogleHealth);
         }
         kinds
     }
@@ -114,7 +126,21 @@ pub fn providers(
     if let Some(s) = &settings.fitbit {
         map.insert(
             ProviderKind::Fitbit,
-            Arc::new(fitbit::FitbitClient::new(http, s.clone(), secrets)),
+            Arc::new(fitbit::FitbitClient::new(
+                http.clone(),
+                s.clone(),
+                secrets.clone(),
+            )),
+        );
+    }
+    if let Some(s) = &settings.google_health {
+        map.insert(
+            ProviderKind::GoogleHealth,
+            Arc::new(google_health::GoogleHealthClient::new(
+                http,
+                s.clone(),
+                secrets,
+            )),
         );
     }
     Providers::new(map)
@@ -123,7 +149,7 @@ pub fn providers(
 /// The webhook receivers of every served provider. Built once per container.
 pub fn webhooks(
     settings: &ProviderSettings,
-    _http: reqwest::Client,
+    http: reqwest::Client,
     secrets: Arc<SecretCache>,
 ) -> Webhooks {
     let mut map: BTreeMap<ProviderKind, Arc<dyn Webhook>> = BTreeMap::new();
@@ -132,7 +158,18 @@ pub fn webhooks(
             ProviderKind::Fitbit,
             Arc::new(fitbit::webhook::FitbitWebhook::new(
                 s.secret_id.clone(),
+                secrets.clone(),
+            )),
+        );
+    }
+    if let Some(s) = &settings.google_health {
+        let keys = KeysetCache::new(Arc::new(HttpKeysetSource::new(http, s.keyset_url.clone())));
+        map.insert(
+            ProviderKind::GoogleHealth,
+            Arc::new(google_health::webhook::GoogleHealthWebhook::new(
+                s.secret_id.clone(),
                 secrets,
+                keys,
             )),
         );
     }

@@ -318,6 +318,38 @@ impl OAuthStateStore for DynamoStore {
 
 #[async_trait]
 impl ConnectionStore for DynamoStore {
+    async fn revoke(
+        &self,
+        provider: ProviderKind,
+        user_id: &ProviderUserId,
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        let removed = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::connection_key(provider, user_id)))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let mut tombstone = Self::connection_key(provider, user_id);
+        tombstone.insert("sk".into(), s(REVOKED_SK));
+        tombstone.insert("reason".into(), s(reason));
+        tombstone.insert(
+            "revoked_at".into(),
+            n(OffsetDateTime::now_utc().unix_timestamp()),
+        );
+        if let Some(old) = removed.attributes {
+            for name in ["contact_origin", "contact_id", "customer_ref"] {
+                if let Some(v) = old.get(name) {
+                    tombstone.insert(name.into(), v.clone());
+                }
+            }
+        }
+        self.put(tombstone).await
+    }
+
     async fn save_connected(&self, c: &Connection) -> Result<u64, StoreError> {
         let now = OffsetDateTime::now_utc().unix_timestamp();
         let mut set = vec![
@@ -537,38 +569,6 @@ impl TokenStore for DynamoStore {
             .await
             .map_err(unavailable)?;
         Ok(())
-    }
-
-    async fn revoke(
-        &self,
-        provider: ProviderKind,
-        user_id: &ProviderUserId,
-        reason: &str,
-    ) -> Result<(), StoreError> {
-        let removed = self
-            .client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::connection_key(provider, user_id)))
-            .return_values(ReturnValue::AllOld)
-            .send()
-            .await
-            .map_err(unavailable)?;
-        let mut tombstone = Self::connection_key(provider, user_id);
-        tombstone.insert("sk".into(), s(REVOKED_SK));
-        tombstone.insert("reason".into(), s(reason));
-        tombstone.insert(
-            "revoked_at".into(),
-            n(OffsetDateTime::now_utc().unix_timestamp()),
-        );
-        if let Some(old) = removed.attributes {
-            for name in ["contact_origin", "contact_id", "customer_ref"] {
-                if let Some(v) = old.get(name) {
-                    tombstone.insert(name.into(), v.clone());
-                }
-            }
-        }
-        self.put(tombstone).await
     }
 }
 

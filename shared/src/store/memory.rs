@@ -172,6 +172,27 @@ impl OAuthStateStore for MemoryStore {
 
 #[async_trait]
 impl ConnectionStore for MemoryStore {
+    async fn revoke(
+        &self,
+        provider: ProviderKind,
+        user_id: &ProviderUserId,
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        let mut t = self.lock();
+        let key = (provider, user_id.clone());
+        if let Some(c) = t.connections.remove(&key) {
+            t.leases.remove(&key);
+            t.tombstones.insert(
+                key,
+                Tombstone {
+                    contact: c.contact,
+                    reason: reason.to_owned(),
+                },
+            );
+        }
+        Ok(())
+    }
+
     async fn save_connected(&self, c: &Connection) -> Result<u64, StoreError> {
         let mut t = self.lock();
         let key = (c.provider, c.user_id.clone());
@@ -325,27 +346,6 @@ impl TokenStore for MemoryStore {
             .get_mut(&(provider, user_id.clone()))
             .ok_or_else(|| condition_failed("no connection"))?;
         c.status = status;
-        Ok(())
-    }
-
-    async fn revoke(
-        &self,
-        provider: ProviderKind,
-        user_id: &ProviderUserId,
-        reason: &str,
-    ) -> Result<(), StoreError> {
-        let mut t = self.lock();
-        let key = (provider, user_id.clone());
-        if let Some(c) = t.connections.remove(&key) {
-            t.leases.remove(&key);
-            t.tombstones.insert(
-                key,
-                Tombstone {
-                    contact: c.contact,
-                    reason: reason.to_owned(),
-                },
-            );
-        }
         Ok(())
     }
 }

@@ -60,6 +60,15 @@ pub trait OAuthStateStore: Send + Sync {
 /// Port: people's connections and their tokens.
 #[async_trait]
 pub trait ConnectionStore: Send + Sync {
+    /// Forgets the person's tokens: the connection goes, a tombstone with the contact key
+    /// and the time stays (for support), so no further work finds the person.
+    async fn revoke(
+        &self,
+        provider: ProviderKind,
+        user_id: &ProviderUserId,
+        reason: &str,
+    ) -> Result<(), StoreError>;
+
     /// Stores a fresh connection, or updates the existing one for the same provider user
     /// (reconnecting never duplicates): tokens replaced, status active, version bumped.
     /// Returns the new version.
@@ -130,15 +139,6 @@ pub trait TokenStore: Send + Sync {
         provider: ProviderKind,
         user_id: &ProviderUserId,
         status: crate::domain::ConnectionStatus,
-    ) -> Result<(), StoreError>;
-
-    /// Forgets the person's tokens: the connection goes, a tombstone with the contact key
-    /// and the time stays (for support), so no further work finds the person.
-    async fn revoke(
-        &self,
-        provider: ProviderKind,
-        user_id: &ProviderUserId,
-        reason: &str,
     ) -> Result<(), StoreError>;
 }
 

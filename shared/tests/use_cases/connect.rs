@@ -215,3 +215,117 @@ async fn a_first_connect_that_cannot_reach_sap_stores_nothing() {
     assert!(w.connect.complete(KIND, &params).await.is_err());
     assert!(w.connection("GIL").await.is_none());
 }
+
+#[tokio::test]
+async fn a_person_whose_provider_is_gone_migrates_keeping_contact_days_and_parked_work() {
+    use fitbridge::domain::{DaySummary, Task};
+    use fitbridge::provider::ProviderError;
+    use fitbridge::store::ConnectionStore;
+
+    let w = World::new();
+    // A legacy person with an imported day, then the legacy API switched off.
+    w.connected("FB1", "activity").await;
+    let imported = DaySummary {
+        steps: Some(6000),
+        ..Default::default()
+    };
+    w.provider
+        .set_day("FB1", Collection::Activities, day(10), imported.clone());
+    w.drain_after(&[sync("FB1", day(10), &[Collection::Activities])])
+        .await;
+    w.provider.fail_next([ProviderError::Gone]);
+    w.drain_after(&[sync("FB1", day(11), &[Collection::Activities])])
+        .await;
+    assert_eq!(
+        w.connection("FB1").await.unwrap().status,
+        ConnectionStatus::ProviderGone
+    );
+    let before = w.marketing.interactions();
+    assert_eq!(before.len(), 1);
+
+    // They connect through the successor, which knows their legacy id.
+    w.successor.add_person(
+        "9001",
+        MemoryPerson {
+            legacy_user_id: Some("FB1".into()),
+            ..Default::default()
+        },
+        fitbridge::provider::google_health::scopes::ACTIVITY,
+    );
+    w.successor
+        .set_day("9001", Collection::Activities, day(10), imported);
+    w.successor.set_day(
+        "9001",
+        Collection::Activities,
+        day(11),
+        DaySummary {
+            steps: Some(7000),
+            ..Default::default()
+        },
+    );
+    let url = w
+        .connect
+        .start(SUCCESSOR, &LinkParams::default(), None)
+        .await
+        .unwrap();
+    let code = w.successor.consent("9001", &url);
+    let done = w
+        .connect
+        .complete(
+            SUCCESSOR,
+            &CallbackParams {
+                state: Some(param(&url, "state")),
+                code: Some(code),
+                error: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(done.migrated_from, Some(KIND));
+    assert_eq!(
+        done.resumed, 1,
+        "the parked day resumes through the successor"
+    );
+
+    // Same contact, the legacy connection retired.
+    let migrated = w
+        .store
+        .get(SUCCESSOR, &ProviderUserId("9001".into()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(migrated.contact, contact("FB1"));
+    assert_eq!(w.marketing.contacts().len(), 1, "no duplicate contact");
+    assert!(w.connection("FB1").await.is_none());
+    let tomb = w
+        .store
+        .tombstone(KIND, &ProviderUserId("FB1".into()))
+        .unwrap();
+    assert_eq!(tomb.reason, format!("migrated to {SUCCESSOR}"));
+    assert!(w.queue.items().iter().all(|i| i.provider == SUCCESSOR
+        && i.user_id.0 == "9001"
+        && matches!(i.task, Task::Sync { .. })));
+
+    // The successor's work: day 11 arrives, day 10 is not written again.
+    w.queue.drain().into_iter().for_each(drop);
+    w.drain_after(&[
+        sync_for(SUCCESSOR, "9001", day(10)),
+        sync_for(SUCCESSOR, "9001", day(11)),
+    ])
+    .await;
+    let after = w.marketing.interactions();
+    assert_eq!(after.len(), 2, "{after:?}");
+    let day10 = after
+        .iter()
+        .find(|i| i.source_object == "FB1-2026-11-10-steps")
+        .unwrap();
+    assert_eq!(
+        (day10.id.as_str(), day10.writes),
+        (before[0].id.as_str(), 1)
+    );
+    let day11 = after
+        .iter()
+        .find(|i| i.source_object == "FB1-2026-11-11-steps")
+        .unwrap();
+    assert_eq!(day11.provider, SUCCESSOR);
+}

@@ -28,12 +28,16 @@ use time::{Date, OffsetDateTime};
 
 /// The provider the memory provider plays, and its scope vocabulary.
 pub const KIND: ProviderKind = ProviderKind::Fitbit;
+/// The provider people of [`KIND`] migrate to.
+pub const SUCCESSOR: ProviderKind = ProviderKind::GoogleHealth;
 pub const ALL_SCOPES: &str = "profile activity sleep weight";
 pub const MAX_RECEIVE_COUNT: u32 = 5;
 pub const LINK_KEY: &str = "link-key";
 
 pub struct World {
     pub provider: Arc<MemoryProvider>,
+    /// The provider that succeeds [`KIND`], with reusable refresh tokens.
+    pub successor: Arc<MemoryProvider>,
     pub store: Arc<MemoryStore>,
     pub queue: Arc<MemoryQueue>,
     pub retry_queue: Arc<MemoryQueue>,
@@ -53,16 +57,23 @@ impl World {
 
     pub fn with_provider(provider: MemoryProvider) -> World {
         let provider = Arc::new(provider);
+        let successor = Arc::new(MemoryProvider::new(SUCCESSOR).with_reusable_refresh_tokens());
         let store = Arc::new(MemoryStore::new());
         let queue = Arc::new(MemoryQueue::new());
         let retry_queue = Arc::new(MemoryQueue::new());
         let marketing = Arc::new(MemoryMarketing::new());
-        let providers: Served<dyn Provider> = [(KIND, provider.clone() as Arc<dyn Provider>)]
-            .into_iter()
-            .collect();
-        let webhooks: Served<dyn Webhook> = [(KIND, provider.clone() as Arc<dyn Webhook>)]
-            .into_iter()
-            .collect();
+        let providers: Served<dyn Provider> = [
+            (KIND, provider.clone() as Arc<dyn Provider>),
+            (SUCCESSOR, successor.clone() as Arc<dyn Provider>),
+        ]
+        .into_iter()
+        .collect();
+        let webhooks: Served<dyn Webhook> = [
+            (KIND, provider.clone() as Arc<dyn Webhook>),
+            (SUCCESSOR, successor.clone() as Arc<dyn Webhook>),
+        ]
+        .into_iter()
+        .collect();
         let secrets = Arc::new(SecretCache::new(Arc::new(MemorySecrets::new([(
             "link",
             serde_json::json!({"key": LINK_KEY}),
@@ -75,6 +86,7 @@ impl World {
         let sync = SyncService {
             providers: providers.clone(),
             tokens: tokens.clone(),
+            connections: store.clone(),
             token_store: store.clone(),
             interactions: marketing.clone(),
             ledger: store.clone(),
@@ -119,6 +131,7 @@ impl World {
                 segments: 4,
             },
             provider,
+            successor,
             store,
             queue,
             retry_queue,
@@ -169,6 +182,12 @@ impl World {
             .collect()
     }
 
+    /// Queues these items and drains.
+    pub async fn drain_after(&self, items: &[WorkItem]) {
+        self.queue.enqueue(items).await.unwrap();
+        self.drain().await;
+    }
+
     /// Runs the worker and the refresher until both queues are empty, redelivering what
     /// they hand back (without waiting for the delays). Returns the rounds it took.
     pub async fn drain(&self) -> usize {
@@ -217,6 +236,15 @@ pub fn sync(user: &str, date: Date, collections: &[Collection]) -> WorkItem {
         ProviderUserId(user.into()),
         date,
         collections.to_vec(),
+    )
+}
+
+pub fn sync_for(kind: ProviderKind, user: &str, date: Date) -> WorkItem {
+    WorkItem::sync(
+        kind,
+        ProviderUserId(user.into()),
+        date,
+        vec![Collection::Activities],
     )
 }
 

@@ -2,8 +2,10 @@
 
 use fitbridge::domain::Collection;
 use fitbridge::provider::memory::MemoryProvider;
-use fitbridge::provider::{ProviderKind, WebhookRequest};
-use fitbridge::webhook::{Accepted, WebhookError, MAX_BODY_BYTES};
+use std::sync::Arc;
+
+use fitbridge::provider::{Webhook, WebhookRequest};
+use fitbridge::webhook::{Accepted, WebhookError, WebhookService, MAX_BODY_BYTES};
 
 use crate::support::*;
 
@@ -99,13 +101,17 @@ async fn refusals_say_why_and_queue_nothing() {
         body: b"",
     };
     assert_eq!(status(w.webhook.receive(KIND, &get).await), 405);
-    let unserved = ProviderKind::ALL.into_iter().find(|k| *k != KIND);
-    if let Some(other) = unserved {
-        assert_eq!(
-            status(w.webhook.receive(other, &post(&good, &body)).await),
-            404
-        );
-    }
+    // A deployment serving one provider only: the other's path is not found.
+    let only_one = WebhookService::new(
+        [(KIND, w.provider.clone() as Arc<dyn Webhook>)]
+            .into_iter()
+            .collect(),
+        w.queue.clone(),
+    );
+    assert_eq!(
+        status(only_one.receive(SUCCESSOR, &post(&good, &body)).await),
+        404
+    );
     assert!(w.queue.items().is_empty());
 
     // The queue down: 503, so the provider delivers again; never an ack for lost work.

@@ -49,6 +49,7 @@ pub(super) fn contact_origin_data(c: &ContactRecord) -> Value {
     text("FirstName", &p.first_name, 40);
     text("LastName", &p.last_name, 40);
     text("Country", &p.country, 3);
+    text("EmailAddress", &p.email, 241);
     text("Language", &p.language, 2);
     if let Some(g) = p.gender {
         m.insert("GenderCode".into(), json!(gender_code(g)));

@@ -34,6 +34,7 @@ fn cuan_contact(c: &ContactRecord, customer_id_origin: &str) -> Value {
     text("FullName", &p.full_name, 80);
     text("FirstName", &p.first_name, 40);
     text("LastName", &p.last_name, 40);
+    text("EMailAddress", &p.email, 241);
     // CUAN takes descriptions, which the tenant maps to its codes.
     if let Some(g) = p.gender.filter(|g| *g != Gender::Unknown) {
         let description = if g == Gender::Female {

@@ -116,9 +116,16 @@ fn created_uuid(body: &str) -> Option<String> {
 
 #[async_trait]
 impl InteractionSink for InteractionServiceSink {
+    /// Over what the interaction says (metric, day, value), not how the mapping writes
+    /// it: the same day from the predecessor of a person's provider is not written again.
     fn content_hash(&self, i: &DailyInteraction) -> String {
         use sha2::{Digest, Sha256};
-        let body = Value::Object(self.value_fields(i)).to_string();
+        let body = format!(
+            "{}|{}|{}",
+            i.metric.as_str(),
+            iso_date::format(i.date),
+            format_decimal(i.value)
+        );
         Sha256::digest(body.as_bytes())
             .iter()
             .take(12)

@@ -81,6 +81,7 @@ impl User {
                 .map(|c| c.to_ascii_uppercase()),
             language,
             timezone: non_empty(self.timezone),
+            ..Default::default()
         }
     }
 }

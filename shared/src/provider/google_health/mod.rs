@@ -1,5 +1,442 @@
 //! The Google Health API v4, successor of the legacy wearable API (contract:
-//! `tests/contracts/google-health/health.v4.discovery.json`; facts: `tests/contracts/FACTS.md` §2).
+//! `tests/contracts/google-health/health.v4.discovery.json`; facts:
+//! `tests/contracts/FACTS.md` §0, §2).
+//!
+//! Everything Google-shaped lives here:
+//! - OAuth with PKCE, `access_type=offline` and `prompt=consent` (so every consent, a
+//!   reconnect included, returns a refresh token); reusable refresh tokens (a refresh
+//!   keeps the stored one unless Google sends a new one); `invalid_grant` means consent
+//!   again; revocation at `oauth2.googleapis.com/revoke`.
+//! - Identity from `users/me/identity` (`healthUserId`, and `legacyUserId`, the person's
+//!   id at the predecessor provider); age from the profile, time zone and language from
+//!   the settings; name and email only through the OpenID scopes, if the company asks.
+//! - A day's data: `dailyRollUp` over the civil day for steps, distance, total calories
+//!   and active minutes; the lists of sleep sessions (counted on the day they end) and
+//!   weigh-ins, paged; int64 strings, mm → km, g → kg.
+//! - At most 300 requests per person per minute; a 429 waits, never fails.
+//! - One project-level subscriber (managed by the admin CLI), so nothing per person.
+//! - The webhook ([`webhook`]): POST verification probes, ECDSA-signed notifications.
 
+use std::sync::Arc;
+use std::time::Instant;
+
+use async_trait::async_trait;
+use serde::de::DeserializeOwned;
+use time::{Date, OffsetDateTime};
+use url::Url;
+
+use crate::domain::work::iso_date;
+use crate::domain::{Collection, DaySummary, ProviderUserId, Scopes, TokenSet};
+use crate::marketing::mapping::{InteractionMapping, MetricMapping, CONTENT_FIELD};
+use crate::provider::{
+    AuthorizeRequest, Person, Provider, ProviderError, ProviderKind, TokenGrant,
+};
+use crate::secret::Secret;
+use crate::secret_store::SecretCache;
+
+mod api;
 pub mod keyset;
+mod model;
+pub mod scopes;
+mod settings;
 pub mod signature;
+pub mod webhook;
+
+pub use api::REQUESTS_PER_PERSON_PER_MINUTE;
+pub use settings::{GoogleHealthCredentials, GoogleHealthSettings};
+
+use api::{classify_api_error, classify_oauth_error, transport_error, RequestBudget};
+
+/// The data types a day of activities is rolled up from.
+const ACTIVITY_TYPES: [&str; 4] = ["steps", "distance", "total-calories", "active-minutes"];
+/// Sessions and samples per page (Google's maximum for sleep).
+const PAGE_SIZE: &str = "25";
+/// Pages followed per list before giving up on a day (a day has a handful).
+const MAX_PAGES: usize = 8;
+/// Longest token lifetime we believe (Google says one hour); a larger `expires_in` is
+/// capped rather than trusted.
+const MAX_TOKEN_LIFETIME: time::Duration = time::Duration::hours(2);
+
+/// How Google Health people and days look in SAP unless `INTERACTION_MAPPING` says
+/// otherwise. Every value goes into `InteractionContent`, which every tenant has; map
+/// them to your extension fields to segment on numbers. A person who migrated keeps the
+/// contact (and origin) of their predecessor connection.
+pub fn default_mapping() -> InteractionMapping {
+    use crate::domain::Metric;
+    let m = |t: &str| MetricMapping {
+        interaction_type: t.to_owned(),
+        value_field: CONTENT_FIELD.to_owned(),
+    };
+    InteractionMapping {
+        contact_origin: "GOOGLE_HEALTH".into(),
+        communication_medium: "GOOGLE_HEALTH".into(),
+        source_object_type: "GOOGLE_HEALTH_DAY".into(),
+        disconnect_interaction_type: "GH_DISCONNECTED".into(),
+        metrics: [
+            (Metric::Steps, m("GH_STEPS")),
+            (Metric::Calories, m("GH_CALORIES")),
+            (Metric::Distance, m("GH_DISTANCE")),
+            (Metric::ActiveMinutes, m("GH_ACTIVE_MIN")),
+            (Metric::Sleep, m("GH_SLEEP")),
+            (Metric::Weight, m("GH_WEIGHT")),
+        ]
+        .into_iter()
+        .collect(),
+    }
+}
+
+/// Google Health API client. Built once per container; cheap to share. It holds the
+/// per-person request budget, so one instance serves every use case of a container.
+pub struct GoogleHealthClient {
+    http: reqwest::Client,
+    settings: GoogleHealthSettings,
+    secrets: Arc<SecretCache>,
+    budget: RequestBudget,
+}
+
+impl GoogleHealthClient {
+    pub fn new(
+        http: reqwest::Client,
+        settings: GoogleHealthSettings,
+        secrets: Arc<SecretCache>,
+    ) -> Self {
+        GoogleHealthClient {
+            http,
+            settings,
+            secrets,
+            budget: RequestBudget::default(),
+        }
+    }
+
+    async fn credentials(&self) -> Result<GoogleHealthCredentials, ProviderError> {
+        Ok(self.secrets.get(&self.settings.secret_id).await?)
+    }
+
+    /// `{api_base_url}/v4/{path}`
+    fn endpoint(&self, path: &str) -> String {
+        format!(
+            "{}/v4/{path}",
+            self.settings.api_base_url.as_str().trim_end_matches('/')
+        )
+    }
+
+    async fn token_request(&self, form: &[(&str, &str)]) -> Result<TokenSet, ProviderError> {
+        let response = self
+            .http
+            .post(self.settings.token_url.clone())
+            .form(form)
+            .send()
+            .await
+            .map_err(transport_error)?;
+        if !response.status().is_success() {
+            return Err(classify_oauth_error(response).await);
+        }
+        let body: model::TokenResponse =
+            response
+                .json()
+                .await
+                .map_err(|e| ProviderError::Malformed {
+                    reason: format!("token response: {}", e.without_url()),
+                })?;
+        let lifetime = time::Duration::seconds(body.expires_in)
+            .clamp(time::Duration::ZERO, MAX_TOKEN_LIFETIME);
+        Ok(TokenSet {
+            access_token: Secret::new(body.access_token),
+            refresh_token: Secret::new(body.refresh_token.unwrap_or_default()),
+            expires_at: OffsetDateTime::now_utc() + lifetime,
+            scopes: Scopes::parse(&body.scope.unwrap_or_default()),
+        })
+    }
+
+    /// One request of the person's budget, then the call.
+    async fn call<T: DeserializeOwned>(
+        &self,
+        user: &str,
+        request: reqwest::RequestBuilder,
+    ) -> Result<T, ProviderError> {
+        self.budget.take(user, 1, Instant::now())?;
+        self.send(request).await
+    }
+
+    /// A call whose budget the caller took.
+    async fn send<T: DeserializeOwned>(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<T, ProviderError> {
+        let response = request.send().await.map_err(transport_error)?;
+        if !response.status().is_success() {
+            return Err(classify_api_error(response).await);
+        }
+        response.json().await.map_err(|e| ProviderError::Malformed {
+            reason: e.without_url().to_string(),
+        })
+    }
+
+    async fn get<T: DeserializeOwned>(
+        &self,
+        user: &str,
+        access_token: &Secret,
+        url: &str,
+        query: &[(&str, &str)],
+    ) -> Result<T, ProviderError> {
+        let request = self
+            .http
+            .get(url)
+            .query(query)
+            .bearer_auth(access_token.expose());
+        self.call(user, request).await
+    }
+
+    /// `POST users/me/dataTypes/{type}/dataPoints:dailyRollUp` over one civil day; the
+    /// caller took its budget.
+    async fn roll_up(
+        &self,
+        access_token: &Secret,
+        data_type: &str,
+        date: Date,
+    ) -> Result<model::DailyRollUpResponse, ProviderError> {
+        let body =
+            model::DailyRollUpRequest::one_day(date).ok_or_else(|| ProviderError::Rejected {
+                status: 400,
+                error_type: "date out of range".into(),
+            })?;
+        let request = self
+            .http
+            .post(self.endpoint(&format!(
+                "users/me/dataTypes/{data_type}/dataPoints:dailyRollUp"
+            )))
+            .bearer_auth(access_token.expose())
+            .json(&body);
+        self.send(request).await
+    }
+
+    /// `GET users/me/dataTypes/{type}/dataPoints?filter=…`, every page (newest first).
+    async fn list(
+        &self,
+        user: &str,
+        access_token: &Secret,
+        data_type: &str,
+        filter: &str,
+    ) -> Result<Vec<model::DataPoint>, ProviderError> {
+        let url = self.endpoint(&format!("users/me/dataTypes/{data_type}/dataPoints"));
+        let mut points = Vec::new();
+        let mut token: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            let mut query = vec![("filter", filter), ("pageSize", PAGE_SIZE)];
+            if let Some(t) = token.as_deref() {
+                query.push(("pageToken", t));
+            }
+            let page: model::ListResponse = self.get(user, access_token, &url, &query).await?;
+            points.extend(page.data_points);
+            match page.next_page_token.filter(|t| !t.is_empty()) {
+                Some(t) => token = Some(t),
+                None => return Ok(points),
+            }
+        }
+        Err(ProviderError::Malformed {
+            reason: format!("{data_type}: more than {MAX_PAGES} pages for one day"),
+        })
+    }
+}
+
+/// `"<date>"` and `"<next day>"`: a civil day as AIP-160 date literals.
+fn civil_day(date: Date) -> Option<(String, String)> {
+    Some((iso_date::format(date), iso_date::format(date.next_day()?)))
+}
+
+#[async_trait]
+impl Provider for GoogleHealthClient {
+    fn kind(&self) -> ProviderKind {
+        ProviderKind::GoogleHealth
+    }
+
+    async fn authorize_url(&self, request: &AuthorizeRequest<'_>) -> Result<Url, ProviderError> {
+        let credentials = self.credentials().await?;
+        let mut url = self.settings.authorize_url.clone();
+        url.query_pairs_mut()
+            .append_pair("client_id", &credentials.client_id)
+            .append_pair("response_type", "code")
+            .append_pair("scope", &self.settings.scopes.join(" "))
+            .append_pair("redirect_uri", request.redirect_uri)
+            .append_pair("state", request.state)
+            .append_pair("code_challenge", request.code_challenge)
+            .append_pair("code_challenge_method", "S256")
+            // A refresh token, every time: Google returns one only on a consent it shows,
+            // and we cannot know before the callback whether this is a reconnect.
+            .append_pair("access_type", "offline")
+            .append_pair("prompt", "consent");
+        Ok(url)
+    }
+
+    async fn exchange_code(
+        &self,
+        code: &str,
+        code_verifier: &Secret,
+        redirect_uri: &str,
+    ) -> Result<TokenGrant, ProviderError> {
+        let credentials = self.credentials().await?;
+        let tokens = self
+            .token_request(&[
+                ("grant_type", "authorization_code"),
+                ("code", code),
+                ("redirect_uri", redirect_uri),
+                ("code_verifier", code_verifier.expose()),
+                ("client_id", &credentials.client_id),
+                ("client_secret", credentials.client_secret.expose()),
+            ])
+            .await?;
+        if tokens.refresh_token.expose().is_empty() {
+            // Without it the connection would die within the hour.
+            return Err(ProviderError::Malformed {
+                reason: "no refresh token in the code exchange (offline access not granted)".into(),
+            });
+        }
+        Ok(TokenGrant {
+            tokens,
+            user_id: None,
+        })
+    }
+
+    async fn refresh(&self, tokens: &TokenSet) -> Result<TokenSet, ProviderError> {
+        let credentials = self.credentials().await?;
+        let mut fresh = self
+            .token_request(&[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", tokens.refresh_token.expose()),
+                ("client_id", &credentials.client_id),
+                ("client_secret", credentials.client_secret.expose()),
+            ])
+            .await?;
+        // Reusable: keep the stored refresh token unless Google issued a new one, and the
+        // stored scopes if the answer does not say.
+        if fresh.refresh_token.expose().is_empty() {
+            fresh.refresh_token = tokens.refresh_token.clone();
+        }
+        if fresh.scopes.0.is_empty() {
+            fresh.scopes = tokens.scopes.clone();
+        }
+        Ok(fresh)
+    }
+
+    async fn revoke(&self, tokens: &TokenSet) -> Result<(), ProviderError> {
+        // Revoking the refresh token ends the whole grant.
+        let response = self
+            .http
+            .post(self.settings.revoke_url.clone())
+            .form(&[("token", tokens.refresh_token.expose())])
+            .send()
+            .await
+            .map_err(transport_error)?;
+        match response.status() {
+            s if s.is_success() => Ok(()),
+            // Already revoked or expired: what we wanted.
+            reqwest::StatusCode::BAD_REQUEST => Ok(()),
+            _ => Err(classify_oauth_error(response).await),
+        }
+    }
+
+    async fn identify(&self, grant: &TokenGrant) -> Result<Person, ProviderError> {
+        let token = &grant.tokens.access_token;
+        let granted = &grant.tokens.scopes;
+        let identity: model::Identity = self
+            .get("me", token, &self.endpoint("users/me/identity"), &[])
+            .await?;
+        let user = identity.health_user_id.clone();
+        let health = if granted.contains(scopes::PROFILE) {
+            Some(
+                self.get(&user, token, &self.endpoint("users/me/profile"), &[])
+                    .await?,
+            )
+        } else {
+            None
+        };
+        let settings = if granted.contains(scopes::SETTINGS) {
+            Some(
+                self.get(&user, token, &self.endpoint("users/me/settings"), &[])
+                    .await?,
+            )
+        } else {
+            None
+        };
+        let userinfo = if scopes::has_openid(granted) {
+            Some(
+                self.get(&user, token, self.settings.userinfo_url.as_str(), &[])
+                    .await?,
+            )
+        } else {
+            None
+        };
+        Ok(Person {
+            user_id: ProviderUserId(identity.health_user_id),
+            legacy_user_id: identity
+                .legacy_user_id
+                .filter(|id| !id.trim().is_empty())
+                .map(ProviderUserId),
+            profile: model::profile(health, settings, userinfo),
+        })
+    }
+
+    async fn fetch_day(
+        &self,
+        access_token: &Secret,
+        user_id: &ProviderUserId,
+        collection: Collection,
+        date: Date,
+    ) -> Result<DaySummary, ProviderError> {
+        let user = user_id.0.as_str();
+        let (day, next) = civil_day(date).ok_or_else(|| ProviderError::Rejected {
+            status: 400,
+            error_type: "date out of range".into(),
+        })?;
+        match collection {
+            Collection::Activities => {
+                // Four roll-ups: their budget is taken at once, so a day is fetched whole
+                // or not at all.
+                self.budget
+                    .take(user, ACTIVITY_TYPES.len(), Instant::now())?;
+                let [steps, distance, calories, active] = ACTIVITY_TYPES;
+                let (steps, distance, calories, active) = futures_util::try_join!(
+                    self.roll_up(access_token, steps, date),
+                    self.roll_up(access_token, distance, date),
+                    self.roll_up(access_token, calories, date),
+                    self.roll_up(access_token, active, date),
+                )?;
+                Ok(model::activity_summary(steps, distance, calories, active))
+            }
+            Collection::Sleep => {
+                // Sleep counts on the day it ends, as the legacy API's dateOfSleep did.
+                let filter = format!(
+                    "sleep.interval.civil_end_time >= \"{day}\" AND sleep.interval.civil_end_time < \"{next}\""
+                );
+                let points = self.list(user, access_token, "sleep", &filter).await?;
+                Ok(model::sleep_summary(&points))
+            }
+            Collection::Body => {
+                let filter = format!(
+                    "weight.sample_time.civil_time >= \"{day}\" AND weight.sample_time.civil_time < \"{next}\""
+                );
+                let points = self.list(user, access_token, "weight", &filter).await?;
+                Ok(model::weight_summary(&points))
+            }
+        }
+    }
+
+    /// One project-level subscriber with `AUTOMATIC` subscriptions covers everyone who
+    /// consents (the admin CLI manages it): nothing per person, nothing to remember.
+    async fn subscribe(
+        &self,
+        _access_token: &Secret,
+        _user_id: &ProviderUserId,
+        _collections: &[Collection],
+    ) -> Vec<Collection> {
+        Vec::new()
+    }
+
+    async fn unsubscribe(
+        &self,
+        _access_token: &Secret,
+        _user_id: &ProviderUserId,
+        _collections: &[Collection],
+    ) {
+    }
+}

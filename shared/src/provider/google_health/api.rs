@@ -1,0 +1,150 @@
+//! HTTP to Google: the classification of its error answers, and the per-person request
+//! budget that keeps us under 300 requests per person per minute.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use reqwest::{Response, StatusCode};
+
+use super::model::{ApiError, OAuthError};
+use crate::provider::ProviderError;
+
+/// Google's documented limit per person and minute.
+pub const REQUESTS_PER_PERSON_PER_MINUTE: usize = 300;
+const WINDOW: Duration = Duration::from_secs(60);
+/// How long to wait after a 429, which has no documented Retry-After: the limit's window.
+const RATE_LIMIT_WAIT: Duration = Duration::from_secs(60);
+
+pub(super) fn transport_error(e: reqwest::Error) -> ProviderError {
+    // `without_url`: URLs may carry codes or tokens in their query.
+    ProviderError::Unavailable {
+        reason: e.without_url().to_string(),
+    }
+}
+
+fn retry_after(response: &Response) -> Duration {
+    response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(|secs| Duration::from_secs(secs.min(3600)))
+        .unwrap_or(RATE_LIMIT_WAIT)
+}
+
+/// A non-success answer of the Health API (`{"error":{"code","message","status"}}`),
+/// classified by what fixes it. Only the status word is kept: messages may echo input.
+pub(super) async fn classify_api_error(response: Response) -> ProviderError {
+    let status = response.status();
+    let wait = retry_after(&response);
+    let word = response
+        .json::<ApiError>()
+        .await
+        .map(|e| e.error.status)
+        .unwrap_or_default();
+    match status {
+        // Google does not tell an expired token from a revoked one: refresh, and a dead
+        // refresh token then says `invalid_grant`.
+        StatusCode::UNAUTHORIZED => ProviderError::AccessTokenExpired,
+        StatusCode::FORBIDDEN => ProviderError::InsufficientScope,
+        StatusCode::TOO_MANY_REQUESTS => ProviderError::RateLimited { retry_after: wait },
+        StatusCode::GONE => ProviderError::Gone,
+        s if s.is_server_error() => ProviderError::Unavailable {
+            reason: format!("HTTP {} {word}", s.as_u16()),
+        },
+        s => ProviderError::Rejected {
+            status: s.as_u16(),
+            error_type: word,
+        },
+    }
+}
+
+/// A non-success answer of Google's OAuth endpoints (RFC 6749 errors).
+pub(super) async fn classify_oauth_error(response: Response) -> ProviderError {
+    let status = response.status();
+    let wait = retry_after(&response);
+    let error = response
+        .json::<OAuthError>()
+        .await
+        .map(|e| e.error)
+        .unwrap_or_default();
+    match status {
+        StatusCode::BAD_REQUEST if error == "invalid_grant" => ProviderError::InvalidGrant,
+        StatusCode::TOO_MANY_REQUESTS => ProviderError::RateLimited { retry_after: wait },
+        s if s.is_server_error() => ProviderError::Unavailable {
+            reason: format!("HTTP {}", s.as_u16()),
+        },
+        s => ProviderError::Rejected {
+            status: s.as_u16(),
+            error_type: error,
+        },
+    }
+}
+
+/// Requests per person in the last minute, per container. Google counts across all our
+/// containers, so this cannot promise the limit; it keeps one container's burst (a
+/// backfill, a batch of ten of one person's days) from earning a 429, and a 429 that
+/// still comes waits like this without counting towards the DLQ.
+#[derive(Default)]
+pub(super) struct RequestBudget {
+    sent: Mutex<HashMap<String, VecDeque<Instant>>>,
+}
+
+impl RequestBudget {
+    /// Takes `n` requests of the person's budget, or says how long until they fit.
+    pub fn take(&self, user: &str, n: usize, now: Instant) -> Result<(), ProviderError> {
+        let mut sent = self.sent.lock().unwrap_or_else(|e| e.into_inner());
+        // Forget people idle for a minute, so the map stays as small as the batch.
+        sent.retain(|_, times| {
+            times
+                .back()
+                .is_some_and(|t| now.duration_since(*t) < WINDOW)
+        });
+        let times = sent.entry(user.to_owned()).or_default();
+        while times
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= WINDOW)
+        {
+            times.pop_front();
+        }
+        if times.len() + n > REQUESTS_PER_PERSON_PER_MINUTE {
+            let oldest_needed = times.len() + n - REQUESTS_PER_PERSON_PER_MINUTE - 1;
+            let frees_at = times
+                .get(oldest_needed)
+                .map(|t| *t + WINDOW)
+                .unwrap_or(now + WINDOW);
+            return Err(ProviderError::RateLimited {
+                retry_after: frees_at.saturating_duration_since(now) + Duration::from_secs(1),
+            });
+        }
+        times.extend(std::iter::repeat_n(now, n));
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_budget_allows_300_a_minute_per_person() {
+        let budget = RequestBudget::default();
+        let start = Instant::now();
+        for i in 0..75 {
+            budget
+                .take("a", 4, start + Duration::from_millis(i))
+                .unwrap();
+        }
+        let refused = budget.take("a", 4, start + Duration::from_secs(1));
+        let Err(ProviderError::RateLimited { retry_after }) = refused else {
+            panic!("{refused:?}");
+        };
+        assert!(retry_after <= Duration::from_secs(61) && retry_after >= Duration::from_secs(59));
+        // Another person has their own budget; a minute later the first one has again.
+        budget.take("b", 4, start + Duration::from_secs(1)).unwrap();
+        budget
+            .take("a", 4, start + Duration::from_secs(61))
+            .unwrap();
+    }
+}

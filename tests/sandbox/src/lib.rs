@@ -1,7 +1,8 @@
 //! Sandboxes for the services fitbridge talks to, speaking their real wire formats:
-//! the Fitbit Web API ([`fitbit`]) and SAP Marketing Cloud ([`sap`]).
+//! the Fitbit Web API ([`fitbit`]), the Google Health API with Google OAuth
+//! ([`google_health`]) and SAP Marketing Cloud ([`sap`]).
 //!
-//! One server serves both (their paths do not collide, as on the real hosts), either as the
+//! One server serves them all (their paths do not collide, as on the real hosts), either as the
 //! `sandbox` binary on a fixed port (for the functions deployed to the local emulator) or
 //! in-process on a random port (for tests, one independent instance per test).
 //! Each sandbox has an admin API under `/_admin/<name>/...` and the same operations as
@@ -11,11 +12,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 pub mod fitbit;
+pub mod google_health;
 pub mod sap;
 
 #[derive(Clone, Debug, Default)]
 pub struct SandboxConfig {
     pub fitbit: fitbit::FitbitConfig,
+    pub google_health: google_health::GoogleHealthConfig,
     pub sap: sap::SapConfig,
 }
 
@@ -24,6 +27,7 @@ pub struct Sandbox {
     /// `http://127.0.0.1:<port>`, no trailing slash.
     pub base_url: String,
     pub fitbit: Arc<fitbit::FitbitSandbox>,
+    pub google_health: Arc<google_health::GoogleHealthSandbox>,
     pub sap: Arc<sap::SapSandbox>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
@@ -32,9 +36,13 @@ impl Sandbox {
     /// Binds `addr` (port 0 for a random port) and serves until dropped.
     pub async fn start(config: SandboxConfig, addr: SocketAddr) -> std::io::Result<Sandbox> {
         let fitbit = Arc::new(fitbit::FitbitSandbox::new(config.fitbit));
+        let google_health = Arc::new(google_health::GoogleHealthSandbox::new(
+            config.google_health,
+        ));
         let sap = Arc::new(sap::SapSandbox::new(config.sap));
         let app = axum::Router::new()
             .merge(fitbit::router(fitbit.clone()))
+            .merge(google_health::router(google_health.clone()))
             .merge(sap::router(sap.clone()));
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let base_url = format!("http://{}", listener.local_addr()?);
@@ -49,6 +57,7 @@ impl Sandbox {
         Ok(Sandbox {
             base_url,
             fitbit,
+            google_health,
             sap,
             shutdown: Some(tx),
         })

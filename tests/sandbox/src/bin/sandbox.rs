@@ -1,9 +1,14 @@
-//! Serves the Fitbit and SAP sandboxes on one port, for the functions deployed to the
-//! local emulator and for the demo.
+//! Serves the Fitbit, Google Health and SAP sandboxes on one port, for the functions
+//! deployed to the local emulator and for the demo.
 //!
 //! `SANDBOX_ADDR` (default `127.0.0.1:9090`); `SANDBOX_REDIRECT_URI` registers the app's
 //! callback as Fitbit would (exact match); `SANDBOX_SUBSCRIBER_URL` is where notifications
-//! go. Credentials are the sandbox defaults, which the local deploy puts in the secrets.
+//! go. `SANDBOX_GOOGLE_REDIRECT_URI` registers the app's Google callback (exact match);
+//! `SANDBOX_GOOGLE_TESTING_MODE=true` puts the Google app in the "Testing" publishing status
+//! (refresh tokens die after 7 days of the sandbox clock). Google subscribers are registered
+//! through the API itself (`/v4/projects/.../subscribers`, with a service account from
+//! `POST /_admin/google-health/service-accounts`). Credentials are the sandbox defaults,
+//! which the local deploy puts in the secrets.
 
 use fitbridge_sandbox::{Sandbox, SandboxConfig};
 
@@ -21,13 +26,18 @@ async fn main() -> std::io::Result<()> {
         config.fitbit.redirect_uris = vec![uri];
     }
     config.fitbit.subscriber_url = std::env::var("SANDBOX_SUBSCRIBER_URL").ok();
+    if let Ok(uri) = std::env::var("SANDBOX_GOOGLE_REDIRECT_URI") {
+        config.google_health.redirect_uris = vec![uri];
+    }
+    config.google_health.testing_mode = std::env::var("SANDBOX_GOOGLE_TESTING_MODE")
+        .is_ok_and(|v| matches!(v.as_str(), "1" | "true" | "yes"));
     let sandbox = Sandbox::start(
         config,
         addr.parse()
             .map_err(|e| std::io::Error::other(format!("SANDBOX_ADDR: {e}")))?,
     )
     .await?;
-    tracing::info!(base_url = %sandbox.base_url, "Fitbit and SAP sandboxes listening");
+    tracing::info!(base_url = %sandbox.base_url, "Fitbit, Google Health and SAP sandboxes listening");
     tokio::signal::ctrl_c().await?;
     Ok(())
 }

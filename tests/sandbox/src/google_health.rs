@@ -1,0 +1,1055 @@
+//! Sandbox of the Google Health API v4 (`health.googleapis.com`) and of the Google OAuth 2.0
+//! endpoints fitbridge uses (`accounts.google.com`, `oauth2.googleapis.com`,
+//! `openidconnect.googleapis.com`).
+//!
+//! Paths (one server for every sandbox, so none collides with Fitbit's `/oauth2`, `/1`,
+//! `/1.2` or SAP's `/sap`):
+//!
+//! | path | real endpoint |
+//! |---|---|
+//! | `GET /o/oauth2/v2/auth` | `https://accounts.google.com/o/oauth2/v2/auth` |
+//! | `POST /token`, `POST /revoke` | `https://oauth2.googleapis.com/token`, `/revoke` |
+//! | `GET /v1/userinfo` | `https://openidconnect.googleapis.com/v1/userinfo` |
+//! | `/v4/...` (every method of the discovery document) | `https://health.googleapis.com/v4/...` |
+//! | `GET /google-health/webhook-keyset.json` | the webhook public keyset (Tink JSON) |
+//! | `/_admin/google-health/...` | the sandbox's admin API |
+//!
+//! It reproduces the behaviours integrations get wrong (FACTS.md §0 and §2): PKCE-only
+//! authorization codes, `access_type=offline` and `prompt=consent` deciding whether a refresh
+//! token comes back, partial (granular) consent, reusable refresh tokens that die after
+//! 7 days in the "Testing" publishing status, `invalid_grant` after revocation, 1-hour access
+//! tokens, Google's error shapes, int64 values as JSON strings, civil dates and `"-25200s"`
+//! offsets, newest-first paging, the 14/90-day roll-up limits, the 300 requests per user
+//! per minute quota (429 without `Retry-After`), subscribers managed by a service account
+//! (JWT bearer grant) with Google's two-probe endpoint verification, and webhook
+//! notifications signed with ECDSA P-256 in Tink's format against a served, rotating keyset.
+//!
+//! Every `/v4` request is matched against the vendored discovery document
+//! ([`mod@discovery`]): unknown paths, query parameters and body fields are refused as Google
+//! refuses them, and [`validate_response`] checks answers against the response schemas.
+//!
+//! Data answers are deterministic synthetic values per (user, day), seeded from the ids, so
+//! runs can be compared, unless a test recorded or deleted data for that day. Every synthetic
+//! night spans midnight (around 23:10 to 07:05 local time); some days have a nap, a workout
+//! or a weigh-in. There is no data before the user's membership start or after "now".
+//!
+//! For the import pipeline's failure modes the `/v4` API (not OAuth) takes injected faults
+//! ([`GoogleHealthSandbox::inject_faults`]: latency, the next n requests failing) and a per-user
+//! forced 429 ([`GoogleHealthSandbox::throttle_user`]).
+//!
+//! The sandbox never logs token, code, assertion or secret values: tests assert that none of
+//! them reach the logs, and in-process the sandbox shares the tests' tracing subscriber.
+//!
+//! # Documented versus assumed
+//!
+//! Documented, with sources:
+//! - Discovery document (revision 20261030, `tests/contracts/google-health/`): every path,
+//!   parameter and schema; no `operations.get`; roll-up limits (14 days for total-calories,
+//!   heart-rate, active-minutes, calories-in-heart-rate-zone, else 90) and page sizes
+//!   (daily roll-up 14/90; list 25 for sleep and exercise, else 1440 up to 10000); filter
+//!   fields per data type (sleep only by end time, with `OR`; other sessions by civil start
+//!   time; samples by physical or civil sample time); list order newest first (by start);
+//!   the two verification probes (201 with the `Authorization` secret, 401/403 without) on
+//!   create and on a patch of `endpointUri`/`endpointAuthorization`; `secretSet` instead of
+//!   the secret; `force` for deleting a subscriber with subscriptions.
+//! - developers.google.com/health/webhooks (copy of 2026-05) and FACTS.md §2: the
+//!   notification body (`data.version`, `clientProvidedSubscriptionName` — a random UUID
+//!   for AUTOMATIC subscriptions, the subscription id for MANUAL ones — `healthUserId`,
+//!   `operation` UPSERT/DELETE, `dataType`, `intervals[]` with `physicalTimeInterval`,
+//!   `civilDateTimeInterval{startDateTime,endDateTime}`, `civilIso8601TimeInterval`); the
+//!   `Authorization` secret on every notification; notifications only for consented
+//!   scopes; the verifier's user agent `Google-Health-API-Webhooks-Verifier`; a
+//!   `subscriberConfigs` patch replaces the list; `GOOGLE-HEALTH-API-SIGNATURE` (older
+//!   `X-HEALTHAPI-SIGNATURE`) carrying base64(0x01 ‖ key id ‖ DER ECDSA P-256) over the raw
+//!   body, keys in a Tink JSON keyset; 300 requests per user and 120,000 per project per
+//!   minute, no documented `Retry-After`.
+//! - Google OAuth (FACTS.md §2; developers.google.com/identity/protocols/oauth2): one-hour
+//!   access tokens, refresh tokens only with `access_type=offline` (again with
+//!   `prompt=consent`), reusable refresh tokens, 7-day refresh tokens in "Testing" status,
+//!   `invalid_grant` for dead ones, RFC 6749 errors; service accounts
+//!   (developers.google.com/identity/protocols/oauth2/service-account): RS256 assertion
+//!   with `iss`, `scope`, `aud` = the token URI, `exp` at most one hour after `iat`.
+//! - Tink (`proto/ecdsa.proto`, `proto/common.proto`, `proto/tink.proto`): the keyset and
+//!   `EcdsaPublicKey` encoding (see `keys.rs`).
+//!
+//! Assumed (not stated by those sources; change here if Google behaves otherwise):
+//! - Operations are answered finished (`done: true`) with the resource (or
+//!   `google.protobuf.Empty`) inline in `response`, or with `error` (code 9,
+//!   FAILED_PRECONDITION) when verification fails. The webhooks guide says the call itself
+//!   fails with FAILED_PRECONDITION; [`GoogleHealthConfig::verification_failure_as_http_error`]
+//!   switches to that.
+//! - The guide accepts 200 or 201 for the authorized probe, the discovery document only 201;
+//!   the sandbox requires 201 unless [`GoogleHealthConfig::lenient_verification`].
+//! - Proto3 JSON conventions: zero values and empty lists are left out (an empty list answer
+//!   is `{}`), midnight is `"time": {}`, timestamps are Z-normalized.
+//! - Roll-up windows come oldest first; a window without data carries only its civil times.
+//! - Rate limits use a sliding 60-second window (per-second buckets on the sandbox clock),
+//!   charged before contract validation.
+//! - A refresh token also comes back when the consent screen shows for new scopes; sign-in
+//!   scopes (`openid`, `email`, `profile`) cannot be unticked in granular consent; the
+//!   `scope` answer uses the long forms of `email` and `profile`
+//!   (`https://www.googleapis.com/auth/userinfo.email`), as Google's token endpoint does.
+//! - Google's wording of errors: "Token has been expired or revoked.", "Bad Request" (used
+//!   code), "Malformed auth code.", "Invalid code verifier.", "Invalid JWT Signature.",
+//!   "Request had insufficient authentication scopes." (403 with `ErrorInfo` reason
+//!   `ACCESS_TOKEN_SCOPE_INSUFFICIENT`), quota 429s with reason `RATE_LIMIT_EXCEEDED`;
+//!   unknown URLs answer Google's HTML 404 page; `/revoke` answers 400 `invalid_token` for
+//!   dead tokens and `{}` on success.
+//! - The id_token is a well-formed JWT whose RS256 signature is zero bytes: clients that
+//!   receive it straight from the token endpoint over TLS may skip verification (OpenID
+//!   Connect Core §3.1.3.7); the sandbox does not serve Google's JWKS.
+//! - Tokens look like Google's (`ya29.…`, `1//0…`, `4/0…`) and are opaque.
+//! - Subscribers' project: `projects/{project_id}` and `projects/{project_number}` both
+//!   name the configured project; only its service accounts may manage subscribers.
+//! - Methods of the document the sandbox does not simulate (writes, `rollUp`, `reconcile`,
+//!   `get`, paired devices, SMART Health Links, ...) answer `501 UNIMPLEMENTED`; data types
+//!   it does not simulate answer empty lists and roll-ups (with only write scopes, so do
+//!   the simulated ones: the caller reads only what it wrote).
+
+mod admin;
+mod api;
+mod data;
+pub mod discovery;
+mod error;
+mod filter;
+mod keys;
+mod notify;
+mod oauth;
+mod subscribers;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use axum::routing::{any, get, post};
+use axum::Router;
+use serde::{Deserialize, Serialize};
+use time::{Date, OffsetDateTime};
+
+pub use discovery::{discovery, validate_response, Discovery};
+pub use keys::{parse_signature_header, TINK_ECDSA_PUBLIC_KEY_TYPE_URL};
+pub use notify::{
+    Delivery, NotificationInterval, NotificationOperation, NotifyError, NotifyMode, NotifyRequest,
+};
+pub use oauth::{pkce_s256, ServiceAccountKey, TokenGrant, GOOGLE_TOKEN_URI};
+pub use subscribers::VerificationOutcome;
+
+/// OAuth scopes, as Google names them.
+pub mod scopes {
+    pub const ACTIVITY_AND_FITNESS: &str =
+        "https://www.googleapis.com/auth/googlehealth.activity_and_fitness.readonly";
+    pub const SLEEP: &str = "https://www.googleapis.com/auth/googlehealth.sleep.readonly";
+    pub const HEALTH_METRICS: &str =
+        "https://www.googleapis.com/auth/googlehealth.health_metrics_and_measurements.readonly";
+    pub const PROFILE: &str = "https://www.googleapis.com/auth/googlehealth.profile.readonly";
+    pub const SETTINGS: &str = "https://www.googleapis.com/auth/googlehealth.settings.readonly";
+    pub const CLOUD_PLATFORM: &str = "https://www.googleapis.com/auth/cloud-platform";
+    pub const OPENID: &str = "openid";
+    /// `email` in requests; Google answers with this long form.
+    pub const USERINFO_EMAIL: &str = "https://www.googleapis.com/auth/userinfo.email";
+    /// `profile` in requests; Google answers with this long form.
+    pub const USERINFO_PROFILE: &str = "https://www.googleapis.com/auth/userinfo.profile";
+}
+
+/// The person that exists in a fresh sandbox and consents by default: a migrated Fitbit
+/// user (legacy id `GGNJL9`, the Fitbit sandbox's default user).
+pub const DEFAULT_HEALTH_USER_ID: &str = "4417291730955318562";
+pub const DEFAULT_LEGACY_USER_ID: &str = "GGNJL9";
+
+#[derive(Clone, Debug)]
+pub struct GoogleHealthConfig {
+    pub client_id: String,
+    pub client_secret: String,
+    /// Registered redirect URIs (exact match). Empty accepts any absolute http(s) URI.
+    pub redirect_uris: Vec<String>,
+    /// `expires_in` of access tokens (Google sends 3599).
+    pub access_token_lifetime_secs: i64,
+    /// The app is in the "Testing" publishing status: refresh tokens die
+    /// `testing_refresh_token_lifetime_secs` after they were issued.
+    pub testing_mode: bool,
+    pub testing_refresh_token_lifetime_secs: i64,
+    pub rate_limit_per_user_per_minute: u32,
+    pub rate_limit_per_project_per_minute: u32,
+    /// The Google Cloud project of the app (subscribers live under
+    /// `projects/{project_id or project_number}`).
+    pub project_id: String,
+    pub project_number: String,
+    /// Refuse `http://` subscriber endpoints, as Google does (tests use http).
+    pub require_https_endpoints: bool,
+    /// Answer a failed endpoint verification with HTTP 400 FAILED_PRECONDITION instead of a
+    /// finished `Operation` carrying the error.
+    pub verification_failure_as_http_error: bool,
+    /// Accept 200 as well as 201 for the authorized verification probe.
+    pub lenient_verification: bool,
+}
+
+impl Default for GoogleHealthConfig {
+    fn default() -> Self {
+        GoogleHealthConfig {
+            client_id: "123456789012-fitbridge.apps.googleusercontent.com".to_owned(),
+            client_secret: "GOCSPX-sandbox-client-secret".to_owned(),
+            redirect_uris: Vec::new(),
+            access_token_lifetime_secs: 3599,
+            testing_mode: false,
+            testing_refresh_token_lifetime_secs: 7 * 24 * 3600,
+            rate_limit_per_user_per_minute: 300,
+            rate_limit_per_project_per_minute: 120_000,
+            project_id: "fitbridge-sandbox".to_owned(),
+            project_number: "123456789012".to_owned(),
+            require_https_endpoints: false,
+            verification_failure_as_http_error: false,
+            lenient_verification: false,
+        }
+    }
+}
+
+/// A Google account with Google Health data. Identity, profile, settings, userinfo and the
+/// synthetic data derive from it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GoogleUser {
+    /// `healthUserId`: the `{user}` of resource names (digits, like Google's).
+    pub health_user_id: String,
+    /// The Fitbit user id of a person migrated from the legacy API.
+    #[serde(default)]
+    pub legacy_user_id: Option<String>,
+    /// The OpenID Connect subject (Google account id).
+    pub sub: String,
+    pub email: String,
+    pub given_name: String,
+    pub family_name: String,
+    pub age: u32,
+    /// IANA name; a built-in table knows the offsets and DST rules of common zones,
+    /// unknown zones count as UTC.
+    pub time_zone: String,
+    /// BCP 47, e.g. `de-DE`.
+    pub language_locale: String,
+    #[serde(with = "admin::iso_date")]
+    pub membership_start_date: Date,
+    /// `MALE`, `FEMALE` or anything else; only used for the synthetic calories.
+    pub sex: String,
+    pub height_cm: f64,
+    /// Base of the synthetic weigh-ins.
+    pub weight_kg: f64,
+    /// Metric units in settings (else US units).
+    pub metric: bool,
+}
+
+impl GoogleUser {
+    /// A user in Berlin with German locale and neutral defaults for everything else.
+    pub fn new(health_user_id: &str, given_name: &str, family_name: &str) -> GoogleUser {
+        let local = format!("{given_name}.{family_name}")
+            .to_lowercase()
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '.')
+            .collect::<String>();
+        GoogleUser {
+            health_user_id: health_user_id.to_owned(),
+            legacy_user_id: None,
+            sub: data::derived_sub(health_user_id),
+            email: format!("{local}@example.com"),
+            given_name: given_name.to_owned(),
+            family_name: family_name.to_owned(),
+            age: 36,
+            time_zone: "Europe/Berlin".to_owned(),
+            language_locale: "de-DE".to_owned(),
+            membership_start_date: Date::from_calendar_date(2019, time::Month::March, 12)
+                .expect("valid date"),
+            sex: "UNSPECIFIED".to_owned(),
+            height_cm: 172.0,
+            weight_kg: 70.0,
+            metric: true,
+        }
+    }
+}
+
+/// How a user answers Google's consent screen (it stays in force until replaced).
+/// `set_consent` also makes the user the one signed in to the simulated browser; an
+/// authorize request with a `login_hint` (email or health user id) signs in that user
+/// instead, with their own stored answer (or "allow all").
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Consent {
+    pub health_user_id: String,
+    /// Scopes the user leaves ticked (granular consent); `None` grants everything requested.
+    /// Sign-in scopes (`openid`, `email`, `profile`) are always granted when requested.
+    #[serde(default)]
+    pub grant_scopes: Option<Vec<String>>,
+    /// Press "Cancel": the redirect carries `error=access_denied`.
+    #[serde(default)]
+    pub deny: bool,
+}
+
+impl Consent {
+    pub fn allow_all(health_user_id: &str) -> Consent {
+        Consent {
+            health_user_id: health_user_id.to_owned(),
+            grant_scopes: None,
+            deny: false,
+        }
+    }
+
+    pub fn allow_only(health_user_id: &str, scopes: &[&str]) -> Consent {
+        Consent {
+            health_user_id: health_user_id.to_owned(),
+            grant_scopes: Some(scopes.iter().map(|s| (*s).to_owned()).collect()),
+            deny: false,
+        }
+    }
+
+    pub fn deny(health_user_id: &str) -> Consent {
+        Consent {
+            health_user_id: health_user_id.to_owned(),
+            grant_scopes: None,
+            deny: true,
+        }
+    }
+}
+
+/// A day's activity a test records for a user; the given fields replace the synthetic ones
+/// (distance follows recorded steps unless also given).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RecordedDay {
+    #[serde(with = "admin::iso_date")]
+    pub date: Date,
+    #[serde(default)]
+    pub steps: Option<u64>,
+    #[serde(default)]
+    pub distance_mm: Option<u64>,
+    /// Total calories (BMR included) of the day.
+    #[serde(default)]
+    pub calories_kcal: Option<f64>,
+    /// Active zone minutes of the day (fat burn counts 1 per minute, cardio and peak 2).
+    #[serde(default)]
+    pub azm_minutes: Option<u64>,
+    /// Of `azm_minutes`, earned in the cardio and peak zones (the rest is fat burn).
+    #[serde(default)]
+    pub azm_cardio: Option<u64>,
+    #[serde(default)]
+    pub azm_peak: Option<u64>,
+    /// Minutes at moderate and vigorous activity level (the `active-minutes` data type);
+    /// unset: derived from the active zone minutes.
+    #[serde(default)]
+    pub moderate_minutes: Option<u64>,
+    #[serde(default)]
+    pub vigorous_minutes: Option<u64>,
+}
+
+impl RecordedDay {
+    /// Nothing recorded yet for `date`; set the fields you need.
+    pub fn on(date: Date) -> RecordedDay {
+        RecordedDay {
+            date,
+            steps: None,
+            distance_mm: None,
+            calories_kcal: None,
+            azm_minutes: None,
+            azm_cardio: None,
+            azm_peak: None,
+            moderate_minutes: None,
+            vigorous_minutes: None,
+        }
+    }
+
+    pub fn steps(mut self, steps: u64) -> RecordedDay {
+        self.steps = Some(steps);
+        self
+    }
+
+    /// Minutes at moderate and at vigorous activity level.
+    pub fn active_minutes(mut self, moderate: u64, vigorous: u64) -> RecordedDay {
+        self.moderate_minutes = Some(moderate);
+        self.vigorous_minutes = Some(vigorous);
+        self
+    }
+
+    pub fn distance_mm(mut self, mm: u64) -> RecordedDay {
+        self.distance_mm = Some(mm);
+        self
+    }
+
+    pub fn calories_kcal(mut self, kcal: f64) -> RecordedDay {
+        self.calories_kcal = Some(kcal);
+        self
+    }
+
+    pub fn azm_minutes(mut self, minutes: u64) -> RecordedDay {
+        self.azm_minutes = Some(minutes);
+        self
+    }
+
+    /// Later recordings win field by field, like a device syncing more data.
+    fn merge(&mut self, newer: RecordedDay) {
+        self.steps = newer.steps.or(self.steps);
+        self.distance_mm = newer.distance_mm.or(self.distance_mm);
+        self.calories_kcal = newer.calories_kcal.or(self.calories_kcal);
+        self.azm_minutes = newer.azm_minutes.or(self.azm_minutes);
+        self.azm_cardio = newer.azm_cardio.or(self.azm_cardio);
+        self.azm_peak = newer.azm_peak.or(self.azm_peak);
+    }
+}
+
+/// One sleep stage of a recorded session.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordedStage {
+    /// `AWAKE`, `LIGHT`, `DEEP`, `REM`, `ASLEEP`, `RESTLESS`.
+    pub stage: String,
+    pub minutes: u32,
+}
+
+/// A sleep session a test records. Times carry the user's local UTC offset at that moment
+/// (start and end may differ across a DST change). It belongs to the civil day it ends on
+/// and replaces that day's synthetic sessions.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RecordedSleep {
+    #[serde(with = "time::serde::rfc3339")]
+    pub start: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub end: OffsetDateTime,
+    /// Stages in order; `None` synthesizes stages over the session.
+    #[serde(default)]
+    pub stages: Option<Vec<RecordedStage>>,
+    #[serde(default)]
+    pub nap: bool,
+}
+
+impl RecordedSleep {
+    pub fn new(start: OffsetDateTime, end: OffsetDateTime) -> RecordedSleep {
+        RecordedSleep {
+            start,
+            end,
+            stages: None,
+            nap: false,
+        }
+    }
+}
+
+/// A weigh-in a test records; it replaces the synthetic one of its civil day.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RecordedWeight {
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    pub grams: f64,
+    #[serde(default)]
+    pub notes: Option<String>,
+}
+
+/// A workout a test records; it replaces the synthetic ones of the civil day it starts on.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RecordedExercise {
+    #[serde(with = "time::serde::rfc3339")]
+    pub start: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub end: OffsetDateTime,
+    /// An `Exercise.exerciseType` value, e.g. `RUNNING`.
+    pub exercise_type: String,
+    #[serde(default)]
+    pub calories_kcal: Option<f64>,
+    #[serde(default)]
+    pub distance_mm: Option<f64>,
+    #[serde(default)]
+    pub steps: Option<u64>,
+    #[serde(default)]
+    pub average_heart_rate: Option<u64>,
+    #[serde(default)]
+    pub active_zone_minutes: Option<u64>,
+}
+
+impl RecordedExercise {
+    pub fn new(start: OffsetDateTime, end: OffsetDateTime, exercise_type: &str) -> Self {
+        RecordedExercise {
+            start,
+            end,
+            exercise_type: exercise_type.to_owned(),
+            calories_kcal: None,
+            distance_mm: None,
+            steps: None,
+            average_heart_rate: None,
+            active_zone_minutes: None,
+        }
+    }
+}
+
+/// What a deletion removes for a day.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum DataKind {
+    /// Steps, distance, calories and active zone minutes.
+    Activity,
+    Sleep,
+    Weight,
+    Exercise,
+}
+
+const ALL_KINDS: [DataKind; 4] = [
+    DataKind::Activity,
+    DataKind::Sleep,
+    DataKind::Weight,
+    DataKind::Exercise,
+];
+
+/// What happened so far, for assertions. Maps are keyed by health user id unless noted.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct GoogleHealthStats {
+    /// Authorization codes issued (consent given or skipped).
+    pub authorizations: BTreeMap<String, u64>,
+    /// Authorizations the configured consent denied.
+    pub consent_denials: u64,
+    /// `grant_type` (`(missing)` if absent) → outcome (`ok` or the OAuth error) → count.
+    pub token_requests: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Successful `refresh_token` grants.
+    pub refreshes: BTreeMap<String, u64>,
+    /// Access tokens issued to service accounts, by client email.
+    pub service_account_tokens: BTreeMap<String, u64>,
+    /// `/v4` requests that carried one of the user's valid access tokens, by discovery
+    /// method id, whatever their outcome (429s, 400s and injected failures included);
+    /// userinfo calls count as `openidconnect.userinfo`.
+    pub api_calls: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Every `/v4` request that matched a discovery method, by method id (authenticated
+    /// or not, service accounts included).
+    pub requests_by_method: BTreeMap<String, u64>,
+    /// Requests refused as contract violations (400 on query or body), by method id.
+    pub contract_violations: BTreeMap<String, u64>,
+    /// `/v4` requests that matched no discovery method (answered 404).
+    pub unmatched_requests: u64,
+    /// Requests answered 429 for the per-user quota or a forced throttle.
+    pub throttled: BTreeMap<String, u64>,
+    /// Requests answered 429 for the per-project quota.
+    pub project_throttled: u64,
+    /// API requests answered by an injected failure.
+    pub injected_failures: u64,
+    /// Grants revoked through `/revoke` or the admin API.
+    pub revocations: BTreeMap<String, u64>,
+    /// Subscribers created (verification passed), including ones deleted since.
+    pub subscribers_created: u64,
+    /// Verification POSTs sent to endpoints.
+    pub verification_probes: u64,
+    /// Creates and updates refused because verification failed.
+    pub verification_failures: u64,
+    /// Notification POSTs sent (each duplicate counted).
+    pub notifications_sent: u64,
+    /// GETs of the webhook keyset.
+    pub keyset_fetches: u64,
+}
+
+impl GoogleHealthStats {
+    pub fn token_requests_with(&self, grant_type: &str, outcome: &str) -> u64 {
+        self.token_requests
+            .get(grant_type)
+            .and_then(|m| m.get(outcome))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    pub fn refreshes_of(&self, user: &str) -> u64 {
+        self.refreshes.get(user).copied().unwrap_or(0)
+    }
+
+    pub fn api_calls_of(&self, user: &str) -> u64 {
+        self.api_calls
+            .get(user)
+            .map(|m| m.values().sum())
+            .unwrap_or(0)
+    }
+
+    /// The user's data fetches (`dataPoints` methods: list, dailyRollUp, rollUp, get,
+    /// reconcile), whatever their outcome.
+    pub fn data_calls_of(&self, user: &str) -> u64 {
+        self.api_calls
+            .get(user)
+            .map(|m| {
+                m.iter()
+                    .filter(|(id, _)| id.starts_with("health.users.dataTypes.dataPoints."))
+                    .map(|(_, n)| n)
+                    .sum()
+            })
+            .unwrap_or(0)
+    }
+
+    /// Requests that matched the discovery method `id`.
+    pub fn method_calls(&self, id: &str) -> u64 {
+        self.requests_by_method.get(id).copied().unwrap_or(0)
+    }
+
+    fn bump(map: &mut BTreeMap<String, u64>, key: &str) {
+        *map.entry(key.to_owned()).or_default() += 1;
+    }
+}
+
+/// Active fault injection on the `/v4` API (not OAuth, userinfo or the keyset).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GoogleHealthFaults {
+    /// The next this many authenticated API requests fail with `status` (after the rate
+    /// limit and contract validation, before the scope check and the endpoint).
+    pub fail_next_requests: u32,
+    pub status: u16,
+    /// Delay before every API response, without holding any lock.
+    pub latency_ms: u64,
+}
+
+impl Default for GoogleHealthFaults {
+    fn default() -> Self {
+        GoogleHealthFaults {
+            fail_next_requests: 0,
+            status: 503,
+            latency_ms: 0,
+        }
+    }
+}
+
+/// A change to the fault injection (the body of `POST /_admin/google-health/faults`);
+/// absent fields keep their value.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GoogleHealthFaultInjection {
+    pub fail_next_requests: Option<u32>,
+    pub status: Option<u16>,
+    pub latency_ms: Option<u64>,
+}
+
+/// Requests per second of the sandbox clock over the last minute.
+#[derive(Clone, Debug, Default)]
+struct SlidingWindow {
+    buckets: std::collections::VecDeque<(i64, u32)>,
+}
+
+impl SlidingWindow {
+    fn used(&mut self, now_secs: i64) -> u32 {
+        while self
+            .buckets
+            .front()
+            .is_some_and(|(second, _)| *second <= now_secs - 60)
+        {
+            self.buckets.pop_front();
+        }
+        self.buckets.iter().map(|(_, n)| n).sum()
+    }
+
+    fn add(&mut self, now_secs: i64) {
+        match self.buckets.back_mut() {
+            Some((second, n)) if *second == now_secs => *n += 1,
+            _ => self.buckets.push_back((now_secs, 1)),
+        }
+    }
+}
+
+/// Everything mutable, behind one lock; no handler awaits while holding it.
+struct State {
+    users: BTreeMap<String, GoogleUser>,
+    /// The user signed in to the simulated browser.
+    signed_in: String,
+    consents: HashMap<String, Consent>,
+    tokens: oauth::Tokens,
+    service_accounts: oauth::ServiceAccounts,
+    days: HashMap<(String, Date), RecordedDay>,
+    sleep: HashMap<(String, Date), Vec<RecordedSleep>>,
+    weights: HashMap<(String, Date), Vec<RecordedWeight>>,
+    exercises: HashMap<(String, Date), Vec<RecordedExercise>>,
+    deleted: HashSet<(String, Date, DataKind)>,
+    subscribers: subscribers::Registry,
+    user_windows: HashMap<String, SlidingWindow>,
+    project_window: SlidingWindow,
+    per_user_limit: u32,
+    per_project_limit: u32,
+    /// Users forced over their quota until the instant (real time).
+    throttled_until: HashMap<String, Instant>,
+    faults: GoogleHealthFaults,
+    keys: keys::Keyring,
+    clock_offset: time::Duration,
+    stats: GoogleHealthStats,
+}
+
+impl State {
+    fn new(config: &GoogleHealthConfig) -> State {
+        let mut user = GoogleUser::new(DEFAULT_HEALTH_USER_ID, "Alex", "Sandbox");
+        user.legacy_user_id = Some(DEFAULT_LEGACY_USER_ID.to_owned());
+        user.sex = "FEMALE".to_owned();
+        user.height_cm = 168.0;
+        user.weight_kg = 64.5;
+        user.age = 35;
+        State {
+            users: BTreeMap::from([(DEFAULT_HEALTH_USER_ID.to_owned(), user)]),
+            signed_in: DEFAULT_HEALTH_USER_ID.to_owned(),
+            consents: HashMap::new(),
+            tokens: oauth::Tokens::default(),
+            service_accounts: oauth::ServiceAccounts::default(),
+            days: HashMap::new(),
+            sleep: HashMap::new(),
+            weights: HashMap::new(),
+            exercises: HashMap::new(),
+            deleted: HashSet::new(),
+            subscribers: subscribers::Registry::default(),
+            user_windows: HashMap::new(),
+            project_window: SlidingWindow::default(),
+            per_user_limit: config.rate_limit_per_user_per_minute,
+            per_project_limit: config.rate_limit_per_project_per_minute,
+            throttled_until: HashMap::new(),
+            faults: GoogleHealthFaults::default(),
+            keys: keys::Keyring::new(),
+            clock_offset: time::Duration::ZERO,
+            stats: GoogleHealthStats::default(),
+        }
+    }
+
+    fn now(&self) -> OffsetDateTime {
+        OffsetDateTime::now_utc() + self.clock_offset
+    }
+
+    /// Users that only appear in a consent or grant get a generated account.
+    fn ensure_user(&mut self, user: &str) {
+        if !self.users.contains_key(user) {
+            self.users
+                .insert(user.to_owned(), GoogleUser::new(user, "Test", user));
+        }
+    }
+
+    fn revoke_user(&mut self, user: &str) -> bool {
+        let revoked = self.tokens.revoke_user(user);
+        if revoked {
+            GoogleHealthStats::bump(&mut self.stats.revocations, user);
+        }
+        revoked
+    }
+
+    fn undelete(&mut self, user: &str, date: Date, kind: DataKind) {
+        self.deleted.remove(&(user.to_owned(), date, kind));
+    }
+}
+
+/// The Google Health sandbox: state plus the HTTP client that calls subscriber endpoints.
+pub struct GoogleHealthSandbox {
+    config: GoogleHealthConfig,
+    state: Mutex<State>,
+    http: reqwest::Client,
+}
+
+impl GoogleHealthSandbox {
+    pub fn new(config: GoogleHealthConfig) -> Self {
+        let state = Mutex::new(State::new(&config));
+        // Endpoints are local (in-process test servers, the local emulator): no proxy from
+        // the environment, no redirects (Google does not follow them either).
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("reqwest client for subscriber calls");
+        GoogleHealthSandbox {
+            config,
+            state,
+            http,
+        }
+    }
+
+    pub fn config(&self) -> &GoogleHealthConfig {
+        &self.config
+    }
+
+    /// A panicking test must not take other requests down with a poisoned lock.
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Back to the state of a fresh sandbox (the configuration stays; the signing key is new).
+    pub fn reset(&self) {
+        *self.lock() = State::new(&self.config);
+    }
+
+    /// Creates or replaces a user.
+    pub fn add_user(&self, user: GoogleUser) {
+        self.lock().users.insert(user.health_user_id.clone(), user);
+    }
+
+    pub fn user(&self, health_user_id: &str) -> Option<GoogleUser> {
+        self.lock().users.get(health_user_id).cloned()
+    }
+
+    /// Stores the user's answer to the consent screen and signs them in to the simulated
+    /// browser. An unknown user is created with [`GoogleUser::new`] defaults.
+    pub fn set_consent(&self, consent: Consent) {
+        let mut st = self.lock();
+        st.ensure_user(&consent.health_user_id);
+        st.signed_in = consent.health_user_id.clone();
+        st.consents.insert(consent.health_user_id.clone(), consent);
+    }
+
+    /// Scopes the user has granted the app (what notifications are filtered by); empty
+    /// after revocation.
+    pub fn consented_scopes(&self, health_user_id: &str) -> BTreeSet<String> {
+        self.lock().tokens.consented(health_user_id)
+    }
+
+    /// Moves the sandbox clock forward (token, code and refresh-token expiry, "today",
+    /// the rate-limit window).
+    pub fn advance_clock(&self, secs: i64) {
+        self.lock().clock_offset += time::Duration::seconds(secs);
+    }
+
+    /// The sandbox clock.
+    pub fn now(&self) -> OffsetDateTime {
+        self.lock().now()
+    }
+
+    /// Issues tokens as if the user had just completed an offline authorization with
+    /// `scopes` (`openid`, `email`, `profile` or full scope URLs), without counting a token
+    /// request. The grant includes a refresh token.
+    pub fn grant_tokens(&self, health_user_id: &str, scopes: &[&str]) -> TokenGrant {
+        let mut st = self.lock();
+        st.ensure_user(health_user_id);
+        let now = st.now();
+        let scopes: BTreeSet<String> = scopes
+            .iter()
+            .map(|s| oauth::normalize_scope(s).unwrap_or_else(|| (*s).to_owned()))
+            .collect();
+        let user = st.users[health_user_id].clone();
+        st.tokens.consent(health_user_id, &scopes);
+        st.tokens
+            .issue_user_grant(&self.config, &user, scopes, true, None, now)
+    }
+
+    /// Makes every access token of the user answer 401 from now on, as if its hour had
+    /// passed. False if the user has no live access token.
+    pub fn expire_access_token(&self, health_user_id: &str) -> bool {
+        let mut st = self.lock();
+        let now = st.now();
+        st.tokens.expire_user_access(health_user_id, now)
+    }
+
+    /// Revokes the user's grant (access and refresh tokens), as if they removed the app in
+    /// their Google account: refreshing answers `invalid_grant`, API calls 401, and no
+    /// notifications are sent for them any more. False if the user never had a token.
+    pub fn revoke_user(&self, health_user_id: &str) -> bool {
+        self.lock().revoke_user(health_user_id)
+    }
+
+    /// Every access and refresh token ever issued to the user, oldest first.
+    pub fn tokens_issued(&self, health_user_id: &str) -> Vec<String> {
+        self.lock().tokens.issued_to(health_user_id)
+    }
+
+    /// Records a day's activity (merged field by field with earlier recordings).
+    pub fn record_day(&self, health_user_id: &str, day: RecordedDay) {
+        let mut st = self.lock();
+        st.ensure_user(health_user_id);
+        st.undelete(health_user_id, day.date, DataKind::Activity);
+        let key = (health_user_id.to_owned(), day.date);
+        match st.days.get_mut(&key) {
+            Some(existing) => existing.merge(day),
+            None => {
+                st.days.insert(key, day);
+            }
+        }
+    }
+
+    /// Records a sleep session (replacing the synthetic sessions of the day it ends on).
+    pub fn record_sleep(&self, health_user_id: &str, session: RecordedSleep) {
+        let mut st = self.lock();
+        st.ensure_user(health_user_id);
+        let date = session.end.date();
+        st.undelete(health_user_id, date, DataKind::Sleep);
+        st.sleep
+            .entry((health_user_id.to_owned(), date))
+            .or_default()
+            .push(session);
+    }
+
+    /// Records a weigh-in (replacing the synthetic one of its day).
+    pub fn record_weight(&self, health_user_id: &str, weight: RecordedWeight) {
+        let mut st = self.lock();
+        st.ensure_user(health_user_id);
+        let date = weight.at.date();
+        st.undelete(health_user_id, date, DataKind::Weight);
+        st.weights
+            .entry((health_user_id.to_owned(), date))
+            .or_default()
+            .push(weight);
+    }
+
+    /// Records a workout (replacing the synthetic ones of the day it starts on).
+    pub fn record_exercise(&self, health_user_id: &str, exercise: RecordedExercise) {
+        let mut st = self.lock();
+        st.ensure_user(health_user_id);
+        let date = exercise.start.date();
+        st.undelete(health_user_id, date, DataKind::Exercise);
+        st.exercises
+            .entry((health_user_id.to_owned(), date))
+            .or_default()
+            .push(exercise);
+    }
+
+    /// Deletes every data point of the user's civil day (activity, the sleep ending that
+    /// day, weigh-ins, workouts), recorded or synthetic, as a user deleting data would;
+    /// send a `DELETE` notification to tell subscribers. Recording data for the day later
+    /// brings that kind back.
+    pub fn delete_day(&self, health_user_id: &str, date: Date) {
+        let mut st = self.lock();
+        let key = (health_user_id.to_owned(), date);
+        st.days.remove(&key);
+        st.sleep.remove(&key);
+        st.weights.remove(&key);
+        st.exercises.remove(&key);
+        for kind in ALL_KINDS {
+            st.deleted.insert((health_user_id.to_owned(), date, kind));
+        }
+    }
+
+    /// Sets the quotas (requests per rolling minute).
+    pub fn set_rate_limits(&self, per_user_per_minute: u32, per_project_per_minute: u32) {
+        let mut st = self.lock();
+        st.per_user_limit = per_user_per_minute;
+        st.per_project_limit = per_project_per_minute;
+    }
+
+    /// Forces the user over the quota: every `/v4` call with their tokens answers
+    /// `429 RESOURCE_EXHAUSTED` (no `Retry-After`, as Google) until `secs` of real time have
+    /// passed (not the sandbox clock: tests wait for it).
+    pub fn throttle_user(&self, health_user_id: &str, secs: u64) {
+        let until = Instant::now() + Duration::from_secs(secs);
+        self.lock()
+            .throttled_until
+            .insert(health_user_id.to_owned(), until);
+    }
+
+    pub fn unthrottle_user(&self, health_user_id: &str) {
+        self.lock().throttled_until.remove(health_user_id);
+    }
+
+    pub fn faults(&self) -> GoogleHealthFaults {
+        self.lock().faults.clone()
+    }
+
+    /// Applies a fault injection change and returns the resulting faults.
+    pub fn inject_faults(&self, change: GoogleHealthFaultInjection) -> GoogleHealthFaults {
+        let mut st = self.lock();
+        let faults = &mut st.faults;
+        if let Some(n) = change.fail_next_requests {
+            faults.fail_next_requests = n;
+        }
+        if let Some(status) = change.status {
+            faults.status = status;
+        }
+        if let Some(ms) = change.latency_ms {
+            faults.latency_ms = ms;
+        }
+        faults.clone()
+    }
+
+    /// The next `n` authenticated `/v4` requests answer `status` in Google's error shape.
+    pub fn fail_next_requests(&self, n: u32, status: u16) {
+        self.inject_faults(GoogleHealthFaultInjection {
+            fail_next_requests: Some(n),
+            status: Some(status),
+            ..GoogleHealthFaultInjection::default()
+        });
+    }
+
+    /// Delays every `/v4` response by `latency`.
+    pub fn set_latency(&self, latency: Duration) {
+        self.inject_faults(GoogleHealthFaultInjection {
+            latency_ms: Some(latency.as_millis().try_into().unwrap_or(u64::MAX)),
+            ..GoogleHealthFaultInjection::default()
+        });
+    }
+
+    pub fn clear_faults(&self) {
+        self.lock().faults = GoogleHealthFaults::default();
+    }
+
+    /// The user's data fetches so far (see [`GoogleHealthStats::data_calls_of`]).
+    pub fn data_calls(&self, health_user_id: &str) -> u64 {
+        self.lock().stats.data_calls_of(health_user_id)
+    }
+
+    pub fn stats(&self) -> GoogleHealthStats {
+        self.lock().stats.clone()
+    }
+
+    /// Requests per discovery method id (see [`GoogleHealthStats::requests_by_method`]).
+    pub fn requests_by_method(&self) -> BTreeMap<String, u64> {
+        self.lock().stats.requests_by_method.clone()
+    }
+
+    /// The public keyset as served at `/google-health/webhook-keyset.json` (not counted as
+    /// a fetch).
+    pub fn keyset_json(&self) -> serde_json::Value {
+        self.lock().keys.keyset_json()
+    }
+
+    /// GETs of the served keyset so far.
+    pub fn keyset_fetches(&self) -> u64 {
+        self.lock().stats.keyset_fetches
+    }
+
+    pub fn primary_key_id(&self) -> u32 {
+        self.lock().keys.primary_key_id()
+    }
+
+    /// Generates a new signing key and makes it primary; the old keys stay in the keyset
+    /// (verifiers with a cached keyset meet an unknown key id) until [`Self::retire_old_keys`].
+    /// Returns the new key id.
+    pub fn rotate_key(&self) -> u32 {
+        self.lock().keys.rotate()
+    }
+
+    /// Removes every key but the primary one from the keyset; returns how many went.
+    pub fn retire_old_keys(&self) -> usize {
+        self.lock().keys.retire_old()
+    }
+
+    /// The `Google-Health-API-Signature` value for `body` with the primary key: standard
+    /// base64 of `0x01 ‖ key id (4 bytes, big-endian) ‖ DER ECDSA P-256 SHA-256 signature`.
+    pub fn sign(&self, body: &[u8]) -> String {
+        self.lock().keys.sign(body)
+    }
+
+    /// Creates a service account of the configured project with a fresh RSA key, registers
+    /// its public key for the JWT bearer grant, and returns the key file as Google issues
+    /// it (with `token_uri` as given, e.g. `{base_url}/token`).
+    pub fn create_service_account(&self, token_uri: &str) -> ServiceAccountKey {
+        let key = ServiceAccountKey::generate(&self.config, token_uri);
+        self.lock()
+            .service_accounts
+            .register_key(&key, &self.config)
+            .expect("generated key registers");
+        key
+    }
+
+    /// Registers an existing service-account key (PEM or DER public key, RSA) under its
+    /// `private_key_id`, for assertions signed outside the sandbox.
+    pub fn register_service_account_key(
+        &self,
+        client_email: &str,
+        private_key_id: &str,
+        public_key: &[u8],
+    ) -> Result<(), String> {
+        self.lock().service_accounts.register_public_key(
+            client_email,
+            private_key_id,
+            public_key,
+            &self.config,
+        )
+    }
+
+    /// The current subscribers (as the API lists them) of the configured project.
+    pub fn subscribers(&self) -> Vec<serde_json::Value> {
+        let st = self.lock();
+        st.subscribers.list_json()
+    }
+}
+
+/// The Google routes (accounts.google.com, oauth2/openidconnect/health.googleapis.com
+/// paths), the keyset and the admin API under `/_admin/google-health/`. Sets no fallback,
+/// so it merges with the other sandboxes.
+pub fn router(state: Arc<GoogleHealthSandbox>) -> Router {
+    Router::new()
+        .route("/o/oauth2/v2/auth", get(oauth::authorize))
+        .route("/token", post(oauth::token))
+        .route("/revoke", post(oauth::revoke))
+        .route("/v1/userinfo", get(oauth::userinfo).post(oauth::userinfo))
+        .route("/v4/{*rest}", any(api::handle))
+        .route(
+            "/google-health/webhook-keyset.json",
+            get(keys::serve_keyset),
+        )
+        .merge(admin::router())
+        .with_state(state)
+}

@@ -1,0 +1,443 @@
+//! The admin API under `/_admin/google-health/` (JSON in and out), mirroring the methods of
+//! [`GoogleHealthSandbox`].
+
+use std::fmt;
+use std::sync::Arc;
+
+use axum::extract::{Path, State as AxumState};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+use time::macros::format_description;
+use time::Date;
+
+use super::notify::NotifyError;
+use super::{
+    Consent, GoogleHealthFaultInjection, GoogleHealthSandbox, GoogleUser, NotifyRequest,
+    RecordedDay, RecordedExercise, RecordedSleep, RecordedWeight,
+};
+
+/// `yyyy-MM-dd` (de)serialization of [`time::Date`].
+pub(super) mod iso_date {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use time::macros::format_description;
+    use time::Date;
+
+    pub fn serialize<S: Serializer>(date: &Date, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(date)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Date, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Date::parse(&text, format_description!("[year]-[month]-[day]"))
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// `yyyy-MM-dd` or `null` for `Option<Date>`.
+pub(super) mod iso_date_opt {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use time::macros::format_description;
+    use time::Date;
+
+    pub fn serialize<S: Serializer>(date: &Option<Date>, serializer: S) -> Result<S::Ok, S::Error> {
+        match date {
+            Some(date) => serializer.collect_str(date),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Date>, D::Error> {
+        Option::<String>::deserialize(deserializer)?
+            .map(|text| {
+                Date::parse(&text, format_description!("[year]-[month]-[day]"))
+                    .map_err(serde::de::Error::custom)
+            })
+            .transpose()
+    }
+}
+
+pub(super) fn router() -> Router<Arc<GoogleHealthSandbox>> {
+    Router::new()
+        .route("/_admin/google-health/users", post(add_user))
+        .route("/_admin/google-health/users/{id}", get(get_user))
+        .route("/_admin/google-health/consent", post(set_consent))
+        .route(
+            "/_admin/google-health/users/{id}/expire-token",
+            post(expire_token),
+        )
+        .route("/_admin/google-health/users/{id}/revoke", post(revoke_user))
+        .route(
+            "/_admin/google-health/users/{id}/tokens",
+            get(tokens).post(grant_tokens),
+        )
+        .route("/_admin/google-health/users/{id}/days", post(record_day))
+        .route(
+            "/_admin/google-health/users/{id}/days/{date}",
+            axum::routing::delete(delete_day),
+        )
+        .route("/_admin/google-health/users/{id}/sleep", post(record_sleep))
+        .route(
+            "/_admin/google-health/users/{id}/weight",
+            post(record_weight),
+        )
+        .route(
+            "/_admin/google-health/users/{id}/exercise",
+            post(record_exercise),
+        )
+        .route(
+            "/_admin/google-health/users/{id}/throttle",
+            post(throttle_user).delete(unthrottle_user),
+        )
+        .route(
+            "/_admin/google-health/users/{id}/data-calls",
+            get(data_calls),
+        )
+        .route(
+            "/_admin/google-health/faults",
+            get(faults).post(inject_faults).delete(clear_faults),
+        )
+        .route("/_admin/google-health/rate-limits", post(set_rate_limits))
+        .route("/_admin/google-health/notify", post(notify))
+        .route(
+            "/_admin/google-health/verify-endpoint",
+            post(verify_endpoint),
+        )
+        .route("/_admin/google-health/subscribers", get(subscribers))
+        .route(
+            "/_admin/google-health/service-accounts",
+            post(create_service_account),
+        )
+        .route("/_admin/google-health/keys", get(keys))
+        .route("/_admin/google-health/keys/rotate", post(rotate_key))
+        .route("/_admin/google-health/keys/retire", post(retire_keys))
+        .route("/_admin/google-health/clock", post(advance_clock))
+        .route("/_admin/google-health/stats", get(stats))
+        .route("/_admin/google-health/reset", post(reset))
+}
+
+type Sandbox = AxumState<Arc<GoogleHealthSandbox>>;
+
+fn admin_error(status: StatusCode, message: impl fmt::Display) -> Response {
+    (status, Json(json!({ "error": message.to_string() }))).into_response()
+}
+
+/// A user as the admin API takes it: only `health_user_id` is required.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UserInput {
+    health_user_id: String,
+    legacy_user_id: Option<String>,
+    sub: Option<String>,
+    email: Option<String>,
+    given_name: Option<String>,
+    family_name: Option<String>,
+    age: Option<u32>,
+    time_zone: Option<String>,
+    language_locale: Option<String>,
+    membership_start_date: Option<String>,
+    sex: Option<String>,
+    height_cm: Option<f64>,
+    weight_kg: Option<f64>,
+    metric: Option<bool>,
+}
+
+async fn add_user(AxumState(sandbox): Sandbox, Json(input): Json<UserInput>) -> Response {
+    let id = &input.health_user_id;
+    if id.is_empty() || id.len() > 63 || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    {
+        return admin_error(
+            StatusCode::BAD_REQUEST,
+            "health_user_id must be 1-63 letters, digits or hyphens",
+        );
+    }
+    let mut user = GoogleUser::new(
+        id,
+        input.given_name.as_deref().unwrap_or("Test"),
+        input.family_name.as_deref().unwrap_or("User"),
+    );
+    if let Some(date) = &input.membership_start_date {
+        match Date::parse(date, format_description!("[year]-[month]-[day]")) {
+            Ok(date) => user.membership_start_date = date,
+            Err(e) => {
+                return admin_error(
+                    StatusCode::BAD_REQUEST,
+                    format!("membership_start_date: {e}"),
+                )
+            }
+        }
+    }
+    user.legacy_user_id = input.legacy_user_id;
+    let set = |field: &mut String, value: Option<String>| {
+        if let Some(value) = value {
+            *field = value;
+        }
+    };
+    set(&mut user.sub, input.sub);
+    set(&mut user.email, input.email);
+    set(&mut user.time_zone, input.time_zone);
+    set(&mut user.language_locale, input.language_locale);
+    set(&mut user.sex, input.sex);
+    user.age = input.age.unwrap_or(user.age);
+    user.height_cm = input.height_cm.unwrap_or(user.height_cm);
+    user.weight_kg = input.weight_kg.unwrap_or(user.weight_kg);
+    user.metric = input.metric.unwrap_or(user.metric);
+    sandbox.add_user(user.clone());
+    Json(user).into_response()
+}
+
+async fn get_user(AxumState(sandbox): Sandbox, Path(id): Path<String>) -> Response {
+    match sandbox.user(&id) {
+        Some(user) => Json(user).into_response(),
+        None => admin_error(StatusCode::NOT_FOUND, format!("no user {id}")),
+    }
+}
+
+async fn set_consent(AxumState(sandbox): Sandbox, Json(consent): Json<Consent>) -> Response {
+    sandbox.set_consent(consent.clone());
+    Json(consent).into_response()
+}
+
+async fn expire_token(AxumState(sandbox): Sandbox, Path(id): Path<String>) -> Response {
+    if sandbox.expire_access_token(&id) {
+        Json(json!({ "expired": true })).into_response()
+    } else {
+        admin_error(
+            StatusCode::NOT_FOUND,
+            format!("user {id} has no live access token"),
+        )
+    }
+}
+
+async fn revoke_user(AxumState(sandbox): Sandbox, Path(id): Path<String>) -> Response {
+    Json(json!({ "revoked": sandbox.revoke_user(&id) })).into_response()
+}
+
+async fn tokens(AxumState(sandbox): Sandbox, Path(id): Path<String>) -> Response {
+    Json(json!({ "issued": sandbox.tokens_issued(&id), "consented_scopes": sandbox.consented_scopes(&id) }))
+        .into_response()
+}
+
+#[derive(Deserialize)]
+struct GrantInput {
+    scopes: Vec<String>,
+}
+
+async fn grant_tokens(
+    AxumState(sandbox): Sandbox,
+    Path(id): Path<String>,
+    Json(input): Json<GrantInput>,
+) -> Response {
+    let scopes: Vec<&str> = input.scopes.iter().map(String::as_str).collect();
+    Json(sandbox.grant_tokens(&id, &scopes)).into_response()
+}
+
+async fn record_day(
+    AxumState(sandbox): Sandbox,
+    Path(id): Path<String>,
+    Json(day): Json<RecordedDay>,
+) -> Response {
+    sandbox.record_day(&id, day.clone());
+    Json(day).into_response()
+}
+
+async fn delete_day(
+    AxumState(sandbox): Sandbox,
+    Path((id, date)): Path<(String, String)>,
+) -> Response {
+    match Date::parse(&date, format_description!("[year]-[month]-[day]")) {
+        Ok(date) => {
+            sandbox.delete_day(&id, date);
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(e) => admin_error(StatusCode::BAD_REQUEST, format!("date: {e}")),
+    }
+}
+
+async fn record_sleep(
+    AxumState(sandbox): Sandbox,
+    Path(id): Path<String>,
+    Json(sleep): Json<RecordedSleep>,
+) -> Response {
+    if sleep.end <= sleep.start {
+        return admin_error(StatusCode::BAD_REQUEST, "end must be after start");
+    }
+    sandbox.record_sleep(&id, sleep.clone());
+    Json(sleep).into_response()
+}
+
+async fn record_weight(
+    AxumState(sandbox): Sandbox,
+    Path(id): Path<String>,
+    Json(weight): Json<RecordedWeight>,
+) -> Response {
+    sandbox.record_weight(&id, weight.clone());
+    Json(weight).into_response()
+}
+
+async fn record_exercise(
+    AxumState(sandbox): Sandbox,
+    Path(id): Path<String>,
+    Json(exercise): Json<RecordedExercise>,
+) -> Response {
+    if exercise.end <= exercise.start {
+        return admin_error(StatusCode::BAD_REQUEST, "end must be after start");
+    }
+    sandbox.record_exercise(&id, exercise.clone());
+    Json(exercise).into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ThrottleInput {
+    secs: u64,
+}
+
+async fn throttle_user(
+    AxumState(sandbox): Sandbox,
+    Path(id): Path<String>,
+    Json(input): Json<ThrottleInput>,
+) -> Response {
+    sandbox.throttle_user(&id, input.secs);
+    Json(json!({ "health_user_id": id, "secs": input.secs })).into_response()
+}
+
+async fn unthrottle_user(AxumState(sandbox): Sandbox, Path(id): Path<String>) -> Response {
+    sandbox.unthrottle_user(&id);
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn data_calls(AxumState(sandbox): Sandbox, Path(id): Path<String>) -> Response {
+    Json(json!({ "health_user_id": id, "data_calls": sandbox.data_calls(&id) })).into_response()
+}
+
+async fn faults(AxumState(sandbox): Sandbox) -> Response {
+    Json(sandbox.faults()).into_response()
+}
+
+async fn inject_faults(
+    AxumState(sandbox): Sandbox,
+    Json(change): Json<GoogleHealthFaultInjection>,
+) -> Response {
+    if change.status.is_some_and(|s| !(400..=599).contains(&s)) {
+        return admin_error(StatusCode::BAD_REQUEST, "status must be 4xx or 5xx");
+    }
+    Json(sandbox.inject_faults(change)).into_response()
+}
+
+async fn clear_faults(AxumState(sandbox): Sandbox) -> Response {
+    sandbox.clear_faults();
+    StatusCode::NO_CONTENT.into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RateLimitInput {
+    per_user_per_minute: u32,
+    per_project_per_minute: u32,
+}
+
+async fn set_rate_limits(
+    AxumState(sandbox): Sandbox,
+    Json(input): Json<RateLimitInput>,
+) -> Response {
+    sandbox.set_rate_limits(input.per_user_per_minute, input.per_project_per_minute);
+    Json(json!({ "per_user_per_minute": input.per_user_per_minute, "per_project_per_minute": input.per_project_per_minute }))
+        .into_response()
+}
+
+async fn notify(AxumState(sandbox): Sandbox, Json(request): Json<NotifyRequest>) -> Response {
+    match sandbox.notify(request).await {
+        Ok(deliveries) => Json(json!({ "deliveries": deliveries })).into_response(),
+        Err(error @ NotifyError::Transport { .. }) => admin_error(StatusCode::BAD_GATEWAY, error),
+        Err(error) => admin_error(StatusCode::BAD_REQUEST, error),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VerifyInput {
+    endpoint_uri: String,
+    authorization: String,
+}
+
+async fn verify_endpoint(AxumState(sandbox): Sandbox, Json(input): Json<VerifyInput>) -> Response {
+    Json(
+        sandbox
+            .verify_endpoint(&input.endpoint_uri, &input.authorization)
+            .await,
+    )
+    .into_response()
+}
+
+async fn subscribers(AxumState(sandbox): Sandbox) -> Response {
+    Json(json!({ "subscribers": sandbox.subscribers() })).into_response()
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct ServiceAccountInput {
+    /// Defaults to this sandbox's `/token` as the request reached it.
+    token_uri: Option<String>,
+}
+
+async fn create_service_account(
+    AxumState(sandbox): Sandbox,
+    headers: HeaderMap,
+    body: Option<Json<ServiceAccountInput>>,
+) -> Response {
+    let Json(input) = body.unwrap_or_default();
+    let token_uri = input.token_uri.unwrap_or_else(|| {
+        let host = headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("127.0.0.1");
+        format!("http://{host}/token")
+    });
+    // RSA key generation takes a moment; keep it off the async workers.
+    let key = tokio::task::spawn_blocking(move || sandbox.create_service_account(&token_uri))
+        .await
+        .expect("key generation task");
+    Json(key).into_response()
+}
+
+async fn keys(AxumState(sandbox): Sandbox) -> Response {
+    Json(json!({
+        "keyset": sandbox.keyset_json(),
+        "primary_key_id": sandbox.primary_key_id(),
+        "keyset_fetches": sandbox.keyset_fetches(),
+    }))
+    .into_response()
+}
+
+async fn rotate_key(AxumState(sandbox): Sandbox) -> Response {
+    Json(json!({ "primary_key_id": sandbox.rotate_key() })).into_response()
+}
+
+async fn retire_keys(AxumState(sandbox): Sandbox) -> Response {
+    Json(json!({ "retired": sandbox.retire_old_keys() })).into_response()
+}
+
+#[derive(Deserialize)]
+struct ClockInput {
+    advance_secs: i64,
+}
+
+async fn advance_clock(AxumState(sandbox): Sandbox, Json(input): Json<ClockInput>) -> Response {
+    sandbox.advance_clock(input.advance_secs);
+    Json(json!({ "advanced_secs": input.advance_secs })).into_response()
+}
+
+async fn stats(AxumState(sandbox): Sandbox) -> Response {
+    Json(sandbox.stats()).into_response()
+}
+
+async fn reset(AxumState(sandbox): Sandbox) -> Response {
+    sandbox.reset();
+    Json(json!({})).into_response()
+}

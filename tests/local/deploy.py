@@ -17,7 +17,7 @@ Expects ministack running (tests/local/ministack.sh start) and the function zips
      size, batching window, ReportBatchItemFailures, MaximumConcurrency), after repairing
      what ministack's CloudFormation stores wrongly (a MaximumConcurrency from a template
      parameter is stored as a string, which stops ministack's SQS poller for every queue);
-  4. puts the sandbox credentials into the three secrets (the connect-link key is random
+  4. puts the sandbox credentials into the four secrets (the connect-link key is random
      per deploy unless --connect-link-key / FB_CONNECT_LINK_KEY gives one);
   5. makes sure every function runs the uploaded code, and recycles warm execution
      environments so the new secrets are read (UpdateFunctionCode with the same object);
@@ -65,6 +65,12 @@ FITBIT_CREDENTIALS = {
     "client_id": "23SBOX",
     "client_secret": "sandbox-client-secret",
     "subscriber_verification_code": "sandbox-verify-code",
+}
+GOOGLE_HEALTH_CREDENTIALS = {
+    "client_id": "123456789012-fitbridge.apps.googleusercontent.com",
+    "client_secret": "GOCSPX-sandbox-client-secret",
+    # What the local subscriber is registered with (the demo creates it with the admin CLI).
+    "webhook_authorization": "Bearer sandbox-webhook-authorization",
 }
 SAP_CREDENTIALS = {"username": "FITBRIDGE_COMM", "password": "sandbox-sap-password"}
 
@@ -445,6 +451,12 @@ def main() -> None:
         "PublicBaseUrl": args.public_base_url.rstrip("/"),
         "FitbitAuthorizeUrl": f"{sandbox}/oauth2/authorize",
         "FitbitApiBaseUrl": sandbox,
+        "GoogleOAuthAuthorizeUrl": f"{sandbox}/o/oauth2/v2/auth",
+        "GoogleOAuthTokenUrl": f"{sandbox}/token",
+        "GoogleOAuthRevokeUrl": f"{sandbox}/revoke",
+        "GoogleOpenIdUserinfoUrl": f"{sandbox}/v1/userinfo",
+        "GoogleHealthApiBaseUrl": sandbox,
+        "GoogleHealthKeysetUrl": f"{sandbox}/google-health/webhook-keyset.json",
         "SapBaseUrl": sandbox,
         "LogLevel": args.log_level,
     }
@@ -477,6 +489,7 @@ def main() -> None:
     connect_key = args.connect_link_key or secrets.token_urlsafe(48)
     values = {
         "FitbitSecretArn": FITBIT_CREDENTIALS,
+        "GoogleHealthSecretArn": GOOGLE_HEALTH_CREDENTIALS,
         "SapSecretArn": SAP_CREDENTIALS,
         "ConnectLinkSecretArn": {"key": connect_key},
     }

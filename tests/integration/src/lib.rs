@@ -18,11 +18,13 @@ use fitbridge::config::{ConnectSettings, ContactApi, SapSettings};
 use fitbridge::connect::ConnectService;
 use fitbridge::domain::ProviderKind;
 use fitbridge::provider::fitbit::FitbitSettings;
+use fitbridge::provider::google_health::GoogleHealthSettings;
 use fitbridge::provider::registry::ProviderSettings;
 use fitbridge::secret::Secret;
 use fitbridge::store::dynamodb::DynamoStore;
 use fitbridge::wiring::{self, OAuthSettings};
 use fitbridge_sandbox::fitbit::{Consent, TestUser};
+use fitbridge_sandbox::google_health::{Consent as GoogleConsent, GoogleUser};
 use fitbridge_sandbox::{Sandbox, SandboxConfig};
 use lambda_http::{Body, Response};
 use rand::Rng;
@@ -62,6 +64,33 @@ pub async fn aws_config(stack: &Value) -> SdkConfig {
         ))
         .load()
         .await
+}
+
+/// A random Google Health-style user id (19 digits).
+pub fn random_health_user_id() -> String {
+    let mut rng = rand::rng();
+    format!("4{:018}", rng.random_range(0..1_000_000_000_000_000_000u64))
+}
+
+/// Google Health settings pointing at a sandbox (the secret id is the caller's).
+pub fn google_settings(sandbox_base_url: &str) -> GoogleHealthSettings {
+    let base = Url::parse(sandbox_base_url).unwrap();
+    GoogleHealthSettings {
+        authorize_url: base.join("/o/oauth2/v2/auth").unwrap(),
+        token_url: base.join("/token").unwrap(),
+        revoke_url: base.join("/revoke").unwrap(),
+        userinfo_url: base.join("/v1/userinfo").unwrap(),
+        api_base_url: base.clone(),
+        keyset_url: base.join("/google-health/webhook-keyset.json").unwrap(),
+        secret_id: String::new(),
+        scopes: fitbridge::provider::google_health::scopes::DEFAULT
+            .map(String::from)
+            .to_vec(),
+    }
+}
+
+fn config_google_client_id(sandbox: &Sandbox) -> String {
+    sandbox.google_health.config().client_id.clone()
 }
 
 /// A random 6-character Fitbit-style user id (`[0-9A-Z]`), unique per test.
@@ -127,6 +156,9 @@ pub struct TestEnv {
     pub store: DynamoStore,
     pub link_key: Secret,
     pub fitbit_client_secret: String,
+    pub google_client_secret: String,
+    /// The `Authorization` value registered with the Google Health subscriber.
+    pub google_webhook_authorization: String,
     pub sap_password: String,
     pub logs: LogCapture,
     _log_guard: tracing::subscriber::DefaultGuard,
@@ -165,7 +197,12 @@ impl TestEnv {
         let suffix = random_user_id().to_lowercase();
         let fitbit_client_secret = format!("client-secret-{suffix}-{}", random_user_id());
         let sap_password = format!("sap-password-{suffix}-{}", random_user_id());
+        let google_client_secret = format!("GOCSPX-{suffix}-{}", random_user_id());
+        let google_webhook_authorization = format!("Bearer webhook-{suffix}-{}", random_user_id());
         let mut config = SandboxConfig::default();
+        config.google_health.client_secret = google_client_secret.clone();
+        config.google_health.redirect_uris =
+            vec![format!("{PUBLIC_BASE_URL}/oauth/callback/google-health")];
         config.fitbit.client_id = format!("23{}", &suffix[..4]).to_uppercase();
         config.fitbit.client_secret = fitbit_client_secret.clone();
         config.fitbit.redirect_uris = vec![format!("{PUBLIC_BASE_URL}/oauth/callback/fitbit")];
@@ -200,6 +237,13 @@ impl TestEnv {
                    "subscriber_verification_code": "verify-me"}),
         )
         .await;
+        let google_secret = put(
+            "google-health",
+            json!({"client_id": config_google_client_id(&sandbox),
+                   "client_secret": google_client_secret,
+                   "webhook_authorization": google_webhook_authorization}),
+        )
+        .await;
         let sap_secret = put(
             "sap",
             json!({"username": "FITBRIDGE_COMM", "password": sap_password}),
@@ -230,6 +274,10 @@ impl TestEnv {
                         .map(String::from)
                         .to_vec(),
                 }),
+                google_health: Some(GoogleHealthSettings {
+                    secret_id: google_secret,
+                    ..google_settings(&sandbox.base_url)
+                }),
             },
             mappings: Default::default(),
             sap: SapSettings {
@@ -249,6 +297,8 @@ impl TestEnv {
             sandbox,
             link_key,
             fitbit_client_secret,
+            google_client_secret,
+            google_webhook_authorization,
             sap_password,
             logs,
             _log_guard: log_guard,
@@ -269,14 +319,32 @@ impl TestEnv {
         id
     }
 
+    /// A new Google Health sandbox person (a numeric health id, and their id at the
+    /// legacy API if they had one) who will allow everything at the consent screen.
+    pub fn new_google_user(&self, legacy_user_id: Option<&str>) -> String {
+        let id = random_health_user_id();
+        let mut user = GoogleUser::new(&id, "Gale", "Health");
+        user.legacy_user_id = legacy_user_id.map(str::to_owned);
+        self.sandbox.google_health.add_user(user);
+        self.sandbox
+            .google_health
+            .set_consent(GoogleConsent::allow_all(&id));
+        id
+    }
+
     /// `?ref=..&expires=..&sig=..` signed with this env's link key.
     pub fn signed_link_query(&self, customer_ref: &str, expires: i64) -> String {
-        let sig = fitbridge::connect_link::sign(
-            &self.link_key,
-            ProviderKind::Fitbit,
-            customer_ref,
-            expires,
-        );
+        self.signed_link_query_for(ProviderKind::Fitbit, customer_ref, expires)
+    }
+
+    /// The same for another provider's connect link.
+    pub fn signed_link_query_for(
+        &self,
+        provider: ProviderKind,
+        customer_ref: &str,
+        expires: i64,
+    ) -> String {
+        let sig = fitbridge::connect_link::sign(&self.link_key, provider, customer_ref, expires);
         format!(
             "ref={}&expires={expires}&sig={sig}",
             url::form_urlencoded::byte_serialize(customer_ref.as_bytes()).collect::<String>()
@@ -316,9 +384,18 @@ impl TestEnv {
     /// The whole connect: `/connect/fitbit[?query]` → consent → callback. Returns the
     /// callback's response.
     pub async fn connect(&self, connect_query: Option<&str>) -> Response<Body> {
+        self.connect_to(ProviderKind::Fitbit, connect_query).await
+    }
+
+    /// The whole connect to a provider: `/connect/{provider}[?query]` → consent → callback.
+    pub async fn connect_to(
+        &self,
+        provider: ProviderKind,
+        connect_query: Option<&str>,
+    ) -> Response<Body> {
         let start = match connect_query {
-            Some(q) => format!("/connect/fitbit?{q}"),
-            None => "/connect/fitbit".to_owned(),
+            Some(q) => format!("/connect/{provider}?{q}"),
+            None => format!("/connect/{provider}"),
         };
         let redirect = self.get(&start).await;
         assert_eq!(

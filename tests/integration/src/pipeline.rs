@@ -145,9 +145,51 @@ impl Pipeline {
         user
     }
 
-    /// Stores a connection with the given tokens and seconds to expiry.
+    /// A person connected through Google Health (as the connect flow leaves them), with
+    /// these scopes granted.
+    pub async fn connected_google_user(&self, scopes: &[&str]) -> String {
+        let google = &self.env.sandbox.google_health;
+        let user = self.env.new_google_user(None);
+        let grant = google.grant_tokens(&user, scopes);
+        self.store_connection_for(
+            ProviderKind::GoogleHealth,
+            &user,
+            grant.access_token,
+            grant
+                .refresh_token
+                .expect("the sandbox issues offline grants"),
+            scopes,
+            3600,
+        )
+        .await;
+        user
+    }
+
+    /// Stores a Fitbit connection with the given tokens and seconds to expiry.
     pub async fn store_connection(
         &self,
+        user: &str,
+        access: String,
+        refresh: String,
+        scopes: &[&str],
+        expires_in: i64,
+    ) {
+        self.store_connection_for(
+            ProviderKind::Fitbit,
+            user,
+            access,
+            refresh,
+            scopes,
+            expires_in,
+        )
+        .await
+    }
+
+    /// Stores a connection to `provider` with the given tokens and seconds to expiry; the
+    /// contact is the provider's default origin and the person's id.
+    pub async fn store_connection_for(
+        &self,
+        provider: ProviderKind,
         user: &str,
         access: String,
         refresh: String,
@@ -157,7 +199,7 @@ impl Pipeline {
         self.env
             .store
             .save_connected(&Connection {
-                provider: ProviderKind::Fitbit,
+                provider,
                 user_id: ProviderUserId(user.into()),
                 tokens: TokenSet {
                     access_token: Secret::new(access),
@@ -168,7 +210,7 @@ impl Pipeline {
                 },
                 status: ConnectionStatus::Active,
                 contact: ContactKey {
-                    origin: "FITBIT".into(),
+                    origin: provider.default_mapping().contact_origin,
                     id: user.into(),
                 },
                 customer_ref: None,
@@ -196,6 +238,78 @@ impl Pipeline {
         .unwrap();
         mac.update(body);
         base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+    }
+
+    /// A Google Health notification body: one notification per (person, data type, civil
+    /// day), the day's whole civil interval, in an array.
+    pub fn google_notification_body(entries: &[(&str, &str, &str)]) -> Vec<u8> {
+        let list: Vec<Value> = entries
+            .iter()
+            .map(|(user, data_type, date)| {
+                let d = fitbridge::domain::work::iso_date::parse(date).unwrap();
+                let next = d.next_day().unwrap();
+                let civil = |d: time::Date| {
+                    json!({"date": {"year": d.year(), "month": d.month() as u8, "day": d.day()}})
+                };
+                json!({"data": {"version": "1", "clientProvidedSubscriptionName": "fitbridge",
+                    "healthUserId": user, "operation": "UPSERT", "dataType": data_type,
+                    "intervals": [{"civilDateTimeInterval": {"start": civil(d), "end": civil(next)}}]}})
+            })
+            .collect();
+        serde_json::to_vec(&list).unwrap()
+    }
+
+    /// The headers Google sends with a body: the registered authorization and the
+    /// signature of the sandbox's current key.
+    pub fn google_headers(&self, body: &[u8]) -> Vec<(String, String)> {
+        vec![
+            (
+                "authorization".into(),
+                self.env.google_webhook_authorization.clone(),
+            ),
+            (
+                "google-health-api-signature".into(),
+                self.env.sandbox.google_health.sign(body),
+            ),
+        ]
+    }
+
+    /// POSTs a body to `/webhooks/{provider}` with these headers, as API Gateway
+    /// delivers it; returns the status.
+    pub async fn post_webhook(
+        &self,
+        provider: ProviderKind,
+        body: &[u8],
+        headers: &[(String, String)],
+    ) -> u16 {
+        let path = format!("/webhooks/{provider}");
+        let mut event: Value = serde_json::from_str(&crate::apigw_v2_event("POST", &path)).unwrap();
+        event["routeKey"] = json!("POST /webhooks/{provider}");
+        event["headers"]["content-type"] = json!("application/json");
+        for (name, value) in headers {
+            event["headers"][name.as_str()] = json!(value);
+        }
+        event["body"] = json!(String::from_utf8_lossy(body));
+        let request = lambda_http::request::from_str(&event.to_string()).unwrap();
+        fitbridge::api::webhook::handle(&self.webhook, request)
+            .await
+            .status()
+            .as_u16()
+    }
+
+    /// Google delivers these notifications (one signed body) and the webhook accepts them.
+    pub async fn notify_google(&self, entries: &[(&str, &str, &str)]) {
+        let body = Pipeline::google_notification_body(entries);
+        assert_eq!(
+            self.post_webhook(
+                ProviderKind::GoogleHealth,
+                &body,
+                &self.google_headers(&body)
+            )
+            .await,
+            204,
+            "webhook accepts a signed Google notification"
+        );
     }
 
     /// POSTs a notification body to the webhook handler as API Gateway delivers it.

@@ -4,8 +4,6 @@
 
 use crate::domain::{Collection, Scopes};
 
-const PREFIX: &str = "https://www.googleapis.com/auth/googlehealth.";
-
 pub const ACTIVITY: &str =
     "https://www.googleapis.com/auth/googlehealth.activity_and_fitness.readonly";
 pub const SLEEP: &str = "https://www.googleapis.com/auth/googlehealth.sleep.readonly";
@@ -22,6 +20,9 @@ pub const DEFAULT: [&str; 5] = [ACTIVITY, SLEEP, MEASUREMENTS, PROFILE, SETTINGS
 
 /// Google's OpenID Connect scopes: name and email, only if the company turns them on.
 pub const OPENID: [&str; 3] = ["openid", "email", "profile"];
+/// How Google's token endpoint reports `email` and `profile` once granted.
+const USERINFO_EMAIL: &str = "https://www.googleapis.com/auth/userinfo.email";
+const USERINFO_PROFILE: &str = "https://www.googleapis.com/auth/userinfo.profile";
 
 pub fn scope_for(collection: Collection) -> &'static str {
     match collection {
@@ -43,14 +44,12 @@ pub fn granted_collections(scopes: &Scopes) -> Vec<Collection> {
         .collect()
 }
 
-/// Whether the grant includes OpenID identity (name and email come from userinfo).
+/// Whether the grant lets userinfo tell a name or an email (Google reports `email` and
+/// `profile` as their `userinfo.*` URLs).
 pub fn has_openid(scopes: &Scopes) -> bool {
-    scopes.contains("openid") && (scopes.contains("email") || scopes.contains("profile"))
-}
-
-/// Whether `scope` is one of Google Health's.
-pub fn is_health_scope(scope: &str) -> bool {
-    scope.starts_with(PREFIX)
+    [USERINFO_EMAIL, USERINFO_PROFILE, "email", "profile"]
+        .iter()
+        .any(|s| scopes.contains(s))
 }
 
 #[cfg(test)]
@@ -63,7 +62,11 @@ mod tests {
         assert_eq!(granted_collections(&scopes), [Collection::Sleep]);
         let all = Scopes::parse(&DEFAULT.join(" "));
         assert_eq!(granted_collections(&all), Collection::ALL);
-        assert!(!has_openid(&scopes));
-        assert!(is_health_scope(ACTIVITY) && !is_health_scope("openid"));
+        assert!(
+            !has_openid(&scopes),
+            "openid alone tells neither name nor email"
+        );
+        let openid = Scopes::parse(&format!("openid {USERINFO_EMAIL} {USERINFO_PROFILE}"));
+        assert!(has_openid(&openid));
     }
 }

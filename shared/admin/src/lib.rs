@@ -1,0 +1,374 @@
+//! `fitbridge-admin`: what an operator does by hand, once per deployment. Today that is
+//! Google Health's webhook subscriber (one per Google Cloud project, `AUTOMATIC`
+//! subscriptions for everyone who consents), managed with a service-account key.
+//!
+//! Invariants:
+//! - Nothing reaches Google before every local input is checked: arguments, the key
+//!   file, and the endpoint authorization (which must carry its scheme, `Bearer …`).
+//! - Output is one line per subscriber, or one line for the operation's result, on
+//!   stdout; errors go to stderr. Neither ever shows the authorization, the access token
+//!   or the key.
+//! - Exit codes: [`EXIT_OK`], [`EXIT_REFUSED`] (Google, its token endpoint or Secrets
+//!   Manager refused or failed), [`EXIT_USAGE`] (the invocation or a local input is
+//!   wrong; nothing was changed).
+//! - The authorization registered is the Google Health secret's `webhook_authorization`,
+//!   read like the functions read it (Secrets Manager through the SDK's default
+//!   configuration), so the probes Google sends are answered by the deployed webhook
+//!   with the same value.
+//!
+//! [`run`] is the whole program with its environment passed in, so tests drive it
+//! in-process against the sandbox.
+
+pub mod args;
+pub mod token;
+
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Duration;
+
+use fitbridge::provider::google_health::subscribers::{
+    self, OperationPolling, ProjectSubscribers, Subscriber, SubscriberChanges, SubscriberError,
+    DEFAULT_DATA_TYPES,
+};
+use fitbridge::provider::google_health::GoogleHealthCredentials;
+use fitbridge::secret::Secret;
+use fitbridge::secret_store::{SecretCache, SecretSource, SecretsManagerSource};
+use url::Url;
+
+use args::{Action, AuthorizationSource, Command, Options};
+use token::ServiceAccount;
+
+pub const EXIT_OK: u8 = 0;
+pub const EXIT_REFUSED: u8 = 1;
+pub const EXIT_USAGE: u8 = 2;
+
+pub const DEFAULT_SUBSCRIBER_ID: &str = "fitbridge";
+pub const DEFAULT_API_BASE_URL: &str = "https://health.googleapis.com";
+
+pub const USAGE: &str = "\
+fitbridge-admin: manage fitbridge's Google Health webhook subscriber
+
+USAGE:
+    fitbridge-admin google-health subscriber <ACTION> [OPTIONS]
+
+ACTIONS:
+    create   register the subscriber: AUTOMATIC subscriptions for everyone who consents.
+             Google verifies the endpoint (two probes) before it answers.
+    list     one line per subscriber of the project
+    patch    change the endpoint, the authorization and/or the data types
+             (a new endpoint or authorization is verified again)
+    delete   remove the subscriber; notifications stop
+
+OPTIONS:
+    --key-file PATH          service-account JSON key
+                             [default: $GOOGLE_APPLICATION_CREDENTIALS]
+    --project ID             Google Cloud project id or number [default: the key's project_id]
+    --subscriber-id ID       [default: fitbridge]                    (create, patch, delete)
+    --endpoint URL           the GoogleHealthWebhookUrl stack output (create, patch)
+    --data-types LIST        comma-separated data types              (create, patch)
+                             [default: steps,distance,total-calories,active-zone-minutes,sleep,weight]
+    --secret-id ID           Secrets Manager id of the Google Health secret (the
+                             GoogleHealthSecretId); its webhook_authorization is registered
+    --authorization-env VAR  take the authorization (scheme included) from $VAR instead
+    --force                  also delete manual subscriptions         (delete)
+    --api-base-url URL       [default: $GOOGLE_HEALTH_API_BASE_URL or https://health.googleapis.com]
+    -h, --help               this text
+
+Secrets Manager is reached with the AWS SDK's default configuration (AWS_PROFILE,
+AWS_REGION, ...), as the functions do.
+
+EXIT CODES:
+    0  done
+    1  Google (or its token endpoint, or Secrets Manager) refused or failed
+    2  usage: wrong arguments or local input (key file, authorization); nothing changed
+";
+
+/// An environment variable's value by name (the process's, or a test's map).
+pub type Environment = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+/// What [`run`] takes from its surroundings.
+pub struct Context {
+    pub env: Environment,
+    /// Where `--secret-id` is read. `None`: Secrets Manager with the AWS SDK's default
+    /// configuration (`fitbridge::wiring::aws_config`).
+    pub secrets: Option<Arc<dyn SecretSource>>,
+    pub polling: OperationPolling,
+}
+
+impl Context {
+    pub fn from_process() -> Context {
+        Context {
+            env: Box::new(|name| std::env::var(name).ok()),
+            secrets: None,
+            polling: OperationPolling::default(),
+        }
+    }
+}
+
+/// Why the program stops early, and with which exit code.
+struct Failure {
+    code: u8,
+    message: String,
+}
+
+fn usage_error(message: impl Into<String>) -> Failure {
+    Failure {
+        code: EXIT_USAGE,
+        message: message.into(),
+    }
+}
+
+fn refused(message: impl Into<String>) -> Failure {
+    Failure {
+        code: EXIT_REFUSED,
+        message: message.into(),
+    }
+}
+
+impl From<SubscriberError> for Failure {
+    fn from(error: SubscriberError) -> Failure {
+        Failure {
+            code: if error.is_invalid_argument() {
+                EXIT_USAGE
+            } else {
+                EXIT_REFUSED
+            },
+            message: error.to_string(),
+        }
+    }
+}
+
+/// The program: parses `args` (without the program name), does the action, writes its
+/// result to `out` and any error to `err`, and returns the exit code.
+pub async fn run(
+    args: &[String],
+    context: &Context,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> u8 {
+    let options = match args::parse(args) {
+        Ok(Command::Help) => {
+            let _ = out.write_all(USAGE.as_bytes());
+            return EXIT_OK;
+        }
+        Ok(Command::Run(options)) => options,
+        Err(e) => {
+            let _ = writeln!(err, "error: {e}\n(fitbridge-admin --help shows the usage)");
+            return EXIT_USAGE;
+        }
+    };
+    match execute(&options, context, out).await {
+        Ok(()) => EXIT_OK,
+        Err(failure) => {
+            let _ = writeln!(err, "error: {}", failure.message);
+            failure.code
+        }
+    }
+}
+
+async fn execute(options: &Options, context: &Context, out: &mut dyn Write) -> Result<(), Failure> {
+    // Every local check first: nothing reaches Google with a wrong input.
+    let subscriber_id = options
+        .subscriber_id
+        .clone()
+        .unwrap_or_else(|| DEFAULT_SUBSCRIBER_ID.to_owned());
+    if options.action != Action::List {
+        subscribers::check_subscriber_id(&subscriber_id)?;
+    }
+    let data_types = match (&options.data_types, options.action) {
+        (Some(list), _) => Some(list.clone()),
+        (None, Action::Create) => Some(DEFAULT_DATA_TYPES.map(String::from).to_vec()),
+        (None, _) => None,
+    };
+    if let Some(list) = &data_types {
+        subscribers::check_data_types(list)?;
+    }
+    if let Some(endpoint) = &options.endpoint {
+        subscribers::check_endpoint_uri(endpoint)?;
+    }
+    let api_base_url = options
+        .api_base_url
+        .clone()
+        .or_else(|| (context.env)("GOOGLE_HEALTH_API_BASE_URL").filter(|v| !v.is_empty()))
+        .unwrap_or_else(|| DEFAULT_API_BASE_URL.to_owned());
+    let api_base_url = Url::parse(&api_base_url)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "https" | "http"))
+        .ok_or_else(|| {
+            usage_error(format!(
+                "API base URL {api_base_url:?} is not an http(s) URL"
+            ))
+        })?;
+    let key_file = options
+        .key_file
+        .clone()
+        .or_else(|| {
+            (context.env)("GOOGLE_APPLICATION_CREDENTIALS")
+                .filter(|v| !v.is_empty())
+                .map(Into::into)
+        })
+        .ok_or_else(|| {
+            usage_error("no service-account key: --key-file or GOOGLE_APPLICATION_CREDENTIALS")
+        })?;
+    let account = ServiceAccount::from_file(&key_file).map_err(|e| usage_error(e.to_string()))?;
+    let project = options
+        .project
+        .clone()
+        .or_else(|| account.project_id().map(str::to_owned))
+        .ok_or_else(|| usage_error("no project: --project, or a key with a project_id"))?;
+    let authorization = match &options.authorization {
+        Some(source) => Some(authorization(source, context).await?),
+        None => None,
+    };
+    let subscribers = ProjectSubscribers::new(http_client(), &api_base_url, &project)?
+        .with_polling(context.polling);
+
+    let token = account
+        .access_token()
+        .await
+        .map_err(|e| refused(e.to_string()))?;
+    let line = match options.action {
+        Action::Create => {
+            let (Some(endpoint), Some(authorization), Some(data_types)) =
+                (&options.endpoint, &authorization, &data_types)
+            else {
+                return Err(usage_error("create needs --endpoint and an authorization"));
+            };
+            let created = subscribers
+                .create(&token, &subscriber_id, endpoint, authorization, data_types)
+                .await?;
+            format!("created {}", describe(&created))
+        }
+        Action::List => {
+            let all = subscribers.list(&token).await?;
+            all.iter().map(|s| describe(s) + "\n").collect::<String>()
+        }
+        Action::Patch => {
+            let changes = SubscriberChanges {
+                endpoint_uri: options.endpoint.clone(),
+                authorization,
+                data_types,
+            };
+            let updated = subscribers.patch(&token, &subscriber_id, &changes).await?;
+            format!("updated {}", describe(&updated))
+        }
+        Action::Delete => {
+            subscribers
+                .delete(&token, &subscriber_id, options.force)
+                .await?;
+            format!("deleted projects/{project}/subscribers/{subscriber_id}")
+        }
+    };
+    let line = if line.is_empty() || line.ends_with('\n') {
+        line
+    } else {
+        line + "\n"
+    };
+    out.write_all(line.as_bytes())
+        .map_err(|e| refused(format!("cannot write the result: {e}")))
+}
+
+/// The endpoint authorization, checked for its scheme before anything is sent.
+async fn authorization(source: &AuthorizationSource, context: &Context) -> Result<Secret, Failure> {
+    let value = match source {
+        AuthorizationSource::Environment { variable } => (context.env)(variable)
+            .filter(|v| !v.is_empty())
+            .map(Secret::new)
+            .ok_or_else(|| usage_error(format!("${variable} is not set")))?,
+        AuthorizationSource::SecretsManager { secret_id } => {
+            let source = match &context.secrets {
+                Some(source) => source.clone(),
+                None => {
+                    let aws = fitbridge::wiring::aws_config().await;
+                    Arc::new(SecretsManagerSource::new(
+                        aws_sdk_secretsmanager::Client::new(&aws),
+                    ))
+                }
+            };
+            let credentials: GoogleHealthCredentials = SecretCache::new(source)
+                .get(secret_id)
+                .await
+                .map_err(|e| refused(e.to_string()))?;
+            credentials.webhook_authorization
+        }
+    };
+    subscribers::check_authorization(&value)?;
+    Ok(value)
+}
+
+/// Google verifies the endpoint before create and patch answer: a cold Lambda behind it
+/// takes seconds, so the timeout is generous.
+fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(Duration::from_secs(90))
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("fitbridge-admin/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .expect("static client configuration is valid")
+}
+
+/// `projects/p/subscribers/fitbridge state=ACTIVE endpoint=https://… data-types=AUTOMATIC:steps,sleep secret=set`
+pub fn describe(subscriber: &Subscriber) -> String {
+    let configs: Vec<String> = subscriber
+        .subscriber_configs
+        .iter()
+        .map(|c| {
+            format!(
+                "{}:{}",
+                c.subscription_create_policy,
+                c.data_types.join(",")
+            )
+        })
+        .collect();
+    let or_dash = |s: &str| {
+        if s.is_empty() {
+            "-".to_owned()
+        } else {
+            s.to_owned()
+        }
+    };
+    format!(
+        "{} state={} endpoint={} data-types={} secret={}",
+        subscriber.name,
+        or_dash(&subscriber.state),
+        or_dash(&subscriber.endpoint_uri),
+        or_dash(&configs.join(";")),
+        if subscriber.secret_set() {
+            "set"
+        } else {
+            "unset"
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fitbridge::provider::google_health::subscribers::SubscriberConfig;
+
+    #[test]
+    fn a_subscriber_is_one_line_without_secrets() {
+        let subscriber = Subscriber {
+            name: "projects/p/subscribers/fitbridge".into(),
+            endpoint_uri: "https://x.example/webhooks/google-health".into(),
+            state: "ACTIVE".into(),
+            subscriber_configs: vec![SubscriberConfig {
+                data_types: vec!["steps".into(), "sleep".into()],
+                subscription_create_policy: "AUTOMATIC".into(),
+            }],
+            endpoint_authorization: Some(Default::default()),
+            ..Subscriber::default()
+        };
+        assert_eq!(
+            describe(&subscriber),
+            "projects/p/subscribers/fitbridge state=ACTIVE \
+             endpoint=https://x.example/webhooks/google-health \
+             data-types=AUTOMATIC:steps,sleep secret=unset"
+        );
+        assert_eq!(
+            describe(&Subscriber::default()),
+            " state=- endpoint=- data-types=- secret=unset"
+        );
+    }
+}

@@ -272,12 +272,53 @@ impl DailyInteraction {
     /// Deterministic id of this (contact, day, metric): the ledger key and SAP's
     /// `InteractionSourceObject`, so a re-import finds what it did before — also when the
     /// day comes again through another provider after the person migrated.
+    /// `InteractionSourceObject` holds 50 characters: a contact id longer than
+    /// [`SOURCE_ID_MAX`] is replaced by the start of its SHA-256, still deterministic.
     pub fn source_object(&self) -> String {
+        let id = &self.contact.id;
+        let id = if id.chars().count() <= SOURCE_ID_MAX {
+            id.clone()
+        } else {
+            use sha2::{Digest, Sha256};
+            Sha256::digest(id.as_bytes())
+                .iter()
+                .take(SOURCE_ID_MAX / 2)
+                .map(|b| format!("{b:02x}"))
+                .collect()
+        };
         format!(
-            "{}-{}-{}",
-            self.contact.id,
+            "{id}-{}-{}",
             work::iso_date::format(self.date),
             self.metric.as_str()
         )
+    }
+}
+
+/// Longest contact id kept as is in a source object: 50 characters minus
+/// `-yyyy-mm-dd-active_minutes`.
+pub const SOURCE_ID_MAX: usize = 24;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn source_objects_fit_sap_whatever_the_id() {
+        let at = |id: &str| DailyInteraction {
+            provider: ProviderKind::ALL[0],
+            contact: ContactKey {
+                origin: "O".into(),
+                id: id.into(),
+            },
+            user_id: ProviderUserId(id.into()),
+            date: time::macros::date!(2026 - 11 - 20),
+            metric: Metric::ActiveMinutes,
+            value: 1.0,
+        };
+        assert_eq!(at("GGNJL9").source_object(), "GGNJL9-2026-11-20-active_minutes");
+        let long = at(&"9".repeat(40)).source_object();
+        assert_eq!(long.chars().count(), 50);
+        assert_eq!(long, at(&"9".repeat(40)).source_object(), "deterministic");
+        assert_ne!(long, at(&"8".repeat(40)).source_object());
     }
 }

@@ -315,7 +315,10 @@ mod tests {
             metric: Metric::ActiveMinutes,
             value: 1.0,
         };
-        assert_eq!(at("GGNJL9").source_object(), "GGNJL9-2026-11-20-active_minutes");
+        assert_eq!(
+            at("GGNJL9").source_object(),
+            "GGNJL9-2026-11-20-active_minutes"
+        );
         let long = at(&"9".repeat(40)).source_object();
         assert_eq!(long.chars().count(), 50);
         assert_eq!(long, at(&"9".repeat(40)).source_object(), "deterministic");

@@ -68,7 +68,16 @@ async fn a_person_connects_with_google_and_becomes_a_contact_keyed_by_their_heal
         .expect("a contact keyed by the health user id");
     // Google's health profile has no name, email or gender: the contact carries the
     // language from the settings and the company's customer id.
-    assert_eq!(contact.field_str("Language"), Some("EN"));
+    let locale = env
+        .sandbox
+        .google_health
+        .user(&user)
+        .unwrap()
+        .language_locale;
+    assert_eq!(
+        contact.field_str("Language"),
+        Some(locale[..2].to_uppercase().as_str())
+    );
     assert!(contact.field_str("FirstName").is_none());
     assert!(contact.field_str("EmailAddress").is_none());
     assert_eq!(contact.additional_ids.len(), 1);
@@ -241,8 +250,13 @@ async fn a_rate_limit_waits_for_the_window_without_nearing_the_dlq() {
     let (messages, failures) = p.run_worker().await.expect("one message");
     assert_eq!((messages, failures), (1, 1), "429: left on the queue");
     assert!(p.run_worker().await.is_none(), "invisible while it waits");
-    // Google's 429 has no Retry-After: the wait is the limit's minute.
-    assert!(p.env.logs.text().contains("\"rate_limited\"") || p.depth(&p.work_url).await == 1);
+    // Google's 429 has no Retry-After: the message waits out the limit's minute on the
+    // queue (the use-case tests show a wait on the last delivery is re-sent, not failed).
+    assert_eq!(p.depth(&p.work_url).await, 1, "waiting, not lost");
+    assert_eq!(
+        p.env.sandbox.google_health.stats().throttled.get(&cy),
+        Some(&1)
+    );
     assert_eq!(p.depth(&p.dlq_url).await, 0);
 }
 
@@ -347,20 +361,9 @@ async fn signatures_are_checked_against_googles_keyset() {
     let with = |name: &str, value: String| vec![auth.clone(), (name.to_owned(), value)];
     let sig = "google-health-api-signature";
 
-    // Valid, under either header name.
-    assert_eq!(
-        p.post_webhook(GH, &body, &with(sig, gh.sign(&body))).await,
-        204
-    );
-    assert_eq!(
-        p.post_webhook(GH, &body, &with("x-healthapi-signature", gh.sign(&body)))
-            .await,
-        204
-    );
-    let queued = p.depth(&p.work_url).await;
-
-    // Rotated: the new key verifies (an unknown key id re-fetches the keyset), and the
-    // old one still does while it is in the keyset.
+    // Google rotates its key: both the new key and the old one (still in the keyset)
+    // verify. (A key id unknown to a container's cached keyset re-fetches it, at most once
+    // a minute: the unit tests of `signature` drive that with their own clock.)
     let old = gh.sign(&body);
     gh.rotate_key();
     assert_eq!(
@@ -368,9 +371,19 @@ async fn signatures_are_checked_against_googles_keyset() {
         204
     );
     assert_eq!(p.post_webhook(GH, &body, &with(sig, old)).await, 204);
+    // Either header name.
+    assert_eq!(
+        p.post_webhook(GH, &body, &with("x-healthapi-signature", gh.sign(&body)))
+            .await,
+        204
+    );
+    let queued = p.depth(&p.work_url).await;
+    assert_eq!(gh.keyset_fetches(), 1);
 
-    // Refused, nothing queued: a wrong key under a known id, an unknown id, a truncated
-    // or non-base64 header, one changed byte, no signature, a wrong authorization.
+    // Refused, nothing queued: a wrong key under a known id, a truncated or non-base64
+    // header, one changed byte, no signature, a wrong authorization; and a key id the
+    // keyset does not hold, which must wait for the next allowed re-fetch (503: Google
+    // retries, so a key it just introduced is not lost) and costs no fetch now.
     let before = p.depth(&p.work_url).await;
     let primary = gh.primary_key_id();
     let good = gh.sign(&body);
@@ -386,7 +399,7 @@ async fn signatures_are_checked_against_googles_keyset() {
         (
             body.clone(),
             with(sig, foreign_signature(primary ^ 0x5a5a, &body)),
-            403,
+            503,
         ),
         (body.clone(), with(sig, good[..20].to_owned()), 403),
         (body.clone(), with(sig, "not base64!".to_owned()), 403),
@@ -410,8 +423,11 @@ async fn signatures_are_checked_against_googles_keyset() {
         "nothing refused was queued"
     );
     assert!(queued >= 1);
-    // Forged key ids cannot make us hammer Google: one re-fetch a minute at most.
-    assert!(gh.keyset_fetches() <= 2, "{}", gh.keyset_fetches());
+    assert_eq!(
+        gh.keyset_fetches(),
+        1,
+        "forged key ids cannot make us hammer Google"
+    );
 }
 
 #[tokio::test]

@@ -57,10 +57,14 @@ pub enum SignatureError {
     Missing,
     #[error("signature header is malformed: {0}")]
     Malformed(MalformedHeader),
-    /// The keyset does not hold this key id, and re-fetching did not help or was not
-    /// allowed yet.
+    /// The keyset, fetched again for this key id, does not hold it: not Google's.
     #[error("signed with key id {key_id}, which the keyset does not hold")]
     UnknownKey { key_id: u32 },
+    /// The keyset does not hold this key id and may not be fetched again yet
+    /// ([`MIN_FETCH_INTERVAL`]): answer 503, so a key Google just introduced is accepted
+    /// when Google retries, while forged key ids still cost no fetch.
+    #[error("signed with key id {key_id}, unknown; the keyset may not be re-fetched yet")]
+    UnknownKeyNotRechecked { key_id: u32 },
     #[error("signature by key id {key_id} does not match the body")]
     Invalid { key_id: u32 },
     /// We could not get a keyset to check with: answer 503, Google retries.
@@ -246,7 +250,8 @@ impl KeysetCache {
             None => true,
             Some(keyset) => !keyset.contains(key_id) || state.is_stale(now),
         };
-        if wanted && state.may_fetch(now) {
+        let fetching = wanted && state.may_fetch(now);
+        if fetching {
             state.last_attempt = Some(now);
             match self.fetch().await {
                 Ok(keyset) => {
@@ -269,6 +274,7 @@ impl KeysetCache {
             (Some(keyset), _) if keyset.contains(key_id) => Ok(Arc::clone(keyset)),
             // The key may be a new one we failed to get: let Google retry.
             (_, Some(e)) => Err(SignatureError::KeysetUnavailable(e.clone())),
+            (Some(_), None) if !fetching => Err(SignatureError::UnknownKeyNotRechecked { key_id }),
             (Some(_), None) => Err(SignatureError::UnknownKey { key_id }),
             // Unreachable: without a keyset, every attempt leaves an error behind.
             (None, None) => Err(SignatureError::KeysetUnavailable(KeysetError::Fetch(
@@ -648,7 +654,7 @@ mod tests {
         let t2 = t1 + Duration::from_secs(59);
         assert_eq!(
             cache.verify(BODY, Some(&header3), t2).await,
-            Err(SignatureError::UnknownKey { key_id: 3 })
+            Err(SignatureError::UnknownKeyNotRechecked { key_id: 3 })
         );
         assert_eq!(source.fetches(), 2);
         // Known keys are not held up meanwhile.
@@ -661,10 +667,10 @@ mod tests {
         let t3 = t1 + MIN_FETCH_INTERVAL;
         assert_eq!(cache.verify(BODY, Some(&header3), t3).await, Ok(()));
         assert_eq!(source.fetches(), 3);
-        // Key 1 has left the keyset.
+        // Key 1 has left the keyset (and the keyset was just fetched).
         assert_eq!(
             cache.verify(BODY, Some(&sign(&old, 1, BODY)), t3).await,
-            Err(SignatureError::UnknownKey { key_id: 1 })
+            Err(SignatureError::UnknownKeyNotRechecked { key_id: 1 })
         );
         assert_eq!(source.fetches(), 3);
     }
@@ -678,12 +684,13 @@ mod tests {
         for second in 0..180u32 {
             let header = sign(&pair, 1000 + second, BODY);
             let now = t0 + Duration::from_secs(u64::from(second));
-            assert_eq!(
-                cache.verify(BODY, Some(&header), now).await,
-                Err(SignatureError::UnknownKey {
-                    key_id: 1000 + second
-                })
-            );
+            let key_id = 1000 + second;
+            let expected = if second % 60 == 0 {
+                SignatureError::UnknownKey { key_id }
+            } else {
+                SignatureError::UnknownKeyNotRechecked { key_id }
+            };
+            assert_eq!(cache.verify(BODY, Some(&header), now).await, Err(expected));
         }
         // The first call at 0 s, then 60 s and 120 s.
         assert_eq!(source.fetches(), 3);

@@ -6,7 +6,8 @@
 //!   wrong one; they queue nothing.
 //! - A notification is accepted only with a valid ECDSA signature over the raw body
 //!   ([`super::signature`]); missing → 401, wrong → 403, nothing queued. When Google's
-//!   keys cannot be fetched the answer is 503, so Google delivers again.
+//!   keys cannot be fetched, or a key id is unknown and the keyset may not be fetched
+//!   again yet, the answer is 503, so Google delivers again.
 //! - Notifications carry no values: each becomes one work item per (person, collection,
 //!   civil day) its intervals touch — an interval's end is exclusive — and the worker
 //!   re-fetches those days. `DELETE` does the same: the days are fetched again as they
@@ -116,6 +117,9 @@ impl Webhook for GoogleHealthWebhook {
             Err(SignatureError::Missing) => return Err(unauthenticated(401, "no signature")),
             Err(SignatureError::KeysetUnavailable(e)) => {
                 return Err(WebhookRefusal::Unavailable(format!("Google's keys: {e}")))
+            }
+            Err(e @ SignatureError::UnknownKeyNotRechecked { .. }) => {
+                return Err(WebhookRefusal::Unavailable(e.to_string()))
             }
             Err(e) => return Err(unauthenticated(403, e.to_string())),
         }

@@ -195,8 +195,10 @@ def request(gw, method: str, path: str, body: bytes = b"", headers: dict | None 
 
 
 def webhook_checks(st: dict, gw, logs) -> None:
-    """Fitbit's subscriber protocol through the gateway: a wrong verification code and a
-    badly signed notification answer 404, the right code 204. Nothing is enqueued."""
+    """The providers' subscriber protocols through the gateway: Fitbit's wrong verification
+    code and badly signed notification answer 404, the right code 204; Google's
+    verification probe answers 201 with the registered authorization and 401 without, an
+    unsigned notification 401. Nothing is enqueued."""
     rec = st["functions"].get("WebhookFunction")
     if rec is None:
         skip("webhook", "no WebhookFunction in the stack")
@@ -211,19 +213,28 @@ def webhook_checks(st: dict, gw, logs) -> None:
         (deploy.FITBIT_CREDENTIALS["client_secret"] + "&").encode(), body, hashlib.sha1).digest()).decode()
     wrong_sig = base64.b64encode(hashlib.sha1(body).digest()).decode()  # right shape, wrong key
     assert wrong_sig != good
+    google_auth = deploy.GOOGLE_HEALTH_CREDENTIALS["webhook_authorization"]
+    probe = json.dumps({"type": "verification"}).encode()
+    json_type = {"Content-Type": "application/json"}
+    # (method, path, body, headers, expected status, label)
     cases = [
-        ("GET", "/webhooks/fitbit?" + urlencode({"verify": "wrong"}), b"", {}, 404),
-        ("GET", "/webhooks/fitbit?" + urlencode({"verify": code}), b"", {}, 204),
-        ("POST", "/webhooks/fitbit", body,
-         {"Content-Type": "application/json", "X-Fitbit-Signature": wrong_sig}, 404),
+        ("GET", "/webhooks/fitbit?" + urlencode({"verify": "wrong"}), b"", {}, 404,
+         "?verify=wrong"),
+        ("GET", "/webhooks/fitbit?" + urlencode({"verify": code}), b"", {}, 204, "?verify=<code>"),
+        ("POST", "/webhooks/fitbit", body, {**json_type, "X-Fitbit-Signature": wrong_sig}, 404,
+         " (bad signature)"),
+        # Google's verification probes: 201 with the registered authorization, 401 without.
+        ("POST", "/webhooks/google-health", probe, {**json_type, "Authorization": google_auth},
+         201, " (verification, authorized)"),
+        ("POST", "/webhooks/google-health", probe, json_type, 401, " (verification, no authorization)"),
+        ("POST", "/webhooks/google-health", body, {**json_type, "Authorization": google_auth}, 401,
+         " (unsigned notification)"),
     ]
-    for method, path, data, headers, want in cases:
+    for method, path, data, headers, want, label in cases:
         before = start_count(logs, rec["logGroup"])
         status = request(gw, method, path, data, headers)
         reached = start_count(logs, rec["logGroup"]) > before
-        label = path.split("?")[0] + (f"?verify={'wrong' if 'wrong' in path else '<code>'}"
-                                      if "?" in path else " (bad signature)")
-        check(f"webhook {method} {label} -> {want}", status == want and reached,
+        check(f"webhook {method} {path.split('?')[0]}{label} -> {want}", status == want and reached,
               f"HTTP {status}" + ("" if reached else ", did not reach the function"))
 
 

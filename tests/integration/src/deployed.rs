@@ -35,6 +35,52 @@ fn location(response: &reqwest::Response) -> String {
 /// time so each consent goes to the person who started it.
 static CONSENT: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
+/// A Google Health sandbox person who consents to everything and, if `legacy_user_id` is
+/// given, was that Fitbit person; connects them through the deployed stack (a plain link:
+/// a migrating person keeps the customer record their Fitbit connect was tied to).
+/// Returns their health id and the callback's status and page.
+pub async fn connect_google_person(stack: &Value, legacy_user_id: Option<&str>) -> DeployedConnect {
+    let _one_at_a_time = CONSENT.lock().await;
+    let http = client();
+    let gateway = stack["gatewayUrl"].as_str().expect("gatewayUrl");
+    let sandbox = stack["sandboxUrl"].as_str().expect("sandboxUrl");
+    let user_id = crate::random_health_user_id();
+    for (path, body) in [
+        (
+            "/_admin/google-health/users",
+            json!({"health_user_id": user_id, "legacy_user_id": legacy_user_id,
+                   "given_name": "Alex", "family_name": "Sandbox"}),
+        ),
+        (
+            "/_admin/google-health/consent",
+            json!({"health_user_id": user_id}),
+        ),
+    ] {
+        let r = http
+            .post(format!("{sandbox}{path}"))
+            .json(&body)
+            .send()
+            .await
+            .expect("sandbox admin API reachable (is the sandbox running?)");
+        assert!(r.status().is_success(), "{path}: HTTP {}", r.status());
+    }
+    let start = http
+        .get(format!("{gateway}/connect/google-health"))
+        .send()
+        .await
+        .expect("gateway reachable");
+    assert_eq!(start.status(), 302, "connect should redirect to consent");
+    let consent = http.get(location(&start)).send().await.expect("consent");
+    assert_eq!(consent.status(), 302, "consent should redirect back");
+    let callback = http.get(location(&consent)).send().await.expect("callback");
+    DeployedConnect {
+        user_id,
+        status: callback.status().as_u16(),
+        page: callback.text().await.unwrap_or_default(),
+        contact: None,
+    }
+}
+
 /// Registers a sandbox user, connects them through the deployed stack with a signed link
 /// carrying `customer_ref`, and returns what landed in the SAP sandbox.
 pub async fn connect_person(
@@ -153,6 +199,132 @@ impl Deployed {
         out["statuses"][0].as_u64().unwrap_or(0) as u16
     }
 
+    /// The legacy Fitbit API answers 410 Gone from now on (`false` brings it back).
+    pub async fn set_fitbit_gone(&self, gone: bool) {
+        self.admin(
+            reqwest::Method::POST,
+            "/_admin/fitbit/gone",
+            Some(json!({"enabled": gone})),
+        )
+        .await;
+    }
+
+    /// Registers the project's Google Health subscriber for the deployed webhook, as an
+    /// operator does: `fitbridge-admin google-health subscriber create` with a
+    /// service-account key and the authorization from the deployed Google Health secret.
+    /// Google (the sandbox) verifies the endpoint with its two probes first. Returns the
+    /// CLI's output line.
+    pub async fn create_google_subscriber(&self) -> String {
+        let key = self
+            .admin(
+                reqwest::Method::POST,
+                "/_admin/google-health/service-accounts",
+                None,
+            )
+            .await;
+        let key_file =
+            std::env::temp_dir().join(format!("fitbridge-demo-key-{}.json", std::process::id()));
+        std::fs::write(&key_file, key.to_string()).expect("write the demo key file");
+        let gateway = self.stack["gatewayUrl"].as_str().expect("gatewayUrl");
+        let endpoint = format!("{gateway}/webhooks/google-health");
+        let aws = crate::aws_config(&self.stack).await;
+        let context = fitbridge_admin::Context {
+            secrets: Some(std::sync::Arc::new(
+                fitbridge::secret_store::SecretsManagerSource::new(
+                    aws_sdk_secretsmanager::Client::new(&aws),
+                ),
+            )),
+            ..fitbridge_admin::Context::from_process()
+        };
+        let run = |action: &'static str| {
+            let args: Vec<String> = [
+                "google-health",
+                "subscriber",
+                action,
+                "--key-file",
+                key_file.to_str().unwrap(),
+                "--endpoint",
+                &endpoint,
+                "--secret-id",
+                self.stack["outputs"]["GoogleHealthSecretArn"]
+                    .as_str()
+                    .expect("GoogleHealthSecretArn output"),
+                "--api-base-url",
+                self.sandbox(),
+            ]
+            .map(str::to_owned)
+            .to_vec();
+            let context = &context;
+            async move {
+                let (mut out, mut err) = (Vec::new(), Vec::new());
+                let code = fitbridge_admin::run(&args, context, &mut out, &mut err).await;
+                (
+                    code,
+                    String::from_utf8_lossy(&out).trim().to_owned(),
+                    String::from_utf8_lossy(&err).into_owned(),
+                )
+            }
+        };
+        // A stack kept from an earlier demo already has one: update it instead.
+        let (mut code, mut out, mut err) = run("create").await;
+        if code != fitbridge_admin::EXIT_OK && err.contains("ALREADY_EXISTS") {
+            (code, out, err) = run("patch").await;
+        }
+        let _ = std::fs::remove_file(&key_file);
+        assert_eq!(code, fitbridge_admin::EXIT_OK, "subscriber: {err}");
+        out
+    }
+
+    /// Google announces a day of the person's data to every subscriber (signed, with the
+    /// registered authorization); returns what the deployed webhook answered.
+    pub async fn notify_google(&self, health_user_id: &str, data_type: &str, date: &str) -> u16 {
+        let out = self
+            .admin(
+                reqwest::Method::POST,
+                "/_admin/google-health/notify",
+                Some(
+                    json!({"health_user_id": health_user_id, "data_type": data_type, "date": date}),
+                ),
+            )
+            .await;
+        out["deliveries"][0]["status"].as_u64().unwrap_or(0) as u16
+    }
+
+    /// Waits until the person's connection has this status (the worker runs on the
+    /// emulator's trigger), or `limit` passes; returns whether it did.
+    pub async fn wait_for_status(
+        &self,
+        provider: ProviderKind,
+        user_id: &str,
+        status: fitbridge::domain::ConnectionStatus,
+        limit: std::time::Duration,
+    ) -> bool {
+        use fitbridge::store::ConnectionStore;
+        let aws = crate::aws_config(&self.stack).await;
+        let store = fitbridge::store::dynamodb::DynamoStore::new(
+            aws_sdk_dynamodb::Client::new(&aws),
+            self.stack["outputs"]["TableName"]
+                .as_str()
+                .expect("TableName"),
+        );
+        let user = fitbridge::domain::ProviderUserId(user_id.to_owned());
+        let start = std::time::Instant::now();
+        while start.elapsed() < limit {
+            if let Ok(Some(c)) = store.get(provider, &user).await {
+                if c.status == status {
+                    return true;
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        }
+        false
+    }
+
+    pub async fn google_stats(&self) -> Value {
+        self.admin(reqwest::Method::GET, "/_admin/google-health/stats", None)
+            .await
+    }
+
     /// The person's access token dies early, as when it is revoked or rotated elsewhere.
     pub async fn expire_token(&self, user_id: &str) {
         self.admin(
@@ -182,7 +354,7 @@ impl Deployed {
         v.as_array().cloned().unwrap_or_default()
     }
 
-    /// The person's interactions, by source object.
+    /// The interactions of the person's contact (`user_id` is the contact id).
     pub async fn interactions_of(&self, user_id: &str) -> Vec<Value> {
         self.interactions()
             .await

@@ -35,7 +35,10 @@ impl InteractionServiceSink {
         if mapping.value_field == CONTENT_FIELD {
             m.insert(
                 CONTENT_FIELD.into(),
-                json!(json!({"metric": i.metric.as_str(), "value": i.value,
+                // The value as Edm.Decimal writes it (42, 4.901), not as f64 prints it.
+                json!(json!({"metric": i.metric.as_str(),
+                             "value": serde_json::from_str::<Value>(&format_decimal(i.value))
+                                 .unwrap_or(Value::Null),
                              "unit": i.metric.unit(), "date": date})
                 .to_string()),
             );

@@ -1,7 +1,9 @@
 //! The local demo's last step, on the stack deployed to the local emulator: connect a
-//! person, import a notified day, run the daily pull, force a 401 through the retry queue,
-//! and print what landed in the SAP sandbox. Run by `tests/local/demo.sh`, which installs,
-//! builds, deploys and starts everything first.
+//! Fitbit person, import a notified day, run the daily pull, force a 401 through the retry
+//! queue; then register the Google Health subscriber, switch the legacy API off, migrate
+//! the person to Google Health (same contact, parked day resumed), import a day Google
+//! notifies; and print what landed in the SAP sandbox. Run by `tests/local/demo.sh`, which
+//! installs, builds, deploys and starts everything first.
 
 use std::time::Duration;
 
@@ -80,6 +82,65 @@ async fn main() {
         .unwrap_or(0)
         - refreshes_before;
     println!("   imported after {refreshes} token refresh(es) at Fitbit\n");
+
+    println!("5. Google Health subscriber: the operator registers the deployed webhook");
+    let line = d.create_google_subscriber().await;
+    println!("   fitbridge-admin: {line}");
+    println!("   (Google verified the endpoint first: 201 with the authorization, 401 without)\n");
+
+    println!(
+        "6. The legacy API is switched off: Fitbit answers 410 Gone, then notifies 2026-11-20"
+    );
+    d.set_fitbit_gone(true).await;
+    let status = d.notify(&[("activities", "2026-11-20", &user)]).await;
+    println!(
+        "   webhook answered {status}; the worker parks the day and marks the person provider_gone"
+    );
+    if !d
+        .wait_for_status(
+            fitbridge::domain::ProviderKind::Fitbit,
+            &user,
+            fitbridge::domain::ConnectionStatus::ProviderGone,
+            WAIT,
+        )
+        .await
+    {
+        fail("the person was not marked provider_gone");
+    }
+    println!("   parked: provider_gone\n");
+
+    println!("7. Migration: the person connects through Google Health, whose identity names their Fitbit id");
+    let google = deployed::connect_google_person(&stack, Some(&user)).await;
+    if google.status != 200 {
+        fail(&format!(
+            "Google connect answered HTTP {}:\n{}",
+            google.status, google.page
+        ));
+    }
+    println!(
+        "   health user {} connected; same SAP contact FITBIT/{user}, the parked day resumes through Google",
+        google.user_id
+    );
+    let before = got.len();
+    let got = d.wait_for_interactions(&user, before + 4, WAIT).await;
+    if got.len() < before + 4 {
+        fail("the parked day did not arrive through Google Health");
+    }
+    println!("   {} interactions now\n", got.len());
+
+    println!("8. Google Health notifies new sleep for 2026-11-21 (signed with Google's key)");
+    let before = got.len();
+    let status = d
+        .notify_google(&google.user_id, "sleep", "2026-11-21")
+        .await;
+    println!("   webhook answered {status}");
+    let got = d.wait_for_interactions(&user, before + 1, WAIT).await;
+    if got.len() < before + 1 {
+        fail("the Google notification did not arrive in SAP");
+    }
+    let calls = d.google_stats().await["api_calls"][&google.user_id].clone();
+    println!("   imported; Google Health API calls for this person: {calls}\n");
+    d.set_fitbit_gone(false).await;
 
     summary(&d, &user).await;
 }

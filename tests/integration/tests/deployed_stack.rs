@@ -68,3 +68,46 @@ async fn notifications_and_an_expired_token_flow_through_the_deployed_pipeline()
     sources.dedup();
     assert_eq!(sources.len(), 8);
 }
+
+#[tokio::test]
+async fn a_google_health_person_connects_and_a_signed_notification_reaches_sap() {
+    use std::time::Duration;
+    let stack = stack();
+    let d = deployed::Deployed::new(stack.clone());
+    // The operator registers the project's subscriber; Google verifies the deployed
+    // webhook with its two probes before answering.
+    let registered = d.create_google_subscriber().await;
+    assert!(registered.contains("subscribers/fitbridge"), "{registered}");
+
+    let done = deployed::connect_google_person(&stack, None).await;
+    assert_eq!(done.status, 200, "{}", done.page);
+    let user = done.user_id;
+    let contact = d
+        .contacts()
+        .await
+        .into_iter()
+        .find(|c| c["origin"] == "GOOGLE_HEALTH" && c["id"] == user.as_str());
+    assert!(contact.is_some(), "a contact keyed by the health id");
+
+    // Google → webhook function (signature, authorization) → work queue → worker → SAP.
+    assert_eq!(d.notify_google(&user, "steps", "2026-11-12").await, 204);
+    let got = d
+        .wait_for_interactions(&user, 4, Duration::from_secs(60))
+        .await;
+    let mut sources: Vec<&str> = got
+        .iter()
+        .filter_map(|i| i["fields"]["InteractionSourceObject"].as_str())
+        .collect();
+    sources.sort();
+    assert_eq!(
+        sources,
+        ["active_minutes", "calories", "distance", "steps"]
+            .map(|m| format!("{user}-2026-11-12-{m}"))
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+    );
+    assert!(got
+        .iter()
+        .all(|i| i["fields"]["CommunicationMedium"] == "GOOGLE_HEALTH"));
+}

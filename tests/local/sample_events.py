@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
-"""Writes the sample events of the Fitbit pipeline to events/ (fixed values, reproducible):
+"""Writes the sample events of the pipeline to events/ (fixed values, reproducible):
 
     webhook-fitbit-verify.json                 GET /webhooks/fitbit?verify=<sandbox code>
     webhook-fitbit-notification.json           POST, JSON array body, X-Fitbit-Signature
     webhook-fitbit-notification-base64.json    the same body base64-encoded (isBase64Encoded)
+    webhook-google-health-verification.json   POST {"type":"verification"} with the authorization
+    webhook-google-health-notification-unsigned.json  a notification without its signature (401)
     sqs-work-batch.json                        WorkQueue batch of 2 work items
     sqs-retry.json                             RetryQueue (FIFO) record
     daily-sync-schedule.json                   EventBridge "Scheduled Event"
@@ -66,13 +68,14 @@ WEBHOOK_HEADERS = [
 
 
 def webhook_event(method: str, query: str = "", body: bytes = b"", extra_headers=(),
-                  *, request_id: str, base64_body: bool = False) -> dict:
+                  *, request_id: str, base64_body: bool = False, provider: str = "fitbit") -> dict:
     headers = list(WEBHOOK_HEADERS) + list(extra_headers)
     if body:
         headers.append(("Content-Length", str(len(body))))
     ev = http_api_event(method=method, route_key=f"{method} /webhooks/{{provider}}",
-                        raw_path="/webhooks/fitbit", raw_query=query, headers=headers, body=body,
-                        path_params={"provider": "fitbit"}, source_ip="198.51.100.23", port=443,
+                        raw_path=f"/webhooks/{provider}", raw_query=query, headers=headers,
+                        body=body, path_params={"provider": provider},
+                        source_ip="198.51.100.23", port=443,
                         api_id=API_ID, account_id=ACCOUNT, request_id=request_id, now=NOW)
     ev["headers"]["x-amzn-trace-id"] = "Root=1-67a0c0de-0123456789abcdef01234567"
     if base64_body:  # API Gateway may deliver any body base64-encoded
@@ -118,8 +121,22 @@ def work_item(user_id: str, date: str, collections: list[str]) -> dict:
             "collections": collections}
 
 
+# Google Health: the authorization deploy.py stores for the local subscriber, and what
+# Google POSTs (one notification; intervals in civil time).
+GOOGLE_AUTHORIZATION = "Bearer sandbox-webhook-authorization"
+GOOGLE_VERIFICATION_BODY = json.dumps({"type": "verification"}, separators=(",", ":")).encode()
+GOOGLE_NOTIFICATION_BODY = json.dumps({"data": {
+    "version": "1", "clientProvidedSubscriptionName": "fitbridge",
+    "healthUserId": "4417291730955318562", "operation": "UPSERT", "dataType": "steps",
+    "intervals": [{"civilDateTimeInterval": {
+        "start": {"date": {"year": 2026, "month": 11, "day": 20}, "time": {"hours": 7}},
+        "end": {"date": {"year": 2026, "month": 11, "day": 20}, "time": {"hours": 8}}}}]}},
+    separators=(",", ":")).encode()
+
+
 def events() -> dict[str, dict]:
     sig = fitbit_signature(NOTIFICATION_BODY)
+    google_headers = [("Content-Type", "application/json"), ("Authorization", GOOGLE_AUTHORIZATION)]
     notify_headers = [("Content-Type", "application/json"), ("X-Fitbit-Signature", sig)]
     return {
         "webhook-fitbit-verify.json": webhook_event(
@@ -130,6 +147,15 @@ def events() -> dict[str, dict]:
         "webhook-fitbit-notification-base64.json": webhook_event(
             "POST", body=NOTIFICATION_BODY, extra_headers=notify_headers,
             request_id="Xk3AcDeFoAMEbXy=", base64_body=True),
+        # Google's probe: 201 from a local deploy (the authorization matches deploy.py's).
+        "webhook-google-health-verification.json": webhook_event(
+            "POST", body=GOOGLE_VERIFICATION_BODY, extra_headers=google_headers,
+            request_id="Xk3AdEfGoAMEbYz=", provider="google-health"),
+        # A notification without Google's ECDSA signature (the signing key is Google's, or
+        # the sandbox's own per run): the webhook refuses it with 401 and queues nothing.
+        "webhook-google-health-notification-unsigned.json": webhook_event(
+            "POST", body=GOOGLE_NOTIFICATION_BODY, extra_headers=google_headers,
+            request_id="Xk3AeFgHoAMEbZa=", provider="google-health"),
         "sqs-work-batch.json": {"Records": [
             sqs_record(work_item("GGNJL9", "2026-11-20", ["activities"]),
                        message_id="5b4a4e8e-2f0c-4a53-9c3e-0d6a9f1b7c21", queue_arn=WORK_QUEUE_ARN,

@@ -95,6 +95,15 @@ def write_events() -> None:
             urlencode({"error": "access_denied", "error_description": "The user denied the request.",
                        "state": state}),
             "fitbit", request_id="Xk2GdhTNoAMEbRA=", now=now + 20),
+        "connect-google-health.json": sample_event(
+            connect, "/connect/google-health",
+            link_query(EXAMPLE_KEY, "google-health", "C-1042", EXAMPLE_EXPIRES),
+            "google-health", request_id="Xk2GekVQoAMEbSg=", now=now),
+        "oauth-callback-google-health.json": sample_event(
+            callback, "/oauth/callback/google-health",
+            urlencode({"code": "4/0AVGzR1Bexample-sandbox-code", "state": state,
+                       "scope": "https://www.googleapis.com/auth/googlehealth.activity_and_fitness.readonly"}),
+            "google-health", request_id="Xk2GflWSoAMEbTw=", now=now + 20),
     }
     EVENTS.mkdir(exist_ok=True)
     for name, ev in events.items():

@@ -1,13 +1,18 @@
 //! The command line, parsed by hand: a few flags do not earn a parser crate in a
 //! workspace whose clean build is already long.
 //!
-//! `--flag value` and `--flag=value` both work; a flag given twice, a flag the action
+//! `--flag value` and `--flag=value` both work; a flag given twice, a flag the command
 //! does not use, or an unknown word is a usage error rather than ignored, so a typo never
-//! manages the wrong thing.
+//! manages the wrong thing. Everything that can be checked without the network is checked
+//! here (provider names, URLs, numbers), so a usage error never reaches Google, Secrets
+//! Manager or the table.
 
 use std::path::PathBuf;
 
-/// What to do with the subscriber.
+use fitbridge::domain::ProviderKind;
+use url::Url;
+
+/// What to do with the Google Health subscriber.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Action {
     Create,
@@ -71,8 +76,9 @@ pub enum AuthorizationSource {
     Environment { variable: String },
 }
 
+/// `google-health subscriber <action>`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Options {
+pub struct SubscriberOptions {
     pub action: Action,
     pub key_file: Option<PathBuf>,
     pub project: Option<String>,
@@ -84,10 +90,41 @@ pub struct Options {
     pub api_base_url: Option<String>,
 }
 
+/// `migration pending`: the people still connected through `from`, who migrate to `to`
+/// (whose predecessor `from` is: checked here).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MigrationOptions {
+    pub table: String,
+    pub from: ProviderKind,
+    pub to: ProviderKind,
+    pub links: Option<LinkOptions>,
+}
+
+/// Connect links to print for each person (`--public-base-url` and `--link-secret-id`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LinkOptions {
+    /// http(s), without query or fragment; links are `<base>/connect/<provider>`.
+    pub public_base_url: Url,
+    /// Secrets Manager id of the connect-link key (`{key}`).
+    pub secret_id: String,
+    pub lifetime_days: u32,
+}
+
+/// How long a printed signed link is valid unless `--link-days` says otherwise: long
+/// enough for a mailing and a reminder.
+pub const DEFAULT_LINK_DAYS: u32 = 14;
+/// The longest `--link-days`: a link is a standing invitation to attach data to the
+/// customer's record, so it should not outlive a campaign.
+pub const MAX_LINK_DAYS: u32 = 90;
+
+/// The provider `migration pending` lists by default: the legacy one.
+pub const DEFAULT_FROM: ProviderKind = ProviderKind::Fitbit;
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command {
     Help,
-    Run(Options),
+    Subscriber(SubscriberOptions),
+    MigrationPending(MigrationOptions),
 }
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -99,7 +136,7 @@ fn usage(message: impl Into<String>) -> UsageError {
 }
 
 /// Flags that take a value.
-const VALUE_FLAGS: [&str; 8] = [
+const VALUE_FLAGS: [&str; 14] = [
     "--key-file",
     "--project",
     "--subscriber-id",
@@ -108,7 +145,56 @@ const VALUE_FLAGS: [&str; 8] = [
     "--secret-id",
     "--authorization-env",
     "--api-base-url",
+    "--table",
+    "--from",
+    "--to",
+    "--public-base-url",
+    "--link-secret-id",
+    "--link-days",
 ];
+
+/// The flags `migration pending` takes (besides `--help`).
+const MIGRATION_FLAGS: [&str; 6] = [
+    "--table",
+    "--from",
+    "--to",
+    "--public-base-url",
+    "--link-secret-id",
+    "--link-days",
+];
+
+const COMMANDS: &str = "google-health subscriber create|list|patch|delete, migration pending";
+
+/// The flags as given, in order; each at most once.
+struct Flags(Vec<(String, Option<String>)>);
+
+impl Flags {
+    /// Refuses the first flag that `command` does not take.
+    fn check_apply(&self, allowed: &[&str], command: &str) -> Result<(), UsageError> {
+        match self
+            .0
+            .iter()
+            .find(|(name, _)| !allowed.contains(&name.as_str()))
+        {
+            Some((name, _)) => Err(usage(format!("{name} does not apply to {command}"))),
+            None => Ok(()),
+        }
+    }
+
+    fn value(&self, name: &str) -> Result<Option<String>, UsageError> {
+        match self.0.iter().find(|(n, _)| n == name) {
+            Some((_, Some(value))) if value.trim().is_empty() => {
+                Err(usage(format!("{name} needs a value")))
+            }
+            Some((_, value)) => Ok(value.clone()),
+            None => Ok(None),
+        }
+    }
+
+    fn has(&self, name: &str) -> bool {
+        self.0.iter().any(|(n, _)| n == name)
+    }
+}
 
 pub fn parse(args: &[String]) -> Result<Command, UsageError> {
     if args.iter().any(|a| a == "-h" || a == "--help") {
@@ -149,42 +235,35 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
         };
         flags.push((name, value));
     }
-    let action = match words.as_slice() {
-        ["google-health", "subscriber", action] => Action::parse(action).ok_or_else(|| {
-            usage(format!(
-                "unknown action {action:?}: create, list, patch or delete"
-            ))
-        })?,
+    let flags = Flags(flags);
+    match words.as_slice() {
+        ["google-health", "subscriber", action] => {
+            let action = Action::parse(action).ok_or_else(|| {
+                usage(format!(
+                    "unknown action {action:?}: create, list, patch or delete"
+                ))
+            })?;
+            subscriber(action, &flags).map(Command::Subscriber)
+        }
         ["google-health", "subscriber"] => {
-            return Err(usage("which action: create, list, patch or delete?"))
+            Err(usage("which action: create, list, patch or delete?"))
         }
-        [] => return Err(usage("no command")),
-        _ => {
-            return Err(usage(format!(
-                "unknown command {:?}: google-health subscriber create|list|patch|delete",
-                words.join(" ")
-            )))
-        }
-    };
-    if let Some((name, _)) = flags
-        .iter()
-        .find(|(name, _)| !action.flags().contains(&name.as_str()))
-    {
-        return Err(usage(format!(
-            "{name} does not apply to {}",
-            action.as_str()
-        )));
+        ["migration", "pending"] => migration_pending(&flags).map(Command::MigrationPending),
+        ["migration"] => Err(usage("which migration command: pending?")),
+        [] => Err(usage("no command")),
+        _ => Err(usage(format!(
+            "unknown command {:?}: {COMMANDS}",
+            words.join(" ")
+        ))),
     }
-    let take = |name: &str| -> Result<Option<String>, UsageError> {
-        match flags.iter().find(|(n, _)| n == name) {
-            Some((_, Some(value))) if value.trim().is_empty() => {
-                Err(usage(format!("{name} needs a value")))
-            }
-            Some((_, value)) => Ok(value.clone()),
-            None => Ok(None),
-        }
-    };
-    let authorization = match (take("--secret-id")?, take("--authorization-env")?) {
+}
+
+fn subscriber(action: Action, flags: &Flags) -> Result<SubscriberOptions, UsageError> {
+    flags.check_apply(action.flags(), action.as_str())?;
+    let authorization = match (
+        flags.value("--secret-id")?,
+        flags.value("--authorization-env")?,
+    ) {
         (Some(_), Some(_)) => {
             return Err(usage(
                 "--secret-id and --authorization-env are alternatives: give one",
@@ -194,20 +273,20 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
         (None, Some(variable)) => Some(AuthorizationSource::Environment { variable }),
         (None, None) => None,
     };
-    let options = Options {
+    let options = SubscriberOptions {
         action,
-        key_file: take("--key-file")?.map(PathBuf::from),
-        project: take("--project")?,
-        subscriber_id: take("--subscriber-id")?,
-        endpoint: take("--endpoint")?,
-        data_types: take("--data-types")?.map(|list| {
+        key_file: flags.value("--key-file")?.map(PathBuf::from),
+        project: flags.value("--project")?,
+        subscriber_id: flags.value("--subscriber-id")?,
+        endpoint: flags.value("--endpoint")?,
+        data_types: flags.value("--data-types")?.map(|list| {
             list.split(',')
                 .map(|t| t.trim().to_owned())
                 .collect::<Vec<_>>()
         }),
         authorization,
-        force: flags.iter().any(|(n, _)| n == "--force"),
-        api_base_url: take("--api-base-url")?,
+        force: flags.has("--force"),
+        api_base_url: flags.value("--api-base-url")?,
     };
     match action {
         Action::Create if options.endpoint.is_none() => Err(usage(
@@ -227,8 +306,100 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
                  --authorization-env",
             ))
         }
-        _ => Ok(Command::Run(options)),
+        _ => Ok(options),
     }
+}
+
+fn provider(flag: &str, name: &str) -> Result<ProviderKind, UsageError> {
+    name.parse().map_err(|_| {
+        let known: Vec<&str> = ProviderKind::ALL.iter().map(|k| k.as_str()).collect();
+        usage(format!(
+            "{flag} {name:?} is not a provider: {}",
+            known.join(" or ")
+        ))
+    })
+}
+
+/// The provider whose predecessor `from` is.
+fn successor(from: ProviderKind) -> Option<ProviderKind> {
+    ProviderKind::ALL
+        .into_iter()
+        .find(|k| k.predecessor() == Some(from))
+}
+
+fn migration_pending(flags: &Flags) -> Result<MigrationOptions, UsageError> {
+    flags.check_apply(&MIGRATION_FLAGS, "migration pending")?;
+    let table = flags
+        .value("--table")?
+        .ok_or_else(|| usage("migration pending needs --table (the TableName stack output)"))?;
+    let from = match flags.value("--from")? {
+        Some(name) => provider("--from", &name)?,
+        None => DEFAULT_FROM,
+    };
+    let to = match flags.value("--to")? {
+        Some(name) => provider("--to", &name)?,
+        None => successor(from)
+            .ok_or_else(|| usage(format!("nobody migrates off {from}: it has no successor")))?,
+    };
+    if to.predecessor() != Some(from) {
+        return Err(usage(match to.predecessor() {
+            Some(p) => format!("people migrate to {to} from {p}, not from {from}"),
+            None => format!("nobody migrates to {to}: it succeeds no provider"),
+        }));
+    }
+    let lifetime_days = match flags.value("--link-days")? {
+        Some(days) => days
+            .parse::<u32>()
+            .ok()
+            .filter(|d| (1..=MAX_LINK_DAYS).contains(d))
+            .ok_or_else(|| {
+                usage(format!(
+                    "--link-days {days:?} is not a number of days from 1 to {MAX_LINK_DAYS}"
+                ))
+            })?,
+        None => DEFAULT_LINK_DAYS,
+    };
+    let links = match (
+        flags.value("--public-base-url")?,
+        flags.value("--link-secret-id")?,
+    ) {
+        (Some(base), Some(secret_id)) => Some(LinkOptions {
+            public_base_url: public_base_url(&base)?,
+            secret_id,
+            lifetime_days,
+        }),
+        (None, None) if flags.has("--link-days") => {
+            return Err(usage(
+                "--link-days needs --public-base-url and --link-secret-id",
+            ))
+        }
+        (None, None) => None,
+        _ => {
+            return Err(usage(
+                "connect links need both --public-base-url (the PublicBaseUrl stack output) \
+                 and --link-secret-id (the ConnectLinkSecretArn stack output)",
+            ))
+        }
+    };
+    Ok(MigrationOptions {
+        table,
+        from,
+        to,
+        links,
+    })
+}
+
+/// The base the links are built on: the deployment's public URL, as the stack gives it.
+fn public_base_url(value: &str) -> Result<Url, UsageError> {
+    Url::parse(value)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "https" | "http"))
+        .filter(|u| u.has_host() && u.query().is_none() && u.fragment().is_none())
+        .ok_or_else(|| {
+            usage(format!(
+                "--public-base-url {value:?} is not an http(s) URL without query or fragment"
+            ))
+        })
 }
 
 #[cfg(test)]
@@ -239,9 +410,16 @@ mod tests {
         line.split_whitespace().map(str::to_owned).collect()
     }
 
-    fn run(line: &str) -> Options {
+    fn run(line: &str) -> SubscriberOptions {
         match parse(&args(line)) {
-            Ok(Command::Run(options)) => options,
+            Ok(Command::Subscriber(options)) => options,
+            other => panic!("{line}: {other:?}"),
+        }
+    }
+
+    fn pending(line: &str) -> MigrationOptions {
+        match parse(&args(line)) {
+            Ok(Command::MigrationPending(options)) => options,
             other => panic!("{line}: {other:?}"),
         }
     }
@@ -263,7 +441,7 @@ mod tests {
         );
         assert_eq!(
             options,
-            Options {
+            SubscriberOptions {
                 action: Action::Create,
                 key_file: Some(PathBuf::from("/k.json")),
                 project: Some("p-1".into()),
@@ -342,5 +520,98 @@ mod tests {
         )
         .contains("alternatives"));
         assert!(refused("google-health subscriber patch").contains("something to change"));
+    }
+
+    #[test]
+    fn migration_pending_defaults_to_the_legacy_provider_and_its_successor() {
+        assert_eq!(
+            pending("migration pending --table T"),
+            MigrationOptions {
+                table: "T".into(),
+                from: ProviderKind::Fitbit,
+                to: ProviderKind::GoogleHealth,
+                links: None,
+            }
+        );
+        assert_eq!(
+            pending("migration pending --table=T --from fitbit --to=google-health"),
+            pending("migration pending --table T")
+        );
+        assert_eq!(
+            pending("migration pending --table T --to google-health").from,
+            ProviderKind::Fitbit
+        );
+    }
+
+    #[test]
+    fn migration_links_need_a_base_url_and_the_key_and_default_to_14_days() {
+        let options = pending(
+            "migration pending --table T --public-base-url https://api.example.com/prod/ \
+             --link-secret-id fitbridge/link",
+        );
+        assert_eq!(
+            options.links,
+            Some(LinkOptions {
+                public_base_url: Url::parse("https://api.example.com/prod/").unwrap(),
+                secret_id: "fitbridge/link".into(),
+                lifetime_days: 14,
+            })
+        );
+        let options = pending(
+            "migration pending --table T --public-base-url http://127.0.0.1:9080 \
+             --link-secret-id s --link-days 3",
+        );
+        assert_eq!(options.links.unwrap().lifetime_days, 3);
+    }
+
+    #[test]
+    fn migration_mistakes_are_usage_errors() {
+        assert!(refused("migration").contains("which migration command"));
+        assert!(refused("migration list --table T").contains("unknown command"));
+        assert!(refused("migration pending").contains("--table"));
+        assert!(refused("migration pending --table").contains("needs a value"));
+        assert!(refused("migration pending --table T --bogus").contains("unknown option"));
+        assert!(refused("migration pending --table T --force").contains("does not apply"));
+        assert!(refused("migration pending --table T --project p").contains("does not apply"));
+        assert!(refused("google-health subscriber list --table T").contains("does not apply"));
+        assert!(refused("migration pending --table T --from garmin").contains("not a provider"));
+        assert!(
+            refused("migration pending --table T --from google-health").contains("no successor")
+        );
+        assert!(refused("migration pending --table T --to fitbit").contains("succeeds no"));
+        assert!(
+            refused("migration pending --table T --from google-health --to google-health")
+                .contains("from fitbit, not from google-health")
+        );
+        assert!(
+            refused("migration pending --table T --public-base-url https://x.example")
+                .contains("both")
+        );
+        assert!(refused("migration pending --table T --link-secret-id s").contains("both"));
+        assert!(refused("migration pending --table T --link-days 3").contains("--link-days"));
+        for bad in [
+            "ftp://x.example",
+            "x.example",
+            "https://x.example/?a=b",
+            "https://x#f",
+        ] {
+            assert!(
+                refused(&format!(
+                    "migration pending --table T --public-base-url {bad} --link-secret-id s"
+                ))
+                .contains("--public-base-url"),
+                "{bad}"
+            );
+        }
+        for days in ["0", "91", "-1", "two"] {
+            assert!(
+                refused(&format!(
+                    "migration pending --table T --public-base-url https://x.example \
+                     --link-secret-id s --link-days {days}"
+                ))
+                .contains("--link-days"),
+                "{days}"
+            );
+        }
     }
 }

@@ -1,25 +1,36 @@
-//! `fitbridge-admin`: what an operator does by hand, once per deployment. Today that is
-//! Google Health's webhook subscriber (one per Google Cloud project, `AUTOMATIC`
-//! subscriptions for everyone who consents), managed with a service-account key.
+//! `fitbridge-admin`: what an operator does by hand. Two things today:
+//! - Google Health's webhook subscriber (one per Google Cloud project, `AUTOMATIC`
+//!   subscriptions for everyone who consents), managed with a service-account key, once
+//!   per deployment;
+//! - the people still to migrate off the legacy Fitbit Web API ([`migration`]): listed
+//!   from the connections table, each optionally with the connect link the company sends
+//!   them.
 //!
 //! Invariants:
-//! - Nothing reaches Google before every local input is checked: arguments, the key
-//!   file, and the endpoint authorization (which must carry its scheme, `Bearer …`).
-//! - Output is one line per subscriber, or one line for the operation's result, on
-//!   stdout; errors go to stderr. Neither ever shows the authorization, the access token
-//!   or the key.
-//! - Exit codes: [`EXIT_OK`], [`EXIT_REFUSED`] (Google, its token endpoint or Secrets
-//!   Manager refused or failed), [`EXIT_USAGE`] (the invocation or a local input is
-//!   wrong; nothing was changed).
+//! - Nothing reaches Google, Secrets Manager or the table before every local input is
+//!   checked: arguments, the key file, and the endpoint authorization (which must carry
+//!   its scheme, `Bearer …`).
+//! - Output is one line per subscriber or person (a listing ends with a summary line),
+//!   or one line for the operation's result, on stdout; errors go to stderr. Neither ever
+//!   shows the authorization, the access token, the key or the connect-link key; the
+//!   listing of people reads no tokens at all.
+//! - `migration pending` only reads.
+//! - Exit codes: [`EXIT_OK`], [`EXIT_REFUSED`] (Google, its token endpoint, Secrets
+//!   Manager or the connections table refused or failed), [`EXIT_USAGE`] (the invocation
+//!   or a local input is wrong; nothing was read or changed).
 //! - The authorization registered is the Google Health secret's `webhook_authorization`,
-//!   read like the functions read it (Secrets Manager through the SDK's default
-//!   configuration), so the probes Google sends are answered by the deployed webhook
-//!   with the same value.
+//!   and the connect-link key the `ConnectLinkSecret`'s `key`, read like the functions
+//!   read them (Secrets Manager through the SDK's default configuration,
+//!   `AWS_ENDPOINT_URL` included), so the probes Google sends are answered by the
+//!   deployed webhook with the same value and the printed links are accepted by the
+//!   deployed connect route.
 //!
 //! [`run`] is the whole program with its environment passed in, so tests drive it
-//! in-process against the sandbox.
+//! in-process against the sandbox; [`run_with_directory`] also passes in the connections
+//! table (an in-memory store, or the emulator's).
 
 pub mod args;
+pub mod migration;
 pub mod token;
 
 use std::io::Write;
@@ -33,9 +44,10 @@ use fitbridge::provider::google_health::subscribers::{
 use fitbridge::provider::google_health::GoogleHealthCredentials;
 use fitbridge::secret::Secret;
 use fitbridge::secret_store::{SecretCache, SecretSource, SecretsManagerSource};
+use fitbridge::store::ConnectionDirectory;
 use url::Url;
 
-use args::{Action, AuthorizationSource, Command, Options};
+use args::{Action, AuthorizationSource, Command, SubscriberOptions};
 use token::ServiceAccount;
 
 pub const EXIT_OK: u8 = 0;
@@ -46,10 +58,12 @@ pub const DEFAULT_SUBSCRIBER_ID: &str = "fitbridge";
 pub const DEFAULT_API_BASE_URL: &str = "https://health.googleapis.com";
 
 pub const USAGE: &str = "\
-fitbridge-admin: manage fitbridge's Google Health webhook subscriber
+fitbridge-admin: manage fitbridge's Google Health webhook subscriber; list the people
+still to migrate off the legacy Fitbit Web API
 
 USAGE:
     fitbridge-admin google-health subscriber <ACTION> [OPTIONS]
+    fitbridge-admin migration pending --table NAME [MIGRATION OPTIONS]
 
 ACTIONS:
     create   register the subscriber: AUTOMATIC subscriptions for everyone who consents.
@@ -74,13 +88,36 @@ OPTIONS:
     --api-base-url URL       [default: $GOOGLE_HEALTH_API_BASE_URL or https://health.googleapis.com]
     -h, --help               this text
 
-Secrets Manager is reached with the AWS SDK's default configuration (AWS_PROFILE,
-AWS_REGION, ...), as the functions do.
+MIGRATION PENDING:
+    Lists every connection still stored under the legacy provider (a person who migrated
+    has none left there), whatever its status, one line each, sorted:
+        fitbit/<user id> status=<status> contact=<origin>/<id> ref=<customer ref or ->
+    then `N people to migrate (by status: ...)`. It only reads, and never the tokens.
+
+    --table NAME             the connections table (the TableName stack output)
+    --from PROVIDER          the legacy provider [default: fitbit]
+    --to PROVIDER            its successor [default: google-health]
+    --public-base-url URL    with --link-secret-id, add to each line the connect link to
+                             send the person (the PublicBaseUrl stack output):
+                             link=<URL>/connect/google-health?ref=..&expires=..&sig=..
+    --link-secret-id ID      Secrets Manager id of the connect-link key (the
+                             ConnectLinkSecretArn stack output); links are signed with it
+                             for the successor provider
+    --link-days N            how long signed links stay valid, 1 to 90 [default: 14]
+
+    A person without a customer ref gets the plain link=<URL>/connect/google-health:
+    the migration finds them through Google's legacyUserId all the same and keeps their
+    contact; the ref only ties the contact to the company's own customer record, and
+    only a link the company signed can carry it.
+
+Secrets Manager and DynamoDB are reached with the AWS SDK's default configuration
+(AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL, ...), as the functions do.
 
 EXIT CODES:
     0  done
-    1  Google (or its token endpoint, or Secrets Manager) refused or failed
-    2  usage: wrong arguments or local input (key file, authorization); nothing changed
+    1  Google (or its token endpoint), Secrets Manager or the table refused or failed
+    2  usage: wrong arguments or local input (key file, authorization); nothing was read
+       or changed
 ";
 
 /// An environment variable's value by name (the process's, or a test's map).
@@ -106,7 +143,7 @@ impl Context {
 }
 
 /// Why the program stops early, and with which exit code.
-struct Failure {
+pub(crate) struct Failure {
     code: u8,
     message: String,
 }
@@ -118,7 +155,7 @@ fn usage_error(message: impl Into<String>) -> Failure {
     }
 }
 
-fn refused(message: impl Into<String>) -> Failure {
+pub(crate) fn refused(message: impl Into<String>) -> Failure {
     Failure {
         code: EXIT_REFUSED,
         message: message.into(),
@@ -146,27 +183,42 @@ pub async fn run(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> u8 {
-    let options = match args::parse(args) {
-        Ok(Command::Help) => {
-            let _ = out.write_all(USAGE.as_bytes());
-            return EXIT_OK;
+    run_with_directory(args, context, None, out, err).await
+}
+
+/// [`run`], with `migration pending` reading the connections from `directory` instead of
+/// the `--table` in DynamoDB (`None`: that table, through `fitbridge::wiring::aws_config`).
+pub async fn run_with_directory(
+    args: &[String],
+    context: &Context,
+    directory: Option<Arc<dyn ConnectionDirectory>>,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> u8 {
+    let result = match args::parse(args) {
+        Ok(Command::Help) => Ok(USAGE.to_owned()),
+        Ok(Command::Subscriber(options)) => subscriber(&options, context).await,
+        Ok(Command::MigrationPending(options)) => {
+            migration::pending(&options, context, directory).await
         }
-        Ok(Command::Run(options)) => options,
         Err(e) => {
             let _ = writeln!(err, "error: {e}\n(fitbridge-admin --help shows the usage)");
             return EXIT_USAGE;
         }
     };
-    match execute(&options, context, out).await {
-        Ok(()) => EXIT_OK,
-        Err(failure) => {
-            let _ = writeln!(err, "error: {}", failure.message);
-            failure.code
-        }
-    }
+    let failure = match result {
+        Ok(text) => match out.write_all(text.as_bytes()) {
+            Ok(()) => return EXIT_OK,
+            Err(e) => refused(format!("cannot write the result: {e}")),
+        },
+        Err(failure) => failure,
+    };
+    let _ = writeln!(err, "error: {}", failure.message);
+    failure.code
 }
 
-async fn execute(options: &Options, context: &Context, out: &mut dyn Write) -> Result<(), Failure> {
+/// `google-health subscriber <action>`: its result, one line per subscriber or one line.
+async fn subscriber(options: &SubscriberOptions, context: &Context) -> Result<String, Failure> {
     // Every local check first: nothing reaches Google with a wrong input.
     let subscriber_id = options
         .subscriber_id
@@ -259,13 +311,11 @@ async fn execute(options: &Options, context: &Context, out: &mut dyn Write) -> R
             format!("deleted projects/{project}/subscribers/{subscriber_id}")
         }
     };
-    let line = if line.is_empty() || line.ends_with('\n') {
+    Ok(if line.is_empty() || line.ends_with('\n') {
         line
     } else {
         line + "\n"
-    };
-    out.write_all(line.as_bytes())
-        .map_err(|e| refused(format!("cannot write the result: {e}")))
+    })
 }
 
 /// The endpoint authorization, checked for its scheme before anything is sent.

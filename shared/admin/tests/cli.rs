@@ -1,6 +1,7 @@
 //! The built binary against the sandbox: usage, exit codes, and what it prints.
 //! (The whole subscriber life cycle against the real webhook handler is in
-//! `tests/integration/tests/google_health_subscriber.rs`.)
+//! `tests/integration/tests/google_health_subscriber.rs`; `migration pending` in-process
+//! is `tests/migration.rs`, against the emulator `tests/integration/tests/admin_migration.rs`.)
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -34,7 +35,8 @@ async fn admin(args: &[&str], env: &[(&str, &str)]) -> Output {
     command
         .args(args)
         .env_remove("GOOGLE_APPLICATION_CREDENTIALS")
-        .env_remove("GOOGLE_HEALTH_API_BASE_URL");
+        .env_remove("GOOGLE_HEALTH_API_BASE_URL")
+        .env_remove("AWS_PROFILE");
     for (k, v) in env {
         command.env(k, v);
     }
@@ -52,6 +54,7 @@ async fn help_and_usage_errors() {
     let help = admin(&["--help"], &[]).await;
     assert_eq!(help.status.code(), Some(0));
     assert!(text(&help.stdout).contains("fitbridge-admin google-health subscriber <ACTION>"));
+    assert!(text(&help.stdout).contains("fitbridge-admin migration pending --table NAME"));
 
     for args in [
         &[][..],
@@ -64,6 +67,8 @@ async fn help_and_usage_errors() {
             "https://x",
         ],
         &["google-health", "subscriber", "list", "--bogus"],
+        &["migration", "pending"],
+        &["migration", "pending", "--table", "t", "--to", "fitbit"],
     ] {
         let output = admin(args, &[]).await;
         assert_eq!(output.status.code(), Some(2), "{args:?}");
@@ -154,4 +159,33 @@ async fn list_prints_nothing_for_no_subscriber_and_a_refusal_exits_1() {
     );
     assert!(stats.contract_violations.is_empty(), "{stats:?}");
     std::fs::remove_file(key).ok();
+}
+
+/// The real DynamoDB adapter through the SDK's default configuration, pointed by
+/// `AWS_ENDPOINT_URL` at a port where nothing listens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migration_pending_exits_1_when_the_table_cannot_be_read() {
+    let nowhere = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", nowhere.local_addr().unwrap());
+    drop(nowhere);
+    let output = admin(
+        &["migration", "pending", "--table", "fitbridge-test-table"],
+        &[
+            ("AWS_ENDPOINT_URL", &endpoint),
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_ACCESS_KEY_ID", "test"),
+            ("AWS_SECRET_ACCESS_KEY", "test"),
+            ("AWS_CONFIG_FILE", "/nonexistent"),
+            ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent"),
+            ("AWS_MAX_ATTEMPTS", "1"),
+        ],
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output.stderr));
+    assert!(output.stdout.is_empty());
+    assert!(
+        text(&output.stderr).contains("cannot list the connections in table fitbridge-test-table"),
+        "{}",
+        text(&output.stderr)
+    );
 }

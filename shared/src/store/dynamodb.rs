@@ -12,6 +12,7 @@
 //! Imports are grouped by contact so a person's history can be read or erased in one query.
 //!
 //! States are stored by hash, so reading the table does not yield a usable state.
+//! Scans project the attributes they return, so a listing never reads a token.
 //! DynamoDB deletes TTL-expired items lazily (and emulators never), so every read checks
 //! expiry itself.
 
@@ -25,8 +26,8 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use super::{
-    Claim, ConnectionDirectory, ConnectionStore, DirectoryEntry, DirectoryPage, FetchClaim,
-    FetchKey, FetchLog, ImportLedger, LedgerEntry, OAuthStateStore, ParkedWork,
+    Claim, ConnectionDirectory, ConnectionStore, ConnectionSummary, DirectoryEntry, DirectoryPage,
+    FetchClaim, FetchKey, FetchLog, ImportLedger, LedgerEntry, OAuthStateStore, ParkedWork,
     PendingAuthorization, StateError, StoreError, TokenStore,
 };
 use crate::domain::{
@@ -54,6 +55,8 @@ type Item = HashMap<String, AttributeValue>;
 pub struct DynamoStore {
     client: Client,
     table: String,
+    /// DynamoDB's `Limit` for scans; `None`: pages of up to 1 MB.
+    scan_limit: Option<i32>,
 }
 
 impl DynamoStore {
@@ -61,7 +64,15 @@ impl DynamoStore {
         DynamoStore {
             client,
             table: table.into(),
+            scan_limit: None,
         }
+    }
+
+    /// Caps the items each scan page evaluates (before its filter): more, smaller pages.
+    /// Tests use it to make a listing span pages on a small table.
+    pub fn with_scan_limit(mut self, items_per_page: i32) -> Self {
+        self.scan_limit = Some(items_per_page);
+        self
     }
 
     fn connection_key(provider: ProviderKind, user_id: &ProviderUserId) -> Item {
@@ -201,12 +212,27 @@ fn subscriptions_value(subscriptions: &[Collection]) -> AttributeValue {
     AttributeValue::L(subscriptions.iter().map(|c| s(c.as_str())).collect())
 }
 
-fn connection_from_item(item: &Item) -> Result<Connection, StoreError> {
-    let provider = get_s(item, "provider")?
+fn provider_of(item: &Item) -> Result<ProviderKind, StoreError> {
+    get_s(item, "provider")?
         .parse::<ProviderKind>()
-        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let status = ConnectionStatus::parse(get_s(item, "status")?)
-        .ok_or_else(|| StoreError::Corrupt("unknown status".into()))?;
+        .map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn status_of(item: &Item) -> Result<ConnectionStatus, StoreError> {
+    ConnectionStatus::parse(get_s(item, "status")?)
+        .ok_or_else(|| StoreError::Corrupt("unknown status".into()))
+}
+
+fn contact_of(item: &Item) -> Result<ContactKey, StoreError> {
+    Ok(ContactKey {
+        origin: get_s(item, "contact_origin")?.to_owned(),
+        id: get_s(item, "contact_id")?.to_owned(),
+    })
+}
+
+fn connection_from_item(item: &Item) -> Result<Connection, StoreError> {
+    let provider = provider_of(item)?;
+    let status = status_of(item)?;
     let subscriptions: BTreeSet<Collection> = item
         .get("subscriptions")
         .and_then(|v| v.as_l().ok())
@@ -227,10 +253,7 @@ fn connection_from_item(item: &Item) -> Result<Connection, StoreError> {
             scopes: Scopes::parse(&opt_s(item, "scopes").unwrap_or_default()),
         },
         status,
-        contact: ContactKey {
-            origin: get_s(item, "contact_origin")?.to_owned(),
-            id: get_s(item, "contact_id")?.to_owned(),
-        },
+        contact: contact_of(item)?,
         customer_ref: opt_s(item, "customer_ref"),
         timezone: opt_s(item, "timezone"),
         subscriptions,
@@ -751,6 +774,7 @@ impl ConnectionDirectory for DynamoStore {
             .table_name(&self.table)
             .segment(segment as i32)
             .total_segments(total_segments as i32)
+            .set_limit(self.scan_limit)
             .filter_expression("sk = :conn AND #status = :active")
             .projection_expression("provider, user_id, #timezone, scopes")
             .expression_attribute_names("#status", "status")
@@ -783,6 +807,59 @@ impl ConnectionDirectory for DynamoStore {
         });
         Ok(DirectoryPage { entries, next })
     }
+
+    async fn connections_of(
+        &self,
+        provider: ProviderKind,
+    ) -> Result<Vec<ConnectionSummary>, StoreError> {
+        let mut found = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .set_limit(self.scan_limit)
+                .filter_expression("sk = :conn AND #provider = :provider")
+                // Exactly what a summary holds: the tokens never leave the table.
+                .projection_expression(SUMMARY_ATTRIBUTES)
+                .expression_attribute_names("#provider", "provider")
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":conn", s(CONNECTION_SK))
+                .expression_attribute_values(":provider", s(provider.as_str()))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            for item in out.items.unwrap_or_default() {
+                found.push(summary_from_item(&item)?);
+            }
+            // A filtered page may hold nothing and still not be the last.
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                return Ok(found);
+            }
+        }
+    }
+}
+
+/// The attributes [`ConnectionDirectory::connections_of`] reads (`status` is a reserved
+/// word).
+const SUMMARY_ATTRIBUTES: &str =
+    "#provider, user_id, #status, contact_origin, contact_id, customer_ref, updated_at";
+
+fn summary_from_item(item: &Item) -> Result<ConnectionSummary, StoreError> {
+    Ok(ConnectionSummary {
+        provider: provider_of(item)?,
+        user_id: ProviderUserId(get_s(item, "user_id")?.to_owned()),
+        status: status_of(item)?,
+        contact: contact_of(item)?,
+        customer_ref: opt_s(item, "customer_ref"),
+        updated_at: item
+            .contains_key("updated_at")
+            .then(|| get_n(item, "updated_at").and_then(timestamp))
+            .transpose()?,
+    })
 }
 
 fn millis(t: OffsetDateTime) -> i64 {

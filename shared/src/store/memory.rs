@@ -13,8 +13,8 @@ use sha2::{Digest, Sha256};
 use time::{Duration, OffsetDateTime};
 
 use super::{
-    Claim, ConnectionDirectory, ConnectionStore, DirectoryEntry, DirectoryPage, FetchClaim,
-    FetchKey, FetchLog, ImportLedger, LedgerEntry, OAuthStateStore, ParkedWork,
+    Claim, ConnectionDirectory, ConnectionStore, ConnectionSummary, DirectoryEntry, DirectoryPage,
+    FetchClaim, FetchKey, FetchLog, ImportLedger, LedgerEntry, OAuthStateStore, ParkedWork,
     PendingAuthorization, StateError, StoreError, TokenStore,
 };
 use crate::domain::{
@@ -66,6 +66,8 @@ pub struct Tombstone {
 struct Tables {
     states: HashMap<String, State>,
     connections: BTreeMap<PersonKey, Connection>,
+    /// When each connection last changed, where the table sets `updated_at`.
+    updated_at: HashMap<PersonKey, OffsetDateTime>,
     leases: HashMap<PersonKey, Lease>,
     tombstones: HashMap<PersonKey, Tombstone>,
     ledger: HashMap<(String, String, String), Ledger>,
@@ -182,6 +184,7 @@ impl ConnectionStore for MemoryStore {
         let key = (provider, user_id.clone());
         if let Some(c) = t.connections.remove(&key) {
             t.leases.remove(&key);
+            t.updated_at.remove(&key);
             t.tombstones.insert(
                 key,
                 Tombstone {
@@ -216,10 +219,11 @@ impl ConnectionStore for MemoryStore {
                 let mut fresh = c.clone();
                 fresh.version = 1;
                 fresh.subscriptions = BTreeSet::new();
-                t.connections.insert(key, fresh);
+                t.connections.insert(key.clone(), fresh);
                 1
             }
         };
+        t.updated_at.insert(key, OffsetDateTime::now_utc());
         Ok(version)
     }
 
@@ -230,14 +234,14 @@ impl ConnectionStore for MemoryStore {
         tokens: &TokenSet,
     ) -> Result<bool, StoreError> {
         let mut t = self.lock();
-        Ok(match t.connections.get_mut(&(provider, user_id.clone())) {
-            Some(c) => {
-                c.tokens = tokens.clone();
-                c.version += 1;
-                true
-            }
-            None => false,
-        })
+        let key = (provider, user_id.clone());
+        let Some(c) = t.connections.get_mut(&key) else {
+            return Ok(false);
+        };
+        c.tokens = tokens.clone();
+        c.version += 1;
+        t.updated_at.insert(key, OffsetDateTime::now_utc());
+        Ok(true)
     }
 
     async fn set_subscriptions(
@@ -317,6 +321,7 @@ impl TokenStore for MemoryStore {
         c.version += 1;
         let version = c.version;
         t.leases.remove(&key);
+        t.updated_at.insert(key, OffsetDateTime::now_utc());
         Ok(Some(version))
     }
 
@@ -341,11 +346,13 @@ impl TokenStore for MemoryStore {
         status: ConnectionStatus,
     ) -> Result<(), StoreError> {
         let mut t = self.lock();
+        let key = (provider, user_id.clone());
         let c = t
             .connections
-            .get_mut(&(provider, user_id.clone()))
+            .get_mut(&key)
             .ok_or_else(|| condition_failed("no connection"))?;
         c.status = status;
+        t.updated_at.insert(key, OffsetDateTime::now_utc());
         Ok(())
     }
 }
@@ -507,6 +514,25 @@ impl ConnectionDirectory for MemoryStore {
             next: (to < in_segment.len())
                 .then(|| HashMap::from([("n".to_owned(), to.to_string())])),
         })
+    }
+
+    async fn connections_of(
+        &self,
+        provider: ProviderKind,
+    ) -> Result<Vec<ConnectionSummary>, StoreError> {
+        let t = self.lock();
+        Ok(t.connections
+            .values()
+            .filter(|c| c.provider == provider)
+            .map(|c| ConnectionSummary {
+                provider: c.provider,
+                user_id: c.user_id.clone(),
+                status: c.status,
+                contact: c.contact.clone(),
+                customer_ref: c.customer_ref.clone(),
+                updated_at: t.updated_at.get(&(c.provider, c.user_id.clone())).copied(),
+            })
+            .collect())
     }
 }
 

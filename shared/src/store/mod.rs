@@ -1,10 +1,15 @@
 //! Storage ports. The DynamoDB adapter lives in [`dynamodb`]; [`memory`] is the in-memory
 //! one the use-case tests run with.
+//!
+//! Only [`ConnectionStore::get`] hands out a connection's tokens; listings
+//! ([`ConnectionDirectory`]) carry what their reader needs and never read a token.
 
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-use crate::domain::{Collection, Connection, ProviderKind, ProviderUserId, TokenSet};
+use crate::domain::{
+    Collection, Connection, ConnectionStatus, ContactKey, ProviderKind, ProviderUserId, TokenSet,
+};
 use crate::secret::Secret;
 
 pub mod dynamodb;
@@ -235,7 +240,23 @@ pub struct DirectoryPage {
     pub next: Option<std::collections::HashMap<String, String>>,
 }
 
-/// Port: pages through active connections, in parallel segments.
+/// A connection as an operator lists it: who, in which state, feeding which contact.
+/// No tokens: the adapters do not even read them for this.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConnectionSummary {
+    pub provider: ProviderKind,
+    pub user_id: ProviderUserId,
+    pub status: ConnectionStatus,
+    pub contact: ContactKey,
+    /// The company's own customer id, when the person came through a signed connect link.
+    pub customer_ref: Option<String>,
+    /// When the connection last changed (connected, tokens replaced, status set); `None`
+    /// for an item written before the time was recorded.
+    pub updated_at: Option<OffsetDateTime>,
+}
+
+/// Port: pages through active connections, in parallel segments; lists a provider's
+/// connections.
 #[async_trait]
 pub trait ConnectionDirectory: Send + Sync {
     async fn scan_active(
@@ -244,6 +265,14 @@ pub trait ConnectionDirectory: Send + Sync {
         total_segments: u32,
         start: Option<std::collections::HashMap<String, String>>,
     ) -> Result<DirectoryPage, StoreError>;
+
+    /// Every connection of `provider`, whatever its status, in no particular order. It
+    /// reads the whole table (every page), so it is for operators' occasional listings,
+    /// such as the people still to migrate off a provider, not for per-request work.
+    async fn connections_of(
+        &self,
+        provider: ProviderKind,
+    ) -> Result<Vec<ConnectionSummary>, StoreError>;
 }
 
 /// What the fetch log says about fetching one (person, collection, day) for a notification

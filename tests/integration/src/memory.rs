@@ -5,9 +5,13 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
-use fitbridge::domain::{ProviderKind, ProviderUserId, Scopes, WorkItem};
+use fitbridge::domain::{
+    ConnectionStatus, ContactKey, ProviderKind, ProviderUserId, Scopes, WorkItem,
+};
 use fitbridge::queue::{QueueError, WorkQueue};
-use fitbridge::store::{ConnectionDirectory, DirectoryEntry, DirectoryPage, StoreError};
+use fitbridge::store::{
+    ConnectionDirectory, ConnectionSummary, DirectoryEntry, DirectoryPage, StoreError,
+};
 
 /// Accepts everything, counts items and the SendMessageBatch calls SQS would need.
 #[derive(Default)]
@@ -40,8 +44,11 @@ impl WorkQueue for CountingQueue {
     }
 }
 
-/// `people` active connections split into `segments`, served in pages of `page_size`
-/// (a 1 MB DynamoDB page holds a few thousand of these projected items).
+/// `people` active Fitbit connections split into `segments`, served in pages of
+/// `page_size` (a 1 MB DynamoDB page holds a few thousand of these projected items).
+/// Person `n` is `U<n, 7 digits>`, contact `FITBIT/U<n>`; every 10th came through a
+/// signed link (customer ref `C<n>`). `scans` counts the pages read, as DynamoDB would
+/// bill them.
 pub struct MemoryDirectory {
     pub people: u32,
     pub page_size: u32,
@@ -85,5 +92,35 @@ impl ConnectionDirectory for MemoryDirectory {
             entries,
             next: (to < end).then(|| HashMap::from([("n".to_owned(), to.to_string())])),
         })
+    }
+
+    async fn connections_of(
+        &self,
+        provider: ProviderKind,
+    ) -> Result<Vec<ConnectionSummary>, StoreError> {
+        // One scan reads the whole table whichever provider is asked for.
+        self.scans.fetch_add(
+            u64::from(self.people.div_ceil(self.page_size.max(1)).max(1)),
+            Ordering::Relaxed,
+        );
+        if provider != ProviderKind::Fitbit {
+            return Ok(Vec::new());
+        }
+        Ok((0..self.people)
+            .map(|n| {
+                let user_id = format!("U{n:07}");
+                ConnectionSummary {
+                    provider,
+                    contact: ContactKey {
+                        origin: "FITBIT".into(),
+                        id: user_id.clone(),
+                    },
+                    user_id: ProviderUserId(user_id),
+                    status: ConnectionStatus::Active,
+                    customer_ref: (n % 10 == 0).then(|| format!("C{n}")),
+                    updated_at: None,
+                }
+            })
+            .collect())
     }
 }

@@ -1,0 +1,301 @@
+//! `migration pending`: the people still connected through a legacy provider, each with
+//! what the company needs to reach them, and optionally the connect link to send.
+//!
+//! Invariants:
+//! - Read-only: it scans the connections (never their tokens: the store's summaries do
+//!   not carry them) and reads the link key; it writes nothing.
+//! - Every connection still stored under the legacy provider is listed, whatever its
+//!   status: a migrated person's legacy connection is retired, so whoever is left has not
+//!   migrated yet.
+//! - Output is one line per person, sorted by user id, then one summary line; a value
+//!   that would break the line (whitespace, control characters) is printed quoted.
+//! - A link for a person with a customer ref is signed for the successor provider (a link
+//!   signed for the legacy one is refused there); a person without a ref gets the plain
+//!   link, since Google's `legacyUserId` finds their connection anyway and only the ref
+//!   needs the company's signature.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use fitbridge::connect_link;
+use fitbridge::domain::ProviderKind;
+use fitbridge::secret::Secret;
+use fitbridge::secret_store::{LinkKey, SecretCache, SecretSource, SecretsManagerSource};
+use fitbridge::store::dynamodb::DynamoStore;
+use fitbridge::store::{ConnectionDirectory, ConnectionSummary};
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use time::{Duration, OffsetDateTime};
+use url::Url;
+
+use crate::args::{LinkOptions, MigrationOptions};
+use crate::{refused, Context, Failure};
+
+/// What a query value may carry unencoded: RFC 3986's unreserved characters. Spaces
+/// become `%20`, never `+`, which not every gateway decodes in a query.
+const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// Connect links to the successor provider, valid until `expires` (unix seconds).
+pub struct ConnectLinks {
+    /// `<public base URL>/connect/<provider>`.
+    plain: Url,
+    provider: ProviderKind,
+    key: Secret,
+    expires: i64,
+}
+
+impl ConnectLinks {
+    pub fn new(
+        public_base_url: &Url,
+        provider: ProviderKind,
+        key: Secret,
+        expires: OffsetDateTime,
+    ) -> ConnectLinks {
+        let mut plain = public_base_url.clone();
+        plain
+            .path_segments_mut()
+            .expect("an http(s) URL has a path")
+            .pop_if_empty()
+            .extend(["connect", provider.as_str()]);
+        ConnectLinks {
+            plain,
+            provider,
+            key,
+            expires: expires.unix_timestamp(),
+        }
+    }
+
+    /// The signed link for a person with a customer ref, the plain one otherwise.
+    pub fn for_person(&self, customer_ref: Option<&str>) -> String {
+        let Some(customer_ref) = customer_ref else {
+            return self.plain.to_string();
+        };
+        let sig = connect_link::sign(&self.key, self.provider, customer_ref, self.expires);
+        format!(
+            "{}?ref={}&expires={}&sig={sig}",
+            self.plain,
+            utf8_percent_encode(customer_ref, QUERY_VALUE),
+            self.expires
+        )
+    }
+}
+
+/// The listing: one line per person, sorted by user id, then the summary line.
+pub fn report(
+    from: ProviderKind,
+    mut people: Vec<ConnectionSummary>,
+    links: Option<&ConnectLinks>,
+) -> String {
+    people.sort_by(|a, b| a.user_id.cmp(&b.user_id));
+    let mut text = String::new();
+    let mut by_status: BTreeMap<&str, usize> = BTreeMap::new();
+    for person in &people {
+        *by_status.entry(person.status.as_str()).or_default() += 1;
+        text += &format!(
+            "{from}/{} status={} contact={}/{} ref={}",
+            field(&person.user_id.0),
+            person.status.as_str(),
+            field(&person.contact.origin),
+            field(&person.contact.id),
+            person.customer_ref.as_deref().map_or("-".into(), field),
+        );
+        if let Some(links) = links {
+            text += &format!(" link={}", links.for_person(person.customer_ref.as_deref()));
+        }
+        text.push('\n');
+    }
+    let noun = if people.len() == 1 {
+        "person"
+    } else {
+        "people"
+    };
+    text += &format!("{} {noun} to migrate", people.len());
+    if !by_status.is_empty() {
+        let counts: Vec<String> = by_status
+            .iter()
+            .map(|(status, n)| format!("{status}={n}"))
+            .collect();
+        text += &format!(" (by status: {})", counts.join(", "));
+    }
+    text.push('\n');
+    text
+}
+
+/// A value as one word of the line: as it is, or quoted when it would break the line.
+fn field(value: &str) -> String {
+    if value.is_empty() || value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        format!("{value:?}")
+    } else {
+        value.to_owned()
+    }
+}
+
+/// Runs `migration pending`: the link key first (a wrong secret id fails before the
+/// table is scanned), then the scan.
+pub(crate) async fn pending(
+    options: &MigrationOptions,
+    context: &Context,
+    directory: Option<Arc<dyn ConnectionDirectory>>,
+) -> Result<String, Failure> {
+    // The AWS configuration, loaded once and only if Secrets Manager or the table is
+    // reached for real (tests pass in both).
+    let mut aws = None;
+    let links = match &options.links {
+        Some(link_options) => {
+            let source = match &context.secrets {
+                Some(source) => source.clone(),
+                None => {
+                    let config = aws.insert(fitbridge::wiring::aws_config().await);
+                    Arc::new(SecretsManagerSource::new(
+                        aws_sdk_secretsmanager::Client::new(config),
+                    )) as Arc<dyn SecretSource>
+                }
+            };
+            Some(connect_links(link_options, options.to, source).await?)
+        }
+        None => None,
+    };
+    let directory = match directory {
+        Some(directory) => directory,
+        None => {
+            let config = match aws {
+                Some(config) => config,
+                None => fitbridge::wiring::aws_config().await,
+            };
+            Arc::new(DynamoStore::new(
+                aws_sdk_dynamodb::Client::new(&config),
+                &options.table,
+            ))
+        }
+    };
+    let people = directory.connections_of(options.from).await.map_err(|e| {
+        refused(format!(
+            "cannot list the connections in table {}: {e}",
+            options.table
+        ))
+    })?;
+    Ok(report(options.from, people, links.as_ref()))
+}
+
+async fn connect_links(
+    options: &LinkOptions,
+    provider: ProviderKind,
+    source: Arc<dyn SecretSource>,
+) -> Result<ConnectLinks, Failure> {
+    // The error names the secret id, never its value.
+    let link_key: LinkKey = SecretCache::new(source)
+        .get(&options.secret_id)
+        .await
+        .map_err(|e| refused(e.to_string()))?;
+    let expires = OffsetDateTime::now_utc() + Duration::days(i64::from(options.lifetime_days));
+    Ok(ConnectLinks::new(
+        &options.public_base_url,
+        provider,
+        link_key.key,
+        expires,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fitbridge::connect_link::{LinkError, LinkParams};
+    use fitbridge::domain::{ConnectionStatus, ContactKey, ProviderUserId};
+
+    fn person(
+        user: &str,
+        status: ConnectionStatus,
+        customer_ref: Option<&str>,
+    ) -> ConnectionSummary {
+        ConnectionSummary {
+            provider: ProviderKind::Fitbit,
+            user_id: ProviderUserId(user.into()),
+            status,
+            contact: ContactKey {
+                origin: "FITBIT".into(),
+                id: user.into(),
+            },
+            customer_ref: customer_ref.map(str::to_owned),
+            updated_at: None,
+        }
+    }
+
+    fn params(link: &str) -> LinkParams {
+        let url = Url::parse(link).unwrap();
+        let param = |name: &str| {
+            url.query_pairs()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.into_owned())
+        };
+        LinkParams {
+            customer_ref: param("ref"),
+            expires: param("expires"),
+            sig: param("sig"),
+        }
+    }
+
+    #[test]
+    fn lines_are_sorted_and_counted_by_status() {
+        let people = vec![
+            person("B2", ConnectionStatus::ProviderGone, Some("C-2")),
+            person("A1", ConnectionStatus::Active, None),
+            person("C3", ConnectionStatus::ProviderGone, Some("C 3")),
+        ];
+        assert_eq!(
+            report(ProviderKind::Fitbit, people, None),
+            "fitbit/A1 status=active contact=FITBIT/A1 ref=-\n\
+             fitbit/B2 status=provider_gone contact=FITBIT/B2 ref=C-2\n\
+             fitbit/C3 status=provider_gone contact=FITBIT/C3 ref=\"C 3\"\n\
+             3 people to migrate (by status: active=1, provider_gone=2)\n"
+        );
+        assert_eq!(
+            report(ProviderKind::Fitbit, Vec::new(), None),
+            "0 people to migrate\n"
+        );
+    }
+
+    #[test]
+    fn a_ref_gets_a_link_signed_for_the_successor_and_no_ref_the_plain_one() {
+        let key = Secret::new("link-key");
+        let now = OffsetDateTime::now_utc();
+        let base = Url::parse("https://api.example.com/prod/").unwrap();
+        let links = ConnectLinks::new(
+            &base,
+            ProviderKind::GoogleHealth,
+            key.clone(),
+            now + Duration::days(14),
+        );
+        assert_eq!(
+            links.for_person(None),
+            "https://api.example.com/prod/connect/google-health"
+        );
+        let signed = links.for_person(Some("C 42/ä"));
+        assert!(
+            signed.starts_with(
+                "https://api.example.com/prod/connect/google-health?ref=C%2042%2F%C3%A4&expires="
+            ),
+            "{signed}"
+        );
+        let params = params(&signed);
+        assert_eq!(
+            connect_link::verify(&key, ProviderKind::GoogleHealth, &params, now),
+            Ok(Some("C 42/ä".into()))
+        );
+        assert_eq!(
+            connect_link::verify(&key, ProviderKind::Fitbit, &params, now),
+            Err(LinkError::BadSignature)
+        );
+        assert_eq!(
+            connect_link::verify(
+                &key,
+                ProviderKind::GoogleHealth,
+                &params,
+                now + Duration::days(14)
+            ),
+            Err(LinkError::Expired)
+        );
+    }
+}

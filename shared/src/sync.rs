@@ -481,9 +481,9 @@ impl SyncService {
         Outcome::Done
     }
 
-    /// The person revoked access or deleted their account: remove subscriptions while the
-    /// token may still work, forget the tokens, and flag the contact in SAP with a
-    /// disconnect interaction.
+    /// The person revoked access, deleted their account, or is disconnected: remove
+    /// subscriptions while the token may still work, revoke the grant at the provider,
+    /// forget the tokens, and flag the contact in SAP with a disconnect interaction.
     async fn revoke(&self, kind: ProviderKind, user_id: &ProviderUserId) -> Result<(), String> {
         // The stored tokens, whatever their state: a revoked token cannot be refreshed.
         let stored = self
@@ -500,6 +500,13 @@ impl SyncService {
             provider
                 .unsubscribe(&connection.tokens.access_token, user_id, &subscribed)
                 .await;
+            // The grant may already be gone (the person revoked it themselves); when the
+            // disconnect starts here, this is what ends it at the provider. Best effort:
+            // the tokens are forgotten below either way.
+            if let Err(e) = provider.revoke(&connection.tokens).await {
+                tracing::info!(provider = %kind, user_id = %user_id, error = %e,
+                    "revocation at the provider failed; tokens are forgotten anyway");
+            }
         }
         self.interactions
             .record_disconnect(

@@ -341,6 +341,12 @@ async fn revocation_forgets_the_tokens_and_flags_the_contact() {
         [Outcome::Done]
     );
     assert!(w.connection("MIA").await.is_none());
+    assert_eq!(
+        w.provider.revoked_grants(),
+        1,
+        "the grant ended at the provider too"
+    );
+    assert!(w.provider.subscriptions_of("MIA").is_empty());
     let tomb = w
         .store
         .tombstone(KIND, &ProviderUserId("MIA".into()))

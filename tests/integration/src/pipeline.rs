@@ -282,14 +282,41 @@ impl Pipeline {
         body: &[u8],
         headers: &[(String, String)],
     ) -> u16 {
-        let path = format!("/webhooks/{provider}");
-        let mut event: Value = serde_json::from_str(&crate::apigw_v2_event("POST", &path)).unwrap();
-        event["routeKey"] = json!("POST /webhooks/{provider}");
-        event["headers"]["content-type"] = json!("application/json");
+        self.webhook_request(
+            "POST",
+            &format!("/webhooks/{provider}"),
+            body,
+            headers,
+            false,
+        )
+        .await
+    }
+
+    /// Sends one API Gateway (payload 2.0) request to the webhook handler; returns the
+    /// status. `base64_body`: API Gateway may deliver any body base64-encoded.
+    async fn webhook_request(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        body: &[u8],
+        headers: &[(String, String)],
+        base64_body: bool,
+    ) -> u16 {
+        let mut event: Value =
+            serde_json::from_str(&crate::apigw_v2_event(method, path_and_query)).unwrap();
+        event["routeKey"] = json!(format!("{method} /webhooks/{{provider}}"));
+        if !body.is_empty() {
+            event["headers"]["content-type"] = json!("application/json");
+            if base64_body {
+                event["body"] = json!(base64::engine::general_purpose::STANDARD.encode(body));
+                event["isBase64Encoded"] = json!(true);
+            } else {
+                event["body"] = json!(String::from_utf8_lossy(body));
+            }
+        }
         for (name, value) in headers {
             event["headers"][name.as_str()] = json!(value);
         }
-        event["body"] = json!(String::from_utf8_lossy(body));
         let request = lambda_http::request::from_str(&event.to_string()).unwrap();
         fitbridge::api::webhook::handle(&self.webhook, request)
             .await
@@ -319,38 +346,17 @@ impl Pipeline {
         signature: Option<&str>,
         base64_body: bool,
     ) -> u16 {
-        let mut event: Value =
-            serde_json::from_str(&crate::apigw_v2_event("POST", "/webhooks/fitbit")).unwrap();
-        event["routeKey"] = json!("POST /webhooks/{provider}");
-        event["headers"]["content-type"] = json!("application/json");
-        if let Some(sig) = signature {
-            event["headers"]["x-fitbit-signature"] = json!(sig);
-        }
-        if base64_body {
-            event["body"] = json!(base64::engine::general_purpose::STANDARD.encode(body));
-            event["isBase64Encoded"] = json!(true);
-        } else {
-            event["body"] = json!(String::from_utf8_lossy(body));
-        }
-        let request = lambda_http::request::from_str(&event.to_string()).unwrap();
-        fitbridge::api::webhook::handle(&self.webhook, request)
+        let headers: Vec<(String, String)> = signature
+            .map(|sig| ("x-fitbit-signature".to_owned(), sig.to_owned()))
+            .into_iter()
+            .collect();
+        self.webhook_request("POST", "/webhooks/fitbit", body, &headers, base64_body)
             .await
-            .status()
-            .as_u16()
     }
 
     pub async fn get_webhook(&self, query: &str) -> u16 {
-        let mut event: Value = serde_json::from_str(&crate::apigw_v2_event(
-            "GET",
-            &format!("/webhooks/fitbit?{query}"),
-        ))
-        .unwrap();
-        event["routeKey"] = json!("GET /webhooks/{provider}");
-        let request = lambda_http::request::from_str(&event.to_string()).unwrap();
-        fitbridge::api::webhook::handle(&self.webhook, request)
+        self.webhook_request("GET", &format!("/webhooks/fitbit?{query}"), b"", &[], false)
             .await
-            .status()
-            .as_u16()
     }
 
     /// Fitbit delivers these notifications (one signed body) and the webhook accepts them.

@@ -278,6 +278,7 @@ impl ConnectService {
                 timezone: profile.timezone,
                 subscriptions: Default::default(),
                 version: 0,
+                consented_at: None,
             })
             .await?;
 
@@ -297,8 +298,15 @@ impl ConnectService {
                 resumed += self
                     .resume_parked(old.provider, &old.user_id, kind, &user_id)
                     .await;
+                // No disconnect flag: the person goes on, on the same contact.
                 self.connections
-                    .revoke(old.provider, &old.user_id, &format!("migrated to {kind}"))
+                    .revoke(
+                        old.provider,
+                        &old.user_id,
+                        &format!("migrated to {kind}"),
+                        OffsetDateTime::now_utc(),
+                        false,
+                    )
                     .await?;
                 tracing::info!(provider = %kind, user_id = %user_id, from = %old.provider,
                     legacy_user_id = %old.user_id, "person migrated; earlier connection retired");

@@ -31,7 +31,7 @@ use crate::provider::{ProviderError, Providers};
 use crate::queue::{RetryQueue, RetryRequest};
 use crate::store::{
     Claim, ConnectionStore, FetchClaim, FetchKey, FetchLog, ImportLedger, LedgerEntry, ParkedWork,
-    TokenStore,
+    Revocation, TokenStore,
 };
 use crate::tokens::{TokenError, TokenService};
 
@@ -260,8 +260,14 @@ impl SyncService {
     ) -> PersonResult {
         let all = |o: Outcome| items.iter().map(|i| (*i, o.clone())).collect::<Vec<_>>();
 
-        if items.iter().any(|i| batch[*i].item.task == Task::Revoke) {
-            return match self.revoke(kind, &user_id).await {
+        // The latest revocation among the person's items decides what is stale.
+        let revocation = items
+            .iter()
+            .filter(|i| batch[**i].item.task == Task::Revoke)
+            .map(|i| batch[*i].sent_at)
+            .max();
+        if let Some(issued_at) = revocation {
+            return match self.revoke(kind, &user_id, issued_at).await {
                 Ok(()) => (all(Outcome::Done), vec![]),
                 Err(e) => {
                     tracing::error!(user_id = %user_id, error = %e, "revocation failed; will retry");
@@ -483,42 +489,74 @@ impl SyncService {
 
     /// The person revoked access, deleted their account, or is disconnected: remove
     /// subscriptions while the token may still work, revoke the grant at the provider,
-    /// forget the tokens, and flag the contact in SAP with a disconnect interaction.
-    async fn revoke(&self, kind: ProviderKind, user_id: &ProviderUserId) -> Result<(), String> {
+    /// forget the tokens, then flag the contact in SAP with a disconnect interaction.
+    ///
+    /// The tokens go first, so a marketing system that refuses the flag never keeps a
+    /// revoked person's work running; the tombstone remembers the flag is due, and a
+    /// retry writes it (exactly once: its source object is the revocation's). A
+    /// revocation issued before the person's latest consent is stale and touches nothing.
+    async fn revoke(
+        &self,
+        kind: ProviderKind,
+        user_id: &ProviderUserId,
+        issued_at: OffsetDateTime,
+    ) -> Result<(), String> {
         // The stored tokens, whatever their state: a revoked token cannot be refreshed.
         let stored = self
             .tokens
             .stored(kind, user_id)
             .await
             .map_err(|e| e.to_string())?;
-        let Some(connection) = stored else {
+        if let Some(connection) = stored {
+            if connection.consented_at.is_some_and(|at| at > issued_at) {
+                tracing::info!(provider = %kind, user_id = %user_id,
+                    "stale revocation ignored: the person connected again after it");
+                return Ok(());
+            }
+            if let Some(provider) = self.providers.get(kind) {
+                let subscribed: Vec<Collection> =
+                    connection.subscriptions.iter().copied().collect();
+                provider
+                    .unsubscribe(&connection.tokens.access_token, user_id, &subscribed)
+                    .await;
+                // The grant may already be gone (the person revoked it themselves); when the
+                // disconnect starts here, this is what ends it at the provider. Best effort:
+                // the tokens are forgotten below either way.
+                if let Err(e) = provider.revoke(&connection.tokens).await {
+                    tracing::info!(provider = %kind, user_id = %user_id, error = %e,
+                        "revocation at the provider failed; tokens are forgotten anyway");
+                }
+            }
+            match self
+                .connections
+                .revoke(kind, user_id, "revoked by the person", issued_at, true)
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                Revocation::Stale => {
+                    tracing::info!(provider = %kind, user_id = %user_id,
+                        "stale revocation ignored: the person connected again meanwhile");
+                    return Ok(());
+                }
+                Revocation::Revoked(_) | Revocation::NotConnected => {}
+            }
+        }
+        let Some(tombstone) = self
+            .connections
+            .tombstone(kind, user_id)
+            .await
+            .map_err(|e| e.to_string())?
+            .filter(|t| t.flag_pending)
+        else {
             tracing::info!(user_id = %user_id, "revocation for a person not connected; nothing to do");
             return Ok(());
         };
-        if let Some(provider) = self.providers.get(kind) {
-            let subscribed: Vec<Collection> = connection.subscriptions.iter().copied().collect();
-            provider
-                .unsubscribe(&connection.tokens.access_token, user_id, &subscribed)
-                .await;
-            // The grant may already be gone (the person revoked it themselves); when the
-            // disconnect starts here, this is what ends it at the provider. Best effort:
-            // the tokens are forgotten below either way.
-            if let Err(e) = provider.revoke(&connection.tokens).await {
-                tracing::info!(provider = %kind, user_id = %user_id, error = %e,
-                    "revocation at the provider failed; tokens are forgotten anyway");
-            }
-        }
         self.interactions
-            .record_disconnect(
-                &connection.contact,
-                kind,
-                user_id,
-                OffsetDateTime::now_utc(),
-            )
+            .record_disconnect(&tombstone.contact, kind, tombstone.revoked_at)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| format!("tokens deleted; the disconnect flag is not in SAP yet: {e}"))?;
         self.connections
-            .revoke(kind, user_id, "revoked by the person")
+            .mark_flagged(kind, user_id, tombstone.revoked_at)
             .await
             .map_err(|e| e.to_string())?;
         tracing::info!(provider = %kind, user_id = %user_id,

@@ -50,6 +50,7 @@ fn connection(
         timezone: None,
         subscriptions: BTreeSet::new(),
         version: 0,
+        consented_at: None,
     }
 }
 
@@ -76,6 +77,8 @@ async fn store() -> Arc<MemoryStore> {
             ProviderKind::Fitbit,
             &ProviderUserId("MIGR04".into()),
             "migrated to google-health",
+            time::OffsetDateTime::now_utc(),
+            false,
         )
         .await
         .unwrap();

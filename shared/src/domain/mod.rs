@@ -166,6 +166,9 @@ pub struct Connection {
     pub subscriptions: BTreeSet<Collection>,
     /// Optimistic-locking version; bumped by every write of the tokens.
     pub version: u64,
+    /// When the person last consented (each connect sets it; read from the store, never
+    /// written from here): a revocation issued before it is about an older connection.
+    pub consented_at: Option<OffsetDateTime>,
 }
 
 /// A contact as it goes to the marketing system.
@@ -275,22 +278,28 @@ impl DailyInteraction {
     /// `InteractionSourceObject` holds 50 characters: a contact id longer than
     /// [`SOURCE_ID_MAX`] is replaced by the start of its SHA-256, still deterministic.
     pub fn source_object(&self) -> String {
-        let id = &self.contact.id;
-        let id = if id.chars().count() <= SOURCE_ID_MAX {
-            id.clone()
-        } else {
-            use sha2::{Digest, Sha256};
-            Sha256::digest(id.as_bytes())
-                .iter()
-                .take(SOURCE_ID_MAX / 2)
-                .map(|b| format!("{b:02x}"))
-                .collect()
-        };
         format!(
-            "{id}-{}-{}",
+            "{}-{}-{}",
+            self.contact.source_id(),
             work::iso_date::format(self.date),
             self.metric.as_str()
         )
+    }
+}
+
+impl ContactKey {
+    /// The contact's id as source objects carry it: as is up to [`SOURCE_ID_MAX`]
+    /// characters, else the start of its SHA-256 (deterministic, and it fits).
+    pub fn source_id(&self) -> String {
+        if self.id.chars().count() <= SOURCE_ID_MAX {
+            return self.id.clone();
+        }
+        use sha2::{Digest, Sha256};
+        Sha256::digest(self.id.as_bytes())
+            .iter()
+            .take(SOURCE_ID_MAX / 2)
+            .map(|b| format!("{b:02x}"))
+            .collect()
     }
 }
 

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use super::{InteractionSink, InteractionWrite, MarketingError, MarketingSink};
-use crate::domain::{ContactKey, ContactRecord, DailyInteraction, ProviderKind, ProviderUserId};
+use crate::domain::{ContactKey, ContactRecord, DailyInteraction, ProviderKind};
 
 /// An interaction as the memory tenant holds it.
 #[derive(Clone, Debug, PartialEq)]
@@ -154,19 +154,29 @@ impl InteractionSink for MemoryMarketing {
         &self,
         contact: &ContactKey,
         provider: ProviderKind,
-        user_id: &ProviderUserId,
         at: OffsetDateTime,
     ) -> Result<(), MarketingError> {
         let mut t = self.tenant.lock().unwrap();
         if let Some(e) = Self::take_failure(&mut t) {
             return Err(e);
         }
+        let source_object = format!(
+            "{}-disconnected-{}",
+            contact.source_id(),
+            at.unix_timestamp()
+        );
+        if t.interactions
+            .iter()
+            .any(|i| i.source_object == source_object)
+        {
+            return Ok(());
+        }
         let id = format!("00000000-0000-0000-0000-{:012x}", t.interactions.len() + 1);
         t.interactions.push(StoredInteraction {
             id,
             contact: contact.clone(),
             provider,
-            source_object: format!("{user_id}-disconnected-{}", at.unix_timestamp()),
+            source_object,
             value: None,
             writes: 1,
         });

@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 
-use crate::domain::{ContactKey, ContactRecord, DailyInteraction, ProviderKind, ProviderUserId};
+use crate::domain::{ContactKey, ContactRecord, DailyInteraction, ProviderKind};
 use crate::secret_store::SecretError;
 
 pub mod mapping;
@@ -61,7 +61,6 @@ pub trait InteractionSink: Send + Sync {
         &self,
         contact: &ContactKey,
         provider: ProviderKind,
-        user_id: &ProviderUserId,
         at: time::OffsetDateTime,
     ) -> Result<(), MarketingError>;
 

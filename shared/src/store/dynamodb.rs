@@ -28,7 +28,7 @@ use time::OffsetDateTime;
 use super::{
     Claim, ConnectionDirectory, ConnectionStore, ConnectionSummary, DirectoryEntry, DirectoryPage,
     FetchClaim, FetchKey, FetchLog, ImportLedger, LedgerEntry, OAuthStateStore, ParkedWork,
-    PendingAuthorization, StateError, StoreError, TokenStore,
+    PendingAuthorization, Revocation, StateError, StoreError, TokenStore, Tombstone,
 };
 use crate::domain::{
     Collection, Connection, ConnectionStatus, ContactKey, ProviderKind, ProviderUserId, Scopes,
@@ -258,6 +258,9 @@ fn connection_from_item(item: &Item) -> Result<Connection, StoreError> {
         timezone: opt_s(item, "timezone"),
         subscriptions,
         version: get_n(item, "version")? as u64,
+        consented_at: get_n(item, "consented_at")
+            .ok()
+            .and_then(|ms| from_millis(ms).ok()),
     })
 }
 
@@ -346,31 +349,102 @@ impl ConnectionStore for DynamoStore {
         provider: ProviderKind,
         user_id: &ProviderUserId,
         reason: &str,
-    ) -> Result<(), StoreError> {
-        let removed = self
+        issued_at: OffsetDateTime,
+        flag: bool,
+    ) -> Result<Revocation, StoreError> {
+        let issued = millis(issued_at);
+        // Delete only a connection consented to before the revocation was issued (items
+        // from before `consented_at` existed count as older).
+        let result = self
             .client
             .delete_item()
             .table_name(&self.table)
             .set_key(Some(Self::connection_key(provider, user_id)))
+            .condition_expression(
+                "attribute_exists(pk) AND \
+                 (attribute_not_exists(consented_at) OR consented_at <= :issued)",
+            )
+            .expression_attribute_values(":issued", n(issued))
             .return_values(ReturnValue::AllOld)
             .send()
-            .await
-            .map_err(unavailable)?;
+            .await;
+        let Some(removed) = conditional(result)? else {
+            let exists = self
+                .client
+                .get_item()
+                .table_name(&self.table)
+                .set_key(Some(Self::connection_key(provider, user_id)))
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(unavailable)?
+                .item
+                .is_some();
+            return Ok(if exists {
+                Revocation::Stale
+            } else {
+                Revocation::NotConnected
+            });
+        };
+        let old = removed.attributes.unwrap_or_default();
+        let revoked_at = OffsetDateTime::now_utc();
         let mut tombstone = Self::connection_key(provider, user_id);
         tombstone.insert("sk".into(), s(REVOKED_SK));
         tombstone.insert("reason".into(), s(reason));
-        tombstone.insert(
-            "revoked_at".into(),
-            n(OffsetDateTime::now_utc().unix_timestamp()),
-        );
-        if let Some(old) = removed.attributes {
-            for name in ["contact_origin", "contact_id", "customer_ref"] {
-                if let Some(v) = old.get(name) {
-                    tombstone.insert(name.into(), v.clone());
-                }
+        tombstone.insert("revoked_at".into(), n(millis(revoked_at)));
+        tombstone.insert("flag_pending".into(), AttributeValue::Bool(flag));
+        for name in ["contact_origin", "contact_id", "customer_ref"] {
+            if let Some(v) = old.get(name) {
+                tombstone.insert(name.into(), v.clone());
             }
         }
-        self.put(tombstone).await
+        // The connection is gone first (no further work finds the person); a crash before
+        // this put loses only the tombstone and its flag, never a token.
+        self.put(tombstone.clone()).await?;
+        Ok(Revocation::Revoked(tombstone_from_item(&tombstone)?))
+    }
+
+    async fn tombstone(
+        &self,
+        provider: ProviderKind,
+        user_id: &ProviderUserId,
+    ) -> Result<Option<Tombstone>, StoreError> {
+        let mut key = Self::connection_key(provider, user_id);
+        key.insert("sk".into(), s(REVOKED_SK));
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        out.item.as_ref().map(tombstone_from_item).transpose()
+    }
+
+    async fn mark_flagged(
+        &self,
+        provider: ProviderKind,
+        user_id: &ProviderUserId,
+        revoked_at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let mut key = Self::connection_key(provider, user_id);
+        key.insert("sk".into(), s(REVOKED_SK));
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .update_expression("SET flag_pending = :no")
+            // A newer revocation's flag is its own business.
+            .condition_expression("revoked_at = :at")
+            .expression_attribute_values(":no", AttributeValue::Bool(false))
+            .expression_attribute_values(":at", n(millis(revoked_at)))
+            .send()
+            .await;
+        conditional(result)?;
+        Ok(())
     }
 
     async fn save_connected(&self, c: &Connection) -> Result<u64, StoreError> {
@@ -389,6 +463,7 @@ impl ConnectionStore for DynamoStore {
             "version = if_not_exists(version, :zero) + :one",
             "connected_at = if_not_exists(connected_at, :now)",
             "updated_at = :now",
+            "consented_at = :consented",
         ];
         let mut values: Item = HashMap::from([
             (":provider".into(), s(c.provider.as_str())),
@@ -404,6 +479,7 @@ impl ConnectionStore for DynamoStore {
             (":zero".into(), n(0)),
             (":one".into(), n(1)),
             (":now".into(), n(now)),
+            (":consented".into(), n(millis(OffsetDateTime::now_utc()))),
         ]);
         // A reconnect through a plain link keeps the customer id an earlier signed link
         // verified; a new signed link replaces it.
@@ -864,6 +940,27 @@ fn summary_from_item(item: &Item) -> Result<ConnectionSummary, StoreError> {
 
 fn millis(t: OffsetDateTime) -> i64 {
     (t.unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+fn from_millis(ms: i64) -> Result<OffsetDateTime, StoreError> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn tombstone_from_item(item: &Item) -> Result<Tombstone, StoreError> {
+    Ok(Tombstone {
+        contact: ContactKey {
+            origin: get_s(item, "contact_origin")?.to_owned(),
+            id: get_s(item, "contact_id")?.to_owned(),
+        },
+        reason: opt_s(item, "reason").unwrap_or_default(),
+        revoked_at: from_millis(get_n(item, "revoked_at")?)?,
+        flag_pending: item
+            .get("flag_pending")
+            .and_then(|v| v.as_bool().ok())
+            .copied()
+            .unwrap_or(false),
+    })
 }
 
 impl DynamoStore {

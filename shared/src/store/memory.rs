@@ -15,7 +15,7 @@ use time::{Duration, OffsetDateTime};
 use super::{
     Claim, ConnectionDirectory, ConnectionStore, ConnectionSummary, DirectoryEntry, DirectoryPage,
     FetchClaim, FetchKey, FetchLog, ImportLedger, LedgerEntry, OAuthStateStore, ParkedWork,
-    PendingAuthorization, StateError, StoreError, TokenStore,
+    PendingAuthorization, Revocation, StateError, StoreError, TokenStore, Tombstone,
 };
 use crate::domain::{
     Collection, Connection, ConnectionStatus, ContactKey, ProviderKind, ProviderUserId, TokenSet,
@@ -53,13 +53,6 @@ struct Ledger {
 struct FetchEntry {
     completed_since: Option<i64>,
     running: Option<(i64, i64)>,
-}
-
-/// A revoked connection's tombstone.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Tombstone {
-    pub contact: ContactKey,
-    pub reason: String,
 }
 
 #[derive(Default)]
@@ -103,14 +96,6 @@ impl MemoryStore {
 
     fn lock(&self) -> MutexGuard<'_, Tables> {
         self.tables.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// The tombstone of a revoked connection.
-    pub fn tombstone(&self, provider: ProviderKind, user_id: &ProviderUserId) -> Option<Tombstone> {
-        self.lock()
-            .tombstones
-            .get(&(provider, user_id.clone()))
-            .cloned()
     }
 
     /// Ledger keys recorded as imported for a contact, with their interaction ids.
@@ -179,19 +164,55 @@ impl ConnectionStore for MemoryStore {
         provider: ProviderKind,
         user_id: &ProviderUserId,
         reason: &str,
-    ) -> Result<(), StoreError> {
+        issued_at: OffsetDateTime,
+        flag: bool,
+    ) -> Result<Revocation, StoreError> {
         let mut t = self.lock();
         let key = (provider, user_id.clone());
-        if let Some(c) = t.connections.remove(&key) {
-            t.leases.remove(&key);
-            t.updated_at.remove(&key);
-            t.tombstones.insert(
-                key,
-                Tombstone {
-                    contact: c.contact,
-                    reason: reason.to_owned(),
-                },
-            );
+        let Some(c) = t.connections.get(&key) else {
+            return Ok(Revocation::NotConnected);
+        };
+        if c.consented_at.is_some_and(|at| at > issued_at) {
+            return Ok(Revocation::Stale);
+        }
+        let c = t.connections.remove(&key).expect("just read");
+        t.leases.remove(&key);
+        t.updated_at.remove(&key);
+        let tombstone = Tombstone {
+            contact: c.contact,
+            reason: reason.to_owned(),
+            revoked_at: OffsetDateTime::now_utc(),
+            flag_pending: flag,
+        };
+        t.tombstones.insert(key, tombstone.clone());
+        Ok(Revocation::Revoked(tombstone))
+    }
+
+    async fn tombstone(
+        &self,
+        provider: ProviderKind,
+        user_id: &ProviderUserId,
+    ) -> Result<Option<Tombstone>, StoreError> {
+        Ok(self
+            .lock()
+            .tombstones
+            .get(&(provider, user_id.clone()))
+            .cloned())
+    }
+
+    async fn mark_flagged(
+        &self,
+        provider: ProviderKind,
+        user_id: &ProviderUserId,
+        revoked_at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        if let Some(t) = self
+            .lock()
+            .tombstones
+            .get_mut(&(provider, user_id.clone()))
+            .filter(|t| t.revoked_at == revoked_at)
+        {
+            t.flag_pending = false;
         }
         Ok(())
     }
@@ -213,11 +234,13 @@ impl ConnectionStore for MemoryStore {
                     existing.timezone = c.timezone.clone();
                 }
                 existing.version += 1;
+                existing.consented_at = Some(OffsetDateTime::now_utc());
                 existing.version
             }
             None => {
                 let mut fresh = c.clone();
                 fresh.version = 1;
+                fresh.consented_at = Some(OffsetDateTime::now_utc());
                 fresh.subscriptions = BTreeSet::new();
                 t.connections.insert(key.clone(), fresh);
                 1

@@ -62,16 +62,58 @@ pub trait OAuthStateStore: Send + Sync {
     ) -> Result<PendingAuthorization, StateError>;
 }
 
+/// What a revocation found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Revocation {
+    /// The connection is gone; its tombstone stays.
+    Revoked(Tombstone),
+    /// The person consented again after the revocation was issued: their newer
+    /// connection stays untouched.
+    Stale,
+    NotConnected,
+}
+
+/// What remains of a revoked connection: no tokens, the contact it fed, when and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tombstone {
+    pub contact: ContactKey,
+    pub reason: String,
+    pub revoked_at: OffsetDateTime,
+    /// The marketing system has yet to be told (a disconnect flag is due and not
+    /// confirmed written).
+    pub flag_pending: bool,
+}
+
 /// Port: people's connections and their tokens.
 #[async_trait]
 pub trait ConnectionStore: Send + Sync {
-    /// Forgets the person's tokens: the connection goes, a tombstone with the contact key
-    /// and the time stays (for support), so no further work finds the person.
+    /// Forgets the person's tokens — the connection goes, a tombstone with the contact key
+    /// and the time stays, so no further work finds the person — unless they consented
+    /// again after `issued_at` (a revocation that waited in backoff or arrived late never
+    /// deletes a newer connection). `flag`: the marketing system must be told; the
+    /// tombstone remembers it until [`Self::mark_flagged`].
     async fn revoke(
         &self,
         provider: ProviderKind,
         user_id: &ProviderUserId,
         reason: &str,
+        issued_at: OffsetDateTime,
+        flag: bool,
+    ) -> Result<Revocation, StoreError>;
+
+    /// The person's tombstone, if they were revoked.
+    async fn tombstone(
+        &self,
+        provider: ProviderKind,
+        user_id: &ProviderUserId,
+    ) -> Result<Option<Tombstone>, StoreError>;
+
+    /// The disconnect flag of the revocation at `revoked_at` reached the marketing system.
+    async fn mark_flagged(
+        &self,
+        provider: ProviderKind,
+        user_id: &ProviderUserId,
+        revoked_at: OffsetDateTime,
     ) -> Result<(), StoreError>;
 
     /// Stores a fresh connection, or updates the existing one for the same provider user

@@ -300,8 +300,14 @@ async fn a_person_whose_provider_is_gone_migrates_keeping_contact_days_and_parke
     let tomb = w
         .store
         .tombstone(KIND, &ProviderUserId("FB1".into()))
+        .await
+        .unwrap()
         .unwrap();
     assert_eq!(tomb.reason, format!("migrated to {SUCCESSOR}"));
+    assert!(
+        !tomb.flag_pending,
+        "a migration flags nothing: the person goes on"
+    );
     assert!(w.queue.items().iter().all(|i| i.provider == SUCCESSOR
         && i.user_id.0 == "9001"
         && matches!(i.task, Task::Sync { .. })));

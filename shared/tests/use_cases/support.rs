@@ -158,6 +158,7 @@ impl World {
             timezone: Some("Europe/Berlin".into()),
             subscriptions: Default::default(),
             version: 0,
+            consented_at: None,
         };
         self.store.save_connected(&connection).await.unwrap();
         self.connection(user).await.unwrap()

@@ -5,7 +5,7 @@ use std::time::Duration;
 use fitbridge::api::sqs::{Decision, Delivery};
 use fitbridge::domain::{Collection, ConnectionStatus, DaySummary, ProviderUserId, Task, WorkItem};
 use fitbridge::provider::ProviderError;
-use fitbridge::store::ParkedWork;
+use fitbridge::store::{ConnectionStore, ParkedWork};
 use fitbridge::sync::{Outcome, Work};
 use time::OffsetDateTime;
 
@@ -350,8 +350,11 @@ async fn revocation_forgets_the_tokens_and_flags_the_contact() {
     let tomb = w
         .store
         .tombstone(KIND, &ProviderUserId("MIA".into()))
+        .await
+        .unwrap()
         .unwrap();
     assert_eq!(tomb.contact, contact("MIA"));
+    assert!(!tomb.flag_pending);
     let flags = w.marketing.interactions();
     assert_eq!(flags.len(), 1);
     assert!(flags[0].source_object.starts_with("MIA-disconnected-"));
@@ -359,4 +362,75 @@ async fn revocation_forgets_the_tokens_and_flags_the_contact() {
     let later = sync("MIA", day(20), &[Collection::Activities]);
     w.worker.sync.process(&[work(later)]).await;
     assert_eq!(w.provider.fetches_of("MIA"), 0);
+}
+
+fn revoke(user: &str) -> WorkItem {
+    WorkItem {
+        provider: KIND,
+        user_id: ProviderUserId(user.into()),
+        task: Task::Revoke,
+    }
+}
+
+#[tokio::test]
+async fn a_stale_revocation_leaves_a_newer_connection_alone() {
+    // Issue 8: a revocation that waited in backoff (or arrived late) deleted the tokens
+    // of a person who had reconnected meanwhile.
+    let w = World::new();
+    w.connected("NED", "activity").await;
+    let issued = OffsetDateTime::now_utc() - time::Duration::minutes(10);
+    // The person connected again after the revocation was issued (connected() just did).
+    let stale = Work {
+        item: revoke("NED"),
+        sent_at: issued,
+    };
+    assert_eq!(w.worker.sync.process(&[stale]).await, [Outcome::Done]);
+    let c = w
+        .connection("NED")
+        .await
+        .expect("the newer connection stays");
+    assert_eq!(c.status, ConnectionStatus::Active);
+    assert!(w.marketing.interactions().is_empty(), "no disconnect flag");
+    assert_eq!(w.provider.revoked_grants(), 0);
+}
+
+#[tokio::test]
+async fn a_marketing_system_refusing_the_flag_never_keeps_the_tokens() {
+    // Issue 8: tokens were deleted only after SAP accepted the disconnect interaction.
+    let w = World::new();
+    w.connected("OLA", ALL_SCOPES).await;
+    w.marketing.reject_next(1);
+    let first = w.worker.sync.process(&[later(revoke("OLA"))]).await;
+    assert_eq!(first, [Outcome::BACKOFF], "the flag is retried");
+    assert!(w.connection("OLA").await.is_none(), "tokens gone at once");
+    let pending = w
+        .store
+        .tombstone(KIND, &ProviderUserId("OLA".into()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(pending.flag_pending);
+    // Work arriving meanwhile finds nobody.
+    w.worker
+        .sync
+        .process(&[work(sync("OLA", day(20), &[Collection::Activities]))])
+        .await;
+    assert_eq!(w.provider.fetches_of("OLA"), 0);
+
+    // The retry writes the flag, and a third delivery does not write it again.
+    assert_eq!(
+        w.worker.sync.process(&[later(revoke("OLA"))]).await,
+        [Outcome::Done]
+    );
+    assert_eq!(
+        w.worker.sync.process(&[later(revoke("OLA"))]).await,
+        [Outcome::Done]
+    );
+    let flags: Vec<_> = w
+        .marketing
+        .interactions()
+        .into_iter()
+        .filter(|i| i.source_object.starts_with("OLA-disconnected-"))
+        .collect();
+    assert_eq!(flags.len(), 1, "one flag: {flags:?}");
 }

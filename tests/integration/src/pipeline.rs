@@ -217,6 +217,7 @@ impl Pipeline {
                 timezone: Some("Europe/Berlin".into()),
                 subscriptions: Default::default(),
                 version: 0,
+                consented_at: None,
             })
             .await
             .unwrap();

@@ -54,6 +54,7 @@ async fn store_connection(
         timezone: None,
         subscriptions: Default::default(),
         version: 0,
+        consented_at: None,
     };
     env.store.save_connected(&connection).await.unwrap();
     env.store

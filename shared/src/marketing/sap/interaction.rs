@@ -9,7 +9,7 @@ use serde_json::{json, Map, Value};
 use super::batch::{Changeset, ChangesetResult, Operation};
 use super::{odata_date, SapClient, INTERACTION_SERVICE};
 use crate::domain::work::iso_date;
-use crate::domain::{ContactKey, DailyInteraction, ProviderKind, ProviderUserId};
+use crate::domain::{ContactKey, DailyInteraction, ProviderKind};
 use crate::marketing::mapping::{Mappings, CONTENT_FIELD};
 use crate::marketing::{InteractionSink, InteractionWrite, MarketingError};
 
@@ -192,11 +192,24 @@ impl InteractionSink for InteractionServiceSink {
         &self,
         contact: &ContactKey,
         provider: ProviderKind,
-        user_id: &ProviderUserId,
         at: time::OffsetDateTime,
     ) -> Result<(), MarketingError> {
         let settings = self.client.settings();
         let mapping = self.mappings.of(provider);
+        // One flag per revocation, whatever the retries: its source object names the
+        // revocation, and one already there is not written again.
+        let source_object = format!(
+            "{}-disconnected-{}",
+            contact.source_id(),
+            at.unix_timestamp()
+        );
+        if self
+            .find_by_source(&mapping.source_object_type, &source_object)
+            .await?
+            .is_some()
+        {
+            return Ok(());
+        }
         let body = json!({
             "InteractionContactOrigin": contact.origin,
             "InteractionContactId": contact.id,
@@ -204,7 +217,7 @@ impl InteractionSink for InteractionServiceSink {
             "InteractionType": mapping.disconnect_interaction_type,
             "InteractionTimeStampUTC": odata_date(at),
             "InteractionSourceObjectType": mapping.source_object_type,
-            "InteractionSourceObject": format!("{user_id}-disconnected-{}", at.unix_timestamp()),
+            "InteractionSourceObject": source_object,
             "InteractionContentSubject": "data source disconnected",
             "SourceSystemType": settings.source_system_type,
             "SourceSystem": settings.source_system_id,
@@ -231,10 +244,25 @@ impl InteractionSink for InteractionServiceSink {
     }
 
     async fn find(&self, i: &DailyInteraction) -> Result<Option<String>, MarketingError> {
+        self.find_by_source(
+            &self.mappings.of(i.provider).source_object_type,
+            &i.source_object(),
+        )
+        .await
+    }
+}
+
+impl InteractionServiceSink {
+    /// The id of the interaction with this source object, if SAP has one.
+    async fn find_by_source(
+        &self,
+        source_object_type: &str,
+        source_object: &str,
+    ) -> Result<Option<String>, MarketingError> {
         let filter = format!(
             "InteractionSourceObjectType eq {} and InteractionSourceObject eq {}",
-            super::odata_key(&self.mappings.of(i.provider).source_object_type),
-            super::odata_key(&i.source_object()),
+            super::odata_key(source_object_type),
+            super::odata_key(source_object),
         );
         let body = self
             .client

@@ -43,6 +43,8 @@ const CONCURRENT_PEOPLE: usize = 10;
 const OTHER_WORKER: Duration = Duration::from_secs(20);
 /// How soon to look again when another refresher holds the person's lease.
 const OTHER_REFRESHER: Duration = Duration::from_secs(10);
+/// Provider answers that say the request itself will never succeed.
+const PERMANENT_STATUSES: [u16; 5] = [400, 404, 405, 409, 422];
 
 /// One work item and when it was first sent (a notification sent before a completed
 /// fetch started is already answered).
@@ -142,6 +144,13 @@ fn remedy(failure: Failure<'_>) -> Remedy {
             ProviderError::RateLimited { retry_after } => Remedy::WaitForReset(*retry_after),
             ProviderError::Gone => Remedy::ProviderGone,
             ProviderError::InvalidGrant => Remedy::Park("needs_reconsent"),
+            // The provider refuses this request as it is (no such day or person, a request
+            // it cannot serve): retrying cannot help, so the work is set aside with the
+            // reason instead of cycling to the DLQ. Credentials refused (401/403 without a
+            // person-specific meaning) are a deployment problem: back off until fixed.
+            ProviderError::Rejected { status, .. } if PERMANENT_STATUSES.contains(status) => {
+                Remedy::Park("rejected by the provider")
+            }
             ProviderError::Rejected { .. }
             | ProviderError::Unavailable { .. }
             | ProviderError::Malformed { .. }
@@ -774,6 +783,17 @@ mod tests {
         assert_eq!(
             p(ProviderError::Unavailable { reason: "x".into() }),
             Remedy::Backoff
+        );
+        let rejected = |status| ProviderError::Rejected {
+            status,
+            error_type: String::new(),
+        };
+        assert_eq!(p(rejected(404)), Remedy::Park("rejected by the provider"));
+        assert_eq!(p(rejected(400)), Remedy::Park("rejected by the provider"));
+        assert_eq!(
+            p(rejected(401)),
+            Remedy::Backoff,
+            "invalid_client: fix the deployment"
         );
         let t = |e: TokenError| remedy(Failure::Token(&e));
         assert_eq!(

@@ -434,3 +434,32 @@ async fn a_marketing_system_refusing_the_flag_never_keeps_the_tokens() {
         .collect();
     assert_eq!(flags.len(), 1, "one flag: {flags:?}");
 }
+
+#[tokio::test]
+async fn a_permanent_refusal_is_set_aside_with_its_reason_not_retried_to_the_dlq() {
+    // Issue 8: a 404 from a data endpoint was retried with backoff until the DLQ.
+    let w = World::new();
+    w.connected("PIA", "activity").await;
+    w.provider.fail_next([ProviderError::Rejected {
+        status: 404,
+        error_type: "not_found".into(),
+    }]);
+    let item = sync("PIA", day(16), &[Collection::Activities]);
+    let d = w
+        .worker
+        .decide(&World::deliveries(std::slice::from_ref(&item), 1))
+        .await;
+    assert_eq!(d, [Decision::Delete], "not redelivered");
+    let parked = w
+        .store
+        .parked(KIND, &ProviderUserId("PIA".into()))
+        .await
+        .unwrap();
+    assert_eq!(parked.len(), 1, "kept, with its reason, for an operator");
+    assert_eq!(parked[0].1, item);
+    assert_eq!(
+        w.connection("PIA").await.unwrap().status,
+        ConnectionStatus::Active,
+        "the person's other work goes on"
+    );
+}

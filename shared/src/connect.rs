@@ -30,12 +30,23 @@ use crate::store::{
 /// How long a person has between the redirect and the callback.
 pub const STATE_LIFETIME: Duration = Duration::minutes(10);
 
-/// The query of `GET /oauth/callback/{provider}`.
-#[derive(Clone, Debug, Default)]
+/// The query of `GET /oauth/callback/{provider}`. `Debug` shows which parts are present,
+/// never the state or the code (either completes somebody's connect).
+#[derive(Clone, Default)]
 pub struct CallbackParams {
     pub state: Option<String>,
     pub code: Option<String>,
     pub error: Option<String>,
+}
+
+impl std::fmt::Debug for CallbackParams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallbackParams")
+            .field("state", &self.state.as_ref().map(|_| "[redacted]"))
+            .field("code", &self.code.as_ref().map(|_| "[redacted]"))
+            .field("error", &self.error)
+            .finish()
+    }
 }
 
 /// What a finished connect did.

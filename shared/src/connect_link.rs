@@ -34,12 +34,26 @@ pub enum LinkError {
     Expired,
 }
 
-/// The query parameters of a connect link, as received.
-#[derive(Clone, Debug, Default)]
+/// The query parameters of a connect link, as received. `Debug` shows which parts are
+/// present, never the customer id (personal data) or the signature.
+#[derive(Clone, Default)]
 pub struct LinkParams {
     pub customer_ref: Option<String>,
     pub expires: Option<String>,
     pub sig: Option<String>,
+}
+
+impl std::fmt::Debug for LinkParams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LinkParams")
+            .field(
+                "customer_ref",
+                &self.customer_ref.as_ref().map(|_| "[redacted]"),
+            )
+            .field("expires", &self.expires)
+            .field("sig", &self.sig.as_ref().map(|_| "[redacted]"))
+            .finish()
+    }
 }
 
 fn mac(key: &Secret, provider: ProviderKind, customer_ref: &str, expires: i64) -> Hmac<Sha256> {
@@ -134,6 +148,17 @@ mod tests {
         let old = now.unix_timestamp() - 1;
         let p = params("C-42", old, &sign(&key(), KIND, "C-42", old));
         assert_eq!(verify(&key(), KIND, &p, now), Err(LinkError::Expired));
+    }
+
+    #[test]
+    fn debug_never_shows_the_ref_or_the_signature() {
+        let p = params("C-4242", 1_800_000_000, "c2lnbmF0dXJl");
+        let shown = format!("{p:?}");
+        assert!(
+            !shown.contains("C-4242") && !shown.contains("c2lnbmF0dXJl"),
+            "{shown}"
+        );
+        assert!(shown.contains("1800000000"));
     }
 
     #[test]

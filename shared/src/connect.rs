@@ -253,6 +253,9 @@ impl ConnectService {
         let user_id = person.user_id;
         let tokens = grant.tokens;
         let profile = person.profile;
+        // A reconnect's new tokens are stored before anything slow follows (SAP): should
+        // the invocation run out of time, they are not lost with it.
+        self.keep_new_tokens(kind, &user_id, &tokens).await?;
         let predecessor = self
             .predecessor(kind, person.legacy_user_id.as_ref())
             .await?;
@@ -272,10 +275,7 @@ impl ConnectService {
                 changed_at: OffsetDateTime::now_utc(),
             })
             .await;
-        if let Err(e) = upsert {
-            self.keep_new_tokens(kind, &user_id, &tokens).await?;
-            return Err(e.into());
-        }
+        upsert?;
 
         let version = self
             .connections
@@ -368,8 +368,9 @@ impl ConnectService {
         })
     }
 
-    /// A connect that got new tokens but could not finish: if the person was connected
-    /// before, their stored tokens are replaced (the old pair may be dead already).
+    /// A connect that got new tokens: if the person was connected before, their stored
+    /// tokens are replaced at once (the old pair may be dead already), whether or not the
+    /// rest of the connect finishes.
     async fn keep_new_tokens(
         &self,
         kind: ProviderKind,
@@ -381,8 +382,8 @@ impl ConnectService {
             .replace_tokens_if_connected(kind, user_id, tokens)
             .await?
         {
-            tracing::warn!(provider = %kind, user_id = %user_id,
-                "reconnect failed; kept the new tokens on the existing connection");
+            tracing::info!(provider = %kind, user_id = %user_id,
+                "reconnect: the new tokens replace the stored ones");
         }
         Ok(())
     }

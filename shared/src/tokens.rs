@@ -21,6 +21,10 @@ use crate::store::{ConnectionStore, StoreError, TokenStore};
 pub const REFRESH_MARGIN: Duration = Duration::minutes(5);
 /// How long a refresher may hold the lease; a crashed one blocks others no longer.
 const LEASE: Duration = Duration::seconds(30);
+/// What the provider call may take (the HTTP client's timeout, and some): a refresher
+/// whose lease would end before that does not start the call, so no second refresher can
+/// take the lease while the first one's refresh is still in flight.
+const PROVIDER_CALL: Duration = Duration::seconds(10);
 /// How long to wait for another refresher to finish before giving the work back.
 const WAIT_FOR_OTHER_REFRESHER: StdDuration = StdDuration::from_secs(5);
 
@@ -122,14 +126,14 @@ impl TokenService {
         let (provider, user_id) = (seen.provider, seen.user_id.clone());
         let owner = crate::provider::pkce::new_state();
         let deadline = tokio::time::Instant::now() + WAIT_FOR_OTHER_REFRESHER;
-        loop {
+        let lease_until = loop {
             let now = OffsetDateTime::now_utc();
             if self
                 .tokens
                 .acquire_refresh_lease(provider, &user_id, &owner, now, now + LEASE)
                 .await?
             {
-                break;
+                break now + LEASE;
             }
             // Someone else is refreshing: wait for their result rather than race them.
             if tokio::time::Instant::now() >= deadline {
@@ -140,26 +144,38 @@ impl TokenService {
             if current.version > seen.version {
                 return Ok(current);
             }
+        };
+        let result = self.rotate_holding_lease(&seen, &owner, lease_until).await;
+        // On every path: a successful store already removed the lease (then this is a
+        // no-op), every other outcome must not leave others waiting for it to expire.
+        let released = self
+            .tokens
+            .release_refresh_lease(provider, &user_id, &owner)
+            .await;
+        match (result, released) {
+            (Ok(c), Err(e)) => {
+                tracing::warn!(user_id = %user_id, error = %e, "refresh lease not released; it expires");
+                Ok(c)
+            }
+            (result, _) => result,
         }
-        let result = self.rotate_holding_lease(&seen, &owner).await;
-        if result.is_err() {
-            self.tokens
-                .release_refresh_lease(provider, &user_id, &owner)
-                .await?;
-        }
-        result
     }
 
     async fn rotate_holding_lease(
         &self,
         seen: &Connection,
         owner: &str,
+        lease_until: OffsetDateTime,
     ) -> Result<Connection, TokenError> {
         let (kind, user_id) = (seen.provider, &seen.user_id);
         // Re-read under the lease: the tokens may have rotated since `seen` was read.
         let current = self.load(kind, user_id).await?;
         if current.version > seen.version {
             return Ok(current);
+        }
+        if OffsetDateTime::now_utc() + PROVIDER_CALL >= lease_until {
+            // The store was slow: the lease could end while the provider call runs.
+            return Err(TokenError::Busy);
         }
         let provider = self.providers.get(kind).ok_or(TokenError::NotConnected)?;
         match provider.refresh(&current.tokens).await {

@@ -84,8 +84,20 @@ impl PipelineSettings {
 }
 
 /// AWS configuration from the environment; `AWS_ENDPOINT_URL` points it at an emulator.
+/// Every AWS call has a deadline well inside the functions' own (a DynamoDB or SQS call
+/// that hangs must not outlive a refresh lease or the invocation): 1 s to connect, 3 s an
+/// attempt, 8 s for the call with its retries.
 pub async fn aws_config() -> SdkConfig {
-    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(1))
+                .operation_attempt_timeout(Duration::from_secs(3))
+                .operation_timeout(Duration::from_secs(8))
+                .build(),
+        )
+        .load()
+        .await
 }
 
 /// The outbound HTTP client for providers and SAP. Timeouts stay well inside the Lambda

@@ -1,5 +1,7 @@
 //! The token-refresh function: a batch from the FIFO retry queue.
 
+use std::time::{Duration, UNIX_EPOCH};
+
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use fitbridge::wiring::{self, PipelineSettings};
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
@@ -11,7 +13,8 @@ async fn main() -> Result<(), Error> {
     let consumer = wiring::retry_consumer(&wiring::aws_config().await, settings)?;
     let consumer = &consumer;
     run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        Ok::<SqsBatchResponse, Error>(consumer.handle(event.payload).await)
+        let deadline = UNIX_EPOCH + Duration::from_millis(event.context.deadline);
+        Ok::<SqsBatchResponse, Error>(consumer.handle_until(event.payload, Some(deadline)).await)
     }))
     .await
 }

@@ -171,16 +171,37 @@ pub struct RetryConsumer {
     pub backoff_base: Duration,
 }
 
+/// The most one refresh may take: waiting for another refresher (5 s), the provider
+/// call (8 s) and the store. A record is started only with this much time left.
+const ONE_REFRESH: Duration = Duration::from_secs(15);
+
 impl RetryConsumer {
+    /// One batch from the FIFO retry queue, with no deadline (tests).
+    pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
+        self.handle_until(event, None).await
+    }
+
     /// One batch from the FIFO retry queue. Once a message of a person (a message group)
     /// is not done, that person's later messages in the batch wait too, so FIFO order
-    /// holds.
-    pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
+    /// holds. Records are handled one after another, and one that could not finish before
+    /// the invocation's `deadline` is handed back untouched rather than cut off midway.
+    pub async fn handle_until(
+        &self,
+        event: SqsEvent,
+        deadline: Option<std::time::SystemTime>,
+    ) -> SqsBatchResponse {
         let mut decisions = Vec::with_capacity(event.records.len());
         let mut failed_groups = HashSet::new();
         for record in &event.records {
             let group = record.attributes.get("MessageGroupId").cloned();
-            if group.as_ref().is_some_and(|g| failed_groups.contains(g)) {
+            let out_of_time = deadline.is_some_and(|d| {
+                d.duration_since(std::time::SystemTime::now())
+                    .map_or(true, |left| left < ONE_REFRESH)
+            });
+            if out_of_time || group.as_ref().is_some_and(|g| failed_groups.contains(g)) {
+                if let Some(g) = group {
+                    failed_groups.insert(g);
+                }
                 decisions.push(Decision::RedeliverAfter(Duration::from_secs(5)));
                 continue;
             }

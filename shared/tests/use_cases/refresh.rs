@@ -61,3 +61,39 @@ async fn a_retry_with_the_work_queue_down_backs_off() {
     };
     assert_eq!(w.refresher.refresh.handle(&request).await, Outcome::BACKOFF);
 }
+
+#[tokio::test]
+async fn records_that_cannot_finish_before_the_deadline_are_handed_back_untouched() {
+    // Issue 8: the token-refresh function handled ten messages one after another (about
+    // 13 s each in the worst case) under a 30 s timeout.
+    let w = World::new();
+    let c = w.connected("DAN", "activity").await;
+    w.provider.expire_access_tokens("DAN");
+    let request = RetryRequest {
+        work: sync("DAN", day(10), &[Collection::Activities]),
+        observed_version: c.version,
+    };
+    let record = |id: &str| {
+        serde_json::json!({"messageId": id, "receiptHandle": format!("rh-{id}"),
+            "body": serde_json::to_string(&request).unwrap(),
+            "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1795291200000",
+                           "MessageGroupId": format!("{KIND}#DAN")},
+            "messageAttributes": {}})
+    };
+    let event: aws_lambda_events::event::sqs::SqsEvent =
+        serde_json::from_value(serde_json::json!({"Records": [record("a"), record("b")]})).unwrap();
+    let almost_over = std::time::SystemTime::now() + std::time::Duration::from_secs(3);
+    let response = w
+        .refresher
+        .handle_until(event.clone(), Some(almost_over))
+        .await;
+    assert_eq!(response.batch_item_failures.len(), 2, "both handed back");
+    assert_eq!(w.provider.refreshes_of("DAN"), 0, "nothing started");
+    assert!(w.queue.items().is_empty());
+
+    // With time enough, the same batch is handled.
+    let plenty = std::time::SystemTime::now() + std::time::Duration::from_secs(60);
+    let response = w.refresher.handle_until(event, Some(plenty)).await;
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(w.provider.refreshes_of("DAN"), 1);
+}

@@ -103,3 +103,132 @@ async fn no_connection_means_not_connected() {
         .unwrap_err();
     assert!(matches!(err, TokenError::NotConnected));
 }
+
+/// A provider whose refresh races a reconnect: while the refresh is in flight the person
+/// connects again (new tokens stored, no lease taken), and the old refresh token is
+/// refused.
+struct RacedByReconnect {
+    inner: std::sync::Arc<MemoryProvider>,
+    store: std::sync::Arc<fitbridge::store::memory::MemoryStore>,
+}
+
+#[async_trait::async_trait]
+impl fitbridge::provider::Provider for RacedByReconnect {
+    fn kind(&self) -> fitbridge::provider::ProviderKind {
+        self.inner.kind()
+    }
+    async fn authorize_url(
+        &self,
+        r: &fitbridge::provider::AuthorizeRequest<'_>,
+    ) -> Result<url::Url, fitbridge::provider::ProviderError> {
+        self.inner.authorize_url(r).await
+    }
+    async fn exchange_code(
+        &self,
+        code: &str,
+        verifier: &fitbridge::secret::Secret,
+        redirect_uri: &str,
+    ) -> Result<fitbridge::provider::TokenGrant, fitbridge::provider::ProviderError> {
+        self.inner.exchange_code(code, verifier, redirect_uri).await
+    }
+    async fn refresh(
+        &self,
+        tokens: &fitbridge::domain::TokenSet,
+    ) -> Result<fitbridge::domain::TokenSet, fitbridge::provider::ProviderError> {
+        let user = tokens
+            .refresh_token
+            .expose()
+            .split('-')
+            .nth(1)
+            .unwrap()
+            .to_owned();
+        let fresh = self.inner.grant(&user, "activity");
+        self.store
+            .replace_tokens_if_connected(KIND, &ProviderUserId(user), &fresh)
+            .await
+            .unwrap();
+        Err(fitbridge::provider::ProviderError::InvalidGrant)
+    }
+    async fn revoke(
+        &self,
+        tokens: &fitbridge::domain::TokenSet,
+    ) -> Result<(), fitbridge::provider::ProviderError> {
+        self.inner.revoke(tokens).await
+    }
+    async fn identify(
+        &self,
+        grant: &fitbridge::provider::TokenGrant,
+    ) -> Result<fitbridge::provider::Person, fitbridge::provider::ProviderError> {
+        self.inner.identify(grant).await
+    }
+    async fn fetch_day(
+        &self,
+        token: &fitbridge::secret::Secret,
+        user: &ProviderUserId,
+        collection: fitbridge::domain::Collection,
+        date: time::Date,
+    ) -> Result<fitbridge::domain::DaySummary, fitbridge::provider::ProviderError> {
+        self.inner.fetch_day(token, user, collection, date).await
+    }
+    async fn subscribe(
+        &self,
+        token: &fitbridge::secret::Secret,
+        user: &ProviderUserId,
+        collections: &[fitbridge::domain::Collection],
+    ) -> Vec<fitbridge::domain::Collection> {
+        self.inner.subscribe(token, user, collections).await
+    }
+    async fn unsubscribe(
+        &self,
+        token: &fitbridge::secret::Secret,
+        user: &ProviderUserId,
+        collections: &[fitbridge::domain::Collection],
+    ) {
+        self.inner.unsubscribe(token, user, collections).await
+    }
+}
+
+#[tokio::test]
+async fn the_lease_is_released_on_every_path() {
+    // Issue 8: a refresher that found the token rotated under it (a reconnect during its
+    // refresh) returned the newer tokens but kept the lease, so every other refresher of
+    // the person waited for it to expire.
+    use fitbridge::store::TokenStore;
+    let w = World::new();
+    expiring_soon(&w, "EVA").await;
+    let raced = RacedByReconnect {
+        inner: w.provider.clone(),
+        store: w.store.clone(),
+    };
+    let tokens = fitbridge::tokens::TokenService::new(
+        [(
+            KIND,
+            std::sync::Arc::new(raced) as std::sync::Arc<dyn fitbridge::provider::Provider>,
+        )]
+        .into_iter()
+        .collect(),
+        w.store.clone(),
+        w.store.clone(),
+    );
+    let user = ProviderUserId("EVA".into());
+    let c = tokens.fresh(KIND, &user).await.unwrap();
+    assert_eq!(
+        c.status,
+        fitbridge::domain::ConnectionStatus::Active,
+        "the reconnect's tokens are used, the person is not parked"
+    );
+    let now = OffsetDateTime::now_utc();
+    assert!(
+        w.store
+            .acquire_refresh_lease(
+                KIND,
+                &user,
+                "somebody-else",
+                now,
+                now + Duration::seconds(30)
+            )
+            .await
+            .unwrap(),
+        "the lease is free at once"
+    );
+}

@@ -188,6 +188,19 @@ impl GoogleHealthClient {
         self.call(user, request).await
     }
 
+    /// A GET that only a granted scope allows: `None` without asking when it is not.
+    async fn get_if_granted<T: DeserializeOwned>(
+        &self,
+        granted: bool,
+        access_token: &Secret,
+        url: &str,
+    ) -> Result<Option<T>, ProviderError> {
+        if !granted {
+            return Ok(None);
+        }
+        self.get("me", access_token, url, &[]).await.map(Some)
+    }
+
     /// `POST users/me/dataTypes/{type}/dataPoints:dailyRollUp` over one civil day; the
     /// caller took its budget.
     async fn roll_up(
@@ -339,34 +352,31 @@ impl Provider for GoogleHealthClient {
     async fn identify(&self, grant: &TokenGrant) -> Result<Person, ProviderError> {
         let token = &grant.tokens.access_token;
         let granted = &grant.tokens.scopes;
-        let identity: model::Identity = self
-            .get("me", token, &self.endpoint("users/me/identity"), &[])
-            .await?;
-        let user = identity.health_user_id.clone();
-        let health = if granted.contains(scopes::PROFILE) {
-            Some(
-                self.get(&user, token, &self.endpoint("users/me/profile"), &[])
-                    .await?,
-            )
-        } else {
-            None
-        };
-        let settings = if granted.contains(scopes::SETTINGS) {
-            Some(
-                self.get(&user, token, &self.endpoint("users/me/settings"), &[])
-                    .await?,
-            )
-        } else {
-            None
-        };
-        let userinfo = if scopes::has_openid(granted) {
-            Some(
-                self.get(&user, token, self.settings.userinfo_url.as_str(), &[])
-                    .await?,
-            )
-        } else {
-            None
-        };
+        // One round trip instead of four: the connect callback runs under API Gateway's
+        // 30 s, after the code exchange and before SAP.
+        let (identity_url, profile_url, settings_url) = (
+            self.endpoint("users/me/identity"),
+            self.endpoint("users/me/profile"),
+            self.endpoint("users/me/settings"),
+        );
+        let (identity, health, settings, userinfo) = futures_util::try_join!(
+            self.get::<model::Identity>("me", token, &identity_url, &[]),
+            self.get_if_granted::<model::HealthProfile>(
+                granted.contains(scopes::PROFILE),
+                token,
+                &profile_url,
+            ),
+            self.get_if_granted::<model::Settings>(
+                granted.contains(scopes::SETTINGS),
+                token,
+                &settings_url,
+            ),
+            self.get_if_granted::<model::UserInfo>(
+                scopes::has_openid(granted),
+                token,
+                self.settings.userinfo_url.as_str(),
+            ),
+        )?;
         Ok(Person {
             user_id: ProviderUserId(identity.health_user_id),
             legacy_user_id: identity

@@ -34,11 +34,16 @@ use axum::Router;
 use serde::{Deserialize, Serialize};
 use time::{Date, OffsetDateTime};
 
+use crate::counters;
+use crate::faults::{self, FaultInjection, FaultTarget, Faults};
+
 pub use admin::{
     sign_notification, Notification, NotifyError, NotifyMode, NotifyRequest, VerifyOutcome,
 };
 pub use api::SubscriptionInfo;
-pub use oauth::{pkce_s256, TokenGrant};
+pub use oauth::TokenGrant;
+
+pub use crate::oauth2::pkce_s256;
 
 /// Every OAuth 2.0 scope the Fitbit Web API knew; anything else is refused at authorization.
 pub const KNOWN_SCOPES: [&str; 15] = [
@@ -189,7 +194,7 @@ impl Consent {
 /// ones (and the fields derived from them, e.g. distance from steps, unless also given).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RecordedActivity {
-    #[serde(with = "admin::iso_date")]
+    #[serde(with = "crate::admin_api::iso_date")]
     pub date: Date,
     #[serde(default)]
     pub steps: Option<u64>,
@@ -283,81 +288,39 @@ pub struct FitbitStats {
 impl FitbitStats {
     /// Token requests of `grant_type` that ended with `outcome`.
     pub fn token_requests_with(&self, grant_type: &str, outcome: &str) -> u64 {
-        self.token_requests
-            .get(grant_type)
-            .and_then(|m| m.get(outcome))
-            .copied()
-            .unwrap_or(0)
+        counters::nested_count(&self.token_requests, grant_type, outcome)
     }
 
     /// Successful rotations of the user's refresh tokens.
     pub fn refreshes_of(&self, user_id: &str) -> u64 {
-        self.refreshes.get(user_id).copied().unwrap_or(0)
+        counters::count(&self.refreshes, user_id)
     }
 
     /// API requests of the user, all paths together.
     pub fn api_calls_of(&self, user_id: &str) -> u64 {
-        self.api_calls
-            .get(user_id)
-            .map(|m| m.values().sum())
-            .unwrap_or(0)
+        counters::nested_sum(&self.api_calls, user_id, |_| true)
     }
 
     /// The user's data fetches: activities, sleep and weight by date (not profile or
     /// subscriptions), whatever their outcome (429s and injected failures included).
     pub fn data_calls_of(&self, user_id: &str) -> u64 {
-        self.api_calls
-            .get(user_id)
-            .map(|m| {
-                m.iter()
-                    .filter(|(path, _)| api::is_data_fetch(path))
-                    .map(|(_, n)| n)
-                    .sum()
-            })
-            .unwrap_or(0)
+        counters::nested_sum(&self.api_calls, user_id, api::is_data_fetch)
     }
 
     /// Grace-window replays of the user's refresh requests.
     pub fn replays_of(&self, user_id: &str) -> u64 {
-        self.refresh_replays.get(user_id).copied().unwrap_or(0)
-    }
-
-    fn bump(map: &mut BTreeMap<String, u64>, key: &str) {
-        *map.entry(key.to_owned()).or_default() += 1;
+        counters::count(&self.refresh_replays, user_id)
     }
 }
 
 /// Active fault injection on the data API (`/1/user/...`, `/1.2/user/...`; not `/oauth2`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FitbitFaults {
-    /// The next this many API requests with a valid token fail with `status` (after the rate
-    /// limit, which they count against, and before the endpoint runs).
-    pub fail_next_requests: u32,
-    pub status: u16,
-    /// Delay before every API response, without holding any lock, so concurrent requests
-    /// are delayed concurrently.
-    pub latency_ms: u64,
-}
-
-impl Default for FitbitFaults {
-    fn default() -> Self {
-        FitbitFaults {
-            fail_next_requests: 0,
-            status: 503,
-            latency_ms: 0,
-        }
-    }
-}
+/// A request with a valid token takes an injected failure after the rate limit (which it
+/// counts against) and before the endpoint runs, and answers in Fitbit's error shape.
+pub type FitbitFaults = Faults;
 
 /// A change to the fault injection (the body of `POST /_admin/fitbit/faults`); absent fields
 /// keep their current value.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FitbitFaultInjection {
-    pub fail_next_requests: Option<u32>,
-    pub status: Option<u16>,
-    pub latency_ms: Option<u64>,
-}
+pub type FitbitFaultInjection = FaultInjection;
 
 /// Per-user request count in the current clock hour.
 #[derive(Clone, Copy, Debug)]
@@ -421,7 +384,7 @@ impl State {
     fn revoke_user(&mut self, user_id: &str) -> bool {
         let revoked = self.tokens.revoke_user(user_id);
         if revoked {
-            FitbitStats::bump(&mut self.stats.revocations, user_id);
+            counters::bump(&mut self.stats.revocations, user_id);
         }
         self.subscriptions.retain(|s| s.owner_id != user_id);
         revoked
@@ -447,14 +410,7 @@ impl FitbitSandbox {
     pub fn new(config: FitbitConfig) -> Self {
         let state = Mutex::new(State::new(&config));
         // Fitbit gives subscribers 5 seconds; a slower answer counts as a failed delivery.
-        // Subscribers are local (in-process test servers, the local emulator), so no proxy
-        // from the environment may get in between.
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(5))
-            .no_proxy()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("reqwest client for subscriber calls");
+        let http = crate::subscriber_client(Duration::from_secs(5));
         FitbitSandbox {
             config,
             state,
@@ -589,46 +545,7 @@ impl FitbitSandbox {
         self.lock().stats.data_calls_of(user_id)
     }
 
-    pub fn faults(&self) -> FitbitFaults {
-        self.lock().faults.clone()
-    }
-
-    /// Applies a fault injection change and returns the resulting faults.
-    pub fn inject_faults(&self, change: FitbitFaultInjection) -> FitbitFaults {
-        let mut st = self.lock();
-        let faults = &mut st.faults;
-        if let Some(n) = change.fail_next_requests {
-            faults.fail_next_requests = n;
-        }
-        if let Some(status) = change.status {
-            faults.status = status;
-        }
-        if let Some(ms) = change.latency_ms {
-            faults.latency_ms = ms;
-        }
-        faults.clone()
-    }
-
-    /// The next `n` API requests (with a valid token) answer `status` with a Fitbit error body.
-    pub fn fail_next_requests(&self, n: u32, status: u16) {
-        self.inject_faults(FitbitFaultInjection {
-            fail_next_requests: Some(n),
-            status: Some(status),
-            ..FitbitFaultInjection::default()
-        });
-    }
-
-    /// Delays every API response by `latency`.
-    pub fn set_latency(&self, latency: Duration) {
-        self.inject_faults(FitbitFaultInjection {
-            latency_ms: Some(latency.as_millis().try_into().unwrap_or(u64::MAX)),
-            ..FitbitFaultInjection::default()
-        });
-    }
-
-    pub fn clear_faults(&self) {
-        self.lock().faults = FitbitFaults::default();
-    }
+    faults::fault_injection_methods!();
 
     /// Forces the user over the rate limit right now: every API call with their tokens
     /// answers `429 request_throttled` with `Fitbit-Rate-Limit-Remaining: 0` and
@@ -661,6 +578,12 @@ impl FitbitSandbox {
             types.sort();
         }
         stats
+    }
+}
+
+impl FaultTarget for FitbitSandbox {
+    fn with_faults<R>(&self, f: impl FnOnce(&mut Faults) -> R) -> R {
+        f(&mut self.lock().faults)
     }
 }
 

@@ -128,13 +128,18 @@ use axum::Router;
 use serde::{Deserialize, Serialize};
 use time::{Date, OffsetDateTime};
 
+use crate::counters;
+use crate::faults::{self, FaultInjection, FaultTarget, Faults};
+
 pub use discovery::{discovery, validate_response, Discovery};
 pub use keys::{parse_signature_header, TINK_ECDSA_PUBLIC_KEY_TYPE_URL};
 pub use notify::{
     Delivery, NotificationInterval, NotificationOperation, NotifyError, NotifyMode, NotifyRequest,
 };
-pub use oauth::{pkce_s256, ServiceAccountKey, TokenGrant, GOOGLE_TOKEN_URI};
+pub use oauth::{ServiceAccountKey, TokenGrant, GOOGLE_TOKEN_URI};
 pub use subscribers::VerificationOutcome;
+
+pub use crate::oauth2::pkce_s256;
 
 /// OAuth scopes, as Google names them.
 pub mod scopes {
@@ -225,7 +230,7 @@ pub struct GoogleUser {
     pub time_zone: String,
     /// BCP 47, e.g. `de-DE`.
     pub language_locale: String,
-    #[serde(with = "admin::iso_date")]
+    #[serde(with = "crate::admin_api::iso_date")]
     pub membership_start_date: Date,
     /// `MALE`, `FEMALE` or anything else; only used for the synthetic calories.
     pub sex: String,
@@ -310,7 +315,7 @@ impl Consent {
 /// (distance follows recorded steps unless also given).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RecordedDay {
-    #[serde(with = "admin::iso_date")]
+    #[serde(with = "crate::admin_api::iso_date")]
     pub date: Date,
     #[serde(default)]
     pub steps: Option<u64>,
@@ -533,78 +538,39 @@ pub struct GoogleHealthStats {
 
 impl GoogleHealthStats {
     pub fn token_requests_with(&self, grant_type: &str, outcome: &str) -> u64 {
-        self.token_requests
-            .get(grant_type)
-            .and_then(|m| m.get(outcome))
-            .copied()
-            .unwrap_or(0)
+        counters::nested_count(&self.token_requests, grant_type, outcome)
     }
 
     pub fn refreshes_of(&self, user: &str) -> u64 {
-        self.refreshes.get(user).copied().unwrap_or(0)
+        counters::count(&self.refreshes, user)
     }
 
     pub fn api_calls_of(&self, user: &str) -> u64 {
-        self.api_calls
-            .get(user)
-            .map(|m| m.values().sum())
-            .unwrap_or(0)
+        counters::nested_sum(&self.api_calls, user, |_| true)
     }
 
     /// The user's data fetches (`dataPoints` methods: list, dailyRollUp, rollUp, get,
     /// reconcile), whatever their outcome.
     pub fn data_calls_of(&self, user: &str) -> u64 {
-        self.api_calls
-            .get(user)
-            .map(|m| {
-                m.iter()
-                    .filter(|(id, _)| id.starts_with("health.users.dataTypes.dataPoints."))
-                    .map(|(_, n)| n)
-                    .sum()
-            })
-            .unwrap_or(0)
+        counters::nested_sum(&self.api_calls, user, |id| {
+            id.starts_with("health.users.dataTypes.dataPoints.")
+        })
     }
 
     /// Requests that matched the discovery method `id`.
     pub fn method_calls(&self, id: &str) -> u64 {
-        self.requests_by_method.get(id).copied().unwrap_or(0)
-    }
-
-    fn bump(map: &mut BTreeMap<String, u64>, key: &str) {
-        *map.entry(key.to_owned()).or_default() += 1;
+        counters::count(&self.requests_by_method, id)
     }
 }
 
-/// Active fault injection on the `/v4` API (not OAuth, userinfo or the keyset).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GoogleHealthFaults {
-    /// The next this many authenticated API requests fail with `status` (after the rate
-    /// limit and contract validation, before the scope check and the endpoint).
-    pub fail_next_requests: u32,
-    pub status: u16,
-    /// Delay before every API response, without holding any lock.
-    pub latency_ms: u64,
-}
-
-impl Default for GoogleHealthFaults {
-    fn default() -> Self {
-        GoogleHealthFaults {
-            fail_next_requests: 0,
-            status: 503,
-            latency_ms: 0,
-        }
-    }
-}
+/// Active fault injection on the `/v4` API (not OAuth, userinfo or the keyset). An
+/// authenticated request takes an injected failure after the rate limit and contract
+/// validation, before the scope check and the endpoint, and answers in Google's error shape.
+pub type GoogleHealthFaults = Faults;
 
 /// A change to the fault injection (the body of `POST /_admin/google-health/faults`);
 /// absent fields keep their value.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct GoogleHealthFaultInjection {
-    pub fail_next_requests: Option<u32>,
-    pub status: Option<u16>,
-    pub latency_ms: Option<u64>,
-}
+pub type GoogleHealthFaultInjection = FaultInjection;
 
 /// Requests per second of the sandbox clock over the last minute.
 #[derive(Clone, Debug, Default)]
@@ -705,7 +671,7 @@ impl State {
     fn revoke_user(&mut self, user: &str) -> bool {
         let revoked = self.tokens.revoke_user(user);
         if revoked {
-            GoogleHealthStats::bump(&mut self.stats.revocations, user);
+            counters::bump(&mut self.stats.revocations, user);
         }
         revoked
     }
@@ -725,14 +691,7 @@ pub struct GoogleHealthSandbox {
 impl GoogleHealthSandbox {
     pub fn new(config: GoogleHealthConfig) -> Self {
         let state = Mutex::new(State::new(&config));
-        // Endpoints are local (in-process test servers, the local emulator): no proxy from
-        // the environment, no redirects (Google does not follow them either).
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .no_proxy()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("reqwest client for subscriber calls");
+        let http = crate::subscriber_client(Duration::from_secs(10));
         GoogleHealthSandbox {
             config,
             state,
@@ -913,46 +872,7 @@ impl GoogleHealthSandbox {
         self.lock().throttled_until.remove(health_user_id);
     }
 
-    pub fn faults(&self) -> GoogleHealthFaults {
-        self.lock().faults.clone()
-    }
-
-    /// Applies a fault injection change and returns the resulting faults.
-    pub fn inject_faults(&self, change: GoogleHealthFaultInjection) -> GoogleHealthFaults {
-        let mut st = self.lock();
-        let faults = &mut st.faults;
-        if let Some(n) = change.fail_next_requests {
-            faults.fail_next_requests = n;
-        }
-        if let Some(status) = change.status {
-            faults.status = status;
-        }
-        if let Some(ms) = change.latency_ms {
-            faults.latency_ms = ms;
-        }
-        faults.clone()
-    }
-
-    /// The next `n` authenticated `/v4` requests answer `status` in Google's error shape.
-    pub fn fail_next_requests(&self, n: u32, status: u16) {
-        self.inject_faults(GoogleHealthFaultInjection {
-            fail_next_requests: Some(n),
-            status: Some(status),
-            ..GoogleHealthFaultInjection::default()
-        });
-    }
-
-    /// Delays every `/v4` response by `latency`.
-    pub fn set_latency(&self, latency: Duration) {
-        self.inject_faults(GoogleHealthFaultInjection {
-            latency_ms: Some(latency.as_millis().try_into().unwrap_or(u64::MAX)),
-            ..GoogleHealthFaultInjection::default()
-        });
-    }
-
-    pub fn clear_faults(&self) {
-        self.lock().faults = GoogleHealthFaults::default();
-    }
+    faults::fault_injection_methods!();
 
     /// The user's data fetches so far (see [`GoogleHealthStats::data_calls_of`]).
     pub fn data_calls(&self, health_user_id: &str) -> u64 {
@@ -1033,6 +953,12 @@ impl GoogleHealthSandbox {
     pub fn subscribers(&self) -> Vec<serde_json::Value> {
         let st = self.lock();
         st.subscribers.list_json()
+    }
+}
+
+impl FaultTarget for GoogleHealthSandbox {
+    fn with_faults<R>(&self, f: impl FnOnce(&mut Faults) -> R) -> R {
+        f(&mut self.lock().faults)
     }
 }
 

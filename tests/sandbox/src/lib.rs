@@ -15,6 +15,15 @@ pub mod fitbit;
 pub mod google_health;
 pub mod sap;
 
+mod admin_api;
+mod civil_time;
+mod counters;
+mod faults;
+mod oauth2;
+mod synthetic;
+#[cfg(test)]
+mod test_support;
+
 #[derive(Clone, Debug, Default)]
 pub struct SandboxConfig {
     pub fitbit: fitbit::FitbitConfig,
@@ -70,4 +79,17 @@ impl Drop for Sandbox {
             let _ = tx.send(());
         }
     }
+}
+
+/// The client a provider sandbox calls subscriber endpoints with, giving up after `timeout`.
+/// Endpoints are local (in-process test servers, the local emulator), so no proxy from the
+/// environment may get in between; a redirect is the endpoint's answer, not followed (Google
+/// does not follow them either).
+fn subscriber_client(timeout: std::time::Duration) -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("reqwest client for subscriber calls")
 }

@@ -18,7 +18,8 @@ use sha1::Sha1;
 use url::Url;
 
 use super::oauth::random_hex;
-use super::{Consent, FitbitFaultInjection, FitbitSandbox, RecordedActivity, State, TestUser};
+use super::{Consent, FitbitSandbox, RecordedActivity, State, TestUser};
+use crate::{admin_api, faults};
 
 /// `X-Fitbit-Signature`: base64(HMAC-SHA1(key = client secret + "&", raw body)).
 pub fn sign_notification(client_secret: &str, body: &[u8]) -> String {
@@ -26,23 +27,6 @@ pub fn sign_notification(client_secret: &str, body: &[u8]) -> String {
         .expect("HMAC accepts any key length");
     mac.update(body);
     STANDARD.encode(mac.finalize().into_bytes())
-}
-
-/// `yyyy-MM-dd` (de)serialization of [`time::Date`] for the admin API's JSON.
-pub(super) mod iso_date {
-    use serde::{Deserialize, Deserializer, Serializer};
-    use time::macros::format_description;
-    use time::Date;
-
-    pub fn serialize<S: Serializer>(date: &Date, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(date)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Date, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        Date::parse(&text, format_description!("[year]-[month]-[day]"))
-            .map_err(serde::de::Error::custom)
-    }
 }
 
 /// One element of a notification body, in Fitbit's field order.
@@ -287,10 +271,7 @@ pub(super) fn router() -> Router<Arc<FitbitSandbox>> {
             post(throttle_user).delete(unthrottle_user),
         )
         .route("/_admin/fitbit/users/{id}/data-calls", get(data_calls))
-        .route(
-            "/_admin/fitbit/faults",
-            get(faults).post(inject_faults).delete(clear_faults),
-        )
+        .route("/_admin/fitbit/faults", faults::admin_route())
         .route(
             "/_admin/fitbit/users/{id}/subscriptions",
             get(subscriptions),
@@ -307,10 +288,6 @@ pub(super) fn router() -> Router<Arc<FitbitSandbox>> {
 }
 
 type Sandbox = AxumState<Arc<FitbitSandbox>>;
-
-fn admin_error(status: StatusCode, message: impl fmt::Display) -> Response {
-    (status, Json(json!({ "error": message.to_string() }))).into_response()
-}
 
 fn notify_error_status(error: &NotifyError) -> StatusCode {
     match error {
@@ -339,7 +316,7 @@ struct UserInput {
 
 async fn add_user(AxumState(sandbox): Sandbox, Json(input): Json<UserInput>) -> Response {
     if input.user_id.is_empty() || !input.user_id.chars().all(|c| c.is_ascii_alphanumeric()) {
-        return admin_error(
+        return admin_api::error(
             StatusCode::BAD_REQUEST,
             "user_id must be non-empty and alphanumeric, like GGNJL9",
         );
@@ -371,7 +348,7 @@ async fn add_user(AxumState(sandbox): Sandbox, Json(input): Json<UserInput>) -> 
 async fn get_user(AxumState(sandbox): Sandbox, Path(id): Path<String>) -> Response {
     match sandbox.user(&id) {
         Some(user) => Json(user).into_response(),
-        None => admin_error(StatusCode::NOT_FOUND, format!("no user {id}")),
+        None => admin_api::error(StatusCode::NOT_FOUND, format!("no user {id}")),
     }
 }
 
@@ -379,7 +356,7 @@ async fn expire_token(AxumState(sandbox): Sandbox, Path(id): Path<String>) -> Re
     if sandbox.expire_access_token(&id) {
         Json(json!({ "expired": true })).into_response()
     } else {
-        admin_error(
+        admin_api::error(
             StatusCode::NOT_FOUND,
             format!("user {id} has no active access token"),
         )
@@ -442,25 +419,6 @@ async fn data_calls(AxumState(sandbox): Sandbox, Path(id): Path<String>) -> Resp
     Json(json!({ "user_id": id, "data_calls": sandbox.data_calls(&id) })).into_response()
 }
 
-async fn faults(AxumState(sandbox): Sandbox) -> Response {
-    Json(sandbox.faults()).into_response()
-}
-
-async fn inject_faults(
-    AxumState(sandbox): Sandbox,
-    Json(change): Json<FitbitFaultInjection>,
-) -> Response {
-    if change.status.is_some_and(|s| !(400..=599).contains(&s)) {
-        return admin_error(StatusCode::BAD_REQUEST, "status must be 4xx or 5xx");
-    }
-    Json(sandbox.inject_faults(change)).into_response()
-}
-
-async fn clear_faults(AxumState(sandbox): Sandbox) -> Response {
-    sandbox.clear_faults();
-    StatusCode::NO_CONTENT.into_response()
-}
-
 async fn subscriptions(AxumState(sandbox): Sandbox, Path(id): Path<String>) -> Response {
     Json(json!({ "apiSubscriptions": sandbox.subscriptions(&id) })).into_response()
 }
@@ -473,7 +431,7 @@ async fn set_consent(AxumState(sandbox): Sandbox, Json(consent): Json<Consent>) 
 async fn notify(AxumState(sandbox): Sandbox, Json(request): Json<NotifyRequest>) -> Response {
     match sandbox.deliver_notifications(request).await {
         Ok(statuses) => Json(json!({ "statuses": statuses })).into_response(),
-        Err(error) => admin_error(notify_error_status(&error), error),
+        Err(error) => admin_api::error(notify_error_status(&error), error),
     }
 }
 
@@ -494,7 +452,7 @@ async fn verify_subscriber(
         .await
     {
         Ok(outcome) => Json(outcome).into_response(),
-        Err(error) => admin_error(notify_error_status(&error), error),
+        Err(error) => admin_api::error(notify_error_status(&error), error),
     }
 }
 

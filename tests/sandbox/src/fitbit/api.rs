@@ -6,7 +6,7 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::extract::State as AxumState;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
@@ -18,7 +18,8 @@ use time::{Date, OffsetDateTime};
 
 use super::data::{self, Units};
 use super::error::{ApiError, OAUTH_DOCS};
-use super::{FitbitSandbox, FitbitStats, RateWindow, State, TestUser};
+use super::{FitbitSandbox, RateWindow, State, TestUser};
+use crate::{civil_time, counters, faults, oauth2};
 
 const MAX_SUBSCRIPTION_ID_LEN: usize = 50;
 
@@ -271,18 +272,9 @@ fn with_rate_headers(mut response: Response, info: &RateInfo) -> Response {
     response
 }
 
-fn bearer_token(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim())
-        .filter(|t| !t.is_empty())
-}
-
 fn parse_day(day: &str, user: &TestUser, now: OffsetDateTime) -> Result<Date, ApiError> {
     if day == "today" {
-        return Ok(data::local_date(user, now));
+        return Ok(civil_time::local_date(&user.timezone, now));
     }
     let format = time::macros::format_description!("[year]-[month]-[day]");
     Date::parse(day, format)
@@ -299,11 +291,7 @@ pub(super) async fn handle(
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    // Read and released before sleeping: concurrent requests are delayed concurrently.
-    let latency_ms = sandbox.lock().faults.latency_ms;
-    if latency_ms > 0 {
-        tokio::time::sleep(Duration::from_millis(latency_ms)).await;
-    }
+    faults::delay_response(sandbox.as_ref()).await;
     sandbox.serve_api(&method, uri.path(), &headers)
 }
 
@@ -311,7 +299,7 @@ impl FitbitSandbox {
     fn serve_api(&self, method: &Method, path: &str, headers: &HeaderMap) -> Response {
         let mut st = self.lock();
         let now = st.now();
-        let Some(token) = bearer_token(headers) else {
+        let Some(token) = oauth2::bearer_header(headers) else {
             let error = ApiError::invalid_client(format!(
                 "Invalid authorization header format. The header was not recognized to be a valid header \
                  for any of known implementations. {OAUTH_DOCS}"
@@ -325,11 +313,11 @@ impl FitbitSandbox {
                 return with_rate_headers(error.into_response(), &info);
             }
         };
-        FitbitStats::bump(st.stats.api_calls.entry(user_id.clone()).or_default(), path);
+        counters::bump(st.stats.api_calls.entry(user_id.clone()).or_default(), path);
         let info = match st.rate_take(&user_id, now) {
             Ok(info) => info,
             Err(info) => {
-                FitbitStats::bump(&mut st.stats.throttled, &user_id);
+                counters::bump(&mut st.stats.throttled, &user_id);
                 tracing::debug!(%user_id, "fitbit sandbox: rate limit exceeded");
                 let mut response = ApiError::new(
                     StatusCode::TOO_MANY_REQUESTS,
@@ -343,11 +331,8 @@ impl FitbitSandbox {
                 return with_rate_headers(response, &info);
             }
         };
-        if st.faults.fail_next_requests > 0 {
-            st.faults.fail_next_requests -= 1;
+        if let Some(status) = st.faults.take_failure() {
             st.stats.injected_failures += 1;
-            let status =
-                StatusCode::from_u16(st.faults.status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
             tracing::debug!(%user_id, %status, "fitbit sandbox: injected failure");
             let error = ApiError::new(
                 status,
@@ -499,7 +484,7 @@ fn subscribe(
     };
     let body = json!(subscription.info());
     st.subscriptions.push(subscription);
-    FitbitStats::bump(&mut st.stats.subscriptions_created, user_id);
+    counters::bump(&mut st.stats.subscriptions_created, user_id);
     tracing::debug!(%user_id, collection = collection.map_or("user", Collection::as_str), "fitbit sandbox: subscribed");
     Ok(json_response(StatusCode::CREATED, body))
 }

@@ -5,11 +5,12 @@
 
 use axum::http::{header, HeaderMap};
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 use time::macros::{format_description, time};
-use time::{Date, Duration, Month, OffsetDateTime, PrimitiveDateTime, Time};
+use time::{Date, Duration, OffsetDateTime, PrimitiveDateTime, Time};
 
 use super::{RecordedActivity, TestUser};
+use crate::civil_time::{local_date, utc_offset_secs};
+use crate::synthetic::{sleep_cycles, Seed, SleepStage};
 
 /// Fitbit answers in the unit system of the `Accept-Language` header: `en_US` gets US
 /// units, anything else (or no header) metric.
@@ -74,115 +75,9 @@ impl Units {
     }
 }
 
-/// A small deterministic generator (SplitMix64) seeded from SHA-256, so values do not
-/// change with the `rand` crate's algorithms.
-struct Seed(u64);
-
-impl Seed {
-    fn new(parts: &[&str]) -> Seed {
-        let digest = Sha256::digest(parts.join("\u{1f}").as_bytes());
-        let mut first = [0u8; 8];
-        first.copy_from_slice(&digest[..8]);
-        Seed(u64::from_be_bytes(first))
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `lo..=hi` (the modulo bias is irrelevant here).
-    fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.next() % (hi - lo + 1)
-    }
-}
-
 fn round_to(value: f64, decimals: i32) -> f64 {
     let factor = 10f64.powi(decimals);
     (value * factor).round() / factor
-}
-
-/// Daylight-saving rule of a zone.
-#[derive(Clone, Copy)]
-enum Dst {
-    None,
-    /// Last Sunday of March to last Sunday of October, 01:00 UTC.
-    Eu,
-    /// Second Sunday of March to first Sunday of November, 02:00 local.
-    Us,
-}
-
-/// Standard offset (seconds) and DST rule of the zones tests are likely to use; there is
-/// no tz database among the dependencies. Unknown zones count as UTC.
-fn zone(timezone: &str) -> (i64, Dst) {
-    const H: i64 = 3600;
-    match timezone {
-        "Europe/London" | "Europe/Dublin" | "Europe/Lisbon" => (0, Dst::Eu),
-        "Europe/Berlin" | "Europe/Paris" | "Europe/Madrid" | "Europe/Rome" | "Europe/Amsterdam"
-        | "Europe/Brussels" | "Europe/Vienna" | "Europe/Zurich" | "Europe/Stockholm"
-        | "Europe/Oslo" | "Europe/Copenhagen" | "Europe/Warsaw" | "Europe/Prague"
-        | "Europe/Budapest" => (H, Dst::Eu),
-        "Europe/Helsinki" | "Europe/Athens" | "Europe/Bucharest" | "Europe/Kyiv"
-        | "Europe/Kiev" => (2 * H, Dst::Eu),
-        "America/New_York" | "America/Toronto" => (-5 * H, Dst::Us),
-        "America/Chicago" => (-6 * H, Dst::Us),
-        "America/Denver" => (-7 * H, Dst::Us),
-        "America/Los_Angeles" | "America/Vancouver" => (-8 * H, Dst::Us),
-        "America/Anchorage" => (-9 * H, Dst::Us),
-        "America/Phoenix" => (-7 * H, Dst::None),
-        "America/Sao_Paulo" => (-3 * H, Dst::None),
-        "Asia/Dubai" => (4 * H, Dst::None),
-        "Asia/Kolkata" => (5 * H + 1800, Dst::None),
-        "Asia/Singapore" | "Asia/Shanghai" => (8 * H, Dst::None),
-        "Asia/Tokyo" => (9 * H, Dst::None),
-        _ => (0, Dst::None),
-    }
-}
-
-fn nth_sunday(year: i32, month: Month, n: i64) -> Date {
-    let first = Date::from_calendar_date(year, month, 1).expect("first of month");
-    let to_sunday = (7 - i64::from(first.weekday().number_days_from_sunday())) % 7;
-    first + Duration::days(to_sunday + 7 * (n - 1))
-}
-
-fn last_sunday(year: i32, month: Month) -> Date {
-    let next_month = Date::from_calendar_date(year, month.next(), 1).expect("first of month");
-    let last = next_month.previous_day().expect("in range");
-    last - Duration::days(i64::from(last.weekday().number_days_from_sunday()))
-}
-
-fn utc_instant(date: Date, seconds_after_midnight: i64) -> OffsetDateTime {
-    date.midnight().assume_utc() + Duration::seconds(seconds_after_midnight)
-}
-
-/// The zone's offset from UTC in seconds at `at`.
-fn utc_offset_secs(timezone: &str, at: OffsetDateTime) -> i64 {
-    let (standard, dst) = zone(timezone);
-    let year = at.year();
-    let (start, end) = match dst {
-        Dst::None => return standard,
-        Dst::Eu => (
-            utc_instant(last_sunday(year, Month::March), 3600),
-            utc_instant(last_sunday(year, Month::October), 3600),
-        ),
-        Dst::Us => (
-            utc_instant(nth_sunday(year, Month::March, 2), 7200 - standard),
-            utc_instant(nth_sunday(year, Month::November, 1), 7200 - standard - 3600),
-        ),
-    };
-    if (start..end).contains(&at) {
-        standard + 3600
-    } else {
-        standard
-    }
-}
-
-/// The user's calendar date at `now`: Fitbit days are local days.
-pub(super) fn local_date(user: &TestUser, now: OffsetDateTime) -> Date {
-    (now + Duration::seconds(utc_offset_secs(&user.timezone, now))).date()
 }
 
 fn parse_date(value: &str) -> Option<Date> {
@@ -221,7 +116,7 @@ pub(super) fn profile(user: &TestUser, units: Units, now: OffsetDateTime) -> Val
     let unit = units.name();
     // Two halves: one `json!` with every field exceeds the macro recursion limit.
     let mut fields = json!({
-        "age": age_on(&user.date_of_birth, local_date(user, now)),
+        "age": age_on(&user.date_of_birth, local_date(&user.timezone, now)),
         "ambassador": false,
         "autoStrideEnabled": true,
         "avatar": "https://static0.fitbit.com/images/profile/defaultProfile_100.png",
@@ -411,33 +306,20 @@ fn local_timestamp(at: PrimitiveDateTime) -> String {
     .expect("formattable date-time")
 }
 
-/// `total` split into `n` nearly equal parts.
-fn split(total: u64, n: u64) -> impl Iterator<Item = u64> {
-    (0..n).map(move |i| total / n + u64::from(i < total % n))
-}
-
 pub(super) fn sleep(user: &TestUser, day: Date) -> Value {
     let plan = sleep_plan(user, day);
     let asleep = plan.time_in_bed - plan.wake;
 
-    // Four sleep cycles: light, deep, light, REM, then a short awakening.
-    let light: Vec<u64> = split(plan.light, 8).collect();
-    let deep: Vec<u64> = split(plan.deep, 4).collect();
-    let rem: Vec<u64> = split(plan.rem, 4).collect();
-    let wake: Vec<u64> = split(plan.wake, 5).collect();
-    let mut stages = vec![("wake", wake[0])];
-    for cycle in 0..4 {
-        stages.extend([
-            ("light", light[2 * cycle]),
-            ("deep", deep[cycle]),
-            ("light", light[2 * cycle + 1]),
-            ("rem", rem[cycle]),
-            ("wake", wake[cycle + 1]),
-        ]);
-    }
+    let stages = sleep_cycles(plan.wake, plan.light, plan.deep, plan.rem);
     let mut at = plan.start;
     let mut data = Vec::new();
-    for (level, minutes) in stages.into_iter().filter(|(_, minutes)| *minutes > 0) {
+    for (stage, minutes) in stages.into_iter().filter(|(_, minutes)| *minutes > 0) {
+        let level = match stage {
+            SleepStage::Awake => "wake",
+            SleepStage::Light => "light",
+            SleepStage::Deep => "deep",
+            SleepStage::Rem => "rem",
+        };
         data.push(
             json!({ "dateTime": local_timestamp(at), "level": level, "seconds": minutes * 60 }),
         );

@@ -15,18 +15,20 @@ use hmac::{Hmac, Mac};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 use time::{Duration, OffsetDateTime};
 use url::Url;
 
 use super::error::{ApiError, OAUTH_DOCS};
-use super::{ActiveTokens, FitbitConfig, FitbitSandbox, FitbitStats, State, KNOWN_SCOPES};
+use super::{ActiveTokens, FitbitConfig, FitbitSandbox, State, KNOWN_SCOPES};
+use crate::counters;
+use crate::oauth2::{
+    escape_html, is_registered, is_s256_challenge, is_valid_verifier, pkce_s256, redirect_target,
+    request_params, Params,
+};
 
 /// Authorization codes live 10 minutes.
 const CODE_LIFETIME: Duration = Duration::minutes(10);
-
-/// Request parameters by name; the first occurrence wins.
-type Params = HashMap<String, String>;
 
 /// A successful token response, exactly as `/oauth2/token` sends it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,11 +40,6 @@ pub struct TokenGrant {
     pub scope: String,
     pub token_type: String,
     pub user_id: String,
-}
-
-/// `base64url-no-pad(sha256(verifier))`, the PKCE S256 code challenge.
-pub fn pkce_s256(code_verifier: &str) -> String {
-    URL_SAFE_NO_PAD.encode(Sha256::digest(code_verifier.as_bytes()))
 }
 
 struct AuthCode {
@@ -370,45 +367,10 @@ pub(super) fn random_hex(bytes: usize) -> String {
     buf.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn parse_params(raw: &[u8], into: &mut Params) {
-    for (name, value) in url::form_urlencoded::parse(raw) {
-        into.entry(name.into_owned())
-            .or_insert_with(|| value.into_owned());
-    }
-}
-
-/// Form body parameters, then query parameters (Fitbit's contract lists them as query
-/// parameters, and some clients send them so).
-fn request_params(query: Option<&str>, body: &[u8]) -> Params {
-    let mut params = Params::new();
-    parse_params(body, &mut params);
-    parse_params(query.unwrap_or_default().as_bytes(), &mut params);
-    params
-}
-
-/// RFC 7636: 43 to 128 characters of `[A-Za-z0-9-._~]`.
-fn is_valid_verifier(verifier: &str) -> bool {
-    (43..=128).contains(&verifier.len())
-        && verifier
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
-}
-
-fn is_s256_challenge(challenge: &str) -> bool {
-    challenge.len() == 43
-        && challenge
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
-}
-
 /// The authorization server shows an error page, not a redirect, when it cannot trust the
 /// request (RFC 6749 §4.1.2.1); we do the same for every malformed authorize request.
 fn error_page(message: &str) -> Response {
-    let escaped = message
-        .replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;");
+    let escaped = escape_html(message);
     let page = format!(
         "<!DOCTYPE html><html><head><title>Fitbit - Bad Request</title></head>\
          <body><h1>The app you're trying to connect did not provide valid information to Fitbit.</h1>\
@@ -448,12 +410,12 @@ pub(super) async fn token(
         .token_requests
         .entry(grant_type.to_owned())
         .or_default();
-    FitbitStats::bump(by_outcome, outcome);
+    counters::bump(by_outcome, outcome);
     match &result {
         Ok((grant, false)) if grant_type == "refresh_token" => {
-            FitbitStats::bump(&mut st.stats.refreshes, &grant.user_id);
+            counters::bump(&mut st.stats.refreshes, &grant.user_id);
         }
-        Ok((grant, true)) => FitbitStats::bump(&mut st.stats.refresh_replays, &grant.user_id),
+        Ok((grant, true)) => counters::bump(&mut st.stats.refresh_replays, &grant.user_id),
         _ => {}
     }
     drop(st);
@@ -554,7 +516,7 @@ impl FitbitSandbox {
                         expires_at,
                     },
                 );
-                FitbitStats::bump(&mut st.stats.authorizations, &consent.user_id);
+                counters::bump(&mut st.stats.authorizations, &consent.user_id);
                 query.append_pair("code", &code);
             }
             if let Some(state) = param("state") {
@@ -572,7 +534,7 @@ impl FitbitSandbox {
     fn redirect_uri(&self, given: Option<&str>) -> Result<(Url, Option<String>), String> {
         let registered = &self.config.redirect_uris;
         let uri = match given {
-            Some(uri) if registered.is_empty() || registered.iter().any(|r| r == uri) => uri,
+            Some(uri) if is_registered(registered, uri) => uri,
             Some(uri) => {
                 return Err(format!(
                     "Invalid redirect_uri: {uri} is not registered for this application."
@@ -581,11 +543,7 @@ impl FitbitSandbox {
             None if registered.len() == 1 => &registered[0],
             None => return Err("Missing redirect_uri.".to_owned()),
         };
-        let url = Url::parse(uri).map_err(|e| format!("Invalid redirect_uri: {e}"))?;
-        if !matches!(url.scheme(), "http" | "https") || url.fragment().is_some() {
-            return Err(format!("Invalid redirect_uri: {uri}"));
-        }
-        Ok((url, given.map(str::to_owned)))
+        Ok((redirect_target(uri)?, given.map(str::to_owned)))
     }
 
     /// HTTP Basic client authentication, required even with PKCE for server apps.

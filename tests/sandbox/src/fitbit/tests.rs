@@ -7,12 +7,12 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use reqwest::redirect::Policy;
 use serde_json::Value;
 use time::macros::date;
 use url::Url;
 
 use super::*;
+use crate::test_support::{client, code_exchange_form, refresh_form, start_sandbox};
 use crate::{Sandbox, SandboxConfig};
 
 /// Fault injection, forced rate limits, revocation, raw notifications and concurrent
@@ -23,20 +23,11 @@ const REDIRECT_URI: &str = "http://localhost:9000/callback";
 const VERIFIER: &str = "dBjftJeZ4CVP-mJ92K50s8f9gPnTGuTfW7KmRLTFaOk";
 
 async fn start(config: FitbitConfig) -> Sandbox {
-    let config = SandboxConfig {
+    start_sandbox(SandboxConfig {
         fitbit: config,
         ..Default::default()
-    };
-    Sandbox::start(config, "127.0.0.1:0".parse().unwrap())
-        .await
-        .expect("sandbox starts")
-}
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(Policy::none())
-        .build()
-        .unwrap()
+    })
+    .await
 }
 
 fn basic_auth(config: &FitbitConfig) -> String {
@@ -80,27 +71,11 @@ async fn token_request(sandbox: &Sandbox, form: &[(&str, &str)]) -> (StatusCode,
 }
 
 async fn exchange(sandbox: &Sandbox, code: &str, verifier: &str) -> (StatusCode, Value) {
-    token_request(
-        sandbox,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("redirect_uri", REDIRECT_URI),
-            ("code_verifier", verifier),
-        ],
-    )
-    .await
+    token_request(sandbox, &code_exchange_form(code, REDIRECT_URI, verifier)).await
 }
 
 async fn refresh(sandbox: &Sandbox, refresh_token: &str) -> (StatusCode, Value) {
-    token_request(
-        sandbox,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", refresh_token),
-        ],
-    )
-    .await
+    token_request(sandbox, &refresh_form(refresh_token)).await
 }
 
 async fn api_get(sandbox: &Sandbox, token: &str, path: &str) -> reqwest::Response {
@@ -119,15 +94,6 @@ fn error_type(body: &Value) -> &str {
 
 fn header_i64(response: &reqwest::Response, name: &str) -> i64 {
     response.headers()[name].to_str().unwrap().parse().unwrap()
-}
-
-#[test]
-fn pkce_challenge_is_base64url_sha256() {
-    // Expected value computed independently (Python hashlib/base64).
-    assert_eq!(
-        pkce_s256(VERIFIER),
-        "_38A7H0Aj-roTWI5QOb1UOK-7H0RWecfFO0z-fiv2VQ"
-    );
 }
 
 #[test]
@@ -163,12 +129,7 @@ async fn authorization_code_flow_checks_pkce_and_single_use() {
     let code = authorize(&sandbox, "activity sleep profile", VERIFIER).await["code"].clone();
     let (status, body) = token_request(
         &sandbox,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", "http://evil/"),
-            ("code_verifier", VERIFIER),
-        ],
+        &code_exchange_form(&code, "http://evil/", VERIFIER),
     )
     .await;
     assert_eq!(

@@ -1,7 +1,6 @@
 //! The admin API under `/_admin/google-health/` (JSON in and out), mirroring the methods of
 //! [`GoogleHealthSandbox`].
 
-use std::fmt;
 use std::sync::Arc;
 
 use axum::extract::{Path, State as AxumState};
@@ -16,51 +15,10 @@ use time::Date;
 
 use super::notify::NotifyError;
 use super::{
-    Consent, GoogleHealthFaultInjection, GoogleHealthSandbox, GoogleUser, NotifyRequest,
-    RecordedDay, RecordedExercise, RecordedSleep, RecordedWeight,
+    Consent, GoogleHealthSandbox, GoogleUser, NotifyRequest, RecordedDay, RecordedExercise,
+    RecordedSleep, RecordedWeight,
 };
-
-/// `yyyy-MM-dd` (de)serialization of [`time::Date`].
-pub(super) mod iso_date {
-    use serde::{Deserialize, Deserializer, Serializer};
-    use time::macros::format_description;
-    use time::Date;
-
-    pub fn serialize<S: Serializer>(date: &Date, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(date)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Date, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        Date::parse(&text, format_description!("[year]-[month]-[day]"))
-            .map_err(serde::de::Error::custom)
-    }
-}
-
-/// `yyyy-MM-dd` or `null` for `Option<Date>`.
-pub(super) mod iso_date_opt {
-    use serde::{Deserialize, Deserializer, Serializer};
-    use time::macros::format_description;
-    use time::Date;
-
-    pub fn serialize<S: Serializer>(date: &Option<Date>, serializer: S) -> Result<S::Ok, S::Error> {
-        match date {
-            Some(date) => serializer.collect_str(date),
-            None => serializer.serialize_none(),
-        }
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(
-        deserializer: D,
-    ) -> Result<Option<Date>, D::Error> {
-        Option::<String>::deserialize(deserializer)?
-            .map(|text| {
-                Date::parse(&text, format_description!("[year]-[month]-[day]"))
-                    .map_err(serde::de::Error::custom)
-            })
-            .transpose()
-    }
-}
+use crate::{admin_api, faults};
 
 pub(super) fn router() -> Router<Arc<GoogleHealthSandbox>> {
     Router::new()
@@ -98,10 +56,7 @@ pub(super) fn router() -> Router<Arc<GoogleHealthSandbox>> {
             "/_admin/google-health/users/{id}/data-calls",
             get(data_calls),
         )
-        .route(
-            "/_admin/google-health/faults",
-            get(faults).post(inject_faults).delete(clear_faults),
-        )
+        .route("/_admin/google-health/faults", faults::admin_route())
         .route("/_admin/google-health/rate-limits", post(set_rate_limits))
         .route("/_admin/google-health/notify", post(notify))
         .route(
@@ -122,10 +77,6 @@ pub(super) fn router() -> Router<Arc<GoogleHealthSandbox>> {
 }
 
 type Sandbox = AxumState<Arc<GoogleHealthSandbox>>;
-
-fn admin_error(status: StatusCode, message: impl fmt::Display) -> Response {
-    (status, Json(json!({ "error": message.to_string() }))).into_response()
-}
 
 /// A user as the admin API takes it: only `health_user_id` is required.
 #[derive(Deserialize)]
@@ -151,7 +102,7 @@ async fn add_user(AxumState(sandbox): Sandbox, Json(input): Json<UserInput>) -> 
     let id = &input.health_user_id;
     if id.is_empty() || id.len() > 63 || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
     {
-        return admin_error(
+        return admin_api::error(
             StatusCode::BAD_REQUEST,
             "health_user_id must be 1-63 letters, digits or hyphens",
         );
@@ -165,7 +116,7 @@ async fn add_user(AxumState(sandbox): Sandbox, Json(input): Json<UserInput>) -> 
         match Date::parse(date, format_description!("[year]-[month]-[day]")) {
             Ok(date) => user.membership_start_date = date,
             Err(e) => {
-                return admin_error(
+                return admin_api::error(
                     StatusCode::BAD_REQUEST,
                     format!("membership_start_date: {e}"),
                 )
@@ -194,7 +145,7 @@ async fn add_user(AxumState(sandbox): Sandbox, Json(input): Json<UserInput>) -> 
 async fn get_user(AxumState(sandbox): Sandbox, Path(id): Path<String>) -> Response {
     match sandbox.user(&id) {
         Some(user) => Json(user).into_response(),
-        None => admin_error(StatusCode::NOT_FOUND, format!("no user {id}")),
+        None => admin_api::error(StatusCode::NOT_FOUND, format!("no user {id}")),
     }
 }
 
@@ -207,7 +158,7 @@ async fn expire_token(AxumState(sandbox): Sandbox, Path(id): Path<String>) -> Re
     if sandbox.expire_access_token(&id) {
         Json(json!({ "expired": true })).into_response()
     } else {
-        admin_error(
+        admin_api::error(
             StatusCode::NOT_FOUND,
             format!("user {id} has no live access token"),
         )
@@ -255,7 +206,7 @@ async fn delete_day(
             sandbox.delete_day(&id, date);
             StatusCode::NO_CONTENT.into_response()
         }
-        Err(e) => admin_error(StatusCode::BAD_REQUEST, format!("date: {e}")),
+        Err(e) => admin_api::error(StatusCode::BAD_REQUEST, format!("date: {e}")),
     }
 }
 
@@ -265,7 +216,7 @@ async fn record_sleep(
     Json(sleep): Json<RecordedSleep>,
 ) -> Response {
     if sleep.end <= sleep.start {
-        return admin_error(StatusCode::BAD_REQUEST, "end must be after start");
+        return admin_api::error(StatusCode::BAD_REQUEST, "end must be after start");
     }
     sandbox.record_sleep(&id, sleep.clone());
     Json(sleep).into_response()
@@ -286,7 +237,7 @@ async fn record_exercise(
     Json(exercise): Json<RecordedExercise>,
 ) -> Response {
     if exercise.end <= exercise.start {
-        return admin_error(StatusCode::BAD_REQUEST, "end must be after start");
+        return admin_api::error(StatusCode::BAD_REQUEST, "end must be after start");
     }
     sandbox.record_exercise(&id, exercise.clone());
     Json(exercise).into_response()
@@ -316,25 +267,6 @@ async fn data_calls(AxumState(sandbox): Sandbox, Path(id): Path<String>) -> Resp
     Json(json!({ "health_user_id": id, "data_calls": sandbox.data_calls(&id) })).into_response()
 }
 
-async fn faults(AxumState(sandbox): Sandbox) -> Response {
-    Json(sandbox.faults()).into_response()
-}
-
-async fn inject_faults(
-    AxumState(sandbox): Sandbox,
-    Json(change): Json<GoogleHealthFaultInjection>,
-) -> Response {
-    if change.status.is_some_and(|s| !(400..=599).contains(&s)) {
-        return admin_error(StatusCode::BAD_REQUEST, "status must be 4xx or 5xx");
-    }
-    Json(sandbox.inject_faults(change)).into_response()
-}
-
-async fn clear_faults(AxumState(sandbox): Sandbox) -> Response {
-    sandbox.clear_faults();
-    StatusCode::NO_CONTENT.into_response()
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RateLimitInput {
@@ -354,8 +286,10 @@ async fn set_rate_limits(
 async fn notify(AxumState(sandbox): Sandbox, Json(request): Json<NotifyRequest>) -> Response {
     match sandbox.notify(request).await {
         Ok(deliveries) => Json(json!({ "deliveries": deliveries })).into_response(),
-        Err(error @ NotifyError::Transport { .. }) => admin_error(StatusCode::BAD_GATEWAY, error),
-        Err(error) => admin_error(StatusCode::BAD_REQUEST, error),
+        Err(error @ NotifyError::Transport { .. }) => {
+            admin_api::error(StatusCode::BAD_GATEWAY, error)
+        }
+        Err(error) => admin_api::error(StatusCode::BAD_REQUEST, error),
     }
 }
 

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, LazyLock};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::State as AxumState;
@@ -30,7 +30,8 @@ use super::subscribers::{
     self, check_endpoint_uri, is_valid_resource_id, operation_done, operation_failed, Subscriber,
     SubscriberConfig, Subscription,
 };
-use super::{DataKind, GoogleHealthSandbox, GoogleHealthStats, GoogleUser, State};
+use super::{DataKind, GoogleHealthSandbox, GoogleUser, State};
+use crate::{civil_time, counters, faults};
 
 const SCOPE_PREFIX: &str = "https://www.googleapis.com/auth/googlehealth.";
 
@@ -42,38 +43,38 @@ const FOURTEEN_DAY_TYPES: [&str; 4] = [
     "total-calories",
 ];
 
-/// Data types `dataPoints.list` knows: the `DataPoint` union fields, kebab-cased.
-static LIST_TYPES: LazyLock<BTreeSet<String>> = LazyLock::new(|| {
+/// The property names of a discovery schema, except `skip`.
+fn schema_properties(schema: &str, skip: &[&str]) -> Vec<String> {
     discovery()
-        .schema("DataPoint")
+        .schema(schema)
         .and_then(|s| s["properties"].as_object())
-        .map_or_else(BTreeSet::new, |props| {
+        .map_or_else(Vec::new, |props| {
             props
                 .keys()
-                .filter(|k| *k != "name" && *k != "dataSource")
-                .map(|k| kebab_case(k))
+                .filter(|k| !skip.contains(&k.as_str()))
+                .cloned()
                 .collect()
         })
+}
+
+/// Data types `dataPoints.list` knows: the `DataPoint` union fields, kebab-cased.
+static LIST_TYPES: LazyLock<BTreeSet<String>> = LazyLock::new(|| {
+    schema_properties("DataPoint", &["name", "dataSource"])
+        .iter()
+        .map(|k| kebab_case(k))
+        .collect()
 });
 
 /// Data types `dailyRollUp` knows: the `DailyRollupDataPoint` value fields.
 static ROLLUP_TYPES: LazyLock<BTreeSet<String>> = LazyLock::new(|| {
-    discovery()
-        .schema("DailyRollupDataPoint")
-        .and_then(|s| s["properties"].as_object())
-        .map_or_else(BTreeSet::new, |props| {
-            props
-                .keys()
-                .filter(|k| *k != "civilStartTime" && *k != "civilEndTime")
-                .map(|k| match k.as_str() {
-                    "heartRateVariabilityPersonalRange" => {
-                        "daily-heart-rate-variability".to_owned()
-                    }
-                    "restingHeartRatePersonalRange" => "daily-resting-heart-rate".to_owned(),
-                    other => kebab_case(other),
-                })
-                .collect()
+    schema_properties("DailyRollupDataPoint", &["civilStartTime", "civilEndTime"])
+        .iter()
+        .map(|k| match k.as_str() {
+            "heartRateVariabilityPersonalRange" => "daily-heart-rate-variability".to_owned(),
+            "restingHeartRatePersonalRange" => "daily-resting-heart-rate".to_owned(),
+            other => kebab_case(other),
         })
+        .collect()
 });
 
 /// Every data type id the contract knows (webhook configs may name any of them).
@@ -283,11 +284,7 @@ pub(super) async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    // Read and released before sleeping: concurrent requests are delayed concurrently.
-    let latency_ms = sandbox.lock().faults.latency_ms;
-    if latency_ms > 0 {
-        tokio::time::sleep(Duration::from_millis(latency_ms)).await;
-    }
+    faults::delay_response(sandbox.as_ref()).await;
     match sandbox.serve_api(&method, &uri, &headers, &body) {
         Outcome::Done(response) => response,
         Outcome::Verify(change) => sandbox.finish_subscriber_change(change).await,
@@ -373,6 +370,106 @@ impl<'a> QueryParams<'a> {
     }
 }
 
+/// The data point reads the sandbox simulates.
+#[derive(Clone, Copy)]
+enum DataRead {
+    List,
+    DailyRollUp,
+}
+
+impl DataRead {
+    fn method_id(self) -> &'static str {
+        match self {
+            DataRead::List => "health.users.dataTypes.dataPoints.list",
+            DataRead::DailyRollUp => "health.users.dataTypes.dataPoints.dailyRollUp",
+        }
+    }
+}
+
+/// A data point read's `pageSize`: 0 or absent means `default`, more than `max` means `max`,
+/// negative is refused.
+fn data_page_size(requested: Option<i64>, default: i64, max: i64) -> Result<usize, ApiError> {
+    match requested {
+        Some(n) if n < 0 => Err(ApiError::bad_request(
+            "page_size must not be negative.",
+            Some("page_size"),
+        )),
+        Some(0) | None => Ok(default as usize),
+        Some(n) => Ok(n.min(max) as usize),
+    }
+}
+
+/// One page of a list answer: the items under `field`, left out when there are none (as
+/// proto3 JSON leaves out empty lists), and a `nextPageToken` while items follow.
+fn page_response(
+    field: &str,
+    page: Vec<Value>,
+    next_offset: usize,
+    total: usize,
+    print: &str,
+) -> serde_json::Map<String, Value> {
+    let mut response = serde_json::Map::new();
+    if !page.is_empty() {
+        response.insert(field.to_owned(), json!(page));
+    }
+    if next_offset < total {
+        response.insert(
+            "nextPageToken".to_owned(),
+            json!(page_token(next_offset, print)),
+        );
+    }
+    response
+}
+
+/// A page of a subscriber or subscription list: `pageSize` 50 unless positive, at most 1000
+/// (unlike data reads, a negative size is not refused).
+fn resource_page(
+    field: &str,
+    all: &[Value],
+    query: &QueryParams<'_>,
+    print: &str,
+) -> Result<serde_json::Map<String, Value>, ApiError> {
+    let page_size = match query.get("pageSize").and_then(|s| s.parse::<i64>().ok()) {
+        Some(n) if n > 0 => n.min(1000) as usize,
+        _ => 50,
+    };
+    let offset = page_offset(query.get("pageToken"), print)?;
+    let page: Vec<Value> = all.iter().skip(offset).take(page_size).cloned().collect();
+    Ok(page_response(
+        field,
+        page,
+        offset + page_size,
+        all.len(),
+        print,
+    ))
+}
+
+/// The id a create request asks for (`field` names it in errors), or a new UUID if none.
+fn requested_id(requested: Option<&str>, field: &str) -> Result<String, ApiError> {
+    match requested.filter(|s| !s.is_empty()) {
+        Some(id) if !is_valid_resource_id(id) => Err(ApiError::bad_request(
+            format!("{field} must be 4-36 characters matching [a-z]([a-z0-9-]{{2,34}}[a-z0-9])."),
+            Some(field),
+        )),
+        Some(id) => Ok(id.to_owned()),
+        None => Ok(subscribers::uuid()),
+    }
+}
+
+/// `endpointAuthorization.secret` of a subscriber create or patch, which must not be empty.
+fn endpoint_secret(body: &Value) -> Result<String, ApiError> {
+    let secret = body["endpointAuthorization"]["secret"]
+        .as_str()
+        .unwrap_or_default();
+    if secret.is_empty() {
+        return Err(ApiError::bad_request(
+            "endpoint_authorization.secret is required.",
+            Some("endpoint_authorization.secret"),
+        ));
+    }
+    Ok(secret.to_owned())
+}
+
 /// A list item of the simulated data types, with what filters compare.
 enum Item {
     Sleep(SleepSession),
@@ -420,13 +517,14 @@ impl Item {
 }
 
 impl State {
-    fn is_deleted(&self, user: &str, date: Date, kind: DataKind) -> bool {
-        self.deleted.contains(&(user.to_owned(), date, kind))
-    }
-
-    /// Whether the user can have data on `day` (membership started, not in the future).
-    fn has_day(user: &GoogleUser, day: Date, now: OffsetDateTime) -> bool {
-        day >= user.membership_start_date && day <= data::local_date(user, now)
+    /// Whether the user has data of `kind` on `day`: their membership had started, the day
+    /// is not in the future, and they did not delete it.
+    fn has_data(&self, user: &GoogleUser, day: Date, kind: DataKind, now: OffsetDateTime) -> bool {
+        day >= user.membership_start_date
+            && day <= civil_time::local_date(&user.time_zone, now)
+            && !self
+                .deleted
+                .contains(&(user.health_user_id.clone(), day, kind))
     }
 
     pub(super) fn day_activity(
@@ -435,9 +533,7 @@ impl State {
         day: Date,
         now: OffsetDateTime,
     ) -> Option<DayActivity> {
-        if !Self::has_day(user, day, now)
-            || self.is_deleted(&user.health_user_id, day, DataKind::Activity)
-        {
+        if !self.has_data(user, day, DataKind::Activity, now) {
             return None;
         }
         let recorded = self.days.get(&(user.health_user_id.clone(), day));
@@ -450,9 +546,7 @@ impl State {
     }
 
     fn sleep_of(&self, user: &GoogleUser, day: Date, now: OffsetDateTime) -> Vec<SleepSession> {
-        if !Self::has_day(user, day, now)
-            || self.is_deleted(&user.health_user_id, day, DataKind::Sleep)
-        {
+        if !self.has_data(user, day, DataKind::Sleep, now) {
             return Vec::new();
         }
         match self.sleep.get(&(user.health_user_id.clone(), day)) {
@@ -465,9 +559,7 @@ impl State {
     }
 
     fn weights_of(&self, user: &GoogleUser, day: Date, now: OffsetDateTime) -> Vec<WeightSample> {
-        if !Self::has_day(user, day, now)
-            || self.is_deleted(&user.health_user_id, day, DataKind::Weight)
-        {
+        if !self.has_data(user, day, DataKind::Weight, now) {
             return Vec::new();
         }
         match self.weights.get(&(user.health_user_id.clone(), day)) {
@@ -488,9 +580,7 @@ impl State {
         day: Date,
         now: OffsetDateTime,
     ) -> Vec<ExerciseSession> {
-        if !Self::has_day(user, day, now)
-            || self.is_deleted(&user.health_user_id, day, DataKind::Exercise)
-        {
+        if !self.has_data(user, day, DataKind::Exercise, now) {
             return Vec::new();
         }
         match self.exercises.get(&(user.health_user_id.clone(), day)) {
@@ -518,7 +608,7 @@ impl State {
         if let Principal::User(user) = principal {
             if let Some(until) = self.throttled_until.get(user) {
                 if Instant::now() < *until {
-                    GoogleHealthStats::bump(&mut self.stats.throttled, user);
+                    counters::bump(&mut self.stats.throttled, user);
                     return Err(ApiError::quota_exceeded(
                         "Requests per minute per user",
                         &consumer,
@@ -534,7 +624,7 @@ impl State {
                 .or_default()
                 .used(second);
             if used >= limit {
-                GoogleHealthStats::bump(&mut self.stats.throttled, user);
+                counters::bump(&mut self.stats.throttled, user);
                 tracing::debug!(%user, "google health sandbox: per-user quota exceeded");
                 return Err(ApiError::quota_exceeded(
                     "Requests per minute per user",
@@ -571,7 +661,7 @@ impl GoogleHealthSandbox {
             return Outcome::Done(not_found_page(path));
         };
         let method_id = matched.method.id.as_str();
-        GoogleHealthStats::bump(&mut st.stats.requests_by_method, method_id);
+        counters::bump(&mut st.stats.requests_by_method, method_id);
 
         let Some(token) = bearer_token(headers, &query) else {
             let mut error = ApiError::unauthenticated("CREDENTIALS_MISSING");
@@ -591,7 +681,7 @@ impl GoogleHealthSandbox {
             }
         };
         if let Principal::User(user) = &principal {
-            GoogleHealthStats::bump(
+            counters::bump(
                 st.stats.api_calls.entry(user.clone()).or_default(),
                 method_id,
             );
@@ -602,7 +692,7 @@ impl GoogleHealthSandbox {
 
         let d = discovery();
         if let Err(violation) = d.validate_query(matched.method, &query) {
-            GoogleHealthStats::bump(&mut st.stats.contract_violations, method_id);
+            counters::bump(&mut st.stats.contract_violations, method_id);
             return ApiError::bad_request(violation.message, violation.field.as_deref()).into();
         }
         let body_json = if matched.method.request.is_some() {
@@ -614,7 +704,7 @@ impl GoogleHealthSandbox {
             let parsed = match parsed {
                 Ok(value) => value,
                 Err(error) => {
-                    GoogleHealthStats::bump(&mut st.stats.contract_violations, method_id);
+                    counters::bump(&mut st.stats.contract_violations, method_id);
                     return ApiError::bad_request(
                         format!("Invalid JSON payload received. {error}"),
                         None,
@@ -623,7 +713,7 @@ impl GoogleHealthSandbox {
                 }
             };
             if let Err(violation) = d.validate_request_body(matched.method, &parsed) {
-                GoogleHealthStats::bump(&mut st.stats.contract_violations, method_id);
+                counters::bump(&mut st.stats.contract_violations, method_id);
                 return ApiError::bad_request(violation.message, violation.field.as_deref()).into();
             }
             parsed
@@ -631,11 +721,8 @@ impl GoogleHealthSandbox {
             Value::Null
         };
 
-        if st.faults.fail_next_requests > 0 {
-            st.faults.fail_next_requests -= 1;
+        if let Some(status) = st.faults.take_failure() {
             st.stats.injected_failures += 1;
-            let status =
-                StatusCode::from_u16(st.faults.status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
             tracing::debug!(%status, method = method_id, "google health sandbox: injected failure");
             return injected_error(status).into();
         }
@@ -713,6 +800,11 @@ impl GoogleHealthSandbox {
             .get("usersId")
             .map(String::as_str)
             .unwrap_or("me");
+        let data_type = matched
+            .path_params
+            .get("dataTypesId")
+            .map(String::as_str)
+            .unwrap_or_default();
         match matched.method.id.as_str() {
             "health.users.getIdentity" => {
                 let mut identity = json!({
@@ -739,7 +831,7 @@ impl GoogleHealthSandbox {
             }
             "health.users.getSettings" => {
                 let metric = user.metric;
-                let offset = data::utc_offset_secs(&user.time_zone, now);
+                let offset = civil_time::utc_offset_secs(&user.time_zone, now);
                 Ok(json!({
                     "name": format!("users/{users_id}/settings"),
                     "autoStrideEnabled": true,
@@ -759,33 +851,46 @@ impl GoogleHealthSandbox {
                 }))
             }
             "health.users.dataTypes.dataPoints.list" => {
-                let data_type = matched
-                    .path_params
-                    .get("dataTypesId")
-                    .map(String::as_str)
-                    .unwrap_or_default();
                 self.list_data_points(st, user, users_id, data_type, scopes, query, now)
             }
             "health.users.dataTypes.dataPoints.dailyRollUp" => {
-                let data_type = matched
-                    .path_params
-                    .get("dataTypesId")
-                    .map(String::as_str)
-                    .unwrap_or_default();
                 self.daily_roll_up(st, user, users_id, data_type, scopes, body, now)
             }
             other => Err(ApiError::unimplemented(other)),
         }
     }
 
-    fn check_data_source_family(
+    /// The checks both data point reads start with, in this order: the method supports the
+    /// data type, the scopes allow reading it, the data source family is valid. Returns the
+    /// read access and whether only the app's own writes were asked for (`self-sources`).
+    fn check_data_read(
         &self,
-        family: Option<&str>,
-        users_id: &str,
+        read: DataRead,
         data_type: &str,
-    ) -> Result<bool, ApiError> {
+        users_id: &str,
+        scopes: &BTreeSet<String>,
+        family: Option<&str>,
+    ) -> Result<(ReadAccess, bool), ApiError> {
+        let (supported, other) = match read {
+            DataRead::List => (&*LIST_TYPES, &*ROLLUP_TYPES),
+            DataRead::DailyRollUp => (&*ROLLUP_TYPES, &*LIST_TYPES),
+        };
+        if !supported.contains(data_type) {
+            let message = match read {
+                _ if !other.contains(data_type) => format!("Unsupported data type: {data_type}"),
+                DataRead::List => {
+                    format!("Data type {data_type} cannot be listed; use rollUp or dailyRollUp.")
+                }
+                DataRead::DailyRollUp => {
+                    format!("Data type {data_type} does not support daily roll-ups.")
+                }
+            };
+            return Err(ApiError::bad_request(message, Some("parent")));
+        }
+        let access = read_access(scopes, data_type)
+            .ok_or_else(|| ApiError::insufficient_scopes(read.method_id()))?;
         let Some(family) = family.filter(|f| !f.is_empty()) else {
-            return Ok(false);
+            return Ok((access, false));
         };
         let parts: Vec<&str> = family.split('/').collect();
         let valid = matches!(parts[..], ["users", user, "dataSourceFamilies", name]
@@ -803,7 +908,7 @@ impl GoogleHealthSandbox {
                 Some("data_source_family"),
             ));
         }
-        Ok(family.ends_with("/self-sources"))
+        Ok((access, family.ends_with("/self-sources")))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -817,36 +922,24 @@ impl GoogleHealthSandbox {
         query: &QueryParams<'_>,
         now: OffsetDateTime,
     ) -> Result<Value, ApiError> {
-        if !LIST_TYPES.contains(data_type) {
-            let message = if ROLLUP_TYPES.contains(data_type) {
-                format!("Data type {data_type} cannot be listed; use rollUp or dailyRollUp.")
-            } else {
-                format!("Unsupported data type: {data_type}")
-            };
-            return Err(ApiError::bad_request(message, Some("parent")));
-        }
-        let access = read_access(scopes, data_type).ok_or_else(|| {
-            ApiError::insufficient_scopes("health.users.dataTypes.dataPoints.list")
-        })?;
-        let self_sources =
-            self.check_data_source_family(query.get("dataSourceFamily"), users_id, data_type)?;
+        let (access, self_sources) = self.check_data_read(
+            DataRead::List,
+            data_type,
+            users_id,
+            scopes,
+            query.get("dataSourceFamily"),
+        )?;
         let session_like = matches!(data_type, "sleep" | "exercise");
         let (default_size, max_size) = if session_like {
             (25, 25)
         } else {
             (1440, 10_000)
         };
-        let page_size = match query.get("pageSize").map(str::parse::<i64>) {
-            Some(Ok(n)) if n < 0 => {
-                return Err(ApiError::bad_request(
-                    "page_size must not be negative.",
-                    Some("page_size"),
-                ))
-            }
-            Some(Ok(0)) | None => default_size,
-            Some(Ok(n)) => n.min(max_size),
-            Some(Err(_)) => default_size,
-        } as usize;
+        let page_size = data_page_size(
+            query.get("pageSize").and_then(|s| s.parse().ok()),
+            default_size,
+            max_size,
+        )?;
         let filter_text = query.get("filter").unwrap_or_default();
         let (fields, allow_or) = filter_fields(data_type);
         let filter = if filter_text.trim().is_empty() {
@@ -869,7 +962,7 @@ impl GoogleHealthSandbox {
             return Ok(json!({}));
         }
 
-        let today = data::local_date(user, now);
+        let today = civil_time::local_date(&user.time_zone, now);
         let (lo, hi) = filter.as_ref().map_or((None, None), Filter::date_bounds);
         let lo = lo
             .unwrap_or(user.membership_start_date)
@@ -903,17 +996,13 @@ impl GoogleHealthSandbox {
             .take(page_size)
             .map(|item| item.json(&user.health_user_id))
             .collect();
-        let mut response = serde_json::Map::new();
-        if !page.is_empty() {
-            response.insert("dataPoints".to_owned(), json!(page));
-        }
-        if offset + page_size < items.len() {
-            response.insert(
-                "nextPageToken".to_owned(),
-                json!(page_token(offset + page_size, &print)),
-            );
-        }
-        Ok(Value::Object(response))
+        Ok(Value::Object(page_response(
+            "dataPoints",
+            page,
+            offset + page_size,
+            items.len(),
+            &print,
+        )))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -927,19 +1016,13 @@ impl GoogleHealthSandbox {
         body: &Value,
         now: OffsetDateTime,
     ) -> Result<Value, ApiError> {
-        if !ROLLUP_TYPES.contains(data_type) {
-            let message = if LIST_TYPES.contains(data_type) {
-                format!("Data type {data_type} does not support daily roll-ups.")
-            } else {
-                format!("Unsupported data type: {data_type}")
-            };
-            return Err(ApiError::bad_request(message, Some("parent")));
-        }
-        let access = read_access(scopes, data_type).ok_or_else(|| {
-            ApiError::insufficient_scopes("health.users.dataTypes.dataPoints.dailyRollUp")
-        })?;
-        let self_sources =
-            self.check_data_source_family(body["dataSourceFamily"].as_str(), users_id, data_type)?;
+        let (access, self_sources) = self.check_data_read(
+            DataRead::DailyRollUp,
+            data_type,
+            users_id,
+            scopes,
+            body["dataSourceFamily"].as_str(),
+        )?;
         let range = &body["range"];
         if range.is_null() || range["start"].is_null() || range["end"].is_null() {
             return Err(ApiError::bad_request(
@@ -978,16 +1061,7 @@ impl GoogleHealthSandbox {
             ));
         }
         let max_page = if fourteen { 14 } else { 90 };
-        let page_size = match body["pageSize"].as_i64() {
-            Some(n) if n < 0 => {
-                return Err(ApiError::bad_request(
-                    "page_size must not be negative.",
-                    Some("page_size"),
-                ))
-            }
-            Some(0) | None => max_page,
-            Some(n) => n.min(max_page),
-        } as usize;
+        let page_size = data_page_size(body["pageSize"].as_i64(), max_page, max_page)?;
         let print = fingerprint(&[
             &user.health_user_id,
             data_type,
@@ -1041,17 +1115,13 @@ impl GoogleHealthSandbox {
                 point
             })
             .collect();
-        let mut response = serde_json::Map::new();
-        if !points.is_empty() {
-            response.insert("rollupDataPoints".to_owned(), json!(points));
-        }
-        if offset + page_size < windows.len() {
-            response.insert(
-                "nextPageToken".to_owned(),
-                json!(page_token(offset + page_size, &print)),
-            );
-        }
-        Ok(Value::Object(response))
+        Ok(Value::Object(page_response(
+            "rollupDataPoints",
+            points,
+            offset + page_size,
+            windows.len(),
+            &print,
+        )))
     }
 
     /// Subscriber and subscription methods: service accounts of the app's project only.
@@ -1095,16 +1165,7 @@ impl GoogleHealthSandbox {
         };
         match method_id {
             "health.projects.subscribers.create" => {
-                let id = match query.get("subscriberId").filter(|s| !s.is_empty()) {
-                    Some(id) if !is_valid_resource_id(id) => {
-                        return Err(ApiError::bad_request(
-                            "subscriber_id must be 4-36 characters matching [a-z]([a-z0-9-]{2,34}[a-z0-9]).",
-                            Some("subscriber_id"),
-                        ))
-                    }
-                    Some(id) => id.to_owned(),
-                    None => subscribers::uuid(),
-                };
+                let id = requested_id(query.get("subscriberId"), "subscriber_id")?;
                 if st.subscribers.find(&id).is_some() {
                     return Err(ApiError::already_exists(format!(
                         "Subscriber projects/{project}/subscribers/{id} already exists."
@@ -1118,16 +1179,7 @@ impl GoogleHealthSandbox {
                     ));
                 }
                 check_endpoint_uri(&endpoint_uri, self.config.require_https_endpoints)?;
-                let secret = body["endpointAuthorization"]["secret"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned();
-                if secret.is_empty() {
-                    return Err(ApiError::bad_request(
-                        "endpoint_authorization.secret is required.",
-                        Some("endpoint_authorization.secret"),
-                    ));
-                }
+                let secret = endpoint_secret(body)?;
                 let configs = parse_configs(&body["subscriberConfigs"])?;
                 Ok(Outcome::Verify(PendingChange {
                     project,
@@ -1140,29 +1192,11 @@ impl GoogleHealthSandbox {
                 }))
             }
             "health.projects.subscribers.list" => {
-                let page_size = query
-                    .get("pageSize")
-                    .and_then(|s| s.parse::<i64>().ok())
-                    .unwrap_or(0);
-                let page_size = if page_size <= 0 {
-                    50
-                } else {
-                    page_size.min(1000)
-                } as usize;
                 let print = fingerprint(&[&project, "subscribers"]);
-                let offset = page_offset(query.get("pageToken"), &print)?;
                 let all = st.subscribers.list_json();
-                let mut response = serde_json::Map::new();
-                let page: Vec<Value> = all.iter().skip(offset).take(page_size).cloned().collect();
-                if !page.is_empty() {
-                    response.insert("subscribers".to_owned(), json!(page));
+                let mut response = resource_page("subscribers", &all, query, &print)?;
+                if response.contains_key("subscribers") {
                     response.insert("totalSize".to_owned(), json!(all.len()));
-                }
-                if offset + page_size < all.len() {
-                    response.insert(
-                        "nextPageToken".to_owned(),
-                        json!(page_token(offset + page_size, &print)),
-                    );
                 }
                 Ok(ok(Value::Object(response)))
             }
@@ -1201,16 +1235,7 @@ impl GoogleHealthSandbox {
                     check_endpoint_uri(&endpoint_uri, self.config.require_https_endpoints)?;
                 }
                 if has("endpoint_authorization") {
-                    secret = body["endpointAuthorization"]["secret"]
-                        .as_str()
-                        .unwrap_or_default()
-                        .to_owned();
-                    if secret.is_empty() {
-                        return Err(ApiError::bad_request(
-                            "endpoint_authorization.secret is required.",
-                            Some("endpoint_authorization.secret"),
-                        ));
-                    }
+                    secret = endpoint_secret(body)?;
                 }
                 let configs = if has("subscriber_configs") {
                     Some(parse_configs(&body["subscriberConfigs"])?)
@@ -1318,16 +1343,7 @@ impl GoogleHealthSandbox {
         };
         match matched.method.id.as_str() {
             "health.projects.subscribers.subscriptions.create" => {
-                let id = match query.get("subscriptionId").filter(|s| !s.is_empty()) {
-                    Some(id) if !is_valid_resource_id(id) => {
-                        return Err(ApiError::bad_request(
-                            "subscription_id must be 4-36 characters matching [a-z]([a-z0-9-]{2,34}[a-z0-9]).",
-                            Some("subscription_id"),
-                        ))
-                    }
-                    Some(id) => id.to_owned(),
-                    None => subscribers::uuid(),
-                };
+                let id = requested_id(query.get("subscriptionId"), "subscription_id")?;
                 let user = body["user"]
                     .as_str()
                     .and_then(|u| u.strip_prefix("users/"))
@@ -1384,32 +1400,12 @@ impl GoogleHealthSandbox {
                     .filter(|s| user_filter.as_ref().is_none_or(|u| *u == s.user))
                     .map(Subscription::json)
                     .collect();
-                let page_size = query
-                    .get("pageSize")
-                    .and_then(|s| s.parse::<i64>().ok())
-                    .unwrap_or(0);
-                let page_size = if page_size <= 0 {
-                    50
-                } else {
-                    page_size.min(1000)
-                } as usize;
                 let print = fingerprint(&[
                     project,
                     &subscriber_id,
                     query.get("filter").unwrap_or_default(),
                 ]);
-                let offset = page_offset(query.get("pageToken"), &print)?;
-                let mut response = serde_json::Map::new();
-                let page: Vec<Value> = all.iter().skip(offset).take(page_size).cloned().collect();
-                if !page.is_empty() {
-                    response.insert("subscriptions".to_owned(), json!(page));
-                }
-                if offset + page_size < all.len() {
-                    response.insert(
-                        "nextPageToken".to_owned(),
-                        json!(page_token(offset + page_size, &print)),
-                    );
-                }
+                let response = resource_page("subscriptions", &all, query, &print)?;
                 Ok(ok(Value::Object(response)))
             }
             "health.projects.subscribers.subscriptions.patch" => {

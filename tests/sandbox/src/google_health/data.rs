@@ -6,142 +6,17 @@
 //! end, and civil times are the local wall-clock times.
 
 use serde_json::{json, Map, Value};
-use sha2::{Digest, Sha256};
 use time::macros::{format_description, time};
-use time::{Date, Duration, Month, OffsetDateTime, PrimitiveDateTime, UtcOffset};
+use time::{Date, Duration, OffsetDateTime, PrimitiveDateTime, UtcOffset};
 
 use super::{GoogleUser, RecordedDay, RecordedExercise, RecordedSleep, RecordedWeight};
-
-/// A small deterministic generator (SplitMix64) seeded from SHA-256.
-pub(super) struct Seed(u64);
-
-impl Seed {
-    pub(super) fn new(parts: &[&str]) -> Seed {
-        let digest = Sha256::digest(parts.join("\u{1f}").as_bytes());
-        let mut first = [0u8; 8];
-        first.copy_from_slice(&digest[..8]);
-        Seed(u64::from_be_bytes(first))
-    }
-
-    pub(super) fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `lo..=hi`.
-    pub(super) fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.next() % (hi - lo + 1)
-    }
-
-    /// An id of 16 lowercase hex digits (valid as a data point id).
-    pub(super) fn id(&mut self) -> String {
-        format!("{:016x}", self.next())
-    }
-}
+use crate::civil_time::{from_local, local_date, to_local};
+use crate::synthetic::{sleep_cycles, Seed, SleepStage};
 
 /// A 21-digit OpenID subject derived from the health user id.
 pub(super) fn derived_sub(health_user_id: &str) -> String {
     let mut seed = Seed::new(&[health_user_id, "openid-sub"]);
     format!("1{:020}", seed.next() % 10_000_000_000_000_000_000)
-}
-
-#[derive(Clone, Copy)]
-enum Dst {
-    None,
-    /// Last Sunday of March to last Sunday of October, 01:00 UTC.
-    Eu,
-    /// Second Sunday of March to first Sunday of November, 02:00 local.
-    Us,
-}
-
-/// Standard offset (seconds) and DST rule of common zones; unknown zones count as UTC.
-fn zone(time_zone: &str) -> (i64, Dst) {
-    const H: i64 = 3600;
-    match time_zone {
-        "Europe/London" | "Europe/Dublin" | "Europe/Lisbon" => (0, Dst::Eu),
-        "Europe/Berlin" | "Europe/Paris" | "Europe/Madrid" | "Europe/Rome" | "Europe/Amsterdam"
-        | "Europe/Brussels" | "Europe/Vienna" | "Europe/Zurich" | "Europe/Stockholm"
-        | "Europe/Oslo" | "Europe/Copenhagen" | "Europe/Warsaw" | "Europe/Prague"
-        | "Europe/Budapest" => (H, Dst::Eu),
-        "Europe/Helsinki" | "Europe/Athens" | "Europe/Bucharest" | "Europe/Kyiv" => {
-            (2 * H, Dst::Eu)
-        }
-        "America/New_York" | "America/Toronto" => (-5 * H, Dst::Us),
-        "America/Chicago" => (-6 * H, Dst::Us),
-        "America/Denver" => (-7 * H, Dst::Us),
-        "America/Los_Angeles" | "America/Vancouver" => (-8 * H, Dst::Us),
-        "America/Anchorage" => (-9 * H, Dst::Us),
-        "America/Phoenix" => (-7 * H, Dst::None),
-        "America/Sao_Paulo" => (-3 * H, Dst::None),
-        "Asia/Dubai" => (4 * H, Dst::None),
-        "Asia/Kolkata" => (5 * H + 1800, Dst::None),
-        "Asia/Singapore" | "Asia/Shanghai" => (8 * H, Dst::None),
-        "Asia/Tokyo" => (9 * H, Dst::None),
-        "Australia/Brisbane" => (10 * H, Dst::None),
-        _ => (0, Dst::None),
-    }
-}
-
-fn nth_sunday(year: i32, month: Month, n: i64) -> Date {
-    let first = Date::from_calendar_date(year, month, 1).expect("first of month");
-    let to_sunday = (7 - i64::from(first.weekday().number_days_from_sunday())) % 7;
-    first + Duration::days(to_sunday + 7 * (n - 1))
-}
-
-fn last_sunday(year: i32, month: Month) -> Date {
-    let next = Date::from_calendar_date(year, month.next(), 1).expect("first of month");
-    let last = next.previous_day().expect("in range");
-    last - Duration::days(i64::from(last.weekday().number_days_from_sunday()))
-}
-
-fn utc_at(date: Date, secs: i64) -> OffsetDateTime {
-    date.midnight().assume_utc() + Duration::seconds(secs)
-}
-
-/// The zone's offset from UTC in seconds at instant `at`.
-pub(super) fn utc_offset_secs(time_zone: &str, at: OffsetDateTime) -> i64 {
-    let (standard, dst) = zone(time_zone);
-    let year = at.to_offset(UtcOffset::UTC).year();
-    let (start, end) = match dst {
-        Dst::None => return standard,
-        Dst::Eu => (
-            utc_at(last_sunday(year, Month::March), 3600),
-            utc_at(last_sunday(year, Month::October), 3600),
-        ),
-        Dst::Us => (
-            utc_at(nth_sunday(year, Month::March, 2), 7200 - standard),
-            utc_at(nth_sunday(year, Month::November, 1), 7200 - standard - 3600),
-        ),
-    };
-    if (start..end).contains(&at) {
-        standard + 3600
-    } else {
-        standard
-    }
-}
-
-fn offset(secs: i64) -> UtcOffset {
-    UtcOffset::from_whole_seconds(secs as i32).expect("offset within ±18 h")
-}
-
-/// `at` in the user's local offset.
-pub(super) fn to_local(time_zone: &str, at: OffsetDateTime) -> OffsetDateTime {
-    at.to_offset(offset(utc_offset_secs(time_zone, at)))
-}
-
-/// A local wall-clock time as an instant (in the offset in force then).
-pub(super) fn from_local(time_zone: &str, local: PrimitiveDateTime) -> OffsetDateTime {
-    let (standard, _) = zone(time_zone);
-    let guess = local.assume_offset(offset(standard));
-    local.assume_offset(offset(utc_offset_secs(time_zone, guess)))
-}
-
-/// The user's civil date at `now`.
-pub(super) fn local_date(user: &GoogleUser, now: OffsetDateTime) -> Date {
-    to_local(&user.time_zone, now).date()
 }
 
 /// RFC 3339, Z-normalized, as Google emits timestamps.
@@ -353,13 +228,6 @@ fn stage_kind(name: &str) -> &'static str {
     }
 }
 
-/// `total` split into `n` nearly equal parts.
-fn split(total: i64, n: i64) -> Vec<i64> {
-    (0..n)
-        .map(|i| total / n + i64::from(i < total % n))
-        .collect()
-}
-
 /// Lays stages of the given minutes end to end from `start`, in the zone's offsets; the
 /// last one ends exactly at `end`.
 fn lay_stages(
@@ -394,21 +262,20 @@ fn staged_plan(total: i64, r: &mut Seed) -> Vec<(&'static str, i64)> {
     let deep = asleep * r.range(13, 20) as i64 / 100;
     let rem = asleep * r.range(18, 25) as i64 / 100;
     let light = asleep - deep - rem;
-    let light = split(light, 8);
-    let deep = split(deep, 4);
-    let rem = split(rem, 4);
-    let wake = split(awake, 5);
-    let mut plan = vec![("AWAKE", wake[0])];
-    for cycle in 0..4 {
-        plan.extend([
-            ("LIGHT", light[2 * cycle]),
-            ("DEEP", deep[cycle]),
-            ("LIGHT", light[2 * cycle + 1]),
-            ("REM", rem[cycle]),
-            ("AWAKE", wake[cycle + 1]),
-        ]);
-    }
-    plan
+    // Stages of no (or negative) length are left out either way.
+    let minutes = |m: i64| u64::try_from(m).unwrap_or(0);
+    sleep_cycles(minutes(awake), minutes(light), minutes(deep), minutes(rem))
+        .into_iter()
+        .map(|(stage, m)| {
+            let kind = match stage {
+                SleepStage::Awake => "AWAKE",
+                SleepStage::Light => "LIGHT",
+                SleepStage::Deep => "DEEP",
+                SleepStage::Rem => "REM",
+            };
+            (kind, m as i64)
+        })
+        .collect()
 }
 
 /// The synthetic sessions ending on the user's civil `day`: the night before (around 23:10
@@ -880,7 +747,7 @@ pub(super) fn local_midnight(user: &GoogleUser, day: Date) -> OffsetDateTime {
 
 /// Hours since local midnight as a fraction of the day (for "today").
 pub(super) fn elapsed_fraction(user: &GoogleUser, day: Date, now: OffsetDateTime) -> f64 {
-    let today = local_date(user, now);
+    let today = local_date(&user.time_zone, now);
     if day < today {
         1.0
     } else if day > today {
@@ -895,8 +762,10 @@ pub(super) fn elapsed_fraction(user: &GoogleUser, day: Date, now: OffsetDateTime
 #[cfg(test)]
 mod tests {
     use time::macros::{date, datetime};
+    use time::Month;
 
     use super::*;
+    use crate::civil_time::utc_offset_secs;
 
     #[test]
     fn offsets_follow_dst_and_format_like_google() {

@@ -87,7 +87,7 @@ pub struct NotifyRequest {
     pub data_type: String,
     pub operation: NotificationOperation,
     /// The user's civil day (the whole local day) when `intervals` is empty.
-    #[serde(with = "super::admin::iso_date_opt")]
+    #[serde(with = "crate::admin_api::iso_date_opt")]
     pub date: Option<Date>,
     pub intervals: Vec<NotificationInterval>,
     pub mode: NotifyMode,

@@ -26,17 +26,17 @@ use time::{Duration, OffsetDateTime};
 use url::Url;
 
 use super::error::{ApiError, OAuthError};
-use super::{
-    scopes, GoogleHealthConfig, GoogleHealthSandbox, GoogleHealthStats, GoogleUser, State,
+use super::{scopes, GoogleHealthConfig, GoogleHealthSandbox, GoogleUser, State};
+use crate::counters;
+use crate::oauth2::{
+    bearer_header, escape_html, is_registered, is_s256_challenge, is_valid_verifier, pkce_s256,
+    redirect_target, request_params, Params,
 };
 
 /// The real token endpoint (the `aud` Google expects in JWT bearer assertions).
 pub const GOOGLE_TOKEN_URI: &str = "https://oauth2.googleapis.com/token";
 const CODE_LIFETIME: Duration = Duration::minutes(10);
 const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
-
-/// Request parameters by name; the first occurrence wins.
-type Params = HashMap<String, String>;
 
 /// A successful token response, exactly as `/token` sends it for user grants.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,11 +52,6 @@ pub struct TokenGrant {
     /// Only if `openid` was granted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,
-}
-
-/// `base64url-no-pad(sha256(verifier))`, the PKCE S256 code challenge.
-pub fn pkce_s256(code_verifier: &str) -> String {
-    URL_SAFE_NO_PAD.encode(Sha256::digest(code_verifier.as_bytes()))
 }
 
 /// Scopes a user may be asked for: every `googlehealth.*` scope of the discovery document,
@@ -365,52 +360,16 @@ fn id_token(
     )
 }
 
-fn parse_params(raw: &[u8], into: &mut Params) {
-    for (name, value) in url::form_urlencoded::parse(raw) {
-        into.entry(name.into_owned())
-            .or_insert_with(|| value.into_owned());
-    }
-}
-
-/// Form body parameters, then query parameters.
-fn request_params(query: Option<&str>, body: &[u8]) -> Params {
-    let mut params = Params::new();
-    parse_params(body, &mut params);
-    parse_params(query.unwrap_or_default().as_bytes(), &mut params);
-    params
-}
-
-/// RFC 7636: 43 to 128 characters of `[A-Za-z0-9-._~]`.
-fn is_valid_verifier(verifier: &str) -> bool {
-    (43..=128).contains(&verifier.len())
-        && verifier
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
-}
-
-fn is_s256_challenge(challenge: &str) -> bool {
-    challenge.len() == 43
-        && challenge
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
-}
-
 /// Google shows an error page, not a redirect, for requests it cannot trust or parse
 /// ("Error 400: redirect_uri_mismatch", "Error 400: invalid_scope", ...).
 fn error_page(status: StatusCode, error: &str, message: &str) -> Response {
-    let escape = |s: &str| {
-        s.replace('&', "&amp;")
-            .replace('<', "&lt;")
-            .replace('>', "&gt;")
-            .replace('"', "&quot;")
-    };
     let page = format!(
         "<!DOCTYPE html><html lang=\"en\"><head><title>Error {code}: {error}</title></head>\
          <body><h1>Access blocked: This app's request is invalid</h1>\
          <p id=\"error\">Error {code}: {error}</p><p id=\"details\">{message}</p></body></html>",
         code = status.as_u16(),
-        error = escape(error),
-        message = escape(message),
+        error = escape_html(error),
+        message = escape_html(message),
     );
     (status, Html(page)).into_response()
 }
@@ -463,7 +422,7 @@ pub(super) async fn token(
         .token_requests
         .entry(grant_type.clone())
         .or_default();
-    GoogleHealthStats::bump(by_outcome, outcome);
+    counters::bump(by_outcome, outcome);
     drop(st);
     tracing::debug!(grant_type, outcome, "google health sandbox: token request");
     match result {
@@ -531,14 +490,7 @@ pub(super) fn bearer_token<'a>(
     headers: &'a HeaderMap,
     query: &'a [(String, String)],
 ) -> Option<&'a str> {
-    let from_header = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim())
-        .filter(|t| !t.is_empty());
-    from_header.or_else(|| {
+    bearer_header(headers).or_else(|| {
         query
             .iter()
             .find(|(name, _)| name == "access_token" || name == "oauth_token")
@@ -572,7 +524,7 @@ pub(super) async fn userinfo(
     let Principal::User(user_id) = principal else {
         return ApiError::insufficient_scopes("openidconnect.userinfo").into_response();
     };
-    GoogleHealthStats::bump(
+    counters::bump(
         st.stats.api_calls.entry(user_id.clone()).or_default(),
         "openidconnect.userinfo",
     );
@@ -755,7 +707,7 @@ impl GoogleHealthSandbox {
                         expires_at: now + CODE_LIFETIME,
                     },
                 );
-                GoogleHealthStats::bump(&mut st.stats.authorizations, &user_id);
+                counters::bump(&mut st.stats.authorizations, &user_id);
                 query
                     .append_pair("code", &code)
                     .append_pair("scope", &scope_string(&granted))
@@ -775,8 +727,7 @@ impl GoogleHealthSandbox {
                 "Missing required parameter: redirect_uri",
             ));
         };
-        let registered = &self.config.redirect_uris;
-        if !registered.is_empty() && !registered.iter().any(|r| r == uri) {
+        if !is_registered(&self.config.redirect_uris, uri) {
             return Err(page_error(
                 "redirect_uri_mismatch",
                 format!(
@@ -785,15 +736,7 @@ impl GoogleHealthSandbox {
                 ),
             ));
         }
-        let url = Url::parse(uri)
-            .map_err(|e| page_error("invalid_request", format!("Invalid redirect_uri: {e}")))?;
-        if !matches!(url.scheme(), "http" | "https") || url.fragment().is_some() {
-            return Err(page_error(
-                "invalid_request",
-                format!("Invalid redirect_uri: {uri}"),
-            ));
-        }
-        Ok(url)
+        redirect_target(uri).map_err(|message| page_error("invalid_request", message))
     }
 
     /// Client authentication: HTTP Basic or `client_id`/`client_secret` in the body.
@@ -865,7 +808,7 @@ impl GoogleHealthSandbox {
                 let grant =
                     st.tokens
                         .issue_user_grant(&self.config, &user, scopes, false, None, now);
-                GoogleHealthStats::bump(&mut st.stats.refreshes, &user_id);
+                counters::bump(&mut st.stats.refreshes, &user_id);
                 Ok(json!(grant))
             }
             Some(JWT_BEARER) => {
@@ -888,7 +831,7 @@ impl GoogleHealthSandbox {
                     now,
                     true,
                 );
-                GoogleHealthStats::bump(&mut st.stats.service_account_tokens, &email);
+                counters::bump(&mut st.stats.service_account_tokens, &email);
                 Ok(json!({
                     "access_token": token,
                     "expires_in": self.config.access_token_lifetime_secs,

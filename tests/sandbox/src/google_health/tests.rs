@@ -6,12 +6,12 @@ use std::collections::HashMap;
 use axum::http::StatusCode;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
-use reqwest::redirect::Policy;
 use serde_json::{json, Value};
 use time::{Date, Duration as TimeDuration, OffsetDateTime};
 use url::Url;
 
 use super::*;
+use crate::test_support::{client, code_exchange_form, refresh_form, start_sandbox};
 use crate::{Sandbox, SandboxConfig};
 
 /// Quotas, forced throttling, injected faults and latency: what the import pipeline's tests
@@ -25,21 +25,11 @@ const VERIFIER: &str = "dBjftJeZ4CVP-mJ92K50s8f9gPnTGuTfW7KmRLTFaOk";
 const USER: &str = DEFAULT_HEALTH_USER_ID;
 
 async fn start(config: GoogleHealthConfig) -> Sandbox {
-    let config = SandboxConfig {
+    start_sandbox(SandboxConfig {
         google_health: config,
         ..Default::default()
-    };
-    Sandbox::start(config, "127.0.0.1:0".parse().unwrap())
-        .await
-        .expect("sandbox starts")
-}
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(Policy::none())
-        .no_proxy()
-        .build()
-        .unwrap()
+    })
+    .await
 }
 
 /// A civil day `n` days before today (far enough from midnight in Berlin to be a past day).
@@ -110,27 +100,11 @@ async fn token_request(sandbox: &Sandbox, form: &[(&str, &str)]) -> (StatusCode,
 }
 
 async fn exchange(sandbox: &Sandbox, code: &str) -> (StatusCode, Value) {
-    token_request(
-        sandbox,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("redirect_uri", REDIRECT_URI),
-            ("code_verifier", VERIFIER),
-        ],
-    )
-    .await
+    token_request(sandbox, &code_exchange_form(code, REDIRECT_URI, VERIFIER)).await
 }
 
 async fn refresh(sandbox: &Sandbox, refresh_token: &str) -> (StatusCode, Value) {
-    token_request(
-        sandbox,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", refresh_token),
-        ],
-    )
-    .await
+    token_request(sandbox, &refresh_form(refresh_token)).await
 }
 
 /// An API call; the body is parsed if it is JSON (`Value::Null` otherwise).
@@ -221,12 +195,7 @@ async fn consent_flow_with_pkce_offline_access_and_single_use_codes() {
     // A wrong verifier fails and burns the code.
     let (status, body) = token_request(
         &sandbox,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", REDIRECT_URI),
-            ("code_verifier", &"x".repeat(43)),
-        ],
+        &code_exchange_form(&code, REDIRECT_URI, &"x".repeat(43)),
     )
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
@@ -244,12 +213,7 @@ async fn consent_flow_with_pkce_offline_access_and_single_use_codes() {
     let code = authorize(&sandbox, &[]).await["code"].clone();
     let (status, body) = token_request(
         &sandbox,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", "http://localhost:9000/other"),
-            ("code_verifier", VERIFIER),
-        ],
+        &code_exchange_form(&code, "http://localhost:9000/other", VERIFIER),
     )
     .await;
     assert_eq!(
@@ -269,12 +233,7 @@ async fn consent_flow_with_pkce_offline_access_and_single_use_codes() {
                 STANDARD.encode(format!("{}:{}", config.client_id, config.client_secret))
             ),
         )
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", code.as_str()),
-            ("redirect_uri", REDIRECT_URI),
-            ("code_verifier", VERIFIER),
-        ])
+        .form(&code_exchange_form(&code, REDIRECT_URI, VERIFIER))
         .send()
         .await
         .unwrap();

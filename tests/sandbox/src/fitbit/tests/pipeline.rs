@@ -2,6 +2,7 @@ use axum::body::Bytes;
 use tokio::task::JoinSet;
 
 use super::*;
+use crate::test_support::*;
 
 const ACTIVITIES: &str = "/1/user/-/activities/date/2026-11-20.json";
 
@@ -17,21 +18,14 @@ async fn latency_delays_api_responses_concurrently_but_not_oauth() {
     assert_eq!(sandbox.fitbit.faults().latency_ms, 200);
 
     let http = client();
-    let started = Instant::now();
-    let mut requests = JoinSet::new();
-    for day in 1..=10 {
-        let request = http
-            .get(format!(
-                "{}/1/user/-/activities/date/2026-11-{day:02}.json",
-                sandbox.base_url
-            ))
-            .bearer_auth(&grant.access_token);
-        requests.spawn(async move { request.send().await.unwrap().status() });
-    }
-    while let Some(status) = requests.join_next().await {
-        assert_eq!(status.unwrap(), StatusCode::OK);
-    }
-    let elapsed = started.elapsed();
+    let elapsed = all_ok_concurrently((1..=10).map(|day| {
+        http.get(format!(
+            "{}/1/user/-/activities/date/2026-11-{day:02}.json",
+            sandbox.base_url
+        ))
+        .bearer_auth(&grant.access_token)
+    }))
+    .await;
     // One after the other would take 2 s.
     assert!(
         elapsed >= Duration::from_millis(200) && elapsed < Duration::from_millis(1000),
@@ -53,15 +47,12 @@ async fn injected_failures_answer_the_next_api_requests() {
     let grant = sandbox
         .fitbit
         .grant_tokens(DEFAULT_USER_ID, &["activity", "sleep", "profile"]);
-    let http = client();
-    let response = http
-        .post(admin_url(&sandbox, "faults"))
-        .json(&serde_json::json!({"fail_next_requests": 2, "status": 503}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let faults: FitbitFaults = response.json().await.unwrap();
+    let faults_url = admin_url(&sandbox, "faults");
+    let faults = inject_faults_via_admin(
+        &faults_url,
+        serde_json::json!({"fail_next_requests": 2, "status": 503}),
+    )
+    .await;
     assert_eq!(
         faults,
         FitbitFaults {
@@ -100,25 +91,8 @@ async fn injected_failures_answer_the_next_api_requests() {
         StatusCode::OK
     );
 
-    // Bad admin requests.
-    for body in [
-        serde_json::json!({"statuz": 500}),
-        serde_json::json!({"status": 200}),
-    ] {
-        let response = http
-            .post(admin_url(&sandbox, "faults"))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert!(response.status().is_client_error(), "{body}");
-    }
-    let response = http
-        .delete(admin_url(&sandbox, "faults"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert_bad_fault_changes_refused(&faults_url).await;
+    clear_faults_via_admin(&faults_url).await;
     assert_eq!(sandbox.fitbit.faults(), FitbitFaults::default());
 
     let stats = sandbox.fitbit.stats();
@@ -126,17 +100,11 @@ async fn injected_failures_answer_the_next_api_requests() {
     // Activities three times and sleep once; the profile is no data fetch.
     assert_eq!(stats.data_calls_of(DEFAULT_USER_ID), 4);
     assert_eq!(stats.api_calls_of(DEFAULT_USER_ID), 5);
-    let counted: Value = http
-        .get(admin_url(
-            &sandbox,
-            &format!("users/{DEFAULT_USER_ID}/data-calls"),
-        ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let counted: Value = fetch_json(client().get(admin_url(
+        &sandbox,
+        &format!("users/{DEFAULT_USER_ID}/data-calls"),
+    )))
+    .await;
     assert_eq!(counted["data_calls"], 4);
 }
 
@@ -412,15 +380,12 @@ async fn raw_notifications_with_right_and_wrong_signatures() {
         [204]
     );
     // Through the admin API.
-    let response: Value = client()
-        .post(admin_url(&sandbox, "notify"))
-        .json(&serde_json::json!({"raw_body": raw, "bad_signature": true}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let response: Value = fetch_json(
+        client()
+            .post(admin_url(&sandbox, "notify"))
+            .json(&serde_json::json!({"raw_body": raw, "bad_signature": true})),
+    )
+    .await;
     assert_eq!(response["statuses"], serde_json::json!([404]));
 
     let log = subscriber.log.lock().unwrap().clone();
@@ -448,10 +413,7 @@ async fn fifty_concurrent_identical_refreshes_rotate_once() {
         let request = http
             .post(format!("{}/oauth2/token", sandbox.base_url))
             .header("authorization", &auth)
-            .form(&[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", first.refresh_token.as_str()),
-            ]);
+            .form(&refresh_form(&first.refresh_token));
         requests.spawn(async move {
             let response = request.send().await.unwrap();
             (response.status(), response.json::<Value>().await.unwrap())

@@ -1,8 +1,7 @@
 use std::time::{Duration, Instant};
 
-use tokio::task::JoinSet;
-
 use super::*;
+use crate::test_support::*;
 
 const IDENTITY: &str = "/v4/users/me/identity";
 
@@ -20,16 +19,11 @@ async fn at_most_300_requests_per_user_per_minute() {
     gh.advance_clock(60 - past);
     let token = gh.grant_tokens(USER, &[scopes::PROFILE]).access_token;
     let http = client();
-    let mut requests = JoinSet::new();
-    for _ in 0..300 {
-        let request = http
-            .get(format!("{}{IDENTITY}", sandbox.base_url))
-            .bearer_auth(&token);
-        requests.spawn(async move { request.send().await.unwrap().status() });
-    }
-    while let Some(status) = requests.join_next().await {
-        assert_eq!(status.unwrap(), StatusCode::OK);
-    }
+    all_ok_concurrently((0..300).map(|_| {
+        http.get(format!("{}{IDENTITY}", sandbox.base_url))
+            .bearer_auth(&token)
+    }))
+    .await;
     let response = client()
         .get(format!("{}{IDENTITY}", sandbox.base_url))
         .bearer_auth(&token)
@@ -124,16 +118,9 @@ async fn injected_failures_answer_the_next_api_requests() {
     let sandbox = start_default().await;
     let gh = &sandbox.google_health;
     let grant = gh.grant_tokens(USER, &[scopes::ACTIVITY_AND_FITNESS, scopes::PROFILE]);
-    let http = client();
-    let response = http
-        .post(admin_url(&sandbox, "faults"))
-        .json(&json!({"fail_next_requests": 2, "status": 503}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
+    let faults_url = admin_url(&sandbox, "faults");
     assert_eq!(
-        response.json::<GoogleHealthFaults>().await.unwrap(),
+        inject_faults_via_admin(&faults_url, json!({"fail_next_requests": 2, "status": 503})).await,
         GoogleHealthFaults {
             fail_next_requests: 2,
             status: 503,
@@ -164,35 +151,16 @@ async fn injected_failures_answer_the_next_api_requests() {
         StatusCode::OK
     );
 
-    for bad in [json!({"statuz": 500}), json!({"status": 200})] {
-        let response = http
-            .post(admin_url(&sandbox, "faults"))
-            .json(&bad)
-            .send()
-            .await
-            .unwrap();
-        assert!(response.status().is_client_error(), "{bad}");
-    }
-    let response = http
-        .delete(admin_url(&sandbox, "faults"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert_bad_fault_changes_refused(&faults_url).await;
+    clear_faults_via_admin(&faults_url).await;
     assert_eq!(gh.faults(), GoogleHealthFaults::default());
 
     let stats = gh.stats();
     assert_eq!(stats.injected_failures, 3);
     assert_eq!(stats.data_calls_of(USER), 3);
     assert_eq!(stats.api_calls_of(USER), 5);
-    let counted: Value = http
-        .get(admin_url(&sandbox, &format!("users/{USER}/data-calls")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let counted: Value =
+        fetch_json(client().get(admin_url(&sandbox, &format!("users/{USER}/data-calls")))).await;
     assert_eq!(counted["data_calls"], 3);
 }
 
@@ -203,22 +171,15 @@ async fn latency_delays_api_responses_concurrently_but_not_oauth() {
     let grant = gh.grant_tokens(USER, &[scopes::ACTIVITY_AND_FITNESS]);
     gh.set_latency(Duration::from_millis(200));
     let http = client();
-    let started = Instant::now();
-    let mut requests = JoinSet::new();
-    for n in 2..12 {
-        let request = http
-            .post(format!(
-                "{}/v4/users/me/dataTypes/steps/dataPoints:dailyRollUp",
-                sandbox.base_url
-            ))
-            .bearer_auth(&grant.access_token)
-            .json(&range(days_ago(n + 1), days_ago(n)));
-        requests.spawn(async move { request.send().await.unwrap().status() });
-    }
-    while let Some(status) = requests.join_next().await {
-        assert_eq!(status.unwrap(), StatusCode::OK);
-    }
-    let elapsed = started.elapsed();
+    let elapsed = all_ok_concurrently((2..12).map(|n| {
+        http.post(format!(
+            "{}/v4/users/me/dataTypes/steps/dataPoints:dailyRollUp",
+            sandbox.base_url
+        ))
+        .bearer_auth(&grant.access_token)
+        .json(&range(days_ago(n + 1), days_ago(n)))
+    }))
+    .await;
     assert!(
         elapsed >= Duration::from_millis(200) && elapsed < Duration::from_millis(1000),
         "{elapsed:?}"
@@ -248,15 +209,11 @@ async fn admin_api_drives_users_data_and_tokens() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    let grant: TokenGrant = http
-        .post(admin_url(&sandbox, "users/9100000000000000003/tokens"))
-        .json(&json!({"scopes": [scopes::SLEEP, scopes::ACTIVITY_AND_FITNESS]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let grant: TokenGrant = fetch_json(
+        http.post(admin_url(&sandbox, "users/9100000000000000003/tokens"))
+            .json(&json!({"scopes": [scopes::SLEEP, scopes::ACTIVITY_AND_FITNESS]})),
+    )
+    .await;
     let (_, identity) = get(&sandbox, &grant.access_token, IDENTITY).await;
     assert_eq!(identity["legacyUserId"], "ABC123");
 
@@ -318,14 +275,7 @@ async fn admin_api_drives_users_data_and_tokens() {
         get(&sandbox, &grant.access_token, IDENTITY).await.0,
         StatusCode::UNAUTHORIZED
     );
-    let stats: GoogleHealthStats = http
-        .get(admin_url(&sandbox, "stats"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stats: GoogleHealthStats = fetch_json(http.get(admin_url(&sandbox, "stats"))).await;
     assert_eq!(stats.revocations["9100000000000000003"], 1);
     let response = http
         .post(admin_url(&sandbox, "reset"))

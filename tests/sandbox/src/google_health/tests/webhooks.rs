@@ -6,6 +6,7 @@ use axum::http::HeaderMap;
 use axum::routing::post;
 
 use super::*;
+use crate::test_support::fetch_json;
 
 const SECRET: &str = "Bearer hook-s3cret";
 
@@ -880,28 +881,16 @@ async fn notify_through_the_admin_api() {
         "no date, no intervals"
     );
 
-    let keys: Value = client()
-        .post(format!(
-            "{}/_admin/google-health/keys/rotate",
-            sandbox.base_url
-        ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let keys: Value = fetch_json(client().post(format!(
+        "{}/_admin/google-health/keys/rotate",
+        sandbox.base_url
+    )))
+    .await;
     assert_eq!(keys["primary_key_id"], gh.primary_key_id());
-    let key_file: ServiceAccountKey = client()
-        .post(format!(
-            "{}/_admin/google-health/service-accounts",
-            sandbox.base_url
-        ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let key_file: ServiceAccountKey = fetch_json(client().post(format!(
+        "{}/_admin/google-health/service-accounts",
+        sandbox.base_url
+    )))
+    .await;
     assert_eq!(key_file.token_uri, format!("{}/token", sandbox.base_url));
 }

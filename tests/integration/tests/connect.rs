@@ -464,6 +464,9 @@ async fn cuan_import_is_selectable_for_contacts() {
         .expect("contact via CUAN");
     assert_eq!(contact.via, "CUAN_IMPORT_SRV");
     assert_eq!(contact.field_str("FirstName"), Some("Cuan"));
+    // The same data as through the contact API, country and language included.
+    assert_eq!(contact.field_str("CountryDescription"), Some("DE"));
+    assert_eq!(contact.field_str("LanguageDescription"), Some("DE"));
     assert_eq!(contact.additional_ids.len(), 1);
     assert_eq!(contact.additional_ids[0].id, "C-55");
 }

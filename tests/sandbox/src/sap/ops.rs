@@ -489,6 +489,10 @@ const CUAN_CONTACT_FIELDS: &[(&str, &str)] = &[
     ("Timestamp", "OriginDataLastChgUTCDateTime"),
     ("EMailAddress", "EmailAddress"),
     ("DateOfBirth", "BirthDate"),
+    // The tenant resolves these descriptions against its code lists; the sandbox's code
+    // list is the ISO codes themselves, which is what fitbridge sends.
+    ("CountryDescription", "Country"),
+    ("LanguageDescription", "Language"),
     ("City", "CityName"),
     ("Street", "StreetName"),
     ("HouseNumber", "AddressHouseNumber"),

@@ -873,6 +873,7 @@ async fn cuan_import_upserts_contacts_and_appends_interactions() {
         "Contacts": [{
             "Id": "GGNJL9", "IdOrigin": "FITBIT", "Timestamp": "/Date(1763596800000)/",
             "FirstName": "Ann", "EMailAddress": "ann@example.com", "DateOfBirth": "/Date(643420800000)/",
+            "CountryDescription": "DE", "LanguageDescription": "DE",
             "Facets": [{"Id": "ann@example.com", "IdOrigin": "EMAIL", "Timestamp": "/Date(1763596800000)/"}],
         }],
         "Interactions": [{
@@ -916,6 +917,8 @@ async fn cuan_import_upserts_contacts_and_appends_interactions() {
     assert_eq!(stored.field_str("EMailAddress"), Some("ann@example.com"));
     assert_eq!(stored.field_str("EmailAddress"), Some("ann@example.com"));
     assert_eq!(stored.field_str("BirthDate"), Some("/Date(643420800000)/"));
+    assert_eq!(stored.field_str("Country"), Some("DE"));
+    assert_eq!(stored.field_str("Language"), Some("DE"));
     assert_eq!(
         stored.additional_ids,
         [AdditionalId {

@@ -24,7 +24,8 @@ use crate::provider::{pkce, AuthorizeRequest, Provider, ProviderError, Providers
 use crate::queue::WorkQueue;
 use crate::secret_store::{LinkKey, SecretCache, SecretError};
 use crate::store::{
-    ConnectionStore, OAuthStateStore, ParkedWork, PendingAuthorization, StateError, StoreError,
+    ConnectionStore, Ending, OAuthStateStore, ParkedWork, PendingAuthorization, StateError,
+    StoreError,
 };
 
 /// How long a person has between the redirect and the callback.
@@ -314,9 +315,8 @@ impl ConnectService {
                     .revoke(
                         old.provider,
                         &old.user_id,
-                        &format!("migrated to {kind}"),
+                        Ending::Migrated { to: kind },
                         OffsetDateTime::now_utc(),
-                        false,
                     )
                     .await?;
                 tracing::info!(provider = %kind, user_id = %user_id, from = %old.provider,

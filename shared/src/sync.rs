@@ -30,8 +30,8 @@ use crate::marketing::{InteractionSink, InteractionWrite, MarketingError};
 use crate::provider::{ProviderError, Providers};
 use crate::queue::{RetryQueue, RetryRequest};
 use crate::store::{
-    Claim, ConnectionStore, FetchClaim, FetchKey, FetchLog, ImportLedger, LedgerEntry, ParkedWork,
-    Revocation, TokenStore,
+    Claim, ConnectionStore, Ending, FetchClaim, FetchKey, FetchLog, ImportLedger, LedgerEntry,
+    ParkedWork, Revocation, TokenStore,
 };
 use crate::tokens::{TokenError, TokenService};
 
@@ -43,6 +43,10 @@ const CONCURRENT_PEOPLE: usize = 10;
 const OTHER_WORKER: Duration = Duration::from_secs(20);
 /// How soon to look again when another refresher holds the person's lease.
 const OTHER_REFRESHER: Duration = Duration::from_secs(10);
+/// How long the tombstone and import ledger of a deleted account outlive it: late and
+/// retried messages about the account still find the tombstone and do nothing (parked work
+/// is kept as long), and then nothing about the person remains here.
+pub const ACCOUNT_DELETION_GRACE: time::Duration = time::Duration::days(30);
 /// Provider answers that say the request itself will never succeed.
 const PERMANENT_STATUSES: [u16; 5] = [400, 404, 405, 409, 422];
 
@@ -269,14 +273,20 @@ impl SyncService {
     ) -> PersonResult {
         let all = |o: Outcome| items.iter().map(|i| (*i, o.clone())).collect::<Vec<_>>();
 
-        // The latest revocation among the person's items decides what is stale.
+        // The latest revocation among the person's items decides what is stale; any of
+        // them saying the account is deleted makes it a deletion.
         let revocation = items
             .iter()
-            .filter(|i| batch[**i].item.task == Task::Revoke)
-            .map(|i| batch[*i].sent_at)
-            .max();
-        if let Some(issued_at) = revocation {
-            return match self.revoke(kind, &user_id, issued_at).await {
+            .filter_map(|i| match batch[*i].item.task {
+                Task::Revoke { account_deleted } => Some((batch[*i].sent_at, account_deleted)),
+                Task::Sync { .. } => None,
+            })
+            .reduce(|(a, x), (b, y)| (a.max(b), x || y));
+        if let Some((issued_at, account_deleted)) = revocation {
+            return match self
+                .revoke(kind, &user_id, issued_at, account_deleted)
+                .await
+            {
                 Ok(()) => (all(Outcome::Done), vec![]),
                 Err(e) => {
                     tracing::error!(user_id = %user_id, error = %e, "revocation failed; will retry");
@@ -504,11 +514,16 @@ impl SyncService {
     /// revoked person's work running; the tombstone remembers the flag is due, and a
     /// retry writes it (exactly once: its source object is the revocation's). A
     /// revocation issued before the person's latest consent is stale and touches nothing.
+    ///
+    /// A deleted account also sets what is kept about it to expire
+    /// ([`ACCOUNT_DELETION_GRACE`]) before the flag is written, so a marketing system that
+    /// refuses the flag cannot keep it either.
     async fn revoke(
         &self,
         kind: ProviderKind,
         user_id: &ProviderUserId,
         issued_at: OffsetDateTime,
+        account_deleted: bool,
     ) -> Result<(), String> {
         // The stored tokens, whatever their state: a revoked token cannot be refreshed.
         let stored = self
@@ -538,7 +553,7 @@ impl SyncService {
             }
             match self
                 .connections
-                .revoke(kind, user_id, "revoked by the person", issued_at, true)
+                .revoke(kind, user_id, Ending::Disconnected, issued_at)
                 .await
                 .map_err(|e| e.to_string())?
             {
@@ -549,6 +564,9 @@ impl SyncService {
                 }
                 Revocation::Revoked(_) | Revocation::NotConnected => {}
             }
+        }
+        if account_deleted {
+            self.forget(kind, user_id).await?;
         }
         let Some(tombstone) = self
             .connections
@@ -570,6 +588,31 @@ impl SyncService {
             .map_err(|e| e.to_string())?;
         tracing::info!(provider = %kind, user_id = %user_id,
             "access revoked: tokens deleted, contact flagged, no further work");
+        Ok(())
+    }
+
+    /// Sets the tombstone of a deleted account and its contact's import ledger to expire.
+    /// Idempotent, so a retry finishes what a timeout interrupted.
+    async fn forget(&self, kind: ProviderKind, user_id: &ProviderUserId) -> Result<(), String> {
+        let at = OffsetDateTime::now_utc() + ACCOUNT_DELETION_GRACE;
+        let Some(tombstone) = self
+            .connections
+            .forget(kind, user_id, at)
+            .await
+            .map_err(|e| e.to_string())?
+        else {
+            // Never connected, or migrated: the contact lives on at the successor.
+            return Ok(());
+        };
+        let expiring = self
+            .ledger
+            .expire(&tombstone.contact, tombstone.forget_at.unwrap_or(at))
+            .await
+            .map_err(|e| {
+                format!("tokens deleted; the import ledger is not set to expire yet: {e}")
+            })?;
+        tracing::info!(provider = %kind, user_id = %user_id, ledger_entries = expiring,
+            "account deleted: what is kept about it expires after the grace period");
         Ok(())
     }
 

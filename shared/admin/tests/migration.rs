@@ -76,9 +76,10 @@ async fn store() -> Arc<MemoryStore> {
         .revoke(
             ProviderKind::Fitbit,
             &ProviderUserId("MIGR04".into()),
-            "migrated to google-health",
+            fitbridge::store::Ending::Migrated {
+                to: ProviderKind::GoogleHealth,
+            },
             time::OffsetDateTime::now_utc(),
-            false,
         )
         .await
         .unwrap();

@@ -25,7 +25,16 @@ pub enum Task {
     },
     /// The person revoked access or deleted their account: forget their tokens, remove
     /// subscriptions, flag the contact.
-    Revoke,
+    Revoke {
+        /// The account itself is gone: what fitbridge still keeps about it (the tombstone,
+        /// the import ledger of its contact) expires after a grace period.
+        #[serde(default, skip_serializing_if = "is_false")]
+        account_deleted: bool,
+    },
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 impl WorkItem {
@@ -92,5 +101,28 @@ mod tests {
             )
         );
         assert_eq!(serde_json::from_str::<WorkItem>(&json).unwrap(), item);
+    }
+
+    #[test]
+    fn a_revoke_reads_the_same_as_before_account_deletion_was_told_apart() {
+        let kind = ProviderKind::ALL[0];
+        let revoke = |account_deleted| WorkItem {
+            provider: kind,
+            user_id: ProviderUserId("GGNJL9".into()),
+            task: Task::Revoke { account_deleted },
+        };
+        // Messages already queued by an earlier version still parse.
+        let plain = format!(r#"{{"provider":"{kind}","user_id":"GGNJL9","task":"revoke"}}"#);
+        assert_eq!(serde_json::to_string(&revoke(false)).unwrap(), plain);
+        assert_eq!(
+            serde_json::from_str::<WorkItem>(&plain).unwrap(),
+            revoke(false)
+        );
+        let deleted = serde_json::to_string(&revoke(true)).unwrap();
+        assert!(deleted.ends_with(r#""task":"revoke","account_deleted":true}"#));
+        assert_eq!(
+            serde_json::from_str::<WorkItem>(&deleted).unwrap(),
+            revoke(true)
+        );
     }
 }

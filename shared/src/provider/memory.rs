@@ -489,7 +489,9 @@ impl Webhook for MemoryProvider {
                 None => WorkItem {
                     provider: self.kind,
                     user_id: ProviderUserId(user),
-                    task: Task::Revoke,
+                    task: Task::Revoke {
+                        account_deleted: false,
+                    },
                 },
             })
             .collect();

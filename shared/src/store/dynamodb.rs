@@ -4,8 +4,8 @@
 //! |-------------|-----------------------------|--------------|
 //! | connection  | `CONN#<provider>#<user id>` | `CONNECTION` |
 //! | OAuth state | `STATE#<sha256(state)>`     | `STATE`      |
-//! | revocation  | `CONN#<provider>#<user id>` | `REVOKED`    |
-//! | import      | `IMPORT#<origin>#<contact>` | source object, e.g. `GGNJL9-2026-11-20-steps` |
+//! | revocation  | `CONN#<provider>#<user id>` | `REVOKED` (TTL once the account is deleted) |
+//! | import      | `IMPORT#<origin>#<contact>` | source object, e.g. `GGNJL9-2026-11-20-steps` (TTL once the account is deleted) |
 //! | parked work | `PARKED#<provider>#<user>`  | `<sha256 of the work item>` |
 //! | fetch log   | `FETCH#<provider>#<user>`   | `<collection>#<date>` |
 //!
@@ -14,7 +14,8 @@
 //! States are stored by hash, so reading the table does not yield a usable state.
 //! Scans project the attributes they return, so a listing never reads a token.
 //! DynamoDB deletes TTL-expired items lazily (and emulators never), so every read checks
-//! expiry itself.
+//! expiry itself — except the import ledger's: an entry set to expire still says truly what
+//! the marketing system holds, and a claim makes it permanent again.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -27,7 +28,7 @@ use time::OffsetDateTime;
 
 use super::{
     Claim, ConnectionDirectory, ConnectionStore, ConnectionSummary, DirectoryEntry, DirectoryPage,
-    FetchClaim, FetchKey, FetchLog, ImportLedger, LedgerEntry, OAuthStateStore, ParkedWork,
+    Ending, FetchClaim, FetchKey, FetchLog, ImportLedger, LedgerEntry, OAuthStateStore, ParkedWork,
     PendingAuthorization, Revocation, StateError, StoreError, TokenStore, Tombstone,
 };
 use crate::domain::{
@@ -47,6 +48,9 @@ const FETCH_LOG_RETENTION_SECS: i64 = 7 * 86_400;
 const FETCH_IN_PROGRESS_SECS: i64 = 60;
 /// Parked work waits this long for the person to consent again.
 const PARKED_RETENTION_SECS: i64 = 30 * 86_400;
+/// Ledger entries updated at once when a contact's ledger is set to expire: a year of a
+/// person's days is about 2,500 entries.
+const LEDGER_EXPIRY_CONCURRENCY: usize = 16;
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -348,9 +352,8 @@ impl ConnectionStore for DynamoStore {
         &self,
         provider: ProviderKind,
         user_id: &ProviderUserId,
-        reason: &str,
+        ending: Ending,
         issued_at: OffsetDateTime,
-        flag: bool,
     ) -> Result<Revocation, StoreError> {
         let issued = millis(issued_at);
         // Delete only a connection consented to before the revocation was issued (items
@@ -390,9 +393,19 @@ impl ConnectionStore for DynamoStore {
         let revoked_at = OffsetDateTime::now_utc();
         let mut tombstone = Self::connection_key(provider, user_id);
         tombstone.insert("sk".into(), s(REVOKED_SK));
-        tombstone.insert("reason".into(), s(reason));
+        tombstone.insert("reason".into(), s(ending.to_string()));
+        match ending {
+            Ending::Disconnected => tombstone.insert("ending".into(), s("disconnected")),
+            Ending::Migrated { to } => {
+                tombstone.insert("migrated_to".into(), s(to.as_str()));
+                tombstone.insert("ending".into(), s("migrated"))
+            }
+        };
         tombstone.insert("revoked_at".into(), n(millis(revoked_at)));
-        tombstone.insert("flag_pending".into(), AttributeValue::Bool(flag));
+        tombstone.insert(
+            "flag_pending".into(),
+            AttributeValue::Bool(ending == Ending::Disconnected),
+        );
         for name in ["contact_origin", "contact_id", "customer_ref"] {
             if let Some(v) = old.get(name) {
                 tombstone.insert(name.into(), v.clone());
@@ -420,7 +433,47 @@ impl ConnectionStore for DynamoStore {
             .send()
             .await
             .map_err(unavailable)?;
-        out.item.as_ref().map(tombstone_from_item).transpose()
+        // TTL deletes lazily: an expired tombstone counts as gone.
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        out.item
+            .filter(|item| get_n(item, "ttl").map_or(true, |ttl| ttl > now))
+            .as_ref()
+            .map(tombstone_from_item)
+            .transpose()
+    }
+
+    async fn forget(
+        &self,
+        provider: ProviderKind,
+        user_id: &ProviderUserId,
+        at: OffsetDateTime,
+    ) -> Result<Option<Tombstone>, StoreError> {
+        let mut key = Self::connection_key(provider, user_id);
+        key.insert("sk".into(), s(REVOKED_SK));
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            // A time already set is the earlier one: it stays.
+            .update_expression("SET #ttl = if_not_exists(#ttl, :at)")
+            .condition_expression(
+                "attribute_exists(pk) AND (attribute_not_exists(ending) OR ending = :disconnected) \
+                 AND (attribute_not_exists(#ttl) OR #ttl > :now)",
+            )
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":at", n(at.unix_timestamp()))
+            .expression_attribute_values(":disconnected", s("disconnected"))
+            .expression_attribute_values(":now", n(OffsetDateTime::now_utc().unix_timestamp()))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match conditional(result)? {
+            Some(out) => Ok(Some(tombstone_from_item(
+                &out.attributes.unwrap_or_default(),
+            )?)),
+            None => Ok(None),
+        }
     }
 
     async fn mark_flagged(
@@ -688,8 +741,10 @@ impl ImportLedger for DynamoStore {
             .set_key(Some(Self::import_key(contact, key)))
             .update_expression(
                 "SET claim_owner = :owner, claim_until = :until, \
-                 create_started = if_not_exists(create_started, :now)",
+                 create_started = if_not_exists(create_started, :now) REMOVE #ttl",
             )
+            // An entry set to expire is fed again: it is permanent again.
+            .expression_attribute_names("#ttl", "ttl")
             .condition_expression("attribute_not_exists(claim_until) OR claim_until < :now")
             .expression_attribute_values(":owner", s(owner))
             .expression_attribute_values(":until", n(until.unix_timestamp()))
@@ -752,6 +807,54 @@ impl ImportLedger for DynamoStore {
             owner,
         )
         .await
+    }
+
+    async fn expire(&self, contact: &ContactKey, at: OffsetDateTime) -> Result<usize, StoreError> {
+        use futures_util::{StreamExt, TryStreamExt};
+        let pk = Self::import_key(contact, "")["pk"].clone();
+        let mut newly = 0;
+        let mut start = None;
+        loop {
+            // Only entries not yet set to expire: a retry after a timeout goes on where
+            // the last attempt stopped.
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .filter_expression("attribute_not_exists(#ttl)")
+                .projection_expression("pk, sk")
+                .expression_attribute_names("#ttl", "ttl")
+                .expression_attribute_values(":pk", pk.clone())
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            let keys = out.items.unwrap_or_default();
+            newly += futures_util::stream::iter(keys)
+                .map(|key| {
+                    let update = self
+                        .client
+                        .update_item()
+                        .table_name(&self.table)
+                        .set_key(Some(key))
+                        .update_expression("SET #ttl = :at")
+                        // Never recreate an entry deleted meanwhile.
+                        .condition_expression("attribute_exists(pk)")
+                        .expression_attribute_names("#ttl", "ttl")
+                        .expression_attribute_values(":at", n(at.unix_timestamp()));
+                    async move { conditional(update.send().await) }
+                })
+                .buffer_unordered(LEDGER_EXPIRY_CONCURRENCY)
+                .try_fold(0, |count, updated| async move {
+                    Ok(count + usize::from(updated.is_some()))
+                })
+                .await?;
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                return Ok(newly);
+            }
+        }
     }
 }
 
@@ -953,13 +1056,21 @@ fn tombstone_from_item(item: &Item) -> Result<Tombstone, StoreError> {
             origin: get_s(item, "contact_origin")?.to_owned(),
             id: get_s(item, "contact_id")?.to_owned(),
         },
-        reason: opt_s(item, "reason").unwrap_or_default(),
+        ending: match opt_s(item, "ending").as_deref() {
+            Some("migrated") => Ending::Migrated {
+                to: get_s(item, "migrated_to")?
+                    .parse()
+                    .map_err(|_| StoreError::Corrupt("tombstone: unknown provider".into()))?,
+            },
+            _ => Ending::Disconnected,
+        },
         revoked_at: from_millis(get_n(item, "revoked_at")?)?,
         flag_pending: item
             .get("flag_pending")
             .and_then(|v| v.as_bool().ok())
             .copied()
             .unwrap_or(false),
+        forget_at: get_n(item, "ttl").ok().map(timestamp).transpose()?,
     })
 }
 

@@ -14,7 +14,7 @@ use time::{Duration, OffsetDateTime};
 
 use super::{
     Claim, ConnectionDirectory, ConnectionStore, ConnectionSummary, DirectoryEntry, DirectoryPage,
-    FetchClaim, FetchKey, FetchLog, ImportLedger, LedgerEntry, OAuthStateStore, ParkedWork,
+    Ending, FetchClaim, FetchKey, FetchLog, ImportLedger, LedgerEntry, OAuthStateStore, ParkedWork,
     PendingAuthorization, Revocation, StateError, StoreError, TokenStore, Tombstone,
 };
 use crate::domain::{
@@ -47,6 +47,7 @@ struct Ledger {
     interaction_id: Option<String>,
     create_started: bool,
     claim: Option<Lease>,
+    expires_at: Option<OffsetDateTime>,
 }
 
 #[derive(Default)]
@@ -108,6 +109,16 @@ impl MemoryStore {
             .collect()
     }
 
+    /// When each of a contact's ledger entries expires (`None`: kept).
+    pub fn ledger_expiry(&self, contact: &ContactKey) -> Vec<Option<OffsetDateTime>> {
+        self.lock()
+            .ledger
+            .iter()
+            .filter(|((origin, id, _), _)| *origin == contact.origin && *id == contact.id)
+            .map(|(_, l)| l.expires_at)
+            .collect()
+    }
+
     /// Makes a person's parked work look `age` old (tests of the 30-day retention).
     pub fn age_parked(&self, age: Duration) {
         for items in self.lock().parked.values_mut() {
@@ -163,9 +174,8 @@ impl ConnectionStore for MemoryStore {
         &self,
         provider: ProviderKind,
         user_id: &ProviderUserId,
-        reason: &str,
+        ending: Ending,
         issued_at: OffsetDateTime,
-        flag: bool,
     ) -> Result<Revocation, StoreError> {
         let mut t = self.lock();
         let key = (provider, user_id.clone());
@@ -180,12 +190,32 @@ impl ConnectionStore for MemoryStore {
         t.updated_at.remove(&key);
         let tombstone = Tombstone {
             contact: c.contact,
-            reason: reason.to_owned(),
+            ending,
             revoked_at: OffsetDateTime::now_utc(),
-            flag_pending: flag,
+            flag_pending: ending == Ending::Disconnected,
+            forget_at: None,
         };
         t.tombstones.insert(key, tombstone.clone());
         Ok(Revocation::Revoked(tombstone))
+    }
+
+    async fn forget(
+        &self,
+        provider: ProviderKind,
+        user_id: &ProviderUserId,
+        at: OffsetDateTime,
+    ) -> Result<Option<Tombstone>, StoreError> {
+        let mut t = self.lock();
+        let Some(tomb) = t
+            .tombstones
+            .get_mut(&(provider, user_id.clone()))
+            .filter(|t| t.ending == Ending::Disconnected)
+        else {
+            return Ok(None);
+        };
+        // A time already set is the earlier one: it stays.
+        tomb.forget_at.get_or_insert(at);
+        Ok(Some(tomb.clone()))
     }
 
     async fn tombstone(
@@ -193,10 +223,12 @@ impl ConnectionStore for MemoryStore {
         provider: ProviderKind,
         user_id: &ProviderUserId,
     ) -> Result<Option<Tombstone>, StoreError> {
+        let now = OffsetDateTime::now_utc();
         Ok(self
             .lock()
             .tombstones
             .get(&(provider, user_id.clone()))
+            .filter(|t| t.forget_at.is_none_or(|at| at > now))
             .cloned())
     }
 
@@ -408,6 +440,7 @@ impl ImportLedger for MemoryStore {
             _ => LedgerEntry::New,
         };
         entry.create_started = true;
+        entry.expires_at = None;
         entry.claim = Some(Lease {
             owner: owner.to_owned(),
             until,
@@ -448,6 +481,18 @@ impl ImportLedger for MemoryStore {
             }
         }
         Ok(())
+    }
+
+    async fn expire(&self, contact: &ContactKey, at: OffsetDateTime) -> Result<usize, StoreError> {
+        let mut t = self.lock();
+        let mut newly = 0;
+        for ((origin, id, _), entry) in t.ledger.iter_mut() {
+            if *origin == contact.origin && *id == contact.id && entry.expires_at.is_none() {
+                entry.expires_at = Some(at);
+                newly += 1;
+            }
+        }
+        Ok(newly)
     }
 }
 

@@ -73,15 +73,37 @@ pub enum Revocation {
     NotConnected,
 }
 
+/// Why a connection ended, which decides what its contact is owed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ending {
+    /// The person left: the marketing system is told with a disconnect flag.
+    Disconnected,
+    /// The person goes on at `to`, on the same contact: nothing to tell, and nothing of
+    /// the contact's may expire.
+    Migrated { to: ProviderKind },
+}
+
+impl std::fmt::Display for Ending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Ending::Disconnected => f.write_str("revoked by the person"),
+            Ending::Migrated { to } => write!(f, "migrated to {to}"),
+        }
+    }
+}
+
 /// What remains of a revoked connection: no tokens, the contact it fed, when and why.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Tombstone {
     pub contact: ContactKey,
-    pub reason: String,
+    pub ending: Ending,
     pub revoked_at: OffsetDateTime,
     /// The marketing system has yet to be told (a disconnect flag is due and not
     /// confirmed written).
     pub flag_pending: bool,
+    /// When the tombstone and its contact's import ledger expire (the account was
+    /// deleted); `None`: kept.
+    pub forget_at: Option<OffsetDateTime>,
 }
 
 /// Port: people's connections and their tokens.
@@ -90,18 +112,27 @@ pub trait ConnectionStore: Send + Sync {
     /// Forgets the person's tokens — the connection goes, a tombstone with the contact key
     /// and the time stays, so no further work finds the person — unless they consented
     /// again after `issued_at` (a revocation that waited in backoff or arrived late never
-    /// deletes a newer connection). `flag`: the marketing system must be told; the
-    /// tombstone remembers it until [`Self::mark_flagged`].
+    /// deletes a newer connection). A [`Ending::Disconnected`] tombstone remembers that
+    /// the marketing system must be told, until [`Self::mark_flagged`].
     async fn revoke(
         &self,
         provider: ProviderKind,
         user_id: &ProviderUserId,
-        reason: &str,
+        ending: Ending,
         issued_at: OffsetDateTime,
-        flag: bool,
     ) -> Result<Revocation, StoreError>;
 
-    /// The person's tombstone, if they were revoked.
+    /// The person deleted their account: their [`Ending::Disconnected`] tombstone expires
+    /// at `at` (a time already set stays: it is the earlier). A migration's tombstone is left alone:
+    /// its contact lives on. Returns the tombstone now set to expire, if any.
+    async fn forget(
+        &self,
+        provider: ProviderKind,
+        user_id: &ProviderUserId,
+        at: OffsetDateTime,
+    ) -> Result<Option<Tombstone>, StoreError>;
+
+    /// The person's tombstone, if they were revoked and it has not expired.
     async fn tombstone(
         &self,
         provider: ProviderKind,
@@ -243,6 +274,15 @@ pub trait ImportLedger: Send + Sync {
         key: &str,
         owner: &str,
     ) -> Result<(), StoreError>;
+
+    /// Everything recorded for the contact expires at `at`: no connection feeds it any
+    /// more. A later [`Self::claim`] makes its entry permanent again. Returns how many
+    /// entries were newly set to expire.
+    async fn expire(
+        &self,
+        user: &crate::domain::ContactKey,
+        at: OffsetDateTime,
+    ) -> Result<usize, StoreError>;
 }
 
 /// Port: work set aside for people who must act first (consent again, migrate), and

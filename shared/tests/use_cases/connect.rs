@@ -5,7 +5,7 @@ use fitbridge::connect_link::{self, LinkError, LinkParams};
 use fitbridge::domain::{Collection, ConnectionStatus, Profile, ProviderUserId};
 use fitbridge::provider::memory::MemoryPerson;
 use fitbridge::secret::Secret;
-use fitbridge::store::{ParkedWork, StateError};
+use fitbridge::store::{Ending, ParkedWork, StateError};
 use url::Url;
 
 use crate::support::*;
@@ -303,7 +303,7 @@ async fn a_person_whose_provider_is_gone_migrates_keeping_contact_days_and_parke
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(tomb.reason, format!("migrated to {SUCCESSOR}"));
+    assert_eq!(tomb.ending, Ending::Migrated { to: SUCCESSOR });
     assert!(
         !tomb.flag_pending,
         "a migration flags nothing: the person goes on"

@@ -5,8 +5,8 @@ use std::time::Duration;
 use fitbridge::api::sqs::{Decision, Delivery};
 use fitbridge::domain::{Collection, ConnectionStatus, DaySummary, ProviderUserId, Task, WorkItem};
 use fitbridge::provider::ProviderError;
-use fitbridge::store::{ConnectionStore, ParkedWork};
-use fitbridge::sync::{Outcome, Work};
+use fitbridge::store::{ConnectionStore, Ending, ImportLedger, ParkedWork};
+use fitbridge::sync::{Outcome, Work, ACCOUNT_DELETION_GRACE};
 use time::OffsetDateTime;
 
 use crate::support::*;
@@ -334,7 +334,9 @@ async fn revocation_forgets_the_tokens_and_flags_the_contact() {
     let revoke = WorkItem {
         provider: KIND,
         user_id: ProviderUserId("MIA".into()),
-        task: Task::Revoke,
+        task: Task::Revoke {
+            account_deleted: false,
+        },
     };
     assert_eq!(
         w.worker.sync.process(&[work(revoke)]).await,
@@ -368,7 +370,9 @@ fn revoke(user: &str) -> WorkItem {
     WorkItem {
         provider: KIND,
         user_id: ProviderUserId(user.into()),
-        task: Task::Revoke,
+        task: Task::Revoke {
+            account_deleted: false,
+        },
     }
 }
 
@@ -433,6 +437,171 @@ async fn a_marketing_system_refusing_the_flag_never_keeps_the_tokens() {
         .filter(|i| i.source_object.starts_with("OLA-disconnected-"))
         .collect();
     assert_eq!(flags.len(), 1, "one flag: {flags:?}");
+}
+
+fn account_deleted(user: &str) -> WorkItem {
+    WorkItem {
+        provider: KIND,
+        user_id: ProviderUserId(user.into()),
+        task: Task::Revoke {
+            account_deleted: true,
+        },
+    }
+}
+
+/// A connected person with one imported day (two ledger entries).
+async fn with_history(w: &World, user: &str) {
+    w.connected(user, "activity").await;
+    w.provider
+        .set_day(user, Collection::Activities, day(13), steps(7000));
+    let item = sync(user, day(13), &[Collection::Activities]);
+    assert_eq!(w.worker.sync.process(&[work(item)]).await, [Outcome::Done]);
+    assert_eq!(w.store.imported(&contact(user)).len(), 2);
+}
+
+#[tokio::test]
+async fn a_deleted_account_leaves_nothing_kept_beyond_the_grace_period() {
+    // Issue 8: ledger items and tombstones had no TTL after `deleteUser`.
+    let w = World::new();
+    with_history(&w, "PIA").await;
+    let before = OffsetDateTime::now_utc();
+    assert_eq!(
+        w.worker
+            .sync
+            .process(&[later(account_deleted("PIA"))])
+            .await,
+        [Outcome::Done]
+    );
+    assert!(w.connection("PIA").await.is_none());
+    let tomb = w
+        .store
+        .tombstone(KIND, &ProviderUserId("PIA".into()))
+        .await
+        .unwrap()
+        .expect("kept through the grace period");
+    let forget_at = tomb.forget_at.expect("the tombstone expires");
+    assert!(forget_at >= before + ACCOUNT_DELETION_GRACE);
+    assert!(forget_at <= OffsetDateTime::now_utc() + ACCOUNT_DELETION_GRACE);
+    assert_eq!(
+        w.store.ledger_expiry(&contact("PIA")),
+        [Some(forget_at); 2],
+        "every ledger entry of the contact expires with it"
+    );
+    assert!(
+        !tomb.flag_pending,
+        "the contact is flagged as for any revocation"
+    );
+
+    // A redelivery changes nothing: same expiry, no second flag.
+    assert_eq!(
+        w.worker
+            .sync
+            .process(&[later(account_deleted("PIA"))])
+            .await,
+        [Outcome::Done]
+    );
+    let again = w
+        .store
+        .tombstone(KIND, &ProviderUserId("PIA".into()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.forget_at, Some(forget_at));
+    let flags = w
+        .marketing
+        .interactions()
+        .into_iter()
+        .filter(|i| i.source_object.starts_with("PIA-disconnected-"))
+        .count();
+    assert_eq!(flags, 1);
+}
+
+#[tokio::test]
+async fn an_account_deleted_after_its_access_was_revoked_still_expires() {
+    let w = World::new();
+    with_history(&w, "RUT").await;
+    w.worker.sync.process(&[later(revoke("RUT"))]).await;
+    assert_eq!(
+        w.store.ledger_expiry(&contact("RUT")),
+        [None; 2],
+        "revoked: kept"
+    );
+    assert_eq!(
+        w.worker
+            .sync
+            .process(&[later(account_deleted("RUT"))])
+            .await,
+        [Outcome::Done]
+    );
+    assert!(w
+        .store
+        .ledger_expiry(&contact("RUT"))
+        .iter()
+        .all(Option::is_some));
+}
+
+#[tokio::test]
+async fn an_old_account_deleted_after_migrating_keeps_the_contact_it_handed_on() {
+    // The contact lives on at the successor: nothing of it may expire.
+    let w = World::new();
+    with_history(&w, "SVE").await;
+    w.store
+        .revoke(
+            KIND,
+            &ProviderUserId("SVE".into()),
+            Ending::Migrated { to: KIND },
+            OffsetDateTime::now_utc(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        w.worker
+            .sync
+            .process(&[later(account_deleted("SVE"))])
+            .await,
+        [Outcome::Done]
+    );
+    assert_eq!(w.store.ledger_expiry(&contact("SVE")), [None; 2]);
+    let tomb = w
+        .store
+        .tombstone(KIND, &ProviderUserId("SVE".into()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(tomb.forget_at, None);
+    assert!(w.marketing.interactions().len() == 2, "no disconnect flag");
+}
+
+#[tokio::test]
+async fn a_stale_account_deletion_leaves_the_newer_connection_and_its_history() {
+    let w = World::new();
+    with_history(&w, "TEA").await;
+    let stale = Work {
+        item: account_deleted("TEA"),
+        sent_at: OffsetDateTime::now_utc() - time::Duration::minutes(10),
+    };
+    assert_eq!(w.worker.sync.process(&[stale]).await, [Outcome::Done]);
+    assert!(w.connection("TEA").await.is_some());
+    assert_eq!(w.store.ledger_expiry(&contact("TEA")), [None; 2]);
+}
+
+#[tokio::test]
+async fn a_ledger_entry_fed_again_is_permanent_again() {
+    let w = World::new();
+    with_history(&w, "UMA").await;
+    let soon = OffsetDateTime::now_utc() + ACCOUNT_DELETION_GRACE;
+    assert_eq!(w.store.expire(&contact("UMA"), soon).await.unwrap(), 2);
+    assert_eq!(
+        w.store.expire(&contact("UMA"), soon).await.unwrap(),
+        0,
+        "idempotent"
+    );
+    w.provider
+        .set_day("UMA", Collection::Activities, day(13), steps(8000));
+    let item = sync("UMA", day(13), &[Collection::Activities]);
+    assert_eq!(w.worker.sync.process(&[later(item)]).await, [Outcome::Done]);
+    // Both of the day's entries were claimed (one to update, one found unchanged).
+    assert_eq!(w.store.ledger_expiry(&contact("UMA")), [None; 2]);
 }
 
 #[tokio::test]

@@ -4,11 +4,15 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use fitbridge::domain::ConnectionStatus;
+use aws_sdk_dynamodb::types::AttributeValue;
+use fitbridge::domain::{ConnectionStatus, ProviderKind, ProviderUserId};
+use fitbridge::store::ConnectionStore;
+use fitbridge::sync::ACCOUNT_DELETION_GRACE;
 use fitbridge_integration::pipeline::Pipeline;
 use fitbridge_sandbox::fitbit::{FitbitFaultInjection, RecordedActivity};
 use fitbridge_sandbox::sap::FaultInjection;
 use time::macros::date;
+use time::OffsetDateTime;
 
 const ALL: &[&str] = &["profile", "activity", "sleep", "weight"];
 
@@ -421,6 +425,67 @@ async fn revocation_forgets_the_tokens_flags_the_contact_and_stops_all_calls() {
         p.env.sandbox.fitbit.stats().api_calls_of(&user),
         calls_before,
         "no more calls"
+    );
+    assert_eq!(p.depth(&p.dlq_url).await, 0);
+}
+
+/// The `ttl` of each of the contact's import-ledger items, read from the table itself.
+async fn ledger_ttls(p: &Pipeline, user: &str) -> Vec<Option<i64>> {
+    let out = aws_sdk_dynamodb::Client::new(&p.env.aws)
+        .query()
+        .table_name(&p.env.settings.table_name)
+        .key_condition_expression("pk = :pk")
+        .expression_attribute_values(":pk", AttributeValue::S(format!("IMPORT#FITBIT#{user}")))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap();
+    out.items
+        .unwrap_or_default()
+        .iter()
+        .map(|item| {
+            item.get("ttl")
+                .and_then(|v| v.as_n().ok())
+                .map(|n| n.parse().unwrap())
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_deleted_account_sets_its_tombstone_and_ledger_to_expire() {
+    let p = Pipeline::start().await;
+    let user = p.connected_user(ALL).await;
+    p.notify(&[("activities", "2026-11-20", &user)]).await;
+    p.drain(Duration::from_secs(30)).await;
+    let before = ledger_ttls(&p, &user).await;
+    assert!(!before.is_empty(), "the day was imported");
+    assert!(before.iter().all(Option::is_none), "kept while connected");
+
+    p.notify(&[("deleteUser", "2026-11-20", &user)]).await;
+    p.drain(Duration::from_secs(30)).await;
+
+    assert!(p.connection(&user).await.is_none(), "tokens gone");
+    let tomb = p
+        .env
+        .store
+        .tombstone(ProviderKind::Fitbit, &ProviderUserId(user.clone()))
+        .await
+        .unwrap()
+        .expect("tombstone kept through the grace period");
+    let forget_at = tomb.forget_at.expect("the tombstone expires");
+    let from_now = forget_at - OffsetDateTime::now_utc();
+    assert!(
+        from_now > ACCOUNT_DELETION_GRACE - time::Duration::hours(1)
+            && from_now <= ACCOUNT_DELETION_GRACE,
+        "{from_now}"
+    );
+    let after = ledger_ttls(&p, &user).await;
+    assert_eq!(after.len(), before.len());
+    assert!(
+        after
+            .iter()
+            .all(|ttl| *ttl == Some(forget_at.unix_timestamp())),
+        "{after:?}"
     );
     assert_eq!(p.depth(&p.dlq_url).await, 0);
 }

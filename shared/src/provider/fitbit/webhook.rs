@@ -2,7 +2,7 @@
 //! the lenient parsing of notification arrays. Fitbit's rules: answer 204 within 5 seconds,
 //! 404 to a wrong verification code or a bad signature.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -134,7 +134,8 @@ pub fn parse(body: &[u8]) -> Result<Notifications, MalformedBody> {
         ..Default::default()
     };
     let mut syncs = BTreeSet::new();
-    let mut revokes = BTreeSet::new();
+    // Owner → whether the account itself was deleted.
+    let mut revokes = BTreeMap::new();
     for entry in &entries {
         let (Some(owner), Some(collection_type)) =
             (text(entry, "ownerId"), text(entry, "collectionType"))
@@ -147,7 +148,7 @@ pub fn parse(body: &[u8]) -> Result<Notifications, MalformedBody> {
             "body" => Collection::Body,
             "sleep" => Collection::Sleep,
             "userRevokedAccess" | "deleteUser" => {
-                revokes.insert(owner);
+                *revokes.entry(owner).or_default() |= collection_type == "deleteUser";
                 continue;
             }
             _ => {
@@ -163,7 +164,7 @@ pub fn parse(body: &[u8]) -> Result<Notifications, MalformedBody> {
         }
     }
     // A revoke makes that owner's data notifications moot.
-    syncs.retain(|(owner, _, _)| !revokes.contains(owner));
+    syncs.retain(|(owner, _, _)| !revokes.contains_key(owner));
     out.work = syncs
         .into_iter()
         .map(|(owner, date, collection)| {
@@ -174,11 +175,15 @@ pub fn parse(body: &[u8]) -> Result<Notifications, MalformedBody> {
                 vec![collection],
             )
         })
-        .chain(revokes.into_iter().map(|owner| WorkItem {
-            provider: ProviderKind::Fitbit,
-            user_id: ProviderUserId(owner),
-            task: Task::Revoke,
-        }))
+        .chain(
+            revokes
+                .into_iter()
+                .map(|(owner, account_deleted)| WorkItem {
+                    provider: ProviderKind::Fitbit,
+                    user_id: ProviderUserId(owner),
+                    task: Task::Revoke { account_deleted },
+                }),
+        )
         .collect();
     Ok(out)
 }
@@ -212,10 +217,12 @@ mod tests {
           {"collectionType":"body","date":"2026-11-19"},
           "garbage",
           {"collectionType":"activities","date":"2026-11-20","ownerId":"B"},
-          {"collectionType":"userRevokedAccess","date":"2026-11-20","ownerId":"B"}
+          {"collectionType":"userRevokedAccess","date":"2026-11-20","ownerId":"B"},
+          {"collectionType":"deleteUser","date":"2026-11-20","ownerId":"C"},
+          {"collectionType":"userRevokedAccess","date":"2026-11-20","ownerId":"C"}
         ]"#;
         let n = parse(body).unwrap();
-        assert_eq!(n.received, 9);
+        assert_eq!(n.received, 11);
         assert_eq!(n.skipped, 3);
         assert_eq!(n.ignored, 1);
         let kinds: Vec<_> = n
@@ -223,8 +230,26 @@ mod tests {
             .iter()
             .map(|w| (w.user_id.0.as_str(), &w.task))
             .collect();
-        assert_eq!(kinds.len(), 3, "{kinds:?}");
-        assert!(matches!(kinds[2], ("B", Task::Revoke)));
+        assert_eq!(kinds.len(), 4, "{kinds:?}");
+        assert!(matches!(
+            kinds[2],
+            (
+                "B",
+                Task::Revoke {
+                    account_deleted: false
+                }
+            )
+        ));
+        // Whichever comes first, a deleted account is a deleted account.
+        assert!(matches!(
+            kinds[3],
+            (
+                "C",
+                Task::Revoke {
+                    account_deleted: true
+                }
+            )
+        ));
     }
 
     #[test]

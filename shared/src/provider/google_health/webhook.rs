@@ -310,7 +310,7 @@ mod tests {
             .filter(|w| w.user_id.0 == user)
             .map(|w| match &w.task {
                 Task::Sync { date, collections } => (collections[0], *date),
-                Task::Revoke => panic!("no revokes from Google"),
+                Task::Revoke { .. } => panic!("no revokes from Google"),
             })
             .collect()
     }

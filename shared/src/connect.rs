@@ -1,6 +1,13 @@
 //! The connect use case: a person authorises the company's app, their profile becomes a
 //! contact, their tokens are stored and subscriptions created.
 //!
+//! Invariants:
+//! - Only the browser that started an attempt can finish it: the attempt stores the hash
+//!   of a value the browser holds in a `__Host-` cookie, and the callback must present it.
+//!   A consent URL sent to somebody else (login CSRF) finishes nothing.
+//! - A signed link makes one connection: the callback takes it before the token exchange
+//!   and gives it back only if the connect does not finish.
+//!
 //! Order matters. The state is consumed first (single use, whatever happens next). The
 //! contact is written before the connection is stored, so a stored connection always has
 //! its contact; a failure before that stores nothing new, and the person simply starts
@@ -9,11 +16,13 @@
 
 use std::sync::Arc;
 
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 use time::{Duration, OffsetDateTime};
 use url::Url;
 
 use crate::config::ConnectSettings;
-use crate::connect_link::{self, LinkError, LinkParams};
+use crate::connect_link::{self, LinkError, LinkParams, VerifiedLink};
 use crate::domain::{
     Collection, Connection, ConnectionStatus, ContactKey, ContactRecord, ProviderKind,
     ProviderUserId, Task, TokenSet, WorkItem,
@@ -22,22 +31,26 @@ use crate::marketing::mapping::Mappings;
 use crate::marketing::{MarketingError, MarketingSink};
 use crate::provider::{pkce, AuthorizeRequest, Provider, ProviderError, Providers};
 use crate::queue::WorkQueue;
+use crate::secret::Secret;
 use crate::secret_store::{LinkKey, SecretCache, SecretError};
 use crate::store::{
-    ConnectionStore, Ending, OAuthStateStore, ParkedWork, PendingAuthorization, StateError,
+    ConnectAttempts, ConnectionStore, Ending, ParkedWork, PendingAuthorization, StateError,
     StoreError,
 };
 
 /// How long a person has between the redirect and the callback.
 pub const STATE_LIFETIME: Duration = Duration::minutes(10);
 
-/// The query of `GET /oauth/callback/{provider}`. `Debug` shows which parts are present,
-/// never the state or the code (either completes somebody's connect).
+/// The query of `GET /oauth/callback/{provider}`, and the browser's binding cookie.
+/// `Debug` shows which parts are present, never the state, the code or the binding (each
+/// helps complete somebody's connect).
 #[derive(Clone, Default)]
 pub struct CallbackParams {
     pub state: Option<String>,
     pub code: Option<String>,
     pub error: Option<String>,
+    /// The value of the browser-binding cookie, if the browser sent one.
+    pub browser: Option<String>,
 }
 
 impl std::fmt::Debug for CallbackParams {
@@ -46,8 +59,32 @@ impl std::fmt::Debug for CallbackParams {
             .field("state", &self.state.as_ref().map(|_| "[redacted]"))
             .field("code", &self.code.as_ref().map(|_| "[redacted]"))
             .field("error", &self.error)
+            .field("browser", &self.browser.as_ref().map(|_| "[redacted]"))
             .finish()
     }
+}
+
+/// Where to send the person, and the browser binding their browser must keep until the
+/// callback (the HTTP adapter sets it as a cookie).
+#[derive(Debug)]
+pub struct Started {
+    pub url: Url,
+    pub browser: Secret,
+}
+
+/// A browser binding as we issue them: 43 base64url characters (256 random bits).
+fn well_formed_binding(value: &str) -> bool {
+    value.len() == 43
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+fn binding_hash(value: &str) -> String {
+    Sha256::digest(value.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// What a finished connect did.
@@ -81,6 +118,8 @@ pub enum ConnectError {
     State(#[from] StateError),
     #[error("callback state was issued for another provider")]
     StateProviderMismatch,
+    #[error("callback from a browser other than the one that started the connect")]
+    OtherBrowser,
     #[error("person denied consent")]
     Denied,
     #[error("provider returned an authorization error: {0}")]
@@ -102,7 +141,7 @@ pub enum ConnectError {
 /// Everything the connect flow needs; built once per container.
 pub struct ConnectService {
     providers: Providers,
-    states: Arc<dyn OAuthStateStore>,
+    attempts: Arc<dyn ConnectAttempts>,
     connections: Arc<dyn ConnectionStore>,
     marketing: Arc<dyn MarketingSink>,
     secrets: Arc<SecretCache>,
@@ -116,7 +155,7 @@ pub struct ConnectService {
 impl ConnectService {
     pub fn new(
         providers: Providers,
-        states: Arc<dyn OAuthStateStore>,
+        attempts: Arc<dyn ConnectAttempts>,
         connections: Arc<dyn ConnectionStore>,
         marketing: Arc<dyn MarketingSink>,
         secrets: Arc<SecretCache>,
@@ -125,7 +164,7 @@ impl ConnectService {
     ) -> Self {
         ConnectService {
             providers,
-            states,
+            attempts,
             connections,
             marketing,
             secrets,
@@ -163,33 +202,46 @@ impl ConnectService {
     }
 
     /// `GET /connect/{provider}`: checks the link, stores a single-use state bound to a
-    /// PKCE verifier and the customer id, and returns where to send the person.
+    /// PKCE verifier, the link and the browser, and returns where to send the person.
+    /// `browser`: the binding the browser already holds, kept so that attempts in two tabs
+    /// do not undo each other; a new one otherwise.
     pub async fn start(
         &self,
         kind: ProviderKind,
         link: &LinkParams,
         api_domain: Option<&str>,
-    ) -> Result<Url, ConnectError> {
+        browser: Option<&str>,
+    ) -> Result<Started, ConnectError> {
         let provider = self.provider(kind)?;
         let now = OffsetDateTime::now_utc();
-        let customer_ref = if link.customer_ref.is_some() {
+        let link = if link.customer_ref.is_some() {
             let key: LinkKey = self.secrets.get(&self.settings.link_secret_id).await?;
             connect_link::verify(&key.key, kind, link, now)?
         } else {
             None
         };
+        if let Some(link) = &link {
+            if self.attempts.link_used(&link.id, now).await? {
+                return Err(LinkError::Used.into());
+            }
+        }
+        let browser = match browser.filter(|b| well_formed_binding(b)) {
+            Some(held) => Secret::new(held),
+            None => Secret::new(pkce::new_state()),
+        };
         let state = pkce::new_state();
         let verifier = pkce::new_verifier();
         let redirect_uri = self.redirect_uri(kind, api_domain)?;
-        self.states
+        self.attempts
             .put(
                 &state,
                 &PendingAuthorization {
                     provider: kind,
                     code_verifier: verifier.clone(),
-                    customer_ref,
+                    link,
                     redirect_uri: redirect_uri.clone(),
                     expires_at: now + STATE_LIFETIME,
+                    browser_hash: binding_hash(browser.expose()),
                 },
             )
             .await?;
@@ -201,7 +253,7 @@ impl ConnectService {
             })
             .await
             .map_err(ConnectError::AuthorizeUrl)?;
-        Ok(url)
+        Ok(Started { url, browser })
     }
 
     /// `GET /oauth/callback/{provider}`: finishes the connect.
@@ -212,9 +264,15 @@ impl ConnectService {
     ) -> Result<Connected, ConnectError> {
         let provider = self.provider(kind)?;
         let state = params.state.as_deref().ok_or(ConnectError::MissingState)?;
-        let pending = self.states.take(state, OffsetDateTime::now_utc()).await?;
+        let pending = self.attempts.take(state, OffsetDateTime::now_utc()).await?;
         if pending.provider != kind {
             return Err(ConnectError::StateProviderMismatch);
+        }
+        let presented = params.browser.as_deref().map(binding_hash);
+        let same_browser = presented
+            .is_some_and(|hash| bool::from(hash.as_bytes().ct_eq(pending.browser_hash.as_bytes())));
+        if !same_browser {
+            return Err(ConnectError::OtherBrowser);
         }
         if let Some(error) = params.error.as_deref() {
             return Err(if error == "access_denied" {
@@ -235,6 +293,37 @@ impl ConnectService {
             .as_deref()
             .filter(|c| !c.is_empty())
             .ok_or(ConnectError::MissingCode)?;
+        let Some(link) = pending.link.clone() else {
+            return self.finish(kind, provider, code, pending).await;
+        };
+        // The attempt's own random state names the holder: unique to this callback.
+        let holder = binding_hash(state);
+        if !self.attempts.use_link(&link, &holder).await? {
+            return Err(LinkError::Used.into());
+        }
+        let finished = self.finish(kind, provider, code, pending).await;
+        if finished.is_err() {
+            self.give_back(&link, &holder).await;
+        }
+        finished
+    }
+
+    /// A link whose connect did not finish can be used again. Best effort: if this fails,
+    /// the person asks for a new link.
+    async fn give_back(&self, link: &VerifiedLink, holder: &str) {
+        if let Err(e) = self.attempts.give_back_link(&link.id, holder).await {
+            tracing::warn!(error = %e, "a connect link could not be given back");
+        }
+    }
+
+    /// The callback past its checks: tokens, identity, contact, connection, subscriptions.
+    async fn finish(
+        &self,
+        kind: ProviderKind,
+        provider: &Arc<dyn Provider>,
+        code: &str,
+        pending: PendingAuthorization,
+    ) -> Result<Connected, ConnectError> {
         let grant = provider
             .exchange_code(code, &pending.code_verifier, &pending.redirect_uri)
             .await
@@ -265,7 +354,8 @@ impl ConnectService {
             .await?;
         // A migrating person keeps the customer record their earlier connect was tied to.
         let customer_ref = pending
-            .customer_ref
+            .link
+            .map(|link| link.customer_ref)
             .or_else(|| predecessor.as_ref()?.customer_ref.clone());
         let upsert = self
             .marketing

@@ -9,18 +9,27 @@
 //!
 //! The provider is inside the signed message so a link for one provider cannot be replayed
 //! against another.
+//!
+//! A link is good for one connection ([`crate::store::ConnectLinks`]) and for at most
+//! [`MAX_LIFETIME`], whatever `expires` it was signed with: a forwarded or leaked link
+//! cannot attach a second person to the customer record, and a mistakenly signed
+//! far-future link does not live for years.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use hmac::{Hmac, Mac};
-use sha2::Sha256;
-use time::OffsetDateTime;
+use sha2::{Digest, Sha256};
+use time::{Duration, OffsetDateTime};
 
 use crate::domain::ProviderKind;
 use crate::secret::Secret;
 
 /// Longest customer id we accept: SAP's additional-id key is 255 characters.
 pub const MAX_REF_LEN: usize = 255;
+
+/// The longest a link may be valid for, counted from when it is opened: long enough for a
+/// link sent by email in a migration campaign, short enough that a leaked one dies.
+pub const MAX_LIFETIME: Duration = Duration::days(90);
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum LinkError {
@@ -32,6 +41,20 @@ pub enum LinkError {
     BadSignature,
     #[error("connect link expired")]
     Expired,
+    #[error("connect link is valid for longer than the maximum lifetime")]
+    TooLongLived,
+    #[error("connect link already used for a connection")]
+    Used,
+}
+
+/// A link that passed [`verify`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifiedLink {
+    pub customer_ref: String,
+    /// Names the link for its single use: the SHA-256 of its signature, so the table never
+    /// holds a signature.
+    pub id: String,
+    pub expires_at: OffsetDateTime,
 }
 
 /// The query parameters of a connect link, as received. `Debug` shows which parts are
@@ -72,16 +95,17 @@ pub fn sign(key: &Secret, provider: ProviderKind, customer_ref: &str, expires: i
     )
 }
 
-/// Checks a link and returns the verified customer id, if it carried one.
+/// Checks a link and returns it verified, if it carried a customer id.
 ///
 /// A link without `ref` is fine (the contact then comes from the provider profile alone);
-/// a link with `ref` must carry a valid, unexpired signature.
+/// a link with `ref` must carry a valid, unexpired signature, and expire within
+/// [`MAX_LIFETIME`]. Whether it was used already is the caller's to check.
 pub fn verify(
     key: &Secret,
     provider: ProviderKind,
     params: &LinkParams,
     now: OffsetDateTime,
-) -> Result<Option<String>, LinkError> {
+) -> Result<Option<VerifiedLink>, LinkError> {
     let Some(customer_ref) = params.customer_ref.as_deref() else {
         return Ok(None);
     };
@@ -103,7 +127,19 @@ pub fn verify(
     if now.unix_timestamp() >= expires {
         return Err(LinkError::Expired);
     }
-    Ok(Some(customer_ref.to_owned()))
+    let expires_at = OffsetDateTime::from_unix_timestamp(expires)
+        .ok()
+        .filter(|at| *at - now <= MAX_LIFETIME)
+        .ok_or(LinkError::TooLongLived)?;
+    let id = Sha256::digest(&sig)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    Ok(Some(VerifiedLink {
+        customer_ref: customer_ref.to_owned(),
+        id,
+        expires_at,
+    }))
 }
 
 #[cfg(test)]
@@ -129,8 +165,25 @@ mod tests {
         let now = OffsetDateTime::now_utc();
         let exp = now.unix_timestamp() + 600;
         let sig = sign(&key(), KIND, "C-42", exp);
-        let got = verify(&key(), KIND, &params("C-42", exp, &sig), now);
-        assert_eq!(got, Ok(Some("C-42".into())));
+        let got = verify(&key(), KIND, &params("C-42", exp, &sig), now)
+            .unwrap()
+            .unwrap();
+        assert_eq!(got.customer_ref, "C-42");
+        assert_eq!(got.expires_at.unix_timestamp(), exp);
+        assert_eq!(got.id.len(), 64);
+        assert!(!got.id.contains(&sig), "the id is not the signature");
+    }
+
+    #[test]
+    fn a_link_signed_for_longer_than_the_maximum_lifetime_is_refused() {
+        let now = OffsetDateTime::now_utc();
+        let longest = (now + MAX_LIFETIME).unix_timestamp() - 1;
+        let p = params("C-42", longest, &sign(&key(), KIND, "C-42", longest));
+        assert!(verify(&key(), KIND, &p, now).is_ok());
+        for too_long in [longest + 120, i64::MAX] {
+            let p = params("C-42", too_long, &sign(&key(), KIND, "C-42", too_long));
+            assert_eq!(verify(&key(), KIND, &p, now), Err(LinkError::TooLongLived));
+        }
     }
 
     #[test]

@@ -114,8 +114,9 @@ pub struct LinkOptions {
 /// enough for a mailing and a reminder.
 pub const DEFAULT_LINK_DAYS: u32 = 14;
 /// The longest `--link-days`: a link is a standing invitation to attach data to the
-/// customer's record, so it should not outlive a campaign.
-pub const MAX_LINK_DAYS: u32 = 90;
+/// customer's record, so it should not outlive a campaign. The connect route refuses
+/// anything longer.
+pub const MAX_LINK_DAYS: u32 = fitbridge::connect_link::MAX_LIFETIME.whole_days() as u32;
 
 /// The provider `migration pending` lists by default: the legacy one.
 pub const DEFAULT_FROM: ProviderKind = ProviderKind::Fitbit;

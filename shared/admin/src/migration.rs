@@ -280,10 +280,10 @@ mod tests {
             "{signed}"
         );
         let params = params(&signed);
-        assert_eq!(
-            connect_link::verify(&key, ProviderKind::GoogleHealth, &params, now),
-            Ok(Some("C 42/ä".into()))
-        );
+        let verified = connect_link::verify(&key, ProviderKind::GoogleHealth, &params, now)
+            .unwrap()
+            .unwrap();
+        assert_eq!(verified.customer_ref, "C 42/ä");
         assert_eq!(
             connect_link::verify(&key, ProviderKind::Fitbit, &params, now),
             Err(LinkError::BadSignature)

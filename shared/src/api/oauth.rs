@@ -1,10 +1,15 @@
 //! `GET /connect/{provider}` and `GET /oauth/callback/{provider}`.
+//!
+//! The connect start sets the browser binding as a cookie that only this origin can set or
+//! read (`__Host-`: Secure, no Domain, Path `/`), that scripts cannot read (HttpOnly), and
+//! that the browser still sends on the provider's top-level redirect back to the callback
+//! (SameSite=Lax). It lives as long as an attempt can.
 
 use lambda_http::{Body, Request, RequestExt, Response};
 
 use super::page;
-use crate::connect::{CallbackParams, ConnectError, ConnectService};
-use crate::connect_link::LinkParams;
+use crate::connect::{CallbackParams, ConnectError, ConnectService, STATE_LIFETIME};
+use crate::connect_link::{LinkError, LinkParams};
 use crate::domain::ProviderKind;
 use crate::provider::ProviderError;
 use crate::store::StateError;
@@ -56,11 +61,26 @@ pub async fn handle(service: &ConnectService, request: Request) -> Response<Body
                 lambda_http::request::RequestContext::ApiGatewayV2(c) => c.domain_name.clone(),
                 _ => None,
             });
-            match service.start(kind, &link, api_domain.as_deref()).await {
-                Ok(url) => {
+            let held = browser_binding(&request);
+            match service
+                .start(kind, &link, api_domain.as_deref(), held.as_deref())
+                .await
+            {
+                Ok(started) => {
                     tracing::info!(provider = %kind, with_ref = link.customer_ref.is_some(),
                         "connect started; redirecting to consent");
-                    page::redirect(url.as_str())
+                    let mut response = page::redirect(started.url.as_str());
+                    let cookie = format!(
+                        "{BROWSER_COOKIE}={}; Path=/; Max-Age={}; Secure; HttpOnly; SameSite=Lax",
+                        started.browser.expose(),
+                        STATE_LIFETIME.whole_seconds()
+                    );
+                    response.headers_mut().append(
+                        http::header::SET_COOKIE,
+                        http::HeaderValue::from_str(&cookie)
+                            .expect("a base64url value is a valid header"),
+                    );
+                    response
                 }
                 Err(e) => refuse(kind, &e, &reference),
             }
@@ -70,6 +90,7 @@ pub async fn handle(service: &ConnectService, request: Request) -> Response<Body
                 state: param("state"),
                 code: param("code"),
                 error: param("error"),
+                browser: browser_binding(&request),
             };
             match service.complete(kind, &params).await {
                 Ok(done) => {
@@ -99,6 +120,23 @@ enum Route {
     Callback,
 }
 
+/// The cookie holding the browser binding.
+pub const BROWSER_COOKIE: &str = "__Host-fitbridge-connect";
+
+/// The browser binding the request's cookies carry, if any. API Gateway hands cookies
+/// over as `cookies`, which the runtime turns into `Cookie` headers.
+fn browser_binding(request: &Request) -> Option<String> {
+    request
+        .headers()
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == BROWSER_COOKIE)
+        .map(|(_, value)| value.trim().to_owned())
+}
+
 /// Maps a failure to the person's page and the operator's log line.
 fn refuse(kind: ProviderKind, error: &ConnectError, reference: &str) -> Response<Body> {
     let (status, title, message) = outcome(error);
@@ -118,6 +156,18 @@ const TRY_LATER: &str =
 fn outcome(error: &ConnectError) -> (u16, &'static str, &'static str) {
     match error {
         ConnectError::UnknownProvider => (404, "Not found", "This data source is not supported."),
+        ConnectError::Link(LinkError::Used) => (
+            410,
+            "This link was already used",
+            "This connect link has already been used to connect an account. \
+             Please get a new link from the app.",
+        ),
+        ConnectError::OtherBrowser => (
+            403,
+            "Please start again",
+            "For your security, connecting has to finish in the browser where it started. \
+             Please open the link from the app again, in this browser.",
+        ),
         ConnectError::Link(_) => (
             403,
             "This link is not valid",

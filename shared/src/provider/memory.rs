@@ -215,6 +215,11 @@ impl MemoryProvider {
         self.lock().failures.extend(errors);
     }
 
+    /// Codes issued by consent and not yet exchanged.
+    pub fn codes_outstanding(&self) -> usize {
+        self.lock().codes.len()
+    }
+
     pub fn fetches_of(&self, user_id: &str) -> u64 {
         self.lock().fetches.get(user_id).copied().unwrap_or(0)
     }

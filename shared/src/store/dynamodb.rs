@@ -4,6 +4,7 @@
 //! |-------------|-----------------------------|--------------|
 //! | connection  | `CONN#<provider>#<user id>` | `CONNECTION` |
 //! | OAuth state | `STATE#<sha256(state)>`     | `STATE`      |
+//! | used link   | `LINK#<sha256(signature)>`  | `LINK` (TTL: the link's expiry) |
 //! | revocation  | `CONN#<provider>#<user id>` | `REVOKED` (TTL once the account is deleted) |
 //! | import      | `IMPORT#<origin>#<contact>` | source object, e.g. `GGNJL9-2026-11-20-steps` (TTL once the account is deleted) |
 //! | parked work | `PARKED#<provider>#<user>`  | `<sha256 of the work item>` |
@@ -27,10 +28,12 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use super::{
-    Claim, ConnectionDirectory, ConnectionStore, ConnectionSummary, DirectoryEntry, DirectoryPage,
-    Ending, FetchClaim, FetchKey, FetchLog, ImportLedger, LedgerEntry, OAuthStateStore, ParkedWork,
-    PendingAuthorization, Revocation, StateError, StoreError, TokenStore, Tombstone,
+    Claim, ConnectAttempts, ConnectionDirectory, ConnectionStore, ConnectionSummary,
+    DirectoryEntry, DirectoryPage, Ending, FetchClaim, FetchKey, FetchLog, ImportLedger,
+    LedgerEntry, ParkedWork, PendingAuthorization, Revocation, StateError, StoreError, TokenStore,
+    Tombstone,
 };
+use crate::connect_link::VerifiedLink;
 use crate::domain::{
     Collection, Connection, ConnectionStatus, ContactKey, ProviderKind, ProviderUserId, Scopes,
     TokenSet, WorkItem,
@@ -128,6 +131,13 @@ impl DynamoStore {
                 s(format!("IMPORT#{}#{}", contact.origin, contact.id)),
             ),
             ("sk".to_owned(), s(key)),
+        ])
+    }
+
+    fn link_key(link_id: &str) -> Item {
+        HashMap::from([
+            ("pk".to_owned(), s(format!("LINK#{link_id}"))),
+            ("sk".to_owned(), s("LINK")),
         ])
     }
 
@@ -269,7 +279,7 @@ fn connection_from_item(item: &Item) -> Result<Connection, StoreError> {
 }
 
 #[async_trait]
-impl OAuthStateStore for DynamoStore {
+impl ConnectAttempts for DynamoStore {
     async fn put(&self, state: &str, pending: &PendingAuthorization) -> Result<(), StoreError> {
         let mut item = Self::state_key(state);
         item.insert("provider".into(), s(pending.provider.as_str()));
@@ -278,8 +288,14 @@ impl OAuthStateStore for DynamoStore {
         let expires = pending.expires_at.unix_timestamp();
         item.insert("expires_at".into(), n(expires));
         item.insert("ttl".into(), n(expires + USED_STATE_RETENTION_SECS));
-        if let Some(r) = &pending.customer_ref {
-            item.insert("customer_ref".into(), s(r));
+        item.insert("browser_hash".into(), s(&pending.browser_hash));
+        if let Some(link) = &pending.link {
+            item.insert("customer_ref".into(), s(&link.customer_ref));
+            item.insert("link_id".into(), s(&link.id));
+            item.insert(
+                "link_expires_at".into(),
+                n(link.expires_at.unix_timestamp()),
+            );
         }
         self.client
             .put_item()
@@ -339,10 +355,67 @@ impl OAuthStateStore for DynamoStore {
                 .parse()
                 .map_err(|_| StoreError::Corrupt("unknown provider".into()))?,
             code_verifier: Secret::new(get_s(&item, "code_verifier")?),
-            customer_ref: opt_s(&item, "customer_ref"),
+            link: match opt_s(&item, "customer_ref") {
+                Some(customer_ref) => Some(VerifiedLink {
+                    customer_ref,
+                    id: get_s(&item, "link_id")?.to_owned(),
+                    expires_at: timestamp(get_n(&item, "link_expires_at")?)?,
+                }),
+                None => None,
+            },
             redirect_uri: get_s(&item, "redirect_uri")?.to_owned(),
             expires_at,
+            // An attempt stored without one cannot be finished by any browser.
+            browser_hash: opt_s(&item, "browser_hash").unwrap_or_default(),
         })
+    }
+
+    async fn link_used(&self, link_id: &str, now: OffsetDateTime) -> Result<bool, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::link_key(link_id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        // TTL deletes lazily: an expired record counts as gone.
+        Ok(out
+            .item
+            .is_some_and(|item| get_n(&item, "ttl").is_ok_and(|ttl| ttl > now.unix_timestamp())))
+    }
+
+    async fn use_link(&self, link: &VerifiedLink, holder: &str) -> Result<bool, StoreError> {
+        let mut item = Self::link_key(&link.id);
+        item.insert("holder".into(), s(holder));
+        item.insert("ttl".into(), n(link.expires_at.unix_timestamp()));
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk) OR holder = :me OR #ttl <= :now")
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":me", s(holder))
+            .expression_attribute_values(":now", n(OffsetDateTime::now_utc().unix_timestamp()))
+            .send()
+            .await;
+        Ok(conditional(result)?.is_some())
+    }
+
+    async fn give_back_link(&self, link_id: &str, holder: &str) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::link_key(link_id)))
+            .condition_expression("holder = :me")
+            .expression_attribute_values(":me", s(holder))
+            .send()
+            .await;
+        conditional(result)?;
+        Ok(())
     }
 }
 

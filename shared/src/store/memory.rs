@@ -13,9 +13,10 @@ use sha2::{Digest, Sha256};
 use time::{Duration, OffsetDateTime};
 
 use super::{
-    Claim, ConnectionDirectory, ConnectionStore, ConnectionSummary, DirectoryEntry, DirectoryPage,
-    Ending, FetchClaim, FetchKey, FetchLog, ImportLedger, LedgerEntry, OAuthStateStore, ParkedWork,
-    PendingAuthorization, Revocation, StateError, StoreError, TokenStore, Tombstone,
+    Claim, ConnectAttempts, ConnectionDirectory, ConnectionStore, ConnectionSummary,
+    DirectoryEntry, DirectoryPage, Ending, FetchClaim, FetchKey, FetchLog, ImportLedger,
+    LedgerEntry, ParkedWork, PendingAuthorization, Revocation, StateError, StoreError, TokenStore,
+    Tombstone,
 };
 use crate::domain::{
     Collection, Connection, ConnectionStatus, ContactKey, ProviderKind, ProviderUserId, TokenSet,
@@ -59,6 +60,8 @@ struct FetchEntry {
 #[derive(Default)]
 struct Tables {
     states: HashMap<String, State>,
+    /// Used connect links: id → (holder, expiry).
+    links: HashMap<String, (String, OffsetDateTime)>,
     connections: BTreeMap<PersonKey, Connection>,
     /// When each connection last changed, where the table sets `updated_at`.
     updated_at: HashMap<PersonKey, OffsetDateTime>,
@@ -130,7 +133,7 @@ impl MemoryStore {
 }
 
 #[async_trait]
-impl OAuthStateStore for MemoryStore {
+impl ConnectAttempts for MemoryStore {
     async fn put(&self, state: &str, pending: &PendingAuthorization) -> Result<(), StoreError> {
         let mut t = self.lock();
         let key = hex_sha256(state.as_bytes());
@@ -165,6 +168,39 @@ impl OAuthStateStore for MemoryStore {
             return Err(StateError::Expired);
         }
         Ok(entry.pending.clone())
+    }
+
+    async fn link_used(&self, link_id: &str, now: OffsetDateTime) -> Result<bool, StoreError> {
+        Ok(self
+            .lock()
+            .links
+            .get(link_id)
+            .is_some_and(|(_, expires)| *expires > now))
+    }
+
+    async fn use_link(
+        &self,
+        link: &crate::connect_link::VerifiedLink,
+        holder: &str,
+    ) -> Result<bool, StoreError> {
+        let now = OffsetDateTime::now_utc();
+        let mut t = self.lock();
+        match t.links.get(&link.id) {
+            Some((other, expires)) if other != holder && *expires > now => Ok(false),
+            _ => {
+                t.links
+                    .insert(link.id.clone(), (holder.to_owned(), link.expires_at));
+                Ok(true)
+            }
+        }
+    }
+
+    async fn give_back_link(&self, link_id: &str, holder: &str) -> Result<(), StoreError> {
+        let mut t = self.lock();
+        if t.links.get(link_id).is_some_and(|(h, _)| h == holder) {
+            t.links.remove(link_id);
+        }
+        Ok(())
     }
 }
 

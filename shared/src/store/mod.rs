@@ -7,6 +7,7 @@
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
+use crate::connect_link::VerifiedLink;
 use crate::domain::{
     Collection, Connection, ConnectionStatus, ContactKey, ProviderKind, ProviderUserId, TokenSet,
 };
@@ -28,10 +29,13 @@ pub enum StoreError {
 pub struct PendingAuthorization {
     pub provider: ProviderKind,
     pub code_verifier: Secret,
-    /// The verified customer id from a signed connect link.
-    pub customer_ref: Option<String>,
+    /// The verified signed connect link with its customer id, if the person came with one.
+    pub link: Option<VerifiedLink>,
     pub redirect_uri: String,
     pub expires_at: OffsetDateTime,
+    /// SHA-256 (hex) of the browser binding the attempt started with: only the browser
+    /// holding it may finish the attempt.
+    pub browser_hash: String,
 }
 
 /// Why a callback's `state` was not accepted. The person sees the same page for all of
@@ -48,9 +52,10 @@ pub enum StateError {
     Store(#[from] StoreError),
 }
 
-/// Port: single-use OAuth states.
+/// Port: what makes connecting single-use — each attempt's OAuth state, and each signed
+/// link's one connection.
 #[async_trait]
-pub trait OAuthStateStore: Send + Sync {
+pub trait ConnectAttempts: Send + Sync {
     async fn put(&self, state: &str, pending: &PendingAuthorization) -> Result<(), StoreError>;
 
     /// Marks the state used (atomically: of two concurrent callbacks only one wins) and
@@ -60,6 +65,16 @@ pub trait OAuthStateStore: Send + Sync {
         state: &str,
         now: OffsetDateTime,
     ) -> Result<PendingAuthorization, StateError>;
+
+    /// Whether a connection was made (or is being made) with the link.
+    async fn link_used(&self, link_id: &str, now: OffsetDateTime) -> Result<bool, StoreError>;
+
+    /// Takes the link for the callback `holder`, atomically: of two callbacks with the
+    /// same link only one gets it. `false`: somebody else has it.
+    async fn use_link(&self, link: &VerifiedLink, holder: &str) -> Result<bool, StoreError>;
+
+    /// Gives the link back: the connect it was taken for did not finish.
+    async fn give_back_link(&self, link_id: &str, holder: &str) -> Result<(), StoreError>;
 }
 
 /// What a revocation found.

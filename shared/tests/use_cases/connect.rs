@@ -19,16 +19,18 @@ fn param(url: &Url, name: &str) -> String {
 
 /// Start, consent as `user`, and the callback's parameters.
 async fn consent(w: &World, user: &str, link: &LinkParams) -> CallbackParams {
-    let url = w.connect.start(KIND, link, None).await.unwrap();
+    let started = w.connect.start(KIND, link, None, None).await.unwrap();
+    let url = &started.url;
     assert_eq!(
-        param(&url, "redirect_uri"),
+        param(url, "redirect_uri"),
         format!("https://fitbridge.test/oauth/callback/{KIND}")
     );
-    let code = w.provider.consent(user, &url);
+    let code = w.provider.consent(user, url);
     CallbackParams {
-        state: Some(param(&url, "state")),
+        state: Some(param(url, "state")),
         code: Some(code),
         error: None,
+        browser: Some(started.browser.expose().to_owned()),
     }
 }
 
@@ -97,18 +99,134 @@ async fn states_are_single_use_and_forgeries_are_refused() {
     ));
 }
 
+fn signed_link(customer_ref: &str, valid_for: time::Duration) -> LinkParams {
+    let key = Secret::new(LINK_KEY);
+    let expires = (time::OffsetDateTime::now_utc() + valid_for).unix_timestamp();
+    LinkParams {
+        customer_ref: Some(customer_ref.into()),
+        expires: Some(expires.to_string()),
+        sig: Some(connect_link::sign(&key, KIND, customer_ref, expires)),
+    }
+}
+
+#[tokio::test]
+async fn a_consent_finished_in_another_browser_connects_nothing() {
+    // Issue 8, login CSRF: someone starts with their own signed link and sends the consent
+    // URL to somebody else, whose data would land on the sender's customer record.
+    let w = World::new();
+    w.provider.add_person("VIC", person("Vic"), "activity");
+    let link = signed_link("C-ATTACKER", time::Duration::minutes(10));
+    let others = [None, Some("x".repeat(43)), Some(String::new())];
+    for other_browser in others.clone() {
+        let attacker = consent(&w, "VIC", &link).await;
+        let victim = CallbackParams {
+            browser: other_browser,
+            ..attacker.clone()
+        };
+        let err = w.connect.complete(KIND, &victim).await.unwrap_err();
+        assert!(matches!(err, ConnectError::OtherBrowser), "{err}");
+    }
+    assert!(w.connection("VIC").await.is_none());
+    assert!(w.marketing.contacts().is_empty());
+    assert_eq!(
+        w.provider.codes_outstanding(),
+        others.len(),
+        "no code was redeemed"
+    );
+}
+
+#[tokio::test]
+async fn two_tabs_of_one_browser_each_finish() {
+    let w = World::new();
+    w.provider.add_person("WES", person("Wes"), "activity");
+    let first = w
+        .connect
+        .start(KIND, &LinkParams::default(), None, None)
+        .await
+        .unwrap();
+    let held = first.browser.expose().to_owned();
+    let second = w
+        .connect
+        .start(KIND, &LinkParams::default(), None, Some(&held))
+        .await
+        .unwrap();
+    assert_eq!(second.browser.expose(), held, "the binding is kept");
+    for started in [first, second] {
+        let code = w.provider.consent("WES", &started.url);
+        let params = CallbackParams {
+            state: Some(param(&started.url, "state")),
+            code: Some(code),
+            error: None,
+            browser: Some(held.clone()),
+        };
+        w.connect.complete(KIND, &params).await.unwrap();
+    }
+    // A malformed cookie value is not adopted.
+    let fresh = w
+        .connect
+        .start(KIND, &LinkParams::default(), None, Some("short"))
+        .await
+        .unwrap();
+    assert_ne!(fresh.browser.expose(), "short");
+}
+
+#[tokio::test]
+async fn a_signed_link_makes_one_connection() {
+    let w = World::new();
+    w.provider.add_person("XIA", person("Xia"), "activity");
+    w.provider.add_person("YAN", person("Yan"), "activity");
+    let link = signed_link("C-7", time::Duration::days(14));
+    // Two attempts with the link before either finished: only the first callback wins.
+    let first = consent(&w, "XIA", &link).await;
+    let second = consent(&w, "YAN", &link).await;
+    w.connect.complete(KIND, &first).await.unwrap();
+    let err = w.connect.complete(KIND, &second).await.unwrap_err();
+    assert!(matches!(err, ConnectError::Link(LinkError::Used)), "{err}");
+    assert!(w.connection("YAN").await.is_none());
+    // Opening it again is refused before anyone is sent to consent.
+    let err = w.connect.start(KIND, &link, None, None).await.unwrap_err();
+    assert!(matches!(err, ConnectError::Link(LinkError::Used)), "{err}");
+    assert_eq!(w.marketing.contacts().len(), 1);
+}
+
+#[tokio::test]
+async fn a_link_whose_connect_failed_can_be_used_again() {
+    let w = World::new();
+    w.provider.add_person("ZOE", person("Zoe"), "activity");
+    let link = signed_link("C-8", time::Duration::days(14));
+    let params = consent(&w, "ZOE", &link).await;
+    w.marketing.fail_next(1);
+    assert!(w.connect.complete(KIND, &params).await.is_err());
+    let again = consent(&w, "ZOE", &link).await;
+    w.connect.complete(KIND, &again).await.unwrap();
+    let contact = w.marketing.contact(&contact("ZOE")).unwrap();
+    assert_eq!(contact.customer_ref.as_deref(), Some("C-8"));
+}
+
+#[tokio::test]
+async fn a_link_valid_for_longer_than_the_maximum_is_refused() {
+    let w = World::new();
+    let link = signed_link("C-9", connect_link::MAX_LIFETIME + time::Duration::days(1));
+    let err = w.connect.start(KIND, &link, None, None).await.unwrap_err();
+    assert!(
+        matches!(err, ConnectError::Link(LinkError::TooLongLived)),
+        "{err}"
+    );
+}
+
 #[tokio::test]
 async fn denied_consent_stores_nothing() {
     let w = World::new();
-    let url = w
+    let started = w
         .connect
-        .start(KIND, &LinkParams::default(), None)
+        .start(KIND, &LinkParams::default(), None, None)
         .await
         .unwrap();
     let params = CallbackParams {
-        state: Some(param(&url, "state")),
+        state: Some(param(&started.url, "state")),
         code: None,
         error: Some("access_denied".into()),
+        browser: Some(started.browser.expose().to_owned()),
     };
     assert!(matches!(
         w.connect.complete(KIND, &params).await.unwrap_err(),
@@ -125,9 +243,8 @@ async fn a_code_with_another_verifier_is_refused() {
     let second = consent(&w, "CY", &LinkParams::default()).await;
     // The second attempt's state with the first attempt's code: PKCE does not match.
     let crossed = CallbackParams {
-        state: second.state,
         code: first.code,
-        error: None,
+        ..second
     };
     let err = w.connect.complete(KIND, &crossed).await.unwrap_err();
     assert!(matches!(err, ConnectError::TokenExchange(_)), "{err}");
@@ -154,7 +271,11 @@ async fn a_signed_link_attaches_the_customer_and_a_forged_one_is_refused() {
         customer_ref: Some("C-9999".into()),
         ..link
     };
-    let err = w.connect.start(KIND, &forged, None).await.unwrap_err();
+    let err = w
+        .connect
+        .start(KIND, &forged, None, None)
+        .await
+        .unwrap_err();
     assert!(
         matches!(err, ConnectError::Link(LinkError::BadSignature)),
         "{err}"
@@ -263,20 +384,21 @@ async fn a_person_whose_provider_is_gone_migrates_keeping_contact_days_and_parke
             ..Default::default()
         },
     );
-    let url = w
+    let started = w
         .connect
-        .start(SUCCESSOR, &LinkParams::default(), None)
+        .start(SUCCESSOR, &LinkParams::default(), None, None)
         .await
         .unwrap();
-    let code = w.successor.consent("9001", &url);
+    let code = w.successor.consent("9001", &started.url);
     let done = w
         .connect
         .complete(
             SUCCESSOR,
             &CallbackParams {
-                state: Some(param(&url, "state")),
+                state: Some(param(&started.url, "state")),
                 code: Some(code),
                 error: None,
+                browser: Some(started.browser.expose().to_owned()),
             },
         )
         .await

@@ -72,13 +72,31 @@ pub async fn connect_google_person(stack: &Value, legacy_user_id: Option<&str>) 
     assert_eq!(start.status(), 302, "connect should redirect to consent");
     let consent = http.get(location(&start)).send().await.expect("consent");
     assert_eq!(consent.status(), 302, "consent should redirect back");
-    let callback = http.get(location(&consent)).send().await.expect("callback");
+    let callback = http
+        .get(location(&consent))
+        .header("cookie", browser_cookie(&start))
+        .send()
+        .await
+        .expect("callback");
     DeployedConnect {
         user_id,
         status: callback.status().as_u16(),
         page: callback.text().await.unwrap_or_default(),
         contact: None,
     }
+}
+
+/// The browser binding the connect start set, as the `Cookie` header the person's browser
+/// sends back with the callback.
+fn browser_cookie(start: &reqwest::Response) -> String {
+    let set = start
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("__Host-fitbridge-connect="))
+        .expect("the connect start binds the browser");
+    set.split(';').next().unwrap().to_owned()
 }
 
 /// Registers a sandbox user, connects them through the deployed stack with a signed link
@@ -122,7 +140,12 @@ pub async fn connect_person(
     assert_eq!(start.status(), 302, "connect should redirect to consent");
     let consent = http.get(location(&start)).send().await.expect("consent");
     assert_eq!(consent.status(), 302, "consent should redirect back");
-    let callback = http.get(location(&consent)).send().await.expect("callback");
+    let callback = http
+        .get(location(&consent))
+        .header("cookie", browser_cookie(&start))
+        .send()
+        .await
+        .expect("callback");
     let status = callback.status().as_u16();
     let page = callback.text().await.unwrap_or_default();
 

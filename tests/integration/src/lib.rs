@@ -163,6 +163,8 @@ pub struct TestEnv {
     pub logs: LogCapture,
     _log_guard: tracing::subscriber::DefaultGuard,
     http: reqwest::Client,
+    /// The person's browser's cookies for our origin (name=value), as a browser keeps them.
+    pub browser_cookies: std::sync::Mutex<Vec<String>>,
 }
 
 impl Drop for TestEnv {
@@ -302,6 +304,7 @@ impl TestEnv {
             sap_password,
             logs,
             _log_guard: log_guard,
+            browser_cookies: Default::default(),
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
@@ -353,8 +356,33 @@ impl TestEnv {
 
     /// Sends `GET path?query` to the OAuth function's handler as API Gateway (HTTP API,
     /// payload 2.0) would deliver it.
+    /// A GET from the person's browser: sends the cookies it holds and keeps the ones the
+    /// response sets.
     pub async fn get(&self, path_and_query: &str) -> Response<Body> {
-        let request = lambda_http::request::from_str(&apigw_v2_event("GET", path_and_query))
+        let cookies = self.browser_cookies.lock().unwrap().clone();
+        let response = self.get_with_cookies(path_and_query, &cookies).await;
+        let mut jar = self.browser_cookies.lock().unwrap();
+        for set in response.headers().get_all("set-cookie") {
+            let pair = set.to_str().unwrap().split(';').next().unwrap().to_owned();
+            let name = pair.split('=').next().unwrap().to_owned();
+            jar.retain(|c| !c.starts_with(&format!("{name}=")));
+            jar.push(pair);
+        }
+        response
+    }
+
+    /// A GET from a browser holding exactly `cookies` (another browser than the person's).
+    pub async fn get_with_cookies(
+        &self,
+        path_and_query: &str,
+        cookies: &[String],
+    ) -> Response<Body> {
+        let mut event: Value =
+            serde_json::from_str(&apigw_v2_event("GET", path_and_query)).unwrap();
+        if !cookies.is_empty() {
+            event["cookies"] = json!(cookies);
+        }
+        let request = lambda_http::request::from_str(&event.to_string())
             .expect("a valid API Gateway v2 event");
         fitbridge::api::oauth::handle(&self.service, request).await
     }

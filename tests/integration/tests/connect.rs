@@ -5,7 +5,7 @@ use fitbridge::config::ContactApi;
 use fitbridge::domain::{Collection, ConnectionStatus, ProviderKind, ProviderUserId};
 use fitbridge::provider::pkce;
 use fitbridge::secret::Secret;
-use fitbridge::store::{OAuthStateStore, PendingAuthorization};
+use fitbridge::store::{ConnectAttempts, PendingAuthorization};
 use fitbridge_integration::{body_text, location, query_param, EnvOptions, TestEnv};
 use fitbridge_sandbox::fitbit::Consent;
 use fitbridge_sandbox::sap::FaultInjection;
@@ -242,12 +242,13 @@ async fn expired_state_is_refused() {
             &PendingAuthorization {
                 provider: ProviderKind::Fitbit,
                 code_verifier: Secret::new("v".repeat(43)),
-                customer_ref: None,
+                link: None,
                 redirect_uri: format!(
                     "{}/oauth/callback/fitbit",
                     fitbridge_integration::PUBLIC_BASE_URL
                 ),
                 expires_at: OffsetDateTime::now_utc() - Duration::seconds(1),
+                browser_hash: String::new(),
             },
         )
         .await
@@ -413,8 +414,10 @@ async fn forged_altered_or_expired_links_are_refused_before_any_redirect() {
     };
     let expired = env.signed_link_query("C-7", now - 1);
     let unsigned = "ref=C-7".to_owned();
+    // Signed correctly, but valid for longer than any link may be.
+    let too_long = env.signed_link_query("C-7", now + 91 * 86_400);
 
-    for query in [altered, forged, expired, unsigned] {
+    for query in [altered, forged, expired, unsigned, too_long] {
         let response = env.get(&format!("/connect/fitbit?{query}")).await;
         assert_eq!(response.status(), 403, "{query}");
         assert!(response.headers().get("location").is_none(), "{query}");
@@ -425,6 +428,92 @@ async fn forged_altered_or_expired_links_are_refused_before_any_redirect() {
         env.get(&format!("/connect/fitbit?{valid}")).await.status(),
         302
     );
+}
+
+#[tokio::test]
+async fn the_connect_start_binds_the_browser_with_a_host_only_cookie() {
+    let env = TestEnv::start().await;
+    env.new_user("Bea", "Binding");
+    let redirect = env.get("/connect/fitbit").await;
+    assert_eq!(redirect.status(), 302);
+    let cookie = redirect.headers()["set-cookie"].to_str().unwrap();
+    let (pair, attributes) = cookie.split_once(';').unwrap();
+    let (name, value) = pair.split_once('=').unwrap();
+    assert_eq!(name, "__Host-fitbridge-connect");
+    assert_eq!(value.len(), 43);
+    let mut attributes: Vec<&str> = attributes.split(';').map(str::trim).collect();
+    attributes.sort_unstable();
+    assert_eq!(
+        attributes,
+        [
+            "HttpOnly",
+            "Max-Age=600",
+            "Path=/",
+            "SameSite=Lax",
+            "Secure"
+        ],
+        "no Domain: only this origin may set or read it"
+    );
+    // The binding a browser holds is kept, so two tabs do not undo each other.
+    let again = env.get("/connect/fitbit").await;
+    assert_eq!(
+        again.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next(),
+        Some(pair)
+    );
+    assert!(
+        !env.logs.text().contains(value),
+        "the binding is never logged"
+    );
+}
+
+#[tokio::test]
+async fn a_consent_url_opened_in_another_browser_connects_nothing() {
+    // Login CSRF: someone starts with their own signed link and sends the consent URL to
+    // somebody else; that person's consent must not land on the sender's customer record.
+    let env = TestEnv::start().await;
+    let user = env.new_user("Vic", "Victim");
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    for other_browser in [
+        vec![],
+        vec![format!("__Host-fitbridge-connect={}", "A".repeat(43))],
+    ] {
+        let start = env
+            .get(&format!(
+                "/connect/fitbit?{}",
+                env.signed_link_query("C-ATTACKER", now + 600)
+            ))
+            .await;
+        let callback = env.consent(location(&start)).await;
+        let response = env.get_with_cookies(&callback, &other_browser).await;
+        assert_eq!(response.status(), 403, "{}", body_text(&response));
+        assert!(body_text(&response).contains("in the browser where it started"));
+    }
+    assert!(connection(&env, &user).await.is_none());
+    assert!(env.sandbox.sap.contacts().is_empty());
+    assert_eq!(token_exchanges(&env), 0, "the code was never redeemed");
+    assert!(env.logs.text().contains("browser other than the one"));
+}
+
+#[tokio::test]
+async fn a_signed_link_connects_once() {
+    let env = TestEnv::start().await;
+    let user = env.new_user("Una", "Once");
+    let link = env.signed_link_query("C-ONCE", OffsetDateTime::now_utc().unix_timestamp() + 600);
+    assert_eq!(env.connect(Some(&link)).await.status(), 200);
+    assert!(connection(&env, &user).await.is_some());
+
+    let again = env.get(&format!("/connect/fitbit?{link}")).await;
+    assert_eq!(again.status(), 410, "{}", body_text(&again));
+    assert!(body_text(&again).contains("already been used"));
+    assert!(again.headers().get("location").is_none());
+    // Without the link the person can still reconnect (their customer id stays).
+    assert_eq!(env.connect(None).await.status(), 200);
+    let stored = connection(&env, &user).await.unwrap();
+    assert_eq!(stored.customer_ref.as_deref(), Some("C-ONCE"));
 }
 
 #[tokio::test]

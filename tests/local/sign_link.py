@@ -80,6 +80,8 @@ def write_events() -> None:
     # state and code look like what the oauth function and Fitbit produce; they only
     # complete a flow whose state the function stored itself.
     state = "Qm9ndXNTdGF0ZUZvckV4YW1wbGVPbmx5MDEyMzQ1Njc4OQ"
+    # The browser binding the connect start set (43 base64url characters).
+    browser = "__Host-fitbridge-connect=QnJvd3NlckJpbmRpbmdGb3JFeGFtcGxlT25seTAxMjM"
     events = {
         "connect-fitbit.json": sample_event(
             connect, "/connect/fitbit", "", "fitbit", request_id="Xk2GajXLoAMEbVw=", now=now),
@@ -89,12 +91,12 @@ def write_events() -> None:
         "oauth-callback-fitbit.json": sample_event(
             callback, "/oauth/callback/fitbit",
             urlencode({"code": "4f7a9c1e2b3d4a5f6e7d8c9b0a1f2e3d4c5b6a79", "state": state}),
-            "fitbit", request_id="Xk2GcjBJoAMEbQg=", now=now + 20),
+            "fitbit", cookies=browser, request_id="Xk2GcjBJoAMEbQg=", now=now + 20),
         "oauth-callback-fitbit-denied.json": sample_event(
             callback, "/oauth/callback/fitbit",
             urlencode({"error": "access_denied", "error_description": "The user denied the request.",
                        "state": state}),
-            "fitbit", request_id="Xk2GdhTNoAMEbRA=", now=now + 20),
+            "fitbit", cookies=browser, request_id="Xk2GdhTNoAMEbRA=", now=now + 20),
         "connect-google-health.json": sample_event(
             connect, "/connect/google-health",
             link_query(EXAMPLE_KEY, "google-health", "C-1042", EXAMPLE_EXPIRES),
@@ -103,7 +105,7 @@ def write_events() -> None:
             callback, "/oauth/callback/google-health",
             urlencode({"code": "4/0AVGzR1Bexample-sandbox-code", "state": state,
                        "scope": "https://www.googleapis.com/auth/googlehealth.activity_and_fitness.readonly"}),
-            "google-health", request_id="Xk2GflWSoAMEbTw=", now=now + 20),
+            "google-health", cookies=browser, request_id="Xk2GflWSoAMEbTw=", now=now + 20),
     }
     EVENTS.mkdir(exist_ok=True)
     for name, ev in events.items():

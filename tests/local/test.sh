@@ -42,4 +42,4 @@ step "deploy infra/template.yaml to the local emulator"
 "$FB_VENV/bin/python" "$here/check.py"
 
 step "tests"
-cargo test --workspace "$@"
+cargo test --workspace --no-fail-fast "$@"

@@ -6,6 +6,7 @@
 //! Each [`TestEnv`] has its own sandbox, its own secrets in the emulator's Secrets Manager
 //! and random user ids, so tests run in parallel against the one deployed table.
 
+pub mod chaos;
 pub mod deployed;
 pub mod memory;
 pub mod pipeline;

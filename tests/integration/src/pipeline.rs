@@ -27,6 +27,28 @@ use crate::{random_user_id, TestEnv};
 /// Redrive setting of the test work queue: small, so a poison message reaches the DLQ fast.
 pub const MAX_RECEIVE_COUNT: u32 = 3;
 
+/// How a pipeline's queues and worker are set up.
+#[derive(Clone, Copy, Debug)]
+pub struct PipelineOptions {
+    /// The work queue's redrive `maxReceiveCount`.
+    pub max_receive_count: u32,
+    /// The work queue's visibility timeout: how long a crashed worker's messages stay hidden.
+    pub visibility_timeout_secs: u32,
+    /// The worker's first backoff after a transient failure.
+    pub backoff_base: Duration,
+}
+
+impl Default for PipelineOptions {
+    /// For tests: poison reaches the DLQ fast, and nobody waits 30 s for a retry.
+    fn default() -> Self {
+        PipelineOptions {
+            max_receive_count: MAX_RECEIVE_COUNT,
+            visibility_timeout_secs: 30,
+            backoff_base: Duration::from_millis(500),
+        }
+    }
+}
+
 pub struct Pipeline {
     pub env: TestEnv,
     /// The worker function as its `main` builds it.
@@ -72,18 +94,25 @@ async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> String {
 
 impl Pipeline {
     pub async fn start() -> Pipeline {
+        Pipeline::start_with(PipelineOptions::default()).await
+    }
+
+    pub async fn start_with(options: PipelineOptions) -> Pipeline {
         let mut env = TestEnv::start().await;
         let sqs = aws_sdk_sqs::Client::new(&env.aws);
         let tag = random_user_id().to_lowercase();
         let dlq_url = create_queue(&sqs, &format!("fb-test-{tag}-dlq"), &[]).await;
         let redrive = json!({"deadLetterTargetArn": queue_arn(&sqs, &dlq_url).await,
-                             "maxReceiveCount": MAX_RECEIVE_COUNT.to_string()});
+                             "maxReceiveCount": options.max_receive_count.to_string()});
         let work_url = create_queue(
             &sqs,
             &format!("fb-test-{tag}-work"),
             &[
                 (QueueAttributeName::RedrivePolicy, redrive.to_string()),
-                (QueueAttributeName::VisibilityTimeout, "30".into()),
+                (
+                    QueueAttributeName::VisibilityTimeout,
+                    options.visibility_timeout_secs.to_string(),
+                ),
             ],
         )
         .await;
@@ -103,13 +132,12 @@ impl Pipeline {
             queues: fitbridge::config::QueueSettings {
                 work_queue_url: work_url.clone(),
                 retry_queue_url: Some(retry_url.clone()),
-                max_receive_count: MAX_RECEIVE_COUNT,
+                max_receive_count: options.max_receive_count,
             },
             mappings: env.settings.mappings.clone(),
         };
         let mut worker = wiring::work_consumer(&env.aws, settings.clone()).unwrap();
-        // Tests cannot wait 30 s per retry.
-        worker.backoff_base = Duration::from_millis(500);
+        worker.backoff_base = options.backoff_base;
         let refresher = wiring::retry_consumer(&env.aws, settings).unwrap();
         let webhook = wiring::webhook_service(&env.aws, &env.settings.providers, &work_url);
         let daily = wiring::daily_service(&env.aws, &env.settings.table_name, &work_url, 4);
@@ -442,6 +470,23 @@ impl Pipeline {
         let response = self.worker.handle(event.clone()).await;
         self.settle(&self.work_url, &event, &response).await;
         Some((event.records.len(), response.batch_item_failures.len()))
+    }
+
+    /// A worker invocation that dies mid-batch: it handles the first `handled` messages
+    /// (their imports happen) and then the process is gone before Lambda deletes anything,
+    /// so every message of the batch comes back after the visibility timeout. Returns the
+    /// batch size, if there was work.
+    pub async fn run_worker_and_crash(&self, handled: usize) -> Option<usize> {
+        let mut event = self.receive(&self.work_url).await;
+        let received = event.records.len();
+        if received == 0 {
+            return None;
+        }
+        event.records.truncate(handled.min(received));
+        if !event.records.is_empty() {
+            self.worker.handle(event).await;
+        }
+        Some(received)
     }
 
     /// One token-refresh invocation, if there is work.

@@ -859,6 +859,52 @@ fn cases() -> Vec<Case> {
             work(Fate::DeadLetter, 0, Active, 0),
             After::Imports(4),
         ),
+        with(
+            "google answers 403: the Health API is disabled",
+            A::ProviderRaw(
+                GOOGLE,
+                RawAnswer::new(
+                    403,
+                    "application/json; charset=UTF-8",
+                    r#"{"error":{"code":403,"message":"Google Health API has not been used in project 123456789012 before or it is disabled.","status":"PERMISSION_DENIED","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"SERVICE_DISABLED","domain":"googleapis.com"}]}}"#,
+                ),
+            ),
+            gperson(),
+            work(Fate::DeadLetter, 0, Active, 0),
+            After::Imports(4),
+        ),
+        with(
+            "google answers 403: a scope was withdrawn",
+            A::ProviderRaw(
+                GOOGLE,
+                RawAnswer::new(
+                    403,
+                    "application/json; charset=UTF-8",
+                    r#"{"error":{"code":403,"message":"Request had insufficient authentication scopes.","status":"PERMISSION_DENIED","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"ACCESS_TOKEN_SCOPE_INSUFFICIENT","domain":"googleapis.com"}]}}"#,
+                )
+                .with_header("www-authenticate", r#"Bearer realm="https://accounts.google.com/", error="insufficient_scope""#),
+            ),
+            gperson(),
+            work(Fate::Done, 0, Active, 0),
+            After::Nothing,
+        ),
+        with(
+            "fitbit answers 403 insufficient_scope (a scope was withdrawn)",
+            A::ProviderRaw(
+                FITBIT,
+                RawAnswer::new(403, "application/json", r#"{"errors":[{"errorType":"insufficient_scope","message":"This application does not have permission to access activity data."}],"success":false}"#),
+            ),
+            person(),
+            work(Fate::Done, 0, Active, 0),
+            After::Nothing,
+        ),
+        with(
+            "fitbit answers a proxy's HTML 403",
+            A::ProviderRaw(FITBIT, html(403, "Forbidden")),
+            person(),
+            work(Fate::DeadLetter, 0, Active, 0),
+            After::Imports(4),
+        ),
         with("google answers 429 (no Retry-After)", A::ProviderThrottled(GOOGLE), gperson(), work(Fate::WaitsForReset(60..=60), 0, Active, 0), After::Imports(4)),
         with("google answers 401: refresh, then import", A::TokenExpired(GOOGLE), gperson(), work(Fate::ViaRetryQueue, 4, Active, 0), After::Nothing),
         with(

@@ -1864,6 +1864,7 @@ fn fate_name(fate: &Fate) -> String {
 fn expected_text(case: &Case) -> String {
     let after = match &case.after {
         After::Nothing => String::new(),
+        After::Imports(0) => ", then none arrives".into(),
         After::Imports(n) => format!(", then {n} once"),
         After::ConnectsAgain => ", then connects".into(),
         After::CallbackConnects => ", then the person's connects".into(),

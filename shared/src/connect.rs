@@ -505,6 +505,9 @@ impl ConnectService {
                         provider: to,
                         user_id: to_user.clone(),
                         task: w.task,
+                        // The person consented again: their new tokens get a refresh
+                        // of their own if they need one.
+                        after_refresh: false,
                     };
                     (id, item)
                 })

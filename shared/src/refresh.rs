@@ -1,5 +1,6 @@
 //! The retry queue's use case: after a 401, refresh the person's token once and resend
-//! the original work to the work queue.
+//! the original work to the work queue, marked as refreshed: a second 401 for it then
+//! backs off towards the dead-letter queue instead of coming back here in a circle.
 //!
 //! The retry queue is FIFO with one message group per person, so a person's retries are
 //! handled one after another; [`crate::tokens`] makes sure that a refresh also never races
@@ -9,6 +10,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::domain::WorkItem;
 use crate::queue::{RetryRequest, WorkQueue};
 use crate::store::ParkedWork;
 use crate::sync::Outcome;
@@ -31,7 +33,15 @@ impl RefreshService {
             .after_unauthorized(work.provider, &work.user_id, request.observed_version)
             .await
         {
-            Ok(connection) => match self.work_queue.enqueue(std::slice::from_ref(work)).await {
+            // Marked: a second 401 is not the token's, and must not come back here.
+            Ok(connection) => match self
+                .work_queue
+                .enqueue(&[WorkItem {
+                    after_refresh: true,
+                    ..work.clone()
+                }])
+                .await
+            {
                 Ok(()) => {
                     tracing::info!(user_id = %work.user_id, version = connection.version,
                         "token valid again; work resent");

@@ -8,8 +8,9 @@
 //!   skips a notification a completed fetch already answered.
 //! - Every item ends in exactly one [`Outcome`], decided by one policy ([`remedy`]) that
 //!   maps each failure to what fixes it: a 401 goes to the retry queue (whose consumer
-//!   refreshes the token once and resends the work), a 429 waits for the reset, 5xx and
-//!   timeouts back off, 410 and a dead refresh token park the person's work.
+//!   refreshes the token once and resends the work; a 401 for work it resent backs off,
+//!   so a lasting one reaches the DLQ), a 429 waits for the reset, 5xx and timeouts back
+//!   off, 410 and a dead refresh token park the person's work.
 //! - Delivery is not this module's business: decoding messages, receive counts, backoff
 //!   delays, visibility and keeping rate-limit waits out of the DLQ belong to the queue
 //!   adapter ([`crate::api::sqs`]).
@@ -365,6 +366,17 @@ impl SyncService {
                 FetchResult::Failed(e) => e,
             };
             match remedy(Failure::Provider(&e)) {
+                // Refused again with the token refreshed for this very work: refreshing
+                // cannot help (a proxy, a provider fault), and would go round in a circle
+                // without ever reaching the DLQ. Back off like any failure that may pass.
+                Remedy::RefreshToken
+                    if fetch.items.iter().all(|i| batch[*i].item.after_refresh) =>
+                {
+                    let o = self
+                        .apply(kind, &user_id, &fetch.items, batch, Remedy::Backoff, &e)
+                        .await;
+                    outcomes.extend(fetch.items.iter().map(|i| (*i, o.clone())));
+                }
                 Remedy::RefreshToken => unauthorized = true,
                 Remedy::ProviderGone => {
                     let o = self

@@ -1,5 +1,9 @@
 //! Assembles adapters into use cases. Functions call this once per container, in `main`;
 //! tests call it with their own settings, so both run exactly the same graph.
+//!
+//! The storage, queue and secret adapters come from [`Ports`]: AWS in production
+//! ([`AwsPorts`]); tests that must run without AWS pass in-memory ones to the `*_on`
+//! functions and get the same graph on them.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,9 +22,14 @@ use crate::marketing::MarketingSink;
 use crate::provider::registry::{self, ProviderSettings};
 use crate::provider::Providers;
 use crate::queue::sqs::SqsQueue;
+use crate::queue::{Redelivery, RetryQueue, WorkQueue};
 use crate::refresh::RefreshService;
 use crate::secret_store::{SecretCache, SecretsManagerSource};
 use crate::store::dynamodb::DynamoStore;
+use crate::store::{
+    ConnectAttempts, ConnectionDirectory, ConnectionStore, FetchLog, ImportLedger, ParkedWork,
+    TokenStore,
+};
 use crate::sync::SyncService;
 use crate::tokens::TokenService;
 use crate::webhook::WebhookService;
@@ -112,18 +121,62 @@ pub fn http_client() -> reqwest::Client {
         .expect("static client configuration is valid")
 }
 
-fn secrets(aws: &SdkConfig) -> Arc<SecretCache> {
-    Arc::new(SecretCache::new(Arc::new(SecretsManagerSource::new(
-        aws_sdk_secretsmanager::Client::new(aws),
-    ))))
+/// Every storage port, as one table serves them all.
+pub trait Table:
+    ConnectAttempts
+    + ConnectionStore
+    + TokenStore
+    + ImportLedger
+    + FetchLog
+    + ParkedWork
+    + ConnectionDirectory
+{
 }
 
-fn store(aws: &SdkConfig, table: &str) -> Arc<DynamoStore> {
-    Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(aws), table))
+impl<T> Table for T where
+    T: ConnectAttempts
+        + ConnectionStore
+        + TokenStore
+        + ImportLedger
+        + FetchLog
+        + ParkedWork
+        + ConnectionDirectory
+{
 }
 
-fn queue(aws: &SdkConfig, url: &str) -> Arc<SqsQueue> {
-    Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(aws), url))
+/// Every queue port, as one queue serves them all.
+pub trait Queue: WorkQueue + RetryQueue + Redelivery {}
+
+impl<T> Queue for T where T: WorkQueue + RetryQueue + Redelivery {}
+
+/// Where a function's secrets, table and queues come from.
+pub trait Ports {
+    /// The per-container secret cache. Called once per function.
+    fn secrets(&self) -> Arc<SecretCache>;
+    fn table(&self, name: &str) -> Arc<dyn Table>;
+    fn queue(&self, url: &str) -> Arc<dyn Queue>;
+}
+
+/// The production ports: Secrets Manager, DynamoDB, SQS.
+pub struct AwsPorts<'a>(pub &'a SdkConfig);
+
+impl Ports for AwsPorts<'_> {
+    fn secrets(&self) -> Arc<SecretCache> {
+        Arc::new(SecretCache::new(Arc::new(SecretsManagerSource::new(
+            aws_sdk_secretsmanager::Client::new(self.0),
+        ))))
+    }
+
+    fn table(&self, name: &str) -> Arc<dyn Table> {
+        Arc::new(DynamoStore::new(
+            aws_sdk_dynamodb::Client::new(self.0),
+            name,
+        ))
+    }
+
+    fn queue(&self, url: &str) -> Arc<dyn Queue> {
+        Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(self.0), url))
+    }
 }
 
 pub fn marketing_sink(
@@ -140,9 +193,13 @@ pub fn marketing_sink(
 }
 
 pub fn connect_service(aws: &SdkConfig, settings: OAuthSettings) -> ConnectService {
+    connect_service_on(&AwsPorts(aws), settings)
+}
+
+pub fn connect_service_on(ports: &dyn Ports, settings: OAuthSettings) -> ConnectService {
     let http = http_client();
-    let secrets = secrets(aws);
-    let store = store(aws, &settings.table_name);
+    let secrets = ports.secrets();
+    let store = ports.table(&settings.table_name);
     let service = ConnectService::new(
         registry::providers(&settings.providers, http.clone(), secrets.clone()),
         store.clone(),
@@ -153,7 +210,7 @@ pub fn connect_service(aws: &SdkConfig, settings: OAuthSettings) -> ConnectServi
         settings.mappings,
     );
     match &settings.work_queue_url {
-        Some(url) => service.with_resume(store, queue(aws, url)),
+        Some(url) => service.with_resume(store, ports.queue(url)),
         None => service,
     }
 }
@@ -163,13 +220,21 @@ pub fn webhook_service(
     providers: &ProviderSettings,
     work_queue_url: &str,
 ) -> WebhookService {
+    webhook_service_on(&AwsPorts(aws), providers, work_queue_url)
+}
+
+pub fn webhook_service_on(
+    ports: &dyn Ports,
+    providers: &ProviderSettings,
+    work_queue_url: &str,
+) -> WebhookService {
     WebhookService::new(
-        registry::webhooks(providers, http_client(), secrets(aws)),
-        queue(aws, work_queue_url),
+        registry::webhooks(providers, http_client(), ports.secrets()),
+        ports.queue(work_queue_url),
     )
 }
 
-fn token_service(providers: Providers, store: Arc<DynamoStore>) -> Arc<TokenService> {
+fn token_service(providers: Providers, store: Arc<dyn Table>) -> Arc<TokenService> {
     Arc::new(TokenService::new(providers, store.clone(), store))
 }
 
@@ -178,15 +243,22 @@ pub fn work_consumer(
     aws: &SdkConfig,
     settings: PipelineSettings,
 ) -> Result<WorkConsumer, ConfigError> {
+    work_consumer_on(&AwsPorts(aws), settings)
+}
+
+pub fn work_consumer_on(
+    ports: &dyn Ports,
+    settings: PipelineSettings,
+) -> Result<WorkConsumer, ConfigError> {
     let http = http_client();
-    let secrets = secrets(aws);
-    let store = store(aws, &settings.table_name);
+    let secrets = ports.secrets();
+    let store = ports.table(&settings.table_name);
     let sap = settings
         .sap
         .clone()
         .ok_or(ConfigError::Missing("SAP_BASE_URL"))?;
     let client = Arc::new(SapClient::new(http.clone(), sap, secrets.clone()));
-    let work_queue = queue(aws, &settings.queues.work_queue_url);
+    let work_queue = ports.queue(&settings.queues.work_queue_url);
     // One client per provider, shared: it holds the per-person request budget.
     let providers = registry::providers(&settings.providers, http, secrets);
     let sync = SyncService {
@@ -201,7 +273,7 @@ pub fn work_consumer(
         ledger: store.clone(),
         fetch_log: store.clone(),
         parked: store,
-        retry_queue: queue(aws, settings.queues.retry_queue_url()?),
+        retry_queue: ports.queue(settings.queues.retry_queue_url()?),
     };
     Ok(WorkConsumer {
         sync,
@@ -217,14 +289,21 @@ pub fn retry_consumer(
     aws: &SdkConfig,
     settings: PipelineSettings,
 ) -> Result<RetryConsumer, ConfigError> {
-    let retry_queue = queue(aws, settings.queues.retry_queue_url()?);
-    let store = store(aws, &settings.table_name);
+    retry_consumer_on(&AwsPorts(aws), settings)
+}
+
+pub fn retry_consumer_on(
+    ports: &dyn Ports,
+    settings: PipelineSettings,
+) -> Result<RetryConsumer, ConfigError> {
+    let retry_queue = ports.queue(settings.queues.retry_queue_url()?);
+    let store = ports.table(&settings.table_name);
     let refresh = RefreshService {
         tokens: token_service(
-            registry::providers(&settings.providers, http_client(), secrets(aws)),
+            registry::providers(&settings.providers, http_client(), ports.secrets()),
             store.clone(),
         ),
-        work_queue: queue(aws, &settings.queues.work_queue_url),
+        work_queue: ports.queue(&settings.queues.work_queue_url),
         parked: store,
     };
     Ok(RetryConsumer {
@@ -240,9 +319,10 @@ pub fn daily_service(
     work_queue_url: &str,
     segments: u32,
 ) -> DailyService {
+    let ports = AwsPorts(aws);
     DailyService {
-        directory: store(aws, table_name),
-        queue: queue(aws, work_queue_url),
+        directory: ports.table(table_name),
+        queue: ports.queue(work_queue_url),
         segments,
     }
 }

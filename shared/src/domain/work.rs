@@ -12,6 +12,11 @@ pub struct WorkItem {
     pub user_id: ProviderUserId,
     #[serde(flatten)]
     pub task: Task,
+    /// Sent back by the token-refresh function after a 401: this work had its refresh, so
+    /// a 401 now is not an expired token (a proxy's answer, a provider fault), and another
+    /// refresh would send it round in a circle that never reaches the dead-letter queue.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub after_refresh: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -48,6 +53,7 @@ impl WorkItem {
             provider,
             user_id,
             task: Task::Sync { date, collections },
+            after_refresh: false,
         }
     }
 }
@@ -110,6 +116,7 @@ mod tests {
             provider: kind,
             user_id: ProviderUserId("GGNJL9".into()),
             task: Task::Revoke { account_deleted },
+            after_refresh: false,
         };
         // Messages already queued by an earlier version still parse.
         let plain = format!(r#"{{"provider":"{kind}","user_id":"GGNJL9","task":"revoke"}}"#);
@@ -124,5 +131,26 @@ mod tests {
             serde_json::from_str::<WorkItem>(&deleted).unwrap(),
             revoke(true)
         );
+    }
+
+    #[test]
+    fn work_sent_back_after_a_refresh_says_so_and_older_messages_read_as_not() {
+        let kind = ProviderKind::ALL[0];
+        let item = WorkItem::sync(
+            kind,
+            ProviderUserId("GGNJL9".into()),
+            date!(2026 - 11 - 20),
+            vec![Collection::Activities],
+        );
+        let plain = serde_json::to_string(&item).unwrap();
+        assert!(!plain.contains("after_refresh"), "{plain}");
+        let resent = WorkItem {
+            after_refresh: true,
+            ..item.clone()
+        };
+        let json = serde_json::to_string(&resent).unwrap();
+        assert!(json.ends_with(r#""after_refresh":true}"#), "{json}");
+        assert_eq!(serde_json::from_str::<WorkItem>(&json).unwrap(), resent);
+        assert_eq!(serde_json::from_str::<WorkItem>(&plain).unwrap(), item);
     }
 }

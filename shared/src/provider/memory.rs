@@ -497,6 +497,7 @@ impl Webhook for MemoryProvider {
                     task: Task::Revoke {
                         account_deleted: false,
                     },
+                    after_refresh: false,
                 },
             })
             .collect();

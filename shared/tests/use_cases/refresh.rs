@@ -24,7 +24,12 @@ async fn a_retry_refreshes_once_and_resends_the_work() {
         1,
         "the second saw a newer version"
     );
-    assert_eq!(w.queue.items(), vec![work.clone(), work]);
+    // Marked, so a second 401 for it backs off rather than coming back here.
+    let resent = fitbridge::domain::WorkItem {
+        after_refresh: true,
+        ..work
+    };
+    assert_eq!(w.queue.items(), vec![resent.clone(), resent]);
 }
 
 #[tokio::test]

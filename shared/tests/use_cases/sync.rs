@@ -113,6 +113,52 @@ async fn work_for_someone_not_connected_is_dropped() {
 }
 
 #[tokio::test]
+async fn a_401_for_work_resent_after_its_refresh_backs_off_instead_of_going_round() {
+    let w = World::new();
+    w.connected("GIL", "activity").await;
+    w.provider
+        .set_day("GIL", Collection::Activities, day(12), steps(4200));
+    let item = sync("GIL", day(12), &[Collection::Activities]);
+    w.provider.fail_next([ProviderError::InvalidToken]);
+    assert_eq!(
+        w.worker.sync.process(&[work(item.clone())]).await,
+        [Outcome::Done]
+    );
+    let retries = w.retry_queue.drain_retries();
+    assert_eq!(retries.len(), 1);
+    assert_eq!(w.refresher.refresh.handle(&retries[0]).await, Outcome::Done);
+    let resent = w.queue.drain();
+    assert_eq!(
+        resent,
+        [WorkItem {
+            after_refresh: true,
+            ..item
+        }]
+    );
+
+    // Refused again with the refreshed token (a proxy, a provider fault): not a second
+    // refresh, which would send it round forever, but a backoff that counts towards the DLQ.
+    w.provider.fail_next([ProviderError::InvalidToken]);
+    assert_eq!(
+        w.worker.sync.process(&[work(resent[0].clone())]).await,
+        [Outcome::BACKOFF]
+    );
+    assert!(w.retry_queue.drain_retries().is_empty());
+    assert_eq!(w.provider.refreshes_of("GIL"), 1);
+
+    // Once the provider takes the token, the same message imports.
+    assert_eq!(
+        w.worker.sync.process(&[work(resent[0].clone())]).await,
+        [Outcome::Done]
+    );
+    assert!(w
+        .marketing
+        .interactions()
+        .iter()
+        .any(|i| i.source_object == "GIL-2026-11-12-steps"));
+}
+
+#[tokio::test]
 async fn an_access_token_dying_early_goes_through_the_retry_queue_with_one_refresh() {
     let w = World::new();
     w.connected("EVE", "activity").await;
@@ -337,6 +383,7 @@ async fn revocation_forgets_the_tokens_and_flags_the_contact() {
         task: Task::Revoke {
             account_deleted: false,
         },
+        after_refresh: false,
     };
     assert_eq!(
         w.worker.sync.process(&[work(revoke)]).await,
@@ -373,6 +420,7 @@ fn revoke(user: &str) -> WorkItem {
         task: Task::Revoke {
             account_deleted: false,
         },
+        after_refresh: false,
     }
 }
 
@@ -446,6 +494,7 @@ fn account_deleted(user: &str) -> WorkItem {
         task: Task::Revoke {
             account_deleted: true,
         },
+        after_refresh: false,
     }
 }
 

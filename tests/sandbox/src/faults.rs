@@ -1,6 +1,7 @@
 //! Fault injection on a provider sandbox's data API (Fitbit's `/1/user/...`, Google Health's
 //! `/v4/...`), for the import pipeline's failure modes: a delay before every response and
-//! the next n requests failing.
+//! the next n requests failing, in the provider's error shape or with a raw answer (what a
+//! proxy, a truncated transfer or a broken release in front of the API sends instead).
 //!
 //! Invariants:
 //! - Faults never touch OAuth or the admin API: only a provider's data API asks for them.
@@ -9,13 +10,17 @@
 //!   answers in, are the provider's.
 //! - The delay is read under the sandbox's lock and slept without it
 //!   ([`delay_response`]), so concurrent requests are delayed concurrently.
-//! - The admin route ([`admin_route`]) only injects 4xx and 5xx statuses.
+//! - The admin route ([`admin_route`]) only injects 4xx and 5xx statuses in the provider's
+//!   error shape; a raw answer may have any status (a truncated `200`), and is checked to
+//!   make a valid HTTP response before it is accepted.
+//! - A raw answer lasts as long as the failures it answers: once the last one is used up,
+//!   it is gone, and the next injected failures answer in the provider's shape again.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, MethodRouter};
 use axum::Json;
@@ -31,6 +36,10 @@ pub struct Faults {
     pub status: u16,
     /// Delay before every data API response.
     pub latency_ms: u64,
+    /// What the failing requests get instead of the provider's error shape (and instead of
+    /// `status`), if set.
+    #[serde(default)]
+    pub raw_answer: Option<RawAnswer>,
 }
 
 impl Default for Faults {
@@ -39,8 +48,82 @@ impl Default for Faults {
             fail_next_requests: 0,
             status: 503,
             latency_ms: 0,
+            raw_answer: None,
         }
     }
+}
+
+/// An answer given byte for byte as configured: status, content type, extra headers and
+/// body, and nothing the service itself would add (no rate-limit headers, no error shape).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAnswer {
+    pub status: u16,
+    pub content_type: String,
+    #[serde(default)]
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl RawAnswer {
+    pub fn new(status: u16, content_type: &str, body: impl Into<String>) -> RawAnswer {
+        RawAnswer {
+            status,
+            content_type: content_type.to_owned(),
+            headers: Vec::new(),
+            body: body.into(),
+        }
+    }
+
+    /// The same answer with one more header.
+    pub fn with_header(mut self, name: &str, value: &str) -> RawAnswer {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Why this cannot be sent as an HTTP response, if it cannot.
+    pub(crate) fn invalid(&self) -> Option<String> {
+        if !(100..=599).contains(&self.status) {
+            return Some(format!(
+                "raw answer status {} is no HTTP status",
+                self.status
+            ));
+        }
+        if HeaderValue::from_str(&self.content_type).is_err() {
+            return Some("raw answer content type is no header value".into());
+        }
+        self.headers.iter().find_map(|(name, value)| {
+            (HeaderName::from_bytes(name.as_bytes()).is_err()
+                || HeaderValue::from_str(value).is_err())
+            .then(|| format!("raw answer header {name:?} is not a valid header"))
+        })
+    }
+
+    /// The answer as a response (a `500` naming the problem if it is not a valid one,
+    /// which only the methods API can configure: the admin route refuses it).
+    pub fn response(&self) -> Response {
+        if let Some(problem) = self.invalid() {
+            return (StatusCode::INTERNAL_SERVER_ERROR, problem).into_response();
+        }
+        let mut builder = Response::builder()
+            .status(self.status)
+            .header(header::CONTENT_TYPE, &self.content_type);
+        for (name, value) in &self.headers {
+            builder = builder.header(name.as_str(), value.as_str());
+        }
+        builder
+            .body(axum::body::Body::from(self.body.clone()))
+            .unwrap_or_else(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response())
+    }
+}
+
+/// What an injected failure answers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Injected {
+    /// This status, in the provider's error shape.
+    Status(StatusCode),
+    /// This answer as it is.
+    Raw(RawAnswer),
 }
 
 /// A change to the faults (the body of `POST /_admin/<sandbox>/faults`); absent fields keep
@@ -51,6 +134,8 @@ pub struct FaultInjection {
     pub fail_next_requests: Option<u32>,
     pub status: Option<u16>,
     pub latency_ms: Option<u64>,
+    /// The failures answer this instead of the provider's error shape.
+    pub raw_answer: Option<RawAnswer>,
 }
 
 impl FaultInjection {
@@ -59,7 +144,16 @@ impl FaultInjection {
         FaultInjection {
             fail_next_requests: Some(n),
             status: Some(status),
-            latency_ms: None,
+            ..FaultInjection::default()
+        }
+    }
+
+    /// The next `n` requests get `answer`.
+    pub(crate) fn answer_next(n: u32, answer: RawAnswer) -> FaultInjection {
+        FaultInjection {
+            fail_next_requests: Some(n),
+            raw_answer: Some(answer),
+            ..FaultInjection::default()
         }
     }
 
@@ -84,16 +178,31 @@ impl Faults {
         if let Some(ms) = change.latency_ms {
             self.latency_ms = ms;
         }
+        if change.raw_answer.is_some() {
+            self.raw_answer = change.raw_answer;
+        }
+        if self.fail_next_requests == 0 {
+            self.raw_answer = None;
+        }
         self.clone()
     }
 
-    /// Uses up one injected failure, if any is left, and returns its status.
-    pub(crate) fn take_failure(&mut self) -> Option<StatusCode> {
+    /// Uses up one injected failure, if any is left, and returns what it answers.
+    pub(crate) fn take_failure(&mut self) -> Option<Injected> {
         if self.fail_next_requests == 0 {
             return None;
         }
         self.fail_next_requests -= 1;
-        Some(StatusCode::from_u16(self.status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE))
+        let injected = match &self.raw_answer {
+            Some(answer) => Injected::Raw(answer.clone()),
+            None => Injected::Status(
+                StatusCode::from_u16(self.status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
+            ),
+        };
+        if self.fail_next_requests == 0 {
+            self.raw_answer = None;
+        }
+        Some(injected)
     }
 }
 
@@ -125,6 +234,12 @@ macro_rules! fault_injection_methods {
         /// error shape.
         pub fn fail_next_requests(&self, n: u32, status: u16) {
             self.inject_faults($crate::faults::FaultInjection::fail_next(n, status));
+        }
+
+        /// The next `n` authenticated data API requests get `answer` as it is, instead of
+        /// the provider's answer or error shape.
+        pub fn answer_next_requests(&self, n: u32, answer: $crate::faults::RawAnswer) {
+            self.inject_faults($crate::faults::FaultInjection::answer_next(n, answer));
         }
 
         /// Delays every data API response by `latency`.
@@ -170,5 +285,66 @@ async fn inject<S: FaultTarget>(
     if change.status.is_some_and(|s| !(400..=599).contains(&s)) {
         return admin_api::error(StatusCode::BAD_REQUEST, "status must be 4xx or 5xx");
     }
+    if let Some(problem) = change.raw_answer.as_ref().and_then(RawAnswer::invalid) {
+        return admin_api::error(StatusCode::BAD_REQUEST, &problem);
+    }
     Json(sandbox.with_faults(|faults| faults.apply(change))).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_raw_answer_lasts_as_long_as_its_failures() {
+        let mut faults = Faults::default();
+        let page = RawAnswer::new(502, "text/html", "<h1>Bad Gateway</h1>");
+        faults.apply(FaultInjection::answer_next(2, page.clone()));
+        assert_eq!(faults.take_failure(), Some(Injected::Raw(page.clone())));
+        assert_eq!(faults.take_failure(), Some(Injected::Raw(page)));
+        assert_eq!(faults.take_failure(), None);
+        assert_eq!(
+            faults,
+            Faults::default(),
+            "the answer went with the last failure"
+        );
+        faults.apply(FaultInjection::fail_next(1, 500));
+        assert_eq!(
+            faults.take_failure(),
+            Some(Injected::Status(StatusCode::INTERNAL_SERVER_ERROR))
+        );
+    }
+
+    #[test]
+    fn a_raw_answer_without_failures_is_not_kept() {
+        let mut faults = Faults::default();
+        let change = FaultInjection {
+            raw_answer: Some(RawAnswer::new(200, "application/json", "{")),
+            ..FaultInjection::default()
+        };
+        assert_eq!(faults.apply(change), Faults::default());
+    }
+
+    #[test]
+    fn a_raw_answer_is_checked_before_it_is_sent() {
+        assert_eq!(
+            RawAnswer::new(200, "application/json", "{\"a\":").invalid(),
+            None
+        );
+        assert!(RawAnswer::new(1000, "text/plain", "").invalid().is_some());
+        assert!(RawAnswer::new(502, "text/html\r\nX: y", "")
+            .invalid()
+            .is_some());
+        let bad_header = RawAnswer::new(502, "text/html", "").with_header("a b", "c");
+        assert!(bad_header.invalid().is_some());
+        assert_eq!(
+            bad_header.response().status(),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+        let ok = RawAnswer::new(429, "text/plain", "slow down").with_header("retry-after", "7");
+        let response = ok.response();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers()["retry-after"], "7");
+        assert_eq!(response.headers()[header::CONTENT_TYPE], "text/plain");
+    }
 }

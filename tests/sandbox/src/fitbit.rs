@@ -10,7 +10,8 @@
 //! compared, unless a test recorded activity for that day.
 //!
 //! For the import pipeline's failure modes, the data API (not `/oauth2`) takes injected
-//! faults ([`FitbitSandbox::inject_faults`]: latency, the next n requests failing) and a
+//! faults ([`FitbitSandbox::inject_faults`]: latency, the next n requests failing in Fitbit's
+//! error shape or with a raw answer such as a proxy's HTML page) and a
 //! per-user forced rate limit that ends after real seconds ([`FitbitSandbox::throttle_user`]);
 //! [`FitbitSandbox::data_calls`] counts the fetches a worker made.
 //!
@@ -315,7 +316,8 @@ impl FitbitStats {
 
 /// Active fault injection on the data API (`/1/user/...`, `/1.2/user/...`; not `/oauth2`).
 /// A request with a valid token takes an injected failure after the rate limit (which it
-/// counts against) and before the endpoint runs, and answers in Fitbit's error shape.
+/// counts against) and before the endpoint runs, and answers in Fitbit's error shape, or with
+/// the configured raw answer as it is (without Fitbit's rate-limit headers).
 pub type FitbitFaults = Faults;
 
 /// A change to the fault injection (the body of `POST /_admin/fitbit/faults`); absent fields

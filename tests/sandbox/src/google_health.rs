@@ -34,7 +34,8 @@
 //! or a weigh-in. There is no data before the user's membership start or after "now".
 //!
 //! For the import pipeline's failure modes the `/v4` API (not OAuth) takes injected faults
-//! ([`GoogleHealthSandbox::inject_faults`]: latency, the next n requests failing) and a per-user
+//! ([`GoogleHealthSandbox::inject_faults`]: latency, the next n requests failing in Google's
+//! error shape or with a raw answer such as a proxy's HTML page) and a per-user
 //! forced 429 ([`GoogleHealthSandbox::throttle_user`]).
 //!
 //! The sandbox never logs token, code, assertion or secret values: tests assert that none of
@@ -565,7 +566,8 @@ impl GoogleHealthStats {
 
 /// Active fault injection on the `/v4` API (not OAuth, userinfo or the keyset). An
 /// authenticated request takes an injected failure after the rate limit and contract
-/// validation, before the scope check and the endpoint, and answers in Google's error shape.
+/// validation, before the scope check and the endpoint, and answers in Google's error shape,
+/// or with the configured raw answer as it is.
 pub type GoogleHealthFaults = Faults;
 
 /// A change to the fault injection (the body of `POST /_admin/google-health/faults`);

@@ -21,6 +21,8 @@ mod counters;
 mod faults;
 mod oauth2;
 mod synthetic;
+
+pub use faults::RawAnswer;
 #[cfg(test)]
 mod test_support;
 

@@ -45,6 +45,8 @@ mod tests;
 
 use edmx::{Schema, ServiceKind};
 
+pub use crate::faults::RawAnswer;
+
 /// Service root of the contact API in the version fitbridge uses, relative to the host.
 pub const CONTACT_SERVICE_PATH: &str = "/sap/opu/odata/sap/API_MKT_CONTACT_SRV;v=0004";
 /// Service root of the interaction API, relative to the host.
@@ -225,9 +227,23 @@ impl SapStats {
 /// Active fault injection.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SapFaults {
-    /// The next this many requests under `/sap` (of any kind) fail with `status`.
+    /// The next this many requests under `/sap` (of any kind, or those whose path and query
+    /// contain `fail_requests_matching`) fail with `status`, or get `raw_answer`.
     pub fail_next_requests: u32,
     pub status: u16,
+    /// Only requests whose path and query contain this take the failures (e.g. `$batch`, so
+    /// the CSRF token fetch before it goes through). Cleared with the last failure.
+    #[serde(default)]
+    pub fail_requests_matching: Option<String>,
+    /// What the failing requests get instead of an OData error with `status`: what a proxy
+    /// or a gateway in front of the tenant answers. Cleared with the last failure.
+    #[serde(default)]
+    pub raw_answer: Option<RawAnswer>,
+    /// The tenant processes a failing request first (a write is applied) and the raw answer
+    /// replaces its response: an answer cut or replaced on its way back. Otherwise the
+    /// request never reaches the tenant. Cleared with the last failure.
+    #[serde(default)]
+    pub answer_after_processing: bool,
     /// Batch and direct operations whose request line or body contains this fail with
     /// `part_status` (in a changeset: the changeset fails), until cleared.
     pub fail_parts_matching: Option<String>,
@@ -236,11 +252,58 @@ pub struct SapFaults {
     pub latency_ms: u64,
 }
 
+impl SapFaults {
+    /// What only lasts as long as the `fail_next_requests` failures goes with the last one.
+    fn end_of_failures(&mut self) {
+        self.fail_requests_matching = None;
+        self.raw_answer = None;
+        self.answer_after_processing = false;
+    }
+
+    /// Uses up one failure if the request takes one: `None` if it does not, else what it
+    /// answers.
+    fn take_failure(&mut self, target: &str) -> Option<InjectedFailure> {
+        let applies = self.fail_next_requests > 0
+            && self
+                .fail_requests_matching
+                .as_deref()
+                .is_none_or(|needle| target.contains(needle));
+        if !applies {
+            return None;
+        }
+        self.fail_next_requests -= 1;
+        let injected = match &self.raw_answer {
+            Some(answer) => InjectedFailure::Raw {
+                answer: answer.clone(),
+                after_processing: self.answer_after_processing,
+            },
+            None => InjectedFailure::Status(self.status),
+        };
+        if self.fail_next_requests == 0 {
+            self.end_of_failures();
+        }
+        Some(injected)
+    }
+}
+
+/// What a request that takes an injected failure answers.
+enum InjectedFailure {
+    /// An OData error with this status; the request is not processed.
+    Status(u16),
+    Raw {
+        answer: RawAnswer,
+        after_processing: bool,
+    },
+}
+
 impl Default for SapFaults {
     fn default() -> Self {
         SapFaults {
             fail_next_requests: 0,
             status: 503,
+            fail_requests_matching: None,
+            raw_answer: None,
+            answer_after_processing: false,
             fail_parts_matching: None,
             part_status: 400,
             latency_ms: 0,
@@ -255,6 +318,10 @@ impl Default for SapFaults {
 pub struct FaultInjection {
     pub fail_next_requests: Option<u32>,
     pub status: Option<u16>,
+    /// An empty string clears it.
+    pub fail_requests_matching: Option<String>,
+    pub raw_answer: Option<RawAnswer>,
+    pub answer_after_processing: Option<bool>,
     pub fail_parts_matching: Option<String>,
     pub part_status: Option<u16>,
     pub latency_ms: Option<u64>,
@@ -376,6 +443,18 @@ impl SapSandbox {
         if let Some(status) = change.status {
             faults.status = status;
         }
+        if change.fail_requests_matching.is_some() {
+            faults.fail_requests_matching = change.fail_requests_matching.filter(|s| !s.is_empty());
+        }
+        if change.raw_answer.is_some() {
+            faults.raw_answer = change.raw_answer;
+        }
+        if let Some(after) = change.answer_after_processing {
+            faults.answer_after_processing = after;
+        }
+        if faults.fail_next_requests == 0 {
+            faults.end_of_failures();
+        }
         if change.fail_parts_matching.is_some() {
             faults.fail_parts_matching = change.fail_parts_matching.filter(|s| !s.is_empty());
         }
@@ -393,6 +472,24 @@ impl SapSandbox {
         self.inject_faults(FaultInjection {
             fail_next_requests: Some(n),
             status: Some(status),
+            ..FaultInjection::default()
+        });
+    }
+
+    /// The next `n` requests whose path and query contain `matching` (all, if `None`) get
+    /// `answer` as it is; after the tenant processed them if `after_processing`.
+    pub fn answer_next_requests(
+        &self,
+        n: u32,
+        matching: Option<&str>,
+        answer: RawAnswer,
+        after_processing: bool,
+    ) {
+        self.inject_faults(FaultInjection {
+            fail_next_requests: Some(n),
+            fail_requests_matching: Some(matching.unwrap_or_default().to_string()),
+            raw_answer: Some(answer),
+            answer_after_processing: Some(after_processing),
             ..FaultInjection::default()
         });
     }

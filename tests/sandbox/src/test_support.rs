@@ -103,3 +103,20 @@ pub(crate) async fn clear_faults_via_admin(faults_url: &str) {
     let response = client().delete(faults_url).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
 }
+
+/// The faults admin route refuses raw answers that are no valid HTTP response.
+pub(crate) async fn assert_bad_raw_answers_refused(faults_url: &str) {
+    for bad in [
+        json!({"fail_next_requests": 1,
+               "raw_answer": {"status": 99, "content_type": "text/plain", "body": ""}}),
+        json!({"fail_next_requests": 1,
+               "raw_answer": {"status": 502, "content_type": "text/html\nX: y", "body": ""}}),
+        json!({"fail_next_requests": 1,
+               "raw_answer": {"status": 502, "content_type": "text/html", "body": "",
+                              "headers": [["bad header", "v"]]}}),
+        json!({"raw_answer": {"status": 502, "content_type": "text/html", "bodi": ""}}),
+    ] {
+        let response = client().post(faults_url).json(&bad).send().await.unwrap();
+        assert!(response.status().is_client_error(), "{bad}");
+    }
+}

@@ -182,6 +182,7 @@ pub fn parse(body: &[u8]) -> Result<Notifications, MalformedBody> {
                     provider: ProviderKind::Fitbit,
                     user_id: ProviderUserId(owner),
                     task: Task::Revoke { account_deleted },
+                    after_refresh: false,
                 }),
         )
         .collect();

@@ -33,21 +33,37 @@ fn retry_after(response: &Response) -> Duration {
         .unwrap_or(RATE_LIMIT_WAIT)
 }
 
+/// What says a 403 is about the token's scopes: Google's `ErrorInfo` reason, or the
+/// `WWW-Authenticate` challenge (RFC 6750) it sends with it.
+const SCOPE_INSUFFICIENT: &str = "ACCESS_TOKEN_SCOPE_INSUFFICIENT";
+
 /// A non-success answer of the Health API (`{"error":{"code","message","status"}}`),
 /// classified by what fixes it. Only the status word is kept: messages may echo input.
 pub(super) async fn classify_api_error(response: Response) -> ProviderError {
     let status = response.status();
     let wait = retry_after(&response);
-    let word = response
+    let scope_challenge = response
+        .headers()
+        .get_all("www-authenticate")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("insufficient_scope"));
+    let error = response
         .json::<ApiError>()
         .await
-        .map(|e| e.error.status)
+        .map(|e| e.error)
         .unwrap_or_default();
+    let scope_missing =
+        scope_challenge || error.details.iter().any(|d| d.reason == SCOPE_INSUFFICIENT);
+    let word = error.status;
     match status {
         // Google does not tell an expired token from a revoked one: refresh, and a dead
         // refresh token then says `invalid_grant`.
         StatusCode::UNAUTHORIZED => ProviderError::AccessTokenExpired,
-        StatusCode::FORBIDDEN => ProviderError::InsufficientScope,
+        // The person withdrew a scope: skip what it covered. Every other 403 (the API not
+        // enabled for the project, a proxy's page) is the deployment's to fix, and the
+        // work must wait for that rather than be skipped as if nobody wanted it.
+        StatusCode::FORBIDDEN if scope_missing => ProviderError::InsufficientScope,
         StatusCode::TOO_MANY_REQUESTS => ProviderError::RateLimited { retry_after: wait },
         StatusCode::GONE => ProviderError::Gone,
         s if s.is_server_error() => ProviderError::Unavailable {
@@ -126,6 +142,48 @@ impl RequestBudget {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn answer(status: u16, headers: &[(&str, &str)], body: &str) -> Response {
+        let mut builder = http::Response::builder().status(status);
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        Response::from(builder.body(body.to_owned()).unwrap())
+    }
+
+    #[tokio::test]
+    async fn only_a_403_about_scopes_skips_the_work() {
+        let scope_reason = r#"{"error":{"code":403,"status":"PERMISSION_DENIED",
+            "message":"Request had insufficient authentication scopes.",
+            "details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"ACCESS_TOKEN_SCOPE_INSUFFICIENT"}]}}"#;
+        assert!(matches!(
+            classify_api_error(answer(403, &[], scope_reason)).await,
+            ProviderError::InsufficientScope
+        ));
+        let challenge = [(
+            "www-authenticate",
+            r#"Bearer realm="https://accounts.google.com/", error="insufficient_scope""#,
+        )];
+        assert!(matches!(
+            classify_api_error(answer(403, &challenge, "")).await,
+            ProviderError::InsufficientScope
+        ));
+        // The API disabled for the project, or a proxy's page: not the person's choice.
+        let disabled = r#"{"error":{"code":403,"status":"PERMISSION_DENIED",
+            "message":"Google Health API has not been used in project 1 before or it is disabled.",
+            "details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"SERVICE_DISABLED"}]}}"#;
+        for (body, word) in [
+            (disabled, "PERMISSION_DENIED"),
+            ("<html><h1>403 Forbidden</h1></html>", ""),
+        ] {
+            match classify_api_error(answer(403, &[], body)).await {
+                ProviderError::Rejected { status, error_type } => {
+                    assert_eq!((status, error_type.as_str()), (403, word))
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
 
     #[test]
     fn the_budget_allows_300_a_minute_per_person() {

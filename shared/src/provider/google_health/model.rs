@@ -42,7 +42,7 @@ pub(super) struct OAuthError {
     pub error: String,
 }
 
-/// `{"error": {"code", "message", "status"}}`.
+/// `{"error": {"code", "message", "status", "details": [{"reason", …}]}}`.
 #[derive(Deserialize, Default)]
 pub(super) struct ApiError {
     #[serde(default)]
@@ -53,6 +53,15 @@ pub(super) struct ApiError {
 pub(super) struct ApiStatus {
     #[serde(default)]
     pub status: String,
+    #[serde(default)]
+    pub details: Vec<ErrorDetail>,
+}
+
+/// A `google.rpc.ErrorInfo` (other detail types have no `reason`).
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(super) struct ErrorDetail {
+    pub reason: String,
 }
 
 /// `GET v4/users/me/identity`

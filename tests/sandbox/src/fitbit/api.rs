@@ -331,8 +331,16 @@ impl FitbitSandbox {
                 return with_rate_headers(response, &info);
             }
         };
-        if let Some(status) = st.faults.take_failure() {
+        if let Some(injected) = st.faults.take_failure() {
             st.stats.injected_failures += 1;
+            let status = match injected {
+                // As it is: no error shape, no rate-limit headers.
+                faults::Injected::Raw(answer) => {
+                    tracing::debug!(%user_id, status = answer.status, "fitbit sandbox: injected raw answer");
+                    return answer.response();
+                }
+                faults::Injected::Status(status) => status,
+            };
             tracing::debug!(%user_id, %status, "fitbit sandbox: injected failure");
             let error = ApiError::new(
                 status,

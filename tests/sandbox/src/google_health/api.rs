@@ -721,10 +721,23 @@ impl GoogleHealthSandbox {
             Value::Null
         };
 
-        if let Some(status) = st.faults.take_failure() {
+        if let Some(injected) = st.faults.take_failure() {
             st.stats.injected_failures += 1;
-            tracing::debug!(%status, method = method_id, "google health sandbox: injected failure");
-            return injected_error(status).into();
+            return match injected {
+                faults::Injected::Status(status) => {
+                    tracing::debug!(%status, method = method_id, "google health sandbox: injected failure");
+                    injected_error(status).into()
+                }
+                // As it is: no error shape.
+                faults::Injected::Raw(answer) => {
+                    tracing::debug!(
+                        status = answer.status,
+                        method = method_id,
+                        "google health sandbox: injected raw answer"
+                    );
+                    Outcome::Done(answer.response())
+                }
+            };
         }
         if !matched.method.scopes.iter().any(|s| scopes.contains(s)) {
             return ApiError::insufficient_scopes(method_id).into();

@@ -62,5 +62,9 @@ async fn inject_faults(
         )
             .into_response();
     }
+    // A raw answer may have any status (a 200 with a body that is not the tenant's).
+    if let Some(problem) = change.raw_answer.as_ref().and_then(|a| a.invalid()) {
+        return (StatusCode::BAD_REQUEST, problem).into_response();
+    }
     Json(sap.inject_faults(change)).into_response()
 }

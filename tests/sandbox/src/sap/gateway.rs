@@ -18,7 +18,7 @@ use super::multipart::{
 };
 use super::ops::{error_inner, execute, Context, Effect, Operation, Outcome};
 use super::uri::{parse_resource, parse_service, Resource, ServiceRoot, ODATA_BASE};
-use super::{SapSandbox, SapStats, Session, State as TenantState};
+use super::{InjectedFailure, SapSandbox, SapStats, Session, State as TenantState};
 
 /// Session cookie of the sandbox's "system" FBS, client 100.
 const SESSION_COOKIE: &str = "SAP_SESSIONID_FBS_100";
@@ -77,22 +77,43 @@ impl SapSandbox {
         let mut state = self.lock();
         state.stats.requests += 1;
 
-        if state.faults.fail_next_requests > 0 {
-            state.faults.fail_next_requests -= 1;
-            state.stats.injected_failures += 1;
-            let status = StatusCode::from_u16(state.faults.status)
-                .unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-            let error = ODataError::new(
-                status,
-                CODE_INJECTED,
-                format!(
-                    "{} (injected by the sandbox)",
-                    status.canonical_reason().unwrap_or("Error")
-                ),
-            );
-            return error_response(&error, "", "");
+        let target = if request.query.is_empty() {
+            request.path.to_string()
+        } else {
+            format!("{}?{}", request.path, request.query)
+        };
+        match state.faults.take_failure(&target) {
+            None => self.serve(&mut state, request),
+            Some(InjectedFailure::Status(status)) => {
+                state.stats.injected_failures += 1;
+                let status =
+                    StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+                let error = ODataError::new(
+                    status,
+                    CODE_INJECTED,
+                    format!(
+                        "{} (injected by the sandbox)",
+                        status.canonical_reason().unwrap_or("Error")
+                    ),
+                );
+                error_response(&error, "", "")
+            }
+            Some(InjectedFailure::Raw {
+                answer,
+                after_processing,
+            }) => {
+                state.stats.injected_failures += 1;
+                if after_processing {
+                    // Applied as usual; only the answer is lost on its way back.
+                    let _ = self.serve(&mut state, request);
+                }
+                answer.response()
+            }
         }
+    }
 
+    /// Everything after fault injection: auth, session, CSRF, dispatch.
+    fn serve(&self, state: &mut TenantState, request: &GatewayRequest) -> Response {
         if !self.authorized(request.headers) {
             state.stats.auth_failures += 1;
             return unauthorized();
@@ -107,8 +128,8 @@ impl SapSandbox {
             Err(e) => return error_response(&e, service_segment, ""),
         };
 
-        let session = self.touch_session(&mut state, request.headers);
-        if is_modifying(&request.method) && !csrf_valid(&state, session.as_deref(), request.headers)
+        let session = self.touch_session(state, request.headers);
+        if is_modifying(&request.method) && !csrf_valid(state, session.as_deref(), request.headers)
         {
             state.stats.csrf_rejections += 1;
             return csrf_required();
@@ -116,7 +137,7 @@ impl SapSandbox {
 
         let mut response = match parse_resource(resource_path) {
             Err(e) => error_response(&e, root.kind.name(), &root.version),
-            Ok(resource) => self.dispatch(&mut state, request, &root, resource, resource_path),
+            Ok(resource) => self.dispatch(state, request, &root, resource, resource_path),
         };
 
         let fetch = request
@@ -124,7 +145,7 @@ impl SapSandbox {
             .get("x-csrf-token")
             .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"fetch"));
         if fetch && !is_modifying(&request.method) {
-            self.issue_token(&mut state, session, response.headers_mut());
+            self.issue_token(state, session, response.headers_mut());
         }
         response
     }

@@ -1159,6 +1159,128 @@ async fn injected_faults() {
 }
 
 #[tokio::test]
+async fn raw_answers_replace_the_tenants_answers() {
+    let sandbox = start().await;
+    let admin = reqwest::Client::builder().no_proxy().build().unwrap();
+    let faults_url = format!("{}/_admin/sap/faults", sandbox.base_url);
+    let mut client = Client::new(&sandbox);
+
+    // A proxy's HTML page for every request, the token fetch included.
+    let page =
+        "<html><head><title>503 Service Unavailable</title></head><body>Maintenance</body></html>";
+    let response = admin
+        .post(&faults_url)
+        .json(&json!({"fail_next_requests": 1,
+            "raw_answer": {"status": 503, "content_type": "text/html", "body": page}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let response = client
+        .request(Method::GET, &format!("{CONTACT_SERVICE_PATH}/"))
+        .header("x-csrf-token", "Fetch")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(header(&response, "x-csrf-token").is_none());
+    assert_eq!(response.text().await.unwrap(), page);
+    assert_eq!(sandbox.sap.faults(), SapFaults::default(), "used up");
+
+    // Only `$batch` takes them: the token fetch before it goes through. Instead of
+    // processing, nothing is applied.
+    client.fetch(CONTACT_SERVICE_PATH).await;
+    sandbox.sap.answer_next_requests(
+        1,
+        Some("$batch"),
+        RawAnswer::new(200, "application/json", r#"{"d":{}}"#),
+        false,
+    );
+    client.fetch(CONTACT_SERVICE_PATH).await;
+    let result = client
+        .batch(
+            CONTACT_SERVICE_PATH,
+            batch_body(&[vec![put_contact("RAW1", contact("RAW1"))]]),
+        )
+        .await;
+    assert_eq!(
+        (
+            result.status,
+            result.content_type.as_str(),
+            result.body.as_str()
+        ),
+        (StatusCode::OK, "application/json", r#"{"d":{}}"#)
+    );
+    assert!(sandbox.sap.contacts().is_empty(), "not processed");
+
+    // After processing: applied, and the answer cut short on its way back.
+    let cut = "--batch_x\r\nContent-Type: multipart/mixed; boundary=changeset_y\r\n\r\n--changeset_y\r\nContent-Type: application/http\r\n\r\nHTTP/1.1 201 Cre";
+    sandbox.sap.answer_next_requests(
+        1,
+        Some("$batch"),
+        RawAnswer::new(202, "multipart/mixed; boundary=batch_x", cut),
+        true,
+    );
+    let result = client
+        .batch(
+            CONTACT_SERVICE_PATH,
+            batch_body(&[vec![put_contact("RAW1", contact("RAW1"))]]),
+        )
+        .await;
+    assert_eq!(
+        (result.status, result.body.as_str()),
+        (StatusCode::ACCEPTED, cut)
+    );
+    assert_eq!(sandbox.sap.contacts().len(), 1, "processed");
+    assert_eq!(sandbox.sap.faults(), SapFaults::default());
+    let result = client
+        .batch(
+            CONTACT_SERVICE_PATH,
+            batch_body(&[vec![put_contact("RAW2", contact("RAW2"))]]),
+        )
+        .await;
+    assert_eq!(result.statuses(), [(false, vec![204])]);
+
+    // A CSRF rejection as a proxy in front would repeat it, with the tenant's header.
+    sandbox.sap.answer_next_requests(
+        1,
+        Some("$batch"),
+        RawAnswer::new(403, "text/plain", "CSRF token validation failed")
+            .with_header("x-csrf-token", "Required"),
+        false,
+    );
+    let result = client
+        .batch(
+            CONTACT_SERVICE_PATH,
+            batch_body(&[vec![put_contact("RAW3", contact("RAW3"))]]),
+        )
+        .await;
+    assert_eq!(result.status, StatusCode::FORBIDDEN);
+    assert_eq!(sandbox.sap.stats().injected_failures, 4);
+
+    // Answers that are no valid HTTP response are refused; statuses stay 4xx/5xx.
+    for bad in [
+        json!({"raw_answer": {"status": 1000, "content_type": "text/html", "body": ""}}),
+        json!({"raw_answer": {"status": 502, "content_type": "a\nb", "body": ""}}),
+        json!({"fail_requests_matching": "$batch", "status": 200}),
+        json!({"answer_after_processing": "yes"}),
+    ] {
+        let response = admin.post(&faults_url).json(&bad).send().await.unwrap();
+        assert!(response.status().is_client_error(), "{bad}");
+    }
+    // Without failures to answer, nothing is kept.
+    let response = admin
+        .post(&faults_url)
+        .json(&json!({"fail_requests_matching": "$batch",
+            "raw_answer": {"status": 502, "content_type": "text/html", "body": ""}}))
+        .send()
+        .await
+        .unwrap();
+    let faults: SapFaults = response.json().await.unwrap();
+    assert_eq!(faults, SapFaults::default());
+}
+
+#[tokio::test]
 async fn admin_api_inspects_and_resets() {
     let sandbox = start().await;
     let mut client = Client::new(&sandbox);

@@ -3,6 +3,7 @@ use tokio::task::JoinSet;
 
 use super::*;
 use crate::test_support::*;
+use crate::RawAnswer;
 
 const ACTIVITIES: &str = "/1/user/-/activities/date/2026-11-20.json";
 
@@ -58,7 +59,8 @@ async fn injected_failures_answer_the_next_api_requests() {
         FitbitFaults {
             fail_next_requests: 2,
             status: 503,
-            latency_ms: 0
+            latency_ms: 0,
+            raw_answer: None,
         }
     );
 
@@ -106,6 +108,81 @@ async fn injected_failures_answer_the_next_api_requests() {
     )))
     .await;
     assert_eq!(counted["data_calls"], 4);
+}
+
+#[tokio::test]
+async fn raw_answers_replace_the_next_api_answers_as_they_are() {
+    let sandbox = start(FitbitConfig::default()).await;
+    let grant = sandbox
+        .fitbit
+        .grant_tokens(DEFAULT_USER_ID, &["activity", "profile"]);
+    let faults_url = admin_url(&sandbox, "faults");
+    let page =
+        "<html><head><title>502 Bad Gateway</title></head><body><h1>Bad Gateway</h1></body></html>";
+    let faults = inject_faults_via_admin(
+        &faults_url,
+        serde_json::json!({"fail_next_requests": 2,
+            "raw_answer": {"status": 502, "content_type": "text/html", "body": page}}),
+    )
+    .await;
+    assert_eq!(
+        faults.raw_answer,
+        Some(RawAnswer::new(502, "text/html", page))
+    );
+
+    // OAuth is not affected and does not use up the answers.
+    let (status, pair) = refresh(&sandbox, &grant.refresh_token).await;
+    assert_eq!(status, StatusCode::OK);
+    let token = pair["access_token"].as_str().unwrap().to_owned();
+    for path in [ACTIVITIES, "/1/user/-/profile.json"] {
+        let response = api_get(&sandbox, &token, path).await;
+        assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+        assert_eq!(response.headers()["content-type"], "text/html");
+        assert!(
+            !response
+                .headers()
+                .contains_key("fitbit-rate-limit-remaining"),
+            "as it is: nothing of Fitbit's"
+        );
+        assert_eq!(response.text().await.unwrap(), page);
+    }
+    // The answer went with the last failure.
+    assert_eq!(sandbox.fitbit.faults(), FitbitFaults::default());
+    assert_eq!(
+        api_get(&sandbox, &token, ACTIVITIES).await.status(),
+        StatusCode::OK
+    );
+
+    // Any status, with headers of its own: a 200 cut short, a 429 without Fitbit's headers.
+    let cut = r#"{"summary":{"steps":80"#;
+    sandbox
+        .fitbit
+        .answer_next_requests(1, RawAnswer::new(200, "application/json", cut));
+    let response = api_get(&sandbox, &token, ACTIVITIES).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.text().await.unwrap(), cut);
+    sandbox.fitbit.answer_next_requests(
+        1,
+        RawAnswer::new(429, "text/plain", "Too Many Requests").with_header("x-proxy", "edge"),
+    );
+    let response = api_get(&sandbox, &token, ACTIVITIES).await;
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(response.headers()["x-proxy"], "edge");
+    assert!(!response.headers().contains_key("fitbit-rate-limit-reset"));
+    assert!(!response.headers().contains_key("retry-after"));
+
+    // Failures after that answer in Fitbit's shape again.
+    sandbox.fitbit.fail_next_requests(1, 503);
+    let body: Value = api_get(&sandbox, &token, ACTIVITIES)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(error_type(&body), "system");
+
+    assert_bad_raw_answers_refused(&faults_url).await;
+    assert_eq!(sandbox.fitbit.faults(), FitbitFaults::default());
+    assert_eq!(sandbox.fitbit.stats().injected_failures, 5);
 }
 
 #[tokio::test]

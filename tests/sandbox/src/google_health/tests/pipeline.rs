@@ -2,6 +2,7 @@ use std::time::{Duration, Instant};
 
 use super::*;
 use crate::test_support::*;
+use crate::RawAnswer;
 
 const IDENTITY: &str = "/v4/users/me/identity";
 
@@ -124,7 +125,8 @@ async fn injected_failures_answer_the_next_api_requests() {
         GoogleHealthFaults {
             fail_next_requests: 2,
             status: 503,
-            latency_ms: 0
+            latency_ms: 0,
+            raw_answer: None,
         }
     );
 
@@ -162,6 +164,70 @@ async fn injected_failures_answer_the_next_api_requests() {
     let counted: Value =
         fetch_json(client().get(admin_url(&sandbox, &format!("users/{USER}/data-calls")))).await;
     assert_eq!(counted["data_calls"], 3);
+}
+
+#[tokio::test]
+async fn raw_answers_replace_the_next_api_answers_as_they_are() {
+    let sandbox = start_default().await;
+    let gh = &sandbox.google_health;
+    let grant = gh.grant_tokens(USER, &[scopes::ACTIVITY_AND_FITNESS, scopes::PROFILE]);
+    let faults_url = admin_url(&sandbox, "faults");
+    let page = "<!DOCTYPE html><html><body><p>502. That’s an error.</p></body></html>";
+    let faults = inject_faults_via_admin(
+        &faults_url,
+        json!({"fail_next_requests": 2,
+            "raw_answer": {"status": 502, "content_type": "text/html; charset=UTF-8", "body": page}}),
+    )
+    .await;
+    assert_eq!(faults.fail_next_requests, 2);
+
+    // OAuth is not affected.
+    let (status, refreshed) = refresh(&sandbox, grant.refresh_token.as_deref().unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    let token = refreshed["access_token"].as_str().unwrap().to_owned();
+    let body = range(days_ago(4), days_ago(2));
+    let http = client();
+    for request in [
+        http.post(format!(
+            "{}/v4/users/me/dataTypes/steps/dataPoints:dailyRollUp",
+            sandbox.base_url
+        ))
+        .json(&body),
+        http.get(format!("{}/v4/users/me/profile", sandbox.base_url)),
+    ] {
+        let response = request.bearer_auth(&token).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+        assert_eq!(
+            response.headers()["content-type"],
+            "text/html; charset=UTF-8"
+        );
+        assert_eq!(response.text().await.unwrap(), page);
+    }
+    assert_eq!(gh.faults(), GoogleHealthFaults::default());
+    assert_eq!(
+        roll_up(&sandbox, &token, "steps", body.clone()).await.0,
+        StatusCode::OK
+    );
+
+    // A 200 whose numbers are of the wrong type.
+    let wrong = r#"{"rollupDataPoints":[{"steps":{"countSum":{"value":"12"}}}]}"#;
+    gh.answer_next_requests(1, RawAnswer::new(200, "application/json", wrong));
+    let response = http
+        .get(format!("{}/v4/users/me/profile", sandbox.base_url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.text().await.unwrap(), wrong);
+    // Failures after that answer in Google's shape again.
+    gh.fail_next_requests(1, 500);
+    let (status, answer) = get(&sandbox, &token, "/v4/users/me/profile").await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    google_error(&answer, 500, "INTERNAL");
+
+    assert_bad_raw_answers_refused(&faults_url).await;
+    assert_eq!(gh.stats().injected_failures, 4);
 }
 
 #[tokio::test]

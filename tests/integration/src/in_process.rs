@@ -1,0 +1,618 @@
+//! The real handlers with the real provider and SAP clients against in-process sandboxes,
+//! on in-memory ports: no emulator, no AWS, a world in milliseconds.
+//!
+//! The services are assembled by `wiring`'s `*_on` functions with [`MemoryPorts`], so the
+//! graph is the one the deployed functions run; only the table, the queues and the secret
+//! source are the in-memory adapters. SQS is played by [`World::run`]: deliveries with
+//! their receive counts, the redrive to a dead-letter list after `maxReceiveCount`, delayed
+//! messages held back, and the retry queue's consumer.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_lambda_events::event::sqs::SqsEvent;
+use base64::Engine;
+use fitbridge::api::sqs::{Decision, Delivery, RetryConsumer, WorkConsumer};
+use fitbridge::config::{ConnectSettings, ContactApi, QueueSettings, SapSettings};
+use fitbridge::connect::ConnectService;
+use fitbridge::domain::{
+    Connection, ConnectionStatus, ContactKey, ProviderKind, ProviderUserId, Scopes, TokenSet,
+    WorkItem,
+};
+use fitbridge::provider::fitbit::FitbitSettings;
+use fitbridge::provider::google_health::GoogleHealthSettings;
+use fitbridge::provider::registry::ProviderSettings;
+use fitbridge::queue::memory::MemoryQueue;
+use fitbridge::queue::RetryRequest;
+use fitbridge::secret::Secret;
+use fitbridge::secret_store::{MemorySecrets, SecretCache};
+use fitbridge::store::memory::MemoryStore;
+use fitbridge::store::ConnectionStore;
+use fitbridge::webhook::WebhookService;
+use fitbridge::wiring::{self, OAuthSettings, PipelineSettings, Ports, Queue, Table};
+use fitbridge_sandbox::{Sandbox, SandboxConfig};
+use hmac::{Hmac, Mac};
+use lambda_http::{Body, Response};
+use serde_json::{json, Value};
+use time::OffsetDateTime;
+use url::Url;
+
+use crate::{apigw_v2_event, google_settings, random_user_id, PUBLIC_BASE_URL};
+
+/// The work queue's redrive `maxReceiveCount` (the template's default).
+pub const MAX_RECEIVE_COUNT: u32 = 5;
+/// Deliveries [`World::run`] makes before it calls the work a circle.
+pub const MAX_ROUNDS: usize = 100;
+const TABLE: &str = "in-memory-table";
+const WORK_QUEUE: &str = "memory://work";
+const RETRY_QUEUE: &str = "memory://retry.fifo";
+
+/// In-memory ports: one table, queues by URL, secrets from a map.
+pub struct MemoryPorts {
+    pub secrets: Arc<SecretCache>,
+    pub store: Arc<MemoryStore>,
+    queues: Mutex<HashMap<String, Arc<MemoryQueue>>>,
+}
+
+impl MemoryPorts {
+    pub fn new(secrets: MemorySecrets) -> MemoryPorts {
+        MemoryPorts {
+            secrets: Arc::new(SecretCache::new(Arc::new(secrets))),
+            store: Arc::new(MemoryStore::new()),
+            queues: Mutex::default(),
+        }
+    }
+
+    /// The queue at `url` (created on first use).
+    pub fn memory_queue(&self, url: &str) -> Arc<MemoryQueue> {
+        self.queues
+            .lock()
+            .unwrap()
+            .entry(url.to_owned())
+            .or_default()
+            .clone()
+    }
+}
+
+impl Ports for MemoryPorts {
+    fn secrets(&self) -> Arc<SecretCache> {
+        self.secrets.clone()
+    }
+
+    fn table(&self, _name: &str) -> Arc<dyn Table> {
+        self.store.clone()
+    }
+
+    fn queue(&self, url: &str) -> Arc<dyn Queue> {
+        self.memory_queue(url)
+    }
+}
+
+/// The secret and personal values a world issued: none may appear in a log.
+#[derive(Clone, Debug, Default)]
+pub struct Issued {
+    pub link_key: String,
+    pub fitbit_client_secret: String,
+    pub fitbit_verification_code: String,
+    pub google_client_secret: String,
+    pub google_webhook_authorization: String,
+    pub sap_password: String,
+}
+
+/// One world: sandboxes, in-memory ports and the services on them.
+pub struct World {
+    pub sandbox: Sandbox,
+    pub ports: MemoryPorts,
+    pub store: Arc<MemoryStore>,
+    pub work_queue: Arc<MemoryQueue>,
+    pub retry_queue: Arc<MemoryQueue>,
+    pub connect: ConnectService,
+    pub webhook: WebhookService,
+    pub worker: WorkConsumer,
+    pub refresher: RetryConsumer,
+    pub issued: Issued,
+    link_key: Secret,
+    /// The person's browser's cookies for our origin (name=value).
+    browser_cookies: Mutex<Vec<String>>,
+    http: reqwest::Client,
+}
+
+/// Messages a run of the pipeline left for later.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Leftover {
+    /// Messages the redrive moved to the dead-letter queue.
+    pub dead_letters: Vec<Message>,
+    /// Messages sent with a delay (fresh copies of rate-limited work): visible later.
+    pub delayed: Vec<Message>,
+    /// Messages in the dead-letter queue that are no work item.
+    pub unreadable_dead_letters: usize,
+}
+
+impl Leftover {
+    /// Messages in the dead-letter queue.
+    pub fn dead(&self) -> usize {
+        self.dead_letters.len() + self.unreadable_dead_letters
+    }
+}
+
+/// A message of the simulated work queue.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Message {
+    pub item: WorkItem,
+    pub receive_count: u32,
+    pub sent_at: OffsetDateTime,
+}
+
+impl Message {
+    pub fn new(item: WorkItem) -> Message {
+        Message {
+            item,
+            receive_count: 0,
+            sent_at: OffsetDateTime::now_utc(),
+        }
+    }
+}
+
+/// What happened in a run: each work delivery's decision (in order), what went to the
+/// retry queue, and what is left.
+#[derive(Clone, Debug, Default)]
+pub struct Run {
+    pub decisions: Vec<Decision>,
+    pub retries: usize,
+    pub leftover: Leftover,
+    /// The queues were still busy after [`MAX_ROUNDS`] deliveries: work going round in a
+    /// circle.
+    pub unsettled: bool,
+}
+
+impl Run {
+    /// `30s 60s 120s 240s 480s →DLQ`, `ok`, `↪retry ok`, …
+    pub fn trace(&self) -> String {
+        let mut parts: Vec<String> = self
+            .decisions
+            .iter()
+            .map(|d| match d {
+                Decision::Delete => "ok".to_owned(),
+                Decision::RedeliverAfter(after) => format!("{}s", after.as_secs()),
+            })
+            .collect();
+        if self.retries > 0 {
+            parts.push(format!("retry×{}", self.retries));
+        }
+        if !self.leftover.delayed.is_empty() {
+            parts.push(format!("→copy×{}", self.leftover.delayed.len()));
+        }
+        if self.leftover.dead() > 0 {
+            parts.push(format!("→DLQ×{}", self.leftover.dead()));
+        }
+        if self.unsettled {
+            // A circle: the first few deliveries say how it goes round.
+            parts.truncate(6);
+            parts.push(format!("… unsettled after {MAX_ROUNDS} rounds"));
+        }
+        parts.join(" ")
+    }
+}
+
+impl World {
+    pub async fn start() -> World {
+        let tag = random_user_id().to_lowercase();
+        let issued = Issued {
+            link_key: format!("link-key-{tag}-{}", random_user_id()),
+            fitbit_client_secret: format!("client-secret-{tag}-{}", random_user_id()),
+            fitbit_verification_code: format!("verify-{tag}-{}", random_user_id()),
+            google_client_secret: format!("GOCSPX-{tag}-{}", random_user_id()),
+            google_webhook_authorization: format!("Bearer webhook-{tag}-{}", random_user_id()),
+            sap_password: format!("sap-password-{tag}-{}", random_user_id()),
+        };
+        let mut config = SandboxConfig::default();
+        config.google_health.client_secret = issued.google_client_secret.clone();
+        config.google_health.redirect_uris =
+            vec![format!("{PUBLIC_BASE_URL}/oauth/callback/google-health")];
+        config.fitbit.client_id = format!("23{}", &tag[..4]).to_uppercase();
+        config.fitbit.client_secret = issued.fitbit_client_secret.clone();
+        config.fitbit.redirect_uris = vec![format!("{PUBLIC_BASE_URL}/oauth/callback/fitbit")];
+        config.sap.password = issued.sap_password.clone();
+        let fitbit_client_id = config.fitbit.client_id.clone();
+        let google_client_id = config.google_health.client_id.clone();
+        let sandbox = Sandbox::start(config, "127.0.0.1:0".parse().unwrap())
+            .await
+            .expect("sandbox starts");
+
+        let ports = MemoryPorts::new(MemorySecrets::new([
+            (
+                "fitbit",
+                json!({"client_id": fitbit_client_id, "client_secret": issued.fitbit_client_secret,
+                       "subscriber_verification_code": issued.fitbit_verification_code}),
+            ),
+            (
+                "google-health",
+                json!({"client_id": google_client_id,
+                       "client_secret": issued.google_client_secret,
+                       "webhook_authorization": issued.google_webhook_authorization}),
+            ),
+            (
+                "sap",
+                json!({"username": "FITBRIDGE_COMM", "password": issued.sap_password}),
+            ),
+            ("link", json!({"key": issued.link_key})),
+        ]));
+        let base = Url::parse(&sandbox.base_url).unwrap();
+        let providers = ProviderSettings {
+            fitbit: Some(FitbitSettings {
+                authorize_url: base.join("/oauth2/authorize").unwrap(),
+                api_base_url: base.clone(),
+                secret_id: "fitbit".into(),
+                scopes: ["profile", "activity", "sleep", "weight"]
+                    .map(String::from)
+                    .to_vec(),
+            }),
+            google_health: Some(GoogleHealthSettings {
+                secret_id: "google-health".into(),
+                ..google_settings(&sandbox.base_url)
+            }),
+        };
+        let sap = SapSettings {
+            base_url: base,
+            secret_id: "sap".into(),
+            contact_api: ContactApi::Contact,
+            customer_id_origin: "CUSTOMER_ID".into(),
+            source_system_type: "EXT".into(),
+            source_system_id: "FITBRIDGE".into(),
+        };
+        let connect = wiring::connect_service_on(
+            &ports,
+            OAuthSettings {
+                table_name: TABLE.into(),
+                work_queue_url: Some(WORK_QUEUE.into()),
+                connect: ConnectSettings {
+                    public_base_url: Some(Url::parse(PUBLIC_BASE_URL).unwrap()),
+                    link_secret_id: "link".into(),
+                },
+                providers: providers.clone(),
+                sap: sap.clone(),
+                mappings: Default::default(),
+            },
+        );
+        let pipeline = PipelineSettings {
+            table_name: TABLE.into(),
+            providers: providers.clone(),
+            sap: Some(sap),
+            queues: QueueSettings {
+                work_queue_url: WORK_QUEUE.into(),
+                retry_queue_url: Some(RETRY_QUEUE.into()),
+                max_receive_count: MAX_RECEIVE_COUNT,
+            },
+            mappings: Default::default(),
+        };
+        let worker = wiring::work_consumer_on(&ports, pipeline.clone()).unwrap();
+        let refresher = wiring::retry_consumer_on(&ports, pipeline).unwrap();
+        let webhook = wiring::webhook_service_on(&ports, &providers, WORK_QUEUE);
+        World {
+            store: ports.store.clone(),
+            work_queue: ports.memory_queue(WORK_QUEUE),
+            retry_queue: ports.memory_queue(RETRY_QUEUE),
+            link_key: Secret::new(issued.link_key.clone()),
+            sandbox,
+            ports,
+            connect,
+            webhook,
+            worker,
+            refresher,
+            issued,
+            browser_cookies: Mutex::default(),
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .no_proxy()
+                .build()
+                .unwrap(),
+        }
+    }
+
+    /// `ref=..&expires=..&sig=..` signed with this world's link key for `provider`.
+    pub fn signed_link_query(
+        &self,
+        provider: ProviderKind,
+        customer_ref: &str,
+        expires: i64,
+    ) -> String {
+        let sig = fitbridge::connect_link::sign(&self.link_key, provider, customer_ref, expires);
+        format!(
+            "ref={}&expires={expires}&sig={sig}",
+            url::form_urlencoded::byte_serialize(customer_ref.as_bytes()).collect::<String>()
+        )
+    }
+
+    /// A request to the OAuth function's handler as API Gateway (payload 2.0) delivers it,
+    /// from a browser holding exactly `cookies`.
+    pub async fn oauth(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        cookies: &[String],
+    ) -> Response<Body> {
+        let mut event: Value =
+            serde_json::from_str(&apigw_v2_event(method, path_and_query)).unwrap();
+        event["requestContext"]["http"]["method"] = json!(method);
+        if !cookies.is_empty() {
+            event["cookies"] = json!(cookies);
+        }
+        let request = lambda_http::request::from_str(&event.to_string())
+            .expect("a valid API Gateway v2 event");
+        fitbridge::api::oauth::handle(&self.connect, request).await
+    }
+
+    /// A GET from the person's browser: sends the cookies it holds, keeps the ones set.
+    pub async fn browser_get(&self, path_and_query: &str) -> Response<Body> {
+        let cookies = self.browser_cookies();
+        let response = self.oauth("GET", path_and_query, &cookies).await;
+        let mut jar = self.browser_cookies.lock().unwrap();
+        for set in response.headers().get_all("set-cookie") {
+            let pair = set.to_str().unwrap().split(';').next().unwrap().to_owned();
+            let name = pair.split('=').next().unwrap().to_owned();
+            jar.retain(|c| !c.starts_with(&format!("{name}=")));
+            jar.push(pair);
+        }
+        response
+    }
+
+    /// The person's browser is a new one: no cookies.
+    pub fn new_browser(&self) {
+        self.browser_cookies.lock().unwrap().clear();
+    }
+
+    /// Puts a cookie (`name=value`) into the person's browser.
+    pub fn set_browser_cookie(&self, pair: &str) {
+        let name = pair.split('=').next().unwrap_or_default().to_owned();
+        let mut jar = self.browser_cookies.lock().unwrap();
+        jar.retain(|c| !c.starts_with(&format!("{name}=")));
+        jar.push(pair.to_owned());
+    }
+
+    pub fn browser_cookies(&self) -> Vec<String> {
+        self.browser_cookies.lock().unwrap().clone()
+    }
+
+    /// Plays the person at the provider's consent page: where the provider sends them back
+    /// to (path and query).
+    pub async fn consent(&self, authorize_url: &str) -> String {
+        let response = self
+            .http
+            .get(authorize_url)
+            .send()
+            .await
+            .expect("authorize");
+        assert_eq!(response.status(), 302, "the consent page redirects back");
+        let location = response.headers()["location"].to_str().unwrap().to_owned();
+        let back = Url::parse(&location).expect("absolute redirect");
+        match back.query() {
+            Some(q) => format!("{}?{q}", back.path()),
+            None => back.path().to_owned(),
+        }
+    }
+
+    /// A request to the webhook handler as API Gateway (payload 2.0) delivers it; `base64`:
+    /// API Gateway may deliver any body base64-encoded.
+    pub async fn webhook_request(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        headers: &[(String, String)],
+        body: &[u8],
+        base64_body: bool,
+    ) -> u16 {
+        let mut event: Value =
+            serde_json::from_str(&apigw_v2_event(method, path_and_query)).unwrap();
+        event["routeKey"] = json!(format!("{method} /webhooks/{{provider}}"));
+        event["requestContext"]["routeKey"] = event["routeKey"].clone();
+        event["requestContext"]["http"]["method"] = json!(method);
+        if !body.is_empty() || base64_body {
+            if base64_body {
+                event["body"] = json!(base64::engine::general_purpose::STANDARD.encode(body));
+                event["isBase64Encoded"] = json!(true);
+            } else {
+                event["body"] = json!(String::from_utf8(body.to_vec()).expect("a text body"));
+            }
+        }
+        for (name, value) in headers {
+            event["headers"][name.as_str()] = json!(value);
+        }
+        let request = lambda_http::request::from_str(&event.to_string()).unwrap();
+        fitbridge::api::webhook::handle(&self.webhook, request)
+            .await
+            .status()
+            .as_u16()
+    }
+
+    /// `X-Fitbit-Signature` of `body` with `client_secret`.
+    pub fn fitbit_signature(client_secret: &str, body: &[u8]) -> String {
+        let mut mac =
+            Hmac::<sha1::Sha1>::new_from_slice(format!("{client_secret}&").as_bytes()).unwrap();
+        mac.update(body);
+        base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+    }
+
+    /// A person connected to `provider` (as the connect flow leaves them) with these
+    /// scopes; returns their id.
+    pub async fn connected(&self, provider: ProviderKind, scopes: &[&str]) -> String {
+        let (user, access, refresh, expires_in) = match provider {
+            ProviderKind::Fitbit => {
+                let user = random_user_id();
+                let grant = self.sandbox.fitbit.grant_tokens(&user, scopes);
+                (user, grant.access_token, grant.refresh_token, 8 * 3600)
+            }
+            ProviderKind::GoogleHealth => {
+                let user = crate::random_health_user_id();
+                self.sandbox.google_health.add_user(
+                    fitbridge_sandbox::google_health::GoogleUser::new(&user, "Gale", "Health"),
+                );
+                let grant = self.sandbox.google_health.grant_tokens(&user, scopes);
+                let refresh = grant.refresh_token.expect("offline grants");
+                (user, grant.access_token, refresh, 3600)
+            }
+        };
+        self.store
+            .save_connected(&Connection {
+                provider,
+                user_id: ProviderUserId(user.clone()),
+                tokens: TokenSet {
+                    access_token: Secret::new(access),
+                    refresh_token: Secret::new(refresh),
+                    expires_at: OffsetDateTime::now_utc() + time::Duration::seconds(expires_in),
+                    scopes: Scopes::parse(&scopes.join(" ")),
+                },
+                status: ConnectionStatus::Active,
+                contact: contact_of(provider, &user),
+                customer_ref: None,
+                timezone: Some("Europe/Berlin".into()),
+                subscriptions: Default::default(),
+                version: 0,
+                consented_at: None,
+            })
+            .await
+            .unwrap();
+        user
+    }
+
+    pub async fn connection(&self, provider: ProviderKind, user: &str) -> Option<Connection> {
+        self.store
+            .get(provider, &ProviderUserId(user.into()))
+            .await
+            .unwrap()
+    }
+
+    /// Every connection stored, of either provider.
+    pub async fn connections(&self) -> usize {
+        let mut n = 0;
+        for kind in ProviderKind::ALL {
+            n += fitbridge::store::ConnectionDirectory::connections_of(&*self.store, kind)
+                .await
+                .unwrap()
+                .len();
+        }
+        n
+    }
+
+    /// Plays SQS for `messages` on the work queue and the retry queue until nothing is
+    /// visible: each delivery counts, a message the worker hands back is delivered again
+    /// (after `maxReceiveCount` deliveries it goes to the dead-letter list), what the
+    /// worker or the refresher send without a delay is delivered next, what is sent with
+    /// one is held back. Waits are not waited for.
+    pub async fn run(&self, messages: Vec<Message>) -> Run {
+        let mut run = Run::default();
+        let mut visible = messages;
+        let mut retries: Vec<(RetryRequest, u32)> = Vec::new();
+        for _ in 0..MAX_ROUNDS {
+            for (item, delay) in self.take_sent_work() {
+                let message = Message::new(item);
+                if delay.is_zero() {
+                    visible.push(message);
+                } else {
+                    run.leftover.delayed.push(message);
+                }
+            }
+            for request in self.retry_queue.drain_retries() {
+                run.retries += 1;
+                retries.push((request, 0));
+            }
+            if visible.is_empty() && retries.is_empty() {
+                return run;
+            }
+            if let Some(mut message) = (!visible.is_empty()).then(|| visible.remove(0)) {
+                message.receive_count += 1;
+                let delivery = Delivery {
+                    body: serde_json::to_string(&message.item).unwrap(),
+                    receive_count: message.receive_count,
+                    sent_at: message.sent_at,
+                };
+                let decision = self.worker.decide(&[delivery]).await.remove(0);
+                run.decisions.push(decision.clone());
+                if decision != Decision::Delete {
+                    if message.receive_count >= MAX_RECEIVE_COUNT {
+                        run.leftover.dead_letters.push(message);
+                    } else {
+                        visible.push(message);
+                    }
+                }
+            }
+            let mut again = Vec::new();
+            for (request, count) in std::mem::take(&mut retries) {
+                let count = count + 1;
+                let record = json!({"messageId": "m-1", "receiptHandle": "r-1",
+                    "body": serde_json::to_string(&request).unwrap(),
+                    "attributes": {"ApproximateReceiveCount": count.to_string(),
+                                   "MessageGroupId": format!("{}#{}", request.work.provider, request.work.user_id)},
+                    "messageAttributes": {}, "eventSource": "aws:sqs"});
+                let event: SqsEvent = serde_json::from_value(json!({"Records": [record]})).unwrap();
+                let response = self.refresher.handle(event).await;
+                if !response.batch_item_failures.is_empty() && count < MAX_RECEIVE_COUNT {
+                    again.push((request, count));
+                }
+            }
+            retries = again;
+        }
+        run.unsettled = true;
+        run
+    }
+
+    /// Plays SQS for one message whose body is `body` as it is (say, one nothing we sent
+    /// can be) on the work queue or the retry queue: delivered until its consumer deletes
+    /// it or the redrive moves it to the dead-letter list.
+    pub async fn run_raw(&self, on_retry_queue: bool, body: &str) -> Run {
+        let mut run = Run::default();
+        for receive_count in 1..=MAX_RECEIVE_COUNT {
+            let decision = if on_retry_queue {
+                let record = json!({"messageId": "m-raw", "receiptHandle": "r-raw", "body": body,
+                    "attributes": {"ApproximateReceiveCount": receive_count.to_string(),
+                                   "MessageGroupId": "raw"},
+                    "messageAttributes": {}, "eventSource": "aws:sqs"});
+                let event: SqsEvent = serde_json::from_value(json!({"Records": [record]})).unwrap();
+                let failed = !self
+                    .refresher
+                    .handle(event)
+                    .await
+                    .batch_item_failures
+                    .is_empty();
+                match self.retry_queue.redeliveries().last() {
+                    Some((_, delay)) if failed => Decision::RedeliverAfter(*delay),
+                    _ if failed => Decision::RedeliverAfter(Duration::ZERO),
+                    _ => Decision::Delete,
+                }
+            } else {
+                let delivery = Delivery {
+                    body: body.to_owned(),
+                    receive_count,
+                    sent_at: OffsetDateTime::now_utc(),
+                };
+                self.worker.decide(&[delivery]).await.remove(0)
+            };
+            run.decisions.push(decision.clone());
+            if decision == Decision::Delete {
+                return run;
+            }
+        }
+        run.leftover.unreadable_dead_letters += 1;
+        run
+    }
+
+    /// Takes what was sent to the work queue, with each message's delay.
+    fn take_sent_work(&self) -> Vec<(WorkItem, Duration)> {
+        let sent = self.work_queue.sent();
+        let _ = self.work_queue.drain();
+        sent
+    }
+}
+
+/// The contact a connection of `provider` and `user` feeds by default.
+pub fn contact_of(provider: ProviderKind, user: &str) -> ContactKey {
+    ContactKey {
+        origin: provider.default_mapping().contact_origin,
+        id: user.into(),
+    }
+}
+
+/// The body of a `Response` as text.
+pub fn text(response: &Response<Body>) -> String {
+    crate::body_text(response)
+}

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_config::SdkConfig;
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
 
 use crate::api::sqs::{RetryConsumer, WorkConsumer, BACKOFF_BASE};
 use crate::config::{self, ConfigError, ConnectSettings, ContactApi, QueueSettings, SapSettings};
@@ -83,15 +84,20 @@ impl PipelineSettings {
     }
 }
 
+/// How long an AWS call may take to connect.
+const AWS_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// AWS configuration from the environment; `AWS_ENDPOINT_URL` points it at an emulator.
 /// Every AWS call has a deadline well inside the functions' own (a DynamoDB or SQS call
 /// that hangs must not outlive a refresh lease or the invocation): 1 s to connect, 3 s an
-/// attempt, 8 s for the call with its retries.
+/// attempt, 8 s for the call with its retries. Every SDK client built from it shares one
+/// HTTP client ([`aws_http_client`]).
 pub async fn aws_config() -> SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(aws_http_client())
         .timeout_config(
             aws_config::timeout::TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(1))
+                .connect_timeout(AWS_CONNECT_TIMEOUT)
                 .operation_attempt_timeout(Duration::from_secs(3))
                 .operation_timeout(Duration::from_secs(8))
                 .build(),
@@ -100,16 +106,15 @@ pub async fn aws_config() -> SdkConfig {
         .await
 }
 
-/// The outbound HTTP client for providers and SAP. Timeouts stay well inside the Lambda
-/// timeout so a slow peer produces a clear error instead of a killed invocation.
+/// The HTTP client of the AWS SDK clients ([`crate::http_client::aws`]); for an `SdkConfig`
+/// built elsewhere (tests against an emulator).
+pub fn aws_http_client() -> SharedHttpClient {
+    crate::http_client::aws(AWS_CONNECT_TIMEOUT)
+}
+
+/// The outbound HTTP client for providers and SAP ([`crate::http_client::outbound`]).
 pub fn http_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(3))
-        .timeout(Duration::from_secs(8))
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("fitbridge/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .expect("static client configuration is valid")
+    crate::http_client::outbound()
 }
 
 fn secrets(aws: &SdkConfig) -> Arc<SecretCache> {

@@ -117,6 +117,59 @@ pub fn http_client() -> reqwest::Client {
     crate::http_client::outbound()
 }
 
+/// The functions' entry points: each reads its settings from the environment, builds its
+/// use case over the AWS configuration and reads its secrets ahead, concurrently, so that
+/// the first request finds them cached (see [`SecretCache::read_ahead`]).
+pub async fn oauth_function() -> Result<ConnectService, ConfigError> {
+    let settings = OAuthSettings::from_env()?;
+    let aws = aws_config().await;
+    let mut ids = settings.providers.secret_ids();
+    ids.extend([
+        settings.sap.secret_id.clone(),
+        settings.connect.link_secret_id.clone(),
+    ]);
+    let secrets = secrets(&aws);
+    let service = build_connect(&aws, secrets.clone(), settings);
+    secrets.read_ahead(&ids).await;
+    Ok(service)
+}
+
+/// The webhook function (see [`oauth_function`]): the providers' secrets, which
+/// authenticate every delivery.
+pub async fn webhook_function() -> Result<WebhookService, ConfigError> {
+    let providers = ProviderSettings::from_env()?;
+    let queues = QueueSettings::from_env()?;
+    let aws = aws_config().await;
+    let secrets = secrets(&aws);
+    let service = build_webhook(&aws, secrets.clone(), &providers, &queues.work_queue_url);
+    secrets.read_ahead(&providers.secret_ids()).await;
+    Ok(service)
+}
+
+/// The worker function (see [`oauth_function`]): SAP's secret, which every import needs,
+/// and the providers', for refreshing tokens.
+pub async fn worker_function() -> Result<WorkConsumer, ConfigError> {
+    let settings = PipelineSettings::worker_from_env()?;
+    let aws = aws_config().await;
+    let mut ids = settings.providers.secret_ids();
+    ids.extend(settings.sap.as_ref().map(|s| s.secret_id.clone()));
+    let secrets = secrets(&aws);
+    let consumer = build_worker(&aws, secrets.clone(), settings)?;
+    secrets.read_ahead(&ids).await;
+    Ok(consumer)
+}
+
+/// The token-refresh function (see [`oauth_function`]): the providers' secrets.
+pub async fn token_refresh_function() -> Result<RetryConsumer, ConfigError> {
+    let settings = PipelineSettings::refresher_from_env()?;
+    let aws = aws_config().await;
+    let ids = settings.providers.secret_ids();
+    let secrets = secrets(&aws);
+    let consumer = build_refresher(&aws, secrets.clone(), settings)?;
+    secrets.read_ahead(&ids).await;
+    Ok(consumer)
+}
+
 fn secrets(aws: &SdkConfig) -> Arc<SecretCache> {
     Arc::new(SecretCache::new(Arc::new(SecretsManagerSource::new(
         aws_sdk_secretsmanager::Client::new(aws),
@@ -145,8 +198,15 @@ pub fn marketing_sink(
 }
 
 pub fn connect_service(aws: &SdkConfig, settings: OAuthSettings) -> ConnectService {
+    build_connect(aws, secrets(aws), settings)
+}
+
+fn build_connect(
+    aws: &SdkConfig,
+    secrets: Arc<SecretCache>,
+    settings: OAuthSettings,
+) -> ConnectService {
     let http = http_client();
-    let secrets = secrets(aws);
     let store = store(aws, &settings.table_name);
     let service = ConnectService::new(
         registry::providers(&settings.providers, http.clone(), secrets.clone()),
@@ -168,8 +228,17 @@ pub fn webhook_service(
     providers: &ProviderSettings,
     work_queue_url: &str,
 ) -> WebhookService {
+    build_webhook(aws, secrets(aws), providers, work_queue_url)
+}
+
+fn build_webhook(
+    aws: &SdkConfig,
+    secrets: Arc<SecretCache>,
+    providers: &ProviderSettings,
+    work_queue_url: &str,
+) -> WebhookService {
     WebhookService::new(
-        registry::webhooks(providers, http_client(), secrets(aws)),
+        registry::webhooks(providers, http_client(), secrets),
         queue(aws, work_queue_url),
     )
 }
@@ -183,8 +252,15 @@ pub fn work_consumer(
     aws: &SdkConfig,
     settings: PipelineSettings,
 ) -> Result<WorkConsumer, ConfigError> {
+    build_worker(aws, secrets(aws), settings)
+}
+
+fn build_worker(
+    aws: &SdkConfig,
+    secrets: Arc<SecretCache>,
+    settings: PipelineSettings,
+) -> Result<WorkConsumer, ConfigError> {
     let http = http_client();
-    let secrets = secrets(aws);
     let store = store(aws, &settings.table_name);
     let sap = settings
         .sap
@@ -222,11 +298,19 @@ pub fn retry_consumer(
     aws: &SdkConfig,
     settings: PipelineSettings,
 ) -> Result<RetryConsumer, ConfigError> {
+    build_refresher(aws, secrets(aws), settings)
+}
+
+fn build_refresher(
+    aws: &SdkConfig,
+    secrets: Arc<SecretCache>,
+    settings: PipelineSettings,
+) -> Result<RetryConsumer, ConfigError> {
     let retry_queue = queue(aws, settings.queues.retry_queue_url()?);
     let store = store(aws, &settings.table_name);
     let refresh = RefreshService {
         tokens: token_service(
-            registry::providers(&settings.providers, http_client(), secrets(aws)),
+            registry::providers(&settings.providers, http_client(), secrets),
             store.clone(),
         ),
         work_queue: queue(aws, &settings.queues.work_queue_url),

@@ -8,7 +8,7 @@
 //! Why compiled-in roots: loading the system's (rustls-native-certs) reads and parses the
 //! CA bundle and every file of the certificate directory, once for each client that is
 //! built, on every cold start. The compiled-in list costs nothing to read and is the same
-//! on every image; a function never needs a private CA (AWS, Fitbit, Google and SAP's cloud
+//! on every image; a function never needs a private CA (AWS, the providers and SAP's cloud
 //! hosts all have public certificates).
 
 use std::collections::HashMap;
@@ -65,8 +65,11 @@ pub fn aws(connect_timeout: Duration) -> SharedHttpClient {
 /// only the transport.
 #[derive(Debug, Default)]
 struct AwsHttpClient {
-    connectors: Mutex<HashMap<(Option<Duration>, Option<Duration>), SharedHttpConnector>>,
+    connectors: Mutex<HashMap<Timeouts, SharedHttpConnector>>,
 }
+
+/// The SDK's connect and read timeouts.
+type Timeouts = (Option<Duration>, Option<Duration>);
 
 impl AwsHttpClient {
     fn connector(

@@ -11,6 +11,7 @@ pub mod connect;
 pub mod connect_link;
 pub mod daily;
 pub mod domain;
+pub mod http_client;
 pub mod marketing;
 pub mod provider;
 pub mod queue;

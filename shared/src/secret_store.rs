@@ -16,6 +16,10 @@ use crate::secret::Secret;
 
 pub const CACHE_TTL: Duration = Duration::from_secs(300);
 
+/// How long a function's init waits for its secrets to be read ahead
+/// ([`SecretCache::read_ahead`]); a read that takes longer is left to the first request.
+pub const READ_AHEAD_LIMIT: Duration = Duration::from_secs(2);
+
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
     /// The message names the secret id, never its value.
@@ -105,6 +109,36 @@ impl SecretCache {
         }
     }
 
+    /// Reads `ids` now, all at once, so that the first request finds them cached: a
+    /// function calls it during its init. Best effort: a secret that cannot be read within
+    /// [`READ_AHEAD_LIMIT`] is logged (by id, never its value) and read when a request needs
+    /// it, as without this.
+    pub async fn read_ahead(&self, ids: &[String]) {
+        let mut ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let reads = ids.iter().map(|id| async move {
+            let read = tokio::time::timeout(READ_AHEAD_LIMIT, self.source.secret_string(id)).await;
+            (*id, read)
+        });
+        let read = futures_util::future::join_all(reads).await;
+        let mut entries = self.entries.lock().await;
+        for (id, result) in read {
+            match result {
+                Ok(Ok(value)) => {
+                    entries.insert(id.to_owned(), (Instant::now(), value));
+                }
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "secret not read ahead; the first request reads it")
+                }
+                Err(_) => tracing::warn!(
+                    secret = id,
+                    "secret not read ahead in time; the first request reads it"
+                ),
+            }
+        }
+    }
+
     /// The secret's JSON value parsed as `T`.
     pub async fn get<T: DeserializeOwned>(&self, id: &str) -> Result<T, SecretError> {
         let raw = self.raw(id).await?;
@@ -163,6 +197,31 @@ mod tests {
             assert_eq!(c.password.expose(), "p");
         }
         assert_eq!(source.0.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn read_ahead_fills_the_cache_once_per_secret() {
+        let source = Arc::new(Counting(AtomicUsize::new(0)));
+        let cache = SecretCache::new(source.clone());
+        cache
+            .read_ahead(&["sap".to_owned(), "link".to_owned(), "sap".to_owned()])
+            .await;
+        assert_eq!(source.0.load(Ordering::SeqCst), 2);
+        let c: SapCredentials = cache.get("sap").await.unwrap();
+        assert_eq!(c.password.expose(), "p");
+        assert_eq!(source.0.load(Ordering::SeqCst), 2, "served from the cache");
+    }
+
+    #[tokio::test]
+    async fn a_secret_not_read_ahead_is_read_on_first_use() {
+        let cache = SecretCache::new(Arc::new(MemorySecrets::new([(
+            "sap",
+            serde_json::json!({"username": "u", "password": "p"}),
+        )])));
+        cache.read_ahead(&["absent".to_owned()]).await;
+        let c: SapCredentials = cache.get("sap").await.unwrap();
+        assert_eq!(c.username, "u");
+        assert!(cache.get::<SapCredentials>("absent").await.is_err());
     }
 
     #[tokio::test]

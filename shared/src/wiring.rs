@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_config::SdkConfig;
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
 
 use crate::api::sqs::{RetryConsumer, WorkConsumer, BACKOFF_BASE};
 use crate::config::{self, ConfigError, ConnectSettings, ContactApi, QueueSettings, SapSettings};
@@ -92,15 +93,20 @@ impl PipelineSettings {
     }
 }
 
+/// How long an AWS call may take to connect.
+const AWS_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// AWS configuration from the environment; `AWS_ENDPOINT_URL` points it at an emulator.
 /// Every AWS call has a deadline well inside the functions' own (a DynamoDB or SQS call
 /// that hangs must not outlive a refresh lease or the invocation): 1 s to connect, 3 s an
-/// attempt, 8 s for the call with its retries.
+/// attempt, 8 s for the call with its retries. Every SDK client built from it shares one
+/// HTTP client ([`aws_http_client`]).
 pub async fn aws_config() -> SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(aws_http_client())
         .timeout_config(
             aws_config::timeout::TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(1))
+                .connect_timeout(AWS_CONNECT_TIMEOUT)
                 .operation_attempt_timeout(Duration::from_secs(3))
                 .operation_timeout(Duration::from_secs(8))
                 .build(),
@@ -109,16 +115,72 @@ pub async fn aws_config() -> SdkConfig {
         .await
 }
 
-/// The outbound HTTP client for providers and SAP. Timeouts stay well inside the Lambda
-/// timeout so a slow peer produces a clear error instead of a killed invocation.
+/// The HTTP client of the AWS SDK clients ([`crate::http_client::aws`]); for an `SdkConfig`
+/// built elsewhere (tests against an emulator).
+pub fn aws_http_client() -> SharedHttpClient {
+    crate::http_client::aws(AWS_CONNECT_TIMEOUT)
+}
+
+/// The outbound HTTP client for providers and SAP ([`crate::http_client::outbound`]).
 pub fn http_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(3))
-        .timeout(Duration::from_secs(8))
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("fitbridge/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .expect("static client configuration is valid")
+    crate::http_client::outbound()
+}
+
+/// The functions' entry points: each reads its settings from the environment, builds its
+/// use case over the AWS configuration and reads its secrets ahead, concurrently, so that
+/// the first request finds them cached (see [`SecretCache::read_ahead`]).
+pub async fn oauth_function() -> Result<ConnectService, ConfigError> {
+    let settings = OAuthSettings::from_env()?;
+    let aws = aws_config().await;
+    let mut ids = settings.providers.secret_ids();
+    ids.extend([
+        settings.sap.secret_id.clone(),
+        settings.connect.link_secret_id.clone(),
+    ]);
+    let ports = AwsPorts(&aws);
+    let secrets = ports.secrets();
+    let service = build_connect(&ports, secrets.clone(), settings);
+    secrets.read_ahead(&ids).await;
+    Ok(service)
+}
+
+/// The webhook function (see [`oauth_function`]): the providers' secrets, which
+/// authenticate every delivery.
+pub async fn webhook_function() -> Result<WebhookService, ConfigError> {
+    let providers = ProviderSettings::from_env()?;
+    let queues = QueueSettings::from_env()?;
+    let aws = aws_config().await;
+    let ports = AwsPorts(&aws);
+    let secrets = ports.secrets();
+    let service = build_webhook(&ports, secrets.clone(), &providers, &queues.work_queue_url);
+    secrets.read_ahead(&providers.secret_ids()).await;
+    Ok(service)
+}
+
+/// The worker function (see [`oauth_function`]): SAP's secret, which every import needs,
+/// and the providers', for refreshing tokens.
+pub async fn worker_function() -> Result<WorkConsumer, ConfigError> {
+    let settings = PipelineSettings::worker_from_env()?;
+    let aws = aws_config().await;
+    let mut ids = settings.providers.secret_ids();
+    ids.extend(settings.sap.as_ref().map(|s| s.secret_id.clone()));
+    let ports = AwsPorts(&aws);
+    let secrets = ports.secrets();
+    let consumer = build_worker(&ports, secrets.clone(), settings)?;
+    secrets.read_ahead(&ids).await;
+    Ok(consumer)
+}
+
+/// The token-refresh function (see [`oauth_function`]): the providers' secrets.
+pub async fn token_refresh_function() -> Result<RetryConsumer, ConfigError> {
+    let settings = PipelineSettings::refresher_from_env()?;
+    let aws = aws_config().await;
+    let ids = settings.providers.secret_ids();
+    let ports = AwsPorts(&aws);
+    let secrets = ports.secrets();
+    let consumer = build_refresher(&ports, secrets.clone(), settings)?;
+    secrets.read_ahead(&ids).await;
+    Ok(consumer)
 }
 
 /// Every storage port, as one table serves them all.
@@ -197,8 +259,15 @@ pub fn connect_service(aws: &SdkConfig, settings: OAuthSettings) -> ConnectServi
 }
 
 pub fn connect_service_on(ports: &dyn Ports, settings: OAuthSettings) -> ConnectService {
+    build_connect(ports, ports.secrets(), settings)
+}
+
+fn build_connect(
+    ports: &dyn Ports,
+    secrets: Arc<SecretCache>,
+    settings: OAuthSettings,
+) -> ConnectService {
     let http = http_client();
-    let secrets = ports.secrets();
     let store = ports.table(&settings.table_name);
     let service = ConnectService::new(
         registry::providers(&settings.providers, http.clone(), secrets.clone()),
@@ -228,8 +297,17 @@ pub fn webhook_service_on(
     providers: &ProviderSettings,
     work_queue_url: &str,
 ) -> WebhookService {
+    build_webhook(ports, ports.secrets(), providers, work_queue_url)
+}
+
+fn build_webhook(
+    ports: &dyn Ports,
+    secrets: Arc<SecretCache>,
+    providers: &ProviderSettings,
+    work_queue_url: &str,
+) -> WebhookService {
     WebhookService::new(
-        registry::webhooks(providers, http_client(), ports.secrets()),
+        registry::webhooks(providers, http_client(), secrets),
         ports.queue(work_queue_url),
     )
 }
@@ -250,8 +328,15 @@ pub fn work_consumer_on(
     ports: &dyn Ports,
     settings: PipelineSettings,
 ) -> Result<WorkConsumer, ConfigError> {
+    build_worker(ports, ports.secrets(), settings)
+}
+
+fn build_worker(
+    ports: &dyn Ports,
+    secrets: Arc<SecretCache>,
+    settings: PipelineSettings,
+) -> Result<WorkConsumer, ConfigError> {
     let http = http_client();
-    let secrets = ports.secrets();
     let store = ports.table(&settings.table_name);
     let sap = settings
         .sap
@@ -296,11 +381,19 @@ pub fn retry_consumer_on(
     ports: &dyn Ports,
     settings: PipelineSettings,
 ) -> Result<RetryConsumer, ConfigError> {
+    build_refresher(ports, ports.secrets(), settings)
+}
+
+fn build_refresher(
+    ports: &dyn Ports,
+    secrets: Arc<SecretCache>,
+    settings: PipelineSettings,
+) -> Result<RetryConsumer, ConfigError> {
     let retry_queue = ports.queue(settings.queues.retry_queue_url()?);
     let store = ports.table(&settings.table_name);
     let refresh = RefreshService {
         tokens: token_service(
-            registry::providers(&settings.providers, http_client(), ports.secrets()),
+            registry::providers(&settings.providers, http_client(), secrets),
             store.clone(),
         ),
         work_queue: ports.queue(&settings.queues.work_queue_url),

@@ -3,14 +3,12 @@
 use std::time::{Duration, UNIX_EPOCH};
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use fitbridge::wiring::{self, PipelineSettings};
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     fitbridge::telemetry::init();
-    let settings = PipelineSettings::refresher_from_env()?;
-    let consumer = wiring::retry_consumer(&wiring::aws_config().await, settings)?;
+    let consumer = fitbridge::wiring::token_refresh_function().await?;
     let consumer = &consumer;
     run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         let deadline = UNIX_EPOCH + Duration::from_millis(event.context.deadline);

@@ -103,6 +103,13 @@ impl ProviderSettings {
         })
     }
 
+    /// The Secrets Manager ids of the served providers' credentials.
+    pub fn secret_ids(&self) -> Vec<String> {
+        let fitbit = self.fitbit.as_ref().map(|s| s.secret_id.clone());
+        let google = self.google_health.as_ref().map(|s| s.secret_id.clone());
+        fitbit.into_iter().chain(google).collect()
+    }
+
     /// The providers this deployment serves.
     pub fn served(&self) -> Vec<ProviderKind> {
         let mut kinds = Vec::new();

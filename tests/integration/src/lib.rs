@@ -59,6 +59,7 @@ pub fn stack() -> Value {
 /// AWS SDK configuration for the emulator the stack is deployed to.
 pub async fn aws_config(stack: &Value) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
+        .http_client(fitbridge::wiring::aws_http_client())
         .endpoint_url(stack["endpoint"].as_str().expect("endpoint"))
         .region(Region::new(
             stack["region"].as_str().unwrap_or("us-east-1").to_owned(),

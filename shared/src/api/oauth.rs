@@ -29,8 +29,6 @@ pub async fn handle(service: &ConnectService, request: Request) -> Response<Body
         );
     }
     let path = request.uri().path().to_owned();
-    let query = request.query_string_parameters();
-    let param = |name: &str| query.first(name).map(str::to_owned);
 
     let route = if let Some(p) = path.strip_prefix("/connect/") {
         Some((Route::Connect, p))
@@ -52,11 +50,7 @@ pub async fn handle(service: &ConnectService, request: Request) -> Response<Body
 
     match route {
         Route::Connect => {
-            let link = LinkParams {
-                customer_ref: param("ref"),
-                expires: param("expires"),
-                sig: param("sig"),
-            };
+            let link = link_params(&request);
             let api_domain = request.request_context_ref().and_then(|c| match c {
                 lambda_http::request::RequestContext::ApiGatewayV2(c) => c.domain_name.clone(),
                 _ => None,
@@ -86,12 +80,7 @@ pub async fn handle(service: &ConnectService, request: Request) -> Response<Body
             }
         }
         Route::Callback => {
-            let params = CallbackParams {
-                state: param("state"),
-                code: param("code"),
-                error: param("error"),
-                browser: browser_binding(&request),
-            };
+            let params = callback_params(&request);
             match service.complete(kind, &params).await {
                 Ok(done) => {
                     let subscriptions: Vec<&str> =
@@ -118,6 +107,34 @@ pub async fn handle(service: &ConnectService, request: Request) -> Response<Body
 enum Route {
     Connect,
     Callback,
+}
+
+/// The first value of a query parameter, as API Gateway's raw query string carries it.
+fn query_param(request: &Request, name: &str) -> Option<String> {
+    request
+        .query_string_parameters_ref()
+        .and_then(|query| query.first(name))
+        .map(str::to_owned)
+}
+
+/// The connect link a `GET /connect/{provider}` request carries (pure: reads the request).
+pub fn link_params(request: &Request) -> LinkParams {
+    LinkParams {
+        customer_ref: query_param(request, "ref"),
+        expires: query_param(request, "expires"),
+        sig: query_param(request, "sig"),
+    }
+}
+
+/// What a `GET /oauth/callback/{provider}` request carries: its query and the browser
+/// binding cookie (pure: reads the request).
+pub fn callback_params(request: &Request) -> CallbackParams {
+    CallbackParams {
+        state: query_param(request, "state"),
+        code: query_param(request, "code"),
+        error: query_param(request, "error"),
+        browser: browser_binding(request),
+    }
 }
 
 /// The cookie holding the browser binding.
@@ -204,5 +221,58 @@ fn outcome(error: &ConnectError) -> (u16, &'static str, &'static str) {
         | ConnectError::State(StateError::Store(_))
         | ConnectError::Store(_)
         | ConnectError::Secret(_) => (500, "Not connected", TRY_LATER),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(event: &str) -> Request {
+        lambda_http::request::from_str(event).expect("an API Gateway v2 event")
+    }
+
+    #[test]
+    fn callback_params_come_from_the_raw_query_and_the_binding_cookie() {
+        let params = callback_params(&request(include_str!(
+            "../../../events/oauth-callback-fitbit.json"
+        )));
+        assert_eq!(
+            params.code.as_deref(),
+            Some("4f7a9c1e2b3d4a5f6e7d8c9b0a1f2e3d4c5b6a79")
+        );
+        assert_eq!(
+            params.state.as_deref(),
+            Some("Qm9ndXNTdGF0ZUZvckV4YW1wbGVPbmx5MDEyMzQ1Njc4OQ")
+        );
+        assert_eq!(params.error, None);
+        assert_eq!(
+            params.browser.as_deref(),
+            Some("QnJvd3NlckJpbmRpbmdGb3JFeGFtcGxlT25seTAxMjM")
+        );
+    }
+
+    #[test]
+    fn the_first_value_counts_and_other_cookies_are_ignored() {
+        let event = serde_json::json!({
+            "version": "2.0",
+            "rawPath": "/oauth/callback/fitbit",
+            "rawQueryString": "state=a%2Bb&state=second&error=access_denied",
+            "headers": {"host": "api.test"},
+            "requestContext": {"http": {"method": "GET"}, "domainName": "api.test"},
+            "cookies": ["other=1", " __Host-fitbridge-connect = x ; __Host-fitbridge-connect=y"],
+            "isBase64Encoded": false
+        });
+        let params = callback_params(&request(&event.to_string()));
+        assert_eq!(params.state.as_deref(), Some("a+b"));
+        assert_eq!(params.error.as_deref(), Some("access_denied"));
+        assert_eq!(params.code, None);
+        // A space before `=` makes another name; the first pair named exactly wins.
+        assert_eq!(params.browser.as_deref(), Some("y"));
+        let link = link_params(&request(&event.to_string()));
+        assert_eq!(
+            (link.customer_ref, link.expires, link.sig),
+            (None, None, None)
+        );
     }
 }

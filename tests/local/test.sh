@@ -15,9 +15,20 @@ step() { printf '\n==> %s\n' "$*" >&2; }
 step "tooling (.venv: ministack, SAM translator, cfn-lint, cargo-lambda)"
 "$here/bootstrap.sh"
 
-step "format and lint"
+step "format, and lint a copy of the repository that has no sibling folders"
 cargo fmt --all -- --check
-cargo clippy --workspace --all-targets --quiet -- -D warnings
+# The repository stands alone: nothing may name what lies beside it...
+if git grep -nE 'shared/(reference|hooks|ARCHITECTURE)' -- . ':!tests/local/test.sh'; then
+  fb_die "the files above refer to folders outside the repository"
+fi
+# ...nor include it at build time: clippy builds every target from a copy of the tracked
+# files in an otherwise empty folder (same target dir, so this costs no extra build).
+standalone="$(mktemp -d)"
+git ls-files -z --cached --others --exclude-standard |
+  tar --null -T - --ignore-failed-read -cf - 2>/dev/null | tar -xf - -C "$standalone"
+(cd "$standalone" && CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$FB_ROOT/target}" \
+  cargo clippy --workspace --all-targets --quiet -- -D warnings)
+rm -rf "$standalone"
 # cfn-lint on the template as written and after the SAM transform.
 "$FB_VENV/bin/python" "$here/lint_template.py"
 
@@ -43,3 +54,6 @@ step "deploy infra/template.yaml to the local emulator"
 
 step "tests"
 cargo test --workspace --no-fail-fast "$@"
+
+step "fuzz smoke: build the fuzz targets, run each for ${FUZZ_SECONDS:-10} s (long run: tests/fuzz/run.sh --long)"
+"$FB_ROOT/tests/fuzz/run.sh" "${FUZZ_SECONDS:-10}"

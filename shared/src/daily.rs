@@ -14,6 +14,7 @@ use time::Date;
 use crate::domain::WorkItem;
 use crate::queue::{QueueError, WorkQueue};
 use crate::store::{ConnectionDirectory, DirectoryEntry, StoreError};
+use crate::telemetry::metric;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DailyError {
@@ -105,6 +106,7 @@ impl DailyService {
             report.without_scopes += (page.entries.len() - work.len()) as u64;
             self.queue.enqueue(&work).await?;
             report.queued += work.len() as u64;
+            metrics::counter!(metric::WORK_QUEUED).increment(work.len() as u64);
             match page.next {
                 Some(next) => start = Some(next),
                 None => return Ok(report),

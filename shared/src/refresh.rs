@@ -14,6 +14,7 @@ use crate::domain::WorkItem;
 use crate::queue::{RetryRequest, WorkQueue};
 use crate::store::ParkedWork;
 use crate::sync::Outcome;
+use crate::telemetry::metric;
 use crate::tokens::{TokenError, TokenService};
 
 /// How soon to look again when another refresher holds the person's lease.
@@ -43,6 +44,7 @@ impl RefreshService {
                 .await
             {
                 Ok(()) => {
+                    metrics::counter!(metric::WORK_QUEUED).increment(1);
                     tracing::info!(user_id = %work.user_id, version = connection.version,
                         "token valid again; work resent");
                     Outcome::Done

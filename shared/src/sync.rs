@@ -34,6 +34,7 @@ use crate::store::{
     Claim, ConnectionStore, Ending, FetchClaim, FetchKey, FetchLog, ImportLedger, LedgerEntry,
     ParkedWork, Revocation, TokenStore,
 };
+use crate::telemetry::metric;
 use crate::tokens::{TokenError, TokenService};
 
 /// How long an import claim lasts; longer than one worker invocation.
@@ -473,6 +474,17 @@ impl SyncService {
                 f.key.date,
             )
             .await;
+        let provider_label = f.key.provider.to_string();
+        let status = match &result {
+            Ok(_) => "2xx",
+            Err(e) => e.status_class(),
+        };
+        metrics::counter!(metric::PROVIDER_CALLS, "Provider" => provider_label.clone(),
+            "Status" => status)
+        .increment(1);
+        if result.is_ok() {
+            metrics::counter!(metric::DAYS_FETCHED, "Provider" => provider_label).increment(1);
+        }
         match result {
             Ok(summary) => FetchResult::Got(summary, token),
             Err(e) => {
@@ -515,6 +527,8 @@ impl SyncService {
             tracing::warn!(user_id = %batch[*first].item.user_id, items = items.len(), reason,
                 "work parked");
         }
+        metrics::counter!(metric::WORK_PARKED, "Reason" => reason.replace(' ', "_"))
+            .increment(items.len() as u64);
         Outcome::Done
     }
 
@@ -727,6 +741,7 @@ impl SyncService {
             };
             match write {
                 None => {
+                    metrics::counter!(metric::INTERACTIONS, "Result" => "unchanged").increment(1);
                     let _ = self
                         .ledger
                         .release(&p.interaction.contact, &key, owner)
@@ -776,7 +791,16 @@ impl SyncService {
         )
         .await;
         let mut ok = 0;
-        for (((n, _), result), recorded) in written.iter().zip(&sent).zip(recorded) {
+        // `writes`, `written` and `sent` are parallel: one entry per write.
+        for ((write, ((n, _), result)), recorded) in
+            writes.iter().zip(written.iter().zip(&sent)).zip(recorded)
+        {
+            let outcome = match (write, result) {
+                (InteractionWrite::Create(_), Ok(_)) => "created",
+                (InteractionWrite::Update { .. }, Ok(_)) => "updated",
+                (_, Err(_)) => "failed",
+            };
+            metrics::counter!(metric::INTERACTIONS, "Result" => outcome).increment(1);
             match result {
                 Ok(_) if recorded => ok += 1,
                 // In SAP but not in the ledger: the retry finds it by its source object.

@@ -1,13 +1,57 @@
-//! Logging: JSON lines on stdout, which Lambda ships to CloudWatch Logs.
+//! Logs and metrics: JSON lines on stdout, which Lambda ships to CloudWatch Logs.
 //!
-//! Invariant: whatever `RUST_LOG` says, the Lambda runtime's own crates log at `info` at
-//! most. At `trace` they log raw events — OAuth codes and states in query strings,
-//! notification bodies — which must never reach CloudWatch.
+//! Invariants:
+//! - Whatever `RUST_LOG` says, the Lambda runtime's own crates log at `info` at most. At
+//!   `trace` they log raw events — OAuth codes and states in query strings, notification
+//!   bodies — which must never reach CloudWatch.
+//! - Metrics are counted with the `metrics` facade anywhere in the library (a no-op where
+//!   no recorder is installed, as in the use-case tests) and written once per invocation
+//!   in CloudWatch's Embedded Metric Format ([`flushed`]): namespace `METRICS_NAMESPACE`
+//!   (default `fitbridge`), dimension `Function`, plus the metric's labels. Label values
+//!   are a small fixed set (never a person, a token or an id), so the dimensions stay few.
+
+use std::future::Future;
+use std::sync::OnceLock;
 
 use tracing_subscriber::EnvFilter;
 
 /// The runtime crates capped at `info` (later directives override earlier ones).
 const RUNTIME_CAP: &str = "lambda_runtime=info,lambda_runtime_api_client=info,lambda_http=info";
+
+/// The metrics' namespace unless `METRICS_NAMESPACE` says otherwise.
+pub const DEFAULT_NAMESPACE: &str = "fitbridge";
+
+/// The metrics the functions write: names, their labels and units. The alarms and the
+/// dashboard in `infra/template.yaml` use these names.
+pub mod metric {
+    /// Webhook: notifications in deliveries that were accepted (count).
+    pub const NOTIFICATIONS_ACCEPTED: &str = "NotificationsAccepted";
+    /// Webhook: deliveries refused, label `Reason` (signature, malformed, too_large,
+    /// method, unknown_provider).
+    pub const NOTIFICATIONS_REJECTED: &str = "NotificationsRejected";
+    /// Webhook: deliveries answered 503 (queue or secret unavailable; the provider retries).
+    pub const WEBHOOK_UNAVAILABLE: &str = "WebhookUnavailable";
+    /// Webhook and token-refresh: work items sent to the work queue.
+    pub const WORK_QUEUED: &str = "WorkQueued";
+    /// Worker: provider data calls, labels `Provider` and `Status` (2xx, 401, 404, 410,
+    /// 429, 4xx, 5xx, error).
+    pub const PROVIDER_CALLS: &str = "ProviderCalls";
+    /// Worker: days fetched from a provider, label `Provider`.
+    pub const DAYS_FETCHED: &str = "DaysFetched";
+    /// Worker: interactions by `Result` (created, updated, unchanged, failed).
+    pub const INTERACTIONS: &str = "Interactions";
+    /// Token refreshes by `Result` (refreshed, failed).
+    pub const TOKEN_REFRESHES: &str = "TokenRefreshes";
+    /// Work set aside until the person acts, label `Reason` (needs_reconsent,
+    /// provider_gone, rejected, ...).
+    pub const WORK_PARKED: &str = "WorkParked";
+    /// Worker and token-refresh: queue messages reported failed (SQS delivers them again).
+    pub const WORK_FAILED: &str = "WorkFailed";
+    /// Messages that failed on their last allowed receive: SQS moves them to the DLQ.
+    pub const WORK_DEAD_LETTERED: &str = "WorkDeadLettered";
+    /// SAP round trips' duration, milliseconds, label `Call` (batch, contact, lookup).
+    pub const SAP_LATENCY: &str = "SapLatency";
+}
 
 /// The filter directives for a `RUST_LOG` value (`info` when unset or empty).
 pub fn directives(rust_log: Option<&str>) -> String {
@@ -18,8 +62,11 @@ pub fn directives(rust_log: Option<&str>) -> String {
     format!("{wanted},{RUNTIME_CAP}")
 }
 
-/// Installs the JSON log subscriber once per process. Call it first in `main`.
-pub fn init() {
+static COLLECTOR: OnceLock<&'static metrics_cloudwatch_embedded::Collector> = OnceLock::new();
+
+/// Installs the JSON log subscriber and the metrics recorder once per process, for the
+/// function named `function` (the metrics' `Function` dimension). Call it first in `main`.
+pub fn init(function: &'static str) {
     let rust_log = std::env::var("RUST_LOG").ok();
     let filter = EnvFilter::try_new(directives(rust_log.as_deref()))
         .unwrap_or_else(|_| EnvFilter::new(directives(None)));
@@ -30,6 +77,47 @@ pub fn init() {
         .with_target(false)
         .without_time() // CloudWatch stamps every line already.
         .try_init();
+    let namespace = std::env::var("METRICS_NAMESPACE")
+        .ok()
+        .filter(|n| !n.trim().is_empty())
+        .unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned());
+    init_metrics(namespace, function);
+}
+
+/// Installs the metrics recorder (once per process; later calls change nothing).
+pub fn init_metrics(namespace: String, function: &'static str) {
+    if COLLECTOR.get().is_some() {
+        return;
+    }
+    let installed = metrics_cloudwatch_embedded::Builder::new()
+        .cloudwatch_namespace(namespace)
+        .with_dimension("Function", function)
+        .init();
+    match installed {
+        Ok(collector) => {
+            let _ = COLLECTOR.set(collector);
+            metrics::describe_histogram!(metric::SAP_LATENCY, metrics::Unit::Milliseconds, "");
+        }
+        // Another recorder is installed (a test harness): metrics go there.
+        Err(e) => tracing::warn!(error = %e, "metrics recorder not installed"),
+    }
+}
+
+/// Writes what was counted since the last flush as EMF documents, one line per label set.
+pub fn flush_to(writer: impl std::io::Write) {
+    if let Some(collector) = COLLECTOR.get() {
+        if let Err(e) = collector.flush(writer) {
+            tracing::warn!(error = %e, "metrics not written");
+        }
+    }
+}
+
+/// Runs one invocation, then writes its metrics to stdout (before the answer goes back,
+/// so a frozen or ended execution environment loses none).
+pub async fn flushed<T>(invocation: impl Future<Output = T>) -> T {
+    let answer = invocation.await;
+    flush_to(std::io::stdout().lock());
+    answer
 }
 
 #[cfg(test)]

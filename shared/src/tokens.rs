@@ -16,6 +16,7 @@ use time::{Duration, OffsetDateTime};
 use crate::domain::{Connection, ConnectionStatus, ProviderKind, ProviderUserId};
 use crate::provider::{ProviderError, Providers};
 use crate::store::{ConnectionStore, StoreError, TokenStore};
+use crate::telemetry::metric;
 
 /// Refresh ahead of expiry: a token with less than this left is refreshed before use.
 pub const REFRESH_MARGIN: Duration = Duration::minutes(5);
@@ -178,7 +179,15 @@ impl TokenService {
             return Err(TokenError::Busy);
         }
         let provider = self.providers.get(kind).ok_or(TokenError::NotConnected)?;
-        match provider.refresh(&current.tokens).await {
+        let refreshed = provider.refresh(&current.tokens).await;
+        let result = match &refreshed {
+            Ok(_) => "refreshed",
+            Err(e) => e.status_class(),
+        };
+        metrics::counter!(metric::TOKEN_REFRESHES, "Provider" => kind.to_string(),
+            "Result" => result)
+        .increment(1);
+        match refreshed {
             Ok(tokens) => {
                 let stored = self
                     .tokens

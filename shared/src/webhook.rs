@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use crate::provider::{ProviderKind, Received, WebhookRefusal, WebhookRequest, Webhooks};
 use crate::queue::{QueueError, WorkQueue};
+use crate::telemetry::metric;
 
 /// Notification bodies are a few hundred bytes; anything this large is not a provider.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
@@ -27,6 +28,19 @@ pub enum WebhookError {
 
 impl WebhookError {
     /// The HTTP status the provider gets.
+    /// Why a delivery was refused, as the `Reason` of its metric.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            WebhookError::UnknownProvider => "unknown_provider",
+            WebhookError::TooLarge(_) => "too_large",
+            WebhookError::Refused(WebhookRefusal::Unauthenticated { .. }) => "signature",
+            WebhookError::Refused(WebhookRefusal::Malformed) => "malformed",
+            WebhookError::Refused(WebhookRefusal::MethodNotAllowed) => "method",
+            WebhookError::Refused(WebhookRefusal::Unavailable(_)) => "keys_unavailable",
+            WebhookError::Queue(_) => "queue_unavailable",
+        }
+    }
+
     pub fn status(&self) -> u16 {
         match self {
             WebhookError::UnknownProvider => 404,
@@ -76,6 +90,31 @@ impl WebhookService {
     /// Authenticates and parses the delivery with the provider's webhook, queues one work
     /// item per distinct (person, collection, day), and says what to answer.
     pub async fn receive(
+        &self,
+        provider: ProviderKind,
+        request: &WebhookRequest<'_>,
+    ) -> Result<Accepted, WebhookError> {
+        let result = self.answer(provider, request).await;
+        match &result {
+            Ok(Accepted::Notifications {
+                received, queued, ..
+            }) => {
+                metrics::counter!(metric::NOTIFICATIONS_ACCEPTED).increment(*received as u64);
+                metrics::counter!(metric::WORK_QUEUED).increment(*queued as u64);
+            }
+            Ok(Accepted::Handshake { .. }) => {}
+            Err(e) if e.status() >= 500 => {
+                metrics::counter!(metric::WEBHOOK_UNAVAILABLE).increment(1);
+            }
+            Err(e) => {
+                metrics::counter!(metric::NOTIFICATIONS_REJECTED, "Reason" => e.reason())
+                    .increment(1);
+            }
+        }
+        result
+    }
+
+    async fn answer(
         &self,
         provider: ProviderKind,
         request: &WebhookRequest<'_>,

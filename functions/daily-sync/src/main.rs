@@ -6,7 +6,7 @@ use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    fitbridge::telemetry::init();
+    fitbridge::telemetry::init("daily-sync");
     let table = config::table_name()?;
     let queue = config::QueueSettings::from_env()?;
     let segments = config::scan_segments()?;
@@ -15,7 +15,7 @@ async fn main() -> Result<(), Error> {
     let service = &service;
     run(service_fn(
         move |_: LambdaEvent<EventBridgeEvent<serde_json::Value>>| async move {
-            let report = service.run(jiff::Timestamp::now()).await?;
+            let report = fitbridge::telemetry::flushed(service.run(jiff::Timestamp::now())).await?;
             Ok::<_, Error>(serde_json::json!({
                 "people": report.people, "queued": report.queued,
                 "without_scopes": report.without_scopes,

@@ -4,11 +4,12 @@ use lambda_http::{run, service_fn, Error, Request};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    fitbridge::telemetry::init();
+    fitbridge::telemetry::init("oauth");
     let service = fitbridge::wiring::oauth_function().await?;
     let service = &service;
     run(service_fn(move |request: Request| async move {
-        Ok::<_, Error>(fitbridge::api::oauth::handle(service, request).await)
+        let answer = fitbridge::api::oauth::handle(service, request);
+        Ok::<_, Error>(fitbridge::telemetry::flushed(answer).await)
     }))
     .await
 }

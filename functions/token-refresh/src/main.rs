@@ -7,12 +7,13 @@ use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    fitbridge::telemetry::init();
+    fitbridge::telemetry::init("token-refresh");
     let consumer = fitbridge::wiring::token_refresh_function().await?;
     let consumer = &consumer;
     run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         let deadline = UNIX_EPOCH + Duration::from_millis(event.context.deadline);
-        Ok::<SqsBatchResponse, Error>(consumer.handle_until(event.payload, Some(deadline)).await)
+        let answer = consumer.handle_until(event.payload, Some(deadline));
+        Ok::<SqsBatchResponse, Error>(fitbridge::telemetry::flushed(answer).await)
     }))
     .await
 }

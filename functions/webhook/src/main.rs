@@ -4,11 +4,12 @@ use lambda_http::{run, service_fn, Error, Request};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    fitbridge::telemetry::init();
+    fitbridge::telemetry::init("webhook");
     let service = fitbridge::wiring::webhook_function().await?;
     let service = &service;
     run(service_fn(move |request: Request| async move {
-        Ok::<_, Error>(fitbridge::api::webhook::handle(service, request).await)
+        let answer = fitbridge::api::webhook::handle(service, request);
+        Ok::<_, Error>(fitbridge::telemetry::flushed(answer).await)
     }))
     .await
 }

@@ -5,11 +5,12 @@ use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    fitbridge::telemetry::init();
+    fitbridge::telemetry::init("worker");
     let consumer = fitbridge::wiring::worker_function().await?;
     let consumer = &consumer;
     run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        Ok::<SqsBatchResponse, Error>(consumer.handle(event.payload).await)
+        let answer = consumer.handle(event.payload);
+        Ok::<SqsBatchResponse, Error>(fitbridge::telemetry::flushed(answer).await)
     }))
     .await
 }

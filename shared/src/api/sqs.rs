@@ -22,6 +22,7 @@ use crate::domain::WorkItem;
 use crate::queue::{Redelivery, RetryRequest, WorkQueue};
 use crate::refresh::RefreshService;
 use crate::sync::{Outcome, SyncService, Work};
+use crate::telemetry::metric;
 
 /// First wait after a transient failure.
 pub const BACKOFF_BASE: Duration = Duration::from_secs(30);
@@ -89,6 +90,15 @@ impl Decision {
 }
 
 /// The worker function's adapter: work messages to [`SyncService`] and back.
+/// Counts a message that failed; on its last allowed receive (when the queue's
+/// `maxReceiveCount` is known here) SQS moves it to the DLQ next.
+fn count_failure(receive_count: u32, max_receive_count: Option<u32>) {
+    metrics::counter!(metric::WORK_FAILED).increment(1);
+    if max_receive_count.is_some_and(|max| receive_count >= max) {
+        metrics::counter!(metric::WORK_DEAD_LETTERED).increment(1);
+    }
+}
+
 pub struct WorkConsumer {
     pub sync: SyncService,
     /// For fresh copies of rate-limited work.
@@ -138,12 +148,16 @@ impl WorkConsumer {
                     );
                     decisions[i] =
                         Decision::RedeliverAfter(backoff(self.backoff_base, d.receive_count));
+                    count_failure(d.receive_count, Some(self.max_receive_count));
                 }
             }
         }
         let outcomes = self.sync.process(&batch).await;
         for ((i, work), outcome) in positions.into_iter().zip(&batch).zip(outcomes) {
             let d = &deliveries[i];
+            if matches!(outcome, Outcome::Retry { backoff: true, .. }) {
+                count_failure(d.receive_count, Some(self.max_receive_count));
+            }
             decisions[i] = match outcome {
                 Outcome::RateLimited(after) => self.wait_for_reset(&work.item, d, after).await,
                 other => Decision::of(other, self.backoff_base, d.receive_count),
@@ -207,12 +221,15 @@ impl RetryConsumer {
             }
             let d = Delivery::from_record(record);
             let decision = match serde_json::from_str::<RetryRequest>(&d.body) {
-                Ok(request) => Decision::of(
-                    self.refresh.handle(&request).await,
-                    self.backoff_base,
-                    d.receive_count,
-                ),
+                Ok(request) => {
+                    let outcome = self.refresh.handle(&request).await;
+                    if matches!(outcome, Outcome::Retry { backoff: true, .. }) {
+                        count_failure(d.receive_count, None);
+                    }
+                    Decision::of(outcome, self.backoff_base, d.receive_count)
+                }
                 Err(_) => {
+                    count_failure(d.receive_count, None);
                     tracing::error!(bytes = d.body.len(), "unreadable retry message");
                     Decision::RedeliverAfter(backoff(self.backoff_base, d.receive_count))
                 }

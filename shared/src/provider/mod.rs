@@ -91,6 +91,25 @@ pub enum ProviderError {
     Credentials(#[from] SecretError),
 }
 
+impl ProviderError {
+    /// The kind of answer, as a metric's `Status` label: few values, never an id.
+    pub fn status_class(&self) -> &'static str {
+        match self {
+            ProviderError::AccessTokenExpired | ProviderError::InvalidToken => "401",
+            ProviderError::InvalidGrant => "invalid_grant",
+            ProviderError::InsufficientScope => "403",
+            ProviderError::RateLimited { .. } => "429",
+            ProviderError::Gone => "410",
+            ProviderError::Rejected { status: 404, .. } => "404",
+            ProviderError::Rejected { status, .. } if *status >= 500 => "5xx",
+            ProviderError::Rejected { .. } => "4xx",
+            ProviderError::Unavailable { .. } => "unavailable",
+            ProviderError::Malformed { .. } => "malformed",
+            ProviderError::Credentials(_) => "credentials",
+        }
+    }
+}
+
 /// Port: one wearable data provider's API — OAuth, identity, data, subscriptions.
 #[async_trait]
 pub trait Provider: Send + Sync {

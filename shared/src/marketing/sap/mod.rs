@@ -14,6 +14,7 @@ use tokio::sync::Mutex;
 use super::MarketingError;
 use crate::config::SapSettings;
 use crate::secret_store::{SapCredentials, SecretCache};
+use crate::telemetry::metric;
 
 pub mod batch;
 mod contact;
@@ -170,6 +171,14 @@ impl SapClient {
         service: &'static str,
         changesets: &[batch::Changeset],
     ) -> Result<Vec<batch::ChangesetResult>, MarketingError> {
+        timed("batch", self.send_batch(service, changesets)).await
+    }
+
+    async fn send_batch(
+        &self,
+        service: &'static str,
+        changesets: &[batch::Changeset],
+    ) -> Result<Vec<batch::ChangesetResult>, MarketingError> {
         let encoded = batch::encode(changesets);
         let response = self
             .write(service, "$batch", |r| {
@@ -207,6 +216,14 @@ impl SapClient {
         service: &'static str,
         path_and_query: &str,
     ) -> Result<serde_json::Value, MarketingError> {
+        timed("read", self.read_json(service, path_and_query)).await
+    }
+
+    async fn read_json(
+        &self,
+        service: &'static str,
+        path_and_query: &str,
+    ) -> Result<serde_json::Value, MarketingError> {
         let response = self
             .http
             .get(self.service_url(service, path_and_query))
@@ -231,6 +248,15 @@ impl SapClient {
         path: &str,
         body: &serde_json::Value,
     ) -> Result<(), MarketingError> {
+        timed("post", self.send_json(service, path, body)).await
+    }
+
+    async fn send_json(
+        &self,
+        service: &'static str,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<(), MarketingError> {
         let response = self
             .write(service, path, |r| {
                 r.header("Accept", "application/json").json(body)
@@ -250,6 +276,16 @@ impl SapClient {
         }
         Err(status_error(status, path))
     }
+}
+
+/// Measures one SAP call (CSRF token fetches and the retry after a rejected token
+/// included: what the caller waits for) as the `SapLatency` metric.
+async fn timed<T>(call: &'static str, f: impl std::future::Future<Output = T>) -> T {
+    let started = std::time::Instant::now();
+    let answer = f.await;
+    metrics::histogram!(metric::SAP_LATENCY, "Call" => call)
+        .record(started.elapsed().as_secs_f64() * 1000.0);
+    answer
 }
 
 fn transport_error(e: reqwest::Error) -> MarketingError {

@@ -138,9 +138,15 @@ def main() -> None:
         if not any(p.startswith(f"{lid} {m['event']}:") for lid, ms in mappings.items() for m in ms):
             check("event source mapping", False, p)
 
-    # Schedules: the EventBridge rule exists, is enabled, and targets the function.
+    # Schedules: the EventBridge rule (Schedule) or the EventBridge Scheduler schedule
+    # (ScheduleV2, which deploy.py creates through the emulator's API) exists, is enabled,
+    # and targets the function; a schedule's dead-letter queue is the template's.
+    scheduler = deploy.client("scheduler")
     for lid, fn in fns.items():
         for sch in fn.schedules:
+            if sch.is_scheduler:
+                check_scheduler_schedule(scheduler, st, template, params, lid, sch)
+                continue
             rule = physical.get(sch.rule_logical_id)
             if not check(f"schedule {sch.rule_logical_id}", bool(rule), str(rule)):
                 continue
@@ -184,6 +190,33 @@ def main() -> None:
                   f"HTTP {resp.status}, {ms:.0f} ms, location={resp.getheader('location', '-')[:60]}")
     webhook_checks(st, gw, logs)
     sys.exit(1 if failures else 0)
+
+
+def check_scheduler_schedule(scheduler, st: dict, template: dict, params: dict, lid: str,
+                             sch: fbtemplate.ScheduleTrigger) -> None:
+    rec = (st.get("schedules") or {}).get(sch.rule_logical_id)
+    if not check(f"schedule {sch.rule_logical_id}", rec is not None,
+                 rec["name"] if rec else "not in stack.json (redeploy)"):
+        return
+    got = scheduler.get_schedule(Name=rec["name"])
+    target = got.get("Target") or {}
+    p = sch.properties
+    want_state = str(fbtemplate.resolve(p.get("State", "ENABLED"), template, params))
+    want_expr = str(fbtemplate.resolve(sch.schedule, template, params))
+    dlq = (p.get("DeadLetterConfig") or {}).get("Arn")
+    dlq_queue = dlq.get("Fn::GetAtt", [None])[0] if isinstance(dlq, dict) else None
+    want_dlq = ((st.get("queues") or {}).get(dlq_queue) or {}).get("arn")
+    want_retry = {k: int(fbtemplate.resolve(v, template, params))
+                  for k, v in (p.get("RetryPolicy") or {}).items()}
+    got_retry = {k: int(v) for k, v in (target.get("RetryPolicy") or {}).items()}
+    fn_arn = (st["functions"].get(lid) or {}).get("arn")
+    check(f"schedule {sch.rule_logical_id} -> {lid}",
+          got.get("State") == want_state and got.get("ScheduleExpression") == want_expr
+          and target.get("Arn") == fn_arn
+          and (target.get("DeadLetterConfig") or {}).get("Arn") == want_dlq
+          and got_retry == want_retry,
+          f"{got.get('ScheduleExpression')} {got.get('State')}, dead letters to "
+          f"{dlq_queue or '-'}, retry {got_retry or '-'}")
 
 
 def request(gw, method: str, path: str, body: bytes = b"", headers: dict | None = None):

@@ -17,6 +17,8 @@ Expects ministack running (tests/local/ministack.sh start) and the function zips
      size, batching window, ReportBatchItemFailures, MaximumConcurrency), after repairing
      what ministack's CloudFormation stores wrongly (a MaximumConcurrency from a template
      parameter is stored as a string, which stops ministack's SQS poller for every queue);
+     creates each ScheduleV2 event's schedule through the emulator's EventBridge Scheduler
+     API (its CloudFormation cannot; see EMULATED_EVENT_TYPES);
   4. puts the sandbox credentials into the four secrets (the connect-link key is random
      per deploy unless --connect-link-key / FB_CONNECT_LINK_KEY gives one);
   5. makes sure every function runs the uploaded code, and recycles warm execution
@@ -198,8 +200,21 @@ def upload_artifacts(s3, fns: dict[str, fbtemplate.Function], artifacts: Path,
     return out
 
 
+# Function event types ministack's CloudFormation cannot deploy. packaged_template() drops
+# them from the template the emulator gets (everything else deploys as written), and
+# deploy.py does their job through the emulator's own API instead:
+# - ScheduleV2: SAM turns it into an AWS::Scheduler::Schedule and the IAM role Scheduler
+#   assumes. ministack's CloudFormation has no AWS::Scheduler::Schedule provisioner and
+#   refuses the whole template ("Unrecognized resource types"). Its EventBridge Scheduler
+#   API does run schedules, so scheduler_schedules() creates each one there, with the
+#   template's expression, state, input, retry policy and dead-letter queue. (The role is
+#   not needed: the emulator does not enforce IAM.)
+EMULATED_EVENT_TYPES = {"ScheduleV2"}
+
+
 def packaged_template(template: dict, artifacts: dict[str, dict]) -> dict:
-    """The template with each function's CodeUri pointing at its uploaded zip."""
+    """The template with each function's CodeUri pointing at its uploaded zip, without the
+    events in EMULATED_EVENT_TYPES."""
     tpl = copy.deepcopy(template)
     for logical_id, art in artifacts.items():
         res = tpl["Resources"][logical_id]
@@ -208,7 +223,78 @@ def packaged_template(template: dict, artifacts: dict[str, dict]) -> dict:
             res.setdefault("Properties", {})["CodeUri"] = uri
         else:
             res.setdefault("Properties", {})["Code"] = {"S3Bucket": art["bucket"], "S3Key": art["key"]}
+    for logical_id, res in tpl["Resources"].items():
+        events = (res.get("Properties") or {}).get("Events") or {}
+        for name in [n for n, ev in events.items() if ev.get("Type") in EMULATED_EVENT_TYPES]:
+            log(f"  {logical_id} {name}: {events[name]['Type']} not deployed by the emulator's "
+                "CloudFormation; created through its API after the stack")
+            del events[name]
     return tpl
+
+
+def scheduler_schedules(scheduler, lam, template: dict, fns: dict[str, fbtemplate.Function],
+                        stack_name: str, physical: dict[str, str], queue_info: dict[str, dict],
+                        params: dict[str, str]) -> dict[str, dict]:
+    """Creates (or updates) in the emulator's EventBridge Scheduler what each ScheduleV2 event
+    of the template makes on AWS. Returns logical id (<function><event>) -> record.
+
+    ministack passes a target's Input through verbatim, without Scheduler's context
+    attributes: the schedule ARN is filled in here, the scheduled time (a different one for
+    every run) is left out (the daily function reads the clock, not the event's time), and
+    the execution id is fixed. invoke_daily.py sends the full payload."""
+    out = {}
+    account = "000000000000"
+    variables = {"AWS::AccountId": account, "AWS::Region": REGION, "AWS::StackName": stack_name,
+                 "AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com"}
+    for lid, fn in fns.items():
+        for sch in fn.schedules:
+            if not sch.is_scheduler:
+                continue
+            p = sch.properties
+            name = f"{stack_name}-{sch.rule_logical_id}"[:64]
+            arn = f"arn:aws:scheduler:{REGION}:{account}:schedule/default/{name}"
+            target = {
+                "Arn": lam.get_function_configuration(FunctionName=physical[lid])["FunctionArn"],
+                "RoleArn": f"arn:aws:iam::{account}:role/{stack_name}-scheduler",
+            }
+            payload = fbtemplate.scheduler_input(sch, variables, schedule_arn=arn,
+                                                 execution_id=f"{name}-local",
+                                                 scheduled_time=None)
+            if payload is not None:
+                target["Input"] = payload
+            retry = p.get("RetryPolicy")
+            if retry:
+                target["RetryPolicy"] = {k: int(fbtemplate.resolve(v, template, params))
+                                         for k, v in retry.items()}
+            dlq = (p.get("DeadLetterConfig") or {}).get("Arn")
+            if dlq is not None:
+                queue = dlq.get("Fn::GetAtt", [None])[0] if isinstance(dlq, dict) else None
+                if queue not in queue_info:
+                    sys.exit(f"error: {lid} {sch.event}: dead-letter queue {dlq!r} is not a queue of the stack")
+                target["DeadLetterConfig"] = {"Arn": queue_info[queue]["arn"]}
+            spec = {
+                "Name": name,
+                "ScheduleExpression": str(fbtemplate.resolve(sch.schedule, template, params)),
+                "ScheduleExpressionTimezone": str(p.get("ScheduleExpressionTimezone", "UTC")),
+                "FlexibleTimeWindow": p.get("FlexibleTimeWindow") or {"Mode": "OFF"},
+                "State": str(fbtemplate.resolve(p.get("State", "ENABLED"), template, params)),
+                "Target": target,
+            }
+            try:
+                scheduler.create_schedule(**spec)
+                verb = "created"
+            except scheduler.exceptions.ConflictException:
+                scheduler.update_schedule(**spec)
+                verb = "updated"
+            got = scheduler.get_schedule(Name=name)
+            log(f"  {lid} {sch.event}: schedule {name} {verb} "
+                f"({got['ScheduleExpression']}, {got['State']})")
+            out[sch.rule_logical_id] = {
+                "function": lid, "event": sch.event, "name": name, "arn": got.get("Arn", arn),
+                "expression": got["ScheduleExpression"], "state": got["State"],
+                "deadLetterArn": (target.get("DeadLetterConfig") or {}).get("Arn"),
+            }
+    return out
 
 
 def stack_status(cfn, name: str) -> str | None:
@@ -437,8 +523,9 @@ def main() -> None:
     if not fns:
         sys.exit("error: no functions in the template")
 
-    s3, cfn, lam, sm, sqs = (client(s) for s in
-                             ("s3", "cloudformation", "lambda", "secretsmanager", "sqs"))
+    s3, cfn, lam, sm, sqs, scheduler = (client(s) for s in
+                                        ("s3", "cloudformation", "lambda", "secretsmanager", "sqs",
+                                         "scheduler"))
 
     log(f"uploading {len(fns)} function package(s) to s3://{BUCKET}")
     artifacts = upload_artifacts(s3, fns, args.artifacts_dir.resolve(),
@@ -483,6 +570,8 @@ def main() -> None:
                 f"max concurrency {m['maximumConcurrency'] or '-'}")
     if problems:
         sys.exit("error: event source mappings differ from the template:\n  " + "\n  ".join(problems))
+    schedules = scheduler_schedules(scheduler, lam, template, fns, args.stack_name, physical,
+                                    queue_info, params)
     t_esm = time.time()
 
     # Sandbox credentials into the secrets (values never printed).
@@ -547,6 +636,8 @@ def main() -> None:
         "apis": apis,
         "functions": functions_out,
         "queues": queue_info,
+        # EventBridge Scheduler schedules (ScheduleV2 events), created outside the stack.
+        "schedules": schedules,
         "resources": {lid: {"type": types[lid], "physicalId": pid} for lid, pid in physical.items()},
         "connectLinkKey": connect_key,
         "deployedAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

@@ -58,14 +58,73 @@ class SqsTrigger:
 
 @dataclass
 class ScheduleTrigger:
-    """A Schedule event (EventBridge rule <function><event>)."""
+    """A Schedule event (EventBridge rule <function><event>) or a ScheduleV2 event
+    (EventBridge Scheduler schedule <function><event>)."""
     event: str
     function: str
     schedule: object
+    kind: str = "Schedule"  # or "ScheduleV2"
+    properties: dict = field(default_factory=dict)  # the event's Properties as written
 
     @property
     def rule_logical_id(self) -> str:
         return f"{self.function}{self.event}"
+
+    @property
+    def is_scheduler(self) -> bool:
+        return self.kind == "ScheduleV2"
+
+
+# EventBridge Scheduler's context attributes, which it fills into a target's Input.
+SCHEDULER_CONTEXT = ("<aws.scheduler.schedule-arn>", "<aws.scheduler.scheduled-time>",
+                     "<aws.scheduler.execution-id>", "<aws.scheduler.attempt-number>")
+
+
+def sub(value, variables: dict[str, str]) -> str:
+    """A literal or Fn::Sub string with the given ${...} variables (pseudo parameters,
+    template parameters) filled in; any other ${...} is an error."""
+    if isinstance(value, dict) and set(value) == {"Fn::Sub"}:
+        value = value["Fn::Sub"]
+        if isinstance(value, list):
+            value, extra = value
+            variables = {**variables, **{k: str(v) for k, v in extra.items()}}
+    if not isinstance(value, str):
+        raise ValueError(f"cannot render {value!r}")
+
+    def one(m: re.Match) -> str:
+        if m.group(1) not in variables:
+            raise ValueError(f"cannot render ${{{m.group(1)}}}")
+        return variables[m.group(1)]
+    return re.sub(r"\$\{([^}!]+)\}", one, value)
+
+
+def scheduler_input(trigger: ScheduleTrigger, variables: dict[str, str], *, schedule_arn: str,
+                    execution_id: str | None, scheduled_time: str | None,
+                    attempt: int = 1) -> str | None:
+    """The payload EventBridge Scheduler delivers for a ScheduleV2 event: its Input with
+    the template variables and Scheduler's context attributes filled in. A context
+    attribute given as None removes the JSON member whose whole value it is (for an
+    emulator that cannot fill it per invocation). None when the event has no Input."""
+    raw = trigger.properties.get("Input")
+    if raw is None:
+        return None
+    text = sub(raw, variables)
+    values = dict(zip(SCHEDULER_CONTEXT, (schedule_arn, scheduled_time, execution_id, str(attempt))))
+    doc = json.loads(text)
+
+    def fill(v):
+        if isinstance(v, dict):
+            return {k: fill(x) for k, x in v.items()
+                    if not (isinstance(x, str) and x in values and values[x] is None)}
+        if isinstance(v, list):
+            return [fill(x) for x in v if not (isinstance(x, str) and x in values and values[x] is None)]
+        if isinstance(v, str):
+            for attr, val in values.items():
+                if val is not None:
+                    v = v.replace(attr, val)
+            return v
+        return v
+    return json.dumps(fill(doc), separators=(",", ":"))
 
 
 @dataclass
@@ -126,7 +185,8 @@ def functions(template: dict) -> dict[str, Function]:
                 continue
             if ev.get("Type") in ("Schedule", "ScheduleV2"):
                 fn.schedules.append(ScheduleTrigger(
-                    ev_name, logical_id, p.get("Schedule", p.get("ScheduleExpression"))))
+                    ev_name, logical_id, p.get("Schedule", p.get("ScheduleExpression")),
+                    kind=ev["Type"], properties=p))
                 continue
             if ev.get("Type") != "HttpApi":
                 continue
@@ -178,6 +238,6 @@ if __name__ == "__main__":
                   f"{resolve(q.batching_window, tpl)} s, {q.response_types}, max concurrency "
                   f"{resolve(q.maximum_concurrency, tpl)}")
         for sch in fn.schedules:
-            print(f"  Schedule {resolve(sch.schedule, tpl)} (rule {sch.rule_logical_id})")
+            print(f"  {sch.kind} {resolve(sch.schedule, tpl)} ({sch.rule_logical_id})")
     if STACK_JSON.exists() and os.environ.get("SHOW_STACK"):
         print(json.dumps({k: v for k, v in load_stack_json().items() if k != "connectLinkKey"}, indent=2))

@@ -1,15 +1,18 @@
 #!/usr/bin/env python3
-"""Runs the daily sync now, as its EventBridge schedule would: invokes the deployed
-DailySyncFunction through the Lambda Invoke API with a real "Scheduled Event" payload (the
-rule's ARN in resources) and prints the result and the function's log tail.
+"""Runs the daily sync now, as its schedule would: invokes the deployed DailySyncFunction
+through the Lambda Invoke API with the payload the schedule delivers, and prints the result
+and the function's log tail. For a ScheduleV2 event (EventBridge Scheduler) that is the
+event's Input with Scheduler's context attributes filled in (schedule ARN, scheduled time,
+execution id); for a Schedule event (EventBridge rule), a "Scheduled Event" with the rule's
+ARN in resources.
 
     .venv/bin/python tests/local/invoke_daily.py                      # time = now
     .venv/bin/python tests/local/invoke_daily.py --time 2026-11-21T02:15:00Z
     .venv/bin/python tests/local/invoke_daily.py --async              # InvocationType=Event, like EventBridge
     .venv/bin/python tests/local/invoke_daily.py --print-event        # only print the event
 
-EventBridge invokes asynchronously; the default here is a synchronous invoke so the result
-(and an error) can be printed. Exits non-zero when the function fails.
+EventBridge and Scheduler invoke asynchronously; the default here is a synchronous invoke
+so the result (and an error) can be printed. Exits non-zero when the function fails.
 """
 from __future__ import annotations
 
@@ -67,18 +70,30 @@ def main() -> None:
         sys.exit(f"error: no {args.function} in {fbtemplate.STACK_JSON}; deployed: {', '.join(st['functions'])}")
     fn = fbtemplate.functions(fbtemplate.load_template()).get(args.function)
     if fn is None or not fn.schedules:
-        sys.exit(f"error: {args.function} has no Schedule event in {fbtemplate.TEMPLATE}")
+        sys.exit(f"error: {args.function} has no Schedule or ScheduleV2 event in {fbtemplate.TEMPLATE}")
 
     client_kwargs = dict(endpoint_url=st["endpoint"], region_name=st["region"],
                          aws_access_key_id="test", aws_secret_access_key="test")
-    rule_lid = fn.schedules[0].rule_logical_id
-    rule_name = (st.get("resources") or {}).get(rule_lid, {}).get("physicalId")
-    if not rule_name:
-        sys.exit(f"error: rule {rule_lid} is not in the stack (redeploy)")
-    rule_arn = boto3.client("events", **client_kwargs).describe_rule(Name=rule_name)["Arn"]
-
-    event = scheduled_event(account=st.get("accountId", "000000000000"), region=st["region"],
-                            rule_arn=rule_arn, at=args.time or datetime.now(timezone.utc))
+    sch = fn.schedules[0]
+    at = args.time or datetime.now(timezone.utc)
+    account = st.get("accountId", "000000000000")
+    if sch.is_scheduler:
+        schedule = (st.get("schedules") or {}).get(sch.rule_logical_id)
+        if not schedule:
+            sys.exit(f"error: schedule {sch.rule_logical_id} is not in {fbtemplate.STACK_JSON} (redeploy)")
+        variables = {"AWS::AccountId": account, "AWS::Region": st["region"],
+                     "AWS::StackName": st["stackName"], "AWS::Partition": "aws",
+                     "AWS::URLSuffix": "amazonaws.com"}
+        payload = fbtemplate.scheduler_input(
+            sch, variables, schedule_arn=schedule["arn"], execution_id=str(uuid.uuid4()),
+            scheduled_time=at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
+        event = json.loads(payload) if payload is not None else {}
+    else:
+        rule_name = (st.get("resources") or {}).get(sch.rule_logical_id, {}).get("physicalId")
+        if not rule_name:
+            sys.exit(f"error: rule {sch.rule_logical_id} is not in the stack (redeploy)")
+        rule_arn = boto3.client("events", **client_kwargs).describe_rule(Name=rule_name)["Arn"]
+        event = scheduled_event(account=account, region=st["region"], rule_arn=rule_arn, at=at)
     print(json.dumps(event, indent=2), flush=True)
     if args.print_event:
         return

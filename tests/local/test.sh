@@ -31,6 +31,8 @@ git ls-files -z --cached --others --exclude-standard |
 rm -rf "$standalone"
 # cfn-lint on the template as written and after the SAM transform.
 "$FB_VENV/bin/python" "$here/lint_template.py"
+# Least privilege and log hygiene of the transformed template (IAM, log groups, access log).
+"$FB_VENV/bin/python" "$here/check_iam.py"
 
 step "build the functions (cargo lambda build --release)"
 "$here/build.sh"

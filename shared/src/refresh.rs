@@ -59,8 +59,16 @@ impl RefreshService {
                 Outcome::Done
             }
             Err(e @ (TokenError::NeedsReconsent | TokenError::Gone | TokenError::Parked(_))) => {
+                let reason = match &e {
+                    TokenError::Gone => "provider_gone",
+                    TokenError::Parked(status) => status,
+                    _ => "needs_reconsent",
+                };
                 match self.parked.park(work, &e.to_string()).await {
-                    Ok(()) => Outcome::Done,
+                    Ok(()) => {
+                        metrics::counter!(metric::WORK_PARKED, "Reason" => reason).increment(1);
+                        Outcome::Done
+                    }
                     Err(_) => Outcome::BACKOFF,
                 }
             }

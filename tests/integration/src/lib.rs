@@ -8,6 +8,7 @@
 //! Each [`TestEnv`] has its own sandbox, its own secrets in the emulator's Secrets Manager
 //! and random user ids, so tests run in parallel against the one deployed table.
 
+pub mod aws_meter;
 pub mod chaos;
 pub mod deployed;
 pub mod in_process;
@@ -56,11 +57,20 @@ pub fn stack() -> Value {
     serde_json::from_str(&text).expect("stack.json is JSON")
 }
 
+/// Where the AWS clients go: the emulator the stack is deployed to, unless
+/// `FITBRIDGE_TEST_AWS_ENDPOINT` names another (the cost benchmark's metering proxy).
+pub fn aws_endpoint(stack: &Value) -> String {
+    std::env::var("FITBRIDGE_TEST_AWS_ENDPOINT")
+        .ok()
+        .filter(|e| !e.is_empty())
+        .unwrap_or_else(|| stack["endpoint"].as_str().expect("endpoint").to_owned())
+}
+
 /// AWS SDK configuration for the emulator the stack is deployed to.
 pub async fn aws_config(stack: &Value) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .http_client(fitbridge::wiring::aws_http_client())
-        .endpoint_url(stack["endpoint"].as_str().expect("endpoint"))
+        .endpoint_url(aws_endpoint(stack))
         .region(Region::new(
             stack["region"].as_str().unwrap_or("us-east-1").to_owned(),
         ))
@@ -258,10 +268,17 @@ impl TestEnv {
         .await;
         let link_secret = put("link", json!({"key": link_key.expose()})).await;
 
-        let table = stack["outputs"]["TableName"]
-            .as_str()
-            .expect("stack output TableName")
-            .to_owned();
+        // `FITBRIDGE_TEST_TABLE`: a table of the same shape holding only what one run
+        // puts there (the cost benchmark's daily job scans it).
+        let table = std::env::var("FITBRIDGE_TEST_TABLE")
+            .ok()
+            .filter(|t| !t.is_empty())
+            .unwrap_or_else(|| {
+                stack["outputs"]["TableName"]
+                    .as_str()
+                    .expect("stack output TableName")
+                    .to_owned()
+            });
         let base = Url::parse(&sandbox.base_url).unwrap();
         let settings = OAuthSettings {
             table_name: table.clone(),

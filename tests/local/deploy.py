@@ -212,6 +212,16 @@ def upload_artifacts(s3, fns: dict[str, fbtemplate.Function], artifacts: Path,
 EMULATED_EVENT_TYPES = {"ScheduleV2"}
 
 
+def alarm_on_a_query(resource: dict) -> bool:
+    """An alarm on a metric math or Metrics Insights expression (`Metrics`) rather than one
+    metric: ministack's CloudFormation refuses it ("Properties.Metrics (metric math) is not
+    supported") and with it the whole stack. Nothing publishes metrics there anyway (no
+    alarm can fire locally), so such alarms are left out of the emulator's template;
+    cfn-lint checks them as written."""
+    return resource.get("Type") == "AWS::CloudWatch::Alarm" and "Metrics" in (
+        resource.get("Properties") or {})
+
+
 def packaged_template(template: dict, artifacts: dict[str, dict]) -> dict:
     """The template with each function's CodeUri pointing at its uploaded zip, without the
     events in EMULATED_EVENT_TYPES."""
@@ -223,6 +233,9 @@ def packaged_template(template: dict, artifacts: dict[str, dict]) -> dict:
             res.setdefault("Properties", {})["CodeUri"] = uri
         else:
             res.setdefault("Properties", {})["Code"] = {"S3Bucket": art["bucket"], "S3Key": art["key"]}
+    for logical_id in [lid for lid, res in tpl["Resources"].items() if alarm_on_a_query(res)]:
+        log(f"  {logical_id}: an alarm on a query; the emulator's CloudFormation has none")
+        del tpl["Resources"][logical_id]
     for logical_id, res in tpl["Resources"].items():
         events = (res.get("Properties") or {}).get("Events") or {}
         for name in [n for n, ev in events.items() if ev.get("Type") in EMULATED_EVENT_TYPES]:

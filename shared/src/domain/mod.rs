@@ -144,7 +144,7 @@ impl ConnectionStatus {
 }
 
 /// The contact a connection feeds in the marketing system.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ContactKey {
     /// Contact origin configured in the tenant for the provider's ids.
     pub origin: String,
@@ -278,11 +278,15 @@ impl DailyInteraction {
     /// `InteractionSourceObject` holds 50 characters: a contact id longer than
     /// [`SOURCE_ID_MAX`] is replaced by the start of its SHA-256, still deterministic.
     pub fn source_object(&self) -> String {
+        format!("{}{}", self.day_prefix(), self.metric.as_str())
+    }
+
+    /// What the source objects of the contact's day start with, whatever the metric.
+    pub fn day_prefix(&self) -> String {
         format!(
-            "{}-{}-{}",
+            "{}-{}-",
             self.contact.source_id(),
-            work::iso_date::format(self.date),
-            self.metric.as_str()
+            work::iso_date::format(self.date)
         )
     }
 }

@@ -799,6 +799,48 @@ impl TokenStore for DynamoStore {
 
 #[async_trait]
 impl ImportLedger for DynamoStore {
+    async fn settled(
+        &self,
+        contact: &ContactKey,
+        prefix: &str,
+        now: OffsetDateTime,
+    ) -> Result<HashMap<String, String>, StoreError> {
+        let pk = Self::import_key(contact, "")["pk"].clone();
+        let mut found = HashMap::new();
+        let mut start = None;
+        loop {
+            // Consistent: an entry completed a moment ago must be seen as it is now.
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .projection_expression("sk, #hash, interaction_id, claim_until, #ttl")
+                .expression_attribute_names("#hash", "hash")
+                .expression_attribute_names("#ttl", "ttl")
+                .expression_attribute_values(":pk", pk.clone())
+                .expression_attribute_values(":prefix", s(prefix))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            for item in out.items.unwrap_or_default() {
+                let claimed = get_n(&item, "claim_until").is_ok_and(|u| u >= now.unix_timestamp());
+                if claimed || item.contains_key("ttl") || !item.contains_key("interaction_id") {
+                    continue;
+                }
+                if let (Some(key), Some(hash)) = (opt_s(&item, "sk"), opt_s(&item, "hash")) {
+                    found.insert(key, hash);
+                }
+            }
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                return Ok(found);
+            }
+        }
+    }
+
     async fn claim(
         &self,
         contact: &ContactKey,

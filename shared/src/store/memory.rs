@@ -68,6 +68,8 @@ struct Tables {
     leases: HashMap<PersonKey, Lease>,
     tombstones: HashMap<PersonKey, Tombstone>,
     ledger: HashMap<(String, String, String), Ledger>,
+    /// Ledger claims taken so far (each is a write in DynamoDB).
+    ledger_claims: usize,
     parked: BTreeMap<PersonKey, BTreeMap<String, (WorkItem, String, OffsetDateTime)>>,
     fetches: HashMap<FetchKey, FetchEntry>,
 }
@@ -110,6 +112,11 @@ impl MemoryStore {
             .filter(|((origin, id, _), _)| *origin == contact.origin && *id == contact.id)
             .filter_map(|((_, _, key), l)| Some((key.clone(), l.interaction_id.clone()?)))
             .collect()
+    }
+
+    /// Ledger claims taken so far: each is a write in DynamoDB.
+    pub fn ledger_claims(&self) -> usize {
+        self.lock().ledger_claims
     }
 
     /// When each of a contact's ledger entries expires (`None`: kept).
@@ -454,6 +461,24 @@ fn ledger_key(contact: &ContactKey, key: &str) -> (String, String, String) {
 
 #[async_trait]
 impl ImportLedger for MemoryStore {
+    async fn settled(
+        &self,
+        contact: &ContactKey,
+        prefix: &str,
+        now: OffsetDateTime,
+    ) -> Result<HashMap<String, String>, StoreError> {
+        let t = self.lock();
+        Ok(t.ledger
+            .iter()
+            .filter(|((origin, id, key), _)| {
+                *origin == contact.origin && *id == contact.id && key.starts_with(prefix)
+            })
+            .filter(|(_, e)| e.claim.as_ref().is_none_or(|c| c.until < now))
+            .filter(|(_, e)| e.expires_at.is_none() && e.interaction_id.is_some())
+            .filter_map(|((_, _, key), e)| Some((key.clone(), e.hash.clone()?)))
+            .collect())
+    }
+
     async fn claim(
         &self,
         contact: &ContactKey,
@@ -463,6 +488,7 @@ impl ImportLedger for MemoryStore {
         until: OffsetDateTime,
     ) -> Result<Claim, StoreError> {
         let mut t = self.lock();
+        t.ledger_claims += 1;
         let entry = t.ledger.entry(ledger_key(contact, key)).or_default();
         if entry.claim.as_ref().is_some_and(|c| c.until >= now) {
             return Ok(Claim::Busy);

@@ -282,6 +282,16 @@ pub trait ImportLedger: Send + Sync {
         interaction_id: &str,
     ) -> Result<(), StoreError>;
 
+    /// The content hash of each of the contact's entries whose key starts with `prefix`
+    /// that is imported, not claimed at `now` and not set to expire: what SAP surely holds.
+    /// A read: content found unchanged here needs no claim and no write.
+    async fn settled(
+        &self,
+        user: &crate::domain::ContactKey,
+        prefix: &str,
+        now: OffsetDateTime,
+    ) -> Result<std::collections::HashMap<String, String>, StoreError>;
+
     /// Releases a claim without recording anything (the write failed).
     async fn release(
         &self,

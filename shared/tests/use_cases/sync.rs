@@ -60,6 +60,38 @@ async fn a_day_becomes_one_interaction_per_metric_exactly_once() {
 }
 
 #[tokio::test]
+async fn an_unchanged_day_is_read_not_claimed_and_a_changed_one_is_claimed() {
+    // Each claim is a DynamoDB write (and its completion or release another): a day
+    // fetched again with the same values must cost a read only.
+    let w = World::new();
+    w.connected("DORA", ALL_SCOPES).await;
+    w.provider
+        .set_day("DORA", Collection::Activities, day(18), steps(5000));
+    let item = sync("DORA", day(18), &[Collection::Activities]);
+    w.worker.sync.process(&[work(item.clone())]).await;
+    let first = w.store.ledger_claims();
+    assert_eq!(first, 2, "steps and distance claimed once each");
+
+    w.worker.sync.process(&[later(item.clone())]).await;
+    assert_eq!(w.provider.fetches_of("DORA"), 2, "fetched again");
+    assert_eq!(w.store.ledger_claims(), first, "unchanged: no claim");
+    assert!(w.marketing.interactions().iter().all(|i| i.writes == 1));
+
+    // Changed values: claimed, and the interaction updated in place.
+    w.provider
+        .set_day("DORA", Collection::Activities, day(18), steps(6000));
+    w.worker.sync.process(&[later(item)]).await;
+    assert!(w.store.ledger_claims() > first, "changed: claimed");
+    let steps = w
+        .marketing
+        .interactions()
+        .into_iter()
+        .find(|i| i.source_object.ends_with("steps"))
+        .unwrap();
+    assert_eq!((steps.value, steps.writes), (Some(6000.0), 2));
+}
+
+#[tokio::test]
 async fn a_notification_sent_before_a_completed_fetch_costs_no_second_call() {
     let w = World::new();
     w.connected("BEA", ALL_SCOPES).await;

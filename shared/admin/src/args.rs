@@ -980,10 +980,10 @@ mod tests {
              --from 2026-11-01 --to 2026-11-02"
         ))
         .contains("not a provider"));
-        assert!(refused(&format!(
+        assert!(refused(
             "people backfill --table T --work-queue-url not-a-url --provider fitbit --user U \
              --from 2026-11-01 --to 2026-11-02"
-        ))
+        )
         .contains("not a queue URL"));
         assert!(refused(&format!(
             "people backfill --table T --work-queue-url {QUEUE} --provider fitbit --user=A#B \

@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 
 use fitbridge::daily;
 use fitbridge::domain::{Collection, ConnectionStatus, ProviderKind, Task, WorkItem};
-use fitbridge::store::{ConnectionSummary, LatestImport, StoreError};
+use fitbridge::store::{ConnectionSummary, Ending, LatestImport, StoreError};
 use fitbridge::wiring::Table;
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 use serde_json::{json, Value};
@@ -194,7 +194,10 @@ async fn not_connected(table: &dyn Table, table_name: &str, person: &Person) -> 
         Some(tombstone) => format!(
             "its connection ended at {} ({})",
             time(Some(tombstone.revoked_at)).unwrap_or_default(),
-            tombstone.ending
+            match tombstone.ending {
+                Ending::Disconnected => "disconnected".to_owned(),
+                Ending::Migrated { to } => format!("migrated to {to}"),
+            }
         ),
         None => format!("table {table_name} holds no connection for it"),
     };

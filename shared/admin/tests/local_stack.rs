@@ -7,7 +7,8 @@
 //! `$FITBRIDGE_STACK_FILE` (or `.local/stack.json`) they fail and say how to deploy it.
 //! The table is the deployed one, shared with other tests: only this test's (random)
 //! people are looked at. The queues are this test's own, created here, so no deployed
-//! worker takes their messages.
+//! worker takes their messages — except in the one test that has the deployed worker
+//! complete a disconnect from the deployed work queue.
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -450,6 +451,82 @@ async fn people_are_listed_backfilled_and_disconnected_through_the_table_and_the
     assert!(emulator.drain(&work_queue).await.is_empty());
 
     emulator.delete_queue(&work_queue).await;
+}
+
+/// The deployed worker, fed by the deployed work queue (the emulator's SQS trigger),
+/// completes a disconnect this CLI queued as it completes a provider's revocation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_deployed_worker_completes_a_disconnect_queued_here() {
+    let emulator = Emulator::new().await;
+    let store = emulator.store();
+    let work_queue = stack()["outputs"]["WorkQueueUrl"]
+        .as_str()
+        .expect("stack output WorkQueueUrl")
+        .to_owned();
+    let user = random_user_id();
+    connect(
+        &store,
+        ProviderKind::Fitbit,
+        &user,
+        "activity",
+        ConnectionStatus::Active,
+    )
+    .await;
+    let disconnect = emulator
+        .admin(&[
+            "people",
+            "disconnect",
+            "--table",
+            &emulator.table,
+            "--work-queue-url",
+            &work_queue,
+            "--provider",
+            "fitbit",
+            "--user",
+            &user,
+        ])
+        .await;
+    assert_eq!(
+        disconnect.status.code(),
+        Some(0),
+        "{}",
+        text(&disconnect.stderr)
+    );
+    let user_id = ProviderUserId(user.clone());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    let tombstone = loop {
+        let tombstone = store
+            .tombstone(ProviderKind::Fitbit, &user_id)
+            .await
+            .unwrap();
+        match tombstone {
+            Some(t) if !t.flag_pending => break t,
+            _ if std::time::Instant::now() > deadline => {
+                panic!("the worker did not complete the disconnect in 90 s: {tombstone:?}")
+            }
+            _ => tokio::time::sleep(std::time::Duration::from_millis(500)).await,
+        }
+    };
+    assert_eq!(tombstone.ending, fitbridge::store::Ending::Disconnected);
+    assert!(
+        store
+            .get(ProviderKind::Fitbit, &user_id)
+            .await
+            .unwrap()
+            .is_none(),
+        "tokens deleted"
+    );
+    let list = emulator
+        .admin(&[
+            "people",
+            "list",
+            "--table",
+            &emulator.table,
+            "--provider",
+            "fitbit",
+        ])
+        .await;
+    assert!(line_of(&text(&list.stdout), &format!("fitbit/{user}")).is_none());
 }
 
 fn work_body(user: &str, day: u32) -> String {

@@ -11,7 +11,7 @@ use jiff::tz::TimeZone;
 use jiff::Timestamp;
 use time::Date;
 
-use crate::domain::WorkItem;
+use crate::domain::{ProviderKind, ProviderUserId, Scopes, WorkItem};
 use crate::queue::{QueueError, WorkQueue};
 use crate::store::{ConnectionDirectory, DirectoryEntry, StoreError};
 use crate::telemetry::metric;
@@ -39,32 +39,48 @@ pub struct DailyService {
     pub segments: u32,
 }
 
-/// The person's yesterday at `now`. An unknown or missing time zone counts as UTC.
-pub fn yesterday(timezone: Option<&str>, now: Timestamp) -> Date {
+/// The person's today at `now`. An unknown or missing time zone counts as UTC.
+pub fn today(timezone: Option<&str>, now: Timestamp) -> Date {
     let tz = timezone
         .and_then(|name| TimeZone::get(name).ok())
         .unwrap_or(TimeZone::UTC);
     let today = now.to_zoned(tz).date();
-    let date = Date::from_calendar_date(
+    Date::from_calendar_date(
         today.year() as i32,
         time::Month::try_from(today.month() as u8).expect("1..=12"),
         today.day() as u8,
     )
-    .expect("a civil date converts");
-    date.previous_day().expect("not the first day of time")
+    .expect("a civil date converts")
+}
+
+/// The person's yesterday at `now`. An unknown or missing time zone counts as UTC.
+pub fn yesterday(timezone: Option<&str>, now: Timestamp) -> Date {
+    today(timezone, now)
+        .previous_day()
+        .expect("not the first day of time")
+}
+
+/// The work that syncs one of a person's days: every collection their scopes grant, in
+/// one item. `None` when they granted no data scope. The daily job queues this for
+/// yesterday; an operator's backfill for each day of a range.
+pub fn sync_work(
+    provider: ProviderKind,
+    user_id: &ProviderUserId,
+    scopes: &Scopes,
+    date: Date,
+) -> Option<WorkItem> {
+    let collections = provider.granted_collections(scopes);
+    (!collections.is_empty()).then(|| WorkItem::sync(provider, user_id.clone(), date, collections))
 }
 
 impl DailyService {
     fn work_for(&self, entry: &DirectoryEntry, now: Timestamp) -> Option<WorkItem> {
-        let collections = entry.provider.granted_collections(&entry.scopes);
-        (!collections.is_empty()).then(|| {
-            WorkItem::sync(
-                entry.provider,
-                entry.user_id.clone(),
-                yesterday(entry.timezone.as_deref(), now),
-                collections,
-            )
-        })
+        sync_work(
+            entry.provider,
+            &entry.user_id,
+            &entry.scopes,
+            yesterday(entry.timezone.as_deref(), now),
+        )
     }
 
     pub async fn run(&self, now: Timestamp) -> Result<DailyReport, DailyError> {
@@ -140,5 +156,28 @@ mod tests {
             yesterday(Some("Mars/Olympus"), now).to_string(),
             "2026-11-20"
         );
+    }
+
+    #[test]
+    fn today_is_local_and_a_sync_covers_what_was_granted() {
+        let now: Timestamp = "2026-11-21T01:30:00Z".parse().unwrap();
+        assert_eq!(today(Some("Europe/Berlin"), now).to_string(), "2026-11-21");
+        assert_eq!(
+            today(Some("America/Los_Angeles"), now).to_string(),
+            "2026-11-20"
+        );
+        assert_eq!(today(None, now).to_string(), "2026-11-21");
+
+        let user = ProviderUserId("GGNJL9".into());
+        let day = today(None, now);
+        for kind in ProviderKind::ALL {
+            assert_eq!(sync_work(kind, &user, &Scopes::default(), day), None);
+            let scopes = Scopes::parse("activity sleep weight");
+            let granted = kind.granted_collections(&scopes);
+            assert_eq!(
+                sync_work(kind, &user, &scopes, day),
+                (!granted.is_empty()).then(|| WorkItem::sync(kind, user.clone(), day, granted))
+            );
+        }
     }
 }

@@ -4,12 +4,14 @@
 //! `--flag value` and `--flag=value` both work; a flag given twice, a flag the command
 //! does not use, or an unknown word is a usage error rather than ignored, so a typo never
 //! manages the wrong thing. Everything that can be checked without the network is checked
-//! here (provider names, URLs, numbers), so a usage error never reaches Google, Secrets
-//! Manager or the table.
+//! here (provider names, URLs, numbers, dates), so a usage error never reaches Google,
+//! Secrets Manager, the table or a queue.
 
 use std::path::PathBuf;
 
-use fitbridge::domain::ProviderKind;
+use fitbridge::domain::work::iso_date;
+use fitbridge::domain::{ConnectionStatus, ProviderKind, ProviderUserId};
+use time::Date;
 use url::Url;
 
 /// What to do with the Google Health subscriber.
@@ -121,11 +123,67 @@ pub const MAX_LINK_DAYS: u32 = fitbridge::connect_link::MAX_LIFETIME.whole_days(
 /// The provider `migration pending` lists by default: the legacy one.
 pub const DEFAULT_FROM: ProviderKind = ProviderKind::Fitbit;
 
+/// `people list`: every connection, or a provider's, or those in one status.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeopleListOptions {
+    pub table: String,
+    pub provider: Option<ProviderKind>,
+    pub status: Option<ConnectionStatus>,
+    pub json: bool,
+}
+
+/// One person: `--provider` and `--user`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Person {
+    pub provider: ProviderKind,
+    pub user_id: ProviderUserId,
+}
+
+impl std::fmt::Display for Person {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.provider, self.user_id)
+    }
+}
+
+/// `people backfill`: sync work for each day of `from..=to`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BackfillOptions {
+    pub table: String,
+    pub work_queue_url: String,
+    pub person: Person,
+    pub from: Date,
+    pub to: Date,
+}
+
+/// The longest backfill, in days (both ends counted).
+pub const MAX_BACKFILL_DAYS: i64 = 90;
+
+/// `people disconnect`: a revocation on the work queue.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DisconnectOptions {
+    pub table: String,
+    pub work_queue_url: String,
+    pub person: Person,
+}
+
+/// `dlq redrive`: a dead-letter queue's messages back to its source queue.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RedriveOptions {
+    pub from_queue_url: String,
+    pub to_queue_url: String,
+    pub max: Option<usize>,
+    pub dry_run: bool,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command {
     Help,
     Subscriber(SubscriberOptions),
     MigrationPending(MigrationOptions),
+    PeopleList(PeopleListOptions),
+    PeopleBackfill(BackfillOptions),
+    PeopleDisconnect(DisconnectOptions),
+    DlqRedrive(RedriveOptions),
 }
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -137,7 +195,7 @@ fn usage(message: impl Into<String>) -> UsageError {
 }
 
 /// Flags that take a value.
-const VALUE_FLAGS: [&str; 14] = [
+const VALUE_FLAGS: [&str; 21] = [
     "--key-file",
     "--project",
     "--subscriber-id",
@@ -152,7 +210,17 @@ const VALUE_FLAGS: [&str; 14] = [
     "--public-base-url",
     "--link-secret-id",
     "--link-days",
+    "--provider",
+    "--status",
+    "--user",
+    "--work-queue-url",
+    "--from-queue-url",
+    "--to-queue-url",
+    "--max",
 ];
+
+/// Flags that take no value.
+const SWITCHES: [&str; 3] = ["--force", "--json", "--dry-run"];
 
 /// The flags `migration pending` takes (besides `--help`).
 const MIGRATION_FLAGS: [&str; 6] = [
@@ -164,7 +232,21 @@ const MIGRATION_FLAGS: [&str; 6] = [
     "--link-days",
 ];
 
-const COMMANDS: &str = "google-health subscriber create|list|patch|delete, migration pending";
+/// The flags of the `people` commands and of `dlq redrive` (besides `--help`).
+const PEOPLE_LIST_FLAGS: [&str; 4] = ["--table", "--provider", "--status", "--json"];
+const BACKFILL_FLAGS: [&str; 6] = [
+    "--table",
+    "--work-queue-url",
+    "--provider",
+    "--user",
+    "--from",
+    "--to",
+];
+const DISCONNECT_FLAGS: [&str; 4] = ["--table", "--work-queue-url", "--provider", "--user"];
+const REDRIVE_FLAGS: [&str; 4] = ["--from-queue-url", "--to-queue-url", "--max", "--dry-run"];
+
+const COMMANDS: &str = "google-health subscriber create|list|patch|delete, migration pending, \
+                        people list|backfill|disconnect, dlq redrive";
 
 /// The flags as given, in order; each at most once.
 struct Flags(Vec<(String, Option<String>)>);
@@ -195,9 +277,21 @@ impl Flags {
     fn has(&self, name: &str) -> bool {
         self.0.iter().any(|(n, _)| n == name)
     }
+
+    /// A value the command cannot do without.
+    fn required(&self, name: &str, command: &str, what: &str) -> Result<String, UsageError> {
+        self.value(name)?
+            .ok_or_else(|| usage(format!("{command} needs {name} ({what})")))
+    }
 }
 
+/// Parses the command line, with today's date (UTC) as the end of time for backfills.
 pub fn parse(args: &[String]) -> Result<Command, UsageError> {
+    parse_on(args, time::OffsetDateTime::now_utc().date())
+}
+
+/// [`parse`] on the given day (UTC): a backfill may not end after it.
+pub fn parse_on(args: &[String], today: Date) -> Result<Command, UsageError> {
     if args.iter().any(|a| a == "-h" || a == "--help") {
         return Ok(Command::Help);
     }
@@ -226,9 +320,9 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
                         .ok_or_else(|| usage(format!("{name} needs a value")))?,
                 ),
             }
-        } else if name == "--force" {
+        } else if SWITCHES.contains(&name.as_str()) {
             if inline.is_some() {
-                return Err(usage("--force takes no value"));
+                return Err(usage(format!("{name} takes no value")));
             }
             None
         } else {
@@ -251,6 +345,12 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
         }
         ["migration", "pending"] => migration_pending(&flags).map(Command::MigrationPending),
         ["migration"] => Err(usage("which migration command: pending?")),
+        ["people", "list"] => people_list(&flags).map(Command::PeopleList),
+        ["people", "backfill"] => backfill(&flags, today).map(Command::PeopleBackfill),
+        ["people", "disconnect"] => disconnect(&flags).map(Command::PeopleDisconnect),
+        ["people"] => Err(usage("which people command: list, backfill or disconnect?")),
+        ["dlq", "redrive"] => redrive(&flags).map(Command::DlqRedrive),
+        ["dlq"] => Err(usage("which dlq command: redrive?")),
         [] => Err(usage("no command")),
         _ => Err(usage(format!(
             "unknown command {:?}: {COMMANDS}",
@@ -390,6 +490,164 @@ fn migration_pending(flags: &Flags) -> Result<MigrationOptions, UsageError> {
     })
 }
 
+fn people_list(flags: &Flags) -> Result<PeopleListOptions, UsageError> {
+    flags.check_apply(&PEOPLE_LIST_FLAGS, "people list")?;
+    let status = match flags.value("--status")? {
+        Some(name) => Some(ConnectionStatus::parse(&name).ok_or_else(|| {
+            usage(format!(
+                "--status {name:?} is not a status: active, needs_reconsent or provider_gone"
+            ))
+        })?),
+        None => None,
+    };
+    Ok(PeopleListOptions {
+        table: flags.required("--table", "people list", "the TableName stack output")?,
+        provider: flags
+            .value("--provider")?
+            .map(|name| provider("--provider", &name))
+            .transpose()?,
+        status,
+        json: flags.has("--json"),
+    })
+}
+
+/// `--provider` and `--user`, both required.
+fn person(flags: &Flags, command: &str) -> Result<Person, UsageError> {
+    let name = flags.required("--provider", command, "the person's provider")?;
+    let provider = provider("--provider", &name)?;
+    let user = flags.required("--user", command, "the person's id at the provider")?;
+    if user
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || c == '#')
+    {
+        return Err(usage(format!(
+            "--user {user:?} is not a provider's user id"
+        )));
+    }
+    Ok(Person {
+        provider,
+        user_id: ProviderUserId(user),
+    })
+}
+
+fn date(flag: &str, value: &str) -> Result<Date, UsageError> {
+    iso_date::parse(value)
+        .ok_or_else(|| usage(format!("{flag} {value:?} is not a date (YYYY-MM-DD)")))
+}
+
+fn backfill(flags: &Flags, today: Date) -> Result<BackfillOptions, UsageError> {
+    const COMMAND: &str = "people backfill";
+    flags.check_apply(&BACKFILL_FLAGS, COMMAND)?;
+    let table = flags.required("--table", COMMAND, "the TableName stack output")?;
+    let work_queue_url = queue_url(
+        "--work-queue-url",
+        &flags.required("--work-queue-url", COMMAND, "the WorkQueueUrl stack output")?,
+    )?;
+    let person = person(flags, COMMAND)?;
+    let from = date(
+        "--from",
+        &flags.required("--from", COMMAND, "the first day, YYYY-MM-DD")?,
+    )?;
+    let to = date(
+        "--to",
+        &flags.required("--to", COMMAND, "the last day, YYYY-MM-DD")?,
+    )?;
+    if from > to {
+        return Err(usage(format!("--from {from} is after --to {to}")));
+    }
+    let days = (to - from).whole_days() + 1;
+    if days > MAX_BACKFILL_DAYS {
+        return Err(usage(format!(
+            "{from} to {to} is {days} days: a backfill covers at most {MAX_BACKFILL_DAYS}"
+        )));
+    }
+    if to > today {
+        return Err(usage(format!(
+            "--to {to} is in the future (today is {today}, UTC)"
+        )));
+    }
+    Ok(BackfillOptions {
+        table,
+        work_queue_url,
+        person,
+        from,
+        to,
+    })
+}
+
+fn disconnect(flags: &Flags) -> Result<DisconnectOptions, UsageError> {
+    const COMMAND: &str = "people disconnect";
+    flags.check_apply(&DISCONNECT_FLAGS, COMMAND)?;
+    Ok(DisconnectOptions {
+        table: flags.required("--table", COMMAND, "the TableName stack output")?,
+        work_queue_url: queue_url(
+            "--work-queue-url",
+            &flags.required("--work-queue-url", COMMAND, "the WorkQueueUrl stack output")?,
+        )?,
+        person: person(flags, COMMAND)?,
+    })
+}
+
+fn redrive(flags: &Flags) -> Result<RedriveOptions, UsageError> {
+    const COMMAND: &str = "dlq redrive";
+    flags.check_apply(&REDRIVE_FLAGS, COMMAND)?;
+    let from_queue_url = queue_url(
+        "--from-queue-url",
+        &flags.required(
+            "--from-queue-url",
+            COMMAND,
+            "the dead-letter queue, e.g. the WorkDeadLetterQueueUrl stack output",
+        )?,
+    )?;
+    let to_queue_url = queue_url(
+        "--to-queue-url",
+        &flags.required(
+            "--to-queue-url",
+            COMMAND,
+            "its source queue, e.g. the WorkQueueUrl stack output",
+        )?,
+    )?;
+    if from_queue_url == to_queue_url {
+        return Err(usage(
+            "--from-queue-url and --to-queue-url are the same queue",
+        ));
+    }
+    // A dead-letter queue is of its source queue's kind (AWS refuses anything else): a
+    // FIFO queue and a standard one are not a dead-letter queue and its source.
+    if from_queue_url.ends_with(".fifo") != to_queue_url.ends_with(".fifo") {
+        return Err(usage(
+            "one queue is FIFO and the other is not: they are not a dead-letter queue and \
+             its source",
+        ));
+    }
+    let max = match flags.value("--max")? {
+        Some(n) => Some(
+            n.parse::<usize>()
+                .ok()
+                .filter(|n| *n >= 1)
+                .ok_or_else(|| usage(format!("--max {n:?} is not a number of messages")))?,
+        ),
+        None => None,
+    };
+    Ok(RedriveOptions {
+        from_queue_url,
+        to_queue_url,
+        max,
+        dry_run: flags.has("--dry-run"),
+    })
+}
+
+/// An SQS queue URL as the stack outputs give it: http(s), a path, no query.
+fn queue_url(flag: &str, value: &str) -> Result<String, UsageError> {
+    Url::parse(value)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "https" | "http"))
+        .filter(|u| u.has_host() && u.path().len() > 1)
+        .filter(|u| u.query().is_none() && u.fragment().is_none())
+        .map(|_| value.to_owned())
+        .ok_or_else(|| usage(format!("{flag} {value:?} is not a queue URL")))
+}
+
 /// The base the links are built on: the deployment's public URL, as the stack gives it.
 fn public_base_url(value: &str) -> Result<Url, UsageError> {
     Url::parse(value)
@@ -426,10 +684,20 @@ mod tests {
     }
 
     fn refused(line: &str) -> String {
-        match parse(&args(line)) {
+        match parse_on(&args(line), TODAY) {
             Err(UsageError(message)) => message,
             other => panic!("{line}: accepted as {other:?}"),
         }
+    }
+
+    /// The day the people commands' tests run on.
+    const TODAY: Date = time::macros::date!(2026 - 11 - 21);
+    const QUEUE: &str = "https://sqs.eu-central-1.amazonaws.com/123456789012/fitbridge-WorkQueue-X";
+    const DLQ: &str =
+        "https://sqs.eu-central-1.amazonaws.com/123456789012/fitbridge-WorkDeadLetterQueue-X";
+
+    fn command(line: &str) -> Command {
+        parse_on(&args(line), TODAY).unwrap_or_else(|e| panic!("{line}: {e}"))
     }
 
     #[test]
@@ -614,5 +882,222 @@ mod tests {
                 "{days}"
             );
         }
+    }
+
+    #[test]
+    fn people_list_filters_by_provider_and_status() {
+        assert_eq!(
+            command("people list --table T"),
+            Command::PeopleList(PeopleListOptions {
+                table: "T".into(),
+                provider: None,
+                status: None,
+                json: false,
+            })
+        );
+        assert_eq!(
+            command(
+                "people list --table=T --provider google-health --status=needs_reconsent --json"
+            ),
+            Command::PeopleList(PeopleListOptions {
+                table: "T".into(),
+                provider: Some(ProviderKind::GoogleHealth),
+                status: Some(ConnectionStatus::NeedsReconsent),
+                json: true,
+            })
+        );
+    }
+
+    #[test]
+    fn people_backfill_takes_a_person_and_a_range_of_days() {
+        let line = format!(
+            "people backfill --table T --work-queue-url {QUEUE} --provider fitbit \
+             --user GGNJL9 --from 2026-08-24 --to 2026-11-21"
+        );
+        assert_eq!(
+            command(&line),
+            Command::PeopleBackfill(BackfillOptions {
+                table: "T".into(),
+                work_queue_url: QUEUE.into(),
+                person: Person {
+                    provider: ProviderKind::Fitbit,
+                    user_id: ProviderUserId("GGNJL9".into()),
+                },
+                from: time::macros::date!(2026 - 08 - 24),
+                to: TODAY,
+            }),
+            "90 days, ending today"
+        );
+        let one_day = format!(
+            "people backfill --table T --work-queue-url={QUEUE} --provider=google-health \
+             --user=4123456789012345678 --from=2026-11-01 --to=2026-11-01"
+        );
+        let Command::PeopleBackfill(options) = command(&one_day) else {
+            panic!("{one_day}");
+        };
+        assert_eq!(
+            options.person.to_string(),
+            "google-health/4123456789012345678"
+        );
+        assert_eq!(options.from, options.to);
+    }
+
+    #[test]
+    fn people_backfill_refuses_long_reversed_future_and_malformed_ranges() {
+        let base = format!(
+            "people backfill --table T --work-queue-url {QUEUE} --provider fitbit --user GGNJL9"
+        );
+        let with = |range: &str| refused(&format!("{base} {range}"));
+        assert!(with("--from 2026-08-22 --to 2026-11-20")
+            .contains("91 days: a backfill covers at most 90"));
+        assert!(with("--from 2026-11-20 --to 2026-11-19").contains("is after"));
+        assert!(with("--from 2026-11-20 --to 2026-11-22").contains("future"));
+        assert!(with("--from 2026-11-22 --to 2026-11-22").contains("future"));
+        assert!(with("--from 2026-11-31 --to 2026-12-01").contains("not a date"));
+        assert!(with("--from 20261101 --to 2026-11-02").contains("not a date"));
+        assert!(with("--from 2026-11-01").contains("needs --to"));
+        assert!(with("--to 2026-11-01").contains("needs --from"));
+        let no = |flag: &str| {
+            let line = format!(
+                "people backfill --table T --work-queue-url {QUEUE} --provider fitbit \
+                 --user GGNJL9 --from 2026-11-01 --to 2026-11-02"
+            );
+            let without: Vec<&str> = line.split_whitespace().collect();
+            let at = without.iter().position(|w| *w == flag).unwrap();
+            let rest: Vec<&str> = without[..at]
+                .iter()
+                .chain(&without[at + 2..])
+                .copied()
+                .collect();
+            refused(&rest.join(" "))
+        };
+        for flag in ["--table", "--work-queue-url", "--provider", "--user"] {
+            assert!(no(flag).contains(&format!("needs {flag}")), "{flag}");
+        }
+        assert!(with("--from 2026-11-01 --to 2026-11-02 --json").contains("does not apply"));
+        assert!(refused(&format!(
+            "people backfill --table T --work-queue-url {QUEUE} --provider garmin --user U \
+             --from 2026-11-01 --to 2026-11-02"
+        ))
+        .contains("not a provider"));
+        assert!(refused(
+            "people backfill --table T --work-queue-url not-a-url --provider fitbit --user U \
+             --from 2026-11-01 --to 2026-11-02"
+        )
+        .contains("not a queue URL"));
+        assert!(refused(&format!(
+            "people backfill --table T --work-queue-url {QUEUE} --provider fitbit --user=A#B \
+             --from 2026-11-01 --to 2026-11-02"
+        ))
+        .contains("not a provider's user id"));
+    }
+
+    #[test]
+    fn people_disconnect_takes_a_person_and_the_work_queue() {
+        assert_eq!(
+            command(&format!(
+                "people disconnect --table T --work-queue-url {QUEUE} --provider fitbit --user GGNJL9"
+            )),
+            Command::PeopleDisconnect(DisconnectOptions {
+                table: "T".into(),
+                work_queue_url: QUEUE.into(),
+                person: Person {
+                    provider: ProviderKind::Fitbit,
+                    user_id: ProviderUserId("GGNJL9".into()),
+                },
+            })
+        );
+        assert!(refused(&format!(
+            "people disconnect --table T --work-queue-url {QUEUE} --provider fitbit"
+        ))
+        .contains("needs --user"));
+        assert!(refused(&format!(
+            "people disconnect --table T --work-queue-url {QUEUE} --provider fitbit --user U --force"
+        ))
+        .contains("does not apply"));
+        assert!(refused(&format!(
+            "people disconnect --table T --work-queue-url {QUEUE} --provider fitbit --user U \
+             --from 2026-11-01"
+        ))
+        .contains("does not apply"));
+    }
+
+    #[test]
+    fn dlq_redrive_moves_between_two_queues_of_one_kind() {
+        assert_eq!(
+            command(&format!(
+                "dlq redrive --from-queue-url {DLQ} --to-queue-url {QUEUE}"
+            )),
+            Command::DlqRedrive(RedriveOptions {
+                from_queue_url: DLQ.into(),
+                to_queue_url: QUEUE.into(),
+                max: None,
+                dry_run: false,
+            })
+        );
+        let Command::DlqRedrive(options) = command(&format!(
+            "dlq redrive --from-queue-url={DLQ} --to-queue-url={QUEUE} --max 25 --dry-run"
+        )) else {
+            panic!()
+        };
+        assert_eq!((options.max, options.dry_run), (Some(25), true));
+        let fifo = command(
+            "dlq redrive --from-queue-url http://127.0.0.1:4566/000000000000/retry-dlq.fifo \
+             --to-queue-url http://127.0.0.1:4566/000000000000/retry.fifo",
+        );
+        assert!(matches!(fifo, Command::DlqRedrive(_)));
+
+        assert!(refused("dlq").contains("which dlq command"));
+        assert!(refused("dlq move").contains("unknown command"));
+        assert!(refused(&format!("dlq redrive --to-queue-url {QUEUE}"))
+            .contains("needs --from-queue-url"));
+        assert!(refused(&format!("dlq redrive --from-queue-url {DLQ}"))
+            .contains("needs --to-queue-url"));
+        assert!(refused(&format!(
+            "dlq redrive --from-queue-url {DLQ} --to-queue-url {DLQ}"
+        ))
+        .contains("same queue"));
+        assert!(refused(&format!(
+            "dlq redrive --from-queue-url {DLQ} --to-queue-url http://127.0.0.1:4566/0/retry.fifo"
+        ))
+        .contains("FIFO"));
+        for max in ["0", "-1", "ten", ""] {
+            assert!(
+                refused(&format!(
+                    "dlq redrive --from-queue-url {DLQ} --to-queue-url {QUEUE} --max={max}"
+                ))
+                .contains("--max"),
+                "{max}"
+            );
+        }
+        assert!(refused(&format!(
+            "dlq redrive --from-queue-url {DLQ} --to-queue-url {QUEUE} --dry-run=yes"
+        ))
+        .contains("takes no value"));
+        assert!(refused(&format!(
+            "dlq redrive --from-queue-url {DLQ} --to-queue-url {QUEUE} --table T"
+        ))
+        .contains("does not apply"));
+        assert!(refused(&format!(
+            "dlq redrive --from-queue-url ftp://x/q --to-queue-url {QUEUE}"
+        ))
+        .contains("not a queue URL"));
+        assert!(refused(&format!(
+            "dlq redrive --from-queue-url https://x --to-queue-url {QUEUE}"
+        ))
+        .contains("not a queue URL"));
+    }
+
+    #[test]
+    fn people_mistakes_are_usage_errors() {
+        assert!(refused("people").contains("which people command"));
+        assert!(refused("people show --table T").contains("unknown command"));
+        assert!(refused("people list").contains("needs --table"));
+        assert!(refused("people list --table T --status gone").contains("not a status"));
+        assert!(refused("people list --table T --provider garmin").contains("not a provider"));
+        assert!(refused("people list --table T --json=1").contains("takes no value"));
+        assert!(refused("people list --table T --user U").contains("does not apply"));
+        assert!(refused("migration pending --table T --json").contains("does not apply"));
+        assert!(refused("google-health subscriber list --dry-run").contains("does not apply"));
     }
 }

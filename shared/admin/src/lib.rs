@@ -1,23 +1,30 @@
-//! `fitbridge-admin`: what an operator does by hand. Two things today:
+//! `fitbridge-admin`: what an operator does by hand:
 //! - Google Health's webhook subscriber (one per Google Cloud project, `AUTOMATIC`
 //!   subscriptions for everyone who consents), managed with a service-account key, once
 //!   per deployment;
 //! - the people still to migrate off the legacy Fitbit Web API ([`migration`]): listed
 //!   from the connections table, each optionally with the connect link the company sends
-//!   them.
+//!   them;
+//! - the people ([`people`]): listed with their status and last import; a backfill of a
+//!   person's days and a disconnect, both queued as work for the worker, which does them
+//!   exactly as it does the same work from a provider or the daily job;
+//! - a dead-letter queue moved back to its source queue ([`dlq`]).
 //!
 //! Invariants:
-//! - Nothing reaches Google, Secrets Manager or the table before every local input is
-//!   checked: arguments, the key file, and the endpoint authorization (which must carry
-//!   its scheme, `Bearer …`).
-//! - Output is one line per subscriber or person (a listing ends with a summary line),
-//!   or one line for the operation's result, on stdout; errors go to stderr. Neither ever
-//!   shows the authorization, the access token, the key or the connect-link key; the
-//!   listing of people reads no tokens at all.
-//! - `migration pending` only reads.
+//! - Nothing reaches Google, Secrets Manager, the table or a queue before every local
+//!   input is checked: arguments, the key file, and the endpoint authorization (which
+//!   must carry its scheme, `Bearer …`).
+//! - Output is one line per subscriber, person or message (a listing ends with a summary
+//!   line), or one line for the operation's result, on stdout; errors go to stderr. Neither
+//!   ever shows the authorization, the access token, the key or the connect-link key; the
+//!   listings of people read no tokens at all.
+//! - `migration pending` and `people list` only read. `people backfill` and `people
+//!   disconnect` only queue work (the worker does it); `dlq redrive` only moves messages,
+//!   never losing one ([`fitbridge::queue::redrive`]).
 //! - Exit codes: [`EXIT_OK`], [`EXIT_REFUSED`] (Google, its token endpoint, Secrets
-//!   Manager or the connections table refused or failed), [`EXIT_USAGE`] (the invocation
-//!   or a local input is wrong; nothing was read or changed).
+//!   Manager, the table or a queue refused or failed, or the person is not in a state for
+//!   the command), [`EXIT_USAGE`] (the invocation or a local input is wrong; nothing was
+//!   changed).
 //! - The authorization registered is the Google Health secret's `webhook_authorization`,
 //!   and the connect-link key the `ConnectLinkSecret`'s `key`, read like the functions
 //!   read them (Secrets Manager through the SDK's default configuration,
@@ -27,10 +34,13 @@
 //!
 //! [`run`] is the whole program with its environment passed in, so tests drive it
 //! in-process against the sandbox; [`run_with_directory`] also passes in the connections
-//! table (an in-memory store, or the emulator's).
+//! table (an in-memory store, or the emulator's), [`run_with_backends`] the table and the
+//! queues.
 
 pub mod args;
+pub mod dlq;
 pub mod migration;
+pub mod people;
 pub mod token;
 
 use std::io::Write;
@@ -42,9 +52,13 @@ use fitbridge::provider::google_health::subscribers::{
     DEFAULT_DATA_TYPES,
 };
 use fitbridge::provider::google_health::GoogleHealthCredentials;
+use fitbridge::queue::sqs::SqsQueue;
+use fitbridge::queue::{MessageQueue, WorkQueue};
 use fitbridge::secret::Secret;
 use fitbridge::secret_store::{SecretCache, SecretSource, SecretsManagerSource};
+use fitbridge::store::dynamodb::DynamoStore;
 use fitbridge::store::ConnectionDirectory;
+use fitbridge::wiring::Table;
 use url::Url;
 
 use args::{Action, AuthorizationSource, Command, SubscriberOptions};
@@ -59,11 +73,17 @@ pub const DEFAULT_API_BASE_URL: &str = "https://health.googleapis.com";
 
 pub const USAGE: &str = "\
 fitbridge-admin: manage fitbridge's Google Health webhook subscriber; list the people
-still to migrate off the legacy Fitbit Web API
+still to migrate off the legacy Fitbit Web API; list, backfill and disconnect people;
+move a dead-letter queue back to its source queue
 
 USAGE:
     fitbridge-admin google-health subscriber <ACTION> [OPTIONS]
     fitbridge-admin migration pending --table NAME [MIGRATION OPTIONS]
+    fitbridge-admin people list --table NAME [--provider P] [--status S] [--json]
+    fitbridge-admin people backfill --table NAME --work-queue-url URL --provider P --user ID
+                                    --from YYYY-MM-DD --to YYYY-MM-DD
+    fitbridge-admin people disconnect --table NAME --work-queue-url URL --provider P --user ID
+    fitbridge-admin dlq redrive --from-queue-url URL --to-queue-url URL [--max N] [--dry-run]
 
 ACTIONS:
     create   register the subscriber: AUTOMATIC subscriptions for everyone who consents.
@@ -110,14 +130,63 @@ MIGRATION PENDING:
     contact; the ref only ties the contact to the company's own customer record, and
     only a link the company signed can carry it.
 
-Secrets Manager and DynamoDB are reached with the AWS SDK's default configuration
+PEOPLE LIST:
+    Every connection (or a provider's, or those in one status), one line each, sorted:
+        <provider>/<user id> status=<status> contact=<origin>/<id> connected=<time>
+            consented=<time> last_day=<day> last_import=<time>
+    then `N people (by status: ...)`; with --json, a JSON array instead. connected is the
+    first connect, consented the latest; last_day is the newest day in the contact's
+    import ledger and last_import when it was written to SAP (- for none; unconfirmed
+    for a write still in flight). It reads the table (one scan per provider, one
+    ledger read per person), never the tokens.
+
+    --table NAME             the connections table (the TableName stack output)
+    --provider PROVIDER      only this provider's people
+    --status STATUS          only people in this status: active, needs_reconsent,
+                             provider_gone
+    --json                   a JSON array of people
+
+PEOPLE BACKFILL:
+    Queues one sync work item per day from --from to --to, each for every collection
+    the person granted, as the daily job does for yesterday. The worker imports them;
+    a day already in SAP with the same values is not written again. Only for a
+    connected, active person.
+
+    --table NAME             the connections table (the TableName stack output)
+    --work-queue-url URL     the work queue (the WorkQueueUrl stack output)
+    --provider PROVIDER      the person's provider
+    --user ID                the person's id at the provider (as people list shows it)
+    --from DAY, --to DAY     the first and the last day, YYYY-MM-DD: at most 90 days,
+                             none after today (UTC, and in the person's time zone)
+
+PEOPLE DISCONNECT:
+    Queues a revocation for a connected person (whatever their status), with --table,
+    --work-queue-url, --provider and --user as above. The worker completes it as it
+    does a revocation by the provider: it removes the subscriptions, revokes the grant
+    at the provider, deletes the tokens and flags the contact in SAP with a disconnect
+    interaction; the person then leaves people list.
+
+DLQ REDRIVE:
+    Moves each message of a dead-letter queue to its source queue: the same body (in a
+    FIFO queue, the same group); a message is deleted from the dead-letter queue only
+    after its copy was accepted. A refused copy, a failed delete or a message that comes
+    back during the run stops it (exit 1, with what was moved).
+
+    --from-queue-url URL     the dead-letter queue (WorkDeadLetterQueueUrl, or
+                             RetryDeadLetterQueueUrl)
+    --to-queue-url URL       its source queue (WorkQueueUrl, or RetryQueueUrl)
+    --max N                  move at most N messages
+    --dry-run                list the messages (one line each) and move none
+
+Secrets Manager, DynamoDB and SQS are reached with the AWS SDK's default configuration
 (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL, ...), as the functions do.
 
 EXIT CODES:
     0  done
-    1  Google (or its token endpoint), Secrets Manager or the table refused or failed
-    2  usage: wrong arguments or local input (key file, authorization); nothing was read
-       or changed
+    1  Google (or its token endpoint), Secrets Manager, the table or a queue refused or
+       failed, or the person is not in a state for the command (not connected, parked)
+    2  usage: wrong arguments or local input (key file, authorization, a day in the
+       person's future); nothing was changed
 ";
 
 /// An environment variable's value by name (the process's, or a test's map).
@@ -146,12 +215,15 @@ impl Context {
 pub(crate) struct Failure {
     code: u8,
     message: String,
+    /// What was done before it stopped, for stdout.
+    output: String,
 }
 
-fn usage_error(message: impl Into<String>) -> Failure {
+pub(crate) fn usage_error(message: impl Into<String>) -> Failure {
     Failure {
         code: EXIT_USAGE,
         message: message.into(),
+        output: String::new(),
     }
 }
 
@@ -159,6 +231,7 @@ pub(crate) fn refused(message: impl Into<String>) -> Failure {
     Failure {
         code: EXIT_REFUSED,
         message: message.into(),
+        output: String::new(),
     }
 }
 
@@ -171,7 +244,55 @@ impl From<SubscriberError> for Failure {
                 EXIT_REFUSED
             },
             message: error.to_string(),
+            output: String::new(),
         }
+    }
+}
+
+/// Where the people and dlq commands find the table and the queues.
+pub trait Backends: Send + Sync {
+    /// The table: every storage port.
+    fn table(&self, name: &str) -> Arc<dyn Table>;
+    fn work_queue(&self, url: &str) -> Arc<dyn WorkQueue>;
+    fn message_queue(&self, url: &str) -> Arc<dyn MessageQueue>;
+}
+
+/// DynamoDB and SQS through the AWS SDK's default configuration
+/// (`fitbridge::wiring::aws_config`: `AWS_PROFILE`, `AWS_REGION`, `AWS_ENDPOINT_URL`, ...).
+pub struct AwsBackends {
+    dynamodb: aws_sdk_dynamodb::Client,
+    sqs: aws_sdk_sqs::Client,
+}
+
+impl AwsBackends {
+    pub async fn from_environment() -> AwsBackends {
+        let config = fitbridge::wiring::aws_config().await;
+        AwsBackends {
+            dynamodb: aws_sdk_dynamodb::Client::new(&config),
+            sqs: aws_sdk_sqs::Client::new(&config),
+        }
+    }
+}
+
+impl Backends for AwsBackends {
+    fn table(&self, name: &str) -> Arc<dyn Table> {
+        Arc::new(DynamoStore::new(self.dynamodb.clone(), name))
+    }
+
+    fn work_queue(&self, url: &str) -> Arc<dyn WorkQueue> {
+        Arc::new(SqsQueue::new(self.sqs.clone(), url))
+    }
+
+    fn message_queue(&self, url: &str) -> Arc<dyn MessageQueue> {
+        Arc::new(SqsQueue::new(self.sqs.clone(), url))
+    }
+}
+
+/// The backends given, or AWS's (configured only now: after every local check).
+async fn backends_or_aws(given: Option<Arc<dyn Backends>>) -> Arc<dyn Backends> {
+    match given {
+        Some(backends) => backends,
+        None => Arc::new(AwsBackends::from_environment().await),
     }
 }
 
@@ -195,15 +316,60 @@ pub async fn run_with_directory(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> u8 {
-    let result = match args::parse(args) {
-        Ok(Command::Help) => Ok(USAGE.to_owned()),
-        Ok(Command::Subscriber(options)) => subscriber(&options, context).await,
-        Ok(Command::MigrationPending(options)) => {
-            migration::pending(&options, context, directory).await
-        }
+    run_on(args, context, directory, None, out, err).await
+}
+
+/// [`run`], with the people and dlq commands (and `migration pending`) on `backends`'
+/// table and queues instead of DynamoDB's and SQS's.
+pub async fn run_with_backends(
+    args: &[String],
+    context: &Context,
+    backends: Arc<dyn Backends>,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> u8 {
+    run_on(args, context, None, Some(backends), out, err).await
+}
+
+async fn run_on(
+    args: &[String],
+    context: &Context,
+    directory: Option<Arc<dyn ConnectionDirectory>>,
+    backends: Option<Arc<dyn Backends>>,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> u8 {
+    let command = match args::parse(args) {
+        Ok(command) => command,
         Err(e) => {
             let _ = writeln!(err, "error: {e}\n(fitbridge-admin --help shows the usage)");
             return EXIT_USAGE;
+        }
+    };
+    let result = match command {
+        Command::Help => Ok(USAGE.to_owned()),
+        Command::Subscriber(options) => subscriber(&options, context).await,
+        Command::MigrationPending(options) => {
+            let directory = match (directory, &backends) {
+                (Some(directory), _) => Some(directory),
+                (None, Some(backends)) => {
+                    Some(backends.table(&options.table) as Arc<dyn ConnectionDirectory>)
+                }
+                (None, None) => None,
+            };
+            migration::pending(&options, context, directory).await
+        }
+        Command::PeopleList(options) => {
+            people::list(&options, &*backends_or_aws(backends).await).await
+        }
+        Command::PeopleBackfill(options) => {
+            people::backfill(&options, &*backends_or_aws(backends).await).await
+        }
+        Command::PeopleDisconnect(options) => {
+            people::disconnect(&options, &*backends_or_aws(backends).await).await
+        }
+        Command::DlqRedrive(options) => {
+            dlq::redrive(&options, &*backends_or_aws(backends).await).await
         }
     };
     let failure = match result {
@@ -213,6 +379,7 @@ pub async fn run_with_directory(
         },
         Err(failure) => failure,
     };
+    let _ = out.write_all(failure.output.as_bytes());
     let _ = writeln!(err, "error: {}", failure.message);
     failure.code
 }

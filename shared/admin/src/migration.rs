@@ -220,6 +220,8 @@ mod tests {
             },
             customer_ref: customer_ref.map(str::to_owned),
             updated_at: None,
+            connected_at: None,
+            consented_at: None,
         }
     }
 

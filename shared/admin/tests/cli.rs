@@ -1,7 +1,9 @@
 //! The built binary against the sandbox: usage, exit codes, and what it prints.
 //! (The whole subscriber life cycle against the real webhook handler is in
 //! `tests/integration/tests/google_health_subscriber.rs`; `migration pending` in-process
-//! is `tests/migration.rs`, against the emulator `tests/integration/tests/admin_migration.rs`.)
+//! is `tests/migration.rs`, against the emulator `tests/integration/tests/admin_migration.rs`;
+//! the people and dlq commands in-process are `tests/people.rs`, against the local stack
+//! `tests/local_stack.rs`.)
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -55,6 +57,14 @@ async fn help_and_usage_errors() {
     assert_eq!(help.status.code(), Some(0));
     assert!(text(&help.stdout).contains("fitbridge-admin google-health subscriber <ACTION>"));
     assert!(text(&help.stdout).contains("fitbridge-admin migration pending --table NAME"));
+    for usage in [
+        "fitbridge-admin people list --table NAME",
+        "fitbridge-admin people backfill --table NAME --work-queue-url URL",
+        "fitbridge-admin people disconnect --table NAME --work-queue-url URL",
+        "fitbridge-admin dlq redrive --from-queue-url URL --to-queue-url URL",
+    ] {
+        assert!(text(&help.stdout).contains(usage), "{usage}");
+    }
 
     for args in [
         &[][..],
@@ -69,6 +79,22 @@ async fn help_and_usage_errors() {
         &["google-health", "subscriber", "list", "--bogus"],
         &["migration", "pending"],
         &["migration", "pending", "--table", "t", "--to", "fitbit"],
+        &["people", "list"],
+        &["people", "backfill", "--table", "t"],
+        &[
+            "people",
+            "disconnect",
+            "--table",
+            "t",
+            "--provider",
+            "fitbit",
+        ],
+        &[
+            "dlq",
+            "redrive",
+            "--from-queue-url",
+            "http://127.0.0.1:1/0/q",
+        ],
     ] {
         let output = admin(args, &[]).await;
         assert_eq!(output.status.code(), Some(2), "{args:?}");
@@ -161,24 +187,33 @@ async fn list_prints_nothing_for_no_subscriber_and_a_refusal_exits_1() {
     std::fs::remove_file(key).ok();
 }
 
+/// An endpoint where nothing listens, and the SDK's default configuration pointed at it.
+fn nowhere() -> Vec<(&'static str, String)> {
+    let nowhere = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", nowhere.local_addr().unwrap());
+    drop(nowhere);
+    [
+        ("AWS_ENDPOINT_URL", endpoint.as_str()),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_CONFIG_FILE", "/nonexistent"),
+        ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent"),
+        ("AWS_MAX_ATTEMPTS", "1"),
+    ]
+    .map(|(k, v)| (k, v.to_owned()))
+    .to_vec()
+}
+
 /// The real DynamoDB adapter through the SDK's default configuration, pointed by
 /// `AWS_ENDPOINT_URL` at a port where nothing listens.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn migration_pending_exits_1_when_the_table_cannot_be_read() {
-    let nowhere = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let endpoint = format!("http://{}", nowhere.local_addr().unwrap());
-    drop(nowhere);
+    let env = nowhere();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let output = admin(
         &["migration", "pending", "--table", "fitbridge-test-table"],
-        &[
-            ("AWS_ENDPOINT_URL", &endpoint),
-            ("AWS_REGION", "us-east-1"),
-            ("AWS_ACCESS_KEY_ID", "test"),
-            ("AWS_SECRET_ACCESS_KEY", "test"),
-            ("AWS_CONFIG_FILE", "/nonexistent"),
-            ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent"),
-            ("AWS_MAX_ATTEMPTS", "1"),
-        ],
+        &env,
     )
     .await;
     assert_eq!(output.status.code(), Some(1), "{}", text(&output.stderr));
@@ -187,5 +222,66 @@ async fn migration_pending_exits_1_when_the_table_cannot_be_read() {
         text(&output.stderr).contains("cannot list the connections in table fitbridge-test-table"),
         "{}",
         text(&output.stderr)
+    );
+}
+
+/// The people and dlq commands through the real DynamoDB and SQS adapters, with nothing
+/// to answer them: exit 1, saying what could not be reached.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn people_and_dlq_commands_exit_1_when_aws_cannot_be_reached() {
+    let env = nowhere();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let endpoint = env[0].1;
+    let queue = format!("{endpoint}/000000000000/fitbridge-WorkQueue");
+    let dlq = format!("{endpoint}/000000000000/fitbridge-WorkDeadLetterQueue");
+
+    let list = admin(&["people", "list", "--table", "fitbridge-test-table"], &env).await;
+    assert_eq!(list.status.code(), Some(1), "{}", text(&list.stderr));
+    assert!(list.stdout.is_empty());
+    assert!(
+        text(&list.stderr).contains("cannot list the connections in table fitbridge-test-table")
+    );
+
+    let disconnect = admin(
+        &[
+            "people",
+            "disconnect",
+            "--table",
+            "fitbridge-test-table",
+            "--work-queue-url",
+            &queue,
+            "--provider",
+            "fitbit",
+            "--user",
+            "GGNJL9",
+        ],
+        &env,
+    )
+    .await;
+    assert_eq!(disconnect.status.code(), Some(1));
+    assert!(text(&disconnect.stderr)
+        .contains("cannot read the connection of fitbit/GGNJL9 in table fitbridge-test-table"));
+
+    let redrive = admin(
+        &[
+            "dlq",
+            "redrive",
+            "--from-queue-url",
+            &dlq,
+            "--to-queue-url",
+            &queue,
+        ],
+        &env,
+    )
+    .await;
+    assert_eq!(redrive.status.code(), Some(1));
+    assert_eq!(
+        text(&redrive.stdout),
+        format!("moved 0 messages from {dlq} to {queue}\n")
+    );
+    assert!(
+        text(&redrive.stderr).contains("error: stopped: cannot receive from the queue"),
+        "{}",
+        text(&redrive.stderr)
     );
 }

@@ -289,6 +289,13 @@ impl DailyInteraction {
             work::iso_date::format(self.date)
         )
     }
+
+    /// The day a [`Self::source_object`] is about.
+    pub fn day_of_source_object(source_object: &str) -> Option<Date> {
+        let (rest, _metric) = source_object.rsplit_once('-')?;
+        let start = rest.len().checked_sub(10)?;
+        work::iso_date::parse(rest.get(start..)?)
+    }
 }
 
 impl ContactKey {
@@ -336,5 +343,38 @@ mod tests {
         assert_eq!(long.chars().count(), 50);
         assert_eq!(long, at(&"9".repeat(40)).source_object(), "deterministic");
         assert_ne!(long, at(&"8".repeat(40)).source_object());
+    }
+
+    #[test]
+    fn a_source_object_tells_its_day() {
+        let day = time::macros::date!(2026 - 11 - 20);
+        for id in ["GGNJL9", "4123456789012345678", "a-b-c", &"9".repeat(40)] {
+            for metric in Metric::ALL {
+                let interaction = DailyInteraction {
+                    provider: ProviderKind::ALL[0],
+                    contact: ContactKey {
+                        origin: "O".into(),
+                        id: id.into(),
+                    },
+                    user_id: ProviderUserId(id.into()),
+                    date: day,
+                    metric,
+                    value: 1.0,
+                };
+                assert_eq!(
+                    DailyInteraction::day_of_source_object(&interaction.source_object()),
+                    Some(day)
+                );
+            }
+        }
+        for bad in [
+            "",
+            "steps",
+            "GGNJL9-steps",
+            "GGNJL9-2026-13-20-steps",
+            "ü-steps",
+        ] {
+            assert_eq!(DailyInteraction::day_of_source_object(bad), None, "{bad}");
+        }
     }
 }

@@ -30,13 +30,13 @@ use time::OffsetDateTime;
 use super::{
     Claim, ConnectAttempts, ConnectionDirectory, ConnectionStore, ConnectionSummary,
     DirectoryEntry, DirectoryPage, Ending, FetchClaim, FetchKey, FetchLog, ImportLedger,
-    LedgerEntry, ParkedWork, PendingAuthorization, Revocation, StateError, StoreError, TokenStore,
-    Tombstone,
+    LatestImport, LedgerEntry, ParkedWork, PendingAuthorization, Revocation, StateError,
+    StoreError, TokenStore, Tombstone,
 };
 use crate::connect_link::VerifiedLink;
 use crate::domain::{
-    Collection, Connection, ConnectionStatus, ContactKey, ProviderKind, ProviderUserId, Scopes,
-    TokenSet, WorkItem,
+    Collection, Connection, ConnectionStatus, ContactKey, DailyInteraction, ProviderKind,
+    ProviderUserId, Scopes, TokenSet, WorkItem,
 };
 use crate::secret::Secret;
 
@@ -971,6 +971,34 @@ impl ImportLedger for DynamoStore {
             }
         }
     }
+
+    async fn latest(&self, contact: &ContactKey) -> Result<Option<LatestImport>, StoreError> {
+        // A contact's entries sort by day (`<contact>-<date>-<metric>`): the last is the
+        // newest day, read alone.
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", Self::import_key(contact, "")["pk"].clone())
+            .scan_index_forward(false)
+            .limit(1)
+            .projection_expression("sk, imported_at")
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let Some(item) = out.items.unwrap_or_default().into_iter().next() else {
+            return Ok(None);
+        };
+        let key = get_s(&item, "sk")?;
+        let day = DailyInteraction::day_of_source_object(key)
+            .ok_or_else(|| StoreError::Corrupt(format!("import ledger key {key:?}")))?;
+        let imported_at = item
+            .contains_key("imported_at")
+            .then(|| get_n(&item, "imported_at").and_then(timestamp))
+            .transpose()?;
+        Ok(Some(LatestImport { day, imported_at }))
+    }
 }
 
 impl DynamoStore {
@@ -1139,8 +1167,8 @@ impl ConnectionDirectory for DynamoStore {
 
 /// The attributes [`ConnectionDirectory::connections_of`] reads (`status` is a reserved
 /// word).
-const SUMMARY_ATTRIBUTES: &str =
-    "#provider, user_id, #status, contact_origin, contact_id, customer_ref, updated_at";
+const SUMMARY_ATTRIBUTES: &str = "#provider, user_id, #status, contact_origin, contact_id, \
+     customer_ref, updated_at, connected_at, consented_at";
 
 fn summary_from_item(item: &Item) -> Result<ConnectionSummary, StoreError> {
     Ok(ConnectionSummary {
@@ -1152,6 +1180,14 @@ fn summary_from_item(item: &Item) -> Result<ConnectionSummary, StoreError> {
         updated_at: item
             .contains_key("updated_at")
             .then(|| get_n(item, "updated_at").and_then(timestamp))
+            .transpose()?,
+        connected_at: item
+            .contains_key("connected_at")
+            .then(|| get_n(item, "connected_at").and_then(timestamp))
+            .transpose()?,
+        consented_at: item
+            .contains_key("consented_at")
+            .then(|| get_n(item, "consented_at").and_then(from_millis))
             .transpose()?,
     })
 }

@@ -15,12 +15,12 @@ use time::{Duration, OffsetDateTime};
 use super::{
     Claim, ConnectAttempts, ConnectionDirectory, ConnectionStore, ConnectionSummary,
     DirectoryEntry, DirectoryPage, Ending, FetchClaim, FetchKey, FetchLog, ImportLedger,
-    LedgerEntry, ParkedWork, PendingAuthorization, Revocation, StateError, StoreError, TokenStore,
-    Tombstone,
+    LatestImport, LedgerEntry, ParkedWork, PendingAuthorization, Revocation, StateError,
+    StoreError, TokenStore, Tombstone,
 };
 use crate::domain::{
-    Collection, Connection, ConnectionStatus, ContactKey, ProviderKind, ProviderUserId, TokenSet,
-    WorkItem,
+    Collection, Connection, ConnectionStatus, ContactKey, DailyInteraction, ProviderKind,
+    ProviderUserId, TokenSet, WorkItem,
 };
 
 /// Parked work waits this long for the person to act (as in the table).
@@ -49,6 +49,7 @@ struct Ledger {
     create_started: bool,
     claim: Option<Lease>,
     expires_at: Option<OffsetDateTime>,
+    imported_at: Option<OffsetDateTime>,
 }
 
 #[derive(Default)]
@@ -65,6 +66,8 @@ struct Tables {
     connections: BTreeMap<PersonKey, Connection>,
     /// When each connection last changed, where the table sets `updated_at`.
     updated_at: HashMap<PersonKey, OffsetDateTime>,
+    /// When each connection was first made (a reconnect keeps it), as `connected_at`.
+    connected_at: HashMap<PersonKey, OffsetDateTime>,
     leases: HashMap<PersonKey, Lease>,
     tombstones: HashMap<PersonKey, Tombstone>,
     ledger: HashMap<(String, String, String), Ledger>,
@@ -231,6 +234,7 @@ impl ConnectionStore for MemoryStore {
         let c = t.connections.remove(&key).expect("just read");
         t.leases.remove(&key);
         t.updated_at.remove(&key);
+        t.connected_at.remove(&key);
         let tombstone = Tombstone {
             contact: c.contact,
             ending,
@@ -321,6 +325,9 @@ impl ConnectionStore for MemoryStore {
                 1
             }
         };
+        t.connected_at
+            .entry(key.clone())
+            .or_insert_with(OffsetDateTime::now_utc);
         t.updated_at.insert(key, OffsetDateTime::now_utc());
         Ok(version)
     }
@@ -526,6 +533,7 @@ impl ImportLedger for MemoryStore {
             .ok_or_else(|| condition_failed("claim not held"))?;
         entry.hash = Some(hash.to_owned());
         entry.interaction_id = Some(interaction_id.to_owned());
+        entry.imported_at = Some(OffsetDateTime::now_utc());
         entry.claim = None;
         Ok(())
     }
@@ -555,6 +563,26 @@ impl ImportLedger for MemoryStore {
             }
         }
         Ok(newly)
+    }
+
+    async fn latest(&self, contact: &ContactKey) -> Result<Option<LatestImport>, StoreError> {
+        let t = self.lock();
+        // The table's order: the key with the newest day sorts last.
+        let Some((key, entry)) = t
+            .ledger
+            .iter()
+            .filter(|((origin, id, _), _)| *origin == contact.origin && *id == contact.id)
+            .map(|((_, _, key), entry)| (key, entry))
+            .max_by(|a, b| a.0.cmp(b.0))
+        else {
+            return Ok(None);
+        };
+        let day = DailyInteraction::day_of_source_object(key)
+            .ok_or_else(|| StoreError::Corrupt(format!("import ledger key {key:?}")))?;
+        Ok(Some(LatestImport {
+            day,
+            imported_at: entry.imported_at,
+        }))
     }
 }
 
@@ -661,6 +689,11 @@ impl ConnectionDirectory for MemoryStore {
                 contact: c.contact.clone(),
                 customer_ref: c.customer_ref.clone(),
                 updated_at: t.updated_at.get(&(c.provider, c.user_id.clone())).copied(),
+                connected_at: t
+                    .connected_at
+                    .get(&(c.provider, c.user_id.clone()))
+                    .copied(),
+                consented_at: c.consented_at,
             })
             .collect())
     }

@@ -308,6 +308,23 @@ pub trait ImportLedger: Send + Sync {
         user: &crate::domain::ContactKey,
         at: OffsetDateTime,
     ) -> Result<usize, StoreError>;
+
+    /// The contact's newest day in the ledger and when it was last written (one read of
+    /// one entry: for operators' listings). `None`: nothing was ever imported.
+    async fn latest(
+        &self,
+        user: &crate::domain::ContactKey,
+    ) -> Result<Option<LatestImport>, StoreError>;
+}
+
+/// The newest day a contact's ledger holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LatestImport {
+    /// The person's local day.
+    pub day: time::Date,
+    /// When an interaction of that day was last written to the marketing system; `None`:
+    /// its create was started but is not confirmed (yet).
+    pub imported_at: Option<OffsetDateTime>,
 }
 
 /// Port: work set aside for people who must act first (consent again, migrate), and
@@ -360,6 +377,11 @@ pub struct ConnectionSummary {
     /// When the connection last changed (connected, tokens replaced, status set); `None`
     /// for an item written before the time was recorded.
     pub updated_at: Option<OffsetDateTime>,
+    /// When the person first connected (a reconnect keeps it); `None` for an item written
+    /// before the time was recorded.
+    pub connected_at: Option<OffsetDateTime>,
+    /// When the person last consented (each connect sets it).
+    pub consented_at: Option<OffsetDateTime>,
 }
 
 /// Port: pages through active connections, in parallel segments; lists a provider's

@@ -119,6 +119,8 @@ impl ConnectionDirectory for MemoryDirectory {
                     status: ConnectionStatus::Active,
                     customer_ref: (n % 10 == 0).then(|| format!("C{n}")),
                     updated_at: None,
+                    connected_at: None,
+                    consented_at: None,
                 }
             })
             .collect())

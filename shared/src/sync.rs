@@ -713,38 +713,33 @@ impl SyncService {
         let now = OffsetDateTime::now_utc();
         // What SAP surely holds already costs a read per (contact, day), not two writes
         // per interaction: only the others are claimed.
-        let settled = self.settled(pending, now).await;
-        let unchanged: Vec<bool> = pending
+        let settled = &self.settled(pending, now).await;
+        let hashes: Vec<String> = pending
             .iter()
-            .map(|p| {
-                let key = (p.interaction.contact.clone(), p.interaction.source_object());
-                settled.get(&key) == Some(&self.interactions.content_hash(&p.interaction))
-            })
+            .map(|p| self.interactions.content_hash(&p.interaction))
             .collect();
-        let claims = join_all(
-            pending
-                .iter()
-                .zip(&unchanged)
-                .map(|(p, unchanged)| async move {
-                    if *unchanged {
-                        return Ok(Claim::Busy); // not asked; never read below
-                    }
-                    let key = p.interaction.source_object();
-                    self.ledger
-                        .claim(&p.interaction.contact, &key, owner, now, now + CLAIM)
-                        .await
-                }),
-        )
+        // `None`: unchanged, not claimed.
+        let claims = join_all(pending.iter().zip(&hashes).map(|(p, hash)| async move {
+            let key = p.interaction.source_object();
+            if settled.get(&(p.interaction.contact.clone(), key.clone())) == Some(hash) {
+                return None;
+            }
+            Some(
+                self.ledger
+                    .claim(&p.interaction.contact, &key, owner, now, now + CLAIM)
+                    .await,
+            )
+        }))
         .await;
 
         let mut results = vec![Outcome::Done; pending.len()];
         let mut writes = Vec::new();
         let mut written: Vec<(usize, String)> = Vec::new();
-        for (n, (p, claim)) in pending.iter().zip(claims).enumerate() {
-            if unchanged[n] {
+        for (n, ((p, claim), hash)) in pending.iter().zip(claims).zip(hashes).enumerate() {
+            let Some(claim) = claim else {
                 metrics::counter!(metric::INTERACTIONS, "Result" => "unchanged").increment(1);
                 continue;
-            }
+            };
             let key = p.interaction.source_object();
             let entry = match claim {
                 Ok(Claim::Claimed(entry)) => entry,
@@ -759,7 +754,6 @@ impl SyncService {
                     continue;
                 }
             };
-            let hash = self.interactions.content_hash(&p.interaction);
             let write = match entry {
                 LedgerEntry::Imported { hash: h, .. } if h == hash => None,
                 LedgerEntry::Imported { interaction_id, .. } => Some(InteractionWrite::Update {

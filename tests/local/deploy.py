@@ -223,8 +223,8 @@ def alarm_on_a_query(resource: dict) -> bool:
 
 
 def packaged_template(template: dict, artifacts: dict[str, dict]) -> dict:
-    """The template with each function's CodeUri pointing at its uploaded zip, without the
-    events in EMULATED_EVENT_TYPES."""
+    """The template with each function's CodeUri pointing at its uploaded zip, without what
+    the emulator's CloudFormation refuses (emulator_template)."""
     tpl = copy.deepcopy(template)
     for logical_id, art in artifacts.items():
         res = tpl["Resources"][logical_id]
@@ -233,6 +233,13 @@ def packaged_template(template: dict, artifacts: dict[str, dict]) -> dict:
             res.setdefault("Properties", {})["CodeUri"] = uri
         else:
             res.setdefault("Properties", {})["Code"] = {"S3Bucket": art["bucket"], "S3Key": art["key"]}
+    return emulator_template(tpl)
+
+
+def emulator_template(template: dict) -> dict:
+    """The template without what ministack's CloudFormation refuses: alarms on a query and
+    the events in EMULATED_EVENT_TYPES (also used by deploy_sam.py on `sam build`'s output)."""
+    tpl = copy.deepcopy(template)
     for logical_id in [lid for lid, res in tpl["Resources"].items() if alarm_on_a_query(res)]:
         log(f"  {logical_id}: an alarm on a query; the emulator's CloudFormation has none")
         del tpl["Resources"][logical_id]
@@ -501,6 +508,79 @@ def wait_function_ready(lam, name: str, timeout: float = 60) -> dict:
         time.sleep(0.2)
 
 
+def store_secrets(sm, outputs: dict[str, str], connect_key: str) -> None:
+    """The sandbox credentials and the connect-link key into the stack's four secrets (values
+    never printed)."""
+    values = {
+        "FitbitSecretArn": FITBIT_CREDENTIALS,
+        "GoogleHealthSecretArn": GOOGLE_HEALTH_CREDENTIALS,
+        "SapSecretArn": SAP_CREDENTIALS,
+        "ConnectLinkSecretArn": {"key": connect_key},
+    }
+    for output, value in values.items():
+        if output not in outputs:
+            sys.exit(f"error: stack output {output} missing")
+        sm.put_secret_value(SecretId=outputs[output], SecretString=json.dumps(value))
+    log("secrets: sandbox credentials and a fresh connect-link key stored")
+
+
+def write_state(state: dict, output: Path | None, stack_name: str) -> Path:
+    """Writes stack.json (mode 0600: it holds the connect-link key) atomically; default
+    .local/stack.json, or .local/stack-<name>.json for another stack name."""
+    target = output or (fbtemplate.STACK_JSON if stack_name == DEFAULT_STACK
+                        else LOCAL / f"stack-{stack_name}.json")
+    tmp = target.with_name(target.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(state, f, indent=2)
+        f.write("\n")
+    os.replace(tmp, target)
+    return target
+
+
+def write_lambda_env(lam, functions: dict[str, dict], path: Path | None = None) -> Path:
+    """Writes .local/lambda.env for `cargo lambda watch --env-file`: the environment of every
+    deployed function (one file for all of them; a name two functions give different values
+    keeps the first, with a warning), the emulator as AWS_ENDPOINT_URL and its dummy
+    credentials. Holds no secret values: the functions read those from Secrets Manager."""
+    env: dict[str, str] = {}
+    for lid, rec in sorted(functions.items()):
+        cfg = lam.get_function_configuration(FunctionName=rec["name"])
+        for k, v in sorted(((cfg.get("Environment") or {}).get("Variables") or {}).items()):
+            if k in env and env[k] != v:
+                log(f"  lambda.env: {lid} sets {k} differently; keeping the first value")
+                continue
+            env[k] = v
+    env.update({"AWS_ENDPOINT_URL": ENDPOINT, "AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION,
+                "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"})
+    target = path or LOCAL / "lambda.env"
+    lines = ["# The local stack's function environment, for `cargo lambda watch --env-file`.",
+             "# Written by tests/local/deploy.py / deploy_sam.py after each deploy."]
+    lines += [f"{k}={v}" for k, v in env.items()]
+    target.write_text("\n".join(lines) + "\n")
+    return target
+
+
+def local_parameters(public_base_url: str, sandbox: str, log_level: str) -> dict[str, str]:
+    """The template parameters of the local stack: x86_64, every provider and SAP endpoint at
+    the sandbox (samconfig.toml's `local` env holds the same for the default ports)."""
+    sandbox = sandbox.rstrip("/")
+    return {
+        "Architecture": "x86_64",
+        "PublicBaseUrl": public_base_url.rstrip("/"),
+        "FitbitAuthorizeUrl": f"{sandbox}/oauth2/authorize",
+        "FitbitApiBaseUrl": sandbox,
+        "GoogleOAuthAuthorizeUrl": f"{sandbox}/o/oauth2/v2/auth",
+        "GoogleOAuthTokenUrl": f"{sandbox}/token",
+        "GoogleOAuthRevokeUrl": f"{sandbox}/revoke",
+        "GoogleOpenIdUserinfoUrl": f"{sandbox}/v1/userinfo",
+        "GoogleHealthApiBaseUrl": sandbox,
+        "GoogleHealthKeysetUrl": f"{sandbox}/google-health/webhook-keyset.json",
+        "SapBaseUrl": sandbox,
+        "LogLevel": log_level,
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--stack-name", default=DEFAULT_STACK)
@@ -546,20 +626,7 @@ def main() -> None:
     t_upload = time.time()
 
     sandbox = args.sandbox_url.rstrip("/")
-    params = {
-        "Architecture": "x86_64",
-        "PublicBaseUrl": args.public_base_url.rstrip("/"),
-        "FitbitAuthorizeUrl": f"{sandbox}/oauth2/authorize",
-        "FitbitApiBaseUrl": sandbox,
-        "GoogleOAuthAuthorizeUrl": f"{sandbox}/o/oauth2/v2/auth",
-        "GoogleOAuthTokenUrl": f"{sandbox}/token",
-        "GoogleOAuthRevokeUrl": f"{sandbox}/revoke",
-        "GoogleOpenIdUserinfoUrl": f"{sandbox}/v1/userinfo",
-        "GoogleHealthApiBaseUrl": sandbox,
-        "GoogleHealthKeysetUrl": f"{sandbox}/google-health/webhook-keyset.json",
-        "SapBaseUrl": sandbox,
-        "LogLevel": args.log_level,
-    }
+    params = local_parameters(args.public_base_url, sandbox, args.log_level)
     for kv in args.parameter:
         k, sep, v = kv.partition("=")
         if not sep:
@@ -589,17 +656,7 @@ def main() -> None:
 
     # Sandbox credentials into the secrets (values never printed).
     connect_key = args.connect_link_key or secrets.token_urlsafe(48)
-    values = {
-        "FitbitSecretArn": FITBIT_CREDENTIALS,
-        "GoogleHealthSecretArn": GOOGLE_HEALTH_CREDENTIALS,
-        "SapSecretArn": SAP_CREDENTIALS,
-        "ConnectLinkSecretArn": {"key": connect_key},
-    }
-    for output, value in values.items():
-        if output not in outputs:
-            sys.exit(f"error: stack output {output} missing")
-        sm.put_secret_value(SecretId=outputs[output], SecretString=json.dumps(value))
-    log("secrets: sandbox credentials and a fresh connect-link key stored")
+    store_secrets(sm, outputs, connect_key)
 
     # Every function must run the uploaded code. A stack update changes the code when the
     # content-addressed key changes; UpdateFunctionCode regardless also starts a fresh
@@ -655,16 +712,10 @@ def main() -> None:
         "connectLinkKey": connect_key,
         "deployedAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    target = args.output or (fbtemplate.STACK_JSON if args.stack_name == DEFAULT_STACK
-                             else LOCAL / f"stack-{args.stack_name}.json")
-    tmp = target.with_name(target.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        json.dump(state, f, indent=2)
-        f.write("\n")
-    os.replace(tmp, target)
+    target = write_state(state, args.output, args.stack_name)
 
     log(f"wrote {target}")
+    log(f"wrote {write_lambda_env(lam, functions_out)}")
     log(f"deploy took {time.time() - t0:.1f} s (upload {t_upload - t0:.1f} s, "
         f"stack {t_stack - t_upload:.1f} s, event source mappings {t_esm - t_stack:.1f} s, "
         f"secrets+code {t_code - t_esm:.1f} s)")

@@ -43,6 +43,7 @@ pub mod migration;
 pub mod people;
 pub mod token;
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
@@ -217,6 +218,23 @@ pub(crate) struct Failure {
     message: String,
     /// What was done before it stopped, for stdout.
     output: String,
+}
+
+/// The closing line of a listing of people: `3 people (by status: active=2, ...)`, with
+/// `what` after the count (say, " to migrate").
+pub(crate) fn people_count_line(by_status: &BTreeMap<&str, usize>, what: &str) -> String {
+    let total: usize = by_status.values().sum();
+    let noun = if total == 1 { "person" } else { "people" };
+    let mut line = format!("{total} {noun}{what}");
+    if !by_status.is_empty() {
+        let counts: Vec<String> = by_status
+            .iter()
+            .map(|(status, n)| format!("{status}={n}"))
+            .collect();
+        line += &format!(" (by status: {})", counts.join(", "));
+    }
+    line.push('\n');
+    line
 }
 
 pub(crate) fn usage_error(message: impl Into<String>) -> Failure {

@@ -107,20 +107,7 @@ pub fn report(
         }
         text.push('\n');
     }
-    let noun = if people.len() == 1 {
-        "person"
-    } else {
-        "people"
-    };
-    text += &format!("{} {noun} to migrate", people.len());
-    if !by_status.is_empty() {
-        let counts: Vec<String> = by_status
-            .iter()
-            .map(|(status, n)| format!("{status}={n}"))
-            .collect();
-        text += &format!(" (by status: {})", counts.join(", "));
-    }
-    text.push('\n');
+    text += &crate::people_count_line(&by_status, " to migrate");
     text
 }
 

@@ -16,7 +16,7 @@
 use std::collections::BTreeMap;
 
 use fitbridge::daily;
-use fitbridge::domain::{Collection, ConnectionStatus, ProviderKind, Task, WorkItem};
+use fitbridge::domain::{Collection, Connection, ConnectionStatus, ProviderKind, Task, WorkItem};
 use fitbridge::store::{ConnectionSummary, Ending, LatestImport, StoreError};
 use fitbridge::wiring::Table;
 use futures_util::stream::{self, StreamExt, TryStreamExt};
@@ -191,6 +191,20 @@ async fn not_connected(table: &dyn Table, table_name: &str, person: &Person) -> 
     refused(format!("{person} is not connected: {why}"))
 }
 
+/// The person's connection, or why there is none to act on.
+async fn connection_of(
+    backends: &dyn Backends,
+    table_name: &str,
+    person: &Person,
+) -> Result<Connection, Failure> {
+    let table = backends.table(table_name);
+    match table.get(person.provider, &person.user_id).await {
+        Ok(Some(connection)) => Ok(connection),
+        Ok(None) => Err(not_connected(&*table, table_name, person).await),
+        Err(e) => Err(unreadable(table_name, person, e)),
+    }
+}
+
 fn unreadable(table: &str, person: &Person, e: StoreError) -> Failure {
     refused(format!(
         "cannot read the connection of {person} in table {table}: {e}"
@@ -203,14 +217,7 @@ pub(crate) async fn backfill(
     backends: &dyn Backends,
 ) -> Result<String, Failure> {
     let person = &options.person;
-    let table = backends.table(&options.table);
-    let Some(connection) = table
-        .get(person.provider, &person.user_id)
-        .await
-        .map_err(|e| unreadable(&options.table, person, e))?
-    else {
-        return Err(not_connected(&*table, &options.table, person).await);
-    };
+    let connection = connection_of(backends, &options.table, person).await?;
     if connection.status != ConnectionStatus::Active {
         return Err(refused(format!(
             "{person} is {}: the worker would only park the work; the person must connect \
@@ -277,14 +284,7 @@ pub(crate) async fn disconnect(
     backends: &dyn Backends,
 ) -> Result<String, Failure> {
     let person = &options.person;
-    let table = backends.table(&options.table);
-    let Some(connection) = table
-        .get(person.provider, &person.user_id)
-        .await
-        .map_err(|e| unreadable(&options.table, person, e))?
-    else {
-        return Err(not_connected(&*table, &options.table, person).await);
-    };
+    let connection = connection_of(backends, &options.table, person).await?;
     let revoke = WorkItem {
         provider: person.provider,
         user_id: person.user_id.clone(),

@@ -377,19 +377,9 @@ impl World {
     /// Plays the person at the provider's consent page: where the provider sends them back
     /// to (path and query).
     pub async fn consent(&self, authorize_url: &str) -> String {
-        let response = self
-            .http
-            .get(authorize_url)
-            .send()
+        crate::consent_at_provider(&self.http, authorize_url)
             .await
-            .expect("authorize");
-        assert_eq!(response.status(), 302, "the consent page redirects back");
-        let location = response.headers()["location"].to_str().unwrap().to_owned();
-        let back = Url::parse(&location).expect("absolute redirect");
-        match back.query() {
-            Some(q) => format!("{}?{q}", back.path()),
-            None => back.path().to_owned(),
-        }
+            .1
     }
 
     /// A request to the webhook handler as API Gateway (payload 2.0) delivers it; `base64`:

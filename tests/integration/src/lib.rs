@@ -412,23 +412,12 @@ impl TestEnv {
     /// Plays the person's browser at the consent page: follows the redirect to the
     /// provider and returns where the provider sends the person back to (path and query).
     pub async fn consent(&self, authorize_url: &str) -> String {
-        let response = self
-            .http
-            .get(authorize_url)
-            .send()
-            .await
-            .expect("authorize request");
-        assert_eq!(response.status(), 302, "consent page should redirect back");
-        let location = response.headers()["location"].to_str().unwrap().to_owned();
-        let back = Url::parse(&location).expect("absolute redirect");
+        let (location, back) = consent_at_provider(&self.http, authorize_url).await;
         assert!(
             location.starts_with(PUBLIC_BASE_URL),
             "provider redirects back to our callback"
         );
-        match back.query() {
-            Some(q) => format!("{}?{q}", back.path()),
-            None => back.path().to_owned(),
-        }
+        back
     }
 
     /// The whole connect: `/connect/fitbit[?query]` → consent → callback. Returns the
@@ -460,6 +449,24 @@ impl TestEnv {
 }
 
 /// The `Location` header of a response.
+/// Plays the person at the provider's consent page: the absolute URL the provider
+/// redirects to, and its path and query.
+pub async fn consent_at_provider(http: &reqwest::Client, authorize_url: &str) -> (String, String) {
+    let response = http
+        .get(authorize_url)
+        .send()
+        .await
+        .expect("authorize request");
+    assert_eq!(response.status(), 302, "consent page should redirect back");
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    let back = Url::parse(&location).expect("absolute redirect");
+    let path_and_query = match back.query() {
+        Some(q) => format!("{}?{q}", back.path()),
+        None => back.path().to_owned(),
+    };
+    (location, path_and_query)
+}
+
 pub fn location(response: &Response<Body>) -> &str {
     response
         .headers()

@@ -18,6 +18,7 @@ pub mod queue;
 pub mod refresh;
 pub mod secret;
 pub mod secret_store;
+pub mod signals;
 pub mod store;
 pub mod sync;
 pub mod telemetry;

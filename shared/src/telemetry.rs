@@ -51,6 +51,8 @@ pub mod metric {
     pub const WORK_DEAD_LETTERED: &str = "WorkDeadLettered";
     /// SAP round trips' duration, milliseconds, label `Call` (batch, contact, lookup).
     pub const SAP_LATENCY: &str = "SapLatency";
+    /// Campaign signals written to the marketing system, by `Kind` (`rule`, `attribute`).
+    pub const SIGNALS: &str = "Signals";
 }
 
 /// The filter directives for a `RUST_LOG` value (`info` when unset or empty).

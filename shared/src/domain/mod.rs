@@ -193,6 +193,9 @@ pub struct DaySummary {
     pub active_minutes: Option<u64>,
     pub minutes_asleep: Option<u64>,
     pub weight_kg: Option<f64>,
+    /// When the day's workouts (exercise sessions) ended, in minutes after the person's
+    /// local midnight: what the best send time is estimated from. Not an interaction.
+    pub workout_ends: Vec<u16>,
 }
 
 /// A metric we import as an interaction.

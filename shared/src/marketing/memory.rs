@@ -8,7 +8,10 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-use super::{InteractionSink, InteractionWrite, MarketingError, MarketingSink};
+use super::{
+    AttributeChange, InteractionSink, InteractionWrite, MarketingError, MarketingSink,
+    SignalInteraction, SignalSink,
+};
 use crate::domain::{ContactKey, ContactRecord, DailyInteraction, ProviderKind};
 
 /// An interaction as the memory tenant holds it.
@@ -19,8 +22,10 @@ pub struct StoredInteraction {
     pub provider: ProviderKind,
     /// `<contact>-<date>-<metric>`, or `<user>-disconnected-<time>` for a disconnect.
     pub source_object: String,
-    /// `None` for a disconnect.
+    /// `None` for a disconnect or a signal.
     pub value: Option<f64>,
+    /// A signal's interaction type and content.
+    pub signal: Option<(String, String)>,
     /// How often it was written (created or updated).
     pub writes: u32,
 }
@@ -32,6 +37,8 @@ type FailureKind = fn(String) -> MarketingError;
 struct Tenant {
     contacts: BTreeMap<(String, String), ContactRecord>,
     interactions: Vec<StoredInteraction>,
+    /// Marketing attributes by contact: category → values.
+    attributes: BTreeMap<(String, String), BTreeMap<String, Vec<String>>>,
     /// The next `n` writes fail with this error.
     failing: Option<(u32, FailureKind)>,
 }
@@ -67,6 +74,25 @@ impl MemoryMarketing {
 
     pub fn interactions(&self) -> Vec<StoredInteraction> {
         self.tenant.lock().unwrap().interactions.clone()
+    }
+
+    /// The contact's marketing attributes: category → values.
+    pub fn attributes(&self, key: &ContactKey) -> BTreeMap<String, Vec<String>> {
+        self.tenant
+            .lock()
+            .unwrap()
+            .attributes
+            .get(&(key.origin.clone(), key.id.clone()))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// The signal interactions: (source object, content).
+    pub fn signals(&self) -> Vec<(String, String)> {
+        self.interactions()
+            .into_iter()
+            .filter_map(|i| i.signal.map(|(_, content)| (i.source_object, content)))
+            .collect()
     }
 
     /// The next `n` writes fail as the tenant being down.
@@ -131,6 +157,7 @@ impl InteractionSink for MemoryMarketing {
                         provider: i.provider,
                         source_object: i.source_object(),
                         value: Some(i.value),
+                        signal: None,
                         writes: 1,
                     });
                     Ok(id)
@@ -178,6 +205,7 @@ impl InteractionSink for MemoryMarketing {
             provider,
             source_object,
             value: None,
+            signal: None,
             writes: 1,
         });
         Ok(())
@@ -193,5 +221,59 @@ impl InteractionSink for MemoryMarketing {
             .iter()
             .find(|s| s.contact == i.contact && s.source_object == source)
             .map(|s| s.id.clone()))
+    }
+}
+
+#[async_trait]
+impl SignalSink for MemoryMarketing {
+    async fn record_signal(&self, signal: &SignalInteraction) -> Result<(), MarketingError> {
+        let mut t = self.tenant.lock().unwrap();
+        if let Some(e) = Self::take_failure(&mut t) {
+            return Err(e);
+        }
+        let source_object = signal.source_object();
+        if t.interactions
+            .iter()
+            .any(|i| i.source_object == source_object)
+        {
+            return Ok(());
+        }
+        let id = format!("00000000-0000-0000-0000-{:012x}", t.interactions.len() + 1);
+        t.interactions.push(StoredInteraction {
+            id,
+            contact: signal.contact.clone(),
+            provider: signal.provider,
+            source_object,
+            value: None,
+            signal: Some((
+                signal.interaction_type.clone().unwrap_or_default(),
+                signal.content.clone(),
+            )),
+            writes: 1,
+        });
+        Ok(())
+    }
+
+    async fn set_attributes(
+        &self,
+        contact: &ContactKey,
+        changes: &[AttributeChange],
+    ) -> Result<(), MarketingError> {
+        let mut t = self.tenant.lock().unwrap();
+        if let Some(e) = Self::take_failure(&mut t) {
+            return Err(e);
+        }
+        let held = t
+            .attributes
+            .entry((contact.origin.clone(), contact.id.clone()))
+            .or_default();
+        for c in changes {
+            let values = held.entry(c.category.clone()).or_default();
+            values.retain(|v| Some(v) != c.replaces.as_ref());
+            if !values.contains(&c.value) {
+                values.push(c.value.clone());
+            }
+        }
+        Ok(())
     }
 }

@@ -30,6 +30,60 @@ pub trait MarketingSink: Send + Sync {
     async fn upsert_contact(&self, contact: &ContactRecord) -> Result<(), MarketingError>;
 }
 
+/// A fired campaign rule, as it goes to the marketing system: one interaction per
+/// (person, rule, period), its source object `<contact>-s-<rule>-<period>`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SignalInteraction {
+    pub provider: ProviderKind,
+    pub contact: ContactKey,
+    pub rule_id: String,
+    pub period: String,
+    /// The person's local day the rule was met on.
+    pub day: time::Date,
+    /// The rule's own interaction type; `None`: the mapping's `signal_interaction_type`.
+    pub interaction_type: Option<String>,
+    /// The figures behind it, a small JSON document (the interaction's content).
+    pub content: String,
+}
+
+impl SignalInteraction {
+    /// Deterministic, at most 50 characters (`InteractionSourceObject`): a contact id of
+    /// up to 24, `-s-`, a rule id of up to 12, `-`, a period of up to 8.
+    pub fn source_object(&self) -> String {
+        format!(
+            "{}-s-{}-{}",
+            self.contact.source_id(),
+            self.rule_id,
+            self.period
+        )
+    }
+}
+
+/// A marketing attribute of a contact set to a new value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AttributeChange {
+    pub category: String,
+    pub value: String,
+    /// The value SAP holds now, removed in the same changeset (a category may hold
+    /// several values; this one holds exactly one).
+    pub replaces: Option<String>,
+}
+
+/// Port: campaign signals in the marketing system.
+#[async_trait]
+pub trait SignalSink: Send + Sync {
+    /// Writes the interaction of a fired rule once: one already there under the same
+    /// source object is not written again.
+    async fn record_signal(&self, signal: &SignalInteraction) -> Result<(), MarketingError>;
+
+    /// Sets the contact's marketing attributes, each replacing the value it names.
+    async fn set_attributes(
+        &self,
+        contact: &ContactKey,
+        changes: &[AttributeChange],
+    ) -> Result<(), MarketingError>;
+}
+
 /// One interaction write.
 #[derive(Clone, Debug)]
 pub enum InteractionWrite {

@@ -9,6 +9,8 @@
 //! | import      | `IMPORT#<origin>#<contact>` | source object, e.g. `GGNJL9-2026-11-20-steps` (TTL once the account is deleted) |
 //! | parked work | `PARKED#<provider>#<user>`  | `<sha256 of the work item>` |
 //! | fetch log   | `FETCH#<provider>#<user>`   | `<collection>#<date>` |
+//! | history     | `SIGNALS#<origin>#<contact>` | `MONTH#<yyyy-mm>` (one item per month: [`crate::signals::history`]) |
+//! | signal state | `SIGNALS#<origin>#<contact>` | `STATE` (fired rules, attribute values) |
 //!
 //! Imports are grouped by contact so a person's history can be read or erased in one query.
 //!
@@ -55,13 +57,13 @@ const PARKED_RETENTION_SECS: i64 = 30 * 86_400;
 /// person's days is about 2,500 entries.
 const LEDGER_EXPIRY_CONCURRENCY: usize = 16;
 
-type Item = HashMap<String, AttributeValue>;
+pub(super) type Item = HashMap<String, AttributeValue>;
 
 /// The DynamoDB table holding connections and OAuth states.
 #[derive(Clone)]
 pub struct DynamoStore {
-    client: Client,
-    table: String,
+    pub(super) client: Client,
+    pub(super) table: String,
     /// DynamoDB's `Limit` for scans; `None`: pages of up to 1 MB.
     scan_limit: Option<i32>,
 }
@@ -150,7 +152,7 @@ impl DynamoStore {
     }
 }
 
-fn is_condition_failure<E, R>(e: &SdkError<E, R>) -> bool
+pub(super) fn is_condition_failure<E, R>(e: &SdkError<E, R>) -> bool
 where
     E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
 {
@@ -161,7 +163,9 @@ where
 
 /// A conditional write's result: `Some(output)` when it was written, `None` when its
 /// condition did not hold; any other failure is an error.
-fn conditional<T, E, R>(result: Result<T, SdkError<E, R>>) -> Result<Option<T>, StoreError>
+pub(super) fn conditional<T, E, R>(
+    result: Result<T, SdkError<E, R>>,
+) -> Result<Option<T>, StoreError>
 where
     E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
@@ -180,15 +184,15 @@ fn hex_sha256(data: &[u8]) -> String {
         .collect()
 }
 
-fn s(v: impl Into<String>) -> AttributeValue {
+pub(super) fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
 }
 
-fn n(v: i64) -> AttributeValue {
+pub(super) fn n(v: i64) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 
-fn unavailable<E, R>(e: SdkError<E, R>) -> StoreError
+pub(super) fn unavailable<E, R>(e: SdkError<E, R>) -> StoreError
 where
     E: std::error::Error + 'static,
     R: std::fmt::Debug,
@@ -196,7 +200,7 @@ where
     StoreError::Unavailable(DisplayErrorContext(e).to_string())
 }
 
-fn get_s<'a>(item: &'a Item, name: &str) -> Result<&'a str, StoreError> {
+pub(super) fn get_s<'a>(item: &'a Item, name: &str) -> Result<&'a str, StoreError> {
     item.get(name)
         .and_then(|v| v.as_s().ok())
         .map(String::as_str)
@@ -207,7 +211,7 @@ fn opt_s(item: &Item, name: &str) -> Option<String> {
     item.get(name).and_then(|v| v.as_s().ok()).cloned()
 }
 
-fn get_n(item: &Item, name: &str) -> Result<i64, StoreError> {
+pub(super) fn get_n(item: &Item, name: &str) -> Result<i64, StoreError> {
     item.get(name)
         .and_then(|v| v.as_n().ok())
         .and_then(|v| v.parse().ok())

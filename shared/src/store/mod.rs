@@ -14,6 +14,7 @@ use crate::domain::{
 use crate::secret::Secret;
 
 pub mod dynamodb;
+mod dynamodb_signals;
 pub mod memory;
 
 #[derive(Debug, thiserror::Error)]

@@ -1,0 +1,450 @@
+//! Campaign signals: what people do, turned into things a campaign can trigger on —
+//! configured rules firing SAP interactions, an activity score and the best send time as
+//! marketing attributes, and the same news as events for other systems.
+//!
+//! Invariants:
+//! - A rule fires at most once per person and period ([`rules::Period`]; once ever for a
+//!   milestone), whatever the redeliveries, re-fetches, backfill overlaps and concurrent
+//!   workers: the fired (rule, period) pairs are kept with the person's state, the state is
+//!   written only at the version it was read at, and the SAP interaction's source object
+//!   names the (person, rule, period), so a write repeated after a lost state update finds
+//!   the first one.
+//! - A day that stops qualifying never un-fires a rule, and a rule fired for a period is
+//!   never fired again in it.
+//! - Attributes are written only when their value changes, and the value they replace is
+//!   removed in the same changeset.
+//! - Only days within [`RECENT_DAYS`] of the person's newest day can fire a rule: a
+//!   backfill of old days builds history and lifetime totals, it does not announce a
+//!   streak from last month.
+//! - Nothing here calls a provider: the history holds what evaluation needs.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::Serialize;
+use time::Date;
+
+use crate::domain::{Collection, ContactKey, DaySummary, ProviderKind, ProviderUserId};
+use crate::marketing::{AttributeChange, MarketingError, SignalInteraction, SignalSink};
+use crate::store::StoreError;
+use crate::telemetry::metric;
+
+pub mod history;
+pub mod rules;
+pub mod score;
+pub mod send_time;
+
+use history::{History, MonthHistory, MonthKey};
+use rules::{Figures, Rules};
+
+/// How far behind the person's newest day a day may be and still fire a rule.
+pub const RECENT_DAYS: i64 = 7;
+/// Version conflicts tolerated before the work is handed back for a retry.
+const ATTEMPTS: usize = 4;
+
+/// What is remembered about a person's signals besides their history.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SignalState {
+    /// `<rule id>#<period>` → the day it fired for.
+    pub fired: BTreeMap<String, String>,
+    /// Marketing attribute category → the value SAP holds.
+    pub attributes: BTreeMap<String, String>,
+    /// The stored version; 0 when never written.
+    pub version: u64,
+}
+
+/// Port: a person's history and signal state, stored by contact (so a person who migrates
+/// between providers keeps both).
+#[async_trait]
+pub trait SignalStore: Send + Sync {
+    /// Every month of the contact's history and their state, in one read.
+    async fn load(&self, contact: &ContactKey) -> Result<(History, SignalState), StoreError>;
+
+    /// Writes one month if it is still at `month.version`; `false` when it is not.
+    async fn save_month(
+        &self,
+        contact: &ContactKey,
+        key: MonthKey,
+        month: &MonthHistory,
+    ) -> Result<bool, StoreError>;
+
+    /// Writes the state if it is still at `state.version`; `false` when it is not.
+    async fn save_state(
+        &self,
+        contact: &ContactKey,
+        state: &SignalState,
+    ) -> Result<bool, StoreError>;
+
+    /// Deletes the contact's history and state (the account was deleted). Returns how
+    /// many items went.
+    async fn forget(&self, contact: &ContactKey) -> Result<usize, StoreError>;
+}
+
+/// A signal as other systems receive it (EventBridge `detail`), version 1. Its JSON
+/// schema is `shared/schemas/signal-event.v1.json`; consumers deduplicate by `id`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SignalEvent {
+    /// `fitbridge.rule_fired`, `fitbridge.score_changed` or `fitbridge.send_time_changed`.
+    #[serde(skip)]
+    pub detail_type: &'static str,
+    pub version: u32,
+    /// Deterministic: the same news always has the same id.
+    pub id: String,
+    pub contact_origin: String,
+    pub contact_id: String,
+    pub provider: String,
+    /// The person's local day the news is about.
+    pub day: String,
+    #[serde(flatten)]
+    pub body: EventBody,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum EventBody {
+    Rule {
+        rule_id: String,
+        period: String,
+        figures: Figures,
+    },
+    Score {
+        score: u8,
+        band: &'static str,
+        previous_score: Option<u8>,
+    },
+    SendTime {
+        hour: u8,
+        previous_hour: Option<u8>,
+    },
+}
+
+/// Port: where signal events go (an EventBridge bus, or nowhere).
+#[async_trait]
+pub trait SignalEvents: Send + Sync {
+    async fn publish(&self, events: &[SignalEvent]) -> Result<(), String>;
+}
+
+/// No bus configured: events go nowhere.
+pub struct NoEvents;
+
+#[async_trait]
+impl SignalEvents for NoEvents {
+    async fn publish(&self, _events: &[SignalEvent]) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// What the signals are configured with.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SignalSettings {
+    pub rules: Rules,
+    /// Marketing attribute categories (SAP `MarketingAttributeCategory`, ≤ 75 characters).
+    pub score_category: String,
+    pub band_category: String,
+    pub send_hour_category: String,
+}
+
+impl Default for SignalSettings {
+    fn default() -> Self {
+        SignalSettings {
+            rules: Rules::defaults(),
+            score_category: "FITBRIDGE_ACTIVITY_SCORE".into(),
+            band_category: "FITBRIDGE_ACTIVITY_BAND".into(),
+            send_hour_category: "FITBRIDGE_SEND_HOUR".into(),
+        }
+    }
+}
+
+impl SignalSettings {
+    /// `SIGNAL_RULES` (JSON; unset: the defaults, empty: no rules) and
+    /// `SIGNAL_{SCORE,BAND,SEND_HOUR}_CATEGORY`.
+    pub fn from_env() -> Result<Self, crate::config::ConfigError> {
+        let defaults = SignalSettings::default();
+        let rules = match std::env::var("SIGNAL_RULES") {
+            Ok(json) => Rules::parse(&json).map_err(|e| crate::config::ConfigError::Invalid {
+                name: "SIGNAL_RULES",
+                reason: e.to_string(),
+            })?,
+            Err(_) => defaults.rules,
+        };
+        let category = |name: &'static str, default: String| {
+            let value = crate::config::optional_var(name).unwrap_or(default);
+            if value.is_empty() || value.chars().count() > 75 {
+                return Err(crate::config::ConfigError::Invalid {
+                    name,
+                    reason: "a marketing attribute category has 1-75 characters".into(),
+                });
+            }
+            Ok(value)
+        };
+        Ok(SignalSettings {
+            rules,
+            score_category: category("SIGNAL_SCORE_CATEGORY", defaults.score_category)?,
+            band_category: category("SIGNAL_BAND_CATEGORY", defaults.band_category)?,
+            send_hour_category: category("SIGNAL_SEND_HOUR_CATEGORY", defaults.send_hour_category)?,
+        })
+    }
+}
+
+/// One person's fetched days: (day, collection, what the fetch said).
+#[derive(Clone, Debug)]
+pub struct Observed {
+    pub provider: ProviderKind,
+    pub user_id: ProviderUserId,
+    pub contact: ContactKey,
+    pub days: Vec<(Date, Collection, DaySummary)>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SignalError {
+    #[error("signal store: {0}")]
+    Store(#[from] StoreError),
+    #[error("marketing system: {0}")]
+    Marketing(#[from] MarketingError),
+    #[error("event bus: {0}")]
+    Events(String),
+    #[error("the person's signals kept changing under us")]
+    Contended,
+}
+
+/// What one observation did.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SignalReport {
+    pub days_changed: usize,
+    pub fired: Vec<String>,
+    pub attributes_changed: Vec<AttributeChange>,
+}
+
+pub struct SignalService {
+    pub store: Arc<dyn SignalStore>,
+    pub sink: Arc<dyn SignalSink>,
+    pub events: Arc<dyn SignalEvents>,
+    pub settings: SignalSettings,
+}
+
+/// What evaluation decided for a person, before anything is written.
+struct Decision {
+    fired: Vec<(String, String, Date, Figures, Option<String>)>,
+    changes: Vec<AttributeChange>,
+    events: Vec<SignalEvent>,
+}
+
+impl SignalService {
+    /// Records a person's fetched days in their history, then fires what their history now
+    /// says. Safe to repeat: a repeat changes and fires nothing.
+    pub async fn observe(&self, observed: &Observed) -> Result<SignalReport, SignalError> {
+        for _ in 0..ATTEMPTS {
+            let (mut history, state) = self.store.load(&observed.contact).await?;
+            let mut changed: BTreeSet<MonthKey> = BTreeSet::new();
+            for (day, collection, summary) in &observed.days {
+                let record = history
+                    .day(*day)
+                    .cloned()
+                    .unwrap_or_default()
+                    .apply(*collection, summary);
+                if history.set(*day, record) {
+                    changed.insert(MonthKey::of(*day));
+                }
+            }
+            let mut conflict = false;
+            for key in &changed {
+                if !self
+                    .store
+                    .save_month(&observed.contact, *key, &history.months[key])
+                    .await?
+                {
+                    conflict = true;
+                    break;
+                }
+            }
+            if conflict {
+                continue;
+            }
+            let days: BTreeSet<Date> = observed.days.iter().map(|(d, _, _)| *d).collect();
+            let decision = self.decide(observed, &history, &state, &days);
+            if decision.fired.is_empty() && decision.changes.is_empty() {
+                return Ok(SignalReport {
+                    days_changed: changed.len(),
+                    ..Default::default()
+                });
+            }
+            for (rule_id, period, day, figures, interaction_type) in &decision.fired {
+                self.sink
+                    .record_signal(&SignalInteraction {
+                        provider: observed.provider,
+                        contact: observed.contact.clone(),
+                        rule_id: rule_id.clone(),
+                        period: period.clone(),
+                        day: *day,
+                        interaction_type: interaction_type.clone(),
+                        content: serde_json::to_string(figures).expect("plain data"),
+                    })
+                    .await?;
+            }
+            if !decision.changes.is_empty() {
+                self.sink
+                    .set_attributes(&observed.contact, &decision.changes)
+                    .await?;
+            }
+            // Before the state: a failed publish is retried with the rest (at least once;
+            // consumers deduplicate by the event's id).
+            self.events
+                .publish(&decision.events)
+                .await
+                .map_err(SignalError::Events)?;
+            let mut next = state.clone();
+            for (rule_id, period, day, _, _) in &decision.fired {
+                next.fired.insert(
+                    format!("{rule_id}#{period}"),
+                    crate::domain::work::iso_date::format(*day),
+                );
+            }
+            for change in &decision.changes {
+                next.attributes
+                    .insert(change.category.clone(), change.value.clone());
+            }
+            if !self.store.save_state(&observed.contact, &next).await? {
+                // Someone else moved the state on: look again. What was written to SAP
+                // is found there by its source object, not written twice.
+                continue;
+            }
+            for (rule_id, ..) in &decision.fired {
+                metrics::counter!(metric::SIGNALS, "Kind" => "rule").increment(1);
+                tracing::info!(user_id = %observed.user_id, rule = %rule_id, "rule fired");
+            }
+            for change in &decision.changes {
+                metrics::counter!(metric::SIGNALS, "Kind" => "attribute").increment(1);
+                tracing::info!(user_id = %observed.user_id, category = %change.category,
+                    "marketing attribute changed");
+            }
+            return Ok(SignalReport {
+                days_changed: changed.len(),
+                fired: decision
+                    .fired
+                    .iter()
+                    .map(|(r, p, ..)| format!("{r}#{p}"))
+                    .collect(),
+                attributes_changed: decision.changes,
+            });
+        }
+        Err(SignalError::Contended)
+    }
+
+    fn decide(
+        &self,
+        observed: &Observed,
+        history: &History,
+        state: &SignalState,
+        days: &BTreeSet<Date>,
+    ) -> Decision {
+        let mut decision = Decision {
+            fired: Vec::new(),
+            changes: Vec::new(),
+            events: Vec::new(),
+        };
+        let Some(latest) = history.latest() else {
+            return decision;
+        };
+        let event = |day: Date, id: String, body: EventBody, detail_type| SignalEvent {
+            detail_type,
+            version: 1,
+            id,
+            contact_origin: observed.contact.origin.clone(),
+            contact_id: observed.contact.id.clone(),
+            provider: observed.provider.to_string(),
+            day: crate::domain::work::iso_date::format(day),
+            body,
+        };
+        let recent = latest - time::Duration::days(RECENT_DAYS);
+        let mut seen = BTreeSet::new();
+        for rule in &self.settings.rules.0 {
+            for day in days.iter().filter(|d| **d >= recent) {
+                let period = rule.period().of(*day);
+                let key = format!("{}#{period}", rule.id);
+                if state.fired.contains_key(&key) || seen.contains(&key) {
+                    continue;
+                }
+                if let Some(figures) = rule.evaluate(history, *day) {
+                    seen.insert(key);
+                    decision.events.push(event(
+                        *day,
+                        format!("{}-{}-{}", observed.contact.source_id(), rule.id, period),
+                        EventBody::Rule {
+                            rule_id: rule.id.clone(),
+                            period: period.clone(),
+                            figures: figures.clone(),
+                        },
+                        "fitbridge.rule_fired",
+                    ));
+                    decision.fired.push((
+                        rule.id.clone(),
+                        period,
+                        *day,
+                        figures,
+                        rule.interaction_type.clone(),
+                    ));
+                }
+            }
+        }
+
+        let s = &self.settings;
+        let held = |category: &str| state.attributes.get(category).cloned();
+        if let Some(score) = score::activity_score(history, latest) {
+            let value = score.value.to_string();
+            let previous = held(&s.score_category);
+            if previous.as_deref() != Some(value.as_str()) {
+                decision.changes.push(AttributeChange {
+                    category: s.score_category.clone(),
+                    value: value.clone(),
+                    replaces: previous.clone(),
+                });
+                decision.events.push(event(
+                    latest,
+                    format!("{}-score-{value}-{latest}", observed.contact.source_id()),
+                    EventBody::Score {
+                        score: score.value,
+                        band: score.band(),
+                        previous_score: previous.and_then(|p| p.parse().ok()),
+                    },
+                    "fitbridge.score_changed",
+                ));
+            }
+            let band = score.band().to_owned();
+            let previous = held(&s.band_category);
+            if previous.as_deref() != Some(band.as_str()) {
+                decision.changes.push(AttributeChange {
+                    category: s.band_category.clone(),
+                    value: band,
+                    replaces: previous,
+                });
+            }
+        }
+        if let Some(hour) = send_time::best_send_hour(history, latest) {
+            let value = format!("{hour:02}");
+            let previous = held(&s.send_hour_category);
+            if previous.as_deref() != Some(value.as_str()) {
+                decision.events.push(event(
+                    latest,
+                    format!("{}-sendtime-{value}-{latest}", observed.contact.source_id()),
+                    EventBody::SendTime {
+                        hour,
+                        previous_hour: previous.as_deref().and_then(|p| p.parse().ok()),
+                    },
+                    "fitbridge.send_time_changed",
+                ));
+                decision.changes.push(AttributeChange {
+                    category: s.send_hour_category.clone(),
+                    value,
+                    replaces: previous,
+                });
+            }
+        }
+        decision
+    }
+
+    /// Deletes what is kept about the contact's signals (the account was deleted).
+    pub async fn forget(&self, contact: &ContactKey) -> Result<usize, StoreError> {
+        self.store.forget(contact).await
+    }
+}

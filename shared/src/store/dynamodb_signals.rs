@@ -1,0 +1,171 @@
+//! The signal store on the table: a person's history and signal state under one partition
+//! key, `SIGNALS#<origin>#<contact>`, so one `Query` reads both and one erases both.
+//! Each item carries a version `v`; a write succeeds only at the version it was read at.
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use super::dynamodb::{conditional, get_n, get_s, n, s, unavailable, DynamoStore, Item};
+use super::StoreError;
+use crate::domain::ContactKey;
+use crate::signals::history::{History, MonthHistory, MonthKey};
+use crate::signals::{SignalState, SignalStore};
+
+const MONTH_PREFIX: &str = "MONTH#";
+const STATE_SK: &str = "STATE";
+/// Deletes in flight when a person's history is erased.
+const DELETE_CONCURRENCY: usize = 8;
+
+fn pk(contact: &ContactKey) -> AttributeValue {
+    s(format!("SIGNALS#{}#{}", contact.origin, contact.id))
+}
+
+fn json_map<T: serde::de::DeserializeOwned + Default>(
+    item: &Item,
+    name: &str,
+) -> Result<T, StoreError> {
+    match item.get(name).and_then(|v| v.as_s().ok()) {
+        Some(text) => serde_json::from_str(text).map_err(|e| StoreError::Corrupt(e.to_string())),
+        None => Ok(T::default()),
+    }
+}
+
+impl DynamoStore {
+    /// Puts `item` at version `version + 1` if the stored one is still at `version`.
+    async fn put_versioned(&self, mut item: Item, version: u64) -> Result<bool, StoreError> {
+        item.insert("v".into(), n(version as i64 + 1));
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(if version == 0 {
+                "attribute_not_exists(pk)"
+            } else {
+                "v = :v"
+            });
+        let put = if version == 0 {
+            put
+        } else {
+            put.expression_attribute_values(":v", n(version as i64))
+        };
+        Ok(conditional(put.send().await)?.is_some())
+    }
+}
+
+#[async_trait]
+impl SignalStore for DynamoStore {
+    async fn load(&self, contact: &ContactKey) -> Result<(History, SignalState), StoreError> {
+        let mut history = History::default();
+        let mut state = SignalState::default();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", pk(contact))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            for item in out.items.unwrap_or_default() {
+                let sk = get_s(&item, "sk")?;
+                let version = get_n(&item, "v")? as u64;
+                if sk == STATE_SK {
+                    state = SignalState {
+                        fired: json_map(&item, "fired")?,
+                        attributes: json_map(&item, "attributes")?,
+                        version,
+                    };
+                } else if let Some(key) = sk.strip_prefix(MONTH_PREFIX).and_then(MonthKey::parse) {
+                    let month = MonthHistory::decode(get_s(&item, "days")?, version)
+                        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                    history.months.insert(key, month);
+                }
+            }
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                return Ok((history, state));
+            }
+        }
+    }
+
+    async fn save_month(
+        &self,
+        contact: &ContactKey,
+        key: MonthKey,
+        month: &MonthHistory,
+    ) -> Result<bool, StoreError> {
+        let item: Item = [
+            ("pk".to_owned(), pk(contact)),
+            ("sk".to_owned(), s(format!("{MONTH_PREFIX}{key}"))),
+            ("days".to_owned(), s(month.encode())),
+        ]
+        .into_iter()
+        .collect();
+        self.put_versioned(item, month.version).await
+    }
+
+    async fn save_state(
+        &self,
+        contact: &ContactKey,
+        state: &SignalState,
+    ) -> Result<bool, StoreError> {
+        let item: Item = [
+            ("pk".to_owned(), pk(contact)),
+            ("sk".to_owned(), s(STATE_SK)),
+            (
+                "fired".to_owned(),
+                s(serde_json::to_string(&state.fired).expect("plain data")),
+            ),
+            (
+                "attributes".to_owned(),
+                s(serde_json::to_string(&state.attributes).expect("plain data")),
+            ),
+        ]
+        .into_iter()
+        .collect();
+        self.put_versioned(item, state.version).await
+    }
+
+    async fn forget(&self, contact: &ContactKey) -> Result<usize, StoreError> {
+        let mut keys = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .projection_expression("pk, sk")
+                .expression_attribute_values(":pk", pk(contact))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            keys.extend(out.items.unwrap_or_default());
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                break;
+            }
+        }
+        // A person has one item per month of history: a few dozen deletes.
+        use futures_util::{StreamExt, TryStreamExt};
+        let deleted = keys.len();
+        futures_util::stream::iter(keys)
+            .map(|key| {
+                let delete = self
+                    .client
+                    .delete_item()
+                    .table_name(&self.table)
+                    .set_key(Some(key));
+                async move { delete.send().await.map_err(unavailable) }
+            })
+            .buffer_unordered(DELETE_CONCURRENCY)
+            .try_for_each(|_| async { Ok(()) })
+            .await?;
+        Ok(deleted)
+    }
+}

@@ -24,12 +24,13 @@ use futures_util::stream::{self, StreamExt};
 use time::OffsetDateTime;
 
 use crate::domain::{
-    Collection, Connection, ConnectionStatus, DailyInteraction, DaySummary, ProviderKind,
-    ProviderUserId, Task, WorkItem,
+    Collection, Connection, ConnectionStatus, ContactKey, DailyInteraction, DaySummary,
+    ProviderKind, ProviderUserId, Task, WorkItem,
 };
 use crate::marketing::{InteractionSink, InteractionWrite, MarketingError};
 use crate::provider::{ProviderError, Providers};
 use crate::queue::{RetryQueue, RetryRequest};
+use crate::signals::{Observed, SignalService};
 use crate::store::{
     Claim, ConnectionStore, Ending, FetchClaim, FetchKey, FetchLog, ImportLedger, LedgerEntry,
     ParkedWork, Revocation, TokenStore,
@@ -187,6 +188,8 @@ pub struct SyncService {
     pub fetch_log: Arc<dyn FetchLog>,
     pub parked: Arc<dyn ParkedWork>,
     pub retry_queue: Arc<dyn RetryQueue>,
+    /// Records each imported day in the person's history and fires their signals.
+    pub signals: Arc<SignalService>,
 }
 
 /// One (collection, day) to fetch for a person, and the items that asked for it.
@@ -211,6 +214,8 @@ struct Fetched {
     key: FetchKey,
     token: String,
     items: Vec<usize>,
+    contact: ContactKey,
+    summary: DaySummary,
     interactions: Vec<DailyInteraction>,
 }
 
@@ -343,6 +348,8 @@ impl SyncService {
                         key: fetch.key.clone(),
                         token,
                         items: fetch.items.clone(),
+                        contact: connection.contact.clone(),
+                        summary: summary.clone(),
                         interactions: summary
                             .metrics()
                             .into_iter()
@@ -617,7 +624,8 @@ impl SyncService {
         Ok(())
     }
 
-    /// Sets the tombstone of a deleted account and its contact's import ledger to expire.
+    /// Sets the tombstone of a deleted account and its contact's import ledger to expire,
+    /// and deletes the contact's signal history (personal data with no further use).
     /// Idempotent, so a retry finishes what a timeout interrupted.
     async fn forget(&self, kind: ProviderKind, user_id: &ProviderUserId) -> Result<(), String> {
         let at = OffsetDateTime::now_utc() + ACCOUNT_DELETION_GRACE;
@@ -637,14 +645,20 @@ impl SyncService {
             .map_err(|e| {
                 format!("tokens deleted; the import ledger is not set to expire yet: {e}")
             })?;
+        let history =
+            self.signals.forget(&tombstone.contact).await.map_err(|e| {
+                format!("tokens deleted; the signal history is not deleted yet: {e}")
+            })?;
         tracing::info!(provider = %kind, user_id = %user_id, ledger_entries = expiring,
-            "account deleted: what is kept about it expires after the grace period");
+            history_items = history,
+            "account deleted: history deleted, what else is kept expires after the grace period");
         Ok(())
     }
 
     /// Imports all interactions of the batch in one round trip, each exactly once; then
-    /// records each fetch as done only if all of its interactions are in SAP (a fetch whose
-    /// import failed must not make its retried notification look already handled).
+    /// records each fetched day in the person's signal history; then records each fetch as
+    /// done only if both happened (a fetch whose import or history failed must not make
+    /// its retried notification look already handled).
     async fn import(&self, fetched: Vec<Fetched>, outcomes: &mut [Outcome]) {
         let pending: Vec<Pending> = fetched
             .iter()
@@ -668,6 +682,7 @@ impl SyncService {
                 merge(&mut outcomes[*i], result.clone());
             }
         }
+        self.observe(&fetched, &mut fetch_ok, outcomes).await;
         join_all(fetched.iter().zip(fetch_ok).map(|(f, ok)| async move {
             let _ = if ok {
                 self.fetch_log.finish(&f.key, &f.token).await
@@ -676,6 +691,51 @@ impl SyncService {
             };
         }))
         .await;
+    }
+
+    /// Hands each person's fully imported days to the signals. A person whose history or
+    /// signals could not be written gets their work back (backoff) and their fetches stay
+    /// open, so the retry fetches, finds the interactions unchanged and observes again.
+    async fn observe(&self, fetched: &[Fetched], fetch_ok: &mut [bool], outcomes: &mut [Outcome]) {
+        let mut people: BTreeMap<(ProviderKind, ProviderUserId), (Observed, Vec<usize>)> =
+            BTreeMap::new();
+        for (n, f) in fetched.iter().enumerate().filter(|(n, _)| fetch_ok[*n]) {
+            let (observed, fetches) = people
+                .entry((f.key.provider, f.key.user_id.clone()))
+                .or_insert_with(|| {
+                    (
+                        Observed {
+                            provider: f.key.provider,
+                            user_id: f.key.user_id.clone(),
+                            contact: f.contact.clone(),
+                            days: Vec::new(),
+                        },
+                        Vec::new(),
+                    )
+                });
+            observed
+                .days
+                .push((f.key.date, f.key.collection, f.summary.clone()));
+            fetches.push(n);
+        }
+        let results = join_all(
+            people
+                .values()
+                .map(|(observed, _)| self.signals.observe(observed)),
+        )
+        .await;
+        for ((observed, fetches), result) in people.values().zip(results) {
+            if let Err(e) = result {
+                tracing::warn!(user_id = %observed.user_id, error = %e,
+                    "signals not recorded; the days will be fetched again");
+                for n in fetches {
+                    fetch_ok[*n] = false;
+                    for i in &fetched[*n].items {
+                        merge(&mut outcomes[*i], Outcome::BACKOFF);
+                    }
+                }
+            }
+        }
     }
 
     /// The settled ledger entries of the contacts' days among `pending`: (contact, source

@@ -17,7 +17,7 @@ use crate::connect::ConnectService;
 use crate::daily::DailyService;
 use crate::marketing::mapping::Mappings;
 use crate::marketing::sap::{
-    ContactServiceSink, CuanImportSink, InteractionServiceSink, SapClient,
+    ContactServiceSink, CuanImportSink, InteractionServiceSink, SapClient, SapSignalSink,
 };
 use crate::marketing::MarketingSink;
 use crate::provider::registry::{self, ProviderSettings};
@@ -26,6 +26,8 @@ use crate::queue::sqs::SqsQueue;
 use crate::queue::{Redelivery, RetryQueue, WorkQueue};
 use crate::refresh::RefreshService;
 use crate::secret_store::{SecretCache, SecretsManagerSource};
+use crate::signals::eventbridge::EventBridgeEvents;
+use crate::signals::{NoEvents, SignalEvents, SignalService, SignalSettings, SignalStore};
 use crate::store::dynamodb::DynamoStore;
 use crate::store::{
     ConnectAttempts, ConnectionDirectory, ConnectionStore, FetchLog, ImportLedger, ParkedWork,
@@ -69,6 +71,10 @@ pub struct PipelineSettings {
     pub sap: Option<SapSettings>,
     pub queues: QueueSettings,
     pub mappings: Mappings,
+    /// The worker's campaign signals.
+    pub signals: SignalSettings,
+    /// The EventBridge bus signal events go to (`SIGNAL_EVENT_BUS`); `None`: not published.
+    pub event_bus: Option<String>,
 }
 
 impl PipelineSettings {
@@ -77,6 +83,8 @@ impl PipelineSettings {
         Ok(PipelineSettings {
             sap: Some(SapSettings::from_env()?),
             mappings: config::mappings()?,
+            signals: SignalSettings::from_env()?,
+            event_bus: config::optional_var("SIGNAL_EVENT_BUS"),
             ..Self::refresher_from_env()?
         })
     }
@@ -89,6 +97,8 @@ impl PipelineSettings {
             sap: None,
             queues: QueueSettings::from_env()?,
             mappings: Mappings::default(),
+            signals: SignalSettings::default(),
+            event_bus: None,
         })
     }
 }
@@ -192,6 +202,7 @@ pub trait Table:
     + FetchLog
     + ParkedWork
     + ConnectionDirectory
+    + SignalStore
 {
 }
 
@@ -203,6 +214,7 @@ impl<T> Table for T where
         + FetchLog
         + ParkedWork
         + ConnectionDirectory
+        + SignalStore
 {
 }
 
@@ -217,6 +229,8 @@ pub trait Ports {
     fn secrets(&self) -> Arc<SecretCache>;
     fn table(&self, name: &str) -> Arc<dyn Table>;
     fn queue(&self, url: &str) -> Arc<dyn Queue>;
+    /// Where signal events go: the named EventBridge bus, or nowhere.
+    fn events(&self, bus: Option<&str>) -> Arc<dyn SignalEvents>;
 }
 
 /// The production ports: Secrets Manager, DynamoDB, SQS.
@@ -238,6 +252,16 @@ impl Ports for AwsPorts<'_> {
 
     fn queue(&self, url: &str) -> Arc<dyn Queue> {
         Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(self.0), url))
+    }
+
+    fn events(&self, bus: Option<&str>) -> Arc<dyn SignalEvents> {
+        match bus {
+            Some(bus) => Arc::new(EventBridgeEvents::new(
+                aws_sdk_eventbridge::Client::new(self.0),
+                bus,
+            )),
+            None => Arc::new(NoEvents),
+        }
     }
 }
 
@@ -352,13 +376,19 @@ fn build_worker(
         connections: store.clone(),
         token_store: store.clone(),
         interactions: Arc::new(InteractionServiceSink::new(
-            client,
+            client.clone(),
             settings.mappings.clone(),
         )),
         ledger: store.clone(),
         fetch_log: store.clone(),
-        parked: store,
+        parked: store.clone(),
         retry_queue: ports.queue(settings.queues.retry_queue_url()?),
+        signals: Arc::new(SignalService {
+            store,
+            sink: Arc::new(SapSignalSink::new(client, settings.mappings.clone())),
+            events: ports.events(settings.event_bus.as_deref()),
+            settings: settings.signals,
+        }),
     };
     Ok(WorkConsumer {
         sync,

@@ -8,6 +8,8 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use fitbridge::signals::{NoEvents, SignalService};
+
 use fitbridge::daily;
 use fitbridge::domain::{
     Collection, Connection, ConnectionStatus, ContactKey, DaySummary, ProviderKind, ProviderUserId,
@@ -106,6 +108,12 @@ impl World {
             fetch_log: store.clone(),
             parked: store.clone(),
             retry_queue: Arc::new(MemoryQueue::new()),
+            signals: Arc::new(SignalService {
+                store: store.clone(),
+                sink: marketing.clone(),
+                events: Arc::new(NoEvents),
+                settings: Default::default(),
+            }),
         };
         World {
             backends,

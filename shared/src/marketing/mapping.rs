@@ -39,6 +39,8 @@ pub struct InteractionMapping {
     pub source_object_type: String,
     /// Interaction type that flags a contact who disconnected the data source.
     pub disconnect_interaction_type: String,
+    /// Interaction type of a fired campaign rule (a rule may name its own).
+    pub signal_interaction_type: String,
     pub metrics: BTreeMap<Metric, MetricMapping>,
 }
 
@@ -49,6 +51,7 @@ struct Overrides {
     communication_medium: Option<String>,
     source_object_type: Option<String>,
     disconnect_interaction_type: Option<String>,
+    signal_interaction_type: Option<String>,
     #[serde(default)]
     metrics: BTreeMap<Metric, MetricMapping>,
 }
@@ -67,6 +70,7 @@ impl InteractionMapping {
                 &mut self.disconnect_interaction_type,
                 o.disconnect_interaction_type,
             ),
+            (&mut self.signal_interaction_type, o.signal_interaction_type),
         ];
         for (field, value) in fields {
             if let Some(v) = value {
@@ -97,6 +101,7 @@ impl InteractionMapping {
             &self.disconnect_interaction_type,
             20,
         )?;
+        check("signal_interaction_type", &self.signal_interaction_type, 20)?;
         for metric in Metric::ALL {
             let m = self
                 .metrics

@@ -30,6 +30,7 @@ use crate::marketing::{AttributeChange, MarketingError, SignalInteraction, Signa
 use crate::store::StoreError;
 use crate::telemetry::metric;
 
+pub mod eventbridge;
 pub mod history;
 pub mod rules;
 pub mod score;
@@ -131,6 +132,24 @@ pub struct NoEvents;
 #[async_trait]
 impl SignalEvents for NoEvents {
     async fn publish(&self, _events: &[SignalEvent]) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// Events kept in memory, for tests.
+#[derive(Default)]
+pub struct MemoryEvents(std::sync::Mutex<Vec<SignalEvent>>);
+
+impl MemoryEvents {
+    pub fn published(&self) -> Vec<SignalEvent> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+#[async_trait]
+impl SignalEvents for MemoryEvents {
+    async fn publish(&self, events: &[SignalEvent]) -> Result<(), String> {
+        self.0.lock().unwrap().extend_from_slice(events);
         Ok(())
     }
 }

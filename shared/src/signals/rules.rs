@@ -228,7 +228,7 @@ impl Rule {
                 let active: f64 =
                     before.iter().map(|d| metric.of(*d)).sum::<f64>() / *active_days as f64;
                 let most = lapsed.iter().map(|d| metric.of(*d)).fold(0.0, f64::max);
-                (active >= *active_at_least && most < *below).then(|| Figures {
+                (active >= *active_at_least && most < *below).then_some(Figures {
                     metric: *metric,
                     value: most,
                     days: *days,

@@ -2,7 +2,8 @@
 //! - a provider is one folder: outside `provider/<name>/` only the provider registry
 //!   names it (code, comments and strings alike), in the library and in the functions;
 //! - use cases and HTTP adapters never import a provider's module (or the registry):
-//!   they see providers only through the ports.
+//!   they see providers only through the ports;
+//! - use cases never name an AWS crate: storage, queues and buses are ports.
 
 use std::path::{Path, PathBuf};
 
@@ -80,10 +81,7 @@ fn only_a_providers_folder_and_the_registry_name_it() {
 #[test]
 fn use_cases_and_http_adapters_never_import_a_provider_module() {
     let src = root().join("src");
-    let mut files: Vec<PathBuf> = ["connect", "sync", "tokens", "refresh", "webhook", "daily"]
-        .iter()
-        .map(|m| src.join(format!("{m}.rs")))
-        .collect();
+    let mut files = use_cases();
     rust_files(&src.join("api"), &mut files);
     let mut modules = providers();
     modules.extend(["memory".to_owned(), "registry".to_owned()]);
@@ -96,5 +94,39 @@ fn use_cases_and_http_adapters_never_import_a_provider_module() {
             }
         }
     }
+    assert!(offences.is_empty(), "{}", offences.join("\n"));
+}
+
+/// The use-case modules.
+fn use_cases() -> Vec<PathBuf> {
+    let src = root().join("src");
+    [
+        "connect.rs",
+        "sync.rs",
+        "tokens.rs",
+        "refresh.rs",
+        "webhook.rs",
+        "daily.rs",
+        "signals/mod.rs",
+        "signals/history.rs",
+        "signals/rules.rs",
+        "signals/score.rs",
+        "signals/send_time.rs",
+    ]
+    .iter()
+    .map(|m| src.join(m))
+    .collect()
+}
+
+#[test]
+fn use_cases_never_name_an_aws_crate() {
+    let offences: Vec<String> = use_cases()
+        .iter()
+        .filter(|f| {
+            let text = std::fs::read_to_string(f).unwrap();
+            text.contains("aws_sdk") || text.contains("aws_config")
+        })
+        .map(|f| f.display().to_string())
+        .collect();
     assert!(offences.is_empty(), "{}", offences.join("\n"));
 }

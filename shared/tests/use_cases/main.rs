@@ -9,6 +9,7 @@ mod architecture;
 mod connect;
 mod daily;
 mod refresh;
+mod signals;
 mod sync;
 mod tokens;
 mod webhook;

@@ -19,6 +19,7 @@ use fitbridge::queue::memory::MemoryQueue;
 use fitbridge::queue::{RetryQueue, WorkQueue};
 use fitbridge::refresh::RefreshService;
 use fitbridge::secret_store::{MemorySecrets, SecretCache};
+use fitbridge::signals::{MemoryEvents, SignalService, SignalSettings};
 use fitbridge::store::memory::MemoryStore;
 use fitbridge::store::ConnectionStore;
 use fitbridge::sync::SyncService;
@@ -42,6 +43,8 @@ pub struct World {
     pub queue: Arc<MemoryQueue>,
     pub retry_queue: Arc<MemoryQueue>,
     pub marketing: Arc<MemoryMarketing>,
+    /// What the signals published.
+    pub events: Arc<MemoryEvents>,
     pub tokens: Arc<TokenService>,
     pub worker: WorkConsumer,
     pub refresher: RetryConsumer,
@@ -56,12 +59,28 @@ impl World {
     }
 
     pub fn with_provider(provider: MemoryProvider) -> World {
+        World::build(provider, SignalSettings::default())
+    }
+
+    /// A world whose campaign signals run these rules (JSON, as `SIGNAL_RULES`).
+    pub fn with_rules(rules: &str) -> World {
+        World::build(
+            MemoryProvider::new(KIND),
+            SignalSettings {
+                rules: fitbridge::signals::rules::Rules::parse(rules).unwrap(),
+                ..SignalSettings::default()
+            },
+        )
+    }
+
+    fn build(provider: MemoryProvider, signals: SignalSettings) -> World {
         let provider = Arc::new(provider);
         let successor = Arc::new(MemoryProvider::new(SUCCESSOR).with_reusable_refresh_tokens());
         let store = Arc::new(MemoryStore::new());
         let queue = Arc::new(MemoryQueue::new());
         let retry_queue = Arc::new(MemoryQueue::new());
         let marketing = Arc::new(MemoryMarketing::new());
+        let events = Arc::new(MemoryEvents::default());
         let providers: Served<dyn Provider> = [
             (KIND, provider.clone() as Arc<dyn Provider>),
             (SUCCESSOR, successor.clone() as Arc<dyn Provider>),
@@ -93,6 +112,12 @@ impl World {
             fetch_log: store.clone(),
             parked: store.clone(),
             retry_queue: retry_queue.clone(),
+            signals: Arc::new(SignalService {
+                store: store.clone(),
+                sink: marketing.clone(),
+                events: events.clone(),
+                settings: signals,
+            }),
         };
         let worker = WorkConsumer {
             sync,
@@ -136,6 +161,7 @@ impl World {
             queue,
             retry_queue,
             marketing,
+            events,
             tokens,
             worker,
             refresher,

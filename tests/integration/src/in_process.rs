@@ -27,6 +27,7 @@ use fitbridge::queue::memory::MemoryQueue;
 use fitbridge::queue::RetryRequest;
 use fitbridge::secret::Secret;
 use fitbridge::secret_store::{MemorySecrets, SecretCache};
+use fitbridge::signals::{MemoryEvents, NoEvents, SignalEvents};
 use fitbridge::store::memory::MemoryStore;
 use fitbridge::store::ConnectionStore;
 use fitbridge::webhook::WebhookService;
@@ -53,6 +54,8 @@ pub struct MemoryPorts {
     pub secrets: Arc<SecretCache>,
     pub store: Arc<MemoryStore>,
     queues: Mutex<HashMap<String, Arc<MemoryQueue>>>,
+    /// What the worker published to its event bus.
+    pub events: Arc<MemoryEvents>,
 }
 
 impl MemoryPorts {
@@ -61,6 +64,7 @@ impl MemoryPorts {
             secrets: Arc::new(SecretCache::new(Arc::new(secrets))),
             store: Arc::new(MemoryStore::new()),
             queues: Mutex::default(),
+            events: Arc::default(),
         }
     }
 
@@ -86,6 +90,13 @@ impl Ports for MemoryPorts {
 
     fn queue(&self, url: &str) -> Arc<dyn Queue> {
         self.memory_queue(url)
+    }
+
+    fn events(&self, bus: Option<&str>) -> Arc<dyn SignalEvents> {
+        match bus {
+            Some(_) => self.events.clone(),
+            None => Arc::new(NoEvents),
+        }
     }
 }
 
@@ -285,6 +296,8 @@ impl World {
                 max_receive_count: MAX_RECEIVE_COUNT,
             },
             mappings: Default::default(),
+            signals: Default::default(),
+            event_bus: Some("fitbridge-test".into()),
         };
         let worker = wiring::work_consumer_on(&ports, pipeline.clone()).unwrap();
         let refresher = wiring::retry_consumer_on(&ports, pipeline).unwrap();

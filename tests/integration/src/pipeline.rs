@@ -135,6 +135,8 @@ impl Pipeline {
                 max_receive_count: options.max_receive_count,
             },
             mappings: env.settings.mappings.clone(),
+            signals: Default::default(),
+            event_bus: None,
         };
         let mut worker = wiring::work_consumer(&env.aws, settings.clone()).unwrap();
         worker.backoff_base = options.backoff_base;

@@ -15,6 +15,7 @@ pub struct Operation {
     /// Relative to the service root, e.g. `ContactOriginData(ContactOrigin='ORIGIN',ContactID='X')`.
     pub path: String,
     pub headers: Vec<(String, String)>,
+    /// The JSON payload; `Value::Null` for none (a `DELETE`).
     pub body: Value,
 }
 
@@ -59,13 +60,21 @@ pub fn encode(changesets: &[Changeset]) -> EncodedBatch {
             "--{batch}\r\nContent-Type: multipart/mixed; boundary={cs}\r\n\r\n"
         ));
         for (i, op) in changeset.0.iter().enumerate() {
-            let json = op.body.to_string();
+            // A DELETE carries no body (`Value::Null`).
+            let json = if op.body.is_null() {
+                String::new()
+            } else {
+                op.body.to_string()
+            };
             body.push_str(&format!(
                 "--{cs}\r\nContent-Type: application/http\r\nContent-Transfer-Encoding: binary\r\nContent-ID: {}\r\n\r\n",
                 i + 1
             ));
             body.push_str(&format!("{} {} HTTP/1.1\r\n", op.method, op.path));
-            body.push_str("Content-Type: application/json\r\nAccept: application/json\r\n");
+            if !json.is_empty() {
+                body.push_str("Content-Type: application/json\r\n");
+            }
+            body.push_str("Accept: application/json\r\n");
             for (name, value) in &op.headers {
                 body.push_str(&format!("{name}: {value}\r\n"));
             }

@@ -77,7 +77,7 @@ impl InteractionServiceSink {
         Value::Object(m)
     }
 
-    fn headers(&self) -> Vec<(String, String)> {
+    pub(super) fn headers(&self) -> Vec<(String, String)> {
         let settings = self.client.settings();
         vec![
             (
@@ -254,7 +254,7 @@ impl InteractionSink for InteractionServiceSink {
 
 impl InteractionServiceSink {
     /// The id of the interaction with this source object, if SAP has one.
-    async fn find_by_source(
+    pub(super) async fn find_by_source(
         &self,
         source_object_type: &str,
         source_object: &str,

@@ -20,10 +20,12 @@ pub mod batch;
 mod contact;
 mod cuan;
 mod interaction;
+mod signals;
 
 pub use contact::ContactServiceSink;
 pub use cuan::CuanImportSink;
 pub use interaction::InteractionServiceSink;
+pub use signals::SapSignalSink;
 
 pub const CONTACT_SERVICE: &str = "API_MKT_CONTACT_SRV;v=0004";
 pub const INTERACTION_SERVICE: &str = "API_MKT_INTERACTION_SRV";

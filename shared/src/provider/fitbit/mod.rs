@@ -44,6 +44,7 @@ pub fn default_mapping() -> InteractionMapping {
         communication_medium: "FITBIT".into(),
         source_object_type: "FITBIT_DAY".into(),
         disconnect_interaction_type: "FITBIT_DISCONNECTED".into(),
+        signal_interaction_type: "FITBIT_SIGNAL".into(),
         metrics: [
             (
                 Metric::Steps,

@@ -73,6 +73,7 @@ pub fn default_mapping() -> InteractionMapping {
         communication_medium: "GOOGLE_HEALTH".into(),
         source_object_type: "GOOGLE_HEALTH_DAY".into(),
         disconnect_interaction_type: "GH_DISCONNECTED".into(),
+        signal_interaction_type: "GH_SIGNAL".into(),
         metrics: [
             (Metric::Steps, m("GH_STEPS")),
             (Metric::Calories, m("GH_CALORIES")),

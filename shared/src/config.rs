@@ -106,7 +106,14 @@ pub struct ConnectSettings {
     pub public_base_url: Option<Url>,
     /// Secrets Manager id of `{key}`, the HMAC key the company's app signs connect links with.
     pub link_secret_id: String,
+    /// Days before today imported when a person connects (`BACKFILL_DAYS`, default 30,
+    /// at most 90; 0: none), so windows and scores mean something from day one.
+    pub backfill_days: u32,
 }
+
+/// The longest backfill: the providers' range limits and a person's hourly rate limit
+/// (30 days of three collections are 90 of the legacy API's 150 requests an hour).
+pub const MAX_BACKFILL_DAYS: u32 = 90;
 
 impl ConnectSettings {
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -115,6 +122,15 @@ impl ConnectSettings {
                 .map(|v| parse_url("PUBLIC_BASE_URL", &v))
                 .transpose()?,
             link_secret_id: required_var("CONNECT_LINK_SECRET_ID")?,
+            backfill_days: match optional_var("BACKFILL_DAYS") {
+                None => 30,
+                Some(v) => v.parse().ok().filter(|d| *d <= MAX_BACKFILL_DAYS).ok_or(
+                    ConfigError::Invalid {
+                        name: "BACKFILL_DAYS",
+                        reason: format!("a number of days, 0 to {MAX_BACKFILL_DAYS}"),
+                    },
+                )?,
+            },
         })
     }
 }

@@ -96,6 +96,8 @@ pub struct Connected {
     pub subscriptions: Vec<Collection>,
     /// Work parked while the person could not be served, queued again now.
     pub resumed: usize,
+    /// Days queued for import ([`crate::config::ConnectSettings::backfill_days`]).
+    pub backfilled: usize,
     /// The provider whose connection this one replaced (a migration).
     pub migrated_from: Option<ProviderKind>,
 }
@@ -368,6 +370,7 @@ impl ConnectService {
             .await;
         upsert?;
 
+        let timezone = profile.timezone.clone();
         let version = self
             .connections
             .save_connected(&Connection {
@@ -415,13 +418,59 @@ impl ConnectService {
             }
             None => None,
         };
+        let backfilled = self
+            .backfill(kind, &user_id, &tokens.scopes, timezone.as_deref())
+            .await;
         Ok(Connected {
             user_id,
             reconnected: version > 1,
             subscriptions,
             resumed,
+            backfilled,
             migrated_from,
         })
+    }
+
+    /// Queues the import of the person's last days (yesterday and the
+    /// `backfill_days - 1` before it; today arrives by notification and the daily job),
+    /// each day one work item of every granted collection, as the daily job builds them.
+    /// A reconnect queues them again: the import ledger writes only what SAP does not
+    /// hold yet, and the signals' history records each day once. Best effort: a person
+    /// whose backfill cannot be queued is connected all the same (and told in the log).
+    async fn backfill(
+        &self,
+        kind: ProviderKind,
+        user_id: &ProviderUserId,
+        scopes: &crate::domain::Scopes,
+        timezone: Option<&str>,
+    ) -> usize {
+        let Some((_, queue)) = &self.resume else {
+            return 0;
+        };
+        let yesterday = crate::daily::yesterday(timezone, jiff::Timestamp::now());
+        let days: Vec<time::Date> = (0..i64::from(self.settings.backfill_days))
+            .filter_map(|back| yesterday.checked_sub(time::Duration::days(back)))
+            .collect();
+        let work: Vec<WorkItem> = days
+            .iter()
+            .filter_map(|day| crate::daily::sync_work(kind, user_id, scopes, *day))
+            .collect();
+        if work.is_empty() {
+            return 0;
+        }
+        match queue.enqueue(&work).await {
+            Ok(()) => {
+                tracing::info!(provider = %kind, user_id = %user_id, days = work.len(),
+                    from = %days.last().map(|d| d.to_string()).unwrap_or_default(),
+                    to = %yesterday, "backfill queued");
+                work.len()
+            }
+            Err(e) => {
+                tracing::warn!(provider = %kind, user_id = %user_id, error = %e,
+                    "backfill could not be queued; the daily job and notifications go on");
+                0
+            }
+        }
     }
 
     /// The person's connection at the provider this one succeeds, if they had one.

@@ -457,3 +457,58 @@ async fn a_person_whose_provider_is_gone_migrates_keeping_contact_days_and_parke
         .unwrap();
     assert_eq!(day11.provider, SUCCESSOR);
 }
+
+#[tokio::test]
+async fn a_connect_backfills_the_last_days_and_a_reconnect_imports_nothing_twice() {
+    use fitbridge::signals::SignalStore;
+
+    let w = World::with_backfill(30);
+    w.provider
+        .add_person("HUGO", person("Hugo"), "activity sleep");
+    let yesterday = fitbridge::daily::yesterday(Some("Europe/Berlin"), jiff::Timestamp::now());
+    for back in 0..30 {
+        let d = yesterday - time::Duration::days(back);
+        w.provider.set_day(
+            "HUGO",
+            Collection::Activities,
+            d,
+            steps(7_000 + back as u64),
+        );
+    }
+    let params = consent(&w, "HUGO", &LinkParams::default()).await;
+    let done = w.connect.complete(KIND, &params).await.unwrap();
+    assert_eq!(done.backfilled, 30);
+    let queued = w.queue.drain();
+    assert_eq!(
+        queued.len(),
+        30,
+        "one item a day, every granted collection in it"
+    );
+    assert!(queued.iter().all(|i| matches!(&i.task,
+        fitbridge::domain::Task::Sync { collections, .. } if collections.len() == 2)));
+    w.drain_after(&queued).await;
+    let imported = w.marketing.interactions();
+    let days = |all: &[fitbridge::marketing::memory::StoredInteraction]| {
+        all.iter().filter(|i| i.signal.is_none()).count()
+    };
+    assert_eq!(days(&imported), 60, "steps and distance of 30 days");
+    // 30 days of 5.4 km: the default 100-km window fired, from the backfill.
+    let fired: Vec<String> = w.marketing.signals().into_iter().map(|(s, _)| s).collect();
+    assert_eq!(fired.len(), 1);
+    assert!(fired[0].starts_with("HUGO-s-distance100-"), "{fired:?}");
+    let (history, _) = w.store.load(&contact("HUGO")).await.unwrap();
+    assert_eq!(history.days().count(), 30);
+    assert_eq!(history.latest(), Some(yesterday));
+
+    // A reconnect queues the same days again; SAP gets nothing new.
+    let params = consent(&w, "HUGO", &LinkParams::default()).await;
+    let again = w.connect.complete(KIND, &params).await.unwrap();
+    assert!(again.reconnected);
+    tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+    let queued = w.queue.drain();
+    w.drain_after(&queued).await;
+    let after = w.marketing.interactions();
+    assert_eq!(days(&after), 60);
+    assert_eq!(w.marketing.signals().len(), 1);
+    assert!(after.iter().all(|i| i.writes == 1), "nothing written twice");
+}

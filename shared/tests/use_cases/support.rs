@@ -59,7 +59,12 @@ impl World {
     }
 
     pub fn with_provider(provider: MemoryProvider) -> World {
-        World::build(provider, SignalSettings::default())
+        World::build(provider, SignalSettings::default(), 0)
+    }
+
+    /// A world whose connects queue the import of the last `days` days.
+    pub fn with_backfill(days: u32) -> World {
+        World::build(MemoryProvider::new(KIND), SignalSettings::default(), days)
     }
 
     /// A world whose campaign signals run these rules (JSON, as `SIGNAL_RULES`).
@@ -70,10 +75,11 @@ impl World {
                 rules: fitbridge::signals::rules::Rules::parse(rules).unwrap(),
                 ..SignalSettings::default()
             },
+            0,
         )
     }
 
-    fn build(provider: MemoryProvider, signals: SignalSettings) -> World {
+    fn build(provider: MemoryProvider, signals: SignalSettings, backfill_days: u32) -> World {
         let provider = Arc::new(provider);
         let successor = Arc::new(MemoryProvider::new(SUCCESSOR).with_reusable_refresh_tokens());
         let store = Arc::new(MemoryStore::new());
@@ -144,6 +150,7 @@ impl World {
             ConnectSettings {
                 public_base_url: Some("https://fitbridge.test".parse().unwrap()),
                 link_secret_id: "link".into(),
+                backfill_days,
             },
             Mappings::default(),
         )

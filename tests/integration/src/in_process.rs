@@ -280,6 +280,7 @@ impl World {
                 connect: ConnectSettings {
                     public_base_url: Some(Url::parse(PUBLIC_BASE_URL).unwrap()),
                     link_secret_id: "link".into(),
+                    backfill_days: 0,
                 },
                 providers: providers.clone(),
                 sap: sap.clone(),

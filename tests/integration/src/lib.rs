@@ -288,6 +288,7 @@ impl TestEnv {
                     .public_base_url
                     .then(|| Url::parse(PUBLIC_BASE_URL).unwrap()),
                 link_secret_id: link_secret,
+                backfill_days: 0,
             },
             providers: ProviderSettings {
                 fitbit: Some(FitbitSettings {

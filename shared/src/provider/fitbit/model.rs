@@ -91,6 +91,31 @@ impl User {
 pub(super) struct ActivitiesResponse {
     #[serde(default)]
     summary: ActivitySummary,
+    /// The day's logged and auto-recognised exercises.
+    #[serde(default)]
+    activities: Vec<ActivityLog>,
+}
+
+/// One exercise of the day: when it started (local `HH:mm`) and how long it lasted (ms).
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct ActivityLog {
+    start_time: Option<String>,
+    duration: Option<u64>,
+}
+
+impl ActivityLog {
+    /// Minutes after local midnight at which it ended; one running past midnight ends
+    /// at 23:59 of its day. `None` without a parseable start.
+    fn end_minute(&self) -> Option<u16> {
+        let (h, m) = self.start_time.as_deref()?.split_once(':')?;
+        let (h, m): (u64, u64) = (h.parse().ok()?, m.get(..2)?.parse().ok()?);
+        if h > 23 || m > 59 {
+            return None;
+        }
+        let end = h * 60 + m + self.duration.unwrap_or(0) / 60_000;
+        Some(end.min(1_439) as u16)
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -127,6 +152,11 @@ impl ActivitiesResponse {
                 .map(|d| d.distance),
             calories_out: s.calories_out,
             active_minutes: active,
+            workout_ends: self
+                .activities
+                .iter()
+                .filter_map(ActivityLog::end_minute)
+                .collect(),
             ..Default::default()
         }
     }
@@ -206,6 +236,7 @@ mod tests {
             (Some(8012), Some(2301), Some(42))
         );
         assert_eq!(s.distance_km, Some(5.83));
+        assert!(s.workout_ends.is_empty());
         let no_device: ActivitiesResponse = serde_json::from_str(r#"{"summary":{}}"#).unwrap();
         assert!(no_device.into_summary().metrics().is_empty());
 
@@ -224,6 +255,21 @@ mod tests {
         )
         .unwrap();
         assert_eq!(w.into_summary().weight_kg, Some(70.9));
+    }
+
+    #[test]
+    fn workouts_end_at_start_plus_duration_in_local_minutes() {
+        // As the Web API logs them: local start "HH:mm", duration in milliseconds.
+        let a: ActivitiesResponse = serde_json::from_str(
+            r#"{"activities":[
+                {"activityParentName":"Run","startTime":"17:50","duration":1800000,"hasStartTime":true},
+                {"activityParentName":"Walk","startTime":"23:40","duration":3600000},
+                {"activityParentName":"Yoga","duration":600000},
+                {"startTime":"25:00","duration":1}],
+              "summary":{"steps":1}}"#,
+        )
+        .unwrap();
+        assert_eq!(a.into_summary().workout_ends, [1_100, 1_439]);
     }
 
     #[test]

@@ -402,18 +402,26 @@ impl Provider for GoogleHealthClient {
         })?;
         match collection {
             Collection::Activities => {
-                // Four roll-ups: their budget is taken at once, so a day is fetched whole
-                // or not at all.
+                // Four roll-ups, their budget taken at once, and the exercise list (when
+                // the day's workouts ended: the best send time), which takes its own per
+                // page; any refusal fails the whole day, fetched again later.
                 self.budget
                     .take(user, ACTIVITY_TYPES.len(), Instant::now())?;
                 let [steps, distance, calories, active] = ACTIVITY_TYPES;
-                let (steps, distance, calories, active) = futures_util::try_join!(
+                let filter = format!(
+                    "exercise.interval.civil_start_time >= \"{day}\" AND exercise.interval.civil_start_time < \"{next}\""
+                );
+                let (steps, distance, calories, active, exercises) = futures_util::try_join!(
                     self.roll_up(access_token, steps, date),
                     self.roll_up(access_token, distance, date),
                     self.roll_up(access_token, calories, date),
                     self.roll_up(access_token, active, date),
+                    self.list(user, access_token, "exercise", &filter),
                 )?;
-                Ok(model::activity_summary(steps, distance, calories, active))
+                Ok(DaySummary {
+                    workout_ends: model::exercise_ends(&exercises, date),
+                    ..model::activity_summary(steps, distance, calories, active)
+                })
             }
             Collection::Sleep => {
                 // Sleep counts on the day it ends, as the legacy API's dateOfSleep did.

@@ -318,6 +318,20 @@ pub(super) struct ListResponse {
 pub(super) struct DataPoint {
     pub sleep: Option<Sleep>,
     pub weight: Option<Weight>,
+    pub exercise: Option<Exercise>,
+}
+
+/// `Exercise`: only when it happened (`SessionTimeInterval`).
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(super) struct Exercise {
+    pub interval: Option<SessionInterval>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub(super) struct SessionInterval {
+    pub civil_end_time: Option<CivilDateTime>,
 }
 
 #[derive(Deserialize, Default)]
@@ -353,6 +367,28 @@ pub(super) fn sleep_summary(points: &[DataPoint]) -> DaySummary {
     }
 }
 
+/// When the day's exercises ended, in local minutes after midnight of `day` (the list was
+/// filtered by civil start time; one ending after midnight ends at 23:59 of its day).
+pub(super) fn exercise_ends(points: &[DataPoint], day: Date) -> Vec<u16> {
+    let mut ends: Vec<u16> = points
+        .iter()
+        .filter_map(|p| p.exercise.as_ref()?.interval.as_ref()?.civil_end_time)
+        .filter_map(|end| {
+            let date = end.date.to_date()?;
+            let t = end.time.unwrap_or_default();
+            match date.cmp(&day) {
+                std::cmp::Ordering::Equal => Some(
+                    (u16::from(t.hours.min(23)) * 60 + u16::from(t.minutes.min(59))).min(1_439),
+                ),
+                std::cmp::Ordering::Greater => Some(1_439),
+                std::cmp::Ordering::Less => None,
+            }
+        })
+        .collect();
+    ends.sort_unstable();
+    ends
+}
+
 /// The day's last weigh-in (lists come newest first), g → kg.
 pub(super) fn weight_summary(points: &[DataPoint]) -> DaySummary {
     DaySummary {
@@ -368,6 +404,21 @@ pub(super) fn weight_summary(points: &[DataPoint]) -> DaySummary {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn exercises_end_in_local_minutes_of_their_day() {
+        let list: ListResponse = serde_json::from_str(
+            r#"{"dataPoints":[
+              {"exercise":{"interval":{"civilEndTime":{"date":{"year":2026,"month":11,"day":2},"time":{"hours":18,"minutes":20}}},"exerciseType":"RUNNING"}},
+              {"exercise":{"interval":{"civilEndTime":{"date":{"year":2026,"month":11,"day":3},"time":{"hours":0,"minutes":30}}}}},
+              {"exercise":{"interval":{"civilEndTime":{"date":{"year":2026,"month":11,"day":2},"time":{"hours":7}}}}},
+              {"exercise":{}},
+              {"sleep":{}}]}"#,
+        )
+        .unwrap();
+        let day = Date::from_calendar_date(2026, time::Month::November, 2).unwrap();
+        assert_eq!(exercise_ends(&list.data_points, day), [420, 1_100, 1_439]);
+    }
 
     fn rollup(json: &str) -> DailyRollUpResponse {
         serde_json::from_str(json).unwrap()

@@ -86,8 +86,9 @@ pub trait SignalStore: Send + Sync {
 /// schema is `shared/schemas/signal-event.v1.json`; consumers deduplicate by `id`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct SignalEvent {
-    /// `fitbridge.rule_fired`, `fitbridge.score_changed` or `fitbridge.send_time_changed`.
-    #[serde(skip)]
+    /// `fitbridge.rule_fired`, `fitbridge.score_changed` or `fitbridge.send_time_changed`:
+    /// also the EventBridge detail type, so rules can match on either.
+    #[serde(rename = "type")]
     pub detail_type: &'static str,
     pub version: u32,
     /// Deterministic: the same news always has the same id.
@@ -176,16 +177,16 @@ impl Default for SignalSettings {
 }
 
 impl SignalSettings {
-    /// `SIGNAL_RULES` (JSON; unset: the defaults, empty: no rules) and
+    /// `SIGNAL_RULES` (JSON; unset or empty: the defaults, `[]`: no rules) and
     /// `SIGNAL_{SCORE,BAND,SEND_HOUR}_CATEGORY`.
     pub fn from_env() -> Result<Self, crate::config::ConfigError> {
         let defaults = SignalSettings::default();
-        let rules = match std::env::var("SIGNAL_RULES") {
-            Ok(json) => Rules::parse(&json).map_err(|e| crate::config::ConfigError::Invalid {
+        let rules = match crate::config::optional_var("SIGNAL_RULES") {
+            Some(json) => Rules::parse(&json).map_err(|e| crate::config::ConfigError::Invalid {
                 name: "SIGNAL_RULES",
                 reason: e.to_string(),
             })?,
-            Err(_) => defaults.rules,
+            None => defaults.rules,
         };
         let category = |name: &'static str, default: String| {
             let value = crate::config::optional_var(name).unwrap_or(default);

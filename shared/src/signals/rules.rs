@@ -270,9 +270,6 @@ pub struct Rules(pub Vec<Rule>);
 
 impl Rules {
     pub fn parse(json: &str) -> Result<Rules, RulesError> {
-        if json.trim().is_empty() {
-            return Ok(Rules::default());
-        }
         let rules: Vec<Rule> = serde_json::from_str(json).map_err(|e| RulesError(e.to_string()))?;
         let mut ids = std::collections::BTreeSet::new();
         for rule in &rules {
@@ -347,7 +344,11 @@ mod tests {
         ] {
             assert!(Rules::parse(bad).is_err(), "{bad}");
         }
-        assert!(Rules::parse("").unwrap().0.is_empty());
+        assert!(Rules::parse("[]").unwrap().0.is_empty());
+        assert!(
+            Rules::parse("").is_err(),
+            "empty means the defaults, decided by the caller"
+        );
     }
 
     #[test]

@@ -1,9 +1,9 @@
 //! Benchmarks of the pipeline. Each prints the figure it measures.
 //!
-//!   cargo run --release -p fitbridge-integration --bin bench -- webhook|duplicates|worker|daily|all
+//!   cargo run --release -p fitbridge-integration --bin bench -- webhook|duplicates|worker|daily|signals|all
 //!
 //! `webhook`, `duplicates` and `worker` need the local stack (tests/local/up.sh); `daily`
-//! runs on in-memory, constant-time ports and needs nothing.
+//! and `signals` run on in-memory ports and need nothing.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -333,6 +333,105 @@ async fn daily() {
     );
 }
 
+/// Rule evaluation per worker batch: 10 people, each with two years of history, each
+/// observing three changed days (the default rules, score and send hour), on in-memory
+/// storage and marketing: our code's CPU time, plus the sizes that set its DynamoDB cost.
+async fn signals() {
+    use fitbridge::domain::{ContactKey, DaySummary};
+    use fitbridge::marketing::memory::MemoryMarketing;
+    use fitbridge::signals::history::{DayRecord, History, MonthKey};
+    use fitbridge::signals::{NoEvents, Observed, SignalService, SignalStore};
+    use fitbridge::store::memory::MemoryStore;
+
+    println!("== rule evaluation per batch: 10 people x 3 changed days, 2 years of history each ==");
+    let store = Arc::new(MemoryStore::new());
+    let service = SignalService {
+        store: store.clone(),
+        sink: Arc::new(MemoryMarketing::new()),
+        events: Arc::new(NoEvents),
+        settings: Default::default(),
+    };
+    let today = time::OffsetDateTime::now_utc().date();
+    let people: Vec<ContactKey> = (0..10)
+        .map(|i| ContactKey {
+            origin: "FITBIT".into(),
+            id: format!("BENCH{i:03}"),
+        })
+        .collect();
+    let mut month_bytes = 0;
+    for (n, contact) in people.iter().enumerate() {
+        let mut history = History::default();
+        for back in 1..730 {
+            let steps = 4_000 + (back * 37 + n as u64 * 101) % 9_000;
+            history.set(
+                today - time::Duration::days(back as i64),
+                DayRecord {
+                    steps: Some(steps),
+                    distance_km: Some(steps as f64 / 1_300.0),
+                    calories: Some(2_000 + steps / 20),
+                    active_minutes: Some(steps / 400),
+                    sleep_minutes: Some(380 + back % 120),
+                    workout_ends: if back % 2 == 0 { vec![1_100] } else { vec![] },
+                },
+            );
+        }
+        for (key, month) in &history.months {
+            store.save_month(contact, *key, month).await.unwrap();
+        }
+        month_bytes = history.months[&MonthKey::of(today - time::Duration::days(40))]
+            .encode()
+            .len();
+    }
+    let batch = |round: u64| -> Vec<Observed> {
+        people
+            .iter()
+            .map(|contact| Observed {
+                provider: ProviderKind::Fitbit,
+                user_id: ProviderUserId(contact.id.clone()),
+                contact: contact.clone(),
+                days: (0..3)
+                    .map(|d| {
+                        (
+                            today - time::Duration::days(d),
+                            Collection::Activities,
+                            DaySummary {
+                                steps: Some(6_000 + round * 10 + d as u64),
+                                distance_km: Some(4.6),
+                                active_minutes: Some(25),
+                                workout_ends: vec![1_110],
+                                ..Default::default()
+                            },
+                        )
+                    })
+                    .collect(),
+            })
+            .collect()
+    };
+    let mut timings = Vec::new();
+    for round in 0..300 {
+        let observed = batch(round);
+        let start = Instant::now();
+        for o in &observed {
+            service.observe(o).await.unwrap();
+        }
+        timings.push(start.elapsed());
+    }
+    timings.sort();
+    println!(
+        "p50 {:.2} ms, p99 {:.2} ms per batch of 10 people ({} batches; our code on in-memory ports: \
+         read 24 months, apply, write the changed month, evaluate 5 rules on 3 days, score, send hour)",
+        percentile(&timings, 0.5).as_secs_f64() * 1e3,
+        percentile(&timings, 0.99).as_secs_f64() * 1e3,
+        timings.len()
+    );
+    println!(
+        "a full month of history is {month_bytes} bytes stored: 1 month write = {} WRU; \
+         reading 24 months = {:.1} RCU (eventually consistent, 4 KB units)",
+        month_bytes.div_ceil(1024),
+        (24 * month_bytes).div_ceil(4096) as f64 / 2.0
+    );
+}
+
 #[tokio::main]
 async fn main() {
     let which = std::env::args().nth(1).unwrap_or_else(|| "all".into());
@@ -341,14 +440,16 @@ async fn main() {
         "duplicates" => duplicates().await,
         "worker" => worker().await,
         "daily" => daily().await,
+        "signals" => signals().await,
         "all" => {
             daily().await;
+            signals().await;
             webhook().await;
             worker().await;
             duplicates().await;
         }
         other => {
-            eprintln!("unknown benchmark {other}: webhook|duplicates|worker|daily|all");
+            eprintln!("unknown benchmark {other}: webhook|duplicates|worker|daily|signals|all");
             std::process::exit(2);
         }
     }

@@ -578,6 +578,11 @@ def local_parameters(public_base_url: str, sandbox: str, log_level: str) -> dict
         "GoogleHealthKeysetUrl": f"{sandbox}/google-health/webhook-keyset.json",
         "SapBaseUrl": sandbox,
         "LogLevel": log_level,
+        # No backfill on connect: the end-to-end tests and the demo follow single notified
+        # days, which a month of backfilled days would drown. The demo backfills its
+        # campaign-signal people with `fitbridge-admin people backfill` instead, and the
+        # backfill on connect is tested on in-memory ports.
+        "BackfillDays": os.environ.get("FB_BACKFILL_DAYS", "0"),
     }
 
 

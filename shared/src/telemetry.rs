@@ -53,6 +53,9 @@ pub mod metric {
     pub const SAP_LATENCY: &str = "SapLatency";
     /// Campaign signals written to the marketing system, by `Kind` (`rule`, `attribute`).
     pub const SIGNALS: &str = "Signals";
+    /// Campaign signals refused for good, by `Kind` (`rule`, `attribute` by SAP; `event` by
+    /// the event bus): a tenant or bus set up wrong. Alarmed.
+    pub const SIGNALS_REFUSED: &str = "SignalsRefused";
 }
 
 /// The filter directives for a `RUST_LOG` value (`info` when unset or empty).

@@ -41,6 +41,8 @@ struct Tenant {
     attributes: BTreeMap<(String, String), BTreeMap<String, Vec<String>>>,
     /// The next `n` writes fail with this error.
     failing: Option<(u32, FailureKind)>,
+    /// Signal writes are refused (a tenant without the signal's type or category).
+    refusing_signals: bool,
 }
 
 #[derive(Default)]
@@ -98,6 +100,11 @@ impl MemoryMarketing {
     /// The next `n` writes fail as the tenant being down.
     pub fn fail_next(&self, n: u32) {
         self.tenant.lock().unwrap().failing = Some((n, MarketingError::Unavailable));
+    }
+
+    /// Refuses every signal write (interaction or attribute) until called with `false`.
+    pub fn refuse_signals(&self, refuse: bool) {
+        self.tenant.lock().unwrap().refusing_signals = refuse;
     }
 
     /// The next `n` writes are rejected as invalid.
@@ -228,6 +235,9 @@ impl InteractionSink for MemoryMarketing {
 impl SignalSink for MemoryMarketing {
     async fn record_signal(&self, signal: &SignalInteraction) -> Result<(), MarketingError> {
         let mut t = self.tenant.lock().unwrap();
+        if t.refusing_signals {
+            return Err(MarketingError::Rejected("no such interaction type".into()));
+        }
         if let Some(e) = Self::take_failure(&mut t) {
             return Err(e);
         }
@@ -260,6 +270,11 @@ impl SignalSink for MemoryMarketing {
         changes: &[AttributeChange],
     ) -> Result<(), MarketingError> {
         let mut t = self.tenant.lock().unwrap();
+        if t.refusing_signals {
+            return Err(MarketingError::Rejected(
+                "no such attribute category".into(),
+            ));
+        }
         if let Some(e) = Self::take_failure(&mut t) {
             return Err(e);
         }

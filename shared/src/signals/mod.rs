@@ -121,10 +121,21 @@ pub enum EventBody {
     },
 }
 
+/// Why events were not published.
+#[derive(Debug, thiserror::Error)]
+pub enum EventsError {
+    /// May pass (throttling, timeouts, the service's own faults): try again.
+    #[error("event bus unavailable: {0}")]
+    Unavailable(String),
+    /// Will not pass as the deployment stands (no permission, no such bus, invalid).
+    #[error("event bus refused the events: {0}")]
+    Refused(String),
+}
+
 /// Port: where signal events go (an EventBridge bus, or nowhere).
 #[async_trait]
 pub trait SignalEvents: Send + Sync {
-    async fn publish(&self, events: &[SignalEvent]) -> Result<(), String>;
+    async fn publish(&self, events: &[SignalEvent]) -> Result<(), EventsError>;
 }
 
 /// No bus configured: events go nowhere.
@@ -132,7 +143,7 @@ pub struct NoEvents;
 
 #[async_trait]
 impl SignalEvents for NoEvents {
-    async fn publish(&self, _events: &[SignalEvent]) -> Result<(), String> {
+    async fn publish(&self, _events: &[SignalEvent]) -> Result<(), EventsError> {
         Ok(())
     }
 }
@@ -149,7 +160,7 @@ impl MemoryEvents {
 
 #[async_trait]
 impl SignalEvents for MemoryEvents {
-    async fn publish(&self, events: &[SignalEvent]) -> Result<(), String> {
+    async fn publish(&self, events: &[SignalEvent]) -> Result<(), EventsError> {
         self.0.lock().unwrap().extend_from_slice(events);
         Ok(())
     }
@@ -243,11 +254,25 @@ pub struct SignalService {
     pub settings: SignalSettings,
 }
 
+/// A rule met for a period it has not fired in.
+struct Firing {
+    interaction: SignalInteraction,
+    event: SignalEvent,
+}
+
 /// What evaluation decided for a person, before anything is written.
 struct Decision {
-    fired: Vec<(String, String, Date, Figures, Option<String>)>,
+    fired: Vec<Firing>,
     changes: Vec<AttributeChange>,
-    events: Vec<SignalEvent>,
+    /// The score and send-time events, published when the attributes are written.
+    change_events: Vec<SignalEvent>,
+}
+
+/// A signal write the marketing system refused for good: logged and counted.
+fn refused(kind: &'static str, user_id: &ProviderUserId, error: &str) {
+    metrics::counter!(metric::SIGNALS_REFUSED, "Kind" => kind).increment(1);
+    tracing::error!(user_id = %user_id, kind, error,
+        "the marketing system refused a signal; tried again with the person's next day");
 }
 
 impl SignalService {
@@ -283,44 +308,61 @@ impl SignalService {
             }
             let days: BTreeSet<Date> = observed.days.iter().map(|(d, _, _)| *d).collect();
             let decision = self.decide(observed, &history, &state, &days);
-            if decision.fired.is_empty() && decision.changes.is_empty() {
+            // A refusal (the tenant lacks the interaction type or the attribute category)
+            // must not hold up the person's days: it is logged and counted, not recorded
+            // as done, and tried again with their next day. Anything else is retried now.
+            let mut fired = Vec::new();
+            for firing in decision.fired {
+                match self.sink.record_signal(&firing.interaction).await {
+                    Ok(()) => fired.push(firing),
+                    Err(MarketingError::Rejected(e)) => refused("rule", &observed.user_id, &e),
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            let (mut changes, mut change_events) = (decision.changes, decision.change_events);
+            if !changes.is_empty() {
+                match self.sink.set_attributes(&observed.contact, &changes).await {
+                    Ok(()) => {}
+                    Err(MarketingError::Rejected(e)) => {
+                        refused("attribute", &observed.user_id, &e);
+                        changes.clear();
+                        change_events.clear();
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            if fired.is_empty() && changes.is_empty() {
                 return Ok(SignalReport {
                     days_changed: changed.len(),
                     ..Default::default()
                 });
             }
-            for (rule_id, period, day, figures, interaction_type) in &decision.fired {
-                self.sink
-                    .record_signal(&SignalInteraction {
-                        provider: observed.provider,
-                        contact: observed.contact.clone(),
-                        rule_id: rule_id.clone(),
-                        period: period.clone(),
-                        day: *day,
-                        interaction_type: interaction_type.clone(),
-                        content: serde_json::to_string(figures).expect("plain data"),
-                    })
-                    .await?;
+            // Before the state: a publish that may pass is retried with the rest (at least
+            // once; consumers deduplicate by the event's id). One the bus refuses for good
+            // (no permission, no such bus) is dropped, logged and counted.
+            let events: Vec<SignalEvent> = fired
+                .iter()
+                .map(|f| f.event.clone())
+                .chain(change_events)
+                .collect();
+            match self.events.publish(&events).await {
+                Ok(()) => {}
+                Err(EventsError::Refused(e)) => {
+                    metrics::counter!(metric::SIGNALS_REFUSED, "Kind" => "event")
+                        .increment(events.len() as u64);
+                    tracing::error!(user_id = %observed.user_id, events = events.len(), error = %e,
+                        "the event bus refused signal events; they are dropped");
+                }
+                Err(EventsError::Unavailable(e)) => return Err(SignalError::Events(e)),
             }
-            if !decision.changes.is_empty() {
-                self.sink
-                    .set_attributes(&observed.contact, &decision.changes)
-                    .await?;
-            }
-            // Before the state: a failed publish is retried with the rest (at least once;
-            // consumers deduplicate by the event's id).
-            self.events
-                .publish(&decision.events)
-                .await
-                .map_err(SignalError::Events)?;
             let mut next = state.clone();
-            for (rule_id, period, day, _, _) in &decision.fired {
+            for f in &fired {
                 next.fired.insert(
-                    format!("{rule_id}#{period}"),
-                    crate::domain::work::iso_date::format(*day),
+                    format!("{}#{}", f.interaction.rule_id, f.interaction.period),
+                    crate::domain::work::iso_date::format(f.interaction.day),
                 );
             }
-            for change in &decision.changes {
+            for change in &changes {
                 next.attributes
                     .insert(change.category.clone(), change.value.clone());
             }
@@ -329,23 +371,23 @@ impl SignalService {
                 // is found there by its source object, not written twice.
                 continue;
             }
-            for (rule_id, ..) in &decision.fired {
+            for f in &fired {
                 metrics::counter!(metric::SIGNALS, "Kind" => "rule").increment(1);
-                tracing::info!(user_id = %observed.user_id, rule = %rule_id, "rule fired");
+                tracing::info!(user_id = %observed.user_id, rule = %f.interaction.rule_id,
+                    period = %f.interaction.period, "rule fired");
             }
-            for change in &decision.changes {
+            for change in &changes {
                 metrics::counter!(metric::SIGNALS, "Kind" => "attribute").increment(1);
                 tracing::info!(user_id = %observed.user_id, category = %change.category,
                     "marketing attribute changed");
             }
             return Ok(SignalReport {
                 days_changed: changed.len(),
-                fired: decision
-                    .fired
+                fired: fired
                     .iter()
-                    .map(|(r, p, ..)| format!("{r}#{p}"))
+                    .map(|f| format!("{}#{}", f.interaction.rule_id, f.interaction.period))
                     .collect(),
-                attributes_changed: decision.changes,
+                attributes_changed: changes,
             });
         }
         Err(SignalError::Contended)
@@ -361,7 +403,7 @@ impl SignalService {
         let mut decision = Decision {
             fired: Vec::new(),
             changes: Vec::new(),
-            events: Vec::new(),
+            change_events: Vec::new(),
         };
         let Some(latest) = history.latest() else {
             return decision;
@@ -387,23 +429,28 @@ impl SignalService {
                 }
                 if let Some(figures) = rule.evaluate(history, *day) {
                     seen.insert(key);
-                    decision.events.push(event(
-                        *day,
-                        format!("{}-{}-{}", observed.contact.source_id(), rule.id, period),
-                        EventBody::Rule {
-                            rule_id: rule.id.clone(),
-                            period: period.clone(),
-                            figures: figures.clone(),
-                        },
-                        "fitbridge.rule_fired",
-                    ));
-                    decision.fired.push((
-                        rule.id.clone(),
-                        period,
-                        *day,
-                        figures,
-                        rule.interaction_type.clone(),
-                    ));
+                    let interaction = SignalInteraction {
+                        provider: observed.provider,
+                        contact: observed.contact.clone(),
+                        rule_id: rule.id.clone(),
+                        period: period.clone(),
+                        day: *day,
+                        interaction_type: rule.interaction_type.clone(),
+                        content: serde_json::to_string(&figures).expect("plain data"),
+                    };
+                    decision.fired.push(Firing {
+                        event: event(
+                            *day,
+                            interaction.source_object(),
+                            EventBody::Rule {
+                                rule_id: rule.id.clone(),
+                                period,
+                                figures,
+                            },
+                            "fitbridge.rule_fired",
+                        ),
+                        interaction,
+                    });
                 }
             }
         }
@@ -419,7 +466,7 @@ impl SignalService {
                     value: value.clone(),
                     replaces: previous.clone(),
                 });
-                decision.events.push(event(
+                decision.change_events.push(event(
                     latest,
                     format!("{}-score-{value}-{latest}", observed.contact.source_id()),
                     EventBody::Score {
@@ -444,7 +491,7 @@ impl SignalService {
             let value = format!("{hour:02}");
             let previous = held(&s.send_hour_category);
             if previous.as_deref() != Some(value.as_str()) {
-                decision.events.push(event(
+                decision.change_events.push(event(
                     latest,
                     format!("{}-sendtime-{value}-{latest}", observed.contact.source_id()),
                     EventBody::SendTime {

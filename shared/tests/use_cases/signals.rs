@@ -271,6 +271,24 @@ async fn a_marketing_outage_retries_the_day_and_fires_once() {
 }
 
 #[tokio::test]
+async fn a_tenant_refusing_signals_holds_up_no_day_and_gets_them_once_fixed() {
+    let w = World::with_rules(STREAK);
+    w.connected("JO", ALL_SCOPES).await;
+    w.marketing.refuse_signals(true);
+    let items = set_steps(&w, "JO", date(11, 2), &[12_000; 3]);
+    let out = w.worker.sync.process(&work(&items)).await;
+    assert!(out.iter().all(|o| *o == Outcome::Done), "{out:?}");
+    assert_eq!(w.marketing.interactions().len(), 6, "the days are in");
+    assert!(fired(&w, "streak3").is_empty());
+
+    // Fixed in the tenant: the person's next day brings the signal.
+    w.marketing.refuse_signals(false);
+    let next = set_steps(&w, "JO", date(11, 5), &[12_000]);
+    w.drain_after(&next).await;
+    assert_eq!(fired(&w, "streak3"), ["JO-s-streak3-2026-11"]);
+}
+
+#[tokio::test]
 async fn a_deleted_account_takes_its_history_with_it() {
     let w = World::new();
     w.connected("IDA", ALL_SCOPES).await;

@@ -343,7 +343,9 @@ async fn signals() {
     use fitbridge::signals::{NoEvents, Observed, SignalService, SignalStore};
     use fitbridge::store::memory::MemoryStore;
 
-    println!("== rule evaluation per batch: 10 people x 3 changed days, 2 years of history each ==");
+    println!(
+        "== rule evaluation per batch: 10 people x 3 changed days, 2 years of history each =="
+    );
     let store = Arc::new(MemoryStore::new());
     let service = SignalService {
         store: store.clone(),

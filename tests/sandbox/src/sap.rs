@@ -3,6 +3,9 @@
 //!
 //! - `API_MKT_CONTACT_SRV;v=0004` (and `;v=0002`): contacts, upserted with
 //!   `PUT ContactOriginData(...)` and `PUT AdditionalIDs(...)`, usually inside `$batch`;
+//!   their marketing attributes, added inline in that `PUT` (a deep upsert of
+//!   `MarketingAttributes`), removed with `DELETE MarketingAttributes(...)` and read from the
+//!   set (with `$filter`) or through `ContactOriginData(...)/MarketingAttributes`;
 //! - `API_MKT_INTERACTION_SRV`: `POST Interactions`, which is *not* idempotent, updates with
 //!   `PATCH`/`MERGE`/`PUT Interactions(guid'...')`, and reads with `$filter` (the contract
 //!   marks the set `sap:requires-filter`, so a read without one is refused);
@@ -21,6 +24,24 @@
 //! operation (`HTTP/1.1 204 No Content` for an upsert, `HTTP/1.1 201 Created` plus
 //! `{"d":{...}}` for a create); a changeset that failed by a single `application/http` part
 //! with the failing operation's status and SAP error JSON, nothing of it applied.
+//!
+//! Marketing attributes (the contract's `MarketingAttribute`, keyed by contact, category and
+//! value):
+//! - `PUT ContactOriginData(...)` may carry `MarketingAttributes` inline (`[..]` or
+//!   `{"results":[..]}`): the contact is upserted as without them, and each attribute is
+//!   added unless the contact already has that category and value. Nothing is removed: an
+//!   attribute goes only with `DELETE MarketingAttributes(...)` (204; 404 if the contact has
+//!   no such attribute). Inline entities are validated against `MarketingAttribute` (types,
+//!   MaxLength, Nullable); their `ContactOrigin`/`ContactID` may be left out and, if sent,
+//!   must agree with the parent's key (else 400); properties the contract marks
+//!   `sap:creatable="false"` (the UUIDs) are type-checked and ignored.
+//! - `POST MarketingAttributes` is refused (405: the set is `sap:creatable="false"`), as is
+//!   an inline write in `PATCH`/`MERGE` (400: no deep update).
+//! - Reads: the set (usually with `$filter=ContactOrigin eq '..' and ContactID eq '..'`),
+//!   one entity by its key, and `ContactOriginData(...)/MarketingAttributes` (404 for an
+//!   unknown contact). `$expand` answers 501.
+//! - The published contract does not say how a deep upsert treats attributes it does not
+//!   list; the sandbox keeps them (assumed), so clients remove what is stale explicitly.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -124,6 +145,10 @@ pub struct StoredContact {
     /// as `EmailAddress`, `DateOfBirth` as `BirthDate`, ...), so either can be checked.
     pub fields: Map<String, Value>,
     pub additional_ids: Vec<AdditionalId>,
+    /// Marketing attributes (`MarketingAttributes` of `ContactOriginData`), in the order they
+    /// were added; never two with the same category and value.
+    #[serde(default)]
+    pub marketing_attributes: Vec<MarketingAttribute>,
     /// From the last write's `Sap-Cuan-SourceSystemType` header (or import header field).
     pub source_system_type: Option<String>,
     pub source_system_id: Option<String>,
@@ -138,6 +163,15 @@ impl StoredContact {
     pub fn field_str(&self, name: &str) -> Option<&str> {
         self.fields.get(name).and_then(Value::as_str)
     }
+
+    /// The values the contact has for a marketing attribute category, in the order added.
+    pub fn marketing_attribute_values(&self, category: &str) -> Vec<&str> {
+        self.marketing_attributes
+            .iter()
+            .filter(|a| a.category == category)
+            .map(|a| a.value.as_str())
+            .collect()
+    }
 }
 
 /// An additional ID of a contact (`InteractionContactAdditionalOrigin`/`...ExternalID`,
@@ -146,6 +180,25 @@ impl StoredContact {
 pub struct AdditionalId {
     pub origin: String,
     pub id: String,
+}
+
+/// A marketing attribute of a contact: its key within the contact is category and value, so
+/// a contact may have several values of one category.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MarketingAttribute {
+    /// `MarketingAttributeCategory`, e.g. `FITBRIDGE_ACTIVITY_SCORE`.
+    pub category: String,
+    /// `MarketingAttributeValue`, e.g. `74`.
+    pub value: String,
+}
+
+impl MarketingAttribute {
+    pub fn new(category: &str, value: &str) -> Self {
+        MarketingAttribute {
+            category: category.to_string(),
+            value: value.to_string(),
+        }
+    }
 }
 
 /// An interaction as received; every create is stored, so duplicates are visible.

@@ -192,7 +192,9 @@ impl SapSandbox {
                 root.kind.name(),
                 &root.version,
             ),
-            Resource::EntitySet { .. } => self.single(state, request, root, resource_path),
+            Resource::EntitySet { .. } | Resource::Navigation { .. } => {
+                self.single(state, request, root, resource_path)
+            }
         }
     }
 

@@ -14,8 +14,8 @@ use super::error::{
 use super::multipart::{header, Headers, InnerResponse};
 use super::query::{parse_query, QueryOptions};
 use super::uri::{format_key, parse_resource, resolve_key, Resource, ServiceRoot, ODATA_BASE};
-use super::validate::{is_guid, validate_entity, WriteMode};
-use super::{AdditionalId, StoredContact, StoredInteraction};
+use super::validate::{deep_update_refused, is_guid, validate_entity, WriteMode};
+use super::{AdditionalId, MarketingAttribute, StoredContact, StoredInteraction};
 
 /// Everything the tenant stores. Cloned to stage a changeset, which is applied only if all of
 /// its operations succeed.
@@ -150,8 +150,13 @@ pub(crate) fn execute(
     }
     let url = op.url.split('#').next().unwrap_or_default();
     let (path, query) = url.split_once('?').unwrap_or((url, ""));
-    let (set, key) = match parse_resource(relative_to_root(ctx, path))? {
-        Resource::EntitySet { name, key } => (name, key),
+    let (set, key, navigation) = match parse_resource(relative_to_root(ctx, path))? {
+        Resource::EntitySet { name, key } => (name, key, None),
+        Resource::Navigation {
+            name,
+            key,
+            property,
+        } => (name, Some(key), Some(property)),
         other => {
             return Err(ODataError::syntax(format!(
                 "{other:?} cannot be requested as a batch operation"
@@ -168,6 +173,15 @@ pub(crate) fn execute(
     let key = key.map(|k| resolve_key(ty, &k)).transpose()?;
 
     let method = op.method.to_ascii_uppercase();
+    if let (Some(property), Some(key)) = (&navigation, &key) {
+        if method != "GET" {
+            return Err(not_implemented(
+                &method,
+                &format!("{}/{property}", set.name),
+            ));
+        }
+        return read_navigation(ctx, store, set, ty, key, property, query);
+    }
     let not_allowed = |what: &str| {
         Err(ODataError::new(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -202,6 +216,7 @@ pub(crate) fn execute(
             update(ctx, store, set, ty, &key, body, mode, op)
         }
         ("DELETE", Some(_)) if !set.deletable => not_allowed("deletable"),
+        ("DELETE", Some(key)) => delete(ctx, store, set, ty, &key),
         ("POST", Some(_)) | ("PUT" | "PATCH" | "MERGE" | "DELETE", None) => {
             Err(ODataError::syntax(format!(
                 "{method} is not allowed on '{}' {}",
@@ -295,10 +310,17 @@ fn update(
         op_header(ctx, op, "Sap-Cuan-SourceSystemType"),
         op_header(ctx, op, "Sap-Cuan-SourceSystemId"),
     );
+    let mut fields = into_fields(body);
+    // The one deep upsert the application takes; validation already refused inline
+    // entities in a PATCH/MERGE.
+    let deep_upsert: &[&str] = match (ctx.root.kind, set.name.as_str()) {
+        (ServiceKind::Contact, "ContactOriginData") => &["MarketingAttributes"],
+        _ => &[],
+    };
+    let mut inline = take_inline(ty, &mut fields, deep_upsert)?;
     match (ctx.root.kind, set.name.as_str(), mode) {
         (ServiceKind::Contact, "ContactOriginData", _) => {
             let (origin, id) = (key_value(key, "ContactOrigin"), key_value(key, "ContactID"));
-            let mut fields = into_fields(body);
             // The stored record always carries its key, whether or not the body repeated it.
             for (k, v) in key {
                 fields
@@ -310,7 +332,22 @@ fn update(
             {
                 return Err(contact_not_found(&origin, &id));
             }
-            upsert_contact(store, origin, id, fields, source, ServiceKind::Contact);
+            let contact = upsert_contact(store, origin, id, fields, source, ServiceKind::Contact);
+            for attribute in inline.remove("MarketingAttributes").unwrap_or_default() {
+                let text = |name: &str| {
+                    attribute
+                        .get(name)
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                };
+                let attribute = MarketingAttribute::new(
+                    text("MarketingAttributeCategory"),
+                    text("MarketingAttributeValue"),
+                );
+                if !contact.marketing_attributes.contains(&attribute) {
+                    contact.marketing_attributes.push(attribute);
+                }
+            }
             Ok(Outcome::no_content())
         }
         (ServiceKind::Contact, "AdditionalIDs", WriteMode::Replace) => {
@@ -329,7 +366,7 @@ fn update(
             Ok(Outcome::no_content())
         }
         (ServiceKind::Interaction, "Interactions", _) => {
-            update_interaction(store, ty, key, into_fields(body), mode, source)
+            update_interaction(store, ty, key, fields, mode, source)
         }
         _ => Err(not_implemented(
             if mode == WriteMode::Replace {
@@ -339,6 +376,63 @@ fn update(
             },
             &set.name,
         )),
+    }
+}
+
+/// Removes the navigation properties from a validated payload and returns the inline
+/// entities of those in `supported`; any other navigation property is refused, since the
+/// application would drop it silently.
+fn take_inline(
+    ty: &EntityType,
+    fields: &mut Map<String, Value>,
+    supported: &[&str],
+) -> Result<BTreeMap<String, Vec<Map<String, Value>>>, ODataError> {
+    let mut inline = BTreeMap::new();
+    for nav in &ty.navigations {
+        if !fields.contains_key(&nav.name) {
+            continue;
+        }
+        if !supported.contains(&nav.name.as_str()) {
+            return Err(deep_update_refused(&nav.name));
+        }
+        let entities = nav_entities(fields, &nav.name);
+        fields.remove(&nav.name);
+        inline.insert(nav.name.clone(), entities);
+    }
+    Ok(inline)
+}
+
+/// `DELETE` of an entity the application lets clients remove: a contact's marketing
+/// attribute. An entity that does not exist is 404, failing its changeset.
+fn delete(
+    ctx: &Context,
+    store: &mut Store,
+    set: &EntitySet,
+    ty: &EntityType,
+    key: &[(String, String)],
+) -> Result<Outcome, ODataError> {
+    match (ctx.root.kind, set.name.as_str()) {
+        (ServiceKind::Contact, "MarketingAttributes") => {
+            let not_found = || {
+                ODataError::not_found(format!(
+                    "Resource not found for segment 'MarketingAttributes{}'",
+                    format_key(ty, key)
+                ))
+            };
+            let contact_key = (key_value(key, "ContactOrigin"), key_value(key, "ContactID"));
+            let contact = store.contacts.get_mut(&contact_key).ok_or_else(not_found)?;
+            let attribute = MarketingAttribute {
+                category: key_value(key, "MarketingAttributeCategory"),
+                value: key_value(key, "MarketingAttributeValue"),
+            };
+            let before = contact.marketing_attributes.len();
+            contact.marketing_attributes.retain(|a| *a != attribute);
+            if contact.marketing_attributes.len() == before {
+                return Err(not_found());
+            }
+            Ok(Outcome::no_content())
+        }
+        _ => Err(not_implemented("DELETE", &set.name)),
     }
 }
 
@@ -422,6 +516,7 @@ fn upsert_contact(
             id,
             fields: Map::new(),
             additional_ids: Vec::new(),
+            marketing_attributes: Vec::new(),
             source_system_type: None,
             source_system_id: None,
             via: String::new(),
@@ -651,40 +746,139 @@ fn read(
             set.name
         )));
     }
-    let entities: Vec<(KeyValues, Map<String, Value>)> = match (ctx.root.kind, set.name.as_str()) {
+    let entities = stored_entities(ctx.root.kind, store, &set.name);
+    match key {
+        Some(key) => {
+            let (key, fields) = entities
+                .into_iter()
+                .find(|(k, _)| same_key(k, key))
+                .ok_or_else(|| entity_not_found(set, ty, key))?;
+            Ok(Outcome::json(
+                StatusCode::OK,
+                json!({ "d": select(entity_json(ctx, ty, &key, &fields), &options.select) }),
+            ))
+        }
+        None => Ok(collection(ctx, ty, entities, options)),
+    }
+}
+
+/// `GET Set(key)/Navigation` of a collection: the target set's entities that carry the
+/// parent's key (`ContactOrigin`, `ContactID`), with the query options of a set read. An
+/// unknown parent is 404, as SAP answers it.
+fn read_navigation(
+    ctx: &Context,
+    store: &Store,
+    set: &EntitySet,
+    ty: &EntityType,
+    key: &[(String, String)],
+    property: &str,
+    query: &str,
+) -> Result<Outcome, ODataError> {
+    let segment_not_found =
+        || ODataError::not_found(format!("Resource not found for segment '{property}'"));
+    let nav = ty.navigation(property).ok_or_else(segment_not_found)?;
+    if !nav.many {
+        return Err(not_implemented(
+            "GET",
+            &format!("{}/{property} (a single entity)", set.name),
+        ));
+    }
+    let target_set = ctx
+        .schema
+        .entity_sets
+        .iter()
+        .find(|s| s.entity_type == nav.target)
+        .ok_or_else(segment_not_found)?;
+    let target = ctx
+        .schema
+        .entity_type(&nav.target)
+        .ok_or_else(segment_not_found)?;
+    if !stored_entities(ctx.root.kind, store, &set.name)
+        .iter()
+        .any(|(k, _)| same_key(k, key))
+    {
+        return Err(entity_not_found(set, ty, key));
+    }
+    let options = parse_query(target, query)?;
+    let children = stored_entities(ctx.root.kind, store, &target_set.name)
+        .into_iter()
+        .filter(|(_, fields)| {
+            key.iter()
+                .all(|(k, v)| fields.get(k).and_then(Value::as_str) == Some(v.as_str()))
+        })
+        .collect();
+    Ok(collection(ctx, target, children, &options))
+}
+
+fn entity_not_found(set: &EntitySet, ty: &EntityType, key: &[(String, String)]) -> ODataError {
+    ODataError::not_found(format!(
+        "Resource not found for segment '{}{}'",
+        set.name,
+        format_key(ty, key)
+    ))
+}
+
+/// Key values are equal as the tenant compares them: exactly, GUIDs in any case.
+fn same_key(a: &[(String, String)], b: &[(String, String)]) -> bool {
+    a.len() == b.len()
+        && a.iter()
+            .zip(b)
+            .all(|((_, x), (_, y))| x == y || (is_guid(x) && x.eq_ignore_ascii_case(y)))
+}
+
+/// What the store holds of an entity set, as (key, properties) pairs.
+fn stored_entities(
+    kind: ServiceKind,
+    store: &Store,
+    set: &str,
+) -> Vec<(KeyValues, Map<String, Value>)> {
+    let contact_key = |c: &StoredContact| {
+        vec![
+            ("ContactOrigin".to_string(), c.origin.clone()),
+            ("ContactID".to_string(), c.id.clone()),
+        ]
+    };
+    // Entities made only of their key: their properties are the key values.
+    let keyed = |key: KeyValues| {
+        let fields = key
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect();
+        (key, fields)
+    };
+    match (kind, set) {
         (ServiceKind::Contact, "ContactOriginData") => store
             .contacts
             .values()
-            .map(|c| {
-                let key = vec![
-                    ("ContactOrigin".to_string(), c.origin.clone()),
-                    ("ContactID".to_string(), c.id.clone()),
-                ];
-                (key, c.fields.clone())
-            })
+            .map(|c| (contact_key(c), c.fields.clone()))
             .collect(),
         (ServiceKind::Contact, "AdditionalIDs") => store
             .contacts
             .values()
             .flat_map(|c| {
-                c.additional_ids.iter().map(|a| {
-                    let key = vec![
-                        ("ContactOrigin".to_string(), c.origin.clone()),
-                        ("ContactID".to_string(), c.id.clone()),
-                        (
-                            "InteractionContactAdditionalOrigin".to_string(),
-                            a.origin.clone(),
-                        ),
-                        (
-                            "InteractionContactAdditionalExternalID".to_string(),
-                            a.id.clone(),
-                        ),
-                    ];
-                    let fields = key
-                        .iter()
-                        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-                        .collect();
-                    (key, fields)
+                c.additional_ids.iter().map(move |a| {
+                    let mut key = contact_key(c);
+                    key.push((
+                        "InteractionContactAdditionalOrigin".to_string(),
+                        a.origin.clone(),
+                    ));
+                    key.push((
+                        "InteractionContactAdditionalExternalID".to_string(),
+                        a.id.clone(),
+                    ));
+                    keyed(key)
+                })
+            })
+            .collect(),
+        (ServiceKind::Contact, "MarketingAttributes") => store
+            .contacts
+            .values()
+            .flat_map(|c| {
+                c.marketing_attributes.iter().map(move |a| {
+                    let mut key = contact_key(c);
+                    key.push(("MarketingAttributeCategory".to_string(), a.category.clone()));
+                    key.push(("MarketingAttributeValue".to_string(), a.value.clone()));
+                    keyed(key)
                 })
             })
             .collect(),
@@ -704,46 +898,33 @@ fn read(
             .collect(),
         // Other entity sets exist in the contract but the sandbox stores nothing in them.
         _ => Vec::new(),
-    };
-    match key {
-        Some(key) => {
-            let same = |a: &[(String, String)]| {
-                a.iter()
-                    .zip(key)
-                    .all(|((_, x), (_, y))| x == y || (is_guid(x) && x.eq_ignore_ascii_case(y)))
-            };
-            let (key, fields) = entities.into_iter().find(|(k, _)| same(k)).ok_or_else(|| {
-                ODataError::not_found(format!(
-                    "Resource not found for segment '{}{}'",
-                    set.name,
-                    format_key(ty, key)
-                ))
-            })?;
-            Ok(Outcome::json(
-                StatusCode::OK,
-                json!({ "d": select(entity_json(ctx, ty, &key, &fields), &options.select) }),
-            ))
-        }
-        None => {
-            let matching: Vec<&(KeyValues, Map<String, Value>)> = entities
-                .iter()
-                .filter(|(_, fields)| options.filter.as_ref().is_none_or(|f| f.matches(fields)))
-                .collect();
-            let count = matching.len();
-            let results: Vec<Value> = matching
-                .into_iter()
-                .skip(options.skip)
-                .take(options.top.unwrap_or(usize::MAX))
-                .map(|(key, fields)| select(entity_json(ctx, ty, key, fields), &options.select))
-                .collect();
-            let mut d = json!({ "results": results });
-            if options.inline_count {
-                // OData V2 JSON writes the count as a string.
-                d["__count"] = Value::String(count.to_string());
-            }
-            Ok(Outcome::json(StatusCode::OK, json!({ "d": d })))
-        }
     }
+}
+
+/// A collection answer: `$filter`, `$skip`, `$top`, `$select` and `$inlinecount` applied.
+fn collection(
+    ctx: &Context,
+    ty: &EntityType,
+    entities: Vec<(KeyValues, Map<String, Value>)>,
+    options: &QueryOptions,
+) -> Outcome {
+    let matching: Vec<&(KeyValues, Map<String, Value>)> = entities
+        .iter()
+        .filter(|(_, fields)| options.filter.as_ref().is_none_or(|f| f.matches(fields)))
+        .collect();
+    let count = matching.len();
+    let results: Vec<Value> = matching
+        .into_iter()
+        .skip(options.skip)
+        .take(options.top.unwrap_or(usize::MAX))
+        .map(|(key, fields)| select(entity_json(ctx, ty, key, fields), &options.select))
+        .collect();
+    let mut d = json!({ "results": results });
+    if options.inline_count {
+        // OData V2 JSON writes the count as a string.
+        d["__count"] = Value::String(count.to_string());
+    }
+    Outcome::json(StatusCode::OK, json!({ "d": d }))
 }
 
 /// `$select`: only the named properties (and `__metadata`).

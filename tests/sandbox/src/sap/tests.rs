@@ -12,6 +12,8 @@ use crate::{Sandbox, SandboxConfig};
 
 /// Interaction updates, filtered reads, batches of many changesets and their counters.
 mod interactions;
+/// Marketing attributes of contacts: deep upsert, delete, reads.
+mod marketing_attributes;
 
 const USER: &str = "FITBRIDGE_COMM";
 const PASSWORD: &str = "sandbox-sap-password";

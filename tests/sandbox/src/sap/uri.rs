@@ -62,6 +62,12 @@ pub(crate) enum Resource {
         name: String,
         key: Option<KeyPredicate>,
     },
+    /// One navigation step from an entity: `ContactOriginData(...)/MarketingAttributes`.
+    Navigation {
+        name: String,
+        key: KeyPredicate,
+        property: String,
+    },
 }
 
 /// Parses a (still percent-encoded) path relative to the service root, without query.
@@ -71,30 +77,52 @@ pub(crate) fn parse_resource(path: &str) -> Result<Resource, ODataError> {
     let Some(first) = segments.next() else {
         return Ok(Resource::ServiceDocument);
     };
-    if let Some(next) = segments.next() {
+    let second = segments.next();
+    if let (Some(second), Some(third)) = (second, segments.next()) {
         return Err(ODataError::new(
             StatusCode::NOT_IMPLEMENTED,
             CODE_NOT_IMPLEMENTED,
-            format!("The sandbox does not implement navigation or operations in paths ('{first}/{next}')"),
+            format!("The sandbox implements one navigation step in paths, not '{first}/{second}/{third}'"),
         ));
     }
     let first = percent_decode(first)?;
-    match first.as_str() {
-        "$metadata" => return Ok(Resource::Metadata),
-        "$batch" => return Ok(Resource::Batch),
-        _ => {}
+    let resource = match first.as_str() {
+        "$metadata" => Resource::Metadata,
+        "$batch" => Resource::Batch,
+        _ => parse_entity_segment(&first)?,
+    };
+    let Some(property) = second else {
+        return Ok(resource);
+    };
+    let property = percent_decode(property)?;
+    match resource {
+        Resource::EntitySet {
+            name,
+            key: Some(key),
+        } if !property.starts_with('$') && !property.contains('(') => Ok(Resource::Navigation {
+            name,
+            key,
+            property,
+        }),
+        _ => Err(ODataError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            CODE_NOT_IMPLEMENTED,
+            format!("The sandbox implements navigation from one entity to a collection only, not '{first}/{property}'"),
+        )),
     }
-    let Some((name, rest)) = first.split_once('(') else {
+}
+
+/// An entity set with an optional key predicate, already percent-decoded.
+fn parse_entity_segment(segment: &str) -> Result<Resource, ODataError> {
+    let Some((name, rest)) = segment.split_once('(') else {
         return Ok(Resource::EntitySet {
-            name: first,
+            name: segment.to_string(),
             key: None,
         });
     };
-    let inner = rest
-        .strip_suffix(')')
-        .ok_or_else(|| ODataError::syntax(format!("Invalid key predicate in '{first}'")))?;
-    let key = parse_key_predicate(inner)
-        .ok_or_else(|| ODataError::syntax(format!("Invalid key predicate in '{first}'")))?;
+    let invalid = || ODataError::syntax(format!("Invalid key predicate in '{segment}'"));
+    let inner = rest.strip_suffix(')').ok_or_else(invalid)?;
+    let key = parse_key_predicate(inner).ok_or_else(invalid)?;
     Ok(Resource::EntitySet {
         name: name.to_string(),
         key: Some(key),
@@ -343,7 +371,26 @@ mod tests {
         for bad in ["X(a='1'", "X(a='1)", "X(a='1'b)", "X('a','b')", "X()"] {
             assert!(parse_resource(bad).is_err(), "{bad}");
         }
-        assert_eq!(parse_resource("A(x='1')/B").unwrap_err().status, 501);
+        assert_eq!(
+            parse_resource("A(x='1')/B").unwrap(),
+            Resource::Navigation {
+                name: "A".into(),
+                key: key(&[(Some("x"), "1")]),
+                property: "B".into()
+            }
+        );
+        for unsupported in [
+            "A/B",
+            "A(x='1')/B/C",
+            "A(x='1')/$count",
+            "A(x='1')/B(y='2')",
+        ] {
+            assert_eq!(
+                parse_resource(unsupported).unwrap_err().status,
+                501,
+                "{unsupported}"
+            );
+        }
     }
 
     #[test]

@@ -16,6 +16,8 @@ pub(crate) enum WriteMode {
     /// `POST`: a new entity; navigation properties are a deep insert.
     Create,
     /// `PUT`: the whole entity; keys come from the URI and may be repeated in the body.
+    /// Navigation properties are a deep upsert of inline entities, which inherit the parent's
+    /// key; whether the application takes them is up to the application.
     Replace,
     /// `PATCH`/`MERGE`: only the properties sent change.
     Merge,
@@ -47,17 +49,22 @@ pub(crate) fn validate_entity(
         if let Some(property) = ty.property(name) {
             check_property(property, value)?;
         } else if let Some(nav) = ty.navigation(name) {
-            if mode != WriteMode::Create {
-                return Err(ODataError::syntax(format!(
-                    "Navigation property '{name}' cannot be written in an update (deep update is not supported)"
-                ))
-                .with_target(name));
+            if mode == WriteMode::Merge {
+                return Err(deep_update_refused(name));
             }
             let target = schema.entity_type(&nav.target).ok_or_else(|| {
                 ODataError::syntax(format!("Entity type '{}' is unknown", nav.target))
             })?;
+            // An inline entity belongs to the parent: the parent's key properties that are
+            // keys of the target too (`ContactOrigin`, `ContactID`) may be left out, and if
+            // sent must agree with the parent's key, exactly as a body key with the URI's.
+            let inherited: Vec<(String, String)> = uri_key
+                .iter()
+                .filter(|(k, _)| target.is_key(k))
+                .cloned()
+                .collect();
             for item in navigation_items(name, nav.many, value)? {
-                validate_entity(schema, target, item, WriteMode::Create, &[])?;
+                validate_entity(schema, target, item, WriteMode::Create, &inherited)?;
             }
         } else {
             return Err(
@@ -82,6 +89,15 @@ pub(crate) fn validate_entity(
         }
     }
     Ok(())
+}
+
+/// A navigation property in a `PATCH`/`MERGE` (or in a `PUT` the application does not
+/// take inline entities with).
+pub(crate) fn deep_update_refused(name: &str) -> ODataError {
+    ODataError::syntax(format!(
+        "Navigation property '{name}' cannot be written in an update (deep update is not supported)"
+    ))
+    .with_target(name)
 }
 
 fn check_keys(

@@ -7,7 +7,14 @@
 //! notifications, and the `410 Gone` every endpoint answers since the API was switched off.
 //!
 //! Data endpoints answer deterministic synthetic values per (user, day), so runs can be
-//! compared, unless a test recorded activity for that day.
+//! compared, unless a test recorded activity for that day. Each user follows an activity
+//! pattern (`weekday_runner`, `lapse` or `default`; see [`ActivityPattern`]), set with the
+//! user (`"pattern"` in `POST /_admin/fitbit/users`, [`TestUser::with_pattern`]) or derived
+//! from the id. A day's workouts are listed in `activities` of the daily summary (runs
+//! ending 18:xx local on a weekday runner's weekdays, a workout on about 45 % of default
+//! days, none while lapsed), counted in the tracker's totals (`loggedActivities` stays 0:
+//! they were recorded on the device, not logged by hand), and listed only once they ended
+//! by the sandbox clock.
 //!
 //! For the import pipeline's failure modes, the data API (not `/oauth2`) takes injected
 //! faults ([`FitbitSandbox::inject_faults`]: latency, the next n requests failing in Fitbit's
@@ -37,6 +44,7 @@ use time::{Date, OffsetDateTime};
 
 use crate::counters;
 use crate::faults::{self, FaultInjection, FaultTarget, Faults};
+pub use crate::synthetic::ActivityPattern;
 
 pub use admin::{
     sign_notification, Notification, NotifyError, NotifyMode, NotifyRequest, VerifyOutcome,
@@ -65,7 +73,9 @@ pub const KNOWN_SCOPES: [&str; 15] = [
     "weight",
 ];
 
-/// The user that exists in a fresh sandbox and consents by default.
+/// The user that exists in a fresh sandbox and consents by default. A weekday runner
+/// (set explicitly, see [`ActivityPattern`]) who also walks 10,000 steps on Sundays, so the
+/// window, streak and send-hour signals fire for them.
 pub const DEFAULT_USER_ID: &str = "GGNJL9";
 
 #[derive(Clone, Debug)]
@@ -122,6 +132,10 @@ pub struct TestUser {
     pub height_cm: f64,
     /// Base of the synthetic weight log and the profile's `weight`.
     pub weight_kg: f64,
+    /// How the synthetic days go; `None` derives it from the user id
+    /// ([`ActivityPattern::derived_from`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pattern: Option<ActivityPattern>,
 }
 
 impl TestUser {
@@ -146,7 +160,20 @@ impl TestUser {
             member_since: "2019-03-12".to_owned(),
             height_cm: 172.0,
             weight_kg: 70.0,
+            pattern: None,
         }
+    }
+
+    /// The same user following `pattern` whatever their id.
+    pub fn with_pattern(mut self, pattern: ActivityPattern) -> TestUser {
+        self.pattern = Some(pattern);
+        self
+    }
+
+    /// The pattern the synthetic days follow: the one set, else the one the id derives.
+    pub fn activity_pattern(&self) -> ActivityPattern {
+        self.pattern
+            .unwrap_or_else(|| ActivityPattern::derived_from(&self.user_id))
     }
 }
 
@@ -359,6 +386,7 @@ impl State {
         default_user.gender = "FEMALE".to_owned();
         default_user.height_cm = 168.0;
         default_user.weight_kg = 64.5;
+        default_user.pattern = Some(ActivityPattern::WeekdayRunner);
         State {
             users: BTreeMap::from([(DEFAULT_USER_ID.to_owned(), default_user)]),
             consent: Consent::allow_all(DEFAULT_USER_ID),

@@ -32,6 +32,12 @@
 //! runs can be compared, unless a test recorded or deleted data for that day. Every synthetic
 //! night spans midnight (around 23:10 to 07:05 local time); some days have a nap, a workout
 //! or a weigh-in. There is no data before the user's membership start or after "now".
+//! Each person follows an activity pattern (`weekday_runner`, `lapse` or `default`; see
+//! [`ActivityPattern`]), set with the person (`"pattern"` in
+//! `POST /_admin/google-health/users`, [`GoogleUser::with_pattern`]) or derived from their
+//! legacy Fitbit id, else their health id: a weekday runner's weekday exercise is a run
+//! ending 18:xx local time, counted in the day's steps, distance and active zone minutes;
+//! a lapsing person has neither steps to speak of nor exercise in the last ten days.
 //!
 //! For the import pipeline's failure modes the `/v4` API (not OAuth) takes injected faults
 //! ([`GoogleHealthSandbox::inject_faults`]: latency, the next n requests failing in Google's
@@ -131,6 +137,7 @@ use time::{Date, OffsetDateTime};
 
 use crate::counters;
 use crate::faults::{self, FaultInjection, FaultTarget, Faults};
+pub use crate::synthetic::ActivityPattern;
 
 pub use discovery::{discovery, validate_response, Discovery};
 pub use keys::{parse_signature_header, TINK_ECDSA_PUBLIC_KEY_TYPE_URL};
@@ -160,7 +167,8 @@ pub mod scopes {
 }
 
 /// The person that exists in a fresh sandbox and consents by default: a migrated Fitbit
-/// user (legacy id `GGNJL9`, the Fitbit sandbox's default user).
+/// user (legacy id `GGNJL9`, the Fitbit sandbox's default user), a weekday runner as there
+/// (set explicitly) who also walks 10,000 steps on Sundays.
 pub const DEFAULT_HEALTH_USER_ID: &str = "4417291730955318562";
 pub const DEFAULT_LEGACY_USER_ID: &str = "GGNJL9";
 
@@ -240,6 +248,10 @@ pub struct GoogleUser {
     pub weight_kg: f64,
     /// Metric units in settings (else US units).
     pub metric: bool,
+    /// How the synthetic days go; `None` derives it from the legacy Fitbit id if there is
+    /// one (a migrated person keeps the pattern they had at Fitbit), else from the health id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pattern: Option<ActivityPattern>,
 }
 
 impl GoogleUser {
@@ -266,7 +278,25 @@ impl GoogleUser {
             height_cm: 172.0,
             weight_kg: 70.0,
             metric: true,
+            pattern: None,
         }
+    }
+
+    /// The same person following `pattern` whatever their ids.
+    pub fn with_pattern(mut self, pattern: ActivityPattern) -> GoogleUser {
+        self.pattern = Some(pattern);
+        self
+    }
+
+    /// The pattern the synthetic days follow: the one set, else the one the ids derive.
+    pub fn activity_pattern(&self) -> ActivityPattern {
+        self.pattern.unwrap_or_else(|| {
+            ActivityPattern::derived_from(
+                self.legacy_user_id
+                    .as_deref()
+                    .unwrap_or(&self.health_user_id),
+            )
+        })
     }
 }
 
@@ -634,6 +664,7 @@ impl State {
         user.height_cm = 168.0;
         user.weight_kg = 64.5;
         user.age = 35;
+        user.pattern = Some(ActivityPattern::WeekdayRunner);
         State {
             users: BTreeMap::from([(DEFAULT_HEALTH_USER_ID.to_owned(), user)]),
             signed_in: DEFAULT_HEALTH_USER_ID.to_owned(),

@@ -23,6 +23,7 @@ mod oauth2;
 mod synthetic;
 
 pub use faults::RawAnswer;
+pub use synthetic::ActivityPattern;
 #[cfg(test)]
 mod test_support;
 

@@ -18,7 +18,7 @@ use sha1::Sha1;
 use url::Url;
 
 use super::oauth::random_hex;
-use super::{Consent, FitbitSandbox, RecordedActivity, State, TestUser};
+use super::{ActivityPattern, Consent, FitbitSandbox, RecordedActivity, State, TestUser};
 use crate::{admin_api, faults};
 
 /// `X-Fitbit-Signature`: base64(HMAC-SHA1(key = client secret + "&", raw body)).
@@ -312,6 +312,8 @@ struct UserInput {
     member_since: Option<String>,
     height_cm: Option<f64>,
     weight_kg: Option<f64>,
+    /// `weekday_runner`, `lapse` or `default`; absent: derived from the id.
+    pattern: Option<ActivityPattern>,
 }
 
 async fn add_user(AxumState(sandbox): Sandbox, Json(input): Json<UserInput>) -> Response {
@@ -341,13 +343,21 @@ async fn add_user(AxumState(sandbox): Sandbox, Json(input): Json<UserInput>) -> 
     set(&mut user.member_since, input.member_since);
     user.height_cm = input.height_cm.unwrap_or(user.height_cm);
     user.weight_kg = input.weight_kg.unwrap_or(user.weight_kg);
+    user.pattern = input.pattern;
     sandbox.add_user(user.clone());
-    Json(user).into_response()
+    user_json(&user).into_response()
+}
+
+/// The user as stored, with the pattern in force (`pattern`) whether set or derived.
+fn user_json(user: &TestUser) -> Json<serde_json::Value> {
+    let mut value = serde_json::to_value(user).expect("users serialize");
+    value["pattern"] = json!(user.activity_pattern());
+    Json(value)
 }
 
 async fn get_user(AxumState(sandbox): Sandbox, Path(id): Path<String>) -> Response {
     match sandbox.user(&id) {
-        Some(user) => Json(user).into_response(),
+        Some(user) => user_json(&user).into_response(),
         None => admin_api::error(StatusCode::NOT_FOUND, format!("no user {id}")),
     }
 }

@@ -415,7 +415,7 @@ impl FitbitSandbox {
             Endpoint::Activities(day) => {
                 let date = parse_day(day, &user, now)?;
                 let recorded = st.activity.get(&(user_id.to_owned(), date));
-                data::activities(&user, date, units, recorded)
+                data::activities(&user, date, units, recorded, now)
             }
             Endpoint::Sleep(day) => data::sleep(&user, parse_day(day, &user, now)?),
             Endpoint::Weight(day) => data::weight(&user, parse_day(day, &user, now)?, units),

@@ -1,7 +1,11 @@
 //! Deterministic synthetic data: every value derives from a hash of (user, day, kind), so
-//! a day always answers the same, across runs and sandbox instances. Shapes follow the
-//! contract (`GetProfileResponse`, `GetDailyActivitySummaryResponse`,
-//! `GetSleepLogByDateResponse` v1.2, `GetWeightLogResponse`).
+//! a day always answers the same, across runs and sandbox instances (a lapsing user's days
+//! also depend on the sandbox's today, see [`crate::synthetic`]). Shapes follow the
+//! contract (`GetProfileResponse`, `GetDailyActivitySummaryResponse` with its `ActivityLog`
+//! items, `GetSleepLogByDateResponse` v1.2, `GetWeightLogResponse`).
+//!
+//! A day's workouts are part of its totals: their steps and distance are in the summary's
+//! `steps` and `tracker`/`total` distances, their minutes in the active minutes.
 
 use axum::http::{header, HeaderMap};
 use serde_json::{json, Value};
@@ -9,8 +13,8 @@ use time::macros::{format_description, time};
 use time::{Date, Duration, OffsetDateTime, PrimitiveDateTime, Time};
 
 use super::{RecordedActivity, TestUser};
-use crate::civil_time::{local_date, utc_offset_secs};
-use crate::synthetic::{sleep_cycles, Seed, SleepStage};
+use crate::civil_time::{from_local, local_date, utc_offset_secs};
+use crate::synthetic::{pattern_day, sleep_cycles, PlannedWorkout, Seed, SleepStage, WorkoutKind};
 
 /// Fitbit answers in the unit system of the `Accept-Language` header: `en_US` gets US
 /// units, anything else (or no header) metric.
@@ -174,11 +178,171 @@ pub(super) fn profile(user: &TestUser, units: Units, now: OffsetDateTime) -> Val
     json!({ "user": fields })
 }
 
+/// An activity type of Fitbit's catalogue: id (its own parent), name, description of the
+/// auto-recognized log, kcal per minute, steps per minute (0: it does not move).
+struct ActivityType {
+    id: u64,
+    name: &'static str,
+    description: &'static str,
+    kcal_per_minute: f64,
+    cadence: u64,
+}
+
+const WALK: ActivityType = ActivityType {
+    id: 90013,
+    name: "Walk",
+    description: "Walking less than 2 mph, strolling very slowly",
+    kcal_per_minute: 4.5,
+    cadence: 105,
+};
+const RUN: ActivityType = ActivityType {
+    id: 90009,
+    name: "Run",
+    description: "Running - 5 mph (12 min/mile)",
+    kcal_per_minute: 11.0,
+    cadence: 160,
+};
+/// The usual workouts of a default day.
+const USUAL_WORKOUTS: [ActivityType; 6] = [
+    WALK,
+    RUN,
+    ActivityType {
+        id: 90001,
+        name: "Bike",
+        description: "",
+        kcal_per_minute: 8.0,
+        cadence: 0,
+    },
+    ActivityType {
+        id: 90024,
+        name: "Swim",
+        description: "",
+        kcal_per_minute: 9.0,
+        cadence: 0,
+    },
+    ActivityType {
+        id: 2131,
+        name: "Weights",
+        description: "",
+        kcal_per_minute: 6.0,
+        cadence: 0,
+    },
+    ActivityType {
+        id: 52001,
+        name: "Yoga",
+        description: "",
+        kcal_per_minute: 3.0,
+        cadence: 0,
+    },
+];
+
+/// One workout of a day, in local time.
+struct Workout {
+    kind: &'static ActivityType,
+    /// Minutes after local midnight.
+    start_minute: u32,
+    minutes: u32,
+    steps: u64,
+    km: f64,
+    log_id: u64,
+}
+
+/// A workout on about 45 % of days, in the morning or the evening, within the day's steps
+/// and distance.
+fn usual_workouts(user: &TestUser, day: Date, steps: u64, distance_km: f64) -> Vec<Workout> {
+    let mut r = Seed::new(&[&user.user_id, &day.to_string(), "workouts"]);
+    if r.range(0, 99) >= 45 {
+        return Vec::new();
+    }
+    let kind = &USUAL_WORKOUTS[r.range(0, 5) as usize];
+    let start_minute = if r.range(0, 1) == 0 {
+        7 * 60 + r.range(0, 9) as u32 * 5
+    } else {
+        17 * 60 + 30 + r.range(0, 12) as u32 * 5
+    };
+    let minutes = r.range(25, 75) as u32;
+    let workout_steps = (u64::from(minutes) * kind.cadence).min(steps);
+    let stride = if kind.id == RUN.id {
+        user.height_cm * 0.65 / 100_000.0
+    } else {
+        stride_km(user)
+    };
+    vec![Workout {
+        kind,
+        start_minute,
+        minutes,
+        steps: workout_steps,
+        km: (workout_steps as f64 * stride).min(distance_km),
+        log_id: 30_000_000_000 + r.next() % 10_000_000_000,
+    }]
+}
+
+fn planned_workout(user: &TestUser, day: Date, planned: &PlannedWorkout) -> Workout {
+    let mut r = Seed::new(&[
+        &user.user_id,
+        &day.to_string(),
+        &planned.start_minute.to_string(),
+        "planned-workout",
+    ]);
+    Workout {
+        kind: match planned.kind {
+            WorkoutKind::Run => &RUN,
+        },
+        start_minute: planned.start_minute,
+        minutes: planned.minutes,
+        steps: planned.steps,
+        km: planned.km,
+        log_id: 30_000_000_000 + r.next() % 10_000_000_000,
+    }
+}
+
+/// An `ActivityLog` item of the daily summary.
+fn workout_json(user: &TestUser, day: Date, workout: &Workout, units: Units) -> Value {
+    let local = |minute: u32| day.midnight() + Duration::minutes(i64::from(minute));
+    let start = local(workout.start_minute);
+    let end = from_local(
+        &user.timezone,
+        local(workout.start_minute + workout.minutes),
+    );
+    let last_modified = (end + Duration::minutes(3))
+        .to_offset(time::UtcOffset::UTC)
+        .format(format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second].000Z"
+        ))
+        .expect("formattable timestamp");
+    let calories = (f64::from(workout.minutes) * workout.kind.kcal_per_minute).round() as u64;
+    let mut log = json!({
+        "activityId": workout.kind.id,
+        "activityParentId": workout.kind.id,
+        "activityParentName": workout.kind.name,
+        "calories": calories,
+        "description": workout.kind.description,
+        "duration": u64::from(workout.minutes) * 60_000,
+        "hasActiveZoneMinutes": true,
+        "hasStartTime": true,
+        "isFavorite": false,
+        "lastModified": last_modified,
+        "logId": workout.log_id,
+        "name": workout.kind.name,
+        "startDate": day.to_string(),
+        "startTime": start
+            .format(format_description!("[hour]:[minute]"))
+            .expect("formattable time"),
+        "steps": workout.steps,
+    });
+    if workout.kind.cadence > 0 {
+        log["distance"] = json!(round_to(units.distance(workout.km), 2));
+    }
+    log
+}
+
+/// The daily summary of `day`, with the workouts that ended by `now`.
 pub(super) fn activities(
     user: &TestUser,
     day: Date,
     units: Units,
     recorded: Option<&RecordedActivity>,
+    now: OffsetDateTime,
 ) -> Value {
     let date = day.to_string();
     let mut r = Seed::new(&[&user.user_id, &date, "activity"]);
@@ -189,10 +353,25 @@ pub(super) fn activities(
     let floors = r.range(0, 22);
     let resting_heart_rate =
         52 + Seed::new(&[&user.user_id, "resting-heart-rate"]).range(0, 12) + r.range(0, 3);
+    let mut distance_km = steps as f64 * stride_km(user);
+    let today = local_date(&user.timezone, now);
+    let planned = pattern_day(user.activity_pattern(), &user.user_id, day, today);
+    if let Some(planned) = &planned {
+        let mut m = Seed::new(&[&user.user_id, &date, "pattern-minutes"]);
+        steps = planned.steps;
+        distance_km = planned.walking_steps() as f64 * stride_km(user) + planned.workout_km();
+        if planned.still {
+            very = 0;
+            fairly = m.range(0, 5);
+            lightly = m.range(60, 140);
+        } else {
+            very = planned.workout_minutes() * 4 / 5 + m.range(0, 10);
+            fairly = m.range(10, 35);
+        }
+    }
     // Fitbit's sedentary minutes exclude the time asleep.
     let mut sedentary =
         1440u64.saturating_sub(very + fairly + lightly + sleep_plan(user, day).time_in_bed);
-    let mut distance_km = steps as f64 * stride_km(user);
     let mut calories_out = None;
     if let Some(recorded) = recorded {
         if let Some(recorded_steps) = recorded.steps {
@@ -214,6 +393,21 @@ pub(super) fn activities(
             (calories_bmr + active, active)
         }
     };
+    let workouts = match planned.as_ref().and_then(|p| p.workouts.as_ref()) {
+        Some(planned) => planned
+            .iter()
+            .map(|w| planned_workout(user, day, w))
+            .collect(),
+        None => usual_workouts(user, day, steps, distance_km),
+    };
+    let logs: Vec<Value> = workouts
+        .iter()
+        .filter(|w| {
+            let end = day.midnight() + Duration::minutes(i64::from(w.start_minute + w.minutes));
+            from_local(&user.timezone, end) <= now
+        })
+        .map(|w| workout_json(user, day, w, units))
+        .collect();
 
     // Split the day's distance over intensity levels by typical speeds.
     let weights = [
@@ -231,7 +425,7 @@ pub(super) fn activities(
     };
     let distance = |km: f64| round_to(units.distance(km), 2);
     json!({
-        "activities": [],
+        "activities": logs,
         "goals": {
             "activeMinutes": 30,
             "caloriesOut": (calories_bmr + 800) / 10 * 10,
@@ -247,6 +441,7 @@ pub(super) fn activities(
             "distances": [
                 { "activity": "total", "distance": distance(distance_km) },
                 { "activity": "tracker", "distance": distance(distance_km) },
+                // Workouts were recorded by the tracker, none logged by hand.
                 { "activity": "loggedActivities", "distance": 0 },
                 { "activity": "veryActive", "distance": distance(share(weights[0])) },
                 { "activity": "moderatelyActive", "distance": distance(share(weights[1])) },

@@ -801,3 +801,107 @@ async fn data_is_deterministic_and_follows_recorded_activity() {
     let unknown = api_get(&sandbox, &token, "/1/user/-/nothing.json").await;
     assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn workouts_and_activity_patterns() {
+    let sandbox = start(FitbitConfig::default()).await;
+    let admin = client();
+    let add = |body: Value| {
+        let admin = &admin;
+        let url = format!("{}/_admin/fitbit/users", sandbox.base_url);
+        async move {
+            let response = admin.post(url).json(&body).send().await.unwrap();
+            let status = response.status();
+            (status, response.json::<Value>().await.unwrap_or_default())
+        }
+    };
+    let (_, lapse) = add(serde_json::json!({"user_id": "LAPSE1", "pattern": "lapse"})).await;
+    assert_eq!(lapse["pattern"], "lapse");
+    let (_, derived) = add(serde_json::json!({"user_id": "SBX001"})).await;
+    assert_eq!(derived["pattern"], "default");
+    let (status, _) = add(serde_json::json!({"user_id": "X1", "pattern": "sofa"})).await;
+    assert!(status.is_client_error());
+    assert_eq!(
+        sandbox
+            .fitbit
+            .user(DEFAULT_USER_ID)
+            .unwrap()
+            .activity_pattern(),
+        ActivityPattern::WeekdayRunner
+    );
+
+    let day_of = |user: &str, back: i64| {
+        let token = sandbox
+            .fitbit
+            .grant_tokens(user, &["activity"])
+            .access_token;
+        let sandbox = &sandbox;
+        async move {
+            let day = (time::OffsetDateTime::now_utc() - time::Duration::days(back)).date();
+            let path = format!("/1/user/-/activities/date/{day}.json");
+            let response = api_get(sandbox, &token, &path).await;
+            assert_eq!(response.status(), StatusCode::OK);
+            (day, response.json::<Value>().await.unwrap())
+        }
+    };
+
+    // The default person runs every weekday evening, ending in the 18:00 hour.
+    let mut km = 0.0;
+    for back in 1..=30 {
+        let (day, body) = day_of(DEFAULT_USER_ID, back).await;
+        let summary = &body["summary"];
+        km += summary["distances"][0]["distance"].as_f64().unwrap();
+        assert_eq!(summary["distances"][2]["activity"], "loggedActivities");
+        let logs = body["activities"].as_array().unwrap();
+        if day.weekday().number_from_monday() > 5 {
+            continue;
+        }
+        assert!(summary["steps"].as_u64().unwrap() >= 10_000, "{day}");
+        assert_eq!(logs.len(), 1, "{day}: {body}");
+        let run = &logs[0];
+        assert_eq!(
+            (&run["activityId"], &run["activityParentId"], &run["name"]),
+            (
+                &Value::from(90009),
+                &Value::from(90009),
+                &Value::from("Run")
+            )
+        );
+        assert_eq!(run["startDate"], day.to_string());
+        assert_eq!(run["hasStartTime"], true);
+        let (h, m) = run["startTime"].as_str().unwrap().split_once(':').unwrap();
+        let start: u64 = h.parse::<u64>().unwrap() * 60 + m.parse::<u64>().unwrap();
+        let end = start + run["duration"].as_u64().unwrap() / 60_000;
+        assert_eq!(end / 60, 18, "{run}");
+        assert!(run["steps"].as_u64().unwrap() < summary["steps"].as_u64().unwrap());
+        assert!(
+            run["distance"].as_f64().unwrap()
+                < summary["distances"][0]["distance"].as_f64().unwrap()
+        );
+        assert!(summary["veryActiveMinutes"].as_u64().unwrap() >= end - start - 10);
+        assert!(run["lastModified"].as_str().unwrap().ends_with(".000Z"));
+        assert!(run["logId"].is_u64() && run["calories"].is_u64());
+    }
+    assert!(km >= 100.0, "{km} km in 30 days");
+
+    // A lapse: fewer than 2,000 steps and no workouts in the last days.
+    for back in 1..=9 {
+        let (day, body) = day_of("LAPSE1", back).await;
+        assert!(body["summary"]["steps"].as_u64().unwrap() < 2_000, "{day}");
+        assert_eq!(body["activities"], serde_json::json!([]));
+    }
+    let (_, active) = day_of("LAPSE1", 20).await;
+    assert!(active["summary"]["steps"].as_u64().unwrap() >= 6_000);
+
+    // Default days: a workout on some of them, within the day's totals.
+    let mut with_workouts = 0;
+    for back in 1..=20 {
+        let (_, body) = day_of("SBX001", back).await;
+        for log in body["activities"].as_array().unwrap() {
+            with_workouts += 1;
+            assert!(log["steps"].as_u64().unwrap() <= body["summary"]["steps"].as_u64().unwrap());
+            assert!(log["duration"].as_u64().unwrap() % 60_000 == 0);
+        }
+    }
+    assert!((2..20).contains(&with_workouts), "{with_workouts}");
+}

@@ -15,8 +15,8 @@ use time::Date;
 
 use super::notify::NotifyError;
 use super::{
-    Consent, GoogleHealthSandbox, GoogleUser, NotifyRequest, RecordedDay, RecordedExercise,
-    RecordedSleep, RecordedWeight,
+    ActivityPattern, Consent, GoogleHealthSandbox, GoogleUser, NotifyRequest, RecordedDay,
+    RecordedExercise, RecordedSleep, RecordedWeight,
 };
 use crate::{admin_api, faults};
 
@@ -96,6 +96,8 @@ struct UserInput {
     height_cm: Option<f64>,
     weight_kg: Option<f64>,
     metric: Option<bool>,
+    /// `weekday_runner`, `lapse` or `default`; absent: derived from the ids.
+    pattern: Option<ActivityPattern>,
 }
 
 async fn add_user(AxumState(sandbox): Sandbox, Json(input): Json<UserInput>) -> Response {
@@ -138,13 +140,21 @@ async fn add_user(AxumState(sandbox): Sandbox, Json(input): Json<UserInput>) -> 
     user.height_cm = input.height_cm.unwrap_or(user.height_cm);
     user.weight_kg = input.weight_kg.unwrap_or(user.weight_kg);
     user.metric = input.metric.unwrap_or(user.metric);
+    user.pattern = input.pattern;
     sandbox.add_user(user.clone());
-    Json(user).into_response()
+    user_json(&user).into_response()
+}
+
+/// The person as stored, with the pattern in force (`pattern`) whether set or derived.
+fn user_json(user: &GoogleUser) -> Json<serde_json::Value> {
+    let mut value = serde_json::to_value(user).expect("users serialize");
+    value["pattern"] = json!(user.activity_pattern());
+    Json(value)
 }
 
 async fn get_user(AxumState(sandbox): Sandbox, Path(id): Path<String>) -> Response {
     match sandbox.user(&id) {
-        Some(user) => Json(user).into_response(),
+        Some(user) => user_json(&user).into_response(),
         None => admin_api::error(StatusCode::NOT_FOUND, format!("no user {id}")),
     }
 }

@@ -542,6 +542,7 @@ impl State {
             day,
             recorded,
             data::elapsed_fraction(user, day, now),
+            civil_time::local_date(&user.time_zone, now),
         ))
     }
 
@@ -588,7 +589,9 @@ impl State {
                 .iter()
                 .map(|e| data::recorded_exercise(user, e))
                 .collect::<Vec<_>>(),
-            None => data::synthetic_exercise(user, day),
+            None => {
+                data::synthetic_exercise(user, day, civil_time::local_date(&user.time_zone, now))
+            }
         }
         .into_iter()
         .filter(|e| e.end <= now)

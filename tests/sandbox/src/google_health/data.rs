@@ -1,7 +1,9 @@
 //! Deterministic synthetic data and the JSON shapes of the discovery schemas.
 //!
 //! Every value derives from a hash of (user, day, kind), so a day always answers the same
-//! across runs and sandbox instances. Times are built in the user's time zone (a small
+//! across runs and sandbox instances (a lapsing person's days also depend on the sandbox's
+//! today, see [`crate::synthetic`]). A pattern's planned workouts are the day's exercise,
+//! and their steps, distance and minutes are part of the day's totals. Times are built in the user's time zone (a small
 //! built-in table with DST rules), so sessions carry the local UTC offset of their start and
 //! end, and civil times are the local wall-clock times.
 
@@ -11,7 +13,7 @@ use time::{Date, Duration, OffsetDateTime, PrimitiveDateTime, UtcOffset};
 
 use super::{GoogleUser, RecordedDay, RecordedExercise, RecordedSleep, RecordedWeight};
 use crate::civil_time::{from_local, local_date, to_local};
-use crate::synthetic::{sleep_cycles, Seed, SleepStage};
+use crate::synthetic::{pattern_day, sleep_cycles, PatternDay, Seed, SleepStage, WorkoutKind};
 
 /// A 21-digit OpenID subject derived from the health user id.
 pub(super) fn derived_sub(health_user_id: &str) -> String {
@@ -124,24 +126,55 @@ pub(super) struct DayActivity {
     pub(super) vigorous_minutes: u64,
 }
 
-/// The day's totals; `elapsed` is the fraction of the day that has passed (1 for past days).
+/// The person's day under their activity pattern (`None` for the default pattern).
+fn planned_day(user: &GoogleUser, day: Date, today: Date) -> Option<PatternDay> {
+    let person = user
+        .legacy_user_id
+        .as_deref()
+        .unwrap_or(&user.health_user_id);
+    pattern_day(user.activity_pattern(), person, day, today)
+}
+
+/// The day's totals; `elapsed` is the fraction of the day that has passed (1 for past days),
+/// `today` the person's local date by the sandbox clock.
 pub(super) fn day_activity(
     user: &GoogleUser,
     day: Date,
     recorded: Option<&RecordedDay>,
     elapsed: f64,
+    today: Date,
 ) -> DayActivity {
     let date = day.to_string();
     let mut r = Seed::new(&[&user.health_user_id, &date, "activity"]);
     let scale = |v: u64| (v as f64 * elapsed).round() as u64;
     let mut steps = scale(r.range(2_500, 15_500));
-    let fat_burn = scale(r.range(0, 40));
-    let cardio = scale(r.range(0, 10)) * 2;
-    let peak = scale(r.range(0, 4)) * 2;
-    let light = scale(r.range(120, 300));
+    let mut fat_burn = scale(r.range(0, 40));
+    let mut cardio = scale(r.range(0, 10)) * 2;
+    let mut peak = scale(r.range(0, 4)) * 2;
+    let mut light = scale(r.range(120, 300));
+    let mut distance_mm = steps * walking_stride_mm(user);
+    if let Some(planned) = planned_day(user, day, today) {
+        let mut m = Seed::new(&[&user.health_user_id, &date, "pattern-minutes"]);
+        steps = scale(planned.steps);
+        distance_mm = scale(
+            planned.walking_steps() * walking_stride_mm(user)
+                + (planned.workout_km() * 1_000_000.0).round() as u64,
+        );
+        let workout = planned.workout_minutes();
+        if planned.still {
+            (fat_burn, cardio, peak) = (scale(m.range(0, 5)), 0, 0);
+            light = scale(m.range(60, 140));
+        } else if workout > 0 {
+            // A run: about 30 % in the fat-burn zone, 60 % cardio, 10 % peak (the latter
+            // two count double).
+            fat_burn = scale(workout * 3 / 10 + m.range(0, 10));
+            cardio = scale(workout * 6 / 10) * 2;
+            peak = scale(workout / 10) * 2;
+        }
+    }
     let mut activity = DayActivity {
         steps,
-        distance_mm: steps * walking_stride_mm(user),
+        distance_mm,
         calories_kcal: 0.0,
         azm_fat_burn: fat_burn,
         azm_cardio: cardio,
@@ -559,8 +592,44 @@ fn display_name(exercise_type: &str) -> String {
     )
 }
 
-/// A workout on about 45 % of days, in the morning or the evening.
-pub(super) fn synthetic_exercise(user: &GoogleUser, day: Date) -> Vec<ExerciseSession> {
+/// The day's exercise: the workouts the person's pattern plans, else a workout on about
+/// 45 % of days, in the morning or the evening.
+pub(super) fn synthetic_exercise(
+    user: &GoogleUser,
+    day: Date,
+    today: Date,
+) -> Vec<ExerciseSession> {
+    if let Some(planned) = planned_day(user, day, today).and_then(|p| p.workouts) {
+        return planned
+            .iter()
+            .map(|w| {
+                let mut r = Seed::new(&[
+                    &user.health_user_id,
+                    &day.to_string(),
+                    &w.start_minute.to_string(),
+                    "planned-exercise",
+                ]);
+                let local = |minute: u32| day.midnight() + Duration::minutes(i64::from(minute));
+                let start = from_local(&user.time_zone, local(w.start_minute));
+                let end = from_local(&user.time_zone, local(w.end_minute()));
+                let (exercise_type, kcal_per_minute) = match w.kind {
+                    WorkoutKind::Run => ("RUNNING", 11.0),
+                };
+                ExerciseSession {
+                    id: r.id(),
+                    start,
+                    end,
+                    exercise_type: exercise_type.to_owned(),
+                    calories_kcal: (f64::from(w.minutes) * kcal_per_minute * 10.0).round() / 10.0,
+                    distance_mm: Some((w.km * 1_000_000.0).round()),
+                    steps: Some(w.steps),
+                    average_heart_rate: r.range(140, 165),
+                    active_zone_minutes: u64::from(w.minutes) * 17 / 10,
+                    recorded: false,
+                }
+            })
+            .collect();
+    }
     let mut r = Seed::new(&[&user.health_user_id, &day.to_string(), "exercise"]);
     if r.range(0, 99) >= 45 {
         return Vec::new();

@@ -14,6 +14,8 @@ use super::*;
 use crate::test_support::{client, code_exchange_form, refresh_form, start_sandbox};
 use crate::{Sandbox, SandboxConfig};
 
+/// Activity patterns: weekday runners' evening runs, lapses, the admin API's `pattern`.
+mod patterns;
 /// Quotas, forced throttling, injected faults and latency: what the import pipeline's tests
 /// provoke.
 mod pipeline;

@@ -215,6 +215,7 @@ struct Fetched {
     token: String,
     items: Vec<usize>,
     contact: ContactKey,
+    timezone: Option<String>,
     summary: DaySummary,
     interactions: Vec<DailyInteraction>,
 }
@@ -349,6 +350,7 @@ impl SyncService {
                         token,
                         items: fetch.items.clone(),
                         contact: connection.contact.clone(),
+                        timezone: connection.timezone.clone(),
                         summary: summary.clone(),
                         interactions: summary
                             .metrics()
@@ -708,6 +710,7 @@ impl SyncService {
                             provider: f.key.provider,
                             user_id: f.key.user_id.clone(),
                             contact: f.contact.clone(),
+                            timezone: f.timezone.clone(),
                             days: Vec::new(),
                         },
                         Vec::new(),

@@ -388,6 +388,7 @@ fn build_worker(
             sink: Arc::new(SapSignalSink::new(client, settings.mappings.clone())),
             events: ports.events(settings.event_bus.as_deref()),
             settings: settings.signals,
+            clock: crate::signals::system_clock(),
         }),
     };
     Ok(WorkConsumer {

@@ -113,6 +113,7 @@ impl World {
                 sink: marketing.clone(),
                 events: Arc::new(NoEvents),
                 settings: Default::default(),
+                clock: fitbridge::signals::system_clock(),
             }),
         };
         World {

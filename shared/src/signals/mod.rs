@@ -13,9 +13,10 @@
 //!   never fired again in it.
 //! - Attributes are written only when their value changes, and the value they replace is
 //!   removed in the same changeset.
-//! - Only days within [`RECENT_DAYS`] of the person's newest day can fire a rule: a
-//!   backfill of old days builds history and lifetime totals, it does not announce a
-//!   streak from last month.
+//! - Rules are evaluated as of each recorded day within [`RECENT_DAYS`] of the person's
+//!   today (their time zone, the service's [`Clock`]), whichever days changed: a backfill
+//!   of old days builds history and lifetime totals, and fires what they mean for the
+//!   windows ending now, never a streak from last month, in whatever order its days arrive.
 //! - Nothing here calls a provider: the history holds what evaluation needs.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -41,6 +42,14 @@ use rules::{Figures, Rules};
 
 /// How far behind the person's newest day a day may be and still fire a rule.
 pub const RECENT_DAYS: i64 = 7;
+/// What time it is: the system clock in production, a set one in tests.
+pub type Clock = Arc<dyn Fn() -> jiff::Timestamp + Send + Sync>;
+
+/// The system clock.
+pub fn system_clock() -> Clock {
+    Arc::new(jiff::Timestamp::now)
+}
+
 /// Version conflicts tolerated before the work is handed back for a retry.
 const ATTEMPTS: usize = 4;
 
@@ -224,6 +233,8 @@ pub struct Observed {
     pub provider: ProviderKind,
     pub user_id: ProviderUserId,
     pub contact: ContactKey,
+    /// The person's IANA time zone (their today); `None`: UTC.
+    pub timezone: Option<String>,
     pub days: Vec<(Date, Collection, DaySummary)>,
 }
 
@@ -252,6 +263,7 @@ pub struct SignalService {
     pub sink: Arc<dyn SignalSink>,
     pub events: Arc<dyn SignalEvents>,
     pub settings: SignalSettings,
+    pub clock: Clock,
 }
 
 /// A rule met for a period it has not fired in.
@@ -306,8 +318,7 @@ impl SignalService {
             if conflict {
                 continue;
             }
-            let days: BTreeSet<Date> = observed.days.iter().map(|(d, _, _)| *d).collect();
-            let decision = self.decide(observed, &history, &state, &days);
+            let decision = self.decide(observed, &history, &state);
             // A refusal (the tenant lacks the interaction type or the attribute category)
             // must not hold up the person's days: it is logged and counted, not recorded
             // as done, and tried again with their next day. Anything else is retried now.
@@ -398,7 +409,6 @@ impl SignalService {
         observed: &Observed,
         history: &History,
         state: &SignalState,
-        days: &BTreeSet<Date>,
     ) -> Decision {
         let mut decision = Decision {
             fired: Vec::new(),
@@ -418,10 +428,18 @@ impl SignalService {
             day: crate::domain::work::iso_date::format(day),
             body,
         };
-        let recent = latest - time::Duration::days(RECENT_DAYS);
+        let today = crate::daily::today(observed.timezone.as_deref(), (self.clock)());
+        let recent = today - time::Duration::days(RECENT_DAYS);
+        // Every recorded recent day, not only the observed ones: an old day arriving
+        // late (a backfill in any order) changes the windows that end on recent days.
+        let days: Vec<Date> = history
+            .days()
+            .map(|(d, _)| d)
+            .filter(|d| *d >= recent)
+            .collect();
         let mut seen = BTreeSet::new();
         for rule in &self.settings.rules.0 {
-            for day in days.iter().filter(|d| **d >= recent) {
+            for day in &days {
                 let period = rule.period().of(*day);
                 let key = format!("{}#{period}", rule.id);
                 if state.fired.contains_key(&key) || seen.contains(&key) {

@@ -61,6 +61,7 @@ const STREAK: &str =
 #[tokio::test]
 async fn a_streak_fires_once_under_duplicates_redelivery_and_refetch() {
     let w = World::with_rules(STREAK);
+    w.set_today(date(11, 5));
     w.connected("ANNA", ALL_SCOPES).await;
     let items = set_steps(&w, "ANNA", date(11, 2), &[12_000, 11_000, 10_500]);
 
@@ -90,6 +91,7 @@ async fn a_streak_fires_once_under_duplicates_redelivery_and_refetch() {
 #[tokio::test]
 async fn a_day_that_stops_qualifying_never_fires_the_rule_again() {
     let w = World::with_rules(STREAK);
+    w.set_today(date(11, 5));
     w.connected("BEN", ALL_SCOPES).await;
     let items = set_steps(&w, "BEN", date(11, 2), &[12_000, 11_000, 10_500]);
     w.drain_after(&items).await;
@@ -102,11 +104,13 @@ async fn a_day_that_stops_qualifying_never_fires_the_rule_again() {
         notify_again(&w, &items[2..]).await;
     }
     // And a new streak later in the same month is the same period.
+    w.set_today(date(11, 13));
     let more = set_steps(&w, "BEN", date(11, 10), &[10_000, 10_000, 10_000]);
     w.drain_after(&more).await;
     assert_eq!(fired(&w, "streak3"), ["BEN-s-streak3-2026-11"]);
 
     // The next month is a new period.
+    w.set_today(date(12, 4));
     let december = set_steps(&w, "BEN", date(12, 1), &[10_000, 10_000, 10_000]);
     w.drain_after(&december).await;
     assert_eq!(
@@ -120,6 +124,7 @@ async fn a_window_sums_what_arrives_in_any_order() {
     let w = World::with_rules(
         r#"[{"id": "run30", "kind": "window", "metric": "distance", "at_least": 30, "days": 7}]"#,
     );
+    w.set_today(date(11, 27));
     w.connected("CARA", ALL_SCOPES).await;
     // 7 days of 6,500 steps = 5 km each: 35 km in 7 days, delivered newest first.
     let mut items = set_steps(&w, "CARA", date(11, 20), &[6_500; 7]);
@@ -139,6 +144,7 @@ async fn a_milestone_counts_the_backfill_and_fires_once_ever() {
     let w = World::with_rules(
         r#"[{"id": "steps50k", "kind": "milestone", "metric": "steps", "at_least": 50000}]"#,
     );
+    w.set_today(date(11, 11));
     w.connected("DAN", ALL_SCOPES).await;
     // A backfill in two overlapping halves, each delivered twice.
     let items = set_steps(&w, "DAN", date(11, 1), &[6_000; 10]);
@@ -153,6 +159,7 @@ async fn a_milestone_counts_the_backfill_and_fires_once_ever() {
         "day 9 reached it: {content}"
     );
 
+    w.set_today(date(12, 23));
     let later = set_steps(&w, "DAN", date(12, 20), &[20_000; 3]);
     w.drain_after(&later).await;
     assert_eq!(fired(&w, "steps50k").len(), 1, "once ever");
@@ -164,6 +171,7 @@ async fn a_lapse_fires_for_someone_active_before() {
         r#"[{"id": "lapse", "kind": "lapse", "metric": "steps", "active_days": 14,
              "active_at_least": 5000, "days": 5, "below": 2000}]"#,
     );
+    w.set_today(date(11, 23));
     w.connected("EVA", ALL_SCOPES).await;
     w.connected("NEW", ALL_SCOPES).await;
     let mut items = set_steps(&w, "EVA", date(11, 1), &[7_000; 14]);
@@ -178,12 +186,15 @@ async fn a_lapse_fires_for_someone_active_before() {
 
 #[tokio::test]
 async fn old_days_of_a_backfill_build_history_without_firing() {
+    // Whatever order they arrive in: here the old streak comes first, alone.
     let w = World::with_rules(STREAK);
+    w.set_today(date(11, 22));
     w.connected("FAY", ALL_SCOPES).await;
-    // A streak three weeks before the newest day: history, not news.
-    let mut items = set_steps(&w, "FAY", date(11, 1), &[12_000; 3]);
-    items.extend(set_steps(&w, "FAY", date(11, 4), &[3_000; 18]));
-    w.drain_after(&items).await;
+    // A streak three weeks before the person's today: history, not news.
+    let old = set_steps(&w, "FAY", date(11, 1), &[12_000; 3]);
+    w.drain_after(&old).await;
+    let rest = set_steps(&w, "FAY", date(11, 4), &[3_000; 18]);
+    w.drain_after(&rest).await;
     assert!(fired(&w, "streak3").is_empty());
 }
 
@@ -256,6 +267,7 @@ async fn score_and_send_hour_reach_the_contact_only_when_they_change() {
 #[tokio::test]
 async fn a_marketing_outage_retries_the_day_and_fires_once() {
     let w = World::with_rules(STREAK);
+    w.set_today(date(11, 5));
     w.connected("HAL", ALL_SCOPES).await;
     let items = set_steps(&w, "HAL", date(11, 2), &[12_000; 3]);
     w.drain_after(&items[..2]).await;
@@ -271,8 +283,25 @@ async fn a_marketing_outage_retries_the_day_and_fires_once() {
 }
 
 #[tokio::test]
+async fn a_backfill_arriving_newest_first_still_fires_what_the_old_days_complete() {
+    let w = World::with_rules(
+        r#"[{"id": "steps50k", "kind": "milestone", "metric": "steps", "at_least": 50000}]"#,
+    );
+    w.set_today(date(11, 11));
+    w.connected("KAI", ALL_SCOPES).await;
+    let items = set_steps(&w, "KAI", date(11, 1), &[6_000; 10]);
+    // The three newest days first: 18,000 steps, nothing to fire yet.
+    w.drain_after(&items[7..]).await;
+    assert!(fired(&w, "steps50k").is_empty());
+    // Then the old ones, none of them recent: the lifetime total as of today is now 60,000.
+    w.drain_after(&items[..7]).await;
+    assert_eq!(fired(&w, "steps50k"), ["KAI-s-steps50k-ever"]);
+}
+
+#[tokio::test]
 async fn a_tenant_refusing_signals_holds_up_no_day_and_gets_them_once_fixed() {
     let w = World::with_rules(STREAK);
+    w.set_today(date(11, 6));
     w.connected("JO", ALL_SCOPES).await;
     w.marketing.refuse_signals(true);
     let items = set_steps(&w, "JO", date(11, 2), &[12_000; 3]);

@@ -45,6 +45,8 @@ pub struct World {
     pub marketing: Arc<MemoryMarketing>,
     /// What the signals published.
     pub events: Arc<MemoryEvents>,
+    /// The signals' clock: `None` is the system's.
+    pub today: Arc<std::sync::Mutex<Option<jiff::Timestamp>>>,
     pub tokens: Arc<TokenService>,
     pub worker: WorkConsumer,
     pub refresher: RetryConsumer,
@@ -80,6 +82,11 @@ impl World {
     }
 
     fn build(provider: MemoryProvider, signals: SignalSettings, backfill_days: u32) -> World {
+        let today: Arc<std::sync::Mutex<Option<jiff::Timestamp>>> = Arc::default();
+        let clock = {
+            let today = today.clone();
+            Arc::new(move || today.lock().unwrap().unwrap_or_else(jiff::Timestamp::now))
+        };
         let provider = Arc::new(provider);
         let successor = Arc::new(MemoryProvider::new(SUCCESSOR).with_reusable_refresh_tokens());
         let store = Arc::new(MemoryStore::new());
@@ -123,6 +130,7 @@ impl World {
                 sink: marketing.clone(),
                 events: events.clone(),
                 settings: signals,
+                clock,
             }),
         };
         let worker = WorkConsumer {
@@ -169,11 +177,19 @@ impl World {
             retry_queue,
             marketing,
             events,
+            today,
             tokens,
             worker,
             refresher,
             connect,
         }
+    }
+
+    /// The signals' clock shows noon (UTC) of `day`.
+    pub fn set_today(&self, day: Date) {
+        let noon = day.midnight().assume_utc() + time::Duration::hours(12);
+        *self.today.lock().unwrap() =
+            Some(jiff::Timestamp::from_second(noon.unix_timestamp()).unwrap());
     }
 
     /// A person connected with `scopes`, as the connect flow leaves them.

@@ -352,6 +352,7 @@ async fn signals() {
         sink: Arc::new(MemoryMarketing::new()),
         events: Arc::new(NoEvents),
         settings: Default::default(),
+        clock: fitbridge::signals::system_clock(),
     };
     let today = time::OffsetDateTime::now_utc().date();
     let people: Vec<ContactKey> = (0..10)
@@ -391,6 +392,7 @@ async fn signals() {
                 provider: ProviderKind::Fitbit,
                 user_id: ProviderUserId(contact.id.clone()),
                 contact: contact.clone(),
+                timezone: None,
                 days: (0..3)
                     .map(|d| {
                         (

@@ -404,12 +404,7 @@ impl SignalService {
         Err(SignalError::Contended)
     }
 
-    fn decide(
-        &self,
-        observed: &Observed,
-        history: &History,
-        state: &SignalState,
-    ) -> Decision {
+    fn decide(&self, observed: &Observed, history: &History, state: &SignalState) -> Decision {
         let mut decision = Decision {
             fired: Vec::new(),
             changes: Vec::new(),

@@ -107,6 +107,18 @@ pub async fn connect_person(
     last_name: &str,
     customer_ref: &str,
 ) -> DeployedConnect {
+    connect_person_with_pattern(stack, first_name, last_name, customer_ref, None).await
+}
+
+/// [`connect_person`], the person's synthetic data following `pattern` (the Fitbit
+/// sandbox's `weekday_runner`, `lapse` or `default`), granting activity only.
+pub async fn connect_person_with_pattern(
+    stack: &Value,
+    first_name: &str,
+    last_name: &str,
+    customer_ref: &str,
+    pattern: Option<&str>,
+) -> DeployedConnect {
     let _one_at_a_time = CONSENT.lock().await;
     let http = client();
     let gateway = stack["gatewayUrl"].as_str().expect("gatewayUrl");
@@ -117,9 +129,20 @@ pub async fn connect_person(
     ))
     .unwrap();
     user["gender"] = json!("FEMALE");
+    if let Some(pattern) = pattern {
+        user["pattern"] = json!(pattern);
+    }
     for (path, body) in [
         ("/_admin/fitbit/users", user),
-        ("/_admin/fitbit/consent", json!({"user_id": user_id})),
+        (
+            "/_admin/fitbit/consent",
+            match pattern {
+                // Activity only: a backfill of many days stays within the 150 requests
+                // an hour Fitbit allows a person.
+                Some(_) => json!({"user_id": user_id, "grant_scopes": ["profile", "activity"]}),
+                None => json!({"user_id": user_id}),
+            },
+        ),
     ] {
         let r = http
             .post(format!("{sandbox}{path}"))
@@ -237,6 +260,45 @@ impl Deployed {
     /// service-account key and the authorization from the deployed Google Health secret.
     /// Google (the sandbox) verifies the endpoint with its two probes first. Returns the
     /// CLI's output line.
+    /// `fitbridge-admin people backfill` of the person's last `days` days (to yesterday in
+    /// their time zone); returns the CLI's output.
+    pub async fn backfill(&self, provider: &str, user: &str, days: i64) -> String {
+        let yesterday = fitbridge::daily::yesterday(Some("Europe/Berlin"), jiff::Timestamp::now());
+        let from = yesterday - time::Duration::days(days - 1);
+        let args: Vec<String> = [
+            "people",
+            "backfill",
+            "--table",
+            self.stack["outputs"]["TableName"]
+                .as_str()
+                .expect("TableName output"),
+            "--work-queue-url",
+            self.stack["outputs"]["WorkQueueUrl"]
+                .as_str()
+                .expect("WorkQueueUrl output"),
+            "--provider",
+            provider,
+            "--user",
+            user,
+            "--from",
+            &from.to_string(),
+            "--to",
+            &yesterday.to_string(),
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        let context = fitbridge_admin::Context::from_process();
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let code = fitbridge_admin::run(&args, &context, &mut out, &mut err).await;
+        assert_eq!(
+            code,
+            fitbridge_admin::EXIT_OK,
+            "backfill: {}",
+            String::from_utf8_lossy(&err)
+        );
+        String::from_utf8_lossy(&out).trim().to_owned()
+    }
+
     pub async fn create_google_subscriber(&self) -> String {
         let key = self
             .admin(

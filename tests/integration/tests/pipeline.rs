@@ -684,3 +684,59 @@ async fn webhook_verification_and_refusals() {
     );
     assert!(p.env.logs.text().contains("notifications not accepted"));
 }
+
+#[tokio::test]
+async fn each_imported_day_lands_in_the_persons_monthly_history_in_the_table() {
+    use fitbridge::domain::ContactKey;
+    use fitbridge::signals::SignalStore;
+
+    let p = Pipeline::start().await;
+    let user = p.connected_user(ALL).await;
+    p.notify(&[
+        ("activities", "2026-11-18", &user),
+        ("sleep", "2026-11-18", &user),
+        ("activities", "2026-10-31", &user),
+    ])
+    .await;
+    p.drain(Duration::from_secs(60)).await;
+
+    let contact = ContactKey {
+        origin: "FITBIT".into(),
+        id: user.clone(),
+    };
+    let (history, _) = p.env.store.load(&contact).await.unwrap();
+    assert_eq!(history.months.len(), 2, "one item per month");
+    let day = history.day(date!(2026 - 11 - 18)).unwrap();
+    assert!(
+        day.sleep_minutes.is_some(),
+        "the sleep fetch kept the steps: {day:?}"
+    );
+    let steps_in_sap = p
+        .env
+        .sandbox
+        .sap
+        .interactions_with_source_object(&format!("{user}-2026-11-18-steps"));
+    assert_eq!(steps_in_sap.len(), 1);
+    assert_eq!(
+        steps_in_sap[0]
+            .field_str("YY1_FitbitNumberofStep_MIA")
+            .map(|v| v.parse::<u64>().unwrap()),
+        day.steps,
+        "the history holds what SAP got"
+    );
+    let versions: Vec<u64> = history.months.values().map(|m| m.version).collect();
+
+    // The same day again (a redelivery after the fetch log's window) writes nothing.
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    p.notify(&[("activities", "2026-11-18", &user)]).await;
+    p.drain(Duration::from_secs(60)).await;
+    let (again, _) = p.env.store.load(&contact).await.unwrap();
+    let after: Vec<u64> = again.months.values().map(|m| m.version).collect();
+    assert_eq!(after, versions, "an unchanged day is not written again");
+
+    // Forgetting the person deletes every item of their history.
+    assert!(SignalStore::forget(&p.env.store, &contact).await.unwrap() >= 2);
+    let (gone, state) = p.env.store.load(&contact).await.unwrap();
+    assert!(gone.months.is_empty());
+    assert_eq!(state.version, 0);
+}

@@ -2,8 +2,10 @@
 //! Fitbit person, import a notified day, run the daily pull, force a 401 through the retry
 //! queue; then register the Google Health subscriber, switch the legacy API off, migrate
 //! the person to Google Health (same contact, parked day resumed), import a day Google
-//! notifies; and print what landed in the SAP sandbox. Run by `tests/local/demo.sh`, which
-//! installs, builds, deploys and starts everything first.
+//! notifies; then campaign signals: a weekday runner and a person who lapsed, each
+//! backfilled, fire a milestone, streak and lapse and get an activity score band and a
+//! send hour; and print what landed in the SAP sandbox. Run by `tests/local/demo.sh`,
+//! which installs, builds, deploys and starts everything first.
 
 use std::time::Duration;
 
@@ -142,7 +144,123 @@ async fn main() {
     println!("   imported; Google Health API calls for this person: {calls}\n");
     d.set_fitbit_gone(false).await;
 
+    let signal_people = campaign_signals(&stack, &d).await;
+
     summary(&d, &user).await;
+    for person in &signal_people {
+        println!();
+        signals_summary(&d, person).await;
+    }
+}
+
+/// Step 9: two people whose synthetic data has a pattern, 60 days of it imported, and the
+/// signals their history fires. Returns their user ids.
+async fn campaign_signals(stack: &Value, d: &Deployed) -> Vec<String> {
+    println!("9. Campaign signals: a weekday runner and a person who stopped moving connect;");
+    println!("   the operator backfills their activity (fitbridge-admin people backfill)");
+    let mut people = Vec::new();
+    for (first, reference, pattern, days) in [
+        ("Rita", "CUST-RUN-1", "weekday_runner", 90),
+        ("Lars", "CUST-LAPSE-1", "lapse", 60),
+    ] {
+        let done = deployed::connect_person_with_pattern(
+            stack,
+            first,
+            "Signals",
+            reference,
+            Some(pattern),
+        )
+        .await;
+        if done.status != 200 {
+            fail(&format!("connect answered HTTP {}", done.status));
+        }
+        let line = d.backfill("fitbit", &done.user_id, days).await;
+        println!(
+            "   {first} ({pattern}) connected as {}; {line}",
+            done.user_id
+        );
+        people.push((done.user_id, pattern));
+    }
+    // A runner's 90 days (about 14,600 steps a day) pass the 1,000,000-step milestone and
+    // the 100-km window (a 7-day streak too, if they walk on Sundays); a lapse fires the
+    // lapse rule. Both get a score band; the runner a send hour.
+    let wanted = |pattern: &str| match pattern {
+        "weekday_runner" => vec!["-s-steps1m-", "-s-distance100-"],
+        _ => vec!["-s-lapse-"],
+    };
+    for (user, pattern) in &people {
+        let start = std::time::Instant::now();
+        loop {
+            let sources: Vec<String> = d
+                .interactions_of(user)
+                .await
+                .iter()
+                .filter_map(|i| {
+                    i["fields"]["InteractionSourceObject"]
+                        .as_str()
+                        .map(str::to_owned)
+                })
+                .collect();
+            let banded = d
+                .contacts()
+                .await
+                .iter()
+                .filter(|c| c["id"] == user.as_str())
+                .any(|c| {
+                    c["marketing_attributes"].as_array().is_some_and(|a| {
+                        a.iter().any(|a| a["category"] == "FITBRIDGE_ACTIVITY_BAND")
+                    })
+                });
+            let fired = wanted(pattern)
+                .iter()
+                .all(|w| sources.iter().any(|s| s.contains(w)));
+            if fired && banded {
+                break;
+            }
+            if start.elapsed() > Duration::from_secs(240) {
+                fail(&format!(
+                    "{pattern}: the signals did not all arrive ({} interactions)",
+                    sources.len()
+                ));
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        println!("   {user} ({pattern}): rules fired and attributes set");
+    }
+    println!();
+    people.into_iter().map(|(u, _)| u).collect()
+}
+
+/// A signal person's contact attributes and fired rules, as SAP holds them.
+async fn signals_summary(d: &Deployed, user: &str) {
+    println!("Campaign signals in SAP for FITBIT/{user}");
+    println!("---------------------------------------------------------------");
+    for c in d.contacts().await.iter().filter(|c| c["id"] == user) {
+        for a in c["marketing_attributes"].as_array().into_iter().flatten() {
+            println!(
+                "marketing attribute  {:<26} {}",
+                a["category"].as_str().unwrap_or(""),
+                a["value"].as_str().unwrap_or("")
+            );
+        }
+    }
+    let interactions = d.interactions_of(user).await;
+    let mut days = 0;
+    for i in &interactions {
+        let f = &i["fields"];
+        let source = f["InteractionSourceObject"].as_str().unwrap_or("");
+        if source.contains("-s-") {
+            println!(
+                "rule fired  {:<34} {:<14} {}",
+                source,
+                f["InteractionType"].as_str().unwrap_or(""),
+                f["InteractionContent"].as_str().unwrap_or("")
+            );
+        } else {
+            days += 1;
+        }
+    }
+    println!("(and {days} daily interactions from the backfill)");
 }
 
 async fn summary(d: &Deployed, user: &str) {

@@ -1,0 +1,131 @@
+//! Campaign signals end to end in process: the real worker on the provider and SAP
+//! sandboxes (in-memory storage and queues). A month of each provider's synthetic data
+//! goes through the worker; what lands in the SAP sandbox was validated there against the
+//! EDMX (signal interactions, marketing attributes), and every published event is checked
+//! against the schema kept in `shared/schemas/`.
+
+use fitbridge::domain::{ProviderKind, ProviderUserId, Scopes};
+use fitbridge_integration::in_process::{Message, World};
+use fitbridge_sandbox::google_health::scopes;
+use serde_json::Value;
+
+const SCHEMA: &str = include_str!("../../../shared/schemas/signal-event.v1.json");
+
+/// The last `days` days of the person's data, as a backfill queues them.
+fn month_of_work(provider: ProviderKind, user: &str, scopes: &[&str], days: i64) -> Vec<Message> {
+    let yesterday = fitbridge::daily::yesterday(Some("Europe/Berlin"), jiff::Timestamp::now());
+    (0..days)
+        .filter_map(|back| {
+            fitbridge::daily::sync_work(
+                provider,
+                &ProviderUserId(user.into()),
+                &Scopes::parse(&scopes.join(" ")),
+                yesterday - time::Duration::days(back),
+            )
+        })
+        .map(Message::new)
+        .collect()
+}
+
+fn schema() -> jsonschema::Validator {
+    jsonschema::validator_for(&serde_json::from_str::<Value>(SCHEMA).unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn a_month_of_data_gives_each_person_a_score_and_valid_events() {
+    let w = World::start().await;
+    let validator = schema();
+    let fitbit_scopes = ["activity", "sleep", "weight"];
+    let google_scopes = [scopes::ACTIVITY_AND_FITNESS, scopes::SLEEP];
+    let fitbit = w.connected(ProviderKind::Fitbit, &fitbit_scopes).await;
+    let google = w
+        .connected(ProviderKind::GoogleHealth, &google_scopes)
+        .await;
+
+    let mut work = month_of_work(ProviderKind::Fitbit, &fitbit, &fitbit_scopes, 30);
+    work.extend(month_of_work(
+        ProviderKind::GoogleHealth,
+        &google,
+        &google_scopes,
+        30,
+    ));
+    let run = w.run(work.clone()).await;
+    assert_eq!(run.leftover.dead(), 0, "{}", run.trace());
+    assert!(!run.unsettled, "{}", run.trace());
+
+    let events = w.ports.events.published();
+    for event in &events {
+        let json = serde_json::to_value(event).unwrap();
+        let errors: Vec<String> = validator
+            .iter_errors(&json)
+            .map(|e| e.to_string())
+            .collect();
+        assert!(errors.is_empty(), "{json}: {errors:?}");
+    }
+    for (provider, user) in [
+        (ProviderKind::Fitbit, &fitbit),
+        (ProviderKind::GoogleHealth, &google),
+    ] {
+        let contact = fitbridge_integration::in_process::contact_of(provider, user);
+        let sap = w
+            .sandbox
+            .sap
+            .contact(&contact.origin, &contact.id)
+            .expect("the contact holds the attributes");
+        let attributes: Vec<(String, String)> = sap
+            .marketing_attributes
+            .iter()
+            .map(|a| (a.category.clone(), a.value.clone()))
+            .collect();
+        let score: Vec<&(String, String)> = attributes
+            .iter()
+            .filter(|(c, _)| c == "FITBRIDGE_ACTIVITY_SCORE")
+            .collect();
+        assert_eq!(
+            score.len(),
+            1,
+            "{provider}: one score value: {attributes:?}"
+        );
+        let value: u8 = score[0].1.parse().unwrap();
+        assert!(value <= 100);
+        assert!(
+            events
+                .iter()
+                .any(|e| e.contact_id == contact.id && e.detail_type == "fitbridge.score_changed"),
+            "{provider}: the score was announced"
+        );
+    }
+
+    // Everything again (a redelivery of the whole month): nothing new anywhere.
+    let interactions = w.sandbox.sap.interactions().len();
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let again = w.run(work).await;
+    assert_eq!(again.leftover.dead(), 0);
+    assert_eq!(w.sandbox.sap.interactions().len(), interactions);
+    assert_eq!(w.ports.events.published().len(), events.len());
+}
+
+#[test]
+fn the_schema_refuses_what_it_does_not_describe() {
+    let validator = schema();
+    let good = serde_json::json!({
+        "type": "fitbridge.rule_fired", "version": 1, "id": "A1-streak7-2026-11",
+        "contact_origin": "FITBIT", "contact_id": "A1", "provider": "fitbit",
+        "day": "2026-11-29", "rule_id": "streak7", "period": "2026-11",
+        "figures": {"metric": "steps", "value": 10500.0, "days": 7}
+    });
+    assert!(validator.is_valid(&good));
+    for (field, bad) in [
+        ("version", serde_json::json!(2)),
+        ("period", serde_json::json!("November")),
+        (
+            "figures",
+            serde_json::json!({"metric": "heart", "value": 1, "days": 1}),
+        ),
+        ("score", serde_json::json!(101)),
+    ] {
+        let mut event = good.clone();
+        event[field] = bad;
+        assert!(!validator.is_valid(&event), "{field}");
+    }
+}

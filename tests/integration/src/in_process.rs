@@ -440,17 +440,36 @@ impl World {
     /// A person connected to `provider` (as the connect flow leaves them) with these
     /// scopes; returns their id.
     pub async fn connected(&self, provider: ProviderKind, scopes: &[&str]) -> String {
+        self.connected_with(provider, scopes, None).await
+    }
+
+    /// [`Self::connected`], the person's synthetic data following `pattern`.
+    pub async fn connected_with(
+        &self,
+        provider: ProviderKind,
+        scopes: &[&str],
+        pattern: Option<fitbridge_sandbox::fitbit::ActivityPattern>,
+    ) -> String {
         let (user, access, refresh, expires_in) = match provider {
             ProviderKind::Fitbit => {
                 let user = random_user_id();
+                if let Some(pattern) = pattern {
+                    self.sandbox.fitbit.add_user(
+                        fitbridge_sandbox::fitbit::TestUser::new(&user, "Pat", "Tern")
+                            .with_pattern(pattern),
+                    );
+                }
                 let grant = self.sandbox.fitbit.grant_tokens(&user, scopes);
                 (user, grant.access_token, grant.refresh_token, 8 * 3600)
             }
             ProviderKind::GoogleHealth => {
                 let user = crate::random_health_user_id();
-                self.sandbox.google_health.add_user(
-                    fitbridge_sandbox::google_health::GoogleUser::new(&user, "Gale", "Health"),
-                );
+                let mut person =
+                    fitbridge_sandbox::google_health::GoogleUser::new(&user, "Gale", "Health");
+                if let Some(pattern) = pattern {
+                    person = person.with_pattern(pattern);
+                }
+                self.sandbox.google_health.add_user(person);
                 let grant = self.sandbox.google_health.grant_tokens(&user, scopes);
                 let refresh = grant.refresh_token.expect("offline grants");
                 (user, grant.access_token, refresh, 3600)

@@ -6,6 +6,7 @@
 
 use fitbridge::domain::{ProviderKind, ProviderUserId, Scopes};
 use fitbridge_integration::in_process::{Message, World};
+use fitbridge_sandbox::fitbit::ActivityPattern;
 use fitbridge_sandbox::google_health::scopes;
 use serde_json::Value;
 
@@ -103,6 +104,103 @@ async fn a_month_of_data_gives_each_person_a_score_and_valid_events() {
     assert_eq!(again.leftover.dead(), 0);
     assert_eq!(w.sandbox.sap.interactions().len(), interactions);
     assert_eq!(w.ports.events.published().len(), events.len());
+}
+
+#[tokio::test]
+async fn a_runner_and_a_lapse_fire_their_rules_in_sap_once() {
+    let w = World::start().await;
+    let runner_scopes = ["activity"];
+    let lapse_scopes = [scopes::ACTIVITY_AND_FITNESS];
+    let runner = w
+        .connected_with(
+            ProviderKind::Fitbit,
+            &runner_scopes,
+            Some(ActivityPattern::WeekdayRunner),
+        )
+        .await;
+    let lapsed = w
+        .connected_with(
+            ProviderKind::GoogleHealth,
+            &lapse_scopes,
+            Some(ActivityPattern::Lapse),
+        )
+        .await;
+    let mut work = month_of_work(ProviderKind::Fitbit, &runner, &runner_scopes, 30);
+    work.extend(month_of_work(
+        ProviderKind::GoogleHealth,
+        &lapsed,
+        &lapse_scopes,
+        45,
+    ));
+    for _ in 0..2 {
+        let run = w.run(work.clone()).await;
+        assert_eq!(run.leftover.dead(), 0, "{}", run.trace());
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+
+    let signals = |user: &str| -> Vec<(String, String, String)> {
+        w.sandbox
+            .sap
+            .interactions()
+            .iter()
+            .filter(|i| i.field_str("InteractionContactId") == Some(user))
+            .filter_map(|i| {
+                let source = i.field_str("InteractionSourceObject")?;
+                source.contains("-s-").then(|| {
+                    (
+                        source.to_owned(),
+                        i.field_str("InteractionType")
+                            .unwrap_or_default()
+                            .to_owned(),
+                        i.field_str("InteractionContent")
+                            .unwrap_or_default()
+                            .to_owned(),
+                    )
+                })
+            })
+            .collect()
+    };
+    // About 11 km a day: the 100-km window, once, whatever ran twice.
+    let fired = signals(&runner);
+    let window: Vec<_> = fired
+        .iter()
+        .filter(|(s, ..)| s.contains("-s-distance100-"))
+        .collect();
+    assert_eq!(window.len(), 1, "{fired:?}");
+    assert_eq!(window[0].1, "FITBIT_SIGNAL");
+    assert!(
+        window[0].2.contains("\"metric\":\"distance\""),
+        "{:?}",
+        window[0]
+    );
+    let contact = w.sandbox.sap.contact("FITBIT", &runner).unwrap();
+    assert_eq!(
+        contact.marketing_attribute_values("FITBRIDGE_SEND_HOUR"),
+        ["18"]
+    );
+    assert_eq!(
+        contact
+            .marketing_attribute_values("FITBRIDGE_ACTIVITY_BAND")
+            .len(),
+        1
+    );
+
+    // Ten quiet days after a month of 6,000+ steps: the lapse, once.
+    let fired = signals(&lapsed);
+    let lapse: Vec<_> = fired
+        .iter()
+        .filter(|(s, ..)| s.contains("-s-lapse-"))
+        .collect();
+    assert_eq!(lapse.len(), 1, "{fired:?}");
+    assert_eq!(lapse[0].1, "GH_SIGNAL");
+    assert!(
+        lapse[0].2.contains("\"before\""),
+        "the average while active: {:?}",
+        lapse[0]
+    );
+    let contact = w.sandbox.sap.contact("GOOGLE_HEALTH", &lapsed).unwrap();
+    let band = contact.marketing_attribute_values("FITBRIDGE_ACTIVITY_BAND");
+    assert_eq!(band.len(), 1, "one band value at a time");
 }
 
 #[test]

@@ -45,6 +45,39 @@ struct Tenant {
     refusing_signals: bool,
 }
 
+impl Tenant {
+    /// Creates the interaction unless one with its source object exists: how flags and
+    /// signals stay single whatever the retries.
+    fn create_once(
+        &mut self,
+        contact: &ContactKey,
+        provider: ProviderKind,
+        source_object: String,
+        signal: Option<(String, String)>,
+    ) {
+        if self
+            .interactions
+            .iter()
+            .any(|i| i.source_object == source_object)
+        {
+            return;
+        }
+        let id = format!(
+            "00000000-0000-0000-0000-{:012x}",
+            self.interactions.len() + 1
+        );
+        self.interactions.push(StoredInteraction {
+            id,
+            contact: contact.clone(),
+            provider,
+            source_object,
+            value: None,
+            signal,
+            writes: 1,
+        });
+    }
+}
+
 #[derive(Default)]
 pub struct MemoryMarketing {
     tenant: Mutex<Tenant>,
@@ -199,22 +232,7 @@ impl InteractionSink for MemoryMarketing {
             contact.source_id(),
             at.unix_timestamp()
         );
-        if t.interactions
-            .iter()
-            .any(|i| i.source_object == source_object)
-        {
-            return Ok(());
-        }
-        let id = format!("00000000-0000-0000-0000-{:012x}", t.interactions.len() + 1);
-        t.interactions.push(StoredInteraction {
-            id,
-            contact: contact.clone(),
-            provider,
-            source_object,
-            value: None,
-            signal: None,
-            writes: 1,
-        });
+        t.create_once(contact, provider, source_object, None);
         Ok(())
     }
 
@@ -241,26 +259,15 @@ impl SignalSink for MemoryMarketing {
         if let Some(e) = Self::take_failure(&mut t) {
             return Err(e);
         }
-        let source_object = signal.source_object();
-        if t.interactions
-            .iter()
-            .any(|i| i.source_object == source_object)
-        {
-            return Ok(());
-        }
-        let id = format!("00000000-0000-0000-0000-{:012x}", t.interactions.len() + 1);
-        t.interactions.push(StoredInteraction {
-            id,
-            contact: signal.contact.clone(),
-            provider: signal.provider,
-            source_object,
-            value: None,
-            signal: Some((
+        t.create_once(
+            &signal.contact,
+            signal.provider,
+            signal.source_object(),
+            Some((
                 signal.interaction_type.clone().unwrap_or_default(),
                 signal.content.clone(),
             )),
-            writes: 1,
-        });
+        );
         Ok(())
     }
 

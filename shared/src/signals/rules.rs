@@ -317,6 +317,10 @@ mod tests {
     use super::*;
     use time::macros::date;
 
+    fn one(json: &str) -> Rule {
+        Rules::parse(json).unwrap().0.remove(0)
+    }
+
     fn steps(h: &mut History, from: Date, values: &[u64]) {
         for (i, v) in values.iter().enumerate() {
             h.set(
@@ -362,12 +366,8 @@ mod tests {
 
     #[test]
     fn a_window_sums_its_days() {
-        let rule = Rules::parse(
-            r#"[{"id":"w","kind":"window","metric":"steps","at_least":30000,"days":3}]"#,
-        )
-        .unwrap()
-        .0
-        .remove(0);
+        let rule =
+            one(r#"[{"id":"w","kind":"window","metric":"steps","at_least":30000,"days":3}]"#);
         let mut h = History::default();
         steps(
             &mut h,
@@ -383,12 +383,9 @@ mod tests {
 
     #[test]
     fn a_milestone_counts_everything_up_to_the_day() {
-        let rule = Rules::parse(
+        let rule = one(
             r#"[{"id":"m","kind":"milestone","metric":"steps","at_least":25000,"once_per":"month"}]"#,
-        )
-        .unwrap()
-        .0
-        .remove(0);
+        );
         assert_eq!(rule.period(), Period::Ever, "a milestone fires once ever");
         let mut h = History::default();
         steps(&mut h, date!(2026 - 10 - 30), &[10_000, 10_000, 5_000, 1]);
@@ -405,12 +402,8 @@ mod tests {
 
     #[test]
     fn a_streak_needs_every_day() {
-        let rule = Rules::parse(
-            r#"[{"id":"s","kind":"streak","metric":"steps","at_least":10000,"days":3}]"#,
-        )
-        .unwrap()
-        .0
-        .remove(0);
+        let rule =
+            one(r#"[{"id":"s","kind":"streak","metric":"steps","at_least":10000,"days":3}]"#);
         let mut h = History::default();
         steps(
             &mut h,
@@ -430,12 +423,9 @@ mod tests {
 
     #[test]
     fn a_lapse_needs_an_active_past_we_saw() {
-        let rule = Rules::parse(
+        let rule = one(
             r#"[{"id":"l","kind":"lapse","metric":"steps","active_days":10,"active_at_least":5000,"days":3,"below":2000}]"#,
-        )
-        .unwrap()
-        .0
-        .remove(0);
+        );
         let mut h = History::default();
         // Ten active days, then three quiet ones.
         steps(&mut h, date!(2026 - 11 - 01), &[6_000; 10]);

@@ -31,6 +31,35 @@ fn json_map<T: serde::de::DeserializeOwned + Default>(
 }
 
 impl DynamoStore {
+    /// Every item of the contact's signals partition (only `projection`'s attributes if
+    /// given), every page.
+    async fn signal_items(
+        &self,
+        contact: &ContactKey,
+        projection: Option<&str>,
+    ) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .set_projection_expression(projection.map(str::to_owned))
+                .expression_attribute_values(":pk", pk(contact))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            items.extend(out.items.unwrap_or_default());
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                return Ok(items);
+            }
+        }
+    }
+
     /// Puts `item` at version `version + 1` if the stored one is still at `version`.
     async fn put_versioned(&self, mut item: Item, version: u64) -> Result<bool, StoreError> {
         item.insert("v".into(), n(version as i64 + 1));
@@ -58,38 +87,22 @@ impl SignalStore for DynamoStore {
     async fn load(&self, contact: &ContactKey) -> Result<(History, SignalState), StoreError> {
         let mut history = History::default();
         let mut state = SignalState::default();
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", pk(contact))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(unavailable)?;
-            for item in out.items.unwrap_or_default() {
-                let sk = get_s(&item, "sk")?;
-                let version = get_n(&item, "v")? as u64;
-                if sk == STATE_SK {
-                    state = SignalState {
-                        fired: json_map(&item, "fired")?,
-                        attributes: json_map(&item, "attributes")?,
-                        version,
-                    };
-                } else if let Some(key) = sk.strip_prefix(MONTH_PREFIX).and_then(MonthKey::parse) {
-                    let month = MonthHistory::decode(get_s(&item, "days")?, version)
-                        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                    history.months.insert(key, month);
-                }
-            }
-            start = out.last_evaluated_key;
-            if start.is_none() {
-                return Ok((history, state));
+        for item in self.signal_items(contact, None).await? {
+            let sk = get_s(&item, "sk")?;
+            let version = get_n(&item, "v")? as u64;
+            if sk == STATE_SK {
+                state = SignalState {
+                    fired: json_map(&item, "fired")?,
+                    attributes: json_map(&item, "attributes")?,
+                    version,
+                };
+            } else if let Some(key) = sk.strip_prefix(MONTH_PREFIX).and_then(MonthKey::parse) {
+                let month = MonthHistory::decode(get_s(&item, "days")?, version)
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                history.months.insert(key, month);
             }
         }
+        Ok((history, state))
     }
 
     async fn save_month(
@@ -131,26 +144,7 @@ impl SignalStore for DynamoStore {
     }
 
     async fn forget(&self, contact: &ContactKey) -> Result<usize, StoreError> {
-        let mut keys = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk")
-                .projection_expression("pk, sk")
-                .expression_attribute_values(":pk", pk(contact))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(unavailable)?;
-            keys.extend(out.items.unwrap_or_default());
-            start = out.last_evaluated_key;
-            if start.is_none() {
-                break;
-            }
-        }
+        let keys = self.signal_items(contact, Some("pk, sk")).await?;
         // A person has one item per month of history: a few dozen deletes.
         use futures_util::{StreamExt, TryStreamExt};
         let deleted = keys.len();

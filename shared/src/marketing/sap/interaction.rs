@@ -203,13 +203,6 @@ impl InteractionSink for InteractionServiceSink {
             contact.source_id(),
             at.unix_timestamp()
         );
-        if self
-            .find_by_source(&mapping.source_object_type, &source_object)
-            .await?
-            .is_some()
-        {
-            return Ok(());
-        }
         let body = json!({
             "InteractionContactOrigin": contact.origin,
             "InteractionContactId": contact.id,
@@ -222,6 +215,42 @@ impl InteractionSink for InteractionServiceSink {
             "SourceSystemType": settings.source_system_type,
             "SourceSystem": settings.source_system_id,
         });
+        self.create_once(
+            &mapping.source_object_type,
+            &source_object,
+            body,
+            "disconnect interaction",
+        )
+        .await
+    }
+
+    async fn find(&self, i: &DailyInteraction) -> Result<Option<String>, MarketingError> {
+        self.find_by_source(
+            &self.mappings.of(i.provider).source_object_type,
+            &i.source_object(),
+        )
+        .await
+    }
+}
+
+impl InteractionServiceSink {
+    /// Creates the interaction `body` unless SAP has one with its source object already:
+    /// creates are not idempotent, so a flag or signal written again after a lost answer
+    /// must look first. Any refusal is the tenant's (`Rejected`).
+    pub(super) async fn create_once(
+        &self,
+        source_object_type: &str,
+        source_object: &str,
+        body: Value,
+        what: &str,
+    ) -> Result<(), MarketingError> {
+        if self
+            .find_by_source(source_object_type, source_object)
+            .await?
+            .is_some()
+        {
+            return Ok(());
+        }
         let results = self
             .client
             .batch(
@@ -236,23 +265,16 @@ impl InteractionSink for InteractionServiceSink {
             .await?;
         match results.into_iter().next() {
             Some(ChangesetResult::Applied(_)) => Ok(()),
+            Some(ChangesetResult::Failed { status, message }) if status >= 500 => Err(
+                MarketingError::Unavailable(format!("{what}: HTTP {status}: {message}")),
+            ),
             Some(ChangesetResult::Failed { status, message }) => Err(MarketingError::Rejected(
-                format!("disconnect interaction: HTTP {status}: {message}"),
+                format!("{what}: HTTP {status}: {message}"),
             )),
             None => Err(MarketingError::Unavailable("empty $batch answer".into())),
         }
     }
 
-    async fn find(&self, i: &DailyInteraction) -> Result<Option<String>, MarketingError> {
-        self.find_by_source(
-            &self.mappings.of(i.provider).source_object_type,
-            &i.source_object(),
-        )
-        .await
-    }
-}
-
-impl InteractionServiceSink {
     /// The id of the interaction with this source object, if SAP has one.
     pub(super) async fn find_by_source(
         &self,

@@ -14,9 +14,7 @@ use async_trait::async_trait;
 use serde_json::{json, Value};
 
 use super::batch::{Changeset, ChangesetResult, Operation};
-use super::{
-    odata_date, odata_key, InteractionServiceSink, SapClient, CONTACT_SERVICE, INTERACTION_SERVICE,
-};
+use super::{odata_date, odata_key, InteractionServiceSink, SapClient, CONTACT_SERVICE};
 use crate::domain::ContactKey;
 use crate::marketing::mapping::Mappings;
 use crate::marketing::{AttributeChange, MarketingError, SignalInteraction, SignalSink};
@@ -129,28 +127,14 @@ fn applied(result: Option<ChangesetResult>, what: &str) -> Result<(), MarketingE
 #[async_trait]
 impl SignalSink for SapSignalSink {
     async fn record_signal(&self, signal: &SignalInteraction) -> Result<(), MarketingError> {
-        let mapping = self.mappings.of(signal.provider);
-        if self
-            .interactions
-            .find_by_source(&mapping.source_object_type, &signal.source_object())
-            .await?
-            .is_some()
-        {
-            return Ok(());
-        }
-        let results = self
-            .client
-            .batch(
-                INTERACTION_SERVICE,
-                &[Changeset(vec![Operation {
-                    method: "POST",
-                    path: "Interactions".into(),
-                    headers: self.interactions.headers(),
-                    body: self.signal_body(signal),
-                }])],
+        self.interactions
+            .create_once(
+                &self.mappings.of(signal.provider).source_object_type,
+                &signal.source_object(),
+                self.signal_body(signal),
+                "signal interaction",
             )
-            .await?;
-        applied(results.into_iter().next(), "signal interaction")
+            .await
     }
 
     async fn set_attributes(

@@ -284,10 +284,14 @@ pub struct AwsBackends {
 
 impl AwsBackends {
     pub async fn from_environment() -> AwsBackends {
-        let config = fitbridge::wiring::aws_config().await;
+        AwsBackends::from_config(&fitbridge::wiring::aws_config().await)
+    }
+
+    /// On a configuration built elsewhere (the local stack's emulator).
+    pub fn from_config(config: &aws_config::SdkConfig) -> AwsBackends {
         AwsBackends {
-            dynamodb: aws_sdk_dynamodb::Client::new(&config),
-            sqs: aws_sdk_sqs::Client::new(&config),
+            dynamodb: aws_sdk_dynamodb::Client::new(config),
+            sqs: aws_sdk_sqs::Client::new(config),
         }
     }
 }

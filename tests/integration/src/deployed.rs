@@ -288,8 +288,12 @@ impl Deployed {
         .map(str::to_owned)
         .to_vec();
         let context = fitbridge_admin::Context::from_process();
+        let backends = std::sync::Arc::new(fitbridge_admin::AwsBackends::from_config(
+            &crate::aws_config(&self.stack).await,
+        ));
         let (mut out, mut err) = (Vec::new(), Vec::new());
-        let code = fitbridge_admin::run(&args, &context, &mut out, &mut err).await;
+        let code =
+            fitbridge_admin::run_with_backends(&args, &context, backends, &mut out, &mut err).await;
         assert_eq!(
             code,
             fitbridge_admin::EXIT_OK,

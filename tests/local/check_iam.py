@@ -15,9 +15,10 @@ managed policies, and the resource policies of keys, queues and topics):
 Rules of this stack, per function (the role its AWS::Lambda::Function runs with, and every
 policy attached to that role):
   - DynamoDB: exactly the actions the function's code calls (EXPECTED, read off
-    shared/src/wiring.rs and shared/src/store/dynamodb.rs), on the table only (no
-    index/* unless the table has an index). Only the daily job may Scan; the webhook has
-    no table access; the OAuth function may not Scan;
+    shared/src/wiring.rs and shared/src/store/dynamodb.rs), on exactly the resources it
+    calls them on: the table, or one index of it by name (never index/*). Only the daily
+    job may Scan, and only its Directory index (active connections, no token, no ledger);
+    the webhook has no table access; the OAuth function may not Scan;
   - KMS: only on DataKey, only with a kms:ViaService condition;
   - Secrets Manager: GetSecretValue on exactly the secrets the function reads (EXPECTED);
   - SQS: only the stack's own queues; an SQS-triggered function holds exactly the event
@@ -79,12 +80,15 @@ EXPECTED = {
         "dynamodb": {"GetItem", "PutItem", "UpdateItem"},
         "secrets": {"FitbitSecret", "GoogleHealthSecret"},
     },
-    # ConnectionDirectory::scan_active.
+    # ConnectionDirectory::scan_active: the sparse Directory index, never the table.
     "DailySyncFunction": {
         "dynamodb": {"Scan"},
+        "dynamodb_resources": {"${Table.Arn}/index/Directory"},
         "secrets": set(),
     },
 }
+# Where a function's DynamoDB actions apply unless EXPECTED says otherwise.
+TABLE_ONLY = {"Table.Arn"}
 ONLY_SCANNER = "DailySyncFunction"
 SQS_CONSUMER_ACTIONS = {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
                         "sqs:ChangeMessageVisibility"}
@@ -245,7 +249,8 @@ def function_rules(resources: dict, all_statements: list[Statement]) -> None:
     queues = {lid for lid, r in resources.items() if r.get("Type") == "AWS::SQS::Queue"}
     secrets = {lid for lid, r in resources.items() if r.get("Type") == "AWS::SecretsManager::Secret"}
     table = resources.get("Table", {}).get("Properties") or {}
-    has_index = bool(table.get("GlobalSecondaryIndexes") or table.get("LocalSecondaryIndexes"))
+    indexes = {f"${{Table.Arn}}/index/{i.get('IndexName')}"
+               for i in (table.get("GlobalSecondaryIndexes") or []) + (table.get("LocalSecondaryIndexes") or [])}
     log_groups = {}
     for lid, r in resources.items():
         if r.get("Type") == "AWS::Logs::LogGroup":
@@ -270,15 +275,17 @@ def function_rules(resources: dict, all_statements: list[Statement]) -> None:
         want = EXPECTED.get(fn, {"dynamodb": set(), "secrets": set()})
         problems = []
         by_service: dict[str, set[str]] = {}
+        ddb_resources: set[str] = set()
         for s in sts:
             for a in s.actions:
                 by_service.setdefault(a.split(":")[0], set()).add(a)
             services = {a.split(":")[0] for a in s.actions}
             names = [render(r) for r in s.resources]
             if "dynamodb" in services:
+                ddb_resources.update(names)
                 for r in names:
-                    if r != "Table.Arn" and not (has_index and r == "${Table.Arn}/index/*"):
-                        problems.append(f"{s.sid}: DynamoDB on {r}")
+                    if r != "Table.Arn" and r not in indexes:
+                        problems.append(f"{s.sid}: DynamoDB on {r} (neither the table nor one of its indexes by name)")
             if "kms" in services:
                 if any(r != "DataKey.Arn" for r in names):
                     problems.append(f"{s.sid}: KMS on {names}")
@@ -309,6 +316,13 @@ def function_rules(resources: dict, all_statements: list[Statement]) -> None:
             problems.append(f"DynamoDB actions {sorted(ddb)}, the code calls {sorted(want['dynamodb'])}")
         if "Scan" in ddb and fn != ONLY_SCANNER:
             problems.append("may Scan: only the daily job scans")
+        want_resources = want.get("dynamodb_resources", TABLE_ONLY) if want["dynamodb"] else set()
+        if ddb_resources != want_resources:
+            problems.append(f"DynamoDB on {sorted(ddb_resources)}, the code calls it on {sorted(want_resources)}")
+        scans_table = any("dynamodb:Scan" in s.actions and "Table.Arn" in [render(r) for r in s.resources]
+                          for s in sts)
+        if scans_table:
+            problems.append("may Scan the whole table (import ledger, tokens): only the Directory index")
         readable = {ref_of(r) for s in sts if "secretsmanager:GetSecretValue" in s.actions
                     for r in s.resources}
         if readable != want["secrets"]:

@@ -495,6 +495,36 @@ def event_source_mappings(lam, template: dict, fns: dict[str, fbtemplate.Functio
     return found, problems
 
 
+def table_index_problems(ddb, template: dict, physical: dict[str, str]) -> list[str]:
+    """Each DynamoDB table's global secondary indexes as the template declares them (name,
+    keys, projection): the daily job scans the Directory index, and an emulator table
+    created before an index was in the template would not have it."""
+    problems = []
+    for lid, res in template.get("Resources", {}).items():
+        if res.get("Type") != "AWS::DynamoDB::Table":
+            continue
+        want = {i["IndexName"]: i for i in (res.get("Properties") or {}).get("GlobalSecondaryIndexes") or []}
+        table = ddb.describe_table(TableName=physical[lid])["Table"]
+        have = {i["IndexName"]: i for i in table.get("GlobalSecondaryIndexes") or []}
+        for name, index in want.items():
+            got = have.get(name)
+            if got is None:
+                problems.append(f"{lid}: no index {name} (a table from an older deploy: "
+                                f"tests/local/down.sh, then deploy again)")
+                continue
+            if got.get("KeySchema") != index["KeySchema"]:
+                problems.append(f"{lid}/{name}: keys {got.get('KeySchema')}, template {index['KeySchema']}")
+            want_p, got_p = index["Projection"], got.get("Projection") or {}
+            if (got_p.get("ProjectionType") != want_p["ProjectionType"]
+                    or sorted(got_p.get("NonKeyAttributes") or []) != sorted(want_p.get("NonKeyAttributes") or [])):
+                problems.append(f"{lid}/{name}: projection {got_p}, template {want_p}")
+            log(f"  {lid}: index {name} ({got.get('IndexStatus', '?')}), projection "
+                f"{got_p.get('ProjectionType')} {sorted(got_p.get('NonKeyAttributes') or [])}")
+        for name in set(have) - set(want):
+            problems.append(f"{lid}: index {name} is not in the template")
+    return problems
+
+
 def wait_function_ready(lam, name: str, timeout: float = 60) -> dict:
     deadline = time.time() + timeout
     while True:
@@ -646,6 +676,9 @@ def main() -> None:
     physical = {r["LogicalResourceId"]: r.get("PhysicalResourceId") for r in resources}
     types = {r["LogicalResourceId"]: r.get("ResourceType") for r in resources}
 
+    index_problems = table_index_problems(client("dynamodb"), template, physical)
+    if index_problems:
+        sys.exit("error: the table differs from the template:\n  " + "\n  ".join(index_problems))
     queue_info = queues(sqs, types, physical)
     mappings, problems = event_source_mappings(lam, template, fns, physical, queue_info, params)
     for lid, ms in mappings.items():

@@ -175,6 +175,12 @@ pub struct RedriveOptions {
     pub dry_run: bool,
 }
 
+/// `directory backfill`: the table whose directory index is brought in line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DirectoryBackfillOptions {
+    pub table: String,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command {
     Help,
@@ -184,6 +190,7 @@ pub enum Command {
     PeopleBackfill(BackfillOptions),
     PeopleDisconnect(DisconnectOptions),
     DlqRedrive(RedriveOptions),
+    DirectoryBackfill(DirectoryBackfillOptions),
 }
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -244,9 +251,10 @@ const BACKFILL_FLAGS: [&str; 6] = [
 ];
 const DISCONNECT_FLAGS: [&str; 4] = ["--table", "--work-queue-url", "--provider", "--user"];
 const REDRIVE_FLAGS: [&str; 4] = ["--from-queue-url", "--to-queue-url", "--max", "--dry-run"];
+const DIRECTORY_BACKFILL_FLAGS: [&str; 1] = ["--table"];
 
 const COMMANDS: &str = "google-health subscriber create|list|patch|delete, migration pending, \
-                        people list|backfill|disconnect, dlq redrive";
+                        people list|backfill|disconnect, dlq redrive, directory backfill";
 
 /// The flags as given, in order; each at most once.
 struct Flags(Vec<(String, Option<String>)>);
@@ -351,6 +359,17 @@ pub fn parse_on(args: &[String], today: Date) -> Result<Command, UsageError> {
         ["people"] => Err(usage("which people command: list, backfill or disconnect?")),
         ["dlq", "redrive"] => redrive(&flags).map(Command::DlqRedrive),
         ["dlq"] => Err(usage("which dlq command: redrive?")),
+        ["directory", "backfill"] => {
+            flags.check_apply(&DIRECTORY_BACKFILL_FLAGS, "directory backfill")?;
+            Ok(Command::DirectoryBackfill(DirectoryBackfillOptions {
+                table: flags.required(
+                    "--table",
+                    "directory backfill",
+                    "the TableName stack output",
+                )?,
+            }))
+        }
+        ["directory"] => Err(usage("which directory command: backfill?")),
         [] => Err(usage("no command")),
         _ => Err(usage(format!(
             "unknown command {:?}: {COMMANDS}",
@@ -1020,6 +1039,17 @@ mod tests {
              --from 2026-11-01"
         ))
         .contains("does not apply"));
+    }
+
+    #[test]
+    fn directory_backfill_takes_the_table_only() {
+        assert_eq!(
+            command("directory backfill --table T"),
+            Command::DirectoryBackfill(DirectoryBackfillOptions { table: "T".into() })
+        );
+        assert!(refused("directory backfill").contains("needs --table"));
+        assert!(refused("directory backfill --table T --dry-run").contains("does not apply"));
+        assert!(refused("directory --table T").contains("which directory command"));
     }
 
     #[test]

@@ -8,7 +8,10 @@
 //! - the people ([`people`]): listed with their status and last import; a backfill of a
 //!   person's days and a disconnect, both queued as work for the worker, which does them
 //!   exactly as it does the same work from a provider or the daily job;
-//! - a dead-letter queue moved back to its source queue ([`dlq`]).
+//! - a dead-letter queue moved back to its source queue ([`dlq`]);
+//! - the daily job's directory index brought in line with the connections' statuses, once
+//!   after upgrading a table whose connections predate the index
+//!   ([`fitbridge::store::dynamodb::DynamoStore::backfill_directory`]).
 //!
 //! Invariants:
 //! - Nothing reaches Google, Secrets Manager, the table or a queue before every local
@@ -20,7 +23,8 @@
 //!   listings of people read no tokens at all.
 //! - `migration pending` and `people list` only read. `people backfill` and `people
 //!   disconnect` only queue work (the worker does it); `dlq redrive` only moves messages,
-//!   never losing one ([`fitbridge::queue::redrive`]).
+//!   never losing one ([`fitbridge::queue::redrive`]); `directory backfill` only sets or
+//!   removes connections' `directory_key`, never another attribute.
 //! - Exit codes: [`EXIT_OK`], [`EXIT_REFUSED`] (Google, its token endpoint, Secrets
 //!   Manager, the table or a queue refused or failed, or the person is not in a state for
 //!   the command), [`EXIT_USAGE`] (the invocation or a local input is wrong; nothing was
@@ -75,7 +79,7 @@ pub const DEFAULT_API_BASE_URL: &str = "https://health.googleapis.com";
 pub const USAGE: &str = "\
 fitbridge-admin: manage fitbridge's Google Health webhook subscriber; list the people
 still to migrate off the legacy Fitbit Web API; list, backfill and disconnect people;
-move a dead-letter queue back to its source queue
+move a dead-letter queue back to its source queue; fill the daily job's directory index
 
 USAGE:
     fitbridge-admin google-health subscriber <ACTION> [OPTIONS]
@@ -85,6 +89,7 @@ USAGE:
                                     --from YYYY-MM-DD --to YYYY-MM-DD
     fitbridge-admin people disconnect --table NAME --work-queue-url URL --provider P --user ID
     fitbridge-admin dlq redrive --from-queue-url URL --to-queue-url URL [--max N] [--dry-run]
+    fitbridge-admin directory backfill --table NAME
 
 ACTIONS:
     create   register the subscriber: AUTOMATIC subscriptions for everyone who consents.
@@ -178,6 +183,18 @@ DLQ REDRIVE:
     --to-queue-url URL       its source queue (WorkQueueUrl, or RetryQueueUrl)
     --max N                  move at most N messages
     --dry-run                list the messages (one line each) and move none
+
+DIRECTORY BACKFILL:
+    Once, after upgrading a stack whose table predates the daily job's Directory index:
+    gives every active connection its directory_key (the index's key; connections
+    written before the index existed lack it, and the daily job, which reads only the
+    index, would not see them) and removes it from any connection that is not active.
+    It scans the whole table once; running it again changes nothing. Prints
+        directory backfill: scanned=N added=N removed=N changed_meanwhile=N
+    (changed_meanwhile: connections reconnected, parked or revoked during the run,
+    whose own write already set the index right).
+
+    --table NAME             the connections table (the TableName stack output)
 
 Secrets Manager, DynamoDB and SQS are reached with the AWS SDK's default configuration
 (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL, ...), as the functions do.
@@ -393,6 +410,9 @@ async fn run_on(
         Command::DlqRedrive(options) => {
             dlq::redrive(&options, &*backends_or_aws(backends).await).await
         }
+        // DynamoDB's own index, so always the table in DynamoDB (AWS_ENDPOINT_URL
+        // included), whatever backends a test passes for the ports.
+        Command::DirectoryBackfill(options) => directory_backfill(&options).await,
     };
     let failure = match result {
         Ok(text) => match out.write_all(text.as_bytes()) {
@@ -404,6 +424,20 @@ async fn run_on(
     let _ = out.write_all(failure.output.as_bytes());
     let _ = writeln!(err, "error: {}", failure.message);
     failure.code
+}
+
+/// `directory backfill`: one line with what it did.
+async fn directory_backfill(options: &args::DirectoryBackfillOptions) -> Result<String, Failure> {
+    let config = fitbridge::wiring::aws_config().await;
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), &options.table);
+    let done = store
+        .backfill_directory()
+        .await
+        .map_err(|e| refused(e.to_string()))?;
+    Ok(format!(
+        "directory backfill: scanned={} added={} removed={} changed_meanwhile={}\n",
+        done.scanned, done.added, done.removed, done.changed_meanwhile
+    ))
 }
 
 /// `google-health subscriber <action>`: its result, one line per subscriber or one line.

@@ -678,3 +678,56 @@ async fn a_fifo_dead_letter_queue_moves_back_in_its_message_groups() {
     emulator.delete_queue(&dlq).await;
     emulator.delete_queue(&source).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_directory_backfill_indexes_a_connection_written_before_the_index() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let emulator = Emulator::new().await;
+    let store = emulator.store();
+    let ddb = aws_sdk_dynamodb::Client::new(&emulator.aws);
+    let old = random_user_id();
+    connect(
+        &store,
+        ProviderKind::Fitbit,
+        &old,
+        "activity",
+        ConnectionStatus::Active,
+    )
+    .await;
+    let key = std::collections::HashMap::from([
+        (
+            "pk".to_owned(),
+            AttributeValue::S(format!("CONN#fitbit#{old}")),
+        ),
+        ("sk".to_owned(), AttributeValue::S("CONNECTION".into())),
+    ]);
+    // As the version before the index wrote it.
+    ddb.update_item()
+        .table_name(&emulator.table)
+        .set_key(Some(key.clone()))
+        .update_expression("REMOVE directory_key")
+        .send()
+        .await
+        .unwrap();
+
+    let out = emulator
+        .admin(&["directory", "backfill", "--table", &emulator.table])
+        .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let line = text(&out.stdout);
+    assert!(line.starts_with("directory backfill: scanned="), "{line}");
+    assert!(
+        value_of(line.trim_end(), "added").parse::<u64>().unwrap() >= 1,
+        "{line}"
+    );
+    let item = ddb
+        .get_item()
+        .table_name(&emulator.table)
+        .set_key(Some(key.clone()))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    assert_eq!(item.get("directory_key"), key.get("pk"));
+}

@@ -14,6 +14,16 @@
 //!
 //! Imports are grouped by contact so a person's history can be read or erased in one query.
 //!
+//! The daily job reads the sparse index `Directory` ([`DIRECTORY_INDEX`]), never the table:
+//! a connection item carries `directory_key` (its own `pk`) exactly while its status is
+//! active — every write that sets a connection's status sets or removes it in the same
+//! update, and a revocation deletes the item — so the index holds the active connections
+//! and nothing else: no ledger, state or fetch-log item, however many there are. It
+//! projects only what the daily job reads (provider, user id, time zone, scopes, status),
+//! so a token refresh, which changes none of them, writes nothing to it. Connections
+//! written before the index existed have no `directory_key` until
+//! [`DynamoStore::backfill_directory`] (`fitbridge-admin directory backfill`) gives it.
+//!
 //! States are stored by hash, so reading the table does not yield a usable state.
 //! Scans project the attributes they return, so a listing never reads a token.
 //! DynamoDB deletes TTL-expired items lazily (and emulators never), so every read checks
@@ -43,6 +53,8 @@ use crate::domain::{
 use crate::secret::Secret;
 
 const CONNECTION_SK: &str = "CONNECTION";
+/// The sparse global secondary index of active connections (`infra/template.yaml`).
+pub const DIRECTORY_INDEX: &str = "Directory";
 const STATE_SK: &str = "STATE";
 /// Used states are kept a day past their expiry so a replay is told apart from a forgery.
 const USED_STATE_RETENTION_SECS: i64 = 86_400;
@@ -56,6 +68,8 @@ const PARKED_RETENTION_SECS: i64 = 30 * 86_400;
 /// Ledger entries updated at once when a contact's ledger is set to expire: a year of a
 /// person's days is about 2,500 entries.
 const LEDGER_EXPIRY_CONCURRENCY: usize = 16;
+/// Connections updated at once by the directory backfill.
+const DIRECTORY_BACKFILL_CONCURRENCY: usize = 16;
 
 pub(super) type Item = HashMap<String, AttributeValue>;
 
@@ -150,6 +164,101 @@ impl DynamoStore {
             ("sk".to_owned(), s(STATE_SK)),
         ])
     }
+
+    /// Brings the directory index in line with the connections' statuses: an active
+    /// connection without `directory_key` gets it (connections written before the index
+    /// existed), any other connection that has one loses it (one parked by a version of
+    /// the code that did not know the index). It reads the whole table once, so it is an
+    /// operator's one-off after upgrading, not the daily job's; running it again changes
+    /// nothing. Each change is conditional on the status it was decided on, so a connection
+    /// revoked, parked or reconnected meanwhile is left to the write that changed it.
+    pub async fn backfill_directory(&self) -> Result<DirectoryBackfill, StoreError> {
+        use futures_util::StreamExt;
+        let active = s(ConnectionStatus::Active.as_str());
+        let mut report = DirectoryBackfill::default();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .set_limit(self.scan_limit)
+                .filter_expression(
+                    "sk = :conn AND ((#status = :active AND attribute_not_exists(directory_key)) \
+                     OR (#status <> :active AND attribute_exists(directory_key)))",
+                )
+                .projection_expression("pk, sk, #status")
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":conn", s(CONNECTION_SK))
+                .expression_attribute_values(":active", active.clone())
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            report.scanned += out.scanned_count.max(0) as u64;
+            let changes = out.items.unwrap_or_default().into_iter().map(|item| {
+                let is_active = item.get("status") == Some(&active);
+                let key: Item = item
+                    .into_iter()
+                    .filter(|(name, _)| name == "pk" || name == "sk")
+                    .collect();
+                let request = self
+                    .client
+                    .update_item()
+                    .table_name(&self.table)
+                    .expression_attribute_names("#status", "status")
+                    .expression_attribute_values(":active", active.clone());
+                let request = if is_active {
+                    request
+                        .update_expression("SET directory_key = :directory_key")
+                        .condition_expression(
+                            "#status = :active AND attribute_not_exists(directory_key)",
+                        )
+                        .expression_attribute_values(":directory_key", key["pk"].clone())
+                } else {
+                    request
+                        .update_expression("REMOVE directory_key")
+                        .condition_expression(
+                            "#status <> :active AND attribute_exists(directory_key)",
+                        )
+                };
+                async move {
+                    (
+                        is_active,
+                        conditional(request.set_key(Some(key)).send().await),
+                    )
+                }
+            });
+            let results: Vec<_> = futures_util::stream::iter(changes)
+                .buffer_unordered(DIRECTORY_BACKFILL_CONCURRENCY)
+                .collect()
+                .await;
+            for (is_active, result) in results {
+                match (result?, is_active) {
+                    (Some(_), true) => report.added += 1,
+                    (Some(_), false) => report.removed += 1,
+                    (None, _) => report.changed_meanwhile += 1,
+                }
+            }
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                return Ok(report);
+            }
+        }
+    }
+}
+
+/// What [`DynamoStore::backfill_directory`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DirectoryBackfill {
+    /// Items the scan read (the whole table).
+    pub scanned: u64,
+    /// Active connections put into the directory.
+    pub added: u64,
+    /// Connections in another status taken out of it.
+    pub removed: u64,
+    /// Connections whose status changed between the scan and the update: left alone.
+    pub changed_meanwhile: u64,
 }
 
 pub(super) fn is_condition_failure<E, R>(e: &SdkError<E, R>) -> bool
@@ -624,12 +733,22 @@ impl ConnectionStore for DynamoStore {
             set.push("#timezone = :timezone");
             values.insert(":timezone".into(), s(tz));
         }
+        // In the directory exactly while active (module docs). Its key is the item's own
+        // `pk`: one index partition key per person, so the index spreads like the table.
+        let key = Self::connection_key(c.provider, &c.user_id);
+        let leave_directory = if c.status == ConnectionStatus::Active {
+            set.push("directory_key = :directory_key");
+            values.insert(":directory_key".into(), key["pk"].clone());
+            ""
+        } else {
+            " REMOVE directory_key"
+        };
         let out = self
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(Self::connection_key(c.provider, &c.user_id)))
-            .update_expression(format!("SET {}", set.join(", ")))
+            .set_key(Some(key))
+            .update_expression(format!("SET {}{leave_directory}", set.join(", ")))
             .set_expression_attribute_names(Some(names))
             .set_expression_attribute_values(Some(values))
             .return_values(ReturnValue::UpdatedNew)
@@ -785,18 +904,33 @@ impl TokenStore for DynamoStore {
         user_id: &ProviderUserId,
         status: ConnectionStatus,
     ) -> Result<(), StoreError> {
-        self.client
+        let key = Self::connection_key(provider, user_id);
+        // In the directory exactly while active (module docs).
+        let (update, directory_key) = if status == ConnectionStatus::Active {
+            (
+                "SET #status = :status, updated_at = :now, directory_key = :directory_key",
+                Some(key["pk"].clone()),
+            )
+        } else {
+            (
+                "SET #status = :status, updated_at = :now REMOVE directory_key",
+                None,
+            )
+        };
+        let mut request = self
+            .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(Self::connection_key(provider, user_id)))
-            .update_expression("SET #status = :status, updated_at = :now")
+            .set_key(Some(key))
+            .update_expression(update)
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":status", s(status.as_str()))
-            .expression_attribute_values(":now", n(OffsetDateTime::now_utc().unix_timestamp()))
-            .send()
-            .await
-            .map_err(unavailable)?;
+            .expression_attribute_values(":now", n(OffsetDateTime::now_utc().unix_timestamp()));
+        if let Some(directory_key) = directory_key {
+            request = request.expression_attribute_values(":directory_key", directory_key);
+        }
+        request.send().await.map_err(unavailable)?;
         Ok(())
     }
 }
@@ -1094,18 +1228,22 @@ impl ConnectionDirectory for DynamoStore {
         total_segments: u32,
         start: Option<HashMap<String, String>>,
     ) -> Result<DirectoryPage, StoreError> {
+        // The sparse index holds only active connections, so the scan reads nothing else
+        // (no ledger, however long the history). The status filter is a defence, nearly
+        // free: a connection that an older version of the code parked while it still had
+        // its key is skipped, not synced.
         let out = self
             .client
             .scan()
             .table_name(&self.table)
+            .index_name(DIRECTORY_INDEX)
             .segment(segment as i32)
             .total_segments(total_segments as i32)
             .set_limit(self.scan_limit)
-            .filter_expression("sk = :conn AND #status = :active")
+            .filter_expression("#status = :active")
             .projection_expression("provider, user_id, #timezone, scopes")
             .expression_attribute_names("#status", "status")
             .expression_attribute_names("#timezone", "timezone")
-            .expression_attribute_values(":conn", s(CONNECTION_SK))
             .expression_attribute_values(":active", s(ConnectionStatus::Active.as_str()))
             .set_exclusive_start_key(start.map(|k| k.into_iter().map(|(k, v)| (k, s(v))).collect()))
             .send()

@@ -1,13 +1,16 @@
 //! A metering proxy between the AWS SDK clients and the emulator: every request passes
 //! through it unchanged, and it counts what AWS would bill for it — requests by service and
 //! operation, SQS requests in 64 KB chunks (standard and FIFO apart), and DynamoDB read and
-//! write request units.
+//! write request units, and which kinds of item each `Scan` and `Query` read.
 //!
 //! DynamoDB's units are estimated the way DynamoDB computes them: a write costs one unit
 //! per started KB of the item (the larger of before and after, so updates and deletes use
 //! the item's size as last seen through this proxy), a transactional write twice that; a
-//! read one unit per started 4 KB of what it returns, half of it for an eventually
-//! consistent read, twice for a transactional one. Item sizes follow DynamoDB's rules
+//! read one unit per started 4 KB of what it reads, half of it for an eventually
+//! consistent read, twice for a transactional one. A `Query` or `Scan` reads every item it
+//! evaluates, whole (an index's entry: what the index projects), before its filter and
+//! projection drop any: when a request has either, the proxy sends it again without them
+//! (same page: same start key, limit and segment) to see what was evaluated. Item sizes follow DynamoDB's rules
 //! (attribute names plus values; numbers by their digits). The emulator does not report
 //! consumed capacity, so this is the measurement. SQS calls are billed as Lambda's event
 //! source mapping would be billed ([`sqs_billed`]).
@@ -34,6 +37,9 @@ pub struct Tally {
     pub write_units: f64,
     /// DynamoDB read request units.
     pub read_units: f64,
+    /// Items `Scan` and `Query` evaluated, by kind: the `pk` up to its first `#`
+    /// (`CONN`, `IMPORT`, `FETCH`, ...).
+    pub items_read: BTreeMap<String, u64>,
 }
 
 impl Tally {
@@ -118,6 +124,12 @@ async fn forward(State(proxy): State<Arc<Proxy>>, request: Request<Body>) -> Res
     let status = answer.status();
     let headers = answer.headers().clone();
     let answer_body = answer.bytes().await.unwrap_or_default();
+    let evaluated = match (service.as_str(), operation.as_str()) {
+        ("dynamodb", "Query" | "Scan") if status.is_success() => {
+            evaluated_items(&proxy, &parts.headers, path, &body).await
+        }
+        _ => None,
+    };
     {
         let mut state = proxy.state.lock().unwrap();
         let request_json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
@@ -137,7 +149,13 @@ async fn forward(State(proxy): State<Arc<Proxy>>, request: Request<Body>) -> Res
                 }
             }
             "dynamodb" => {
-                dynamodb_units(&mut state, &operation, &request_json, &answer_json);
+                dynamodb_units(
+                    &mut state,
+                    &operation,
+                    &request_json,
+                    &answer_json,
+                    evaluated.as_deref(),
+                );
             }
             _ => {}
         }
@@ -154,6 +172,64 @@ async fn forward(State(proxy): State<Arc<Proxy>>, request: Request<Body>) -> Res
         }
     }
     response.body(Body::from(answer_body)).unwrap()
+}
+
+/// The items a `Query` or `Scan` with a filter or a projection evaluated: the same
+/// request without them, sent again. `None` when nothing drops items or attributes (what
+/// it returned is what it read).
+async fn evaluated_items(
+    proxy: &Proxy,
+    headers: &HeaderMap,
+    path: &str,
+    body: &[u8],
+) -> Option<Vec<Value>> {
+    let mut request: Value = serde_json::from_slice(body).ok()?;
+    let object = request.as_object_mut()?;
+    let dropping = [
+        "FilterExpression",
+        "ProjectionExpression",
+        "Select",
+        "AttributesToGet",
+        "ScanFilter",
+        "QueryFilter",
+    ];
+    if !dropping.iter().any(|name| object.contains_key(*name)) {
+        return None;
+    }
+    for name in dropping {
+        object.remove(name);
+    }
+    // DynamoDB refuses names and values no expression uses: keep the key condition's.
+    let kept = object
+        .get("KeyConditionExpression")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let used = |placeholder: &str| {
+        kept.match_indices(placeholder).any(|(at, _)| {
+            !kept[at + placeholder.len()..]
+                .starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
+        })
+    };
+    for map in ["ExpressionAttributeNames", "ExpressionAttributeValues"] {
+        if let Some(entries) = object.get_mut(map).and_then(Value::as_object_mut) {
+            entries.retain(|placeholder, _| used(placeholder));
+            if entries.is_empty() {
+                object.remove(map);
+            }
+        }
+    }
+    let mut again = proxy
+        .http
+        .post(format!("{}{path}", proxy.upstream))
+        .body(serde_json::to_vec(&request).ok()?);
+    for (name, value) in headers {
+        if name != "host" && name != "content-length" {
+            again = again.header(name, value);
+        }
+    }
+    let answer: Value = again.send().await.ok()?.json().await.ok()?;
+    Some(answer["Items"].as_array().cloned().unwrap_or_default())
 }
 
 /// How many requests AWS bills for an SQS call, given that the harness plays Lambda's event
@@ -202,7 +278,15 @@ fn operation_of(headers: &HeaderMap, body: &[u8]) -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-fn dynamodb_units(state: &mut State_, operation: &str, request: &Value, answer: &Value) {
+/// Counts one DynamoDB call; `evaluated`: the items a `Query` or `Scan` read, when they
+/// differ from what it returned ([`evaluated_items`]).
+fn dynamodb_units(
+    state: &mut State_,
+    operation: &str,
+    request: &Value,
+    answer: &Value,
+    evaluated: Option<&[Value]>,
+) {
     let table = request["TableName"].as_str().unwrap_or_default().to_owned();
     let consistent = request["ConsistentRead"].as_bool().unwrap_or(false);
     let read_factor = if consistent { 1.0 } else { 0.5 };
@@ -231,12 +315,20 @@ fn dynamodb_units(state: &mut State_, operation: &str, request: &Value, answer: 
             state.tally.read_units += read_units(size) * read_factor;
         }
         "Query" | "Scan" => {
-            let items = answer["Items"].as_array().cloned().unwrap_or_default();
+            let returned = answer["Items"].as_array().cloned().unwrap_or_default();
+            let items = evaluated.unwrap_or(&returned);
+            // An index's entries are not the items' whole size.
+            let whole_items = request["IndexName"].is_null();
             let mut total = 0;
-            for item in &items {
+            for item in items {
                 let size = item_size(item);
-                state.sizes.insert(item_key(&table, item), size);
+                if whole_items && evaluated.is_some() {
+                    state.sizes.insert(item_key(&table, item), size);
+                }
                 total += size;
+                let kind = item["pk"]["S"].as_str().unwrap_or_default();
+                let kind = kind.split('#').next().unwrap_or_default().to_owned();
+                *state.tally.items_read.entry(kind).or_default() += 1;
             }
             state.tally.read_units += read_units(total) * read_factor;
         }
@@ -382,13 +474,29 @@ mod tests {
         let mut state = State_::default();
         let big = "x".repeat(3000);
         let put = json!({"TableName": "t", "Item": {"pk": {"S": "a"}, "sk": {"S": "b"}, "v": {"S": big}}});
-        dynamodb_units(&mut state, "PutItem", &put, &Value::Null);
+        dynamodb_units(&mut state, "PutItem", &put, &Value::Null, None);
         assert_eq!(state.tally.write_units, 3.0);
         let update = json!({"TableName": "t", "Key": {"pk": {"S": "a"}, "sk": {"S": "b"}},
             "ExpressionAttributeValues": {":v": {"N": "1"}}});
-        dynamodb_units(&mut state, "UpdateItem", &update, &Value::Null);
+        dynamodb_units(&mut state, "UpdateItem", &update, &Value::Null, None);
         assert_eq!(state.tally.write_units, 6.0);
-        dynamodb_units(&mut state, "DeleteItem", &update, &Value::Null);
+        dynamodb_units(&mut state, "DeleteItem", &update, &Value::Null, None);
         assert_eq!(state.tally.write_units, 9.0);
+    }
+
+    #[test]
+    fn a_scan_costs_what_it_evaluated_not_what_it_returned() {
+        let mut state = State_::default();
+        let scan = json!({"TableName": "t", "FilterExpression": "sk = :c"});
+        let small = json!({"pk": {"S": "CONN#fitbit#A"}, "sk": {"S": "CONNECTION"}});
+        let ledger = json!({"pk": {"S": "IMPORT#FITBIT#A"}, "sk": {"S": "x".repeat(5000)}});
+        let answer = json!({"Items": [small.clone()]});
+        dynamodb_units(&mut state, "Scan", &scan, &answer, Some(&[small, ledger]));
+        assert_eq!(
+            state.tally.read_units, 1.0,
+            "two started 4 KB, eventually consistent"
+        );
+        assert_eq!(state.tally.items_read["CONN"], 1);
+        assert_eq!(state.tally.items_read["IMPORT"], 1);
     }
 }

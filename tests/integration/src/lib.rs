@@ -66,11 +66,58 @@ pub fn aws_endpoint(stack: &Value) -> String {
         .unwrap_or_else(|| stack["endpoint"].as_str().expect("endpoint").to_owned())
 }
 
+/// Creates `table` in the emulator with the deployed table's keys and indexes (its
+/// `Directory` index included), empty: a benchmark's table holding only its own items.
+pub async fn create_table_like_the_stacks(
+    ddb: &aws_sdk_dynamodb::Client,
+    stack: &Value,
+    table: &str,
+) {
+    use aws_sdk_dynamodb::types::{BillingMode, GlobalSecondaryIndex};
+    let model = stack["outputs"]["TableName"]
+        .as_str()
+        .expect("stack output TableName");
+    let model = ddb
+        .describe_table()
+        .table_name(model)
+        .send()
+        .await
+        .expect("describe the stack's table")
+        .table
+        .expect("a table description");
+    let indexes = model
+        .global_secondary_indexes()
+        .iter()
+        .map(|index| {
+            GlobalSecondaryIndex::builder()
+                .set_index_name(index.index_name.clone())
+                .set_key_schema(index.key_schema.clone())
+                .set_projection(index.projection.clone())
+                .build()
+                .expect("an index description has a name and keys")
+        })
+        .collect::<Vec<_>>();
+    ddb.create_table()
+        .table_name(table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .set_attribute_definitions(model.attribute_definitions)
+        .set_key_schema(model.key_schema)
+        .set_global_secondary_indexes((!indexes.is_empty()).then_some(indexes))
+        .send()
+        .await
+        .expect("create the table");
+}
+
 /// AWS SDK configuration for the emulator the stack is deployed to.
 pub async fn aws_config(stack: &Value) -> SdkConfig {
+    aws_config_at(stack, &aws_endpoint(stack)).await
+}
+
+/// [`aws_config`] through another endpoint, such as a metering proxy in front of it.
+pub async fn aws_config_at(stack: &Value, endpoint: &str) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .http_client(fitbridge::wiring::aws_http_client())
-        .endpoint_url(aws_endpoint(stack))
+        .endpoint_url(endpoint)
         .region(Region::new(
             stack["region"].as_str().unwrap_or("us-east-1").to_owned(),
         ))

@@ -25,7 +25,9 @@ use std::time::{Duration, Instant};
 use fitbridge::domain::ProviderKind;
 use fitbridge_integration::aws_meter::{Meter, Tally};
 use fitbridge_integration::pipeline::Pipeline;
-use fitbridge_integration::{aws_config, aws_endpoint, random_user_id, stack};
+use fitbridge_integration::{
+    aws_config, aws_endpoint, create_table_like_the_stacks, random_user_id, stack,
+};
 use fitbridge_sandbox::google_health::scopes as google_scopes;
 
 /// List prices, us-east-1, November 2026 (aws.amazon.com/<service>/pricing).
@@ -238,7 +240,7 @@ async fn main() {
     std::env::set_var("FITBRIDGE_TEST_AWS_ENDPOINT", &meter.url);
     let aws = aws_config(&stack).await;
     let table = format!("fb-cost-{}", random_user_id().to_lowercase());
-    create_table(&aws_sdk_dynamodb::Client::new(&aws), &table).await;
+    create_table_like_the_stacks(&aws_sdk_dynamodb::Client::new(&aws), &stack, &table).await;
     std::env::set_var("FITBRIDGE_TEST_TABLE", &table);
 
     let mut total: BTreeMap<&'static str, f64> = BTreeMap::new();
@@ -281,36 +283,6 @@ async fn main() {
         println!("| {service} | {dollars:.4} |");
     }
     println!("| **total** | **{:.4}** |", total.values().sum::<f64>());
-}
-
-async fn create_table(ddb: &aws_sdk_dynamodb::Client, table: &str) {
-    use aws_sdk_dynamodb::types::{
-        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-    };
-    let attribute = |name: &str| {
-        AttributeDefinition::builder()
-            .attribute_name(name)
-            .attribute_type(ScalarAttributeType::S)
-            .build()
-            .unwrap()
-    };
-    let key = |name: &str, kind: KeyType| {
-        KeySchemaElement::builder()
-            .attribute_name(name)
-            .key_type(kind)
-            .build()
-            .unwrap()
-    };
-    ddb.create_table()
-        .table_name(table)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(attribute("pk"))
-        .attribute_definitions(attribute("sk"))
-        .key_schema(key("pk", KeyType::Hash))
-        .key_schema(key("sk", KeyType::Range))
-        .send()
-        .await
-        .expect("create the benchmark's table");
 }
 
 async fn clear_table(ddb: &aws_sdk_dynamodb::Client, table: &str) {

@@ -5,6 +5,7 @@
 //! against the schema kept in `shared/schemas/`.
 
 use fitbridge::domain::{ProviderKind, ProviderUserId, Scopes};
+use fitbridge::signals::SignalStore;
 use fitbridge_integration::in_process::{Message, World};
 use fitbridge_sandbox::fitbit::ActivityPattern;
 use fitbridge_sandbox::google_health::scopes;
@@ -184,6 +185,35 @@ async fn a_runner_and_a_lapse_fire_their_rules_in_sap_once() {
             .len(),
         1
     );
+
+    // An operator removed the score in the tenant while our state still names it: the
+    // next change's DELETE answers 404, and the value is set without it.
+    let key = fitbridge_integration::in_process::contact_of(ProviderKind::Fitbit, &runner);
+    let (_, mut state) = SignalStore::load(&*w.store, &key).await.unwrap();
+    let held = state.attributes["FITBRIDGE_ACTIVITY_SCORE"].clone();
+    state
+        .attributes
+        .insert("FITBRIDGE_ACTIVITY_SCORE".into(), "7".into());
+    assert!(SignalStore::save_state(&*w.store, &key, &state)
+        .await
+        .unwrap());
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let run = w
+        .run(month_of_work(
+            ProviderKind::Fitbit,
+            &runner,
+            &runner_scopes,
+            1,
+        ))
+        .await;
+    assert_eq!(run.leftover.dead(), 0, "{}", run.trace());
+    let contact = w.sandbox.sap.contact("FITBIT", &runner).unwrap();
+    assert_eq!(
+        contact.marketing_attribute_values("FITBRIDGE_ACTIVITY_SCORE"),
+        [held.as_str()]
+    );
+    let (_, state) = SignalStore::load(&*w.store, &key).await.unwrap();
+    assert_eq!(state.attributes["FITBRIDGE_ACTIVITY_SCORE"], held);
 
     // Ten quiet days after a month of 6,000+ steps: the lapse, once.
     let fired = signals(&lapsed);

@@ -229,10 +229,8 @@ impl Rule {
                     before.iter().map(|d| metric.of(*d)).sum::<f64>() / *active_days as f64;
                 let most = lapsed.iter().map(|d| metric.of(*d)).fold(0.0, f64::max);
                 (active >= *active_at_least && most < *below).then_some(Figures {
-                    metric: *metric,
-                    value: most,
-                    days: *days,
-                    before: Some(active),
+                    before: Some(round3(active)),
+                    ..Figures::new(*metric, most, *days)
                 })
             }
         }
@@ -257,11 +255,16 @@ impl Figures {
     fn new(metric: RuleMetric, value: f64, days: u32) -> Figures {
         Figures {
             metric,
-            value: (value * 1000.0).round() / 1000.0,
+            value: round3(value),
             days,
             before: None,
         }
     }
+}
+
+/// Three decimals: what an interaction's content needs, without binary noise.
+fn round3(v: f64) -> f64 {
+    (v * 1000.0).round() / 1000.0
 }
 
 /// The configured rules, checked.
@@ -432,6 +435,13 @@ mod tests {
         steps(&mut h, date!(2026 - 11 - 11), &[1_500, 800, 1_999]);
         let fired = rule.evaluate(&h, date!(2026 - 11 - 13)).unwrap();
         assert_eq!((fired.value, fired.before), (1_999.0, Some(6_000.0)));
+        // The average while active is rounded like every figure.
+        let mut uneven = History::default();
+        steps(&mut uneven, date!(2026 - 11 - 01), &[6_001, 6_000, 6_000]);
+        steps(&mut uneven, date!(2026 - 11 - 04), &[6_000; 7]);
+        steps(&mut uneven, date!(2026 - 11 - 11), &[100; 3]);
+        let fired = rule.evaluate(&uneven, date!(2026 - 11 - 13)).unwrap();
+        assert_eq!(fired.before, Some(6_000.1));
         // One of the three at 2,000: not a lapse.
         steps(&mut h, date!(2026 - 11 - 12), &[2_000]);
         assert_eq!(rule.evaluate(&h, date!(2026 - 11 - 13)), None);

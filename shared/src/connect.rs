@@ -447,7 +447,7 @@ impl ConnectService {
         let Some((_, queue)) = &self.resume else {
             return 0;
         };
-        let yesterday = crate::daily::yesterday(timezone, jiff::Timestamp::now());
+        let yesterday = crate::domain::local_day::yesterday(timezone, jiff::Timestamp::now());
         let days: Vec<time::Date> = (0..i64::from(self.settings.backfill_days))
             .filter_map(|back| yesterday.checked_sub(time::Duration::days(back)))
             .collect();

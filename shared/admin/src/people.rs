@@ -225,7 +225,8 @@ pub(crate) async fn backfill(
             connection.status.as_str()
         )));
     }
-    let today = daily::today(connection.timezone.as_deref(), jiff::Timestamp::now());
+    let today =
+        fitbridge::domain::local_day::today(connection.timezone.as_deref(), jiff::Timestamp::now());
     if options.to > today {
         return Err(usage_error(format!(
             "--to {} has not begun for {person} yet: their today is {today} (time zone {})",

@@ -583,7 +583,8 @@ async fn backfill_refuses_a_day_that_has_not_begun_where_the_person_lives() {
     };
     world.store().save_connected(&connection).await.unwrap();
     let today = today_utc().to_string();
-    let their_today = daily::today(Some("Etc/GMT+12"), jiff::Timestamp::now());
+    let their_today =
+        fitbridge::domain::local_day::today(Some("Etc/GMT+12"), jiff::Timestamp::now());
     let result = world.admin(&backfill_args("WEST01", &today, &today)).await;
     if their_today < today_utc() {
         assert_eq!(result.code, EXIT_USAGE, "{}", result.err);

@@ -9,6 +9,7 @@ use time::{Date, OffsetDateTime};
 pub use crate::provider::ProviderKind;
 use crate::secret::Secret;
 
+pub mod local_day;
 pub mod work;
 pub use work::{Task, WorkItem};
 

@@ -423,7 +423,7 @@ impl SignalService {
             day: crate::domain::work::iso_date::format(day),
             body,
         };
-        let today = crate::daily::today(observed.timezone.as_deref(), (self.clock)());
+        let today = crate::domain::local_day::today(observed.timezone.as_deref(), (self.clock)());
         let recent = today - time::Duration::days(RECENT_DAYS);
         // Every recorded recent day, not only the observed ones: an old day arriving
         // late (a backfill in any order) changes the windows that end on recent days.

@@ -465,7 +465,8 @@ async fn a_connect_backfills_the_last_days_and_a_reconnect_imports_nothing_twice
     let w = World::with_backfill(30);
     w.provider
         .add_person("HUGO", person("Hugo"), "activity sleep");
-    let yesterday = fitbridge::daily::yesterday(Some("Europe/Berlin"), jiff::Timestamp::now());
+    let yesterday =
+        fitbridge::domain::local_day::yesterday(Some("Europe/Berlin"), jiff::Timestamp::now());
     for back in 0..30 {
         let d = yesterday - time::Duration::days(back);
         w.provider.set_day(

@@ -263,7 +263,8 @@ impl Deployed {
     /// `fitbridge-admin people backfill` of the person's last `days` days (to yesterday in
     /// their time zone); returns the CLI's output.
     pub async fn backfill(&self, provider: &str, user: &str, days: i64) -> String {
-        let yesterday = fitbridge::daily::yesterday(Some("Europe/Berlin"), jiff::Timestamp::now());
+        let yesterday =
+            fitbridge::domain::local_day::yesterday(Some("Europe/Berlin"), jiff::Timestamp::now());
         let from = yesterday - time::Duration::days(days - 1);
         let args: Vec<String> = [
             "people",

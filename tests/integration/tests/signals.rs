@@ -15,7 +15,8 @@ const SCHEMA: &str = include_str!("../../../shared/schemas/signal-event.v1.json"
 
 /// The last `days` days of the person's data, as a backfill queues them.
 fn month_of_work(provider: ProviderKind, user: &str, scopes: &[&str], days: i64) -> Vec<Message> {
-    let yesterday = fitbridge::daily::yesterday(Some("Europe/Berlin"), jiff::Timestamp::now());
+    let yesterday =
+        fitbridge::domain::local_day::yesterday(Some("Europe/Berlin"), jiff::Timestamp::now());
     (0..days)
         .filter_map(|back| {
             fitbridge::daily::sync_work(

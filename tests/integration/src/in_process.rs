@@ -466,9 +466,12 @@ impl World {
                 let user = crate::random_health_user_id();
                 let mut person =
                     fitbridge_sandbox::google_health::GoogleUser::new(&user, "Gale", "Health");
-                if let Some(pattern) = pattern {
-                    person = person.with_pattern(pattern);
-                }
+
+                // The default pattern unless asked: a random id would pick one itself,
+                // and the tests that count a day's interactions need the usual day.
+                person = person.with_pattern(
+                    pattern.unwrap_or(fitbridge_sandbox::fitbit::ActivityPattern::Default),
+                );
                 self.sandbox.google_health.add_user(person);
                 let grant = self.sandbox.google_health.grant_tokens(&user, scopes);
                 let refresh = grant.refresh_token.expect("offline grants");

@@ -200,8 +200,9 @@ async fn notifications_with_duplicates_import_each_day_once_with_one_fetch() {
         .field_str("InteractionContent")
         .unwrap()
         .contains("\"value\":32"));
-    // Four roll-ups for the activity day, one list each for sleep and weight.
-    assert_eq!(gh.data_calls(&ann), 6);
+    // Four roll-ups and the exercise list for the activity day (the send hour), one list
+    // each for sleep and weight.
+    assert_eq!(gh.data_calls(&ann), 7);
     assert_eq!(p.depth(&p.dlq_url).await, 0);
 }
 

@@ -83,6 +83,8 @@ fn world() -> World {
         ConnectSettings {
             public_base_url: None,
             link_secret_id: "link".into(),
+            // The callback alone: no queue is wired, so nothing would be queued anyway.
+            backfill_days: 0,
         },
         Mappings::default(),
     );

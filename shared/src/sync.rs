@@ -5,7 +5,10 @@
 //! - Each (contact, day, metric) reaches SAP exactly once, and is updated in place when
 //!   its values change: every write goes through a claim in the import ledger.
 //! - Each change costs one provider call however often it is announced: the fetch log
-//!   skips a notification a completed fetch already answered.
+//!   skips a notification that a fetch begun after it answers.
+//! - A work item is done only once its days are imported (or it was handed on, parked or
+//!   skipped for good): the fetch log relies on this, as the message that began a fetch
+//!   comes back until that fetch is imported.
 //! - Every item ends in exactly one [`Outcome`], decided by one policy ([`remedy`]) that
 //!   maps each failure to what fixes it: a 401 goes to the retry queue (whose consumer
 //!   refreshes the token once and resends the work; a 401 for work it resent backs off,
@@ -200,11 +203,10 @@ struct Fetch {
 }
 
 enum FetchResult {
-    /// Fetched under this fetch-log token: finish it once imported, abandon it otherwise.
+    /// Fetched under this fetch-log token: abandon it unless the day gets imported.
     Got(DaySummary, String),
-    /// Someone else fetched (or is fetching) it for these notifications.
+    /// Another fetch answers these notifications.
     Skipped,
-    Busy,
     Failed(ProviderError),
 }
 
@@ -342,6 +344,7 @@ impl SyncService {
         let mut outcomes = Vec::new();
         let mut fetched = Vec::new();
         let mut unauthorized = false;
+        let mut gone = None;
         for (fetch, result) in fetches.iter().zip(results) {
             let e = match result {
                 FetchResult::Got(summary, token) => {
@@ -368,13 +371,12 @@ impl SyncService {
                     continue;
                 }
                 FetchResult::Skipped => continue,
-                FetchResult::Busy => {
-                    let wait = Outcome::retry_after(OTHER_WORKER);
-                    outcomes.extend(fetch.items.iter().map(|i| (*i, wait.clone())));
-                    continue;
-                }
                 FetchResult::Failed(e) => e,
             };
+            if gone.is_some() {
+                // The person's work is all parked below: no other remedy applies.
+                continue;
+            }
             match remedy(Failure::Provider(&e)) {
                 // Refused again with the token refreshed for this very work: refreshing
                 // cannot help (a proxy, a provider fault), and would go round in a circle
@@ -388,15 +390,7 @@ impl SyncService {
                     outcomes.extend(fetch.items.iter().map(|i| (*i, o.clone())));
                 }
                 Remedy::RefreshToken => unauthorized = true,
-                Remedy::ProviderGone => {
-                    let o = self
-                        .apply(kind, &user_id, &items, batch, Remedy::ProviderGone, &e)
-                        .await;
-                    for f in fetched.drain(..) {
-                        let _ = self.fetch_log.abandon(&f.key, &f.token).await;
-                    }
-                    return (all(o), vec![]);
-                }
+                Remedy::ProviderGone => gone = Some(e),
                 remedy => {
                     tracing::info!(user_id = %user_id, collection = %fetch.key.collection,
                         error = %e, "fetch did not succeed");
@@ -406,6 +400,16 @@ impl SyncService {
                     outcomes.extend(fetch.items.iter().map(|i| (*i, o.clone())));
                 }
             }
+        }
+        if let Some(e) = gone {
+            // All of the person's work is parked: nothing fetched is imported.
+            let o = self
+                .apply(kind, &user_id, &items, batch, Remedy::ProviderGone, &e)
+                .await;
+            for f in fetched.drain(..) {
+                let _ = self.fetch_log.abandon(&f.key, &f.token).await;
+            }
+            return (all(o), vec![]);
         }
         if unauthorized {
             // The token died before its time (revoked, rotated elsewhere): hand the work to
@@ -464,7 +468,6 @@ impl SyncService {
         let token = match self.fetch_log.begin(&f.key, f.sent_at, now).await {
             Ok(FetchClaim::Proceed(token)) => token,
             Ok(FetchClaim::AlreadyFetched) => return FetchResult::Skipped,
-            Ok(FetchClaim::InProgress) => return FetchResult::Busy,
             Err(e) => {
                 return FetchResult::Failed(ProviderError::Unavailable {
                     reason: format!("fetch log: {e}"),
@@ -658,9 +661,9 @@ impl SyncService {
     }
 
     /// Imports all interactions of the batch in one round trip, each exactly once; then
-    /// records each fetched day in the person's signal history; then records each fetch as
-    /// done only if both happened (a fetch whose import or history failed must not make
-    /// its retried notification look already handled).
+    /// records each fetched day in the person's signal history; then abandons each fetch
+    /// for which either failed (its work item is retried, and a duplicate notification
+    /// must not be skipped meanwhile on the strength of a fetch that came to nothing).
     async fn import(&self, fetched: Vec<Fetched>, outcomes: &mut [Outcome]) {
         let pending: Vec<Pending> = fetched
             .iter()
@@ -685,13 +688,13 @@ impl SyncService {
             }
         }
         self.observe(&fetched, &mut fetch_ok, outcomes).await;
-        join_all(fetched.iter().zip(fetch_ok).map(|(f, ok)| async move {
-            let _ = if ok {
-                self.fetch_log.finish(&f.key, &f.token).await
-            } else {
-                self.fetch_log.abandon(&f.key, &f.token).await
-            };
-        }))
+        join_all(
+            fetched
+                .iter()
+                .zip(fetch_ok)
+                .filter(|(_, ok)| !ok)
+                .map(|(f, _)| self.fetch_log.abandon(&f.key, &f.token)),
+        )
         .await;
     }
 

@@ -61,8 +61,6 @@ const USED_STATE_RETENTION_SECS: i64 = 86_400;
 const REVOKED_SK: &str = "REVOKED";
 /// Fetch log entries only matter while duplicates can still arrive.
 const FETCH_LOG_RETENTION_SECS: i64 = 7 * 86_400;
-/// A fetch that has not finished after this long is presumed dead.
-const FETCH_IN_PROGRESS_SECS: i64 = 60;
 /// Parked work waits this long for the person to consent again.
 const PARKED_RETENTION_SECS: i64 = 30 * 86_400;
 /// Ledger entries updated at once when a contact's ledger is set to expire: a year of a
@@ -1395,73 +1393,29 @@ impl FetchLog for DynamoStore {
         now: OffsetDateTime,
     ) -> Result<FetchClaim, StoreError> {
         let (sent, now_ms) = (millis(sent_at), millis(now));
-        // Proceed unless a completed fetch started after `sent`, or a live one did.
+        // Proceed unless a fetch that started after `sent` answers it — one begun for
+        // another notification (`started_for`), or one that completed under the log's
+        // earlier form (`completed_since`, which expires with its item).
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(Self::fetch_key(key)))
-            .update_expression(
-                "SET running_since = :now, running_until = :until, #ttl = :ttl",
-            )
+            .update_expression("SET started = :now, started_for = :sent, #ttl = :ttl")
             .condition_expression(
                 "(attribute_not_exists(completed_since) OR completed_since < :sent) AND \
-                 (attribute_not_exists(running_until) OR running_until < :now OR running_since < :sent)",
+                 (attribute_not_exists(started) OR started < :sent OR started_for = :sent)",
             )
             .expression_attribute_names("#ttl", "ttl")
             .expression_attribute_values(":now", n(now_ms))
             .expression_attribute_values(":sent", n(sent))
-            .expression_attribute_values(":until", n(now_ms + FETCH_IN_PROGRESS_SECS * 1000))
-            .expression_attribute_values(
-                ":ttl",
-                n(now.unix_timestamp() + FETCH_LOG_RETENTION_SECS),
-            )
+            .expression_attribute_values(":ttl", n(now.unix_timestamp() + FETCH_LOG_RETENTION_SECS))
             .send()
             .await;
-        match conditional(result)? {
-            Some(_) => Ok(FetchClaim::Proceed(now_ms.to_string())),
-            None => {
-                let item = self
-                    .client
-                    .get_item()
-                    .table_name(&self.table)
-                    .set_key(Some(Self::fetch_key(key)))
-                    .consistent_read(true)
-                    .send()
-                    .await
-                    .map_err(unavailable)?
-                    .item
-                    .unwrap_or_default();
-                let completed = item.contains_key("completed_since")
-                    && get_n(&item, "completed_since")? >= sent;
-                Ok(if completed {
-                    FetchClaim::AlreadyFetched
-                } else {
-                    FetchClaim::InProgress
-                })
-            }
-        }
-    }
-
-    async fn finish(&self, key: &FetchKey, token: &str) -> Result<(), StoreError> {
-        let started: i64 = token
-            .parse()
-            .map_err(|_| StoreError::Corrupt("fetch token".into()))?;
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::fetch_key(key)))
-            .update_expression("SET completed_since = :started REMOVE running_since, running_until")
-            // Never move completed_since backwards past a later completed fetch.
-            .condition_expression(
-                "attribute_not_exists(completed_since) OR completed_since < :started",
-            )
-            .expression_attribute_values(":started", n(started))
-            .send()
-            .await;
-        conditional(result)?;
-        Ok(())
+        Ok(match conditional(result)? {
+            Some(_) => FetchClaim::Proceed(now_ms.to_string()),
+            None => FetchClaim::AlreadyFetched,
+        })
     }
 
     async fn abandon(&self, key: &FetchKey, token: &str) -> Result<(), StoreError> {
@@ -1473,8 +1427,9 @@ impl FetchLog for DynamoStore {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(Self::fetch_key(key)))
-            .update_expression("REMOVE running_since, running_until")
-            .condition_expression("running_since = :started")
+            .update_expression("REMOVE started, started_for")
+            // A later fetch replaced this one: it stands.
+            .condition_expression("started = :started")
             .expression_attribute_values(":started", n(started))
             .send()
             .await;

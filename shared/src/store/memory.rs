@@ -28,8 +28,6 @@ use crate::domain::{
 
 /// Parked work waits this long for the person to act (as in the table).
 const PARKED_RETENTION: Duration = Duration::days(30);
-/// A fetch that has not finished after this long is presumed dead (as in the table).
-const FETCH_IN_PROGRESS: Duration = Duration::seconds(60);
 /// Entries per directory page.
 const PAGE: usize = 100;
 
@@ -57,8 +55,9 @@ struct Ledger {
 
 #[derive(Default)]
 struct FetchEntry {
-    completed_since: Option<i64>,
-    running: Option<(i64, i64)>,
+    /// The last fetch begun: when (ms), and the send time (ms) of the newest notification
+    /// it answers.
+    started: Option<(i64, i64)>,
 }
 
 #[derive(Default)]
@@ -715,36 +714,15 @@ impl FetchLog for MemoryStore {
         let (sent, now_ms) = (millis(sent_at), millis(now));
         let mut t = self.lock();
         let entry = t.fetches.entry(key.clone()).or_default();
-        let completed_before = entry.completed_since.is_none_or(|c| c < sent);
-        let no_live_run = entry
-            .running
-            .is_none_or(|(since, until)| until < now_ms || since < sent);
-        if completed_before && no_live_run {
-            entry.running = Some((
-                now_ms,
-                now_ms + FETCH_IN_PROGRESS.whole_milliseconds() as i64,
-            ));
-            return Ok(FetchClaim::Proceed(now_ms.to_string()));
+        // Answered by a later fetch, unless that fetch was this very notification's.
+        if entry
+            .started
+            .is_some_and(|(since, by)| since >= sent && by != sent)
+        {
+            return Ok(FetchClaim::AlreadyFetched);
         }
-        Ok(if entry.completed_since.is_some_and(|c| c >= sent) {
-            FetchClaim::AlreadyFetched
-        } else {
-            FetchClaim::InProgress
-        })
-    }
-
-    async fn finish(&self, key: &FetchKey, token: &str) -> Result<(), StoreError> {
-        let started: i64 = token
-            .parse()
-            .map_err(|_| StoreError::Corrupt("fetch token".into()))?;
-        let mut t = self.lock();
-        let entry = t.fetches.entry(key.clone()).or_default();
-        // Never move completed_since backwards past a later completed fetch.
-        if entry.completed_since.is_none_or(|c| c < started) {
-            entry.completed_since = Some(started);
-            entry.running = None;
-        }
-        Ok(())
+        entry.started = Some((now_ms, sent));
+        Ok(FetchClaim::Proceed(now_ms.to_string()))
     }
 
     async fn abandon(&self, key: &FetchKey, token: &str) -> Result<(), StoreError> {
@@ -753,8 +731,8 @@ impl FetchLog for MemoryStore {
             .map_err(|_| StoreError::Corrupt("fetch token".into()))?;
         let mut t = self.lock();
         if let Some(entry) = t.fetches.get_mut(key) {
-            if entry.running.is_some_and(|(since, _)| since == started) {
-                entry.running = None;
+            if entry.started.is_some_and(|(since, _)| since == started) {
+                entry.started = None;
             }
         }
         Ok(())

@@ -409,19 +409,27 @@ pub trait ConnectionDirectory: Send + Sync {
 /// sent at some time.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FetchClaim {
-    /// Go ahead; finish or abandon with this token.
+    /// Go ahead; abandon with this token if the day does not get imported.
     Proceed(String),
-    /// A fetch that started after the notification was sent has completed: it already saw
-    /// everything the notification announced.
+    /// A fetch that started after the notification was sent answers it: it sees everything
+    /// the notification announced, and its own work item is delivered again until the day
+    /// is imported (a fetch that fails is abandoned, a worker that dies leaves its
+    /// messages to come back).
     AlreadyFetched,
-    /// Such a fetch is running now; try again shortly (it may still fail).
-    InProgress,
 }
 
 /// Port: collapses duplicate notifications across messages, so each change costs one
-/// provider call however often it is announced.
+/// provider call however often it is announced, and one write in the log.
+///
+/// A fetch is recorded when it starts, with the send time of the newest notification it
+/// answers; nothing is written when it succeeds. That rests on one rule of the worker:
+/// a work item is done only once its days are imported, so the message that started a
+/// fetch comes back until its fetch is imported — and when it does, [`FetchLog::begin`]
+/// recognises it by its send time and lets it fetch again.
 #[async_trait]
 pub trait FetchLog: Send + Sync {
+    /// Records a fetch starting at `now` for notifications sent up to `sent_at`, unless
+    /// another one that started after `sent_at` answers them.
     async fn begin(
         &self,
         key: &FetchKey,
@@ -429,8 +437,8 @@ pub trait FetchLog: Send + Sync {
         now: OffsetDateTime,
     ) -> Result<FetchClaim, StoreError>;
 
-    async fn finish(&self, key: &FetchKey, token: &str) -> Result<(), StoreError>;
-
+    /// The fetch begun with `token` did not end in an import: forget it, so a duplicate
+    /// notification fetches by itself (unless a later fetch replaced it meanwhile).
     async fn abandon(&self, key: &FetchKey, token: &str) -> Result<(), StoreError>;
 }
 

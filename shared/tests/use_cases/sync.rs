@@ -95,15 +95,91 @@ async fn an_unchanged_day_is_read_not_claimed_and_a_changed_one_is_claimed() {
 async fn a_notification_sent_before_a_completed_fetch_costs_no_second_call() {
     let w = World::new();
     w.connected("BEA", ALL_SCOPES).await;
+    w.provider
+        .set_day("BEA", Collection::Activities, day(20), steps(8000));
     let item = sync("BEA", day(20), &[Collection::Activities]);
     let sent = OffsetDateTime::now_utc() - time::Duration::seconds(5);
-    let early = Work {
+    let first = Work {
         item: item.clone(),
         sent_at: sent,
     };
-    w.worker.sync.process(std::slice::from_ref(&early)).await;
-    w.worker.sync.process(&[early]).await;
+    // The same change announced again, in a message of its own sent a moment earlier.
+    let duplicate = Work {
+        item,
+        sent_at: sent - time::Duration::seconds(1),
+    };
+    assert_eq!(w.worker.sync.process(&[first]).await, [Outcome::Done]);
+    assert_eq!(w.worker.sync.process(&[duplicate]).await, [Outcome::Done]);
     assert_eq!(w.provider.fetches_of("BEA"), 1);
+    assert_eq!(w.marketing.interactions().len(), 2, "steps and distance");
+}
+
+/// The fetch log is written when a fetch begins, never when it ends: the message that
+/// began it must fetch again when it comes back (its worker died before the import), and
+/// a duplicate skipped on the strength of that fetch is answered by it.
+#[tokio::test]
+async fn a_fetch_whose_worker_died_is_fetched_again_by_its_own_message() {
+    use fitbridge::store::{FetchClaim, FetchKey, FetchLog};
+    let w = World::new();
+    w.connected("DIED", ALL_SCOPES).await;
+    w.provider
+        .set_day("DIED", Collection::Activities, day(20), steps(8000));
+    let item = sync("DIED", day(20), &[Collection::Activities]);
+    let sent = OffsetDateTime::now_utc() - time::Duration::seconds(30);
+    let key = FetchKey {
+        provider: item.provider,
+        user_id: item.user_id.clone(),
+        collection: Collection::Activities,
+        date: day(20),
+    };
+    // A worker began the fetch for the message, then died: nothing else was written.
+    let begun = w
+        .store
+        .begin(&key, sent, sent + time::Duration::seconds(1))
+        .await
+        .unwrap();
+    assert!(matches!(begun, FetchClaim::Proceed(_)));
+
+    // A duplicate sent before that fetch began is left to it...
+    let duplicate = Work {
+        item: item.clone(),
+        sent_at: sent - time::Duration::seconds(1),
+    };
+    assert_eq!(w.worker.sync.process(&[duplicate]).await, [Outcome::Done]);
+    assert_eq!(w.provider.fetches_of("DIED"), 0);
+    // ...and the message itself, delivered again, fetches and imports the day.
+    let redelivered = Work {
+        item,
+        sent_at: sent,
+    };
+    assert_eq!(w.worker.sync.process(&[redelivered]).await, [Outcome::Done]);
+    assert_eq!(w.provider.fetches_of("DIED"), 1);
+    assert_eq!(w.marketing.interactions().len(), 2, "steps and distance");
+}
+
+/// A fetch that came to nothing (here: the marketing system was down) is forgotten, so a
+/// duplicate of its notification fetches by itself rather than trusting it.
+#[tokio::test]
+async fn a_failed_import_leaves_no_fetch_for_duplicates_to_trust() {
+    let w = World::new();
+    w.connected("FAIL", ALL_SCOPES).await;
+    w.provider
+        .set_day("FAIL", Collection::Activities, day(20), steps(8000));
+    let item = sync("FAIL", day(20), &[Collection::Activities]);
+    let sent = OffsetDateTime::now_utc() - time::Duration::seconds(30);
+    w.marketing.fail_next(2);
+    let first = Work {
+        item: item.clone(),
+        sent_at: sent,
+    };
+    assert_ne!(w.worker.sync.process(&[first]).await, [Outcome::Done]);
+    let duplicate = Work {
+        item,
+        sent_at: sent - time::Duration::seconds(1),
+    };
+    assert_eq!(w.worker.sync.process(&[duplicate]).await, [Outcome::Done]);
+    assert_eq!(w.provider.fetches_of("FAIL"), 2);
+    assert_eq!(w.marketing.interactions().len(), 2, "steps and distance");
 }
 
 #[tokio::test]

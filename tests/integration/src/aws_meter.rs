@@ -40,6 +40,8 @@ pub struct Tally {
     /// Items `Scan` and `Query` evaluated, by kind: the `pk` up to its first `#`
     /// (`CONN`, `IMPORT`, `FETCH`, ...).
     pub items_read: BTreeMap<String, u64>,
+    /// Write request units by kind of item written (as [`Self::items_read`]).
+    pub writes_by_kind: BTreeMap<String, f64>,
 }
 
 impl Tally {
@@ -295,17 +297,17 @@ fn dynamodb_units(
             let size = item_size(&request["Item"]);
             let key = item_key(&table, &request["Item"]);
             let before = state.sizes.insert(key, size).unwrap_or(0);
-            state.tally.write_units += write_units(size.max(before));
+            credit_write(state, &request["Item"], write_units(size.max(before)));
         }
         "UpdateItem" => {
             let key = item_key(&table, &request["Key"]);
             let size = written_size(state, &key, request);
-            state.tally.write_units += write_units(size);
+            credit_write(state, &request["Key"], write_units(size));
         }
         "DeleteItem" => {
             let key = item_key(&table, &request["Key"]);
             let size = state.sizes.remove(&key).unwrap_or(0);
-            state.tally.write_units += write_units(size);
+            credit_write(state, &request["Key"], write_units(size));
         }
         "GetItem" => {
             let size = item_size(&answer["Item"]);
@@ -326,9 +328,7 @@ fn dynamodb_units(
                     state.sizes.insert(item_key(&table, item), size);
                 }
                 total += size;
-                let kind = item["pk"]["S"].as_str().unwrap_or_default();
-                let kind = kind.split('#').next().unwrap_or_default().to_owned();
-                *state.tally.items_read.entry(kind).or_default() += 1;
+                *state.tally.items_read.entry(kind_of(item)).or_default() += 1;
             }
             state.tally.read_units += read_units(total) * read_factor;
         }
@@ -359,22 +359,30 @@ fn dynamodb_units(
                         .copied()
                         .unwrap_or(0),
                 };
-                state.tally.write_units += 2.0 * write_units(size);
+                let item = if op["Item"].is_object() {
+                    &op["Item"]
+                } else {
+                    &op["Key"]
+                };
+                credit_write(state, item, 2.0 * write_units(size));
             }
         }
         "BatchWriteItem" => {
             for (table, writes) in request["RequestItems"].as_object().into_iter().flatten() {
                 for w in writes.as_array().into_iter().flatten() {
-                    let size = if w["PutRequest"].is_object() {
+                    let (item, size) = if w["PutRequest"].is_object() {
                         let item = &w["PutRequest"]["Item"];
                         let size = item_size(item);
                         state.sizes.insert(item_key(table, item), size);
-                        size
+                        (item, size)
                     } else {
                         let key = item_key(table, &w["DeleteRequest"]["Key"]);
-                        state.sizes.remove(&key).unwrap_or(0)
+                        (
+                            &w["DeleteRequest"]["Key"],
+                            state.sizes.remove(&key).unwrap_or(0),
+                        )
                     };
-                    state.tally.write_units += write_units(size);
+                    credit_write(state, item, write_units(size));
                 }
             }
         }
@@ -407,6 +415,17 @@ fn written_size(state: &mut State_, key: &str, request: &Value) -> usize {
     let size = state.sizes.get(key).copied().unwrap_or(0).max(set);
     state.sizes.insert(key.to_owned(), size);
     size
+}
+
+/// The kind of an item: its `pk` up to the first `#` (`CONN`, `IMPORT`, `FETCH`, ...).
+fn kind_of(item: &Value) -> String {
+    let pk = item["pk"]["S"].as_str().unwrap_or_default();
+    pk.split('#').next().unwrap_or_default().to_owned()
+}
+
+fn credit_write(state: &mut State_, item: &Value, units: f64) {
+    state.tally.write_units += units;
+    *state.tally.writes_by_kind.entry(kind_of(item)).or_default() += units;
 }
 
 fn write_units(size: usize) -> f64 {

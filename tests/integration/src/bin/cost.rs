@@ -189,6 +189,13 @@ fn print_day(kind: ProviderKind, people: usize, day: &Day) -> BTreeMap<&'static 
         (day.log_bytes + day.emf_bytes) as f64 / n,
         day.emf_bytes as f64 / n,
     );
+    let by_kind: Vec<String> = day
+        .tally
+        .writes_by_kind
+        .iter()
+        .map(|(kind, units)| format!("{kind} {:.2}", units / n))
+        .collect();
+    println!("Write units by kind of item: {}.", by_kind.join(", "));
     let per_month = 1000.0 * DAYS_PER_MONTH / n;
     let mut cost = BTreeMap::new();
     cost.insert(

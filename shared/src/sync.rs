@@ -35,8 +35,8 @@ use crate::provider::{ProviderError, Providers};
 use crate::queue::{RetryQueue, RetryRequest};
 use crate::signals::{Observed, SignalService};
 use crate::store::{
-    Claim, ConnectionStore, Ending, FetchClaim, FetchKey, FetchLog, ImportLedger, LedgerEntry,
-    ParkedWork, Revocation, TokenStore,
+    Claim, ConnectionStore, Ending, FetchClaim, FetchKey, FetchLog, ImportLedger, ImportRecord,
+    LedgerEntry, ParkedWork, Revocation, TokenStore,
 };
 use crate::telemetry::metric;
 use crate::tokens::{TokenError, TokenService};
@@ -771,139 +771,153 @@ impl SyncService {
         reads.into_iter().flatten().collect()
     }
 
-    /// Claims, writes and records each interaction. Per interaction: `Done` when it is in
-    /// SAP now (written, or there already unchanged), else when to try again.
+    /// Claims each changed day once, writes its interactions, and records the day once.
+    /// Per interaction: `Done` when it is in SAP now (written, or there already
+    /// unchanged), else when to try again.
     async fn import_interactions(&self, pending: &[Pending]) -> Vec<Outcome> {
         let owner = crate::provider::pkce::new_state();
         let owner = owner.as_str();
         let now = OffsetDateTime::now_utc();
-        // What SAP surely holds already costs a read per (contact, day), not two writes
-        // per interaction: only the others are claimed.
+        // What SAP surely holds already costs a read per (contact, day), not a claim: only
+        // days with something changed are claimed, each once.
         let settled = &self.settled(pending, now).await;
         let hashes: Vec<String> = pending
             .iter()
             .map(|p| self.interactions.content_hash(&p.interaction))
             .collect();
-        // `None`: unchanged, not claimed.
-        let claims = join_all(pending.iter().zip(&hashes).map(|(p, hash)| async move {
+        let mut results = vec![Outcome::Done; pending.len()];
+        let mut days: BTreeMap<(ContactKey, String), Vec<usize>> = BTreeMap::new();
+        for (n, (p, hash)) in pending.iter().zip(&hashes).enumerate() {
             let key = p.interaction.source_object();
-            if settled.get(&(p.interaction.contact.clone(), key.clone())) == Some(hash) {
-                return None;
+            if settled.get(&(p.interaction.contact.clone(), key)) == Some(hash) {
+                metrics::counter!(metric::INTERACTIONS, "Result" => "unchanged").increment(1);
+                continue;
             }
-            Some(
+            days.entry((p.interaction.contact.clone(), p.interaction.day_prefix()))
+                .or_default()
+                .push(n);
+        }
+        let days: Vec<((ContactKey, String), Vec<usize>)> = days.into_iter().collect();
+        let claims = join_all(days.iter().map(|((contact, day), ns)| {
+            let keys: Vec<String> = ns
+                .iter()
+                .map(|n| pending[*n].interaction.source_object())
+                .collect();
+            async move {
                 self.ledger
-                    .claim(&p.interaction.contact, &key, owner, now, now + CLAIM)
-                    .await,
-            )
+                    .claim(contact, day, &keys, owner, now, now + CLAIM)
+                    .await
+            }
         }))
         .await;
 
-        let mut results = vec![Outcome::Done; pending.len()];
+        let mut claimed = Vec::new();
         let mut writes = Vec::new();
-        let mut written: Vec<(usize, String)> = Vec::new();
-        for (n, ((p, claim), hash)) in pending.iter().zip(claims).zip(hashes).enumerate() {
-            let Some(claim) = claim else {
-                metrics::counter!(metric::INTERACTIONS, "Result" => "unchanged").increment(1);
-                continue;
-            };
-            let key = p.interaction.source_object();
-            let entry = match claim {
-                Ok(Claim::Claimed(entry)) => entry,
+        // Parallel to `writes`: (pending index, claimed day index, content hash).
+        let mut written: Vec<(usize, usize, String)> = Vec::new();
+        for (((contact, day), ns), claim) in days.iter().zip(claims) {
+            let mut entries = match claim {
+                Ok(Claim::Claimed(entries)) => entries,
                 Ok(Claim::Busy) => {
                     // Another worker is importing the same day right now.
-                    results[n] = Outcome::retry_after(OTHER_WORKER);
+                    for n in ns {
+                        results[*n] = Outcome::retry_after(OTHER_WORKER);
+                    }
                     continue;
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "import ledger unavailable");
-                    results[n] = Outcome::BACKOFF;
+                    for n in ns {
+                        results[*n] = Outcome::BACKOFF;
+                    }
                     continue;
                 }
             };
-            let write = match entry {
-                LedgerEntry::Imported { hash: h, .. } if h == hash => None,
-                LedgerEntry::Imported { interaction_id, .. } => Some(InteractionWrite::Update {
-                    id: interaction_id,
-                    interaction: p.interaction.clone(),
-                }),
-                LedgerEntry::New => Some(InteractionWrite::Create(p.interaction.clone())),
-                // A create whose result was never recorded: it may exist. Look before
-                // creating a second one.
-                LedgerEntry::CreateUnconfirmed => {
-                    match self.interactions.find(&p.interaction).await {
-                        Ok(Some(id)) => Some(InteractionWrite::Update {
-                            id,
+            let d = claimed.len();
+            claimed.push((contact, day));
+            for n in ns {
+                let p = &pending[*n];
+                // The same interaction twice in one batch (two connections feeding one
+                // contact): the first is written, the second looks again later.
+                let Some(entry) = entries.remove(&p.interaction.source_object()) else {
+                    results[*n] = Outcome::retry_after(OTHER_WORKER);
+                    continue;
+                };
+                let write = match entry {
+                    LedgerEntry::Imported { hash: h, .. } if h == hashes[*n] => None,
+                    LedgerEntry::Imported { interaction_id, .. } => {
+                        Some(InteractionWrite::Update {
+                            id: interaction_id,
                             interaction: p.interaction.clone(),
-                        }),
-                        Ok(None) => Some(InteractionWrite::Create(p.interaction.clone())),
-                        Err(e) => {
-                            tracing::warn!(error = %e, "could not look up an unconfirmed create");
-                            let _ = self
-                                .ledger
-                                .release(&p.interaction.contact, &key, owner)
-                                .await;
-                            results[n] = Outcome::BACKOFF;
-                            continue;
+                        })
+                    }
+                    LedgerEntry::New => Some(InteractionWrite::Create(p.interaction.clone())),
+                    // A create whose result was never recorded: it may exist. Look before
+                    // creating a second one.
+                    LedgerEntry::CreateUnconfirmed => {
+                        match self.interactions.find(&p.interaction).await {
+                            Ok(Some(id)) => Some(InteractionWrite::Update {
+                                id,
+                                interaction: p.interaction.clone(),
+                            }),
+                            Ok(None) => Some(InteractionWrite::Create(p.interaction.clone())),
+                            Err(e) => {
+                                tracing::warn!(error = %e, "could not look up an unconfirmed create");
+                                results[*n] = Outcome::BACKOFF;
+                                continue;
+                            }
                         }
                     }
-                }
-            };
-            match write {
-                None => {
-                    metrics::counter!(metric::INTERACTIONS, "Result" => "unchanged").increment(1);
-                    let _ = self
-                        .ledger
-                        .release(&p.interaction.contact, &key, owner)
-                        .await;
-                }
-                Some(w) => {
-                    writes.push(w);
-                    written.push((n, hash));
+                };
+                match write {
+                    None => {
+                        metrics::counter!(metric::INTERACTIONS, "Result" => "unchanged")
+                            .increment(1);
+                    }
+                    Some(w) => {
+                        writes.push(w);
+                        written.push((*n, d, hashes[*n].clone()));
+                    }
                 }
             }
-        }
-        if writes.is_empty() {
-            return results;
         }
 
-        let sent = match self.interactions.write(&writes).await {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::warn!(error = %e, interactions = writes.len(), "SAP unavailable; backing off");
-                (0..writes.len())
-                    .map(|_| Err(MarketingError::Unavailable("round trip failed".into())))
-                    .collect()
+        let sent = if writes.is_empty() {
+            Vec::new()
+        } else {
+            match self.interactions.write(&writes).await {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::warn!(error = %e, interactions = writes.len(), "SAP unavailable; backing off");
+                    (0..writes.len())
+                        .map(|_| Err(MarketingError::Unavailable("round trip failed".into())))
+                        .collect()
+                }
             }
         };
-        let recorded = join_all(
-            written
-                .iter()
-                .zip(&sent)
-                .map(|((n, hash), result)| async move {
-                    let p = &pending[*n];
-                    let key = p.interaction.source_object();
-                    match result {
-                        Ok(id) => self
-                            .ledger
-                            .complete(&p.interaction.contact, &key, owner, hash, id)
-                            .await
-                            .is_ok(),
-                        Err(_) => {
-                            let _ = self
-                                .ledger
-                                .release(&p.interaction.contact, &key, owner)
-                                .await;
-                            false
-                        }
-                    }
-                }),
-        )
+        // Each claimed day records what reached SAP and is released, in one write.
+        let mut records: Vec<Vec<ImportRecord>> = vec![Vec::new(); claimed.len()];
+        for ((n, d, hash), result) in written.iter().zip(&sent) {
+            if let Ok(id) = result {
+                records[*d].push(ImportRecord {
+                    key: pending[*n].interaction.source_object(),
+                    hash: hash.clone(),
+                    interaction_id: id.clone(),
+                });
+            }
+        }
+        let recorded: Vec<bool> = join_all(claimed.iter().zip(&records).map(
+            |((contact, day), records)| async move {
+                self.ledger
+                    .complete(contact, day, owner, records)
+                    .await
+                    .is_ok()
+            },
+        ))
         .await;
         let mut ok = 0;
         // `writes`, `written` and `sent` are parallel: one entry per write.
-        for ((write, ((n, _), result)), recorded) in
-            writes.iter().zip(written.iter().zip(&sent)).zip(recorded)
-        {
+        for (write, ((n, d, _), result)) in writes.iter().zip(written.iter().zip(&sent)) {
             let outcome = match (write, result) {
                 (InteractionWrite::Create(_), Ok(_)) => "created",
                 (InteractionWrite::Update { .. }, Ok(_)) => "updated",
@@ -911,7 +925,7 @@ impl SyncService {
             };
             metrics::counter!(metric::INTERACTIONS, "Result" => outcome).increment(1);
             match result {
-                Ok(_) if recorded => ok += 1,
+                Ok(_) if recorded[*d] => ok += 1,
                 // In SAP but not in the ledger: the retry finds it by its source object.
                 Ok(_) => results[*n] = Outcome::BACKOFF,
                 Err(e) => {
@@ -924,7 +938,9 @@ impl SyncService {
                 }
             }
         }
-        tracing::info!(written = ok, of = writes.len(), "interactions imported");
+        if !writes.is_empty() {
+            tracing::info!(written = ok, of = writes.len(), "interactions imported");
+        }
         results
     }
 }

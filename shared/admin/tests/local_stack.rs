@@ -21,7 +21,7 @@ use fitbridge::domain::{
 };
 use fitbridge::secret::Secret;
 use fitbridge::store::dynamodb::DynamoStore;
-use fitbridge::store::{ConnectionStore, ImportLedger, TokenStore};
+use fitbridge::store::{ConnectionStore, ImportLedger, ImportRecord, TokenStore};
 use rand::Rng;
 use serde_json::Value;
 use time::{Duration, OffsetDateTime};
@@ -262,13 +262,26 @@ async fn people_are_listed_backfilled_and_disconnected_through_the_table_and_the
     // Two days imported, as the worker records them; the newer is what the listing shows.
     let now = OffsetDateTime::now_utc();
     for day in ["2026-11-19", "2026-11-20"] {
-        let key = format!("{active}-{day}-steps");
+        let prefix = format!("{active}-{day}-");
+        let key = format!("{prefix}steps");
         store
-            .claim(&contact, &key, "test", now, now + Duration::seconds(90))
+            .claim(
+                &contact,
+                &prefix,
+                std::slice::from_ref(&key),
+                "test",
+                now,
+                now + Duration::seconds(90),
+            )
             .await
             .unwrap();
+        let record = ImportRecord {
+            key,
+            hash: "hash".into(),
+            interaction_id: "interaction".into(),
+        };
         store
-            .complete(&contact, &key, "test", "hash", "interaction")
+            .complete(&contact, &prefix, "test", &[record])
             .await
             .unwrap();
     }

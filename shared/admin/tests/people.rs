@@ -21,7 +21,7 @@ use fitbridge::provider::{Provider, Served};
 use fitbridge::queue::memory::{MemoryMessageQueue, MemoryQueue};
 use fitbridge::queue::{MessageQueue, WorkQueue};
 use fitbridge::store::memory::MemoryStore;
-use fitbridge::store::{ConnectionStore, Ending, ImportLedger, TokenStore};
+use fitbridge::store::{ConnectionStore, Ending, ImportLedger, ImportRecord, TokenStore};
 use fitbridge::sync::{Outcome, SyncService, Work};
 use fitbridge::tokens::TokenService;
 use fitbridge::wiring::Table;
@@ -165,16 +165,29 @@ impl World {
     /// A day imported for the contact, as the worker records it; `confirmed: false` leaves
     /// it claimed, as a worker that died between the write and its record would.
     async fn imported(&self, contact: &ContactKey, day: &str, metric: &str, confirmed: bool) {
-        let key = format!("{}-{day}-{metric}", contact.id);
+        let prefix = format!("{}-{day}-", contact.id);
+        let key = format!("{prefix}{metric}");
         let now = OffsetDateTime::now_utc();
         let ledger: &dyn ImportLedger = self.store();
         ledger
-            .claim(contact, &key, "test", now, now + Duration::seconds(90))
+            .claim(
+                contact,
+                &prefix,
+                std::slice::from_ref(&key),
+                "test",
+                now,
+                now + Duration::seconds(90),
+            )
             .await
             .unwrap();
         if confirmed {
+            let record = ImportRecord {
+                key,
+                hash: "hash".into(),
+                interaction_id: "interaction-1".into(),
+            };
             ledger
-                .complete(contact, &key, "test", "hash", "interaction-1")
+                .complete(contact, &prefix, "test", &[record])
                 .await
                 .unwrap();
         }

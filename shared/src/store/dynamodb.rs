@@ -42,8 +42,8 @@ use time::OffsetDateTime;
 use super::{
     Claim, ConnectAttempts, ConnectionDirectory, ConnectionStore, ConnectionSummary,
     DirectoryEntry, DirectoryPage, Ending, FetchClaim, FetchKey, FetchLog, ImportLedger,
-    LatestImport, LedgerEntry, ParkedWork, PendingAuthorization, Revocation, StateError,
-    StoreError, TokenStore, Tombstone,
+    ImportRecord, LatestImport, LedgerEntry, ParkedWork, PendingAuthorization, Revocation,
+    StateError, StoreError, TokenStore, Tombstone,
 };
 use crate::connect_link::VerifiedLink;
 use crate::domain::{
@@ -146,6 +146,33 @@ impl DynamoStore {
             ),
             ("sk".to_owned(), s(key)),
         ])
+    }
+
+    /// The contact's day item and any entries of the day in the per-metric layout
+    /// (consistent: an import completed a moment ago must be seen as it is now).
+    async fn day_items(&self, contact: &ContactKey, day: &str) -> Result<Vec<Item>, StoreError> {
+        let pk = Self::import_key(contact, day)["pk"].clone();
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :day)")
+                .expression_attribute_values(":pk", pk.clone())
+                .expression_attribute_values(":day", s(day))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            items.extend(out.items.unwrap_or_default());
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                return Ok(items);
+            }
+        }
     }
 
     fn link_key(link_id: &str) -> Item {
@@ -282,6 +309,24 @@ where
         Err(e) if is_condition_failure(&e) => Ok(None),
         Err(e) => Err(unavailable(e)),
     }
+}
+
+/// The metric a source object of `day` is about: what follows the day's prefix.
+fn metric_of<'a>(key: &'a str, day: &str) -> Result<&'a str, StoreError> {
+    key.strip_prefix(day)
+        .filter(|m| !m.is_empty())
+        .ok_or_else(|| StoreError::Corrupt(format!("ledger key {key:?} outside its day")))
+}
+
+/// A day item's imported entries: source object → content hash.
+fn day_entries(item: &Item, day: &str) -> Vec<(String, String)> {
+    item.iter()
+        .filter_map(|(name, value)| {
+            let metric = name.strip_prefix("h_")?;
+            item.get(&format!("i_{metric}"))?;
+            Some((format!("{day}{metric}"), value.as_s().ok()?.clone()))
+        })
+        .collect()
 }
 
 fn hex_sha256(data: &[u8]) -> String {
@@ -938,126 +983,159 @@ impl ImportLedger for DynamoStore {
     async fn settled(
         &self,
         contact: &ContactKey,
-        prefix: &str,
+        day: &str,
         now: OffsetDateTime,
     ) -> Result<HashMap<String, String>, StoreError> {
-        let pk = Self::import_key(contact, "")["pk"].clone();
+        let mut legacy = HashMap::new();
         let mut found = HashMap::new();
-        let mut start = None;
-        loop {
-            // Consistent: an entry completed a moment ago must be seen as it is now.
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-                .projection_expression("sk, #hash, interaction_id, claim_until, #ttl")
-                .expression_attribute_names("#hash", "hash")
-                .expression_attribute_names("#ttl", "ttl")
-                .expression_attribute_values(":pk", pk.clone())
-                .expression_attribute_values(":prefix", s(prefix))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(unavailable)?;
-            for item in out.items.unwrap_or_default() {
-                let claimed = get_n(&item, "claim_until").is_ok_and(|u| u >= now.unix_timestamp());
-                if claimed || item.contains_key("ttl") || !item.contains_key("interaction_id") {
-                    continue;
+        for item in self.day_items(contact, day).await? {
+            let claimed = get_n(&item, "claim_until").is_ok_and(|u| u >= now.unix_timestamp());
+            if opt_s(&item, "sk").as_deref() == Some(day) {
+                if claimed {
+                    // Being imported right now: nothing of the day is settled.
+                    return Ok(HashMap::new());
                 }
-                if let (Some(key), Some(hash)) = (opt_s(&item, "sk"), opt_s(&item, "hash")) {
-                    found.insert(key, hash);
+                if !item.contains_key("ttl") {
+                    found.extend(day_entries(&item, day));
                 }
+                continue;
             }
-            start = out.last_evaluated_key;
-            if start.is_none() {
-                return Ok(found);
+            // An entry of the per-metric layout (before one item per day).
+            if claimed || item.contains_key("ttl") || !item.contains_key("interaction_id") {
+                continue;
+            }
+            if let (Some(key), Some(hash)) = (opt_s(&item, "sk"), opt_s(&item, "hash")) {
+                legacy.insert(key, hash);
             }
         }
+        legacy.extend(found);
+        Ok(legacy)
     }
 
     async fn claim(
         &self,
         contact: &ContactKey,
-        key: &str,
+        day: &str,
+        keys: &[String],
         owner: &str,
         now: OffsetDateTime,
         until: OffsetDateTime,
     ) -> Result<Claim, StoreError> {
-        let result = self
+        let metrics: Vec<String> = keys
+            .iter()
+            .map(|k| metric_of(k, day).map(str::to_owned))
+            .collect::<Result<_, _>>()?;
+        let mut update = self
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(Self::import_key(contact, key)))
-            .update_expression(
-                "SET claim_owner = :owner, claim_until = :until, \
-                 create_started = if_not_exists(create_started, :now) REMOVE #ttl",
-            )
-            // An entry set to expire is fed again: it is permanent again.
+            .set_key(Some(Self::import_key(contact, day)))
+            // A day set to expire is fed again: it is permanent again.
             .expression_attribute_names("#ttl", "ttl")
             .condition_expression("attribute_not_exists(claim_until) OR claim_until < :now")
             .expression_attribute_values(":owner", s(owner))
             .expression_attribute_values(":until", n(until.unix_timestamp()))
             .expression_attribute_values(":now", n(now.unix_timestamp()))
-            .return_values(ReturnValue::AllOld)
-            .send()
-            .await;
-        let Some(out) = conditional(result)? else {
+            .return_values(ReturnValue::AllOld);
+        update = if metrics.is_empty() {
+            update.update_expression("SET claim_owner = :owner, claim_until = :until REMOVE #ttl")
+        } else {
+            update
+                .update_expression(
+                    "SET claim_owner = :owner, claim_until = :until REMOVE #ttl \
+                     ADD started :started",
+                )
+                .expression_attribute_values(":started", AttributeValue::Ss(metrics.clone()))
+        };
+        let Some(out) = conditional(update.send().await)? else {
             return Ok(Claim::Busy);
         };
         let old = out.attributes.unwrap_or_default();
-        let entry = match (opt_s(&old, "hash"), opt_s(&old, "interaction_id")) {
-            (Some(hash), Some(interaction_id)) => LedgerEntry::Imported {
-                hash,
-                interaction_id,
-            },
-            _ if old.contains_key("create_started") => LedgerEntry::CreateUnconfirmed,
-            _ => LedgerEntry::New,
+        // A day never claimed in this layout may have entries of the per-metric one.
+        let legacy: HashMap<String, Item> = if old.is_empty() {
+            self.day_items(contact, day)
+                .await?
+                .into_iter()
+                .filter_map(|item| Some((opt_s(&item, "sk")?, item)))
+                .filter(|(sk, _)| sk != day)
+                .collect()
+        } else {
+            HashMap::new()
         };
-        Ok(Claim::Claimed(entry))
+        let started: Vec<String> = old
+            .get("started")
+            .and_then(|v| v.as_ss().ok())
+            .cloned()
+            .unwrap_or_default();
+        let entries = keys
+            .iter()
+            .zip(&metrics)
+            .map(|(key, metric)| {
+                let entry = match (
+                    opt_s(&old, &format!("h_{metric}")),
+                    opt_s(&old, &format!("i_{metric}")),
+                ) {
+                    (Some(hash), Some(interaction_id)) => LedgerEntry::Imported {
+                        hash,
+                        interaction_id,
+                    },
+                    _ if started.contains(metric) => LedgerEntry::CreateUnconfirmed,
+                    _ => match legacy.get(key) {
+                        Some(item) => match (opt_s(item, "hash"), opt_s(item, "interaction_id")) {
+                            (Some(hash), Some(interaction_id)) => LedgerEntry::Imported {
+                                hash,
+                                interaction_id,
+                            },
+                            _ => LedgerEntry::CreateUnconfirmed,
+                        },
+                        None => LedgerEntry::New,
+                    },
+                };
+                (key.clone(), entry)
+            })
+            .collect();
+        Ok(Claim::Claimed(entries))
     }
 
     async fn complete(
         &self,
         contact: &ContactKey,
-        key: &str,
+        day: &str,
         owner: &str,
-        hash: &str,
-        interaction_id: &str,
+        imported: &[ImportRecord],
     ) -> Result<(), StoreError> {
-        self.client
+        let mut update = self
+            .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(Self::import_key(contact, key)))
-            .update_expression(
-                "SET #hash = :hash, interaction_id = :id, imported_at = :now \
-                 REMOVE claim_owner, claim_until",
-            )
+            .set_key(Some(Self::import_key(contact, day)))
             .condition_expression("claim_owner = :owner")
-            .expression_attribute_names("#hash", "hash")
-            .expression_attribute_values(":hash", s(hash))
-            .expression_attribute_values(":id", s(interaction_id))
-            .expression_attribute_values(":owner", s(owner))
-            .expression_attribute_values(":now", n(OffsetDateTime::now_utc().unix_timestamp()))
-            .send()
-            .await
-            .map_err(unavailable)?;
+            .expression_attribute_values(":owner", s(owner));
+        if imported.is_empty() {
+            update = update.update_expression("REMOVE claim_owner, claim_until");
+        } else {
+            let mut sets = vec!["imported_at = :now".to_owned()];
+            let mut done = Vec::new();
+            for (n, record) in imported.iter().enumerate() {
+                let metric = metric_of(&record.key, day)?;
+                sets.push(format!("#h{n} = :h{n}, #i{n} = :i{n}"));
+                update = update
+                    .expression_attribute_names(format!("#h{n}"), format!("h_{metric}"))
+                    .expression_attribute_names(format!("#i{n}"), format!("i_{metric}"))
+                    .expression_attribute_values(format!(":h{n}"), s(&record.hash))
+                    .expression_attribute_values(format!(":i{n}"), s(&record.interaction_id));
+                done.push(metric.to_owned());
+            }
+            update = update
+                .update_expression(format!(
+                    "SET {} REMOVE claim_owner, claim_until DELETE started :done",
+                    sets.join(", ")
+                ))
+                .expression_attribute_values(":done", AttributeValue::Ss(done))
+                .expression_attribute_values(":now", n(OffsetDateTime::now_utc().unix_timestamp()));
+        }
+        update.send().await.map_err(unavailable)?;
         Ok(())
-    }
-
-    async fn release(
-        &self,
-        contact: &ContactKey,
-        key: &str,
-        owner: &str,
-    ) -> Result<(), StoreError> {
-        self.release_hold(
-            Self::import_key(contact, key),
-            ["claim_owner", "claim_until"],
-            owner,
-        )
-        .await
     }
 
     async fn expire(&self, contact: &ContactKey, at: OffsetDateTime) -> Result<usize, StoreError> {

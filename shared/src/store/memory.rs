@@ -18,8 +18,8 @@ use time::{Duration, OffsetDateTime};
 use super::{
     Claim, ConnectAttempts, ConnectionDirectory, ConnectionStore, ConnectionSummary,
     DirectoryEntry, DirectoryPage, Ending, FetchClaim, FetchKey, FetchLog, ImportLedger,
-    LatestImport, LedgerEntry, ParkedWork, PendingAuthorization, Revocation, StateError,
-    StoreError, TokenStore, Tombstone,
+    ImportRecord, LatestImport, LedgerEntry, ParkedWork, PendingAuthorization, Revocation,
+    StateError, StoreError, TokenStore, Tombstone,
 };
 use crate::domain::{
     Collection, Connection, ConnectionStatus, ContactKey, DailyInteraction, ProviderKind,
@@ -48,7 +48,6 @@ struct Ledger {
     hash: Option<String>,
     interaction_id: Option<String>,
     create_started: bool,
-    claim: Option<Lease>,
     expires_at: Option<OffsetDateTime>,
     imported_at: Option<OffsetDateTime>,
 }
@@ -73,6 +72,8 @@ struct Tables {
     leases: HashMap<PersonKey, Lease>,
     tombstones: HashMap<PersonKey, Tombstone>,
     ledger: HashMap<(String, String, String), Ledger>,
+    /// Claims on (origin, id, day): one per day, as the table keeps them.
+    day_claims: HashMap<(String, String, String), Lease>,
     /// Ledger claims taken so far (each is a write in DynamoDB).
     ledger_claims: usize,
     parked: BTreeMap<PersonKey, BTreeMap<String, (WorkItem, String, OffsetDateTime)>>,
@@ -470,21 +471,30 @@ fn ledger_key(contact: &ContactKey, key: &str) -> (String, String, String) {
     (contact.origin.clone(), contact.id.clone(), key.to_owned())
 }
 
+fn day_key(contact: &ContactKey, day: &str) -> (String, String, String) {
+    (contact.origin.clone(), contact.id.clone(), day.to_owned())
+}
+
 #[async_trait]
 impl ImportLedger for MemoryStore {
     async fn settled(
         &self,
         contact: &ContactKey,
-        prefix: &str,
+        day: &str,
         now: OffsetDateTime,
     ) -> Result<HashMap<String, String>, StoreError> {
         let t = self.lock();
+        if t.day_claims
+            .get(&day_key(contact, day))
+            .is_some_and(|c| c.until >= now)
+        {
+            return Ok(HashMap::new());
+        }
         Ok(t.ledger
             .iter()
             .filter(|((origin, id, key), _)| {
-                *origin == contact.origin && *id == contact.id && key.starts_with(prefix)
+                *origin == contact.origin && *id == contact.id && key.starts_with(day)
             })
-            .filter(|(_, e)| e.claim.as_ref().is_none_or(|c| c.until < now))
             .filter(|(_, e)| e.expires_at.is_none() && e.interaction_id.is_some())
             .filter_map(|((_, _, key), e)| Some((key.clone(), e.hash.clone()?)))
             .collect())
@@ -493,66 +503,75 @@ impl ImportLedger for MemoryStore {
     async fn claim(
         &self,
         contact: &ContactKey,
-        key: &str,
+        day: &str,
+        keys: &[String],
         owner: &str,
         now: OffsetDateTime,
         until: OffsetDateTime,
     ) -> Result<Claim, StoreError> {
         let mut t = self.lock();
         t.ledger_claims += 1;
-        let entry = t.ledger.entry(ledger_key(contact, key)).or_default();
-        if entry.claim.as_ref().is_some_and(|c| c.until >= now) {
+        if t.day_claims
+            .get(&day_key(contact, day))
+            .is_some_and(|c| c.until >= now)
+        {
             return Ok(Claim::Busy);
         }
-        let found = match (&entry.hash, &entry.interaction_id) {
-            (Some(hash), Some(id)) => LedgerEntry::Imported {
-                hash: hash.clone(),
-                interaction_id: id.clone(),
+        t.day_claims.insert(
+            day_key(contact, day),
+            Lease {
+                owner: owner.to_owned(),
+                until,
             },
-            _ if entry.create_started => LedgerEntry::CreateUnconfirmed,
-            _ => LedgerEntry::New,
-        };
-        entry.create_started = true;
-        entry.expires_at = None;
-        entry.claim = Some(Lease {
-            owner: owner.to_owned(),
-            until,
-        });
+        );
+        let mut found = HashMap::new();
+        for key in keys {
+            let entry = t.ledger.entry(ledger_key(contact, key)).or_default();
+            found.insert(
+                key.clone(),
+                match (&entry.hash, &entry.interaction_id) {
+                    (Some(hash), Some(id)) => LedgerEntry::Imported {
+                        hash: hash.clone(),
+                        interaction_id: id.clone(),
+                    },
+                    _ if entry.create_started => LedgerEntry::CreateUnconfirmed,
+                    _ => LedgerEntry::New,
+                },
+            );
+            entry.create_started = true;
+        }
+        // The day is fed again: all of it is permanent again.
+        for ((origin, id, key), entry) in t.ledger.iter_mut() {
+            if *origin == contact.origin && *id == contact.id && key.starts_with(day) {
+                entry.expires_at = None;
+            }
+        }
         Ok(Claim::Claimed(found))
     }
 
     async fn complete(
         &self,
         contact: &ContactKey,
-        key: &str,
+        day: &str,
         owner: &str,
-        hash: &str,
-        interaction_id: &str,
+        imported: &[ImportRecord],
     ) -> Result<(), StoreError> {
         let mut t = self.lock();
-        let entry = t
-            .ledger
-            .get_mut(&ledger_key(contact, key))
-            .filter(|e| e.claim.as_ref().is_some_and(|c| c.owner == owner))
-            .ok_or_else(|| condition_failed("claim not held"))?;
-        entry.hash = Some(hash.to_owned());
-        entry.interaction_id = Some(interaction_id.to_owned());
-        entry.imported_at = Some(OffsetDateTime::now_utc());
-        entry.claim = None;
-        Ok(())
-    }
-
-    async fn release(
-        &self,
-        contact: &ContactKey,
-        key: &str,
-        owner: &str,
-    ) -> Result<(), StoreError> {
-        let mut t = self.lock();
-        if let Some(entry) = t.ledger.get_mut(&ledger_key(contact, key)) {
-            if entry.claim.as_ref().is_some_and(|c| c.owner == owner) {
-                entry.claim = None;
-            }
+        if t.day_claims
+            .get(&day_key(contact, day))
+            .is_none_or(|c| c.owner != owner)
+        {
+            return Err(condition_failed("claim not held"));
+        }
+        t.day_claims.remove(&day_key(contact, day));
+        for record in imported {
+            let entry = t
+                .ledger
+                .entry(ledger_key(contact, &record.key))
+                .or_default();
+            entry.hash = Some(record.hash.clone());
+            entry.interaction_id = Some(record.interaction_id.clone());
+            entry.imported_at = Some(OffsetDateTime::now_utc());
         }
         Ok(())
     }

@@ -253,57 +253,64 @@ pub enum LedgerEntry {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Claim {
-    /// Ours until released or completed.
-    Claimed(LedgerEntry),
-    /// Another worker is importing this right now.
+    /// The day is ours until completed; what the ledger knew of each claimed key (a key
+    /// it knows nothing of is [`LedgerEntry::New`]).
+    Claimed(std::collections::HashMap<String, LedgerEntry>),
+    /// Another worker is importing this day right now.
     Busy,
 }
 
-/// Port: what was imported into the marketing system. Interaction creates are not
-/// idempotent, so every create goes through a claim here first.
+/// One interaction imported: its source object, content hash and SAP id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImportRecord {
+    pub key: String,
+    pub hash: String,
+    pub interaction_id: String,
+}
+
+/// Port: what was imported into the marketing system, kept per (contact, day): importing a
+/// day costs one claim and one record however many of its metrics changed. Interaction
+/// creates are not idempotent, so every write goes through its day's claim first.
+///
+/// `day` is the prefix the day's source objects share
+/// ([`crate::domain::DailyInteraction::day_prefix`]); keys are source objects.
 #[async_trait]
 pub trait ImportLedger: Send + Sync {
-    /// Claims `key` for `owner` until `until` and marks a create as started.
+    /// The content hash of each of the day's entries that is imported, while the day is not
+    /// claimed at `now` and not set to expire: what SAP surely holds. A read: content found
+    /// unchanged here needs no claim and no write.
+    async fn settled(
+        &self,
+        user: &crate::domain::ContactKey,
+        day: &str,
+        now: OffsetDateTime,
+    ) -> Result<std::collections::HashMap<String, String>, StoreError>;
+
+    /// Claims the day for `owner` until `until` and marks a create as started for each of
+    /// `keys` (those about to be written); an entry set to expire is permanent again.
     async fn claim(
         &self,
         user: &crate::domain::ContactKey,
-        key: &str,
+        day: &str,
+        keys: &[String],
         owner: &str,
         now: OffsetDateTime,
         until: OffsetDateTime,
     ) -> Result<Claim, StoreError>;
 
-    /// Records a finished import and releases the claim.
+    /// Records the finished imports and releases the day (`imported` empty: only releases
+    /// it — nothing was written).
     async fn complete(
         &self,
         user: &crate::domain::ContactKey,
-        key: &str,
+        day: &str,
         owner: &str,
-        hash: &str,
-        interaction_id: &str,
-    ) -> Result<(), StoreError>;
-
-    /// The content hash of each of the contact's entries whose key starts with `prefix`
-    /// that is imported, not claimed at `now` and not set to expire: what SAP surely holds.
-    /// A read: content found unchanged here needs no claim and no write.
-    async fn settled(
-        &self,
-        user: &crate::domain::ContactKey,
-        prefix: &str,
-        now: OffsetDateTime,
-    ) -> Result<std::collections::HashMap<String, String>, StoreError>;
-
-    /// Releases a claim without recording anything (the write failed).
-    async fn release(
-        &self,
-        user: &crate::domain::ContactKey,
-        key: &str,
-        owner: &str,
+        imported: &[ImportRecord],
     ) -> Result<(), StoreError>;
 
     /// Everything recorded for the contact expires at `at`: no connection feeds it any
-    /// more. A later [`Self::claim`] makes its entry permanent again. Returns how many
-    /// entries were newly set to expire.
+    /// more. A later [`Self::claim`] makes its day permanent again. Returns how many
+    /// items were newly set to expire.
     async fn expire(
         &self,
         user: &crate::domain::ContactKey,
@@ -311,7 +318,7 @@ pub trait ImportLedger: Send + Sync {
     ) -> Result<usize, StoreError>;
 
     /// The contact's newest day in the ledger and when it was last written (one read of
-    /// one entry: for operators' listings). `None`: nothing was ever imported.
+    /// one item: for operators' listings). `None`: nothing was ever imported.
     async fn latest(
         &self,
         user: &crate::domain::ContactKey,

@@ -61,8 +61,9 @@ async fn a_day_becomes_one_interaction_per_metric_exactly_once() {
 
 #[tokio::test]
 async fn an_unchanged_day_is_read_not_claimed_and_a_changed_one_is_claimed() {
-    // Each claim is a DynamoDB write (and its completion or release another): a day
-    // fetched again with the same values must cost a read only.
+    // Each claim is a DynamoDB write (and its completion another): a day fetched again
+    // with the same values must cost a read only, and a changed one one claim, however
+    // many of its metrics changed.
     let w = World::new();
     w.connected("DORA", ALL_SCOPES).await;
     w.provider
@@ -70,7 +71,8 @@ async fn an_unchanged_day_is_read_not_claimed_and_a_changed_one_is_claimed() {
     let item = sync("DORA", day(18), &[Collection::Activities]);
     w.worker.sync.process(&[work(item.clone())]).await;
     let first = w.store.ledger_claims();
-    assert_eq!(first, 2, "steps and distance claimed once each");
+    assert_eq!(first, 1, "the day claimed once for steps and distance");
+    assert_eq!(w.marketing.interactions().len(), 2);
 
     w.worker.sync.process(&[later(item.clone())]).await;
     assert_eq!(w.provider.fetches_of("DORA"), 2, "fetched again");

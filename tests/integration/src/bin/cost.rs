@@ -1,5 +1,6 @@
 //! What a person costs: runs the standard day of a connected person — 5 notifications
-//! (each its own webhook delivery), the 401 of an access token that died early (retry queue,
+//! (each its own webhook delivery; each of the three activity ones follows a device sync
+//! that grew the day's figures, as real notifications do), the 401 of an access token that died early (retry queue,
 //! one refresh, the work resent) and the daily job's pull of yesterday — for a cohort of each
 //! provider, through the real webhook, worker, token-refresh and daily handlers against the
 //! local emulator, with every AWS request passing a metering proxy
@@ -28,7 +29,9 @@ use fitbridge_integration::pipeline::Pipeline;
 use fitbridge_integration::{
     aws_config, aws_endpoint, create_table_like_the_stacks, random_user_id, stack,
 };
+use fitbridge_sandbox::fitbit::RecordedActivity;
 use fitbridge_sandbox::google_health::scopes as google_scopes;
+use fitbridge_sandbox::google_health::RecordedDay;
 
 /// List prices, us-east-1, November 2026 (aws.amazon.com/<service>/pricing).
 mod price {
@@ -110,7 +113,8 @@ async fn standard_day(p: &Pipeline, meter: &Meter, kind: ProviderKind, users: &[
     let mut day = Day::default();
     let _ = meter.take();
     let logs_before = p.env.logs.text().len();
-    let today = time::OffsetDateTime::now_utc().date().to_string();
+    let date = time::OffsetDateTime::now_utc().date();
+    let today = date.to_string();
     let collections: [&str; 5] = match kind {
         ProviderKind::Fitbit => ["activities", "activities", "sleep", "body", "activities"],
         ProviderKind::GoogleHealth => ["steps", "steps", "sleep", "weight", "steps"],
@@ -125,6 +129,33 @@ async fn standard_day(p: &Pipeline, meter: &Meter, kind: ProviderKind, users: &[
                         p.env.sandbox.google_health.expire_access_token(user)
                     }
                 };
+            }
+        }
+        if matches!(*collection, "activities" | "steps") {
+            // A device sync: the day so far has grown, every activity figure with it.
+            let n = round as u64 + 1;
+            for user in users {
+                match kind {
+                    ProviderKind::Fitbit => p.env.sandbox.fitbit.record_activity(
+                        user,
+                        RecordedActivity {
+                            steps: Some(2_000 * n),
+                            distance_km: Some(1.5 * n as f64),
+                            calories_out: Some(1_600 + 100 * n),
+                            very_active_minutes: Some(5 * n),
+                            fairly_active_minutes: Some(5 * n),
+                            ..RecordedActivity::on(date)
+                        },
+                    ),
+                    ProviderKind::GoogleHealth => p.env.sandbox.google_health.record_day(
+                        user,
+                        RecordedDay::on(date)
+                            .steps(2_000 * n)
+                            .distance_mm(1_500_000 * n)
+                            .calories_kcal(1_600.0 + 100.0 * n as f64)
+                            .active_minutes(5 * n, 5 * n),
+                    ),
+                }
             }
         }
         for user in users {

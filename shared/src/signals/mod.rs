@@ -52,6 +52,10 @@ pub fn system_clock() -> Clock {
 
 /// Version conflicts tolerated before the work is handed back for a retry.
 const ATTEMPTS: usize = 4;
+/// How long one observer may write a person's signals: longer than its SAP and
+/// EventBridge calls can take (each has a deadline well under it), shorter than the
+/// worker's timeout, so a writer that died is replaced by the day's retry.
+const WRITING_LEASE_SECS: i64 = 45;
 
 /// What is remembered about a person's signals besides their history.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -60,6 +64,11 @@ pub struct SignalState {
     pub fired: BTreeMap<String, String>,
     /// Marketing attribute category → the value SAP holds.
     pub attributes: BTreeMap<String, String>,
+    /// Until when (unix seconds) one observer holds the right to write the person's
+    /// signals to the marketing system: two observers of one person (different days, in
+    /// different workers) must never create the same signal at once — a search before
+    /// each create only keeps apart writes that come one after the other.
+    pub writing_until: Option<i64>,
     /// The stored version; 0 when never written.
     pub version: u64,
 }
@@ -319,54 +328,39 @@ impl SignalService {
                 continue;
             }
             let decision = self.decide(observed, &history, &state);
-            // A refusal (the tenant lacks the interaction type or the attribute category)
-            // must not hold up the person's days: it is logged and counted, not recorded
-            // as done, and tried again with their next day. Anything else is retried now.
-            let mut fired = Vec::new();
-            for firing in decision.fired {
-                match self.sink.record_signal(&firing.interaction).await {
-                    Ok(()) => fired.push(firing),
-                    Err(MarketingError::Rejected(e)) => refused("rule", &observed.user_id, &e),
-                    Err(e) => return Err(e.into()),
-                }
-            }
-            let (mut changes, mut change_events) = (decision.changes, decision.change_events);
-            if !changes.is_empty() {
-                match self.sink.set_attributes(&observed.contact, &changes).await {
-                    Ok(()) => {}
-                    Err(MarketingError::Rejected(e)) => {
-                        refused("attribute", &observed.user_id, &e);
-                        changes.clear();
-                        change_events.clear();
-                    }
-                    Err(e) => return Err(e.into()),
-                }
-            }
-            if fired.is_empty() && changes.is_empty() {
+            if decision.fired.is_empty() && decision.changes.is_empty() {
                 return Ok(SignalReport {
                     days_changed: changed.len(),
                     ..Default::default()
                 });
             }
-            // Before the state: a publish that may pass is retried with the rest (at least
-            // once; consumers deduplicate by the event's id). One the bus refuses for good
-            // (no permission, no such bus) is dropped, logged and counted.
-            let events: Vec<SignalEvent> = fired
-                .iter()
-                .map(|f| f.event.clone())
-                .chain(change_events)
-                .collect();
-            match self.events.publish(&events).await {
-                Ok(()) => {}
-                Err(EventsError::Refused(e)) => {
-                    metrics::counter!(metric::SIGNALS_REFUSED, "Kind" => "event")
-                        .increment(events.len() as u64);
-                    tracing::error!(user_id = %observed.user_id, events = events.len(), error = %e,
-                        "the event bus refused signal events; they are dropped");
-                }
-                Err(EventsError::Unavailable(e)) => return Err(SignalError::Events(e)),
+            // The right to write: taken with a versioned save of the state, so of two
+            // observers only one writes, and the other sees what it wrote.
+            let now = (self.clock)().as_second();
+            if state.writing_until.is_some_and(|until| until >= now) {
+                return Err(SignalError::Contended);
             }
+            let mut state = state;
+            state.writing_until = Some(now + WRITING_LEASE_SECS);
+            if !self.store.save_state(&observed.contact, &state).await? {
+                continue;
+            }
+            state.version += 1;
+            let (fired, changes) = match self.write(observed, decision).await {
+                Ok(written) => written,
+                Err(e) => {
+                    // Gives the right back, so the day's retry need not wait for it to
+                    // run out (if this fails too, it runs out).
+                    let released = SignalState {
+                        writing_until: None,
+                        ..state.clone()
+                    };
+                    let _ = self.store.save_state(&observed.contact, &released).await;
+                    return Err(e);
+                }
+            };
             let mut next = state.clone();
+            next.writing_until = None;
             for f in &fired {
                 next.fired.insert(
                     format!("{}#{}", f.interaction.rule_id, f.interaction.period),
@@ -378,8 +372,9 @@ impl SignalService {
                     .insert(change.category.clone(), change.value.clone());
             }
             if !self.store.save_state(&observed.contact, &next).await? {
-                // Someone else moved the state on: look again. What was written to SAP
-                // is found there by its source object, not written twice.
+                // The lease ran out and someone else moved the state on: look again.
+                // What was written to SAP is found there by its source object, not
+                // written twice.
                 continue;
             }
             for f in &fired {
@@ -402,6 +397,63 @@ impl SignalService {
             });
         }
         Err(SignalError::Contended)
+    }
+
+    /// Writes what `decision` holds to the marketing system and the event bus, under the
+    /// right to write. Returns the firings and attribute changes that got there (refusals
+    /// are logged and counted, and left for the person's next day).
+    async fn write(
+        &self,
+        observed: &Observed,
+        decision: Decision,
+    ) -> Result<(Vec<Firing>, Vec<AttributeChange>), SignalError> {
+        // A refusal (the tenant lacks the interaction type or the attribute category)
+        // must not hold up the person's days: it is logged and counted, not recorded
+        // as done, and tried again with their next day. Anything else is retried now.
+        let mut fired = Vec::new();
+        for firing in decision.fired {
+            match self.sink.record_signal(&firing.interaction).await {
+                Ok(()) => fired.push(firing),
+                Err(MarketingError::Rejected(e)) => refused("rule", &observed.user_id, &e),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let (mut changes, mut change_events) = (decision.changes, decision.change_events);
+        if !changes.is_empty() {
+            match self.sink.set_attributes(&observed.contact, &changes).await {
+                Ok(()) => {}
+                Err(MarketingError::Rejected(e)) => {
+                    refused("attribute", &observed.user_id, &e);
+                    changes.clear();
+                    change_events.clear();
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        // Before the state: a publish that may pass is retried with the rest (at least
+        // once; consumers deduplicate by the event's id). One the bus refuses for good
+        // (no permission, no such bus) is dropped, logged and counted.
+        let events: Vec<SignalEvent> = fired
+            .iter()
+            .map(|f| f.event.clone())
+            .chain(change_events)
+            .collect();
+        let published = if events.is_empty() {
+            Ok(())
+        } else {
+            self.events.publish(&events).await
+        };
+        match published {
+            Ok(()) => {}
+            Err(EventsError::Refused(e)) => {
+                metrics::counter!(metric::SIGNALS_REFUSED, "Kind" => "event")
+                    .increment(events.len() as u64);
+                tracing::error!(user_id = %observed.user_id, events = events.len(), error = %e,
+                    "the event bus refused signal events; they are dropped");
+            }
+            Err(EventsError::Unavailable(e)) => return Err(SignalError::Events(e)),
+        }
+        Ok((fired, changes))
     }
 
     fn decide(&self, observed: &Observed, history: &History, state: &SignalState) -> Decision {

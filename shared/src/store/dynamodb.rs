@@ -6,7 +6,7 @@
 //! | OAuth state | `STATE#<sha256(state)>`     | `STATE`      |
 //! | used link   | `LINK#<sha256(signature)>`  | `LINK` (TTL: the link's expiry) |
 //! | revocation  | `CONN#<provider>#<user id>` | `REVOKED` (TTL once the account is deleted) |
-//! | import      | `IMPORT#<origin>#<contact>` | source object, e.g. `GGNJL9-2026-11-20-steps` (TTL once the account is deleted) |
+//! | import      | `IMPORT#<origin>#<contact>` | the day's source-object prefix, e.g. `GGNJL9-2026-11-20-`: one item per day (TTL once the account is deleted); items of the earlier per-metric layout (`GGNJL9-2026-11-20-steps`) are still read |
 //! | parked work | `PARKED#<provider>#<user>`  | `<sha256 of the work item>` |
 //! | fetch log   | `FETCH#<provider>#<user>`   | `<collection>#<date>` |
 //! | history     | `SIGNALS#<origin>#<contact>` | `MONTH#<yyyy-mm>` (one item per month: [`crate::signals::history`]) |

@@ -94,6 +94,7 @@ impl SignalStore for DynamoStore {
                 state = SignalState {
                     fired: json_map(&item, "fired")?,
                     attributes: json_map(&item, "attributes")?,
+                    writing_until: get_n(&item, "writing_until").ok(),
                     version,
                 };
             } else if let Some(key) = sk.strip_prefix(MONTH_PREFIX).and_then(MonthKey::parse) {
@@ -139,6 +140,11 @@ impl SignalStore for DynamoStore {
             ),
         ]
         .into_iter()
+        .chain(
+            state
+                .writing_until
+                .map(|until| ("writing_until".to_owned(), n(until))),
+        )
         .collect();
         self.put_versioned(item, state.version).await
     }

@@ -282,6 +282,48 @@ async fn a_marketing_outage_retries_the_day_and_fires_once() {
     assert_eq!(fired(&w, "streak3"), ["HAL-s-streak3-2026-11"]);
 }
 
+/// Two observers of one person (different days in different workers) must not both
+/// write the same signal: the one holding the right to write does, the other hands its day
+/// back and, retried after the right is given back, finds the signal written.
+#[tokio::test]
+async fn an_observer_waits_while_another_writes_the_persons_signals() {
+    use fitbridge::signals::SignalState;
+    let w = World::with_rules(STREAK);
+    w.set_today(date(11, 5));
+    w.connected("IDA", ALL_SCOPES).await;
+    let items = set_steps(&w, "IDA", date(11, 2), &[12_000; 3]);
+    w.drain_after(&items[..2]).await;
+    // Another observer holds the right to write (it is between its claim and its record).
+    let contact = contact("IDA");
+    let (_, state) = w.store.load(&contact).await.unwrap();
+    let noon = (date(11, 5).midnight().assume_utc() + time::Duration::hours(12)).unix_timestamp();
+    let held = SignalState {
+        writing_until: Some(noon + 30),
+        ..state.clone()
+    };
+    assert!(w.store.save_state(&contact, &held).await.unwrap());
+    let out = w.worker.sync.process(&work(&items[2..])).await;
+    assert!(
+        matches!(out[0], Outcome::Retry { backoff: true, .. }),
+        "{out:?}"
+    );
+    assert!(
+        fired(&w, "streak3").is_empty(),
+        "written by nobody but the holder"
+    );
+    // The holder gives it back without having fired (it died, or its write failed).
+    let (_, held) = w.store.load(&contact).await.unwrap();
+    let given_back = SignalState {
+        writing_until: None,
+        ..held
+    };
+    assert!(w.store.save_state(&contact, &given_back).await.unwrap());
+    w.drain_after(&items[2..]).await;
+    assert_eq!(fired(&w, "streak3"), ["IDA-s-streak3-2026-11"]);
+    let (_, after) = w.store.load(&contact).await.unwrap();
+    assert_eq!(after.writing_until, None, "given back after writing");
+}
+
 #[tokio::test]
 async fn a_backfill_arriving_newest_first_still_fires_what_the_old_days_complete() {
     let w = World::with_rules(

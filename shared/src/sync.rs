@@ -771,7 +771,8 @@ impl SyncService {
         reads.into_iter().flatten().collect()
     }
 
-    /// Claims each changed day once, writes its interactions, and records the day once.
+    /// Claims each day's changed interactions at once, writes them, and records the day
+    /// once.
     /// Per interaction: `Done` when it is in SAP now (written, or there already
     /// unchanged), else when to try again.
     async fn import_interactions(&self, pending: &[Pending]) -> Vec<Outcome> {
@@ -798,16 +799,24 @@ impl SyncService {
                 .push(n);
         }
         let days: Vec<((ContactKey, String), Vec<usize>)> = days.into_iter().collect();
-        let claims = join_all(days.iter().map(|((contact, day), ns)| {
-            let keys: Vec<String> = ns
-                .iter()
-                .map(|n| pending[*n].interaction.source_object())
-                .collect();
-            async move {
-                self.ledger
-                    .claim(contact, day, &keys, owner, now, now + CLAIM)
-                    .await
-            }
+        // Each (contact, day)'s changed interactions, deduplicated (two connections feeding
+        // one contact may bring the same one twice: the first is written, the second looks
+        // again later).
+        let keys: Vec<Vec<String>> = days
+            .iter()
+            .map(|(_, ns)| {
+                let mut keys: Vec<String> = ns
+                    .iter()
+                    .map(|n| pending[*n].interaction.source_object())
+                    .collect();
+                keys.sort();
+                keys.dedup();
+                keys
+            })
+            .collect();
+        let claims = join_all(days.iter().zip(&keys).map(|(((contact, day), _), keys)| {
+            self.ledger
+                .claim(contact, day, keys, owner, now, now + CLAIM)
         }))
         .await;
 
@@ -815,7 +824,7 @@ impl SyncService {
         let mut writes = Vec::new();
         // Parallel to `writes`: (pending index, claimed day index, content hash).
         let mut written: Vec<(usize, usize, String)> = Vec::new();
-        for (((contact, day), ns), claim) in days.iter().zip(claims) {
+        for ((((contact, day), ns), claim), keys) in days.iter().zip(claims).zip(&keys) {
             let mut entries = match claim {
                 Ok(Claim::Claimed(entries)) => entries,
                 Ok(Claim::Busy) => {
@@ -834,11 +843,9 @@ impl SyncService {
                 }
             };
             let d = claimed.len();
-            claimed.push((contact, day));
+            claimed.push((contact, day, keys));
             for n in ns {
                 let p = &pending[*n];
-                // The same interaction twice in one batch (two connections feeding one
-                // contact): the first is written, the second looks again later.
                 let Some(entry) = entries.remove(&p.interaction.source_object()) else {
                     results[*n] = Outcome::retry_after(OTHER_WORKER);
                     continue;
@@ -907,9 +914,9 @@ impl SyncService {
             }
         }
         let recorded: Vec<bool> = join_all(claimed.iter().zip(&records).map(
-            |((contact, day), records)| async move {
+            |((contact, day, keys), records)| async move {
                 self.ledger
-                    .complete(contact, day, owner, records)
+                    .complete(contact, day, owner, keys, records)
                     .await
                     .is_ok()
             },

@@ -281,7 +281,13 @@ async fn people_are_listed_backfilled_and_disconnected_through_the_table_and_the
             interaction_id: "interaction".into(),
         };
         store
-            .complete(&contact, &prefix, "test", &[record])
+            .complete(
+                &contact,
+                &prefix,
+                "test",
+                std::slice::from_ref(&record.key),
+                std::slice::from_ref(&record),
+            )
             .await
             .unwrap();
     }

@@ -187,7 +187,13 @@ impl World {
                 interaction_id: "interaction-1".into(),
             };
             ledger
-                .complete(contact, &prefix, "test", &[record])
+                .complete(
+                    contact,
+                    &prefix,
+                    "test",
+                    std::slice::from_ref(&record.key),
+                    std::slice::from_ref(&record),
+                )
                 .await
                 .unwrap();
         }

@@ -318,13 +318,15 @@ fn metric_of<'a>(key: &'a str, day: &str) -> Result<&'a str, StoreError> {
         .ok_or_else(|| StoreError::Corrupt(format!("ledger key {key:?} outside its day")))
 }
 
-/// A day item's imported entries: source object → content hash.
-fn day_entries(item: &Item, day: &str) -> Vec<(String, String)> {
+/// A day item's imported entries not claimed at `now`: source object → content hash.
+fn day_entries(item: &Item, day: &str, now: OffsetDateTime) -> Vec<(String, String)> {
     item.iter()
         .filter_map(|(name, value)| {
             let metric = name.strip_prefix("h_")?;
             item.get(&format!("i_{metric}"))?;
-            Some((format!("{day}{metric}"), value.as_s().ok()?.clone()))
+            let claimed = get_n(item, &format!("u_{metric}"))
+                .is_ok_and(|until| until >= now.unix_timestamp());
+            (!claimed).then(|| Some((format!("{day}{metric}"), value.as_s().ok()?.clone())))?
         })
         .collect()
 }
@@ -986,17 +988,13 @@ impl ImportLedger for DynamoStore {
         day: &str,
         now: OffsetDateTime,
     ) -> Result<HashMap<String, String>, StoreError> {
-        let mut legacy = HashMap::new();
         let mut found = HashMap::new();
+        let mut current = Vec::new();
         for item in self.day_items(contact, day).await? {
             let claimed = get_n(&item, "claim_until").is_ok_and(|u| u >= now.unix_timestamp());
             if opt_s(&item, "sk").as_deref() == Some(day) {
-                if claimed {
-                    // Being imported right now: nothing of the day is settled.
-                    return Ok(HashMap::new());
-                }
                 if !item.contains_key("ttl") {
-                    found.extend(day_entries(&item, day));
+                    current = day_entries(&item, day, now);
                 }
                 continue;
             }
@@ -1005,11 +1003,12 @@ impl ImportLedger for DynamoStore {
                 continue;
             }
             if let (Some(key), Some(hash)) = (opt_s(&item, "sk"), opt_s(&item, "hash")) {
-                legacy.insert(key, hash);
+                found.insert(key, hash);
             }
         }
-        legacy.extend(found);
-        Ok(legacy)
+        // The day item's entries are newer than the per-metric layout's.
+        found.extend(current);
+        Ok(found)
     }
 
     async fn claim(
@@ -1030,70 +1029,72 @@ impl ImportLedger for DynamoStore {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(Self::import_key(contact, day)))
-            // A day set to expire is fed again: it is permanent again.
             .expression_attribute_names("#ttl", "ttl")
-            .condition_expression("attribute_not_exists(claim_until) OR claim_until < :now")
             .expression_attribute_values(":owner", s(owner))
             .expression_attribute_values(":until", n(until.unix_timestamp()))
             .expression_attribute_values(":now", n(now.unix_timestamp()))
             .return_values(ReturnValue::AllOld);
-        update = if metrics.is_empty() {
-            update.update_expression("SET claim_owner = :owner, claim_until = :until REMOVE #ttl")
-        } else {
-            update
-                .update_expression(
-                    "SET claim_owner = :owner, claim_until = :until REMOVE #ttl \
-                     ADD started :started",
-                )
-                .expression_attribute_values(":started", AttributeValue::Ss(metrics.clone()))
-        };
+        let mut sets = Vec::new();
+        let mut free = Vec::new();
+        for (i, metric) in metrics.iter().enumerate() {
+            update = update
+                .expression_attribute_names(format!("#o{i}"), format!("o_{metric}"))
+                .expression_attribute_names(format!("#u{i}"), format!("u_{metric}"));
+            sets.push(format!("#o{i} = :owner, #u{i} = :until"));
+            free.push(format!("(attribute_not_exists(#u{i}) OR #u{i} < :now)"));
+        }
+        if metrics.is_empty() {
+            return Ok(Claim::Claimed(HashMap::new()));
+        }
+        // A day set to expire is fed again: it is permanent again.
+        update = update
+            .update_expression(format!(
+                "SET {} REMOVE #ttl ADD started :started",
+                sets.join(", ")
+            ))
+            .condition_expression(free.join(" AND "))
+            .expression_attribute_values(":started", AttributeValue::Ss(metrics.clone()));
         let Some(out) = conditional(update.send().await)? else {
             return Ok(Claim::Busy);
         };
         let old = out.attributes.unwrap_or_default();
-        // A day never claimed in this layout may have entries of the per-metric one.
-        let legacy: HashMap<String, Item> = if old.is_empty() {
-            self.day_items(contact, day)
-                .await?
-                .into_iter()
-                .filter_map(|item| Some((opt_s(&item, "sk")?, item)))
-                .filter(|(sk, _)| sk != day)
-                .collect()
-        } else {
-            HashMap::new()
-        };
         let started: Vec<String> = old
             .get("started")
             .and_then(|v| v.as_ss().ok())
             .cloned()
             .unwrap_or_default();
-        let entries = keys
-            .iter()
-            .zip(&metrics)
-            .map(|(key, metric)| {
-                let entry = match (
-                    opt_s(&old, &format!("h_{metric}")),
-                    opt_s(&old, &format!("i_{metric}")),
-                ) {
+        let mut entries: HashMap<String, LedgerEntry> = HashMap::new();
+        for (key, metric) in keys.iter().zip(&metrics) {
+            let hash = opt_s(&old, &format!("h_{metric}"));
+            let id = opt_s(&old, &format!("i_{metric}"));
+            let entry = match (hash, id) {
+                (Some(hash), Some(interaction_id)) => LedgerEntry::Imported {
+                    hash,
+                    interaction_id,
+                },
+                _ if started.contains(metric) => LedgerEntry::CreateUnconfirmed,
+                _ => LedgerEntry::New,
+            };
+            entries.insert(key.clone(), entry);
+        }
+        // What the day item knows nothing of may be in the per-metric layout.
+        if entries.values().any(|e| *e == LedgerEntry::New) {
+            for item in self.day_items(contact, day).await? {
+                let Some(key) = opt_s(&item, "sk") else {
+                    continue;
+                };
+                let Some(entry) = entries.get_mut(&key).filter(|e| **e == LedgerEntry::New) else {
+                    continue;
+                };
+                *entry = match (opt_s(&item, "hash"), opt_s(&item, "interaction_id")) {
                     (Some(hash), Some(interaction_id)) => LedgerEntry::Imported {
                         hash,
                         interaction_id,
                     },
-                    _ if started.contains(metric) => LedgerEntry::CreateUnconfirmed,
-                    _ => match legacy.get(key) {
-                        Some(item) => match (opt_s(item, "hash"), opt_s(item, "interaction_id")) {
-                            (Some(hash), Some(interaction_id)) => LedgerEntry::Imported {
-                                hash,
-                                interaction_id,
-                            },
-                            _ => LedgerEntry::CreateUnconfirmed,
-                        },
-                        None => LedgerEntry::New,
-                    },
+                    _ => LedgerEntry::CreateUnconfirmed,
                 };
-                (key.clone(), entry)
-            })
-            .collect();
+            }
+        }
         Ok(Claim::Claimed(entries))
     }
 
@@ -1102,39 +1103,53 @@ impl ImportLedger for DynamoStore {
         contact: &ContactKey,
         day: &str,
         owner: &str,
+        keys: &[String],
         imported: &[ImportRecord],
     ) -> Result<(), StoreError> {
+        if keys.is_empty() {
+            return Ok(());
+        }
         let mut update = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(Self::import_key(contact, day)))
-            .condition_expression("claim_owner = :owner")
             .expression_attribute_values(":owner", s(owner));
-        if imported.is_empty() {
-            update = update.update_expression("REMOVE claim_owner, claim_until");
-        } else {
+        let mut held = Vec::new();
+        let mut removes = Vec::new();
+        for (i, key) in keys.iter().enumerate() {
+            let metric = metric_of(key, day)?;
+            update = update
+                .expression_attribute_names(format!("#o{i}"), format!("o_{metric}"))
+                .expression_attribute_names(format!("#u{i}"), format!("u_{metric}"));
+            held.push(format!("#o{i} = :owner"));
+            removes.push(format!("#o{i}, #u{i}"));
+        }
+        let mut expression = format!("REMOVE {}", removes.join(", "));
+        if !imported.is_empty() {
             let mut sets = vec!["imported_at = :now".to_owned()];
             let mut done = Vec::new();
-            for (n, record) in imported.iter().enumerate() {
+            for (i, record) in imported.iter().enumerate() {
                 let metric = metric_of(&record.key, day)?;
-                sets.push(format!("#h{n} = :h{n}, #i{n} = :i{n}"));
+                sets.push(format!("#h{i} = :h{i}, #i{i} = :i{i}"));
                 update = update
-                    .expression_attribute_names(format!("#h{n}"), format!("h_{metric}"))
-                    .expression_attribute_names(format!("#i{n}"), format!("i_{metric}"))
-                    .expression_attribute_values(format!(":h{n}"), s(&record.hash))
-                    .expression_attribute_values(format!(":i{n}"), s(&record.interaction_id));
+                    .expression_attribute_names(format!("#h{i}"), format!("h_{metric}"))
+                    .expression_attribute_names(format!("#i{i}"), format!("i_{metric}"))
+                    .expression_attribute_values(format!(":h{i}"), s(&record.hash))
+                    .expression_attribute_values(format!(":i{i}"), s(&record.interaction_id));
                 done.push(metric.to_owned());
             }
+            expression = format!("SET {} {expression} DELETE started :done", sets.join(", "));
             update = update
-                .update_expression(format!(
-                    "SET {} REMOVE claim_owner, claim_until DELETE started :done",
-                    sets.join(", ")
-                ))
                 .expression_attribute_values(":done", AttributeValue::Ss(done))
                 .expression_attribute_values(":now", n(OffsetDateTime::now_utc().unix_timestamp()));
         }
-        update.send().await.map_err(unavailable)?;
+        update
+            .update_expression(expression)
+            .condition_expression(held.join(" AND "))
+            .send()
+            .await
+            .map_err(unavailable)?;
         Ok(())
     }
 

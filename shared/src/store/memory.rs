@@ -72,8 +72,8 @@ struct Tables {
     leases: HashMap<PersonKey, Lease>,
     tombstones: HashMap<PersonKey, Tombstone>,
     ledger: HashMap<(String, String, String), Ledger>,
-    /// Claims on (origin, id, day): one per day, as the table keeps them.
-    day_claims: HashMap<(String, String, String), Lease>,
+    /// Claims on (origin, id, source object).
+    ledger_leases: HashMap<(String, String, String), Lease>,
     /// Ledger claims taken so far (each is a write in DynamoDB).
     ledger_claims: usize,
     parked: BTreeMap<PersonKey, BTreeMap<String, (WorkItem, String, OffsetDateTime)>>,
@@ -471,10 +471,6 @@ fn ledger_key(contact: &ContactKey, key: &str) -> (String, String, String) {
     (contact.origin.clone(), contact.id.clone(), key.to_owned())
 }
 
-fn day_key(contact: &ContactKey, day: &str) -> (String, String, String) {
-    (contact.origin.clone(), contact.id.clone(), day.to_owned())
-}
-
 #[async_trait]
 impl ImportLedger for MemoryStore {
     async fn settled(
@@ -484,17 +480,12 @@ impl ImportLedger for MemoryStore {
         now: OffsetDateTime,
     ) -> Result<HashMap<String, String>, StoreError> {
         let t = self.lock();
-        if t.day_claims
-            .get(&day_key(contact, day))
-            .is_some_and(|c| c.until >= now)
-        {
-            return Ok(HashMap::new());
-        }
         Ok(t.ledger
             .iter()
             .filter(|((origin, id, key), _)| {
                 *origin == contact.origin && *id == contact.id && key.starts_with(day)
             })
+            .filter(|(k, _)| t.ledger_leases.get(*k).is_none_or(|c| c.until < now))
             .filter(|(_, e)| e.expires_at.is_none() && e.interaction_id.is_some())
             .filter_map(|((_, _, key), e)| Some((key.clone(), e.hash.clone()?)))
             .collect())
@@ -511,21 +502,22 @@ impl ImportLedger for MemoryStore {
     ) -> Result<Claim, StoreError> {
         let mut t = self.lock();
         t.ledger_claims += 1;
-        if t.day_claims
-            .get(&day_key(contact, day))
-            .is_some_and(|c| c.until >= now)
-        {
+        if keys.iter().any(|key| {
+            t.ledger_leases
+                .get(&ledger_key(contact, key))
+                .is_some_and(|c| c.until >= now)
+        }) {
             return Ok(Claim::Busy);
         }
-        t.day_claims.insert(
-            day_key(contact, day),
-            Lease {
-                owner: owner.to_owned(),
-                until,
-            },
-        );
         let mut found = HashMap::new();
         for key in keys {
+            t.ledger_leases.insert(
+                ledger_key(contact, key),
+                Lease {
+                    owner: owner.to_owned(),
+                    until,
+                },
+            );
             let entry = t.ledger.entry(ledger_key(contact, key)).or_default();
             found.insert(
                 key.clone(),
@@ -552,18 +544,22 @@ impl ImportLedger for MemoryStore {
     async fn complete(
         &self,
         contact: &ContactKey,
-        day: &str,
+        _day: &str,
         owner: &str,
+        keys: &[String],
         imported: &[ImportRecord],
     ) -> Result<(), StoreError> {
         let mut t = self.lock();
-        if t.day_claims
-            .get(&day_key(contact, day))
-            .is_none_or(|c| c.owner != owner)
-        {
+        if keys.iter().any(|key| {
+            t.ledger_leases
+                .get(&ledger_key(contact, key))
+                .is_none_or(|c| c.owner != owner)
+        }) {
             return Err(condition_failed("claim not held"));
         }
-        t.day_claims.remove(&day_key(contact, day));
+        for key in keys {
+            t.ledger_leases.remove(&ledger_key(contact, key));
+        }
         for record in imported {
             let entry = t
                 .ledger

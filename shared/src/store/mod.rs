@@ -253,10 +253,10 @@ pub enum LedgerEntry {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Claim {
-    /// The day is ours until completed; what the ledger knew of each claimed key (a key
-    /// it knows nothing of is [`LedgerEntry::New`]).
+    /// The keys are ours until completed; what the ledger knew of each (a key it knows
+    /// nothing of is [`LedgerEntry::New`]).
     Claimed(std::collections::HashMap<String, LedgerEntry>),
-    /// Another worker is importing this day right now.
+    /// Another worker is importing one of them right now.
     Busy,
 }
 
@@ -270,15 +270,17 @@ pub struct ImportRecord {
 
 /// Port: what was imported into the marketing system, kept per (contact, day): importing a
 /// day costs one claim and one record however many of its metrics changed. Interaction
-/// creates are not idempotent, so every write goes through its day's claim first.
+/// creates are not idempotent, so every write goes through a claim first; claims are per
+/// interaction, so workers importing different collections of one day never wait for
+/// each other.
 ///
 /// `day` is the prefix the day's source objects share
 /// ([`crate::domain::DailyInteraction::day_prefix`]); keys are source objects.
 #[async_trait]
 pub trait ImportLedger: Send + Sync {
-    /// The content hash of each of the day's entries that is imported, while the day is not
-    /// claimed at `now` and not set to expire: what SAP surely holds. A read: content found
-    /// unchanged here needs no claim and no write.
+    /// The content hash of each of the day's entries that is imported, not claimed at `now`
+    /// and not set to expire: what SAP surely holds. A read: content found unchanged here
+    /// needs no claim and no write.
     async fn settled(
         &self,
         user: &crate::domain::ContactKey,
@@ -286,8 +288,10 @@ pub trait ImportLedger: Send + Sync {
         now: OffsetDateTime,
     ) -> Result<std::collections::HashMap<String, String>, StoreError>;
 
-    /// Claims the day for `owner` until `until` and marks a create as started for each of
-    /// `keys` (those about to be written); an entry set to expire is permanent again.
+    /// Claims `keys` (the day's changed interactions) for `owner` until `until`, all or
+    /// none, and marks a create as started for each; an entry set to expire is permanent
+    /// again. Interactions of the day not among `keys` stay free for other workers (another
+    /// collection of the same day is imported alongside).
     async fn claim(
         &self,
         user: &crate::domain::ContactKey,
@@ -298,13 +302,14 @@ pub trait ImportLedger: Send + Sync {
         until: OffsetDateTime,
     ) -> Result<Claim, StoreError>;
 
-    /// Records the finished imports and releases the day (`imported` empty: only releases
-    /// it — nothing was written).
+    /// Records the finished imports and releases the claimed `keys` (`imported` empty: only
+    /// releases them — nothing was written).
     async fn complete(
         &self,
         user: &crate::domain::ContactKey,
         day: &str,
         owner: &str,
+        keys: &[String],
         imported: &[ImportRecord],
     ) -> Result<(), StoreError>;
 

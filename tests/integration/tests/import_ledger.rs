@@ -2,7 +2,9 @@
 //!
 //! - A day is one item: importing all six metrics of a day costs one claim and one
 //!   record, one write unit each (the item stays under 1 KB).
-//! - A claimed day is settled for nobody and busy for everybody else until completed.
+//! - A claimed interaction is settled for nobody and busy for everybody else until
+//!   completed; the day's other interactions stay free (another collection of the day is
+//!   imported alongside).
 //! - A create that was started and never recorded is reported as unconfirmed.
 //! - Entries of the per-metric layout (before one item per day) are still read: what
 //!   they recorded is neither created again nor lost.
@@ -97,7 +99,7 @@ async fn a_day_costs_one_claim_and_one_record_however_many_metrics_changed() {
         })
         .collect();
     store
-        .complete(&contact, &day, "w1", &records)
+        .complete(&contact, &day, "w1", &keys, &records)
         .await
         .unwrap();
     let tally = meter.take();
@@ -131,7 +133,33 @@ async fn a_day_costs_one_claim_and_one_record_however_many_metrics_changed() {
             interaction_id: uuid_like(&keys[0]),
         }
     );
-    store.complete(&contact, &day, "w3", &[]).await.unwrap();
+    // Meanwhile another collection of the day is not held up.
+    let sleep = format!("{day}sleep_stages");
+    claimed(
+        store
+            .claim(
+                &contact,
+                &day,
+                std::slice::from_ref(&sleep),
+                "w4",
+                now,
+                now + Duration::seconds(90),
+            )
+            .await
+            .unwrap(),
+    );
+    let settled = store.settled(&contact, &day, now).await.unwrap();
+    assert!(!settled.contains_key(&keys[0]), "claimed: not settled");
+    assert_eq!(settled.len(), 5, "the others are");
+    store
+        .complete(&contact, &day, "w3", &keys[..1], &[])
+        .await
+        .unwrap();
+    store
+        .complete(&contact, &day, "w4", std::slice::from_ref(&sleep), &[])
+        .await
+        .unwrap();
+    assert_eq!(store.settled(&contact, &day, now).await.unwrap().len(), 6);
     let latest = store.latest(&contact).await.unwrap().expect("a day");
     assert_eq!(latest.day, time::macros::date!(2026 - 11 - 20));
     assert!(latest.imported_at.is_some());
@@ -235,6 +263,7 @@ async fn entries_of_the_per_metric_layout_are_still_read() {
             &contact,
             &day,
             "w",
+            &keys,
             &[ImportRecord {
                 key: keys[0].clone(),
                 hash: "h-steps-2".into(),

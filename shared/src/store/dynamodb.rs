@@ -151,28 +151,15 @@ impl DynamoStore {
     /// The contact's day item and any entries of the day in the per-metric layout
     /// (consistent: an import completed a moment ago must be seen as it is now).
     async fn day_items(&self, contact: &ContactKey, day: &str) -> Result<Vec<Item>, StoreError> {
-        let pk = Self::import_key(contact, day)["pk"].clone();
-        let mut items = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :day)")
-                .expression_attribute_values(":pk", pk.clone())
-                .expression_attribute_values(":day", s(day))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(unavailable)?;
-            items.extend(out.items.unwrap_or_default());
-            start = out.last_evaluated_key;
-            if start.is_none() {
-                return Ok(items);
-            }
-        }
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :day)")
+            .expression_attribute_values(":pk", Self::import_key(contact, day)["pk"].clone())
+            .expression_attribute_values(":day", s(day))
+            .consistent_read(true);
+        all_items(query).await
     }
 
     fn link_key(link_id: &str) -> Item {
@@ -309,6 +296,19 @@ where
         Err(e) if is_condition_failure(&e) => Ok(None),
         Err(e) => Err(unavailable(e)),
     }
+}
+
+/// Every item `query` finds, over all its pages.
+pub(super) async fn all_items(
+    query: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
+) -> Result<Vec<Item>, StoreError> {
+    query
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(unavailable)
 }
 
 /// The metric a source object of `day` is about: what follows the day's prefix.

@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use super::dynamodb::{conditional, get_n, get_s, n, s, unavailable, DynamoStore, Item};
+use super::dynamodb::{all_items, conditional, get_n, get_s, n, s, unavailable, DynamoStore, Item};
 use super::StoreError;
 use crate::domain::ContactKey;
 use crate::signals::history::{History, MonthHistory, MonthKey};
@@ -38,26 +38,14 @@ impl DynamoStore {
         contact: &ContactKey,
         projection: Option<&str>,
     ) -> Result<Vec<Item>, StoreError> {
-        let mut items = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk")
-                .set_projection_expression(projection.map(str::to_owned))
-                .expression_attribute_values(":pk", pk(contact))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(unavailable)?;
-            items.extend(out.items.unwrap_or_default());
-            start = out.last_evaluated_key;
-            if start.is_none() {
-                return Ok(items);
-            }
-        }
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .set_projection_expression(projection.map(str::to_owned))
+            .expression_attribute_values(":pk", pk(contact));
+        all_items(query).await
     }
 
     /// Puts `item` at version `version + 1` if the stored one is still at `version`.

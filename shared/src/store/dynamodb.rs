@@ -1244,34 +1244,24 @@ impl ParkedWork for DynamoStore {
         user_id: &ProviderUserId,
     ) -> Result<Vec<(String, WorkItem)>, StoreError> {
         let now = OffsetDateTime::now_utc().unix_timestamp();
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(Self::parked_pk(provider, user_id)))
+            .consistent_read(true);
         let mut found = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", s(Self::parked_pk(provider, user_id)))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(unavailable)?;
-            for item in out.items.unwrap_or_default() {
-                // TTL deletes lazily: an expired item counts as gone.
-                if get_n(&item, "ttl").is_ok_and(|ttl| ttl < now) {
-                    continue;
-                }
-                let work = serde_json::from_str(get_s(&item, "work")?)
-                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                found.push((get_s(&item, "sk")?.to_owned(), work));
+        for item in all_items(query).await? {
+            // TTL deletes lazily: an expired item counts as gone.
+            if get_n(&item, "ttl").is_ok_and(|ttl| ttl < now) {
+                continue;
             }
-            start = out.last_evaluated_key;
-            if start.is_none() {
-                return Ok(found);
-            }
+            let work = serde_json::from_str(get_s(&item, "work")?)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            found.push((get_s(&item, "sk")?.to_owned(), work));
         }
+        Ok(found)
     }
 
     async fn unpark(

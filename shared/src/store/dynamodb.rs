@@ -63,8 +63,8 @@ const REVOKED_SK: &str = "REVOKED";
 const FETCH_LOG_RETENTION_SECS: i64 = 7 * 86_400;
 /// Parked work waits this long for the person to consent again.
 const PARKED_RETENTION_SECS: i64 = 30 * 86_400;
-/// Ledger entries updated at once when a contact's ledger is set to expire: a year of a
-/// person's days is about 2,500 entries.
+/// Ledger items updated at once when a contact's ledger is set to expire: a year of a
+/// person's days is about 365 items (one a day; more for days from before that layout).
 const LEDGER_EXPIRY_CONCURRENCY: usize = 16;
 /// Connections updated at once by the directory backfill.
 const DIRECTORY_BACKFILL_CONCURRENCY: usize = 16;

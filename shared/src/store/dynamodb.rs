@@ -1024,6 +1024,9 @@ impl ImportLedger for DynamoStore {
             .iter()
             .map(|k| metric_of(k, day).map(str::to_owned))
             .collect::<Result<_, _>>()?;
+        if metrics.is_empty() {
+            return Ok(Claim::Claimed(HashMap::new()));
+        }
         let mut update = self
             .client
             .update_item()
@@ -1042,9 +1045,6 @@ impl ImportLedger for DynamoStore {
                 .expression_attribute_names(format!("#u{i}"), format!("u_{metric}"));
             sets.push(format!("#o{i} = :owner, #u{i} = :until"));
             free.push(format!("(attribute_not_exists(#u{i}) OR #u{i} < :now)"));
-        }
-        if metrics.is_empty() {
-            return Ok(Claim::Claimed(HashMap::new()));
         }
         // A day set to expire is fed again: it is permanent again.
         update = update

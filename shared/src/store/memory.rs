@@ -48,15 +48,9 @@ struct Ledger {
     hash: Option<String>,
     interaction_id: Option<String>,
     create_started: bool,
+    claim: Option<Lease>,
     expires_at: Option<OffsetDateTime>,
     imported_at: Option<OffsetDateTime>,
-}
-
-#[derive(Default)]
-struct FetchEntry {
-    /// The last fetch begun: when (ms), and the send time (ms) of the newest notification
-    /// it answers.
-    started: Option<(i64, i64)>,
 }
 
 #[derive(Default)]
@@ -72,12 +66,12 @@ struct Tables {
     leases: HashMap<PersonKey, Lease>,
     tombstones: HashMap<PersonKey, Tombstone>,
     ledger: HashMap<(String, String, String), Ledger>,
-    /// Claims on (origin, id, source object).
-    ledger_leases: HashMap<(String, String, String), Lease>,
     /// Ledger claims taken so far (each is a write in DynamoDB).
     ledger_claims: usize,
     parked: BTreeMap<PersonKey, BTreeMap<String, (WorkItem, String, OffsetDateTime)>>,
-    fetches: HashMap<FetchKey, FetchEntry>,
+    /// The last fetch begun for each key: when (ms), and the send time (ms) of the newest
+    /// notification it answers.
+    fetches: HashMap<FetchKey, (i64, i64)>,
     /// Signal history and state by contact (origin, id).
     signals: HashMap<(String, String), (History, SignalState)>,
 }
@@ -485,7 +479,7 @@ impl ImportLedger for MemoryStore {
             .filter(|((origin, id, key), _)| {
                 *origin == contact.origin && *id == contact.id && key.starts_with(day)
             })
-            .filter(|(k, _)| t.ledger_leases.get(*k).is_none_or(|c| c.until < now))
+            .filter(|(_, e)| e.claim.as_ref().is_none_or(|c| c.until < now))
             .filter(|(_, e)| e.expires_at.is_none() && e.interaction_id.is_some())
             .filter_map(|((_, _, key), e)| Some((key.clone(), e.hash.clone()?)))
             .collect())
@@ -503,22 +497,20 @@ impl ImportLedger for MemoryStore {
         let mut t = self.lock();
         t.ledger_claims += 1;
         if keys.iter().any(|key| {
-            t.ledger_leases
+            t.ledger
                 .get(&ledger_key(contact, key))
+                .and_then(|e| e.claim.as_ref())
                 .is_some_and(|c| c.until >= now)
         }) {
             return Ok(Claim::Busy);
         }
         let mut found = HashMap::new();
         for key in keys {
-            t.ledger_leases.insert(
-                ledger_key(contact, key),
-                Lease {
-                    owner: owner.to_owned(),
-                    until,
-                },
-            );
             let entry = t.ledger.entry(ledger_key(contact, key)).or_default();
+            entry.claim = Some(Lease {
+                owner: owner.to_owned(),
+                until,
+            });
             found.insert(
                 key.clone(),
                 match (&entry.hash, &entry.interaction_id) {
@@ -551,14 +543,17 @@ impl ImportLedger for MemoryStore {
     ) -> Result<(), StoreError> {
         let mut t = self.lock();
         if keys.iter().any(|key| {
-            t.ledger_leases
+            t.ledger
                 .get(&ledger_key(contact, key))
+                .and_then(|e| e.claim.as_ref())
                 .is_none_or(|c| c.owner != owner)
         }) {
             return Err(condition_failed("claim not held"));
         }
         for key in keys {
-            t.ledger_leases.remove(&ledger_key(contact, key));
+            if let Some(entry) = t.ledger.get_mut(&ledger_key(contact, key)) {
+                entry.claim = None;
+            }
         }
         for record in imported {
             let entry = t
@@ -728,15 +723,14 @@ impl FetchLog for MemoryStore {
     ) -> Result<FetchClaim, StoreError> {
         let (sent, now_ms) = (millis(sent_at), millis(now));
         let mut t = self.lock();
-        let entry = t.fetches.entry(key.clone()).or_default();
         // Answered by a later fetch, unless that fetch was this very notification's.
-        if entry
-            .started
-            .is_some_and(|(since, by)| since >= sent && by != sent)
+        if t.fetches
+            .get(key)
+            .is_some_and(|(since, by)| *since >= sent && *by != sent)
         {
             return Ok(FetchClaim::AlreadyFetched);
         }
-        entry.started = Some((now_ms, sent));
+        t.fetches.insert(key.clone(), (now_ms, sent));
         Ok(FetchClaim::Proceed(now_ms.to_string()))
     }
 
@@ -745,10 +739,11 @@ impl FetchLog for MemoryStore {
             .parse()
             .map_err(|_| StoreError::Corrupt("fetch token".into()))?;
         let mut t = self.lock();
-        if let Some(entry) = t.fetches.get_mut(key) {
-            if entry.started.is_some_and(|(since, _)| since == started) {
-                entry.started = None;
-            }
+        if t.fetches
+            .get(key)
+            .is_some_and(|(since, _)| *since == started)
+        {
+            t.fetches.remove(key);
         }
         Ok(())
     }

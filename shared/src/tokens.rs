@@ -49,6 +49,13 @@ pub enum TokenError {
     Store(#[from] StoreError),
 }
 
+/// What a refresh under the lease leaves: the new pair, stored with the lease removed in
+/// the same write, or a current pair somebody else stored (the lease still ours).
+enum Rotation {
+    Stored(Connection),
+    Current(Connection),
+}
+
 pub struct TokenService {
     providers: Providers,
     connections: Arc<dyn ConnectionStore>,
@@ -146,9 +153,14 @@ impl TokenService {
                 return Ok(current);
             }
         };
-        let result = self.rotate_holding_lease(&seen, &owner, lease_until).await;
-        // On every path: a successful store already removed the lease (then this is a
-        // no-op), every other outcome must not leave others waiting for it to expire.
+        let result = match self.rotate_holding_lease(&seen, &owner, lease_until).await {
+            // Storing the new pair removed the lease in the same write: releasing it again
+            // would be a conditional write that fails, and DynamoDB bills those too.
+            Ok(Rotation::Stored(c)) => return Ok(c),
+            Ok(Rotation::Current(c)) => Ok(c),
+            Err(e) => Err(e),
+        };
+        // Every other outcome must not leave others waiting for the lease to expire.
         let released = self
             .tokens
             .release_refresh_lease(provider, &user_id, &owner)
@@ -167,12 +179,12 @@ impl TokenService {
         seen: &Connection,
         owner: &str,
         lease_until: OffsetDateTime,
-    ) -> Result<Connection, TokenError> {
+    ) -> Result<Rotation, TokenError> {
         let (kind, user_id) = (seen.provider, &seen.user_id);
         // Re-read under the lease: the tokens may have rotated since `seen` was read.
         let current = self.load(kind, user_id).await?;
         if current.version > seen.version {
-            return Ok(current);
+            return Ok(Rotation::Current(current));
         }
         if OffsetDateTime::now_utc() + PROVIDER_CALL >= lease_until {
             // The store was slow: the lease could end while the provider call runs.
@@ -196,21 +208,21 @@ impl TokenService {
                 let Some(version) = stored else {
                     // Cannot happen while we hold the lease unless a reconnect replaced the
                     // tokens meanwhile; theirs are newer, use them.
-                    return self.load(kind, user_id).await;
+                    return Ok(Rotation::Current(self.load(kind, user_id).await?));
                 };
                 tracing::info!(provider = %kind, user_id = %user_id, version, "tokens refreshed");
-                Ok(Connection {
+                Ok(Rotation::Stored(Connection {
                     tokens,
                     version,
                     ..current
-                })
+                }))
             }
             Err(ProviderError::InvalidGrant) => {
                 // Before giving up on the person, make sure nobody rotated the token under
                 // us (a reconnect does not take the lease).
                 let latest = self.load(kind, user_id).await?;
                 if latest.tokens.refresh_token != current.tokens.refresh_token {
-                    return Ok(latest);
+                    return Ok(Rotation::Current(latest));
                 }
                 self.tokens
                     .set_status(kind, user_id, ConnectionStatus::NeedsReconsent)

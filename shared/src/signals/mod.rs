@@ -12,7 +12,8 @@
 //! - A day that stops qualifying never un-fires a rule, and a rule fired for a period is
 //!   never fired again in it.
 //! - Attributes are written only when their value changes, and the value they replace is
-//!   removed in the same changeset.
+//!   removed in the same changeset. The score is of the days before the person's today,
+//!   so it changes at most once a day with new data (and when a past day is corrected).
 //! - Rules are evaluated as of each recorded day within [`RECENT_DAYS`] of the person's
 //!   today (their time zone, the service's [`Clock`]), whichever days changed: a backfill
 //!   of old days builds history and lifetime totals, and fires what they mean for the
@@ -522,7 +523,10 @@ impl SignalService {
 
         let s = &self.settings;
         let held = |category: &str| state.attributes.get(category).cloned();
-        if let Some(score) = score::activity_score(history, latest) {
+        // The score is of complete days: today's grows with every sync, and counted as a
+        // day it would lower the score every morning and raise it through the day.
+        let complete = latest.min(today.previous_day().unwrap_or(today));
+        if let Some(score) = score::activity_score(history, complete) {
             let value = score.value.to_string();
             let previous = held(&s.score_category);
             if previous.as_deref() != Some(value.as_str()) {
@@ -532,8 +536,8 @@ impl SignalService {
                     replaces: previous.clone(),
                 });
                 decision.change_events.push(event(
-                    latest,
-                    format!("{}-score-{value}-{latest}", observed.contact.source_id()),
+                    complete,
+                    format!("{}-score-{value}-{complete}", observed.contact.source_id()),
                     EventBody::Score {
                         score: score.value,
                         band: score.band(),

@@ -1,4 +1,5 @@
-//! The activity score: 0–100 per person from the last 28 recorded days, with a band.
+//! The activity score: 0–100 per person from the 28 days ending on a given day (the
+//! caller gives the person's last complete day), with a band.
 //!
 //! Inputs (all from the person's history, nothing else):
 //! - **steps** (50 points): the mean daily steps over the days with a step count, against

@@ -265,6 +265,48 @@ async fn score_and_send_hour_reach_the_contact_only_when_they_change() {
 }
 
 #[tokio::test]
+async fn the_score_is_of_complete_days_so_todays_syncs_leave_it_alone() {
+    let w = World::with_rules("[]");
+    w.connected("HAL", ALL_SCOPES).await;
+    let today = date(11, 20);
+    w.set_today(today);
+    let active = |steps| DaySummary {
+        steps: Some(steps),
+        active_minutes: Some(30),
+        ..Default::default()
+    };
+    let days: Vec<WorkItem> = (1..=14)
+        .map(|back| {
+            let d = today - time::Duration::days(back);
+            w.provider
+                .set_day("HAL", Collection::Activities, d, active(8_000));
+            sync("HAL", d, &[Collection::Activities])
+        })
+        .collect();
+    w.drain_after(&days).await;
+    let score = || w.marketing.attributes(&contact("HAL"))["FITBRIDGE_ACTIVITY_SCORE"].clone();
+    assert_eq!(score(), ["100"]);
+    let published = w.events.published().len();
+
+    // Today's syncs: 500 steps by breakfast, 9,000 by night. Counted as a day, the morning
+    // would have lowered the score and the evening raised it again.
+    for steps in [500, 4_000, 9_000] {
+        w.provider
+            .set_day("HAL", Collection::Activities, today, active(steps));
+        notify_again(&w, &[sync("HAL", today, &[Collection::Activities])]).await;
+        assert_eq!(score(), ["100"], "after {steps} steps today");
+    }
+    assert_eq!(w.events.published().len(), published, "no score event");
+
+    // The next day, yesterday is complete and counts: a quiet yesterday shows.
+    w.set_today(today + time::Duration::days(1));
+    w.provider
+        .set_day("HAL", Collection::Activities, today, active(500));
+    notify_again(&w, &[sync("HAL", today, &[Collection::Activities])]).await;
+    assert_ne!(score(), ["100"], "yesterday's 500 steps count now");
+}
+
+#[tokio::test]
 async fn a_marketing_outage_retries_the_day_and_fires_once() {
     let w = World::with_rules(STREAK);
     w.set_today(date(11, 5));

@@ -86,8 +86,16 @@ impl SignalStore for DynamoStore {
                     version,
                 };
             } else if let Some(key) = sk.strip_prefix(MONTH_PREFIX).and_then(MonthKey::parse) {
-                let month = MonthHistory::decode(get_s(&item, "days")?, version)
-                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                // Packed (binary) since the form changed; a month not written since is
+                // still in the earlier JSON form, and is rewritten packed with its next day.
+                let month = match item.get("days") {
+                    Some(AttributeValue::B(packed)) => {
+                        MonthHistory::decode(packed.as_ref(), version)
+                            .map_err(|e| StoreError::Corrupt(e.to_string()))?
+                    }
+                    _ => MonthHistory::decode_json(get_s(&item, "days")?, version)
+                        .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                };
                 history.months.insert(key, month);
             }
         }
@@ -103,7 +111,10 @@ impl SignalStore for DynamoStore {
         let item: Item = [
             ("pk".to_owned(), pk(contact)),
             ("sk".to_owned(), s(format!("{MONTH_PREFIX}{key}"))),
-            ("days".to_owned(), s(month.encode())),
+            (
+                "days".to_owned(),
+                AttributeValue::B(aws_sdk_dynamodb::primitives::Blob::new(month.encode())),
+            ),
         ]
         .into_iter()
         .collect();

@@ -7,7 +7,11 @@
 //! ([`fitbridge_integration::aws_meter`]). Prints the requests per person-day by service and
 //! operation, and prices them: dollars per 1,000 people per month, by service.
 //!
-//!   tests/local/cost.sh [--people N]      (N per provider, default 20)
+//! The people have been connected a while (`--history-months`, default 12): their history
+//! is in the table and what it implies settled, so the day reads and writes what a day of
+//! a person with that history does, not a first day's.
+//!
+//!   tests/local/cost.sh [--people N] [--history-months M]   (N per provider, default 20)
 //!
 //! What is modelled rather than measured, and why:
 //! - Lambda's SQS event source mapping polls with long polls whatever the traffic (a fixed
@@ -17,6 +21,8 @@
 //! - Lambda duration is the handler's wall time here, against an emulator on loopback.
 //! - Lambda's own log lines (start and report records, JSON) are taken as 500 bytes an
 //!   invocation.
+//! - The HTTP API's access log (the emulator has none) is one line per request in the
+//!   template's format, rendered with typical values ([`access_log_line`]).
 //! - Secrets are read once per execution environment (cold start), not per person: their
 //!   calls are shown, not priced per person.
 
@@ -61,6 +67,43 @@ const MEMORY_MB: [(&str, f64); 4] = [
 ];
 /// Lambda's start and report records per invocation (JSON log format), bytes.
 const PLATFORM_LOG_BYTES: usize = 500;
+
+/// One line of the HTTP API's access log: the template's `AccessLogSettings.Format` (a
+/// folded YAML scalar) with each `$context` variable replaced by a typical value.
+fn access_log_line() -> String {
+    const SAMPLE: [(&str, &str); 9] = [
+        ("$context.requestId", "Pq3kZgR7IAMEbcQ="),
+        ("$context.identity.sourceIp", "203.0.113.195"),
+        ("$context.requestTime", "01/Dec/2026:03:01:34 +0000"),
+        ("$context.httpMethod", "POST"),
+        ("$context.routeKey", "POST /webhooks/{provider}"),
+        ("$context.status", "204"),
+        ("$context.responseLength", "0"),
+        ("$context.integrationLatency", "15"),
+        ("$context.integrationErrorMessage", "-"),
+    ];
+    let template = include_str!("../../../../infra/template.yaml");
+    let mut lines = template.lines().skip_while(|l| l.trim() != "Format: >-");
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    let key_indent = indent(
+        lines
+            .next()
+            .expect("AccessLogSettings.Format in the template"),
+    );
+    let mut line = lines
+        .take_while(|l| !l.trim().is_empty() && indent(l) > key_indent)
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join(" ");
+    for (variable, value) in SAMPLE {
+        line = line.replace(variable, value);
+    }
+    assert!(
+        !line.contains("$context"),
+        "a sample for every variable: {line}"
+    );
+    line
+}
 const DAYS_PER_MONTH: f64 = 30.4;
 
 #[derive(Default)]
@@ -71,9 +114,14 @@ struct Day {
     webhook_requests: u64,
     log_bytes: usize,
     emf_bytes: usize,
+    access_log_bytes: usize,
 }
 
 impl Day {
+    fn all_log_bytes(&self) -> usize {
+        self.log_bytes + self.emf_bytes + self.access_log_bytes
+    }
+
     fn invoked(&mut self, function: &'static str, took: Duration) {
         let e = self.invocations.entry(function).or_default();
         e.0 += 1;
@@ -115,6 +163,7 @@ async fn standard_day(p: &Pipeline, meter: &Meter, kind: ProviderKind, users: &[
     let logs_before = p.env.logs.text().len();
     let date = time::OffsetDateTime::now_utc().date();
     let today = date.to_string();
+    let access_log_bytes = access_log_line().len() + 1;
     let collections: [&str; 5] = match kind {
         ProviderKind::Fitbit => ["activities", "activities", "sleep", "body", "activities"],
         ProviderKind::GoogleHealth => ["steps", "steps", "sleep", "weight", "steps"],
@@ -166,6 +215,7 @@ async fn standard_day(p: &Pipeline, meter: &Meter, kind: ProviderKind, users: &[
             }
             day.invoked("webhook", t.elapsed());
             day.webhook_requests += 1;
+            day.access_log_bytes += access_log_bytes;
         }
         drain(p, &mut day).await;
     }
@@ -212,13 +262,14 @@ fn print_day(kind: ProviderKind, people: usize, day: &Day) -> BTreeMap<&'static 
         );
     }
     println!(
-        "\nDynamoDB: {:.2} write units, {:.2} read units per person-day; SQS {:.2} standard + {:.2} FIFO billable requests; logs {:.0} bytes (EMF {:.0}).",
+        "\nDynamoDB: {:.2} write units, {:.2} read units per person-day; SQS {:.2} standard + {:.2} FIFO billable requests; logs {:.0} bytes (EMF {:.0}, API access log {:.0}).",
         day.tally.write_units / n,
         day.tally.read_units / n,
         day.tally.sqs_standard as f64 / n,
         day.tally.sqs_fifo as f64 / n,
-        (day.log_bytes + day.emf_bytes) as f64 / n,
+        day.all_log_bytes() as f64 / n,
         day.emf_bytes as f64 / n,
+        day.access_log_bytes as f64 / n,
     );
     let by_kind: Vec<String> = day
         .tally
@@ -258,7 +309,7 @@ fn print_day(kind: ProviderKind, people: usize, day: &Day) -> BTreeMap<&'static 
     );
     cost.insert(
         "CloudWatch Logs",
-        (day.log_bytes + day.emf_bytes) as f64 / 1e9 * price::LOGS_GB * per_month,
+        day.all_log_bytes() as f64 / 1e9 * price::LOGS_GB * per_month,
     );
     cost
 }
@@ -266,11 +317,20 @@ fn print_day(kind: ProviderKind, people: usize, day: &Day) -> BTreeMap<&'static 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let people: usize = match args.as_slice() {
-        [] => 20,
-        [flag, n] if flag == "--people" => n.parse().expect("--people N"),
-        _ => panic!("usage: cost [--people N]"),
-    };
+    let usage = "usage: cost [--people N] [--history-months M]";
+    let (mut people, mut history_months) = (20usize, 12u32);
+    for pair in args.chunks(2) {
+        match pair {
+            [flag, n] if flag == "--people" => people = n.parse().expect("--people N"),
+            [flag, m] if flag == "--history-months" => {
+                history_months = m.parse().expect("--history-months M")
+            }
+            _ => panic!("{usage}"),
+        }
+    }
+    println!(
+        "{people} people per provider, each with {history_months} months of history before the day"
+    );
     fitbridge::telemetry::init_metrics("fitbridge".into(), "cost");
     let stack = stack();
     let meter = Meter::start(&aws_endpoint(&stack)).await;
@@ -302,6 +362,7 @@ async fn main() {
                 }
             });
         }
+        settle_in(&p, kind, &users, history_months).await;
         let day = standard_day(&p, &meter, kind, &users).await;
         let cost = print_day(kind, people, &day);
         println!("\n| service | $ per 1,000 people per month |");
@@ -321,6 +382,123 @@ async fn main() {
         println!("| {service} | {dollars:.4} |");
     }
     println!("| **total** | **{:.4}** |", total.values().sum::<f64>());
+}
+
+/// Makes the cohort people who have been connected for `months`: their history in the
+/// table (the months before this one, and this month's days before today), yesterday at the
+/// provider as the history has it, and one daily job run (not measured) that imports
+/// yesterday and settles what the history says — milestones reached long ago, score and
+/// send hour — so the measured day fires and writes what a day of such a person does.
+async fn settle_in(p: &Pipeline, kind: ProviderKind, users: &[String], months: u32) {
+    use fitbridge::signals::history::{MonthHistory, MonthKey};
+    use fitbridge::signals::SignalStore;
+    use fitbridge::store::ConnectionStore;
+
+    let today = time::OffsetDateTime::now_utc().date();
+    let yesterday = today.previous_day().expect("a date before today");
+    let mut first = today.replace_day(1).expect("the first of the month");
+    for _ in 0..months {
+        first = first
+            .previous_day()
+            .expect("a date")
+            .replace_day(1)
+            .expect("the first of the month");
+    }
+    for (person, user) in users.iter().enumerate() {
+        let contact = p
+            .env
+            .store
+            .get(kind, &fitbridge::domain::ProviderUserId(user.clone()))
+            .await
+            .expect("the store answers")
+            .expect("a connected person")
+            .contact;
+        let mut history: BTreeMap<MonthKey, MonthHistory> = BTreeMap::new();
+        let mut day = first;
+        while day < today {
+            history
+                .entry(MonthKey::of(day))
+                .or_default()
+                .days
+                .insert(day.day(), settled_day(kind, day, person));
+            day = day.next_day().expect("a date");
+        }
+        for (key, month) in &history {
+            assert!(p
+                .env
+                .store
+                .save_month(&contact, *key, month)
+                .await
+                .expect("the store answers"));
+        }
+        let yesterday_record = settled_day(kind, yesterday, person);
+        let (steps, active) = (
+            yesterday_record.steps.expect("steps"),
+            yesterday_record.active_minutes.expect("active minutes"),
+        );
+        match kind {
+            ProviderKind::Fitbit => p.env.sandbox.fitbit.record_activity(
+                user,
+                RecordedActivity {
+                    steps: Some(steps),
+                    distance_km: yesterday_record.distance_km,
+                    calories_out: yesterday_record.calories,
+                    very_active_minutes: Some(active / 2),
+                    fairly_active_minutes: Some(active - active / 2),
+                    ..RecordedActivity::on(yesterday)
+                },
+            ),
+            ProviderKind::GoogleHealth => p.env.sandbox.google_health.record_day(
+                user,
+                RecordedDay::on(yesterday)
+                    .steps(steps)
+                    .distance_mm((yesterday_record.distance_km.expect("distance") * 1e6) as u64)
+                    .calories_kcal(yesterday_record.calories.expect("calories") as f64)
+                    .active_minutes(active / 2, active - active / 2),
+            ),
+        }
+    }
+    p.daily
+        .run(jiff::Timestamp::now())
+        .await
+        .expect("the daily job runs");
+    let mut unmeasured = Day::default();
+    drain(p, &mut unmeasured).await;
+    // What the settling run counted is not the day's.
+    fitbridge::telemetry::flush_to(std::io::sink());
+}
+
+/// A day of a moderately active person (6,500 steps on average, a workout ending after 18:00
+/// three days a week), below every default rule's threshold: a day of theirs fires nothing by
+/// itself. Distances as each provider reports them: Fitbit in km to two decimals, Google
+/// Health in millimetres.
+fn settled_day(
+    kind: ProviderKind,
+    date: time::Date,
+    person: usize,
+) -> fitbridge::signals::history::DayRecord {
+    let h = (date.to_julian_day() as u64 * 7_919 + person as u64 * 104_729) % 2_000;
+    let steps = 5_500 + h;
+    let distance_km = match kind {
+        ProviderKind::Fitbit => (steps as f64 * 0.042).round() / 100.0,
+        ProviderKind::GoogleHealth => (steps * 420 + h % 1_000) as f64 / 1e6,
+    };
+    let workout = matches!(
+        date.weekday(),
+        time::Weekday::Tuesday | time::Weekday::Thursday | time::Weekday::Saturday
+    );
+    fitbridge::signals::history::DayRecord {
+        steps: Some(steps),
+        distance_km: Some(distance_km),
+        calories: Some(1_900 + h / 4),
+        active_minutes: Some(15 + h % 30),
+        sleep_minutes: Some(360 + h % 120),
+        workout_ends: if workout {
+            vec![1_080 + (h % 60) as u16]
+        } else {
+            vec![]
+        },
+    }
 }
 
 async fn clear_table(ddb: &aws_sdk_dynamodb::Client, table: &str) {

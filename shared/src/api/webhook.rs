@@ -53,7 +53,10 @@ pub async fn handle(service: &WebhookService, request: Request) -> Response<Body
                     skipped,
                     ignored,
                     ..
-                } => tracing::info!(
+                // Debug, not info: a delivery's outcome is already in the access log
+                // (status) and the metrics (by reason), and this line, one per delivery, was
+                // most of a person's log bytes. `LogLevel: debug` brings it back.
+                } => tracing::debug!(
                     provider = %kind,
                     received,
                     queued,

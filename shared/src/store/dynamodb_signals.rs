@@ -90,12 +90,12 @@ impl SignalStore for DynamoStore {
                 // still in the earlier JSON form, and is rewritten packed with its next day.
                 let month = match item.get("days") {
                     Some(AttributeValue::B(packed)) => {
-                        MonthHistory::decode(packed.as_ref(), version)
-                            .map_err(|e| StoreError::Corrupt(e.to_string()))?
+                        MonthHistory::decode(packed.as_ref(), version).map_err(|e| e.to_string())
                     }
                     _ => MonthHistory::decode_json(get_s(&item, "days")?, version)
-                        .map_err(|e| StoreError::Corrupt(e.to_string()))?,
-                };
+                        .map_err(|e| e.to_string()),
+                }
+                .map_err(StoreError::Corrupt)?;
                 history.months.insert(key, month);
             }
         }

@@ -45,6 +45,14 @@ pub fn stack_file() -> PathBuf {
         })
 }
 
+/// The deployed stack's table (its `TableName` output).
+pub fn stack_table(stack: &Value) -> String {
+    stack["outputs"]["TableName"]
+        .as_str()
+        .expect("stack output TableName")
+        .to_owned()
+}
+
 /// The deployed local stack's description.
 pub fn stack() -> Value {
     let path = stack_file();
@@ -74,12 +82,9 @@ pub async fn create_table_like_the_stacks(
     table: &str,
 ) {
     use aws_sdk_dynamodb::types::{BillingMode, GlobalSecondaryIndex};
-    let model = stack["outputs"]["TableName"]
-        .as_str()
-        .expect("stack output TableName");
     let model = ddb
         .describe_table()
-        .table_name(model)
+        .table_name(stack_table(stack))
         .send()
         .await
         .expect("describe the stack's table")
@@ -320,12 +325,7 @@ impl TestEnv {
         let table = std::env::var("FITBRIDGE_TEST_TABLE")
             .ok()
             .filter(|t| !t.is_empty())
-            .unwrap_or_else(|| {
-                stack["outputs"]["TableName"]
-                    .as_str()
-                    .expect("stack output TableName")
-                    .to_owned()
-            });
+            .unwrap_or_else(|| stack_table(&stack));
         let base = Url::parse(&sandbox.base_url).unwrap();
         let settings = OAuthSettings {
             table_name: table.clone(),

@@ -30,6 +30,7 @@ use fitbridge_integration::aws_meter::Meter;
 use fitbridge_integration::memory::CountingQueue;
 use fitbridge_integration::{
     aws_config, aws_config_at, aws_endpoint, create_table_like_the_stacks, random_user_id, stack,
+    stack_table,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -100,7 +101,7 @@ async fn the_directory_holds_the_active_connections_and_follows_every_status_cha
     let stack = stack();
     let aws = aws_config(&stack).await;
     let ddb = aws_sdk_dynamodb::Client::new(&aws);
-    let table = stack["outputs"]["TableName"].as_str().unwrap().to_owned();
+    let table = stack_table(&stack);
     // Small pages: the listing must follow every page of every segment.
     let store = DynamoStore::new(ddb.clone(), &table).with_scan_limit(5);
     let [active, parked, gone, revoked, back, refreshed] =

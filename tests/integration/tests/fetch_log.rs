@@ -16,14 +16,13 @@ use fitbridge::domain::{Collection, ProviderKind, ProviderUserId};
 use fitbridge::store::dynamodb::DynamoStore;
 use fitbridge::store::{FetchClaim, FetchKey, FetchLog};
 use fitbridge_integration::aws_meter::Meter;
-use fitbridge_integration::{aws_config, aws_config_at, aws_endpoint, random_user_id, stack};
+use fitbridge_integration::{
+    aws_config, aws_config_at, aws_endpoint, random_user_id, stack, stack_table,
+};
 use time::{Duration, OffsetDateTime};
 
 fn table() -> String {
-    stack()["outputs"]["TableName"]
-        .as_str()
-        .expect("stack output TableName")
-        .to_owned()
+    stack_table(&stack())
 }
 
 fn key(user: &str) -> FetchKey {

@@ -14,7 +14,9 @@ use fitbridge::domain::ContactKey;
 use fitbridge::store::dynamodb::DynamoStore;
 use fitbridge::store::{Claim, ImportLedger, ImportRecord, LedgerEntry};
 use fitbridge_integration::aws_meter::Meter;
-use fitbridge_integration::{aws_config, aws_config_at, aws_endpoint, random_user_id, stack};
+use fitbridge_integration::{
+    aws_config, aws_config_at, aws_endpoint, random_user_id, stack, stack_table,
+};
 use time::{Duration, OffsetDateTime};
 
 const METRICS: [&str; 6] = [
@@ -27,10 +29,7 @@ const METRICS: [&str; 6] = [
 ];
 
 fn table() -> String {
-    stack()["outputs"]["TableName"]
-        .as_str()
-        .expect("stack output TableName")
-        .to_owned()
+    stack_table(&stack())
 }
 
 fn contact() -> ContactKey {

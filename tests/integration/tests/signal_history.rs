@@ -10,7 +10,7 @@ use fitbridge::signals::history::{DayRecord, MonthHistory, MonthKey};
 use fitbridge::signals::SignalStore;
 use fitbridge::store::dynamodb::DynamoStore;
 use fitbridge_integration::aws_meter::Meter;
-use fitbridge_integration::{aws_config_at, aws_endpoint, random_user_id, stack};
+use fitbridge_integration::{aws_config_at, aws_endpoint, random_user_id, stack, stack_table};
 
 fn contact() -> ContactKey {
     ContactKey {
@@ -20,10 +20,7 @@ fn contact() -> ContactKey {
 }
 
 fn table() -> String {
-    stack()["outputs"]["TableName"]
-        .as_str()
-        .expect("stack output TableName")
-        .to_owned()
+    stack_table(&stack())
 }
 
 #[tokio::test]

@@ -13,7 +13,7 @@ use fitbridge::store::dynamodb::DynamoStore;
 use fitbridge::store::{ConnectionStore, TokenStore};
 use fitbridge::tokens::TokenService;
 use fitbridge_integration::aws_meter::Meter;
-use fitbridge_integration::{aws_config_at, aws_endpoint, random_user_id, stack};
+use fitbridge_integration::{aws_config_at, aws_endpoint, random_user_id, stack, stack_table};
 use time::{Duration, OffsetDateTime};
 
 const KIND: ProviderKind = ProviderKind::Fitbit;
@@ -23,11 +23,10 @@ async fn a_refresh_writes_the_lease_and_the_rotated_pair_and_nothing_else() {
     let stack = stack();
     let meter = Meter::start(&aws_endpoint(&stack)).await;
     let aws = aws_config_at(&stack, &meter.url).await;
-    let table = stack["outputs"]["TableName"]
-        .as_str()
-        .expect("stack output TableName")
-        .to_owned();
-    let store = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table));
+    let store = Arc::new(DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&aws),
+        stack_table(&stack),
+    ));
     let provider = Arc::new(MemoryProvider::new(KIND));
     let user = random_user_id();
     provider.add_person(&user, MemoryPerson::default(), "activity");

@@ -18,9 +18,10 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
-use time::{Duration, OffsetDateTime};
+use time::Duration;
 use url::Url;
 
+use crate::clock::SharedClock;
 use crate::config::ConnectSettings;
 use crate::connect_link::{self, LinkError, LinkParams, VerifiedLink};
 use crate::domain::{
@@ -142,40 +143,21 @@ pub enum ConnectError {
 
 /// Everything the connect flow needs; built once per container.
 pub struct ConnectService {
-    providers: Providers,
-    attempts: Arc<dyn ConnectAttempts>,
-    connections: Arc<dyn ConnectionStore>,
-    marketing: Arc<dyn MarketingSink>,
-    secrets: Arc<SecretCache>,
-    settings: ConnectSettings,
+    pub providers: Providers,
+    pub attempts: Arc<dyn ConnectAttempts>,
+    pub connections: Arc<dyn ConnectionStore>,
+    pub marketing: Arc<dyn MarketingSink>,
+    pub secrets: Arc<SecretCache>,
+    pub settings: ConnectSettings,
     /// Each provider's contact origin.
-    mappings: Mappings,
-    /// Where parked work goes back to once the person has reconnected.
-    resume: Option<(Arc<dyn ParkedWork>, Arc<dyn WorkQueue>)>,
+    pub mappings: Mappings,
+    /// Where parked work goes back to once the person has reconnected (`None`: nowhere,
+    /// and no backfill either).
+    pub resume: Option<(Arc<dyn ParkedWork>, Arc<dyn WorkQueue>)>,
+    pub clock: SharedClock,
 }
 
 impl ConnectService {
-    pub fn new(
-        providers: Providers,
-        attempts: Arc<dyn ConnectAttempts>,
-        connections: Arc<dyn ConnectionStore>,
-        marketing: Arc<dyn MarketingSink>,
-        secrets: Arc<SecretCache>,
-        settings: ConnectSettings,
-        mappings: Mappings,
-    ) -> Self {
-        ConnectService {
-            providers,
-            attempts,
-            connections,
-            marketing,
-            secrets,
-            settings,
-            mappings,
-            resume: None,
-        }
-    }
-
     /// Re-queues a person's parked work when they reconnect.
     pub fn with_resume(mut self, parked: Arc<dyn ParkedWork>, queue: Arc<dyn WorkQueue>) -> Self {
         self.resume = Some((parked, queue));
@@ -215,7 +197,7 @@ impl ConnectService {
         browser: Option<&str>,
     ) -> Result<Started, ConnectError> {
         let provider = self.provider(kind)?;
-        let now = OffsetDateTime::now_utc();
+        let now = self.clock.now();
         let link = if link.customer_ref.is_some() {
             let key: LinkKey = self.secrets.get(&self.settings.link_secret_id).await?;
             connect_link::verify(&key.key, kind, link, now)?
@@ -266,7 +248,7 @@ impl ConnectService {
     ) -> Result<Connected, ConnectError> {
         let provider = self.provider(kind)?;
         let state = params.state.as_deref().ok_or(ConnectError::MissingState)?;
-        let pending = self.attempts.take(state, OffsetDateTime::now_utc()).await?;
+        let pending = self.attempts.take(state, self.clock.now()).await?;
         if pending.provider != kind {
             return Err(ConnectError::StateProviderMismatch);
         }
@@ -365,7 +347,7 @@ impl ConnectService {
                 key: contact.clone(),
                 profile: profile.clone(),
                 customer_ref: customer_ref.clone(),
-                changed_at: OffsetDateTime::now_utc(),
+                changed_at: self.clock.now(),
             })
             .await;
         upsert?;
@@ -409,7 +391,7 @@ impl ConnectService {
                         old.provider,
                         &old.user_id,
                         Ending::Migrated { to: kind },
-                        OffsetDateTime::now_utc(),
+                        self.clock.now(),
                     )
                     .await?;
                 tracing::info!(provider = %kind, user_id = %user_id, from = %old.provider,
@@ -447,7 +429,7 @@ impl ConnectService {
         let Some((_, queue)) = &self.resume else {
             return 0;
         };
-        let yesterday = crate::domain::local_day::yesterday(timezone, jiff::Timestamp::now());
+        let yesterday = crate::domain::local_day::yesterday(timezone, self.clock.timestamp());
         let days: Vec<time::Date> = (0..i64::from(self.settings.backfill_days))
             .filter_map(|back| yesterday.checked_sub(time::Duration::days(back)))
             .collect();

@@ -162,7 +162,7 @@ mod tests {
 
     #[test]
     fn valid_link_yields_the_ref() {
-        let now = OffsetDateTime::now_utc();
+        let now = time::macros::datetime!(2026-11-30 09:30 UTC);
         let exp = now.unix_timestamp() + 600;
         let sig = sign(&key(), KIND, "C-42", exp);
         let got = verify(&key(), KIND, &params("C-42", exp, &sig), now)
@@ -176,7 +176,7 @@ mod tests {
 
     #[test]
     fn a_link_signed_for_longer_than_the_maximum_lifetime_is_refused() {
-        let now = OffsetDateTime::now_utc();
+        let now = time::macros::datetime!(2026-11-30 09:30 UTC);
         let longest = (now + MAX_LIFETIME).unix_timestamp() - 1;
         let p = params("C-42", longest, &sign(&key(), KIND, "C-42", longest));
         assert!(verify(&key(), KIND, &p, now).is_ok());
@@ -188,7 +188,7 @@ mod tests {
 
     #[test]
     fn altered_ref_forged_sig_and_expiry_are_refused() {
-        let now = OffsetDateTime::now_utc();
+        let now = time::macros::datetime!(2026-11-30 09:30 UTC);
         let exp = now.unix_timestamp() + 600;
         let sig = sign(&key(), KIND, "C-42", exp);
         let p = params("C-43", exp, &sig);
@@ -216,7 +216,7 @@ mod tests {
 
     #[test]
     fn ref_without_signature_is_refused_and_no_ref_is_fine() {
-        let now = OffsetDateTime::now_utc();
+        let now = time::macros::datetime!(2026-11-30 09:30 UTC);
         let p = LinkParams {
             customer_ref: Some("C-42".into()),
             ..Default::default()

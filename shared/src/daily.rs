@@ -10,6 +10,7 @@ use futures_util::stream::{self, StreamExt};
 use jiff::Timestamp;
 use time::Date;
 
+use crate::clock::SharedClock;
 use crate::domain::local_day::yesterday;
 use crate::domain::{ProviderKind, ProviderUserId, Scopes, WorkItem};
 use crate::queue::{QueueError, WorkQueue};
@@ -37,6 +38,7 @@ pub struct DailyService {
     pub directory: Arc<dyn ConnectionDirectory>,
     pub queue: Arc<dyn WorkQueue>,
     pub segments: u32,
+    pub clock: SharedClock,
 }
 
 /// The work that syncs one of a person's days: every collection their scopes grant, in
@@ -62,7 +64,9 @@ impl DailyService {
         )
     }
 
-    pub async fn run(&self, now: Timestamp) -> Result<DailyReport, DailyError> {
+    /// Queues everyone's yesterday, as of the clock's now.
+    pub async fn run(&self) -> Result<DailyReport, DailyError> {
+        let now = self.clock.timestamp();
         let reports: Vec<Result<DailyReport, DailyError>> = stream::iter(0..self.segments)
             .map(|segment| self.run_segment(segment, now))
             .buffer_unordered(self.segments as usize)

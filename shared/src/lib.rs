@@ -6,6 +6,7 @@
 //! functions → use cases ([`connect`]) → ports ← adapters.
 
 pub mod api;
+pub mod clock;
 pub mod config;
 pub mod connect;
 pub mod connect_link;

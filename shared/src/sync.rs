@@ -26,6 +26,7 @@ use futures_util::future::join_all;
 use futures_util::stream::{self, StreamExt};
 use time::OffsetDateTime;
 
+use crate::clock::SharedClock;
 use crate::domain::{
     Collection, Connection, ConnectionStatus, ContactKey, DailyInteraction, DaySummary,
     ProviderKind, ProviderUserId, Task, WorkItem,
@@ -193,6 +194,7 @@ pub struct SyncService {
     pub retry_queue: Arc<dyn RetryQueue>,
     /// Records each imported day in the person's history and fires their signals.
     pub signals: Arc<SignalService>,
+    pub clock: SharedClock,
 }
 
 /// One (collection, day) to fetch for a person, and the items that asked for it.
@@ -464,7 +466,7 @@ impl SyncService {
     }
 
     async fn fetch(&self, connection: &Connection, f: &Fetch) -> FetchResult {
-        let now = OffsetDateTime::now_utc();
+        let now = self.clock.now();
         let token = match self.fetch_log.begin(&f.key, f.sent_at, now).await {
             Ok(FetchClaim::Proceed(token)) => token,
             Ok(FetchClaim::AlreadyFetched) => return FetchResult::Skipped,
@@ -633,7 +635,7 @@ impl SyncService {
     /// and deletes the contact's signal history (personal data with no further use).
     /// Idempotent, so a retry finishes what a timeout interrupted.
     async fn forget(&self, kind: ProviderKind, user_id: &ProviderUserId) -> Result<(), String> {
-        let at = OffsetDateTime::now_utc() + ACCOUNT_DELETION_GRACE;
+        let at = self.clock.now() + ACCOUNT_DELETION_GRACE;
         let Some(tombstone) = self
             .connections
             .forget(kind, user_id, at)
@@ -778,7 +780,7 @@ impl SyncService {
     async fn import_interactions(&self, pending: &[Pending]) -> Vec<Outcome> {
         let owner = crate::provider::pkce::new_state();
         let owner = owner.as_str();
-        let now = OffsetDateTime::now_utc();
+        let now = self.clock.now();
         // What SAP surely holds already costs a read per (contact, day), not a claim: only
         // days with something changed are claimed, each once.
         let settled = &self.settled(pending, now).await;

@@ -13,6 +13,7 @@ use std::time::Duration as StdDuration;
 
 use time::{Duration, OffsetDateTime};
 
+use crate::clock::SharedClock;
 use crate::domain::{Connection, ConnectionStatus, ProviderKind, ProviderUserId};
 use crate::provider::{ProviderError, Providers};
 use crate::store::{ConnectionStore, StoreError, TokenStore};
@@ -60,6 +61,7 @@ pub struct TokenService {
     providers: Providers,
     connections: Arc<dyn ConnectionStore>,
     tokens: Arc<dyn TokenStore>,
+    clock: SharedClock,
 }
 
 impl TokenService {
@@ -67,12 +69,19 @@ impl TokenService {
         providers: Providers,
         connections: Arc<dyn ConnectionStore>,
         tokens: Arc<dyn TokenStore>,
+        clock: SharedClock,
     ) -> Self {
         TokenService {
             providers,
             connections,
             tokens,
+            clock,
         }
+    }
+
+    /// The clock leases and expiries are judged by.
+    pub fn clock(&self) -> &SharedClock {
+        &self.clock
     }
 
     /// The stored connection whatever its status (revocation needs it).
@@ -108,7 +117,7 @@ impl TokenService {
         user_id: &ProviderUserId,
     ) -> Result<Connection, TokenError> {
         let connection = self.load(provider, user_id).await?;
-        if connection.tokens.expires_at - OffsetDateTime::now_utc() > REFRESH_MARGIN {
+        if connection.tokens.expires_at - self.clock.now() > REFRESH_MARGIN {
             return Ok(connection);
         }
         self.rotate(connection).await
@@ -135,7 +144,7 @@ impl TokenService {
         let owner = crate::provider::pkce::new_state();
         let deadline = tokio::time::Instant::now() + WAIT_FOR_OTHER_REFRESHER;
         let lease_until = loop {
-            let now = OffsetDateTime::now_utc();
+            let now = self.clock.now();
             if self
                 .tokens
                 .acquire_refresh_lease(provider, &user_id, &owner, now, now + LEASE)
@@ -186,7 +195,7 @@ impl TokenService {
         if current.version > seen.version {
             return Ok(Rotation::Current(current));
         }
-        if OffsetDateTime::now_utc() + PROVIDER_CALL >= lease_until {
+        if self.clock.now() + PROVIDER_CALL >= lease_until {
             // The store was slow: the lease could end while the provider call runs.
             return Err(TokenError::Busy);
         }

@@ -12,6 +12,7 @@ use aws_config::SdkConfig;
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
 
 use crate::api::sqs::{RetryConsumer, WorkConsumer, BACKOFF_BASE};
+use crate::clock::{SharedClock, SystemClock};
 use crate::config::{self, ConfigError, ConnectSettings, ContactApi, QueueSettings, SapSettings};
 use crate::connect::ConnectService;
 use crate::daily::DailyService;
@@ -147,7 +148,7 @@ pub async fn oauth_function() -> Result<ConnectService, ConfigError> {
         settings.sap.secret_id.clone(),
         settings.connect.link_secret_id.clone(),
     ]);
-    let ports = AwsPorts(&aws);
+    let ports = AwsPorts::new(&aws);
     let secrets = ports.secrets();
     let service = build_connect(&ports, secrets.clone(), settings);
     secrets.read_ahead(&ids).await;
@@ -160,7 +161,7 @@ pub async fn webhook_function() -> Result<WebhookService, ConfigError> {
     let providers = ProviderSettings::from_env()?;
     let queues = QueueSettings::from_env()?;
     let aws = aws_config().await;
-    let ports = AwsPorts(&aws);
+    let ports = AwsPorts::new(&aws);
     let secrets = ports.secrets();
     let service = build_webhook(&ports, secrets.clone(), &providers, &queues.work_queue_url);
     secrets.read_ahead(&providers.secret_ids()).await;
@@ -174,7 +175,7 @@ pub async fn worker_function() -> Result<WorkConsumer, ConfigError> {
     let aws = aws_config().await;
     let mut ids = settings.providers.secret_ids();
     ids.extend(settings.sap.as_ref().map(|s| s.secret_id.clone()));
-    let ports = AwsPorts(&aws);
+    let ports = AwsPorts::new(&aws);
     let secrets = ports.secrets();
     let consumer = build_worker(&ports, secrets.clone(), settings)?;
     secrets.read_ahead(&ids).await;
@@ -186,7 +187,7 @@ pub async fn token_refresh_function() -> Result<RetryConsumer, ConfigError> {
     let settings = PipelineSettings::refresher_from_env()?;
     let aws = aws_config().await;
     let ids = settings.providers.secret_ids();
-    let ports = AwsPorts(&aws);
+    let ports = AwsPorts::new(&aws);
     let secrets = ports.secrets();
     let consumer = build_refresher(&ports, secrets.clone(), settings)?;
     secrets.read_ahead(&ids).await;
@@ -231,37 +232,59 @@ pub trait Ports {
     fn queue(&self, url: &str) -> Arc<dyn Queue>;
     /// Where signal events go: the named EventBridge bus, or nowhere.
     fn events(&self, bus: Option<&str>) -> Arc<dyn SignalEvents>;
+    /// What time it is, for every use case and adapter of the function.
+    fn clock(&self) -> SharedClock;
 }
 
 /// The production ports: Secrets Manager, DynamoDB, SQS.
-pub struct AwsPorts<'a>(pub &'a SdkConfig);
+pub struct AwsPorts<'a> {
+    pub config: &'a SdkConfig,
+    pub clock: SharedClock,
+}
+
+impl<'a> AwsPorts<'a> {
+    /// AWS on the machine's clock: the functions.
+    pub fn new(config: &'a SdkConfig) -> Self {
+        AwsPorts::with_clock(config, Arc::new(SystemClock))
+    }
+
+    /// AWS on a clock of the caller's (tests against the emulator on a set date).
+    pub fn with_clock(config: &'a SdkConfig, clock: SharedClock) -> Self {
+        AwsPorts { config, clock }
+    }
+}
 
 impl Ports for AwsPorts<'_> {
     fn secrets(&self) -> Arc<SecretCache> {
         Arc::new(SecretCache::new(Arc::new(SecretsManagerSource::new(
-            aws_sdk_secretsmanager::Client::new(self.0),
+            aws_sdk_secretsmanager::Client::new(self.config),
         ))))
     }
 
     fn table(&self, name: &str) -> Arc<dyn Table> {
         Arc::new(DynamoStore::new(
-            aws_sdk_dynamodb::Client::new(self.0),
+            aws_sdk_dynamodb::Client::new(self.config),
             name,
+            self.clock(),
         ))
     }
 
     fn queue(&self, url: &str) -> Arc<dyn Queue> {
-        Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(self.0), url))
+        Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(self.config), url))
     }
 
     fn events(&self, bus: Option<&str>) -> Arc<dyn SignalEvents> {
         match bus {
             Some(bus) => Arc::new(EventBridgeEvents::new(
-                aws_sdk_eventbridge::Client::new(self.0),
+                aws_sdk_eventbridge::Client::new(self.config),
                 bus,
             )),
             None => Arc::new(NoEvents),
         }
+    }
+
+    fn clock(&self) -> SharedClock {
+        self.clock.clone()
     }
 }
 
@@ -269,9 +292,10 @@ pub fn marketing_sink(
     http: reqwest::Client,
     settings: SapSettings,
     secrets: Arc<SecretCache>,
+    clock: SharedClock,
 ) -> Arc<dyn MarketingSink> {
     let api = settings.contact_api;
-    let client = Arc::new(SapClient::new(http, settings, secrets));
+    let client = Arc::new(SapClient::new(http, settings, secrets, clock));
     match api {
         ContactApi::Contact => Arc::new(ContactServiceSink::new(client)),
         ContactApi::Cuan => Arc::new(CuanImportSink::new(client)),
@@ -279,7 +303,7 @@ pub fn marketing_sink(
 }
 
 pub fn connect_service(aws: &SdkConfig, settings: OAuthSettings) -> ConnectService {
-    connect_service_on(&AwsPorts(aws), settings)
+    connect_service_on(&AwsPorts::new(aws), settings)
 }
 
 pub fn connect_service_on(ports: &dyn Ports, settings: OAuthSettings) -> ConnectService {
@@ -292,16 +316,24 @@ fn build_connect(
     settings: OAuthSettings,
 ) -> ConnectService {
     let http = http_client();
+    let clock = ports.clock();
     let store = ports.table(&settings.table_name);
-    let service = ConnectService::new(
-        registry::providers(&settings.providers, http.clone(), secrets.clone()),
-        store.clone(),
-        store.clone(),
-        marketing_sink(http, settings.sap, secrets.clone()),
+    let service = ConnectService {
+        providers: registry::providers(
+            &settings.providers,
+            http.clone(),
+            secrets.clone(),
+            clock.clone(),
+        ),
+        attempts: store.clone(),
+        connections: store.clone(),
+        marketing: marketing_sink(http, settings.sap, secrets.clone(), clock.clone()),
         secrets,
-        settings.connect,
-        settings.mappings,
-    );
+        settings: settings.connect,
+        mappings: settings.mappings,
+        resume: None,
+        clock,
+    };
     match &settings.work_queue_url {
         Some(url) => service.with_resume(store, ports.queue(url)),
         None => service,
@@ -313,7 +345,7 @@ pub fn webhook_service(
     providers: &ProviderSettings,
     work_queue_url: &str,
 ) -> WebhookService {
-    webhook_service_on(&AwsPorts(aws), providers, work_queue_url)
+    webhook_service_on(&AwsPorts::new(aws), providers, work_queue_url)
 }
 
 pub fn webhook_service_on(
@@ -336,8 +368,12 @@ fn build_webhook(
     )
 }
 
-fn token_service(providers: Providers, store: Arc<dyn Table>) -> Arc<TokenService> {
-    Arc::new(TokenService::new(providers, store.clone(), store))
+fn token_service(
+    providers: Providers,
+    store: Arc<dyn Table>,
+    clock: SharedClock,
+) -> Arc<TokenService> {
+    Arc::new(TokenService::new(providers, store.clone(), store, clock))
 }
 
 /// The worker: its use case behind the work queue's adapter.
@@ -345,7 +381,7 @@ pub fn work_consumer(
     aws: &SdkConfig,
     settings: PipelineSettings,
 ) -> Result<WorkConsumer, ConfigError> {
-    work_consumer_on(&AwsPorts(aws), settings)
+    work_consumer_on(&AwsPorts::new(aws), settings)
 }
 
 pub fn work_consumer_on(
@@ -361,18 +397,24 @@ fn build_worker(
     settings: PipelineSettings,
 ) -> Result<WorkConsumer, ConfigError> {
     let http = http_client();
+    let clock = ports.clock();
     let store = ports.table(&settings.table_name);
     let sap = settings
         .sap
         .clone()
         .ok_or(ConfigError::Missing("SAP_BASE_URL"))?;
-    let client = Arc::new(SapClient::new(http.clone(), sap, secrets.clone()));
+    let client = Arc::new(SapClient::new(
+        http.clone(),
+        sap,
+        secrets.clone(),
+        clock.clone(),
+    ));
     let work_queue = ports.queue(&settings.queues.work_queue_url);
     // One client per provider, shared: it holds the per-person request budget.
-    let providers = registry::providers(&settings.providers, http, secrets);
+    let providers = registry::providers(&settings.providers, http, secrets, clock.clone());
     let sync = SyncService {
         providers: providers.clone(),
-        tokens: token_service(providers, store.clone()),
+        tokens: token_service(providers, store.clone(), clock.clone()),
         connections: store.clone(),
         token_store: store.clone(),
         interactions: Arc::new(InteractionServiceSink::new(
@@ -388,8 +430,9 @@ fn build_worker(
             sink: Arc::new(SapSignalSink::new(client, settings.mappings.clone())),
             events: ports.events(settings.event_bus.as_deref()),
             settings: settings.signals,
-            clock: crate::signals::system_clock(),
+            clock: clock.clone(),
         }),
+        clock,
     };
     Ok(WorkConsumer {
         sync,
@@ -405,7 +448,7 @@ pub fn retry_consumer(
     aws: &SdkConfig,
     settings: PipelineSettings,
 ) -> Result<RetryConsumer, ConfigError> {
-    retry_consumer_on(&AwsPorts(aws), settings)
+    retry_consumer_on(&AwsPorts::new(aws), settings)
 }
 
 pub fn retry_consumer_on(
@@ -422,10 +465,12 @@ fn build_refresher(
 ) -> Result<RetryConsumer, ConfigError> {
     let retry_queue = ports.queue(settings.queues.retry_queue_url()?);
     let store = ports.table(&settings.table_name);
+    let clock = ports.clock();
     let refresh = RefreshService {
         tokens: token_service(
-            registry::providers(&settings.providers, http_client(), secrets),
+            registry::providers(&settings.providers, http_client(), secrets, clock.clone()),
             store.clone(),
+            clock,
         ),
         work_queue: ports.queue(&settings.queues.work_queue_url),
         parked: store,
@@ -443,10 +488,19 @@ pub fn daily_service(
     work_queue_url: &str,
     segments: u32,
 ) -> DailyService {
-    let ports = AwsPorts(aws);
+    daily_service_on(&AwsPorts::new(aws), table_name, work_queue_url, segments)
+}
+
+pub fn daily_service_on(
+    ports: &dyn Ports,
+    table_name: &str,
+    work_queue_url: &str,
+    segments: u32,
+) -> DailyService {
     DailyService {
         directory: ports.table(table_name),
         queue: ports.queue(work_queue_url),
         segments,
+        clock: ports.clock(),
     }
 }

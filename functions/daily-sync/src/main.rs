@@ -15,7 +15,7 @@ async fn main() -> Result<(), Error> {
     let service = &service;
     run(service_fn(
         move |_: LambdaEvent<EventBridgeEvent<serde_json::Value>>| async move {
-            let report = fitbridge::telemetry::flushed(service.run(jiff::Timestamp::now())).await?;
+            let report = fitbridge::telemetry::flushed(service.run()).await?;
             Ok::<_, Error>(serde_json::json!({
                 "people": report.people, "queued": report.queued,
                 "without_scopes": report.without_scopes,

@@ -1,7 +1,5 @@
 //! The token-refresh function: a batch from the FIFO retry queue.
 
-use std::time::{Duration, UNIX_EPOCH};
-
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 
@@ -11,7 +9,7 @@ async fn main() -> Result<(), Error> {
     let consumer = fitbridge::wiring::token_refresh_function().await?;
     let consumer = &consumer;
     run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        let deadline = UNIX_EPOCH + Duration::from_millis(event.context.deadline);
+        let deadline = fitbridge::api::sqs::lambda_deadline(event.context.deadline);
         let answer = consumer.handle_until(event.payload, Some(deadline));
         Ok::<SqsBatchResponse, Error>(fitbridge::telemetry::flushed(answer).await)
     }))

@@ -293,11 +293,6 @@ impl Flags {
     }
 }
 
-/// Parses the command line, with today's date (UTC) as the end of time for backfills.
-pub fn parse(args: &[String]) -> Result<Command, UsageError> {
-    parse_on(args, time::OffsetDateTime::now_utc().date())
-}
-
 /// [`parse`] on the given day (UTC): a backfill may not end after it.
 pub fn parse_on(args: &[String], today: Date) -> Result<Command, UsageError> {
     if args.iter().any(|a| a == "-h" || a == "--help") {
@@ -686,6 +681,10 @@ mod tests {
 
     fn args(line: &str) -> Vec<String> {
         line.split_whitespace().map(str::to_owned).collect()
+    }
+
+    fn parse(args: &[String]) -> Result<Command, UsageError> {
+        parse_on(args, TODAY)
     }
 
     fn run(line: &str) -> SubscriberOptions {

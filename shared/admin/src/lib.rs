@@ -52,6 +52,7 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
+use fitbridge::clock::{SharedClock, SystemClock};
 use fitbridge::provider::google_health::subscribers::{
     self, OperationPolling, ProjectSubscribers, Subscriber, SubscriberChanges, SubscriberError,
     DEFAULT_DATA_TYPES,
@@ -217,6 +218,8 @@ pub struct Context {
     /// configuration (`fitbridge::wiring::aws_config`).
     pub secrets: Option<Arc<dyn SecretSource>>,
     pub polling: OperationPolling,
+    /// What "today" is for backfills, and when signed links expire.
+    pub clock: SharedClock,
 }
 
 impl Context {
@@ -225,6 +228,7 @@ impl Context {
             env: Box::new(|name| std::env::var(name).ok()),
             secrets: None,
             polling: OperationPolling::default(),
+            clock: Arc::new(SystemClock),
         }
     }
 }
@@ -315,7 +319,11 @@ impl AwsBackends {
 
 impl Backends for AwsBackends {
     fn table(&self, name: &str) -> Arc<dyn Table> {
-        Arc::new(DynamoStore::new(self.dynamodb.clone(), name))
+        Arc::new(DynamoStore::new(
+            self.dynamodb.clone(),
+            name,
+            Arc::new(SystemClock),
+        ))
     }
 
     fn work_queue(&self, url: &str) -> Arc<dyn WorkQueue> {
@@ -378,7 +386,7 @@ async fn run_on(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> u8 {
-    let command = match args::parse(args) {
+    let command = match args::parse_on(args, context.clock.now().date()) {
         Ok(command) => command,
         Err(e) => {
             let _ = writeln!(err, "error: {e}\n(fitbridge-admin --help shows the usage)");
@@ -402,7 +410,8 @@ async fn run_on(
             people::list(&options, &*backends_or_aws(backends).await).await
         }
         Command::PeopleBackfill(options) => {
-            people::backfill(&options, &*backends_or_aws(backends).await).await
+            let backends = backends_or_aws(backends).await;
+            people::backfill(&options, &*backends, context.clock.timestamp()).await
         }
         Command::PeopleDisconnect(options) => {
             people::disconnect(&options, &*backends_or_aws(backends).await).await
@@ -429,7 +438,11 @@ async fn run_on(
 /// `directory backfill`: one line with what it did.
 async fn directory_backfill(options: &args::DirectoryBackfillOptions) -> Result<String, Failure> {
     let config = fitbridge::wiring::aws_config().await;
-    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), &options.table);
+    let store = DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&config),
+        &options.table,
+        Arc::new(SystemClock),
+    );
     let done = store
         .backfill_directory()
         .await

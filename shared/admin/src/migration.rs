@@ -141,7 +141,9 @@ pub(crate) async fn pending(
                     )) as Arc<dyn SecretSource>
                 }
             };
-            Some(connect_links(link_options, options.to, source).await?)
+            let expires =
+                context.clock.now() + Duration::days(i64::from(link_options.lifetime_days));
+            Some(connect_links(link_options, options.to, source, expires).await?)
         }
         None => None,
     };
@@ -155,6 +157,7 @@ pub(crate) async fn pending(
             Arc::new(DynamoStore::new(
                 aws_sdk_dynamodb::Client::new(&config),
                 &options.table,
+                context.clock.clone(),
             ))
         }
     };
@@ -171,13 +174,13 @@ async fn connect_links(
     options: &LinkOptions,
     provider: ProviderKind,
     source: Arc<dyn SecretSource>,
+    expires: OffsetDateTime,
 ) -> Result<ConnectLinks, Failure> {
     // The error names the secret id, never its value.
     let link_key: LinkKey = SecretCache::new(source)
         .get(&options.secret_id)
         .await
         .map_err(|e| refused(e.to_string()))?;
-    let expires = OffsetDateTime::now_utc() + Duration::days(i64::from(options.lifetime_days));
     Ok(ConnectLinks::new(
         &options.public_base_url,
         provider,
@@ -249,7 +252,7 @@ mod tests {
     #[test]
     fn a_ref_gets_a_link_signed_for_the_successor_and_no_ref_the_plain_one() {
         let key = Secret::new("link-key");
-        let now = OffsetDateTime::now_utc();
+        let now = time::macros::datetime!(2026-12-01 09:00 UTC);
         let base = Url::parse("https://api.example.com/prod/").unwrap();
         let links = ConnectLinks::new(
             &base,

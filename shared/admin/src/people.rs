@@ -215,6 +215,7 @@ fn unreadable(table: &str, person: &Person, e: StoreError) -> Failure {
 pub(crate) async fn backfill(
     options: &BackfillOptions,
     backends: &dyn Backends,
+    now: jiff::Timestamp,
 ) -> Result<String, Failure> {
     let person = &options.person;
     let connection = connection_of(backends, &options.table, person).await?;
@@ -225,8 +226,7 @@ pub(crate) async fn backfill(
             connection.status.as_str()
         )));
     }
-    let today =
-        fitbridge::domain::local_day::today(connection.timezone.as_deref(), jiff::Timestamp::now());
+    let today = fitbridge::domain::local_day::today(connection.timezone.as_deref(), now);
     if options.to > today {
         return Err(usage_error(format!(
             "--to {} has not begun for {person} yet: their today is {today} (time zone {})",

@@ -15,6 +15,7 @@ use std::process::{Command, Output};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+use fitbridge::clock::{Clock, SystemClock};
 use fitbridge::domain::{
     Collection, Connection, ConnectionStatus, ContactKey, ProviderKind, ProviderUserId, Scopes,
     Task, TokenSet, WorkItem,
@@ -27,6 +28,13 @@ use serde_json::Value;
 use time::{Duration, OffsetDateTime};
 
 const BIN: &str = env!("CARGO_BIN_EXE_fitbridge-admin");
+
+/// Now, by the clock the binary and the deployed stack run on: the machine's. The one
+/// wall-clock read of this suite, for inputs relative to now (a token's expiry, the
+/// days to backfill); that it holds on any date is shown by running it under faketime.
+fn stack_now() -> OffsetDateTime {
+    SystemClock.now()
+}
 
 /// The deployed local stack's description (written by `tests/local/deploy.py`).
 fn stack() -> Value {
@@ -80,7 +88,11 @@ impl Emulator {
     }
 
     fn store(&self) -> DynamoStore {
-        DynamoStore::new(aws_sdk_dynamodb::Client::new(&self.aws), &self.table)
+        DynamoStore::new(
+            aws_sdk_dynamodb::Client::new(&self.aws),
+            &self.table,
+            std::sync::Arc::new(SystemClock),
+        )
     }
 
     fn sqs(&self) -> aws_sdk_sqs::Client {
@@ -198,7 +210,7 @@ async fn connect(
         tokens: TokenSet {
             access_token: Secret::new(format!("access-{user}")),
             refresh_token: Secret::new(format!("refresh-{user}")),
-            expires_at: OffsetDateTime::now_utc() + Duration::hours(8),
+            expires_at: stack_now() + Duration::hours(8),
             scopes: Scopes::parse(scopes),
         },
         status: ConnectionStatus::Active,
@@ -231,7 +243,7 @@ fn value_of<'a>(line: &'a str, name: &str) -> &'a str {
 fn is_recent(rfc3339: &str) -> bool {
     let at = OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339)
         .unwrap_or_else(|e| panic!("{rfc3339}: {e}"));
-    (OffsetDateTime::now_utc() - at).abs() < Duration::minutes(5)
+    (stack_now() - at).abs() < Duration::minutes(5)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -260,7 +272,7 @@ async fn people_are_listed_backfilled_and_disconnected_through_the_table_and_the
     )
     .await;
     // Two days imported, as the worker records them; the newer is what the listing shows.
-    let now = OffsetDateTime::now_utc();
+    let now = stack_now();
     for day in ["2026-11-19", "2026-11-20"] {
         let prefix = format!("{active}-{day}-");
         let key = format!("{prefix}steps");
@@ -335,7 +347,7 @@ async fn people_are_listed_backfilled_and_disconnected_through_the_table_and_the
     assert!(!people.iter().any(|p| p["user_id"] == active.as_str()));
 
     // people backfill: one item per day, each for the granted collections.
-    let last = OffsetDateTime::now_utc().date() - Duration::days(1);
+    let last = stack_now().date() - Duration::days(1);
     let first = last - Duration::days(2);
     let backfill = emulator
         .admin(&[

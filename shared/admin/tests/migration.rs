@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use fitbridge::clock::SetClock;
 use fitbridge::connect_link::{self, LinkError, LinkParams};
 use fitbridge::domain::{
     Connection, ConnectionStatus, ContactKey, ProviderKind, ProviderUserId, Scopes, TokenSet,
@@ -25,6 +26,12 @@ use url::Url;
 const LINK_SECRET_ID: &str = "fitbridge/connect-link";
 const LINK_KEY: &str = "link-key-for-the-migration-test";
 const BASE: &str = "https://connect.example.com";
+/// What time it is, for the CLI and the table alike.
+const NOW: OffsetDateTime = time::macros::datetime!(2026-11-30 16:45 UTC);
+
+fn clock() -> Arc<SetClock> {
+    Arc::new(SetClock::frozen(NOW))
+}
 
 fn connection(
     provider: ProviderKind,
@@ -38,7 +45,7 @@ fn connection(
         tokens: TokenSet {
             access_token: Secret::new(format!("access-token-of-{user}")),
             refresh_token: Secret::new(format!("refresh-token-of-{user}")),
-            expires_at: OffsetDateTime::now_utc() + Duration::hours(8),
+            expires_at: NOW + Duration::hours(8),
             scopes: Scopes::parse("profile activity"),
         },
         status: ConnectionStatus::Active,
@@ -57,7 +64,7 @@ fn connection(
 /// Three Fitbit people not yet migrated, one who did migrate (only a tombstone is left
 /// at Fitbit) and a Google Health person.
 async fn store() -> Arc<MemoryStore> {
-    let store = Arc::new(MemoryStore::new());
+    let store = Arc::new(MemoryStore::new(clock()));
     let people = [
         ("GONE01", Some("C-1001"), ConnectionStatus::ProviderGone),
         ("ACTV02", None, ConnectionStatus::Active),
@@ -79,7 +86,7 @@ async fn store() -> Arc<MemoryStore> {
             fitbridge::store::Ending::Migrated {
                 to: ProviderKind::GoogleHealth,
             },
-            time::OffsetDateTime::now_utc(),
+            NOW,
         )
         .await
         .unwrap();
@@ -94,12 +101,22 @@ async fn store() -> Arc<MemoryStore> {
 }
 
 /// Counts every read, of the table and of Secrets Manager.
-#[derive(Default)]
 struct Reads {
     store: MemoryStore,
     fail: bool,
     scans: AtomicUsize,
     secrets: AtomicUsize,
+}
+
+impl Default for Reads {
+    fn default() -> Self {
+        Reads {
+            store: MemoryStore::new(clock()),
+            fail: false,
+            scans: AtomicUsize::default(),
+            secrets: AtomicUsize::default(),
+        }
+    }
 }
 
 #[async_trait]
@@ -153,6 +170,7 @@ async fn admin(
         env: Box::new(|_| None),
         secrets: Some(secrets),
         polling: Default::default(),
+        clock: clock(),
     };
     let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
     let (mut out, mut err) = (Vec::new(), Vec::new());
@@ -252,7 +270,7 @@ async fn with_link_options_a_ref_gets_a_link_signed_for_the_successor() {
     assert!(!result.out.contains(LINK_KEY));
 
     let key = Secret::new(LINK_KEY);
-    let now = OffsetDateTime::now_utc();
+    let now = NOW;
     let link = link_of(&result.out, "GONE01");
     assert!(
         link.starts_with(&format!("{BASE}/connect/google-health?ref=C-1001&expires=")),
@@ -311,7 +329,7 @@ async fn link_days_sets_the_lifetime_and_the_links_follow_the_base_path() {
         "{link}"
     );
     let expires: i64 = link_params(link).expires.unwrap().parse().unwrap();
-    let lifetime = expires - OffsetDateTime::now_utc().unix_timestamp();
+    let lifetime = expires - NOW.unix_timestamp();
     assert!(
         (2 * 86_400 - 60..=2 * 86_400).contains(&lifetime),
         "{lifetime}"
@@ -326,7 +344,7 @@ async fn link_days_sets_the_lifetime_and_the_links_follow_the_base_path() {
 async fn nobody_left_is_a_zero() {
     let result = admin(
         &["migration", "pending", "--table", "t"],
-        Arc::new(MemoryStore::new()),
+        Arc::new(MemoryStore::new(clock())),
         link_secrets(),
     )
     .await;
@@ -470,7 +488,7 @@ async fn a_missing_link_secret_exits_1_before_the_table_is_read() {
 
 #[tokio::test]
 async fn the_store_reports_every_connection_of_a_provider_with_its_update_time() {
-    let before = OffsetDateTime::now_utc() - Duration::seconds(1);
+    let before = NOW - Duration::seconds(1);
     let store = store().await;
     let mut fitbit = store.connections_of(ProviderKind::Fitbit).await.unwrap();
     fitbit.sort_by(|a, b| a.user_id.cmp(&b.user_id));

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use fitbridge::signals::{NoEvents, SignalService};
 
+use fitbridge::clock::{Clock, SetClock};
 use fitbridge::daily;
 use fitbridge::domain::{
     Collection, Connection, ConnectionStatus, ContactKey, DaySummary, ProviderKind, ProviderUserId,
@@ -35,8 +36,10 @@ const WORK_QUEUE: &str = "https://sqs.eu-central-1.amazonaws.com/123456789012/fi
 const DLQ: &str =
     "https://sqs.eu-central-1.amazonaws.com/123456789012/fitbridge-WorkDeadLetterQueue";
 
+/// When the world's clock starts: 10:00 UTC, when UTC−12 is still on the day before.
+const START: OffsetDateTime = time::macros::datetime!(2026-11-25 10:00 UTC);
+
 /// The table and the queues, in memory; counts how often the commands reached for them.
-#[derive(Default)]
 struct MemoryBackends {
     store: Arc<MemoryStore>,
     queues: Mutex<HashMap<String, Arc<MemoryQueue>>>,
@@ -83,6 +86,7 @@ impl Backends for MemoryBackends {
 
 /// The backends, the provider and marketing system the worker talks to, and the worker.
 struct World {
+    clock: Arc<SetClock>,
     backends: Arc<MemoryBackends>,
     provider: Arc<MemoryProvider>,
     marketing: Arc<MemoryMarketing>,
@@ -91,16 +95,27 @@ struct World {
 
 impl World {
     fn new() -> World {
-        let backends = Arc::new(MemoryBackends::default());
+        let clock = Arc::new(SetClock::new(START));
+        let backends = Arc::new(MemoryBackends {
+            store: Arc::new(MemoryStore::new(clock.clone())),
+            queues: Mutex::default(),
+            messages: Mutex::default(),
+            reached: AtomicUsize::default(),
+        });
         let store = backends.store.clone();
-        let provider = Arc::new(MemoryProvider::new(KIND));
+        let provider = Arc::new(MemoryProvider::new(KIND, clock.clone()));
         let marketing = Arc::new(MemoryMarketing::new());
         let providers: Served<dyn Provider> = [(KIND, provider.clone() as Arc<dyn Provider>)]
             .into_iter()
             .collect();
         let worker = SyncService {
             providers: providers.clone(),
-            tokens: Arc::new(TokenService::new(providers, store.clone(), store.clone())),
+            tokens: Arc::new(TokenService::new(
+                providers,
+                store.clone(),
+                store.clone(),
+                clock.clone(),
+            )),
             connections: store.clone(),
             token_store: store.clone(),
             interactions: marketing.clone(),
@@ -113,10 +128,12 @@ impl World {
                 sink: marketing.clone(),
                 events: Arc::new(NoEvents),
                 settings: Default::default(),
-                clock: fitbridge::signals::system_clock(),
+                clock: clock.clone(),
             }),
+            clock: clock.clone(),
         };
         World {
+            clock,
             backends,
             provider,
             marketing,
@@ -126,6 +143,22 @@ impl World {
 
     fn store(&self) -> &MemoryStore {
         &self.backends.store
+    }
+
+    fn now(&self) -> OffsetDateTime {
+        self.clock.now()
+    }
+
+    /// Today in UTC, by the world's clock.
+    fn today_utc(&self) -> Date {
+        self.now().date()
+    }
+
+    /// Whether an RFC 3339 time the CLI printed is within minutes of the world's now.
+    fn is_recent(&self, rfc3339: &str) -> bool {
+        let at = OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339)
+            .unwrap_or_else(|e| panic!("{rfc3339}: {e}"));
+        (self.now() - at).abs() < Duration::minutes(5)
     }
 
     /// A person connected with `scopes`, then put in `status`.
@@ -167,7 +200,7 @@ impl World {
     async fn imported(&self, contact: &ContactKey, day: &str, metric: &str, confirmed: bool) {
         let prefix = format!("{}-{day}-", contact.id);
         let key = format!("{prefix}{metric}");
-        let now = OffsetDateTime::now_utc();
+        let now = self.now();
         let ledger: &dyn ImportLedger = self.store();
         ledger
             .claim(
@@ -206,7 +239,7 @@ impl World {
 
     /// The worker handles `items` as sent now.
     async fn work(&self, items: Vec<WorkItem>) -> Vec<Outcome> {
-        let sent_at = OffsetDateTime::now_utc();
+        let sent_at = self.now();
         let batch: Vec<Work> = items
             .into_iter()
             .map(|item| Work { item, sent_at })
@@ -220,6 +253,7 @@ impl World {
             env: Box::new(|_| None),
             secrets: None,
             polling: Default::default(),
+            clock: self.clock.clone(),
         };
         let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
         let (mut out, mut err) = (Vec::new(), Vec::new());
@@ -245,10 +279,6 @@ struct Ran {
     err: String,
 }
 
-fn today_utc() -> Date {
-    OffsetDateTime::now_utc().date()
-}
-
 /// The line of `<provider>/<user>`.
 fn line_of<'a>(out: &'a str, person: &str) -> &'a str {
     out.lines()
@@ -261,12 +291,6 @@ fn value_of<'a>(line: &'a str, name: &str) -> &'a str {
     line.split(' ')
         .find_map(|w| w.strip_prefix(&format!("{name}=")))
         .unwrap_or_else(|| panic!("no {name}= in {line}"))
-}
-
-fn is_recent(rfc3339: &str) -> bool {
-    let at = OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339)
-        .unwrap_or_else(|e| panic!("{rfc3339}: {e}"));
-    (OffsetDateTime::now_utc() - at).abs() < Duration::minutes(5)
 }
 
 #[tokio::test]
@@ -300,7 +324,7 @@ async fn people_list_shows_each_connection_with_its_status_times_and_last_import
             KIND,
             &ProviderUserId(left.id.clone()),
             Ending::Disconnected,
-            OffsetDateTime::now_utc(),
+            world.now(),
         )
         .await
         .unwrap();
@@ -331,10 +355,10 @@ async fn people_list_shows_each_connection_with_its_status_times_and_last_import
         line.starts_with("fitbit/ACTV01 status=active contact=FITBIT/ACTV01 connected="),
         "{line}"
     );
-    assert!(is_recent(value_of(line, "connected")), "{line}");
-    assert!(is_recent(value_of(line, "consented")), "{line}");
+    assert!(world.is_recent(value_of(line, "connected")), "{line}");
+    assert!(world.is_recent(value_of(line, "consented")), "{line}");
     assert_eq!(value_of(line, "last_day"), "2026-11-20", "the newest day");
-    assert!(is_recent(value_of(line, "last_import")), "{line}");
+    assert!(world.is_recent(value_of(line, "last_import")), "{line}");
 
     let line = line_of(&all.out, "fitbit/GONE02");
     assert_eq!(value_of(line, "status"), "provider_gone");
@@ -405,13 +429,11 @@ async fn people_list_as_json() {
     assert_eq!(first["status"], "active");
     assert_eq!(first["contact"]["origin"], "FITBIT");
     assert_eq!(first["contact"]["id"], "ACTV01");
-    assert!(is_recent(first["connected_at"].as_str().unwrap()));
-    assert!(is_recent(first["consented_at"].as_str().unwrap()));
-    assert!(is_recent(first["updated_at"].as_str().unwrap()));
+    assert!(world.is_recent(first["connected_at"].as_str().unwrap()));
+    assert!(world.is_recent(first["consented_at"].as_str().unwrap()));
+    assert!(world.is_recent(first["updated_at"].as_str().unwrap()));
     assert_eq!(first["last_import"]["day"], "2026-11-20");
-    assert!(is_recent(
-        first["last_import"]["imported_at"].as_str().unwrap()
-    ));
+    assert!(world.is_recent(first["last_import"]["imported_at"].as_str().unwrap()));
     assert_eq!(people[1]["status"], "provider_gone");
     assert_eq!(people[1]["last_import"], Value::Null);
 }
@@ -423,7 +445,7 @@ async fn backfill_queues_the_daily_jobs_work_for_each_day_and_the_worker_imports
         .connected(KIND, "BACK01", "activity sleep", ConnectionStatus::Active)
         .await;
     let user = ProviderUserId("BACK01".into());
-    let last = today_utc() - Duration::days(1);
+    let last = world.today_utc() - Duration::days(1);
     let first = last - Duration::days(2);
     for (n, day) in [first, first + Duration::days(1), last]
         .into_iter()
@@ -541,14 +563,14 @@ async fn backfill_refuses_people_who_are_not_connected_parked_or_without_data_sc
             KIND,
             &ProviderUserId(left.id),
             Ending::Disconnected,
-            OffsetDateTime::now_utc(),
+            world.now(),
         )
         .await
         .unwrap();
     world
         .connected(KIND, "ACTV04", "activity", ConnectionStatus::Active)
         .await;
-    let day = (today_utc() - Duration::days(3)).to_string();
+    let day = (world.today_utc() - Duration::days(3)).to_string();
     for (user, why) in [
         (
             "NEVER0",
@@ -601,26 +623,29 @@ async fn backfill_refuses_a_day_that_has_not_begun_where_the_person_lives() {
         consented_at: None,
     };
     world.store().save_connected(&connection).await.unwrap();
-    let today = today_utc().to_string();
+    // At 10:00 UTC it is still yesterday in UTC−12.
+    let today = world.today_utc().to_string();
     let their_today =
-        fitbridge::domain::local_day::today(Some("Etc/GMT+12"), jiff::Timestamp::now());
+        fitbridge::domain::local_day::today(Some("Etc/GMT+12"), world.clock.timestamp());
+    assert!(their_today < world.today_utc());
     let result = world.admin(&backfill_args("WEST01", &today, &today)).await;
-    if their_today < today_utc() {
-        assert_eq!(result.code, EXIT_USAGE, "{}", result.err);
-        assert!(
-            result.err.contains(&format!(
-                "has not begun for fitbit/WEST01 yet: their today is {their_today} \
-                 (time zone Etc/GMT+12)"
-            )),
-            "{}",
-            result.err
-        );
-        assert!(world.queued().is_empty());
-    } else {
-        // Past noon UTC the day has begun everywhere.
-        assert_eq!(result.code, EXIT_OK, "{}", result.err);
-        assert_eq!(world.queued().len(), 1);
-    }
+    assert_eq!(result.code, EXIT_USAGE, "{}", result.err);
+    assert!(
+        result.err.contains(&format!(
+            "has not begun for fitbit/WEST01 yet: their today is {their_today} \
+             (time zone Etc/GMT+12)"
+        )),
+        "{}",
+        result.err
+    );
+    assert!(world.queued().is_empty());
+    // Past noon UTC the day has begun everywhere.
+    world
+        .clock
+        .set(START.replace_time(time::macros::time!(12:30)));
+    let result = world.admin(&backfill_args("WEST01", &today, &today)).await;
+    assert_eq!(result.code, EXIT_OK, "{}", result.err);
+    assert_eq!(world.queued().len(), 1);
 }
 
 #[tokio::test]
@@ -629,9 +654,9 @@ async fn usage_errors_reach_neither_the_table_nor_a_queue() {
     world
         .connected(KIND, "ACTV01", "activity", ConnectionStatus::Active)
         .await;
-    let tomorrow = (today_utc() + Duration::days(1)).to_string();
-    let long_ago = (today_utc() - Duration::days(91)).to_string();
-    let yesterday = (today_utc() - Duration::days(1)).to_string();
+    let tomorrow = (world.today_utc() + Duration::days(1)).to_string();
+    let long_ago = (world.today_utc() - Duration::days(91)).to_string();
+    let yesterday = (world.today_utc() - Duration::days(1)).to_string();
     let cases: Vec<Vec<&str>> = vec![
         vec!["people", "list"],
         vec!["people", "list", "--table", TABLE, "--status", "asleep"],

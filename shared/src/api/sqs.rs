@@ -47,7 +47,8 @@ pub struct Delivery {
 }
 
 impl Delivery {
-    pub fn from_record(record: &SqsMessage) -> Delivery {
+    /// `now`: the send time of a record that does not say (never seen from SQS).
+    pub fn from_record(record: &SqsMessage, now: OffsetDateTime) -> Delivery {
         let receive_count = record
             .attributes
             .get("ApproximateReceiveCount")
@@ -58,7 +59,7 @@ impl Delivery {
             .get("SentTimestamp")
             .and_then(|v| v.parse::<i128>().ok())
             .and_then(|ms| OffsetDateTime::from_unix_timestamp_nanos(ms * 1_000_000).ok())
-            .unwrap_or_else(OffsetDateTime::now_utc);
+            .unwrap_or(now);
         Delivery {
             body: record.body.clone().unwrap_or_default(),
             receive_count,
@@ -113,7 +114,12 @@ pub struct WorkConsumer {
 impl WorkConsumer {
     /// The worker function: one batch of work messages.
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
-        let deliveries: Vec<Delivery> = event.records.iter().map(Delivery::from_record).collect();
+        let now = self.sync.clock.now();
+        let deliveries: Vec<Delivery> = event
+            .records
+            .iter()
+            .map(|r| Delivery::from_record(r, now))
+            .collect();
         let decisions = self.decide(&deliveries).await;
         let response = settle(&event.records, &decisions, self.redelivery.as_ref()).await;
         tracing::info!(
@@ -185,6 +191,12 @@ pub struct RetryConsumer {
     pub backoff_base: Duration,
 }
 
+/// An invocation's deadline as the Lambda runtime gives it (milliseconds since the epoch).
+pub fn lambda_deadline(millis: u64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
 /// The most one refresh may take: waiting for another refresher (5 s), the provider
 /// call (8 s) and the store. A record is started only with this much time left.
 const ONE_REFRESH: Duration = Duration::from_secs(15);
@@ -202,16 +214,14 @@ impl RetryConsumer {
     pub async fn handle_until(
         &self,
         event: SqsEvent,
-        deadline: Option<std::time::SystemTime>,
+        deadline: Option<OffsetDateTime>,
     ) -> SqsBatchResponse {
         let mut decisions = Vec::with_capacity(event.records.len());
         let mut failed_groups = HashSet::new();
         for record in &event.records {
             let group = record.attributes.get("MessageGroupId").cloned();
-            let out_of_time = deadline.is_some_and(|d| {
-                d.duration_since(std::time::SystemTime::now())
-                    .map_or(true, |left| left < ONE_REFRESH)
-            });
+            let now = self.refresh.tokens.clock().now();
+            let out_of_time = deadline.is_some_and(|d| d - now < ONE_REFRESH);
             if out_of_time || group.as_ref().is_some_and(|g| failed_groups.contains(g)) {
                 if let Some(g) = group {
                     failed_groups.insert(g);
@@ -219,7 +229,7 @@ impl RetryConsumer {
                 decisions.push(Decision::RedeliverAfter(Duration::from_secs(5)));
                 continue;
             }
-            let d = Delivery::from_record(record);
+            let d = Delivery::from_record(record, now);
             let decision = match serde_json::from_str::<RetryRequest>(&d.body) {
                 Ok(request) => {
                     let outcome = self.refresh.handle(&request).await;

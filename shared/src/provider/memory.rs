@@ -18,6 +18,7 @@ use super::{
     pkce, AuthorizeRequest, Notifications, Person, Provider, ProviderError, ProviderKind, Received,
     TokenGrant, Webhook, WebhookRefusal, WebhookRequest,
 };
+use crate::clock::SharedClock;
 use crate::domain::{
     Collection, DaySummary, Profile, ProviderUserId, Scopes, Task, TokenSet, WorkItem,
 };
@@ -75,14 +76,17 @@ pub struct MemoryProvider {
     /// The webhook's shared secret (`Authorization: Bearer <secret>`).
     webhook_secret: String,
     state: Mutex<State>,
+    /// Tokens expire by it.
+    clock: SharedClock,
 }
 
 impl MemoryProvider {
     /// A provider playing `kind`, with single-use refresh tokens and per-person
     /// subscriptions.
-    pub fn new(kind: ProviderKind) -> Self {
+    pub fn new(kind: ProviderKind, clock: SharedClock) -> Self {
         MemoryProvider {
             kind,
+            clock,
             single_use_refresh: true,
             per_person_subscriptions: true,
             webhook_secret: "memory-webhook-secret".into(),
@@ -150,18 +154,25 @@ impl MemoryProvider {
     /// Tokens as a finished connect would hold them.
     pub fn grant(&self, user_id: &str, scopes: &str) -> TokenSet {
         let mut s = self.lock();
-        Self::issue(&mut s, user_id, &Scopes::parse(scopes), None)
+        Self::issue(
+            &mut s,
+            self.clock.now(),
+            user_id,
+            &Scopes::parse(scopes),
+            None,
+        )
     }
 
     fn issue(
         s: &mut State,
+        now: OffsetDateTime,
         user: &str,
         scopes: &Scopes,
         keep_refresh: Option<&Secret>,
     ) -> TokenSet {
         s.serial += 1;
         let access = format!("access-{user}-{}", s.serial);
-        let expires_at = OffsetDateTime::now_utc() + ACCESS_TOKEN_LIFETIME;
+        let expires_at = now + ACCESS_TOKEN_LIFETIME;
         s.access.insert(
             access.clone(),
             Access {
@@ -190,7 +201,7 @@ impl MemoryProvider {
 
     /// Every access token of the person expires now.
     pub fn expire_access_tokens(&self, user_id: &str) {
-        let past = OffsetDateTime::now_utc() - Duration::seconds(1);
+        let past = self.clock.now() - Duration::seconds(1);
         for a in self
             .lock()
             .access
@@ -242,7 +253,11 @@ impl MemoryProvider {
     }
 
     /// The person and scopes of a live access token.
-    fn authorize(s: &State, token: &Secret) -> Result<(String, Scopes), ProviderError> {
+    fn authorize(
+        s: &State,
+        token: &Secret,
+        now: OffsetDateTime,
+    ) -> Result<(String, Scopes), ProviderError> {
         let a = s
             .access
             .get(token.expose())
@@ -250,7 +265,7 @@ impl MemoryProvider {
         if a.revoked {
             return Err(ProviderError::InvalidToken);
         }
-        if a.expires_at <= OffsetDateTime::now_utc() {
+        if a.expires_at <= now {
             return Err(ProviderError::AccessTokenExpired);
         }
         Ok((a.user.clone(), a.scopes.clone()))
@@ -300,7 +315,13 @@ impl Provider for MemoryProvider {
             // One active pair per person: a new grant kills the old refresh token.
             s.refresh.retain(|_, (u, _)| *u != pending.user);
         }
-        let tokens = Self::issue(&mut s, &pending.user, &pending.scopes, None);
+        let tokens = Self::issue(
+            &mut s,
+            self.clock.now(),
+            &pending.user,
+            &pending.scopes,
+            None,
+        );
         Ok(TokenGrant {
             tokens,
             user_id: Some(ProviderUserId(pending.user)),
@@ -320,10 +341,11 @@ impl Provider for MemoryProvider {
         *s.refreshes.entry(user.clone()).or_default() += 1;
         if self.single_use_refresh {
             s.refresh.remove(tokens.refresh_token.expose());
-            Ok(Self::issue(&mut s, &user, &scopes, None))
+            Ok(Self::issue(&mut s, self.clock.now(), &user, &scopes, None))
         } else {
             Ok(Self::issue(
                 &mut s,
+                self.clock.now(),
                 &user,
                 &scopes,
                 Some(&tokens.refresh_token),
@@ -352,7 +374,7 @@ impl Provider for MemoryProvider {
 
     async fn identify(&self, grant: &TokenGrant) -> Result<Person, ProviderError> {
         let s = self.lock();
-        let (user, _) = Self::authorize(&s, &grant.tokens.access_token)?;
+        let (user, _) = Self::authorize(&s, &grant.tokens.access_token, self.clock.now())?;
         let person = s.people.get(&user).cloned().unwrap_or_default();
         Ok(Person {
             user_id: ProviderUserId(user),
@@ -369,7 +391,7 @@ impl Provider for MemoryProvider {
         date: Date,
     ) -> Result<DaySummary, ProviderError> {
         let mut s = self.lock();
-        let (user, scopes) = Self::authorize(&s, access_token)?;
+        let (user, scopes) = Self::authorize(&s, access_token, self.clock.now())?;
         if user != user_id.0 {
             return Err(ProviderError::InvalidToken);
         }
@@ -397,7 +419,7 @@ impl Provider for MemoryProvider {
             return Vec::new();
         }
         let mut s = self.lock();
-        if Self::authorize(&s, access_token).is_err() {
+        if Self::authorize(&s, access_token, self.clock.now()).is_err() {
             return Vec::new();
         }
         for c in collections {

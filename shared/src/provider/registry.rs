@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use super::google_health::signature::{HttpKeysetSource, KeysetCache};
 use super::{fitbit, google_health, Provider, Providers, Webhook, Webhooks};
+use crate::clock::SharedClock;
 use crate::config::ConfigError;
 use crate::domain::{Collection, Scopes};
 use crate::marketing::mapping::InteractionMapping;
@@ -128,6 +129,7 @@ pub fn providers(
     settings: &ProviderSettings,
     http: reqwest::Client,
     secrets: Arc<SecretCache>,
+    clock: SharedClock,
 ) -> Providers {
     let mut map: BTreeMap<ProviderKind, Arc<dyn Provider>> = BTreeMap::new();
     if let Some(s) = &settings.fitbit {
@@ -137,6 +139,7 @@ pub fn providers(
                 http.clone(),
                 s.clone(),
                 secrets.clone(),
+                clock.clone(),
             )),
         );
     }
@@ -147,6 +150,7 @@ pub fn providers(
                 http,
                 s.clone(),
                 secrets,
+                clock,
             )),
         );
     }

@@ -14,10 +14,14 @@
 //! - Attributes are written only when their value changes, and the value they replace is
 //!   removed in the same changeset. The score is of the days before the person's today,
 //!   so it changes at most once a day with new data (and when a past day is corrected).
-//! - Rules are evaluated as of each recorded day within [`RECENT_DAYS`] of the person's
-//!   today (their time zone, the service's [`Clock`]), whichever days changed: a backfill
-//!   of old days builds history and lifetime totals, and fires what they mean for the
-//!   windows ending now, never a streak from last month, in whatever order its days arrive.
+//! - A rule fires only for the period current on the person's today (their time zone, the
+//!   service's [`Clock`](crate::clock::Clock)): a period that has ended never fires, so a
+//!   late or backfilled day completes no past period, and one evaluation fires each rule
+//!   at most once. It is evaluated as of each recorded day of that period within
+//!   [`RECENT_DAYS`] of today, whichever days changed, and fires for the first day it is
+//!   met on: a backfill of old days builds history and lifetime totals, and fires what
+//!   they mean for the windows ending now, in whatever order its days arrive. A milestone's
+//!   period is `ever`, so it fires once, whenever it is first seen met.
 //! - Nothing here calls a provider: the history holds what evaluation needs.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -27,6 +31,7 @@ use async_trait::async_trait;
 use serde::Serialize;
 use time::Date;
 
+use crate::clock::SharedClock;
 use crate::domain::{Collection, ContactKey, DaySummary, ProviderKind, ProviderUserId};
 use crate::marketing::{AttributeChange, MarketingError, SignalInteraction, SignalSink};
 use crate::store::StoreError;
@@ -41,15 +46,9 @@ pub mod send_time;
 use history::{History, MonthHistory, MonthKey};
 use rules::{Figures, Rules};
 
-/// How far behind the person's newest day a day may be and still fire a rule.
+/// How far back from the person's today a day may lie and still fire a rule (for the
+/// period that is current today).
 pub const RECENT_DAYS: i64 = 7;
-/// What time it is: the system clock in production, a set one in tests.
-pub type Clock = Arc<dyn Fn() -> jiff::Timestamp + Send + Sync>;
-
-/// The system clock.
-pub fn system_clock() -> Clock {
-    Arc::new(jiff::Timestamp::now)
-}
 
 /// Version conflicts tolerated before the work is handed back for a retry.
 const ATTEMPTS: usize = 4;
@@ -273,7 +272,7 @@ pub struct SignalService {
     pub sink: Arc<dyn SignalSink>,
     pub events: Arc<dyn SignalEvents>,
     pub settings: SignalSettings,
-    pub clock: Clock,
+    pub clock: SharedClock,
 }
 
 /// A rule met for a period it has not fired in.
@@ -337,7 +336,7 @@ impl SignalService {
             }
             // The right to write: taken with a versioned save of the state, so of two
             // observers only one writes, and the other sees what it wrote.
-            let now = (self.clock)().as_second();
+            let now = self.clock.now().unix_timestamp();
             if state.writing_until.is_some_and(|until| until >= now) {
                 return Err(SignalError::Contended);
             }
@@ -476,49 +475,56 @@ impl SignalService {
             day: crate::domain::work::iso_date::format(day),
             body,
         };
-        let today = crate::domain::local_day::today(observed.timezone.as_deref(), (self.clock)());
+        let today =
+            crate::domain::local_day::today(observed.timezone.as_deref(), self.clock.timestamp());
         let recent = today - time::Duration::days(RECENT_DAYS);
         // Every recorded recent day, not only the observed ones: an old day arriving
         // late (a backfill in any order) changes the windows that end on recent days.
+        // A day after the person's today (a clock or time zone ahead of ours) waits
+        // until it has begun for them.
         let days: Vec<Date> = history
             .days()
             .map(|(d, _)| d)
-            .filter(|d| *d >= recent)
+            .filter(|d| *d >= recent && *d <= today)
             .collect();
-        let mut seen = BTreeSet::new();
         for rule in &self.settings.rules.0 {
-            for day in &days {
-                let period = rule.period().of(*day);
-                let key = format!("{}#{period}", rule.id);
-                if state.fired.contains_key(&key) || seen.contains(&key) {
-                    continue;
-                }
-                if let Some(figures) = rule.evaluate(history, *day) {
-                    seen.insert(key);
-                    let interaction = SignalInteraction {
-                        provider: observed.provider,
-                        contact: observed.contact.clone(),
-                        rule_id: rule.id.clone(),
-                        period: period.clone(),
-                        day: *day,
-                        interaction_type: rule.interaction_type.clone(),
-                        content: serde_json::to_string(&figures).expect("plain data"),
-                    };
-                    decision.fired.push(Firing {
-                        event: event(
-                            *day,
-                            interaction.source_object(),
-                            EventBody::Rule {
-                                rule_id: rule.id.clone(),
-                                period,
-                                figures,
-                            },
-                            "fitbridge.rule_fired",
-                        ),
-                        interaction,
-                    });
-                }
+            // Only the period current today may fire: one that has ended never does, so
+            // a late or backfilled day completes no past period, and one evaluation
+            // fires a rule at most once.
+            let period = rule.period().of(today);
+            let key = format!("{}#{period}", rule.id);
+            if state.fired.contains_key(&key) {
+                continue;
             }
+            let met = days
+                .iter()
+                .filter(|day| rule.period().of(**day) == period)
+                .find_map(|day| Some((*day, rule.evaluate(history, *day)?)));
+            let Some((day, figures)) = met else {
+                continue;
+            };
+            let interaction = SignalInteraction {
+                provider: observed.provider,
+                contact: observed.contact.clone(),
+                rule_id: rule.id.clone(),
+                period: period.clone(),
+                day,
+                interaction_type: rule.interaction_type.clone(),
+                content: serde_json::to_string(&figures).expect("plain data"),
+            };
+            decision.fired.push(Firing {
+                event: event(
+                    day,
+                    interaction.source_object(),
+                    EventBody::Rule {
+                        rule_id: rule.id.clone(),
+                        period,
+                        figures,
+                    },
+                    "fitbridge.rule_fired",
+                ),
+                interaction,
+            });
         }
 
         let s = &self.settings;

@@ -45,6 +45,7 @@ use super::{
     ImportRecord, LatestImport, LedgerEntry, ParkedWork, PendingAuthorization, Revocation,
     StateError, StoreError, TokenStore, Tombstone,
 };
+use crate::clock::SharedClock;
 use crate::connect_link::VerifiedLink;
 use crate::domain::{
     Collection, Connection, ConnectionStatus, ContactKey, DailyInteraction, ProviderKind,
@@ -78,14 +79,17 @@ pub struct DynamoStore {
     pub(super) table: String,
     /// DynamoDB's `Limit` for scans; `None`: pages of up to 1 MB.
     scan_limit: Option<i32>,
+    /// What writes are stamped with and expiries judged by.
+    pub(super) clock: SharedClock,
 }
 
 impl DynamoStore {
-    pub fn new(client: Client, table: impl Into<String>) -> Self {
+    pub fn new(client: Client, table: impl Into<String>, clock: SharedClock) -> Self {
         DynamoStore {
             client,
             table: table.into(),
             scan_limit: None,
+            clock,
         }
     }
 
@@ -556,7 +560,7 @@ impl ConnectAttempts for DynamoStore {
             .condition_expression("attribute_not_exists(pk) OR holder = :me OR #ttl <= :now")
             .expression_attribute_names("#ttl", "ttl")
             .expression_attribute_values(":me", s(holder))
-            .expression_attribute_values(":now", n(OffsetDateTime::now_utc().unix_timestamp()))
+            .expression_attribute_values(":now", n(self.clock.now().unix_timestamp()))
             .send()
             .await;
         Ok(conditional(result)?.is_some())
@@ -621,7 +625,7 @@ impl ConnectionStore for DynamoStore {
             });
         };
         let old = removed.attributes.unwrap_or_default();
-        let revoked_at = OffsetDateTime::now_utc();
+        let revoked_at = self.clock.now();
         let mut tombstone = Self::connection_key(provider, user_id);
         tombstone.insert("sk".into(), s(REVOKED_SK));
         tombstone.insert("reason".into(), s(ending.to_string()));
@@ -665,7 +669,7 @@ impl ConnectionStore for DynamoStore {
             .await
             .map_err(unavailable)?;
         // TTL deletes lazily: an expired tombstone counts as gone.
-        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let now = self.clock.now().unix_timestamp();
         out.item
             .filter(|item| get_n(item, "ttl").map_or(true, |ttl| ttl > now))
             .as_ref()
@@ -695,7 +699,7 @@ impl ConnectionStore for DynamoStore {
             .expression_attribute_names("#ttl", "ttl")
             .expression_attribute_values(":at", n(at.unix_timestamp()))
             .expression_attribute_values(":disconnected", s("disconnected"))
-            .expression_attribute_values(":now", n(OffsetDateTime::now_utc().unix_timestamp()))
+            .expression_attribute_values(":now", n(self.clock.now().unix_timestamp()))
             .return_values(ReturnValue::AllNew)
             .send()
             .await;
@@ -732,7 +736,7 @@ impl ConnectionStore for DynamoStore {
     }
 
     async fn save_connected(&self, c: &Connection) -> Result<u64, StoreError> {
-        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let now = self.clock.now().unix_timestamp();
         let mut set = vec![
             "provider = :provider",
             "user_id = :user_id",
@@ -763,7 +767,7 @@ impl ConnectionStore for DynamoStore {
             (":zero".into(), n(0)),
             (":one".into(), n(1)),
             (":now".into(), n(now)),
-            (":consented".into(), n(millis(OffsetDateTime::now_utc()))),
+            (":consented".into(), n(millis(self.clock.now()))),
         ]);
         // A reconnect through a plain link keeps the customer id an earlier signed link
         // verified; a new signed link replaces it.
@@ -825,7 +829,7 @@ impl ConnectionStore for DynamoStore {
             .expression_attribute_values(":e", n(tokens.expires_at.unix_timestamp()))
             .expression_attribute_values(":s", s(tokens.scopes.to_space_separated()))
             .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":now", n(OffsetDateTime::now_utc().unix_timestamp()))
+            .expression_attribute_values(":now", n(self.clock.now().unix_timestamp()))
             .send()
             .await;
         Ok(conditional(result)?.is_some())
@@ -920,7 +924,7 @@ impl TokenStore for DynamoStore {
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":expected", n(expected_version as i64))
             .expression_attribute_values(":owner", s(owner))
-            .expression_attribute_values(":now", n(OffsetDateTime::now_utc().unix_timestamp()))
+            .expression_attribute_values(":now", n(self.clock.now().unix_timestamp()))
             .return_values(ReturnValue::UpdatedNew)
             .send()
             .await;
@@ -971,7 +975,7 @@ impl TokenStore for DynamoStore {
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":status", s(status.as_str()))
-            .expression_attribute_values(":now", n(OffsetDateTime::now_utc().unix_timestamp()));
+            .expression_attribute_values(":now", n(self.clock.now().unix_timestamp()));
         if let Some(directory_key) = directory_key {
             request = request.expression_attribute_values(":directory_key", directory_key);
         }
@@ -1142,7 +1146,7 @@ impl ImportLedger for DynamoStore {
             expression = format!("SET {} {expression} DELETE started :done", sets.join(", "));
             update = update
                 .expression_attribute_values(":done", AttributeValue::Ss(done))
-                .expression_attribute_values(":now", n(OffsetDateTime::now_utc().unix_timestamp()));
+                .expression_attribute_values(":now", n(self.clock.now().unix_timestamp()));
         }
         update
             .update_expression(expression)
@@ -1243,7 +1247,7 @@ impl ParkedWork for DynamoStore {
         provider: ProviderKind,
         user_id: &ProviderUserId,
     ) -> Result<Vec<(String, WorkItem)>, StoreError> {
-        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let now = self.clock.now().unix_timestamp();
         let query = self
             .client
             .query()
@@ -1285,7 +1289,7 @@ impl ParkedWork for DynamoStore {
 
     async fn park(&self, item: &WorkItem, reason: &str) -> Result<(), StoreError> {
         let body = serde_json::to_string(item).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let now = self.clock.now().unix_timestamp();
         let mut record: Item = HashMap::from([
             (
                 "pk".to_owned(),

@@ -10,6 +10,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
+use crate::clock::SharedClock;
 use crate::signals::history::{History, MonthHistory, MonthKey};
 use crate::signals::{SignalState, SignalStore};
 use sha2::{Digest, Sha256};
@@ -77,9 +78,9 @@ struct Tables {
 }
 
 /// Every storage port over one in-memory table.
-#[derive(Default)]
 pub struct MemoryStore {
     tables: Mutex<Tables>,
+    clock: SharedClock,
 }
 
 fn millis(t: OffsetDateTime) -> i64 {
@@ -98,8 +99,12 @@ fn condition_failed(what: &str) -> StoreError {
 }
 
 impl MemoryStore {
-    pub fn new() -> Self {
-        Self::default()
+    /// An empty table whose writes are stamped, and expiries judged, by `clock`.
+    pub fn new(clock: SharedClock) -> Self {
+        MemoryStore {
+            tables: Mutex::default(),
+            clock,
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, Tables> {
@@ -192,7 +197,7 @@ impl ConnectAttempts for MemoryStore {
         link: &crate::connect_link::VerifiedLink,
         holder: &str,
     ) -> Result<bool, StoreError> {
-        let now = OffsetDateTime::now_utc();
+        let now = self.clock.now();
         let mut t = self.lock();
         match t.links.get(&link.id) {
             Some((other, expires)) if other != holder && *expires > now => Ok(false),
@@ -237,7 +242,7 @@ impl ConnectionStore for MemoryStore {
         let tombstone = Tombstone {
             contact: c.contact,
             ending,
-            revoked_at: OffsetDateTime::now_utc(),
+            revoked_at: self.clock.now(),
             flag_pending: ending == Ending::Disconnected,
             forget_at: None,
         };
@@ -269,7 +274,7 @@ impl ConnectionStore for MemoryStore {
         provider: ProviderKind,
         user_id: &ProviderUserId,
     ) -> Result<Option<Tombstone>, StoreError> {
-        let now = OffsetDateTime::now_utc();
+        let now = self.clock.now();
         Ok(self
             .lock()
             .tombstones
@@ -312,13 +317,13 @@ impl ConnectionStore for MemoryStore {
                     existing.timezone = c.timezone.clone();
                 }
                 existing.version += 1;
-                existing.consented_at = Some(OffsetDateTime::now_utc());
+                existing.consented_at = Some(self.clock.now());
                 existing.version
             }
             None => {
                 let mut fresh = c.clone();
                 fresh.version = 1;
-                fresh.consented_at = Some(OffsetDateTime::now_utc());
+                fresh.consented_at = Some(self.clock.now());
                 fresh.subscriptions = BTreeSet::new();
                 t.connections.insert(key.clone(), fresh);
                 1
@@ -326,8 +331,8 @@ impl ConnectionStore for MemoryStore {
         };
         t.connected_at
             .entry(key.clone())
-            .or_insert_with(OffsetDateTime::now_utc);
-        t.updated_at.insert(key, OffsetDateTime::now_utc());
+            .or_insert_with(|| self.clock.now());
+        t.updated_at.insert(key, self.clock.now());
         Ok(version)
     }
 
@@ -344,7 +349,7 @@ impl ConnectionStore for MemoryStore {
         };
         c.tokens = tokens.clone();
         c.version += 1;
-        t.updated_at.insert(key, OffsetDateTime::now_utc());
+        t.updated_at.insert(key, self.clock.now());
         Ok(true)
     }
 
@@ -425,7 +430,7 @@ impl TokenStore for MemoryStore {
         c.version += 1;
         let version = c.version;
         t.leases.remove(&key);
-        t.updated_at.insert(key, OffsetDateTime::now_utc());
+        t.updated_at.insert(key, self.clock.now());
         Ok(Some(version))
     }
 
@@ -456,7 +461,7 @@ impl TokenStore for MemoryStore {
             .get_mut(&key)
             .ok_or_else(|| condition_failed("no connection"))?;
         c.status = status;
-        t.updated_at.insert(key, OffsetDateTime::now_utc());
+        t.updated_at.insert(key, self.clock.now());
         Ok(())
     }
 }
@@ -562,7 +567,7 @@ impl ImportLedger for MemoryStore {
                 .or_default();
             entry.hash = Some(record.hash.clone());
             entry.interaction_id = Some(record.interaction_id.clone());
-            entry.imported_at = Some(OffsetDateTime::now_utc());
+            entry.imported_at = Some(self.clock.now());
         }
         Ok(())
     }
@@ -610,7 +615,7 @@ impl ParkedWork for MemoryStore {
             .or_default()
             .insert(
                 hex_sha256(body.as_bytes()),
-                (item.clone(), reason.to_owned(), OffsetDateTime::now_utc()),
+                (item.clone(), reason.to_owned(), self.clock.now()),
             );
         Ok(())
     }
@@ -620,7 +625,7 @@ impl ParkedWork for MemoryStore {
         provider: ProviderKind,
         user_id: &ProviderUserId,
     ) -> Result<Vec<(String, WorkItem)>, StoreError> {
-        let oldest = OffsetDateTime::now_utc() - PARKED_RETENTION;
+        let oldest = self.clock.now() - PARKED_RETENTION;
         Ok(self
             .lock()
             .parked

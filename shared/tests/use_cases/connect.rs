@@ -99,9 +99,9 @@ async fn states_are_single_use_and_forgeries_are_refused() {
     ));
 }
 
-fn signed_link(customer_ref: &str, valid_for: time::Duration) -> LinkParams {
+fn signed_link(w: &World, customer_ref: &str, valid_for: time::Duration) -> LinkParams {
     let key = Secret::new(LINK_KEY);
-    let expires = (time::OffsetDateTime::now_utc() + valid_for).unix_timestamp();
+    let expires = (w.now() + valid_for).unix_timestamp();
     LinkParams {
         customer_ref: Some(customer_ref.into()),
         expires: Some(expires.to_string()),
@@ -115,7 +115,7 @@ async fn a_consent_finished_in_another_browser_connects_nothing() {
     // URL to somebody else, whose data would land on the sender's customer record.
     let w = World::new();
     w.provider.add_person("VIC", person("Vic"), "activity");
-    let link = signed_link("C-ATTACKER", time::Duration::minutes(10));
+    let link = signed_link(&w, "C-ATTACKER", time::Duration::minutes(10));
     let others = [None, Some("x".repeat(43)), Some(String::new())];
     for other_browser in others.clone() {
         let attacker = consent(&w, "VIC", &link).await;
@@ -175,7 +175,7 @@ async fn a_signed_link_makes_one_connection() {
     let w = World::new();
     w.provider.add_person("XIA", person("Xia"), "activity");
     w.provider.add_person("YAN", person("Yan"), "activity");
-    let link = signed_link("C-7", time::Duration::days(14));
+    let link = signed_link(&w, "C-7", time::Duration::days(14));
     // Two attempts with the link before either finished: only the first callback wins.
     let first = consent(&w, "XIA", &link).await;
     let second = consent(&w, "YAN", &link).await;
@@ -193,7 +193,7 @@ async fn a_signed_link_makes_one_connection() {
 async fn a_link_whose_connect_failed_can_be_used_again() {
     let w = World::new();
     w.provider.add_person("ZOE", person("Zoe"), "activity");
-    let link = signed_link("C-8", time::Duration::days(14));
+    let link = signed_link(&w, "C-8", time::Duration::days(14));
     let params = consent(&w, "ZOE", &link).await;
     w.marketing.fail_next(1);
     assert!(w.connect.complete(KIND, &params).await.is_err());
@@ -206,7 +206,11 @@ async fn a_link_whose_connect_failed_can_be_used_again() {
 #[tokio::test]
 async fn a_link_valid_for_longer_than_the_maximum_is_refused() {
     let w = World::new();
-    let link = signed_link("C-9", connect_link::MAX_LIFETIME + time::Duration::days(1));
+    let link = signed_link(
+        &w,
+        "C-9",
+        connect_link::MAX_LIFETIME + time::Duration::days(1),
+    );
     let err = w.connect.start(KIND, &link, None, None).await.unwrap_err();
     assert!(
         matches!(err, ConnectError::Link(LinkError::TooLongLived)),
@@ -256,7 +260,7 @@ async fn a_signed_link_attaches_the_customer_and_a_forged_one_is_refused() {
     let w = World::new();
     w.provider.add_person("DEE", person("Dee"), "activity");
     let key = Secret::new(LINK_KEY);
-    let expires = time::OffsetDateTime::now_utc().unix_timestamp() + 600;
+    let expires = w.now().unix_timestamp() + 600;
     let link = LinkParams {
         customer_ref: Some("C-1042".into()),
         expires: Some(expires.to_string()),
@@ -460,13 +464,26 @@ async fn a_person_whose_provider_is_gone_migrates_keeping_contact_days_and_parke
 
 #[tokio::test]
 async fn a_connect_backfills_the_last_days_and_a_reconnect_imports_nothing_twice() {
+    // In the middle of a month, in its first days (the backfill spans two months, and used
+    // to fire the window for both), on its last day, and on a 1 March, Berlin time.
+    for now in [
+        START,
+        time::macros::datetime!(2026-12-02 09:00 UTC),
+        time::macros::datetime!(2026-12-31 12:00 UTC),
+        time::macros::datetime!(2027-03-01 23:30 UTC),
+    ] {
+        backfill_and_reconnect_at(now).await;
+    }
+}
+
+async fn backfill_and_reconnect_at(now: time::OffsetDateTime) {
     use fitbridge::signals::SignalStore;
 
     let w = World::with_backfill(30);
+    w.clock.set(now);
     w.provider
         .add_person("HUGO", person("Hugo"), "activity sleep");
-    let yesterday =
-        fitbridge::domain::local_day::yesterday(Some("Europe/Berlin"), jiff::Timestamp::now());
+    let yesterday = w.yesterday_in("Europe/Berlin");
     for back in 0..30 {
         let d = yesterday - time::Duration::days(back);
         w.provider.set_day(
@@ -495,8 +512,9 @@ async fn a_connect_backfills_the_last_days_and_a_reconnect_imports_nothing_twice
     assert_eq!(days(&imported), 60, "steps and distance of 30 days");
     // 30 days of 5.4 km: the default 100-km window fired, from the backfill.
     let fired: Vec<String> = w.marketing.signals().into_iter().map(|(s, _)| s).collect();
-    assert_eq!(fired.len(), 1);
-    assert!(fired[0].starts_with("HUGO-s-distance100-"), "{fired:?}");
+    let this_month = fitbridge::signals::rules::Period::Month
+        .of(w.yesterday_in("Europe/Berlin") + time::Duration::days(1));
+    assert_eq!(fired, [format!("HUGO-s-distance100-{this_month}")], "{now}");
     let (history, _) = w.store.load(&contact("HUGO")).await.unwrap();
     assert_eq!(history.days().count(), 30);
     assert_eq!(history.latest(), Some(yesterday));

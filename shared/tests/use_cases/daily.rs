@@ -23,8 +23,8 @@ async fn one_item_per_active_person_for_their_yesterday_and_none_for_parked_ones
         .unwrap();
 
     // 01:30 UTC on the 21st is already the 21st in Berlin: yesterday is the 20th.
-    let now: jiff::Timestamp = "2026-11-21T01:30:00Z".parse().unwrap();
-    let report = w.daily.run(now).await.unwrap();
+    w.clock.set(time::macros::datetime!(2026-11-21 01:30 UTC));
+    let report = w.daily.run().await.unwrap();
     assert_eq!(
         (report.people, report.queued, report.without_scopes),
         (31, 30, 1)

@@ -6,6 +6,7 @@ mod support;
 
 mod architecture;
 
+mod calendar;
 mod connect;
 mod daily;
 mod refresh;

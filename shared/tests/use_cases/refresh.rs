@@ -87,7 +87,7 @@ async fn records_that_cannot_finish_before_the_deadline_are_handed_back_untouche
     };
     let event: aws_lambda_events::event::sqs::SqsEvent =
         serde_json::from_value(serde_json::json!({"Records": [record("a"), record("b")]})).unwrap();
-    let almost_over = std::time::SystemTime::now() + std::time::Duration::from_secs(3);
+    let almost_over = w.now() + time::Duration::seconds(3);
     let response = w
         .refresher
         .handle_until(event.clone(), Some(almost_over))
@@ -97,7 +97,7 @@ async fn records_that_cannot_finish_before_the_deadline_are_handed_back_untouche
     assert!(w.queue.items().is_empty());
 
     // With time enough, the same batch is handled.
-    let plenty = std::time::SystemTime::now() + std::time::Duration::from_secs(60);
+    let plenty = w.now() + time::Duration::seconds(60);
     let response = w.refresher.handle_until(event, Some(plenty)).await;
     assert!(response.batch_item_failures.is_empty());
     assert_eq!(w.provider.refreshes_of("DAN"), 1);

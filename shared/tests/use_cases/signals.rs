@@ -5,20 +5,10 @@
 
 use fitbridge::domain::{Collection, DaySummary, ProviderUserId, Task, WorkItem};
 use fitbridge::signals::{EventBody, SignalStore};
-use fitbridge::sync::{Outcome, Work};
-use time::{Date, OffsetDateTime};
+use fitbridge::sync::Outcome;
+use time::Date;
 
 use crate::support::*;
-
-fn work(items: &[WorkItem]) -> Vec<Work> {
-    items
-        .iter()
-        .map(|item| Work {
-            item: item.clone(),
-            sent_at: OffsetDateTime::now_utc(),
-        })
-        .collect()
-}
 
 fn date(month: u8, d: u8) -> Date {
     Date::from_calendar_date(2026, time::Month::try_from(month).unwrap(), d).unwrap()
@@ -70,7 +60,7 @@ async fn a_streak_fires_once_under_duplicates_redelivery_and_refetch() {
     assert!(w
         .worker
         .sync
-        .process(&work(&twice))
+        .process(&w.works(&twice))
         .await
         .iter()
         .all(|o| *o == Outcome::Done));
@@ -315,7 +305,7 @@ async fn a_marketing_outage_retries_the_day_and_fires_once() {
     w.drain_after(&items[..2]).await;
     // The last day's interactions go in; the signal write then fails.
     w.marketing.fail_next(2);
-    let out = w.worker.sync.process(&work(&items[2..])).await;
+    let out = w.worker.sync.process(&w.works(&items[2..])).await;
     assert!(
         matches!(out[0], Outcome::Retry { backoff: true, .. }),
         "{out:?}"
@@ -344,7 +334,7 @@ async fn an_observer_waits_while_another_writes_the_persons_signals() {
         ..state.clone()
     };
     assert!(w.store.save_state(&contact, &held).await.unwrap());
-    let out = w.worker.sync.process(&work(&items[2..])).await;
+    let out = w.worker.sync.process(&w.works(&items[2..])).await;
     assert!(
         matches!(out[0], Outcome::Retry { backoff: true, .. }),
         "{out:?}"
@@ -389,7 +379,7 @@ async fn a_tenant_refusing_signals_holds_up_no_day_and_gets_them_once_fixed() {
     w.connected("JO", ALL_SCOPES).await;
     w.marketing.refuse_signals(true);
     let items = set_steps(&w, "JO", date(11, 2), &[12_000; 3]);
-    let out = w.worker.sync.process(&work(&items)).await;
+    let out = w.worker.sync.process(&w.works(&items)).await;
     assert!(out.iter().all(|o| *o == Outcome::Done), "{out:?}");
     assert_eq!(w.marketing.interactions().len(), 6, "the days are in");
     assert!(fired(&w, "streak3").is_empty());

@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fitbridge::api::sqs::{Decision, Delivery, RetryConsumer, WorkConsumer};
+use fitbridge::clock::{Clock, SetClock, SharedClock};
 use fitbridge::config::ConnectSettings;
 use fitbridge::connect::ConnectService;
 use fitbridge::daily::DailyService;
@@ -22,7 +23,7 @@ use fitbridge::secret_store::{MemorySecrets, SecretCache};
 use fitbridge::signals::{MemoryEvents, SignalService, SignalSettings};
 use fitbridge::store::memory::MemoryStore;
 use fitbridge::store::ConnectionStore;
-use fitbridge::sync::SyncService;
+use fitbridge::sync::{SyncService, Work};
 use fitbridge::tokens::TokenService;
 use fitbridge::webhook::WebhookService;
 use time::{Date, OffsetDateTime};
@@ -34,6 +35,9 @@ pub const SUCCESSOR: ProviderKind = ProviderKind::GoogleHealth;
 pub const ALL_SCOPES: &str = "profile activity sleep weight";
 pub const MAX_RECEIVE_COUNT: u32 = 5;
 pub const LINK_KEY: &str = "link-key";
+/// When every world's clock starts: a Wednesday in the middle of November 2026, whose
+/// last 30 days hold no month's first week. Tests of the calendar set their own.
+pub const START: OffsetDateTime = time::macros::datetime!(2026-11-18 10:00 UTC);
 
 pub struct World {
     pub provider: Arc<MemoryProvider>,
@@ -45,8 +49,8 @@ pub struct World {
     pub marketing: Arc<MemoryMarketing>,
     /// What the signals published.
     pub events: Arc<MemoryEvents>,
-    /// The signals' clock: `None` is the system's.
-    pub today: Arc<std::sync::Mutex<Option<jiff::Timestamp>>>,
+    /// Every use case's and adapter's clock: [`START`] unless a test sets it.
+    pub clock: Arc<SetClock>,
     pub tokens: Arc<TokenService>,
     pub worker: WorkConsumer,
     pub refresher: RetryConsumer,
@@ -57,22 +61,23 @@ pub struct World {
 
 impl World {
     pub fn new() -> World {
-        World::with_provider(MemoryProvider::new(KIND))
+        World::build(false, SignalSettings::default(), 0)
     }
 
-    pub fn with_provider(provider: MemoryProvider) -> World {
-        World::build(provider, SignalSettings::default(), 0)
+    /// A world whose provider's refresh tokens stay valid after use.
+    pub fn with_reusable_refresh_tokens() -> World {
+        World::build(true, SignalSettings::default(), 0)
     }
 
     /// A world whose connects queue the import of the last `days` days.
     pub fn with_backfill(days: u32) -> World {
-        World::build(MemoryProvider::new(KIND), SignalSettings::default(), days)
+        World::build(false, SignalSettings::default(), days)
     }
 
     /// A world whose campaign signals run these rules (JSON, as `SIGNAL_RULES`).
     pub fn with_rules(rules: &str) -> World {
         World::build(
-            MemoryProvider::new(KIND),
+            false,
             SignalSettings {
                 rules: fitbridge::signals::rules::Rules::parse(rules).unwrap(),
                 ..SignalSettings::default()
@@ -81,15 +86,18 @@ impl World {
         )
     }
 
-    fn build(provider: MemoryProvider, signals: SignalSettings, backfill_days: u32) -> World {
-        let today: Arc<std::sync::Mutex<Option<jiff::Timestamp>>> = Arc::default();
-        let clock = {
-            let today = today.clone();
-            Arc::new(move || today.lock().unwrap().unwrap_or_else(jiff::Timestamp::now))
-        };
-        let provider = Arc::new(provider);
-        let successor = Arc::new(MemoryProvider::new(SUCCESSOR).with_reusable_refresh_tokens());
-        let store = Arc::new(MemoryStore::new());
+    fn build(reusable_refresh_tokens: bool, signals: SignalSettings, backfill_days: u32) -> World {
+        let clock = Arc::new(SetClock::new(START));
+        let shared: SharedClock = clock.clone();
+        let provider = MemoryProvider::new(KIND, shared.clone());
+        let provider = Arc::new(if reusable_refresh_tokens {
+            provider.with_reusable_refresh_tokens()
+        } else {
+            provider
+        });
+        let successor =
+            Arc::new(MemoryProvider::new(SUCCESSOR, shared.clone()).with_reusable_refresh_tokens());
+        let store = Arc::new(MemoryStore::new(shared.clone()));
         let queue = Arc::new(MemoryQueue::new());
         let retry_queue = Arc::new(MemoryQueue::new());
         let marketing = Arc::new(MemoryMarketing::new());
@@ -114,6 +122,7 @@ impl World {
             providers.clone(),
             store.clone(),
             store.clone(),
+            shared.clone(),
         ));
         let sync = SyncService {
             providers: providers.clone(),
@@ -130,8 +139,9 @@ impl World {
                 sink: marketing.clone(),
                 events: events.clone(),
                 settings: signals,
-                clock,
+                clock: shared.clone(),
             }),
+            clock: shared.clone(),
         };
         let worker = WorkConsumer {
             sync,
@@ -149,26 +159,28 @@ impl World {
             redelivery: retry_queue.clone(),
             backoff_base: Duration::from_secs(30),
         };
-        let connect = ConnectService::new(
+        let connect = ConnectService {
             providers,
-            store.clone(),
-            store.clone(),
-            marketing.clone(),
+            attempts: store.clone(),
+            connections: store.clone(),
+            marketing: marketing.clone(),
             secrets,
-            ConnectSettings {
+            settings: ConnectSettings {
                 public_base_url: Some("https://fitbridge.test".parse().unwrap()),
                 link_secret_id: "link".into(),
                 backfill_days,
             },
-            Mappings::default(),
-        )
-        .with_resume(store.clone(), queue.clone());
+            mappings: Mappings::default(),
+            resume: Some((store.clone(), queue.clone())),
+            clock: shared.clone(),
+        };
         World {
             webhook: WebhookService::new(webhooks, queue.clone()),
             daily: DailyService {
                 directory: store.clone(),
                 queue: queue.clone(),
                 segments: 4,
+                clock: shared,
             },
             provider,
             successor,
@@ -177,7 +189,7 @@ impl World {
             retry_queue,
             marketing,
             events,
-            today,
+            clock,
             tokens,
             worker,
             refresher,
@@ -185,11 +197,20 @@ impl World {
         }
     }
 
-    /// The signals' clock shows noon (UTC) of `day`.
+    /// The clock shows noon (UTC) of `day`, and runs on from there.
     pub fn set_today(&self, day: Date) {
-        let noon = day.midnight().assume_utc() + time::Duration::hours(12);
-        *self.today.lock().unwrap() =
-            Some(jiff::Timestamp::from_second(noon.unix_timestamp()).unwrap());
+        self.clock
+            .set(day.midnight().assume_utc() + time::Duration::hours(12));
+    }
+
+    /// Now, by the world's clock.
+    pub fn now(&self) -> OffsetDateTime {
+        self.clock.now()
+    }
+
+    /// The person's yesterday in `timezone`, by the world's clock.
+    pub fn yesterday_in(&self, timezone: &str) -> Date {
+        fitbridge::domain::local_day::yesterday(Some(timezone), self.clock.timestamp())
     }
 
     /// A person connected with `scopes`, as the connect flow leaves them.
@@ -220,14 +241,36 @@ impl World {
             .unwrap()
     }
 
+    /// A work item, first sent now.
+    pub fn work(&self, item: WorkItem) -> Work {
+        Work {
+            item,
+            sent_at: self.now(),
+        }
+    }
+
+    /// Work items, first sent now.
+    pub fn works(&self, items: &[WorkItem]) -> Vec<Work> {
+        items.iter().map(|i| self.work(i.clone())).collect()
+    }
+
+    /// A notification sent after everything so far (fetch-log times have millisecond
+    /// resolution, and in memory a whole batch runs within one).
+    pub fn later(&self, item: WorkItem) -> Work {
+        Work {
+            item,
+            sent_at: self.now() + time::Duration::seconds(1),
+        }
+    }
+
     /// Deliveries of these items, first received now.
-    pub fn deliveries(items: &[WorkItem], receive_count: u32) -> Vec<Delivery> {
+    pub fn deliveries(&self, items: &[WorkItem], receive_count: u32) -> Vec<Delivery> {
         items
             .iter()
             .map(|i| Delivery {
                 body: serde_json::to_string(i).unwrap(),
                 receive_count,
-                sent_at: OffsetDateTime::now_utc(),
+                sent_at: self.now(),
             })
             .collect()
     }
@@ -250,7 +293,7 @@ impl World {
             if !work.is_empty() {
                 let decisions = self
                     .worker
-                    .decide(&World::deliveries(&work, round as u32))
+                    .decide(&self.deliveries(&work, round as u32))
                     .await;
                 for (item, d) in work.into_iter().zip(decisions) {
                     if d != Decision::Delete {

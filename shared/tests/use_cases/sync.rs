@@ -7,25 +7,8 @@ use fitbridge::domain::{Collection, ConnectionStatus, DaySummary, ProviderUserId
 use fitbridge::provider::ProviderError;
 use fitbridge::store::{ConnectionStore, Ending, ImportLedger, ParkedWork};
 use fitbridge::sync::{Outcome, Work, ACCOUNT_DELETION_GRACE};
-use time::OffsetDateTime;
 
 use crate::support::*;
-
-fn work(item: WorkItem) -> Work {
-    Work {
-        item,
-        sent_at: OffsetDateTime::now_utc(),
-    }
-}
-
-/// A notification sent after everything so far (fetch-log times have millisecond
-/// resolution, and in memory a whole batch runs within one).
-fn later(item: WorkItem) -> Work {
-    Work {
-        item,
-        sent_at: OffsetDateTime::now_utc() + time::Duration::seconds(1),
-    }
-}
 
 #[tokio::test]
 async fn a_day_becomes_one_interaction_per_metric_exactly_once() {
@@ -39,10 +22,10 @@ async fn a_day_becomes_one_interaction_per_metric_exactly_once() {
     let out = w
         .worker
         .sync
-        .process(&[work(item.clone()), work(item.clone())])
+        .process(&[w.work(item.clone()), w.work(item.clone())])
         .await;
     assert_eq!(out, vec![Outcome::Done, Outcome::Done]);
-    let out = w.worker.sync.process(&[later(item)]).await;
+    let out = w.worker.sync.process(&[w.later(item)]).await;
     assert_eq!(out, vec![Outcome::Done]);
 
     let got = w.marketing.interactions();
@@ -69,12 +52,12 @@ async fn an_unchanged_day_is_read_not_claimed_and_a_changed_one_is_claimed() {
     w.provider
         .set_day("DORA", Collection::Activities, day(18), steps(5000));
     let item = sync("DORA", day(18), &[Collection::Activities]);
-    w.worker.sync.process(&[work(item.clone())]).await;
+    w.worker.sync.process(&[w.work(item.clone())]).await;
     let first = w.store.ledger_claims();
     assert_eq!(first, 1, "the day claimed once for steps and distance");
     assert_eq!(w.marketing.interactions().len(), 2);
 
-    w.worker.sync.process(&[later(item.clone())]).await;
+    w.worker.sync.process(&[w.later(item.clone())]).await;
     assert_eq!(w.provider.fetches_of("DORA"), 2, "fetched again");
     assert_eq!(w.store.ledger_claims(), first, "unchanged: no claim");
     assert!(w.marketing.interactions().iter().all(|i| i.writes == 1));
@@ -82,7 +65,7 @@ async fn an_unchanged_day_is_read_not_claimed_and_a_changed_one_is_claimed() {
     // Changed values: claimed, and the interaction updated in place.
     w.provider
         .set_day("DORA", Collection::Activities, day(18), steps(6000));
-    w.worker.sync.process(&[later(item)]).await;
+    w.worker.sync.process(&[w.later(item)]).await;
     assert!(w.store.ledger_claims() > first, "changed: claimed");
     let steps = w
         .marketing
@@ -100,7 +83,7 @@ async fn a_notification_sent_before_a_completed_fetch_costs_no_second_call() {
     w.provider
         .set_day("BEA", Collection::Activities, day(20), steps(8000));
     let item = sync("BEA", day(20), &[Collection::Activities]);
-    let sent = OffsetDateTime::now_utc() - time::Duration::seconds(5);
+    let sent = w.now() - time::Duration::seconds(5);
     let first = Work {
         item: item.clone(),
         sent_at: sent,
@@ -127,7 +110,7 @@ async fn a_fetch_whose_worker_died_is_fetched_again_by_its_own_message() {
     w.provider
         .set_day("DIED", Collection::Activities, day(20), steps(8000));
     let item = sync("DIED", day(20), &[Collection::Activities]);
-    let sent = OffsetDateTime::now_utc() - time::Duration::seconds(30);
+    let sent = w.now() - time::Duration::seconds(30);
     let key = FetchKey {
         provider: item.provider,
         user_id: item.user_id.clone(),
@@ -168,7 +151,7 @@ async fn a_failed_import_leaves_no_fetch_for_duplicates_to_trust() {
     w.provider
         .set_day("FAIL", Collection::Activities, day(20), steps(8000));
     let item = sync("FAIL", day(20), &[Collection::Activities]);
-    let sent = OffsetDateTime::now_utc() - time::Duration::seconds(30);
+    let sent = w.now() - time::Duration::seconds(30);
     w.marketing.fail_next(2);
     let first = Work {
         item: item.clone(),
@@ -191,10 +174,10 @@ async fn a_changed_day_updates_its_interaction_in_place() {
     let item = sync("CARL", day(19), &[Collection::Activities]);
     w.provider
         .set_day("CARL", Collection::Activities, day(19), steps(4000));
-    w.worker.sync.process(&[work(item.clone())]).await;
+    w.worker.sync.process(&[w.work(item.clone())]).await;
     w.provider
         .set_day("CARL", Collection::Activities, day(19), steps(9000));
-    w.worker.sync.process(&[later(item)]).await;
+    w.worker.sync.process(&[w.later(item)]).await;
 
     let got = w.marketing.interactions();
     assert_eq!(got.len(), 2, "steps and distance, not four");
@@ -210,7 +193,10 @@ async fn collections_not_granted_are_not_fetched() {
     let w = World::new();
     w.connected("DORA", "activity").await;
     let item = sync("DORA", day(18), &[Collection::Sleep, Collection::Body]);
-    assert_eq!(w.worker.sync.process(&[work(item)]).await, [Outcome::Done]);
+    assert_eq!(
+        w.worker.sync.process(&[w.work(item)]).await,
+        [Outcome::Done]
+    );
     assert_eq!(w.provider.fetches_of("DORA"), 0);
 }
 
@@ -218,7 +204,10 @@ async fn collections_not_granted_are_not_fetched() {
 async fn work_for_someone_not_connected_is_dropped() {
     let w = World::new();
     let item = sync("NOBODY", day(18), &[Collection::Activities]);
-    assert_eq!(w.worker.sync.process(&[work(item)]).await, [Outcome::Done]);
+    assert_eq!(
+        w.worker.sync.process(&[w.work(item)]).await,
+        [Outcome::Done]
+    );
     assert!(w.marketing.interactions().is_empty());
 }
 
@@ -231,7 +220,7 @@ async fn a_401_for_work_resent_after_its_refresh_backs_off_instead_of_going_roun
     let item = sync("GIL", day(12), &[Collection::Activities]);
     w.provider.fail_next([ProviderError::InvalidToken]);
     assert_eq!(
-        w.worker.sync.process(&[work(item.clone())]).await,
+        w.worker.sync.process(&[w.work(item.clone())]).await,
         [Outcome::Done]
     );
     let retries = w.retry_queue.drain_retries();
@@ -250,7 +239,7 @@ async fn a_401_for_work_resent_after_its_refresh_backs_off_instead_of_going_roun
     // refresh, which would send it round forever, but a backoff that counts towards the DLQ.
     w.provider.fail_next([ProviderError::InvalidToken]);
     assert_eq!(
-        w.worker.sync.process(&[work(resent[0].clone())]).await,
+        w.worker.sync.process(&[w.work(resent[0].clone())]).await,
         [Outcome::BACKOFF]
     );
     assert!(w.retry_queue.drain_retries().is_empty());
@@ -258,7 +247,7 @@ async fn a_401_for_work_resent_after_its_refresh_backs_off_instead_of_going_roun
 
     // Once the provider takes the token, the same message imports.
     assert_eq!(
-        w.worker.sync.process(&[work(resent[0].clone())]).await,
+        w.worker.sync.process(&[w.work(resent[0].clone())]).await,
         [Outcome::Done]
     );
     assert!(w
@@ -278,11 +267,7 @@ async fn an_access_token_dying_early_goes_through_the_retry_queue_with_one_refre
     let items: Vec<WorkItem> = (10..20)
         .map(|d| sync("EVE", day(d), &[Collection::Activities]))
         .collect();
-    let out = w
-        .worker
-        .sync
-        .process(&items.iter().cloned().map(work).collect::<Vec<_>>())
-        .await;
+    let out = w.worker.sync.process(&w.works(&items)).await;
     assert!(out.iter().all(|o| *o == Outcome::Done), "{out:?}");
     assert!(w.marketing.interactions().is_empty());
 
@@ -312,16 +297,13 @@ async fn a_rate_limit_waits_and_never_reaches_the_dlq() {
 
     let first = w
         .worker
-        .decide(&World::deliveries(std::slice::from_ref(&item), 1))
+        .decide(&w.deliveries(std::slice::from_ref(&item), 1))
         .await;
     assert_eq!(first, [Decision::RedeliverAfter(wait)]);
     // On its last delivery before the redrive, it goes back as a fresh copy instead.
     let last = w
         .worker
-        .decide(&World::deliveries(
-            std::slice::from_ref(&item),
-            MAX_RECEIVE_COUNT,
-        ))
+        .decide(&w.deliveries(std::slice::from_ref(&item), MAX_RECEIVE_COUNT))
         .await;
     assert_eq!(last, [Decision::Delete]);
     assert_eq!(w.queue.sent(), vec![(item, wait)]);
@@ -338,16 +320,13 @@ async fn transient_failures_back_off_longer_each_time() {
         }]);
         let d = w
             .worker
-            .decide(&World::deliveries(
-                std::slice::from_ref(&item),
-                receive_count,
-            ))
+            .decide(&w.deliveries(std::slice::from_ref(&item), receive_count))
             .await;
         assert_eq!(d, [Decision::RedeliverAfter(Duration::from_secs(secs))]);
     }
     // And the next attempt imports it, once.
     w.worker
-        .decide(&World::deliveries(std::slice::from_ref(&item), 4))
+        .decide(&w.deliveries(std::slice::from_ref(&item), 4))
         .await;
     assert_eq!(
         w.marketing.interactions().len(),
@@ -363,7 +342,7 @@ async fn an_unreadable_message_is_retried_then_left_for_the_dlq() {
     let poison = Delivery {
         body: "{not a work item".into(),
         receive_count: 2,
-        sent_at: OffsetDateTime::now_utc(),
+        sent_at: w.now(),
     };
     assert_eq!(
         w.worker.decide(&[poison]).await,
@@ -378,7 +357,7 @@ async fn gone_marks_the_person_and_parks_their_work() {
     w.provider.fail_next([ProviderError::Gone]);
     let item = sync("HAL", day(14), &[Collection::Activities]);
     assert_eq!(
-        w.worker.sync.process(&[work(item.clone())]).await,
+        w.worker.sync.process(&[w.work(item.clone())]).await,
         [Outcome::Done]
     );
     assert_eq!(
@@ -394,7 +373,7 @@ async fn gone_marks_the_person_and_parks_their_work() {
     assert_eq!(parked[0].1, item);
     // Later work for the person is parked without calling the provider.
     let later = sync("HAL", day(15), &[Collection::Activities]);
-    w.worker.sync.process(&[work(later)]).await;
+    w.worker.sync.process(&[w.work(later)]).await;
     assert_eq!(w.provider.fetches_of("HAL"), 0);
     assert_eq!(
         w.store
@@ -415,12 +394,15 @@ async fn a_dead_refresh_token_parks_the_person_until_they_consent_again() {
     w.provider.expire_access_tokens("IDA");
     let c = w.connection("IDA").await.unwrap();
     let mut near = c.clone();
-    near.tokens.expires_at = OffsetDateTime::now_utc() + time::Duration::minutes(1);
+    near.tokens.expires_at = w.now() + time::Duration::minutes(1);
     fitbridge::store::ConnectionStore::save_connected(&*w.store, &near)
         .await
         .unwrap();
     let item = sync("IDA", day(14), &[Collection::Activities]);
-    assert_eq!(w.worker.sync.process(&[work(item)]).await, [Outcome::Done]);
+    assert_eq!(
+        w.worker.sync.process(&[w.work(item)]).await,
+        [Outcome::Done]
+    );
     assert_eq!(
         w.connection("IDA").await.unwrap().status,
         ConnectionStatus::NeedsReconsent
@@ -444,12 +426,15 @@ async fn sap_down_retries_and_then_imports_exactly_once() {
     let item = sync("JO", day(13), &[Collection::Activities]);
     w.marketing.fail_next(2);
     assert_eq!(
-        w.worker.sync.process(&[work(item.clone())]).await,
+        w.worker.sync.process(&[w.work(item.clone())]).await,
         [Outcome::BACKOFF]
     );
     assert!(w.marketing.interactions().is_empty());
     // The redelivery fetches again (the failed import did not finish the fetch).
-    assert_eq!(w.worker.sync.process(&[work(item)]).await, [Outcome::Done]);
+    assert_eq!(
+        w.worker.sync.process(&[w.work(item)]).await,
+        [Outcome::Done]
+    );
     assert_eq!(w.provider.fetches_of("JO"), 2);
     assert_eq!(w.marketing.interactions().len(), 2);
     assert_eq!(w.store.imported(&contact("JO")).len(), 2);
@@ -476,8 +461,8 @@ async fn one_rejected_interaction_fails_only_its_own_item() {
         .worker
         .sync
         .process(&[
-            work(sync("KAI", day(12), &[Collection::Activities])),
-            work(sync("LEA", day(12), &[Collection::Activities])),
+            w.work(sync("KAI", day(12), &[Collection::Activities])),
+            w.work(sync("LEA", day(12), &[Collection::Activities])),
         ])
         .await;
     assert_eq!(out, [Outcome::BACKOFF, Outcome::Done]);
@@ -496,7 +481,7 @@ async fn revocation_forgets_the_tokens_and_flags_the_contact() {
         after_refresh: false,
     };
     assert_eq!(
-        w.worker.sync.process(&[work(revoke)]).await,
+        w.worker.sync.process(&[w.work(revoke)]).await,
         [Outcome::Done]
     );
     assert!(w.connection("MIA").await.is_none());
@@ -519,7 +504,7 @@ async fn revocation_forgets_the_tokens_and_flags_the_contact() {
     assert!(flags[0].source_object.starts_with("MIA-disconnected-"));
     // No further work runs for the person.
     let later = sync("MIA", day(20), &[Collection::Activities]);
-    w.worker.sync.process(&[work(later)]).await;
+    w.worker.sync.process(&[w.work(later)]).await;
     assert_eq!(w.provider.fetches_of("MIA"), 0);
 }
 
@@ -540,7 +525,7 @@ async fn a_stale_revocation_leaves_a_newer_connection_alone() {
     // of a person who had reconnected meanwhile.
     let w = World::new();
     w.connected("NED", "activity").await;
-    let issued = OffsetDateTime::now_utc() - time::Duration::minutes(10);
+    let issued = w.now() - time::Duration::minutes(10);
     // The person connected again after the revocation was issued (connected() just did).
     let stale = Work {
         item: revoke("NED"),
@@ -562,7 +547,7 @@ async fn a_marketing_system_refusing_the_flag_never_keeps_the_tokens() {
     let w = World::new();
     w.connected("OLA", ALL_SCOPES).await;
     w.marketing.reject_next(1);
-    let first = w.worker.sync.process(&[later(revoke("OLA"))]).await;
+    let first = w.worker.sync.process(&[w.later(revoke("OLA"))]).await;
     assert_eq!(first, [Outcome::BACKOFF], "the flag is retried");
     assert!(w.connection("OLA").await.is_none(), "tokens gone at once");
     let pending = w
@@ -575,17 +560,17 @@ async fn a_marketing_system_refusing_the_flag_never_keeps_the_tokens() {
     // Work arriving meanwhile finds nobody.
     w.worker
         .sync
-        .process(&[work(sync("OLA", day(20), &[Collection::Activities]))])
+        .process(&[w.work(sync("OLA", day(20), &[Collection::Activities]))])
         .await;
     assert_eq!(w.provider.fetches_of("OLA"), 0);
 
     // The retry writes the flag, and a third delivery does not write it again.
     assert_eq!(
-        w.worker.sync.process(&[later(revoke("OLA"))]).await,
+        w.worker.sync.process(&[w.later(revoke("OLA"))]).await,
         [Outcome::Done]
     );
     assert_eq!(
-        w.worker.sync.process(&[later(revoke("OLA"))]).await,
+        w.worker.sync.process(&[w.later(revoke("OLA"))]).await,
         [Outcome::Done]
     );
     let flags: Vec<_> = w
@@ -614,7 +599,10 @@ async fn with_history(w: &World, user: &str) {
     w.provider
         .set_day(user, Collection::Activities, day(13), steps(7000));
     let item = sync(user, day(13), &[Collection::Activities]);
-    assert_eq!(w.worker.sync.process(&[work(item)]).await, [Outcome::Done]);
+    assert_eq!(
+        w.worker.sync.process(&[w.work(item)]).await,
+        [Outcome::Done]
+    );
     assert_eq!(w.store.imported(&contact(user)).len(), 2);
 }
 
@@ -623,11 +611,11 @@ async fn a_deleted_account_leaves_nothing_kept_beyond_the_grace_period() {
     // Issue 8: ledger items and tombstones had no TTL after `deleteUser`.
     let w = World::new();
     with_history(&w, "PIA").await;
-    let before = OffsetDateTime::now_utc();
+    let before = w.now();
     assert_eq!(
         w.worker
             .sync
-            .process(&[later(account_deleted("PIA"))])
+            .process(&[w.later(account_deleted("PIA"))])
             .await,
         [Outcome::Done]
     );
@@ -640,7 +628,7 @@ async fn a_deleted_account_leaves_nothing_kept_beyond_the_grace_period() {
         .expect("kept through the grace period");
     let forget_at = tomb.forget_at.expect("the tombstone expires");
     assert!(forget_at >= before + ACCOUNT_DELETION_GRACE);
-    assert!(forget_at <= OffsetDateTime::now_utc() + ACCOUNT_DELETION_GRACE);
+    assert!(forget_at <= w.now() + ACCOUNT_DELETION_GRACE);
     assert_eq!(
         w.store.ledger_expiry(&contact("PIA")),
         [Some(forget_at); 2],
@@ -655,7 +643,7 @@ async fn a_deleted_account_leaves_nothing_kept_beyond_the_grace_period() {
     assert_eq!(
         w.worker
             .sync
-            .process(&[later(account_deleted("PIA"))])
+            .process(&[w.later(account_deleted("PIA"))])
             .await,
         [Outcome::Done]
     );
@@ -679,7 +667,7 @@ async fn a_deleted_account_leaves_nothing_kept_beyond_the_grace_period() {
 async fn an_account_deleted_after_its_access_was_revoked_still_expires() {
     let w = World::new();
     with_history(&w, "RUT").await;
-    w.worker.sync.process(&[later(revoke("RUT"))]).await;
+    w.worker.sync.process(&[w.later(revoke("RUT"))]).await;
     assert_eq!(
         w.store.ledger_expiry(&contact("RUT")),
         [None; 2],
@@ -688,7 +676,7 @@ async fn an_account_deleted_after_its_access_was_revoked_still_expires() {
     assert_eq!(
         w.worker
             .sync
-            .process(&[later(account_deleted("RUT"))])
+            .process(&[w.later(account_deleted("RUT"))])
             .await,
         [Outcome::Done]
     );
@@ -709,14 +697,14 @@ async fn an_old_account_deleted_after_migrating_keeps_the_contact_it_handed_on()
             KIND,
             &ProviderUserId("SVE".into()),
             Ending::Migrated { to: KIND },
-            OffsetDateTime::now_utc(),
+            w.now(),
         )
         .await
         .unwrap();
     assert_eq!(
         w.worker
             .sync
-            .process(&[later(account_deleted("SVE"))])
+            .process(&[w.later(account_deleted("SVE"))])
             .await,
         [Outcome::Done]
     );
@@ -737,7 +725,7 @@ async fn a_stale_account_deletion_leaves_the_newer_connection_and_its_history() 
     with_history(&w, "TEA").await;
     let stale = Work {
         item: account_deleted("TEA"),
-        sent_at: OffsetDateTime::now_utc() - time::Duration::minutes(10),
+        sent_at: w.now() - time::Duration::minutes(10),
     };
     assert_eq!(w.worker.sync.process(&[stale]).await, [Outcome::Done]);
     assert!(w.connection("TEA").await.is_some());
@@ -748,7 +736,7 @@ async fn a_stale_account_deletion_leaves_the_newer_connection_and_its_history() 
 async fn a_ledger_entry_fed_again_is_permanent_again() {
     let w = World::new();
     with_history(&w, "UMA").await;
-    let soon = OffsetDateTime::now_utc() + ACCOUNT_DELETION_GRACE;
+    let soon = w.now() + ACCOUNT_DELETION_GRACE;
     assert_eq!(w.store.expire(&contact("UMA"), soon).await.unwrap(), 2);
     assert_eq!(
         w.store.expire(&contact("UMA"), soon).await.unwrap(),
@@ -758,7 +746,10 @@ async fn a_ledger_entry_fed_again_is_permanent_again() {
     w.provider
         .set_day("UMA", Collection::Activities, day(13), steps(8000));
     let item = sync("UMA", day(13), &[Collection::Activities]);
-    assert_eq!(w.worker.sync.process(&[later(item)]).await, [Outcome::Done]);
+    assert_eq!(
+        w.worker.sync.process(&[w.later(item)]).await,
+        [Outcome::Done]
+    );
     // Both of the day's entries were claimed (one to update, one found unchanged).
     assert_eq!(w.store.ledger_expiry(&contact("UMA")), [None; 2]);
 }
@@ -775,7 +766,7 @@ async fn a_permanent_refusal_is_set_aside_with_its_reason_not_retried_to_the_dlq
     let item = sync("PIA", day(16), &[Collection::Activities]);
     let d = w
         .worker
-        .decide(&World::deliveries(std::slice::from_ref(&item), 1))
+        .decide(&w.deliveries(std::slice::from_ref(&item), 1))
         .await;
     assert_eq!(d, [Decision::Delete], "not redelivered");
     let parked = w

@@ -1,16 +1,15 @@
 //! The one place tokens are refreshed: lease and version.
 
 use fitbridge::domain::ProviderUserId;
-use fitbridge::provider::memory::MemoryProvider;
 use fitbridge::store::ConnectionStore;
 use fitbridge::tokens::TokenError;
-use time::{Duration, OffsetDateTime};
+use time::Duration;
 
 use crate::support::*;
 
 async fn expiring_soon(w: &World, user: &str) {
     let mut c = w.connected(user, "activity").await;
-    c.tokens.expires_at = OffsetDateTime::now_utc() + Duration::minutes(2);
+    c.tokens.expires_at = w.now() + Duration::minutes(2);
     w.store.save_connected(&c).await.unwrap();
 }
 
@@ -50,7 +49,7 @@ async fn a_401_seen_with_old_tokens_uses_the_rotated_ones() {
 
 #[tokio::test]
 async fn reusable_refresh_tokens_are_kept_across_refreshes() {
-    let w = World::with_provider(MemoryProvider::new(KIND).with_reusable_refresh_tokens());
+    let w = World::with_reusable_refresh_tokens();
     expiring_soon(&w, "CY").await;
     let before = w.connection("CY").await.unwrap();
     let after = w
@@ -108,7 +107,7 @@ async fn no_connection_means_not_connected() {
 /// connects again (new tokens stored, no lease taken), and the old refresh token is
 /// refused.
 struct RacedByReconnect {
-    inner: std::sync::Arc<MemoryProvider>,
+    inner: std::sync::Arc<fitbridge::provider::memory::MemoryProvider>,
     store: std::sync::Arc<fitbridge::store::memory::MemoryStore>,
 }
 
@@ -209,6 +208,7 @@ async fn the_lease_is_released_on_every_path() {
         .collect(),
         w.store.clone(),
         w.store.clone(),
+        w.clock.clone(),
     );
     let user = ProviderUserId("EVA".into());
     let c = tokens.fresh(KIND, &user).await.unwrap();
@@ -217,7 +217,7 @@ async fn the_lease_is_released_on_every_path() {
         fitbridge::domain::ConnectionStatus::Active,
         "the reconnect's tokens are used, the person is not parked"
     );
-    let now = OffsetDateTime::now_utc();
+    let now = w.now();
     assert!(
         w.store
             .acquire_refresh_lease(

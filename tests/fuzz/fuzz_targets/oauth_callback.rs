@@ -26,6 +26,7 @@ use std::sync::{Arc, LazyLock};
 
 use fitbridge::api::oauth::{callback_params, handle, link_params, BROWSER_COOKIE};
 use fitbridge::config::ConnectSettings;
+use fitbridge::clock::{SetClock, SharedClock};
 use fitbridge::connect::ConnectService;
 use fitbridge::connect_link::{self, LinkParams};
 use fitbridge::domain::{ProviderKind, ProviderUserId};
@@ -59,14 +60,18 @@ struct World {
     service: ConnectService,
 }
 
+/// The fuzzed world's time: fixed, so every run sees the same expiries.
+const NOW: OffsetDateTime = time::macros::datetime!(2026-11-20 12:00 UTC);
+
 fn world() -> World {
-    let provider = Arc::new(MemoryProvider::new(ProviderKind::Fitbit));
+    let clock: SharedClock = Arc::new(SetClock::frozen(NOW));
+    let provider = Arc::new(MemoryProvider::new(ProviderKind::Fitbit, clock.clone()));
     provider.add_person(
         USER,
         MemoryPerson::default(),
         "profile activity sleep weight",
     );
-    let store = Arc::new(MemoryStore::new());
+    let store = Arc::new(MemoryStore::new(clock.clone()));
     let providers: Providers = [(ProviderKind::Fitbit, provider.clone() as Arc<dyn Provider>)]
         .into_iter()
         .collect();
@@ -74,20 +79,22 @@ fn world() -> World {
         "link",
         serde_json::json!({ "key": LINK_KEY }),
     )]))));
-    let service = ConnectService::new(
+    let service = ConnectService {
         providers,
-        store.clone(),
-        store.clone(),
-        Arc::new(MemoryMarketing::new()),
+        attempts: store.clone(),
+        connections: store.clone(),
+        marketing: Arc::new(MemoryMarketing::new()),
         secrets,
-        ConnectSettings {
+        settings: ConnectSettings {
             public_base_url: None,
             link_secret_id: "link".into(),
             // The callback alone: no queue is wired, so nothing would be queued anyway.
             backfill_days: 0,
         },
-        Mappings::default(),
-    );
+        mappings: Mappings::default(),
+        resume: None,
+        clock,
+    };
     World {
         provider,
         store,
@@ -199,7 +206,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let fields = nul_fields(rest, 4);
     let w = world();
-    let now = OffsetDateTime::now_utc();
+    let now = NOW;
 
     // GET /connect/fitbit
     let mut start_query = raw_query(fields[0].unwrap_or_default());

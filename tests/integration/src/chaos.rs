@@ -43,7 +43,7 @@ use futures_util::future::join_all;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
-use time::{Date, OffsetDateTime};
+use time::Date;
 
 use crate::pipeline::{Pipeline, PipelineOptions};
 
@@ -326,7 +326,7 @@ pub async fn run(config: ChaosConfig) -> Report {
 
     // The announcements, in bodies of 1 to 5 entries of one provider; a third of the
     // bodies delivered twice or three times; everything out of order.
-    let today = OffsetDateTime::now_utc().date();
+    let today = crate::stack_now().date();
     let by_kind = |kind: ProviderKind| -> Vec<usize> {
         (0..people.len())
             .filter(|i| people[*i].kind == kind)
@@ -612,9 +612,7 @@ async fn inject_fault(
                     // Fitbit announces the revocation; the webhook queues it.
                     let body = crate::pipeline::Pipeline::notification_body(&[(
                         "userRevokedAccess",
-                        &fitbridge::domain::work::iso_date::format(
-                            OffsetDateTime::now_utc().date(),
-                        ),
+                        &fitbridge::domain::work::iso_date::format(crate::stack_now().date()),
                         &person.user,
                     )]);
                     let headers = vec![("x-fitbit-signature".to_owned(), p.sign(&body))];

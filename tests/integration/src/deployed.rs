@@ -154,7 +154,7 @@ pub async fn connect_person_with_pattern(
     }
 
     let key = Secret::new(stack["connectLinkKey"].as_str().expect("connectLinkKey"));
-    let expires = time::OffsetDateTime::now_utc().unix_timestamp() + 600;
+    let expires = crate::stack_now().unix_timestamp() + 600;
     let sig = fitbridge::connect_link::sign(&key, ProviderKind::Fitbit, customer_ref, expires);
     let connect =
         format!("{gateway}/connect/fitbit?ref={customer_ref}&expires={expires}&sig={sig}");
@@ -263,8 +263,10 @@ impl Deployed {
     /// `fitbridge-admin people backfill` of the person's last `days` days (to yesterday in
     /// their time zone); returns the CLI's output.
     pub async fn backfill(&self, provider: &str, user: &str, days: i64) -> String {
-        let yesterday =
-            fitbridge::domain::local_day::yesterday(Some("Europe/Berlin"), jiff::Timestamp::now());
+        let yesterday = fitbridge::domain::local_day::yesterday(
+            Some("Europe/Berlin"),
+            crate::stack_clock().timestamp(),
+        );
         let from = yesterday - time::Duration::days(days - 1);
         let args: Vec<String> = [
             "people",
@@ -396,6 +398,7 @@ impl Deployed {
             self.stack["outputs"]["TableName"]
                 .as_str()
                 .expect("TableName"),
+            crate::stack_clock(),
         );
         let user = fitbridge::domain::ProviderUserId(user_id.to_owned());
         let start = std::time::Instant::now();
@@ -478,7 +481,7 @@ impl Deployed {
             .as_str()
             .expect("DailySyncFunction deployed");
         let endpoint = self.stack["endpoint"].as_str().unwrap();
-        let now = time::OffsetDateTime::now_utc()
+        let now = crate::stack_now()
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap();
         let event = json!({

@@ -14,6 +14,7 @@ use std::time::Duration;
 use aws_lambda_events::event::sqs::SqsEvent;
 use base64::Engine;
 use fitbridge::api::sqs::{Decision, Delivery, RetryConsumer, WorkConsumer};
+use fitbridge::clock::{Clock, SetClock, SharedClock};
 use fitbridge::config::{ConnectSettings, ContactApi, QueueSettings, SapSettings};
 use fitbridge::connect::ConnectService;
 use fitbridge::domain::{
@@ -49,22 +50,24 @@ const TABLE: &str = "in-memory-table";
 const WORK_QUEUE: &str = "memory://work";
 const RETRY_QUEUE: &str = "memory://retry.fifo";
 
-/// In-memory ports: one table, queues by URL, secrets from a map.
+/// In-memory ports: one table, queues by URL, secrets from a map, a clock set by the test.
 pub struct MemoryPorts {
     pub secrets: Arc<SecretCache>,
     pub store: Arc<MemoryStore>,
     queues: Mutex<HashMap<String, Arc<MemoryQueue>>>,
     /// What the worker published to its event bus.
     pub events: Arc<MemoryEvents>,
+    pub clock: Arc<SetClock>,
 }
 
 impl MemoryPorts {
-    pub fn new(secrets: MemorySecrets) -> MemoryPorts {
+    pub fn new(secrets: MemorySecrets, clock: Arc<SetClock>) -> MemoryPorts {
         MemoryPorts {
             secrets: Arc::new(SecretCache::new(Arc::new(secrets))),
-            store: Arc::new(MemoryStore::new()),
+            store: Arc::new(MemoryStore::new(clock.clone())),
             queues: Mutex::default(),
             events: Arc::default(),
+            clock,
         }
     }
 
@@ -97,6 +100,10 @@ impl Ports for MemoryPorts {
             Some(_) => self.events.clone(),
             None => Arc::new(NoEvents),
         }
+    }
+
+    fn clock(&self) -> SharedClock {
+        self.clock.clone()
     }
 }
 
@@ -156,11 +163,12 @@ pub struct Message {
 }
 
 impl Message {
-    pub fn new(item: WorkItem) -> Message {
+    /// A message of `item`, sent at `sent_at` ([`World::message`]: now, by the world's clock).
+    pub fn new(item: WorkItem, sent_at: OffsetDateTime) -> Message {
         Message {
             item,
             receive_count: 0,
-            sent_at: OffsetDateTime::now_utc(),
+            sent_at,
         }
     }
 }
@@ -206,8 +214,18 @@ impl Run {
     }
 }
 
+/// When an in-process world starts, unless a test says otherwise: a Wednesday in the
+/// middle of a month, so that the last 30 days hold no month's first week.
+pub const START: OffsetDateTime = time::macros::datetime!(2026-11-18 10:00 UTC);
+
 impl World {
+    /// A world whose clock (and the sandboxes') starts at [`START`].
     pub async fn start() -> World {
+        World::start_at(START).await
+    }
+
+    /// A world whose clock, and the sandboxes', starts at `at` and runs on from there.
+    pub async fn start_at(at: OffsetDateTime) -> World {
         let tag = random_user_id().to_lowercase();
         let issued = Issued {
             link_key: format!("link-key-{tag}-{}", random_user_id()),
@@ -230,25 +248,30 @@ impl World {
         let sandbox = Sandbox::start(config, "127.0.0.1:0".parse().unwrap())
             .await
             .expect("sandbox starts");
+        sandbox.set_clock(at);
+        let clock = Arc::new(SetClock::new(at));
 
-        let ports = MemoryPorts::new(MemorySecrets::new([
-            (
-                "fitbit",
-                json!({"client_id": fitbit_client_id, "client_secret": issued.fitbit_client_secret,
+        let ports = MemoryPorts::new(
+            MemorySecrets::new([
+                (
+                    "fitbit",
+                    json!({"client_id": fitbit_client_id, "client_secret": issued.fitbit_client_secret,
                        "subscriber_verification_code": issued.fitbit_verification_code}),
-            ),
-            (
-                "google-health",
-                json!({"client_id": google_client_id,
+                ),
+                (
+                    "google-health",
+                    json!({"client_id": google_client_id,
                        "client_secret": issued.google_client_secret,
                        "webhook_authorization": issued.google_webhook_authorization}),
-            ),
-            (
-                "sap",
-                json!({"username": "FITBRIDGE_COMM", "password": issued.sap_password}),
-            ),
-            ("link", json!({"key": issued.link_key})),
-        ]));
+                ),
+                (
+                    "sap",
+                    json!({"username": "FITBRIDGE_COMM", "password": issued.sap_password}),
+                ),
+                ("link", json!({"key": issued.link_key})),
+            ]),
+            clock,
+        );
         let base = Url::parse(&sandbox.base_url).unwrap();
         let providers = ProviderSettings {
             fitbit: Some(FitbitSettings {
@@ -322,6 +345,22 @@ impl World {
                 .build()
                 .unwrap(),
         }
+    }
+
+    /// Now, by the world's clock.
+    pub fn now(&self) -> OffsetDateTime {
+        self.ports.clock.now()
+    }
+
+    /// The person's yesterday in Europe/Berlin (where the world's people live), by the
+    /// world's clock.
+    pub fn yesterday(&self) -> time::Date {
+        fitbridge::domain::local_day::yesterday(Some("Europe/Berlin"), self.ports.clock.timestamp())
+    }
+
+    /// A message of `item`, sent now.
+    pub fn message(&self, item: WorkItem) -> Message {
+        Message::new(item, self.now())
     }
 
     /// `ref=..&expires=..&sig=..` signed with this world's link key for `provider`.
@@ -485,7 +524,7 @@ impl World {
                 tokens: TokenSet {
                     access_token: Secret::new(access),
                     refresh_token: Secret::new(refresh),
-                    expires_at: OffsetDateTime::now_utc() + time::Duration::seconds(expires_in),
+                    expires_at: self.now() + time::Duration::seconds(expires_in),
                     scopes: Scopes::parse(&scopes.join(" ")),
                 },
                 status: ConnectionStatus::Active,
@@ -531,7 +570,7 @@ impl World {
         let mut retries: Vec<(RetryRequest, u32)> = Vec::new();
         for _ in 0..MAX_ROUNDS {
             for (item, delay) in self.take_sent_work() {
-                let message = Message::new(item);
+                let message = self.message(item);
                 if delay.is_zero() {
                     visible.push(message);
                 } else {
@@ -609,7 +648,7 @@ impl World {
                 let delivery = Delivery {
                     body: body.to_owned(),
                     receive_count,
-                    sent_at: OffsetDateTime::now_utc(),
+                    sent_at: self.now(),
                 };
                 self.worker.decide(&[delivery]).await.remove(0)
             };

@@ -19,6 +19,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use fitbridge::clock::{SetClock, SharedClock, SystemClock};
 use fitbridge::config::{ConnectSettings, ContactApi, SapSettings};
 use fitbridge::connect::ConnectService;
 use fitbridge::domain::ProviderKind;
@@ -27,7 +28,7 @@ use fitbridge::provider::google_health::GoogleHealthSettings;
 use fitbridge::provider::registry::ProviderSettings;
 use fitbridge::secret::Secret;
 use fitbridge::store::dynamodb::DynamoStore;
-use fitbridge::wiring::{self, OAuthSettings};
+use fitbridge::wiring::{self, AwsPorts, OAuthSettings};
 use fitbridge_sandbox::fitbit::{Consent, TestUser};
 use fitbridge_sandbox::google_health::{Consent as GoogleConsent, GoogleUser};
 use fitbridge_sandbox::{Sandbox, SandboxConfig};
@@ -43,6 +44,30 @@ pub fn stack_file() -> PathBuf {
         .unwrap_or_else(|| {
             PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.local/stack.json")
         })
+}
+
+/// The deployed stack's clock. Its functions run on the machine's clock, so an end-to-end
+/// test that builds an input relative to "now" (a link's expiry, a token's) or waits for
+/// "yesterday" asks this: the one wall-clock read of the suites that drive the deployed
+/// stack. That they hold on any date is shown by running them under `faketime`
+/// (`docs/testing.md`); everything that runs in-process runs on a set clock instead.
+pub fn stack_clock() -> SharedClock {
+    Arc::new(SystemClock)
+}
+
+/// Now, by [`stack_clock`].
+pub fn stack_now() -> time::OffsetDateTime {
+    fitbridge::clock::Clock::now(&*stack_clock())
+}
+
+/// The clock of adapter tests against the emulator (the tests that drive an adapter
+/// directly, not a deployed function): set to [`in_process::START`] when the test
+/// binary first asks, running on from there, one for the whole binary.
+pub fn test_clock() -> Arc<SetClock> {
+    static CLOCK: std::sync::OnceLock<Arc<SetClock>> = std::sync::OnceLock::new();
+    CLOCK
+        .get_or_init(|| Arc::new(SetClock::new(in_process::START)))
+        .clone()
 }
 
 /// The deployed stack's table (its `TableName` output).
@@ -216,6 +241,9 @@ impl Default for EnvOptions {
 /// One test's world.
 pub struct TestEnv {
     pub aws: SdkConfig,
+    /// The handlers' clock: the stack's ([`stack_clock`]), since SQS stamps the messages
+    /// the pipeline's handlers receive with the machine's time.
+    pub clock: SharedClock,
     /// What the OAuth function was configured with; the pipeline reuses it.
     pub settings: OAuthSettings,
     pub sandbox: Sandbox,
@@ -280,6 +308,7 @@ impl TestEnv {
         let sandbox = Sandbox::start(config, "127.0.0.1:0".parse().unwrap())
             .await
             .expect("sandbox starts");
+        let clock = stack_clock();
 
         let stack = stack();
         let aws = aws_config(&stack).await;
@@ -362,9 +391,13 @@ impl TestEnv {
             },
         };
         TestEnv {
-            service: wiring::connect_service(&aws, settings.clone()),
-            store: DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table),
+            service: wiring::connect_service_on(
+                &AwsPorts::with_clock(&aws, clock.clone()),
+                settings.clone(),
+            ),
+            store: DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table, clock.clone()),
             aws,
+            clock,
             settings,
             sandbox,
             link_key,
@@ -380,6 +413,16 @@ impl TestEnv {
                 .build()
                 .unwrap(),
         }
+    }
+
+    /// Now, by the handlers' clock.
+    pub fn now(&self) -> time::OffsetDateTime {
+        self.clock.now()
+    }
+
+    /// The AWS ports of this environment: the emulator, on its clock.
+    pub fn ports(&self) -> AwsPorts<'_> {
+        AwsPorts::with_clock(&self.aws, self.clock.clone())
     }
 
     /// A new sandbox user who will allow everything at the consent screen.

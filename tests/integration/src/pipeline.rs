@@ -124,7 +124,7 @@ impl Pipeline {
         .await;
         // Reconnecting people get their parked work back on this test's queue.
         env.settings.work_queue_url = Some(work_url.clone());
-        env.service = wiring::connect_service(&env.aws, env.settings.clone());
+        env.service = wiring::connect_service_on(&env.ports(), env.settings.clone());
         let settings = PipelineSettings {
             table_name: env.settings.table_name.clone(),
             providers: env.settings.providers.clone(),
@@ -138,11 +138,12 @@ impl Pipeline {
             signals: Default::default(),
             event_bus: None,
         };
-        let mut worker = wiring::work_consumer(&env.aws, settings.clone()).unwrap();
+        let ports = env.ports();
+        let mut worker = wiring::work_consumer_on(&ports, settings.clone()).unwrap();
         worker.backoff_base = options.backoff_base;
-        let refresher = wiring::retry_consumer(&env.aws, settings).unwrap();
-        let webhook = wiring::webhook_service(&env.aws, &env.settings.providers, &work_url);
-        let daily = wiring::daily_service(&env.aws, &env.settings.table_name, &work_url, 4);
+        let refresher = wiring::retry_consumer_on(&ports, settings).unwrap();
+        let webhook = wiring::webhook_service_on(&ports, &env.settings.providers, &work_url);
+        let daily = wiring::daily_service_on(&ports, &env.settings.table_name, &work_url, 4);
         Pipeline {
             env,
             worker,
@@ -234,8 +235,7 @@ impl Pipeline {
                 tokens: TokenSet {
                     access_token: Secret::new(access),
                     refresh_token: Secret::new(refresh),
-                    expires_at: time::OffsetDateTime::now_utc()
-                        + time::Duration::seconds(expires_in),
+                    expires_at: self.env.now() + time::Duration::seconds(expires_in),
                     scopes: Scopes::parse(&scopes.join(" ")),
                 },
                 status: ConnectionStatus::Active,

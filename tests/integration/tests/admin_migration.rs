@@ -19,7 +19,7 @@ use fitbridge_admin::{Context, EXIT_OK};
 use fitbridge_integration::{
     body_text, random_health_user_id, random_user_id, TestEnv, PUBLIC_BASE_URL,
 };
-use time::{Duration, OffsetDateTime};
+use time::Duration;
 use url::Url;
 
 const FITBIT: ProviderKind = ProviderKind::Fitbit;
@@ -42,7 +42,7 @@ async fn store_connection(
         tokens: TokenSet {
             access_token: Secret::new(format!("access-{user}")),
             refresh_token: Secret::new(format!("refresh-{user}")),
-            expires_at: OffsetDateTime::now_utc() + Duration::hours(8),
+            expires_at: fitbridge_integration::stack_now() + Duration::hours(8),
             scopes: Scopes::parse("profile activity"),
         },
         status: ConnectionStatus::Active,
@@ -162,7 +162,7 @@ async fn the_people_still_at_fitbit_are_listed_and_their_link_migrates_them() {
     assert_eq!(summary.customer_ref.as_deref(), Some(gone_ref.as_str()));
     assert_eq!(summary.contact.origin, "FITBIT");
     assert_eq!(summary.contact.id, gone);
-    let age = OffsetDateTime::now_utc() - summary.updated_at.expect("updated_at");
+    let age = fitbridge_integration::stack_now() - summary.updated_at.expect("updated_at");
     assert!(age < Duration::minutes(5), "{age}");
     assert!(mine(&active).is_some() && mine(&reconsent).is_some());
     assert!(mine(&google).is_none(), "only Fitbit connections");
@@ -214,7 +214,7 @@ async fn the_people_still_at_fitbit_are_listed_and_their_link_migrates_them() {
         link_of(&out, &active),
         format!("{PUBLIC_BASE_URL}/connect/google-health")
     );
-    let now = OffsetDateTime::now_utc();
+    let now = fitbridge_integration::stack_now();
     let reconsent_link = Url::parse(link_of(&out, &reconsent)).unwrap();
     let verified = |params: &connect_link::LinkParams| {
         connect_link::verify(&env.link_key, GH, params, now)

@@ -38,7 +38,7 @@ use fitbridge_sandbox::google_health::{Consent as GoogleConsent, GoogleUser};
 use fitbridge_sandbox::RawAnswer;
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use time::{Date, OffsetDateTime};
+use time::Date;
 
 const FITBIT: ProviderKind = ProviderKind::Fitbit;
 const GOOGLE: ProviderKind = ProviderKind::GoogleHealth;
@@ -1031,8 +1031,9 @@ struct Outcome {
     failures: Vec<String>,
 }
 
+/// Three days before the in-process world's start.
 fn day() -> Date {
-    OffsetDateTime::now_utc().date() - time::Duration::days(3)
+    fitbridge_integration::in_process::START.date() - time::Duration::days(3)
 }
 
 fn hex_sha256(value: &str) -> String {
@@ -1067,7 +1068,7 @@ impl Ctx {
 
     /// `ref=…&expires=…&sig=…` of a link, the ref and signature noted as secret.
     fn link_query(&mut self, world: &World, provider: ProviderKind, link: &Link) -> String {
-        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let now = world.now().unix_timestamp();
         let customer_ref = match link {
             Link::Signed(RefKind::Unicode) => marker("Kundin-Ä-東京-🙂-"),
             Link::Signed(RefKind::TooLong) => format!("{}{}", marker("C-"), "x".repeat(248)),
@@ -1156,7 +1157,7 @@ async fn prepare(world: &World, given: &Given, ctx: &mut Ctx) {
                         code_verifier: pkce::new_verifier(),
                         link: None,
                         redirect_uri: format!("{PUBLIC_BASE_URL}/oauth/callback/fitbit"),
-                        expires_at: OffsetDateTime::now_utc() - time::Duration::minutes(1),
+                        expires_at: world.now() - time::Duration::minutes(1),
                         browser_hash: hex_sha256(&binding),
                     },
                 )
@@ -1293,7 +1294,7 @@ async fn inject(world: &World, answer: &Answer, ctx: &Ctx) {
             // the case's).
             let earlier = day() - time::Duration::days(1);
             let run = world
-                .run(vec![Message::new(sync(FITBIT, &ctx.user, earlier))])
+                .run(vec![world.message(sync(FITBIT, &ctx.user, earlier))])
                 .await;
             assert_eq!(run.decisions, [Decision::Delete], "warm-up import");
             sandbox.sap.expire_sessions();
@@ -1552,7 +1553,7 @@ async fn run_case(world: &World, case: &Case, ctx: &mut Ctx) -> Outcome {
             let user = if *nobody { marker("NOBODY") } else { user };
             let calls_before = data_calls(world, provider, &user);
             let run = world
-                .run(vec![Message::new(sync(provider, &user, day()))])
+                .run(vec![world.message(sync(provider, &user, day()))])
                 .await;
             let during = interactions_of_day(world, provider, &user);
             let imported: usize = during.iter().map(|(_, n)| n).sum();
@@ -1675,7 +1676,7 @@ async fn finish(
                     run.leftover
                         .dead_letters
                         .into_iter()
-                        .map(|m| Message::new(m.item)),
+                        .map(|m| world.message(m.item)),
                 );
                 left.extend(run.leftover.delayed);
             }

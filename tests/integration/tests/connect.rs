@@ -9,7 +9,7 @@ use fitbridge::store::{ConnectAttempts, PendingAuthorization};
 use fitbridge_integration::{body_text, location, query_param, EnvOptions, TestEnv};
 use fitbridge_sandbox::fitbit::Consent;
 use fitbridge_sandbox::sap::FaultInjection;
-use time::{Duration, OffsetDateTime};
+use time::Duration;
 
 async fn connection(env: &TestEnv, user: &str) -> Option<fitbridge::domain::Connection> {
     use fitbridge::store::ConnectionStore;
@@ -70,7 +70,7 @@ async fn happy_path_stores_tokens_creates_contact_and_subscriptions() {
     assert_eq!(stored.status, ConnectionStatus::Active);
     assert_eq!(stored.version, 1);
     assert_eq!(stored.timezone.as_deref(), Some("Europe/Berlin"));
-    assert!(stored.tokens.expires_at > OffsetDateTime::now_utc() + Duration::hours(7));
+    assert!(stored.tokens.expires_at > fitbridge_integration::stack_now() + Duration::hours(7));
     assert_eq!(
         stored.subscriptions.iter().copied().collect::<Vec<_>>(),
         vec![Collection::Activities, Collection::Body, Collection::Sleep]
@@ -92,7 +92,7 @@ async fn happy_path_stores_tokens_creates_contact_and_subscriptions() {
 async fn signed_ref_attaches_the_customer_id_to_the_contact() {
     let env = TestEnv::start().await;
     let user = env.new_user("Robin", "Kunde");
-    let expires = OffsetDateTime::now_utc().unix_timestamp() + 600;
+    let expires = fitbridge_integration::stack_now().unix_timestamp() + 600;
     let query = env.signed_link_query("C-100234", expires);
 
     let response = env.connect(Some(&query)).await;
@@ -247,7 +247,7 @@ async fn expired_state_is_refused() {
                     "{}/oauth/callback/fitbit",
                     fitbridge_integration::PUBLIC_BASE_URL
                 ),
-                expires_at: OffsetDateTime::now_utc() - Duration::seconds(1),
+                expires_at: fitbridge_integration::stack_now() - Duration::seconds(1),
                 browser_hash: String::new(),
             },
         )
@@ -402,7 +402,7 @@ async fn provider_gone_shows_a_migration_page_and_stores_nothing() {
 async fn forged_altered_or_expired_links_are_refused_before_any_redirect() {
     let env = TestEnv::start().await;
     env.new_user("Lia", "Link");
-    let now = OffsetDateTime::now_utc().unix_timestamp();
+    let now = fitbridge_integration::stack_now().unix_timestamp();
     let valid = env.signed_link_query("C-7", now + 600);
     let altered = valid.replace("ref=C-7", "ref=C-8");
     let forged = {
@@ -478,7 +478,7 @@ async fn a_consent_url_opened_in_another_browser_connects_nothing() {
     // somebody else; that person's consent must not land on the sender's customer record.
     let env = TestEnv::start().await;
     let user = env.new_user("Vic", "Victim");
-    let now = OffsetDateTime::now_utc().unix_timestamp();
+    let now = fitbridge_integration::stack_now().unix_timestamp();
     for other_browser in [
         vec![],
         vec![format!("__Host-fitbridge-connect={}", "A".repeat(43))],
@@ -504,7 +504,10 @@ async fn a_consent_url_opened_in_another_browser_connects_nothing() {
 async fn a_signed_link_connects_once() {
     let env = TestEnv::start().await;
     let user = env.new_user("Una", "Once");
-    let link = env.signed_link_query("C-ONCE", OffsetDateTime::now_utc().unix_timestamp() + 600);
+    let link = env.signed_link_query(
+        "C-ONCE",
+        fitbridge_integration::stack_now().unix_timestamp() + 600,
+    );
     assert_eq!(env.connect(Some(&link)).await.status(), 200);
     assert!(connection(&env, &user).await.is_some());
 
@@ -543,7 +546,7 @@ async fn cuan_import_is_selectable_for_contacts() {
     })
     .await;
     let user = env.new_user("Cuan", "Import");
-    let expires = OffsetDateTime::now_utc().unix_timestamp() + 600;
+    let expires = fitbridge_integration::stack_now().unix_timestamp() + 600;
     let response = env
         .connect(Some(&env.signed_link_query("C-55", expires)))
         .await;
@@ -566,7 +569,7 @@ async fn cuan_import_is_selectable_for_contacts() {
 async fn logs_of_a_full_connect_hold_no_tokens_secrets_or_personal_data() {
     let env = TestEnv::start().await;
     let user = env.new_user("Zelda", "Privatperson");
-    let expires = OffsetDateTime::now_utc().unix_timestamp() + 600;
+    let expires = fitbridge_integration::stack_now().unix_timestamp() + 600;
     let response = env
         .connect(Some(&env.signed_link_query("C-SECRET-REF-991", expires)))
         .await;

@@ -14,6 +14,8 @@
 //! random people are looked at); the others a fresh table of the same shape each, so
 //! their counts are exact.
 
+use fitbridge::clock::Clock;
+use fitbridge_integration::test_clock;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -32,7 +34,7 @@ use fitbridge_integration::{
     aws_config, aws_config_at, aws_endpoint, create_table_like_the_stacks, random_user_id, stack,
     stack_table,
 };
-use time::{Duration, OffsetDateTime};
+use time::Duration;
 
 const FITBIT: ProviderKind = ProviderKind::Fitbit;
 
@@ -43,7 +45,7 @@ fn connection(user: &str, status: ConnectionStatus) -> Connection {
         tokens: TokenSet {
             access_token: Secret::new(format!("access-{user}")),
             refresh_token: Secret::new(format!("refresh-{user}")),
-            expires_at: OffsetDateTime::now_utc() + Duration::hours(8),
+            expires_at: test_clock().now() + Duration::hours(8),
             scopes: Scopes::parse("profile activity sleep"),
         },
         status,
@@ -92,7 +94,7 @@ fn key(user: &str) -> HashMap<String, AttributeValue> {
 async fn fresh_table(ddb: &aws_sdk_dynamodb::Client) -> (String, DynamoStore) {
     let table = format!("fb-directory-{}", random_user_id().to_lowercase());
     create_table_like_the_stacks(ddb, &stack(), &table).await;
-    let store = DynamoStore::new(ddb.clone(), &table).with_scan_limit(4);
+    let store = DynamoStore::new(ddb.clone(), &table, test_clock()).with_scan_limit(4);
     (table, store)
 }
 
@@ -103,7 +105,7 @@ async fn the_directory_holds_the_active_connections_and_follows_every_status_cha
     let ddb = aws_sdk_dynamodb::Client::new(&aws);
     let table = stack_table(&stack);
     // Small pages: the listing must follow every page of every segment.
-    let store = DynamoStore::new(ddb.clone(), &table).with_scan_limit(5);
+    let store = DynamoStore::new(ddb.clone(), &table, test_clock()).with_scan_limit(5);
     let [active, parked, gone, revoked, back, refreshed] =
         std::array::from_fn(|_| random_user_id());
     let mine = [&active, &parked, &gone, &revoked, &back, &refreshed];
@@ -146,7 +148,7 @@ async fn the_directory_holds_the_active_connections_and_follows_every_status_cha
             FITBIT,
             &ProviderUserId(revoked.clone()),
             Ending::Disconnected,
-            OffsetDateTime::now_utc() + Duration::seconds(1),
+            test_clock().now() + Duration::seconds(1),
         )
         .await
         .unwrap();
@@ -290,11 +292,14 @@ async fn the_daily_scan_reads_no_ledger_item() {
     let metered = aws_sdk_dynamodb::Client::new(&aws_config_at(&stack, &meter.url).await);
     let queue = Arc::new(CountingQueue::default());
     let daily = DailyService {
-        directory: Arc::new(DynamoStore::new(metered.clone(), &table).with_scan_limit(2)),
+        directory: Arc::new(
+            DynamoStore::new(metered.clone(), &table, test_clock()).with_scan_limit(2),
+        ),
         queue: queue.clone(),
         segments: 4,
+        clock: test_clock(),
     };
-    let report = daily.run(jiff::Timestamp::now()).await.unwrap();
+    let report = daily.run().await.unwrap();
     let tally = meter.take();
     assert_eq!(report.people, PEOPLE as u64);
     assert_eq!(queue.items.load(Ordering::Relaxed), PEOPLE as u64);

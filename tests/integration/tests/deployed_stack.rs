@@ -5,6 +5,7 @@
 use fitbridge::domain::{ProviderKind, ProviderUserId};
 use fitbridge::store::dynamodb::DynamoStore;
 use fitbridge::store::ConnectionStore;
+use fitbridge_integration::test_clock;
 use fitbridge_integration::{aws_config, deployed, stack};
 
 #[tokio::test]
@@ -18,7 +19,7 @@ async fn a_person_connects_through_the_deployed_functions() {
 
     let aws = aws_config(&stack).await;
     let table = stack["outputs"]["TableName"].as_str().unwrap();
-    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table);
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table, test_clock());
     let connection = store
         .get(ProviderKind::Fitbit, &ProviderUserId(done.user_id.clone()))
         .await

@@ -12,14 +12,16 @@
 //! - One write per fetch, when it begins (a metering proxy counts them).
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use fitbridge::clock::Clock;
 use fitbridge::domain::{Collection, ProviderKind, ProviderUserId};
 use fitbridge::store::dynamodb::DynamoStore;
 use fitbridge::store::{FetchClaim, FetchKey, FetchLog};
 use fitbridge_integration::aws_meter::Meter;
+use fitbridge_integration::test_clock;
 use fitbridge_integration::{
     aws_config, aws_config_at, aws_endpoint, random_user_id, stack, stack_table,
 };
-use time::{Duration, OffsetDateTime};
+use time::Duration;
 
 fn table() -> String {
     stack_table(&stack())
@@ -44,9 +46,9 @@ fn proceeded(claim: FetchClaim) -> String {
 #[tokio::test]
 async fn a_fetch_answers_the_notifications_sent_before_it_began() {
     let aws = aws_config(&stack()).await;
-    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table());
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table(), test_clock());
     let key = key(&random_user_id());
-    let t0 = OffsetDateTime::now_utc() - Duration::minutes(5);
+    let t0 = test_clock().now() - Duration::minutes(5);
     let sent = t0;
 
     let token = proceeded(
@@ -113,9 +115,9 @@ async fn a_fetch_answers_the_notifications_sent_before_it_began() {
 async fn an_entry_of_the_earlier_form_still_answers() {
     let aws = aws_config(&stack()).await;
     let ddb = aws_sdk_dynamodb::Client::new(&aws);
-    let store = DynamoStore::new(ddb.clone(), table());
+    let store = DynamoStore::new(ddb.clone(), table(), test_clock());
     let user = random_user_id();
-    let completed = OffsetDateTime::now_utc() - Duration::minutes(10);
+    let completed = test_clock().now() - Duration::minutes(10);
     ddb.put_item()
         .table_name(table())
         .item("pk", AttributeValue::S(format!("FETCH#fitbit#{user}")))
@@ -130,22 +132,14 @@ async fn an_entry_of_the_earlier_form_still_answers() {
     let key = key(&user);
     assert_eq!(
         store
-            .begin(
-                &key,
-                completed - Duration::seconds(1),
-                OffsetDateTime::now_utc()
-            )
+            .begin(&key, completed - Duration::seconds(1), test_clock().now())
             .await
             .unwrap(),
         FetchClaim::AlreadyFetched
     );
     proceeded(
         store
-            .begin(
-                &key,
-                completed + Duration::seconds(1),
-                OffsetDateTime::now_utc(),
-            )
+            .begin(&key, completed + Duration::seconds(1), test_clock().now())
             .await
             .unwrap(),
     );
@@ -156,9 +150,9 @@ async fn a_fetch_costs_one_write_in_the_log() {
     let stack = stack();
     let meter = Meter::start(&aws_endpoint(&stack)).await;
     let aws = aws_config_at(&stack, &meter.url).await;
-    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table());
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table(), test_clock());
     let key = key(&random_user_id());
-    let now = OffsetDateTime::now_utc();
+    let now = test_clock().now();
     let _ = meter.take();
     proceeded(store.begin(&key, now, now).await.unwrap());
     assert_eq!(

@@ -49,7 +49,7 @@ async fn connection(
 async fn a_person_connects_with_google_and_becomes_a_contact_keyed_by_their_health_id() {
     let env = TestEnv::start().await;
     let user = env.new_google_user(None);
-    let expires = time::OffsetDateTime::now_utc().unix_timestamp() + 600;
+    let expires = fitbridge_integration::stack_now().unix_timestamp() + 600;
     let query = env.signed_link_query_for(GH, "C-2044", expires);
 
     let redirect = env.get(&format!("/connect/google-health?{query}")).await;

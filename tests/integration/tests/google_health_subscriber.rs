@@ -211,6 +211,7 @@ async fn admin(
         env: Box::new(move |name| vars.get(name).cloned()),
         secrets,
         polling: Default::default(),
+        clock: fitbridge_integration::stack_clock(),
     };
     let args: Vec<String> = ["google-health", "subscriber"]
         .iter()
@@ -280,7 +281,7 @@ async fn create_list_patch_and_delete_the_subscriber_of_our_webhook() {
     w.sandbox
         .google_health
         .grant_tokens(&person, &[scopes::ACTIVITY, scopes::SLEEP]);
-    let today = time::OffsetDateTime::now_utc().date();
+    let today = fitbridge_integration::stack_clock().now().date();
     let deliveries = w
         .sandbox
         .google_health

@@ -10,14 +10,16 @@
 //!   they recorded is neither created again nor lost.
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use fitbridge::clock::Clock;
 use fitbridge::domain::ContactKey;
 use fitbridge::store::dynamodb::DynamoStore;
 use fitbridge::store::{Claim, ImportLedger, ImportRecord, LedgerEntry};
 use fitbridge_integration::aws_meter::Meter;
+use fitbridge_integration::test_clock;
 use fitbridge_integration::{
     aws_config, aws_config_at, aws_endpoint, random_user_id, stack, stack_table,
 };
-use time::{Duration, OffsetDateTime};
+use time::Duration;
 
 const METRICS: [&str; 6] = [
     "steps",
@@ -51,11 +53,11 @@ async fn a_day_costs_one_claim_and_one_record_however_many_metrics_changed() {
     let stack = stack();
     let meter = Meter::start(&aws_endpoint(&stack)).await;
     let aws = aws_config_at(&stack, &meter.url).await;
-    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table());
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table(), test_clock());
     let contact = contact();
     let day = format!("{}-2026-11-20-", contact.id);
     let keys: Vec<String> = METRICS.iter().map(|m| format!("{day}{m}")).collect();
-    let now = OffsetDateTime::now_utc();
+    let now = test_clock().now();
 
     let _ = meter.take();
     let entries = claimed(
@@ -167,11 +169,11 @@ async fn a_day_costs_one_claim_and_one_record_however_many_metrics_changed() {
 #[tokio::test]
 async fn a_create_started_and_never_recorded_is_unconfirmed() {
     let aws = aws_config(&stack()).await;
-    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table());
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table(), test_clock());
     let contact = contact();
     let day = format!("{}-2026-11-21-", contact.id);
     let steps = format!("{day}steps");
-    let now = OffsetDateTime::now_utc();
+    let now = test_clock().now();
     // The worker claimed and died: its claim ran out.
     claimed(
         store
@@ -207,7 +209,7 @@ async fn a_create_started_and_never_recorded_is_unconfirmed() {
 async fn entries_of_the_per_metric_layout_are_still_read() {
     let aws = aws_config(&stack()).await;
     let ddb = aws_sdk_dynamodb::Client::new(&aws);
-    let store = DynamoStore::new(ddb.clone(), table());
+    let store = DynamoStore::new(ddb.clone(), table(), test_clock());
     let contact = contact();
     let day = format!("{}-2026-11-19-", contact.id);
     let pk = format!("IMPORT#{}#{}", contact.origin, contact.id);
@@ -229,7 +231,7 @@ async fn entries_of_the_per_metric_layout_are_still_read() {
         .send()
         .await
         .unwrap();
-    let now = OffsetDateTime::now_utc();
+    let now = test_clock().now();
     let settled = store.settled(&contact, &day, now).await.unwrap();
     assert_eq!(
         settled.get(&format!("{day}steps")).map(String::as_str),

@@ -11,9 +11,9 @@ use std::collections::BTreeMap;
 
 use fitbridge::domain::{Collection, ProviderKind, ProviderUserId, WorkItem};
 use fitbridge::telemetry::{self, metric};
-use fitbridge_integration::in_process::{Message, World};
+use fitbridge_integration::in_process::World;
 use serde_json::Value;
-use time::{Date, OffsetDateTime};
+use time::Date;
 
 const NAMESPACE: &str = "fitbridge-test";
 
@@ -97,8 +97,9 @@ fn flush() -> String {
     String::from_utf8(out).expect("EMF is UTF-8")
 }
 
+/// `n` days before the in-process world's start.
 fn day(n: i64) -> Date {
-    OffsetDateTime::now_utc().date() - time::Duration::days(n)
+    fitbridge_integration::in_process::START.date() - time::Duration::days(n)
 }
 
 #[tokio::test]
@@ -203,7 +204,7 @@ async fn a_run_writes_embedded_metric_format_that_adds_up_to_what_happened() {
     let items: Vec<WorkItem> = queued.into_iter().map(|(item, _)| item).collect();
     let _ = world.work_queue.drain();
     let run = world
-        .run(items.iter().cloned().map(Message::new).collect())
+        .run(items.iter().cloned().map(|i| world.message(i)).collect())
         .await;
     assert!(
         run.leftover.dead() == 0 && !run.unsettled,
@@ -245,7 +246,7 @@ async fn a_run_writes_embedded_metric_format_that_adds_up_to_what_happened() {
     // Delivered again (a fresh notification for the same days): fetched again, and
     // nothing changes in SAP.
     world
-        .run(items.iter().cloned().map(Message::new).collect())
+        .run(items.iter().cloned().map(|i| world.message(i)).collect())
         .await;
     let repeat = parse_emf(&flush());
     assert_eq!(total(&repeat, metric::DAYS_FETCHED, &[]), 3.0);
@@ -267,7 +268,7 @@ async fn a_run_writes_embedded_metric_format_that_adds_up_to_what_happened() {
         day(4),
         vec![Collection::Activities],
     );
-    world.run(vec![Message::new(failing)]).await;
+    world.run(vec![world.message(failing)]).await;
     let failure = parse_emf(&flush());
     assert_eq!(
         total(&failure, metric::PROVIDER_CALLS, &[("Status", "5xx")])

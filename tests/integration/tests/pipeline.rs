@@ -12,7 +12,6 @@ use fitbridge_integration::pipeline::Pipeline;
 use fitbridge_sandbox::fitbit::{FitbitFaultInjection, RecordedActivity};
 use fitbridge_sandbox::sap::FaultInjection;
 use time::macros::date;
-use time::OffsetDateTime;
 
 const ALL: &[&str] = &["profile", "activity", "sleep", "weight"];
 
@@ -177,7 +176,7 @@ async fn fifty_concurrent_workers_hitting_401_cause_exactly_one_refresh() {
             fitbridge::api::sqs::Delivery {
                 body: serde_json::to_string(&item).unwrap(),
                 receive_count: 1,
-                sent_at: time::OffsetDateTime::now_utc(),
+                sent_at: fitbridge_integration::stack_now(),
             }
         })
         .collect();
@@ -319,7 +318,7 @@ async fn rate_limit_waits_never_push_work_into_the_dlq() {
     let last = fitbridge::api::sqs::Delivery {
         body: serde_json::to_string(&item).unwrap(),
         receive_count: fitbridge_integration::pipeline::MAX_RECEIVE_COUNT,
-        sent_at: time::OffsetDateTime::now_utc(),
+        sent_at: fitbridge_integration::stack_now(),
     };
     let outcome = p.worker.decide(&[last]).await;
     assert_eq!(
@@ -473,7 +472,7 @@ async fn a_deleted_account_sets_its_tombstone_and_ledger_to_expire() {
         .unwrap()
         .expect("tombstone kept through the grace period");
     let forget_at = tomb.forget_at.expect("the tombstone expires");
-    let from_now = forget_at - OffsetDateTime::now_utc();
+    let from_now = forget_at - fitbridge_integration::stack_now();
     assert!(
         from_now > ACCOUNT_DELETION_GRACE - time::Duration::hours(1)
             && from_now <= ACCOUNT_DELETION_GRACE,
@@ -587,8 +586,17 @@ async fn daily_job_queues_one_item_per_connected_person_and_none_for_parked_ones
         .await
         .unwrap();
 
-    let now: jiff::Timestamp = "2026-11-21T02:15:00Z".parse().unwrap();
-    let report = p.daily.run(now).await.unwrap();
+    // The daily job at 02:15 UTC on the 21st: already the 21st in Berlin.
+    let at = std::sync::Arc::new(fitbridge::clock::SetClock::frozen(
+        time::macros::datetime!(2026-11-21 02:15 UTC),
+    ));
+    let daily = fitbridge::wiring::daily_service_on(
+        &fitbridge::wiring::AwsPorts::with_clock(&p.env.aws, at),
+        &p.env.settings.table_name,
+        &p.work_url,
+        4,
+    );
+    let report = daily.run().await.unwrap();
     assert!(report.queued >= 5);
 
     // The table is shared with other tests: look at this test's people only.

@@ -10,6 +10,7 @@ use fitbridge::signals::history::{DayRecord, MonthHistory, MonthKey};
 use fitbridge::signals::SignalStore;
 use fitbridge::store::dynamodb::DynamoStore;
 use fitbridge_integration::aws_meter::Meter;
+use fitbridge_integration::test_clock;
 use fitbridge_integration::{aws_config_at, aws_endpoint, random_user_id, stack, stack_table};
 
 fn contact() -> ContactKey {
@@ -28,7 +29,7 @@ async fn a_full_month_is_one_write_unit_and_reads_back_exactly() {
     let stack = stack();
     let meter = Meter::start(&aws_endpoint(&stack)).await;
     let aws = aws_config_at(&stack, &meter.url).await;
-    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table());
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table(), test_clock());
     let contact = contact();
     let key = MonthKey::parse("2026-10").unwrap();
     let mut month = MonthHistory::default();
@@ -61,7 +62,7 @@ async fn a_month_in_the_earlier_json_form_is_read_and_rewritten_packed() {
     let stack = stack();
     let aws = aws_config_at(&stack, &aws_endpoint(&stack)).await;
     let ddb = aws_sdk_dynamodb::Client::new(&aws);
-    let store = DynamoStore::new(ddb.clone(), table());
+    let store = DynamoStore::new(ddb.clone(), table(), test_clock());
     let contact = contact();
     let pk = format!("SIGNALS#{}#{}", contact.origin, contact.id);
     // As the earlier version wrote it.

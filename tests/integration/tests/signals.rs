@@ -14,9 +14,14 @@ use serde_json::Value;
 const SCHEMA: &str = include_str!("../../../shared/schemas/signal-event.v1.json");
 
 /// The last `days` days of the person's data, as a backfill queues them.
-fn month_of_work(provider: ProviderKind, user: &str, scopes: &[&str], days: i64) -> Vec<Message> {
-    let yesterday =
-        fitbridge::domain::local_day::yesterday(Some("Europe/Berlin"), jiff::Timestamp::now());
+fn month_of_work(
+    w: &World,
+    provider: ProviderKind,
+    user: &str,
+    scopes: &[&str],
+    days: i64,
+) -> Vec<Message> {
+    let yesterday = w.yesterday();
     (0..days)
         .filter_map(|back| {
             fitbridge::daily::sync_work(
@@ -26,7 +31,7 @@ fn month_of_work(provider: ProviderKind, user: &str, scopes: &[&str], days: i64)
                 yesterday - time::Duration::days(back),
             )
         })
-        .map(Message::new)
+        .map(|item| w.message(item))
         .collect()
 }
 
@@ -45,8 +50,9 @@ async fn a_month_of_data_gives_each_person_a_score_and_valid_events() {
         .connected(ProviderKind::GoogleHealth, &google_scopes)
         .await;
 
-    let mut work = month_of_work(ProviderKind::Fitbit, &fitbit, &fitbit_scopes, 30);
+    let mut work = month_of_work(&w, ProviderKind::Fitbit, &fitbit, &fitbit_scopes, 30);
     work.extend(month_of_work(
+        &w,
         ProviderKind::GoogleHealth,
         &google,
         &google_scopes,
@@ -110,7 +116,20 @@ async fn a_month_of_data_gives_each_person_a_score_and_valid_events() {
 
 #[tokio::test]
 async fn a_runner_and_a_lapse_fire_their_rules_in_sap_once() {
-    let w = World::start().await;
+    // In the middle of a month, and in the first week of one, when the backfill spans
+    // two months (and used to fire the window for both).
+    for start in [
+        fitbridge_integration::in_process::START,
+        time::macros::datetime!(2026-12-02 10:00 UTC),
+    ] {
+        runner_and_lapse_from(start).await;
+    }
+}
+
+async fn runner_and_lapse_from(start: time::OffsetDateTime) {
+    let w = World::start_at(start).await;
+    let this_month =
+        fitbridge::signals::rules::Period::Month.of(w.yesterday() + time::Duration::days(1));
     let runner_scopes = ["activity"];
     let lapse_scopes = [scopes::ACTIVITY_AND_FITNESS];
     let runner = w
@@ -127,8 +146,9 @@ async fn a_runner_and_a_lapse_fire_their_rules_in_sap_once() {
             Some(ActivityPattern::Lapse),
         )
         .await;
-    let mut work = month_of_work(ProviderKind::Fitbit, &runner, &runner_scopes, 30);
+    let mut work = month_of_work(&w, ProviderKind::Fitbit, &runner, &runner_scopes, 30);
     work.extend(month_of_work(
+        &w,
         ProviderKind::GoogleHealth,
         &lapsed,
         &lapse_scopes,
@@ -168,7 +188,13 @@ async fn a_runner_and_a_lapse_fire_their_rules_in_sap_once() {
         .iter()
         .filter(|(s, ..)| s.contains("-s-distance100-"))
         .collect();
-    assert_eq!(window.len(), 1, "{fired:?}");
+    assert_eq!(window.len(), 1, "{start}: {fired:?}");
+    assert!(
+        window[0]
+            .0
+            .ends_with(&format!("-s-distance100-{this_month}")),
+        "{start}: {fired:?}"
+    );
     assert_eq!(window[0].1, "FITBIT_SIGNAL");
     assert!(
         window[0].2.contains("\"metric\":\"distance\""),
@@ -201,6 +227,7 @@ async fn a_runner_and_a_lapse_fire_their_rules_in_sap_once() {
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     let run = w
         .run(month_of_work(
+            &w,
             ProviderKind::Fitbit,
             &runner,
             &runner_scopes,
@@ -222,7 +249,7 @@ async fn a_runner_and_a_lapse_fire_their_rules_in_sap_once() {
         .iter()
         .filter(|(s, ..)| s.contains("-s-lapse-"))
         .collect();
-    assert_eq!(lapse.len(), 1, "{fired:?}");
+    assert_eq!(lapse.len(), 1, "{start}: {fired:?}");
     assert_eq!(lapse[0].1, "GH_SIGNAL");
     assert!(
         lapse[0].2.contains("\"before\""),

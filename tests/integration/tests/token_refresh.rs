@@ -4,6 +4,8 @@
 //! successful store would be a third: a conditional write whose condition fails is still
 //! billed.
 
+use fitbridge::clock::Clock;
+use fitbridge_integration::test_clock;
 use std::sync::Arc;
 
 use fitbridge::domain::{Connection, ConnectionStatus, ContactKey, ProviderKind, ProviderUserId};
@@ -14,7 +16,7 @@ use fitbridge::store::{ConnectionStore, TokenStore};
 use fitbridge::tokens::TokenService;
 use fitbridge_integration::aws_meter::Meter;
 use fitbridge_integration::{aws_config_at, aws_endpoint, random_user_id, stack, stack_table};
-use time::{Duration, OffsetDateTime};
+use time::Duration;
 
 const KIND: ProviderKind = ProviderKind::Fitbit;
 
@@ -26,12 +28,13 @@ async fn a_refresh_writes_the_lease_and_the_rotated_pair_and_nothing_else() {
     let store = Arc::new(DynamoStore::new(
         aws_sdk_dynamodb::Client::new(&aws),
         stack_table(&stack),
+        test_clock(),
     ));
-    let provider = Arc::new(MemoryProvider::new(KIND));
+    let provider = Arc::new(MemoryProvider::new(KIND, test_clock()));
     let user = random_user_id();
     provider.add_person(&user, MemoryPerson::default(), "activity");
     let mut tokens = provider.grant(&user, "activity");
-    tokens.expires_at = OffsetDateTime::now_utc() + Duration::minutes(2);
+    tokens.expires_at = test_clock().now() + Duration::minutes(2);
     let user_id = ProviderUserId(user.clone());
     store
         .save_connected(&Connection {
@@ -57,6 +60,7 @@ async fn a_refresh_writes_the_lease_and_the_rotated_pair_and_nothing_else() {
             .collect(),
         store.clone(),
         store.clone(),
+        test_clock(),
     );
 
     let _ = meter.take();
@@ -64,7 +68,7 @@ async fn a_refresh_writes_the_lease_and_the_rotated_pair_and_nothing_else() {
     let tally = meter.take();
 
     assert_eq!(provider.refreshes_of(&user), 1);
-    assert!(fresh.tokens.expires_at > OffsetDateTime::now_utc() + Duration::minutes(30));
+    assert!(fresh.tokens.expires_at > test_clock().now() + Duration::minutes(30));
     assert_eq!(
         store.get(KIND, &user_id).await.unwrap().unwrap().version,
         fresh.version,
@@ -75,7 +79,7 @@ async fn a_refresh_writes_the_lease_and_the_rotated_pair_and_nothing_else() {
         "the lease and the rotated pair: {:?}",
         tally.requests
     );
-    let now = OffsetDateTime::now_utc();
+    let now = test_clock().now();
     assert!(
         store
             .acquire_refresh_lease(KIND, &user_id, "next", now, now + Duration::seconds(30))

@@ -521,6 +521,12 @@ impl FitbitSandbox {
         st.verification_code = verification_code;
     }
 
+    /// Sets the sandbox clock to `at`, from where it runs on (in-process tests on a set
+    /// date: the synthetic people's "today" follows it).
+    pub fn set_clock(&self, at: OffsetDateTime) {
+        self.lock().clock_offset = at - OffsetDateTime::now_utc();
+    }
+
     /// Moves the sandbox clock forward (token and code expiry, grace windows, the
     /// rate-limit hour).
     pub fn advance_clock(&self, secs: i64) {

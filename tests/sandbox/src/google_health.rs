@@ -770,6 +770,12 @@ impl GoogleHealthSandbox {
         self.lock().tokens.consented(health_user_id)
     }
 
+    /// Sets the sandbox clock to `at`, from where it runs on (in-process tests on a set
+    /// date: the synthetic people's "today" follows it).
+    pub fn set_clock(&self, at: OffsetDateTime) {
+        self.lock().clock_offset = at - OffsetDateTime::now_utc();
+    }
+
     /// Moves the sandbox clock forward (token, code and refresh-token expiry, "today",
     /// the rate-limit window).
     pub fn advance_clock(&self, secs: i64) {

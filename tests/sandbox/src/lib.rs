@@ -76,6 +76,15 @@ impl Sandbox {
     }
 }
 
+impl Sandbox {
+    /// Sets the providers' clocks to `at`, from where they run on: tokens, codes, rate
+    /// windows and the synthetic people's "today" follow it. SAP's stamps stay real.
+    pub fn set_clock(&self, at: time::OffsetDateTime) {
+        self.fitbit.set_clock(at);
+        self.google_health.set_clock(at);
+    }
+}
+
 impl Drop for Sandbox {
     fn drop(&mut self) {
         if let Some(tx) = self.shutdown.take() {

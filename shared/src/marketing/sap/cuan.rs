@@ -3,7 +3,6 @@
 
 use async_trait::async_trait;
 use serde_json::{json, Map, Value};
-use time::OffsetDateTime;
 
 use super::{fit, odata_date, SapClient, CUAN_SERVICE};
 use crate::domain::{ContactRecord, Gender};
@@ -72,7 +71,7 @@ impl MarketingSink for CuanImportSink {
         let settings = self.client.settings();
         let body = json!({
             "Id": "",
-            "Timestamp": odata_date(OffsetDateTime::now_utc()),
+            "Timestamp": odata_date(self.client.now()),
             "SourceSystemType": settings.source_system_type,
             "SourceSystemId": fit(&settings.source_system_id, 20),
             "Contacts": [cuan_contact(c, &settings.customer_id_origin)],

@@ -12,6 +12,7 @@ use time::OffsetDateTime;
 use tokio::sync::Mutex;
 
 use super::MarketingError;
+use crate::clock::SharedClock;
 use crate::config::SapSettings;
 use crate::secret_store::{SapCredentials, SecretCache};
 use crate::telemetry::metric;
@@ -46,16 +47,29 @@ pub struct SapClient {
     settings: SapSettings,
     secrets: Arc<SecretCache>,
     sessions: Mutex<HashMap<&'static str, CsrfSession>>,
+    /// What change times are stamped with.
+    clock: SharedClock,
 }
 
 impl SapClient {
-    pub fn new(http: reqwest::Client, settings: SapSettings, secrets: Arc<SecretCache>) -> Self {
+    pub fn new(
+        http: reqwest::Client,
+        settings: SapSettings,
+        secrets: Arc<SecretCache>,
+        clock: SharedClock,
+    ) -> Self {
         SapClient {
             http,
             settings,
             secrets,
             sessions: Mutex::new(HashMap::new()),
+            clock,
         }
+    }
+
+    /// Now, as change times are stamped.
+    pub fn now(&self) -> OffsetDateTime {
+        self.clock.now()
     }
 
     pub fn settings(&self) -> &SapSettings {

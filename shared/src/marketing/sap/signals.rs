@@ -103,7 +103,7 @@ impl SapSignalSink {
             body: json!({
                 "ContactOrigin": contact.origin,
                 "ContactID": contact.id,
-                "OriginDataLastChgUTCDateTime": odata_date(time::OffsetDateTime::now_utc()),
+                "OriginDataLastChgUTCDateTime": odata_date(self.client.now()),
                 "MarketingAttributes": attributes,
             }),
         });

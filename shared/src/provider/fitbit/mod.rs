@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use time::Date;
 use url::Url;
 
+use crate::clock::SharedClock;
 use crate::domain::work::iso_date;
 use crate::domain::{Collection, DaySummary, Profile, ProviderUserId, TokenSet};
 use crate::marketing::mapping::{InteractionMapping, MetricMapping, CONTENT_FIELD};
@@ -78,14 +79,22 @@ pub struct FitbitClient {
     http: reqwest::Client,
     settings: FitbitSettings,
     secrets: Arc<SecretCache>,
+    /// Token expiries are the time of issue plus `expires_in`.
+    clock: SharedClock,
 }
 
 impl FitbitClient {
-    pub fn new(http: reqwest::Client, settings: FitbitSettings, secrets: Arc<SecretCache>) -> Self {
+    pub fn new(
+        http: reqwest::Client,
+        settings: FitbitSettings,
+        secrets: Arc<SecretCache>,
+        clock: SharedClock,
+    ) -> Self {
         FitbitClient {
             http,
             settings,
             secrets,
+            clock,
         }
     }
 

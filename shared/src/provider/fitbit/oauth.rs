@@ -98,7 +98,7 @@ impl FitbitClient {
             tokens: TokenSet {
                 access_token: Secret::new(body.access_token),
                 refresh_token: Secret::new(body.refresh_token),
-                expires_at: expiry(OffsetDateTime::now_utc(), body.expires_in),
+                expires_at: expiry(self.clock.now(), body.expires_in),
                 scopes: Scopes::parse(&body.scope),
             },
         })
@@ -111,7 +111,7 @@ mod tests {
 
     #[test]
     fn untrusted_expires_in_never_overflows() {
-        let now = OffsetDateTime::now_utc();
+        let now = time::macros::datetime!(2026-11-30 23:00 UTC);
         assert_eq!(expiry(now, 28_800), now + Duration::hours(8));
         assert_eq!(expiry(now, i64::MAX), now + MAX_TOKEN_LIFETIME);
         assert_eq!(expiry(now, i64::MIN), now);

@@ -22,9 +22,10 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 use serde::de::DeserializeOwned;
-use time::{Date, OffsetDateTime};
+use time::Date;
 use url::Url;
 
+use crate::clock::SharedClock;
 use crate::domain::work::iso_date;
 use crate::domain::{Collection, DaySummary, ProviderUserId, Scopes, TokenSet};
 use crate::marketing::mapping::{InteractionMapping, MetricMapping, CONTENT_FIELD};
@@ -94,6 +95,8 @@ pub struct GoogleHealthClient {
     settings: GoogleHealthSettings,
     secrets: Arc<SecretCache>,
     budget: RequestBudget,
+    /// Token expiries are the time of issue plus `expires_in`.
+    clock: SharedClock,
 }
 
 impl GoogleHealthClient {
@@ -101,12 +104,14 @@ impl GoogleHealthClient {
         http: reqwest::Client,
         settings: GoogleHealthSettings,
         secrets: Arc<SecretCache>,
+        clock: SharedClock,
     ) -> Self {
         GoogleHealthClient {
             http,
             settings,
             secrets,
             budget: RequestBudget::default(),
+            clock,
         }
     }
 
@@ -145,7 +150,7 @@ impl GoogleHealthClient {
         Ok(TokenSet {
             access_token: Secret::new(body.access_token),
             refresh_token: Secret::new(body.refresh_token.unwrap_or_default()),
-            expires_at: OffsetDateTime::now_utc() + lifetime,
+            expires_at: self.clock.now() + lifetime,
             scopes: Scopes::parse(&body.scope.unwrap_or_default()),
         })
     }

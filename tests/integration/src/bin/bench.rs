@@ -289,7 +289,7 @@ async fn worker() {
                 ))
                 .unwrap(),
                 receive_count: 1,
-                sent_at: time::OffsetDateTime::now_utc(),
+                sent_at: fitbridge_integration::stack_now(),
             })
             .collect();
         let start = Instant::now();
@@ -319,9 +319,10 @@ async fn daily() {
         directory: directory.clone(),
         queue: queue.clone(),
         segments: 8,
+        clock: Arc::new(fitbridge::clock::SystemClock),
     };
     let start = Instant::now();
-    let report = service.run(jiff::Timestamp::now()).await.unwrap();
+    let report = service.run().await.unwrap();
     let elapsed = start.elapsed();
     println!(
         "{} people -> {} work items in {:.0} ms of our code (constant-time directory and queue); {} scan pages, {} SendMessageBatch calls it would make",
@@ -346,15 +347,16 @@ async fn signals() {
     println!(
         "== rule evaluation per batch: 10 people x 3 changed days, 2 years of history each =="
     );
-    let store = Arc::new(MemoryStore::new());
+    let clock = Arc::new(fitbridge::clock::SystemClock);
+    let store = Arc::new(MemoryStore::new(clock.clone()));
     let service = SignalService {
         store: store.clone(),
         sink: Arc::new(MemoryMarketing::new()),
         events: Arc::new(NoEvents),
         settings: Default::default(),
-        clock: fitbridge::signals::system_clock(),
+        clock: clock.clone(),
     };
-    let today = time::OffsetDateTime::now_utc().date();
+    let today = fitbridge::clock::Clock::now(&*clock).date();
     let people: Vec<ContactKey> = (0..10)
         .map(|i| ContactKey {
             origin: "FITBIT".into(),

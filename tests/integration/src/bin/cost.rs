@@ -161,7 +161,7 @@ async fn standard_day(p: &Pipeline, meter: &Meter, kind: ProviderKind, users: &[
     let mut day = Day::default();
     let _ = meter.take();
     let logs_before = p.env.logs.text().len();
-    let date = time::OffsetDateTime::now_utc().date();
+    let date = fitbridge_integration::stack_now().date();
     let today = date.to_string();
     let access_log_bytes = access_log_line().len() + 1;
     let collections: [&str; 5] = match kind {
@@ -220,11 +220,7 @@ async fn standard_day(p: &Pipeline, meter: &Meter, kind: ProviderKind, users: &[
         drain(p, &mut day).await;
     }
     let t = Instant::now();
-    let report = p
-        .daily
-        .run(jiff::Timestamp::now())
-        .await
-        .expect("the daily job runs");
+    let report = p.daily.run().await.expect("the daily job runs");
     day.invoked("daily-sync", t.elapsed());
     assert_eq!(
         report.people as usize,
@@ -394,7 +390,7 @@ async fn settle_in(p: &Pipeline, kind: ProviderKind, users: &[String], months: u
     use fitbridge::signals::SignalStore;
     use fitbridge::store::ConnectionStore;
 
-    let today = time::OffsetDateTime::now_utc().date();
+    let today = fitbridge_integration::stack_now().date();
     let yesterday = today.previous_day().expect("a date before today");
     let mut first = today.replace_day(1).expect("the first of the month");
     for _ in 0..months {
@@ -458,10 +454,7 @@ async fn settle_in(p: &Pipeline, kind: ProviderKind, users: &[String], months: u
             ),
         }
     }
-    p.daily
-        .run(jiff::Timestamp::now())
-        .await
-        .expect("the daily job runs");
+    p.daily.run().await.expect("the daily job runs");
     let mut unmeasured = Day::default();
     drain(p, &mut unmeasured).await;
     // What the settling run counted is not the day's.

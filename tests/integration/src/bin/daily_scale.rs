@@ -14,6 +14,7 @@
 //! The table is deleted at the end (the emulator keeps everything in memory: about 2 KB
 //! per item).
 
+use fitbridge::clock::SystemClock;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -291,12 +292,10 @@ async fn run_daily(
         directory,
         queue,
         segments,
+        clock: Arc::new(SystemClock),
     };
     let start = Instant::now();
-    let report = service
-        .run(jiff::Timestamp::now())
-        .await
-        .expect("daily run");
+    let report = service.run().await.expect("daily run");
     (report, start.elapsed().as_secs_f64())
 }
 
@@ -352,7 +351,7 @@ async fn main() {
 
     // The daily job as deployed: the Directory index.
     let (q, counting) = queue();
-    let store = Arc::new(DynamoStore::new(ddb.clone(), &table));
+    let store = Arc::new(DynamoStore::new(ddb.clone(), &table, Arc::new(SystemClock)));
     let (report, secs) = run_daily(store, q, o.segments).await;
     assert_eq!(report.people, active, "every active person, once");
     println!(
@@ -374,7 +373,7 @@ async fn main() {
     let metered = patient(&aws_config_at(&stack, &meter.url).await);
     let counting = Arc::new(CountingQueue::default());
     let (report, _) = run_daily(
-        Arc::new(DynamoStore::new(metered, &table)),
+        Arc::new(DynamoStore::new(metered, &table, Arc::new(SystemClock))),
         counting,
         o.segments,
     )

@@ -1,36 +1,15 @@
-//! Time as an input: every use case and adapter that needs "now" asks a [`Clock`] it was
-//! given, never the system.
+//! The clock adapters: the machine's clock, and a clock set by tests and simulations (the
+//! port is [`crate::ports::clock::Clock`]).
 //!
-//! Invariants:
-//! - Only [`SystemClock`] reads the wall clock, and only `wiring` (for the functions and
-//!   the admin CLI) hands it out; tests and simulations hand out a [`SetClock`].
-//! - Elapsed time within one process (timeouts, cache ages, backoff sleeps) is measured
-//!   with `std::time::Instant`/`tokio::time`, which no date can break; a [`Clock`] is for
-//!   what is compared with dates and stored times: expiries, leases, "yesterday".
+//! Invariant: [`SystemClock`] is the one reader of the wall clock in the library, and only
+//! `wiring` hands it out.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Instant;
 
 use time::OffsetDateTime;
 
-/// Port: what time it is.
-pub trait Clock: Send + Sync {
-    fn now(&self) -> OffsetDateTime;
-
-    /// The same instant, as the time-zone arithmetic of [`crate::domain::local_day`] takes it.
-    fn timestamp(&self) -> jiff::Timestamp {
-        to_timestamp(self.now())
-    }
-}
-
-/// A clock as services hold it.
-pub type SharedClock = Arc<dyn Clock>;
-
-/// `t` as a `jiff::Timestamp`.
-pub fn to_timestamp(t: OffsetDateTime) -> jiff::Timestamp {
-    jiff::Timestamp::from_nanosecond(t.unix_timestamp_nanos())
-        .expect("an OffsetDateTime is within jiff's range")
-}
+use crate::ports::clock::Clock;
 
 /// The machine's clock: production.
 pub struct SystemClock;

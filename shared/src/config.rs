@@ -1,142 +1,85 @@
-//! Typed configuration: plain settings from the environment, credentials from
-//! Secrets Manager (see [`crate::secret_store`]). Every endpoint URL is configuration, so the
-//! same binaries talk to the real services and to the sandboxes.
+//! Configuration, read in one place: the environment becomes a [`Vars`] here
+//! ([`environment`]) and nowhere else, and each function's settings are parsed from it —
+//! every part by the parser of its own settings (each provider in its folder, the SAP
+//! adapter in its). Every endpoint URL is configuration, so the same binaries talk to the
+//! real services and to the sandboxes. Credentials are not configuration: the settings
+//! name secrets, which the secret adapters read.
 //!
-//! This module only reads the environment. Adapters take the settings values it builds;
-//! each provider declares its own settings (in its folder) with the readers here.
+//! Invariant: only [`environment`] reads the process environment; wiring hands the
+//! settings built here to adapters and use cases as values.
 
-use std::env;
+use crate::domain::mapping::Mappings;
+use crate::domain::signals::rules::Rules;
+use crate::marketing::sap::settings::SapSettings;
+use crate::provider::registry::{self, ProviderSettings};
+use crate::settings::{SettingsError, Vars};
+use crate::telemetry::TelemetrySettings;
+use crate::use_cases::connect::{ConnectSettings, MAX_BACKFILL_DAYS};
+use crate::use_cases::signals::SignalSettings;
 
-use url::Url;
+/// Why a function's settings could not be read.
+pub type ConfigError = SettingsError;
 
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("environment variable {0} is not set")]
-    Missing(&'static str),
-    #[error("environment variable {name} is invalid: {reason}")]
-    Invalid { name: &'static str, reason: String },
+/// The process environment, as settings: the one read of it.
+pub fn environment() -> Vars {
+    Vars::from_pairs(std::env::vars())
 }
 
-/// A required variable: set and not empty.
-pub fn required_var(name: &'static str) -> Result<String, ConfigError> {
-    optional_var(name).ok_or(ConfigError::Missing(name))
-}
-
-/// An optional variable: `None` when unset or empty.
-pub fn optional_var(name: &'static str) -> Option<String> {
-    env::var(name).ok().filter(|v| !v.is_empty())
-}
-
-fn with_default(name: &'static str, default: &str) -> String {
-    optional_var(name).unwrap_or_else(|| default.to_owned())
-}
-
-/// A URL variable (a trailing slash is dropped), `default` when unset.
-pub fn url_var(name: &'static str, default: &str) -> Result<Url, ConfigError> {
-    parse_url(name, &with_default(name, default))
-}
-
-/// A whitespace-separated list, `default` when unset.
-pub fn list_var(name: &'static str, default: &str) -> Vec<String> {
-    with_default(name, default)
-        .split_whitespace()
-        .map(str::to_owned)
-        .collect()
-}
-
-fn parse_url(name: &'static str, value: &str) -> Result<Url, ConfigError> {
-    Url::parse(value.trim_end_matches('/')).map_err(|e| ConfigError::Invalid {
-        name,
-        reason: e.to_string(),
-    })
-}
-
-/// Which SAP API carries contacts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ContactApi {
-    /// `API_MKT_CONTACT_SRV;v=0004`, SAP's recommendation since release 1711.
-    Contact,
-    /// `CUAN_IMPORT_SRV/ImportHeaders`, the original design's import service.
-    Cuan,
-}
-
-#[derive(Clone, Debug)]
-pub struct SapSettings {
-    /// The tenant's API host, e.g. `https://my000000-api.s4hana.ondemand.com`.
-    pub base_url: Url,
-    /// Secrets Manager id of `{username, password}` (the communication user).
-    pub secret_id: String,
-    pub contact_api: ContactApi,
-    /// Origin of the company's own customer ids, attached as additional ids.
-    pub customer_id_origin: String,
-    /// `Sap-Cuan-SourceSystemType` / `Sap-Cuan-SourceSystemId` on every write.
-    pub source_system_type: String,
-    pub source_system_id: String,
-}
-
-impl SapSettings {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        let contact_api = match with_default("SAP_CONTACT_API", "contact").as_str() {
-            "contact" => ContactApi::Contact,
-            "cuan" => ContactApi::Cuan,
-            other => {
-                return Err(ConfigError::Invalid {
-                    name: "SAP_CONTACT_API",
-                    reason: format!("{other:?} is neither \"contact\" nor \"cuan\""),
-                })
-            }
-        };
-        Ok(SapSettings {
-            base_url: parse_url("SAP_BASE_URL", &required_var("SAP_BASE_URL")?)?,
-            secret_id: required_var("SAP_SECRET_ID")?,
-            contact_api,
-            customer_id_origin: with_default("SAP_CUSTOMER_ID_ORIGIN", "CUSTOMER_ID"),
-            source_system_type: with_default("SAP_SOURCE_SYSTEM_TYPE", "EXT"),
-            source_system_id: with_default("SAP_SOURCE_SYSTEM_ID", "FITBRIDGE"),
-        })
+/// What logs and metrics are configured with (`RUST_LOG`, `METRICS_NAMESPACE`).
+pub fn telemetry(vars: &Vars) -> TelemetrySettings {
+    TelemetrySettings {
+        rust_log: vars.optional("RUST_LOG"),
+        namespace: vars.optional("METRICS_NAMESPACE"),
     }
 }
 
-/// Settings of the OAuth (connect) function.
+/// Everything the OAuth function is configured with.
 #[derive(Clone, Debug)]
-pub struct ConnectSettings {
-    /// The API's public base URL; redirect URIs hang below it. `None`: the API's own
-    /// domain as API Gateway reports it per request (the template cannot pass the API's
-    /// URL to its own function without a dependency cycle).
-    pub public_base_url: Option<Url>,
-    /// Secrets Manager id of `{key}`, the HMAC key the company's app signs connect links with.
+pub struct OAuthSettings {
+    pub table_name: String,
+    /// Where a reconnected person's parked work goes back to, and backfills go
+    /// (`WORK_QUEUE_URL`); `None`: neither.
+    pub work_queue_url: Option<String>,
+    pub connect: ConnectSettings,
+    /// Secrets Manager id of `{key}`, the HMAC key the company's app signs connect links
+    /// with (`CONNECT_LINK_SECRET_ID`).
     pub link_secret_id: String,
-    /// Days before today imported when a person connects (`BACKFILL_DAYS`, default 30,
-    /// at most 90; 0: none), so windows and scores mean something from day one.
-    pub backfill_days: u32,
+    pub providers: ProviderSettings,
+    pub sap: SapSettings,
+    pub mappings: Mappings,
 }
 
-/// The longest backfill: the providers' range limits and a person's hourly rate limit
-/// (30 days of three collections are 90 of the legacy API's 150 requests an hour).
-pub const MAX_BACKFILL_DAYS: u32 = 90;
-
-impl ConnectSettings {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Ok(ConnectSettings {
-            public_base_url: optional_var("PUBLIC_BASE_URL")
-                .map(|v| parse_url("PUBLIC_BASE_URL", &v))
-                .transpose()?,
-            link_secret_id: required_var("CONNECT_LINK_SECRET_ID")?,
-            backfill_days: match optional_var("BACKFILL_DAYS") {
-                None => 30,
-                Some(v) => v.parse().ok().filter(|d| *d <= MAX_BACKFILL_DAYS).ok_or(
-                    ConfigError::Invalid {
-                        name: "BACKFILL_DAYS",
-                        reason: format!("a number of days, 0 to {MAX_BACKFILL_DAYS}"),
-                    },
-                )?,
+impl OAuthSettings {
+    pub fn from_vars(vars: &Vars) -> Result<Self, ConfigError> {
+        Ok(OAuthSettings {
+            table_name: vars.required("TABLE_NAME")?,
+            work_queue_url: vars.optional("WORK_QUEUE_URL"),
+            connect: ConnectSettings {
+                public_base_url: vars.optional_url("PUBLIC_BASE_URL")?,
+                backfill_days: vars.number("BACKFILL_DAYS", 30, 0..=MAX_BACKFILL_DAYS)?,
             },
+            link_secret_id: vars.required("CONNECT_LINK_SECRET_ID")?,
+            providers: ProviderSettings::from_vars(vars)?,
+            sap: SapSettings::from_vars(vars)?,
+            mappings: mappings(vars)?,
         })
     }
 }
 
-pub fn table_name() -> Result<String, ConfigError> {
-    required_var("TABLE_NAME")
+/// Everything the webhook function is configured with.
+#[derive(Clone, Debug)]
+pub struct WebhookSettings {
+    pub providers: ProviderSettings,
+    pub work_queue_url: String,
+}
+
+impl WebhookSettings {
+    pub fn from_vars(vars: &Vars) -> Result<Self, ConfigError> {
+        Ok(WebhookSettings {
+            providers: ProviderSettings::from_vars(vars)?,
+            work_queue_url: vars.required("WORK_QUEUE_URL")?,
+        })
+    }
 }
 
 /// The queue URLs and redrive setting the pipeline functions use.
@@ -150,45 +93,119 @@ pub struct QueueSettings {
 }
 
 impl QueueSettings {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        let max_receive_count = with_default("WORK_QUEUE_MAX_RECEIVE_COUNT", "5")
-            .parse()
-            .map_err(|_| ConfigError::Invalid {
-                name: "WORK_QUEUE_MAX_RECEIVE_COUNT",
-                reason: "not a whole number".into(),
-            })?;
+    pub fn from_vars(vars: &Vars) -> Result<Self, ConfigError> {
         Ok(QueueSettings {
-            work_queue_url: required_var("WORK_QUEUE_URL")?,
-            retry_queue_url: optional_var("RETRY_QUEUE_URL"),
-            max_receive_count,
+            work_queue_url: vars.required("WORK_QUEUE_URL")?,
+            retry_queue_url: vars.optional("RETRY_QUEUE_URL"),
+            max_receive_count: vars.number("WORK_QUEUE_MAX_RECEIVE_COUNT", 5, 0..=u32::MAX)?,
         })
     }
 
     pub fn retry_queue_url(&self) -> Result<&str, ConfigError> {
         self.retry_queue_url
             .as_deref()
-            .ok_or(ConfigError::Missing("RETRY_QUEUE_URL"))
+            .ok_or(SettingsError::Missing("RETRY_QUEUE_URL"))
+    }
+}
+
+/// Everything the worker and the token-refresh function are configured with.
+#[derive(Clone, Debug)]
+pub struct PipelineSettings {
+    pub table_name: String,
+    pub providers: ProviderSettings,
+    /// The worker's; the token-refresh function has no SAP settings.
+    pub sap: Option<SapSettings>,
+    pub queues: QueueSettings,
+    pub mappings: Mappings,
+    /// The worker's campaign signals.
+    pub signals: SignalSettings,
+    /// The EventBridge bus signal events go to (`SIGNAL_EVENT_BUS`); `None`: not published.
+    pub event_bus: Option<String>,
+}
+
+impl PipelineSettings {
+    /// The worker: everything.
+    pub fn worker_from_vars(vars: &Vars) -> Result<Self, ConfigError> {
+        Ok(PipelineSettings {
+            sap: Some(SapSettings::from_vars(vars)?),
+            mappings: mappings(vars)?,
+            signals: signals(vars)?,
+            event_bus: vars.optional("SIGNAL_EVENT_BUS"),
+            ..Self::refresher_from_vars(vars)?
+        })
+    }
+
+    /// The token-refresh function: tokens and the work queue.
+    pub fn refresher_from_vars(vars: &Vars) -> Result<Self, ConfigError> {
+        Ok(PipelineSettings {
+            table_name: vars.required("TABLE_NAME")?,
+            providers: ProviderSettings::from_vars(vars)?,
+            sap: None,
+            queues: QueueSettings::from_vars(vars)?,
+            mappings: registry::default_mappings(),
+            signals: SignalSettings::default(),
+            event_bus: None,
+        })
+    }
+}
+
+/// Everything the daily job is configured with.
+#[derive(Clone, Debug)]
+pub struct DailySettings {
+    pub table_name: String,
+    pub work_queue_url: String,
+    /// Parallel scan segments (`SCAN_SEGMENTS`, 1 to 64, default 8).
+    pub segments: u32,
+}
+
+impl DailySettings {
+    pub fn from_vars(vars: &Vars) -> Result<Self, ConfigError> {
+        Ok(DailySettings {
+            table_name: vars.required("TABLE_NAME")?,
+            work_queue_url: vars.required("WORK_QUEUE_URL")?,
+            segments: vars.number("SCAN_SEGMENTS", 8, 1..=64)?,
+        })
     }
 }
 
 /// `INTERACTION_MAPPING`: per provider, how its people and days look in SAP (JSON keyed by
 /// provider; empty for the providers' defaults).
-pub fn mappings() -> Result<crate::marketing::mapping::Mappings, ConfigError> {
-    crate::marketing::mapping::Mappings::from_json(&with_default("INTERACTION_MAPPING", ""))
-        .map_err(|e| ConfigError::Invalid {
-            name: "INTERACTION_MAPPING",
-            reason: e.to_string(),
-        })
+pub fn mappings(vars: &Vars) -> Result<Mappings, ConfigError> {
+    let catalog = registry::Registry;
+    Mappings::from_json(&vars.or("INTERACTION_MAPPING", ""), |kind| {
+        crate::ports::catalog::ProviderCatalog::default_mapping(&catalog, kind)
+    })
+    .map_err(|e| SettingsError::Invalid {
+        name: "INTERACTION_MAPPING",
+        reason: e.to_string(),
+    })
 }
 
-/// Parallel scan segments of the daily job.
-pub fn scan_segments() -> Result<u32, ConfigError> {
-    with_default("SCAN_SEGMENTS", "8")
-        .parse()
-        .ok()
-        .filter(|n| (1..=64).contains(n))
-        .ok_or(ConfigError::Invalid {
-            name: "SCAN_SEGMENTS",
-            reason: "must be 1 to 64".into(),
-        })
+/// `SIGNAL_RULES` (JSON; unset or empty: the defaults, `[]`: no rules) and
+/// `SIGNAL_{SCORE,BAND,SEND_HOUR}_CATEGORY`.
+pub fn signals(vars: &Vars) -> Result<SignalSettings, ConfigError> {
+    let defaults = SignalSettings::default();
+    let rules = match vars.optional("SIGNAL_RULES") {
+        Some(json) => Rules::parse(&json).map_err(|e| SettingsError::Invalid {
+            name: "SIGNAL_RULES",
+            reason: e.to_string(),
+        })?,
+        None => defaults.rules,
+    };
+    let category = |name: &'static str, default: String| {
+        let value = vars.optional(name).unwrap_or(default);
+        if value.chars().count() > 75 {
+            return Err(SettingsError::Invalid {
+                name,
+                reason: "a marketing attribute category has 1-75 characters".into(),
+            });
+        }
+        Ok(value)
+    };
+    Ok(SignalSettings {
+        rules,
+        score_category: category("SIGNAL_SCORE_CATEGORY", defaults.score_category)?,
+        band_category: category("SIGNAL_BAND_CATEGORY", defaults.band_category)?,
+        send_hour_category: category("SIGNAL_SEND_HOUR_CATEGORY", defaults.send_hour_category)?,
+    })
 }

@@ -1,28 +1,25 @@
 //! fitbridge: brings people's wearable data into SAP Marketing Cloud.
 //!
-//! Organised by capability. Functions (the Lambda binaries) call the use cases here;
-//! use cases talk to ports (small traits); adapters implement the ports over DynamoDB,
-//! Secrets Manager, SQS and HTTP. Arrows point one way:
-//! functions → use cases ([`connect`]) → ports ← adapters.
+//! Arrows point one way: functions → inbound adapters ([`inbound`]) → use cases
+//! ([`use_cases`]) → ports ([`ports`]) ← adapters ([`store`], [`queue`], [`marketing`],
+//! [`provider`], [`events`], [`secret_store`], [`clock`]); the [`domain`] is the ground and
+//! imports nothing of the crate but itself. [`config`] reads the environment, once;
+//! [`wiring`] builds the adapters from it and hands them to the use cases as ports. The
+//! architecture test (`tests/use_cases/architecture.rs`) holds these rules.
 
-pub mod api;
 pub mod clock;
 pub mod config;
-pub mod connect;
-pub mod connect_link;
-pub mod daily;
 pub mod domain;
+pub mod events;
 pub mod http_client;
+pub mod inbound;
 pub mod marketing;
+pub mod ports;
 pub mod provider;
 pub mod queue;
-pub mod refresh;
-pub mod secret;
 pub mod secret_store;
-pub mod signals;
+pub mod settings;
 pub mod store;
-pub mod sync;
 pub mod telemetry;
-pub mod tokens;
-pub mod webhook;
+pub mod use_cases;
 pub mod wiring;

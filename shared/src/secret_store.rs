@@ -12,28 +12,14 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use tokio::sync::Mutex;
 
-use crate::secret::Secret;
+use crate::domain::Secret;
+use crate::ports::secrets::{LinkKeys, SecretError, SecretSource};
 
 pub const CACHE_TTL: Duration = Duration::from_secs(300);
 
 /// How long a function's init waits for its secrets to be read ahead
 /// ([`SecretCache::read_ahead`]); a read that takes longer is left to the first request.
 pub const READ_AHEAD_LIMIT: Duration = Duration::from_secs(2);
-
-#[derive(Debug, thiserror::Error)]
-pub enum SecretError {
-    /// The message names the secret id, never its value.
-    #[error("secret {id} could not be read: {reason}")]
-    Unavailable { id: String, reason: String },
-    #[error("secret {id} does not have the expected JSON shape")]
-    Malformed { id: String },
-}
-
-/// Port: reads a secret's string value.
-#[async_trait]
-pub trait SecretSource: Send + Sync {
-    async fn secret_string(&self, id: &str) -> Result<Secret, SecretError>;
-}
 
 /// Adapter over AWS Secrets Manager.
 pub struct SecretsManagerSource {
@@ -171,6 +157,20 @@ pub struct SapCredentials {
 #[derive(Clone, Debug, Deserialize)]
 pub struct LinkKey {
     pub key: Secret,
+}
+
+/// The connect-link key, read from its secret through the cache.
+pub struct CachedLinkKeys {
+    pub cache: Arc<SecretCache>,
+    /// Secrets Manager id of [`LinkKey`].
+    pub secret_id: String,
+}
+
+#[async_trait]
+impl LinkKeys for CachedLinkKeys {
+    async fn link_key(&self) -> Result<Secret, SecretError> {
+        Ok(self.cache.get::<LinkKey>(&self.secret_id).await?.key)
+    }
 }
 
 #[cfg(test)]

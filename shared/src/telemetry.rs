@@ -69,11 +69,19 @@ pub fn directives(rust_log: Option<&str>) -> String {
 
 static COLLECTOR: OnceLock<&'static metrics_cloudwatch_embedded::Collector> = OnceLock::new();
 
+/// What logs and metrics are configured with.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TelemetrySettings {
+    /// `RUST_LOG`: filter directives (`info` when unset).
+    pub rust_log: Option<String>,
+    /// `METRICS_NAMESPACE` ([`DEFAULT_NAMESPACE`] when unset).
+    pub namespace: Option<String>,
+}
+
 /// Installs the JSON log subscriber and the metrics recorder once per process, for the
 /// function named `function` (the metrics' `Function` dimension). Call it first in `main`.
-pub fn init(function: &'static str) {
-    let rust_log = std::env::var("RUST_LOG").ok();
-    let filter = EnvFilter::try_new(directives(rust_log.as_deref()))
+pub fn init(function: &'static str, settings: &TelemetrySettings) {
+    let filter = EnvFilter::try_new(directives(settings.rust_log.as_deref()))
         .unwrap_or_else(|_| EnvFilter::new(directives(None)));
     let _ = tracing_subscriber::fmt()
         .json()
@@ -82,8 +90,9 @@ pub fn init(function: &'static str) {
         .with_target(false)
         .without_time() // CloudWatch stamps every line already.
         .try_init();
-    let namespace = std::env::var("METRICS_NAMESPACE")
-        .ok()
+    let namespace = settings
+        .namespace
+        .clone()
         .filter(|n| !n.trim().is_empty())
         .unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned());
     init_metrics(namespace, function);

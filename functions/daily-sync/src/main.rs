@@ -1,17 +1,12 @@
 //! The daily job, invoked by its EventBridge schedule.
 
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
-use fitbridge::config;
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    fitbridge::telemetry::init("daily-sync");
-    let table = config::table_name()?;
-    let queue = config::QueueSettings::from_env()?;
-    let segments = config::scan_segments()?;
-    let aws = fitbridge::wiring::aws_config().await;
-    let service = fitbridge::wiring::daily_service(&aws, &table, &queue.work_queue_url, segments);
+    fitbridge::wiring::init_telemetry("daily-sync");
+    let service = fitbridge::wiring::daily_function().await?;
     let service = &service;
     run(service_fn(
         move |_: LambdaEvent<EventBridgeEvent<serde_json::Value>>| async move {

@@ -4,11 +4,11 @@ use lambda_http::{run, service_fn, Error, Request};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    fitbridge::telemetry::init("oauth");
+    fitbridge::wiring::init_telemetry("oauth");
     let service = fitbridge::wiring::oauth_function().await?;
     let service = &service;
     run(service_fn(move |request: Request| async move {
-        let answer = fitbridge::api::oauth::handle(service, request);
+        let answer = fitbridge::inbound::oauth::handle(service, request);
         Ok::<_, Error>(fitbridge::telemetry::flushed(answer).await)
     }))
     .await

@@ -5,11 +5,11 @@ use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    fitbridge::telemetry::init("token-refresh");
+    fitbridge::wiring::init_telemetry("token-refresh");
     let consumer = fitbridge::wiring::token_refresh_function().await?;
     let consumer = &consumer;
     run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        let deadline = fitbridge::api::sqs::lambda_deadline(event.context.deadline);
+        let deadline = fitbridge::inbound::sqs::lambda_deadline(event.context.deadline);
         let answer = consumer.handle_until(event.payload, Some(deadline));
         Ok::<SqsBatchResponse, Error>(fitbridge::telemetry::flushed(answer).await)
     }))

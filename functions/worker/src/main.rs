@@ -5,7 +5,7 @@ use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    fitbridge::telemetry::init("worker");
+    fitbridge::wiring::init_telemetry("worker");
     let consumer = fitbridge::wiring::worker_function().await?;
     let consumer = &consumer;
     run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {

@@ -11,6 +11,8 @@ use std::path::PathBuf;
 
 use fitbridge::domain::work::iso_date;
 use fitbridge::domain::{ConnectionStatus, ProviderKind, ProviderUserId};
+use fitbridge::ports::catalog::ProviderCatalog;
+use fitbridge::provider::registry::Registry;
 use time::Date;
 use url::Url;
 
@@ -118,7 +120,7 @@ pub const DEFAULT_LINK_DAYS: u32 = 14;
 /// The longest `--link-days`: a link is a standing invitation to attach data to the
 /// customer's record, so it should not outlive a campaign. The connect route refuses
 /// anything longer.
-pub const MAX_LINK_DAYS: u32 = fitbridge::connect_link::MAX_LIFETIME.whole_days() as u32;
+pub const MAX_LINK_DAYS: u32 = fitbridge::domain::link::MAX_LIFETIME.whole_days() as u32;
 
 /// The provider `migration pending` lists by default: the legacy one.
 pub const DEFAULT_FROM: ProviderKind = ProviderKind::Fitbit;
@@ -439,7 +441,7 @@ fn provider(flag: &str, name: &str) -> Result<ProviderKind, UsageError> {
 fn successor(from: ProviderKind) -> Option<ProviderKind> {
     ProviderKind::ALL
         .into_iter()
-        .find(|k| k.predecessor() == Some(from))
+        .find(|k| Registry.predecessor(*k) == Some(from))
 }
 
 fn migration_pending(flags: &Flags) -> Result<MigrationOptions, UsageError> {
@@ -456,8 +458,8 @@ fn migration_pending(flags: &Flags) -> Result<MigrationOptions, UsageError> {
         None => successor(from)
             .ok_or_else(|| usage(format!("nobody migrates off {from}: it has no successor")))?,
     };
-    if to.predecessor() != Some(from) {
-        return Err(usage(match to.predecessor() {
+    if Registry.predecessor(to) != Some(from) {
+        return Err(usage(match Registry.predecessor(to) {
             Some(p) => format!("people migrate to {to} from {p}, not from {from}"),
             None => format!("nobody migrates to {to}: it succeeds no provider"),
         }));

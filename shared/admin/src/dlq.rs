@@ -6,8 +6,8 @@
 //! stopped prints what it moved on stdout and why it stopped on stderr, and exits 1.
 
 use fitbridge::domain::{Task, WorkItem};
+use fitbridge::ports::queue::RetryRequest;
 use fitbridge::queue::redrive;
-use fitbridge::queue::RetryRequest;
 
 use crate::args::RedriveOptions;
 use crate::{refused, Backends, Failure};

@@ -52,18 +52,20 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
-use fitbridge::clock::{SharedClock, SystemClock};
+use fitbridge::clock::SystemClock;
+use fitbridge::domain::Secret;
+use fitbridge::ports::clock::SharedClock;
+use fitbridge::ports::queue::{MessageQueue, WorkQueue};
+use fitbridge::ports::secrets::SecretSource;
+use fitbridge::ports::store::ConnectionDirectory;
 use fitbridge::provider::google_health::subscribers::{
     self, OperationPolling, ProjectSubscribers, Subscriber, SubscriberChanges, SubscriberError,
     DEFAULT_DATA_TYPES,
 };
 use fitbridge::provider::google_health::GoogleHealthCredentials;
 use fitbridge::queue::sqs::SqsQueue;
-use fitbridge::queue::{MessageQueue, WorkQueue};
-use fitbridge::secret::Secret;
-use fitbridge::secret_store::{SecretCache, SecretSource, SecretsManagerSource};
+use fitbridge::secret_store::{SecretCache, SecretsManagerSource};
 use fitbridge::store::dynamodb::DynamoStore;
-use fitbridge::store::ConnectionDirectory;
 use fitbridge::wiring::Table;
 use url::Url;
 

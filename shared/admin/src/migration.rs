@@ -17,12 +17,13 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use fitbridge::connect_link;
+use fitbridge::domain::link as connect_link;
 use fitbridge::domain::ProviderKind;
-use fitbridge::secret::Secret;
-use fitbridge::secret_store::{LinkKey, SecretCache, SecretSource, SecretsManagerSource};
+use fitbridge::domain::Secret;
+use fitbridge::ports::secrets::SecretSource;
+use fitbridge::ports::store::{ConnectionDirectory, ConnectionSummary};
+use fitbridge::secret_store::{LinkKey, SecretCache, SecretsManagerSource};
 use fitbridge::store::dynamodb::DynamoStore;
-use fitbridge::store::{ConnectionDirectory, ConnectionSummary};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use time::{Duration, OffsetDateTime};
 use url::Url;
@@ -192,7 +193,7 @@ async fn connect_links(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use fitbridge::connect_link::{LinkError, LinkParams};
+    use fitbridge::domain::link::{LinkError, LinkParams};
     use fitbridge::domain::{ConnectionStatus, ContactKey, ProviderUserId};
 
     fn person(

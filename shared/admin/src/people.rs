@@ -6,7 +6,7 @@
 //!   newest entry of their contact's import ledger — what was last imported, as the
 //!   worker records it anyway; nothing is written to know it.
 //! - `backfill` and `disconnect` only queue work, built as the rest of the system builds
-//!   it: a backfill's items are the daily job's ([`fitbridge::daily::sync_work`]), a
+//!   it: a backfill's items are the daily job's ([`ProviderCatalog::sync_work`]), a
 //!   disconnect is the revocation a provider's notification becomes. The worker does the
 //!   rest, with the same idempotence (fetch log, import ledger, tombstone).
 //! - Both refuse a person who is not connected, before anything is queued; a backfill
@@ -15,9 +15,10 @@
 
 use std::collections::BTreeMap;
 
-use fitbridge::daily;
 use fitbridge::domain::{Collection, Connection, ConnectionStatus, ProviderKind, Task, WorkItem};
-use fitbridge::store::{ConnectionSummary, Ending, LatestImport, StoreError};
+use fitbridge::ports::catalog::ProviderCatalog;
+use fitbridge::ports::store::{ConnectionSummary, Ending, LatestImport, StoreError};
+use fitbridge::provider::registry::Registry;
 use fitbridge::wiring::Table;
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 use serde_json::{json, Value};
@@ -237,7 +238,7 @@ pub(crate) async fn backfill(
     let mut work = Vec::new();
     let mut day = options.from;
     while day <= options.to {
-        work.extend(daily::sync_work(
+        work.extend(Registry.sync_work(
             person.provider,
             &person.user_id,
             &connection.tokens.scopes,

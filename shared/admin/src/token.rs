@@ -29,11 +29,10 @@
 
 use std::path::Path;
 
-use fitbridge::secret::Secret;
+use fitbridge::domain::Secret;
+use fitbridge::provider::google_health::subscribers::SCOPE;
 use gcp_auth::{CustomServiceAccount, TokenProvider};
 use serde::Deserialize;
-
-use fitbridge::provider::google_health::subscribers::SCOPE;
 
 /// The parts of a service-account key this CLI reads itself.
 #[derive(Deserialize)]

@@ -15,14 +15,17 @@ use std::process::{Command, Output};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
-use fitbridge::clock::{Clock, SystemClock};
+use fitbridge::clock::SystemClock;
+use fitbridge::domain::Secret;
 use fitbridge::domain::{
     Collection, Connection, ConnectionStatus, ContactKey, ProviderKind, ProviderUserId, Scopes,
     Task, TokenSet, WorkItem,
 };
-use fitbridge::secret::Secret;
+use fitbridge::ports::catalog::ProviderCatalog;
+use fitbridge::ports::clock::Clock;
+use fitbridge::ports::store::{ConnectionStore, ImportLedger, ImportRecord, TokenStore};
+use fitbridge::provider::registry::Registry;
 use fitbridge::store::dynamodb::DynamoStore;
-use fitbridge::store::{ConnectionStore, ImportLedger, ImportRecord, TokenStore};
 use rand::Rng;
 use serde_json::Value;
 use time::{Duration, OffsetDateTime};
@@ -201,7 +204,7 @@ async fn connect(
     status: ConnectionStatus,
 ) -> ContactKey {
     let contact = ContactKey {
-        origin: provider.default_mapping().contact_origin,
+        origin: Registry.default_mapping(provider).contact_origin,
         id: user.into(),
     };
     let connection = Connection {
@@ -538,7 +541,10 @@ async fn the_deployed_worker_completes_a_disconnect_queued_here() {
             _ => tokio::time::sleep(std::time::Duration::from_millis(500)).await,
         }
     };
-    assert_eq!(tombstone.ending, fitbridge::store::Ending::Disconnected);
+    assert_eq!(
+        tombstone.ending,
+        fitbridge::ports::store::Ending::Disconnected
+    );
     assert!(
         store
             .get(ProviderKind::Fitbit, &user_id)

@@ -8,16 +8,18 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use fitbridge::clock::SetClock;
-use fitbridge::connect_link::{self, LinkError, LinkParams};
+use fitbridge::domain::link as connect_link;
+use fitbridge::domain::link::{LinkError, LinkParams};
+use fitbridge::domain::Secret;
 use fitbridge::domain::{
     Connection, ConnectionStatus, ContactKey, ProviderKind, ProviderUserId, Scopes, TokenSet,
 };
-use fitbridge::secret::Secret;
-use fitbridge::secret_store::{MemorySecrets, SecretError, SecretSource};
-use fitbridge::store::memory::MemoryStore;
-use fitbridge::store::{
+use fitbridge::ports::secrets::{SecretError, SecretSource};
+use fitbridge::ports::store::{
     ConnectionDirectory, ConnectionStore, ConnectionSummary, DirectoryPage, StoreError, TokenStore,
 };
+use fitbridge::secret_store::MemorySecrets;
+use fitbridge::store::memory::MemoryStore;
 use fitbridge_admin::{Context, EXIT_OK, EXIT_REFUSED, EXIT_USAGE};
 use serde_json::json;
 use time::{Duration, OffsetDateTime};
@@ -83,7 +85,7 @@ async fn store() -> Arc<MemoryStore> {
         .revoke(
             ProviderKind::Fitbit,
             &ProviderUserId("MIGR04".into()),
-            fitbridge::store::Ending::Migrated {
+            fitbridge::ports::store::Ending::Migrated {
                 to: ProviderKind::GoogleHealth,
             },
             NOW,

@@ -8,23 +8,26 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use fitbridge::signals::{NoEvents, SignalService};
-
-use fitbridge::clock::{Clock, SetClock};
-use fitbridge::daily;
+use fitbridge::clock::SetClock;
+use fitbridge::domain::Outcome;
 use fitbridge::domain::{
     Collection, Connection, ConnectionStatus, ContactKey, DaySummary, ProviderKind, ProviderUserId,
     Task, WorkItem,
 };
+use fitbridge::events::NoEvents;
 use fitbridge::marketing::memory::MemoryMarketing;
+use fitbridge::ports::catalog::ProviderCatalog;
+use fitbridge::ports::clock::Clock;
+use fitbridge::ports::provider::{Provider, Served};
+use fitbridge::ports::queue::{MessageQueue, WorkQueue};
+use fitbridge::ports::store::{ConnectionStore, Ending, ImportLedger, ImportRecord, TokenStore};
 use fitbridge::provider::memory::{MemoryPerson, MemoryProvider};
-use fitbridge::provider::{Provider, Served};
+use fitbridge::provider::registry::Registry;
 use fitbridge::queue::memory::{MemoryMessageQueue, MemoryQueue};
-use fitbridge::queue::{MessageQueue, WorkQueue};
 use fitbridge::store::memory::MemoryStore;
-use fitbridge::store::{ConnectionStore, Ending, ImportLedger, ImportRecord, TokenStore};
-use fitbridge::sync::{Outcome, SyncService, Work};
-use fitbridge::tokens::TokenService;
+use fitbridge::use_cases::signals::SignalService;
+use fitbridge::use_cases::sync::{SyncService, Work};
+use fitbridge::use_cases::tokens::TokenService;
 use fitbridge::wiring::Table;
 use fitbridge_admin::{Backends, Context, EXIT_OK, EXIT_REFUSED, EXIT_USAGE};
 use serde_json::Value;
@@ -130,6 +133,7 @@ impl World {
                 settings: Default::default(),
                 clock: clock.clone(),
             }),
+            catalog: fitbridge::provider::registry::catalog(),
             clock: clock.clone(),
         };
         World {
@@ -172,7 +176,7 @@ impl World {
         self.provider
             .add_person(user, MemoryPerson::default(), scopes);
         let contact = ContactKey {
-            origin: kind.default_mapping().contact_origin,
+            origin: Registry.default_mapping(kind).contact_origin,
             id: user.into(),
         };
         let connection = Connection {
@@ -498,7 +502,7 @@ async fn backfill_queues_the_daily_jobs_work_for_each_day_and_the_worker_imports
         .scopes;
     let expected: Vec<WorkItem> = [first, first + Duration::days(1), last]
         .into_iter()
-        .map(|day| daily::sync_work(KIND, &user, &scopes, day).unwrap())
+        .map(|day| Registry.sync_work(KIND, &user, &scopes, day).unwrap())
         .collect();
     assert_eq!(queued, expected, "what the daily job queues, day by day");
     assert!(queued.iter().all(|i| matches!(&i.task,

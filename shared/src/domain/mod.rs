@@ -1,17 +1,24 @@
-//! Domain types. They know nothing of AWS, HTTP, SAP or any provider's wire format; a
-//! provider is only a [`ProviderKind`], a name from the provider registry.
+//! The domain: plain types and pure rules. It knows nothing of AWS, HTTP, SAP or any
+//! provider's wire format, and imports nothing of the crate but itself; a provider is only
+//! a [`ProviderKind`], a name.
 
 use std::collections::BTreeSet;
 use std::fmt;
 
 use time::{Date, OffsetDateTime};
 
-pub use crate::provider::ProviderKind;
-use crate::secret::Secret;
-
+pub mod link;
 pub mod local_day;
+pub mod mapping;
+pub mod pkce;
+pub mod provider_kind;
+pub mod secret;
+pub mod signals;
 pub mod work;
-pub use work::{Task, WorkItem};
+
+pub use provider_kind::{ProviderKind, UnknownProvider};
+pub use secret::Secret;
+pub use work::{Outcome, Task, WorkItem};
 
 /// The provider's own id of a person.
 #[derive(

@@ -1,4 +1,6 @@
-//! Units of work that travel on the queues.
+//! Units of work that travel on the queues, and what becomes of them.
+
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use time::Date;
@@ -36,6 +38,63 @@ pub enum Task {
         #[serde(default, skip_serializing_if = "is_false")]
         account_deleted: bool,
     },
+}
+
+/// What became of a work item.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Handled (imported, already imported, parked, handed on, nothing to do).
+    Done,
+    /// Not handled: deliver it again after at least `after`, and after the adapter's
+    /// backoff if `backoff` (a failure that may pass). Counts towards the DLQ.
+    Retry { after: Duration, backoff: bool },
+    /// Waiting for the provider's rate-limit reset. Not a failure: it must never count
+    /// towards the DLQ.
+    RateLimited(Duration),
+}
+
+impl Outcome {
+    /// A failure that may pass: retry after the adapter's backoff.
+    pub const BACKOFF: Outcome = Outcome::Retry {
+        after: Duration::ZERO,
+        backoff: true,
+    };
+
+    pub fn retry_after(after: Duration) -> Outcome {
+        Outcome::Retry {
+            after,
+            backoff: false,
+        }
+    }
+}
+
+/// Keeps the outcome that needs the most: a failure beats a rate-limit wait beats done;
+/// the longer wait wins.
+pub fn merge(current: &mut Outcome, new: Outcome) {
+    use Outcome::*;
+    *current = match (current.clone(), new) {
+        (Done, o) | (o, Done) => o,
+        (
+            Retry {
+                after: a,
+                backoff: x,
+            },
+            Retry {
+                after: b,
+                backoff: y,
+            },
+        ) => Retry {
+            after: a.max(b),
+            backoff: x || y,
+        },
+        (Retry { after, backoff }, RateLimited(d)) | (RateLimited(d), Retry { after, backoff }) => {
+            Retry {
+                after: after.max(d),
+                backoff,
+            }
+        }
+        (RateLimited(a), RateLimited(b)) => RateLimited(a.max(b)),
+    };
 }
 
 fn is_false(b: &bool) -> bool {
@@ -89,6 +148,25 @@ pub mod iso_date {
 mod tests {
     use super::*;
     use time::macros::date;
+
+    #[test]
+    fn outcomes_merge_towards_what_needs_most() {
+        let mut o = Outcome::Done;
+        merge(&mut o, Outcome::RateLimited(Duration::from_secs(5)));
+        assert_eq!(o, Outcome::RateLimited(Duration::from_secs(5)));
+        merge(&mut o, Outcome::retry_after(Duration::from_secs(2)));
+        assert_eq!(o, Outcome::retry_after(Duration::from_secs(5)));
+        merge(&mut o, Outcome::BACKOFF);
+        assert_eq!(
+            o,
+            Outcome::Retry {
+                after: Duration::from_secs(5),
+                backoff: true
+            }
+        );
+        merge(&mut o, Outcome::Done);
+        assert!(matches!(o, Outcome::Retry { backoff: true, .. }));
+    }
 
     #[test]
     fn work_items_round_trip_as_readable_json() {

@@ -8,11 +8,11 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-use super::{
-    AttributeChange, InteractionSink, InteractionWrite, MarketingError, MarketingSink,
-    SignalInteraction, SignalSink,
-};
+use crate::domain::signals::{AttributeChange, SignalInteraction};
 use crate::domain::{ContactKey, ContactRecord, DailyInteraction, ProviderKind};
+use crate::ports::marketing::{
+    InteractionSink, InteractionWrite, MarketingError, MarketingSink, SignalSink,
+};
 
 /// An interaction as the memory tenant holds it.
 #[derive(Clone, Debug, PartialEq)]

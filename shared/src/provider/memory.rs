@@ -14,15 +14,18 @@ use async_trait::async_trait;
 use time::{Date, Duration, OffsetDateTime};
 use url::Url;
 
-use super::{
-    pkce, AuthorizeRequest, Notifications, Person, Provider, ProviderError, ProviderKind, Received,
-    TokenGrant, Webhook, WebhookRefusal, WebhookRequest,
-};
-use crate::clock::SharedClock;
+use super::registry::Registry;
+use crate::domain::Secret;
+use crate::domain::{pkce, ProviderKind};
 use crate::domain::{
     Collection, DaySummary, Profile, ProviderUserId, Scopes, Task, TokenSet, WorkItem,
 };
-use crate::secret::Secret;
+use crate::ports::catalog::ProviderCatalog;
+use crate::ports::clock::SharedClock;
+use crate::ports::provider::{
+    AuthorizeRequest, Notifications, Person, Provider, ProviderError, Received, TokenGrant,
+    Webhook, WebhookRefusal, WebhookRequest,
+};
 
 /// Lifetime of the access tokens it issues.
 pub const ACCESS_TOKEN_LIFETIME: Duration = Duration::hours(1);
@@ -395,7 +398,10 @@ impl Provider for MemoryProvider {
         if user != user_id.0 {
             return Err(ProviderError::InvalidToken);
         }
-        if !self.kind.granted_collections(&scopes).contains(&collection) {
+        if !Registry
+            .granted_collections(self.kind, &scopes)
+            .contains(&collection)
+        {
             return Err(ProviderError::InsufficientScope);
         }
         if let Some(e) = s.failures.pop_front() {

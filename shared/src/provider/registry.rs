@@ -6,86 +6,54 @@
 //! changes: use cases see providers only through the ports in [`super`].
 
 use std::collections::BTreeMap;
-use std::fmt;
-use std::str::FromStr;
 use std::sync::Arc;
 
 use super::google_health::signature::{HttpKeysetSource, KeysetCache};
-use super::{fitbit, google_health, Provider, Providers, Webhook, Webhooks};
-use crate::clock::SharedClock;
-use crate::config::ConfigError;
-use crate::domain::{Collection, Scopes};
-use crate::marketing::mapping::InteractionMapping;
+use super::{fitbit, google_health};
+use crate::domain::mapping::{InteractionMapping, Mappings};
+use crate::domain::{Collection, ProviderKind, Scopes};
+use crate::ports::catalog::{Catalog, ProviderCatalog};
+use crate::ports::clock::SharedClock;
+use crate::ports::provider::{Provider, Providers, Webhook, Webhooks};
 use crate::secret_store::SecretCache;
+use crate::settings::{SettingsError, Vars};
 
-/// A data provider people connect. Its name is its wire form: routes (`/connect/{name}`),
-/// table keys and work items carry it.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
-pub enum ProviderKind {
-    #[serde(rename = "fitbit")]
-    Fitbit,
-    #[serde(rename = "google-health")]
-    GoogleHealth,
-}
+/// The catalog of every provider fitbridge knows: what each kind's own folder says.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Registry;
 
-impl ProviderKind {
-    pub const ALL: [ProviderKind; 2] = [ProviderKind::Fitbit, ProviderKind::GoogleHealth];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ProviderKind::Fitbit => "fitbit",
-            ProviderKind::GoogleHealth => "google-health",
-        }
-    }
-
-    /// The collections a set of granted scopes gives access to, in the provider's own
-    /// scope vocabulary.
-    pub fn granted_collections(self, scopes: &Scopes) -> Vec<Collection> {
-        match self {
+impl ProviderCatalog for Registry {
+    fn granted_collections(&self, kind: ProviderKind, scopes: &Scopes) -> Vec<Collection> {
+        match kind {
             ProviderKind::Fitbit => fitbit::scopes::granted_collections(scopes),
             ProviderKind::GoogleHealth => google_health::scopes::granted_collections(scopes),
         }
     }
 
-    /// The provider this one succeeds, whose people migrate to it keeping their contact.
-    pub fn predecessor(self) -> Option<ProviderKind> {
-        match self {
+    fn predecessor(&self, kind: ProviderKind) -> Option<ProviderKind> {
+        match kind {
             ProviderKind::Fitbit => None,
             ProviderKind::GoogleHealth => Some(ProviderKind::Fitbit),
         }
     }
 
-    /// How this provider's people and days look in SAP when the configuration says
-    /// nothing else.
-    pub fn default_mapping(self) -> InteractionMapping {
-        match self {
+    fn default_mapping(&self, kind: ProviderKind) -> InteractionMapping {
+        match kind {
             ProviderKind::Fitbit => fitbit::default_mapping(),
             ProviderKind::GoogleHealth => google_health::default_mapping(),
         }
     }
 }
 
-impl fmt::Display for ProviderKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
+/// Every provider's own SAP mapping, as no configuration changes it.
+pub fn default_mappings() -> Mappings {
+    Mappings::defaults(|kind| Registry.default_mapping(kind))
 }
 
-impl FromStr for ProviderKind {
-    type Err = UnknownProvider;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        ProviderKind::ALL
-            .into_iter()
-            .find(|k| k.as_str() == s)
-            .ok_or(UnknownProvider)
-    }
+/// The catalog as services hold it.
+pub fn catalog() -> Catalog {
+    std::sync::Arc::new(Registry)
 }
-
-#[derive(Debug, thiserror::Error)]
-#[error("unknown provider")]
-pub struct UnknownProvider;
 
 /// The settings of every provider this deployment serves. A provider is served when its
 /// credentials secret is configured (`<PROVIDER>_SECRET_ID`), so a stack can run one
@@ -97,10 +65,10 @@ pub struct ProviderSettings {
 }
 
 impl ProviderSettings {
-    pub fn from_env() -> Result<Self, ConfigError> {
+    pub fn from_vars(vars: &Vars) -> Result<Self, SettingsError> {
         Ok(ProviderSettings {
-            fitbit: fitbit::FitbitSettings::from_env()?,
-            google_health: google_health::GoogleHealthSettings::from_env()?,
+            fitbit: fitbit::FitbitSettings::from_vars(vars)?,
+            google_health: google_health::GoogleHealthSettings::from_vars(vars)?,
         })
     }
 
@@ -185,4 +153,33 @@ pub fn webhooks(
         );
     }
     Webhooks::new(map)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{ProviderUserId, WorkItem};
+
+    #[test]
+    fn every_providers_defaults_fit_sap() {
+        default_mappings().validate().unwrap();
+    }
+
+    #[test]
+    fn a_sync_covers_what_was_granted() {
+        let user = ProviderUserId("GGNJL9".into());
+        let day = time::macros::date!(2026 - 11 - 21);
+        for kind in ProviderKind::ALL {
+            assert_eq!(
+                Registry.sync_work(kind, &user, &Scopes::default(), day),
+                None
+            );
+            let scopes = Scopes::parse("activity sleep weight");
+            let granted = Registry.granted_collections(kind, &scopes);
+            assert_eq!(
+                Registry.sync_work(kind, &user, &scopes, day),
+                (!granted.is_empty()).then(|| WorkItem::sync(kind, user.clone(), day, granted))
+            );
+        }
+    }
 }

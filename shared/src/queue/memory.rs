@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::{
+use crate::domain::WorkItem;
+use crate::ports::queue::{
     MessageQueue, QueueError, Redelivery, RetryQueue, RetryRequest, TakenMessage, WorkQueue,
 };
-use crate::domain::WorkItem;
 
 /// A queue that keeps every message sent to it.
 #[derive(Default)]

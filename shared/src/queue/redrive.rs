@@ -16,7 +16,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use super::{MessageQueue, TakenMessage};
+use crate::ports::queue::{MessageQueue, TakenMessage};
 
 /// How long a taken message stays hidden: a released one (or one whose release failed)
 /// is visible again after this at the latest.

@@ -9,10 +9,10 @@ use aws_sdk_sqs::Client;
 use futures_util::stream::{self, StreamExt};
 use sha2::{Digest, Sha256};
 
-use super::{
+use crate::domain::WorkItem;
+use crate::ports::queue::{
     MessageQueue, QueueError, Redelivery, RetryQueue, RetryRequest, TakenMessage, WorkQueue,
 };
-use crate::domain::WorkItem;
 
 /// SendMessageBatch takes at most 10 entries.
 const BATCH: usize = 10;

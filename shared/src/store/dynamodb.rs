@@ -9,7 +9,7 @@
 //! | import      | `IMPORT#<origin>#<contact>` | the day's source-object prefix, e.g. `GGNJL9-2026-11-20-`: one item per day (TTL once the account is deleted); items of the earlier per-metric layout (`GGNJL9-2026-11-20-steps`) are still read |
 //! | parked work | `PARKED#<provider>#<user>`  | `<sha256 of the work item>` |
 //! | fetch log   | `FETCH#<provider>#<user>`   | `<collection>#<date>` |
-//! | history     | `SIGNALS#<origin>#<contact>` | `MONTH#<yyyy-mm>` (one item per month: [`crate::signals::history`]) |
+//! | history     | `SIGNALS#<origin>#<contact>` | `MONTH#<yyyy-mm>` (one item per month: [`crate::domain::signals::history`]) |
 //! | signal state | `SIGNALS#<origin>#<contact>` | `STATE` (fired rules, attribute values) |
 //!
 //! Imports are grouped by contact so a person's history can be read or erased in one query.
@@ -39,19 +39,19 @@ use aws_sdk_dynamodb::Client;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
-use super::{
+use crate::domain::link::VerifiedLink;
+use crate::domain::Secret;
+use crate::domain::{
+    Collection, Connection, ConnectionStatus, ContactKey, DailyInteraction, ProviderKind,
+    ProviderUserId, Scopes, TokenSet, WorkItem,
+};
+use crate::ports::clock::SharedClock;
+use crate::ports::store::{
     Claim, ConnectAttempts, ConnectionDirectory, ConnectionStore, ConnectionSummary,
     DirectoryEntry, DirectoryPage, Ending, FetchClaim, FetchKey, FetchLog, ImportLedger,
     ImportRecord, LatestImport, LedgerEntry, ParkedWork, PendingAuthorization, Revocation,
     StateError, StoreError, TokenStore, Tombstone,
 };
-use crate::clock::SharedClock;
-use crate::connect_link::VerifiedLink;
-use crate::domain::{
-    Collection, Connection, ConnectionStatus, ContactKey, DailyInteraction, ProviderKind,
-    ProviderUserId, Scopes, TokenSet, WorkItem,
-};
-use crate::secret::Secret;
 
 const CONNECTION_SK: &str = "CONNECTION";
 /// The sparse global secondary index of active connections (`infra/template.yaml`).

@@ -6,10 +6,11 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::dynamodb::{all_items, conditional, get_n, get_s, n, s, unavailable, DynamoStore, Item};
-use super::StoreError;
+use crate::domain::signals::history::{History, MonthHistory, MonthKey};
+use crate::domain::signals::SignalState;
 use crate::domain::ContactKey;
-use crate::signals::history::{History, MonthHistory, MonthKey};
-use crate::signals::{SignalState, SignalStore};
+use crate::ports::signals::SignalStore;
+use crate::ports::store::StoreError;
 
 const MONTH_PREFIX: &str = "MONTH#";
 const STATE_SK: &str = "STATE";

@@ -9,22 +9,22 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
-
-use crate::clock::SharedClock;
-use crate::signals::history::{History, MonthHistory, MonthKey};
-use crate::signals::{SignalState, SignalStore};
 use sha2::{Digest, Sha256};
 use time::{Duration, OffsetDateTime};
 
-use super::{
+use crate::domain::signals::history::{History, MonthHistory, MonthKey};
+use crate::domain::signals::SignalState;
+use crate::domain::{
+    Collection, Connection, ConnectionStatus, ContactKey, DailyInteraction, ProviderKind,
+    ProviderUserId, TokenSet, WorkItem,
+};
+use crate::ports::clock::SharedClock;
+use crate::ports::signals::SignalStore;
+use crate::ports::store::{
     Claim, ConnectAttempts, ConnectionDirectory, ConnectionStore, ConnectionSummary,
     DirectoryEntry, DirectoryPage, Ending, FetchClaim, FetchKey, FetchLog, ImportLedger,
     ImportRecord, LatestImport, LedgerEntry, ParkedWork, PendingAuthorization, Revocation,
     StateError, StoreError, TokenStore, Tombstone,
-};
-use crate::domain::{
-    Collection, Connection, ConnectionStatus, ContactKey, DailyInteraction, ProviderKind,
-    ProviderUserId, TokenSet, WorkItem,
 };
 
 /// Parked work waits this long for the person to act (as in the table).
@@ -194,7 +194,7 @@ impl ConnectAttempts for MemoryStore {
 
     async fn use_link(
         &self,
-        link: &crate::connect_link::VerifiedLink,
+        link: &crate::domain::link::VerifiedLink,
         holder: &str,
     ) -> Result<bool, StoreError> {
         let now = self.clock.now();

@@ -21,11 +21,15 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use fitbridge::clock::SetClock;
+use fitbridge::domain::signals::rules::{Period, Rules};
+use fitbridge::domain::signals::EventBody;
 use fitbridge::domain::{Collection, ContactKey, DaySummary, ProviderUserId};
+use fitbridge::events::MemoryEvents;
 use fitbridge::marketing::memory::MemoryMarketing;
-use fitbridge::signals::rules::{Period, Rules};
-use fitbridge::signals::{EventBody, MemoryEvents, Observed, SignalService, SignalSettings};
+use fitbridge::ports::signals::Observed;
+use fitbridge::ports::signals::Signals;
 use fitbridge::store::memory::MemoryStore;
+use fitbridge::use_cases::signals::{SignalService, SignalSettings};
 use jiff::civil;
 use time::{Date, Duration, Month};
 
@@ -145,7 +149,7 @@ struct Fired {
     day: Date,
 }
 
-fn firings(events: &[fitbridge::signals::SignalEvent]) -> Vec<Fired> {
+fn firings(events: &[fitbridge::domain::signals::SignalEvent]) -> Vec<Fired> {
     events
         .iter()
         .filter_map(|e| match &e.body {

@@ -1,11 +1,13 @@
 //! The connect use case: start, consent, callback.
 
-use fitbridge::connect::{CallbackParams, ConnectError};
-use fitbridge::connect_link::{self, LinkError, LinkParams};
+use fitbridge::domain::link as connect_link;
+use fitbridge::domain::link::{LinkError, LinkParams};
+use fitbridge::domain::Secret;
 use fitbridge::domain::{Collection, ConnectionStatus, Profile, ProviderUserId};
+use fitbridge::ports::store::{Ending, ParkedWork, StateError};
+use fitbridge::ports::tokens::Tokens;
 use fitbridge::provider::memory::MemoryPerson;
-use fitbridge::secret::Secret;
-use fitbridge::store::{Ending, ParkedWork, StateError};
+use fitbridge::use_cases::connect::{CallbackParams, ConnectError};
 use url::Url;
 
 use crate::support::*;
@@ -344,8 +346,8 @@ async fn a_first_connect_that_cannot_reach_sap_stores_nothing() {
 #[tokio::test]
 async fn a_person_whose_provider_is_gone_migrates_keeping_contact_days_and_parked_work() {
     use fitbridge::domain::{DaySummary, Task};
-    use fitbridge::provider::ProviderError;
-    use fitbridge::store::ConnectionStore;
+    use fitbridge::ports::provider::ProviderError;
+    use fitbridge::ports::store::ConnectionStore;
 
     let w = World::new();
     // A legacy person with an imported day, then the legacy API switched off.
@@ -477,7 +479,7 @@ async fn a_connect_backfills_the_last_days_and_a_reconnect_imports_nothing_twice
 }
 
 async fn backfill_and_reconnect_at(now: time::OffsetDateTime) {
-    use fitbridge::signals::SignalStore;
+    use fitbridge::ports::signals::SignalStore;
 
     let w = World::with_backfill(30);
     w.clock.set(now);
@@ -512,7 +514,7 @@ async fn backfill_and_reconnect_at(now: time::OffsetDateTime) {
     assert_eq!(days(&imported), 60, "steps and distance of 30 days");
     // 30 days of 5.4 km: the default 100-km window fired, from the backfill.
     let fired: Vec<String> = w.marketing.signals().into_iter().map(|(s, _)| s).collect();
-    let this_month = fitbridge::signals::rules::Period::Month
+    let this_month = fitbridge::domain::signals::rules::Period::Month
         .of(w.yesterday_in("Europe/Berlin") + time::Duration::days(1));
     assert_eq!(fired, [format!("HUGO-s-distance100-{this_month}")], "{now}");
     let (history, _) = w.store.load(&contact("HUGO")).await.unwrap();

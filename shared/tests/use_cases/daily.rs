@@ -1,7 +1,7 @@
 //! The daily job.
 
 use fitbridge::domain::{ConnectionStatus, ProviderUserId, Task};
-use fitbridge::store::TokenStore;
+use fitbridge::ports::store::TokenStore;
 
 use crate::support::*;
 

@@ -1,9 +1,9 @@
 //! The retry queue's use case.
 
+use fitbridge::domain::Outcome;
 use fitbridge::domain::{Collection, ConnectionStatus, ProviderUserId};
-use fitbridge::queue::RetryRequest;
-use fitbridge::store::ParkedWork;
-use fitbridge::sync::Outcome;
+use fitbridge::ports::queue::RetryRequest;
+use fitbridge::ports::store::ParkedWork;
 
 use crate::support::*;
 

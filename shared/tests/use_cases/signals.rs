@@ -3,9 +3,10 @@
 //! again for a day that stops qualifying; attributes reach the contact only when they
 //! change; a deleted account takes its history with it.
 
+use fitbridge::domain::signals::EventBody;
+use fitbridge::domain::Outcome;
 use fitbridge::domain::{Collection, DaySummary, ProviderUserId, Task, WorkItem};
-use fitbridge::signals::{EventBody, SignalStore};
-use fitbridge::sync::Outcome;
+use fitbridge::ports::signals::SignalStore;
 use time::Date;
 
 use crate::support::*;
@@ -319,7 +320,7 @@ async fn a_marketing_outage_retries_the_day_and_fires_once() {
 /// back and, retried after the right is given back, finds the signal written.
 #[tokio::test]
 async fn an_observer_waits_while_another_writes_the_persons_signals() {
-    use fitbridge::signals::SignalState;
+    use fitbridge::domain::signals::SignalState;
     let w = World::with_rules(STREAK);
     w.set_today(date(11, 5));
     w.connected("IDA", ALL_SCOPES).await;

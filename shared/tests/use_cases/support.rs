@@ -3,29 +3,31 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use fitbridge::api::sqs::{Decision, Delivery, RetryConsumer, WorkConsumer};
-use fitbridge::clock::{Clock, SetClock, SharedClock};
-use fitbridge::config::ConnectSettings;
-use fitbridge::connect::ConnectService;
-use fitbridge::daily::DailyService;
+use fitbridge::clock::SetClock;
 use fitbridge::domain::{
     Collection, Connection, ConnectionStatus, ContactKey, DaySummary, ProviderKind, ProviderUserId,
     WorkItem,
 };
-use fitbridge::marketing::mapping::Mappings;
+use fitbridge::events::MemoryEvents;
+use fitbridge::inbound::sqs::{Decision, Delivery, RetryConsumer, WorkConsumer};
 use fitbridge::marketing::memory::MemoryMarketing;
+use fitbridge::ports::catalog::ProviderCatalog;
+use fitbridge::ports::clock::{Clock, SharedClock};
+use fitbridge::ports::provider::{Provider, Served, Webhook};
+use fitbridge::ports::queue::{RetryQueue, WorkQueue};
+use fitbridge::ports::store::ConnectionStore;
 use fitbridge::provider::memory::{MemoryPerson, MemoryProvider};
-use fitbridge::provider::{Provider, Served, Webhook};
+use fitbridge::provider::registry::{self, Registry};
 use fitbridge::queue::memory::MemoryQueue;
-use fitbridge::queue::{RetryQueue, WorkQueue};
-use fitbridge::refresh::RefreshService;
-use fitbridge::secret_store::{MemorySecrets, SecretCache};
-use fitbridge::signals::{MemoryEvents, SignalService, SignalSettings};
+use fitbridge::secret_store::{CachedLinkKeys, MemorySecrets, SecretCache};
 use fitbridge::store::memory::MemoryStore;
-use fitbridge::store::ConnectionStore;
-use fitbridge::sync::{SyncService, Work};
-use fitbridge::tokens::TokenService;
-use fitbridge::webhook::WebhookService;
+use fitbridge::use_cases::connect::{ConnectService, ConnectSettings};
+use fitbridge::use_cases::daily::DailyService;
+use fitbridge::use_cases::refresh::RefreshService;
+use fitbridge::use_cases::signals::{SignalService, SignalSettings};
+use fitbridge::use_cases::sync::{SyncService, Work};
+use fitbridge::use_cases::tokens::TokenService;
+use fitbridge::use_cases::webhook::WebhookService;
 use time::{Date, OffsetDateTime};
 
 /// The provider the memory provider plays, and its scope vocabulary.
@@ -79,7 +81,7 @@ impl World {
         World::build(
             false,
             SignalSettings {
-                rules: fitbridge::signals::rules::Rules::parse(rules).unwrap(),
+                rules: fitbridge::domain::signals::rules::Rules::parse(rules).unwrap(),
                 ..SignalSettings::default()
             },
             0,
@@ -141,6 +143,7 @@ impl World {
                 settings: signals,
                 clock: shared.clone(),
             }),
+            catalog: registry::catalog(),
             clock: shared.clone(),
         };
         let worker = WorkConsumer {
@@ -158,20 +161,24 @@ impl World {
             },
             redelivery: retry_queue.clone(),
             backoff_base: Duration::from_secs(30),
+            clock: shared.clone(),
         };
         let connect = ConnectService {
             providers,
             attempts: store.clone(),
             connections: store.clone(),
             marketing: marketing.clone(),
-            secrets,
+            link_keys: Arc::new(CachedLinkKeys {
+                cache: secrets,
+                secret_id: "link".into(),
+            }),
             settings: ConnectSettings {
                 public_base_url: Some("https://fitbridge.test".parse().unwrap()),
-                link_secret_id: "link".into(),
                 backfill_days,
             },
-            mappings: Mappings::default(),
+            mappings: registry::default_mappings(),
             resume: Some((store.clone(), queue.clone())),
+            catalog: registry::catalog(),
             clock: shared.clone(),
         };
         World {
@@ -180,6 +187,7 @@ impl World {
                 directory: store.clone(),
                 queue: queue.clone(),
                 segments: 4,
+                catalog: registry::catalog(),
                 clock: shared,
             },
             provider,
@@ -303,7 +311,7 @@ impl World {
             }
             for r in retries {
                 let outcome = self.refresher.refresh.handle(&r).await;
-                if outcome != fitbridge::sync::Outcome::Done {
+                if outcome != fitbridge::domain::Outcome::Done {
                     self.retry_queue.enqueue_retry(&r).await.unwrap();
                 }
             }
@@ -314,7 +322,7 @@ impl World {
 
 pub fn contact(user: &str) -> ContactKey {
     ContactKey {
-        origin: KIND.default_mapping().contact_origin,
+        origin: Registry.default_mapping(KIND).contact_origin,
         id: user.into(),
     }
 }

@@ -2,11 +2,12 @@
 
 use std::time::Duration;
 
-use fitbridge::api::sqs::{Decision, Delivery};
+use fitbridge::domain::Outcome;
 use fitbridge::domain::{Collection, ConnectionStatus, DaySummary, ProviderUserId, Task, WorkItem};
-use fitbridge::provider::ProviderError;
-use fitbridge::store::{ConnectionStore, Ending, ImportLedger, ParkedWork};
-use fitbridge::sync::{Outcome, Work, ACCOUNT_DELETION_GRACE};
+use fitbridge::inbound::sqs::{Decision, Delivery};
+use fitbridge::ports::provider::ProviderError;
+use fitbridge::ports::store::{ConnectionStore, Ending, ImportLedger, ParkedWork};
+use fitbridge::use_cases::sync::{Work, ACCOUNT_DELETION_GRACE};
 
 use crate::support::*;
 
@@ -104,7 +105,7 @@ async fn a_notification_sent_before_a_completed_fetch_costs_no_second_call() {
 /// a duplicate skipped on the strength of that fetch is answered by it.
 #[tokio::test]
 async fn a_fetch_whose_worker_died_is_fetched_again_by_its_own_message() {
-    use fitbridge::store::{FetchClaim, FetchKey, FetchLog};
+    use fitbridge::ports::store::{FetchClaim, FetchKey, FetchLog};
     let w = World::new();
     w.connected("DIED", ALL_SCOPES).await;
     w.provider
@@ -395,7 +396,7 @@ async fn a_dead_refresh_token_parks_the_person_until_they_consent_again() {
     let c = w.connection("IDA").await.unwrap();
     let mut near = c.clone();
     near.tokens.expires_at = w.now() + time::Duration::minutes(1);
-    fitbridge::store::ConnectionStore::save_connected(&*w.store, &near)
+    fitbridge::ports::store::ConnectionStore::save_connected(&*w.store, &near)
         .await
         .unwrap();
     let item = sync("IDA", day(14), &[Collection::Activities]);

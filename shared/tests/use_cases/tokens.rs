@@ -1,8 +1,9 @@
 //! The one place tokens are refreshed: lease and version.
 
 use fitbridge::domain::ProviderUserId;
-use fitbridge::store::ConnectionStore;
-use fitbridge::tokens::TokenError;
+use fitbridge::ports::store::ConnectionStore;
+use fitbridge::ports::tokens::TokenError;
+use fitbridge::ports::tokens::Tokens;
 use time::Duration;
 
 use crate::support::*;
@@ -112,28 +113,29 @@ struct RacedByReconnect {
 }
 
 #[async_trait::async_trait]
-impl fitbridge::provider::Provider for RacedByReconnect {
-    fn kind(&self) -> fitbridge::provider::ProviderKind {
+impl fitbridge::ports::provider::Provider for RacedByReconnect {
+    fn kind(&self) -> fitbridge::domain::ProviderKind {
         self.inner.kind()
     }
     async fn authorize_url(
         &self,
-        r: &fitbridge::provider::AuthorizeRequest<'_>,
-    ) -> Result<url::Url, fitbridge::provider::ProviderError> {
+        r: &fitbridge::ports::provider::AuthorizeRequest<'_>,
+    ) -> Result<url::Url, fitbridge::ports::provider::ProviderError> {
         self.inner.authorize_url(r).await
     }
     async fn exchange_code(
         &self,
         code: &str,
-        verifier: &fitbridge::secret::Secret,
+        verifier: &fitbridge::domain::Secret,
         redirect_uri: &str,
-    ) -> Result<fitbridge::provider::TokenGrant, fitbridge::provider::ProviderError> {
+    ) -> Result<fitbridge::ports::provider::TokenGrant, fitbridge::ports::provider::ProviderError>
+    {
         self.inner.exchange_code(code, verifier, redirect_uri).await
     }
     async fn refresh(
         &self,
         tokens: &fitbridge::domain::TokenSet,
-    ) -> Result<fitbridge::domain::TokenSet, fitbridge::provider::ProviderError> {
+    ) -> Result<fitbridge::domain::TokenSet, fitbridge::ports::provider::ProviderError> {
         let user = tokens
             .refresh_token
             .expose()
@@ -146,32 +148,32 @@ impl fitbridge::provider::Provider for RacedByReconnect {
             .replace_tokens_if_connected(KIND, &ProviderUserId(user), &fresh)
             .await
             .unwrap();
-        Err(fitbridge::provider::ProviderError::InvalidGrant)
+        Err(fitbridge::ports::provider::ProviderError::InvalidGrant)
     }
     async fn revoke(
         &self,
         tokens: &fitbridge::domain::TokenSet,
-    ) -> Result<(), fitbridge::provider::ProviderError> {
+    ) -> Result<(), fitbridge::ports::provider::ProviderError> {
         self.inner.revoke(tokens).await
     }
     async fn identify(
         &self,
-        grant: &fitbridge::provider::TokenGrant,
-    ) -> Result<fitbridge::provider::Person, fitbridge::provider::ProviderError> {
+        grant: &fitbridge::ports::provider::TokenGrant,
+    ) -> Result<fitbridge::ports::provider::Person, fitbridge::ports::provider::ProviderError> {
         self.inner.identify(grant).await
     }
     async fn fetch_day(
         &self,
-        token: &fitbridge::secret::Secret,
+        token: &fitbridge::domain::Secret,
         user: &ProviderUserId,
         collection: fitbridge::domain::Collection,
         date: time::Date,
-    ) -> Result<fitbridge::domain::DaySummary, fitbridge::provider::ProviderError> {
+    ) -> Result<fitbridge::domain::DaySummary, fitbridge::ports::provider::ProviderError> {
         self.inner.fetch_day(token, user, collection, date).await
     }
     async fn subscribe(
         &self,
-        token: &fitbridge::secret::Secret,
+        token: &fitbridge::domain::Secret,
         user: &ProviderUserId,
         collections: &[fitbridge::domain::Collection],
     ) -> Vec<fitbridge::domain::Collection> {
@@ -179,7 +181,7 @@ impl fitbridge::provider::Provider for RacedByReconnect {
     }
     async fn unsubscribe(
         &self,
-        token: &fitbridge::secret::Secret,
+        token: &fitbridge::domain::Secret,
         user: &ProviderUserId,
         collections: &[fitbridge::domain::Collection],
     ) {
@@ -192,17 +194,17 @@ async fn the_lease_is_released_on_every_path() {
     // Issue 8: a refresher that found the token rotated under it (a reconnect during its
     // refresh) returned the newer tokens but kept the lease, so every other refresher of
     // the person waited for it to expire.
-    use fitbridge::store::TokenStore;
+    use fitbridge::ports::store::TokenStore;
     let w = World::new();
     expiring_soon(&w, "EVA").await;
     let raced = RacedByReconnect {
         inner: w.provider.clone(),
         store: w.store.clone(),
     };
-    let tokens = fitbridge::tokens::TokenService::new(
+    let tokens = fitbridge::use_cases::tokens::TokenService::new(
         [(
             KIND,
-            std::sync::Arc::new(raced) as std::sync::Arc<dyn fitbridge::provider::Provider>,
+            std::sync::Arc::new(raced) as std::sync::Arc<dyn fitbridge::ports::provider::Provider>,
         )]
         .into_iter()
         .collect(),

@@ -1,11 +1,11 @@
 //! The webhook use case.
 
-use fitbridge::domain::Collection;
-use fitbridge::provider::memory::MemoryProvider;
 use std::sync::Arc;
 
-use fitbridge::provider::{Webhook, WebhookRequest};
-use fitbridge::webhook::{Accepted, WebhookError, WebhookService, MAX_BODY_BYTES};
+use fitbridge::domain::Collection;
+use fitbridge::ports::provider::{Webhook, WebhookRequest};
+use fitbridge::provider::memory::MemoryProvider;
+use fitbridge::use_cases::webhook::{Accepted, WebhookError, WebhookService, MAX_BODY_BYTES};
 
 use crate::support::*;
 

@@ -16,9 +16,9 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use fitbridge::connect_link::{sign, verify, LinkError, LinkParams, MAX_LIFETIME, MAX_REF_LEN};
+use fitbridge::domain::link::{sign, verify, LinkError, LinkParams, MAX_LIFETIME, MAX_REF_LEN};
 use fitbridge::domain::ProviderKind;
-use fitbridge::secret::Secret;
+use fitbridge::domain::Secret;
 use fitbridge_fuzz::{hex, nul_fields};
 use hmac::{Hmac, Mac};
 use libfuzzer_sys::fuzz_target;

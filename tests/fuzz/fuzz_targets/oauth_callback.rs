@@ -24,20 +24,22 @@
 
 use std::sync::{Arc, LazyLock};
 
-use fitbridge::api::oauth::{callback_params, handle, link_params, BROWSER_COOKIE};
+use fitbridge::inbound::oauth::{callback_params, handle, link_params, BROWSER_COOKIE};
 use fitbridge::config::ConnectSettings;
-use fitbridge::clock::{SetClock, SharedClock};
-use fitbridge::connect::ConnectService;
-use fitbridge::connect_link::{self, LinkParams};
+use fitbridge::clock::SetClock;
+use fitbridge::ports::clock::SharedClock;
+use fitbridge::use_cases::connect::ConnectService;
+use fitbridge::connect_link;
+use fitbridge::domain::link::LinkParams;
 use fitbridge::domain::{ProviderKind, ProviderUserId};
-use fitbridge::marketing::mapping::Mappings;
+use fitbridge::domain::mapping::Mappings;
 use fitbridge::marketing::memory::MemoryMarketing;
 use fitbridge::provider::memory::{MemoryPerson, MemoryProvider};
-use fitbridge::provider::{Provider, Providers};
-use fitbridge::secret::Secret;
+use fitbridge::ports::provider::{Provider, Providers};
+use fitbridge::domain::Secret;
 use fitbridge::secret_store::{MemorySecrets, SecretCache};
 use fitbridge::store::memory::MemoryStore;
-use fitbridge::store::ConnectionStore;
+use fitbridge::ports::store::ConnectionStore;
 use fitbridge_fuzz::nul_fields;
 use lambda_http::{Body, Request, Response};
 use libfuzzer_sys::fuzz_target;
@@ -91,7 +93,7 @@ fn world() -> World {
             // The callback alone: no queue is wired, so nothing would be queued anyway.
             backfill_days: 0,
         },
-        mappings: Mappings::default(),
+        mappings: fitbridge::provider::registry::default_mappings(),
         resume: None,
         clock,
     };

@@ -29,12 +29,12 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use fitbridge::domain::{Collection, ConnectionStatus, ProviderKind, ProviderUserId, WorkItem};
+use fitbridge::ports::queue::{QueueError, WorkQueue};
+use fitbridge::ports::store::{ConnectionStore, ParkedWork};
 use fitbridge::provider::registry;
 use fitbridge::queue::sqs::SqsQueue;
-use fitbridge::queue::{QueueError, WorkQueue};
 use fitbridge::secret_store::{SecretCache, SecretsManagerSource};
-use fitbridge::store::{ConnectionStore, ParkedWork};
-use fitbridge::webhook::WebhookService;
+use fitbridge::use_cases::webhook::WebhookService;
 use fitbridge::wiring;
 use fitbridge_sandbox::fitbit::Consent as FitbitConsent;
 use fitbridge_sandbox::google_health::scopes as google_scopes;

@@ -3,7 +3,7 @@
 //! and back. Used by the demo and by the deployed-stack tests.
 
 use fitbridge::domain::ProviderKind;
-use fitbridge::secret::Secret;
+use fitbridge::domain::Secret;
 use serde_json::{json, Value};
 
 /// What a connect through the deployed stack produced.
@@ -155,7 +155,7 @@ pub async fn connect_person_with_pattern(
 
     let key = Secret::new(stack["connectLinkKey"].as_str().expect("connectLinkKey"));
     let expires = crate::stack_now().unix_timestamp() + 600;
-    let sig = fitbridge::connect_link::sign(&key, ProviderKind::Fitbit, customer_ref, expires);
+    let sig = fitbridge::domain::link::sign(&key, ProviderKind::Fitbit, customer_ref, expires);
     let connect =
         format!("{gateway}/connect/fitbit?ref={customer_ref}&expires={expires}&sig={sig}");
 
@@ -391,7 +391,7 @@ impl Deployed {
         status: fitbridge::domain::ConnectionStatus,
         limit: std::time::Duration,
     ) -> bool {
-        use fitbridge::store::ConnectionStore;
+        use fitbridge::ports::store::ConnectionStore;
         let aws = crate::aws_config(&self.stack).await;
         let store = fitbridge::store::dynamodb::DynamoStore::new(
             aws_sdk_dynamodb::Client::new(&aws),

@@ -7,32 +7,35 @@
 //! their receive counts, the redrive to a dead-letter list after `maxReceiveCount`, delayed
 //! messages held back, and the retry queue's consumer.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use base64::Engine;
-use fitbridge::api::sqs::{Decision, Delivery, RetryConsumer, WorkConsumer};
-use fitbridge::clock::{Clock, SetClock, SharedClock};
-use fitbridge::config::{ConnectSettings, ContactApi, QueueSettings, SapSettings};
-use fitbridge::connect::ConnectService;
+use fitbridge::clock::SetClock;
+use fitbridge::config::{OAuthSettings, PipelineSettings, QueueSettings, WebhookSettings};
+use fitbridge::domain::Secret;
 use fitbridge::domain::{
     Connection, ConnectionStatus, ContactKey, ProviderKind, ProviderUserId, Scopes, TokenSet,
     WorkItem,
 };
+use fitbridge::inbound::sqs::{Decision, Delivery, RetryConsumer, WorkConsumer};
+use fitbridge::marketing::sap::settings::{ContactApi, SapSettings};
+use fitbridge::ports::catalog::ProviderCatalog;
+use fitbridge::ports::clock::Clock;
+use fitbridge::ports::queue::RetryRequest;
+use fitbridge::ports::store::ConnectionStore;
 use fitbridge::provider::fitbit::FitbitSettings;
 use fitbridge::provider::google_health::GoogleHealthSettings;
 use fitbridge::provider::registry::ProviderSettings;
+use fitbridge::provider::registry::Registry;
 use fitbridge::queue::memory::MemoryQueue;
-use fitbridge::queue::RetryRequest;
-use fitbridge::secret::Secret;
-use fitbridge::secret_store::{MemorySecrets, SecretCache};
-use fitbridge::signals::{MemoryEvents, NoEvents, SignalEvents};
+use fitbridge::secret_store::MemorySecrets;
 use fitbridge::store::memory::MemoryStore;
-use fitbridge::store::ConnectionStore;
-use fitbridge::webhook::WebhookService;
-use fitbridge::wiring::{self, OAuthSettings, PipelineSettings, Ports, Queue, Table};
+use fitbridge::use_cases::connect::ConnectService;
+use fitbridge::use_cases::connect::ConnectSettings;
+use fitbridge::use_cases::webhook::WebhookService;
+use fitbridge::wiring::{self, MemoryPorts};
 use fitbridge_sandbox::{Sandbox, SandboxConfig};
 use hmac::{Hmac, Mac};
 use lambda_http::{Body, Response};
@@ -49,63 +52,6 @@ pub const MAX_ROUNDS: usize = 100;
 const TABLE: &str = "in-memory-table";
 const WORK_QUEUE: &str = "memory://work";
 const RETRY_QUEUE: &str = "memory://retry.fifo";
-
-/// In-memory ports: one table, queues by URL, secrets from a map, a clock set by the test.
-pub struct MemoryPorts {
-    pub secrets: Arc<SecretCache>,
-    pub store: Arc<MemoryStore>,
-    queues: Mutex<HashMap<String, Arc<MemoryQueue>>>,
-    /// What the worker published to its event bus.
-    pub events: Arc<MemoryEvents>,
-    pub clock: Arc<SetClock>,
-}
-
-impl MemoryPorts {
-    pub fn new(secrets: MemorySecrets, clock: Arc<SetClock>) -> MemoryPorts {
-        MemoryPorts {
-            secrets: Arc::new(SecretCache::new(Arc::new(secrets))),
-            store: Arc::new(MemoryStore::new(clock.clone())),
-            queues: Mutex::default(),
-            events: Arc::default(),
-            clock,
-        }
-    }
-
-    /// The queue at `url` (created on first use).
-    pub fn memory_queue(&self, url: &str) -> Arc<MemoryQueue> {
-        self.queues
-            .lock()
-            .unwrap()
-            .entry(url.to_owned())
-            .or_default()
-            .clone()
-    }
-}
-
-impl Ports for MemoryPorts {
-    fn secrets(&self) -> Arc<SecretCache> {
-        self.secrets.clone()
-    }
-
-    fn table(&self, _name: &str) -> Arc<dyn Table> {
-        self.store.clone()
-    }
-
-    fn queue(&self, url: &str) -> Arc<dyn Queue> {
-        self.memory_queue(url)
-    }
-
-    fn events(&self, bus: Option<&str>) -> Arc<dyn SignalEvents> {
-        match bus {
-            Some(_) => self.events.clone(),
-            None => Arc::new(NoEvents),
-        }
-    }
-
-    fn clock(&self) -> SharedClock {
-        self.clock.clone()
-    }
-}
 
 /// The secret and personal values a world issued: none may appear in a log.
 #[derive(Clone, Debug, Default)]
@@ -295,19 +241,19 @@ impl World {
             source_system_type: "EXT".into(),
             source_system_id: "FITBRIDGE".into(),
         };
-        let connect = wiring::connect_service_on(
+        let connect = wiring::connect_service(
             &ports,
             OAuthSettings {
                 table_name: TABLE.into(),
                 work_queue_url: Some(WORK_QUEUE.into()),
                 connect: ConnectSettings {
                     public_base_url: Some(Url::parse(PUBLIC_BASE_URL).unwrap()),
-                    link_secret_id: "link".into(),
                     backfill_days: 0,
                 },
+                link_secret_id: "link".into(),
                 providers: providers.clone(),
                 sap: sap.clone(),
-                mappings: Default::default(),
+                mappings: fitbridge::provider::registry::default_mappings(),
             },
         );
         let pipeline = PipelineSettings {
@@ -319,13 +265,19 @@ impl World {
                 retry_queue_url: Some(RETRY_QUEUE.into()),
                 max_receive_count: MAX_RECEIVE_COUNT,
             },
-            mappings: Default::default(),
+            mappings: fitbridge::provider::registry::default_mappings(),
             signals: Default::default(),
             event_bus: Some("fitbridge-test".into()),
         };
-        let worker = wiring::work_consumer_on(&ports, pipeline.clone()).unwrap();
-        let refresher = wiring::retry_consumer_on(&ports, pipeline).unwrap();
-        let webhook = wiring::webhook_service_on(&ports, &providers, WORK_QUEUE);
+        let worker = wiring::work_consumer(&ports, pipeline.clone()).unwrap();
+        let refresher = wiring::retry_consumer(&ports, pipeline).unwrap();
+        let webhook = wiring::webhook_service(
+            &ports,
+            &WebhookSettings {
+                providers: providers.clone(),
+                work_queue_url: WORK_QUEUE.into(),
+            },
+        );
         World {
             store: ports.store.clone(),
             work_queue: ports.memory_queue(WORK_QUEUE),
@@ -370,7 +322,7 @@ impl World {
         customer_ref: &str,
         expires: i64,
     ) -> String {
-        let sig = fitbridge::connect_link::sign(&self.link_key, provider, customer_ref, expires);
+        let sig = fitbridge::domain::link::sign(&self.link_key, provider, customer_ref, expires);
         format!(
             "ref={}&expires={expires}&sig={sig}",
             url::form_urlencoded::byte_serialize(customer_ref.as_bytes()).collect::<String>()
@@ -393,7 +345,7 @@ impl World {
         }
         let request = lambda_http::request::from_str(&event.to_string())
             .expect("a valid API Gateway v2 event");
-        fitbridge::api::oauth::handle(&self.connect, request).await
+        fitbridge::inbound::oauth::handle(&self.connect, request).await
     }
 
     /// A GET from the person's browser: sends the cookies it holds, keeps the ones set.
@@ -462,7 +414,7 @@ impl World {
             event["headers"][name.as_str()] = json!(value);
         }
         let request = lambda_http::request::from_str(&event.to_string()).unwrap();
-        fitbridge::api::webhook::handle(&self.webhook, request)
+        fitbridge::inbound::webhook::handle(&self.webhook, request)
             .await
             .status()
             .as_u16()
@@ -551,7 +503,7 @@ impl World {
     pub async fn connections(&self) -> usize {
         let mut n = 0;
         for kind in ProviderKind::ALL {
-            n += fitbridge::store::ConnectionDirectory::connections_of(&*self.store, kind)
+            n += fitbridge::ports::store::ConnectionDirectory::connections_of(&*self.store, kind)
                 .await
                 .unwrap()
                 .len();
@@ -672,7 +624,7 @@ impl World {
 /// The contact a connection of `provider` and `user` feeds by default.
 pub fn contact_of(provider: ProviderKind, user: &str) -> ContactKey {
     ContactKey {
-        origin: provider.default_mapping().contact_origin,
+        origin: Registry.default_mapping(provider).contact_origin,
         id: user.into(),
     }
 }

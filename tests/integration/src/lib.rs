@@ -19,16 +19,19 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
-use fitbridge::clock::{SetClock, SharedClock, SystemClock};
-use fitbridge::config::{ConnectSettings, ContactApi, SapSettings};
-use fitbridge::connect::ConnectService;
+use fitbridge::clock::{SetClock, SystemClock};
+use fitbridge::config::OAuthSettings;
 use fitbridge::domain::ProviderKind;
+use fitbridge::domain::Secret;
+use fitbridge::marketing::sap::settings::{ContactApi, SapSettings};
+use fitbridge::ports::clock::SharedClock;
 use fitbridge::provider::fitbit::FitbitSettings;
 use fitbridge::provider::google_health::GoogleHealthSettings;
 use fitbridge::provider::registry::ProviderSettings;
-use fitbridge::secret::Secret;
 use fitbridge::store::dynamodb::DynamoStore;
-use fitbridge::wiring::{self, AwsPorts, OAuthSettings};
+use fitbridge::use_cases::connect::ConnectService;
+use fitbridge::use_cases::connect::ConnectSettings;
+use fitbridge::wiring::{self, AwsPorts};
 use fitbridge_sandbox::fitbit::{Consent, TestUser};
 use fitbridge_sandbox::google_health::{Consent as GoogleConsent, GoogleUser};
 use fitbridge_sandbox::{Sandbox, SandboxConfig};
@@ -57,7 +60,7 @@ pub fn stack_clock() -> SharedClock {
 
 /// Now, by [`stack_clock`].
 pub fn stack_now() -> time::OffsetDateTime {
-    fitbridge::clock::Clock::now(&*stack_clock())
+    fitbridge::ports::clock::Clock::now(&*stack_clock())
 }
 
 /// The clock of adapter tests against the emulator (the tests that drive an adapter
@@ -363,9 +366,9 @@ impl TestEnv {
                 public_base_url: options
                     .public_base_url
                     .then(|| Url::parse(PUBLIC_BASE_URL).unwrap()),
-                link_secret_id: link_secret,
                 backfill_days: 0,
             },
+            link_secret_id: link_secret,
             providers: ProviderSettings {
                 fitbit: Some(FitbitSettings {
                     authorize_url: base.join("/oauth2/authorize").unwrap(),
@@ -380,7 +383,7 @@ impl TestEnv {
                     ..google_settings(&sandbox.base_url)
                 }),
             },
-            mappings: Default::default(),
+            mappings: fitbridge::provider::registry::default_mappings(),
             sap: SapSettings {
                 base_url: base,
                 secret_id: sap_secret,
@@ -391,7 +394,7 @@ impl TestEnv {
             },
         };
         TestEnv {
-            service: wiring::connect_service_on(
+            service: wiring::connect_service(
                 &AwsPorts::with_clock(&aws, clock.clone()),
                 settings.clone(),
             ),
@@ -460,7 +463,7 @@ impl TestEnv {
         customer_ref: &str,
         expires: i64,
     ) -> String {
-        let sig = fitbridge::connect_link::sign(&self.link_key, provider, customer_ref, expires);
+        let sig = fitbridge::domain::link::sign(&self.link_key, provider, customer_ref, expires);
         format!(
             "ref={}&expires={expires}&sig={sig}",
             url::form_urlencoded::byte_serialize(customer_ref.as_bytes()).collect::<String>()
@@ -497,7 +500,7 @@ impl TestEnv {
         }
         let request = lambda_http::request::from_str(&event.to_string())
             .expect("a valid API Gateway v2 event");
-        fitbridge::api::oauth::handle(&self.service, request).await
+        fitbridge::inbound::oauth::handle(&self.service, request).await
     }
 
     /// Plays the person's browser at the consent page: follows the redirect to the

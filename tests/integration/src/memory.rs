@@ -8,8 +8,8 @@ use async_trait::async_trait;
 use fitbridge::domain::{
     ConnectionStatus, ContactKey, ProviderKind, ProviderUserId, Scopes, WorkItem,
 };
-use fitbridge::queue::{QueueError, WorkQueue};
-use fitbridge::store::{
+use fitbridge::ports::queue::{QueueError, WorkQueue};
+use fitbridge::ports::store::{
     ConnectionDirectory, ConnectionSummary, DirectoryEntry, DirectoryPage, StoreError,
 };
 

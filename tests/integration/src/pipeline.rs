@@ -10,15 +10,18 @@ use std::time::{Duration, Instant};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 use base64::Engine;
-use fitbridge::api::sqs::{RetryConsumer, WorkConsumer};
-use fitbridge::daily::DailyService;
+use fitbridge::config::{DailySettings, PipelineSettings, WebhookSettings};
+use fitbridge::domain::Secret;
 use fitbridge::domain::{
     Connection, ConnectionStatus, ContactKey, ProviderKind, ProviderUserId, Scopes, TokenSet,
 };
-use fitbridge::secret::Secret;
-use fitbridge::store::ConnectionStore;
-use fitbridge::webhook::WebhookService;
-use fitbridge::wiring::{self, PipelineSettings};
+use fitbridge::inbound::sqs::{RetryConsumer, WorkConsumer};
+use fitbridge::ports::catalog::ProviderCatalog;
+use fitbridge::ports::store::ConnectionStore;
+use fitbridge::provider::registry::Registry;
+use fitbridge::use_cases::daily::DailyService;
+use fitbridge::use_cases::webhook::WebhookService;
+use fitbridge::wiring;
 use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 
@@ -124,7 +127,7 @@ impl Pipeline {
         .await;
         // Reconnecting people get their parked work back on this test's queue.
         env.settings.work_queue_url = Some(work_url.clone());
-        env.service = wiring::connect_service_on(&env.ports(), env.settings.clone());
+        env.service = wiring::connect_service(&env.ports(), env.settings.clone());
         let settings = PipelineSettings {
             table_name: env.settings.table_name.clone(),
             providers: env.settings.providers.clone(),
@@ -139,11 +142,24 @@ impl Pipeline {
             event_bus: None,
         };
         let ports = env.ports();
-        let mut worker = wiring::work_consumer_on(&ports, settings.clone()).unwrap();
+        let mut worker = wiring::work_consumer(&ports, settings.clone()).unwrap();
         worker.backoff_base = options.backoff_base;
-        let refresher = wiring::retry_consumer_on(&ports, settings).unwrap();
-        let webhook = wiring::webhook_service_on(&ports, &env.settings.providers, &work_url);
-        let daily = wiring::daily_service_on(&ports, &env.settings.table_name, &work_url, 4);
+        let refresher = wiring::retry_consumer(&ports, settings).unwrap();
+        let webhook = wiring::webhook_service(
+            &ports,
+            &WebhookSettings {
+                providers: env.settings.providers.clone(),
+                work_queue_url: work_url.clone(),
+            },
+        );
+        let daily = wiring::daily_service(
+            &ports,
+            &DailySettings {
+                table_name: env.settings.table_name.clone(),
+                work_queue_url: work_url.clone(),
+                segments: 4,
+            },
+        );
         Pipeline {
             env,
             worker,
@@ -240,7 +256,7 @@ impl Pipeline {
                 },
                 status: ConnectionStatus::Active,
                 contact: ContactKey {
-                    origin: provider.default_mapping().contact_origin,
+                    origin: Registry.default_mapping(provider).contact_origin,
                     id: user.into(),
                 },
                 customer_ref: None,
@@ -349,7 +365,7 @@ impl Pipeline {
             event["headers"][name.as_str()] = json!(value);
         }
         let request = lambda_http::request::from_str(&event.to_string()).unwrap();
-        fitbridge::api::webhook::handle(&self.webhook, request)
+        fitbridge::inbound::webhook::handle(&self.webhook, request)
             .await
             .status()
             .as_u16()

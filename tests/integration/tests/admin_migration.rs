@@ -8,13 +8,16 @@
 
 use std::sync::Arc;
 
-use fitbridge::connect_link::{self, LinkError, LinkParams};
+use fitbridge::domain::link as connect_link;
+use fitbridge::domain::link::{LinkError, LinkParams};
+use fitbridge::domain::Secret;
 use fitbridge::domain::{
     Connection, ConnectionStatus, ContactKey, ProviderKind, ProviderUserId, Scopes, TokenSet,
 };
-use fitbridge::secret::Secret;
+use fitbridge::ports::catalog::ProviderCatalog;
+use fitbridge::ports::store::{ConnectionDirectory, ConnectionStore, TokenStore};
+use fitbridge::provider::registry::Registry;
 use fitbridge::secret_store::SecretsManagerSource;
-use fitbridge::store::{ConnectionDirectory, ConnectionStore, TokenStore};
 use fitbridge_admin::{Context, EXIT_OK};
 use fitbridge_integration::{
     body_text, random_health_user_id, random_user_id, TestEnv, PUBLIC_BASE_URL,
@@ -47,7 +50,7 @@ async fn store_connection(
         },
         status: ConnectionStatus::Active,
         contact: ContactKey {
-            origin: provider.default_mapping().contact_origin,
+            origin: Registry.default_mapping(provider).contact_origin,
             id: user.into(),
         },
         customer_ref: customer_ref.map(str::to_owned),
@@ -205,7 +208,7 @@ async fn the_people_still_at_fitbit_are_listed_and_their_link_migrates_them() {
             "--public-base-url",
             PUBLIC_BASE_URL,
             "--link-secret-id",
-            &env.settings.connect.link_secret_id,
+            &env.settings.link_secret_id,
         ],
     )
     .await;

@@ -25,12 +25,12 @@ use std::fmt::Write as _;
 use std::ops::RangeInclusive;
 use std::time::Instant;
 
-use fitbridge::api::oauth::BROWSER_COOKIE;
-use fitbridge::api::sqs::Decision;
+use fitbridge::domain::pkce;
+use fitbridge::domain::Secret;
 use fitbridge::domain::{Collection, ConnectionStatus, ProviderKind, ProviderUserId, WorkItem};
-use fitbridge::provider::pkce;
-use fitbridge::secret::Secret;
-use fitbridge::store::{ConnectAttempts, ParkedWork, PendingAuthorization};
+use fitbridge::inbound::oauth::BROWSER_COOKIE;
+use fitbridge::inbound::sqs::Decision;
+use fitbridge::ports::store::{ConnectAttempts, ParkedWork, PendingAuthorization};
 use fitbridge_integration::in_process::{contact_of, text, Message, Run, World};
 use fitbridge_integration::{location, random_user_id, LogCapture, PUBLIC_BASE_URL};
 use fitbridge_sandbox::fitbit::{Consent, TestUser};
@@ -1084,7 +1084,7 @@ impl Ctx {
             Link::Signed(_) => world.signed_link_query(provider, &customer_ref, now + 3600),
             Link::Unsigned => format!("ref={customer_ref}"),
             Link::Forged => {
-                let sig = fitbridge::connect_link::sign(
+                let sig = fitbridge::domain::link::sign(
                     &Secret::new("not-the-key"),
                     provider,
                     &customer_ref,
@@ -1804,8 +1804,8 @@ fn fate_matches(fate: &Fate, run: &Run) -> bool {
     let backoffs = |n: usize| {
         d.len() >= n
             && d[..n].iter().enumerate().all(|(i, x)| {
-                *x == Decision::RedeliverAfter(fitbridge::api::sqs::backoff(
-                    fitbridge::api::sqs::BACKOFF_BASE,
+                *x == Decision::RedeliverAfter(fitbridge::inbound::sqs::backoff(
+                    fitbridge::inbound::sqs::BACKOFF_BASE,
                     i as u32 + 1,
                 ))
             })
@@ -1840,8 +1840,8 @@ fn fate_matches(fate: &Fate, run: &Run) -> bool {
             d.len() == max + 1
                 && d[0] == Decision::Delete
                 && d[1..].iter().enumerate().all(|(i, x)| {
-                    *x == Decision::RedeliverAfter(fitbridge::api::sqs::backoff(
-                        fitbridge::api::sqs::BACKOFF_BASE,
+                    *x == Decision::RedeliverAfter(fitbridge::inbound::sqs::backoff(
+                        fitbridge::inbound::sqs::BACKOFF_BASE,
                         i as u32 + 1,
                     ))
                 })

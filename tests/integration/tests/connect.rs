@@ -1,18 +1,18 @@
 //! The connect flow through the real OAuth handler, against the emulator's DynamoDB and
 //! Secrets Manager and in-process Fitbit and SAP sandboxes.
 
-use fitbridge::config::ContactApi;
+use fitbridge::domain::pkce;
+use fitbridge::domain::Secret;
 use fitbridge::domain::{Collection, ConnectionStatus, ProviderKind, ProviderUserId};
-use fitbridge::provider::pkce;
-use fitbridge::secret::Secret;
-use fitbridge::store::{ConnectAttempts, PendingAuthorization};
+use fitbridge::marketing::sap::settings::ContactApi;
+use fitbridge::ports::store::{ConnectAttempts, PendingAuthorization};
 use fitbridge_integration::{body_text, location, query_param, EnvOptions, TestEnv};
 use fitbridge_sandbox::fitbit::Consent;
 use fitbridge_sandbox::sap::FaultInjection;
 use time::Duration;
 
 async fn connection(env: &TestEnv, user: &str) -> Option<fitbridge::domain::Connection> {
-    use fitbridge::store::ConnectionStore;
+    use fitbridge::ports::store::ConnectionStore;
     env.store
         .get(ProviderKind::Fitbit, &ProviderUserId(user.to_owned()))
         .await
@@ -406,7 +406,7 @@ async fn forged_altered_or_expired_links_are_refused_before_any_redirect() {
     let valid = env.signed_link_query("C-7", now + 600);
     let altered = valid.replace("ref=C-7", "ref=C-8");
     let forged = {
-        let sig = fitbridge::connect_link::sign(
+        let sig = fitbridge::domain::link::sign(
             &Secret::new("not-the-key"),
             ProviderKind::Fitbit,
             "C-7",

@@ -14,22 +14,24 @@
 //! random people are looked at); the others a fresh table of the same shape each, so
 //! their counts are exact.
 
-use fitbridge::clock::Clock;
-use fitbridge_integration::test_clock;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
-use fitbridge::daily::DailyService;
+use fitbridge::domain::Secret;
 use fitbridge::domain::{
     Connection, ConnectionStatus, ContactKey, ProviderKind, ProviderUserId, Scopes, TokenSet,
 };
-use fitbridge::secret::Secret;
+use fitbridge::ports::clock::Clock;
+use fitbridge::ports::store::{
+    ConnectionDirectory, ConnectionStore, Ending, Revocation, TokenStore,
+};
 use fitbridge::store::dynamodb::{DynamoStore, DIRECTORY_INDEX};
-use fitbridge::store::{ConnectionDirectory, ConnectionStore, Ending, Revocation, TokenStore};
+use fitbridge::use_cases::daily::DailyService;
 use fitbridge_integration::aws_meter::Meter;
 use fitbridge_integration::memory::CountingQueue;
+use fitbridge_integration::test_clock;
 use fitbridge_integration::{
     aws_config, aws_config_at, aws_endpoint, create_table_like_the_stacks, random_user_id, stack,
     stack_table,
@@ -297,6 +299,7 @@ async fn the_daily_scan_reads_no_ledger_item() {
         ),
         queue: queue.clone(),
         segments: 4,
+        catalog: fitbridge::provider::registry::catalog(),
         clock: test_clock(),
     };
     let report = daily.run().await.unwrap();

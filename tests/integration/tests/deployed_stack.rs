@@ -3,8 +3,8 @@
 //! API gateway, using the emulator's DynamoDB and Secrets Manager.
 
 use fitbridge::domain::{ProviderKind, ProviderUserId};
+use fitbridge::ports::store::ConnectionStore;
 use fitbridge::store::dynamodb::DynamoStore;
-use fitbridge::store::ConnectionStore;
 use fitbridge_integration::test_clock;
 use fitbridge_integration::{aws_config, deployed, stack};
 

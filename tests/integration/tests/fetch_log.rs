@@ -12,10 +12,10 @@
 //! - One write per fetch, when it begins (a metering proxy counts them).
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use fitbridge::clock::Clock;
 use fitbridge::domain::{Collection, ProviderKind, ProviderUserId};
+use fitbridge::ports::clock::Clock;
+use fitbridge::ports::store::{FetchClaim, FetchKey, FetchLog};
 use fitbridge::store::dynamodb::DynamoStore;
-use fitbridge::store::{FetchClaim, FetchKey, FetchLog};
 use fitbridge_integration::aws_meter::Meter;
 use fitbridge_integration::test_clock;
 use fitbridge_integration::{

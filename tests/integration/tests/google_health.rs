@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use fitbridge::domain::{ConnectionStatus, ProviderKind, ProviderUserId};
-use fitbridge::store::{ConnectionStore, ParkedWork};
+use fitbridge::ports::store::{ConnectionStore, ParkedWork};
 use fitbridge_integration::pipeline::Pipeline;
 use fitbridge_integration::{body_text, location, query_param, TestEnv};
 use fitbridge_sandbox::google_health::{scopes, Consent, RecordedDay};
@@ -450,7 +450,13 @@ async fn verification_probes_and_an_unreachable_keyset() {
     let mut providers = p.env.settings.providers.clone();
     providers.google_health.as_mut().unwrap().keyset_url =
         "http://127.0.0.1:9/keyset.json".parse().unwrap();
-    let blind = fitbridge::wiring::webhook_service(&p.env.aws, &providers, &p.work_url);
+    let blind = fitbridge::wiring::webhook_service(
+        &p.env.ports(),
+        &fitbridge::config::WebhookSettings {
+            providers: providers.clone(),
+            work_queue_url: p.work_url.clone(),
+        },
+    );
     let body = Pipeline::google_notification_body(&[("4000", "steps", "2026-11-12")]);
     let mut event: serde_json::Value = serde_json::from_str(
         &fitbridge_integration::apigw_v2_event("POST", "/webhooks/google-health"),
@@ -462,7 +468,7 @@ async fn verification_probes_and_an_unreachable_keyset() {
     }
     let request = lambda_http::request::from_str(&event.to_string()).unwrap();
     assert_eq!(
-        fitbridge::api::webhook::handle(&blind, request)
+        fitbridge::inbound::webhook::handle(&blind, request)
             .await
             .status(),
         503

@@ -1,7 +1,7 @@
 //! The subscriber admin CLI (`fitbridge-admin google-health subscriber …`, run in-process)
 //! against the Google Health sandbox, with our real webhook handler served over HTTP as
 //! the subscriber endpoint: Google's verification probes and notifications reach
-//! `fitbridge::api::webhook::handle` exactly as they would through API Gateway.
+//! `fitbridge::inbound::webhook::handle` exactly as they would through API Gateway.
 //!
 //! All but the last test build the webhook from in-memory ports (queue, secrets) and need
 //! no emulator; the last one registers the secret and webhook of a `Pipeline` (Secrets
@@ -11,12 +11,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use axum::extract::State;
+use fitbridge::ports::secrets::SecretSource;
 use fitbridge::provider::google_health::scopes;
 use fitbridge::provider::google_health::GoogleHealthSettings;
 use fitbridge::provider::registry::{self, ProviderSettings};
 use fitbridge::queue::memory::MemoryQueue;
-use fitbridge::secret_store::{MemorySecrets, SecretCache, SecretSource, SecretsManagerSource};
-use fitbridge::webhook::WebhookService;
+use fitbridge::secret_store::{MemorySecrets, SecretCache, SecretsManagerSource};
+use fitbridge::use_cases::webhook::WebhookService;
 use fitbridge_admin::{Context, EXIT_OK, EXIT_REFUSED, EXIT_USAGE};
 use fitbridge_integration::pipeline::Pipeline;
 use fitbridge_integration::{google_settings, random_health_user_id, random_user_id};
@@ -59,7 +60,7 @@ async fn forward(
     let verification = serde_json::from_slice::<serde_json::Value>(&body)
         .is_ok_and(|v| v.get("type").and_then(|t| t.as_str()) == Some("verification"));
     let request = lambda_http::Request::from_parts(parts, lambda_http::Body::Binary(body.to_vec()));
-    let response = fitbridge::api::webhook::handle(&service, request).await;
+    let response = fitbridge::inbound::webhook::handle(&service, request).await;
     answers
         .lock()
         .unwrap()
@@ -468,8 +469,13 @@ async fn google_refusals_exit_1_with_googles_words() {
 async fn the_deployed_secret_registers_with_the_pipelines_webhook() {
     let p = Pipeline::start().await;
     let env = &p.env;
-    let service =
-        fitbridge::wiring::webhook_service(&env.aws, &env.settings.providers, &p.work_url);
+    let service = fitbridge::wiring::webhook_service(
+        &env.ports(),
+        &fitbridge::config::WebhookSettings {
+            providers: env.settings.providers.clone(),
+            work_queue_url: p.work_url.clone(),
+        },
+    );
     let endpoint = serve(service).await;
     let secret_id = env
         .settings

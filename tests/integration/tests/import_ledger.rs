@@ -10,10 +10,10 @@
 //!   they recorded is neither created again nor lost.
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use fitbridge::clock::Clock;
 use fitbridge::domain::ContactKey;
+use fitbridge::ports::clock::Clock;
+use fitbridge::ports::store::{Claim, ImportLedger, ImportRecord, LedgerEntry};
 use fitbridge::store::dynamodb::DynamoStore;
-use fitbridge::store::{Claim, ImportLedger, ImportRecord, LedgerEntry};
 use fitbridge_integration::aws_meter::Meter;
 use fitbridge_integration::test_clock;
 use fitbridge_integration::{

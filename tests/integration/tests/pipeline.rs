@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use fitbridge::domain::{ConnectionStatus, ProviderKind, ProviderUserId};
-use fitbridge::store::ConnectionStore;
-use fitbridge::sync::ACCOUNT_DELETION_GRACE;
+use fitbridge::ports::store::ConnectionStore;
+use fitbridge::use_cases::sync::ACCOUNT_DELETION_GRACE;
 use fitbridge_integration::pipeline::Pipeline;
 use fitbridge_sandbox::fitbit::{FitbitFaultInjection, RecordedActivity};
 use fitbridge_sandbox::sap::FaultInjection;
@@ -163,7 +163,7 @@ async fn fifty_concurrent_workers_hitting_401_cause_exactly_one_refresh() {
     for b in &bodies {
         assert_eq!(p.post_notification(b, Some(&p.sign(b)), false).await, 204);
     }
-    let deliveries: Vec<fitbridge::api::sqs::Delivery> = bodies
+    let deliveries: Vec<fitbridge::inbound::sqs::Delivery> = bodies
         .iter()
         .map(|b| {
             let v: serde_json::Value = serde_json::from_slice(b).unwrap();
@@ -173,7 +173,7 @@ async fn fifty_concurrent_workers_hitting_401_cause_exactly_one_refresh() {
                 fitbridge::domain::work::iso_date::parse(v[0]["date"].as_str().unwrap()).unwrap(),
                 vec![fitbridge::domain::Collection::Activities],
             );
-            fitbridge::api::sqs::Delivery {
+            fitbridge::inbound::sqs::Delivery {
                 body: serde_json::to_string(&item).unwrap(),
                 receive_count: 1,
                 sent_at: fitbridge_integration::stack_now(),
@@ -196,7 +196,7 @@ async fn fifty_concurrent_workers_hitting_401_cause_exactly_one_refresh() {
     assert!(
         outcomes
             .iter()
-            .all(|o| o == &[fitbridge::api::sqs::Decision::Delete]),
+            .all(|o| o == &[fitbridge::inbound::sqs::Decision::Delete]),
         "all handed to the retry queue"
     );
 
@@ -315,7 +315,7 @@ async fn rate_limit_waits_never_push_work_into_the_dlq() {
     );
     p.env.sandbox.fitbit.throttle_user(&user, 1);
     // The message's last delivery before the redrive would move it to the DLQ.
-    let last = fitbridge::api::sqs::Delivery {
+    let last = fitbridge::inbound::sqs::Delivery {
         body: serde_json::to_string(&item).unwrap(),
         receive_count: fitbridge_integration::pipeline::MAX_RECEIVE_COUNT,
         sent_at: fitbridge_integration::stack_now(),
@@ -323,7 +323,7 @@ async fn rate_limit_waits_never_push_work_into_the_dlq() {
     let outcome = p.worker.decide(&[last]).await;
     assert_eq!(
         outcome,
-        vec![fitbridge::api::sqs::Decision::Delete],
+        vec![fitbridge::inbound::sqs::Decision::Delete],
         "re-sent as a fresh copy instead"
     );
     assert_eq!(
@@ -555,7 +555,7 @@ async fn parked_work_is_imported_once_the_person_reconnects() {
         4,
         "the missed day arrived"
     );
-    use fitbridge::store::ParkedWork;
+    use fitbridge::ports::store::ParkedWork;
     let left = p
         .env
         .store
@@ -575,7 +575,7 @@ async fn daily_job_queues_one_item_per_connected_person_and_none_for_parked_ones
         futures_util::future::join_all((0..5).map(|_| p.connected_user(ALL))).await;
     let parked = p.connected_user(ALL).await;
     // Park one the way the worker does.
-    use fitbridge::store::TokenStore;
+    use fitbridge::ports::store::TokenStore;
     p.env
         .store
         .set_status(
@@ -590,11 +590,13 @@ async fn daily_job_queues_one_item_per_connected_person_and_none_for_parked_ones
     let at = std::sync::Arc::new(fitbridge::clock::SetClock::frozen(
         time::macros::datetime!(2026-11-21 02:15 UTC),
     ));
-    let daily = fitbridge::wiring::daily_service_on(
+    let daily = fitbridge::wiring::daily_service(
         &fitbridge::wiring::AwsPorts::with_clock(&p.env.aws, at),
-        &p.env.settings.table_name,
-        &p.work_url,
-        4,
+        &fitbridge::config::DailySettings {
+            table_name: p.env.settings.table_name.clone(),
+            work_queue_url: p.work_url.clone(),
+            segments: 4,
+        },
     );
     let report = daily.run().await.unwrap();
     assert!(report.queued >= 5);
@@ -656,7 +658,7 @@ async fn webhook_verification_and_refusals() {
     assert_eq!(p.get_webhook("verify=wrong").await, 404);
     assert_eq!(p.get_webhook("").await, 404);
 
-    let huge = vec![b' '; fitbridge::webhook::MAX_BODY_BYTES + 1];
+    let huge = vec![b' '; fitbridge::use_cases::webhook::MAX_BODY_BYTES + 1];
     assert_eq!(
         p.post_notification(&huge, Some(&p.sign(&huge)), false)
             .await,
@@ -672,9 +674,11 @@ async fn webhook_verification_and_refusals() {
 
     // The queue is down: 503, so Fitbit retries; never 204 for something not queued.
     let broken = fitbridge::wiring::webhook_service(
-        &p.env.aws,
-        &p.env.settings.providers,
-        "http://127.0.0.1:4566/000000000000/no-such-queue",
+        &p.env.ports(),
+        &fitbridge::config::WebhookSettings {
+            providers: p.env.settings.providers.clone(),
+            work_queue_url: "http://127.0.0.1:4566/000000000000/no-such-queue".into(),
+        },
     );
     let body = Pipeline::notification_body(&[("activities", "2026-11-20", "ANYONE")]);
     let mut event: serde_json::Value = serde_json::from_str(
@@ -685,7 +689,7 @@ async fn webhook_verification_and_refusals() {
     event["headers"]["x-fitbit-signature"] = serde_json::json!(p.sign(&body));
     let request = lambda_http::request::from_str(&event.to_string()).unwrap();
     assert_eq!(
-        fitbridge::api::webhook::handle(&broken, request)
+        fitbridge::inbound::webhook::handle(&broken, request)
             .await
             .status(),
         503
@@ -696,7 +700,7 @@ async fn webhook_verification_and_refusals() {
 #[tokio::test]
 async fn each_imported_day_lands_in_the_persons_monthly_history_in_the_table() {
     use fitbridge::domain::ContactKey;
-    use fitbridge::signals::SignalStore;
+    use fitbridge::ports::signals::SignalStore;
 
     let p = Pipeline::start().await;
     let user = p.connected_user(ALL).await;

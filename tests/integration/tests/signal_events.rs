@@ -4,9 +4,10 @@
 //! the adapter's own classification, in `shared/src/signals/eventbridge.rs`.)
 
 use aws_sdk_sqs::types::QueueAttributeName;
-use fitbridge::signals::eventbridge::EventBridgeEvents;
-use fitbridge::signals::rules::{Figures, RuleMetric};
-use fitbridge::signals::{EventBody, SignalEvent, SignalEvents};
+use fitbridge::domain::signals::rules::{Figures, RuleMetric};
+use fitbridge::domain::signals::{EventBody, SignalEvent};
+use fitbridge::events::eventbridge::EventBridgeEvents;
+use fitbridge::ports::signals::SignalEvents;
 use serde_json::Value;
 
 const SCHEMA: &str = include_str!("../../../shared/schemas/signal-event.v1.json");

@@ -5,9 +5,9 @@
 //!   its next day.
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use fitbridge::domain::signals::history::{DayRecord, MonthHistory, MonthKey};
 use fitbridge::domain::ContactKey;
-use fitbridge::signals::history::{DayRecord, MonthHistory, MonthKey};
-use fitbridge::signals::SignalStore;
+use fitbridge::ports::signals::SignalStore;
 use fitbridge::store::dynamodb::DynamoStore;
 use fitbridge_integration::aws_meter::Meter;
 use fitbridge_integration::test_clock;

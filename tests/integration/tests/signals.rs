@@ -5,7 +5,9 @@
 //! against the schema kept in `shared/schemas/`.
 
 use fitbridge::domain::{ProviderKind, ProviderUserId, Scopes};
-use fitbridge::signals::SignalStore;
+use fitbridge::ports::catalog::ProviderCatalog;
+use fitbridge::ports::signals::SignalStore;
+use fitbridge::provider::registry::Registry;
 use fitbridge_integration::in_process::{Message, World};
 use fitbridge_sandbox::fitbit::ActivityPattern;
 use fitbridge_sandbox::google_health::scopes;
@@ -24,7 +26,7 @@ fn month_of_work(
     let yesterday = w.yesterday();
     (0..days)
         .filter_map(|back| {
-            fitbridge::daily::sync_work(
+            Registry.sync_work(
                 provider,
                 &ProviderUserId(user.into()),
                 &Scopes::parse(&scopes.join(" ")),
@@ -128,8 +130,8 @@ async fn a_runner_and_a_lapse_fire_their_rules_in_sap_once() {
 
 async fn runner_and_lapse_from(start: time::OffsetDateTime) {
     let w = World::start_at(start).await;
-    let this_month =
-        fitbridge::signals::rules::Period::Month.of(w.yesterday() + time::Duration::days(1));
+    let this_month = fitbridge::domain::signals::rules::Period::Month
+        .of(w.yesterday() + time::Duration::days(1));
     let runner_scopes = ["activity"];
     let lapse_scopes = [scopes::ACTIVITY_AND_FITNESS];
     let runner = w

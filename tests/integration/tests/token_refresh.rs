@@ -4,17 +4,20 @@
 //! successful store would be a third: a conditional write whose condition fails is still
 //! billed.
 
-use fitbridge::clock::Clock;
-use fitbridge_integration::test_clock;
 use std::sync::Arc;
 
 use fitbridge::domain::{Connection, ConnectionStatus, ContactKey, ProviderKind, ProviderUserId};
+use fitbridge::ports::catalog::ProviderCatalog;
+use fitbridge::ports::clock::Clock;
+use fitbridge::ports::provider::Provider;
+use fitbridge::ports::store::{ConnectionStore, TokenStore};
+use fitbridge::ports::tokens::Tokens;
 use fitbridge::provider::memory::{MemoryPerson, MemoryProvider};
-use fitbridge::provider::Provider;
+use fitbridge::provider::registry::Registry;
 use fitbridge::store::dynamodb::DynamoStore;
-use fitbridge::store::{ConnectionStore, TokenStore};
-use fitbridge::tokens::TokenService;
+use fitbridge::use_cases::tokens::TokenService;
 use fitbridge_integration::aws_meter::Meter;
+use fitbridge_integration::test_clock;
 use fitbridge_integration::{aws_config_at, aws_endpoint, random_user_id, stack, stack_table};
 use time::Duration;
 
@@ -43,7 +46,7 @@ async fn a_refresh_writes_the_lease_and_the_rotated_pair_and_nothing_else() {
             tokens,
             status: ConnectionStatus::Active,
             contact: ContactKey {
-                origin: KIND.default_mapping().contact_origin,
+                origin: Registry.default_mapping(KIND).contact_origin,
                 id: user.clone(),
             },
             customer_ref: None,

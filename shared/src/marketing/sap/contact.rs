@@ -7,7 +7,7 @@ use serde_json::{json, Map, Value};
 use super::batch::{Changeset, ChangesetResult, Operation};
 use super::{fit, odata_date, odata_key, SapClient, CONTACT_SERVICE};
 use crate::domain::{ContactRecord, Gender};
-use crate::marketing::{MarketingError, MarketingSink};
+use crate::ports::marketing::{MarketingError, MarketingSink};
 
 pub struct ContactServiceSink {
     client: std::sync::Arc<SapClient>,

@@ -6,7 +6,7 @@ use serde_json::{json, Map, Value};
 
 use super::{fit, odata_date, SapClient, CUAN_SERVICE};
 use crate::domain::{ContactRecord, Gender};
-use crate::marketing::{MarketingError, MarketingSink};
+use crate::ports::marketing::{MarketingError, MarketingSink};
 
 pub struct CuanImportSink {
     client: std::sync::Arc<SapClient>,

@@ -8,10 +8,10 @@ use serde_json::{json, Map, Value};
 
 use super::batch::{Changeset, ChangesetResult, Operation};
 use super::{odata_date, SapClient, INTERACTION_SERVICE};
+use crate::domain::mapping::{Mappings, CONTENT_FIELD};
 use crate::domain::work::iso_date;
 use crate::domain::{ContactKey, DailyInteraction, ProviderKind};
-use crate::marketing::mapping::{Mappings, CONTENT_FIELD};
-use crate::marketing::{InteractionSink, InteractionWrite, MarketingError};
+use crate::ports::marketing::{InteractionSink, InteractionWrite, MarketingError};
 
 pub struct InteractionServiceSink {
     client: std::sync::Arc<SapClient>,

@@ -8,12 +8,12 @@ use std::sync::Arc;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use settings::SapSettings;
 use time::OffsetDateTime;
 use tokio::sync::Mutex;
 
-use super::MarketingError;
-use crate::clock::SharedClock;
-use crate::config::SapSettings;
+use crate::ports::clock::SharedClock;
+use crate::ports::marketing::MarketingError;
 use crate::secret_store::{SapCredentials, SecretCache};
 use crate::telemetry::metric;
 
@@ -21,6 +21,7 @@ pub mod batch;
 mod contact;
 mod cuan;
 mod interaction;
+pub mod settings;
 mod signals;
 
 pub use contact::ContactServiceSink;

@@ -15,9 +15,10 @@ use serde_json::{json, Value};
 
 use super::batch::{Changeset, ChangesetResult, Operation};
 use super::{odata_date, odata_key, InteractionServiceSink, SapClient, CONTACT_SERVICE};
+use crate::domain::mapping::Mappings;
+use crate::domain::signals::{AttributeChange, SignalInteraction};
 use crate::domain::ContactKey;
-use crate::marketing::mapping::Mappings;
-use crate::marketing::{AttributeChange, MarketingError, SignalInteraction, SignalSink};
+use crate::ports::marketing::{MarketingError, SignalSink};
 
 pub struct SapSignalSink {
     client: std::sync::Arc<SapClient>,

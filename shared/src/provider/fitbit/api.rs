@@ -8,8 +8,8 @@ use serde::de::DeserializeOwned;
 use super::model::ErrorResponse;
 use super::FitbitClient;
 use super::SubscriptionOutcome;
-use crate::provider::ProviderError;
-use crate::secret::Secret;
+use crate::domain::Secret;
+use crate::ports::provider::ProviderError;
 
 /// Seconds added to Fitbit's reset time: clocks drift, and arriving a little late is
 /// cheaper than another 429.

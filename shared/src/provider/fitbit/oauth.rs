@@ -7,9 +7,9 @@ use url::Url;
 
 use super::model::TokenResponse;
 use super::{FitbitClient, FitbitCredentials, FitbitSettings};
+use crate::domain::Secret;
 use crate::domain::{ProviderUserId, Scopes, TokenSet};
-use crate::provider::{AuthorizeRequest, ProviderError, TokenGrant};
-use crate::secret::Secret;
+use crate::ports::provider::{AuthorizeRequest, ProviderError, TokenGrant};
 
 /// Longest token lifetime we believe (Fitbit says 8 hours); a larger `expires_in` is
 /// capped rather than trusted, so no arithmetic on it can overflow.

@@ -3,8 +3,8 @@
 use serde::Deserialize;
 use url::Url;
 
-use crate::config::{self, ConfigError};
-use crate::secret::Secret;
+use crate::domain::Secret;
+use crate::settings::{SettingsError, Vars};
 
 /// Read from `FITBIT_*`; the provider is served when `FITBIT_SECRET_ID` is set.
 #[derive(Clone, Debug)]
@@ -20,18 +20,18 @@ pub struct FitbitSettings {
 }
 
 impl FitbitSettings {
-    pub fn from_env() -> Result<Option<Self>, ConfigError> {
-        let Some(secret_id) = config::optional_var("FITBIT_SECRET_ID") else {
+    pub fn from_vars(vars: &Vars) -> Result<Option<Self>, SettingsError> {
+        let Some(secret_id) = vars.optional("FITBIT_SECRET_ID") else {
             return Ok(None);
         };
         Ok(Some(FitbitSettings {
-            authorize_url: config::url_var(
+            authorize_url: vars.url(
                 "FITBIT_AUTHORIZE_URL",
                 "https://www.fitbit.com/oauth2/authorize",
             )?,
-            api_base_url: config::url_var("FITBIT_API_BASE_URL", "https://api.fitbit.com")?,
+            api_base_url: vars.url("FITBIT_API_BASE_URL", "https://api.fitbit.com")?,
             secret_id,
-            scopes: config::list_var("FITBIT_SCOPES", "profile activity sleep weight"),
+            scopes: vars.list("FITBIT_SCOPES", "profile activity sleep weight"),
         }))
     }
 }

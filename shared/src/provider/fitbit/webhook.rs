@@ -15,11 +15,10 @@ use subtle::ConstantTimeEq;
 
 use super::FitbitCredentials;
 use crate::domain::work::iso_date;
+use crate::domain::ProviderKind;
+use crate::domain::Secret;
 use crate::domain::{Collection, ProviderUserId, Task, WorkItem};
-use crate::provider::{
-    Notifications, ProviderKind, Received, Webhook, WebhookRefusal, WebhookRequest,
-};
-use crate::secret::Secret;
+use crate::ports::provider::{Notifications, Received, Webhook, WebhookRefusal, WebhookRequest};
 use crate::secret_store::SecretCache;
 
 /// Fitbit's answer to a bad signature or verification code.

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use reqwest::{Response, StatusCode};
 
 use super::model::{ApiError, OAuthError};
-use crate::provider::ProviderError;
+use crate::ports::provider::ProviderError;
 
 /// Google's documented limit per person and minute.
 pub const REQUESTS_PER_PERSON_PER_MINUTE: usize = 300;

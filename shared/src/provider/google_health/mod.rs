@@ -25,14 +25,13 @@ use serde::de::DeserializeOwned;
 use time::Date;
 use url::Url;
 
-use crate::clock::SharedClock;
+use crate::domain::mapping::{InteractionMapping, MetricMapping, CONTENT_FIELD};
 use crate::domain::work::iso_date;
+use crate::domain::ProviderKind;
+use crate::domain::Secret;
 use crate::domain::{Collection, DaySummary, ProviderUserId, Scopes, TokenSet};
-use crate::marketing::mapping::{InteractionMapping, MetricMapping, CONTENT_FIELD};
-use crate::provider::{
-    AuthorizeRequest, Person, Provider, ProviderError, ProviderKind, TokenGrant,
-};
-use crate::secret::Secret;
+use crate::ports::clock::SharedClock;
+use crate::ports::provider::{AuthorizeRequest, Person, Provider, ProviderError, TokenGrant};
 use crate::secret_store::SecretCache;
 
 mod api;

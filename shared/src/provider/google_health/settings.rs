@@ -4,8 +4,8 @@ use serde::Deserialize;
 use url::Url;
 
 use super::scopes;
-use crate::config::{self, ConfigError};
-use crate::secret::Secret;
+use crate::domain::Secret;
+use crate::settings::{SettingsError, Vars};
 
 /// Read from `GOOGLE_*`; the provider is served when `GOOGLE_HEALTH_SECRET_ID` is set.
 /// Every URL defaults to the real endpoint.
@@ -31,39 +31,39 @@ pub struct GoogleHealthSettings {
 }
 
 impl GoogleHealthSettings {
-    pub fn from_env() -> Result<Option<Self>, ConfigError> {
-        let Some(secret_id) = config::optional_var("GOOGLE_HEALTH_SECRET_ID") else {
+    pub fn from_vars(vars: &Vars) -> Result<Option<Self>, SettingsError> {
+        let Some(secret_id) = vars.optional("GOOGLE_HEALTH_SECRET_ID") else {
             return Ok(None);
         };
-        let mut scopes = config::list_var("GOOGLE_HEALTH_SCOPES", &scopes::DEFAULT.join(" "));
+        let mut scopes = vars.list("GOOGLE_HEALTH_SCOPES", &scopes::DEFAULT.join(" "));
         // The company decides whether fitbridge may ask for name and email at all.
-        if config::optional_var("GOOGLE_HEALTH_OPENID").as_deref() == Some("true") {
+        if vars.optional("GOOGLE_HEALTH_OPENID").as_deref() == Some("true") {
             scopes.extend(scopes::OPENID.iter().map(|s| s.to_string()));
         }
         Ok(Some(GoogleHealthSettings {
-            authorize_url: config::url_var(
+            authorize_url: vars.url(
                 "GOOGLE_OAUTH_AUTHORIZE_URL",
                 "https://accounts.google.com/o/oauth2/v2/auth",
             )?,
-            token_url: config::url_var(
+            token_url: vars.url(
                 "GOOGLE_OAUTH_TOKEN_URL",
                 "https://oauth2.googleapis.com/token",
             )?,
-            revoke_url: config::url_var(
+            revoke_url: vars.url(
                 "GOOGLE_OAUTH_REVOKE_URL",
                 "https://oauth2.googleapis.com/revoke",
             )?,
-            userinfo_url: config::url_var(
+            userinfo_url: vars.url(
                 "GOOGLE_OPENID_USERINFO_URL",
                 "https://openidconnect.googleapis.com/v1/userinfo",
             )?,
-            api_base_url: config::url_var(
+            api_base_url: vars.url(
                 "GOOGLE_HEALTH_API_BASE_URL",
                 "https://health.googleapis.com",
             )?,
             // What integrators use; Google's pages we could read do not name it
             // (see `signature`), so it is configurable like every endpoint.
-            keyset_url: config::url_var(
+            keyset_url: vars.url(
                 "GOOGLE_HEALTH_KEYSET_URL",
                 "https://www.gstatic.com/googlehealthapi/webhooks/webhooks_public_keyset.json",
             )?,

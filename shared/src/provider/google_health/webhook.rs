@@ -28,10 +28,9 @@ use super::model::{CivilDateTime, CivilRange};
 use super::signature::{KeysetCache, SignatureError, LEGACY_SIGNATURE_HEADER, SIGNATURE_HEADER};
 use super::GoogleHealthCredentials;
 use crate::domain::work::iso_date;
+use crate::domain::ProviderKind;
 use crate::domain::{Collection, ProviderUserId, WorkItem};
-use crate::provider::{
-    Notifications, ProviderKind, Received, Webhook, WebhookRefusal, WebhookRequest,
-};
+use crate::ports::provider::{Notifications, Received, Webhook, WebhookRefusal, WebhookRequest};
 use crate::secret_store::SecretCache;
 
 /// Days one interval may span; a longer one is cut (and logged) rather than turned into

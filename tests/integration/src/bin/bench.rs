@@ -9,13 +9,14 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use fitbridge::api::sqs::{Decision, Delivery};
-use fitbridge::daily::DailyService;
 use fitbridge::domain::{Collection, ProviderKind, ProviderUserId, WorkItem};
+use fitbridge::inbound::sqs::{Decision, Delivery};
+use fitbridge::ports::signals::Signals;
 use fitbridge::provider::fitbit::FitbitSettings;
 use fitbridge::provider::registry::{self, ProviderSettings};
 use fitbridge::secret_store::{MemorySecrets, SecretCache};
-use fitbridge::webhook::WebhookService;
+use fitbridge::use_cases::daily::DailyService;
+use fitbridge::use_cases::webhook::WebhookService;
 use fitbridge_integration::memory::{CountingQueue, MemoryDirectory};
 use fitbridge_integration::pipeline::Pipeline;
 use serde_json::json;
@@ -88,7 +89,7 @@ async fn time_webhook(
         let start = Instant::now();
         // Parsing the API Gateway event is part of what the function does per request.
         let request = lambda_http::request::from_str(event).unwrap();
-        let status = fitbridge::api::webhook::handle(service, request)
+        let status = fitbridge::inbound::webhook::handle(service, request)
             .await
             .status();
         let elapsed = start.elapsed();
@@ -319,6 +320,7 @@ async fn daily() {
         directory: directory.clone(),
         queue: queue.clone(),
         segments: 8,
+        catalog: fitbridge::provider::registry::catalog(),
         clock: Arc::new(fitbridge::clock::SystemClock),
     };
     let start = Instant::now();
@@ -338,11 +340,13 @@ async fn daily() {
 /// observing three changed days (the default rules, score and send hour), on in-memory
 /// storage and marketing: our code's CPU time, plus the sizes that set its DynamoDB cost.
 async fn signals() {
+    use fitbridge::domain::signals::history::{DayRecord, History, MonthKey};
     use fitbridge::domain::{ContactKey, DaySummary};
+    use fitbridge::events::NoEvents;
     use fitbridge::marketing::memory::MemoryMarketing;
-    use fitbridge::signals::history::{DayRecord, History, MonthKey};
-    use fitbridge::signals::{NoEvents, Observed, SignalService, SignalStore};
+    use fitbridge::ports::signals::{Observed, SignalStore};
     use fitbridge::store::memory::MemoryStore;
+    use fitbridge::use_cases::signals::SignalService;
 
     println!(
         "== rule evaluation per batch: 10 people x 3 changed days, 2 years of history each =="
@@ -356,7 +360,7 @@ async fn signals() {
         settings: Default::default(),
         clock: clock.clone(),
     };
-    let today = fitbridge::clock::Clock::now(&*clock).date();
+    let today = fitbridge::ports::clock::Clock::now(&*clock).date();
     let people: Vec<ContactKey> = (0..10)
         .map(|i| ContactKey {
             origin: "FITBIT".into(),

@@ -386,9 +386,9 @@ async fn main() {
 /// yesterday and settles what the history says — milestones reached long ago, score and
 /// send hour — so the measured day fires and writes what a day of such a person does.
 async fn settle_in(p: &Pipeline, kind: ProviderKind, users: &[String], months: u32) {
-    use fitbridge::signals::history::{MonthHistory, MonthKey};
-    use fitbridge::signals::SignalStore;
-    use fitbridge::store::ConnectionStore;
+    use fitbridge::domain::signals::history::{MonthHistory, MonthKey};
+    use fitbridge::ports::signals::SignalStore;
+    use fitbridge::ports::store::ConnectionStore;
 
     let today = fitbridge_integration::stack_now().date();
     let yesterday = today.previous_day().expect("a date before today");
@@ -469,7 +469,7 @@ fn settled_day(
     kind: ProviderKind,
     date: time::Date,
     person: usize,
-) -> fitbridge::signals::history::DayRecord {
+) -> fitbridge::domain::signals::history::DayRecord {
     let h = (date.to_julian_day() as u64 * 7_919 + person as u64 * 104_729) % 2_000;
     let steps = 5_500 + h;
     let distance_km = match kind {
@@ -480,7 +480,7 @@ fn settled_day(
         date.weekday(),
         time::Weekday::Tuesday | time::Weekday::Thursday | time::Weekday::Saturday
     );
-    fitbridge::signals::history::DayRecord {
+    fitbridge::domain::signals::history::DayRecord {
         steps: Some(steps),
         distance_km: Some(distance_km),
         calories: Some(1_900 + h / 4),

@@ -14,7 +14,6 @@
 //! The table is deleted at the end (the emulator keeps everything in memory: about 2 KB
 //! per item).
 
-use fitbridge::clock::SystemClock;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -22,13 +21,14 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
-use fitbridge::daily::{DailyReport, DailyService};
-use fitbridge::queue::sqs::SqsQueue;
-use fitbridge::queue::WorkQueue;
-use fitbridge::store::dynamodb::DynamoStore;
-use fitbridge::store::{
+use fitbridge::clock::SystemClock;
+use fitbridge::ports::queue::WorkQueue;
+use fitbridge::ports::store::{
     ConnectionDirectory, ConnectionSummary, DirectoryEntry, DirectoryPage, StoreError,
 };
+use fitbridge::queue::sqs::SqsQueue;
+use fitbridge::store::dynamodb::DynamoStore;
+use fitbridge::use_cases::daily::{DailyReport, DailyService};
 use fitbridge_integration::aws_meter::Meter;
 use fitbridge_integration::memory::CountingQueue;
 use fitbridge_integration::{
@@ -292,6 +292,7 @@ async fn run_daily(
         directory,
         queue,
         segments,
+        catalog: fitbridge::provider::registry::catalog(),
         clock: Arc::new(SystemClock),
     };
     let start = Instant::now();

@@ -3,25 +3,24 @@
 //! backs off towards the dead-letter queue instead of coming back here in a circle.
 //!
 //! The retry queue is FIFO with one message group per person, so a person's retries are
-//! handled one after another; [`crate::tokens`] makes sure that a refresh also never races
+//! handled one after another; the token use case ([`Tokens`]) makes sure that a refresh also never races
 //! a worker's proactive refresh. A request whose token version is already outdated (an
 //! earlier one refreshed it) just resends its work with the current token.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::domain::WorkItem;
-use crate::queue::{RetryRequest, WorkQueue};
-use crate::store::ParkedWork;
-use crate::sync::Outcome;
+use crate::domain::{Outcome, WorkItem};
+use crate::ports::queue::{RetryRequest, WorkQueue};
+use crate::ports::store::ParkedWork;
+use crate::ports::tokens::{TokenError, Tokens};
 use crate::telemetry::metric;
-use crate::tokens::{TokenError, TokenService};
 
 /// How soon to look again when another refresher holds the person's lease.
 const OTHER_REFRESHER: Duration = Duration::from_secs(5);
 
 pub struct RefreshService {
-    pub tokens: Arc<TokenService>,
+    pub tokens: Arc<dyn Tokens>,
     pub work_queue: Arc<dyn WorkQueue>,
     pub parked: Arc<dyn ParkedWork>,
 }

@@ -8,11 +8,11 @@
 use lambda_http::{Body, Request, RequestExt, Response};
 
 use super::page;
-use crate::connect::{CallbackParams, ConnectError, ConnectService, STATE_LIFETIME};
-use crate::connect_link::{LinkError, LinkParams};
+use crate::domain::link::{LinkError, LinkParams};
 use crate::domain::ProviderKind;
-use crate::provider::ProviderError;
-use crate::store::StateError;
+use crate::ports::provider::ProviderError;
+use crate::ports::store::StateError;
+use crate::use_cases::connect::{CallbackParams, ConnectError, ConnectService, STATE_LIFETIME};
 
 /// The one entry point of the OAuth function.
 pub async fn handle(service: &ConnectService, request: Request) -> Response<Body> {

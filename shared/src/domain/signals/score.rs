@@ -83,7 +83,7 @@ pub fn activity_score(history: &History, day: Date) -> Option<ActivityScore> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::signals::history::DayRecord;
+    use crate::domain::signals::history::DayRecord;
     use time::macros::date;
 
     fn history(days: &[(u64, u64, Option<u64>)]) -> History {

@@ -5,7 +5,7 @@ use base64::Engine;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
-use crate::secret::Secret;
+use crate::domain::Secret;
 
 /// 32 random bytes, base64url: unguessable, URL-safe, 43 characters.
 fn random_token() -> String {

@@ -10,7 +10,7 @@
 //! The provider is inside the signed message so a link for one provider cannot be replayed
 //! against another.
 //!
-//! A link is good for one connection ([`crate::store::ConnectLinks`]) and for at most
+//! A link is good for one connection ([`crate::ports::store::ConnectLinks`]) and for at most
 //! [`MAX_LIFETIME`], whatever `expires` it was signed with: a forwarded or leaked link
 //! cannot attach a second person to the customer record, and a mistakenly signed
 //! far-future link does not live for years.
@@ -22,7 +22,7 @@ use sha2::{Digest, Sha256};
 use time::{Duration, OffsetDateTime};
 
 use crate::domain::ProviderKind;
-use crate::secret::Secret;
+use crate::domain::Secret;
 
 /// Longest customer id we accept: SAP's additional-id key is 255 characters.
 pub const MAX_REF_LEN: usize = 255;

@@ -8,13 +8,13 @@ use std::sync::Arc;
 
 use futures_util::stream::{self, StreamExt};
 use jiff::Timestamp;
-use time::Date;
 
-use crate::clock::SharedClock;
 use crate::domain::local_day::yesterday;
-use crate::domain::{ProviderKind, ProviderUserId, Scopes, WorkItem};
-use crate::queue::{QueueError, WorkQueue};
-use crate::store::{ConnectionDirectory, DirectoryEntry, StoreError};
+use crate::domain::WorkItem;
+use crate::ports::catalog::Catalog;
+use crate::ports::clock::SharedClock;
+use crate::ports::queue::{QueueError, WorkQueue};
+use crate::ports::store::{ConnectionDirectory, DirectoryEntry, StoreError};
 use crate::telemetry::metric;
 
 #[derive(Debug, thiserror::Error)]
@@ -38,25 +38,14 @@ pub struct DailyService {
     pub directory: Arc<dyn ConnectionDirectory>,
     pub queue: Arc<dyn WorkQueue>,
     pub segments: u32,
+    /// Which collections a person's scopes grant.
+    pub catalog: Catalog,
     pub clock: SharedClock,
-}
-
-/// The work that syncs one of a person's days: every collection their scopes grant, in
-/// one item. `None` when they granted no data scope. The daily job queues this for
-/// yesterday; an operator's backfill for each day of a range.
-pub fn sync_work(
-    provider: ProviderKind,
-    user_id: &ProviderUserId,
-    scopes: &Scopes,
-    date: Date,
-) -> Option<WorkItem> {
-    let collections = provider.granted_collections(scopes);
-    (!collections.is_empty()).then(|| WorkItem::sync(provider, user_id.clone(), date, collections))
 }
 
 impl DailyService {
     fn work_for(&self, entry: &DirectoryEntry, now: Timestamp) -> Option<WorkItem> {
-        sync_work(
+        self.catalog.sync_work(
             entry.provider,
             &entry.user_id,
             &entry.scopes,
@@ -110,26 +99,6 @@ impl DailyService {
                 Some(next) => start = Some(next),
                 None => return Ok(report),
             }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_sync_covers_what_was_granted() {
-        let user = ProviderUserId("GGNJL9".into());
-        let day = time::macros::date!(2026 - 11 - 21);
-        for kind in ProviderKind::ALL {
-            assert_eq!(sync_work(kind, &user, &Scopes::default(), day), None);
-            let scopes = Scopes::parse("activity sleep weight");
-            let granted = kind.granted_collections(&scopes);
-            assert_eq!(
-                sync_work(kind, &user, &scopes, day),
-                (!granted.is_empty()).then(|| WorkItem::sync(kind, user.clone(), day, granted))
-            );
         }
     }
 }

@@ -7,8 +7,9 @@
 
 use std::sync::Arc;
 
-use crate::provider::{ProviderKind, Received, WebhookRefusal, WebhookRequest, Webhooks};
-use crate::queue::{QueueError, WorkQueue};
+use crate::domain::ProviderKind;
+use crate::ports::provider::{Received, WebhookRefusal, WebhookRequest, Webhooks};
+use crate::ports::queue::{QueueError, WorkQueue};
 use crate::telemetry::metric;
 
 /// Notification bodies are a few hundred bytes; anything this large is not a provider.

@@ -11,12 +11,14 @@
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
+use async_trait::async_trait;
 use time::{Duration, OffsetDateTime};
 
-use crate::clock::SharedClock;
 use crate::domain::{Connection, ConnectionStatus, ProviderKind, ProviderUserId};
-use crate::provider::{ProviderError, Providers};
-use crate::store::{ConnectionStore, StoreError, TokenStore};
+use crate::ports::clock::SharedClock;
+use crate::ports::provider::{ProviderError, Providers};
+use crate::ports::store::{ConnectionStore, TokenStore};
+use crate::ports::tokens::{TokenError, Tokens};
 use crate::telemetry::metric;
 
 /// Refresh ahead of expiry: a token with less than this left is refreshed before use.
@@ -29,26 +31,6 @@ const LEASE: Duration = Duration::seconds(30);
 const PROVIDER_CALL: Duration = Duration::seconds(10);
 /// How long to wait for another refresher to finish before giving the work back.
 const WAIT_FOR_OTHER_REFRESHER: StdDuration = StdDuration::from_secs(5);
-
-#[derive(Debug, thiserror::Error)]
-pub enum TokenError {
-    #[error("no connection for this user")]
-    NotConnected,
-    #[error("connection is parked ({0})")]
-    Parked(&'static str),
-    /// The refresh token was rejected even after re-reading: the person must consent again.
-    #[error("refresh token rejected (invalid_grant): person must consent again")]
-    NeedsReconsent,
-    #[error("provider API is gone (410)")]
-    Gone,
-    /// Another refresher holds the lease and did not finish in time: try again later.
-    #[error("another refresh is in progress")]
-    Busy,
-    #[error("refresh failed: {0}")]
-    Provider(ProviderError),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
 
 /// What a refresh under the lease leaves: the new pair, stored with the lease removed in
 /// the same write, or a current pair somebody else stored (the lease still ours).
@@ -64,6 +46,38 @@ pub struct TokenService {
     clock: SharedClock,
 }
 
+#[async_trait]
+impl Tokens for TokenService {
+    /// The connection with an access token valid for at least [`REFRESH_MARGIN`],
+    /// refreshing it first if needed.
+    async fn fresh(
+        &self,
+        provider: ProviderKind,
+        user_id: &ProviderUserId,
+    ) -> Result<Connection, TokenError> {
+        let connection = self.load(provider, user_id).await?;
+        if connection.tokens.expires_at - self.clock.now() > REFRESH_MARGIN {
+            return Ok(connection);
+        }
+        self.rotate(connection).await
+    }
+
+    /// After a 401 seen with the tokens of `observed_version`: refresh, unless somebody
+    /// already rotated them, and return the connection to use.
+    async fn after_unauthorized(
+        &self,
+        provider: ProviderKind,
+        user_id: &ProviderUserId,
+        observed_version: u64,
+    ) -> Result<Connection, TokenError> {
+        let connection = self.load(provider, user_id).await?;
+        if connection.version > observed_version {
+            return Ok(connection);
+        }
+        self.rotate(connection).await
+    }
+}
+
 impl TokenService {
     pub fn new(
         providers: Providers,
@@ -77,20 +91,6 @@ impl TokenService {
             tokens,
             clock,
         }
-    }
-
-    /// The clock leases and expiries are judged by.
-    pub fn clock(&self) -> &SharedClock {
-        &self.clock
-    }
-
-    /// The stored connection whatever its status (revocation needs it).
-    pub async fn stored(
-        &self,
-        provider: ProviderKind,
-        user_id: &ProviderUserId,
-    ) -> Result<Option<Connection>, StoreError> {
-        self.connections.get(provider, user_id).await
     }
 
     async fn load(
@@ -109,39 +109,10 @@ impl TokenService {
         }
     }
 
-    /// The connection with an access token valid for at least [`REFRESH_MARGIN`],
-    /// refreshing it first if needed.
-    pub async fn fresh(
-        &self,
-        provider: ProviderKind,
-        user_id: &ProviderUserId,
-    ) -> Result<Connection, TokenError> {
-        let connection = self.load(provider, user_id).await?;
-        if connection.tokens.expires_at - self.clock.now() > REFRESH_MARGIN {
-            return Ok(connection);
-        }
-        self.rotate(connection).await
-    }
-
-    /// After a 401 seen with the tokens of `observed_version`: refresh, unless somebody
-    /// already rotated them, and return the connection to use.
-    pub async fn after_unauthorized(
-        &self,
-        provider: ProviderKind,
-        user_id: &ProviderUserId,
-        observed_version: u64,
-    ) -> Result<Connection, TokenError> {
-        let connection = self.load(provider, user_id).await?;
-        if connection.version > observed_version {
-            return Ok(connection);
-        }
-        self.rotate(connection).await
-    }
-
     /// Refreshes `seen` under the lease.
     async fn rotate(&self, seen: Connection) -> Result<Connection, TokenError> {
         let (provider, user_id) = (seen.provider, seen.user_id.clone());
-        let owner = crate::provider::pkce::new_state();
+        let owner = crate::domain::pkce::new_state();
         let deadline = tokio::time::Instant::now() + WAIT_FOR_OTHER_REFRESHER;
         let lease_until = loop {
             let now = self.clock.now();

@@ -18,11 +18,13 @@ use std::time::Duration;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use time::OffsetDateTime;
 
+use crate::domain::Outcome;
 use crate::domain::WorkItem;
-use crate::queue::{Redelivery, RetryRequest, WorkQueue};
-use crate::refresh::RefreshService;
-use crate::sync::{Outcome, SyncService, Work};
+use crate::ports::clock::SharedClock;
+use crate::ports::queue::{Redelivery, RetryRequest, WorkQueue};
 use crate::telemetry::metric;
+use crate::use_cases::refresh::RefreshService;
+use crate::use_cases::sync::{SyncService, Work};
 
 /// First wait after a transient failure.
 pub const BACKOFF_BASE: Duration = Duration::from_secs(30);
@@ -189,6 +191,8 @@ pub struct RetryConsumer {
     pub refresh: RefreshService,
     pub redelivery: Arc<dyn Redelivery>,
     pub backoff_base: Duration,
+    /// What the invocation's deadline is compared with.
+    pub clock: SharedClock,
 }
 
 /// An invocation's deadline as the Lambda runtime gives it (milliseconds since the epoch).
@@ -220,7 +224,7 @@ impl RetryConsumer {
         let mut failed_groups = HashSet::new();
         for record in &event.records {
             let group = record.attributes.get("MessageGroupId").cloned();
-            let now = self.refresh.tokens.clock().now();
+            let now = self.clock.now();
             let out_of_time = deadline.is_some_and(|d| d - now < ONE_REFRESH);
             if out_of_time || group.as_ref().is_some_and(|g| failed_groups.contains(g)) {
                 if let Some(g) = group {

@@ -1,4 +1,4 @@
-//! Campaign signals: what people do, turned into things a campaign can trigger on —
+//! The signals use case: what people do, turned into things a campaign can trigger on —
 //! configured rules firing SAP interactions, an activity score and the best send time as
 //! marketing attributes, and the same news as events for other systems.
 //!
@@ -15,7 +15,7 @@
 //!   removed in the same changeset. The score is of the days before the person's today,
 //!   so it changes at most once a day with new data (and when a past day is corrected).
 //! - A rule fires only for the period current on the person's today (their time zone, the
-//!   service's [`Clock`](crate::clock::Clock)): a period that has ended never fires, so a
+//!   service's [`Clock`](crate::ports::clock::Clock)): a period that has ended never fires, so a
 //!   late or backfilled day completes no past period, and one evaluation fires each rule
 //!   at most once. It is evaluated as of each recorded day of that period within
 //!   [`RECENT_DAYS`] of today, whichever days changed, and fires for the first day it is
@@ -24,27 +24,25 @@
 //!   period is `ever`, so it fires once, whenever it is first seen met.
 //! - Nothing here calls a provider: the history holds what evaluation needs.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use serde::Serialize;
 use time::Date;
 
-use crate::clock::SharedClock;
-use crate::domain::{Collection, ContactKey, DaySummary, ProviderKind, ProviderUserId};
-use crate::marketing::{AttributeChange, MarketingError, SignalInteraction, SignalSink};
-use crate::store::StoreError;
+use crate::domain::signals::history::{History, MonthKey};
+use crate::domain::signals::rules::Rules;
+use crate::domain::signals::{
+    score, send_time, AttributeChange, EventBody, SignalEvent, SignalInteraction, SignalState,
+};
+use crate::domain::{ContactKey, ProviderUserId};
+use crate::ports::clock::SharedClock;
+use crate::ports::marketing::{MarketingError, SignalSink};
+use crate::ports::signals::{
+    EventsError, Observed, SignalError, SignalEvents, SignalReport, SignalStore, Signals,
+};
+use crate::ports::store::StoreError;
 use crate::telemetry::metric;
-
-pub mod eventbridge;
-pub mod history;
-pub mod rules;
-pub mod score;
-pub mod send_time;
-
-use history::{History, MonthHistory, MonthKey};
-use rules::{Figures, Rules};
 
 /// How far back from the person's today a day may lie and still fire a rule (for the
 /// period that is current today).
@@ -56,133 +54,6 @@ const ATTEMPTS: usize = 4;
 /// EventBridge calls can take (each has a deadline well under it), shorter than the
 /// worker's timeout, so a writer that died is replaced by the day's retry.
 const WRITING_LEASE_SECS: i64 = 45;
-
-/// What is remembered about a person's signals besides their history.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct SignalState {
-    /// `<rule id>#<period>` → the day it fired for.
-    pub fired: BTreeMap<String, String>,
-    /// Marketing attribute category → the value SAP holds.
-    pub attributes: BTreeMap<String, String>,
-    /// Until when (unix seconds) one observer holds the right to write the person's
-    /// signals to the marketing system: two observers of one person (different days, in
-    /// different workers) must never create the same signal at once — a search before
-    /// each create only keeps apart writes that come one after the other.
-    pub writing_until: Option<i64>,
-    /// The stored version; 0 when never written.
-    pub version: u64,
-}
-
-/// Port: a person's history and signal state, stored by contact (so a person who migrates
-/// between providers keeps both).
-#[async_trait]
-pub trait SignalStore: Send + Sync {
-    /// Every month of the contact's history and their state, in one read.
-    async fn load(&self, contact: &ContactKey) -> Result<(History, SignalState), StoreError>;
-
-    /// Writes one month if it is still at `month.version`; `false` when it is not.
-    async fn save_month(
-        &self,
-        contact: &ContactKey,
-        key: MonthKey,
-        month: &MonthHistory,
-    ) -> Result<bool, StoreError>;
-
-    /// Writes the state if it is still at `state.version`; `false` when it is not.
-    async fn save_state(
-        &self,
-        contact: &ContactKey,
-        state: &SignalState,
-    ) -> Result<bool, StoreError>;
-
-    /// Deletes the contact's history and state (the account was deleted). Returns how
-    /// many items went.
-    async fn forget(&self, contact: &ContactKey) -> Result<usize, StoreError>;
-}
-
-/// A signal as other systems receive it (EventBridge `detail`), version 1. Its JSON
-/// schema is `shared/schemas/signal-event.v1.json`; consumers deduplicate by `id`.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct SignalEvent {
-    /// `fitbridge.rule_fired`, `fitbridge.score_changed` or `fitbridge.send_time_changed`:
-    /// also the EventBridge detail type, so rules can match on either.
-    #[serde(rename = "type")]
-    pub detail_type: &'static str,
-    pub version: u32,
-    /// Deterministic: the same news always has the same id.
-    pub id: String,
-    pub contact_origin: String,
-    pub contact_id: String,
-    pub provider: String,
-    /// The person's local day the news is about.
-    pub day: String,
-    #[serde(flatten)]
-    pub body: EventBody,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize)]
-#[serde(untagged)]
-pub enum EventBody {
-    Rule {
-        rule_id: String,
-        period: String,
-        figures: Figures,
-    },
-    Score {
-        score: u8,
-        band: &'static str,
-        previous_score: Option<u8>,
-    },
-    SendTime {
-        hour: u8,
-        previous_hour: Option<u8>,
-    },
-}
-
-/// Why events were not published.
-#[derive(Debug, thiserror::Error)]
-pub enum EventsError {
-    /// May pass (throttling, timeouts, the service's own faults): try again.
-    #[error("event bus unavailable: {0}")]
-    Unavailable(String),
-    /// Will not pass as the deployment stands (no permission, no such bus, invalid).
-    #[error("event bus refused the events: {0}")]
-    Refused(String),
-}
-
-/// Port: where signal events go (an EventBridge bus, or nowhere).
-#[async_trait]
-pub trait SignalEvents: Send + Sync {
-    async fn publish(&self, events: &[SignalEvent]) -> Result<(), EventsError>;
-}
-
-/// No bus configured: events go nowhere.
-pub struct NoEvents;
-
-#[async_trait]
-impl SignalEvents for NoEvents {
-    async fn publish(&self, _events: &[SignalEvent]) -> Result<(), EventsError> {
-        Ok(())
-    }
-}
-
-/// Events kept in memory, for tests.
-#[derive(Default)]
-pub struct MemoryEvents(std::sync::Mutex<Vec<SignalEvent>>);
-
-impl MemoryEvents {
-    pub fn published(&self) -> Vec<SignalEvent> {
-        self.0.lock().unwrap().clone()
-    }
-}
-
-#[async_trait]
-impl SignalEvents for MemoryEvents {
-    async fn publish(&self, events: &[SignalEvent]) -> Result<(), EventsError> {
-        self.0.lock().unwrap().extend_from_slice(events);
-        Ok(())
-    }
-}
 
 /// What the signals are configured with.
 #[derive(Clone, Debug, PartialEq)]
@@ -203,68 +74,6 @@ impl Default for SignalSettings {
             send_hour_category: "FITBRIDGE_SEND_HOUR".into(),
         }
     }
-}
-
-impl SignalSettings {
-    /// `SIGNAL_RULES` (JSON; unset or empty: the defaults, `[]`: no rules) and
-    /// `SIGNAL_{SCORE,BAND,SEND_HOUR}_CATEGORY`.
-    pub fn from_env() -> Result<Self, crate::config::ConfigError> {
-        let defaults = SignalSettings::default();
-        let rules = match crate::config::optional_var("SIGNAL_RULES") {
-            Some(json) => Rules::parse(&json).map_err(|e| crate::config::ConfigError::Invalid {
-                name: "SIGNAL_RULES",
-                reason: e.to_string(),
-            })?,
-            None => defaults.rules,
-        };
-        let category = |name: &'static str, default: String| {
-            let value = crate::config::optional_var(name).unwrap_or(default);
-            if value.is_empty() || value.chars().count() > 75 {
-                return Err(crate::config::ConfigError::Invalid {
-                    name,
-                    reason: "a marketing attribute category has 1-75 characters".into(),
-                });
-            }
-            Ok(value)
-        };
-        Ok(SignalSettings {
-            rules,
-            score_category: category("SIGNAL_SCORE_CATEGORY", defaults.score_category)?,
-            band_category: category("SIGNAL_BAND_CATEGORY", defaults.band_category)?,
-            send_hour_category: category("SIGNAL_SEND_HOUR_CATEGORY", defaults.send_hour_category)?,
-        })
-    }
-}
-
-/// One person's fetched days: (day, collection, what the fetch said).
-#[derive(Clone, Debug)]
-pub struct Observed {
-    pub provider: ProviderKind,
-    pub user_id: ProviderUserId,
-    pub contact: ContactKey,
-    /// The person's IANA time zone (their today); `None`: UTC.
-    pub timezone: Option<String>,
-    pub days: Vec<(Date, Collection, DaySummary)>,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum SignalError {
-    #[error("signal store: {0}")]
-    Store(#[from] StoreError),
-    #[error("marketing system: {0}")]
-    Marketing(#[from] MarketingError),
-    #[error("event bus: {0}")]
-    Events(String),
-    #[error("the person's signals kept changing under us")]
-    Contended,
-}
-
-/// What one observation did.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct SignalReport {
-    pub days_changed: usize,
-    pub fired: Vec<String>,
-    pub attributes_changed: Vec<AttributeChange>,
 }
 
 pub struct SignalService {
@@ -296,10 +105,11 @@ fn refused(kind: &'static str, user_id: &ProviderUserId, error: &str) {
         "the marketing system refused a signal; tried again with the person's next day");
 }
 
-impl SignalService {
+#[async_trait]
+impl Signals for SignalService {
     /// Records a person's fetched days in their history, then fires what their history now
     /// says. Safe to repeat: a repeat changes and fires nothing.
-    pub async fn observe(&self, observed: &Observed) -> Result<SignalReport, SignalError> {
+    async fn observe(&self, observed: &Observed) -> Result<SignalReport, SignalError> {
         for _ in 0..ATTEMPTS {
             let (mut history, state) = self.store.load(&observed.contact).await?;
             let mut changed: BTreeSet<MonthKey> = BTreeSet::new();
@@ -399,6 +209,13 @@ impl SignalService {
         Err(SignalError::Contended)
     }
 
+    /// Deletes what is kept about the contact's signals (the account was deleted).
+    async fn forget(&self, contact: &ContactKey) -> Result<usize, StoreError> {
+        self.store.forget(contact).await
+    }
+}
+
+impl SignalService {
     /// Writes what `decision` holds to the marketing system and the event bus, under the
     /// right to write. Returns the firings and attribute changes that got there (refusals
     /// are logged and counted, and left for the person's next day).
@@ -583,10 +400,5 @@ impl SignalService {
             }
         }
         decision
-    }
-
-    /// Deletes what is kept about the contact's signals (the account was deleted).
-    pub async fn forget(&self, contact: &ContactKey) -> Result<usize, StoreError> {
-        self.store.forget(contact).await
     }
 }

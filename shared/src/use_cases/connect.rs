@@ -21,23 +21,39 @@ use subtle::ConstantTimeEq;
 use time::Duration;
 use url::Url;
 
-use crate::clock::SharedClock;
-use crate::config::ConnectSettings;
-use crate::connect_link::{self, LinkError, LinkParams, VerifiedLink};
+use crate::domain::link::{self as connect_link, LinkError, LinkParams, VerifiedLink};
+use crate::domain::mapping::Mappings;
 use crate::domain::{
-    Collection, Connection, ConnectionStatus, ContactKey, ContactRecord, ProviderKind,
-    ProviderUserId, Task, TokenSet, WorkItem,
+    pkce, Collection, Connection, ConnectionStatus, ContactKey, ContactRecord, ProviderKind,
+    ProviderUserId, Secret, Task, TokenSet, WorkItem,
 };
-use crate::marketing::mapping::Mappings;
-use crate::marketing::{MarketingError, MarketingSink};
-use crate::provider::{pkce, AuthorizeRequest, Provider, ProviderError, Providers};
-use crate::queue::WorkQueue;
-use crate::secret::Secret;
-use crate::secret_store::{LinkKey, SecretCache, SecretError};
-use crate::store::{
+use crate::ports::catalog::Catalog;
+use crate::ports::clock::SharedClock;
+use crate::ports::marketing::{MarketingError, MarketingSink};
+use crate::ports::provider::{AuthorizeRequest, Provider, ProviderError, Providers};
+use crate::ports::queue::WorkQueue;
+use crate::ports::secrets::{LinkKeys, SecretError};
+use crate::ports::store::{
     ConnectAttempts, ConnectionStore, Ending, ParkedWork, PendingAuthorization, StateError,
     StoreError,
 };
+
+/// What the connect flow is configured with.
+#[derive(Clone, Debug)]
+pub struct ConnectSettings {
+    /// The API's public base URL; redirect URIs hang below it. `None`: the API's own
+    /// domain as API Gateway reports it per request (the template cannot pass the API's
+    /// URL to its own function without a dependency cycle).
+    pub public_base_url: Option<Url>,
+    /// Days before today imported when a person connects (`BACKFILL_DAYS`, default 30,
+    /// at most [`MAX_BACKFILL_DAYS`]; 0: none), so windows and scores mean something from
+    /// day one.
+    pub backfill_days: u32,
+}
+
+/// The longest backfill: the providers' range limits and a person's hourly rate limit
+/// (30 days of three collections are 90 of the legacy API's 150 requests an hour).
+pub const MAX_BACKFILL_DAYS: u32 = 90;
 
 /// How long a person has between the redirect and the callback.
 pub const STATE_LIFETIME: Duration = Duration::minutes(10);
@@ -97,7 +113,7 @@ pub struct Connected {
     pub subscriptions: Vec<Collection>,
     /// Work parked while the person could not be served, queued again now.
     pub resumed: usize,
-    /// Days queued for import ([`crate::config::ConnectSettings::backfill_days`]).
+    /// Days queued for import ([`ConnectSettings::backfill_days`]).
     pub backfilled: usize,
     /// The provider whose connection this one replaced (a migration).
     pub migrated_from: Option<ProviderKind>,
@@ -147,13 +163,16 @@ pub struct ConnectService {
     pub attempts: Arc<dyn ConnectAttempts>,
     pub connections: Arc<dyn ConnectionStore>,
     pub marketing: Arc<dyn MarketingSink>,
-    pub secrets: Arc<SecretCache>,
+    /// The key the company's app signs connect links with.
+    pub link_keys: Arc<dyn LinkKeys>,
     pub settings: ConnectSettings,
     /// Each provider's contact origin.
     pub mappings: Mappings,
     /// Where parked work goes back to once the person has reconnected (`None`: nowhere,
     /// and no backfill either).
     pub resume: Option<(Arc<dyn ParkedWork>, Arc<dyn WorkQueue>)>,
+    /// Each provider's scope vocabulary and predecessor.
+    pub catalog: Catalog,
     pub clock: SharedClock,
 }
 
@@ -199,8 +218,8 @@ impl ConnectService {
         let provider = self.provider(kind)?;
         let now = self.clock.now();
         let link = if link.customer_ref.is_some() {
-            let key: LinkKey = self.secrets.get(&self.settings.link_secret_id).await?;
-            connect_link::verify(&key.key, kind, link, now)?
+            let key = self.link_keys.link_key().await?;
+            connect_link::verify(&key, kind, link, now)?
         } else {
             None
         };
@@ -373,7 +392,7 @@ impl ConnectService {
             .subscribe(
                 &tokens.access_token,
                 &user_id,
-                &kind.granted_collections(&tokens.scopes),
+                &self.catalog.granted_collections(kind, &tokens.scopes),
             )
             .await;
         self.connections
@@ -435,7 +454,7 @@ impl ConnectService {
             .collect();
         let work: Vec<WorkItem> = days
             .iter()
-            .filter_map(|day| crate::daily::sync_work(kind, user_id, scopes, *day))
+            .filter_map(|day| self.catalog.sync_work(kind, user_id, scopes, *day))
             .collect();
         if work.is_empty() {
             return 0;
@@ -461,7 +480,8 @@ impl ConnectService {
         kind: ProviderKind,
         legacy_user_id: Option<&ProviderUserId>,
     ) -> Result<Option<Connection>, ConnectError> {
-        let (Some(previous), Some(legacy)) = (kind.predecessor(), legacy_user_id) else {
+        let (Some(previous), Some(legacy)) = (self.catalog.predecessor(kind), legacy_user_id)
+        else {
             return Ok(None);
         };
         Ok(self.connections.get(previous, legacy).await?)

@@ -2,8 +2,9 @@
 
 use lambda_http::{Body, Request, RequestExt, Response};
 
-use crate::provider::{ProviderKind, WebhookRequest};
-use crate::webhook::{Accepted, WebhookError, WebhookService};
+use crate::domain::ProviderKind;
+use crate::ports::provider::WebhookRequest;
+use crate::use_cases::webhook::{Accepted, WebhookError, WebhookService};
 
 fn status(code: u16) -> Response<Body> {
     Response::builder()

@@ -32,7 +32,7 @@ pub fn best_send_hour(history: &History, day: Date) -> Option<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::signals::history::DayRecord;
+    use crate::domain::signals::history::DayRecord;
     use time::macros::date;
 
     fn with_workouts(ends: &[(i64, &[u16])]) -> History {

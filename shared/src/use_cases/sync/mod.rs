@@ -1,0 +1,159 @@
+//! The use case the worker runs: for a batch of work items, get each person a valid
+//! token, fetch the changed days, and import them as interactions.
+//!
+//! Invariants:
+//! - Each (contact, day, metric) reaches SAP exactly once, and is updated in place when
+//!   its values change: every write goes through a claim in the import ledger.
+//! - Each change costs one provider call however often it is announced: the fetch log
+//!   skips a notification that a fetch begun after it answers.
+//! - A work item is done only once its days are imported (or it was handed on, parked or
+//!   skipped for good): the fetch log relies on this, as the message that began a fetch
+//!   comes back until that fetch is imported.
+//! - Every item ends in exactly one [`Outcome`], decided by one policy ([`remedy`]) that
+//!   maps each failure to what fixes it: a 401 goes to the retry queue (whose consumer
+//!   refreshes the token once and resends the work; a 401 for work it resent backs off,
+//!   so a lasting one reaches the DLQ), a 429 waits for the reset, 5xx and timeouts back
+//!   off, 410 and a dead refresh token park the person's work.
+//! - Delivery is not this module's business: decoding messages, receive counts, backoff
+//!   delays, visibility and keeping rate-limit waits out of the DLQ belong to the queue
+//!   adapter ([`crate::inbound::sqs`]).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::stream::{self, StreamExt};
+use time::OffsetDateTime;
+
+use crate::domain::work::merge;
+use crate::domain::{
+    ContactKey, DailyInteraction, DaySummary, Outcome, ProviderKind, ProviderUserId, WorkItem,
+};
+use crate::ports::catalog::Catalog;
+use crate::ports::clock::SharedClock;
+use crate::ports::marketing::InteractionSink;
+use crate::ports::provider::{ProviderError, Providers};
+use crate::ports::queue::RetryQueue;
+use crate::ports::signals::Signals;
+use crate::ports::store::{
+    ConnectionStore, FetchKey, FetchLog, ImportLedger, ParkedWork, TokenStore,
+};
+use crate::ports::tokens::Tokens;
+
+mod import;
+mod person;
+mod policy;
+mod revoke;
+
+pub use revoke::ACCOUNT_DELETION_GRACE;
+
+/// How long an import claim lasts; longer than one worker invocation.
+const CLAIM: time::Duration = time::Duration::seconds(90);
+/// How soon to look again when another worker is fetching or importing the same day.
+const OTHER_WORKER: Duration = Duration::from_secs(20);
+/// People processed at once within a batch.
+const CONCURRENT_PEOPLE: usize = 10;
+
+/// One work item and when it was first sent (a notification sent before a completed
+/// fetch started is already answered).
+#[derive(Clone, Debug)]
+pub struct Work {
+    pub item: WorkItem,
+    pub sent_at: OffsetDateTime,
+}
+
+pub struct SyncService {
+    pub providers: Providers,
+    /// Fresh tokens, refreshed under the one discipline ([`Tokens`]).
+    pub tokens: Arc<dyn Tokens>,
+    pub connections: Arc<dyn ConnectionStore>,
+    pub token_store: Arc<dyn TokenStore>,
+    pub interactions: Arc<dyn InteractionSink>,
+    pub ledger: Arc<dyn ImportLedger>,
+    pub fetch_log: Arc<dyn FetchLog>,
+    pub parked: Arc<dyn ParkedWork>,
+    pub retry_queue: Arc<dyn RetryQueue>,
+    /// Records each imported day in the person's history and fires their signals.
+    pub signals: Arc<dyn Signals>,
+    /// Which collections a person's scopes grant.
+    pub catalog: Catalog,
+    pub clock: SharedClock,
+}
+
+/// One (collection, day) to fetch for a person, and the items that asked for it.
+struct Fetch {
+    key: FetchKey,
+    sent_at: OffsetDateTime,
+    items: Vec<usize>,
+}
+
+enum FetchResult {
+    /// Fetched under this fetch-log token: abandon it unless the day gets imported.
+    Got(DaySummary, String),
+    /// Another fetch answers these notifications.
+    Skipped,
+    Failed(ProviderError),
+}
+
+/// A fetched (collection, day): its fetch-log token, the items that asked for it and the
+/// interactions it yields.
+struct Fetched {
+    key: FetchKey,
+    token: String,
+    items: Vec<usize>,
+    contact: ContactKey,
+    timezone: Option<String>,
+    summary: DaySummary,
+    interactions: Vec<DailyInteraction>,
+}
+
+/// What processing one person decided (item index → outcome), and what it fetched.
+type PersonResult = (Vec<(usize, Outcome)>, Vec<Fetched>);
+
+/// An interaction waiting for import, the items it answers and its fetch.
+struct Pending {
+    interaction: DailyInteraction,
+    items: Vec<usize>,
+    fetch: usize,
+}
+
+impl SyncService {
+    /// Processes a batch; one outcome per item, in order.
+    pub async fn process(&self, batch: &[Work]) -> Vec<Outcome> {
+        let mut outcomes = vec![Outcome::Done; batch.len()];
+        let mut people: BTreeMap<(ProviderKind, ProviderUserId), Vec<usize>> = BTreeMap::new();
+        for (i, work) in batch.iter().enumerate() {
+            let item = &work.item;
+            if self.providers.get(item.provider).is_some() {
+                people
+                    .entry((item.provider, item.user_id.clone()))
+                    .or_default()
+                    .push(i);
+            } else {
+                // Work for a provider this deployment does not serve: retried, then the
+                // redrive moves it to the DLQ for a person to look at.
+                tracing::error!(provider = %item.provider, "work for a provider not served");
+                outcomes[i] = Outcome::BACKOFF;
+            }
+        }
+
+        let per_person: Vec<PersonResult> = stream::iter(
+            people
+                .into_iter()
+                .map(|((kind, user_id), items)| self.process_person(kind, user_id, items, batch)),
+        )
+        .buffer_unordered(CONCURRENT_PEOPLE)
+        .collect()
+        .await;
+
+        let mut fetched = Vec::new();
+        for (decided, waiting) in per_person {
+            for (i, o) in decided {
+                merge(&mut outcomes[i], o);
+            }
+            fetched.extend(waiting);
+        }
+        self.import(fetched, &mut outcomes).await;
+        outcomes
+    }
+}

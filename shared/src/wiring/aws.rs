@@ -1,0 +1,103 @@
+//! The production ports: Secrets Manager, DynamoDB, SQS and EventBridge through the AWS
+//! SDK, every client of a process over one HTTP client, and the machine's clock.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_config::SdkConfig;
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
+
+use super::{Ports, Queue, Table};
+use crate::clock::SystemClock;
+use crate::events::eventbridge::EventBridgeEvents;
+use crate::events::NoEvents;
+use crate::ports::clock::SharedClock;
+use crate::ports::signals::SignalEvents;
+use crate::queue::sqs::SqsQueue;
+use crate::secret_store::{SecretCache, SecretsManagerSource};
+use crate::store::dynamodb::DynamoStore;
+
+/// How long an AWS call may take to connect.
+const AWS_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// AWS configuration from the environment; `AWS_ENDPOINT_URL` points it at an emulator.
+/// Every AWS call has a deadline well inside the functions' own (a DynamoDB or SQS call
+/// that hangs must not outlive a refresh lease or the invocation): 1 s to connect, 3 s an
+/// attempt, 8 s for the call with its retries. Every SDK client built from it shares one
+/// HTTP client ([`aws_http_client`]).
+pub async fn aws_config() -> SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(aws_http_client())
+        .timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .connect_timeout(AWS_CONNECT_TIMEOUT)
+                .operation_attempt_timeout(Duration::from_secs(3))
+                .operation_timeout(Duration::from_secs(8))
+                .build(),
+        )
+        .load()
+        .await
+}
+
+/// The HTTP client of the AWS SDK clients ([`crate::http_client::aws`]); for an `SdkConfig`
+/// built elsewhere (tests against an emulator).
+pub fn aws_http_client() -> SharedHttpClient {
+    crate::http_client::aws(AWS_CONNECT_TIMEOUT)
+}
+
+/// The outbound HTTP client for providers and SAP ([`crate::http_client::outbound`]).
+pub fn http_client() -> reqwest::Client {
+    crate::http_client::outbound()
+}
+
+/// The production ports: Secrets Manager, DynamoDB, SQS.
+pub struct AwsPorts<'a> {
+    pub config: &'a SdkConfig,
+    pub clock: SharedClock,
+}
+
+impl<'a> AwsPorts<'a> {
+    /// AWS on the machine's clock: the functions.
+    pub fn new(config: &'a SdkConfig) -> Self {
+        AwsPorts::with_clock(config, Arc::new(SystemClock))
+    }
+
+    /// AWS on a clock of the caller's (tests against the emulator on a set date).
+    pub fn with_clock(config: &'a SdkConfig, clock: SharedClock) -> Self {
+        AwsPorts { config, clock }
+    }
+}
+
+impl Ports for AwsPorts<'_> {
+    fn secrets(&self) -> Arc<SecretCache> {
+        Arc::new(SecretCache::new(Arc::new(SecretsManagerSource::new(
+            aws_sdk_secretsmanager::Client::new(self.config),
+        ))))
+    }
+
+    fn table(&self, name: &str) -> Arc<dyn Table> {
+        Arc::new(DynamoStore::new(
+            aws_sdk_dynamodb::Client::new(self.config),
+            name,
+            self.clock(),
+        ))
+    }
+
+    fn queue(&self, url: &str) -> Arc<dyn Queue> {
+        Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(self.config), url))
+    }
+
+    fn events(&self, bus: Option<&str>) -> Arc<dyn SignalEvents> {
+        match bus {
+            Some(bus) => Arc::new(EventBridgeEvents::new(
+                aws_sdk_eventbridge::Client::new(self.config),
+                bus,
+            )),
+            None => Arc::new(NoEvents),
+        }
+    }
+
+    fn clock(&self) -> SharedClock {
+        self.clock.clone()
+    }
+}

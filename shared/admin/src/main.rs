@@ -1,4 +1,4 @@
-//! `fitbridge-admin`: see [`fitbridge_admin::USAGE`].
+//! `fitbridge-admin`: see `fitbridge-admin --help` ([`fitbridge_admin::cli`]).
 
 use std::io::IsTerminal as _;
 use std::process::ExitCode;

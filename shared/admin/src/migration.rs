@@ -15,20 +15,17 @@
 //!   needs the company's signature.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use fitbridge::domain::link as connect_link;
 use fitbridge::domain::ProviderKind;
 use fitbridge::domain::Secret;
-use fitbridge::ports::secrets::SecretSource;
-use fitbridge::ports::store::{ConnectionDirectory, ConnectionSummary};
-use fitbridge::secret_store::{LinkKey, SecretCache, SecretsManagerSource};
-use fitbridge::store::dynamodb::DynamoStore;
+use fitbridge::ports::store::ConnectionSummary;
+use fitbridge::secret_store::{LinkKey, SecretCache};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use time::{Duration, OffsetDateTime};
 use url::Url;
 
-use crate::args::{LinkOptions, MigrationOptions};
+use crate::cli::{LinkOptions, MigrationOptions};
 use crate::{refused, Context, Failure};
 
 /// What a query value may carry unencoded: RFC 3986's unreserved characters. Spaces
@@ -126,42 +123,17 @@ fn field(value: &str) -> String {
 pub(crate) async fn pending(
     options: &MigrationOptions,
     context: &Context,
-    directory: Option<Arc<dyn ConnectionDirectory>>,
 ) -> Result<String, Failure> {
-    // The AWS configuration, loaded once and only if Secrets Manager or the table is
-    // reached for real (tests pass in both).
-    let mut aws = None;
+    let ports = context.ports().await;
     let links = match &options.links {
         Some(link_options) => {
-            let source = match &context.secrets {
-                Some(source) => source.clone(),
-                None => {
-                    let config = aws.insert(fitbridge::wiring::aws_config().await);
-                    Arc::new(SecretsManagerSource::new(
-                        aws_sdk_secretsmanager::Client::new(config),
-                    )) as Arc<dyn SecretSource>
-                }
-            };
             let expires =
                 context.clock.now() + Duration::days(i64::from(link_options.lifetime_days));
-            Some(connect_links(link_options, options.to, source, expires).await?)
+            Some(connect_links(link_options, options.to, &ports.secrets(), expires).await?)
         }
         None => None,
     };
-    let directory = match directory {
-        Some(directory) => directory,
-        None => {
-            let config = match aws {
-                Some(config) => config,
-                None => fitbridge::wiring::aws_config().await,
-            };
-            Arc::new(DynamoStore::new(
-                aws_sdk_dynamodb::Client::new(&config),
-                &options.table,
-                context.clock.clone(),
-            ))
-        }
-    };
+    let directory = ports.table(&options.table);
     let people = directory.connections_of(options.from).await.map_err(|e| {
         refused(format!(
             "cannot list the connections in table {}: {e}",
@@ -174,11 +146,11 @@ pub(crate) async fn pending(
 async fn connect_links(
     options: &LinkOptions,
     provider: ProviderKind,
-    source: Arc<dyn SecretSource>,
+    secrets: &SecretCache,
     expires: OffsetDateTime,
 ) -> Result<ConnectLinks, Failure> {
     // The error names the secret id, never its value.
-    let link_key: LinkKey = SecretCache::new(source)
+    let link_key: LinkKey = secrets
         .get(&options.secret_id)
         .await
         .map_err(|e| refused(e.to_string()))?;

@@ -19,14 +19,14 @@ use fitbridge::domain::{Collection, Connection, ConnectionStatus, ProviderKind, 
 use fitbridge::ports::catalog::ProviderCatalog;
 use fitbridge::ports::store::{ConnectionSummary, Ending, LatestImport, StoreError};
 use fitbridge::provider::registry::Registry;
-use fitbridge::wiring::Table;
+use fitbridge::wiring::{Ports, Table};
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use crate::args::{BackfillOptions, DisconnectOptions, PeopleListOptions, Person};
-use crate::{refused, usage_error, Backends, Failure};
+use crate::cli::{BackfillOptions, DisconnectOptions, PeopleListOptions, Person};
+use crate::{refused, usage_error, Failure};
 
 /// Ledger reads in flight at once while listing.
 const CONCURRENT_READS: usize = 8;
@@ -124,9 +124,9 @@ pub fn report_json(people: &[Listed]) -> String {
 /// Runs `people list`.
 pub(crate) async fn list(
     options: &PeopleListOptions,
-    backends: &dyn Backends,
+    ports: &dyn Ports,
 ) -> Result<String, Failure> {
-    let table = backends.table(&options.table);
+    let table = ports.table(&options.table);
     let providers = match options.provider {
         Some(provider) => vec![provider],
         None => ProviderKind::ALL.to_vec(),
@@ -194,11 +194,11 @@ async fn not_connected(table: &dyn Table, table_name: &str, person: &Person) -> 
 
 /// The person's connection, or why there is none to act on.
 async fn connection_of(
-    backends: &dyn Backends,
+    ports: &dyn Ports,
     table_name: &str,
     person: &Person,
 ) -> Result<Connection, Failure> {
-    let table = backends.table(table_name);
+    let table = ports.table(table_name);
     match table.get(person.provider, &person.user_id).await {
         Ok(Some(connection)) => Ok(connection),
         Ok(None) => Err(not_connected(&*table, table_name, person).await),
@@ -215,11 +215,11 @@ fn unreadable(table: &str, person: &Person, e: StoreError) -> Failure {
 /// Runs `people backfill`.
 pub(crate) async fn backfill(
     options: &BackfillOptions,
-    backends: &dyn Backends,
+    ports: &dyn Ports,
     now: jiff::Timestamp,
 ) -> Result<String, Failure> {
     let person = &options.person;
-    let connection = connection_of(backends, &options.table, person).await?;
+    let connection = connection_of(ports, &options.table, person).await?;
     if connection.status != ConnectionStatus::Active {
         return Err(refused(format!(
             "{person} is {}: the worker would only park the work; the person must connect \
@@ -259,8 +259,8 @@ pub(crate) async fn backfill(
         .iter()
         .map(|c: &Collection| c.as_str())
         .collect();
-    backends
-        .work_queue(&options.work_queue_url)
+    ports
+        .queue(&options.work_queue_url)
         .enqueue(&work)
         .await
         .map_err(|e| {
@@ -283,10 +283,10 @@ pub(crate) async fn backfill(
 /// Runs `people disconnect`.
 pub(crate) async fn disconnect(
     options: &DisconnectOptions,
-    backends: &dyn Backends,
+    ports: &dyn Ports,
 ) -> Result<String, Failure> {
     let person = &options.person;
-    let connection = connection_of(backends, &options.table, person).await?;
+    let connection = connection_of(ports, &options.table, person).await?;
     let revoke = WorkItem {
         provider: person.provider,
         user_id: person.user_id.clone(),
@@ -295,8 +295,8 @@ pub(crate) async fn disconnect(
         },
         after_refresh: false,
     };
-    backends
-        .work_queue(&options.work_queue_url)
+    ports
+        .queue(&options.work_queue_url)
         .enqueue(&[revoke])
         .await
         .map_err(|e| {

@@ -3,10 +3,9 @@
 //! DynamoDB adapter on the emulator is `tests/integration/tests/admin_migration.rs`.)
 
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use fitbridge::clock::SetClock;
 use fitbridge::domain::link as connect_link;
 use fitbridge::domain::link::{LinkError, LinkParams};
@@ -14,16 +13,16 @@ use fitbridge::domain::Secret;
 use fitbridge::domain::{
     Connection, ConnectionStatus, ContactKey, ProviderKind, ProviderUserId, Scopes, TokenSet,
 };
-use fitbridge::ports::secrets::{SecretError, SecretSource};
-use fitbridge::ports::store::{
-    ConnectionDirectory, ConnectionStore, ConnectionSummary, DirectoryPage, StoreError, TokenStore,
-};
+use fitbridge::ports::store::{ConnectionDirectory, ConnectionStore, TokenStore};
 use fitbridge::secret_store::MemorySecrets;
-use fitbridge::store::memory::MemoryStore;
-use fitbridge_admin::{Context, EXIT_OK, EXIT_REFUSED, EXIT_USAGE};
+use fitbridge_admin::{EXIT_OK, EXIT_REFUSED, EXIT_USAGE};
 use serde_json::json;
 use time::{Duration, OffsetDateTime};
 use url::Url;
+
+use support::Surroundings;
+
+mod support;
 
 const LINK_SECRET_ID: &str = "fitbridge/connect-link";
 const LINK_KEY: &str = "link-key-for-the-migration-test";
@@ -63,10 +62,19 @@ fn connection(
     }
 }
 
+/// Nobody in the table; the connect-link key in the secrets.
+fn empty() -> Arc<Surroundings> {
+    Surroundings::new(
+        MemorySecrets::new([(LINK_SECRET_ID, json!({ "key": LINK_KEY }))]),
+        clock(),
+    )
+}
+
 /// Three Fitbit people not yet migrated, one who did migrate (only a tombstone is left
 /// at Fitbit) and a Google Health person.
-async fn store() -> Arc<MemoryStore> {
-    let store = Arc::new(MemoryStore::new(clock()));
+async fn store() -> Arc<Surroundings> {
+    let surroundings = empty();
+    let store = surroundings.store().clone();
     let people = [
         ("GONE01", Some("C-1001"), ConnectionStatus::ProviderGone),
         ("ACTV02", None, ConnectionStatus::Active),
@@ -99,61 +107,7 @@ async fn store() -> Arc<MemoryStore> {
         Some("C-2000"),
     );
     store.save_connected(&google).await.unwrap();
-    store
-}
-
-/// Counts every read, of the table and of Secrets Manager.
-struct Reads {
-    store: MemoryStore,
-    fail: bool,
-    scans: AtomicUsize,
-    secrets: AtomicUsize,
-}
-
-impl Default for Reads {
-    fn default() -> Self {
-        Reads {
-            store: MemoryStore::new(clock()),
-            fail: false,
-            scans: AtomicUsize::default(),
-            secrets: AtomicUsize::default(),
-        }
-    }
-}
-
-#[async_trait]
-impl ConnectionDirectory for Reads {
-    async fn scan_active(
-        &self,
-        _segment: u32,
-        _total_segments: u32,
-        _start: Option<std::collections::HashMap<String, String>>,
-    ) -> Result<DirectoryPage, StoreError> {
-        unreachable!("the CLI lists, it does not scan for the daily job")
-    }
-
-    async fn connections_of(
-        &self,
-        provider: ProviderKind,
-    ) -> Result<Vec<ConnectionSummary>, StoreError> {
-        self.scans.fetch_add(1, Ordering::SeqCst);
-        if self.fail {
-            return Err(StoreError::Unavailable(
-                "ProvisionedThroughputExceeded".into(),
-            ));
-        }
-        self.store.connections_of(provider).await
-    }
-}
-
-#[async_trait]
-impl SecretSource for Reads {
-    async fn secret_string(&self, id: &str) -> Result<Secret, SecretError> {
-        self.secrets.fetch_add(1, Ordering::SeqCst);
-        MemorySecrets::new([(LINK_SECRET_ID, json!({ "key": LINK_KEY }))])
-            .secret_string(id)
-            .await
-    }
+    surroundings
 }
 
 struct Outcome {
@@ -162,35 +116,16 @@ struct Outcome {
     err: String,
 }
 
-async fn admin(
-    args: &[&str],
-    directory: Arc<dyn ConnectionDirectory>,
-    secrets: Arc<dyn SecretSource>,
-) -> Outcome {
-    let context = Context {
-        // No environment: nothing may come from the machine the test runs on.
-        env: Box::new(|_| None),
-        secrets: Some(secrets),
-        polling: Default::default(),
-        clock: clock(),
-    };
+async fn admin(args: &[&str], surroundings: &Arc<Surroundings>) -> Outcome {
+    let context = surroundings.context(clock());
     let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
     let (mut out, mut err) = (Vec::new(), Vec::new());
-    let code =
-        fitbridge_admin::run_with_directory(&args, &context, Some(directory), &mut out, &mut err)
-            .await;
+    let code = fitbridge_admin::run(&args, &context, &mut out, &mut err).await;
     Outcome {
         code,
         out: String::from_utf8(out).unwrap(),
         err: String::from_utf8(err).unwrap(),
     }
-}
-
-fn link_secrets() -> Arc<dyn SecretSource> {
-    Arc::new(MemorySecrets::new([(
-        LINK_SECRET_ID,
-        json!({ "key": LINK_KEY }),
-    )]))
 }
 
 /// The query of a printed link, as the connect route would read it.
@@ -224,8 +159,7 @@ async fn lists_exactly_the_people_still_at_the_legacy_provider() {
     let store = store().await;
     let result = admin(
         &["migration", "pending", "--table", "fitbridge-Table"],
-        store,
-        link_secrets(),
+        &store,
     )
     .await;
     assert_eq!(result.code, EXIT_OK, "{}", result.err);
@@ -256,8 +190,7 @@ async fn with_link_options_a_ref_gets_a_link_signed_for_the_successor() {
             "--link-secret-id",
             LINK_SECRET_ID,
         ],
-        store,
-        link_secrets(),
+        &store,
     )
     .await;
     assert_eq!(result.code, EXIT_OK, "{}", result.err);
@@ -320,8 +253,7 @@ async fn link_days_sets_the_lifetime_and_the_links_follow_the_base_path() {
             &format!("--link-secret-id={LINK_SECRET_ID}"),
             "--link-days=2",
         ],
-        store,
-        link_secrets(),
+        &store,
     )
     .await;
     assert_eq!(result.code, EXIT_OK, "{}", result.err);
@@ -344,12 +276,7 @@ async fn link_days_sets_the_lifetime_and_the_links_follow_the_base_path() {
 
 #[tokio::test]
 async fn nobody_left_is_a_zero() {
-    let result = admin(
-        &["migration", "pending", "--table", "t"],
-        Arc::new(MemoryStore::new(clock())),
-        link_secrets(),
-    )
-    .await;
+    let result = admin(&["migration", "pending", "--table", "t"], &empty()).await;
     assert_eq!(result.code, EXIT_OK, "{}", result.err);
     assert_eq!(result.out, "0 people to migrate\n");
 }
@@ -421,8 +348,8 @@ async fn usage_errors_exit_2_and_read_nothing() {
         ],
         &["migration", "list", "--table", "t"],
     ] {
-        let reads = Arc::new(Reads::default());
-        let result = admin(args, reads.clone(), reads.clone()).await;
+        let reads = empty();
+        let result = admin(args, &reads).await;
         assert_eq!(result.code, EXIT_USAGE, "{args:?}: {}", result.err);
         assert!(
             result.err.starts_with("error: "),
@@ -430,21 +357,18 @@ async fn usage_errors_exit_2_and_read_nothing() {
             result.err
         );
         assert_eq!(result.out, "", "{args:?}");
-        assert_eq!(reads.scans.load(Ordering::SeqCst), 0, "{args:?}");
-        assert_eq!(reads.secrets.load(Ordering::SeqCst), 0, "{args:?}");
+        assert_eq!(reads.store().listings(), 0, "{args:?}");
+        assert_eq!(reads.secret_reads.load(Ordering::SeqCst), 0, "{args:?}");
     }
 }
 
 #[tokio::test]
 async fn a_store_failure_exits_1_and_prints_no_listing() {
-    let reads = Arc::new(Reads {
-        fail: true,
-        ..Reads::default()
-    });
+    let reads = empty();
+    reads.store().refuse_listings(true);
     let result = admin(
         &["migration", "pending", "--table", "fitbridge-Table"],
-        reads.clone(),
-        reads.clone(),
+        &reads,
     )
     .await;
     assert_eq!(result.code, EXIT_REFUSED);
@@ -461,7 +385,7 @@ async fn a_store_failure_exits_1_and_prints_no_listing() {
 
 #[tokio::test]
 async fn a_missing_link_secret_exits_1_before_the_table_is_read() {
-    let reads = Arc::new(Reads::default());
+    let reads = empty();
     let result = admin(
         &[
             "migration",
@@ -473,8 +397,7 @@ async fn a_missing_link_secret_exits_1_before_the_table_is_read() {
             "--link-secret-id",
             "fitbridge/no-such-secret",
         ],
-        reads.clone(),
-        reads.clone(),
+        &reads,
     )
     .await;
     assert_eq!(result.code, EXIT_REFUSED, "{}", result.err);
@@ -484,14 +407,14 @@ async fn a_missing_link_secret_exits_1_before_the_table_is_read() {
         result.err
     );
     assert_eq!(result.out, "");
-    assert_eq!(reads.secrets.load(Ordering::SeqCst), 1);
-    assert_eq!(reads.scans.load(Ordering::SeqCst), 0);
+    assert_eq!(reads.secret_reads.load(Ordering::SeqCst), 1);
+    assert_eq!(reads.store().listings(), 0);
 }
 
 #[tokio::test]
 async fn the_store_reports_every_connection_of_a_provider_with_its_update_time() {
     let before = NOW - Duration::seconds(1);
-    let store = store().await;
+    let store = store().await.store().clone();
     let mut fitbit = store.connections_of(ProviderKind::Fitbit).await.unwrap();
     fitbit.sort_by(|a, b| a.user_id.cmp(&b.user_id));
     let users: Vec<&str> = fitbit.iter().map(|c| c.user_id.0.as_str()).collect();

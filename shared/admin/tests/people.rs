@@ -4,9 +4,7 @@
 //! deletes the tokens and flags the contact). The same commands against the local stack,
 //! through the built binary and the AWS SDK, are `tests/local_stack.rs`.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use fitbridge::clock::SetClock;
 use fitbridge::domain::Outcome;
@@ -19,19 +17,22 @@ use fitbridge::marketing::memory::MemoryMarketing;
 use fitbridge::ports::catalog::ProviderCatalog;
 use fitbridge::ports::clock::Clock;
 use fitbridge::ports::provider::{Provider, Served};
-use fitbridge::ports::queue::{MessageQueue, WorkQueue};
 use fitbridge::ports::store::{ConnectionStore, Ending, ImportLedger, ImportRecord, TokenStore};
 use fitbridge::provider::memory::{MemoryPerson, MemoryProvider};
 use fitbridge::provider::registry::Registry;
-use fitbridge::queue::memory::{MemoryMessageQueue, MemoryQueue};
+use fitbridge::queue::memory::MemoryQueue;
+use fitbridge::secret_store::MemorySecrets;
 use fitbridge::store::memory::MemoryStore;
 use fitbridge::use_cases::signals::SignalService;
 use fitbridge::use_cases::sync::{SyncService, Work};
 use fitbridge::use_cases::tokens::TokenService;
-use fitbridge::wiring::Table;
-use fitbridge_admin::{Backends, Context, EXIT_OK, EXIT_REFUSED, EXIT_USAGE};
+use fitbridge_admin::{EXIT_OK, EXIT_REFUSED, EXIT_USAGE};
 use serde_json::Value;
 use time::{Date, Duration, OffsetDateTime};
+
+use support::Surroundings;
+
+mod support;
 
 const KIND: ProviderKind = ProviderKind::Fitbit;
 const TABLE: &str = "fitbridge-Table";
@@ -42,55 +43,10 @@ const DLQ: &str =
 /// When the world's clock starts: 10:00 UTC, when UTC−12 is still on the day before.
 const START: OffsetDateTime = time::macros::datetime!(2026-11-25 10:00 UTC);
 
-/// The table and the queues, in memory; counts how often the commands reached for them.
-struct MemoryBackends {
-    store: Arc<MemoryStore>,
-    queues: Mutex<HashMap<String, Arc<MemoryQueue>>>,
-    messages: Mutex<HashMap<String, MemoryMessageQueue>>,
-    reached: AtomicUsize,
-}
-
-impl MemoryBackends {
-    fn queue(&self, url: &str) -> Arc<MemoryQueue> {
-        self.queues
-            .lock()
-            .unwrap()
-            .entry(url.to_owned())
-            .or_default()
-            .clone()
-    }
-
-    fn messages(&self, url: &str) -> MemoryMessageQueue {
-        self.messages
-            .lock()
-            .unwrap()
-            .entry(url.to_owned())
-            .or_default()
-            .clone()
-    }
-}
-
-impl Backends for MemoryBackends {
-    fn table(&self, _name: &str) -> Arc<dyn Table> {
-        self.reached.fetch_add(1, Ordering::SeqCst);
-        self.store.clone()
-    }
-
-    fn work_queue(&self, url: &str) -> Arc<dyn WorkQueue> {
-        self.reached.fetch_add(1, Ordering::SeqCst);
-        self.queue(url)
-    }
-
-    fn message_queue(&self, url: &str) -> Arc<dyn MessageQueue> {
-        self.reached.fetch_add(1, Ordering::SeqCst);
-        Arc::new(self.messages(url))
-    }
-}
-
 /// The backends, the provider and marketing system the worker talks to, and the worker.
 struct World {
     clock: Arc<SetClock>,
-    backends: Arc<MemoryBackends>,
+    backends: Arc<Surroundings>,
     provider: Arc<MemoryProvider>,
     marketing: Arc<MemoryMarketing>,
     worker: SyncService,
@@ -99,13 +55,8 @@ struct World {
 impl World {
     fn new() -> World {
         let clock = Arc::new(SetClock::new(START));
-        let backends = Arc::new(MemoryBackends {
-            store: Arc::new(MemoryStore::new(clock.clone())),
-            queues: Mutex::default(),
-            messages: Mutex::default(),
-            reached: AtomicUsize::default(),
-        });
-        let store = backends.store.clone();
+        let backends = Surroundings::new(MemorySecrets::new([]), clock.clone());
+        let store = backends.store().clone();
         let provider = Arc::new(MemoryProvider::new(KIND, clock.clone()));
         let marketing = Arc::new(MemoryMarketing::new());
         let providers: Served<dyn Provider> = [(KIND, provider.clone() as Arc<dyn Provider>)]
@@ -146,7 +97,7 @@ impl World {
     }
 
     fn store(&self) -> &MemoryStore {
-        &self.backends.store
+        self.backends.store()
     }
 
     fn now(&self) -> OffsetDateTime {
@@ -252,23 +203,10 @@ impl World {
     }
 
     async fn admin(&self, args: &[&str]) -> Ran {
-        let context = Context {
-            // No environment: nothing may come from the machine the test runs on.
-            env: Box::new(|_| None),
-            secrets: None,
-            polling: Default::default(),
-            clock: self.clock.clone(),
-        };
+        let context = self.backends.context(self.clock.clone());
         let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
         let (mut out, mut err) = (Vec::new(), Vec::new());
-        let code = fitbridge_admin::run_with_backends(
-            &args,
-            &context,
-            self.backends.clone(),
-            &mut out,
-            &mut err,
-        )
-        .await;
+        let code = fitbridge_admin::run(&args, &context, &mut out, &mut err).await;
         Ran {
             code,
             out: String::from_utf8(out).unwrap(),
@@ -692,7 +630,7 @@ async fn usage_errors_reach_neither_the_table_nor_a_queue() {
         assert_eq!(result.code, EXIT_USAGE, "{args:?}: {}", result.err);
         assert!(result.err.starts_with("error: "), "{}", result.err);
         assert_eq!(result.out, "");
-        assert_eq!(world.backends.reached.load(Ordering::SeqCst), 0, "{args:?}");
+        assert_eq!(world.backends.reached(), 0, "{args:?}");
     }
     assert!(world.queued().is_empty());
 }

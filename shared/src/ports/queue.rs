@@ -51,39 +51,3 @@ pub trait Redelivery: Send + Sync {
         delay: std::time::Duration,
     ) -> Result<(), QueueError>;
 }
-
-/// A message taken off a queue to be moved to another: its body as it was sent, and what
-/// deletes or releases it while it is held.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TakenMessage {
-    /// The queue's id of the message (it keeps it when it is moved to a dead-letter queue).
-    pub id: String,
-    pub body: String,
-    /// Valid while the message is held.
-    pub receipt: String,
-    /// A FIFO queue's message group.
-    pub group: Option<String>,
-}
-
-/// Port: a queue whose messages an operator moves by hand (a dead-letter queue redriven
-/// to its source queue). Messages are moved as they are, whatever they hold.
-#[async_trait]
-pub trait MessageQueue: Send + Sync {
-    /// Takes up to `max` (at most 10) messages, each hidden from every other consumer for
-    /// `hold`. Empty: no message is visible now.
-    async fn take(
-        &self,
-        max: usize,
-        hold: std::time::Duration,
-    ) -> Result<Vec<TakenMessage>, QueueError>;
-
-    /// Sends a copy of a message taken from another queue: the same body (in a FIFO queue,
-    /// in the same group). `Ok` only once the queue has it, with the copy's id.
-    async fn put_copy(&self, message: &TakenMessage) -> Result<String, QueueError>;
-
-    /// Deletes a message this queue handed out.
-    async fn delete(&self, message: &TakenMessage) -> Result<(), QueueError>;
-
-    /// Makes a message this queue handed out visible again at once.
-    async fn release(&self, message: &TakenMessage) -> Result<(), QueueError>;
-}

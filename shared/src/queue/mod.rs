@@ -1,5 +1,4 @@
 //! The queue adapters: the queue ports ([`crate::ports::queue`]) over SQS, and in memory.
 
 pub mod memory;
-pub mod redrive;
 pub mod sqs;

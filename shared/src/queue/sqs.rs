@@ -4,15 +4,13 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_sqs::error::DisplayErrorContext;
-use aws_sdk_sqs::types::{MessageSystemAttributeName, SendMessageBatchRequestEntry};
+use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use aws_sdk_sqs::Client;
 use futures_util::stream::{self, StreamExt};
 use sha2::{Digest, Sha256};
 
 use crate::domain::WorkItem;
-use crate::ports::queue::{
-    MessageQueue, QueueError, Redelivery, RetryQueue, RetryRequest, TakenMessage, WorkQueue,
-};
+use crate::ports::queue::{QueueError, Redelivery, RetryQueue, RetryRequest, WorkQueue};
 
 /// SendMessageBatch takes at most 10 entries.
 const BATCH: usize = 10;
@@ -66,12 +64,6 @@ impl SqsQueue {
         }
         Ok(pending.len())
     }
-}
-
-fn unavailable<E: std::error::Error + 'static, R: std::fmt::Debug>(
-    e: aws_sdk_sqs::error::SdkError<E, R>,
-) -> QueueError {
-    QueueError::Unavailable(DisplayErrorContext(e).to_string())
 }
 
 fn body(item: &impl serde::Serialize) -> String {
@@ -167,89 +159,5 @@ impl Redelivery for SqsQueue {
             .await
             .map_err(|e| QueueError::Unavailable(DisplayErrorContext(e).to_string()))?;
         Ok(())
-    }
-}
-
-/// How long a take waits for a message when none is visible: long polling asks every
-/// server, so an empty answer means an empty queue (short polling samples a few).
-const TAKE_WAIT_SECS: i32 = 1;
-
-fn sha256_hex(data: &[u8]) -> String {
-    Sha256::digest(data)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-#[async_trait]
-impl MessageQueue for SqsQueue {
-    async fn take(&self, max: usize, hold: Duration) -> Result<Vec<TakenMessage>, QueueError> {
-        let out = self
-            .client
-            .receive_message()
-            .queue_url(&self.url)
-            .max_number_of_messages(max.clamp(1, BATCH) as i32)
-            .visibility_timeout(hold.as_secs().min(43_200) as i32)
-            .wait_time_seconds(TAKE_WAIT_SECS)
-            .message_system_attribute_names(MessageSystemAttributeName::MessageGroupId)
-            .send()
-            .await
-            .map_err(unavailable)?;
-        Ok(out
-            .messages
-            .unwrap_or_default()
-            .into_iter()
-            .filter_map(|m| {
-                Some(TakenMessage {
-                    group: m
-                        .attributes
-                        .as_ref()
-                        .and_then(|a| a.get(&MessageSystemAttributeName::MessageGroupId))
-                        .cloned(),
-                    id: m.message_id?,
-                    body: m.body.unwrap_or_default(),
-                    receipt: m.receipt_handle?,
-                })
-            })
-            .collect())
-    }
-
-    async fn put_copy(&self, message: &TakenMessage) -> Result<String, QueueError> {
-        let mut send = self
-            .client
-            .send_message()
-            .queue_url(&self.url)
-            .message_body(&message.body);
-        // FIFO queue names end in `.fifo`.
-        if self.url.ends_with(".fifo") {
-            let group = message.group.as_deref().ok_or_else(|| {
-                QueueError::Unavailable(
-                    "a FIFO queue needs a message group, and the message has none".into(),
-                )
-            })?;
-            // Unique to this take of the message: the SDK's own retries of this send are
-            // one message, while a later run's copy (of a message whose delete failed, or
-            // that came back) is never taken for a duplicate and dropped.
-            send = send
-                .message_group_id(group)
-                .message_deduplication_id(sha256_hex(message.receipt.as_bytes()));
-        }
-        let out = send.send().await.map_err(unavailable)?;
-        Ok(out.message_id.unwrap_or_default())
-    }
-
-    async fn delete(&self, message: &TakenMessage) -> Result<(), QueueError> {
-        self.client
-            .delete_message()
-            .queue_url(&self.url)
-            .receipt_handle(&message.receipt)
-            .send()
-            .await
-            .map_err(unavailable)?;
-        Ok(())
-    }
-
-    async fn release(&self, message: &TakenMessage) -> Result<(), QueueError> {
-        self.redeliver_after(&message.receipt, Duration::ZERO).await
     }
 }

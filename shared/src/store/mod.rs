@@ -3,5 +3,5 @@
 //! use-case tests.
 
 pub mod dynamodb;
-mod dynamodb_signals;
+
 pub mod memory;

@@ -51,46 +51,49 @@ pub fn http_client() -> reqwest::Client {
 }
 
 /// The production ports: Secrets Manager, DynamoDB, SQS.
-pub struct AwsPorts<'a> {
-    pub config: &'a SdkConfig,
+pub struct AwsPorts {
+    pub config: SdkConfig,
     pub clock: SharedClock,
 }
 
-impl<'a> AwsPorts<'a> {
+impl AwsPorts {
     /// AWS on the machine's clock: the functions.
-    pub fn new(config: &'a SdkConfig) -> Self {
+    pub fn new(config: &SdkConfig) -> Self {
         AwsPorts::with_clock(config, Arc::new(SystemClock))
     }
 
     /// AWS on a clock of the caller's (tests against the emulator on a set date).
-    pub fn with_clock(config: &'a SdkConfig, clock: SharedClock) -> Self {
-        AwsPorts { config, clock }
+    pub fn with_clock(config: &SdkConfig, clock: SharedClock) -> Self {
+        AwsPorts {
+            config: config.clone(),
+            clock,
+        }
     }
 }
 
-impl Ports for AwsPorts<'_> {
+impl Ports for AwsPorts {
     fn secrets(&self) -> Arc<SecretCache> {
         Arc::new(SecretCache::new(Arc::new(SecretsManagerSource::new(
-            aws_sdk_secretsmanager::Client::new(self.config),
+            aws_sdk_secretsmanager::Client::new(&self.config),
         ))))
     }
 
     fn table(&self, name: &str) -> Arc<dyn Table> {
         Arc::new(DynamoStore::new(
-            aws_sdk_dynamodb::Client::new(self.config),
+            aws_sdk_dynamodb::Client::new(&self.config),
             name,
             self.clock(),
         ))
     }
 
     fn queue(&self, url: &str) -> Arc<dyn Queue> {
-        Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(self.config), url))
+        Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&self.config), url))
     }
 
     fn events(&self, bus: Option<&str>) -> Arc<dyn SignalEvents> {
         match bus {
             Some(bus) => Arc::new(EventBridgeEvents::new(
-                aws_sdk_eventbridge::Client::new(self.config),
+                aws_sdk_eventbridge::Client::new(&self.config),
                 bus,
             )),
             None => Arc::new(NoEvents),

@@ -1,5 +1,6 @@
 //! In-memory ports: the same graph as production on the in-memory adapters of every port,
 //! for tests, benchmarks and simulations that run without AWS.
+//! (Secrets come from a [`crate::secret_store::MemorySecrets`] or any other source.)
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -8,9 +9,10 @@ use super::{Ports, Queue, Table};
 use crate::clock::SetClock;
 use crate::events::{MemoryEvents, NoEvents};
 use crate::ports::clock::SharedClock;
+use crate::ports::secrets::SecretSource;
 use crate::ports::signals::SignalEvents;
 use crate::queue::memory::MemoryQueue;
-use crate::secret_store::{MemorySecrets, SecretCache};
+use crate::secret_store::SecretCache;
 use crate::store::memory::MemoryStore;
 
 /// In-memory ports: one table, queues by URL, secrets from a map, a clock set by the test.
@@ -24,9 +26,10 @@ pub struct MemoryPorts {
 }
 
 impl MemoryPorts {
-    pub fn new(secrets: MemorySecrets, clock: Arc<SetClock>) -> MemoryPorts {
+    /// Empty ports whose secrets come from `secrets`.
+    pub fn new(secrets: Arc<dyn SecretSource>, clock: Arc<SetClock>) -> MemoryPorts {
         MemoryPorts {
-            secrets: Arc::new(SecretCache::new(Arc::new(secrets))),
+            secrets: Arc::new(SecretCache::new(secrets)),
             store: Arc::new(MemoryStore::new(clock.clone())),
             queues: Mutex::default(),
             events: Arc::default(),

@@ -336,3 +336,26 @@ fn use_cases_never_name_an_aws_crate() {
         .collect();
     assert!(offences.is_empty(), "{}", offences.join("\n"));
 }
+
+#[test]
+fn operator_only_code_lives_in_the_admin_crate() {
+    // Subscriber management, the DLQ redrive and the directory backfill: the admin CLI
+    // runs them, so no function's binary carries them.
+    let mut files = Vec::new();
+    rust_files(&src(), &mut files);
+    let mut offences = Vec::new();
+    for file in &files {
+        let code = code(&std::fs::read_to_string(file).unwrap());
+        for operator_only in [
+            "ProjectSubscribers",
+            "fn redrive",
+            "fn backfill_directory",
+            "MessageQueue",
+        ] {
+            if code.contains(operator_only) {
+                offences.push(format!("{}: {operator_only}", file.display()));
+            }
+        }
+    }
+    assert!(offences.is_empty(), "{}", offences.join("\n"));
+}

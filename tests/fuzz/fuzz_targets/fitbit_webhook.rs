@@ -17,9 +17,9 @@ use std::collections::HashSet;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
+use fitbridge::domain::Secret;
 use fitbridge::domain::{ProviderKind, Task, WorkItem};
 use fitbridge::provider::fitbit::webhook::{parse, signature_is_valid};
-use fitbridge::domain::Secret;
 use fitbridge_fuzz::split_line;
 use hmac::{Hmac, Mac};
 use libfuzzer_sys::fuzz_target;

@@ -24,7 +24,9 @@ use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use base64::engine::DecodePaddingMode;
 use base64::Engine;
 use fitbridge::provider::google_health::keyset::Keyset;
-use fitbridge::provider::google_health::signature::{verify_header, MalformedHeader, SignatureError};
+use fitbridge::provider::google_health::signature::{
+    verify_header, MalformedHeader, SignatureError,
+};
 use fitbridge_fuzz::{split_line, test_key_point, test_keyset_json, SIGNED, TEST_KEY_IDS};
 use libfuzzer_sys::fuzz_target;
 

@@ -24,22 +24,19 @@
 
 use std::sync::{Arc, LazyLock};
 
-use fitbridge::inbound::oauth::{callback_params, handle, link_params, BROWSER_COOKIE};
-use fitbridge::config::ConnectSettings;
 use fitbridge::clock::SetClock;
-use fitbridge::ports::clock::SharedClock;
-use fitbridge::use_cases::connect::ConnectService;
-use fitbridge::connect_link;
-use fitbridge::domain::link::LinkParams;
-use fitbridge::domain::{ProviderKind, ProviderUserId};
-use fitbridge::domain::mapping::Mappings;
+use fitbridge::domain::link::{self as connect_link, LinkParams};
+use fitbridge::domain::{ProviderKind, ProviderUserId, Secret};
+use fitbridge::inbound::oauth::{callback_params, handle, link_params, BROWSER_COOKIE};
 use fitbridge::marketing::memory::MemoryMarketing;
-use fitbridge::provider::memory::{MemoryPerson, MemoryProvider};
+use fitbridge::ports::clock::SharedClock;
 use fitbridge::ports::provider::{Provider, Providers};
-use fitbridge::domain::Secret;
-use fitbridge::secret_store::{MemorySecrets, SecretCache};
-use fitbridge::store::memory::MemoryStore;
 use fitbridge::ports::store::ConnectionStore;
+use fitbridge::provider::memory::{MemoryPerson, MemoryProvider};
+use fitbridge::provider::registry;
+use fitbridge::secret_store::{CachedLinkKeys, MemorySecrets, SecretCache};
+use fitbridge::store::memory::MemoryStore;
+use fitbridge::use_cases::connect::{ConnectService, ConnectSettings};
 use fitbridge_fuzz::nul_fields;
 use lambda_http::{Body, Request, Response};
 use libfuzzer_sys::fuzz_target;
@@ -86,15 +83,18 @@ fn world() -> World {
         attempts: store.clone(),
         connections: store.clone(),
         marketing: Arc::new(MemoryMarketing::new()),
-        secrets,
+        link_keys: Arc::new(CachedLinkKeys {
+            cache: secrets,
+            secret_id: "link".into(),
+        }),
         settings: ConnectSettings {
             public_base_url: None,
-            link_secret_id: "link".into(),
             // The callback alone: no queue is wired, so nothing would be queued anyway.
             backfill_days: 0,
         },
-        mappings: fitbridge::provider::registry::default_mappings(),
+        mappings: registry::default_mappings(),
         resume: None,
+        catalog: registry::catalog(),
         clock,
     };
     World {

@@ -290,13 +290,10 @@ impl Deployed {
         ]
         .map(str::to_owned)
         .to_vec();
-        let context = fitbridge_admin::Context::from_process();
-        let backends = std::sync::Arc::new(fitbridge_admin::AwsBackends::from_config(
-            &crate::aws_config(&self.stack).await,
-        ));
+        let context =
+            fitbridge_admin::Context::from_process().on_aws(&crate::aws_config(&self.stack).await);
         let (mut out, mut err) = (Vec::new(), Vec::new());
-        let code =
-            fitbridge_admin::run_with_backends(&args, &context, backends, &mut out, &mut err).await;
+        let code = fitbridge_admin::run(&args, &context, &mut out, &mut err).await;
         assert_eq!(
             code,
             fitbridge_admin::EXIT_OK,
@@ -320,14 +317,7 @@ impl Deployed {
         let gateway = self.stack["gatewayUrl"].as_str().expect("gatewayUrl");
         let endpoint = format!("{gateway}/webhooks/google-health");
         let aws = crate::aws_config(&self.stack).await;
-        let context = fitbridge_admin::Context {
-            secrets: Some(std::sync::Arc::new(
-                fitbridge::secret_store::SecretsManagerSource::new(
-                    aws_sdk_secretsmanager::Client::new(&aws),
-                ),
-            )),
-            ..fitbridge_admin::Context::from_process()
-        };
+        let context = fitbridge_admin::Context::from_process().on_aws(&aws);
         let run = |action: &'static str| {
             let args: Vec<String> = [
                 "google-health",

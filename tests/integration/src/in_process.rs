@@ -198,7 +198,7 @@ impl World {
         let clock = Arc::new(SetClock::new(at));
 
         let ports = MemoryPorts::new(
-            MemorySecrets::new([
+            Arc::new(MemorySecrets::new([
                 (
                     "fitbit",
                     json!({"client_id": fitbit_client_id, "client_secret": issued.fitbit_client_secret,
@@ -215,7 +215,7 @@ impl World {
                     json!({"username": "FITBRIDGE_COMM", "password": issued.sap_password}),
                 ),
                 ("link", json!({"key": issued.link_key})),
-            ]),
+            ])),
             clock,
         );
         let base = Url::parse(&sandbox.base_url).unwrap();

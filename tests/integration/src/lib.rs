@@ -424,7 +424,7 @@ impl TestEnv {
     }
 
     /// The AWS ports of this environment: the emulator, on its clock.
-    pub fn ports(&self) -> AwsPorts<'_> {
+    pub fn ports(&self) -> AwsPorts {
         AwsPorts::with_clock(&self.aws, self.clock.clone())
     }
 

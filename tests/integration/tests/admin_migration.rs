@@ -17,7 +17,6 @@ use fitbridge::domain::{
 use fitbridge::ports::catalog::ProviderCatalog;
 use fitbridge::ports::store::{ConnectionDirectory, ConnectionStore, TokenStore};
 use fitbridge::provider::registry::Registry;
-use fitbridge::secret_store::SecretsManagerSource;
 use fitbridge_admin::{Context, EXIT_OK};
 use fitbridge_integration::{
     body_text, random_health_user_id, random_user_id, TestEnv, PUBLIC_BASE_URL,
@@ -68,22 +67,15 @@ async fn store_connection(
 
 /// Runs `fitbridge-admin migration pending <args>` against this env's table and secrets.
 async fn pending(env: &TestEnv, args: &[&str]) -> String {
-    let context = Context {
-        secrets: Some(Arc::new(SecretsManagerSource::new(
-            aws_sdk_secretsmanager::Client::new(&env.aws),
-        ))),
-        ..Context::from_process()
-    };
-    let directory = Arc::new(env.store.clone());
+    let mut context = Context::from_process();
+    context.ports = Some(Arc::new(env.ports()));
     let args: Vec<String> = ["migration", "pending", "--table", &env.settings.table_name]
         .iter()
         .chain(args)
         .map(|a| a.to_string())
         .collect();
     let (mut out, mut err) = (Vec::new(), Vec::new());
-    let code =
-        fitbridge_admin::run_with_directory(&args, &context, Some(directory), &mut out, &mut err)
-            .await;
+    let code = fitbridge_admin::run(&args, &context, &mut out, &mut err).await;
     let (out, err) = (
         String::from_utf8(out).unwrap(),
         String::from_utf8(err).unwrap(),

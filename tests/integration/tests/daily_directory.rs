@@ -27,7 +27,8 @@ use fitbridge::ports::clock::Clock;
 use fitbridge::ports::store::{
     ConnectionDirectory, ConnectionStore, Ending, Revocation, TokenStore,
 };
-use fitbridge::store::dynamodb::{DynamoStore, DIRECTORY_INDEX};
+use fitbridge::store::dynamodb::keys::DIRECTORY_INDEX;
+use fitbridge::store::dynamodb::DynamoStore;
 use fitbridge::use_cases::daily::DailyService;
 use fitbridge_integration::aws_meter::Meter;
 use fitbridge_integration::memory::CountingQueue;
@@ -385,7 +386,9 @@ async fn the_backfill_indexes_connections_written_before_the_index() {
     // The daily job's status filter already skips the parked one.
     assert_eq!(directory(&store, 2).await, HashSet::from([current.clone()]));
 
-    let done = store.backfill_directory().await.unwrap();
+    let done = fitbridge_admin::directory::backfill(&ddb, &table, Some(4))
+        .await
+        .unwrap();
     assert_eq!(
         (done.added, done.removed, done.changed_meanwhile),
         (2, 1, 0)
@@ -404,7 +407,9 @@ async fn the_backfill_indexes_connections_written_before_the_index() {
         .unwrap();
     assert!(!raw.item().unwrap().contains_key("directory_key"));
 
-    let again = store.backfill_directory().await.unwrap();
+    let again = fitbridge_admin::directory::backfill(&ddb, &table, Some(4))
+        .await
+        .unwrap();
     assert_eq!(
         (again.added, again.removed, again.changed_meanwhile),
         (0, 0, 0)

@@ -208,12 +208,16 @@ async fn admin(
         "GOOGLE_HEALTH_API_BASE_URL".into(),
         sandbox.base_url.clone(),
     );
-    let context = Context {
-        env: Box::new(move |name| vars.get(name).cloned()),
-        secrets,
-        polling: Default::default(),
-        clock: fitbridge_integration::stack_clock(),
-    };
+    let mut context = Context::new(Box::new(move |name| vars.get(name).cloned()));
+    if let Some(secrets) = secrets {
+        // The secrets given; the rest of the ports unused by the subscriber commands.
+        let clock = Arc::new(fitbridge::clock::SetClock::new(
+            fitbridge_integration::in_process::START,
+        ));
+        context.ports = Some(Arc::new(fitbridge::wiring::MemoryPorts::new(
+            secrets, clock,
+        )));
+    }
     let args: Vec<String> = ["google-health", "subscriber"]
         .iter()
         .chain(args)

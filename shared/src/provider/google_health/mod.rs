@@ -40,7 +40,6 @@ mod model;
 pub mod scopes;
 mod settings;
 pub mod signature;
-pub mod subscribers;
 pub mod webhook;
 
 pub use api::REQUESTS_PER_PERSON_PER_MINUTE;

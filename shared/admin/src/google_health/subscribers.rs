@@ -42,7 +42,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use url::Url;
 
-use crate::domain::Secret;
+use fitbridge::domain::Secret;
 
 /// The OAuth scope the subscriber methods require.
 pub const SCOPE: &str = "https://www.googleapis.com/auth/cloud-platform";

@@ -16,7 +16,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use crate::ports::queue::{MessageQueue, TakenMessage};
+use super::queues::{MessageQueue, TakenMessage};
 
 /// How long a taken message stays hidden: a released one (or one whose release failed)
 /// is visible again after this at the latest.
@@ -147,8 +147,8 @@ async fn release(queue: &dyn MessageQueue, messages: &[TakenMessage]) {
 
 #[cfg(test)]
 mod tests {
+    use super::super::queues::MemoryMessageQueue;
     use super::*;
-    use crate::queue::memory::MemoryMessageQueue;
 
     fn filled(n: usize) -> MemoryMessageQueue {
         let queue = MemoryMessageQueue::new();

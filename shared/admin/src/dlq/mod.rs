@@ -1,5 +1,5 @@
 //! `dlq redrive`: a dead-letter queue's messages back to its source queue, through the
-//! queue layer's [`fitbridge::queue::redrive`] (which never loses a message).
+//! [`redrive`] (which never loses a message).
 //!
 //! Output: with `--dry-run`, one line per message (its id and what it asks for, never its
 //! whole body), then `N messages would be moved`; otherwise `moved N messages`. A run that
@@ -7,10 +7,13 @@
 
 use fitbridge::domain::{Task, WorkItem};
 use fitbridge::ports::queue::RetryRequest;
-use fitbridge::queue::redrive;
 
-use crate::args::RedriveOptions;
-use crate::{refused, Backends, Failure};
+use crate::cli::RedriveOptions;
+use crate::{refused, Failure};
+use queues::MessageQueues;
+
+pub mod queues;
+pub mod redrive;
 
 /// What a message asks for, in a few words: the work item (or retry request) it holds,
 /// or only its size when it holds neither.
@@ -50,10 +53,10 @@ fn messages(n: usize) -> &'static str {
 /// Runs `dlq redrive`.
 pub(crate) async fn redrive(
     options: &RedriveOptions,
-    backends: &dyn Backends,
+    queues: &dyn MessageQueues,
 ) -> Result<String, Failure> {
-    let from = backends.message_queue(&options.from_queue_url);
-    let to = backends.message_queue(&options.to_queue_url);
+    let from = queues.message_queue(&options.from_queue_url);
+    let to = queues.message_queue(&options.to_queue_url);
     let report = redrive::redrive(&*from, &*to, options.max, options.dry_run).await;
     let mut text = String::new();
     if options.dry_run {

@@ -29,8 +29,8 @@
 
 use std::path::Path;
 
+use crate::google_health::subscribers::SCOPE;
 use fitbridge::domain::Secret;
-use fitbridge::provider::google_health::subscribers::SCOPE;
 use gcp_auth::{CustomServiceAccount, TokenProvider};
 use serde::Deserialize;
 

@@ -1,20 +1,291 @@
-//! The command line, parsed by hand: a few flags do not earn a parser crate in a
-//! workspace whose clean build is already long.
+//! The command line, parsed by clap (derive) into one [`Command`] per invocation.
 //!
-//! `--flag value` and `--flag=value` both work; a flag given twice, a flag the command
-//! does not use, or an unknown word is a usage error rather than ignored, so a typo never
-//! manages the wrong thing. Everything that can be checked without the network is checked
-//! here (provider names, URLs, numbers, dates), so a usage error never reaches Google,
-//! Secrets Manager, the table or a queue.
+//! A flag given twice, a flag the command does not take, or an unknown word is a usage
+//! error rather than ignored, so a typo never manages the wrong thing. Everything that can
+//! be checked without the network is checked here (provider names, URLs, numbers, dates,
+//! and what the flags mean together), so a usage error never reaches Google, Secrets
+//! Manager, the table or a queue.
 
 use std::path::PathBuf;
 
+use clap::{Args, Parser, Subcommand};
 use fitbridge::domain::work::iso_date;
 use fitbridge::domain::{ConnectionStatus, ProviderKind, ProviderUserId};
 use fitbridge::ports::catalog::ProviderCatalog;
 use fitbridge::provider::registry::Registry;
 use time::Date;
 use url::Url;
+
+/// The top-level usage lines: what `--help` shows first.
+const USAGE_LINES: &str = "\
+fitbridge-admin google-health subscriber <ACTION> [OPTIONS]
+       fitbridge-admin migration pending --table NAME [MIGRATION OPTIONS]
+       fitbridge-admin people list --table NAME [--provider P] [--status S] [--json]
+       fitbridge-admin people backfill --table NAME --work-queue-url URL --provider P --user ID --from YYYY-MM-DD --to YYYY-MM-DD
+       fitbridge-admin people disconnect --table NAME --work-queue-url URL --provider P --user ID
+       fitbridge-admin dlq redrive --from-queue-url URL --to-queue-url URL [--max N] [--dry-run]
+       fitbridge-admin directory backfill --table NAME";
+
+const AFTER_HELP: &str = "\
+Secrets Manager, DynamoDB and SQS are reached with the AWS SDK's default configuration
+(AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL, ...), as the functions do.
+
+Exit codes:
+  0  done
+  1  Google (or its token endpoint), Secrets Manager, the table or a queue refused or
+     failed, or the person is not in a state for the command (not connected, parked)
+  2  usage: wrong arguments or local input (key file, authorization, a day in the
+     person's future); nothing was changed
+
+`fitbridge-admin <command> --help` tells each command's options.";
+
+/// fitbridge-admin: manage fitbridge's Google Health webhook subscriber; list the people
+/// still to migrate off the legacy Fitbit Web API; list, backfill and disconnect people;
+/// move a dead-letter queue back to its source queue; fill the daily job's directory index
+#[derive(Debug, Parser)]
+#[command(
+    name = "fitbridge-admin",
+    override_usage = USAGE_LINES,
+    after_help = AFTER_HELP,
+    disable_help_subcommand = true,
+    disable_version_flag = true,
+    subcommand_required = true,
+    arg_required_else_help = false
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Top,
+}
+
+#[derive(Debug, Subcommand)]
+enum Top {
+    /// Google Health's webhook subscriber (one per Google Cloud project)
+    #[command(name = "google-health", subcommand, arg_required_else_help = false)]
+    GoogleHealth(GoogleHealth),
+    /// The people still to migrate off the legacy provider
+    #[command(subcommand, arg_required_else_help = false)]
+    Migration(Migration),
+    /// The people: list them, backfill a person's days, disconnect a person
+    #[command(subcommand, arg_required_else_help = false)]
+    People(People),
+    /// Dead-letter queues
+    #[command(subcommand, arg_required_else_help = false)]
+    Dlq(Dlq),
+    /// The daily job's directory index
+    #[command(subcommand, arg_required_else_help = false)]
+    Directory(Directory),
+}
+
+#[derive(Debug, Subcommand)]
+enum GoogleHealth {
+    /// The project's subscriber: AUTOMATIC subscriptions for everyone who consents
+    #[command(subcommand, arg_required_else_help = false)]
+    Subscriber(SubscriberAction),
+}
+
+#[derive(Debug, Subcommand)]
+enum SubscriberAction {
+    /// Register the subscriber. Google verifies the endpoint (two probes) before it answers
+    Create(ChangeArgs),
+    /// One line per subscriber of the project
+    List(KeyArgs),
+    /// Change the endpoint, the authorization and/or the data types (a new endpoint or
+    /// authorization is verified again)
+    Patch(ChangeArgs),
+    /// Remove the subscriber; notifications stop
+    Delete(DeleteArgs),
+}
+
+/// Who calls Google, and where.
+#[derive(Debug, Args)]
+struct KeyArgs {
+    /// Service-account JSON key [default: $GOOGLE_APPLICATION_CREDENTIALS]
+    #[arg(long, value_name = "PATH", value_parser = non_empty)]
+    key_file: Option<String>,
+    /// Google Cloud project id or number [default: the key's project_id]
+    #[arg(long, value_name = "ID", value_parser = non_empty)]
+    project: Option<String>,
+    /// [default: $GOOGLE_HEALTH_API_BASE_URL or https://health.googleapis.com]
+    #[arg(long, value_name = "URL", value_parser = non_empty)]
+    api_base_url: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct ChangeArgs {
+    #[command(flatten)]
+    key: KeyArgs,
+    /// [default: fitbridge]
+    #[arg(long, value_name = "ID", value_parser = non_empty)]
+    subscriber_id: Option<String>,
+    /// The GoogleHealthWebhookUrl stack output
+    #[arg(long, value_name = "URL", value_parser = non_empty)]
+    endpoint: Option<String>,
+    /// Comma-separated data types [create's default:
+    /// steps,distance,total-calories,active-zone-minutes,sleep,weight]
+    #[arg(long, value_name = "LIST", value_parser = non_empty)]
+    data_types: Option<String>,
+    /// Secrets Manager id of the Google Health secret (the GoogleHealthSecretId); its
+    /// webhook_authorization is registered
+    #[arg(long, value_name = "ID", value_parser = non_empty)]
+    secret_id: Option<String>,
+    /// Take the authorization (scheme included) from $VAR instead
+    #[arg(long, value_name = "VAR", value_parser = non_empty)]
+    authorization_env: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct DeleteArgs {
+    #[command(flatten)]
+    key: KeyArgs,
+    /// [default: fitbridge]
+    #[arg(long, value_name = "ID", value_parser = non_empty)]
+    subscriber_id: Option<String>,
+    /// Also delete manual subscriptions
+    #[arg(long)]
+    force: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum Migration {
+    /// Every connection still stored under the legacy provider, one line each, sorted:
+    /// `fitbit/<user id> status=<status> contact=<origin>/<id> ref=<customer ref or ->`,
+    /// then `N people to migrate (by status: ...)`. It only reads, and never the tokens.
+    ///
+    /// A person without a customer ref gets the plain link=<URL>/connect/google-health:
+    /// the migration finds them through Google's legacyUserId all the same and keeps their
+    /// contact; the ref only ties the contact to the company's own customer record, and
+    /// only a link the company signed can carry it.
+    Pending(PendingArgs),
+}
+
+#[derive(Debug, Args)]
+struct PendingArgs {
+    /// The connections table (the TableName stack output)
+    #[arg(long, value_name = "NAME", value_parser = non_empty)]
+    table: Option<String>,
+    /// The legacy provider [default: fitbit]
+    #[arg(long, value_name = "PROVIDER", value_parser = provider)]
+    from: Option<ProviderKind>,
+    /// Its successor [default: google-health]
+    #[arg(long, value_name = "PROVIDER", value_parser = provider)]
+    to: Option<ProviderKind>,
+    /// With --link-secret-id, add to each line the connect link to send the person (the
+    /// PublicBaseUrl stack output)
+    #[arg(long, value_name = "URL", value_parser = public_base_url)]
+    public_base_url: Option<Url>,
+    /// Secrets Manager id of the connect-link key (the ConnectLinkSecretArn stack output);
+    /// links are signed with it for the successor provider
+    #[arg(long, value_name = "ID", value_parser = non_empty)]
+    link_secret_id: Option<String>,
+    /// How long signed links stay valid, 1 to 90 [default: 14]
+    #[arg(long, value_name = "N", value_parser = link_days, allow_negative_numbers = true)]
+    link_days: Option<u32>,
+}
+
+#[derive(Debug, Subcommand)]
+enum People {
+    /// Every connection (or a provider's, or those in one status), one line each, sorted,
+    /// then `N people (by status: ...)`; with --json, a JSON array instead. It reads the
+    /// table (one scan per provider, one ledger read per person), never the tokens.
+    List(ListArgs),
+    /// Queues one sync work item per day from --from to --to, each for every collection
+    /// the person granted, as the daily job does for yesterday. The worker imports them; a
+    /// day already in SAP with the same values is not written again. Only for a connected,
+    /// active person; at most 90 days, none after today (UTC, and in the person's time
+    /// zone).
+    Backfill(BackfillArgs),
+    /// Queues a revocation for a connected person (whatever their status). The worker
+    /// completes it as it does a revocation by the provider: it removes the
+    /// subscriptions, revokes the grant at the provider, deletes the tokens and flags the
+    /// contact in SAP with a disconnect interaction.
+    Disconnect(PersonArgs),
+}
+
+#[derive(Debug, Args)]
+struct ListArgs {
+    /// The connections table (the TableName stack output)
+    #[arg(long, value_name = "NAME", value_parser = non_empty)]
+    table: Option<String>,
+    /// Only this provider's people
+    #[arg(long, value_name = "PROVIDER", value_parser = provider)]
+    provider: Option<ProviderKind>,
+    /// Only people in this status: active, needs_reconsent, provider_gone
+    #[arg(long, value_name = "STATUS", value_parser = status)]
+    status: Option<ConnectionStatus>,
+    /// A JSON array of people
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+struct PersonArgs {
+    /// The connections table (the TableName stack output)
+    #[arg(long, value_name = "NAME", value_parser = non_empty)]
+    table: Option<String>,
+    /// The work queue (the WorkQueueUrl stack output)
+    #[arg(long, value_name = "URL", value_parser = queue_url)]
+    work_queue_url: Option<String>,
+    /// The person's provider
+    #[arg(long, value_name = "PROVIDER", value_parser = provider)]
+    provider: Option<ProviderKind>,
+    /// The person's id at the provider (as people list shows it)
+    #[arg(long, value_name = "ID", value_parser = user_id)]
+    user: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct BackfillArgs {
+    #[command(flatten)]
+    person: PersonArgs,
+    /// The first day, YYYY-MM-DD
+    #[arg(long, value_name = "DAY", value_parser = date)]
+    from: Option<Date>,
+    /// The last day, YYYY-MM-DD
+    #[arg(long, value_name = "DAY", value_parser = date)]
+    to: Option<Date>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Dlq {
+    /// Moves each message of a dead-letter queue to its source queue: the same body (in a
+    /// FIFO queue, the same group); a message is deleted from the dead-letter queue only
+    /// after its copy was accepted. A refused copy, a failed delete or a message that comes
+    /// back during the run stops it (exit 1, with what was moved).
+    Redrive(RedriveArgs),
+}
+
+#[derive(Debug, Args)]
+struct RedriveArgs {
+    /// The dead-letter queue (WorkDeadLetterQueueUrl, or RetryDeadLetterQueueUrl)
+    #[arg(long, value_name = "URL", value_parser = queue_url)]
+    from_queue_url: Option<String>,
+    /// Its source queue (WorkQueueUrl, or RetryQueueUrl)
+    #[arg(long, value_name = "URL", value_parser = queue_url)]
+    to_queue_url: Option<String>,
+    /// Move at most N messages
+    #[arg(long, value_name = "N", value_parser = max_messages, allow_negative_numbers = true)]
+    max: Option<usize>,
+    /// List the messages (one line each) and move none
+    #[arg(long)]
+    dry_run: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum Directory {
+    /// Once, after upgrading a stack whose table predates the daily job's Directory index:
+    /// gives every active connection its directory_key and removes it from any connection
+    /// that is not active. It scans the whole table once; running it again changes
+    /// nothing. Prints `directory backfill: scanned=N added=N removed=N
+    /// changed_meanwhile=N`.
+    Backfill(TableArgs),
+}
+
+#[derive(Debug, Args)]
+struct TableArgs {
+    /// The connections table (the TableName stack output)
+    #[arg(long, value_name = "NAME", value_parser = non_empty)]
+    table: Option<String>,
+}
 
 /// What to do with the Google Health subscriber.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,47 +297,12 @@ pub enum Action {
 }
 
 impl Action {
-    fn parse(word: &str) -> Option<Action> {
-        match word {
-            "create" => Some(Action::Create),
-            "list" => Some(Action::List),
-            "patch" => Some(Action::Patch),
-            "delete" => Some(Action::Delete),
-            _ => None,
-        }
-    }
-
     pub fn as_str(self) -> &'static str {
         match self {
             Action::Create => "create",
             Action::List => "list",
             Action::Patch => "patch",
             Action::Delete => "delete",
-        }
-    }
-
-    /// The flags the action takes (besides `--help`).
-    fn flags(self) -> &'static [&'static str] {
-        const COMMON: [&str; 3] = ["--key-file", "--project", "--api-base-url"];
-        match self {
-            Action::Create | Action::Patch => &[
-                COMMON[0],
-                COMMON[1],
-                COMMON[2],
-                "--subscriber-id",
-                "--endpoint",
-                "--data-types",
-                "--secret-id",
-                "--authorization-env",
-            ],
-            Action::List => &COMMON,
-            Action::Delete => &[
-                COMMON[0],
-                COMMON[1],
-                COMMON[2],
-                "--subscriber-id",
-                "--force",
-            ],
         }
     }
 }
@@ -185,7 +421,8 @@ pub struct DirectoryBackfillOptions {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command {
-    Help,
+    /// `--help` or `-h`: the help text clap rendered for where it was asked.
+    Help(String),
     Subscriber(SubscriberOptions),
     MigrationPending(MigrationOptions),
     PeopleList(PeopleListOptions),
@@ -203,184 +440,91 @@ fn usage(message: impl Into<String>) -> UsageError {
     UsageError(message.into())
 }
 
-/// Flags that take a value.
-const VALUE_FLAGS: [&str; 21] = [
-    "--key-file",
-    "--project",
-    "--subscriber-id",
-    "--endpoint",
-    "--data-types",
-    "--secret-id",
-    "--authorization-env",
-    "--api-base-url",
-    "--table",
-    "--from",
-    "--to",
-    "--public-base-url",
-    "--link-secret-id",
-    "--link-days",
-    "--provider",
-    "--status",
-    "--user",
-    "--work-queue-url",
-    "--from-queue-url",
-    "--to-queue-url",
-    "--max",
-];
-
-/// Flags that take no value.
-const SWITCHES: [&str; 3] = ["--force", "--json", "--dry-run"];
-
-/// The flags `migration pending` takes (besides `--help`).
-const MIGRATION_FLAGS: [&str; 6] = [
-    "--table",
-    "--from",
-    "--to",
-    "--public-base-url",
-    "--link-secret-id",
-    "--link-days",
-];
-
-/// The flags of the `people` commands and of `dlq redrive` (besides `--help`).
-const PEOPLE_LIST_FLAGS: [&str; 4] = ["--table", "--provider", "--status", "--json"];
-const BACKFILL_FLAGS: [&str; 6] = [
-    "--table",
-    "--work-queue-url",
-    "--provider",
-    "--user",
-    "--from",
-    "--to",
-];
-const DISCONNECT_FLAGS: [&str; 4] = ["--table", "--work-queue-url", "--provider", "--user"];
-const REDRIVE_FLAGS: [&str; 4] = ["--from-queue-url", "--to-queue-url", "--max", "--dry-run"];
-const DIRECTORY_BACKFILL_FLAGS: [&str; 1] = ["--table"];
-
-const COMMANDS: &str = "google-health subscriber create|list|patch|delete, migration pending, \
-                        people list|backfill|disconnect, dlq redrive, directory backfill";
-
-/// The flags as given, in order; each at most once.
-struct Flags(Vec<(String, Option<String>)>);
-
-impl Flags {
-    /// Refuses the first flag that `command` does not take.
-    fn check_apply(&self, allowed: &[&str], command: &str) -> Result<(), UsageError> {
-        match self
-            .0
-            .iter()
-            .find(|(name, _)| !allowed.contains(&name.as_str()))
-        {
-            Some((name, _)) => Err(usage(format!("{name} does not apply to {command}"))),
-            None => Ok(()),
-        }
-    }
-
-    fn value(&self, name: &str) -> Result<Option<String>, UsageError> {
-        match self.0.iter().find(|(n, _)| n == name) {
-            Some((_, Some(value))) if value.trim().is_empty() => {
-                Err(usage(format!("{name} needs a value")))
-            }
-            Some((_, value)) => Ok(value.clone()),
-            None => Ok(None),
-        }
-    }
-
-    fn has(&self, name: &str) -> bool {
-        self.0.iter().any(|(n, _)| n == name)
-    }
-
-    /// A value the command cannot do without.
-    fn required(&self, name: &str, command: &str, what: &str) -> Result<String, UsageError> {
-        self.value(name)?
-            .ok_or_else(|| usage(format!("{command} needs {name} ({what})")))
-    }
+/// A value the command cannot do without.
+fn required<T>(value: Option<T>, flag: &str, command: &str, what: &str) -> Result<T, UsageError> {
+    value.ok_or_else(|| usage(format!("{command} needs {flag} ({what})")))
 }
 
-/// [`parse`] on the given day (UTC): a backfill may not end after it.
+/// Parses the command line (without the program name) on the given day (UTC): a backfill
+/// may not end after it. `Err` is the usage error, as clap or a check here words it.
 pub fn parse_on(args: &[String], today: Date) -> Result<Command, UsageError> {
-    if args.iter().any(|a| a == "-h" || a == "--help") {
-        return Ok(Command::Help);
-    }
-    let mut words = Vec::new();
-    let mut flags: Vec<(String, Option<String>)> = Vec::new();
-    let mut rest = args.iter();
-    while let Some(arg) = rest.next() {
-        if !arg.starts_with("--") {
-            words.push(arg.as_str());
-            continue;
+    let argv = std::iter::once("fitbridge-admin".to_owned()).chain(args.iter().cloned());
+    let cli = match Cli::try_parse_from(argv) {
+        Ok(cli) => cli,
+        Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelp => {
+            return Ok(Command::Help(e.render().to_string()))
         }
-        let (name, inline) = match arg.split_once('=') {
-            Some((name, value)) => (name.to_owned(), Some(value.to_owned())),
-            None => (arg.clone(), None),
-        };
-        if flags.iter().any(|(seen, _)| *seen == name) {
-            return Err(usage(format!("{name} is given twice")));
+        Err(e) => {
+            let text = e.render().to_string();
+            let text = text.trim_start_matches("error: ").trim_end();
+            return Err(usage(text));
         }
-        let value = if VALUE_FLAGS.contains(&name.as_str()) {
-            match inline {
-                Some(value) => Some(value),
-                None => Some(
-                    rest.next()
-                        .filter(|v| !v.starts_with("--"))
-                        .cloned()
-                        .ok_or_else(|| usage(format!("{name} needs a value")))?,
-                ),
-            }
-        } else if SWITCHES.contains(&name.as_str()) {
-            if inline.is_some() {
-                return Err(usage(format!("{name} takes no value")));
-            }
-            None
-        } else {
-            return Err(usage(format!("unknown option {name}")));
-        };
-        flags.push((name, value));
-    }
-    let flags = Flags(flags);
-    match words.as_slice() {
-        ["google-health", "subscriber", action] => {
-            let action = Action::parse(action).ok_or_else(|| {
-                usage(format!(
-                    "unknown action {action:?}: create, list, patch or delete"
-                ))
-            })?;
-            subscriber(action, &flags).map(Command::Subscriber)
+    };
+    match cli.command {
+        Top::GoogleHealth(GoogleHealth::Subscriber(action)) => {
+            subscriber(action).map(Command::Subscriber)
         }
-        ["google-health", "subscriber"] => {
-            Err(usage("which action: create, list, patch or delete?"))
+        Top::Migration(Migration::Pending(args)) => {
+            migration_pending(args).map(Command::MigrationPending)
         }
-        ["migration", "pending"] => migration_pending(&flags).map(Command::MigrationPending),
-        ["migration"] => Err(usage("which migration command: pending?")),
-        ["people", "list"] => people_list(&flags).map(Command::PeopleList),
-        ["people", "backfill"] => backfill(&flags, today).map(Command::PeopleBackfill),
-        ["people", "disconnect"] => disconnect(&flags).map(Command::PeopleDisconnect),
-        ["people"] => Err(usage("which people command: list, backfill or disconnect?")),
-        ["dlq", "redrive"] => redrive(&flags).map(Command::DlqRedrive),
-        ["dlq"] => Err(usage("which dlq command: redrive?")),
-        ["directory", "backfill"] => {
-            flags.check_apply(&DIRECTORY_BACKFILL_FLAGS, "directory backfill")?;
+        Top::People(People::List(args)) => Ok(Command::PeopleList(PeopleListOptions {
+            table: required(
+                args.table,
+                "--table",
+                "people list",
+                "the TableName stack output",
+            )?,
+            provider: args.provider,
+            status: args.status,
+            json: args.json,
+        })),
+        Top::People(People::Backfill(args)) => backfill(args, today).map(Command::PeopleBackfill),
+        Top::People(People::Disconnect(args)) => {
+            let (table, work_queue_url, person) = person(args, "people disconnect")?;
+            Ok(Command::PeopleDisconnect(DisconnectOptions {
+                table,
+                work_queue_url,
+                person,
+            }))
+        }
+        Top::Dlq(Dlq::Redrive(args)) => redrive(args).map(Command::DlqRedrive),
+        Top::Directory(Directory::Backfill(args)) => {
             Ok(Command::DirectoryBackfill(DirectoryBackfillOptions {
-                table: flags.required(
+                table: required(
+                    args.table,
                     "--table",
                     "directory backfill",
                     "the TableName stack output",
                 )?,
             }))
         }
-        ["directory"] => Err(usage("which directory command: backfill?")),
-        [] => Err(usage("no command")),
-        _ => Err(usage(format!(
-            "unknown command {:?}: {COMMANDS}",
-            words.join(" ")
-        ))),
     }
 }
 
-fn subscriber(action: Action, flags: &Flags) -> Result<SubscriberOptions, UsageError> {
-    flags.check_apply(action.flags(), action.as_str())?;
-    let authorization = match (
-        flags.value("--secret-id")?,
-        flags.value("--authorization-env")?,
-    ) {
+fn subscriber(action: SubscriberAction) -> Result<SubscriberOptions, UsageError> {
+    let options = |action, key: KeyArgs, subscriber_id| SubscriberOptions {
+        action,
+        key_file: key.key_file.map(PathBuf::from),
+        project: key.project,
+        subscriber_id,
+        endpoint: None,
+        data_types: None,
+        authorization: None,
+        force: false,
+        api_base_url: key.api_base_url,
+    };
+    let (action, args) = match action {
+        SubscriberAction::List(key) => return Ok(options(Action::List, key, None)),
+        SubscriberAction::Delete(args) => {
+            return Ok(SubscriberOptions {
+                force: args.force,
+                ..options(Action::Delete, args.key, args.subscriber_id)
+            })
+        }
+        SubscriberAction::Create(args) => (Action::Create, args),
+        SubscriberAction::Patch(args) => (Action::Patch, args),
+    };
+    let authorization = match (args.secret_id, args.authorization_env) {
         (Some(_), Some(_)) => {
             return Err(usage(
                 "--secret-id and --authorization-env are alternatives: give one",
@@ -391,19 +535,14 @@ fn subscriber(action: Action, flags: &Flags) -> Result<SubscriberOptions, UsageE
         (None, None) => None,
     };
     let options = SubscriberOptions {
-        action,
-        key_file: flags.value("--key-file")?.map(PathBuf::from),
-        project: flags.value("--project")?,
-        subscriber_id: flags.value("--subscriber-id")?,
-        endpoint: flags.value("--endpoint")?,
-        data_types: flags.value("--data-types")?.map(|list| {
+        endpoint: args.endpoint,
+        data_types: args.data_types.map(|list| {
             list.split(',')
                 .map(|t| t.trim().to_owned())
                 .collect::<Vec<_>>()
         }),
         authorization,
-        force: flags.has("--force"),
-        api_base_url: flags.value("--api-base-url")?,
+        ..options(action, args.key, args.subscriber_id)
     };
     match action {
         Action::Create if options.endpoint.is_none() => Err(usage(
@@ -427,34 +566,13 @@ fn subscriber(action: Action, flags: &Flags) -> Result<SubscriberOptions, UsageE
     }
 }
 
-fn provider(flag: &str, name: &str) -> Result<ProviderKind, UsageError> {
-    name.parse().map_err(|_| {
-        let known: Vec<&str> = ProviderKind::ALL.iter().map(|k| k.as_str()).collect();
-        usage(format!(
-            "{flag} {name:?} is not a provider: {}",
-            known.join(" or ")
-        ))
-    })
-}
-
-/// The provider whose predecessor `from` is.
-fn successor(from: ProviderKind) -> Option<ProviderKind> {
-    ProviderKind::ALL
-        .into_iter()
-        .find(|k| Registry.predecessor(*k) == Some(from))
-}
-
-fn migration_pending(flags: &Flags) -> Result<MigrationOptions, UsageError> {
-    flags.check_apply(&MIGRATION_FLAGS, "migration pending")?;
-    let table = flags
-        .value("--table")?
+fn migration_pending(args: PendingArgs) -> Result<MigrationOptions, UsageError> {
+    let table = args
+        .table
         .ok_or_else(|| usage("migration pending needs --table (the TableName stack output)"))?;
-    let from = match flags.value("--from")? {
-        Some(name) => provider("--from", &name)?,
-        None => DEFAULT_FROM,
-    };
-    let to = match flags.value("--to")? {
-        Some(name) => provider("--to", &name)?,
+    let from = args.from.unwrap_or(DEFAULT_FROM);
+    let to = match args.to {
+        Some(to) => to,
         None => successor(from)
             .ok_or_else(|| usage(format!("nobody migrates off {from}: it has no successor")))?,
     };
@@ -464,28 +582,13 @@ fn migration_pending(flags: &Flags) -> Result<MigrationOptions, UsageError> {
             None => format!("nobody migrates to {to}: it succeeds no provider"),
         }));
     }
-    let lifetime_days = match flags.value("--link-days")? {
-        Some(days) => days
-            .parse::<u32>()
-            .ok()
-            .filter(|d| (1..=MAX_LINK_DAYS).contains(d))
-            .ok_or_else(|| {
-                usage(format!(
-                    "--link-days {days:?} is not a number of days from 1 to {MAX_LINK_DAYS}"
-                ))
-            })?,
-        None => DEFAULT_LINK_DAYS,
-    };
-    let links = match (
-        flags.value("--public-base-url")?,
-        flags.value("--link-secret-id")?,
-    ) {
-        (Some(base), Some(secret_id)) => Some(LinkOptions {
-            public_base_url: public_base_url(&base)?,
+    let links = match (args.public_base_url, args.link_secret_id) {
+        (Some(public_base_url), Some(secret_id)) => Some(LinkOptions {
+            public_base_url,
             secret_id,
-            lifetime_days,
+            lifetime_days: args.link_days.unwrap_or(DEFAULT_LINK_DAYS),
         }),
-        (None, None) if flags.has("--link-days") => {
+        (None, None) if args.link_days.is_some() => {
             return Err(usage(
                 "--link-days needs --public-base-url and --link-secret-id",
             ))
@@ -506,68 +609,42 @@ fn migration_pending(flags: &Flags) -> Result<MigrationOptions, UsageError> {
     })
 }
 
-fn people_list(flags: &Flags) -> Result<PeopleListOptions, UsageError> {
-    flags.check_apply(&PEOPLE_LIST_FLAGS, "people list")?;
-    let status = match flags.value("--status")? {
-        Some(name) => Some(ConnectionStatus::parse(&name).ok_or_else(|| {
-            usage(format!(
-                "--status {name:?} is not a status: active, needs_reconsent or provider_gone"
-            ))
-        })?),
-        None => None,
-    };
-    Ok(PeopleListOptions {
-        table: flags.required("--table", "people list", "the TableName stack output")?,
-        provider: flags
-            .value("--provider")?
-            .map(|name| provider("--provider", &name))
-            .transpose()?,
-        status,
-        json: flags.has("--json"),
-    })
-}
-
-/// `--provider` and `--user`, both required.
-fn person(flags: &Flags, command: &str) -> Result<Person, UsageError> {
-    let name = flags.required("--provider", command, "the person's provider")?;
-    let provider = provider("--provider", &name)?;
-    let user = flags.required("--user", command, "the person's id at the provider")?;
-    if user
-        .chars()
-        .any(|c| c.is_whitespace() || c.is_control() || c == '#')
-    {
-        return Err(usage(format!(
-            "--user {user:?} is not a provider's user id"
-        )));
-    }
-    Ok(Person {
-        provider,
-        user_id: ProviderUserId(user),
-    })
-}
-
-fn date(flag: &str, value: &str) -> Result<Date, UsageError> {
-    iso_date::parse(value)
-        .ok_or_else(|| usage(format!("{flag} {value:?} is not a date (YYYY-MM-DD)")))
-}
-
-fn backfill(flags: &Flags, today: Date) -> Result<BackfillOptions, UsageError> {
-    const COMMAND: &str = "people backfill";
-    flags.check_apply(&BACKFILL_FLAGS, COMMAND)?;
-    let table = flags.required("--table", COMMAND, "the TableName stack output")?;
-    let work_queue_url = queue_url(
+/// The table, the work queue and the person, all required.
+fn person(args: PersonArgs, command: &str) -> Result<(String, String, Person), UsageError> {
+    let table = required(args.table, "--table", command, "the TableName stack output")?;
+    let work_queue_url = required(
+        args.work_queue_url,
         "--work-queue-url",
-        &flags.required("--work-queue-url", COMMAND, "the WorkQueueUrl stack output")?,
+        command,
+        "the WorkQueueUrl stack output",
     )?;
-    let person = person(flags, COMMAND)?;
-    let from = date(
-        "--from",
-        &flags.required("--from", COMMAND, "the first day, YYYY-MM-DD")?,
+    let provider = required(
+        args.provider,
+        "--provider",
+        command,
+        "the person's provider",
     )?;
-    let to = date(
-        "--to",
-        &flags.required("--to", COMMAND, "the last day, YYYY-MM-DD")?,
+    let user = required(
+        args.user,
+        "--user",
+        command,
+        "the person's id at the provider",
     )?;
+    Ok((
+        table,
+        work_queue_url,
+        Person {
+            provider,
+            user_id: ProviderUserId(user),
+        },
+    ))
+}
+
+fn backfill(args: BackfillArgs, today: Date) -> Result<BackfillOptions, UsageError> {
+    const COMMAND: &str = "people backfill";
+    let (table, work_queue_url, person) = person(args.person, COMMAND)?;
+    let from = required(args.from, "--from", COMMAND, "the first day, YYYY-MM-DD")?;
+    let to = required(args.to, "--to", COMMAND, "the last day, YYYY-MM-DD")?;
     if from > to {
         return Err(usage(format!("--from {from} is after --to {to}")));
     }
@@ -591,37 +668,19 @@ fn backfill(flags: &Flags, today: Date) -> Result<BackfillOptions, UsageError> {
     })
 }
 
-fn disconnect(flags: &Flags) -> Result<DisconnectOptions, UsageError> {
-    const COMMAND: &str = "people disconnect";
-    flags.check_apply(&DISCONNECT_FLAGS, COMMAND)?;
-    Ok(DisconnectOptions {
-        table: flags.required("--table", COMMAND, "the TableName stack output")?,
-        work_queue_url: queue_url(
-            "--work-queue-url",
-            &flags.required("--work-queue-url", COMMAND, "the WorkQueueUrl stack output")?,
-        )?,
-        person: person(flags, COMMAND)?,
-    })
-}
-
-fn redrive(flags: &Flags) -> Result<RedriveOptions, UsageError> {
+fn redrive(args: RedriveArgs) -> Result<RedriveOptions, UsageError> {
     const COMMAND: &str = "dlq redrive";
-    flags.check_apply(&REDRIVE_FLAGS, COMMAND)?;
-    let from_queue_url = queue_url(
+    let from_queue_url = required(
+        args.from_queue_url,
         "--from-queue-url",
-        &flags.required(
-            "--from-queue-url",
-            COMMAND,
-            "the dead-letter queue, e.g. the WorkDeadLetterQueueUrl stack output",
-        )?,
+        COMMAND,
+        "the dead-letter queue, e.g. the WorkDeadLetterQueueUrl stack output",
     )?;
-    let to_queue_url = queue_url(
+    let to_queue_url = required(
+        args.to_queue_url,
         "--to-queue-url",
-        &flags.required(
-            "--to-queue-url",
-            COMMAND,
-            "its source queue, e.g. the WorkQueueUrl stack output",
-        )?,
+        COMMAND,
+        "its source queue, e.g. the WorkQueueUrl stack output",
     )?;
     if from_queue_url == to_queue_url {
         return Err(usage(
@@ -636,45 +695,91 @@ fn redrive(flags: &Flags) -> Result<RedriveOptions, UsageError> {
              its source",
         ));
     }
-    let max = match flags.value("--max")? {
-        Some(n) => Some(
-            n.parse::<usize>()
-                .ok()
-                .filter(|n| *n >= 1)
-                .ok_or_else(|| usage(format!("--max {n:?} is not a number of messages")))?,
-        ),
-        None => None,
-    };
     Ok(RedriveOptions {
         from_queue_url,
         to_queue_url,
-        max,
-        dry_run: flags.has("--dry-run"),
+        max: args.max,
+        dry_run: args.dry_run,
     })
 }
 
+// Value parsers: each refuses what no command could use, saying why.
+
+fn non_empty(value: &str) -> Result<String, String> {
+    if value.trim().is_empty() {
+        Err("needs a value".into())
+    } else {
+        Ok(value.to_owned())
+    }
+}
+
+fn provider(name: &str) -> Result<ProviderKind, String> {
+    name.parse().map_err(|_| {
+        let known: Vec<&str> = ProviderKind::ALL.iter().map(|k| k.as_str()).collect();
+        format!("{name:?} is not a provider: {}", known.join(" or "))
+    })
+}
+
+fn status(name: &str) -> Result<ConnectionStatus, String> {
+    ConnectionStatus::parse(name).ok_or_else(|| {
+        format!("{name:?} is not a status: active, needs_reconsent or provider_gone")
+    })
+}
+
+fn user_id(user: &str) -> Result<String, String> {
+    if user.is_empty()
+        || user
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '#')
+    {
+        return Err(format!("{user:?} is not a provider's user id"));
+    }
+    Ok(user.to_owned())
+}
+
+fn date(value: &str) -> Result<Date, String> {
+    iso_date::parse(value).ok_or_else(|| format!("{value:?} is not a date (YYYY-MM-DD)"))
+}
+
+fn link_days(days: &str) -> Result<u32, String> {
+    days.parse::<u32>()
+        .ok()
+        .filter(|d| (1..=MAX_LINK_DAYS).contains(d))
+        .ok_or_else(|| format!("{days:?} is not a number of days from 1 to {MAX_LINK_DAYS}"))
+}
+
+fn max_messages(n: &str) -> Result<usize, String> {
+    n.parse::<usize>()
+        .ok()
+        .filter(|n| *n >= 1)
+        .ok_or_else(|| format!("{n:?} is not a number of messages"))
+}
+
+/// The provider whose predecessor `from` is.
+fn successor(from: ProviderKind) -> Option<ProviderKind> {
+    ProviderKind::ALL
+        .into_iter()
+        .find(|k| Registry.predecessor(*k) == Some(from))
+}
+
 /// An SQS queue URL as the stack outputs give it: http(s), a path, no query.
-fn queue_url(flag: &str, value: &str) -> Result<String, UsageError> {
+fn queue_url(value: &str) -> Result<String, String> {
     Url::parse(value)
         .ok()
         .filter(|u| matches!(u.scheme(), "https" | "http"))
         .filter(|u| u.has_host() && u.path().len() > 1)
         .filter(|u| u.query().is_none() && u.fragment().is_none())
         .map(|_| value.to_owned())
-        .ok_or_else(|| usage(format!("{flag} {value:?} is not a queue URL")))
+        .ok_or_else(|| format!("{value:?} is not a queue URL"))
 }
 
 /// The base the links are built on: the deployment's public URL, as the stack gives it.
-fn public_base_url(value: &str) -> Result<Url, UsageError> {
+fn public_base_url(value: &str) -> Result<Url, String> {
     Url::parse(value)
         .ok()
         .filter(|u| matches!(u.scheme(), "https" | "http"))
         .filter(|u| u.has_host() && u.query().is_none() && u.fragment().is_none())
-        .ok_or_else(|| {
-            usage(format!(
-                "--public-base-url {value:?} is not an http(s) URL without query or fragment"
-            ))
-        })
+        .ok_or_else(|| format!("{value:?} is not an http(s) URL without query or fragment"))
 }
 
 #[cfg(test)]
@@ -769,34 +874,43 @@ mod tests {
 
     #[test]
     fn help_wins_anywhere() {
-        assert_eq!(parse(&args("--help")), Ok(Command::Help));
-        assert_eq!(
-            parse(&args("google-health subscriber create -h")),
-            Ok(Command::Help)
+        let Ok(Command::Help(top)) = parse(&args("--help")) else {
+            panic!("help")
+        };
+        assert!(
+            top.contains("fitbridge-admin people list --table NAME"),
+            "{top}"
         );
+        let Ok(Command::Help(create)) = parse(&args("google-health subscriber create -h")) else {
+            panic!("help")
+        };
+        assert!(create.contains("--endpoint"), "{create}");
     }
 
     #[test]
     fn mistakes_are_usage_errors() {
-        assert!(refused("").contains("no command"));
-        assert!(refused("google-health").contains("unknown command"));
-        assert!(refused("google-health subscriber").contains("which action"));
-        assert!(refused("google-health subscriber update").contains("unknown action"));
-        assert!(refused("fitbit subscriber list").contains("unknown command"));
-        assert!(refused("google-health subscriber list --verbose").contains("unknown option"));
-        assert!(refused("google-health subscriber list --force").contains("does not apply"));
+        assert!(refused("").contains("requires a subcommand"));
+        assert!(refused("google-health").contains("requires a subcommand"));
+        assert!(refused("google-health subscriber").contains("requires a subcommand"));
+        assert!(refused("google-health subscriber update").contains("unrecognized subcommand"));
+        assert!(refused("fitbit subscriber list").contains("unrecognized subcommand"));
+        assert!(refused("google-health subscriber list --verbose").contains("unexpected argument"));
+        assert!(refused("google-health subscriber list --force").contains("unexpected argument"));
         assert!(
             refused("google-health subscriber delete --data-types steps")
-                .contains("does not apply")
+                .contains("unexpected argument")
         );
-        assert!(refused("google-health subscriber list --project").contains("needs a value"));
+        assert!(refused("google-health subscriber list --project").contains("a value is required"));
         assert!(
             refused("google-health subscriber list --project --key-file k")
-                .contains("needs a value")
+                .contains("a value is required")
         );
         assert!(refused("google-health subscriber list --project=").contains("needs a value"));
-        assert!(refused("google-health subscriber list --project a --project b").contains("twice"));
-        assert!(refused("google-health subscriber delete --force=yes").contains("no value"));
+        assert!(
+            refused("google-health subscriber list --project a --project b")
+                .contains("cannot be used multiple times")
+        );
+        assert!(refused("google-health subscriber delete --force=yes").contains("unexpected value"));
         assert!(
             refused("google-health subscriber create --authorization-env A").contains("--endpoint")
         );
@@ -855,14 +969,14 @@ mod tests {
 
     #[test]
     fn migration_mistakes_are_usage_errors() {
-        assert!(refused("migration").contains("which migration command"));
-        assert!(refused("migration list --table T").contains("unknown command"));
+        assert!(refused("migration").contains("requires a subcommand"));
+        assert!(refused("migration list --table T").contains("unrecognized subcommand"));
         assert!(refused("migration pending").contains("--table"));
-        assert!(refused("migration pending --table").contains("needs a value"));
-        assert!(refused("migration pending --table T --bogus").contains("unknown option"));
-        assert!(refused("migration pending --table T --force").contains("does not apply"));
-        assert!(refused("migration pending --table T --project p").contains("does not apply"));
-        assert!(refused("google-health subscriber list --table T").contains("does not apply"));
+        assert!(refused("migration pending --table").contains("a value is required"));
+        assert!(refused("migration pending --table T --bogus").contains("unexpected argument"));
+        assert!(refused("migration pending --table T --force").contains("unexpected argument"));
+        assert!(refused("migration pending --table T --project p").contains("unexpected argument"));
+        assert!(refused("google-health subscriber list --table T").contains("unexpected argument"));
         assert!(refused("migration pending --table T --from garmin").contains("not a provider"));
         assert!(
             refused("migration pending --table T --from google-health").contains("no successor")
@@ -994,7 +1108,7 @@ mod tests {
         for flag in ["--table", "--work-queue-url", "--provider", "--user"] {
             assert!(no(flag).contains(&format!("needs {flag}")), "{flag}");
         }
-        assert!(with("--from 2026-11-01 --to 2026-11-02 --json").contains("does not apply"));
+        assert!(with("--from 2026-11-01 --to 2026-11-02 --json").contains("unexpected argument"));
         assert!(refused(&format!(
             "people backfill --table T --work-queue-url {QUEUE} --provider garmin --user U \
              --from 2026-11-01 --to 2026-11-02"
@@ -1034,12 +1148,12 @@ mod tests {
         assert!(refused(&format!(
             "people disconnect --table T --work-queue-url {QUEUE} --provider fitbit --user U --force"
         ))
-        .contains("does not apply"));
+        .contains("unexpected argument"));
         assert!(refused(&format!(
             "people disconnect --table T --work-queue-url {QUEUE} --provider fitbit --user U \
              --from 2026-11-01"
         ))
-        .contains("does not apply"));
+        .contains("unexpected argument"));
     }
 
     #[test]
@@ -1049,8 +1163,8 @@ mod tests {
             Command::DirectoryBackfill(DirectoryBackfillOptions { table: "T".into() })
         );
         assert!(refused("directory backfill").contains("needs --table"));
-        assert!(refused("directory backfill --table T --dry-run").contains("does not apply"));
-        assert!(refused("directory --table T").contains("which directory command"));
+        assert!(refused("directory backfill --table T --dry-run").contains("unexpected argument"));
+        assert!(refused("directory --table T").contains("unexpected argument"));
     }
 
     #[test]
@@ -1078,8 +1192,8 @@ mod tests {
         );
         assert!(matches!(fifo, Command::DlqRedrive(_)));
 
-        assert!(refused("dlq").contains("which dlq command"));
-        assert!(refused("dlq move").contains("unknown command"));
+        assert!(refused("dlq").contains("requires a subcommand"));
+        assert!(refused("dlq move").contains("unrecognized subcommand"));
         assert!(refused(&format!("dlq redrive --to-queue-url {QUEUE}"))
             .contains("needs --from-queue-url"));
         assert!(refused(&format!("dlq redrive --from-queue-url {DLQ}"))
@@ -1104,11 +1218,11 @@ mod tests {
         assert!(refused(&format!(
             "dlq redrive --from-queue-url {DLQ} --to-queue-url {QUEUE} --dry-run=yes"
         ))
-        .contains("takes no value"));
+        .contains("unexpected value"));
         assert!(refused(&format!(
             "dlq redrive --from-queue-url {DLQ} --to-queue-url {QUEUE} --table T"
         ))
-        .contains("does not apply"));
+        .contains("unexpected argument"));
         assert!(refused(&format!(
             "dlq redrive --from-queue-url ftp://x/q --to-queue-url {QUEUE}"
         ))
@@ -1121,14 +1235,14 @@ mod tests {
 
     #[test]
     fn people_mistakes_are_usage_errors() {
-        assert!(refused("people").contains("which people command"));
-        assert!(refused("people show --table T").contains("unknown command"));
+        assert!(refused("people").contains("requires a subcommand"));
+        assert!(refused("people show --table T").contains("unrecognized subcommand"));
         assert!(refused("people list").contains("needs --table"));
         assert!(refused("people list --table T --status gone").contains("not a status"));
         assert!(refused("people list --table T --provider garmin").contains("not a provider"));
-        assert!(refused("people list --table T --json=1").contains("takes no value"));
-        assert!(refused("people list --table T --user U").contains("does not apply"));
-        assert!(refused("migration pending --table T --json").contains("does not apply"));
-        assert!(refused("google-health subscriber list --dry-run").contains("does not apply"));
+        assert!(refused("people list --table T --json=1").contains("unexpected value"));
+        assert!(refused("people list --table T --user U").contains("unexpected argument"));
+        assert!(refused("migration pending --table T --json").contains("unexpected argument"));
+        assert!(refused("google-health subscriber list --dry-run").contains("unexpected argument"));
     }
 }

@@ -5,7 +5,8 @@
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use super::dynamodb::{all_items, conditional, get_n, get_s, n, s, unavailable, DynamoStore, Item};
+use super::codec::{all_items, conditional, get_n, get_s, n, s, unavailable, Item};
+use super::DynamoStore;
 use crate::domain::signals::history::{History, MonthHistory, MonthKey};
 use crate::domain::signals::SignalState;
 use crate::domain::ContactKey;
@@ -40,9 +41,7 @@ impl DynamoStore {
         projection: Option<&str>,
     ) -> Result<Vec<Item>, StoreError> {
         let query = self
-            .client
             .query()
-            .table_name(&self.table)
             .key_condition_expression("pk = :pk")
             .set_projection_expression(projection.map(str::to_owned))
             .expression_attribute_values(":pk", pk(contact));
@@ -53,10 +52,7 @@ impl DynamoStore {
     async fn put_versioned(&self, mut item: Item, version: u64) -> Result<bool, StoreError> {
         item.insert("v".into(), n(version as i64 + 1));
         let put = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
+            .put_request(item)
             .condition_expression(if version == 0 {
                 "attribute_not_exists(pk)"
             } else {
@@ -156,11 +152,7 @@ impl SignalStore for DynamoStore {
         let deleted = keys.len();
         futures_util::stream::iter(keys)
             .map(|key| {
-                let delete = self
-                    .client
-                    .delete_item()
-                    .table_name(&self.table)
-                    .set_key(Some(key));
+                let delete = self.delete(key);
                 async move { delete.send().await.map_err(unavailable) }
             })
             .buffer_unordered(DELETE_CONCURRENCY)

@@ -1,0 +1,159 @@
+//! DynamoDB adapter: one table, `pk`/`sk` string keys, TTL attribute `ttl`.
+//!
+//! | item        | pk                          | sk           |
+//! |-------------|-----------------------------|--------------|
+//! | connection  | `CONN#<provider>#<user id>` | `CONNECTION` |
+//! | OAuth state | `STATE#<sha256(state)>`     | `STATE`      |
+//! | used link   | `LINK#<sha256(signature)>`  | `LINK` (TTL: the link's expiry) |
+//! | revocation  | `CONN#<provider>#<user id>` | `REVOKED` (TTL once the account is deleted) |
+//! | import      | `IMPORT#<origin>#<contact>` | the day's source-object prefix, e.g. `GGNJL9-2026-11-20-`: one item per day (TTL once the account is deleted); items of the earlier per-metric layout (`GGNJL9-2026-11-20-steps`) are still read |
+//! | parked work | `PARKED#<provider>#<user>`  | `<sha256 of the work item>` |
+//! | fetch log   | `FETCH#<provider>#<user>`   | `<collection>#<date>` |
+//! | history     | `SIGNALS#<origin>#<contact>` | `MONTH#<yyyy-mm>` (one item per month: [`crate::domain::signals::history`]) |
+//! | signal state | `SIGNALS#<origin>#<contact>` | `STATE` (fired rules, attribute values) |
+//!
+//! Imports are grouped by contact so a person's history can be read or erased in one query.
+//!
+//! The daily job reads the sparse index `Directory` ([`DIRECTORY_INDEX`]), never the table:
+//! a connection item carries `directory_key` (its own `pk`) exactly while its status is
+//! active — every write that sets a connection's status sets or removes it in the same
+//! update, and a revocation deletes the item — so the index holds the active connections
+//! and nothing else: no ledger, state or fetch-log item, however many there are. It
+//! projects only what the daily job reads (provider, user id, time zone, scopes, status),
+//! so a token refresh, which changes none of them, writes nothing to it. Connections
+//! written before the index existed have no `directory_key` until
+//! [`DynamoStore::backfill_directory`] (`fitbridge-admin directory backfill`) gives it.
+//!
+//! States are stored by hash, so reading the table does not yield a usable state.
+//! Scans project the attributes they return, so a listing never reads a token.
+//! DynamoDB deletes TTL-expired items lazily (and emulators never), so every read checks
+//! expiry itself — except the import ledger's: an entry set to expire still says truly what
+//! the marketing system holds, and a claim makes it permanent again.
+
+use aws_sdk_dynamodb::operation::delete_item::builders::DeleteItemFluentBuilder;
+use aws_sdk_dynamodb::operation::put_item::builders::PutItemFluentBuilder;
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
+use aws_sdk_dynamodb::operation::scan::builders::ScanFluentBuilder;
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
+use aws_sdk_dynamodb::Client;
+
+use crate::ports::clock::SharedClock;
+use crate::ports::store::StoreError;
+
+mod attempts;
+pub mod codec;
+mod connections;
+mod directory;
+mod fetch_log;
+pub mod keys;
+mod ledger;
+mod parked;
+mod signals;
+mod tokens;
+
+use codec::{conditional, s, unavailable, Item};
+
+/// The DynamoDB table holding connections and OAuth states.
+#[derive(Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+    /// DynamoDB's `Limit` for scans; `None`: pages of up to 1 MB.
+    scan_limit: Option<i32>,
+    /// What writes are stamped with and expiries judged by.
+    clock: SharedClock,
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>, clock: SharedClock) -> Self {
+        DynamoStore {
+            client,
+            table: table.into(),
+            scan_limit: None,
+            clock,
+        }
+    }
+
+    /// Caps the items each scan page evaluates (before its filter): more, smaller pages.
+    /// Tests use it to make a listing span pages on a small table.
+    pub fn with_scan_limit(mut self, items_per_page: i32) -> Self {
+        self.scan_limit = Some(items_per_page);
+        self
+    }
+
+    /// `UpdateItem` of `key` in this table.
+    fn update(&self, key: Item) -> UpdateItemFluentBuilder {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+    }
+
+    /// `DeleteItem` of `key` in this table.
+    fn delete(&self, key: Item) -> DeleteItemFluentBuilder {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+    }
+
+    /// A `Query` of this table.
+    fn query(&self) -> QueryFluentBuilder {
+        self.client.query().table_name(&self.table)
+    }
+
+    /// A `Scan` of this table, in pages of the configured size.
+    fn scan(&self) -> ScanFluentBuilder {
+        self.client
+            .scan()
+            .table_name(&self.table)
+            .set_limit(self.scan_limit)
+    }
+
+    /// The item at `key`, read consistently (a write a moment ago is seen as it is now).
+    async fn read(&self, key: Item) -> Result<Option<Item>, StoreError> {
+        Ok(self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?
+            .item)
+    }
+    /// `PutItem` of a whole `item` in this table.
+    fn put_request(&self, item: Item) -> PutItemFluentBuilder {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+    }
+
+    /// Writes a whole item, replacing any with the same key.
+    async fn put(&self, item: Item) -> Result<(), StoreError> {
+        self.put_request(item).send().await.map_err(unavailable)?;
+        Ok(())
+    }
+
+    /// Releases a hold (a refresh lease, an import claim): removes its owner and expiry
+    /// attributes if `owner` still holds it. A hold that is not ours (any more) needs no
+    /// release.
+    async fn release_hold(
+        &self,
+        key: Item,
+        [owner_attr, until_attr]: [&str; 2],
+        owner: &str,
+    ) -> Result<(), StoreError> {
+        let result = self
+            .update(key)
+            .update_expression(format!("REMOVE {owner_attr}, {until_attr}"))
+            .condition_expression(format!("{owner_attr} = :owner"))
+            .expression_attribute_values(":owner", s(owner))
+            .send()
+            .await;
+        conditional(result)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,113 @@
+//! The refresh lease and token rotation: [`TokenStore`].
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::ReturnValue;
+use time::OffsetDateTime;
+
+use super::codec::*;
+use super::DynamoStore;
+use crate::domain::{ConnectionStatus, ProviderKind, ProviderUserId, TokenSet};
+use crate::ports::store::{StoreError, TokenStore};
+
+#[async_trait]
+impl TokenStore for DynamoStore {
+    async fn acquire_refresh_lease(
+        &self,
+        provider: ProviderKind,
+        user_id: &ProviderUserId,
+        owner: &str,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .update(Self::connection_key(provider, user_id))
+            .update_expression("SET lease_owner = :owner, lease_until = :until")
+            .condition_expression(
+                "attribute_exists(pk) AND (attribute_not_exists(lease_until) OR lease_until < :now)",
+            )
+            .expression_attribute_values(":owner", s(owner))
+            .expression_attribute_values(":until", n(until.unix_timestamp()))
+            .expression_attribute_values(":now", n(now.unix_timestamp()))
+            .send()
+            .await;
+        Ok(conditional(result)?.is_some())
+    }
+
+    async fn store_rotated_tokens(
+        &self,
+        provider: ProviderKind,
+        user_id: &ProviderUserId,
+        tokens: &TokenSet,
+        expected_version: u64,
+        owner: &str,
+    ) -> Result<Option<u64>, StoreError> {
+        let result = self
+            .update(Self::connection_key(provider, user_id))
+            .update_expression(
+                "SET access_token = :a, refresh_token = :r, access_expires_at = :e, scopes = :s, \
+                 version = version + :one, updated_at = :now REMOVE lease_owner, lease_until",
+            )
+            .condition_expression("version = :expected AND lease_owner = :owner")
+            .expression_attribute_values(":a", s(tokens.access_token.expose()))
+            .expression_attribute_values(":r", s(tokens.refresh_token.expose()))
+            .expression_attribute_values(":e", n(tokens.expires_at.unix_timestamp()))
+            .expression_attribute_values(":s", s(tokens.scopes.to_space_separated()))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":expected", n(expected_version as i64))
+            .expression_attribute_values(":owner", s(owner))
+            .expression_attribute_values(":now", n(self.clock.now().unix_timestamp()))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await;
+        conditional(result)?
+            .map(|out| Ok(get_n(&out.attributes.unwrap_or_default(), "version")? as u64))
+            .transpose()
+    }
+
+    async fn release_refresh_lease(
+        &self,
+        provider: ProviderKind,
+        user_id: &ProviderUserId,
+        owner: &str,
+    ) -> Result<(), StoreError> {
+        self.release_hold(
+            Self::connection_key(provider, user_id),
+            ["lease_owner", "lease_until"],
+            owner,
+        )
+        .await
+    }
+
+    async fn set_status(
+        &self,
+        provider: ProviderKind,
+        user_id: &ProviderUserId,
+        status: ConnectionStatus,
+    ) -> Result<(), StoreError> {
+        let key = Self::connection_key(provider, user_id);
+        // In the directory exactly while active (module docs).
+        let (update, directory_key) = if status == ConnectionStatus::Active {
+            (
+                "SET #status = :status, updated_at = :now, directory_key = :directory_key",
+                Some(key["pk"].clone()),
+            )
+        } else {
+            (
+                "SET #status = :status, updated_at = :now REMOVE directory_key",
+                None,
+            )
+        };
+        let mut request = self
+            .update(key)
+            .update_expression(update)
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":status", s(status.as_str()))
+            .expression_attribute_values(":now", n(self.clock.now().unix_timestamp()));
+        if let Some(directory_key) = directory_key {
+            request = request.expression_attribute_values(":directory_key", directory_key);
+        }
+        request.send().await.map_err(unavailable)?;
+        Ok(())
+    }
+}

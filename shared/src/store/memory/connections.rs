@@ -1,0 +1,173 @@
+//! Connections and their tombstones.
+
+use std::collections::BTreeSet;
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use super::*;
+use crate::domain::{Collection, TokenSet};
+use crate::ports::store::{ConnectionStore, Ending, Revocation};
+
+#[async_trait]
+impl ConnectionStore for MemoryStore {
+    async fn revoke(
+        &self,
+        provider: ProviderKind,
+        user_id: &ProviderUserId,
+        ending: Ending,
+        issued_at: OffsetDateTime,
+    ) -> Result<Revocation, StoreError> {
+        let mut t = self.lock();
+        let key = (provider, user_id.clone());
+        let Some(c) = t.connections.get(&key) else {
+            return Ok(Revocation::NotConnected);
+        };
+        if c.consented_at.is_some_and(|at| at > issued_at) {
+            return Ok(Revocation::Stale);
+        }
+        let c = t.connections.remove(&key).expect("just read");
+        t.leases.remove(&key);
+        t.updated_at.remove(&key);
+        t.connected_at.remove(&key);
+        let tombstone = Tombstone {
+            contact: c.contact,
+            ending,
+            revoked_at: self.clock.now(),
+            flag_pending: ending == Ending::Disconnected,
+            forget_at: None,
+        };
+        t.tombstones.insert(key, tombstone.clone());
+        Ok(Revocation::Revoked(tombstone))
+    }
+
+    async fn forget(
+        &self,
+        provider: ProviderKind,
+        user_id: &ProviderUserId,
+        at: OffsetDateTime,
+    ) -> Result<Option<Tombstone>, StoreError> {
+        let mut t = self.lock();
+        let Some(tomb) = t
+            .tombstones
+            .get_mut(&(provider, user_id.clone()))
+            .filter(|t| t.ending == Ending::Disconnected)
+        else {
+            return Ok(None);
+        };
+        // A time already set is the earlier one: it stays.
+        tomb.forget_at.get_or_insert(at);
+        Ok(Some(tomb.clone()))
+    }
+
+    async fn tombstone(
+        &self,
+        provider: ProviderKind,
+        user_id: &ProviderUserId,
+    ) -> Result<Option<Tombstone>, StoreError> {
+        let now = self.clock.now();
+        Ok(self
+            .lock()
+            .tombstones
+            .get(&(provider, user_id.clone()))
+            .filter(|t| t.forget_at.is_none_or(|at| at > now))
+            .cloned())
+    }
+
+    async fn mark_flagged(
+        &self,
+        provider: ProviderKind,
+        user_id: &ProviderUserId,
+        revoked_at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        if let Some(t) = self
+            .lock()
+            .tombstones
+            .get_mut(&(provider, user_id.clone()))
+            .filter(|t| t.revoked_at == revoked_at)
+        {
+            t.flag_pending = false;
+        }
+        Ok(())
+    }
+
+    async fn save_connected(&self, c: &Connection) -> Result<u64, StoreError> {
+        let mut t = self.lock();
+        let key = (c.provider, c.user_id.clone());
+        let version = match t.connections.get_mut(&key) {
+            Some(existing) => {
+                existing.tokens = c.tokens.clone();
+                existing.status = c.status;
+                existing.contact = c.contact.clone();
+                // A reconnect through a plain link keeps the customer id an earlier signed
+                // link verified; a missing time zone keeps the known one.
+                if c.customer_ref.is_some() {
+                    existing.customer_ref = c.customer_ref.clone();
+                }
+                if c.timezone.is_some() {
+                    existing.timezone = c.timezone.clone();
+                }
+                existing.version += 1;
+                existing.consented_at = Some(self.clock.now());
+                existing.version
+            }
+            None => {
+                let mut fresh = c.clone();
+                fresh.version = 1;
+                fresh.consented_at = Some(self.clock.now());
+                fresh.subscriptions = BTreeSet::new();
+                t.connections.insert(key.clone(), fresh);
+                1
+            }
+        };
+        t.connected_at
+            .entry(key.clone())
+            .or_insert_with(|| self.clock.now());
+        t.updated_at.insert(key, self.clock.now());
+        Ok(version)
+    }
+
+    async fn replace_tokens_if_connected(
+        &self,
+        provider: ProviderKind,
+        user_id: &ProviderUserId,
+        tokens: &TokenSet,
+    ) -> Result<bool, StoreError> {
+        let mut t = self.lock();
+        let key = (provider, user_id.clone());
+        let Some(c) = t.connections.get_mut(&key) else {
+            return Ok(false);
+        };
+        c.tokens = tokens.clone();
+        c.version += 1;
+        t.updated_at.insert(key, self.clock.now());
+        Ok(true)
+    }
+
+    async fn set_subscriptions(
+        &self,
+        provider: ProviderKind,
+        user_id: &ProviderUserId,
+        subscriptions: &[Collection],
+    ) -> Result<(), StoreError> {
+        let mut t = self.lock();
+        let c = t
+            .connections
+            .get_mut(&(provider, user_id.clone()))
+            .ok_or_else(|| condition_failed("no connection"))?;
+        c.subscriptions = subscriptions.iter().copied().collect();
+        Ok(())
+    }
+
+    async fn get(
+        &self,
+        provider: ProviderKind,
+        user_id: &ProviderUserId,
+    ) -> Result<Option<Connection>, StoreError> {
+        Ok(self
+            .lock()
+            .connections
+            .get(&(provider, user_id.clone()))
+            .cloned())
+    }
+}

@@ -1,0 +1,43 @@
+//! The fetch log's ordering, as the table's conditions keep it.
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use super::*;
+use crate::ports::store::{FetchClaim, FetchLog};
+
+#[async_trait]
+impl FetchLog for MemoryStore {
+    async fn begin(
+        &self,
+        key: &FetchKey,
+        sent_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<FetchClaim, StoreError> {
+        let (sent, now_ms) = (millis(sent_at), millis(now));
+        let mut t = self.lock();
+        // Answered by a later fetch, unless that fetch was this very notification's.
+        if t.fetches
+            .get(key)
+            .is_some_and(|(since, by)| *since >= sent && *by != sent)
+        {
+            return Ok(FetchClaim::AlreadyFetched);
+        }
+        t.fetches.insert(key.clone(), (now_ms, sent));
+        Ok(FetchClaim::Proceed(now_ms.to_string()))
+    }
+
+    async fn abandon(&self, key: &FetchKey, token: &str) -> Result<(), StoreError> {
+        let started: i64 = token
+            .parse()
+            .map_err(|_| StoreError::Corrupt("fetch token".into()))?;
+        let mut t = self.lock();
+        if t.fetches
+            .get(key)
+            .is_some_and(|(since, _)| *since == started)
+        {
+            t.fetches.remove(key);
+        }
+        Ok(())
+    }
+}

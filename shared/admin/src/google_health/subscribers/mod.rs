@@ -36,9 +36,8 @@
 //! type's notification re-fetches the whole day of activities, so fewer activity types
 //! lose nothing but promptness.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use url::Url;
 
@@ -65,200 +64,16 @@ const MAX_PAGES: usize = 100;
 /// Longest piece of a Google message kept in an error.
 const MAX_MESSAGE_CHARS: usize = 500;
 
-/// How long and how often to wait for an unfinished operation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct OperationPolling {
-    /// Delay before the first poll; it doubles after each one.
-    pub first_delay: Duration,
-    pub max_delay: Duration,
-    /// Give up (with [`SubscriberError::OperationTimeout`]) once this has passed since
-    /// the method answered.
-    pub timeout: Duration,
-}
+mod checks;
+mod model;
 
-impl Default for OperationPolling {
-    fn default() -> Self {
-        OperationPolling {
-            first_delay: Duration::from_millis(500),
-            max_delay: Duration::from_secs(10),
-            timeout: Duration::from_secs(120),
-        }
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum SubscriberError {
-    /// Refused before any call: the arguments cannot be what Google accepts.
-    #[error("{0}")]
-    InvalidArgument(String),
-    /// Google answered the method itself with an error.
-    #[error("Google refused {method}: HTTP {status} {status_word}: {message}")]
-    Refused {
-        method: &'static str,
-        status: u16,
-        /// Google's status word (`ALREADY_EXISTS`, `NOT_FOUND`, ...), empty if none.
-        status_word: String,
-        message: String,
-    },
-    /// The long-running operation finished with an error (e.g. a failed endpoint
-    /// verification: `FAILED_PRECONDITION`).
-    #[error(
-        "{method} failed: operation {operation} ended with code {code} ({code_name}): {message}"
-    )]
-    OperationFailed {
-        method: &'static str,
-        operation: String,
-        code: i32,
-        code_name: &'static str,
-        message: String,
-    },
-    #[error("{method}: operation {operation} was not done after {waited:?}")]
-    OperationTimeout {
-        method: &'static str,
-        operation: String,
-        waited: Duration,
-    },
-    #[error("Google could not be reached: {0}")]
-    Unavailable(String),
-    #[error("unexpected answer from Google: {0}")]
-    Malformed(String),
-}
-
-impl SubscriberError {
-    /// Whether the caller's input is at fault (nothing was sent to Google).
-    pub fn is_invalid_argument(&self) -> bool {
-        matches!(self, SubscriberError::InvalidArgument(_))
-    }
-}
-
-/// A subscriber as Google answers it. The secret is input only: `endpointAuthorization`
-/// comes back as `{secretSet: true}`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Subscriber {
-    /// `projects/{project}/subscribers/{subscriber}`
-    #[serde(default)]
-    pub name: String,
-    #[serde(default)]
-    pub endpoint_uri: String,
-    /// `UNVERIFIED`, `ACTIVE`, `INACTIVE`, ...
-    #[serde(default)]
-    pub state: String,
-    #[serde(default)]
-    pub subscriber_configs: Vec<SubscriberConfig>,
-    #[serde(default)]
-    pub endpoint_authorization: Option<EndpointAuthorizationState>,
-    #[serde(default)]
-    pub create_time: Option<String>,
-    #[serde(default)]
-    pub update_time: Option<String>,
-}
-
-impl Subscriber {
-    /// The last segment of the name (the subscriber id).
-    pub fn id(&self) -> &str {
-        self.name.rsplit('/').next().unwrap_or_default()
-    }
-
-    pub fn secret_set(&self) -> bool {
-        self.endpoint_authorization
-            .as_ref()
-            .is_some_and(|a| a.secret_set)
-    }
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SubscriberConfig {
-    #[serde(default)]
-    pub data_types: Vec<String>,
-    #[serde(default)]
-    pub subscription_create_policy: String,
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct EndpointAuthorizationState {
-    #[serde(default)]
-    pub secret_set: bool,
-}
-
-/// What a patch changes; `None` leaves a field as it is. Changing the endpoint or the
-/// authorization makes Google verify the endpoint again.
-#[derive(Clone, Debug, Default)]
-pub struct SubscriberChanges {
-    pub endpoint_uri: Option<String>,
-    pub authorization: Option<Secret>,
-    /// Replaces the subscriber's configs with one `AUTOMATIC` config of these types.
-    pub data_types: Option<Vec<String>>,
-}
-
-impl SubscriberChanges {
-    /// The `updateMask`: the changed fields, as the discovery document names them.
-    pub fn update_mask(&self) -> String {
-        let mut fields = Vec::new();
-        if self.endpoint_uri.is_some() {
-            fields.push("endpoint_uri");
-        }
-        if self.data_types.is_some() {
-            fields.push("subscriber_configs");
-        }
-        if self.authorization.is_some() {
-            fields.push("endpoint_authorization");
-        }
-        fields.join(",")
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.endpoint_uri.is_none() && self.authorization.is_none() && self.data_types.is_none()
-    }
-}
-
-/// `google.longrunning.Operation`
-#[derive(Debug, Default, Deserialize)]
-struct Operation {
-    #[serde(default)]
-    name: String,
-    #[serde(default)]
-    done: bool,
-    #[serde(default)]
-    error: Option<Status>,
-    #[serde(default)]
-    response: Option<Value>,
-}
-
-/// `google.rpc.Status`
-#[derive(Debug, Default, Deserialize)]
-struct Status {
-    #[serde(default)]
-    code: i32,
-    #[serde(default)]
-    message: String,
-}
-
-/// `{"error": {"code", "message", "status"}}`
-#[derive(Debug, Default, Deserialize)]
-struct ErrorBody {
-    #[serde(default)]
-    error: ErrorDetail,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct ErrorDetail {
-    #[serde(default)]
-    message: String,
-    #[serde(default)]
-    status: String,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ListSubscribersResponse {
-    #[serde(default)]
-    subscribers: Vec<Subscriber>,
-    #[serde(default)]
-    next_page_token: Option<String>,
-}
+use checks::check_project;
+pub use checks::{check_authorization, check_data_types, check_endpoint_uri, check_subscriber_id};
+pub use model::{
+    EndpointAuthorizationState, OperationPolling, Subscriber, SubscriberChanges, SubscriberConfig,
+    SubscriberError,
+};
+use model::{ErrorBody, ListSubscribersResponse, Operation};
 
 /// The subscribers of one Google Cloud project. Cheap to build; holds no token.
 pub struct ProjectSubscribers {
@@ -604,108 +419,11 @@ fn code_name(code: i32) -> &'static str {
     }
 }
 
-/// The whole `Authorization` value, scheme included: `<scheme> <credentials>`, one
-/// header line.
-pub fn check_authorization(authorization: &Secret) -> Result<(), SubscriberError> {
-    let value = authorization.expose();
-    let is_token_char = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
-    let well_formed = match value.split_once(' ') {
-        Some((scheme, credentials)) => {
-            !scheme.is_empty()
-                && scheme.chars().all(is_token_char)
-                && !credentials.trim().is_empty()
-        }
-        None => false,
-    };
-    if !well_formed {
-        return Err(SubscriberError::InvalidArgument(
-            "the endpoint authorization must be the whole Authorization header value, scheme \
-             included (e.g. \"Bearer <token>\"): Google sends it verbatim"
-                .into(),
-        ));
-    }
-    if value.chars().any(|c| c.is_ascii_control()) {
-        return Err(SubscriberError::InvalidArgument(
-            "the endpoint authorization must be one line without control characters".into(),
-        ));
-    }
-    Ok(())
-}
-
-/// `[a-z]([a-z0-9-]{2,34}[a-z0-9])`, as the discovery document says.
-pub fn check_subscriber_id(id: &str) -> Result<(), SubscriberError> {
-    let bytes = id.as_bytes();
-    let valid = (4..=36).contains(&bytes.len())
-        && bytes[0].is_ascii_lowercase()
-        && bytes[1..]
-            .iter()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
-        && bytes[bytes.len() - 1] != b'-';
-    if valid {
-        Ok(())
-    } else {
-        Err(SubscriberError::InvalidArgument(format!(
-            "subscriber id {id:?} must be 4-36 characters: a lowercase letter, then lowercase \
-             letters, digits or hyphens, not ending in a hyphen"
-        )))
-    }
-}
-
-/// A project id (`my-project`, or the legacy `example.com:my-project`) or number.
-fn check_project(project: &str) -> Result<(), SubscriberError> {
-    let valid = !project.is_empty()
-        && project
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-.:".contains(c));
-    if valid {
-        Ok(())
-    } else {
-        Err(SubscriberError::InvalidArgument(format!(
-            "project {project:?} is not a project id or number"
-        )))
-    }
-}
-
-pub fn check_endpoint_uri(uri: &str) -> Result<(), SubscriberError> {
-    match Url::parse(uri) {
-        Ok(url) if matches!(url.scheme(), "https" | "http") && url.host().is_some() => Ok(()),
-        _ => Err(SubscriberError::InvalidArgument(format!(
-            "endpoint {uri:?} is not an absolute HTTPS URL (Google requires HTTPS)"
-        ))),
-    }
-}
-
-/// At least one type, each kebab-case (`total-calories`), none twice.
-pub fn check_data_types(data_types: &[String]) -> Result<(), SubscriberError> {
-    if data_types.is_empty() {
-        return Err(SubscriberError::InvalidArgument(
-            "at least one data type is needed".into(),
-        ));
-    }
-    for (i, data_type) in data_types.iter().enumerate() {
-        let kebab = !data_type.is_empty()
-            && data_type.as_bytes()[0].is_ascii_lowercase()
-            && data_type
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-        if !kebab {
-            return Err(SubscriberError::InvalidArgument(format!(
-                "data type {data_type:?} is not a kebab-case id such as total-calories"
-            )));
-        }
-        if data_types[..i].contains(data_type) {
-            return Err(SubscriberError::InvalidArgument(format!(
-                "data type {data_type:?} is given twice"
-            )));
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::sync::{Arc, Mutex};
+    use std::time::Duration;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     const TOKEN: &str = "ya29.service-account-token";

@@ -30,7 +30,8 @@ start() {
       fb_die "port $GATEWAY_PORT_LOCAL is taken by a process this script did not start"
     fi
     printf '\n=== %s gateway start ===\n' "$(date -u +%FT%TZ)" >>"$logfile"
-    setsid env -u AWS_PROFILE PYTHONUNBUFFERED=1 \
+    # shellcheck disable=SC2046
+    setsid env -u AWS_PROFILE $(fb_clock_env) PYTHONUNBUFFERED=1 \
       "$FB_VENV/bin/python" "$script" --port "$GATEWAY_PORT_LOCAL" >>"$logfile" 2>&1 </dev/null &
     pid=$!
     echo "$pid" >"$pidfile"

@@ -25,6 +25,17 @@ export MINISTACK_PORT GATEWAY_PORT_LOCAL SANDBOX_URL FB_REGION
 FB_ENDPOINT="http://127.0.0.1:$MINISTACK_PORT"
 
 fb_log() { printf '%s\n' "$*" >&2; }
+
+# Another day on the stack's clock (tests/local/calendar.sh sets FB_CLOCK_OFFSET, in
+# seconds): the environment that runs a process on the machine's clock moved by that
+# offset (libfaketime), for the daemons the scripts start. Empty without an offset.
+fb_clock_env() {
+  [ -n "${FB_CLOCK_OFFSET:-}" ] || return 0
+  printf '%s\n' \
+    "LD_PRELOAD=/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1" \
+    "FAKETIME=${FB_CLOCK_OFFSET}s" \
+    "FAKETIME_DONT_FAKE_MONOTONIC=1"
+}
 fb_die() { fb_log "error: $*"; exit 1; }
 
 fb_require_venv() {

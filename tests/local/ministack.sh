@@ -36,7 +36,8 @@ start() {
     # AWS_LAMBDA_LOG_FORMAT=JSON mirrors what Lambda sets for LoggingConfig.LogFormat=JSON
     # (ministack does not set it). The IoT MQTT (8883) and SFTP listeners ignore BIND_HOST
     # and would listen on every interface: off.
-    setsid env -i \
+    # shellcheck disable=SC2046
+    setsid env -i $(fb_clock_env) \
       PATH="$FB_VENV/bin:/usr/local/bin:/usr/bin:/bin" \
       HOME="${HOME:-/root}" \
       LANG=C.UTF-8 \

@@ -27,7 +27,8 @@ start() {
   (cd "$FB_ROOT" && cargo build --quiet -p fitbridge-sandbox --bin sandbox)
   printf '\n=== %s sandbox start ===\n' "$(date -u +%FT%TZ)" >>"$logfile"
   gateway="http://127.0.0.1:$GATEWAY_PORT_LOCAL"
-  setsid env SANDBOX_ADDR="127.0.0.1:$port" \
+  # shellcheck disable=SC2046
+  setsid env $(fb_clock_env) SANDBOX_ADDR="127.0.0.1:$port" \
     SANDBOX_REDIRECT_URI="$gateway/oauth/callback/fitbit" \
     SANDBOX_GOOGLE_REDIRECT_URI="$gateway/oauth/callback/google-health" \
     SANDBOX_SUBSCRIBER_URL="$gateway/webhooks/fitbit" \

@@ -116,6 +116,7 @@
 mod admin;
 mod api;
 mod data;
+mod data_types;
 pub mod discovery;
 mod error;
 mod filter;
@@ -604,32 +605,6 @@ pub type GoogleHealthFaults = Faults;
 /// absent fields keep their value.
 pub type GoogleHealthFaultInjection = FaultInjection;
 
-/// Requests per second of the sandbox clock over the last minute.
-#[derive(Clone, Debug, Default)]
-struct SlidingWindow {
-    buckets: std::collections::VecDeque<(i64, u32)>,
-}
-
-impl SlidingWindow {
-    fn used(&mut self, now_secs: i64) -> u32 {
-        while self
-            .buckets
-            .front()
-            .is_some_and(|(second, _)| *second <= now_secs - 60)
-        {
-            self.buckets.pop_front();
-        }
-        self.buckets.iter().map(|(_, n)| n).sum()
-    }
-
-    fn add(&mut self, now_secs: i64) {
-        match self.buckets.back_mut() {
-            Some((second, n)) if *second == now_secs => *n += 1,
-            _ => self.buckets.push_back((now_secs, 1)),
-        }
-    }
-}
-
 /// Everything mutable, behind one lock; no handler awaits while holding it.
 struct State {
     users: BTreeMap<String, GoogleUser>,
@@ -644,8 +619,8 @@ struct State {
     exercises: HashMap<(String, Date), Vec<RecordedExercise>>,
     deleted: HashSet<(String, Date, DataKind)>,
     subscribers: subscribers::Registry,
-    user_windows: HashMap<String, SlidingWindow>,
-    project_window: SlidingWindow,
+    user_windows: HashMap<String, api::SlidingWindow>,
+    project_window: api::SlidingWindow,
     per_user_limit: u32,
     per_project_limit: u32,
     /// Users forced over their quota until the instant (real time).
@@ -678,7 +653,7 @@ impl State {
             deleted: HashSet::new(),
             subscribers: subscribers::Registry::default(),
             user_windows: HashMap::new(),
-            project_window: SlidingWindow::default(),
+            project_window: api::SlidingWindow::default(),
             per_user_limit: config.rate_limit_per_user_per_minute,
             per_project_limit: config.rate_limit_per_project_per_minute,
             throttled_until: HashMap::new(),

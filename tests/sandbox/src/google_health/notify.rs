@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use time::{Date, OffsetDateTime, PrimitiveDateTime};
 
-use super::api::consent_covers;
 use super::data::{self, civil_iso, civil_json, timestamp};
+use super::data_types::{consent_covers, is_known_data_type};
 use super::subscribers::uuid;
 use super::GoogleHealthSandbox;
 
@@ -226,7 +226,7 @@ impl GoogleHealthSandbox {
                 .get(&request.health_user_id)
                 .cloned()
                 .ok_or_else(|| NotifyError::UnknownUser(request.health_user_id.clone()))?;
-            if !super::api::is_known_data_type(&request.data_type) {
+            if !is_known_data_type(&request.data_type) {
                 return Err(NotifyError::UnknownDataType(request.data_type.clone()));
             }
             let intervals = if request.intervals.is_empty() {

@@ -173,7 +173,7 @@ fn jwt_claims(jwt: &str) -> Value {
 
 #[test]
 fn the_contract_knows_every_simulated_data_type() {
-    let known = api::simulated_types_are_known();
+    let known = data_types::simulated_types_are_known();
     // (listable, daily roll-up)
     assert_eq!(known["steps"], (true, true));
     assert_eq!(known["distance"], (true, true));

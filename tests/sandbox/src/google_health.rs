@@ -113,6 +113,7 @@
 //!   it does not simulate answer empty lists and roll-ups (with only write scopes, so do
 //!   the simulated ones: the caller reads only what it wrote).
 
+mod account;
 mod admin;
 mod api;
 mod data;
@@ -123,6 +124,8 @@ mod filter;
 mod keys;
 mod notify;
 mod oauth;
+mod recorded;
+mod stats;
 mod subscribers;
 #[cfg(test)]
 mod tests;
@@ -133,19 +136,22 @@ use std::time::{Duration, Instant};
 
 use axum::routing::{any, get, post};
 use axum::Router;
-use serde::{Deserialize, Serialize};
 use time::{Date, OffsetDateTime};
 
 use crate::counters;
 use crate::faults::{self, FaultInjection, FaultTarget, Faults};
 pub use crate::synthetic::ActivityPattern;
 
+pub use account::{Consent, GoogleUser};
 pub use discovery::{discovery, validate_response, Discovery};
 pub use keys::{parse_signature_header, TINK_ECDSA_PUBLIC_KEY_TYPE_URL};
 pub use notify::{
     Delivery, NotificationInterval, NotificationOperation, NotifyError, NotifyMode, NotifyRequest,
 };
 pub use oauth::{ServiceAccountKey, TokenGrant, GOOGLE_TOKEN_URI};
+use recorded::DataKind;
+pub use recorded::{RecordedDay, RecordedExercise, RecordedSleep, RecordedStage, RecordedWeight};
+pub use stats::GoogleHealthStats;
 pub use subscribers::VerificationOutcome;
 
 pub use crate::oauth2::pkce_s256;
@@ -217,381 +223,6 @@ impl Default for GoogleHealthConfig {
             verification_failure_as_http_error: false,
             lenient_verification: false,
         }
-    }
-}
-
-/// A Google account with Google Health data. Identity, profile, settings, userinfo and the
-/// synthetic data derive from it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct GoogleUser {
-    /// `healthUserId`: the `{user}` of resource names (digits, like Google's).
-    pub health_user_id: String,
-    /// The Fitbit user id of a person migrated from the legacy API.
-    #[serde(default)]
-    pub legacy_user_id: Option<String>,
-    /// The OpenID Connect subject (Google account id).
-    pub sub: String,
-    pub email: String,
-    pub given_name: String,
-    pub family_name: String,
-    pub age: u32,
-    /// IANA name; a built-in table knows the offsets and DST rules of common zones,
-    /// unknown zones count as UTC.
-    pub time_zone: String,
-    /// BCP 47, e.g. `de-DE`.
-    pub language_locale: String,
-    #[serde(with = "crate::admin_api::iso_date")]
-    pub membership_start_date: Date,
-    /// `MALE`, `FEMALE` or anything else; only used for the synthetic calories.
-    pub sex: String,
-    pub height_cm: f64,
-    /// Base of the synthetic weigh-ins.
-    pub weight_kg: f64,
-    /// Metric units in settings (else US units).
-    pub metric: bool,
-    /// How the synthetic days go; `None` derives it from the legacy Fitbit id if there is
-    /// one (a migrated person keeps the pattern they had at Fitbit), else from the health id.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pattern: Option<ActivityPattern>,
-}
-
-impl GoogleUser {
-    /// A user in Berlin with German locale and neutral defaults for everything else.
-    pub fn new(health_user_id: &str, given_name: &str, family_name: &str) -> GoogleUser {
-        let local = format!("{given_name}.{family_name}")
-            .to_lowercase()
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric() || *c == '.')
-            .collect::<String>();
-        GoogleUser {
-            health_user_id: health_user_id.to_owned(),
-            legacy_user_id: None,
-            sub: data::derived_sub(health_user_id),
-            email: format!("{local}@example.com"),
-            given_name: given_name.to_owned(),
-            family_name: family_name.to_owned(),
-            age: 36,
-            time_zone: "Europe/Berlin".to_owned(),
-            language_locale: "de-DE".to_owned(),
-            membership_start_date: Date::from_calendar_date(2019, time::Month::March, 12)
-                .expect("valid date"),
-            sex: "UNSPECIFIED".to_owned(),
-            height_cm: 172.0,
-            weight_kg: 70.0,
-            metric: true,
-            pattern: None,
-        }
-    }
-
-    /// The same person following `pattern` whatever their ids.
-    pub fn with_pattern(mut self, pattern: ActivityPattern) -> GoogleUser {
-        self.pattern = Some(pattern);
-        self
-    }
-
-    /// The pattern the synthetic days follow: the one set, else the one the ids derive.
-    pub fn activity_pattern(&self) -> ActivityPattern {
-        self.pattern.unwrap_or_else(|| {
-            ActivityPattern::derived_from(
-                self.legacy_user_id
-                    .as_deref()
-                    .unwrap_or(&self.health_user_id),
-            )
-        })
-    }
-}
-
-/// How a user answers Google's consent screen (it stays in force until replaced).
-/// `set_consent` also makes the user the one signed in to the simulated browser; an
-/// authorize request with a `login_hint` (email or health user id) signs in that user
-/// instead, with their own stored answer (or "allow all").
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Consent {
-    pub health_user_id: String,
-    /// Scopes the user leaves ticked (granular consent); `None` grants everything requested.
-    /// Sign-in scopes (`openid`, `email`, `profile`) are always granted when requested.
-    #[serde(default)]
-    pub grant_scopes: Option<Vec<String>>,
-    /// Press "Cancel": the redirect carries `error=access_denied`.
-    #[serde(default)]
-    pub deny: bool,
-}
-
-impl Consent {
-    pub fn allow_all(health_user_id: &str) -> Consent {
-        Consent {
-            health_user_id: health_user_id.to_owned(),
-            grant_scopes: None,
-            deny: false,
-        }
-    }
-
-    pub fn allow_only(health_user_id: &str, scopes: &[&str]) -> Consent {
-        Consent {
-            health_user_id: health_user_id.to_owned(),
-            grant_scopes: Some(scopes.iter().map(|s| (*s).to_owned()).collect()),
-            deny: false,
-        }
-    }
-
-    pub fn deny(health_user_id: &str) -> Consent {
-        Consent {
-            health_user_id: health_user_id.to_owned(),
-            grant_scopes: None,
-            deny: true,
-        }
-    }
-}
-
-/// A day's activity a test records for a user; the given fields replace the synthetic ones
-/// (distance follows recorded steps unless also given).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct RecordedDay {
-    #[serde(with = "crate::admin_api::iso_date")]
-    pub date: Date,
-    #[serde(default)]
-    pub steps: Option<u64>,
-    #[serde(default)]
-    pub distance_mm: Option<u64>,
-    /// Total calories (BMR included) of the day.
-    #[serde(default)]
-    pub calories_kcal: Option<f64>,
-    /// Active zone minutes of the day (fat burn counts 1 per minute, cardio and peak 2).
-    #[serde(default)]
-    pub azm_minutes: Option<u64>,
-    /// Of `azm_minutes`, earned in the cardio and peak zones (the rest is fat burn).
-    #[serde(default)]
-    pub azm_cardio: Option<u64>,
-    #[serde(default)]
-    pub azm_peak: Option<u64>,
-    /// Minutes at moderate and vigorous activity level (the `active-minutes` data type);
-    /// unset: derived from the active zone minutes.
-    #[serde(default)]
-    pub moderate_minutes: Option<u64>,
-    #[serde(default)]
-    pub vigorous_minutes: Option<u64>,
-}
-
-impl RecordedDay {
-    /// Nothing recorded yet for `date`; set the fields you need.
-    pub fn on(date: Date) -> RecordedDay {
-        RecordedDay {
-            date,
-            steps: None,
-            distance_mm: None,
-            calories_kcal: None,
-            azm_minutes: None,
-            azm_cardio: None,
-            azm_peak: None,
-            moderate_minutes: None,
-            vigorous_minutes: None,
-        }
-    }
-
-    pub fn steps(mut self, steps: u64) -> RecordedDay {
-        self.steps = Some(steps);
-        self
-    }
-
-    /// Minutes at moderate and at vigorous activity level.
-    pub fn active_minutes(mut self, moderate: u64, vigorous: u64) -> RecordedDay {
-        self.moderate_minutes = Some(moderate);
-        self.vigorous_minutes = Some(vigorous);
-        self
-    }
-
-    pub fn distance_mm(mut self, mm: u64) -> RecordedDay {
-        self.distance_mm = Some(mm);
-        self
-    }
-
-    pub fn calories_kcal(mut self, kcal: f64) -> RecordedDay {
-        self.calories_kcal = Some(kcal);
-        self
-    }
-
-    pub fn azm_minutes(mut self, minutes: u64) -> RecordedDay {
-        self.azm_minutes = Some(minutes);
-        self
-    }
-
-    /// Later recordings win field by field, like a device syncing more data.
-    fn merge(&mut self, newer: RecordedDay) {
-        self.steps = newer.steps.or(self.steps);
-        self.distance_mm = newer.distance_mm.or(self.distance_mm);
-        self.calories_kcal = newer.calories_kcal.or(self.calories_kcal);
-        self.azm_minutes = newer.azm_minutes.or(self.azm_minutes);
-        self.azm_cardio = newer.azm_cardio.or(self.azm_cardio);
-        self.azm_peak = newer.azm_peak.or(self.azm_peak);
-    }
-}
-
-/// One sleep stage of a recorded session.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RecordedStage {
-    /// `AWAKE`, `LIGHT`, `DEEP`, `REM`, `ASLEEP`, `RESTLESS`.
-    pub stage: String,
-    pub minutes: u32,
-}
-
-/// A sleep session a test records. Times carry the user's local UTC offset at that moment
-/// (start and end may differ across a DST change). It belongs to the civil day it ends on
-/// and replaces that day's synthetic sessions.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct RecordedSleep {
-    #[serde(with = "time::serde::rfc3339")]
-    pub start: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
-    pub end: OffsetDateTime,
-    /// Stages in order; `None` synthesizes stages over the session.
-    #[serde(default)]
-    pub stages: Option<Vec<RecordedStage>>,
-    #[serde(default)]
-    pub nap: bool,
-}
-
-impl RecordedSleep {
-    pub fn new(start: OffsetDateTime, end: OffsetDateTime) -> RecordedSleep {
-        RecordedSleep {
-            start,
-            end,
-            stages: None,
-            nap: false,
-        }
-    }
-}
-
-/// A weigh-in a test records; it replaces the synthetic one of its civil day.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct RecordedWeight {
-    #[serde(with = "time::serde::rfc3339")]
-    pub at: OffsetDateTime,
-    pub grams: f64,
-    #[serde(default)]
-    pub notes: Option<String>,
-}
-
-/// A workout a test records; it replaces the synthetic ones of the civil day it starts on.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct RecordedExercise {
-    #[serde(with = "time::serde::rfc3339")]
-    pub start: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
-    pub end: OffsetDateTime,
-    /// An `Exercise.exerciseType` value, e.g. `RUNNING`.
-    pub exercise_type: String,
-    #[serde(default)]
-    pub calories_kcal: Option<f64>,
-    #[serde(default)]
-    pub distance_mm: Option<f64>,
-    #[serde(default)]
-    pub steps: Option<u64>,
-    #[serde(default)]
-    pub average_heart_rate: Option<u64>,
-    #[serde(default)]
-    pub active_zone_minutes: Option<u64>,
-}
-
-impl RecordedExercise {
-    pub fn new(start: OffsetDateTime, end: OffsetDateTime, exercise_type: &str) -> Self {
-        RecordedExercise {
-            start,
-            end,
-            exercise_type: exercise_type.to_owned(),
-            calories_kcal: None,
-            distance_mm: None,
-            steps: None,
-            average_heart_rate: None,
-            active_zone_minutes: None,
-        }
-    }
-}
-
-/// What a deletion removes for a day.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-enum DataKind {
-    /// Steps, distance, calories and active zone minutes.
-    Activity,
-    Sleep,
-    Weight,
-    Exercise,
-}
-
-const ALL_KINDS: [DataKind; 4] = [
-    DataKind::Activity,
-    DataKind::Sleep,
-    DataKind::Weight,
-    DataKind::Exercise,
-];
-
-/// What happened so far, for assertions. Maps are keyed by health user id unless noted.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct GoogleHealthStats {
-    /// Authorization codes issued (consent given or skipped).
-    pub authorizations: BTreeMap<String, u64>,
-    /// Authorizations the configured consent denied.
-    pub consent_denials: u64,
-    /// `grant_type` (`(missing)` if absent) → outcome (`ok` or the OAuth error) → count.
-    pub token_requests: BTreeMap<String, BTreeMap<String, u64>>,
-    /// Successful `refresh_token` grants.
-    pub refreshes: BTreeMap<String, u64>,
-    /// Access tokens issued to service accounts, by client email.
-    pub service_account_tokens: BTreeMap<String, u64>,
-    /// `/v4` requests that carried one of the user's valid access tokens, by discovery
-    /// method id, whatever their outcome (429s, 400s and injected failures included);
-    /// userinfo calls count as `openidconnect.userinfo`.
-    pub api_calls: BTreeMap<String, BTreeMap<String, u64>>,
-    /// Every `/v4` request that matched a discovery method, by method id (authenticated
-    /// or not, service accounts included).
-    pub requests_by_method: BTreeMap<String, u64>,
-    /// Requests refused as contract violations (400 on query or body), by method id.
-    pub contract_violations: BTreeMap<String, u64>,
-    /// `/v4` requests that matched no discovery method (answered 404).
-    pub unmatched_requests: u64,
-    /// Requests answered 429 for the per-user quota or a forced throttle.
-    pub throttled: BTreeMap<String, u64>,
-    /// Requests answered 429 for the per-project quota.
-    pub project_throttled: u64,
-    /// API requests answered by an injected failure.
-    pub injected_failures: u64,
-    /// Grants revoked through `/revoke` or the admin API.
-    pub revocations: BTreeMap<String, u64>,
-    /// Subscribers created (verification passed), including ones deleted since.
-    pub subscribers_created: u64,
-    /// Verification POSTs sent to endpoints.
-    pub verification_probes: u64,
-    /// Creates and updates refused because verification failed.
-    pub verification_failures: u64,
-    /// Notification POSTs sent (each duplicate counted).
-    pub notifications_sent: u64,
-    /// GETs of the webhook keyset.
-    pub keyset_fetches: u64,
-}
-
-impl GoogleHealthStats {
-    pub fn token_requests_with(&self, grant_type: &str, outcome: &str) -> u64 {
-        counters::nested_count(&self.token_requests, grant_type, outcome)
-    }
-
-    pub fn refreshes_of(&self, user: &str) -> u64 {
-        counters::count(&self.refreshes, user)
-    }
-
-    pub fn api_calls_of(&self, user: &str) -> u64 {
-        counters::nested_sum(&self.api_calls, user, |_| true)
-    }
-
-    /// The user's data fetches (`dataPoints` methods: list, dailyRollUp, rollUp, get,
-    /// reconcile), whatever their outcome.
-    pub fn data_calls_of(&self, user: &str) -> u64 {
-        counters::nested_sum(&self.api_calls, user, |id| {
-            id.starts_with("health.users.dataTypes.dataPoints.")
-        })
-    }
-
-    /// Requests that matched the discovery method `id`.
-    pub fn method_calls(&self, id: &str) -> u64 {
-        counters::count(&self.requests_by_method, id)
     }
 }
 
@@ -682,10 +313,6 @@ impl State {
             counters::bump(&mut self.stats.revocations, user);
         }
         revoked
-    }
-
-    fn undelete(&mut self, user: &str, date: Date, kind: DataKind) {
-        self.deleted.remove(&(user.to_owned(), date, kind));
     }
 }
 
@@ -797,72 +424,6 @@ impl GoogleHealthSandbox {
     /// Every access and refresh token ever issued to the user, oldest first.
     pub fn tokens_issued(&self, health_user_id: &str) -> Vec<String> {
         self.lock().tokens.issued_to(health_user_id)
-    }
-
-    /// Records a day's activity (merged field by field with earlier recordings).
-    pub fn record_day(&self, health_user_id: &str, day: RecordedDay) {
-        let mut st = self.lock();
-        st.ensure_user(health_user_id);
-        st.undelete(health_user_id, day.date, DataKind::Activity);
-        let key = (health_user_id.to_owned(), day.date);
-        match st.days.get_mut(&key) {
-            Some(existing) => existing.merge(day),
-            None => {
-                st.days.insert(key, day);
-            }
-        }
-    }
-
-    /// Records a sleep session (replacing the synthetic sessions of the day it ends on).
-    pub fn record_sleep(&self, health_user_id: &str, session: RecordedSleep) {
-        let mut st = self.lock();
-        st.ensure_user(health_user_id);
-        let date = session.end.date();
-        st.undelete(health_user_id, date, DataKind::Sleep);
-        st.sleep
-            .entry((health_user_id.to_owned(), date))
-            .or_default()
-            .push(session);
-    }
-
-    /// Records a weigh-in (replacing the synthetic one of its day).
-    pub fn record_weight(&self, health_user_id: &str, weight: RecordedWeight) {
-        let mut st = self.lock();
-        st.ensure_user(health_user_id);
-        let date = weight.at.date();
-        st.undelete(health_user_id, date, DataKind::Weight);
-        st.weights
-            .entry((health_user_id.to_owned(), date))
-            .or_default()
-            .push(weight);
-    }
-
-    /// Records a workout (replacing the synthetic ones of the day it starts on).
-    pub fn record_exercise(&self, health_user_id: &str, exercise: RecordedExercise) {
-        let mut st = self.lock();
-        st.ensure_user(health_user_id);
-        let date = exercise.start.date();
-        st.undelete(health_user_id, date, DataKind::Exercise);
-        st.exercises
-            .entry((health_user_id.to_owned(), date))
-            .or_default()
-            .push(exercise);
-    }
-
-    /// Deletes every data point of the user's civil day (activity, the sleep ending that
-    /// day, weigh-ins, workouts), recorded or synthetic, as a user deleting data would;
-    /// send a `DELETE` notification to tell subscribers. Recording data for the day later
-    /// brings that kind back.
-    pub fn delete_day(&self, health_user_id: &str, date: Date) {
-        let mut st = self.lock();
-        let key = (health_user_id.to_owned(), date);
-        st.days.remove(&key);
-        st.sleep.remove(&key);
-        st.weights.remove(&key);
-        st.exercises.remove(&key);
-        for kind in ALL_KINDS {
-            st.deleted.insert((health_user_id.to_owned(), date, kind));
-        }
     }
 
     /// Sets the quotas (requests per rolling minute).

@@ -20,6 +20,7 @@ mod civil_time;
 mod counters;
 mod faults;
 mod oauth2;
+mod random;
 mod synthetic;
 
 pub use faults::RawAnswer;

@@ -17,7 +17,6 @@ use serde_json::json;
 use sha1::Sha1;
 use url::Url;
 
-use super::oauth::random_hex;
 use super::{ActivityPattern, Consent, FitbitSandbox, RecordedActivity, State, TestUser};
 use crate::{admin_api, faults};
 
@@ -234,7 +233,7 @@ impl FitbitSandbox {
             (url, code)
         };
         let correct_code_status = self.verify_request(&url, &code).await?;
-        let wrong_code_status = self.verify_request(&url, &random_hex(32)).await?;
+        let wrong_code_status = self.verify_request(&url, &crate::random::hex(32)).await?;
         Ok(VerifyOutcome {
             correct_code_status,
             wrong_code_status,

@@ -12,7 +12,6 @@ use axum::Json;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
-use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::Sha256;
@@ -21,11 +20,11 @@ use url::Url;
 
 use super::error::{ApiError, OAUTH_DOCS};
 use super::{ActiveTokens, FitbitConfig, FitbitSandbox, State, KNOWN_SCOPES};
-use crate::counters;
 use crate::oauth2::{
     escape_html, is_registered, is_s256_challenge, is_valid_verifier, pkce_s256, redirect_target,
     request_params, Params,
 };
+use crate::{counters, random};
 
 /// Authorization codes live 10 minutes.
 const CODE_LIFETIME: Duration = Duration::minutes(10);
@@ -112,7 +111,7 @@ impl Tokens {
     ) -> TokenGrant {
         self.supersede(user_id);
         let access_token = access_token_jwt(config, user_id, &scopes, lifetime_secs, now);
-        let refresh_token = random_hex(32);
+        let refresh_token = random::hex(32);
         let grant = TokenGrant {
             access_token: access_token.clone(),
             expires_in: lifetime_secs,
@@ -323,7 +322,7 @@ fn access_token_jwt(
         "scopes": scope_claim,
         "exp": iat + lifetime_secs,
         "iat": iat,
-        "jti": random_hex(8),
+        "jti": random::hex(8),
     });
     let signing_input = format!(
         "{}.{}",
@@ -359,12 +358,6 @@ fn scope_abbreviation(scope: &str) -> &str {
         "weight" => "wei",
         other => other,
     }
-}
-
-pub(super) fn random_hex(bytes: usize) -> String {
-    let mut buf = vec![0u8; bytes];
-    rand::rng().fill_bytes(&mut buf);
-    buf.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The authorization server shows an error page, not a redirect, when it cannot trust the
@@ -503,7 +496,7 @@ impl FitbitSandbox {
                         .filter(|s| allowed.contains(s))
                         .collect(),
                 };
-                let code = random_hex(20);
+                let code = random::hex(20);
                 let expires_at = st.now() + CODE_LIFETIME;
                 st.tokens.codes.insert(
                     code.clone(),

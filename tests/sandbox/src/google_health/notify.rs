@@ -11,8 +11,8 @@ use time::{Date, OffsetDateTime, PrimitiveDateTime};
 
 use super::data::{self, civil_iso, civil_json, timestamp};
 use super::data_types::{consent_covers, is_known_data_type};
-use super::subscribers::uuid;
 use super::GoogleHealthSandbox;
+use crate::random;
 
 pub const SIGNATURE_HEADER: &str = "Google-Health-API-Signature";
 pub const LEGACY_SIGNATURE_HEADER: &str = "X-HealthAPI-Signature";
@@ -287,7 +287,7 @@ impl GoogleHealthSandbox {
                     client_provided_subscription_name: target
                         .subscription
                         .clone()
-                        .unwrap_or_else(uuid),
+                        .unwrap_or_else(random::uuid_v4),
                     health_user_id: &request.health_user_id,
                     operation: request.operation,
                     data_type: &request.data_type,

@@ -27,11 +27,11 @@ use url::Url;
 
 use super::error::{ApiError, OAuthError};
 use super::{scopes, GoogleHealthConfig, GoogleHealthSandbox, GoogleUser, State};
-use crate::counters;
 use crate::oauth2::{
     bearer_header, escape_html, is_registered, is_s256_challenge, is_valid_verifier, pkce_s256,
     redirect_target, request_params, Params,
 };
+use crate::{counters, random};
 
 /// The real token endpoint (the `aud` Google expects in JWT bearer assertions).
 pub const GOOGLE_TOKEN_URI: &str = "https://oauth2.googleapis.com/token";
@@ -77,10 +77,9 @@ fn is_sign_in_scope(scope: &str) -> bool {
     )
 }
 
+/// Google's opaque tokens: a fixed prefix (`ya29.`, `1//0`, `4/0`) and random base64url.
 fn random_token(prefix: &str, bytes: usize) -> String {
-    let mut buf = vec![0u8; bytes];
-    rand::rng().fill_bytes(&mut buf);
-    format!("{prefix}{}", URL_SAFE_NO_PAD.encode(buf))
+    format!("{prefix}{}", random::base64url(bytes))
 }
 
 /// Who a token speaks for.
@@ -951,9 +950,7 @@ impl ServiceAccountKey {
     pub(super) fn generate(config: &GoogleHealthConfig, token_uri: &str) -> ServiceAccountKey {
         let pair = RsaKeyPair::generate(KeySize::Rsa2048).expect("RSA key generation");
         let pkcs8 = pair.as_der().expect("PKCS#8 encoding");
-        let mut id = [0u8; 20];
-        rand::rng().fill_bytes(&mut id);
-        let private_key_id: String = id.iter().map(|b| format!("{b:02x}")).collect();
+        let private_key_id = random::hex(20);
         let mut number = [0u8; 8];
         rand::rng().fill_bytes(&mut number);
         let client_id = format!(

@@ -5,7 +5,6 @@
 //! (`done: true`) with the resource (or `google.protobuf.Empty`) inline in `response`, or
 //! with `error` when the endpoint verification failed.
 
-use rand::RngCore as _;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use time::OffsetDateTime;
@@ -14,6 +13,7 @@ use url::Url;
 use super::data::timestamp;
 use super::error::ApiError;
 use super::GoogleHealthSandbox;
+use crate::random;
 
 const TYPE_PREFIX: &str = "type.googleapis.com/google.devicesandservices.health.v4.";
 
@@ -126,22 +126,6 @@ impl Registry {
     }
 }
 
-pub(super) fn uuid() -> String {
-    let mut b = [0u8; 16];
-    rand::rng().fill_bytes(&mut b);
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..]
-    )
-}
-
 /// `[a-z]([a-z0-9-]{2,34}[a-z0-9])`: ids of subscribers and subscriptions.
 pub(super) fn is_valid_resource_id(id: &str) -> bool {
     let bytes = id.as_bytes();
@@ -165,7 +149,7 @@ pub(super) fn operation_done(
         map.insert("@type".to_owned(), json!(response_type));
     }
     json!({
-        "name": format!("projects/{project}/operations/{}", uuid()),
+        "name": format!("projects/{project}/operations/{}", random::uuid_v4()),
         "metadata": { "@type": format!("{TYPE_PREFIX}{metadata_type}") },
         "done": true,
         "response": response,
@@ -181,7 +165,7 @@ pub(super) const EMPTY_TYPE: &str = "type.googleapis.com/google.protobuf.Empty";
 /// A finished operation that failed.
 pub(super) fn operation_failed(project: &str, metadata_type: &str, error: &ApiError) -> Value {
     json!({
-        "name": format!("projects/{project}/operations/{}", uuid()),
+        "name": format!("projects/{project}/operations/{}", random::uuid_v4()),
         "metadata": { "@type": format!("{TYPE_PREFIX}{metadata_type}") },
         "done": true,
         "error": error.status_json(),

@@ -56,7 +56,7 @@ impl ODataError {
 
     /// The JSON body SAP Gateway sends, for the service `service_id` in `version`.
     pub(crate) fn body(&self, service_id: &str, version: &str) -> String {
-        let transaction_id = random_hex(16).to_uppercase();
+        let transaction_id = crate::random::hex(16).to_uppercase();
         let timestamp = time::OffsetDateTime::now_utc();
         let timestamp = format!(
             "{:04}{:02}{:02}{:02}{:02}{:02}.{:07}",
@@ -98,10 +98,4 @@ impl ODataError {
         });
         body.to_string()
     }
-}
-
-pub(crate) fn random_hex(bytes: usize) -> String {
-    (0..bytes)
-        .map(|_| format!("{:02x}", rand::random::<u8>()))
-        .collect()
 }

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use tracing::debug;
 
-use super::error::{random_hex, ODataError, CODE_INJECTED, CODE_NOT_ALLOWED};
+use super::error::{ODataError, CODE_INJECTED, CODE_NOT_ALLOWED};
 use super::multipart::{
     parse_batch, render_batch, BatchPart, BatchResponsePart, Headers, InnerRequest,
 };
@@ -310,7 +310,7 @@ impl SapSandbox {
             responses.push(response);
         }
 
-        let boundary = format!("batch_{}", random_hex(16));
+        let boundary = format!("batch_{}", crate::random::hex(16));
         Response::builder()
             .status(StatusCode::ACCEPTED)
             .header(

@@ -5,8 +5,6 @@
 
 use axum::http::StatusCode;
 
-use super::error::random_hex;
-
 pub(crate) type Headers = Vec<(String, String)>;
 
 /// First value of a header, case-insensitively.
@@ -251,7 +249,7 @@ pub(crate) fn render_batch(boundary: &str, parts: &[BatchResponsePart]) -> Strin
                 out.push_str(&render_http_part(response));
             }
             BatchResponsePart::Changeset(responses) => {
-                let changeset = format!("changeset_{}", random_hex(16));
+                let changeset = format!("changeset_{}", crate::random::hex(16));
                 let mut inner = String::new();
                 for response in responses {
                     inner.push_str(&format!("--{changeset}\r\n"));

@@ -302,19 +302,8 @@ fn nav_entities(fields: &Map<String, Value>, name: &str) -> Vec<Map<String, Valu
 }
 
 /// A random (version 4) GUID in SAP's lowercase form.
-pub(crate) fn new_guid() -> String {
-    let mut bytes: [u8; 16] = rand::random();
-    bytes[6] = (bytes[6] & 0x0f) | 0x40;
-    bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..]
-    )
+fn new_guid() -> String {
+    crate::random::uuid_v4()
 }
 
 fn now() -> String {

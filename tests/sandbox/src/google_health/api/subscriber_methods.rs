@@ -41,7 +41,7 @@ fn requested_id(requested: Option<&str>, field: &str) -> Result<String, ApiError
             Some(field),
         )),
         Some(id) => Ok(id.to_owned()),
-        None => Ok(subscribers::uuid()),
+        None => Ok(crate::random::uuid_v4()),
     }
 }
 

@@ -11,8 +11,9 @@ use serde_json::{json, Map, Value};
 use super::read::entity_json;
 use super::write::upsert_contact;
 use super::{nav_entities, new_guid, now, Context, Outcome, Store};
+use crate::random;
 use crate::sap::edmx::{EntityType, ServiceKind};
-use crate::sap::error::{random_hex, ODataError};
+use crate::sap::error::ODataError;
 use crate::sap::uri::format_key;
 use crate::sap::{AdditionalId, StoredInteraction};
 
@@ -87,7 +88,7 @@ pub(super) fn import_headers(
             .filter(|s| !s.is_empty())
             .map(str::to_string)
     };
-    let header_id = text(&header_fields, "Id").unwrap_or_else(|| random_hex(16).to_uppercase());
+    let header_id = text(&header_fields, "Id").unwrap_or_else(|| random::hex(16).to_uppercase());
     header_fields.insert("Id".into(), Value::String(header_id.clone()));
     let source = (
         text(&header_fields, "SourceSystemType"),

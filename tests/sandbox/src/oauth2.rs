@@ -1,20 +1,33 @@
-//! The parts of OAuth 2.0 the RFCs fix, so that the provider sandboxes' authorization servers
-//! (Fitbit's, Google's) check them alike: PKCE S256 (RFC 7636), request parameters, redirect
-//! URIs (RFC 6749 §3.1.2) and bearer tokens (RFC 6750 §2.1).
+//! The OAuth 2.0 kernel of the provider sandboxes' authorization servers (Fitbit's,
+//! Google's): the parts the RFCs fix, so that both check them alike — PKCE S256 (RFC 7636),
+//! request parameters, redirect URIs (RFC 6749 §3.1.2), client credentials (RFC 6749
+//! §2.3.1) and bearer tokens (RFC 6750 §2.1) — and the bookkeeping both keep: authorization
+//! codes and consent ([`authorization`]), issued tokens ([`ledger`]) and the token
+//! endpoint's counting and answer.
 //!
 //! Invariants:
-//! - Nothing here answers a request: whether a check fails with an error page, a redirect or
-//!   a JSON error, and in which words, is the provider's.
+//! - Nothing here decides how a refused request is answered: whether a check fails with an
+//!   error page, a redirect or a JSON error, and in which words, is the provider's.
 //! - A parameter given twice counts with its first occurrence; body parameters come before
 //!   query parameters.
+//! - A token endpoint's answer is never cached, and every token request is counted under its
+//!   grant type and outcome.
 
-use std::collections::HashMap;
+pub(crate) mod authorization;
+pub(crate) mod ledger;
 
-use axum::http::{header, HeaderMap};
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 use url::Url;
+
+use crate::counters::{self, Counts};
 
 /// `base64url-no-pad(sha256(verifier))`, the PKCE S256 code challenge.
 pub fn pkce_s256(code_verifier: &str) -> String {
@@ -56,6 +69,15 @@ pub(crate) fn request_params(query: Option<&str>, body: &[u8]) -> Params {
     params
 }
 
+/// Scopes as a token response lists them: space-separated, in the set's order.
+pub(crate) fn scope_string(scopes: &BTreeSet<String>) -> String {
+    scopes
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// Registered redirect URIs match exactly; an app that registered none accepts any.
 pub(crate) fn is_registered(registered: &[String], uri: &str) -> bool {
     registered.is_empty() || registered.iter().any(|r| r == uri)
@@ -79,6 +101,57 @@ pub(crate) fn bearer_header(headers: &HeaderMap) -> Option<&str> {
         .eq_ignore_ascii_case("bearer")
         .then(|| token.trim())
         .filter(|t| !t.is_empty())
+}
+
+/// The `client_id:secret` text of an `Authorization: Basic` header value (any case of the
+/// scheme), if it is one and decodes.
+pub(crate) fn basic_credentials(header_value: &str) -> Option<String> {
+    let (scheme, encoded) = header_value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = STANDARD.decode(encoded.trim()).ok()?;
+    String::from_utf8(decoded).ok()
+}
+
+/// An authorize request's answer: `302` to the redirect location, or the provider's error
+/// page for a request it cannot trust.
+pub(crate) fn authorize_answer<E>(
+    result: Result<String, E>,
+    error_page: impl FnOnce(E) -> Response,
+) -> Response {
+    match result {
+        Ok(location) => (StatusCode::FOUND, [(header::LOCATION, location)]).into_response(),
+        Err(refusal) => error_page(refusal),
+    }
+}
+
+/// A token request's `grant_type` as the stats count it: `(missing)` if absent.
+pub(crate) fn grant_type_label(params: &Params) -> &str {
+    params.get("grant_type").map_or("(missing)", String::as_str)
+}
+
+/// Counts a token request under its grant type and outcome (`ok` or the error).
+pub(crate) fn count_token_request(
+    token_requests: &mut BTreeMap<String, Counts>,
+    grant_type: &str,
+    outcome: &str,
+) {
+    counters::bump(
+        token_requests.entry(grant_type.to_owned()).or_default(),
+        outcome,
+    );
+}
+
+/// A token endpoint's successful answer: the JSON body with the provider's `Cache-Control`,
+/// which forbids caching (RFC 6749 §5.1).
+pub(crate) fn token_answer(body: impl Serialize, cache_control: &'static str) -> Response {
+    let mut response = Json(body).into_response();
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(cache_control),
+    );
+    response
 }
 
 /// Text for an HTML error page, which may echo request parameters.

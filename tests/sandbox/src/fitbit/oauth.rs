@@ -1,5 +1,11 @@
-//! OAuth 2.0: `GET /oauth2/authorize`, `POST /oauth2/token`, `POST /oauth2/revoke`, and
-//! the token store behind them and behind API authentication.
+//! Fitbit's OAuth 2.0: `GET /oauth2/authorize`, `POST /oauth2/token`, `POST /oauth2/revoke`,
+//! and the token store behind them and behind API authentication, on the shared kernel
+//! ([`crate::oauth2`]).
+//!
+//! What is Fitbit's own: HTTP Basic client authentication on every token and revocation
+//! request, access tokens that are HS256 JWTs, one token pair per user, and refresh tokens
+//! that are single use, with a grace window in which an identical refresh request gets the
+//! same answer again. Errors come in Fitbit's shape ([`ApiError`]).
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -9,7 +15,7 @@ use axum::extract::{RawQuery, State as AxumState};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::Json;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
@@ -20,14 +26,14 @@ use url::Url;
 
 use super::error::{ApiError, OAUTH_DOCS};
 use super::{ActiveTokens, FitbitConfig, FitbitSandbox, State, KNOWN_SCOPES};
+use crate::oauth2::authorization::{
+    granted_scopes, s256_challenge, AuthCode, Codes, PkceRefusal, Redemption, CODE_LIFETIME,
+};
+use crate::oauth2::ledger::{AccessStatus, Ledger, RefreshRecord, Refusal};
 use crate::oauth2::{
-    escape_html, is_registered, is_s256_challenge, is_valid_verifier, pkce_s256, redirect_target,
-    request_params, Params,
+    self, escape_html, is_registered, is_valid_verifier, redirect_target, request_params, Params,
 };
 use crate::{counters, random};
-
-/// Authorization codes live 10 minutes.
-const CODE_LIFETIME: Duration = Duration::minutes(10);
 
 /// A successful token response, exactly as `/oauth2/token` sends it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,35 +45,6 @@ pub struct TokenGrant {
     pub scope: String,
     pub token_type: String,
     pub user_id: String,
-}
-
-struct AuthCode {
-    client_id: String,
-    /// Only set if the authorize request named it; then the token request must repeat it.
-    redirect_uri: Option<String>,
-    code_challenge: String,
-    user_id: String,
-    scopes: BTreeSet<String>,
-    expires_at: OffsetDateTime,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum AccessStatus {
-    Active,
-    /// Expired early through the admin API.
-    Expired,
-    /// Replaced by a refresh or a new authorization.
-    Superseded,
-    Revoked,
-}
-
-struct AccessToken {
-    user_id: String,
-    scopes: BTreeSet<String>,
-    expires_at: OffsetDateTime,
-    status: AccessStatus,
-    /// The refresh token issued with it, whose pair counts as "used" once this is.
-    refresh_token: String,
 }
 
 enum RefreshStatus {
@@ -86,17 +63,27 @@ struct RefreshToken {
     user_id: String,
     scopes: BTreeSet<String>,
     status: RefreshStatus,
+    /// The access token issued with it was used: a grace-window replay is over.
     pair_used: bool,
 }
 
-/// All codes and tokens. Invariant: a user has at most one active pair, recorded in `active`.
+impl RefreshRecord for RefreshToken {
+    fn user(&self) -> &str {
+        &self.user_id
+    }
+
+    fn revoke(&mut self) {
+        self.status = RefreshStatus::Revoked;
+    }
+}
+
+/// All codes and tokens. Invariant: a user has at most one active pair, recorded in
+/// `active`; an access token is active only while it is its user's active pair's.
 #[derive(Default)]
 pub(super) struct Tokens {
-    codes: HashMap<String, AuthCode>,
-    access: HashMap<String, AccessToken>,
-    refresh: HashMap<String, RefreshToken>,
+    codes: Codes<()>,
+    ledger: Ledger<String, RefreshToken>,
     active: HashMap<String, ActiveTokens>,
-    issued: HashMap<String, Vec<String>>,
 }
 
 impl Tokens {
@@ -116,26 +103,18 @@ impl Tokens {
             access_token: access_token.clone(),
             expires_in: lifetime_secs,
             refresh_token: refresh_token.clone(),
-            scope: scopes
-                .iter()
-                .map(String::as_str)
-                .collect::<Vec<_>>()
-                .join(" "),
+            scope: oauth2::scope_string(&scopes),
             token_type: "Bearer".to_owned(),
             user_id: user_id.to_owned(),
         };
-        self.access.insert(
-            access_token.clone(),
-            AccessToken {
-                user_id: user_id.to_owned(),
-                scopes: scopes.clone(),
-                expires_at: now + Duration::seconds(lifetime_secs),
-                status: AccessStatus::Active,
-                refresh_token: refresh_token.clone(),
-            },
+        self.ledger.record_access(
+            &access_token,
+            user_id.to_owned(),
+            scopes.clone(),
+            now + Duration::seconds(lifetime_secs),
         );
-        self.refresh.insert(
-            refresh_token.clone(),
+        self.ledger.record_refresh(
+            &refresh_token,
             RefreshToken {
                 user_id: user_id.to_owned(),
                 scopes,
@@ -143,9 +122,6 @@ impl Tokens {
                 pair_used: false,
             },
         );
-        let issued = self.issued.entry(user_id.to_owned()).or_default();
-        issued.push(access_token.clone());
-        issued.push(refresh_token.clone());
         self.active.insert(
             user_id.to_owned(),
             ActiveTokens {
@@ -160,11 +136,10 @@ impl Tokens {
         let Some(pair) = self.active.remove(user_id) else {
             return;
         };
-        if let Some(access) = self.access.get_mut(&pair.access_token) {
-            access.status = AccessStatus::Superseded;
-        }
-        if let Some(refresh) = self.refresh.get_mut(&pair.refresh_token) {
-            refresh.status = RefreshStatus::Revoked;
+        self.ledger
+            .set_access_status(&pair.access_token, AccessStatus::Superseded);
+        if let Some(refresh) = self.ledger.refresh_mut(&pair.refresh_token) {
+            refresh.revoke();
         }
     }
 
@@ -178,7 +153,7 @@ impl Tokens {
     ) -> Result<(TokenGrant, bool), ApiError> {
         let invalid =
             || ApiError::invalid_grant(format!("Refresh token invalid: {token}. {OAUTH_DOCS}"));
-        let record = self.refresh.get(token).ok_or_else(invalid)?;
+        let record = self.ledger.refresh(token).ok_or_else(invalid)?;
         match &record.status {
             RefreshStatus::Revoked => Err(invalid()),
             RefreshStatus::Rotated {
@@ -187,8 +162,8 @@ impl Tokens {
                 response,
             } => {
                 let successor_unused = self
-                    .refresh
-                    .get(successor)
+                    .ledger
+                    .refresh(successor)
                     .is_some_and(|s| matches!(s.status, RefreshStatus::Active) && !s.pair_used);
                 if successor_unused && now - *at <= Duration::seconds(config.refresh_grace_secs) {
                     Ok((response.clone(), true))
@@ -200,7 +175,7 @@ impl Tokens {
                 let user_id = record.user_id.clone();
                 let scopes = record.scopes.clone();
                 let grant = self.issue_pair(config, &user_id, scopes, lifetime_secs, now);
-                if let Some(old) = self.refresh.get_mut(token) {
+                if let Some(old) = self.ledger.refresh_mut(token) {
                     old.status = RefreshStatus::Rotated {
                         at: now,
                         successor: grant.refresh_token.clone(),
@@ -233,64 +208,43 @@ impl Tokens {
                 format!("Access token expired: {token}. {OAUTH_DOCS}"),
             )
         };
-        let Some(record) = self.access.get(token) else {
-            return Err((None, invalid()));
+        let (user_id, scopes) = match self.ledger.authenticate(token, now) {
+            Ok(record) => (record.principal.clone(), record.scopes.clone()),
+            Err(Refusal::Unknown) => return Err((None, invalid())),
+            Err(Refusal::Invalid(user_id)) => return Err((Some(user_id.clone()), invalid())),
+            Err(Refusal::Expired(user_id)) => return Err((Some(user_id.clone()), expired())),
         };
-        let user = Some(record.user_id.clone());
-        match record.status {
-            AccessStatus::Superseded | AccessStatus::Revoked => Err((user, invalid())),
-            AccessStatus::Expired => Err((user, expired())),
-            AccessStatus::Active if now >= record.expires_at => Err((user, expired())),
-            AccessStatus::Active => {
-                let result = (record.user_id.clone(), record.scopes.clone());
-                if let Some(refresh) = self.refresh.get_mut(&record.refresh_token) {
-                    refresh.pair_used = true;
-                }
-                Ok(result)
+        // Using the active pair's access token ends the grace window of the refresh that
+        // issued it.
+        if let Some(pair) = self
+            .active
+            .get(&user_id)
+            .filter(|p| p.access_token == token)
+        {
+            if let Some(refresh) = self.ledger.refresh_mut(&pair.refresh_token) {
+                refresh.pair_used = true;
             }
         }
+        Ok((user_id, scopes))
     }
 
     pub(super) fn expire_active(&mut self, user_id: &str) -> bool {
         let Some(pair) = self.active.get(user_id) else {
             return false;
         };
-        match self.access.get_mut(&pair.access_token) {
-            Some(access) => {
-                access.status = AccessStatus::Expired;
-                true
-            }
-            None => false,
-        }
-    }
-
-    fn owner_of(&self, token: &str) -> Option<String> {
-        self.access
-            .get(token)
-            .map(|a| a.user_id.clone())
-            .or_else(|| self.refresh.get(token).map(|r| r.user_id.clone()))
+        self.ledger
+            .set_access_status(&pair.access_token, AccessStatus::Expired)
     }
 
     /// Revokes every token and pending code of the user. False if they never had a token.
     pub(super) fn revoke_user(&mut self, user_id: &str) -> bool {
         self.active.remove(user_id);
-        self.codes.retain(|_, code| code.user_id != user_id);
-        let Some(issued) = self.issued.get(user_id) else {
-            return false;
-        };
-        for token in issued {
-            if let Some(access) = self.access.get_mut(token) {
-                access.status = AccessStatus::Revoked;
-            }
-            if let Some(refresh) = self.refresh.get_mut(token) {
-                refresh.status = RefreshStatus::Revoked;
-            }
-        }
-        true
+        self.codes.drop_user(user_id);
+        self.ledger.revoke_user(user_id)
     }
 
     pub(super) fn issued_to(&self, user_id: &str) -> Vec<String> {
-        self.issued.get(user_id).cloned().unwrap_or_default()
+        self.ledger.issued_to(user_id)
     }
 
     pub(super) fn active_pair(&self, user_id: &str) -> Option<ActiveTokens> {
@@ -377,10 +331,7 @@ pub(super) async fn authorize(
     RawQuery(query): RawQuery,
 ) -> Response {
     let params = request_params(query.as_deref(), &[]);
-    match sandbox.authorize(&params) {
-        Ok(location) => (StatusCode::FOUND, [(header::LOCATION, location)]).into_response(),
-        Err(problem) => error_page(&problem),
-    }
+    oauth2::authorize_answer(sandbox.authorize(&params), |problem| error_page(&problem))
 }
 
 pub(super) async fn token(
@@ -390,7 +341,7 @@ pub(super) async fn token(
     body: Bytes,
 ) -> Response {
     let params = request_params(query.as_deref(), &body);
-    let grant_type = params.get("grant_type").map_or("(missing)", String::as_str);
+    let grant_type = oauth2::grant_type_label(&params);
     let mut st = sandbox.lock();
     let result = sandbox.token_grant(&mut st, &headers, &params);
     let outcome = match &result {
@@ -398,12 +349,7 @@ pub(super) async fn token(
         Ok((_, false)) => "ok",
         Err(error) => error.error_type,
     };
-    let by_outcome = st
-        .stats
-        .token_requests
-        .entry(grant_type.to_owned())
-        .or_default();
-    counters::bump(by_outcome, outcome);
+    oauth2::count_token_request(&mut st.stats.token_requests, grant_type, outcome);
     match &result {
         Ok((grant, false)) if grant_type == "refresh_token" => {
             counters::bump(&mut st.stats.refreshes, &grant.user_id);
@@ -414,14 +360,7 @@ pub(super) async fn token(
     drop(st);
     tracing::debug!(grant_type, outcome, "fitbit sandbox: token request");
     match result {
-        Ok((grant, _)) => {
-            let mut response = Json(grant).into_response();
-            response.headers_mut().insert(
-                header::CACHE_CONTROL,
-                header::HeaderValue::from_static("no-store"),
-            );
-            response
-        }
+        Ok((grant, _)) => oauth2::token_answer(grant, "no-store"),
         Err(error) => error.into_response(),
     }
 }
@@ -468,15 +407,15 @@ impl FitbitSandbox {
         {
             return Err(format!("Invalid scope: {unknown}"));
         }
-        if param("code_challenge_method") != Some("S256") {
-            return Err("PKCE is required: code_challenge_method must be S256.".to_owned());
-        }
-        let code_challenge = param("code_challenge").unwrap_or_default();
-        if !is_s256_challenge(code_challenge) {
-            return Err(
-                "PKCE is required: code_challenge must be a base64url SHA-256 digest.".to_owned(),
-            );
-        }
+        let code_challenge = s256_challenge(params).map_err(|refusal| {
+            match refusal {
+                PkceRefusal::NotS256 => "PKCE is required: code_challenge_method must be S256.",
+                PkceRefusal::MalformedChallenge => {
+                    "PKCE is required: code_challenge must be a base64url SHA-256 digest."
+                }
+            }
+            .to_owned()
+        })?;
 
         let mut st = self.lock();
         let consent = st.consent.clone();
@@ -489,24 +428,23 @@ impl FitbitSandbox {
                     .append_pair("error", "access_denied")
                     .append_pair("error_description", "The user denied the request.");
             } else {
-                let granted: BTreeSet<String> = match &consent.grant_scopes {
-                    None => requested,
-                    Some(allowed) => requested
-                        .into_iter()
-                        .filter(|s| allowed.contains(s))
-                        .collect(),
-                };
+                let ticked: Option<BTreeSet<String>> = consent
+                    .grant_scopes
+                    .as_ref()
+                    .map(|s| s.iter().cloned().collect());
                 let code = random::hex(20);
                 let expires_at = st.now() + CODE_LIFETIME;
-                st.tokens.codes.insert(
-                    code.clone(),
+                st.tokens.codes.issue(
+                    &code,
                     AuthCode {
                         client_id: client_id.to_owned(),
-                        redirect_uri: given_redirect_uri,
+                        user: consent.user_id.clone(),
+                        // Fitbit lets the user untick any scope.
+                        scopes: granted_scopes(&requested, ticked.as_ref(), |_| false),
                         code_challenge: code_challenge.to_owned(),
-                        user_id: consent.user_id.clone(),
-                        scopes: granted,
+                        redirect_uri: given_redirect_uri,
                         expires_at,
+                        terms: (),
                     },
                 );
                 counters::bump(&mut st.stats.authorizations, &consent.user_id);
@@ -555,12 +493,7 @@ impl FitbitSandbox {
                  for any of known implementations. {OAUTH_DOCS}"
             ))
         };
-        let (scheme, encoded) = value.split_once(' ').ok_or_else(bad_format)?;
-        if !scheme.eq_ignore_ascii_case("basic") {
-            return Err(bad_format());
-        }
-        let decoded = STANDARD.decode(encoded.trim()).map_err(|_| bad_format())?;
-        let decoded = String::from_utf8(decoded).map_err(|_| bad_format())?;
+        let decoded = oauth2::basic_credentials(value).ok_or_else(bad_format)?;
         let (client_id, secret) = decoded.split_once(':').ok_or_else(bad_format)?;
         if client_id != self.config.client_id
             || params.get("client_id").is_some_and(|id| id != client_id)
@@ -628,12 +561,12 @@ impl FitbitSandbox {
                 "Invalid code_verifier: it must be 43 to 128 characters of [A-Za-z0-9-._~]. {OAUTH_DOCS}"
             )));
         }
-        // Removed before the checks: a code gets exactly one exchange attempt, so a
-        // leaked code cannot be retried with guessed verifiers.
-        let record = st.tokens.codes.remove(code).ok_or_else(|| {
-            ApiError::invalid_grant(format!("Authorization code invalid: {code} {OAUTH_DOCS}"))
-        })?;
-        if now >= record.expires_at {
+        let Redemption::Pending(record) = st.tokens.codes.redeem(code) else {
+            return Err(ApiError::invalid_grant(format!(
+                "Authorization code invalid: {code} {OAUTH_DOCS}"
+            )));
+        };
+        if record.is_expired(now) {
             return Err(ApiError::invalid_grant(format!(
                 "Authorization code expired: {code} {OAUTH_DOCS}"
             )));
@@ -643,21 +576,19 @@ impl FitbitSandbox {
                 "Authorization code invalid: {code} {OAUTH_DOCS}"
             )));
         }
-        if let Some(expected) = &record.redirect_uri {
-            if params.get("redirect_uri") != Some(expected) {
-                return Err(ApiError::invalid_grant(format!(
-                    "Invalid redirect_uri parameter value: it must match the authorization request. {OAUTH_DOCS}"
-                )));
-            }
+        if !record.redirect_uri_matches(params.get("redirect_uri")) {
+            return Err(ApiError::invalid_grant(format!(
+                "Invalid redirect_uri parameter value: it must match the authorization request. {OAUTH_DOCS}"
+            )));
         }
-        if pkce_s256(verifier) != record.code_challenge {
+        if !record.verifier_matches(verifier) {
             return Err(ApiError::invalid_grant(format!(
                 "Invalid code_verifier: it does not match the code_challenge. {OAUTH_DOCS}"
             )));
         }
         Ok(st
             .tokens
-            .issue_pair(&self.config, &record.user_id, record.scopes, lifetime, now))
+            .issue_pair(&self.config, &record.user, record.scopes, lifetime, now))
     }
 
     fn revoke_token(&self, headers: &HeaderMap, params: &Params) -> Result<(), ApiError> {
@@ -667,7 +598,7 @@ impl FitbitSandbox {
             .ok_or_else(|| ApiError::missing_parameter("token"))?;
         let mut st = self.lock();
         // Unknown tokens are fine (RFC 7009): the client's goal is reached either way.
-        if let Some(user_id) = st.tokens.owner_of(token) {
+        if let Some(user_id) = st.tokens.ledger.owner_of(token).map(str::to_owned) {
             st.revoke_user(&user_id);
             tracing::debug!(%user_id, "fitbit sandbox: tokens revoked");
         }

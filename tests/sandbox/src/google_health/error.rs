@@ -217,6 +217,9 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// The `Cache-Control` of every answer of Google's token endpoint, errors included.
+pub(super) const NEVER_CACHE: &str = "no-cache, no-store, max-age=0, must-revalidate";
+
 /// An error of the token and revocation endpoints (RFC 6749 §5.2).
 #[derive(Debug, Clone)]
 pub(super) struct OAuthError {
@@ -264,10 +267,9 @@ impl IntoResponse for OAuthError {
             Json(json!({ "error": self.error, "error_description": self.description })),
         )
             .into_response();
-        response.headers_mut().insert(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("no-cache, no-store, max-age=0, must-revalidate"),
-        );
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static(NEVER_CACHE));
         response
     }
 }

@@ -2,7 +2,7 @@
 //! token and JWT bearer grants), `POST /revoke`, OpenID `GET /v1/userinfo`, the token store
 //! behind them and behind API authentication, and service-account keys.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use aws_lc_rs::encoding::AsDer as _;
@@ -13,7 +13,7 @@ use aws_lc_rs::signature::{
 };
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State as AxumState};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::Json;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -25,17 +25,19 @@ use sha2::{Digest, Sha256};
 use time::{Duration, OffsetDateTime};
 use url::Url;
 
-use super::error::{ApiError, OAuthError};
+use super::error::{ApiError, OAuthError, NEVER_CACHE};
 use super::{scopes, GoogleHealthConfig, GoogleHealthSandbox, GoogleUser, State};
+use crate::oauth2::authorization::{
+    granted_scopes, s256_challenge, AuthCode, Codes, PkceRefusal, Redemption, CODE_LIFETIME,
+};
+use crate::oauth2::ledger::{self, AccessStatus, Ledger, RefreshRecord, Refusal};
 use crate::oauth2::{
-    bearer_header, escape_html, is_registered, is_s256_challenge, is_valid_verifier, pkce_s256,
-    redirect_target, request_params, Params,
+    self, bearer_header, escape_html, is_registered, redirect_target, request_params, Params,
 };
 use crate::{counters, random};
 
 /// The real token endpoint (the `aud` Google expects in JWT bearer assertions).
 pub const GOOGLE_TOKEN_URI: &str = "https://oauth2.googleapis.com/token";
-const CODE_LIFETIME: Duration = Duration::minutes(10);
 const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 
 /// A successful token response, exactly as `/token` sends it for user grants.
@@ -89,21 +91,17 @@ pub(super) enum Principal {
     ServiceAccount { email: String, project_id: String },
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum AccessStatus {
-    Active,
-    /// Expired early through the admin API.
-    Expired,
-    Revoked,
+impl ledger::Principal for Principal {
+    fn user(&self) -> Option<&str> {
+        match self {
+            Principal::User(user) => Some(user),
+            Principal::ServiceAccount { .. } => None,
+        }
+    }
 }
 
-struct AccessToken {
-    principal: Principal,
-    scopes: BTreeSet<String>,
-    expires_at: OffsetDateTime,
-    status: AccessStatus,
-}
-
+/// Google's refresh tokens are reusable until revoked (or, in the "Testing" publishing
+/// status, until they are too old).
 struct RefreshToken {
     user: String,
     scopes: BTreeSet<String>,
@@ -111,15 +109,30 @@ struct RefreshToken {
     revoked: bool,
 }
 
-struct AuthCode {
-    client_id: String,
-    redirect_uri: String,
-    code_challenge: String,
-    user: String,
-    scopes: BTreeSet<String>,
+impl RefreshToken {
+    fn is_alive(&self, config: &GoogleHealthConfig, now: OffsetDateTime) -> bool {
+        let lifetime = Duration::seconds(config.testing_refresh_token_lifetime_secs);
+        let expired = config.testing_mode && now - self.issued_at >= lifetime;
+        !self.revoked && !expired
+    }
+}
+
+impl RefreshRecord for RefreshToken {
+    fn user(&self) -> &str {
+        &self.user
+    }
+
+    fn revoke(&mut self) {
+        self.revoked = true;
+    }
+}
+
+/// What a Google authorization code carries beside the kernel's record.
+struct CodeTerms {
+    /// The token response brings a refresh token (offline access on the consent screen).
     issue_refresh: bool,
+    /// Echoed in the ID token.
     nonce: Option<String>,
-    expires_at: OffsetDateTime,
 }
 
 /// Why a bearer token was refused.
@@ -129,24 +142,13 @@ pub(super) enum AuthFailure {
     Revoked,
 }
 
-/// All codes and tokens.
+/// All codes and tokens, and the scopes each user has granted the app.
 #[derive(Default)]
 pub(super) struct Tokens {
-    codes: HashMap<String, AuthCode>,
-    redeemed_codes: HashSet<String>,
-    access: HashMap<String, AccessToken>,
-    refresh: HashMap<String, RefreshToken>,
-    issued: HashMap<String, Vec<String>>,
+    codes: Codes<CodeTerms>,
+    ledger: Ledger<Principal, RefreshToken>,
     /// Scopes each user has granted the app (Google remembers them per client).
     consented: HashMap<String, BTreeSet<String>>,
-}
-
-fn scope_string(scopes: &BTreeSet<String>) -> String {
-    scopes
-        .iter()
-        .map(String::as_str)
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 impl Tokens {
@@ -161,26 +163,15 @@ impl Tokens {
             .extend(scopes.iter().cloned());
     }
 
-    fn refresh_alive(
-        &self,
-        record: &RefreshToken,
-        config: &GoogleHealthConfig,
-        now: OffsetDateTime,
-    ) -> bool {
-        let lifetime = Duration::seconds(config.testing_refresh_token_lifetime_secs);
-        let expired = config.testing_mode && now - record.issued_at >= lifetime;
-        !record.revoked && !expired
-    }
-
     fn has_live_refresh(
         &self,
         user: &str,
         config: &GoogleHealthConfig,
         now: OffsetDateTime,
     ) -> bool {
-        self.refresh
-            .values()
-            .any(|r| r.user == user && self.refresh_alive(r, config, now))
+        self.ledger
+            .refresh_records()
+            .any(|r| r.user == user && r.is_alive(config, now))
     }
 
     fn issue_access(
@@ -197,20 +188,11 @@ impl Tokens {
             "ya29.a0"
         };
         let token = random_token(prefix, 96);
-        if let Principal::User(user) = &principal {
-            self.issued
-                .entry(user.clone())
-                .or_default()
-                .push(token.clone());
-        }
-        self.access.insert(
-            token.clone(),
-            AccessToken {
-                principal,
-                scopes,
-                expires_at: now + Duration::seconds(lifetime_secs),
-                status: AccessStatus::Active,
-            },
+        self.ledger.record_access(
+            &token,
+            principal,
+            scopes,
+            now + Duration::seconds(lifetime_secs),
         );
         token
     }
@@ -235,12 +217,8 @@ impl Tokens {
         );
         let refresh_token = with_refresh.then(|| {
             let token = random_token("1//0", 72);
-            self.issued
-                .entry(user.health_user_id.clone())
-                .or_default()
-                .push(token.clone());
-            self.refresh.insert(
-                token.clone(),
+            self.ledger.record_refresh(
+                &token,
                 RefreshToken {
                     user: user.health_user_id.clone(),
                     scopes: scopes.clone(),
@@ -257,7 +235,7 @@ impl Tokens {
             access_token,
             expires_in: lifetime,
             refresh_token,
-            scope: scope_string(&scopes),
+            scope: oauth2::scope_string(&scopes),
             token_type: "Bearer".to_owned(),
             id_token,
         }
@@ -269,50 +247,28 @@ impl Tokens {
         token: &str,
         now: OffsetDateTime,
     ) -> Result<(Principal, BTreeSet<String>), AuthFailure> {
-        let record = self.access.get(token).ok_or(AuthFailure::Unknown)?;
-        match record.status {
-            AccessStatus::Revoked => Err(AuthFailure::Revoked),
-            AccessStatus::Expired => Err(AuthFailure::Expired),
-            AccessStatus::Active if now >= record.expires_at => Err(AuthFailure::Expired),
-            AccessStatus::Active => Ok((record.principal.clone(), record.scopes.clone())),
+        match self.ledger.authenticate(token, now) {
+            Ok(record) => Ok((record.principal.clone(), record.scopes.clone())),
+            Err(Refusal::Unknown) => Err(AuthFailure::Unknown),
+            Err(Refusal::Expired(_)) => Err(AuthFailure::Expired),
+            Err(Refusal::Invalid(_)) => Err(AuthFailure::Revoked),
         }
     }
 
     pub(super) fn expire_user_access(&mut self, user: &str, now: OffsetDateTime) -> bool {
-        let mut any = false;
-        for record in self.access.values_mut() {
-            if record.principal == Principal::User(user.to_owned())
-                && record.status == AccessStatus::Active
-                && now < record.expires_at
-            {
-                record.status = AccessStatus::Expired;
-                any = true;
-            }
-        }
-        any
+        self.ledger.expire_live_access(user, now)
     }
 
     /// Revokes the user's grant: every token, pending code and the remembered consent.
     /// False if the user never had a token.
     pub(super) fn revoke_user(&mut self, user: &str) -> bool {
-        self.codes.retain(|_, code| code.user != user);
+        self.codes.drop_user(user);
         self.consented.remove(user);
-        let Some(issued) = self.issued.get(user) else {
-            return false;
-        };
-        for token in issued {
-            if let Some(access) = self.access.get_mut(token) {
-                access.status = AccessStatus::Revoked;
-            }
-            if let Some(refresh) = self.refresh.get_mut(token) {
-                refresh.revoked = true;
-            }
-        }
-        true
+        self.ledger.revoke_user(user)
     }
 
     pub(super) fn issued_to(&self, user: &str) -> Vec<String> {
-        self.issued.get(user).cloned().unwrap_or_default()
+        self.ledger.issued_to(user)
     }
 }
 
@@ -406,33 +362,18 @@ pub(super) async fn token(
     body: Bytes,
 ) -> Response {
     let params = request_params(query.as_deref(), &body);
-    let grant_type = params
-        .get("grant_type")
-        .map_or("(missing)", String::as_str)
-        .to_owned();
+    let grant_type = oauth2::grant_type_label(&params);
     let mut st = sandbox.lock();
     let result = sandbox.token_grant(&mut st, &headers, &params);
     let outcome = match &result {
         Ok(_) => "ok",
         Err(error) => error.error,
     };
-    let by_outcome = st
-        .stats
-        .token_requests
-        .entry(grant_type.clone())
-        .or_default();
-    counters::bump(by_outcome, outcome);
+    oauth2::count_token_request(&mut st.stats.token_requests, grant_type, outcome);
     drop(st);
     tracing::debug!(grant_type, outcome, "google health sandbox: token request");
     match result {
-        Ok(body) => {
-            let mut response = Json(body).into_response();
-            response.headers_mut().insert(
-                header::CACHE_CONTROL,
-                HeaderValue::from_static("no-cache, no-store, max-age=0, must-revalidate"),
-            );
-            response
-        }
+        Ok(body) => oauth2::token_answer(body, NEVER_CACHE),
         Err(error) => error.into_response(),
     }
 }
@@ -448,17 +389,16 @@ pub(super) async fn revoke(
     };
     let mut st = sandbox.lock();
     let now = st.now();
-    let owner = st
-        .tokens
-        .access
-        .get(token)
+    // An access token expired early through the admin API can still be revoked.
+    let ledger = &st.tokens.ledger;
+    let owner = ledger
+        .access(token)
         .filter(|a| a.status != AccessStatus::Revoked && now < a.expires_at)
         .map(|a| a.principal.clone())
         .or_else(|| {
-            st.tokens
-                .refresh
-                .get(token)
-                .filter(|r| st.tokens.refresh_alive(r, &sandbox.config, now))
+            ledger
+                .refresh(token)
+                .filter(|r| r.is_alive(&sandbox.config, now))
                 .map(|r| Principal::User(r.user.clone()))
         });
     match owner {
@@ -469,9 +409,9 @@ pub(super) async fn revoke(
             Json(json!({})).into_response()
         }
         Some(Principal::ServiceAccount { .. }) => {
-            if let Some(access) = st.tokens.access.get_mut(token) {
-                access.status = AccessStatus::Revoked;
-            }
+            st.tokens
+                .ledger
+                .set_access_status(token, AccessStatus::Revoked);
             Json(json!({})).into_response()
         }
         None => OAuthError::new(
@@ -623,19 +563,19 @@ impl GoogleHealthSandbox {
             ));
         }
         // Google accepts plain PKCE or none; this sandbox enforces what fitbridge must send.
-        if param("code_challenge_method") != Some("S256") {
-            return Err(page_error(
+        let code_challenge = s256_challenge(params).map_err(|refusal| {
+            page_error(
                 "invalid_request",
-                "PKCE is required by this sandbox: code_challenge_method must be S256.",
-            ));
-        }
-        let code_challenge = param("code_challenge").unwrap_or_default();
-        if !is_s256_challenge(code_challenge) {
-            return Err(page_error(
-                "invalid_request",
-                "Invalid code_challenge: it must be a base64url SHA-256 digest (43 characters).",
-            ));
-        }
+                match refusal {
+                    PkceRefusal::NotS256 => {
+                        "PKCE is required by this sandbox: code_challenge_method must be S256."
+                    }
+                    PkceRefusal::MalformedChallenge => {
+                        "Invalid code_challenge: it must be a base64url SHA-256 digest (43 characters)."
+                    }
+                },
+            )
+        })?;
         let include_granted = param("include_granted_scopes") == Some("true");
         let redirect_uri = param("redirect_uri").unwrap_or_default().to_owned();
 
@@ -675,14 +615,7 @@ impl GoogleHealthSandbox {
                             .filter_map(|scope| normalize_scope(scope))
                             .collect()
                     });
-                    requested
-                        .iter()
-                        .filter(|s| {
-                            is_sign_in_scope(s)
-                                || ticked.as_ref().is_none_or(|t| t.contains(s.as_str()))
-                        })
-                        .cloned()
-                        .collect()
+                    granted_scopes(&requested, ticked.as_ref(), is_sign_in_scope)
                 } else {
                     requested.clone()
                 };
@@ -693,23 +626,26 @@ impl GoogleHealthSandbox {
                 let issue_refresh = offline
                     && (screen_shown || !st.tokens.has_live_refresh(&user_id, &self.config, now));
                 let code = random_token("4/0", 54);
-                st.tokens.codes.insert(
-                    code.clone(),
+                st.tokens.codes.issue(
+                    &code,
                     AuthCode {
                         client_id: client_id.to_owned(),
-                        redirect_uri: redirect_uri.clone(),
-                        code_challenge: code_challenge.to_owned(),
                         user: user_id.clone(),
                         scopes: granted.clone(),
-                        issue_refresh,
-                        nonce: param("nonce").map(str::to_owned),
+                        code_challenge: code_challenge.to_owned(),
+                        // Google requires it, so the token request must always repeat it.
+                        redirect_uri: Some(redirect_uri.clone()),
                         expires_at: now + CODE_LIFETIME,
+                        terms: CodeTerms {
+                            issue_refresh,
+                            nonce: param("nonce").map(str::to_owned),
+                        },
                     },
                 );
                 counters::bump(&mut st.stats.authorizations, &user_id);
                 query
                     .append_pair("code", &code)
-                    .append_pair("scope", &scope_string(&granted))
+                    .append_pair("scope", &oauth2::scope_string(&granted))
                     .append_pair("authuser", "0")
                     .append_pair("prompt", if screen_shown { "consent" } else { "none" });
             }
@@ -743,10 +679,7 @@ impl GoogleHealthSandbox {
         let basic = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("basic"))
-            .and_then(|(_, encoded)| STANDARD.decode(encoded.trim()).ok())
-            .and_then(|decoded| String::from_utf8(decoded).ok());
+            .and_then(oauth2::basic_credentials);
         let (client_id, secret) = match &basic {
             Some(decoded) => {
                 let (id, secret) = decoded
@@ -796,9 +729,9 @@ impl GoogleHealthSandbox {
                 })?;
                 let record = st
                     .tokens
-                    .refresh
-                    .get(token)
-                    .filter(|r| st.tokens.refresh_alive(r, &self.config, now))
+                    .ledger
+                    .refresh(token)
+                    .filter(|r| r.is_alive(&self.config, now))
                     .ok_or_else(OAuthError::expired_or_revoked)?;
                 let (user_id, scopes) = (record.user.clone(), record.scopes.clone());
                 st.ensure_user(&user_id);
@@ -859,21 +792,15 @@ impl GoogleHealthSandbox {
         let code = params
             .get("code")
             .ok_or_else(|| OAuthError::invalid_request("Missing required parameter: code"))?;
-        // Removed before the checks: a code gets exactly one exchange attempt.
-        let Some(record) = st.tokens.codes.remove(code) else {
-            return Err(OAuthError::invalid_grant(
-                if st.tokens.redeemed_codes.contains(code) {
-                    "Bad Request"
-                } else {
-                    "Malformed auth code."
-                },
-            ));
+        let record = match st.tokens.codes.redeem(code) {
+            Redemption::Pending(record) => record,
+            Redemption::Redeemed => return Err(OAuthError::invalid_grant("Bad Request")),
+            Redemption::Unknown => return Err(OAuthError::invalid_grant("Malformed auth code.")),
         };
-        st.tokens.redeemed_codes.insert(code.clone());
-        if now >= record.expires_at || record.client_id != self.config.client_id {
+        if record.is_expired(now) || record.client_id != self.config.client_id {
             return Err(OAuthError::invalid_grant("Bad Request"));
         }
-        if params.get("redirect_uri") != Some(&record.redirect_uri) {
+        if !record.redirect_uri_matches(params.get("redirect_uri")) {
             return Err(OAuthError::new(
                 StatusCode::BAD_REQUEST,
                 "redirect_uri_mismatch",
@@ -883,7 +810,7 @@ impl GoogleHealthSandbox {
         let verifier = params
             .get("code_verifier")
             .ok_or_else(|| OAuthError::invalid_grant("Missing code verifier."))?;
-        if !is_valid_verifier(verifier) || pkce_s256(verifier) != record.code_challenge {
+        if !record.verifier_matches(verifier) {
             return Err(OAuthError::invalid_grant("Invalid code verifier."));
         }
         let user = st.users[&record.user].clone();
@@ -891,8 +818,8 @@ impl GoogleHealthSandbox {
             &self.config,
             &user,
             record.scopes,
-            record.issue_refresh,
-            record.nonce.as_deref(),
+            record.terms.issue_refresh,
+            record.terms.nonce.as_deref(),
             now,
         ))
     }

@@ -1,20 +1,176 @@
-//! Conventions the provider sandboxes' admin APIs (`/_admin/fitbit/...`,
-//! `/_admin/google-health/...`) share.
+//! What the provider sandboxes' admin APIs (`/_admin/fitbit/...`,
+//! `/_admin/google-health/...`) share: their conventions, and the handlers of the operations
+//! both offer (users, consent, tokens, throttling, the clock, stats, reset), generic over
+//! [`AdminTarget`]. Each provider keeps its own route table, so every admin path of a
+//! provider is listed in one place.
 //!
 //! Invariants:
 //! - A refused admin request answers a 4xx or 5xx status with `{"error": "<message>"}`.
 //! - Dates in admin JSON are `yyyy-MM-dd`.
+//! - A user in admin JSON carries the activity pattern in force (`pattern`), whether set on
+//!   the account or derived from its ids.
+//! - A shared operation answers the same JSON at both providers, except for the key that
+//!   names the user ([`AdminTarget::USER_ID_FIELD`]).
 
 use std::fmt;
+use std::sync::Arc;
 
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::json;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::synthetic::ActivityPattern;
 
 /// A refused admin request.
 pub(crate) fn error(status: StatusCode, message: impl fmt::Display) -> Response {
     (status, Json(json!({ "error": message.to_string() }))).into_response()
+}
+
+/// Replaces `field` with the admin request's value, if it gave one.
+pub(crate) fn set_if_given(field: &mut String, value: Option<String>) {
+    if let Some(value) = value {
+        *field = value;
+    }
+}
+
+/// A provider sandbox as the shared admin handlers drive it. The methods mirror the
+/// sandbox's public ones of the same names.
+pub(crate) trait AdminTarget: Send + Sync + 'static {
+    /// The key that names a user in admin JSON (`user_id`, `health_user_id`).
+    const USER_ID_FIELD: &'static str;
+    /// What the provider's access tokens are while they count, in the 404 of
+    /// `expire-token` ("active", "live").
+    const LIVE_TOKEN: &'static str;
+
+    type User: Serialize;
+    type Consent: Serialize + DeserializeOwned + Send + 'static;
+    type Grant: Serialize;
+    type Stats: Serialize;
+
+    fn user(&self, user_id: &str) -> Option<Self::User>;
+    fn activity_pattern(user: &Self::User) -> ActivityPattern;
+    fn set_consent(&self, consent: &Self::Consent);
+    fn expire_access_token(&self, user_id: &str) -> bool;
+    fn revoke_user(&self, user_id: &str) -> bool;
+    fn grant_tokens(&self, user_id: &str, scopes: &[&str]) -> Self::Grant;
+    fn unthrottle_user(&self, user_id: &str);
+    fn data_calls(&self, user_id: &str) -> u64;
+    fn advance_clock(&self, secs: i64);
+    fn stats(&self) -> Self::Stats;
+    fn reset(&self);
+}
+
+type Sandbox<S> = State<Arc<S>>;
+
+/// The user as stored, with the pattern in force (`pattern`) whether set or derived.
+pub(crate) fn user_json<S: AdminTarget>(user: &S::User) -> Json<Value> {
+    let mut value = serde_json::to_value(user).expect("users serialize");
+    value["pattern"] = json!(S::activity_pattern(user));
+    Json(value)
+}
+
+/// `GET users/{id}`.
+pub(crate) async fn get_user<S: AdminTarget>(
+    State(sandbox): Sandbox<S>,
+    Path(id): Path<String>,
+) -> Response {
+    match sandbox.user(&id) {
+        Some(user) => user_json::<S>(&user).into_response(),
+        None => error(StatusCode::NOT_FOUND, format!("no user {id}")),
+    }
+}
+
+/// `POST consent`: answers the consent as set.
+pub(crate) async fn set_consent<S: AdminTarget>(
+    State(sandbox): Sandbox<S>,
+    Json(consent): Json<S::Consent>,
+) -> Response {
+    sandbox.set_consent(&consent);
+    Json(consent).into_response()
+}
+
+/// `POST users/{id}/expire-token`.
+pub(crate) async fn expire_token<S: AdminTarget>(
+    State(sandbox): Sandbox<S>,
+    Path(id): Path<String>,
+) -> Response {
+    if sandbox.expire_access_token(&id) {
+        Json(json!({ "expired": true })).into_response()
+    } else {
+        error(
+            StatusCode::NOT_FOUND,
+            format!("user {id} has no {} access token", S::LIVE_TOKEN),
+        )
+    }
+}
+
+/// `POST users/{id}/revoke`: whether the user had a token to revoke.
+pub(crate) async fn revoke_user<S: AdminTarget>(
+    State(sandbox): Sandbox<S>,
+    Path(id): Path<String>,
+) -> Response {
+    Json(json!({ "revoked": sandbox.revoke_user(&id) })).into_response()
+}
+
+#[derive(Deserialize)]
+pub(crate) struct GrantInput {
+    scopes: Vec<String>,
+}
+
+/// `POST users/{id}/tokens`: a grant as if the user had authorized the app for `scopes`.
+pub(crate) async fn grant_tokens<S: AdminTarget>(
+    State(sandbox): Sandbox<S>,
+    Path(id): Path<String>,
+    Json(input): Json<GrantInput>,
+) -> Response {
+    let scopes: Vec<&str> = input.scopes.iter().map(String::as_str).collect();
+    Json(sandbox.grant_tokens(&id, &scopes)).into_response()
+}
+
+/// `DELETE users/{id}/throttle`.
+pub(crate) async fn unthrottle_user<S: AdminTarget>(
+    State(sandbox): Sandbox<S>,
+    Path(id): Path<String>,
+) -> Response {
+    sandbox.unthrottle_user(&id);
+    StatusCode::NO_CONTENT.into_response()
+}
+
+/// `GET users/{id}/data-calls`.
+pub(crate) async fn data_calls<S: AdminTarget>(
+    State(sandbox): Sandbox<S>,
+    Path(id): Path<String>,
+) -> Response {
+    Json(json!({ S::USER_ID_FIELD: id, "data_calls": sandbox.data_calls(&id) })).into_response()
+}
+
+#[derive(Deserialize)]
+pub(crate) struct ClockInput {
+    advance_secs: i64,
+}
+
+/// `POST clock`: moves the sandbox clock forward.
+pub(crate) async fn advance_clock<S: AdminTarget>(
+    State(sandbox): Sandbox<S>,
+    Json(input): Json<ClockInput>,
+) -> Response {
+    sandbox.advance_clock(input.advance_secs);
+    Json(json!({ "advanced_secs": input.advance_secs })).into_response()
+}
+
+/// `GET stats`.
+pub(crate) async fn stats<S: AdminTarget>(State(sandbox): Sandbox<S>) -> Response {
+    Json(sandbox.stats()).into_response()
+}
+
+/// `POST reset`: back to a fresh sandbox.
+pub(crate) async fn reset<S: AdminTarget>(State(sandbox): Sandbox<S>) -> Response {
+    sandbox.reset();
+    Json(json!({})).into_response()
 }
 
 /// `yyyy-MM-dd` (de)serialization of [`time::Date`].

@@ -17,8 +17,12 @@ use serde_json::json;
 use sha1::Sha1;
 use url::Url;
 
-use super::{ActivityPattern, Consent, FitbitSandbox, RecordedActivity, State, TestUser};
-use crate::{admin_api, faults};
+use super::{
+    ActivityPattern, Consent, FitbitSandbox, FitbitStats, RecordedActivity, State, TestUser,
+    TokenGrant,
+};
+use crate::admin_api::{self, set_if_given, AdminTarget};
+use crate::faults;
 
 /// `X-Fitbit-Signature`: base64(HMAC-SHA1(key = client secret + "&", raw body)).
 pub fn sign_notification(client_secret: &str, body: &[u8]) -> String {
@@ -257,33 +261,111 @@ impl FitbitSandbox {
 pub(super) fn router() -> Router<Arc<FitbitSandbox>> {
     Router::new()
         .route("/_admin/fitbit/users", post(add_user))
-        .route("/_admin/fitbit/users/{id}", get(get_user))
-        .route("/_admin/fitbit/users/{id}/expire-token", post(expire_token))
+        .route(
+            "/_admin/fitbit/users/{id}",
+            get(admin_api::get_user::<FitbitSandbox>),
+        )
+        .route(
+            "/_admin/fitbit/users/{id}/expire-token",
+            post(admin_api::expire_token::<FitbitSandbox>),
+        )
         .route("/_admin/fitbit/users/{id}/activity", post(record_activity))
         .route(
             "/_admin/fitbit/users/{id}/tokens",
-            get(tokens).post(grant_tokens),
+            get(tokens).post(admin_api::grant_tokens::<FitbitSandbox>),
         )
-        .route("/_admin/fitbit/users/{id}/revoke", post(revoke_user))
+        .route(
+            "/_admin/fitbit/users/{id}/revoke",
+            post(admin_api::revoke_user::<FitbitSandbox>),
+        )
         .route(
             "/_admin/fitbit/users/{id}/throttle",
-            post(throttle_user).delete(unthrottle_user),
+            post(throttle_user).delete(admin_api::unthrottle_user::<FitbitSandbox>),
         )
-        .route("/_admin/fitbit/users/{id}/data-calls", get(data_calls))
+        .route(
+            "/_admin/fitbit/users/{id}/data-calls",
+            get(admin_api::data_calls::<FitbitSandbox>),
+        )
         .route("/_admin/fitbit/faults", faults::admin_route())
         .route(
             "/_admin/fitbit/users/{id}/subscriptions",
             get(subscriptions),
         )
-        .route("/_admin/fitbit/consent", post(set_consent))
+        .route(
+            "/_admin/fitbit/consent",
+            post(admin_api::set_consent::<FitbitSandbox>),
+        )
         .route("/_admin/fitbit/notify", post(notify))
         .route("/_admin/fitbit/verify-subscriber", post(verify_subscriber))
         .route("/_admin/fitbit/subscriber", post(set_subscriber))
         .route("/_admin/fitbit/gone", post(set_gone))
         .route("/_admin/fitbit/rate-limit", post(set_rate_limit))
-        .route("/_admin/fitbit/clock", post(advance_clock))
-        .route("/_admin/fitbit/stats", get(stats))
-        .route("/_admin/fitbit/reset", post(reset))
+        .route(
+            "/_admin/fitbit/clock",
+            post(admin_api::advance_clock::<FitbitSandbox>),
+        )
+        .route(
+            "/_admin/fitbit/stats",
+            get(admin_api::stats::<FitbitSandbox>),
+        )
+        .route(
+            "/_admin/fitbit/reset",
+            post(admin_api::reset::<FitbitSandbox>),
+        )
+}
+
+impl AdminTarget for FitbitSandbox {
+    const USER_ID_FIELD: &'static str = "user_id";
+    const LIVE_TOKEN: &'static str = "active";
+
+    type User = TestUser;
+    type Consent = Consent;
+    type Grant = TokenGrant;
+    type Stats = FitbitStats;
+
+    fn user(&self, user_id: &str) -> Option<TestUser> {
+        FitbitSandbox::user(self, user_id)
+    }
+
+    fn activity_pattern(user: &TestUser) -> ActivityPattern {
+        user.activity_pattern()
+    }
+
+    fn set_consent(&self, consent: &Consent) {
+        FitbitSandbox::set_consent(self, consent.clone());
+    }
+
+    fn expire_access_token(&self, user_id: &str) -> bool {
+        FitbitSandbox::expire_access_token(self, user_id)
+    }
+
+    fn revoke_user(&self, user_id: &str) -> bool {
+        FitbitSandbox::revoke_user(self, user_id)
+    }
+
+    fn grant_tokens(&self, user_id: &str, scopes: &[&str]) -> TokenGrant {
+        FitbitSandbox::grant_tokens(self, user_id, scopes)
+    }
+
+    fn unthrottle_user(&self, user_id: &str) {
+        FitbitSandbox::unthrottle_user(self, user_id);
+    }
+
+    fn data_calls(&self, user_id: &str) -> u64 {
+        FitbitSandbox::data_calls(self, user_id)
+    }
+
+    fn advance_clock(&self, secs: i64) {
+        FitbitSandbox::advance_clock(self, secs);
+    }
+
+    fn stats(&self) -> FitbitStats {
+        FitbitSandbox::stats(self)
+    }
+
+    fn reset(&self) {
+        FitbitSandbox::reset(self);
+    }
 }
 
 type Sandbox = AxumState<Arc<FitbitSandbox>>;
@@ -327,49 +409,19 @@ async fn add_user(AxumState(sandbox): Sandbox, Json(input): Json<UserInput>) -> 
         input.first_name.as_deref().unwrap_or("Test"),
         input.last_name.as_deref().unwrap_or("User"),
     );
-    let set = |field: &mut String, value: Option<String>| {
-        if let Some(value) = value {
-            *field = value;
-        }
-    };
-    set(&mut user.display_name, input.display_name);
-    set(&mut user.full_name, input.full_name);
-    set(&mut user.gender, input.gender);
-    set(&mut user.date_of_birth, input.date_of_birth);
-    set(&mut user.timezone, input.timezone);
-    set(&mut user.locale, input.locale);
-    set(&mut user.country, input.country);
-    set(&mut user.member_since, input.member_since);
+    set_if_given(&mut user.display_name, input.display_name);
+    set_if_given(&mut user.full_name, input.full_name);
+    set_if_given(&mut user.gender, input.gender);
+    set_if_given(&mut user.date_of_birth, input.date_of_birth);
+    set_if_given(&mut user.timezone, input.timezone);
+    set_if_given(&mut user.locale, input.locale);
+    set_if_given(&mut user.country, input.country);
+    set_if_given(&mut user.member_since, input.member_since);
     user.height_cm = input.height_cm.unwrap_or(user.height_cm);
     user.weight_kg = input.weight_kg.unwrap_or(user.weight_kg);
     user.pattern = input.pattern;
     sandbox.add_user(user.clone());
-    user_json(&user).into_response()
-}
-
-/// The user as stored, with the pattern in force (`pattern`) whether set or derived.
-fn user_json(user: &TestUser) -> Json<serde_json::Value> {
-    let mut value = serde_json::to_value(user).expect("users serialize");
-    value["pattern"] = json!(user.activity_pattern());
-    Json(value)
-}
-
-async fn get_user(AxumState(sandbox): Sandbox, Path(id): Path<String>) -> Response {
-    match sandbox.user(&id) {
-        Some(user) => user_json(&user).into_response(),
-        None => admin_api::error(StatusCode::NOT_FOUND, format!("no user {id}")),
-    }
-}
-
-async fn expire_token(AxumState(sandbox): Sandbox, Path(id): Path<String>) -> Response {
-    if sandbox.expire_access_token(&id) {
-        Json(json!({ "expired": true })).into_response()
-    } else {
-        admin_api::error(
-            StatusCode::NOT_FOUND,
-            format!("user {id} has no active access token"),
-        )
-    }
+    admin_api::user_json::<FitbitSandbox>(&user).into_response()
 }
 
 async fn record_activity(
@@ -387,24 +439,6 @@ async fn tokens(AxumState(sandbox): Sandbox, Path(id): Path<String>) -> Response
 }
 
 #[derive(Deserialize)]
-struct GrantInput {
-    scopes: Vec<String>,
-}
-
-async fn grant_tokens(
-    AxumState(sandbox): Sandbox,
-    Path(id): Path<String>,
-    Json(input): Json<GrantInput>,
-) -> Response {
-    let scopes: Vec<&str> = input.scopes.iter().map(String::as_str).collect();
-    Json(sandbox.grant_tokens(&id, &scopes)).into_response()
-}
-
-async fn revoke_user(AxumState(sandbox): Sandbox, Path(id): Path<String>) -> Response {
-    Json(json!({ "revoked": sandbox.revoke_user(&id) })).into_response()
-}
-
-#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ThrottleInput {
     reset_secs: u64,
@@ -419,22 +453,8 @@ async fn throttle_user(
     Json(json!({ "user_id": id, "reset_secs": input.reset_secs })).into_response()
 }
 
-async fn unthrottle_user(AxumState(sandbox): Sandbox, Path(id): Path<String>) -> Response {
-    sandbox.unthrottle_user(&id);
-    StatusCode::NO_CONTENT.into_response()
-}
-
-async fn data_calls(AxumState(sandbox): Sandbox, Path(id): Path<String>) -> Response {
-    Json(json!({ "user_id": id, "data_calls": sandbox.data_calls(&id) })).into_response()
-}
-
 async fn subscriptions(AxumState(sandbox): Sandbox, Path(id): Path<String>) -> Response {
     Json(json!({ "apiSubscriptions": sandbox.subscriptions(&id) })).into_response()
-}
-
-async fn set_consent(AxumState(sandbox): Sandbox, Json(consent): Json<Consent>) -> Response {
-    sandbox.set_consent(consent.clone());
-    Json(consent).into_response()
 }
 
 async fn notify(AxumState(sandbox): Sandbox, Json(request): Json<NotifyRequest>) -> Response {
@@ -495,23 +515,4 @@ async fn set_rate_limit(
 ) -> Response {
     sandbox.set_rate_limit(input.per_hour);
     Json(json!({ "per_hour": input.per_hour })).into_response()
-}
-
-#[derive(Deserialize)]
-struct ClockInput {
-    advance_secs: i64,
-}
-
-async fn advance_clock(AxumState(sandbox): Sandbox, Json(input): Json<ClockInput>) -> Response {
-    sandbox.advance_clock(input.advance_secs);
-    Json(json!({ "advanced_secs": input.advance_secs })).into_response()
-}
-
-async fn stats(AxumState(sandbox): Sandbox) -> Response {
-    Json(sandbox.stats()).into_response()
-}
-
-async fn reset(AxumState(sandbox): Sandbox) -> Response {
-    sandbox.reset();
-    Json(json!({})).into_response()
 }

@@ -15,24 +15,34 @@ use time::Date;
 
 use super::notify::NotifyError;
 use super::{
-    ActivityPattern, Consent, GoogleHealthSandbox, GoogleUser, NotifyRequest, RecordedDay,
-    RecordedExercise, RecordedSleep, RecordedWeight,
+    ActivityPattern, Consent, GoogleHealthSandbox, GoogleHealthStats, GoogleUser, NotifyRequest,
+    RecordedDay, RecordedExercise, RecordedSleep, RecordedWeight, TokenGrant,
 };
-use crate::{admin_api, faults};
+use crate::admin_api::{self, set_if_given, AdminTarget};
+use crate::faults;
 
 pub(super) fn router() -> Router<Arc<GoogleHealthSandbox>> {
     Router::new()
         .route("/_admin/google-health/users", post(add_user))
-        .route("/_admin/google-health/users/{id}", get(get_user))
-        .route("/_admin/google-health/consent", post(set_consent))
+        .route(
+            "/_admin/google-health/users/{id}",
+            get(admin_api::get_user::<GoogleHealthSandbox>),
+        )
+        .route(
+            "/_admin/google-health/consent",
+            post(admin_api::set_consent::<GoogleHealthSandbox>),
+        )
         .route(
             "/_admin/google-health/users/{id}/expire-token",
-            post(expire_token),
+            post(admin_api::expire_token::<GoogleHealthSandbox>),
         )
-        .route("/_admin/google-health/users/{id}/revoke", post(revoke_user))
+        .route(
+            "/_admin/google-health/users/{id}/revoke",
+            post(admin_api::revoke_user::<GoogleHealthSandbox>),
+        )
         .route(
             "/_admin/google-health/users/{id}/tokens",
-            get(tokens).post(grant_tokens),
+            get(tokens).post(admin_api::grant_tokens::<GoogleHealthSandbox>),
         )
         .route("/_admin/google-health/users/{id}/days", post(record_day))
         .route(
@@ -50,11 +60,11 @@ pub(super) fn router() -> Router<Arc<GoogleHealthSandbox>> {
         )
         .route(
             "/_admin/google-health/users/{id}/throttle",
-            post(throttle_user).delete(unthrottle_user),
+            post(throttle_user).delete(admin_api::unthrottle_user::<GoogleHealthSandbox>),
         )
         .route(
             "/_admin/google-health/users/{id}/data-calls",
-            get(data_calls),
+            get(admin_api::data_calls::<GoogleHealthSandbox>),
         )
         .route("/_admin/google-health/faults", faults::admin_route())
         .route("/_admin/google-health/rate-limits", post(set_rate_limits))
@@ -71,9 +81,72 @@ pub(super) fn router() -> Router<Arc<GoogleHealthSandbox>> {
         .route("/_admin/google-health/keys", get(keys))
         .route("/_admin/google-health/keys/rotate", post(rotate_key))
         .route("/_admin/google-health/keys/retire", post(retire_keys))
-        .route("/_admin/google-health/clock", post(advance_clock))
-        .route("/_admin/google-health/stats", get(stats))
-        .route("/_admin/google-health/reset", post(reset))
+        .route(
+            "/_admin/google-health/clock",
+            post(admin_api::advance_clock::<GoogleHealthSandbox>),
+        )
+        .route(
+            "/_admin/google-health/stats",
+            get(admin_api::stats::<GoogleHealthSandbox>),
+        )
+        .route(
+            "/_admin/google-health/reset",
+            post(admin_api::reset::<GoogleHealthSandbox>),
+        )
+}
+
+impl AdminTarget for GoogleHealthSandbox {
+    const USER_ID_FIELD: &'static str = "health_user_id";
+    const LIVE_TOKEN: &'static str = "live";
+
+    type User = GoogleUser;
+    type Consent = Consent;
+    type Grant = TokenGrant;
+    type Stats = GoogleHealthStats;
+
+    fn user(&self, health_user_id: &str) -> Option<GoogleUser> {
+        GoogleHealthSandbox::user(self, health_user_id)
+    }
+
+    fn activity_pattern(user: &GoogleUser) -> ActivityPattern {
+        user.activity_pattern()
+    }
+
+    fn set_consent(&self, consent: &Consent) {
+        GoogleHealthSandbox::set_consent(self, consent.clone());
+    }
+
+    fn expire_access_token(&self, health_user_id: &str) -> bool {
+        GoogleHealthSandbox::expire_access_token(self, health_user_id)
+    }
+
+    fn revoke_user(&self, health_user_id: &str) -> bool {
+        GoogleHealthSandbox::revoke_user(self, health_user_id)
+    }
+
+    fn grant_tokens(&self, health_user_id: &str, scopes: &[&str]) -> TokenGrant {
+        GoogleHealthSandbox::grant_tokens(self, health_user_id, scopes)
+    }
+
+    fn unthrottle_user(&self, health_user_id: &str) {
+        GoogleHealthSandbox::unthrottle_user(self, health_user_id);
+    }
+
+    fn data_calls(&self, health_user_id: &str) -> u64 {
+        GoogleHealthSandbox::data_calls(self, health_user_id)
+    }
+
+    fn advance_clock(&self, secs: i64) {
+        GoogleHealthSandbox::advance_clock(self, secs);
+    }
+
+    fn stats(&self) -> GoogleHealthStats {
+        GoogleHealthSandbox::stats(self)
+    }
+
+    fn reset(&self) {
+        GoogleHealthSandbox::reset(self);
+    }
 }
 
 type Sandbox = AxumState<Arc<GoogleHealthSandbox>>;
@@ -126,76 +199,23 @@ async fn add_user(AxumState(sandbox): Sandbox, Json(input): Json<UserInput>) -> 
         }
     }
     user.legacy_user_id = input.legacy_user_id;
-    let set = |field: &mut String, value: Option<String>| {
-        if let Some(value) = value {
-            *field = value;
-        }
-    };
-    set(&mut user.sub, input.sub);
-    set(&mut user.email, input.email);
-    set(&mut user.time_zone, input.time_zone);
-    set(&mut user.language_locale, input.language_locale);
-    set(&mut user.sex, input.sex);
+    set_if_given(&mut user.sub, input.sub);
+    set_if_given(&mut user.email, input.email);
+    set_if_given(&mut user.time_zone, input.time_zone);
+    set_if_given(&mut user.language_locale, input.language_locale);
+    set_if_given(&mut user.sex, input.sex);
     user.age = input.age.unwrap_or(user.age);
     user.height_cm = input.height_cm.unwrap_or(user.height_cm);
     user.weight_kg = input.weight_kg.unwrap_or(user.weight_kg);
     user.metric = input.metric.unwrap_or(user.metric);
     user.pattern = input.pattern;
     sandbox.add_user(user.clone());
-    user_json(&user).into_response()
-}
-
-/// The person as stored, with the pattern in force (`pattern`) whether set or derived.
-fn user_json(user: &GoogleUser) -> Json<serde_json::Value> {
-    let mut value = serde_json::to_value(user).expect("users serialize");
-    value["pattern"] = json!(user.activity_pattern());
-    Json(value)
-}
-
-async fn get_user(AxumState(sandbox): Sandbox, Path(id): Path<String>) -> Response {
-    match sandbox.user(&id) {
-        Some(user) => user_json(&user).into_response(),
-        None => admin_api::error(StatusCode::NOT_FOUND, format!("no user {id}")),
-    }
-}
-
-async fn set_consent(AxumState(sandbox): Sandbox, Json(consent): Json<Consent>) -> Response {
-    sandbox.set_consent(consent.clone());
-    Json(consent).into_response()
-}
-
-async fn expire_token(AxumState(sandbox): Sandbox, Path(id): Path<String>) -> Response {
-    if sandbox.expire_access_token(&id) {
-        Json(json!({ "expired": true })).into_response()
-    } else {
-        admin_api::error(
-            StatusCode::NOT_FOUND,
-            format!("user {id} has no live access token"),
-        )
-    }
-}
-
-async fn revoke_user(AxumState(sandbox): Sandbox, Path(id): Path<String>) -> Response {
-    Json(json!({ "revoked": sandbox.revoke_user(&id) })).into_response()
+    admin_api::user_json::<GoogleHealthSandbox>(&user).into_response()
 }
 
 async fn tokens(AxumState(sandbox): Sandbox, Path(id): Path<String>) -> Response {
     Json(json!({ "issued": sandbox.tokens_issued(&id), "consented_scopes": sandbox.consented_scopes(&id) }))
         .into_response()
-}
-
-#[derive(Deserialize)]
-struct GrantInput {
-    scopes: Vec<String>,
-}
-
-async fn grant_tokens(
-    AxumState(sandbox): Sandbox,
-    Path(id): Path<String>,
-    Json(input): Json<GrantInput>,
-) -> Response {
-    let scopes: Vec<&str> = input.scopes.iter().map(String::as_str).collect();
-    Json(sandbox.grant_tokens(&id, &scopes)).into_response()
 }
 
 async fn record_day(
@@ -266,15 +286,6 @@ async fn throttle_user(
 ) -> Response {
     sandbox.throttle_user(&id, input.secs);
     Json(json!({ "health_user_id": id, "secs": input.secs })).into_response()
-}
-
-async fn unthrottle_user(AxumState(sandbox): Sandbox, Path(id): Path<String>) -> Response {
-    sandbox.unthrottle_user(&id);
-    StatusCode::NO_CONTENT.into_response()
-}
-
-async fn data_calls(AxumState(sandbox): Sandbox, Path(id): Path<String>) -> Response {
-    Json(json!({ "health_user_id": id, "data_calls": sandbox.data_calls(&id) })).into_response()
 }
 
 #[derive(Deserialize)]
@@ -365,23 +376,4 @@ async fn rotate_key(AxumState(sandbox): Sandbox) -> Response {
 
 async fn retire_keys(AxumState(sandbox): Sandbox) -> Response {
     Json(json!({ "retired": sandbox.retire_old_keys() })).into_response()
-}
-
-#[derive(Deserialize)]
-struct ClockInput {
-    advance_secs: i64,
-}
-
-async fn advance_clock(AxumState(sandbox): Sandbox, Json(input): Json<ClockInput>) -> Response {
-    sandbox.advance_clock(input.advance_secs);
-    Json(json!({ "advanced_secs": input.advance_secs })).into_response()
-}
-
-async fn stats(AxumState(sandbox): Sandbox) -> Response {
-    Json(sandbox.stats()).into_response()
-}
-
-async fn reset(AxumState(sandbox): Sandbox) -> Response {
-    sandbox.reset();
-    Json(json!({})).into_response()
 }

@@ -29,6 +29,7 @@ mod admin;
 mod api;
 mod data;
 mod error;
+mod notify;
 mod oauth;
 #[cfg(test)]
 mod tests;
@@ -46,10 +47,10 @@ use crate::counters;
 use crate::faults::{self, FaultInjection, FaultTarget, Faults};
 pub use crate::synthetic::ActivityPattern;
 
-pub use admin::{
+pub use api::SubscriptionInfo;
+pub use notify::{
     sign_notification, Notification, NotifyError, NotifyMode, NotifyRequest, VerifyOutcome,
 };
-pub use api::SubscriptionInfo;
 pub use oauth::TokenGrant;
 
 pub use crate::oauth2::pkce_s256;

@@ -25,12 +25,15 @@
 //! The sandbox never logs token or code values: tests assert that none of them reach the
 //! logs, and in-process the sandbox shares the tests' tracing subscriber.
 
+mod account;
 mod admin;
 mod api;
 mod data;
 mod error;
 mod notify;
 mod oauth;
+mod recorded;
+mod stats;
 #[cfg(test)]
 mod tests;
 
@@ -47,11 +50,14 @@ use crate::counters;
 use crate::faults::{self, FaultInjection, FaultTarget, Faults};
 pub use crate::synthetic::ActivityPattern;
 
+pub use account::{Consent, TestUser};
 pub use api::SubscriptionInfo;
 pub use notify::{
     sign_notification, Notification, NotifyError, NotifyMode, NotifyRequest, VerifyOutcome,
 };
 pub use oauth::TokenGrant;
+pub use recorded::RecordedActivity;
+pub use stats::FitbitStats;
 
 pub use crate::oauth2::pkce_s256;
 
@@ -110,236 +116,11 @@ impl Default for FitbitConfig {
     }
 }
 
-/// A Fitbit account. Profile responses and the synthetic data derive from it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct TestUser {
-    /// The 6-character encoded id, e.g. `GGNJL9`.
-    pub user_id: String,
-    pub display_name: String,
-    pub full_name: String,
-    pub first_name: String,
-    pub last_name: String,
-    /// `MALE`, `FEMALE` or `NA`.
-    pub gender: String,
-    /// `yyyy-MM-dd`.
-    pub date_of_birth: String,
-    /// IANA name; a built-in table knows the offsets (and DST rules) of common zones,
-    /// unknown zones count as UTC.
-    pub timezone: String,
-    pub locale: String,
-    pub country: String,
-    /// `yyyy-MM-dd`.
-    pub member_since: String,
-    pub height_cm: f64,
-    /// Base of the synthetic weight log and the profile's `weight`.
-    pub weight_kg: f64,
-    /// How the synthetic days go; `None` derives it from the user id
-    /// ([`ActivityPattern::derived_from`]).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pattern: Option<ActivityPattern>,
-}
-
-impl TestUser {
-    /// A user in Berlin with German locale and neutral defaults for everything else.
-    pub fn new(user_id: &str, first_name: &str, last_name: &str) -> TestUser {
-        let initial = last_name
-            .chars()
-            .next()
-            .map(|c| format!(" {c}."))
-            .unwrap_or_default();
-        TestUser {
-            user_id: user_id.to_owned(),
-            display_name: format!("{first_name}{initial}"),
-            full_name: format!("{first_name} {last_name}").trim().to_owned(),
-            first_name: first_name.to_owned(),
-            last_name: last_name.to_owned(),
-            gender: "NA".to_owned(),
-            date_of_birth: "1990-05-17".to_owned(),
-            timezone: "Europe/Berlin".to_owned(),
-            locale: "de_DE".to_owned(),
-            country: "DE".to_owned(),
-            member_since: "2019-03-12".to_owned(),
-            height_cm: 172.0,
-            weight_kg: 70.0,
-            pattern: None,
-        }
-    }
-
-    /// The same user following `pattern` whatever their id.
-    pub fn with_pattern(mut self, pattern: ActivityPattern) -> TestUser {
-        self.pattern = Some(pattern);
-        self
-    }
-
-    /// The pattern the synthetic days follow: the one set, else the one the id derives.
-    pub fn activity_pattern(&self) -> ActivityPattern {
-        self.pattern
-            .unwrap_or_else(|| ActivityPattern::derived_from(&self.user_id))
-    }
-}
-
-/// How the simulated user answers the consent screen of the next authorizations
-/// (it stays in force until replaced).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Consent {
-    pub user_id: String,
-    /// Scopes the user leaves ticked; `None` grants everything requested.
-    #[serde(default)]
-    pub grant_scopes: Option<Vec<String>>,
-    /// Press "Deny" instead of "Allow".
-    #[serde(default)]
-    pub deny: bool,
-}
-
-impl Consent {
-    /// `user_id` allows everything requested.
-    pub fn allow_all(user_id: &str) -> Consent {
-        Consent {
-            user_id: user_id.to_owned(),
-            grant_scopes: None,
-            deny: false,
-        }
-    }
-
-    /// `user_id` unticks every scope except `scopes`.
-    pub fn allow_only(user_id: &str, scopes: &[&str]) -> Consent {
-        Consent {
-            user_id: user_id.to_owned(),
-            grant_scopes: Some(scopes.iter().map(|s| (*s).to_owned()).collect()),
-            deny: false,
-        }
-    }
-
-    pub fn deny(user_id: &str) -> Consent {
-        Consent {
-            user_id: user_id.to_owned(),
-            grant_scopes: None,
-            deny: true,
-        }
-    }
-}
-
-/// Activity a test records for one user and day; the given fields replace the synthetic
-/// ones (and the fields derived from them, e.g. distance from steps, unless also given).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct RecordedActivity {
-    #[serde(with = "crate::admin_api::iso_date")]
-    pub date: Date,
-    #[serde(default)]
-    pub steps: Option<u64>,
-    #[serde(default)]
-    pub distance_km: Option<f64>,
-    #[serde(default)]
-    pub calories_out: Option<u64>,
-    #[serde(default)]
-    pub very_active_minutes: Option<u64>,
-    #[serde(default)]
-    pub fairly_active_minutes: Option<u64>,
-    #[serde(default)]
-    pub lightly_active_minutes: Option<u64>,
-    #[serde(default)]
-    pub sedentary_minutes: Option<u64>,
-}
-
-impl RecordedActivity {
-    /// Nothing recorded yet for `date`; set the fields you need.
-    pub fn on(date: Date) -> RecordedActivity {
-        RecordedActivity {
-            date,
-            steps: None,
-            distance_km: None,
-            calories_out: None,
-            very_active_minutes: None,
-            fairly_active_minutes: None,
-            lightly_active_minutes: None,
-            sedentary_minutes: None,
-        }
-    }
-
-    pub fn steps(mut self, steps: u64) -> RecordedActivity {
-        self.steps = Some(steps);
-        self
-    }
-
-    /// Later recordings win field by field, like a device syncing more data.
-    fn merge(&mut self, newer: RecordedActivity) {
-        self.steps = newer.steps.or(self.steps);
-        self.distance_km = newer.distance_km.or(self.distance_km);
-        self.calories_out = newer.calories_out.or(self.calories_out);
-        self.very_active_minutes = newer.very_active_minutes.or(self.very_active_minutes);
-        self.fairly_active_minutes = newer.fairly_active_minutes.or(self.fairly_active_minutes);
-        self.lightly_active_minutes = newer.lightly_active_minutes.or(self.lightly_active_minutes);
-        self.sedentary_minutes = newer.sedentary_minutes.or(self.sedentary_minutes);
-    }
-}
-
 /// The current access and refresh token of a user.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ActiveTokens {
     pub access_token: String,
     pub refresh_token: String,
-}
-
-/// What happened so far, for assertions. Maps are keyed by user id unless noted.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct FitbitStats {
-    /// Authorization codes issued (consent given).
-    pub authorizations: BTreeMap<String, u64>,
-    /// Authorizations the configured consent denied.
-    pub consent_denials: u64,
-    /// `grant_type` (`(missing)` if absent) → outcome → count. The outcome is `ok`,
-    /// `replayed` (an identical refresh inside the grace window) or the error type.
-    pub token_requests: BTreeMap<String, BTreeMap<String, u64>>,
-    /// Successful refresh-token rotations; grace-window replays are not counted.
-    pub refreshes: BTreeMap<String, u64>,
-    /// API requests that carried one of the user's valid access tokens, by request path
-    /// (as sent, e.g. `/1/user/-/profile.json`), whatever their outcome (429 included).
-    pub api_calls: BTreeMap<String, BTreeMap<String, u64>>,
-    /// Requests answered 429 (quota used up or forced with `throttle_user`).
-    pub throttled: BTreeMap<String, u64>,
-    /// Refresh requests answered from the grace window with the earlier response (also
-    /// counted as `replayed` in `token_requests`, never in `refreshes`).
-    #[serde(default)]
-    pub refresh_replays: BTreeMap<String, u64>,
-    /// API requests answered by an injected `fail_next_requests` failure.
-    #[serde(default)]
-    pub injected_failures: u64,
-    /// Revocations through `/oauth2/revoke` or the admin API.
-    pub revocations: BTreeMap<String, u64>,
-    /// Subscriptions created (201) so far, including ones deleted since.
-    pub subscriptions_created: BTreeMap<String, u64>,
-    /// Current subscriptions: their sorted `collectionType`s (`user` = all collections).
-    pub subscriptions: BTreeMap<String, Vec<String>>,
-    /// POSTs of notifications to a subscriber.
-    pub notifications_sent: u64,
-}
-
-impl FitbitStats {
-    /// Token requests of `grant_type` that ended with `outcome`.
-    pub fn token_requests_with(&self, grant_type: &str, outcome: &str) -> u64 {
-        counters::nested_count(&self.token_requests, grant_type, outcome)
-    }
-
-    /// Successful rotations of the user's refresh tokens.
-    pub fn refreshes_of(&self, user_id: &str) -> u64 {
-        counters::count(&self.refreshes, user_id)
-    }
-
-    /// API requests of the user, all paths together.
-    pub fn api_calls_of(&self, user_id: &str) -> u64 {
-        counters::nested_sum(&self.api_calls, user_id, |_| true)
-    }
-
-    /// The user's data fetches: activities, sleep and weight by date (not profile or
-    /// subscriptions), whatever their outcome (429s and injected failures included).
-    pub fn data_calls_of(&self, user_id: &str) -> u64 {
-        counters::nested_sum(&self.api_calls, user_id, api::is_data_fetch)
-    }
-
-    /// Grace-window replays of the user's refresh requests.
-    pub fn replays_of(&self, user_id: &str) -> u64 {
-        counters::count(&self.refresh_replays, user_id)
-    }
 }
 
 /// Active fault injection on the data API (`/1/user/...`, `/1.2/user/...`; not `/oauth2`).
@@ -485,19 +266,6 @@ impl FitbitSandbox {
     /// as if its 8 hours had passed. Returns false if the user has no active token.
     pub fn expire_access_token(&self, user_id: &str) -> bool {
         self.lock().tokens.expire_active(user_id)
-    }
-
-    /// Records activity for the user and day (merged with earlier recordings).
-    pub fn record_activity(&self, user_id: &str, activity: RecordedActivity) {
-        let mut st = self.lock();
-        st.ensure_user(user_id);
-        let key = (user_id.to_owned(), activity.date);
-        match st.activity.get_mut(&key) {
-            Some(existing) => existing.merge(activity),
-            None => {
-                st.activity.insert(key, activity);
-            }
-        }
     }
 
     /// Switches every Fitbit endpoint (OAuth included, the admin API excluded) to

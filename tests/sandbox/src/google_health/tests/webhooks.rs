@@ -274,7 +274,7 @@ async fn service_accounts_get_tokens_with_the_jwt_bearer_grant() {
     let header = json!({"alg": "RS256", "typ": "JWT", "kid": key.private_key_id});
     let now = gh.now().unix_timestamp();
     let claims = |iss: &str, scope: &str, aud: &str| json!({"iss": iss, "scope": scope, "aud": aud, "iat": now, "exp": now + 3600});
-    let stranger = oauth::sign_rs256(
+    let stranger = oauth::service_accounts::sign_rs256(
         &key.private_key,
         &header,
         &claims(
@@ -283,12 +283,12 @@ async fn service_accounts_get_tokens_with_the_jwt_bearer_grant() {
             GOOGLE_TOKEN_URI,
         ),
     );
-    let no_scope = oauth::sign_rs256(
+    let no_scope = oauth::service_accounts::sign_rs256(
         &key.private_key,
         &header,
         &claims(&key.client_email, "", GOOGLE_TOKEN_URI),
     );
-    let wrong_audience = oauth::sign_rs256(
+    let wrong_audience = oauth::service_accounts::sign_rs256(
         &key.private_key,
         &header,
         &claims(
@@ -297,7 +297,7 @@ async fn service_accounts_get_tokens_with_the_jwt_bearer_grant() {
             "https://example.com/token",
         ),
     );
-    let real_audience = oauth::sign_rs256(
+    let real_audience = oauth::service_accounts::sign_rs256(
         &key.private_key,
         &header,
         &claims(&key.client_email, scopes::CLOUD_PLATFORM, GOOGLE_TOKEN_URI),

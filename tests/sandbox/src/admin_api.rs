@@ -37,8 +37,8 @@ pub(crate) fn set_if_given(field: &mut String, value: Option<String>) {
     }
 }
 
-/// A provider sandbox as the shared admin handlers drive it. The methods mirror the
-/// sandbox's public ones of the same names.
+/// A provider sandbox as the shared admin handlers drive it. The methods are the sandbox's
+/// public ones of the same names ([`admin_target`] forwards them).
 pub(crate) trait AdminTarget: Send + Sync + 'static {
     /// The key that names a user in admin JSON (`user_id`, `health_user_id`).
     const USER_ID_FIELD: &'static str;
@@ -47,13 +47,13 @@ pub(crate) trait AdminTarget: Send + Sync + 'static {
     const LIVE_TOKEN: &'static str;
 
     type User: Serialize;
-    type Consent: Serialize + DeserializeOwned + Send + 'static;
+    type Consent: Serialize + DeserializeOwned + Clone + Send + 'static;
     type Grant: Serialize;
     type Stats: Serialize;
 
     fn user(&self, user_id: &str) -> Option<Self::User>;
     fn activity_pattern(user: &Self::User) -> ActivityPattern;
-    fn set_consent(&self, consent: &Self::Consent);
+    fn set_consent(&self, consent: Self::Consent);
     fn expire_access_token(&self, user_id: &str) -> bool;
     fn revoke_user(&self, user_id: &str) -> bool;
     fn grant_tokens(&self, user_id: &str, scopes: &[&str]) -> Self::Grant;
@@ -63,6 +63,76 @@ pub(crate) trait AdminTarget: Send + Sync + 'static {
     fn stats(&self) -> Self::Stats;
     fn reset(&self);
 }
+
+/// Implements [`AdminTarget`] for a sandbox type by forwarding every operation to the
+/// sandbox's public method of the same name, so the admin API does exactly what the methods
+/// do. Forwarding rather than moving the methods into the trait keeps them callable without
+/// importing a trait, as tests in other crates call them.
+macro_rules! admin_target {
+    ($sandbox:ty {
+        user_id_field: $user_id_field:literal,
+        live_token: $live_token:literal,
+        user: $user:ty,
+        consent: $consent:ty,
+        grant: $grant:ty,
+        stats: $stats:ty $(,)?
+    }) => {
+        impl $crate::admin_api::AdminTarget for $sandbox {
+            const USER_ID_FIELD: &'static str = $user_id_field;
+            const LIVE_TOKEN: &'static str = $live_token;
+
+            type User = $user;
+            type Consent = $consent;
+            type Grant = $grant;
+            type Stats = $stats;
+
+            fn user(&self, user_id: &str) -> Option<$user> {
+                <$sandbox>::user(self, user_id)
+            }
+
+            fn activity_pattern(user: &$user) -> $crate::synthetic::ActivityPattern {
+                user.activity_pattern()
+            }
+
+            fn set_consent(&self, consent: $consent) {
+                <$sandbox>::set_consent(self, consent)
+            }
+
+            fn expire_access_token(&self, user_id: &str) -> bool {
+                <$sandbox>::expire_access_token(self, user_id)
+            }
+
+            fn revoke_user(&self, user_id: &str) -> bool {
+                <$sandbox>::revoke_user(self, user_id)
+            }
+
+            fn grant_tokens(&self, user_id: &str, scopes: &[&str]) -> $grant {
+                <$sandbox>::grant_tokens(self, user_id, scopes)
+            }
+
+            fn unthrottle_user(&self, user_id: &str) {
+                <$sandbox>::unthrottle_user(self, user_id)
+            }
+
+            fn data_calls(&self, user_id: &str) -> u64 {
+                <$sandbox>::data_calls(self, user_id)
+            }
+
+            fn advance_clock(&self, secs: i64) {
+                <$sandbox>::advance_clock(self, secs)
+            }
+
+            fn stats(&self) -> $stats {
+                <$sandbox>::stats(self)
+            }
+
+            fn reset(&self) {
+                <$sandbox>::reset(self)
+            }
+        }
+    };
+}
+pub(crate) use admin_target;
 
 type Sandbox<S> = State<Arc<S>>;
 
@@ -89,7 +159,7 @@ pub(crate) async fn set_consent<S: AdminTarget>(
     State(sandbox): Sandbox<S>,
     Json(consent): Json<S::Consent>,
 ) -> Response {
-    sandbox.set_consent(&consent);
+    sandbox.set_consent(consent.clone());
     Json(consent).into_response()
 }
 

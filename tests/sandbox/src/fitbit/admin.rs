@@ -15,7 +15,7 @@ use super::notify::{NotifyError, NotifyRequest};
 use super::{
     ActivityPattern, Consent, FitbitSandbox, FitbitStats, RecordedActivity, TestUser, TokenGrant,
 };
-use crate::admin_api::{self, set_if_given, AdminTarget};
+use crate::admin_api::{self, set_if_given};
 use crate::faults;
 
 pub(super) fn router() -> Router<Arc<FitbitSandbox>> {
@@ -74,59 +74,14 @@ pub(super) fn router() -> Router<Arc<FitbitSandbox>> {
         )
 }
 
-impl AdminTarget for FitbitSandbox {
-    const USER_ID_FIELD: &'static str = "user_id";
-    const LIVE_TOKEN: &'static str = "active";
-
-    type User = TestUser;
-    type Consent = Consent;
-    type Grant = TokenGrant;
-    type Stats = FitbitStats;
-
-    fn user(&self, user_id: &str) -> Option<TestUser> {
-        FitbitSandbox::user(self, user_id)
-    }
-
-    fn activity_pattern(user: &TestUser) -> ActivityPattern {
-        user.activity_pattern()
-    }
-
-    fn set_consent(&self, consent: &Consent) {
-        FitbitSandbox::set_consent(self, consent.clone());
-    }
-
-    fn expire_access_token(&self, user_id: &str) -> bool {
-        FitbitSandbox::expire_access_token(self, user_id)
-    }
-
-    fn revoke_user(&self, user_id: &str) -> bool {
-        FitbitSandbox::revoke_user(self, user_id)
-    }
-
-    fn grant_tokens(&self, user_id: &str, scopes: &[&str]) -> TokenGrant {
-        FitbitSandbox::grant_tokens(self, user_id, scopes)
-    }
-
-    fn unthrottle_user(&self, user_id: &str) {
-        FitbitSandbox::unthrottle_user(self, user_id);
-    }
-
-    fn data_calls(&self, user_id: &str) -> u64 {
-        FitbitSandbox::data_calls(self, user_id)
-    }
-
-    fn advance_clock(&self, secs: i64) {
-        FitbitSandbox::advance_clock(self, secs);
-    }
-
-    fn stats(&self) -> FitbitStats {
-        FitbitSandbox::stats(self)
-    }
-
-    fn reset(&self) {
-        FitbitSandbox::reset(self);
-    }
-}
+admin_api::admin_target!(FitbitSandbox {
+    user_id_field: "user_id",
+    live_token: "active",
+    user: TestUser,
+    consent: Consent,
+    grant: TokenGrant,
+    stats: FitbitStats,
+});
 
 type Sandbox = AxumState<Arc<FitbitSandbox>>;
 

@@ -18,7 +18,7 @@ use super::{
     ActivityPattern, Consent, GoogleHealthSandbox, GoogleHealthStats, GoogleUser, NotifyRequest,
     RecordedDay, RecordedExercise, RecordedSleep, RecordedWeight, TokenGrant,
 };
-use crate::admin_api::{self, set_if_given, AdminTarget};
+use crate::admin_api::{self, set_if_given};
 use crate::faults;
 
 pub(super) fn router() -> Router<Arc<GoogleHealthSandbox>> {
@@ -95,59 +95,14 @@ pub(super) fn router() -> Router<Arc<GoogleHealthSandbox>> {
         )
 }
 
-impl AdminTarget for GoogleHealthSandbox {
-    const USER_ID_FIELD: &'static str = "health_user_id";
-    const LIVE_TOKEN: &'static str = "live";
-
-    type User = GoogleUser;
-    type Consent = Consent;
-    type Grant = TokenGrant;
-    type Stats = GoogleHealthStats;
-
-    fn user(&self, health_user_id: &str) -> Option<GoogleUser> {
-        GoogleHealthSandbox::user(self, health_user_id)
-    }
-
-    fn activity_pattern(user: &GoogleUser) -> ActivityPattern {
-        user.activity_pattern()
-    }
-
-    fn set_consent(&self, consent: &Consent) {
-        GoogleHealthSandbox::set_consent(self, consent.clone());
-    }
-
-    fn expire_access_token(&self, health_user_id: &str) -> bool {
-        GoogleHealthSandbox::expire_access_token(self, health_user_id)
-    }
-
-    fn revoke_user(&self, health_user_id: &str) -> bool {
-        GoogleHealthSandbox::revoke_user(self, health_user_id)
-    }
-
-    fn grant_tokens(&self, health_user_id: &str, scopes: &[&str]) -> TokenGrant {
-        GoogleHealthSandbox::grant_tokens(self, health_user_id, scopes)
-    }
-
-    fn unthrottle_user(&self, health_user_id: &str) {
-        GoogleHealthSandbox::unthrottle_user(self, health_user_id);
-    }
-
-    fn data_calls(&self, health_user_id: &str) -> u64 {
-        GoogleHealthSandbox::data_calls(self, health_user_id)
-    }
-
-    fn advance_clock(&self, secs: i64) {
-        GoogleHealthSandbox::advance_clock(self, secs);
-    }
-
-    fn stats(&self) -> GoogleHealthStats {
-        GoogleHealthSandbox::stats(self)
-    }
-
-    fn reset(&self) {
-        GoogleHealthSandbox::reset(self);
-    }
-}
+admin_api::admin_target!(GoogleHealthSandbox {
+    user_id_field: "health_user_id",
+    live_token: "live",
+    user: GoogleUser,
+    consent: Consent,
+    grant: TokenGrant,
+    stats: GoogleHealthStats,
+});
 
 type Sandbox = AxumState<Arc<GoogleHealthSandbox>>;
 

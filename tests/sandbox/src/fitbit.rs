@@ -397,7 +397,10 @@ impl FaultTarget for FitbitSandbox {
 pub fn router(state: Arc<FitbitSandbox>) -> Router {
     let fitbit = Router::new()
         .route("/oauth2/authorize", get(oauth::authorize))
-        .route("/oauth2/token", post(oauth::token))
+        .route(
+            "/oauth2/token",
+            post(crate::oauth2::token_endpoint::<FitbitSandbox>),
+        )
         .route("/oauth2/revoke", post(oauth::revoke))
         .route("/1/user/{*rest}", any(api::handle))
         .route("/1.2/user/{*rest}", any(api::handle))

@@ -543,7 +543,10 @@ impl FaultTarget for GoogleHealthSandbox {
 pub fn router(state: Arc<GoogleHealthSandbox>) -> Router {
     Router::new()
         .route("/o/oauth2/v2/auth", get(oauth::authorize))
-        .route("/token", post(oauth::token))
+        .route(
+            "/token",
+            post(crate::oauth2::token_endpoint::<GoogleHealthSandbox>),
+        )
         .route("/revoke", post(oauth::revoke))
         .route("/v1/userinfo", get(oauth::userinfo).post(oauth::userinfo))
         .route("/v4/{*rest}", any(api::handle))

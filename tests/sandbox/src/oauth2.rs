@@ -17,7 +17,10 @@ pub(crate) mod authorization;
 pub(crate) mod ledger;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -143,15 +146,49 @@ pub(crate) fn count_token_request(
     );
 }
 
-/// A token endpoint's successful answer: the JSON body with the provider's `Cache-Control`,
-/// which forbids caching (RFC 6749 §5.1).
-pub(crate) fn token_answer(body: impl Serialize, cache_control: &'static str) -> Response {
-    let mut response = Json(body).into_response();
-    response.headers_mut().insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static(cache_control),
-    );
-    response
+/// A provider's token endpoint, as the shared handler ([`token_endpoint`]) serves it.
+pub(crate) trait TokenEndpoint: Send + Sync + 'static {
+    /// Names the provider in log lines (`fitbit sandbox`).
+    const LOG_NAME: &'static str;
+    /// The `Cache-Control` of a successful answer, which forbids caching (RFC 6749 §5.1).
+    const CACHE_CONTROL: &'static str;
+
+    type Answer: Serialize;
+
+    /// Runs one token request and counts it in the provider's stats (see
+    /// [`count_token_request`]); returns the answer, or the error in the provider's shape,
+    /// and the outcome it was counted under.
+    fn token_request(
+        &self,
+        headers: &HeaderMap,
+        params: &Params,
+        grant_type: &str,
+    ) -> (Result<Self::Answer, Response>, &'static str);
+}
+
+/// `POST` of a token request (RFC 6749 §3.2): form body or query parameters in, the
+/// provider's JSON answer out. Logs the grant type and outcome, never a value.
+pub(crate) async fn token_endpoint<S: TokenEndpoint>(
+    State(sandbox): State<Arc<S>>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Response {
+    let params = request_params(query.as_deref(), &body);
+    let grant_type = grant_type_label(&params);
+    let (result, outcome) = sandbox.token_request(&headers, &params, grant_type);
+    tracing::debug!(grant_type, outcome, "{}: token request", S::LOG_NAME);
+    match result {
+        Ok(answer) => {
+            let mut response = Json(answer).into_response();
+            response.headers_mut().insert(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static(S::CACHE_CONTROL),
+            );
+            response
+        }
+        Err(error) => error,
+    }
 }
 
 /// Text for an HTML error page, which may echo request parameters.

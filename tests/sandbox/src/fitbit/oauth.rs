@@ -30,6 +30,7 @@ use crate::oauth2::authorization::{
 };
 use crate::oauth2::{
     self, escape_html, is_registered, is_valid_verifier, redirect_target, request_params, Params,
+    TokenEndpoint,
 };
 use crate::{counters, random};
 
@@ -67,34 +68,38 @@ pub(super) async fn authorize(
     oauth2::authorize_answer(sandbox.authorize(&params), |problem| error_page(&problem))
 }
 
-pub(super) async fn token(
-    AxumState(sandbox): AxumState<Arc<FitbitSandbox>>,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-    body: Bytes,
-) -> Response {
-    let params = request_params(query.as_deref(), &body);
-    let grant_type = oauth2::grant_type_label(&params);
-    let mut st = sandbox.lock();
-    let result = sandbox.token_grant(&mut st, &headers, &params);
-    let outcome = match &result {
-        Ok((_, true)) => "replayed",
-        Ok((_, false)) => "ok",
-        Err(error) => error.error_type,
-    };
-    oauth2::count_token_request(&mut st.stats.token_requests, grant_type, outcome);
-    match &result {
-        Ok((grant, false)) if grant_type == "refresh_token" => {
-            counters::bump(&mut st.stats.refreshes, &grant.user_id);
+impl TokenEndpoint for FitbitSandbox {
+    const LOG_NAME: &'static str = "fitbit sandbox";
+    const CACHE_CONTROL: &'static str = "no-store";
+
+    type Answer = TokenGrant;
+
+    /// Counts grace-window replays as `replayed`, apart from real rotations.
+    fn token_request(
+        &self,
+        headers: &HeaderMap,
+        params: &Params,
+        grant_type: &str,
+    ) -> (Result<TokenGrant, Response>, &'static str) {
+        let mut st = self.lock();
+        let result = self.token_grant(&mut st, headers, params);
+        let outcome = match &result {
+            Ok((_, true)) => "replayed",
+            Ok((_, false)) => "ok",
+            Err(error) => error.error_type,
+        };
+        oauth2::count_token_request(&mut st.stats.token_requests, grant_type, outcome);
+        match &result {
+            Ok((grant, false)) if grant_type == "refresh_token" => {
+                counters::bump(&mut st.stats.refreshes, &grant.user_id);
+            }
+            Ok((grant, true)) => counters::bump(&mut st.stats.refresh_replays, &grant.user_id),
+            _ => {}
         }
-        Ok((grant, true)) => counters::bump(&mut st.stats.refresh_replays, &grant.user_id),
-        _ => {}
-    }
-    drop(st);
-    tracing::debug!(grant_type, outcome, "fitbit sandbox: token request");
-    match result {
-        Ok((grant, _)) => oauth2::token_answer(grant, "no-store"),
-        Err(error) => error.into_response(),
+        let answer = result
+            .map(|(grant, _)| grant)
+            .map_err(IntoResponse::into_response);
+        (answer, outcome)
     }
 }
 

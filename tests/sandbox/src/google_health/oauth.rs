@@ -31,7 +31,7 @@ use super::{scopes, GoogleHealthSandbox, State};
 use crate::counters;
 use crate::oauth2::authorization::Redemption;
 use crate::oauth2::ledger::AccessStatus;
-use crate::oauth2::{self, bearer_header, request_params, Params};
+use crate::oauth2::{self, bearer_header, request_params, Params, TokenEndpoint};
 
 pub(super) use authorize::authorize;
 use openid::id_token;
@@ -83,26 +83,27 @@ fn is_sign_in_scope(scope: &str) -> bool {
     )
 }
 
-pub(super) async fn token(
-    AxumState(sandbox): AxumState<Arc<GoogleHealthSandbox>>,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-    body: Bytes,
-) -> Response {
-    let params = request_params(query.as_deref(), &body);
-    let grant_type = oauth2::grant_type_label(&params);
-    let mut st = sandbox.lock();
-    let result = sandbox.token_grant(&mut st, &headers, &params);
-    let outcome = match &result {
-        Ok(_) => "ok",
-        Err(error) => error.error,
-    };
-    oauth2::count_token_request(&mut st.stats.token_requests, grant_type, outcome);
-    drop(st);
-    tracing::debug!(grant_type, outcome, "google health sandbox: token request");
-    match result {
-        Ok(body) => oauth2::token_answer(body, NEVER_CACHE),
-        Err(error) => error.into_response(),
+impl TokenEndpoint for GoogleHealthSandbox {
+    const LOG_NAME: &'static str = "google health sandbox";
+    const CACHE_CONTROL: &'static str = NEVER_CACHE;
+
+    /// A user grant ([`TokenGrant`]) or a service account's token.
+    type Answer = Value;
+
+    fn token_request(
+        &self,
+        headers: &HeaderMap,
+        params: &Params,
+        grant_type: &str,
+    ) -> (Result<Value, Response>, &'static str) {
+        let mut st = self.lock();
+        let result = self.token_grant(&mut st, headers, params);
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(error) => error.error,
+        };
+        oauth2::count_token_request(&mut st.stats.token_requests, grant_type, outcome);
+        (result.map_err(IntoResponse::into_response), outcome)
     }
 }
 

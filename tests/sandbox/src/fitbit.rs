@@ -39,15 +39,17 @@ mod tests;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::routing::{any, get, post};
 use axum::Router;
 use serde::{Deserialize, Serialize};
 use time::{Date, OffsetDateTime};
 
+use crate::clock::SandboxClock;
 use crate::counters;
 use crate::faults::{self, FaultInjection, FaultTarget, Faults};
+use crate::forced_throttles::ForcedThrottles;
 pub use crate::synthetic::ActivityPattern;
 
 pub use account::{Consent, TestUser};
@@ -151,14 +153,13 @@ struct State {
     subscriptions: Vec<api::Subscription>,
     rate_windows: HashMap<String, RateWindow>,
     rate_limit_per_hour: u32,
-    /// Users forced over their rate limit until the instant (real time, not the clock offset).
-    throttled_until: HashMap<String, Instant>,
+    /// Users forced over their rate limit (real time, not the sandbox clock).
+    throttles: ForcedThrottles,
     faults: FitbitFaults,
     subscriber_url: Option<String>,
     verification_code: Option<String>,
     gone: bool,
-    /// Added to the wall clock, so tests can let tokens and codes expire without sleeping.
-    clock_offset: time::Duration,
+    clock: SandboxClock,
     stats: FitbitStats,
 }
 
@@ -177,18 +178,18 @@ impl State {
             subscriptions: Vec::new(),
             rate_windows: HashMap::new(),
             rate_limit_per_hour: config.rate_limit_per_hour,
-            throttled_until: HashMap::new(),
+            throttles: ForcedThrottles::default(),
             faults: FitbitFaults::default(),
             subscriber_url: config.subscriber_url.clone(),
             verification_code: config.subscriber_verification_code.clone(),
             gone: false,
-            clock_offset: time::Duration::ZERO,
+            clock: SandboxClock::default(),
             stats: FitbitStats::default(),
         }
     }
 
     fn now(&self) -> OffsetDateTime {
-        OffsetDateTime::now_utc() + self.clock_offset
+        self.clock.now()
     }
 
     /// Revokes every token of the user and removes their subscriptions, as Fitbit does when
@@ -293,13 +294,13 @@ impl FitbitSandbox {
     /// Sets the sandbox clock to `at`, from where it runs on (in-process tests on a set
     /// date: the synthetic people's "today" follows it).
     pub fn set_clock(&self, at: OffsetDateTime) {
-        self.lock().clock_offset = at - OffsetDateTime::now_utc();
+        self.lock().clock.set(at);
     }
 
     /// Moves the sandbox clock forward (token and code expiry, grace windows, the
     /// rate-limit hour).
     pub fn advance_clock(&self, secs: i64) {
-        self.lock().clock_offset += time::Duration::seconds(secs);
+        self.lock().clock.advance(secs);
     }
 
     /// Issues a token pair as if the user had just completed the authorization flow with
@@ -358,15 +359,14 @@ impl FitbitSandbox {
     /// until `reset_secs` of real time have passed (not the sandbox clock: tests wait for it).
     /// Then the user starts with a fresh hourly quota.
     pub fn throttle_user(&self, user_id: &str, reset_secs: u64) {
-        let until = Instant::now() + Duration::from_secs(reset_secs);
         self.lock()
-            .throttled_until
-            .insert(user_id.to_owned(), until);
+            .throttles
+            .force(user_id, Duration::from_secs(reset_secs));
     }
 
     /// Ends a forced rate limit early (the hourly quota is left as it is).
     pub fn unthrottle_user(&self, user_id: &str) {
-        self.lock().throttled_until.remove(user_id);
+        self.lock().throttles.lift(user_id);
     }
 
     pub fn stats(&self) -> FitbitStats {

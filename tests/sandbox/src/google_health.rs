@@ -132,14 +132,16 @@ mod tests;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::routing::{any, get, post};
 use axum::Router;
 use time::{Date, OffsetDateTime};
 
+use crate::clock::SandboxClock;
 use crate::counters;
 use crate::faults::{self, FaultInjection, FaultTarget, Faults};
+use crate::forced_throttles::ForcedThrottles;
 pub use crate::synthetic::ActivityPattern;
 
 pub use account::{Consent, GoogleUser};
@@ -255,10 +257,10 @@ struct State {
     per_user_limit: u32,
     per_project_limit: u32,
     /// Users forced over their quota until the instant (real time).
-    throttled_until: HashMap<String, Instant>,
+    throttles: ForcedThrottles,
     faults: GoogleHealthFaults,
     keys: keys::Keyring,
-    clock_offset: time::Duration,
+    clock: SandboxClock,
     stats: GoogleHealthStats,
 }
 
@@ -287,16 +289,16 @@ impl State {
             project_window: api::SlidingWindow::default(),
             per_user_limit: config.rate_limit_per_user_per_minute,
             per_project_limit: config.rate_limit_per_project_per_minute,
-            throttled_until: HashMap::new(),
+            throttles: ForcedThrottles::default(),
             faults: GoogleHealthFaults::default(),
             keys: keys::Keyring::new(),
-            clock_offset: time::Duration::ZERO,
+            clock: SandboxClock::default(),
             stats: GoogleHealthStats::default(),
         }
     }
 
     fn now(&self) -> OffsetDateTime {
-        OffsetDateTime::now_utc() + self.clock_offset
+        self.clock.now()
     }
 
     /// Users that only appear in a consent or grant get a generated account.
@@ -375,13 +377,13 @@ impl GoogleHealthSandbox {
     /// Sets the sandbox clock to `at`, from where it runs on (in-process tests on a set
     /// date: the synthetic people's "today" follows it).
     pub fn set_clock(&self, at: OffsetDateTime) {
-        self.lock().clock_offset = at - OffsetDateTime::now_utc();
+        self.lock().clock.set(at);
     }
 
     /// Moves the sandbox clock forward (token, code and refresh-token expiry, "today",
     /// the rate-limit window).
     pub fn advance_clock(&self, secs: i64) {
-        self.lock().clock_offset += time::Duration::seconds(secs);
+        self.lock().clock.advance(secs);
     }
 
     /// The sandbox clock.
@@ -437,14 +439,13 @@ impl GoogleHealthSandbox {
     /// `429 RESOURCE_EXHAUSTED` (no `Retry-After`, as Google) until `secs` of real time have
     /// passed (not the sandbox clock: tests wait for it).
     pub fn throttle_user(&self, health_user_id: &str, secs: u64) {
-        let until = Instant::now() + Duration::from_secs(secs);
         self.lock()
-            .throttled_until
-            .insert(health_user_id.to_owned(), until);
+            .throttles
+            .force(health_user_id, Duration::from_secs(secs));
     }
 
     pub fn unthrottle_user(&self, health_user_id: &str) {
-        self.lock().throttled_until.remove(health_user_id);
+        self.lock().throttles.lift(health_user_id);
     }
 
     faults::fault_injection_methods!();

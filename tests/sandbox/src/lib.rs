@@ -17,8 +17,10 @@ pub mod sap;
 
 mod admin_api;
 mod civil_time;
+mod clock;
 mod counters;
 mod faults;
+mod forced_throttles;
 mod oauth2;
 mod random;
 mod synthetic;

@@ -6,7 +6,6 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::extract::State as AxumState;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
@@ -208,18 +207,13 @@ impl State {
 
     /// Seconds (rounded up) until a forced rate limit of the user ends, if one is in force.
     fn forced_reset_secs(&self, user_id: &str) -> Option<i64> {
-        let left = self
-            .throttled_until
-            .get(user_id)?
-            .checked_duration_since(Instant::now())
-            .filter(|left| !left.is_zero())?;
+        let left = self.throttles.left(user_id)?;
         Some(i64::try_from(left.as_millis().div_ceil(1000)).unwrap_or(i64::MAX))
     }
 
     /// Ends the user's forced rate limit once its time is up, with a fresh quota.
     fn end_forced_limit(&mut self, user_id: &str) {
-        if self.throttled_until.contains_key(user_id) && self.forced_reset_secs(user_id).is_none() {
-            self.throttled_until.remove(user_id);
+        if self.throttles.end_if_over(user_id) {
             self.rate_windows.remove(user_id);
         }
     }

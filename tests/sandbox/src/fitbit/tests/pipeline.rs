@@ -1,3 +1,5 @@
+use std::time::Instant;
+
 use axum::body::Bytes;
 use tokio::task::JoinSet;
 

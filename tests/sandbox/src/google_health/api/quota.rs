@@ -6,8 +6,6 @@
 //! quota; a forced throttle runs on real time, not the sandbox clock, and when it ends the
 //! user starts with an empty window.
 
-use std::time::Instant;
-
 use time::OffsetDateTime;
 
 use crate::counters;
@@ -53,15 +51,14 @@ impl State {
         let second = now.unix_timestamp();
         let consumer = format!("project_number:{project_number}");
         if let Principal::User(user) = principal {
-            if let Some(until) = self.throttled_until.get(user) {
-                if Instant::now() < *until {
-                    counters::bump(&mut self.stats.throttled, user);
-                    return Err(ApiError::quota_exceeded(
-                        "Requests per minute per user",
-                        &consumer,
-                    ));
-                }
-                self.throttled_until.remove(user);
+            if self.throttles.left(user).is_some() {
+                counters::bump(&mut self.stats.throttled, user);
+                return Err(ApiError::quota_exceeded(
+                    "Requests per minute per user",
+                    &consumer,
+                ));
+            }
+            if self.throttles.end_if_over(user) {
                 self.user_windows.remove(user);
             }
             let limit = self.per_user_limit;

@@ -7,6 +7,12 @@
 //! in-process on a random port (for tests, one independent instance per test).
 //! Each sandbox has an admin API under `/_admin/<name>/...` and the same operations as
 //! methods on its state type, so in-process tests can drive and inspect it directly.
+//!
+//! The two provider sandboxes (Fitbit, Google) are built on a shared kernel, so that what is
+//! the same at both is written once and only what differs is the provider's: OAuth 2.0
+//! (`oauth2`: PKCE, authorization codes and consent, the ledger of issued tokens, the token
+//! endpoint), the admin API's shared operations (`admin_api`), the sandbox clock and forced
+//! throttles, fault injection (`faults`) and the stats' counters (`counters`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;

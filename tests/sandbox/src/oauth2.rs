@@ -10,8 +10,8 @@
 //!   error page, a redirect or a JSON error, and in which words, is the provider's.
 //! - A parameter given twice counts with its first occurrence; body parameters come before
 //!   query parameters.
-//! - A token endpoint's answer is never cached, and every token request is counted under its
-//!   grant type and outcome.
+//! - Every token request is counted under its grant type and outcome, and a successful
+//!   answer forbids caching.
 
 pub(crate) mod authorization;
 pub(crate) mod ledger;
@@ -46,7 +46,7 @@ pub(crate) fn is_valid_verifier(verifier: &str) -> bool {
 }
 
 /// The shape of an S256 challenge: 43 base64url characters (a SHA-256 digest).
-pub(crate) fn is_s256_challenge(challenge: &str) -> bool {
+fn is_s256_challenge(challenge: &str) -> bool {
     challenge.len() == 43
         && challenge
             .bytes()
@@ -130,7 +130,7 @@ pub(crate) fn authorize_answer<E>(
 }
 
 /// A token request's `grant_type` as the stats count it: `(missing)` if absent.
-pub(crate) fn grant_type_label(params: &Params) -> &str {
+fn grant_type_label(params: &Params) -> &str {
     params.get("grant_type").map_or("(missing)", String::as_str)
 }
 

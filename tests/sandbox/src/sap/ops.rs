@@ -1,7 +1,7 @@
 //! The application behind the services: executes one OData operation (a direct request or
 //! one part of a `$batch`) against the store, after validating it against the schema. The
-//! operations themselves are in [`read`], [`write`] and [`import`]; this module resolves the
-//! resource, checks what the set allows and hands the operation on.
+//! operations themselves are in [`read`], [`write`](mod@write) and [`import`]; this module
+//! resolves the resource, checks what the set allows and hands the operation on.
 
 mod import;
 mod read;

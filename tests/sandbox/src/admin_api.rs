@@ -1,16 +1,16 @@
 //! What the provider sandboxes' admin APIs (`/_admin/fitbit/...`,
-//! `/_admin/google-health/...`) share: their conventions, and the handlers of the operations
-//! both offer (users, consent, tokens, throttling, the clock, stats, reset), generic over
-//! [`AdminTarget`]. Each provider keeps its own route table, so every admin path of a
-//! provider is listed in one place.
+//! `/_admin/google-health/...`) share: their conventions, and the operations both offer
+//! (users, consent, tokens, throttling, faults, the clock, stats, reset), served by
+//! [`shared_routes`] for any [`AdminTarget`].
 //!
 //! Invariants:
 //! - A refused admin request answers a 4xx or 5xx status with `{"error": "<message>"}`.
 //! - Dates in admin JSON are `yyyy-MM-dd`.
 //! - A user in admin JSON carries the activity pattern in force (`pattern`), whether set on
 //!   the account or derived from its ids.
-//! - A shared operation answers the same JSON at both providers, except for the key that
-//!   names the user ([`AdminTarget::USER_ID_FIELD`]).
+//! - A shared operation has the same path under the provider's prefix and answers the same
+//!   JSON at both providers, except for the key that names the user
+//!   ([`AdminTarget::USER_ID_FIELD`]).
 
 use std::fmt;
 use std::sync::Arc;
@@ -18,11 +18,13 @@ use std::sync::Arc;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use crate::faults::{self, FaultTarget};
 use crate::synthetic::ActivityPattern;
 
 /// A refused admin request.
@@ -134,6 +136,25 @@ macro_rules! admin_target {
 }
 pub(crate) use admin_target;
 
+/// The shared operations' routes under `prefix` (e.g. `/_admin/fitbit`). A provider's own
+/// router adds its other methods on the same paths (`GET users/{id}/tokens`,
+/// `POST users/{id}/throttle`), whose answers differ between providers.
+pub(crate) fn shared_routes<S: AdminTarget + FaultTarget>(prefix: &str) -> Router<Arc<S>> {
+    let user = |rest: &str| format!("{prefix}/users/{{id}}{rest}");
+    Router::new()
+        .route(&user(""), get(get_user::<S>))
+        .route(&format!("{prefix}/consent"), post(set_consent::<S>))
+        .route(&user("/expire-token"), post(expire_token::<S>))
+        .route(&user("/revoke"), post(revoke_user::<S>))
+        .route(&user("/tokens"), post(grant_tokens::<S>))
+        .route(&user("/throttle"), delete(unthrottle_user::<S>))
+        .route(&user("/data-calls"), get(data_calls::<S>))
+        .route(&format!("{prefix}/faults"), faults::admin_route())
+        .route(&format!("{prefix}/clock"), post(advance_clock::<S>))
+        .route(&format!("{prefix}/stats"), get(stats::<S>))
+        .route(&format!("{prefix}/reset"), post(reset::<S>))
+}
+
 type Sandbox<S> = State<Arc<S>>;
 
 /// The user as stored, with the pattern in force (`pattern`) whether set or derived.
@@ -144,10 +165,7 @@ pub(crate) fn user_json<S: AdminTarget>(user: &S::User) -> Json<Value> {
 }
 
 /// `GET users/{id}`.
-pub(crate) async fn get_user<S: AdminTarget>(
-    State(sandbox): Sandbox<S>,
-    Path(id): Path<String>,
-) -> Response {
+async fn get_user<S: AdminTarget>(State(sandbox): Sandbox<S>, Path(id): Path<String>) -> Response {
     match sandbox.user(&id) {
         Some(user) => user_json::<S>(&user).into_response(),
         None => error(StatusCode::NOT_FOUND, format!("no user {id}")),
@@ -155,7 +173,7 @@ pub(crate) async fn get_user<S: AdminTarget>(
 }
 
 /// `POST consent`: answers the consent as set.
-pub(crate) async fn set_consent<S: AdminTarget>(
+async fn set_consent<S: AdminTarget>(
     State(sandbox): Sandbox<S>,
     Json(consent): Json<S::Consent>,
 ) -> Response {
@@ -164,7 +182,7 @@ pub(crate) async fn set_consent<S: AdminTarget>(
 }
 
 /// `POST users/{id}/expire-token`.
-pub(crate) async fn expire_token<S: AdminTarget>(
+async fn expire_token<S: AdminTarget>(
     State(sandbox): Sandbox<S>,
     Path(id): Path<String>,
 ) -> Response {
@@ -179,7 +197,7 @@ pub(crate) async fn expire_token<S: AdminTarget>(
 }
 
 /// `POST users/{id}/revoke`: whether the user had a token to revoke.
-pub(crate) async fn revoke_user<S: AdminTarget>(
+async fn revoke_user<S: AdminTarget>(
     State(sandbox): Sandbox<S>,
     Path(id): Path<String>,
 ) -> Response {
@@ -187,12 +205,12 @@ pub(crate) async fn revoke_user<S: AdminTarget>(
 }
 
 #[derive(Deserialize)]
-pub(crate) struct GrantInput {
+struct GrantInput {
     scopes: Vec<String>,
 }
 
 /// `POST users/{id}/tokens`: a grant as if the user had authorized the app for `scopes`.
-pub(crate) async fn grant_tokens<S: AdminTarget>(
+async fn grant_tokens<S: AdminTarget>(
     State(sandbox): Sandbox<S>,
     Path(id): Path<String>,
     Json(input): Json<GrantInput>,
@@ -202,7 +220,7 @@ pub(crate) async fn grant_tokens<S: AdminTarget>(
 }
 
 /// `DELETE users/{id}/throttle`.
-pub(crate) async fn unthrottle_user<S: AdminTarget>(
+async fn unthrottle_user<S: AdminTarget>(
     State(sandbox): Sandbox<S>,
     Path(id): Path<String>,
 ) -> Response {
@@ -211,7 +229,7 @@ pub(crate) async fn unthrottle_user<S: AdminTarget>(
 }
 
 /// `GET users/{id}/data-calls`.
-pub(crate) async fn data_calls<S: AdminTarget>(
+async fn data_calls<S: AdminTarget>(
     State(sandbox): Sandbox<S>,
     Path(id): Path<String>,
 ) -> Response {
@@ -219,12 +237,12 @@ pub(crate) async fn data_calls<S: AdminTarget>(
 }
 
 #[derive(Deserialize)]
-pub(crate) struct ClockInput {
+struct ClockInput {
     advance_secs: i64,
 }
 
 /// `POST clock`: moves the sandbox clock forward.
-pub(crate) async fn advance_clock<S: AdminTarget>(
+async fn advance_clock<S: AdminTarget>(
     State(sandbox): Sandbox<S>,
     Json(input): Json<ClockInput>,
 ) -> Response {
@@ -233,12 +251,12 @@ pub(crate) async fn advance_clock<S: AdminTarget>(
 }
 
 /// `GET stats`.
-pub(crate) async fn stats<S: AdminTarget>(State(sandbox): Sandbox<S>) -> Response {
+async fn stats<S: AdminTarget>(State(sandbox): Sandbox<S>) -> Response {
     Json(sandbox.stats()).into_response()
 }
 
 /// `POST reset`: back to a fresh sandbox.
-pub(crate) async fn reset<S: AdminTarget>(State(sandbox): Sandbox<S>) -> Response {
+async fn reset<S: AdminTarget>(State(sandbox): Sandbox<S>) -> Response {
     sandbox.reset();
     Json(json!({})).into_response()
 }

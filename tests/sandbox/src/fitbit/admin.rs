@@ -16,62 +16,23 @@ use super::{
     ActivityPattern, Consent, FitbitSandbox, FitbitStats, RecordedActivity, TestUser, TokenGrant,
 };
 use crate::admin_api::{self, set_if_given};
-use crate::faults;
 
 pub(super) fn router() -> Router<Arc<FitbitSandbox>> {
     Router::new()
         .route("/_admin/fitbit/users", post(add_user))
-        .route(
-            "/_admin/fitbit/users/{id}",
-            get(admin_api::get_user::<FitbitSandbox>),
-        )
-        .route(
-            "/_admin/fitbit/users/{id}/expire-token",
-            post(admin_api::expire_token::<FitbitSandbox>),
-        )
         .route("/_admin/fitbit/users/{id}/activity", post(record_activity))
-        .route(
-            "/_admin/fitbit/users/{id}/tokens",
-            get(tokens).post(admin_api::grant_tokens::<FitbitSandbox>),
-        )
-        .route(
-            "/_admin/fitbit/users/{id}/revoke",
-            post(admin_api::revoke_user::<FitbitSandbox>),
-        )
-        .route(
-            "/_admin/fitbit/users/{id}/throttle",
-            post(throttle_user).delete(admin_api::unthrottle_user::<FitbitSandbox>),
-        )
-        .route(
-            "/_admin/fitbit/users/{id}/data-calls",
-            get(admin_api::data_calls::<FitbitSandbox>),
-        )
-        .route("/_admin/fitbit/faults", faults::admin_route())
+        .route("/_admin/fitbit/users/{id}/tokens", get(tokens))
+        .route("/_admin/fitbit/users/{id}/throttle", post(throttle_user))
         .route(
             "/_admin/fitbit/users/{id}/subscriptions",
             get(subscriptions),
-        )
-        .route(
-            "/_admin/fitbit/consent",
-            post(admin_api::set_consent::<FitbitSandbox>),
         )
         .route("/_admin/fitbit/notify", post(notify))
         .route("/_admin/fitbit/verify-subscriber", post(verify_subscriber))
         .route("/_admin/fitbit/subscriber", post(set_subscriber))
         .route("/_admin/fitbit/gone", post(set_gone))
         .route("/_admin/fitbit/rate-limit", post(set_rate_limit))
-        .route(
-            "/_admin/fitbit/clock",
-            post(admin_api::advance_clock::<FitbitSandbox>),
-        )
-        .route(
-            "/_admin/fitbit/stats",
-            get(admin_api::stats::<FitbitSandbox>),
-        )
-        .route(
-            "/_admin/fitbit/reset",
-            post(admin_api::reset::<FitbitSandbox>),
-        )
+        .merge(admin_api::shared_routes::<FitbitSandbox>("/_admin/fitbit"))
 }
 
 admin_api::admin_target!(FitbitSandbox {

@@ -19,31 +19,11 @@ use super::{
     RecordedDay, RecordedExercise, RecordedSleep, RecordedWeight, TokenGrant,
 };
 use crate::admin_api::{self, set_if_given};
-use crate::faults;
 
 pub(super) fn router() -> Router<Arc<GoogleHealthSandbox>> {
     Router::new()
         .route("/_admin/google-health/users", post(add_user))
-        .route(
-            "/_admin/google-health/users/{id}",
-            get(admin_api::get_user::<GoogleHealthSandbox>),
-        )
-        .route(
-            "/_admin/google-health/consent",
-            post(admin_api::set_consent::<GoogleHealthSandbox>),
-        )
-        .route(
-            "/_admin/google-health/users/{id}/expire-token",
-            post(admin_api::expire_token::<GoogleHealthSandbox>),
-        )
-        .route(
-            "/_admin/google-health/users/{id}/revoke",
-            post(admin_api::revoke_user::<GoogleHealthSandbox>),
-        )
-        .route(
-            "/_admin/google-health/users/{id}/tokens",
-            get(tokens).post(admin_api::grant_tokens::<GoogleHealthSandbox>),
-        )
+        .route("/_admin/google-health/users/{id}/tokens", get(tokens))
         .route("/_admin/google-health/users/{id}/days", post(record_day))
         .route(
             "/_admin/google-health/users/{id}/days/{date}",
@@ -60,13 +40,8 @@ pub(super) fn router() -> Router<Arc<GoogleHealthSandbox>> {
         )
         .route(
             "/_admin/google-health/users/{id}/throttle",
-            post(throttle_user).delete(admin_api::unthrottle_user::<GoogleHealthSandbox>),
+            post(throttle_user),
         )
-        .route(
-            "/_admin/google-health/users/{id}/data-calls",
-            get(admin_api::data_calls::<GoogleHealthSandbox>),
-        )
-        .route("/_admin/google-health/faults", faults::admin_route())
         .route("/_admin/google-health/rate-limits", post(set_rate_limits))
         .route("/_admin/google-health/notify", post(notify))
         .route(
@@ -81,18 +56,9 @@ pub(super) fn router() -> Router<Arc<GoogleHealthSandbox>> {
         .route("/_admin/google-health/keys", get(keys))
         .route("/_admin/google-health/keys/rotate", post(rotate_key))
         .route("/_admin/google-health/keys/retire", post(retire_keys))
-        .route(
-            "/_admin/google-health/clock",
-            post(admin_api::advance_clock::<GoogleHealthSandbox>),
-        )
-        .route(
-            "/_admin/google-health/stats",
-            get(admin_api::stats::<GoogleHealthSandbox>),
-        )
-        .route(
-            "/_admin/google-health/reset",
-            post(admin_api::reset::<GoogleHealthSandbox>),
-        )
+        .merge(admin_api::shared_routes::<GoogleHealthSandbox>(
+            "/_admin/google-health",
+        ))
 }
 
 admin_api::admin_target!(GoogleHealthSandbox {

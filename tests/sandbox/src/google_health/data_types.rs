@@ -9,7 +9,7 @@
 use std::collections::BTreeSet;
 use std::sync::LazyLock;
 
-use super::discovery::{discovery, kebab_case};
+use super::discovery::{camel_case, discovery, kebab_case};
 use super::filter::FieldKind;
 
 const SCOPE_PREFIX: &str = "https://www.googleapis.com/auth/googlehealth.";
@@ -119,21 +119,8 @@ enum Shape {
 }
 
 fn shape(data_type: &str) -> Shape {
-    let field = {
-        let mut out = String::new();
-        let mut upper = false;
-        for c in data_type.chars() {
-            if c == '-' {
-                upper = true;
-            } else if upper {
-                out.push(c.to_ascii_uppercase());
-                upper = false;
-            } else {
-                out.push(c);
-            }
-        }
-        out
-    };
+    // `sleep-stages` → `sleepStages`, the data type's field of `DataPoint`.
+    let field = camel_case(&data_type.replace('-', "_"));
     let d = discovery();
     let Some(schema) = d
         .schema("DataPoint")

@@ -180,7 +180,7 @@ pub(crate) fn snake_case(name: &str) -> String {
 }
 
 /// `window_size_days` → `windowSizeDays` (proto3 JSON accepts both spellings).
-fn camel_case(name: &str) -> String {
+pub(crate) fn camel_case(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
     let mut upper = false;
     for c in name.chars() {

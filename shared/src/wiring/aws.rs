@@ -1,7 +1,7 @@
 //! The production ports: Secrets Manager, DynamoDB, SQS and EventBridge through the AWS
 //! SDK, every client of a process over one HTTP client, and the machine's clock.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use aws_config::SdkConfig;
@@ -54,6 +54,8 @@ pub fn http_client() -> reqwest::Client {
 pub struct AwsPorts {
     pub config: SdkConfig,
     pub clock: SharedClock,
+    /// One cache per container, made on first use: the daily job holds no secret.
+    secrets: OnceLock<Arc<SecretCache>>,
 }
 
 impl AwsPorts {
@@ -67,15 +69,20 @@ impl AwsPorts {
         AwsPorts {
             config: config.clone(),
             clock,
+            secrets: OnceLock::new(),
         }
     }
 }
 
 impl Ports for AwsPorts {
     fn secrets(&self) -> Arc<SecretCache> {
-        Arc::new(SecretCache::new(Arc::new(SecretsManagerSource::new(
-            aws_sdk_secretsmanager::Client::new(&self.config),
-        ))))
+        self.secrets
+            .get_or_init(|| {
+                Arc::new(SecretCache::new(Arc::new(SecretsManagerSource::new(
+                    aws_sdk_secretsmanager::Client::new(&self.config),
+                ))))
+            })
+            .clone()
     }
 
     fn table(&self, name: &str) -> Arc<dyn Table> {

@@ -73,7 +73,7 @@ impl<T> Queue for T where T: WorkQueue + RetryQueue + Redelivery {}
 
 /// Where a function's secrets, table, queues, event bus and clock come from.
 pub trait Ports {
-    /// The per-container secret cache. Called once per function.
+    /// The secret cache: one per container, whatever the number of calls.
     fn secrets(&self) -> Arc<SecretCache>;
     fn table(&self, name: &str) -> Arc<dyn Table>;
     fn queue(&self, url: &str) -> Arc<dyn Queue>;
@@ -101,9 +101,8 @@ pub async fn oauth_function() -> Result<ConnectService, ConfigError> {
     ]);
     let aws = aws_config().await;
     let ports = AwsPorts::new(&aws);
-    let secrets = ports.secrets();
-    let service = build_connect(&ports, secrets.clone(), settings);
-    secrets.read_ahead(&ids).await;
+    let service = connect_service(&ports, settings);
+    ports.secrets().read_ahead(&ids).await;
     Ok(service)
 }
 
@@ -113,9 +112,11 @@ pub async fn webhook_function() -> Result<WebhookService, ConfigError> {
     let settings = WebhookSettings::from_vars(&config::environment())?;
     let aws = aws_config().await;
     let ports = AwsPorts::new(&aws);
-    let secrets = ports.secrets();
-    let service = build_webhook(&ports, secrets.clone(), &settings);
-    secrets.read_ahead(&settings.providers.secret_ids()).await;
+    let service = webhook_service(&ports, &settings);
+    ports
+        .secrets()
+        .read_ahead(&settings.providers.secret_ids())
+        .await;
     Ok(service)
 }
 
@@ -127,9 +128,8 @@ pub async fn worker_function() -> Result<WorkConsumer, ConfigError> {
     ids.extend(settings.sap.as_ref().map(|s| s.secret_id.clone()));
     let aws = aws_config().await;
     let ports = AwsPorts::new(&aws);
-    let secrets = ports.secrets();
-    let consumer = build_worker(&ports, secrets.clone(), settings)?;
-    secrets.read_ahead(&ids).await;
+    let consumer = work_consumer(&ports, settings)?;
+    ports.secrets().read_ahead(&ids).await;
     Ok(consumer)
 }
 
@@ -139,9 +139,8 @@ pub async fn token_refresh_function() -> Result<RetryConsumer, ConfigError> {
     let ids = settings.providers.secret_ids();
     let aws = aws_config().await;
     let ports = AwsPorts::new(&aws);
-    let secrets = ports.secrets();
-    let consumer = build_refresher(&ports, secrets.clone(), settings)?;
-    secrets.read_ahead(&ids).await;
+    let consumer = retry_consumer(&ports, settings)?;
+    ports.secrets().read_ahead(&ids).await;
     Ok(consumer)
 }
 
@@ -169,14 +168,7 @@ pub fn marketing_sink(
 
 /// The connect use case on `ports`.
 pub fn connect_service(ports: &dyn Ports, settings: OAuthSettings) -> ConnectService {
-    build_connect(ports, ports.secrets(), settings)
-}
-
-fn build_connect(
-    ports: &dyn Ports,
-    secrets: Arc<SecretCache>,
-    settings: OAuthSettings,
-) -> ConnectService {
+    let secrets = ports.secrets();
     let http = http_client();
     let clock = ports.clock();
     let store = ports.table(&settings.table_name);
@@ -209,16 +201,8 @@ fn build_connect(
 
 /// The webhook use case on `ports`.
 pub fn webhook_service(ports: &dyn Ports, settings: &WebhookSettings) -> WebhookService {
-    build_webhook(ports, ports.secrets(), settings)
-}
-
-fn build_webhook(
-    ports: &dyn Ports,
-    secrets: Arc<SecretCache>,
-    settings: &WebhookSettings,
-) -> WebhookService {
     WebhookService::new(
-        registry::webhooks(&settings.providers, http_client(), secrets),
+        registry::webhooks(&settings.providers, http_client(), ports.secrets()),
         ports.queue(&settings.work_queue_url),
     )
 }
@@ -236,14 +220,7 @@ pub fn work_consumer(
     ports: &dyn Ports,
     settings: PipelineSettings,
 ) -> Result<WorkConsumer, ConfigError> {
-    build_worker(ports, ports.secrets(), settings)
-}
-
-fn build_worker(
-    ports: &dyn Ports,
-    secrets: Arc<SecretCache>,
-    settings: PipelineSettings,
-) -> Result<WorkConsumer, ConfigError> {
+    let secrets = ports.secrets();
     let http = http_client();
     let clock = ports.clock();
     let store = ports.table(&settings.table_name);
@@ -297,14 +274,7 @@ pub fn retry_consumer(
     ports: &dyn Ports,
     settings: PipelineSettings,
 ) -> Result<RetryConsumer, ConfigError> {
-    build_refresher(ports, ports.secrets(), settings)
-}
-
-fn build_refresher(
-    ports: &dyn Ports,
-    secrets: Arc<SecretCache>,
-    settings: PipelineSettings,
-) -> Result<RetryConsumer, ConfigError> {
+    let secrets = ports.secrets();
     let retry_queue = ports.queue(settings.queues.retry_queue_url()?);
     let store = ports.table(&settings.table_name);
     let clock = ports.clock();

@@ -2,10 +2,10 @@
 //! `$batch` is an upsert, so reconnecting updates the contact instead of duplicating it.
 
 use async_trait::async_trait;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use super::batch::{Changeset, ChangesetResult, Operation};
-use super::{fit, odata_date, odata_key, SapClient, CONTACT_SERVICE};
+use super::{odata_date, odata_key, ContactFields, SapClient, CONTACT_SERVICE};
 use crate::domain::{ContactRecord, Gender};
 use crate::ports::marketing::{MarketingError, MarketingSink};
 
@@ -32,35 +32,25 @@ fn gender_code(g: Gender) -> &'static str {
 /// overwrites what the tenant already holds.
 pub(super) fn contact_origin_data(c: &ContactRecord) -> Value {
     let p = &c.profile;
-    let mut m = Map::new();
-    m.insert("ContactOrigin".into(), json!(c.key.origin));
-    m.insert("ContactID".into(), json!(c.key.id));
-    m.insert(
-        "OriginDataLastChgUTCDateTime".into(),
+    let mut m = ContactFields::default();
+    m.set("ContactOrigin", json!(c.key.origin));
+    m.set("ContactID", json!(c.key.id));
+    m.set(
+        "OriginDataLastChgUTCDateTime",
         json!(odata_date(c.changed_at)),
     );
-    m.insert("IsConsumer".into(), json!(true));
-    let mut text = |name: &str, value: &Option<String>, max: usize| {
-        if let Some(v) = value {
-            m.insert(name.into(), json!(fit(v, max)));
-        }
-    };
-    text("FullName", &p.full_name, 80);
-    text("FirstName", &p.first_name, 40);
-    text("LastName", &p.last_name, 40);
-    text("Country", &p.country, 3);
-    text("EmailAddress", &p.email, 241);
-    text("Language", &p.language, 2);
+    m.set("IsConsumer", json!(true));
+    m.text("FullName", &p.full_name, 80);
+    m.text("FirstName", &p.first_name, 40);
+    m.text("LastName", &p.last_name, 40);
+    m.text("Country", &p.country, 3);
+    m.text("EmailAddress", &p.email, 241);
+    m.text("Language", &p.language, 2);
     if let Some(g) = p.gender {
-        m.insert("GenderCode".into(), json!(gender_code(g)));
+        m.set("GenderCode", json!(gender_code(g)));
     }
-    if let Some(d) = p.birth_date {
-        m.insert(
-            "BirthDate".into(),
-            json!(odata_date(d.midnight().assume_utc())),
-        );
-    }
-    Value::Object(m)
+    m.date("BirthDate", p.birth_date);
+    m.into_value()
 }
 
 #[async_trait]

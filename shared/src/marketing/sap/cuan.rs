@@ -2,9 +2,9 @@
 //! Import OData service"): one deep insert, contacts keyed by (IdOrigin, Id), upserted.
 
 use async_trait::async_trait;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
-use super::{fit, odata_date, SapClient, CUAN_SERVICE};
+use super::{fit, odata_date, ContactFields, SapClient, CUAN_SERVICE};
 use crate::domain::{ContactRecord, Gender};
 use crate::ports::marketing::{MarketingError, MarketingSink};
 
@@ -20,25 +20,20 @@ impl CuanImportSink {
 
 fn cuan_contact(c: &ContactRecord, customer_id_origin: &str) -> Value {
     let p = &c.profile;
-    let mut m = Map::new();
-    m.insert("Id".into(), json!(c.key.id));
-    m.insert("IdOrigin".into(), json!(c.key.origin));
-    m.insert("Timestamp".into(), json!(odata_date(c.changed_at)));
-    m.insert("IsConsumer".into(), json!(true));
-    let mut text = |name: &str, value: &Option<String>, max: usize| {
-        if let Some(v) = value {
-            m.insert(name.into(), json!(fit(v, max)));
-        }
-    };
-    text("FullName", &p.full_name, 80);
-    text("FirstName", &p.first_name, 40);
-    text("LastName", &p.last_name, 40);
-    text("EMailAddress", &p.email, 241);
+    let mut m = ContactFields::default();
+    m.set("Id", json!(c.key.id));
+    m.set("IdOrigin", json!(c.key.origin));
+    m.set("Timestamp", json!(odata_date(c.changed_at)));
+    m.set("IsConsumer", json!(true));
+    m.text("FullName", &p.full_name, 80);
+    m.text("FirstName", &p.first_name, 40);
+    m.text("LastName", &p.last_name, 40);
+    m.text("EMailAddress", &p.email, 241);
     // CUAN has no code fields for these: the import resolves a description field against
     // the tenant's code list, by code or by text, so the ISO codes the contact API sends
     // as `Country`/`Language` go here unchanged.
-    text("CountryDescription", &p.country, 40);
-    text("LanguageDescription", &p.language, 40);
+    m.text("CountryDescription", &p.country, 40);
+    m.text("LanguageDescription", &p.language, 40);
     // CUAN takes descriptions, which the tenant maps to its codes.
     if let Some(g) = p.gender.filter(|g| *g != Gender::Unknown) {
         let description = if g == Gender::Female {
@@ -46,23 +41,18 @@ fn cuan_contact(c: &ContactRecord, customer_id_origin: &str) -> Value {
         } else {
             "Male"
         };
-        m.insert("GenderDescription".into(), json!(description));
+        m.set("GenderDescription", json!(description));
     }
-    if let Some(d) = p.birth_date {
-        m.insert(
-            "DateOfBirth".into(),
-            json!(odata_date(d.midnight().assume_utc())),
-        );
-    }
+    m.date("DateOfBirth", p.birth_date);
     // CUAN's equivalent of additional ids: facets keyed by (IdOrigin, Id).
     if let Some(customer_ref) = &c.customer_ref {
-        m.insert(
-            "Facets".into(),
+        m.set(
+            "Facets",
             json!([{ "Id": customer_ref, "IdOrigin": customer_id_origin,
                      "Timestamp": odata_date(c.changed_at) }]),
         );
     }
-    Value::Object(m)
+    m.into_value()
 }
 
 #[async_trait]

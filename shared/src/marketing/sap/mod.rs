@@ -341,6 +341,39 @@ pub fn fit(value: &str, max_chars: usize) -> String {
     value.chars().take(max_chars).collect()
 }
 
+/// A contact entity's fields, for the contact API and the CUAN import alike. A field the
+/// profile lacks is left out rather than sent empty: an empty field would overwrite what
+/// the tenant already holds.
+#[derive(Default)]
+pub(super) struct ContactFields(serde_json::Map<String, serde_json::Value>);
+
+impl ContactFields {
+    pub(super) fn set(&mut self, name: &str, value: serde_json::Value) {
+        self.0.insert(name.into(), value);
+    }
+
+    /// A text field, cut to its MaxLength.
+    pub(super) fn text(&mut self, name: &str, value: &Option<String>, max_chars: usize) {
+        if let Some(v) = value {
+            self.set(name, serde_json::json!(fit(v, max_chars)));
+        }
+    }
+
+    /// A date field, as an OData date at midnight UTC.
+    pub(super) fn date(&mut self, name: &str, value: Option<time::Date>) {
+        if let Some(d) = value {
+            self.set(
+                name,
+                serde_json::json!(odata_date(d.midnight().assume_utc())),
+            );
+        }
+    }
+
+    pub(super) fn into_value(self) -> serde_json::Value {
+        serde_json::Value::Object(self.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,6 +18,7 @@ use crate::domain::Secret;
 use crate::domain::{Collection, DaySummary, Profile, ProviderUserId, TokenSet};
 use crate::ports::clock::SharedClock;
 use crate::ports::provider::{AuthorizeRequest, Person, Provider, ProviderError, TokenGrant};
+use crate::provider::oauth2;
 use crate::secret_store::SecretCache;
 
 mod api;
@@ -125,9 +126,10 @@ impl Provider for FitbitClient {
 
     async fn authorize_url(&self, request: &AuthorizeRequest<'_>) -> Result<Url, ProviderError> {
         let credentials = self.credentials().await?;
-        Ok(oauth::authorize_url(
-            &self.settings,
+        Ok(oauth2::authorize_url(
+            &self.settings.authorize_url,
             &credentials.client_id,
+            &self.settings.scopes,
             request,
         ))
     }

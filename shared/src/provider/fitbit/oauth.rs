@@ -1,50 +1,21 @@
-//! Fitbit OAuth 2.0: the authorize URL and the token endpoint.
+//! Fitbit OAuth 2.0: the token and revocation endpoints, with Basic client authentication.
 
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine;
-use time::{Duration, OffsetDateTime};
-use url::Url;
+use time::Duration;
 
 use super::model::TokenResponse;
-use super::{FitbitClient, FitbitCredentials, FitbitSettings};
+use super::{FitbitClient, FitbitCredentials};
 use crate::domain::Secret;
 use crate::domain::{ProviderUserId, Scopes, TokenSet};
-use crate::ports::provider::{AuthorizeRequest, ProviderError, TokenGrant};
+use crate::ports::provider::{ProviderError, TokenGrant};
+use crate::provider::oauth2;
 
 /// Longest token lifetime we believe (Fitbit says 8 hours); a larger `expires_in` is
-/// capped rather than trusted, so no arithmetic on it can overflow.
+/// capped rather than trusted.
 const MAX_TOKEN_LIFETIME: Duration = Duration::days(1);
-
-/// When a token issued `now` with this `expires_in` expires.
-pub(super) fn expiry(now: OffsetDateTime, expires_in: i64) -> OffsetDateTime {
-    now + Duration::seconds(expires_in).clamp(Duration::ZERO, MAX_TOKEN_LIFETIME)
-}
-
-pub(super) fn authorize_url(
-    settings: &FitbitSettings,
-    client_id: &str,
-    request: &AuthorizeRequest<'_>,
-) -> Url {
-    let mut url = settings.authorize_url.clone();
-    url.query_pairs_mut()
-        .append_pair("client_id", client_id)
-        .append_pair("response_type", "code")
-        .append_pair("scope", &settings.scopes.join(" "))
-        .append_pair("redirect_uri", request.redirect_uri)
-        .append_pair("state", request.state)
-        .append_pair("code_challenge", request.code_challenge)
-        .append_pair("code_challenge_method", "S256");
-    url
-}
 
 impl FitbitClient {
     fn basic_auth(credentials: &FitbitCredentials) -> String {
-        let basic = STANDARD.encode(format!(
-            "{}:{}",
-            credentials.client_id,
-            credentials.client_secret.expose()
-        ));
-        format!("Basic {basic}")
+        oauth2::basic_auth(&credentials.client_id, &credentials.client_secret)
     }
 
     /// `POST /oauth2/revoke`: revokes the token and, with it, the person's grant.
@@ -98,23 +69,9 @@ impl FitbitClient {
             tokens: TokenSet {
                 access_token: Secret::new(body.access_token),
                 refresh_token: Secret::new(body.refresh_token),
-                expires_at: expiry(self.clock.now(), body.expires_in),
+                expires_at: oauth2::expiry(self.clock.now(), body.expires_in, MAX_TOKEN_LIFETIME),
                 scopes: Scopes::parse(&body.scope),
             },
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn untrusted_expires_in_never_overflows() {
-        let now = time::macros::datetime!(2026-11-30 23:00 UTC);
-        assert_eq!(expiry(now, 28_800), now + Duration::hours(8));
-        assert_eq!(expiry(now, i64::MAX), now + MAX_TOKEN_LIFETIME);
-        assert_eq!(expiry(now, i64::MIN), now);
-        assert_eq!(expiry(now, -5), now);
     }
 }

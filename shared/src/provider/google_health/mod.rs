@@ -32,6 +32,7 @@ use crate::domain::Secret;
 use crate::domain::{Collection, DaySummary, ProviderUserId, Scopes, TokenSet};
 use crate::ports::clock::SharedClock;
 use crate::ports::provider::{AuthorizeRequest, Person, Provider, ProviderError, TokenGrant};
+use crate::provider::oauth2;
 use crate::secret_store::SecretCache;
 
 mod api;
@@ -143,12 +144,10 @@ impl GoogleHealthClient {
                 .map_err(|e| ProviderError::Malformed {
                     reason: format!("token response: {}", e.without_url()),
                 })?;
-        let lifetime = time::Duration::seconds(body.expires_in)
-            .clamp(time::Duration::ZERO, MAX_TOKEN_LIFETIME);
         Ok(TokenSet {
             access_token: Secret::new(body.access_token),
             refresh_token: Secret::new(body.refresh_token.unwrap_or_default()),
-            expires_at: self.clock.now() + lifetime,
+            expires_at: oauth2::expiry(self.clock.now(), body.expires_in, MAX_TOKEN_LIFETIME),
             scopes: Scopes::parse(&body.scope.unwrap_or_default()),
         })
     }
@@ -270,15 +269,13 @@ impl Provider for GoogleHealthClient {
 
     async fn authorize_url(&self, request: &AuthorizeRequest<'_>) -> Result<Url, ProviderError> {
         let credentials = self.credentials().await?;
-        let mut url = self.settings.authorize_url.clone();
+        let mut url = oauth2::authorize_url(
+            &self.settings.authorize_url,
+            &credentials.client_id,
+            &self.settings.scopes,
+            request,
+        );
         url.query_pairs_mut()
-            .append_pair("client_id", &credentials.client_id)
-            .append_pair("response_type", "code")
-            .append_pair("scope", &self.settings.scopes.join(" "))
-            .append_pair("redirect_uri", request.redirect_uri)
-            .append_pair("state", request.state)
-            .append_pair("code_challenge", request.code_challenge)
-            .append_pair("code_challenge_method", "S256")
             // A refresh token, every time: Google returns one only on a consent it shows,
             // and we cannot know before the callback whether this is a reconnect.
             .append_pair("access_type", "offline")

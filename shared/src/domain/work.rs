@@ -168,15 +168,20 @@ mod tests {
         assert!(matches!(o, Outcome::Retry { backoff: true, .. }));
     }
 
-    #[test]
-    fn work_items_round_trip_as_readable_json() {
-        let kind = ProviderKind::ALL[0];
-        let item = WorkItem::sync(
+    /// One day's activities for one person.
+    fn a_sync(kind: ProviderKind) -> WorkItem {
+        WorkItem::sync(
             kind,
             ProviderUserId("GGNJL9".into()),
             date!(2026 - 11 - 20),
             vec![Collection::Activities],
-        );
+        )
+    }
+
+    #[test]
+    fn work_items_round_trip_as_readable_json() {
+        let kind = ProviderKind::ALL[0];
+        let item = a_sync(kind);
         let json = serde_json::to_string(&item).unwrap();
         assert_eq!(
             json,
@@ -214,12 +219,7 @@ mod tests {
     #[test]
     fn work_sent_back_after_a_refresh_says_so_and_older_messages_read_as_not() {
         let kind = ProviderKind::ALL[0];
-        let item = WorkItem::sync(
-            kind,
-            ProviderUserId("GGNJL9".into()),
-            date!(2026 - 11 - 20),
-            vec![Collection::Activities],
-        );
+        let item = a_sync(kind);
         let plain = serde_json::to_string(&item).unwrap();
         assert!(!plain.contains("after_refresh"), "{plain}");
         let resent = WorkItem {

@@ -7,6 +7,8 @@
 use rand::RngCore;
 use serde_json::Value;
 
+use crate::ports::marketing::MarketingError;
+
 /// One write inside a changeset.
 #[derive(Clone, Debug)]
 pub struct Operation {
@@ -37,6 +39,21 @@ pub enum ChangesetResult {
     Applied(Vec<OperationResponse>),
     /// Nothing in the changeset was applied; SAP answers the whole changeset with one error.
     Failed { status: u16, message: String },
+}
+
+/// A changeset's answer as the port's error, classified by remedy: SAP's 5xx is worth a
+/// retry, any other failure rejects what we sent.
+pub fn applied(result: Option<ChangesetResult>, what: &str) -> Result<(), MarketingError> {
+    match result {
+        Some(ChangesetResult::Applied(_)) => Ok(()),
+        Some(ChangesetResult::Failed { status, message }) if status >= 500 => Err(
+            MarketingError::Unavailable(format!("{what}: HTTP {status}: {message}")),
+        ),
+        Some(ChangesetResult::Failed { status, message }) => Err(MarketingError::Rejected(
+            format!("{what}: HTTP {status}: {message}"),
+        )),
+        None => Err(MarketingError::Unavailable("empty $batch answer".into())),
+    }
 }
 
 pub struct EncodedBatch {

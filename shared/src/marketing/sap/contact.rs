@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use serde_json::{json, Value};
 
-use super::batch::{Changeset, ChangesetResult, Operation};
+use super::batch::{applied, Changeset, Operation};
 use super::{odata_date, odata_key, ContactFields, SapClient, CONTACT_SERVICE};
 use crate::domain::{ContactRecord, Gender};
 use crate::ports::marketing::{MarketingError, MarketingSink};
@@ -101,15 +101,6 @@ impl MarketingSink for ContactServiceSink {
             .client
             .batch(CONTACT_SERVICE, &[Changeset(operations)])
             .await?;
-        match results.into_iter().next() {
-            Some(ChangesetResult::Applied(_)) => Ok(()),
-            Some(ChangesetResult::Failed { status, message }) if status >= 500 => Err(
-                MarketingError::Unavailable(format!("contact upsert: HTTP {status}: {message}")),
-            ),
-            Some(ChangesetResult::Failed { status, message }) => Err(MarketingError::Rejected(
-                format!("contact upsert: HTTP {status}: {message}"),
-            )),
-            None => Err(MarketingError::Unavailable("empty $batch answer".into())),
-        }
+        applied(results.into_iter().next(), "contact upsert")
     }
 }

@@ -6,7 +6,7 @@
 use async_trait::async_trait;
 use serde_json::{json, Map, Value};
 
-use super::batch::{Changeset, ChangesetResult, Operation};
+use super::batch::{applied, Changeset, ChangesetResult, Operation};
 use super::{odata_date, SapClient, INTERACTION_SERVICE};
 use crate::domain::mapping::{Mappings, CONTENT_FIELD};
 use crate::domain::work::iso_date;
@@ -263,16 +263,7 @@ impl InteractionServiceSink {
                 }])],
             )
             .await?;
-        match results.into_iter().next() {
-            Some(ChangesetResult::Applied(_)) => Ok(()),
-            Some(ChangesetResult::Failed { status, message }) if status >= 500 => Err(
-                MarketingError::Unavailable(format!("{what}: HTTP {status}: {message}")),
-            ),
-            Some(ChangesetResult::Failed { status, message }) => Err(MarketingError::Rejected(
-                format!("{what}: HTTP {status}: {message}"),
-            )),
-            None => Err(MarketingError::Unavailable("empty $batch answer".into())),
-        }
+        applied(results.into_iter().next(), what)
     }
 
     /// The id of the interaction with this source object, if SAP has one.

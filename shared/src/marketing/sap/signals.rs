@@ -13,7 +13,7 @@
 use async_trait::async_trait;
 use serde_json::{json, Value};
 
-use super::batch::{Changeset, ChangesetResult, Operation};
+use super::batch::{applied, Changeset, ChangesetResult, Operation};
 use super::{odata_date, odata_key, InteractionServiceSink, SapClient, CONTACT_SERVICE};
 use crate::domain::mapping::Mappings;
 use crate::domain::signals::{AttributeChange, SignalInteraction};
@@ -109,19 +109,6 @@ impl SapSignalSink {
             }),
         });
         Changeset(operations)
-    }
-}
-
-fn applied(result: Option<ChangesetResult>, what: &str) -> Result<(), MarketingError> {
-    match result {
-        Some(ChangesetResult::Applied(_)) => Ok(()),
-        Some(ChangesetResult::Failed { status, message }) if status >= 500 => Err(
-            MarketingError::Unavailable(format!("{what}: HTTP {status}: {message}")),
-        ),
-        Some(ChangesetResult::Failed { status, message }) => Err(MarketingError::Rejected(
-            format!("{what}: HTTP {status}: {message}"),
-        )),
-        None => Err(MarketingError::Unavailable("empty $batch answer".into())),
     }
 }
 

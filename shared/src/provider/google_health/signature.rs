@@ -358,10 +358,16 @@ mod tests {
         Keyset::from_json(&keyset_json(entries)).unwrap()
     }
 
-    #[test]
-    fn a_valid_signature_verifies() {
+    /// A fresh key pair and a keyset holding its public key as key 42.
+    fn key_42() -> (EcdsaKeyPair, Keyset) {
         let pair = generate();
         let keyset = keyset_of(vec![p256_entry(42, &pair)]);
+        (pair, keyset)
+    }
+
+    #[test]
+    fn a_valid_signature_verifies() {
+        let (pair, keyset) = key_42();
         assert_eq!(verify_header(&keyset, BODY, &sign(&pair, 42, BODY)), Ok(()));
     }
 
@@ -390,8 +396,7 @@ mod tests {
 
     #[test]
     fn a_body_changed_by_one_byte_is_invalid() {
-        let pair = generate();
-        let keyset = keyset_of(vec![p256_entry(42, &pair)]);
+        let (pair, keyset) = key_42();
         let header = sign(&pair, 42, BODY);
         let mut body = BODY.to_vec();
         for i in [0, body.len() / 2, body.len() - 1] {
@@ -412,8 +417,7 @@ mod tests {
 
     #[test]
     fn an_unknown_key_id_is_reported_with_the_id() {
-        let pair = generate();
-        let keyset = keyset_of(vec![p256_entry(42, &pair)]);
+        let (pair, keyset) = key_42();
         assert_eq!(
             verify_header(&keyset, BODY, &sign(&pair, 43, BODY)),
             Err(SignatureError::UnknownKey { key_id: 43 })
@@ -422,8 +426,7 @@ mod tests {
 
     #[test]
     fn a_truncated_header_has_the_wrong_length() {
-        let pair = generate();
-        let keyset = keyset_of(vec![p256_entry(42, &pair)]);
+        let (pair, keyset) = key_42();
         let header = sign(&pair, 42, BODY);
         let malformed = |h: &str| match verify_header(&keyset, BODY, h) {
             Err(SignatureError::Malformed(why)) => why,
@@ -470,8 +473,7 @@ mod tests {
 
     #[test]
     fn a_wrong_framing_byte_is_malformed() {
-        let pair = generate();
-        let keyset = keyset_of(vec![p256_entry(42, &pair)]);
+        let (pair, keyset) = key_42();
         let mut framed = STANDARD.decode(sign(&pair, 42, BODY)).unwrap();
         for first_byte in [0x00, 0x02, 0x30] {
             // 0x00 is Tink's LEGACY/CRUNCHY prefix; 0x30 a bare DER signature.
@@ -487,8 +489,7 @@ mod tests {
 
     #[test]
     fn surrounding_whitespace_and_missing_padding_are_tolerated() {
-        let pair = generate();
-        let keyset = keyset_of(vec![p256_entry(42, &pair)]);
+        let (pair, keyset) = key_42();
         let header = sign(&pair, 42, BODY);
         assert_eq!(
             verify_header(&keyset, BODY, &format!(" {header}\t")),
@@ -535,8 +536,7 @@ mod tests {
 
     #[test]
     fn no_header_or_body_makes_it_panic() {
-        let pair = generate();
-        let keyset = keyset_of(vec![p256_entry(42, &pair)]);
+        let (pair, keyset) = key_42();
         let good = STANDARD.decode(sign(&pair, 42, BODY)).unwrap();
         let mut state = 0x2545_f491_4f6c_dd1du64;
         let mut next = || {

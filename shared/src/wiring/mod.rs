@@ -99,25 +99,15 @@ pub async fn oauth_function() -> Result<ConnectService, ConfigError> {
         settings.sap.secret_id.clone(),
         settings.link_secret_id.clone(),
     ]);
-    let aws = aws_config().await;
-    let ports = AwsPorts::new(&aws);
-    let service = connect_service(&ports, settings);
-    ports.secrets().read_ahead(&ids).await;
-    Ok(service)
+    on_aws(ids, |ports| Ok(connect_service(ports, settings))).await
 }
 
 /// The webhook function (see [`oauth_function`]): the providers' secrets, which
 /// authenticate every delivery.
 pub async fn webhook_function() -> Result<WebhookService, ConfigError> {
     let settings = WebhookSettings::from_vars(&config::environment())?;
-    let aws = aws_config().await;
-    let ports = AwsPorts::new(&aws);
-    let service = webhook_service(&ports, &settings);
-    ports
-        .secrets()
-        .read_ahead(&settings.providers.secret_ids())
-        .await;
-    Ok(service)
+    let ids = settings.providers.secret_ids();
+    on_aws(ids, |ports| Ok(webhook_service(ports, &settings))).await
 }
 
 /// The worker function (see [`oauth_function`]): SAP's secret, which every import needs,
@@ -126,22 +116,26 @@ pub async fn worker_function() -> Result<WorkConsumer, ConfigError> {
     let settings = PipelineSettings::worker_from_vars(&config::environment())?;
     let mut ids = settings.providers.secret_ids();
     ids.extend(settings.sap.as_ref().map(|s| s.secret_id.clone()));
-    let aws = aws_config().await;
-    let ports = AwsPorts::new(&aws);
-    let consumer = work_consumer(&ports, settings)?;
-    ports.secrets().read_ahead(&ids).await;
-    Ok(consumer)
+    on_aws(ids, |ports| work_consumer(ports, settings)).await
 }
 
 /// The token-refresh function (see [`oauth_function`]): the providers' secrets.
 pub async fn token_refresh_function() -> Result<RetryConsumer, ConfigError> {
     let settings = PipelineSettings::refresher_from_vars(&config::environment())?;
     let ids = settings.providers.secret_ids();
-    let aws = aws_config().await;
-    let ports = AwsPorts::new(&aws);
-    let consumer = retry_consumer(&ports, settings)?;
-    ports.secrets().read_ahead(&ids).await;
-    Ok(consumer)
+    on_aws(ids, |ports| retry_consumer(ports, settings)).await
+}
+
+/// What `build` makes on AWS, the machine's clock and a secret cache that already holds
+/// `secret_ids`.
+async fn on_aws<T>(
+    secret_ids: Vec<String>,
+    build: impl FnOnce(&AwsPorts) -> Result<T, ConfigError>,
+) -> Result<T, ConfigError> {
+    let ports = AwsPorts::new(&aws_config().await);
+    let built = build(&ports)?;
+    ports.secrets().read_ahead(&secret_ids).await;
+    Ok(built)
 }
 
 /// The daily job's function: it holds no secret.

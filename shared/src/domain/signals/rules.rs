@@ -337,6 +337,13 @@ mod tests {
         }
     }
 
+    /// A history of these steps, one day each from `from`.
+    fn stepped(from: Date, values: &[u64]) -> History {
+        let mut h = History::default();
+        steps(&mut h, from, values);
+        h
+    }
+
     #[test]
     fn the_default_rules_parse_and_bad_ones_are_refused() {
         assert_eq!(Rules::defaults().0.len(), 5);
@@ -371,12 +378,7 @@ mod tests {
     fn a_window_sums_its_days() {
         let rule =
             one(r#"[{"id":"w","kind":"window","metric":"steps","at_least":30000,"days":3}]"#);
-        let mut h = History::default();
-        steps(
-            &mut h,
-            date!(2026 - 11 - 01),
-            &[10_000, 10_000, 9_999, 10_001],
-        );
+        let h = stepped(date!(2026 - 11 - 01), &[10_000, 10_000, 9_999, 10_001]);
         assert_eq!(rule.evaluate(&h, date!(2026 - 11 - 03)), None, "29,999");
         let fired = rule.evaluate(&h, date!(2026 - 11 - 04)).unwrap();
         assert_eq!((fired.value, fired.days), (30_000.0, 3));
@@ -390,8 +392,7 @@ mod tests {
             r#"[{"id":"m","kind":"milestone","metric":"steps","at_least":25000,"once_per":"month"}]"#,
         );
         assert_eq!(rule.period(), Period::Ever, "a milestone fires once ever");
-        let mut h = History::default();
-        steps(&mut h, date!(2026 - 10 - 30), &[10_000, 10_000, 5_000, 1]);
+        let h = stepped(date!(2026 - 10 - 30), &[10_000, 10_000, 5_000, 1]);
         assert_eq!(rule.evaluate(&h, date!(2026 - 10 - 31)), None);
         assert_eq!(
             rule.evaluate(&h, date!(2026 - 11 - 01)).unwrap().value,
@@ -407,9 +408,7 @@ mod tests {
     fn a_streak_needs_every_day() {
         let rule =
             one(r#"[{"id":"s","kind":"streak","metric":"steps","at_least":10000,"days":3}]"#);
-        let mut h = History::default();
-        steps(
-            &mut h,
+        let h = stepped(
             date!(2026 - 11 - 01),
             &[12_000, 9_000, 10_000, 11_000, 10_500],
         );

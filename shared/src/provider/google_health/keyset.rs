@@ -370,6 +370,11 @@ pub(crate) mod tests {
         out.extend_from_slice(bytes);
     }
 
+    /// The `EcdsaPublicKey` Google signs with: P-256, SHA-256, DER signatures.
+    fn p256_sha256_der(x: &[u8], y: &[u8]) -> Vec<u8> {
+        ecdsa_public_key(HASH_SHA256, CURVE_NIST_P256, ENCODING_DER, x, y)
+    }
+
     /// A serialized `EcdsaPublicKey` with the given params and coordinates.
     pub(crate) fn ecdsa_public_key(
         hash: u64,
@@ -434,10 +439,7 @@ pub(crate) mod tests {
 
     pub(crate) fn p256_entry(key_id: i64, pair: &EcdsaKeyPair) -> Value {
         let (x, y) = coordinates(pair);
-        entry(
-            key_id,
-            &ecdsa_public_key(HASH_SHA256, CURVE_NIST_P256, ENCODING_DER, &x, &y),
-        )
+        entry(key_id, &p256_sha256_der(&x, &y))
     }
 
     pub(crate) fn generate() -> EcdsaKeyPair {
@@ -516,7 +518,7 @@ pub(crate) mod tests {
     fn entries_that_tink_would_not_use_for_tink_ecdsa_p256_are_skipped() {
         let pair = generate();
         let (x, y) = coordinates(&pair);
-        let p256 = ecdsa_public_key(HASH_SHA256, CURVE_NIST_P256, ENCODING_DER, &x, &y);
+        let p256 = p256_sha256_der(&x, &y);
         let mut off_curve_y = y.clone();
         off_curve_y[31] ^= 1;
         let entries = vec![
@@ -563,13 +565,7 @@ pub(crate) mod tests {
         let (x, y) = coordinates(&pair);
         let mut key = Vec::new();
         varint_field(1, 1, &mut key);
-        key.extend(ecdsa_public_key(
-            HASH_SHA256,
-            CURVE_NIST_P256,
-            ENCODING_DER,
-            &x,
-            &y,
-        ));
+        key.extend(p256_sha256_der(&x, &y));
         let json = keyset_json(vec![entry(1, &key)]);
         assert_eq!(
             Keyset::from_json(&json).unwrap_err(),
@@ -621,13 +617,7 @@ pub(crate) mod tests {
         bytes_field(11, b"future", &mut key); // length-delimited
         key.extend([(12 << 3) | 5]); // fixed32
         key.extend([0u8; 4]);
-        key.extend(ecdsa_public_key(
-            HASH_SHA256,
-            CURVE_NIST_P256,
-            ENCODING_DER,
-            &x,
-            &y,
-        ));
+        key.extend(p256_sha256_der(&x, &y));
         varint_field(1000, 1, &mut key); // two-byte tag
         let decoded = EcdsaPublicKey::decode(&key).unwrap();
         assert_eq!((decoded.x, decoded.y), (&x[..], &y[..]));
@@ -638,7 +628,7 @@ pub(crate) mod tests {
     fn the_protobuf_reader_rejects_truncated_and_invalid_input() {
         let pair = generate();
         let (x, y) = coordinates(&pair);
-        let key = ecdsa_public_key(HASH_SHA256, CURVE_NIST_P256, ENCODING_DER, &x, &y);
+        let key = p256_sha256_der(&x, &y);
         // Fields end at 8 (params), 42 (x) and 76 (y); any other cut is inside one.
         let field_ends = [8, 42, key.len()];
         for cut in (1..key.len()).filter(|cut| !field_ends.contains(cut)) {

@@ -358,6 +358,11 @@ mod tests {
         Keyset::from_json(&keyset_json(entries)).unwrap()
     }
 
+    /// What the keyset says of [`BODY`] signed by `pair` under `key_id`.
+    fn verdict(keyset: &Keyset, pair: &EcdsaKeyPair, key_id: u32) -> Result<(), SignatureError> {
+        verify_header(keyset, BODY, &sign(pair, key_id, BODY))
+    }
+
     /// A fresh key pair and a keyset holding its public key as key 42.
     fn key_42() -> (EcdsaKeyPair, Keyset) {
         let pair = generate();
@@ -368,18 +373,18 @@ mod tests {
     #[test]
     fn a_valid_signature_verifies() {
         let (pair, keyset) = key_42();
-        assert_eq!(verify_header(&keyset, BODY, &sign(&pair, 42, BODY)), Ok(()));
+        assert_eq!(verdict(&keyset, &pair, 42), Ok(()));
     }
 
     #[test]
     fn old_and_new_key_both_verify_during_rotation() {
         let (old, new) = (generate(), generate());
         let keyset = keyset_of(vec![p256_entry(1, &old), p256_entry(2, &new)]);
-        assert_eq!(verify_header(&keyset, BODY, &sign(&old, 1, BODY)), Ok(()));
-        assert_eq!(verify_header(&keyset, BODY, &sign(&new, 2, BODY)), Ok(()));
+        assert_eq!(verdict(&keyset, &old, 1), Ok(()));
+        assert_eq!(verdict(&keyset, &new, 2), Ok(()));
         // The header's key id decides which key is asked.
         assert_eq!(
-            verify_header(&keyset, BODY, &sign(&old, 2, BODY)),
+            verdict(&keyset, &old, 2),
             Err(SignatureError::Invalid { key_id: 2 })
         );
     }
@@ -389,7 +394,7 @@ mod tests {
         let (ours, theirs) = (generate(), generate());
         let keyset = keyset_of(vec![p256_entry(42, &ours)]);
         assert_eq!(
-            verify_header(&keyset, BODY, &sign(&theirs, 42, BODY)),
+            verdict(&keyset, &theirs, 42),
             Err(SignatureError::Invalid { key_id: 42 })
         );
     }
@@ -419,7 +424,7 @@ mod tests {
     fn an_unknown_key_id_is_reported_with_the_id() {
         let (pair, keyset) = key_42();
         assert_eq!(
-            verify_header(&keyset, BODY, &sign(&pair, 43, BODY)),
+            verdict(&keyset, &pair, 43),
             Err(SignatureError::UnknownKey { key_id: 43 })
         );
     }
@@ -517,9 +522,9 @@ mod tests {
             entry(42, &p256),
         ]);
         assert_eq!(keyset.skipped(), 1);
-        assert_eq!(verify_header(&keyset, BODY, &sign(&pair, 42, BODY)), Ok(()));
+        assert_eq!(verdict(&keyset, &pair, 42), Ok(()));
         assert_eq!(
-            verify_header(&keyset, BODY, &sign(&pair, 7, BODY)),
+            verdict(&keyset, &pair, 7),
             Err(SignatureError::UnknownKey { key_id: 7 })
         );
     }

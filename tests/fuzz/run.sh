@@ -67,8 +67,12 @@ log() { printf '%s\n' "$*" >&2; }
 # Tooling: the nightly toolchain (libFuzzer needs -Zsanitizer and sanitizer coverage) and
 # cargo-fuzz at a pinned version, installed with cargo if missing.
 if ! cargo +nightly --version >/dev/null 2>&1; then
-  log "error: the nightly toolchain is missing (rustup toolchain install nightly)"
-  exit 2
+  if ! command -v rustup >/dev/null; then
+    log "error: the nightly toolchain is missing, and rustup is not here to install it"
+    exit 2
+  fi
+  log "==> installing the nightly toolchain with rustup"
+  rustup toolchain install nightly --profile minimal >&2
 fi
 fuzz_root="${CARGO_FUZZ_ROOT:-${CARGO_HOME:-$HOME/.cargo}}"
 export PATH="$fuzz_root/bin:$PATH"

@@ -38,6 +38,23 @@ fb_clock_env() {
 }
 fb_die() { fb_log "error: $*"; exit 1; }
 
+# What the quick start's commands need that they cannot install themselves, checked before
+# anything long starts: the Rust toolchain (stable, and nightly for the fuzz build, which
+# rustup installs here when it is missing), Python 3.11 or newer, and curl.
+fb_prerequisites() {
+  local fuzz="${1:-}"
+  command -v cargo >/dev/null || fb_die "cargo is missing: install Rust with rustup (https://rustup.rs)"
+  command -v curl >/dev/null || fb_die "curl is missing"
+  python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null ||
+    fb_die "Python 3.11 or newer is needed as python3"
+  if [ "$fuzz" = fuzz ] && ! cargo +nightly --version >/dev/null 2>&1; then
+    command -v rustup >/dev/null ||
+      fb_die "the fuzz smoke run needs the nightly toolchain, and rustup is not here to install it"
+    fb_log "==> installing the nightly toolchain (for the fuzz build) with rustup"
+    rustup toolchain install nightly --profile minimal >&2
+  fi
+}
+
 fb_require_venv() {
   [ -x "$FB_VENV/bin/python" ] || fb_die "no $FB_VENV; run tests/local/bootstrap.sh first"
 }

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# All tests, on a fresh machine: installs the local tooling, checks formatting, lints the
-# code and the template, builds the functions with cargo-lambda, deploys the SAM template to
-# the local emulator, starts the sandboxes and the local gateway, runs every test, and
-# stops what it started.
+# All tests, on a fresh machine with Rust (rustup), Python 3.11+ and curl: installs the
+# nightly toolchain if missing (the fuzz smoke run needs it) and the local tooling, checks
+# formatting, lints the code and the template, builds the functions with cargo-lambda,
+# deploys the SAM template to the local emulator, starts the sandboxes and the local
+# gateway, runs every test, and stops what it started.
 #   tests/local/test.sh [extra cargo test args]
 set -euo pipefail
 # shellcheck source=lib.sh
@@ -11,6 +12,9 @@ here="$FB_ROOT/tests/local"
 cd "$FB_ROOT"
 
 step() { printf '\n==> %s\n' "$*" >&2; }
+
+step "prerequisites (Rust stable and nightly, Python 3.11+, curl)"
+fb_prerequisites fuzz
 
 step "tooling (.venv: ministack, SAM translator, cfn-lint, cargo-lambda)"
 "$here/bootstrap.sh"

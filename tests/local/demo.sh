@@ -13,6 +13,7 @@ cd "$FB_ROOT"
 
 keep=false
 [ "${1:-}" = "--keep" ] && keep=true
+fb_prerequisites
 "$here/bootstrap.sh"
 "$here/build.sh"
 if ! $keep; then

@@ -287,14 +287,12 @@ pub(crate) async fn disconnect(
 ) -> Result<String, Failure> {
     let person = &options.person;
     let connection = connection_of(ports, &options.table, person).await?;
-    let revoke = WorkItem {
-        provider: person.provider,
-        user_id: person.user_id.clone(),
-        task: Task::Revoke {
-            account_deleted: false,
-        },
-        after_refresh: false,
-    };
+    let revoke = WorkItem::revoke(
+        person.provider,
+        person.user_id.clone(),
+        false,
+        Some(ports.clock().now()),
+    );
     ports
         .queue(&options.work_queue_url)
         .enqueue(&[revoke])

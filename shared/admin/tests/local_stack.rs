@@ -452,16 +452,22 @@ async fn people_are_listed_backfilled_and_disconnected_through_the_table_and_the
     assert!(text(&disconnect.stdout).contains("the worker completes it"));
     let queued = emulator.drain(&work_queue).await;
     assert_eq!(queued.len(), 1, "{queued:?}");
+    let revoke = serde_json::from_str::<WorkItem>(&queued[0].0).unwrap();
+    let Task::Revoke {
+        issued_at: Some(issued_at),
+        ..
+    } = revoke.task
+    else {
+        panic!("not a revocation with its time: {revoke:?}");
+    };
     assert_eq!(
-        serde_json::from_str::<WorkItem>(&queued[0].0).unwrap(),
-        WorkItem {
-            provider: ProviderKind::Fitbit,
-            user_id: ProviderUserId(active.clone()),
-            task: Task::Revoke {
-                account_deleted: false
-            },
-            after_refresh: false,
-        }
+        revoke,
+        WorkItem::revoke(
+            ProviderKind::Fitbit,
+            ProviderUserId(active.clone()),
+            false,
+            Some(issued_at)
+        )
     );
 
     let nobody = random_user_id();

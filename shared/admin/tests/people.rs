@@ -667,21 +667,28 @@ async fn disconnect_queues_the_revocation_the_worker_completes() {
          deletes the tokens and flags the contact in SAP\n"
     );
     let queued = world.queued();
-    assert_eq!(
-        queued,
-        vec![WorkItem {
-            provider: KIND,
-            user_id: user.clone(),
-            task: Task::Revoke {
-                account_deleted: false
-            },
-            after_refresh: false,
-        }]
+    assert_eq!(queued.len(), 1, "{queued:?}");
+    let Task::Revoke {
+        account_deleted: false,
+        issued_at: Some(issued_at),
+    } = queued[0].task
+    else {
+        panic!("not a revocation with its time: {queued:?}");
+    };
+    assert!(
+        issued_at <= world.now() && issued_at >= START,
+        "{issued_at}"
     );
     assert_eq!(
-        serde_json::to_string(&queued[0]).unwrap(),
-        r#"{"provider":"fitbit","user_id":"DISC01","task":"revoke"}"#,
-        "the very message a provider's revocation becomes"
+        queued[0],
+        WorkItem::revoke(KIND, user.clone(), false, Some(issued_at))
+    );
+    let json = serde_json::to_string(&queued[0]).unwrap();
+    assert!(
+        json.starts_with(
+            r#"{"provider":"fitbit","user_id":"DISC01","task":"revoke","issued_at":""#
+        ),
+        "the very message a provider's revocation becomes: {json}"
     );
     // Nothing happened yet: the worker does it.
     assert!(world.store().get(KIND, &user).await.unwrap().is_some());

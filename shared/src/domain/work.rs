@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use time::Date;
+use time::{Date, OffsetDateTime};
 
 use super::{Collection, ProviderKind, ProviderUserId};
 
@@ -37,6 +37,16 @@ pub enum Task {
         /// the import ledger of its contact) expires after a grace period.
         #[serde(default, skip_serializing_if = "is_false")]
         account_deleted: bool,
+        /// When the revocation was issued (the webhook received it, the operator asked for
+        /// it): a connection made after it survives it, however late the message comes and
+        /// however often it is sent again — a redriven message has a new send time, this
+        /// stays. `None`: a message from before this field, judged by its send time.
+        #[serde(
+            default,
+            skip_serializing_if = "Option::is_none",
+            with = "time::serde::rfc3339::option"
+        )]
+        issued_at: Option<OffsetDateTime>,
     },
 }
 
@@ -102,6 +112,32 @@ fn is_false(b: &bool) -> bool {
 }
 
 impl WorkItem {
+    /// Forget the person's connection: issued at `issued_at`.
+    pub fn revoke(
+        provider: ProviderKind,
+        user_id: ProviderUserId,
+        account_deleted: bool,
+        issued_at: Option<OffsetDateTime>,
+    ) -> Self {
+        WorkItem {
+            provider,
+            user_id,
+            task: Task::Revoke {
+                account_deleted,
+                issued_at,
+            },
+            after_refresh: false,
+        }
+    }
+
+    /// Marks a revocation as issued at `at`, unless it says when it was issued already.
+    pub fn issued(mut self, at: OffsetDateTime) -> Self {
+        if let Task::Revoke { issued_at, .. } = &mut self.task {
+            issued_at.get_or_insert(at);
+        }
+        self
+    }
+
     pub fn sync(
         provider: ProviderKind,
         user_id: ProviderUserId,
@@ -195,11 +231,8 @@ mod tests {
     #[test]
     fn a_revoke_reads_the_same_as_before_account_deletion_was_told_apart() {
         let kind = ProviderKind::ALL[0];
-        let revoke = |account_deleted| WorkItem {
-            provider: kind,
-            user_id: ProviderUserId("GGNJL9".into()),
-            task: Task::Revoke { account_deleted },
-            after_refresh: false,
+        let revoke = |account_deleted| {
+            WorkItem::revoke(kind, ProviderUserId("GGNJL9".into()), account_deleted, None)
         };
         // Messages already queued by an earlier version still parse.
         let plain = format!(r#"{{"provider":"{kind}","user_id":"GGNJL9","task":"revoke"}}"#);

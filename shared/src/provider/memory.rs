@@ -17,9 +17,7 @@ use url::Url;
 use super::registry::Registry;
 use crate::domain::Secret;
 use crate::domain::{pkce, ProviderKind};
-use crate::domain::{
-    Collection, DaySummary, Profile, ProviderUserId, Scopes, Task, TokenSet, WorkItem,
-};
+use crate::domain::{Collection, DaySummary, Profile, ProviderUserId, Scopes, TokenSet, WorkItem};
 use crate::ports::catalog::ProviderCatalog;
 use crate::ports::clock::SharedClock;
 use crate::ports::provider::{
@@ -519,14 +517,7 @@ impl Webhook for MemoryProvider {
             .into_iter()
             .map(|(user, what)| match what {
                 Some((c, d)) => WorkItem::sync(self.kind, ProviderUserId(user), d, vec![c]),
-                None => WorkItem {
-                    provider: self.kind,
-                    user_id: ProviderUserId(user),
-                    task: Task::Revoke {
-                        account_deleted: false,
-                    },
-                    after_refresh: false,
-                },
+                None => WorkItem::revoke(self.kind, ProviderUserId(user), false, None),
             })
             .collect();
         Ok(Received::Notifications {

@@ -8,6 +8,7 @@
 use std::sync::Arc;
 
 use crate::domain::ProviderKind;
+use crate::ports::clock::SharedClock;
 use crate::ports::provider::{Received, WebhookRefusal, WebhookRequest, Webhooks};
 use crate::ports::queue::{QueueError, WorkQueue};
 use crate::telemetry::metric;
@@ -81,11 +82,17 @@ impl Accepted {
 pub struct WebhookService {
     webhooks: Webhooks,
     queue: Arc<dyn WorkQueue>,
+    /// Stamps the revocations with the time they were received.
+    clock: SharedClock,
 }
 
 impl WebhookService {
-    pub fn new(webhooks: Webhooks, queue: Arc<dyn WorkQueue>) -> Self {
-        WebhookService { webhooks, queue }
+    pub fn new(webhooks: Webhooks, queue: Arc<dyn WorkQueue>, clock: SharedClock) -> Self {
+        WebhookService {
+            webhooks,
+            queue,
+            clock,
+        }
     }
 
     /// Authenticates and parses the delivery with the provider's webhook, queues one work
@@ -133,11 +140,19 @@ impl WebhookService {
                 notifications,
                 ack_status,
             } => {
-                self.queue.enqueue(&notifications.work).await?;
+                // A revocation is issued when it reaches us: a connection made later
+                // survives it, however often the message is delivered again.
+                let now = self.clock.now();
+                let work: Vec<_> = notifications
+                    .work
+                    .into_iter()
+                    .map(|item| item.issued(now))
+                    .collect();
+                self.queue.enqueue(&work).await?;
                 Ok(Accepted::Notifications {
                     status: ack_status,
                     received: notifications.received,
-                    queued: notifications.work.len(),
+                    queued: work.len(),
                     skipped: notifications.skipped,
                     ignored: notifications.ignored,
                 })

@@ -198,6 +198,7 @@ pub fn webhook_service(ports: &dyn Ports, settings: &WebhookSettings) -> Webhook
     WebhookService::new(
         registry::webhooks(&settings.providers, http_client(), ports.secrets()),
         ports.queue(&settings.work_queue_url),
+        ports.clock(),
     )
 }
 

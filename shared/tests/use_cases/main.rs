@@ -9,6 +9,7 @@ mod architecture;
 mod calendar;
 mod connect;
 mod daily;
+mod memory_store;
 mod refresh;
 mod signals;
 mod sync;

@@ -5,7 +5,7 @@
 
 use fitbridge::domain::signals::EventBody;
 use fitbridge::domain::Outcome;
-use fitbridge::domain::{Collection, DaySummary, ProviderUserId, Task, WorkItem};
+use fitbridge::domain::{Collection, DaySummary, ProviderUserId, WorkItem};
 use fitbridge::ports::signals::SignalStore;
 use time::Date;
 
@@ -401,14 +401,12 @@ async fn a_deleted_account_takes_its_history_with_it() {
     let (history, _) = w.store.load(&contact("IDA")).await.unwrap();
     assert_eq!(history.days().count(), 3);
 
-    w.drain_after(&[WorkItem {
-        provider: KIND,
-        user_id: ProviderUserId("IDA".into()),
-        task: Task::Revoke {
-            account_deleted: true,
-        },
-        after_refresh: false,
-    }])
+    w.drain_after(&[WorkItem::revoke(
+        KIND,
+        ProviderUserId("IDA".into()),
+        true,
+        None,
+    )])
     .await;
     let (history, state) = w.store.load(&contact("IDA")).await.unwrap();
     assert_eq!(history.days().count(), 0);

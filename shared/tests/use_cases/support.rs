@@ -182,7 +182,7 @@ impl World {
             clock: shared.clone(),
         };
         World {
-            webhook: WebhookService::new(webhooks, queue.clone()),
+            webhook: WebhookService::new(webhooks, queue.clone(), shared.clone()),
             daily: DailyService {
                 directory: store.clone(),
                 queue: queue.clone(),

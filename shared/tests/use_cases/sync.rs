@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use fitbridge::domain::Outcome;
-use fitbridge::domain::{Collection, ConnectionStatus, DaySummary, ProviderUserId, Task, WorkItem};
+use fitbridge::domain::{Collection, ConnectionStatus, DaySummary, ProviderUserId, WorkItem};
 use fitbridge::inbound::sqs::{Decision, Delivery};
 use fitbridge::ports::provider::ProviderError;
 use fitbridge::ports::store::{ConnectionStore, Ending, ImportLedger, ParkedWork};
@@ -473,14 +473,7 @@ async fn one_rejected_interaction_fails_only_its_own_item() {
 async fn revocation_forgets_the_tokens_and_flags_the_contact() {
     let w = World::new();
     w.connected("MIA", ALL_SCOPES).await;
-    let revoke = WorkItem {
-        provider: KIND,
-        user_id: ProviderUserId("MIA".into()),
-        task: Task::Revoke {
-            account_deleted: false,
-        },
-        after_refresh: false,
-    };
+    let revoke = WorkItem::revoke(KIND, ProviderUserId("MIA".into()), false, None);
     assert_eq!(
         w.worker.sync.process(&[w.work(revoke)]).await,
         [Outcome::Done]
@@ -510,14 +503,7 @@ async fn revocation_forgets_the_tokens_and_flags_the_contact() {
 }
 
 fn revoke(user: &str) -> WorkItem {
-    WorkItem {
-        provider: KIND,
-        user_id: ProviderUserId(user.into()),
-        task: Task::Revoke {
-            account_deleted: false,
-        },
-        after_refresh: false,
-    }
+    WorkItem::revoke(KIND, ProviderUserId(user.into()), false, None)
 }
 
 #[tokio::test]
@@ -540,6 +526,43 @@ async fn a_stale_revocation_leaves_a_newer_connection_alone() {
     assert_eq!(c.status, ConnectionStatus::Active);
     assert!(w.marketing.interactions().is_empty(), "no disconnect flag");
     assert_eq!(w.provider.revoked_grants(), 0);
+}
+
+#[tokio::test]
+async fn a_redriven_revocation_is_judged_by_when_it_was_issued() {
+    // A revoke the webhook received before the person reconnected sits in the DLQ (SAP was
+    // down); the operator redrives it after the reconnect, so its send time is newer than
+    // the connection. The time it was issued, which it carries, keeps the connection.
+    let w = World::new();
+    let issued = w.now();
+    w.clock.advance(time::Duration::hours(2));
+    w.connected("UMA", "activity").await;
+    w.clock.advance(time::Duration::hours(1));
+    let redriven = w.later(WorkItem::revoke(
+        KIND,
+        ProviderUserId("UMA".into()),
+        false,
+        Some(issued),
+    ));
+    assert!(redriven.sent_at > w.connection("UMA").await.unwrap().consented_at.unwrap());
+    assert_eq!(w.worker.sync.process(&[redriven]).await, [Outcome::Done]);
+    let c = w
+        .connection("UMA")
+        .await
+        .expect("the newer connection stays");
+    assert_eq!(c.status, ConnectionStatus::Active);
+    assert_eq!(w.provider.revoked_grants(), 0, "the grant is not revoked");
+    assert!(w.marketing.interactions().is_empty(), "no disconnect flag");
+
+    // Issued after the reconnect, the same message disconnects.
+    let current = w.later(WorkItem::revoke(
+        KIND,
+        ProviderUserId("UMA".into()),
+        false,
+        Some(w.now()),
+    ));
+    assert_eq!(w.worker.sync.process(&[current]).await, [Outcome::Done]);
+    assert!(w.connection("UMA").await.is_none());
 }
 
 #[tokio::test]
@@ -584,14 +607,7 @@ async fn a_marketing_system_refusing_the_flag_never_keeps_the_tokens() {
 }
 
 fn account_deleted(user: &str) -> WorkItem {
-    WorkItem {
-        provider: KIND,
-        user_id: ProviderUserId(user.into()),
-        task: Task::Revoke {
-            account_deleted: true,
-        },
-        after_refresh: false,
-    }
+    WorkItem::revoke(KIND, ProviderUserId(user.into()), true, None)
 }
 
 /// A connected person with one imported day (two ledger entries).

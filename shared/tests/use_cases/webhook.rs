@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use fitbridge::domain::Collection;
+use fitbridge::domain::{Collection, ProviderUserId, Task, WorkItem};
 use fitbridge::ports::provider::{Webhook, WebhookRequest};
 use fitbridge::provider::memory::MemoryProvider;
 use fitbridge::use_cases::webhook::{Accepted, WebhookError, WebhookService, MAX_BODY_BYTES};
@@ -51,6 +51,36 @@ async fn notifications_are_queued_once_per_person_collection_and_day() {
         }
     );
     assert_eq!(w.queue.items().len(), 3);
+}
+
+#[tokio::test]
+async fn a_revocation_is_queued_with_the_time_it_was_received() {
+    let w = World::new();
+    let body =
+        br#"[{"user":"A","revoke":true},{"user":"B","collection":"sleep","date":"2026-11-20"}]"#;
+    let headers = authorized(&w);
+    let before = w.now();
+    w.webhook
+        .receive(KIND, &post(&headers, body))
+        .await
+        .unwrap();
+    let queued = w.queue.items();
+    let Task::Revoke {
+        issued_at: Some(received),
+        ..
+    } = queued[0].task
+    else {
+        panic!("a revocation with its time first: {queued:?}");
+    };
+    assert!(before <= received && received <= w.now());
+    assert_eq!(
+        queued[0],
+        WorkItem::revoke(KIND, ProviderUserId("A".into()), false, Some(received))
+    );
+    assert!(
+        matches!(queued[1].task, Task::Sync { .. }),
+        "other work carries no issue time: {queued:?}"
+    );
 }
 
 #[tokio::test]
@@ -107,6 +137,7 @@ async fn refusals_say_why_and_queue_nothing() {
             .into_iter()
             .collect(),
         w.queue.clone(),
+        w.clock.clone(),
     );
     assert_eq!(
         status(only_one.receive(SUCCESSOR, &post(&good, &body)).await),

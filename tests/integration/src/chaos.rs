@@ -289,6 +289,7 @@ pub async fn run(config: ChaosConfig) -> Report {
     p.webhook = WebhookService::new(
         registry::webhooks(&p.env.settings.providers, wiring::http_client(), secrets),
         flaky.clone(),
+        crate::stack_clock(),
     );
     let sandbox = &p.env.sandbox;
     // The oracle fetches every day again at the end; quotas are exercised by the 429s.

@@ -20,7 +20,7 @@ use fitbridge::secret_store::{MemorySecrets, SecretCache, SecretsManagerSource};
 use fitbridge::use_cases::webhook::WebhookService;
 use fitbridge_admin::{Context, EXIT_OK, EXIT_REFUSED, EXIT_USAGE};
 use fitbridge_integration::pipeline::Pipeline;
-use fitbridge_integration::{google_settings, random_health_user_id, random_user_id};
+use fitbridge_integration::{google_settings, random_health_user_id, random_user_id, stack_clock};
 use fitbridge_sandbox::google_health::{Consent, NotifyRequest};
 use fitbridge_sandbox::{Sandbox, SandboxConfig};
 use serde_json::json;
@@ -153,6 +153,7 @@ impl World {
                 Arc::new(SecretCache::new(secrets.clone())),
             ),
             queue.clone(),
+            stack_clock(),
         );
         let endpoint = serve(service).await;
         let (key_file, client_email) = write_key(&sandbox);

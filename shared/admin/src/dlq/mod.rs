@@ -25,11 +25,18 @@ pub fn describe(body: &str) -> String {
                 format!("sync {date} {}", collections.join(","))
             }
             Task::Revoke {
-                account_deleted: false,
-            } => "revoke".to_owned(),
-            Task::Revoke {
-                account_deleted: true,
-            } => "revoke (account deleted)".to_owned(),
+                account_deleted,
+                issued_at,
+            } => {
+                let mut what = "revoke".to_owned();
+                if *account_deleted {
+                    what.push_str(" (account deleted)");
+                }
+                if let Some(at) = issued_at {
+                    what.push_str(&format!(" issued {at}"));
+                }
+                what
+            }
         };
         format!("{}/{} {what}", item.provider, item.user_id)
     }

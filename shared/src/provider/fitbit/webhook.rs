@@ -17,7 +17,7 @@ use super::FitbitCredentials;
 use crate::domain::work::iso_date;
 use crate::domain::ProviderKind;
 use crate::domain::Secret;
-use crate::domain::{Collection, ProviderUserId, Task, WorkItem};
+use crate::domain::{Collection, ProviderUserId, WorkItem};
 use crate::ports::provider::{Notifications, Received, Webhook, WebhookRefusal, WebhookRequest};
 use crate::secret_store::SecretCache;
 
@@ -174,16 +174,14 @@ pub fn parse(body: &[u8]) -> Result<Notifications, MalformedBody> {
                 vec![collection],
             )
         })
-        .chain(
-            revokes
-                .into_iter()
-                .map(|(owner, account_deleted)| WorkItem {
-                    provider: ProviderKind::Fitbit,
-                    user_id: ProviderUserId(owner),
-                    task: Task::Revoke { account_deleted },
-                    after_refresh: false,
-                }),
-        )
+        .chain(revokes.into_iter().map(|(owner, account_deleted)| {
+            WorkItem::revoke(
+                ProviderKind::Fitbit,
+                ProviderUserId(owner),
+                account_deleted,
+                None,
+            )
+        }))
         .collect();
     Ok(out)
 }
@@ -191,6 +189,7 @@ pub fn parse(body: &[u8]) -> Result<Notifications, MalformedBody> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::Task;
 
     #[test]
     fn signature_matches_fitbit_definition() {
@@ -236,7 +235,8 @@ mod tests {
             (
                 "B",
                 Task::Revoke {
-                    account_deleted: false
+                    account_deleted: false,
+                    issued_at: None,
                 }
             )
         ));
@@ -246,7 +246,8 @@ mod tests {
             (
                 "C",
                 Task::Revoke {
-                    account_deleted: true
+                    account_deleted: true,
+                    issued_at: None,
                 }
             )
         ));

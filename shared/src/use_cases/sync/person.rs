@@ -28,12 +28,16 @@ impl SyncService {
     ) -> PersonResult {
         let all = |o: Outcome| items.iter().map(|i| (*i, o.clone())).collect::<Vec<_>>();
 
-        // The latest revocation among the person's items decides what is stale; any of
-        // them saying the account is deleted makes it a deletion.
+        // The latest revocation among the person's items decides what is stale — by the
+        // time it was issued, or for a message from before that was recorded, its send
+        // time; any of them saying the account is deleted makes it a deletion.
         let revocation = items
             .iter()
             .filter_map(|i| match batch[*i].item.task {
-                Task::Revoke { account_deleted } => Some((batch[*i].sent_at, account_deleted)),
+                Task::Revoke {
+                    account_deleted,
+                    issued_at,
+                } => Some((issued_at.unwrap_or(batch[*i].sent_at), account_deleted)),
                 Task::Sync { .. } => None,
             })
             .reduce(|(a, x), (b, y)| (a.max(b), x || y));

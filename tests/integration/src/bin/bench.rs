@@ -123,6 +123,7 @@ async fn webhook() {
     let cpu = WebhookService::new(
         registry::webhooks(&providers, fitbridge::wiring::http_client(), secrets),
         queue.clone(),
+        Arc::new(fitbridge::clock::SystemClock),
     );
     let body = ten_notifications();
     let signature = {
@@ -162,6 +163,7 @@ async fn webhook() {
     let cpu = WebhookService::new(
         registry::webhooks(&providers, fitbridge::wiring::http_client(), secrets),
         queue.clone(),
+        Arc::new(fitbridge::clock::SystemClock),
     );
     let body = ten_google_notifications();
     let signature = sandbox.google_health.sign(&body);

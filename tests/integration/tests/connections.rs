@@ -1,0 +1,107 @@
+//! The connection store's DynamoDB adapter against the emulator, on the deployed table:
+//! the conditions the in-memory store holds in code, decided here by DynamoDB.
+//!
+//! - A revocation deletes only a connection consented to before it was issued: a person
+//!   who connected again after it keeps the new connection, however late the revocation
+//!   arrives (a DLQ redrive gives it a new send time, not a new issue time).
+
+use fitbridge::domain::{Connection, ConnectionStatus, ContactKey, ProviderKind, ProviderUserId};
+use fitbridge::ports::clock::Clock;
+use fitbridge::ports::store::{ConnectionStore, Ending, Revocation};
+use fitbridge::provider::memory::MemoryProvider;
+use fitbridge::store::dynamodb::DynamoStore;
+use fitbridge_integration::test_clock;
+use fitbridge_integration::{aws_config, random_user_id, stack, stack_table};
+use time::Duration;
+
+const KIND: ProviderKind = ProviderKind::Fitbit;
+
+async fn store() -> DynamoStore {
+    let stack = stack();
+    let aws = aws_config(&stack).await;
+    DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&aws),
+        stack_table(&stack),
+        test_clock(),
+    )
+}
+
+/// A person connected now (the store stamps `consented_at` with its clock).
+async fn connected(store: &DynamoStore, user: &str) -> Connection {
+    let provider = MemoryProvider::new(KIND, test_clock());
+    let connection = Connection {
+        provider: KIND,
+        user_id: ProviderUserId(user.into()),
+        tokens: provider.grant(user, "activity"),
+        status: ConnectionStatus::Active,
+        contact: ContactKey {
+            origin: "FITBIT".into(),
+            id: user.into(),
+        },
+        customer_ref: None,
+        timezone: None,
+        subscriptions: Default::default(),
+        version: 0,
+        consented_at: None,
+    };
+    store.save_connected(&connection).await.unwrap();
+    store
+        .get(KIND, &connection.user_id)
+        .await
+        .unwrap()
+        .expect("saved")
+}
+
+#[tokio::test]
+async fn a_revocation_issued_before_the_consent_leaves_the_connection() {
+    let store = store().await;
+    let user = random_user_id();
+    let user_id = ProviderUserId(user.clone());
+    let connection = connected(&store, &user).await;
+    let consented_at = connection.consented_at.expect("stamped on save");
+
+    // Issued a minute before the person connected (a revoke redriven from the DLQ).
+    let stale = store
+        .revoke(
+            KIND,
+            &user_id,
+            Ending::Disconnected,
+            consented_at - Duration::minutes(1),
+        )
+        .await
+        .unwrap();
+    assert_eq!(stale, Revocation::Stale);
+    let kept = store.get(KIND, &user_id).await.unwrap().expect("kept");
+    assert!(
+        kept.tokens.access_token.expose() == connection.tokens.access_token.expose(),
+        "the tokens are kept"
+    );
+    assert_eq!(kept.version, connection.version);
+    assert!(store.tombstone(KIND, &user_id).await.unwrap().is_none());
+
+    // Issued after it: the connection goes, a tombstone stays.
+    let current = store
+        .revoke(
+            KIND,
+            &user_id,
+            Ending::Disconnected,
+            test_clock().now() + Duration::seconds(1),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(current, Revocation::Revoked(_)), "{current:?}");
+    assert!(store.get(KIND, &user_id).await.unwrap().is_none());
+    let tomb = store
+        .tombstone(KIND, &user_id)
+        .await
+        .unwrap()
+        .expect("tombstone");
+    assert!(tomb.flag_pending);
+
+    // Nobody left to revoke.
+    let again = store
+        .revoke(KIND, &user_id, Ending::Disconnected, test_clock().now())
+        .await
+        .unwrap();
+    assert_eq!(again, Revocation::NotConnected);
+}

@@ -6,6 +6,8 @@
 #   tests/local/calendar.sh 2027-03-01                      # .ci/run at 08:00 UTC
 #   tests/local/calendar.sh 2026-12-31 23:30:00             # late on a year's last day
 #   tests/local/calendar.sh 2027-03-02 09:00:00 tests/local/demo.sh
+# Native binaries run under libfaketime, the Python daemons shift their own wall clock
+# (tests/local/fakeclock/).
 # The compiler and the build scripts stay on the real clock (rustc deadlocks at start
 # under libfaketime, and no build depends on the date). Installs faketime if missing.
 set -euo pipefail

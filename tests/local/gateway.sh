@@ -31,7 +31,7 @@ start() {
     fi
     printf '\n=== %s gateway start ===\n' "$(date -u +%FT%TZ)" >>"$logfile"
     # shellcheck disable=SC2046
-    setsid env -u AWS_PROFILE $(fb_clock_env) PYTHONUNBUFFERED=1 \
+    setsid env -u AWS_PROFILE $(fb_clock_env_python) PYTHONUNBUFFERED=1 \
       "$FB_VENV/bin/python" "$script" --port "$GATEWAY_PORT_LOCAL" >>"$logfile" 2>&1 </dev/null &
     pid=$!
     echo "$pid" >"$pidfile"

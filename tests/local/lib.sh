@@ -28,13 +28,21 @@ fb_log() { printf '%s\n' "$*" >&2; }
 
 # Another day on the stack's clock (tests/local/calendar.sh sets FB_CLOCK_OFFSET, in
 # seconds): the environment that runs a process on the machine's clock moved by that
-# offset (libfaketime), for the daemons the scripts start. Empty without an offset.
+# offset, for the daemons the scripts start; empty without an offset. Native binaries get
+# libfaketime (monotonic time left real); Python daemons shift their own wall clock
+# (tests/local/fakeclock/sitecustomize.py says why) and hand libfaketime to what they run.
 fb_clock_env() {
   [ -n "${FB_CLOCK_OFFSET:-}" ] || return 0
   printf '%s\n' \
     "LD_PRELOAD=/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1" \
     "FAKETIME=${FB_CLOCK_OFFSET}s" \
-    "FAKETIME_DONT_FAKE_MONOTONIC=1"
+    "DONT_FAKE_MONOTONIC=1"
+}
+fb_clock_env_python() {
+  [ -n "${FB_CLOCK_OFFSET:-}" ] || return 0
+  printf '%s\n' \
+    "PYTHONPATH=$FB_ROOT/tests/local/fakeclock" \
+    "FB_CLOCK_OFFSET=${FB_CLOCK_OFFSET}"
 }
 fb_die() { fb_log "error: $*"; exit 1; }
 

@@ -37,7 +37,7 @@ start() {
     # (ministack does not set it). The IoT MQTT (8883) and SFTP listeners ignore BIND_HOST
     # and would listen on every interface: off.
     # shellcheck disable=SC2046
-    setsid env -i $(fb_clock_env) \
+    setsid env -i $(fb_clock_env_python) \
       PATH="$FB_VENV/bin:/usr/local/bin:/usr/bin:/bin" \
       HOME="${HOME:-/root}" \
       LANG=C.UTF-8 \

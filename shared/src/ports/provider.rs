@@ -230,6 +230,12 @@ pub enum WebhookRefusal {
     /// We cannot check it now (secret or keys unavailable): the provider must retry.
     #[error("cannot authenticate deliveries now: {0}")]
     Unavailable(String),
+    /// Signed with a key we do not know and may not look up again yet. Answered like
+    /// [`Self::Unavailable`], so a key the provider just introduced is accepted when it
+    /// retries, but counted as a rejection: anyone can send one, and it must not page
+    /// anybody about our availability.
+    #[error("cannot authenticate this delivery yet: {0}")]
+    NotYetVerifiable(String),
 }
 
 /// Port: one provider's webhook — its handshake, the authentication of a delivery, and

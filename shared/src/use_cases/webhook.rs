@@ -29,7 +29,6 @@ pub enum WebhookError {
 }
 
 impl WebhookError {
-    /// The HTTP status the provider gets.
     /// Why a delivery was refused, as the `Reason` of its metric.
     pub fn reason(&self) -> &'static str {
         match self {
@@ -39,10 +38,21 @@ impl WebhookError {
             WebhookError::Refused(WebhookRefusal::Malformed) => "malformed",
             WebhookError::Refused(WebhookRefusal::MethodNotAllowed) => "method",
             WebhookError::Refused(WebhookRefusal::Unavailable(_)) => "keys_unavailable",
+            WebhookError::Refused(WebhookRefusal::NotYetVerifiable(_)) => "unknown_key",
             WebhookError::Queue(_) => "queue_unavailable",
         }
     }
 
+    /// Whether the refusal is ours (we could not take a delivery we should have), as
+    /// opposed to the sender's: what the unavailability alarm counts.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            WebhookError::Refused(WebhookRefusal::Unavailable(_)) | WebhookError::Queue(_)
+        )
+    }
+
+    /// The HTTP status the provider gets.
     pub fn status(&self) -> u16 {
         match self {
             WebhookError::UnknownProvider => 404,
@@ -51,7 +61,10 @@ impl WebhookError {
             WebhookError::Refused(WebhookRefusal::Malformed) => 400,
             WebhookError::Refused(WebhookRefusal::MethodNotAllowed) => 405,
             // Not queued: make the provider retry rather than lose the notification.
-            WebhookError::Refused(WebhookRefusal::Unavailable(_)) | WebhookError::Queue(_) => 503,
+            WebhookError::Refused(
+                WebhookRefusal::Unavailable(_) | WebhookRefusal::NotYetVerifiable(_),
+            )
+            | WebhookError::Queue(_) => 503,
         }
     }
 }
@@ -111,7 +124,7 @@ impl WebhookService {
                 metrics::counter!(metric::WORK_QUEUED).increment(*queued as u64);
             }
             Ok(Accepted::Handshake { .. }) => {}
-            Err(e) if e.status() >= 500 => {
+            Err(e) if e.is_unavailable() => {
                 metrics::counter!(metric::WEBHOOK_UNAVAILABLE).increment(1);
             }
             Err(e) => {

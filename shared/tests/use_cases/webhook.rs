@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use fitbridge::domain::{Collection, ProviderUserId, Task, WorkItem};
-use fitbridge::ports::provider::{Webhook, WebhookRequest};
+use fitbridge::ports::provider::{Received, Webhook, WebhookRefusal, WebhookRequest};
 use fitbridge::provider::memory::MemoryProvider;
 use fitbridge::use_cases::webhook::{Accepted, WebhookError, WebhookService, MAX_BODY_BYTES};
 
@@ -151,4 +151,45 @@ async fn refusals_say_why_and_queue_nothing() {
         status(w.webhook.receive(KIND, &post(&good, &body)).await),
         503
     );
+}
+
+/// A webhook that refuses every delivery with one refusal.
+struct Refusing(fn() -> WebhookRefusal);
+
+#[async_trait::async_trait]
+impl Webhook for Refusing {
+    async fn receive(&self, _: &WebhookRequest<'_>) -> Result<Received, WebhookRefusal> {
+        Err((self.0)())
+    }
+}
+
+#[tokio::test]
+async fn an_unknown_key_waits_like_an_outage_but_counts_as_a_rejection() {
+    // Anyone can sign with a key id Google does not have; between two keyset look-ups
+    // that must not fire the unavailability alarm.
+    let w = World::new();
+    let refusing = |refusal: fn() -> WebhookRefusal| {
+        WebhookService::new(
+            [(KIND, Arc::new(Refusing(refusal)) as Arc<dyn Webhook>)]
+                .into_iter()
+                .collect(),
+            w.queue.clone(),
+            w.clock.clone(),
+        )
+    };
+    let body = MemoryProvider::notification(&[("A", Collection::Activities, day(20))]);
+    let unknown_key = refusing(|| WebhookRefusal::NotYetVerifiable("key id 7".into()))
+        .receive(KIND, &post(&[], &body))
+        .await
+        .unwrap_err();
+    assert_eq!(unknown_key.status(), 503, "the sender retries");
+    assert!(!unknown_key.is_unavailable(), "not our outage");
+    assert_eq!(unknown_key.reason(), "unknown_key");
+    let outage = refusing(|| WebhookRefusal::Unavailable("keyset unreachable".into()))
+        .receive(KIND, &post(&[], &body))
+        .await
+        .unwrap_err();
+    assert_eq!(outage.status(), 503);
+    assert!(outage.is_unavailable(), "our outage");
+    assert!(w.queue.items().is_empty());
 }

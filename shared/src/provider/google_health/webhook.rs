@@ -118,7 +118,7 @@ impl Webhook for GoogleHealthWebhook {
                 return Err(WebhookRefusal::Unavailable(format!("Google's keys: {e}")))
             }
             Err(e @ SignatureError::UnknownKeyNotRechecked { .. }) => {
-                return Err(WebhookRefusal::Unavailable(e.to_string()))
+                return Err(WebhookRefusal::NotYetVerifiable(e.to_string()))
             }
             Err(e) => return Err(unauthenticated(403, e.to_string())),
         }

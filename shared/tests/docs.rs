@@ -13,7 +13,8 @@
 //!   `type`, `static` or `union` somewhere; and a path rooted in a workspace crate
 //!   resolves through its modules (`fitbridge::api::…` fails when the crate has no `api`
 //!   module, whatever other crate has one). Paths into other crates (`std::…`, a
-//!   dependency of the workspace) are not checked.
+//!   dependency of the workspace) and CloudFormation types (`AWS::SQS::Queue`) are not
+//!   checked.
 //! - `docs/configuration.md` lists exactly the parameters of `infra/template.yaml`'s
 //!   `Parameters:` section, each with the template's default.
 //! - `README.md` has at most 200 lines and links every document in `docs/`.
@@ -430,10 +431,11 @@ fn reexported(source: &str) -> BTreeSet<String> {
 }
 
 /// Whether a code span is a Rust path: identifiers joined by `::`, maybe ending in `()`.
+/// A CloudFormation resource type (`AWS::SQS::Queue`) is not one.
 fn rust_path(span: &str) -> Option<Vec<&str>> {
     let span = span.strip_suffix("()").unwrap_or(span);
     let span = span.strip_prefix("::").unwrap_or(span);
-    if !span.contains("::") {
+    if !span.contains("::") || span.starts_with("AWS::") {
         return None;
     }
     let segments: Vec<&str> = span.split("::").collect();
@@ -609,6 +611,7 @@ fn an_undefined_rust_item_is_caught() {
 Defined: `fitbridge::wiring::AwsPorts`, `ProviderCatalog::sync_work`,
 `crate::ports::clock::Clock`, `SecretCache::read_ahead()`, `fitbridge::telemetry::metric::SIGNALS`,
 `fitbridge_integration::stack_clock`, `fitbridge_admin::directory::backfill`, `std::time::Instant`.
+Not Rust: `AWS::Scheduler::Schedule`, `a::b c`, `x::`.
 
 Not defined: `OAuthStateStore::consume_for_ever`, `ProviderCatalog::sync_everything`,
 `fitbridge::store::dynamodb::DynamoStore::backfill_directory`.

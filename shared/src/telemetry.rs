@@ -33,8 +33,8 @@ pub mod metric {
     pub const WEBHOOK_UNAVAILABLE: &str = "WebhookUnavailable";
     /// Webhook and token-refresh: work items sent to the work queue.
     pub const WORK_QUEUED: &str = "WorkQueued";
-    /// Worker: provider data calls, labels `Provider` and `Status` (2xx, 401, 404, 410,
-    /// 429, 4xx, 5xx, error).
+    /// Worker: provider data calls, labels `Provider` and `Status` (2xx, or the error's
+    /// class: [`crate::ports::provider::ProviderError::status_class`]).
     pub const PROVIDER_CALLS: &str = "ProviderCalls";
     /// Worker: days fetched from a provider, label `Provider`.
     pub const DAYS_FETCHED: &str = "DaysFetched";
@@ -49,7 +49,7 @@ pub mod metric {
     pub const WORK_FAILED: &str = "WorkFailed";
     /// Messages that failed on their last allowed receive: SQS moves them to the DLQ.
     pub const WORK_DEAD_LETTERED: &str = "WorkDeadLettered";
-    /// SAP round trips' duration, milliseconds, label `Call` (batch, contact, lookup).
+    /// SAP round trips' duration, milliseconds, label `Call` (batch, read, post).
     pub const SAP_LATENCY: &str = "SapLatency";
     /// Campaign signals written to the marketing system, by `Kind` (`rule`, `attribute`).
     pub const SIGNALS: &str = "Signals";

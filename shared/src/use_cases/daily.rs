@@ -1,8 +1,9 @@
 //! The daily job: for every connected person, queue "sync yesterday" — yesterday in the
 //! person's own time zone, because providers' days are the person's local (civil) days.
 //!
-//! Parallel scan segments page through the table concurrently and each page's work is
-//! queued as soon as it is read, so memory stays flat however many people there are.
+//! Parallel scan segments page through the Directory index (active connections only)
+//! concurrently, and each page's work is queued as soon as it is read, so memory stays
+//! flat however many people there are.
 
 use std::sync::Arc;
 

@@ -3,7 +3,7 @@
 //!
 //! [`deployed`] drives the deployed stack end to end, through the local API gateway.
 //! [`in_process`] needs no emulator: the real handlers and clients on in-memory ports
-//! (`tests/bad_input.rs`, the bad-input matrix, runs on it).
+//! (`tests/bad_input/`, the bad-input matrix, runs on it).
 //!
 //! Each [`TestEnv`] has its own sandbox, its own secrets in the emulator's Secrets Manager
 //! and random user ids, so tests run in parallel against the one deployed table.

@@ -7,7 +7,7 @@
 //! - The daily job's scan reads connection items only: on a table whose import ledger is
 //!   a hundred times larger than its connections, a metering proxy sees it evaluate no
 //!   ledger item (the whole-table scan it replaced, run as a control, reads them all).
-//! - `backfill_directory` indexes connections written before the index existed, takes
+//! - `fitbridge_admin::directory::backfill` indexes connections written before the index existed, takes
 //!   out one parked without leaving it, and changes nothing when run again.
 //!
 //! The first test uses the deployed table (shared with other tests: only this test's

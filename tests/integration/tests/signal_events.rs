@@ -1,7 +1,7 @@
 //! The EventBridge adapter against the emulator: signal events published to a bus reach a
 //! rule's SQS target as the schema in `shared/schemas/` describes them. (The emulator
 //! accepts events for a bus that does not exist, so what a refusal looks like is tested on
-//! the adapter's own classification, in `shared/src/signals/eventbridge.rs`.)
+//! the adapter's own classification, in `shared/src/events/eventbridge.rs`.)
 
 use aws_sdk_sqs::types::QueueAttributeName;
 use fitbridge::domain::signals::rules::{Figures, RuleMetric};

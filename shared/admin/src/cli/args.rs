@@ -117,7 +117,7 @@ pub(super) struct ChangeArgs {
     /// steps,distance,total-calories,active-zone-minutes,sleep,weight]
     #[arg(long, value_name = "LIST", value_parser = non_empty)]
     pub(super) data_types: Option<String>,
-    /// Secrets Manager id of the Google Health secret (the GoogleHealthSecretId); its
+    /// Secrets Manager id of the Google Health secret (the stack output GoogleHealthSecretArn); its
     /// webhook_authorization is registered
     #[arg(long, value_name = "ID", value_parser = non_empty)]
     pub(super) secret_id: Option<String>,

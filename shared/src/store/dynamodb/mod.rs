@@ -22,7 +22,7 @@
 //! projects only what the daily job reads (provider, user id, time zone, scopes, status),
 //! so a token refresh, which changes none of them, writes nothing to it. Connections
 //! written before the index existed have no `directory_key` until
-//! [`DynamoStore::backfill_directory`] (`fitbridge-admin directory backfill`) gives it.
+//! `fitbridge-admin directory backfill` (in the admin crate) gives it.
 //!
 //! States are stored by hash, so reading the table does not yield a usable state.
 //! Scans project the attributes they return, so a listing never reads a token.

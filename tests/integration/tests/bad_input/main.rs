@@ -16,7 +16,7 @@
 //! must not hold any token, client secret, SAP password, code, state, browser binding, link
 //! signature, customer ref or name the run issued.
 //!
-//! Real handlers (`api::oauth::handle`, `api::webhook::handle`, the SQS consumers), real
+//! Real handlers (`inbound::oauth::handle`, `inbound::webhook::handle`, the SQS consumers), real
 //! provider and SAP clients against the in-process sandboxes, in-memory table, queues and
 //! secrets ([`fitbridge_integration::in_process`]): no emulator, a case in milliseconds.
 //! Each route is one test with a world and a log capture of its own (the tests run in

@@ -226,7 +226,7 @@ async fn connect(
     };
     store.save_connected(&connection).await.unwrap();
     store
-        .set_status(provider, &connection.user_id, status)
+        .set_status(provider, &connection.user_id, status, None)
         .await
         .unwrap();
     contact

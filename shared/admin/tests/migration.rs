@@ -85,7 +85,7 @@ async fn store() -> Arc<Surroundings> {
         let c = connection(ProviderKind::Fitbit, user, "FITBIT", customer_ref);
         store.save_connected(&c).await.unwrap();
         store
-            .set_status(ProviderKind::Fitbit, &c.user_id, status)
+            .set_status(ProviderKind::Fitbit, &c.user_id, status, None)
             .await
             .unwrap();
     }

@@ -144,7 +144,7 @@ impl World {
         };
         self.store().save_connected(&connection).await.unwrap();
         self.store()
-            .set_status(kind, &connection.user_id, status)
+            .set_status(kind, &connection.user_id, status, None)
             .await
             .unwrap();
         contact

@@ -223,13 +223,17 @@ pub trait TokenStore: Send + Sync {
         owner: &str,
     ) -> Result<(), StoreError>;
 
-    /// Parks a connection (`NeedsReconsent`, `ProviderGone`) or makes it active again.
+    /// Parks a connection (`NeedsReconsent`, `ProviderGone`) or makes it active again —
+    /// only while it is at `if_version`, when given: a decision taken on what was read
+    /// must not land on a connection the person has replaced since (a reconnect).
+    /// `false`: no connection, or not at that version; nothing changed.
     async fn set_status(
         &self,
         provider: ProviderKind,
         user_id: &ProviderUserId,
         status: crate::domain::ConnectionStatus,
-    ) -> Result<(), StoreError>;
+        if_version: Option<u64>,
+    ) -> Result<bool, StoreError>;
 }
 
 /// What the ledger knew about one (person, day, metric) when we claimed it.

@@ -204,17 +204,37 @@ impl TokenService {
                 if latest.tokens.refresh_token != current.tokens.refresh_token {
                     return Ok(Rotation::Current(latest));
                 }
-                self.tokens
-                    .set_status(kind, user_id, ConnectionStatus::NeedsReconsent)
+                // Parked only at the version we judged: a reconnect landing in between
+                // keeps its fresh connection.
+                let parked = self
+                    .tokens
+                    .set_status(
+                        kind,
+                        user_id,
+                        ConnectionStatus::NeedsReconsent,
+                        Some(latest.version),
+                    )
                     .await?;
+                if !parked {
+                    return Ok(Rotation::Current(self.load(kind, user_id).await?));
+                }
                 tracing::warn!(provider = %kind, user_id = %user_id,
                     "refresh token rejected; connection parked until the person consents again");
                 Err(TokenError::NeedsReconsent)
             }
             Err(ProviderError::Gone) => {
-                self.tokens
-                    .set_status(kind, user_id, ConnectionStatus::ProviderGone)
+                let marked = self
+                    .tokens
+                    .set_status(
+                        kind,
+                        user_id,
+                        ConnectionStatus::ProviderGone,
+                        Some(current.version),
+                    )
                     .await?;
+                if !marked {
+                    return Ok(Rotation::Current(self.load(kind, user_id).await?));
+                }
                 Err(TokenError::Gone)
             }
             Err(e) => Err(TokenError::Provider(e)),

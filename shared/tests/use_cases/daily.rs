@@ -18,6 +18,7 @@ async fn one_item_per_active_person_for_their_yesterday_and_none_for_parked_ones
             KIND,
             &ProviderUserId("PARKED".into()),
             ConnectionStatus::NeedsReconsent,
+            None,
         )
         .await
         .unwrap();

@@ -234,3 +234,116 @@ async fn the_lease_is_released_on_every_path() {
         "the lease is free at once"
     );
 }
+
+/// The token store, with a reconnect of the person landing just before a status is set:
+/// between the refresher's last read and its write.
+struct ReconnectBeforeStatus {
+    store: std::sync::Arc<fitbridge::store::memory::MemoryStore>,
+    provider: std::sync::Arc<fitbridge::provider::memory::MemoryProvider>,
+}
+
+#[async_trait::async_trait]
+impl fitbridge::ports::store::TokenStore for ReconnectBeforeStatus {
+    async fn acquire_refresh_lease(
+        &self,
+        provider: fitbridge::domain::ProviderKind,
+        user_id: &ProviderUserId,
+        owner: &str,
+        now: time::OffsetDateTime,
+        until: time::OffsetDateTime,
+    ) -> Result<bool, fitbridge::ports::store::StoreError> {
+        self.store
+            .acquire_refresh_lease(provider, user_id, owner, now, until)
+            .await
+    }
+    async fn store_rotated_tokens(
+        &self,
+        provider: fitbridge::domain::ProviderKind,
+        user_id: &ProviderUserId,
+        tokens: &fitbridge::domain::TokenSet,
+        expected_version: u64,
+        owner: &str,
+    ) -> Result<Option<u64>, fitbridge::ports::store::StoreError> {
+        self.store
+            .store_rotated_tokens(provider, user_id, tokens, expected_version, owner)
+            .await
+    }
+    async fn release_refresh_lease(
+        &self,
+        provider: fitbridge::domain::ProviderKind,
+        user_id: &ProviderUserId,
+        owner: &str,
+    ) -> Result<(), fitbridge::ports::store::StoreError> {
+        self.store
+            .release_refresh_lease(provider, user_id, owner)
+            .await
+    }
+    async fn set_status(
+        &self,
+        provider: fitbridge::domain::ProviderKind,
+        user_id: &ProviderUserId,
+        status: fitbridge::domain::ConnectionStatus,
+        if_version: Option<u64>,
+    ) -> Result<bool, fitbridge::ports::store::StoreError> {
+        let mut reconnected = self.store.get(provider, user_id).await?.unwrap();
+        reconnected.tokens = self.provider.grant(&user_id.0, "activity");
+        self.store.save_connected(&reconnected).await?;
+        self.store
+            .set_status(provider, user_id, status, if_version)
+            .await
+    }
+}
+
+#[tokio::test]
+async fn a_reconnect_between_the_last_read_and_the_parking_is_not_parked() {
+    use fitbridge::ports::store::TokenStore;
+    let w = World::new();
+    expiring_soon(&w, "FAY").await;
+    w.provider.revoke_person("FAY");
+    let store = std::sync::Arc::new(ReconnectBeforeStatus {
+        store: w.store.clone(),
+        provider: w.provider.clone(),
+    });
+    let tokens = fitbridge::use_cases::tokens::TokenService::new(
+        [(
+            KIND,
+            w.provider.clone() as std::sync::Arc<dyn fitbridge::ports::provider::Provider>,
+        )]
+        .into_iter()
+        .collect(),
+        w.store.clone(),
+        store,
+        w.clock.clone(),
+    );
+    let user = ProviderUserId("FAY".into());
+    let c = tokens.fresh(KIND, &user).await.unwrap();
+    assert_eq!(c.status, fitbridge::domain::ConnectionStatus::Active);
+    let stored = w.connection("FAY").await.unwrap();
+    assert_eq!(
+        stored.status,
+        fitbridge::domain::ConnectionStatus::Active,
+        "the reconnect stays active"
+    );
+    assert_eq!(stored.version, c.version, "the reconnect's tokens are used");
+    // Only at the version it was read at does a decision land.
+    assert!(!w
+        .store
+        .set_status(
+            KIND,
+            &user,
+            fitbridge::domain::ConnectionStatus::NeedsReconsent,
+            Some(stored.version - 1),
+        )
+        .await
+        .unwrap());
+    assert!(w
+        .store
+        .set_status(
+            KIND,
+            &user,
+            fitbridge::domain::ConnectionStatus::NeedsReconsent,
+            Some(stored.version),
+        )
+        .await
+        .unwrap());
+}

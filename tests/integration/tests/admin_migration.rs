@@ -60,7 +60,7 @@ async fn store_connection(
     };
     env.store.save_connected(&connection).await.unwrap();
     env.store
-        .set_status(provider, &connection.user_id, status)
+        .set_status(provider, &connection.user_id, status, None)
         .await
         .unwrap();
 }

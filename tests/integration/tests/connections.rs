@@ -4,10 +4,12 @@
 //! - A revocation deletes only a connection consented to before it was issued: a person
 //!   who connected again after it keeps the new connection, however late the revocation
 //!   arrives (a DLQ redrive gives it a new send time, not a new issue time).
+//! - A status set at a version (a refresher parking a person) lands only while the
+//!   connection is at that version: a reconnect in between stays active.
 
 use fitbridge::domain::{Connection, ConnectionStatus, ContactKey, ProviderKind, ProviderUserId};
 use fitbridge::ports::clock::Clock;
-use fitbridge::ports::store::{ConnectionStore, Ending, Revocation};
+use fitbridge::ports::store::{ConnectionStore, Ending, Revocation, TokenStore};
 use fitbridge::provider::memory::MemoryProvider;
 use fitbridge::store::dynamodb::DynamoStore;
 use fitbridge_integration::test_clock;
@@ -104,4 +106,52 @@ async fn a_revocation_issued_before_the_consent_leaves_the_connection() {
         .await
         .unwrap();
     assert_eq!(again, Revocation::NotConnected);
+}
+
+#[tokio::test]
+async fn a_status_set_at_a_version_lands_only_on_that_version() {
+    let store = store().await;
+    let user = random_user_id();
+    let user_id = ProviderUserId(user.clone());
+    let first = connected(&store, &user).await;
+    // The person reconnects: a new version.
+    let second = connected(&store, &user).await;
+    assert!(second.version > first.version);
+
+    // A refresher that judged the first version must not park the second.
+    let parked = store
+        .set_status(
+            KIND,
+            &user_id,
+            ConnectionStatus::NeedsReconsent,
+            Some(first.version),
+        )
+        .await
+        .unwrap();
+    assert!(!parked);
+    let now = store.get(KIND, &user_id).await.unwrap().unwrap();
+    assert_eq!(now.status, ConnectionStatus::Active);
+
+    assert!(store
+        .set_status(
+            KIND,
+            &user_id,
+            ConnectionStatus::NeedsReconsent,
+            Some(second.version),
+        )
+        .await
+        .unwrap());
+    let now = store.get(KIND, &user_id).await.unwrap().unwrap();
+    assert_eq!(now.status, ConnectionStatus::NeedsReconsent);
+
+    // Unconditional, and on nobody.
+    assert!(store
+        .set_status(KIND, &user_id, ConnectionStatus::Active, None)
+        .await
+        .unwrap());
+    let nobody = ProviderUserId(random_user_id());
+    assert!(!store
+        .set_status(KIND, &nobody, ConnectionStatus::Active, None)
+        .await
+        .unwrap());
 }

@@ -139,6 +139,7 @@ async fn the_directory_holds_the_active_connections_and_follows_every_status_cha
             FITBIT,
             &ProviderUserId(parked.clone()),
             ConnectionStatus::NeedsReconsent,
+            None,
         )
         .await
         .unwrap();
@@ -190,6 +191,7 @@ async fn the_directory_holds_the_active_connections_and_follows_every_status_cha
             FITBIT,
             &ProviderUserId(parked.clone()),
             ConnectionStatus::Active,
+            None,
         )
         .await
         .unwrap();

@@ -582,6 +582,7 @@ async fn daily_job_queues_one_item_per_connected_person_and_none_for_parked_ones
             fitbridge::domain::ProviderKind::Fitbit,
             &fitbridge::domain::ProviderUserId(parked.clone()),
             ConnectionStatus::NeedsReconsent,
+            None,
         )
         .await
         .unwrap();

@@ -83,7 +83,8 @@ impl TokenStore for DynamoStore {
         provider: ProviderKind,
         user_id: &ProviderUserId,
         status: ConnectionStatus,
-    ) -> Result<(), StoreError> {
+        if_version: Option<u64>,
+    ) -> Result<bool, StoreError> {
         let key = Self::connection_key(provider, user_id);
         // In the directory exactly while active (module docs).
         let (update, directory_key) = if status == ConnectionStatus::Active {
@@ -100,14 +101,18 @@ impl TokenStore for DynamoStore {
         let mut request = self
             .update(key)
             .update_expression(update)
-            .condition_expression("attribute_exists(pk)")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":status", s(status.as_str()))
             .expression_attribute_values(":now", n(self.clock.now().unix_timestamp()));
+        request = match if_version {
+            Some(version) => request
+                .condition_expression("attribute_exists(pk) AND version = :version")
+                .expression_attribute_values(":version", n(version as i64)),
+            None => request.condition_expression("attribute_exists(pk)"),
+        };
         if let Some(directory_key) = directory_key {
             request = request.expression_attribute_values(":directory_key", directory_key);
         }
-        request.send().await.map_err(unavailable)?;
-        Ok(())
+        Ok(conditional(request.send().await)?.is_some())
     }
 }

@@ -79,15 +79,19 @@ impl TokenStore for MemoryStore {
         provider: ProviderKind,
         user_id: &ProviderUserId,
         status: ConnectionStatus,
-    ) -> Result<(), StoreError> {
+        if_version: Option<u64>,
+    ) -> Result<bool, StoreError> {
         let mut t = self.lock();
         let key = (provider, user_id.clone());
-        let c = t
+        let Some(c) = t
             .connections
             .get_mut(&key)
-            .ok_or_else(|| condition_failed("no connection"))?;
+            .filter(|c| if_version.is_none_or(|v| c.version == v))
+        else {
+            return Ok(false);
+        };
         c.status = status;
         t.updated_at.insert(key, self.clock.now());
-        Ok(())
+        Ok(true)
     }
 }

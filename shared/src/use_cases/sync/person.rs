@@ -193,7 +193,7 @@ impl SyncService {
             Remedy::ProviderGone => {
                 if let Err(e) = self
                     .token_store
-                    .set_status(kind, user_id, ConnectionStatus::ProviderGone)
+                    .set_status(kind, user_id, ConnectionStatus::ProviderGone, None)
                     .await
                 {
                     tracing::error!(error = %e, "could not mark provider_gone");

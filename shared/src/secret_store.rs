@@ -16,6 +16,9 @@ use crate::domain::Secret;
 use crate::ports::secrets::{LinkKeys, SecretError, SecretSource};
 
 pub const CACHE_TTL: Duration = Duration::from_secs(300);
+/// How long a provider's [`crate::ports::provider::Provider::prepare`] keeps its secret
+/// cached: a minute covers the call that follows.
+pub const PREPARED_FOR: Duration = Duration::from_secs(60);
 
 /// How long a function's init waits for its secrets to be read ahead
 /// ([`SecretCache::read_ahead`]); a read that takes longer is left to the first request.
@@ -125,6 +128,21 @@ impl SecretCache {
         }
     }
 
+    /// Makes sure the secret is cached for at least `for_at_least` more: reads it again
+    /// now unless the cached value outlives that. A caller that must not wait on the
+    /// secret store at a given moment (inside a lease) warms it first.
+    pub async fn warm(&self, id: &str, for_at_least: Duration) -> Result<(), SecretError> {
+        let mut entries = self.entries.lock().await;
+        if let Some((at, _)) = entries.get(id) {
+            if at.elapsed() + for_at_least < CACHE_TTL {
+                return Ok(());
+            }
+        }
+        let value = self.source.secret_string(id).await?;
+        entries.insert(id.to_owned(), (Instant::now(), value));
+        Ok(())
+    }
+
     /// The secret's JSON value parsed as `T`.
     pub async fn get<T: DeserializeOwned>(&self, id: &str) -> Result<T, SecretError> {
         let raw = self.raw(id).await?;
@@ -197,6 +215,19 @@ mod tests {
             assert_eq!(c.password.expose(), "p");
         }
         assert_eq!(source.0.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_warm_secret_is_read_once_and_then_served_from_the_cache() {
+        let source = Arc::new(Counting(AtomicUsize::new(0)));
+        let cache = SecretCache::new(source.clone());
+        cache.warm("sap", PREPARED_FOR).await.unwrap();
+        cache.warm("sap", PREPARED_FOR).await.unwrap();
+        let _: SapCredentials = cache.get("sap").await.unwrap();
+        assert_eq!(source.0.load(Ordering::SeqCst), 1);
+        // A value that would not outlive the window is read again.
+        cache.warm("sap", CACHE_TTL).await.unwrap();
+        assert_eq!(source.0.load(Ordering::SeqCst), 2);
     }
 
     #[tokio::test]

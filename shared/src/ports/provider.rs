@@ -120,6 +120,13 @@ pub trait Provider: Send + Sync {
         redirect_uri: &str,
     ) -> Result<TokenGrant, ProviderError>;
 
+    /// Reads ahead what the next call needs and may be slow to get (the client's
+    /// credentials from the secret store), so that a call made within the next minute
+    /// does no slow read: the refresh lease is judged after this, not before.
+    async fn prepare(&self) -> Result<(), ProviderError> {
+        Ok(())
+    }
+
     /// Exchanges the refresh token for fresh tokens. What comes back replaces `tokens`
     /// whole: a provider whose refresh tokens are reusable returns the one it was given
     /// unless it issued a new one. Single-use refresh tokens make two concurrent

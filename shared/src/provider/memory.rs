@@ -8,13 +8,14 @@
 //! Wire formats are not its business: the provider folders and their sandboxes prove those.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use time::{Date, Duration, OffsetDateTime};
 use url::Url;
 
 use super::registry::Registry;
+use crate::clock::SetClock;
 use crate::domain::Secret;
 use crate::domain::{pkce, ProviderKind};
 use crate::domain::{Collection, DaySummary, Profile, ProviderUserId, Scopes, TokenSet, WorkItem};
@@ -65,6 +66,11 @@ struct State {
     subscribed: BTreeSet<(String, Collection)>,
     revoked_grants: u64,
     serial: u64,
+    /// The next credentials read takes this long (a cold secret cache): it moves the
+    /// clock on, once.
+    slow_secret_read: Option<(Arc<SetClock>, Duration)>,
+    /// When each refresh reached the token endpoint.
+    refreshed_at: Vec<OffsetDateTime>,
 }
 
 pub struct MemoryProvider {
@@ -253,6 +259,24 @@ impl MemoryProvider {
         self.lock().revoked_grants
     }
 
+    /// The next read of the client's credentials (by [`Provider::prepare`] or inside a
+    /// call) takes `by` on `clock`, as a Secrets Manager read on a cold cache can.
+    pub fn slow_secret_read(&self, clock: Arc<SetClock>, by: Duration) {
+        self.lock().slow_secret_read = Some((clock, by));
+    }
+
+    /// When each refresh reached the token endpoint, by the provider's clock.
+    pub fn refreshed_at(&self) -> Vec<OffsetDateTime> {
+        self.lock().refreshed_at.clone()
+    }
+
+    /// The client's credentials, as the real clients read them: through a cache.
+    fn read_credentials(s: &mut State) {
+        if let Some((clock, by)) = s.slow_secret_read.take() {
+            clock.advance(by);
+        }
+    }
+
     /// The person and scopes of a live access token.
     fn authorize(
         s: &State,
@@ -329,8 +353,16 @@ impl Provider for MemoryProvider {
         })
     }
 
+    async fn prepare(&self) -> Result<(), ProviderError> {
+        Self::read_credentials(&mut self.lock());
+        Ok(())
+    }
+
     async fn refresh(&self, tokens: &TokenSet) -> Result<TokenSet, ProviderError> {
         let mut s = self.lock();
+        Self::read_credentials(&mut s);
+        let now = self.clock.now();
+        s.refreshed_at.push(now);
         if let Some(e) = s.failures.pop_front() {
             return Err(e);
         }

@@ -166,11 +166,15 @@ impl TokenService {
         if current.version > seen.version {
             return Ok(Rotation::Current(current));
         }
+        let provider = self.providers.get(kind).ok_or(TokenError::NotConnected)?;
+        // The secret read can be slow (seconds); it happens here, before the lease is
+        // judged, never inside the refresh call.
+        provider.prepare().await.map_err(TokenError::Provider)?;
         if self.clock.now() + PROVIDER_CALL >= lease_until {
-            // The store was slow: the lease could end while the provider call runs.
+            // The store or the secret read was slow: the lease could end while the
+            // provider call runs.
             return Err(TokenError::Busy);
         }
-        let provider = self.providers.get(kind).ok_or(TokenError::NotConnected)?;
         let refreshed = provider.refresh(&current.tokens).await;
         let result = match &refreshed {
             Ok(_) => "refreshed",

@@ -347,3 +347,34 @@ async fn a_reconnect_between_the_last_read_and_the_parking_is_not_parked() {
         .await
         .unwrap());
 }
+
+#[tokio::test]
+async fn a_slow_secret_read_is_inside_the_lease_check_not_the_refresh() {
+    // Reading the client's credentials on a cold cache can take seconds; a refresh that
+    // started its token call with the lease nearly over could be overtaken by a second
+    // refresher, and with single-use refresh tokens that loses the person.
+    let w = World::new();
+    expiring_soon(&w, "GIL").await;
+    let start = w.now();
+    w.provider
+        .slow_secret_read(w.clock.clone(), Duration::seconds(25));
+    let user = ProviderUserId("GIL".into());
+    let first = w.tokens.fresh(KIND, &user).await;
+    assert!(
+        matches!(first, Err(TokenError::Busy)),
+        "the lease is too short now: give the work back ({first:?})"
+    );
+    // Lease 30 s, provider call 10 s: a token call may start at most 20 s in.
+    for at in w.provider.refreshed_at() {
+        assert!(
+            at <= start + Duration::seconds(20),
+            "a token call {} s into a 30 s lease",
+            (at - start).whole_seconds()
+        );
+    }
+    // The secret is warm now; the next attempt refreshes.
+    w.clock.advance(Duration::seconds(31));
+    let c = w.tokens.fresh(KIND, &user).await.unwrap();
+    assert_eq!(w.provider.refreshes_of("GIL"), 1);
+    assert_eq!(c.status, fitbridge::domain::ConnectionStatus::Active);
+}

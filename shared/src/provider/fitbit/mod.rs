@@ -20,6 +20,7 @@ use crate::ports::clock::SharedClock;
 use crate::ports::provider::{AuthorizeRequest, Person, Provider, ProviderError, TokenGrant};
 use crate::provider::oauth2;
 use crate::secret_store::SecretCache;
+use crate::secret_store::PREPARED_FOR;
 
 mod api;
 mod model;
@@ -122,6 +123,13 @@ impl FitbitClient {
 impl Provider for FitbitClient {
     fn kind(&self) -> ProviderKind {
         ProviderKind::Fitbit
+    }
+
+    async fn prepare(&self) -> Result<(), ProviderError> {
+        Ok(self
+            .secrets
+            .warm(&self.settings.secret_id, PREPARED_FOR)
+            .await?)
     }
 
     async fn authorize_url(&self, request: &AuthorizeRequest<'_>) -> Result<Url, ProviderError> {

@@ -34,6 +34,7 @@ use crate::ports::clock::SharedClock;
 use crate::ports::provider::{AuthorizeRequest, Person, Provider, ProviderError, TokenGrant};
 use crate::provider::oauth2;
 use crate::secret_store::SecretCache;
+use crate::secret_store::PREPARED_FOR;
 
 mod api;
 pub mod keyset;
@@ -265,6 +266,13 @@ fn civil_day(date: Date) -> Option<(String, String)> {
 impl Provider for GoogleHealthClient {
     fn kind(&self) -> ProviderKind {
         ProviderKind::GoogleHealth
+    }
+
+    async fn prepare(&self) -> Result<(), ProviderError> {
+        Ok(self
+            .secrets
+            .warm(&self.settings.secret_id, PREPARED_FOR)
+            .await?)
     }
 
     async fn authorize_url(&self, request: &AuthorizeRequest<'_>) -> Result<Url, ProviderError> {

@@ -22,7 +22,7 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 use serde::de::DeserializeOwned;
-use time::Date;
+use time::{Date, OffsetDateTime};
 use url::Url;
 
 use crate::domain::mapping::{InteractionMapping, MetricMapping, CONTENT_FIELD};
@@ -145,12 +145,7 @@ impl GoogleHealthClient {
                 .map_err(|e| ProviderError::Malformed {
                     reason: format!("token response: {}", e.without_url()),
                 })?;
-        Ok(TokenSet {
-            access_token: Secret::new(body.access_token),
-            refresh_token: Secret::new(body.refresh_token.unwrap_or_default()),
-            expires_at: oauth2::expiry(self.clock.now(), body.expires_in, MAX_TOKEN_LIFETIME),
-            scopes: Scopes::parse(&body.scope.unwrap_or_default()),
-        })
+        Ok(token_set(body, self.clock.now()))
     }
 
     /// One request of the person's budget, then the call.
@@ -254,6 +249,17 @@ impl GoogleHealthClient {
         Err(ProviderError::Malformed {
             reason: format!("{data_type}: more than {MAX_PAGES} pages for one day"),
         })
+    }
+}
+
+/// The tokens Google issued at `now`: an `expires_in` beyond [`MAX_TOKEN_LIFETIME`] (or
+/// below zero) is capped, not believed.
+fn token_set(body: model::TokenResponse, now: OffsetDateTime) -> TokenSet {
+    TokenSet {
+        access_token: Secret::new(body.access_token),
+        refresh_token: Secret::new(body.refresh_token.unwrap_or_default()),
+        expires_at: oauth2::expiry(now, body.expires_in, MAX_TOKEN_LIFETIME),
+        scopes: Scopes::parse(&body.scope.unwrap_or_default()),
     }
 }
 
@@ -466,5 +472,34 @@ impl Provider for GoogleHealthClient {
         _user_id: &ProviderUserId,
         _collections: &[Collection],
     ) {
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answered(expires_in: i64) -> model::TokenResponse {
+        model::TokenResponse {
+            access_token: "a".into(),
+            expires_in,
+            refresh_token: None,
+            scope: None,
+        }
+    }
+
+    #[test]
+    fn googles_expires_in_is_capped_at_two_hours_and_never_below_now() {
+        let now = time::macros::datetime!(2026-11-30 23:00 UTC);
+        let at = |expires_in| token_set(answered(expires_in), now).expires_at;
+        assert_eq!(at(3_599), now + time::Duration::seconds(3_599));
+        assert_eq!(at(7_200), now + MAX_TOKEN_LIFETIME);
+        assert_eq!(at(86_400 * 365), now + MAX_TOKEN_LIFETIME);
+        assert_eq!(at(i64::MAX), now + MAX_TOKEN_LIFETIME);
+        assert_eq!(at(-60), now);
+        assert_eq!(at(i64::MIN), now);
+        // No `expires_in` at all: expired at once, refreshed before use.
+        let none: model::TokenResponse = serde_json::from_str(r#"{"access_token":"a"}"#).unwrap();
+        assert_eq!(token_set(none, now).expires_at, now);
     }
 }

@@ -221,21 +221,40 @@ pub fn decode(content_type: &str, body: &str) -> Result<Vec<ChangesetResult>, De
     Ok(results)
 }
 
-/// The readable part of an SAP OData error body (`error.code` and `error.message.value`),
-/// or a short prefix of whatever came back.
+/// What may be logged of an SAP OData error body: its codes, the properties it names and
+/// the Gateway transaction id (for SAP's error log), never its message texts, which can
+/// quote the personal data that was refused.
 pub fn error_message(body: &str) -> String {
-    if let Ok(v) = serde_json::from_str::<Value>(body) {
-        let error = &v["error"];
-        let code = error["code"].as_str().unwrap_or_default();
-        let message = error["message"]["value"]
-            .as_str()
-            .or_else(|| error["message"].as_str())
-            .unwrap_or_default();
-        if !code.is_empty() || !message.is_empty() {
-            return format!("{code} {message}").trim().to_owned();
+    // A code or a property name is a short identifier; anything longer is not one.
+    fn identifier(v: &Value) -> Option<&str> {
+        v.as_str().filter(|s| !s.is_empty() && s.len() <= 64)
+    }
+    let Ok(v) = serde_json::from_str::<Value>(body) else {
+        return format!("no SAP error code ({} bytes, not JSON)", body.len());
+    };
+    let error = &v["error"];
+    let inner = &error["innererror"];
+    let details = inner["errordetails"].as_array().map(Vec::as_slice);
+    let (mut codes, mut targets) = (Vec::new(), Vec::new());
+    for e in std::iter::once(error).chain(details.unwrap_or_default()) {
+        for (field, seen) in [("code", &mut codes), ("target", &mut targets)] {
+            if let Some(v) = identifier(&e[field]).filter(|v| !seen.contains(v)) {
+                seen.push(v);
+            }
         }
     }
-    body.chars().take(200).collect()
+    let mut out = if codes.is_empty() {
+        "no SAP error code".to_owned()
+    } else {
+        codes.join(" ")
+    };
+    if !targets.is_empty() {
+        out.push_str(&format!(" (on {})", targets.join(", ")));
+    }
+    if let Some(id) = identifier(&inner["transactionid"]) {
+        out.push_str(&format!(" [transaction {id}]"));
+    }
+    out
 }
 
 #[cfg(test)]
@@ -263,6 +282,32 @@ mod tests {
     }
 
     #[test]
+    fn an_error_is_logged_by_its_codes_never_its_texts() {
+        // SAP's texts can quote what was refused: an e-mail address, a name.
+        let body = r#"{"error":{"code":"HPA_CONTACT/012","message":{"lang":"en",
+            "value":"E-mail address ada@example.com is not valid"},
+            "innererror":{"transactionid":"8D2A1E0C52E0F1B09A4F3D0A1F2C3B4D",
+            "errordetails":[{"code":"HPA_CONTACT/012","message":"ada@example.com",
+            "target":"EmailAddress"},{"code":"HPA_CONTACT/045","message":"Ada Lovelace",
+            "target":"FullName"}]}}}"#;
+        let logged = error_message(body);
+        assert_eq!(
+            logged,
+            "HPA_CONTACT/012 HPA_CONTACT/045 (on EmailAddress, FullName) \
+             [transaction 8D2A1E0C52E0F1B09A4F3D0A1F2C3B4D]"
+        );
+        // Not JSON (a proxy's page), or JSON without a code: its size, nothing of it.
+        assert_eq!(
+            error_message("<html>Ada Lovelace</html>"),
+            "no SAP error code (25 bytes, not JSON)"
+        );
+        assert_eq!(
+            error_message(r#"{"error":{"message":"ada@example.com"}}"#),
+            "no SAP error code"
+        );
+    }
+
+    #[test]
     fn decodes_applied_and_failed_changesets() {
         let body = "--batch_1\r\nContent-Type: multipart/mixed; boundary=changeset_a\r\n\r\n\
             --changeset_a\r\nContent-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n\r\n\
@@ -278,7 +323,7 @@ mod tests {
             r[1],
             ChangesetResult::Failed {
                 status: 400,
-                message: "/IWBEP/CM_MGW_RT/020 Property 'Foo' is invalid".into()
+                message: "/IWBEP/CM_MGW_RT/020".into()
             }
         );
     }

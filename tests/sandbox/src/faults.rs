@@ -40,6 +40,10 @@ pub struct Faults {
     /// `status`), if set.
     #[serde(default)]
     pub raw_answer: Option<RawAnswer>,
+    /// The failures hit only requests whose path contains this (one endpoint, one data
+    /// type); the others are served. `None`: every data API request.
+    #[serde(default)]
+    pub only_paths_containing: Option<String>,
 }
 
 impl Default for Faults {
@@ -49,6 +53,7 @@ impl Default for Faults {
             status: 503,
             latency_ms: 0,
             raw_answer: None,
+            only_paths_containing: None,
         }
     }
 }
@@ -136,6 +141,8 @@ pub struct FaultInjection {
     pub latency_ms: Option<u64>,
     /// The failures answer this instead of the provider's error shape.
     pub raw_answer: Option<RawAnswer>,
+    /// The failures hit only requests whose path contains this.
+    pub only_paths_containing: Option<String>,
 }
 
 impl FaultInjection {
@@ -181,16 +188,26 @@ impl Faults {
         if change.raw_answer.is_some() {
             self.raw_answer = change.raw_answer;
         }
+        if change.only_paths_containing.is_some() {
+            self.only_paths_containing = change.only_paths_containing;
+        }
         if self.fail_next_requests == 0 {
             self.raw_answer = None;
+            self.only_paths_containing = None;
         }
         self.clone()
     }
 
-    /// Uses up one injected failure, if any is left, and returns what it answers.
-    pub(crate) fn take_failure(&mut self) -> Option<Injected> {
+    /// Uses up one injected failure, if any is left for a request to `path`, and returns
+    /// what it answers.
+    pub(crate) fn take_failure(&mut self, path: &str) -> Option<Injected> {
         if self.fail_next_requests == 0 {
             return None;
+        }
+        if let Some(part) = &self.only_paths_containing {
+            if !path.contains(part.as_str()) {
+                return None;
+            }
         }
         self.fail_next_requests -= 1;
         let injected = match &self.raw_answer {
@@ -201,6 +218,7 @@ impl Faults {
         };
         if self.fail_next_requests == 0 {
             self.raw_answer = None;
+            self.only_paths_containing = None;
         }
         Some(injected)
     }
@@ -234,6 +252,15 @@ macro_rules! fault_injection_methods {
         /// error shape.
         pub fn fail_next_requests(&self, n: u32, status: u16) {
             self.inject_faults($crate::faults::FaultInjection::fail_next(n, status));
+        }
+
+        /// The next `n` authenticated data API requests whose path contains `part` answer
+        /// `status`, in the provider's error shape; the others are served.
+        pub fn fail_next_requests_to(&self, part: &str, n: u32, status: u16) {
+            self.inject_faults($crate::faults::FaultInjection {
+                only_paths_containing: Some(part.to_owned()),
+                ..$crate::faults::FaultInjection::fail_next(n, status)
+            });
         }
 
         /// The next `n` authenticated data API requests get `answer` as it is, instead of
@@ -300,9 +327,9 @@ mod tests {
         let mut faults = Faults::default();
         let page = RawAnswer::new(502, "text/html", "<h1>Bad Gateway</h1>");
         faults.apply(FaultInjection::answer_next(2, page.clone()));
-        assert_eq!(faults.take_failure(), Some(Injected::Raw(page.clone())));
-        assert_eq!(faults.take_failure(), Some(Injected::Raw(page)));
-        assert_eq!(faults.take_failure(), None);
+        assert_eq!(faults.take_failure("/v4/users/me/dataTypes/steps"), Some(Injected::Raw(page.clone())));
+        assert_eq!(faults.take_failure("/v4/users/me/dataTypes/steps"), Some(Injected::Raw(page)));
+        assert_eq!(faults.take_failure("/v4/users/me/dataTypes/steps"), None);
         assert_eq!(
             faults,
             Faults::default(),
@@ -310,7 +337,7 @@ mod tests {
         );
         faults.apply(FaultInjection::fail_next(1, 500));
         assert_eq!(
-            faults.take_failure(),
+            faults.take_failure("/v4/users/me/dataTypes/steps"),
             Some(Injected::Status(StatusCode::INTERNAL_SERVER_ERROR))
         );
     }
@@ -346,5 +373,21 @@ mod tests {
         assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(response.headers()["retry-after"], "7");
         assert_eq!(response.headers()[header::CONTENT_TYPE], "text/plain");
+    }
+
+    #[test]
+    fn failures_for_one_path_leave_the_others_alone() {
+        let mut faults = Faults::default();
+        faults.apply(FaultInjection {
+            only_paths_containing: Some("dataTypes/active-minutes".into()),
+            ..FaultInjection::fail_next(1, 403)
+        });
+        assert_eq!(faults.take_failure("/v4/users/me/dataTypes/steps/dataPoints"), None);
+        assert_eq!(
+            faults.take_failure("/v4/users/me/dataTypes/active-minutes/dataPoints"),
+            Some(Injected::Status(StatusCode::FORBIDDEN))
+        );
+        assert_eq!(faults.only_paths_containing, None, "used up, the filter goes too");
+        assert_eq!(faults.take_failure("/v4/users/me/dataTypes/steps/dataPoints"), None);
     }
 }

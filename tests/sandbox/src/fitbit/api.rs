@@ -325,7 +325,7 @@ impl FitbitSandbox {
                 return with_rate_headers(response, &info);
             }
         };
-        if let Some(injected) = st.faults.take_failure() {
+        if let Some(injected) = st.faults.take_failure(path) {
             st.stats.injected_failures += 1;
             let status = match injected {
                 // As it is: no error shape, no rate-limit headers.

@@ -176,7 +176,7 @@ impl GoogleHealthSandbox {
             Value::Null
         };
 
-        if let Some(injected) = st.faults.take_failure() {
+        if let Some(injected) = st.faults.take_failure(path) {
             st.stats.injected_failures += 1;
             return match injected {
                 faults::Injected::Status(status) => {

@@ -63,6 +63,7 @@ async fn injected_failures_answer_the_next_api_requests() {
             status: 503,
             latency_ms: 0,
             raw_answer: None,
+            only_paths_containing: None,
         }
     );
 

@@ -620,3 +620,39 @@ async fn without_public_base_url_the_redirect_uri_uses_api_gateways_domain() {
     let done = env.get(&env.consent(location(&response)).await).await;
     assert_eq!(done.status(), 200, "{}", body_text(&done));
 }
+
+#[tokio::test]
+async fn a_google_person_connects_without_the_profile_or_settings_google_refused() {
+    // The identity is the connection; profile and settings only fill the contact in.
+    let env = TestEnv::start().await;
+    for (part, status) in [("users/me/settings", 403), ("users/me/profile", 500)] {
+        let user = env.new_google_user(None);
+        env.sandbox
+            .google_health
+            .fail_next_requests_to(part, 1, status);
+        let response = env.connect_to(ProviderKind::GoogleHealth, None).await;
+        assert_eq!(response.status(), 200, "{part}: {}", body_text(&response));
+        use fitbridge::ports::store::ConnectionStore;
+        let connection = env
+            .store
+            .get(ProviderKind::GoogleHealth, &ProviderUserId(user.clone()))
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("{part} refused: connected anyway"));
+        assert_eq!(connection.status, ConnectionStatus::Active);
+        if part.ends_with("settings") {
+            assert_eq!(
+                connection.timezone, None,
+                "the time zone came with the settings"
+            );
+        }
+        assert!(
+            env.sandbox.google_health.faults().fail_next_requests == 0,
+            "{part} was asked for and refused"
+        );
+        assert!(
+            env.sandbox.sap.contact("GOOGLE_HEALTH", &user).is_some(),
+            "{part} refused: the contact is there"
+        );
+    }
+}

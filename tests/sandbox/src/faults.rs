@@ -327,8 +327,14 @@ mod tests {
         let mut faults = Faults::default();
         let page = RawAnswer::new(502, "text/html", "<h1>Bad Gateway</h1>");
         faults.apply(FaultInjection::answer_next(2, page.clone()));
-        assert_eq!(faults.take_failure("/v4/users/me/dataTypes/steps"), Some(Injected::Raw(page.clone())));
-        assert_eq!(faults.take_failure("/v4/users/me/dataTypes/steps"), Some(Injected::Raw(page)));
+        assert_eq!(
+            faults.take_failure("/v4/users/me/dataTypes/steps"),
+            Some(Injected::Raw(page.clone()))
+        );
+        assert_eq!(
+            faults.take_failure("/v4/users/me/dataTypes/steps"),
+            Some(Injected::Raw(page))
+        );
         assert_eq!(faults.take_failure("/v4/users/me/dataTypes/steps"), None);
         assert_eq!(
             faults,
@@ -382,12 +388,21 @@ mod tests {
             only_paths_containing: Some("dataTypes/active-minutes".into()),
             ..FaultInjection::fail_next(1, 403)
         });
-        assert_eq!(faults.take_failure("/v4/users/me/dataTypes/steps/dataPoints"), None);
+        assert_eq!(
+            faults.take_failure("/v4/users/me/dataTypes/steps/dataPoints"),
+            None
+        );
         assert_eq!(
             faults.take_failure("/v4/users/me/dataTypes/active-minutes/dataPoints"),
             Some(Injected::Status(StatusCode::FORBIDDEN))
         );
-        assert_eq!(faults.only_paths_containing, None, "used up, the filter goes too");
-        assert_eq!(faults.take_failure("/v4/users/me/dataTypes/steps/dataPoints"), None);
+        assert_eq!(
+            faults.only_paths_containing, None,
+            "used up, the filter goes too"
+        );
+        assert_eq!(
+            faults.take_failure("/v4/users/me/dataTypes/steps/dataPoints"),
+            None
+        );
     }
 }

@@ -252,6 +252,19 @@ impl GoogleHealthClient {
     }
 }
 
+/// A part of the person that a connect can do without: its value, or `None` with a log
+/// line naming what is missing and why (the error's class, never a token).
+fn optional<T>(part: &'static str, result: Result<Option<T>, ProviderError>) -> Option<T> {
+    match result {
+        Ok(value) => value,
+        Err(e) => {
+            tracing::warn!(part, status = e.status_class(), error = %e,
+                "connected without the person's {part}: Google did not answer it");
+            None
+        }
+    }
+}
+
 /// The tokens Google issued at `now`: an `expires_in` beyond [`MAX_TOKEN_LIFETIME`] (or
 /// below zero) is capped, not believed.
 fn token_set(body: model::TokenResponse, now: OffsetDateTime) -> TokenSet {
@@ -374,7 +387,7 @@ impl Provider for GoogleHealthClient {
             self.endpoint("users/me/profile"),
             self.endpoint("users/me/settings"),
         );
-        let (identity, health, settings, userinfo) = futures_util::try_join!(
+        let (identity, health, settings, userinfo) = futures_util::join!(
             self.get::<model::Identity>("me", token, &identity_url, &[]),
             self.get_if_granted::<model::HealthProfile>(
                 granted.contains(scopes::PROFILE),
@@ -391,7 +404,13 @@ impl Provider for GoogleHealthClient {
                 token,
                 self.settings.userinfo_url.as_str(),
             ),
-        )?;
+        );
+        // The identity is the connection; the rest only fills the contact in. A refused
+        // profile, settings or userinfo connects the person without it, and says so.
+        let identity = identity?;
+        let health = optional("profile", health);
+        let settings = optional("settings", settings);
+        let userinfo = optional("userinfo", userinfo);
         Ok(Person {
             user_id: ProviderUserId(identity.health_user_id),
             legacy_user_id: identity

@@ -1,7 +1,9 @@
 //! What the provider sandboxes' admin APIs (`/_admin/fitbit/...`,
-//! `/_admin/google-health/...`) share: their conventions, and the operations both offer
-//! (users, consent, tokens, throttling, faults, the clock, stats, reset), served by
-//! [`shared_routes`] for any [`AdminTarget`].
+//! `/_admin/google-health/...`, `/_admin/polar/...`) share: their conventions, and the
+//! operations all offer (users, consent, tokens, faults, the clock, stats, reset), served by
+//! [`shared_routes`] for any [`AdminTarget`]; and ending a user's forced throttle, served by
+//! [`user_throttle_routes`] for the providers whose quotas are per user ([`UserThrottles`]:
+//! Fitbit, Google; Polar's quota is the partner's).
 //!
 //! Invariants:
 //! - A refused admin request answers a 4xx or 5xx status with `{"error": "<message>"}`.
@@ -59,7 +61,6 @@ pub(crate) trait AdminTarget: Send + Sync + 'static {
     fn expire_access_token(&self, user_id: &str) -> bool;
     fn revoke_user(&self, user_id: &str) -> bool;
     fn grant_tokens(&self, user_id: &str, scopes: &[&str]) -> Self::Grant;
-    fn unthrottle_user(&self, user_id: &str);
     fn data_calls(&self, user_id: &str) -> u64;
     fn advance_clock(&self, secs: i64);
     fn stats(&self) -> Self::Stats;
@@ -112,10 +113,6 @@ macro_rules! admin_target {
                 <$sandbox>::grant_tokens(self, user_id, scopes)
             }
 
-            fn unthrottle_user(&self, user_id: &str) {
-                <$sandbox>::unthrottle_user(self, user_id)
-            }
-
             fn data_calls(&self, user_id: &str) -> u64 {
                 <$sandbox>::data_calls(self, user_id)
             }
@@ -136,6 +133,25 @@ macro_rules! admin_target {
 }
 pub(crate) use admin_target;
 
+/// A provider sandbox whose quotas are per user, so that a test forces one user over theirs.
+/// The method is the sandbox's public one of the same name ([`user_throttles`] forwards it).
+pub(crate) trait UserThrottles: Send + Sync + 'static {
+    fn unthrottle_user(&self, user_id: &str);
+}
+
+/// Implements [`UserThrottles`] for a sandbox type by forwarding to its public method, as
+/// [`admin_target`] does.
+macro_rules! user_throttles {
+    ($sandbox:ty) => {
+        impl $crate::admin_api::UserThrottles for $sandbox {
+            fn unthrottle_user(&self, user_id: &str) {
+                <$sandbox>::unthrottle_user(self, user_id)
+            }
+        }
+    };
+}
+pub(crate) use user_throttles;
+
 /// The shared operations' routes under `prefix` (e.g. `/_admin/fitbit`). A provider's own
 /// router adds its other methods on the same paths (`GET users/{id}/tokens`,
 /// `POST users/{id}/throttle`), whose answers differ between providers.
@@ -147,12 +163,20 @@ pub(crate) fn shared_routes<S: AdminTarget + FaultTarget>(prefix: &str) -> Route
         .route(&user("/expire-token"), post(expire_token::<S>))
         .route(&user("/revoke"), post(revoke_user::<S>))
         .route(&user("/tokens"), post(grant_tokens::<S>))
-        .route(&user("/throttle"), delete(unthrottle_user::<S>))
         .route(&user("/data-calls"), get(data_calls::<S>))
         .route(&format!("{prefix}/faults"), faults::admin_route())
         .route(&format!("{prefix}/clock"), post(advance_clock::<S>))
         .route(&format!("{prefix}/stats"), get(stats::<S>))
         .route(&format!("{prefix}/reset"), post(reset::<S>))
+}
+
+/// `DELETE users/{id}/throttle` under `prefix`, for providers with per-user quotas. Their
+/// own router adds `POST` on the same path.
+pub(crate) fn user_throttle_routes<S: UserThrottles>(prefix: &str) -> Router<Arc<S>> {
+    Router::new().route(
+        &format!("{prefix}/users/{{id}}/throttle"),
+        delete(unthrottle_user::<S>),
+    )
 }
 
 type Sandbox<S> = State<Arc<S>>;
@@ -220,7 +244,7 @@ async fn grant_tokens<S: AdminTarget>(
 }
 
 /// `DELETE users/{id}/throttle`.
-async fn unthrottle_user<S: AdminTarget>(
+async fn unthrottle_user<S: UserThrottles>(
     State(sandbox): Sandbox<S>,
     Path(id): Path<String>,
 ) -> Response {

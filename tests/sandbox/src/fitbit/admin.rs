@@ -33,6 +33,9 @@ pub(super) fn router() -> Router<Arc<FitbitSandbox>> {
         .route("/_admin/fitbit/gone", post(set_gone))
         .route("/_admin/fitbit/rate-limit", post(set_rate_limit))
         .merge(admin_api::shared_routes::<FitbitSandbox>("/_admin/fitbit"))
+        .merge(admin_api::user_throttle_routes::<FitbitSandbox>(
+            "/_admin/fitbit",
+        ))
 }
 
 admin_api::admin_target!(FitbitSandbox {
@@ -43,6 +46,7 @@ admin_api::admin_target!(FitbitSandbox {
     grant: TokenGrant,
     stats: FitbitStats,
 });
+admin_api::user_throttles!(FitbitSandbox);
 
 type Sandbox = AxumState<Arc<FitbitSandbox>>;
 

@@ -179,7 +179,7 @@ impl FitbitSandbox {
                         user: consent.user_id.clone(),
                         // Fitbit lets the user untick any scope.
                         scopes: granted_scopes(&requested, ticked.as_ref(), |_| false),
-                        code_challenge: code_challenge.to_owned(),
+                        code_challenge: Some(code_challenge.to_owned()),
                         redirect_uri: given_redirect_uri,
                         expires_at,
                         terms: (),

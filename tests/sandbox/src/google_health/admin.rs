@@ -59,6 +59,9 @@ pub(super) fn router() -> Router<Arc<GoogleHealthSandbox>> {
         .merge(admin_api::shared_routes::<GoogleHealthSandbox>(
             "/_admin/google-health",
         ))
+        .merge(admin_api::user_throttle_routes::<GoogleHealthSandbox>(
+            "/_admin/google-health",
+        ))
 }
 
 admin_api::admin_target!(GoogleHealthSandbox {
@@ -69,6 +72,7 @@ admin_api::admin_target!(GoogleHealthSandbox {
     grant: TokenGrant,
     stats: GoogleHealthStats,
 });
+admin_api::user_throttles!(GoogleHealthSandbox);
 
 type Sandbox = AxumState<Arc<GoogleHealthSandbox>>;
 

@@ -1,4 +1,4 @@
-//! The authorization step both providers share: an authorize request's PKCE parameters, the
+//! The authorization step the providers share: an authorize request's PKCE parameters, the
 //! scopes the consent screen grants, and the authorization codes it hands out and a token
 //! request redeems (RFC 6749 §4.1, RFC 7636).
 //!
@@ -6,8 +6,10 @@
 //! - A code is redeemed at most once: it leaves the store before any check of the token
 //!   request, so a leaked code cannot be retried with guessed verifiers.
 //! - A code lives [`CODE_LIFETIME`] on the sandbox clock.
-//! - A code carries an S256 challenge; only a well-formed verifier whose digest is that
-//!   challenge redeems it.
+//! - A code issued with an S256 challenge (Fitbit, Google) is redeemed only by a
+//!   well-formed verifier whose digest is that challenge; a code issued without one (Polar,
+//!   whose authorization server has no PKCE) matches no verifier, and its provider does not
+//!   ask for one.
 //!
 //! What an authorize or token request answers when a check fails, and in which order the
 //! checks run, is the provider's.
@@ -18,7 +20,7 @@ use time::{Duration, OffsetDateTime};
 
 use super::{is_s256_challenge, is_valid_verifier, pkce_s256, Params};
 
-/// Authorization codes live 10 minutes, at Fitbit and Google alike.
+/// Authorization codes live 10 minutes, at Fitbit, Google and Polar alike.
 pub(crate) const CODE_LIFETIME: Duration = Duration::minutes(10);
 
 /// Why an authorize request's PKCE parameters were refused.
@@ -63,7 +65,8 @@ pub(crate) struct AuthCode<T> {
     pub(crate) client_id: String,
     pub(crate) user: String,
     pub(crate) scopes: BTreeSet<String>,
-    pub(crate) code_challenge: String,
+    /// The S256 challenge of the authorize request; `None` for providers without PKCE.
+    pub(crate) code_challenge: Option<String>,
     /// Set if the authorize request named one: the token request must repeat it.
     pub(crate) redirect_uri: Option<String>,
     pub(crate) expires_at: OffsetDateTime,
@@ -82,9 +85,12 @@ impl<T> AuthCode<T> {
             .is_none_or(|expected| given == Some(expected))
     }
 
-    /// The verifier is well-formed and its S256 digest is the code's challenge.
+    /// The code has a challenge, the verifier is well-formed and its S256 digest is the
+    /// code's challenge.
     pub(crate) fn verifier_matches(&self, verifier: &str) -> bool {
-        is_valid_verifier(verifier) && pkce_s256(verifier) == self.code_challenge
+        self.code_challenge.as_deref().is_some_and(|challenge| {
+            is_valid_verifier(verifier) && pkce_s256(verifier) == challenge
+        })
     }
 }
 

@@ -209,7 +209,7 @@ impl GoogleHealthSandbox {
                         client_id: client_id.to_owned(),
                         user: user_id.clone(),
                         scopes: granted.clone(),
-                        code_challenge: code_challenge.to_owned(),
+                        code_challenge: Some(code_challenge.to_owned()),
                         // Google requires it, so the token request must always repeat it.
                         redirect_uri: Some(redirect_uri.clone()),
                         expires_at: now + CODE_LIFETIME,

@@ -1,6 +1,7 @@
 //! Sandboxes for the services fitbridge talks to, speaking their real wire formats:
 //! the Fitbit Web API ([`fitbit`]), the Google Health API with Google OAuth
-//! ([`google_health`]) and SAP Marketing Cloud ([`sap`]).
+//! ([`google_health`]), the Polar AccessLink API v3 with Polar's OAuth ([`polar`]) and SAP
+//! Marketing Cloud ([`sap`]).
 //!
 //! One server serves them all (their paths do not collide, as on the real hosts), either as the
 //! `sandbox` binary on a fixed port (for the functions deployed to the local emulator) or
@@ -8,17 +9,19 @@
 //! Each sandbox has an admin API under `/_admin/<name>/...` and the same operations as
 //! methods on its state type, so in-process tests can drive and inspect it directly.
 //!
-//! The two provider sandboxes (Fitbit, Google) are built on a shared kernel, so that what is
-//! the same at both is written once and only what differs is the provider's: OAuth 2.0
-//! (`oauth2`: PKCE, authorization codes and consent, the ledger of issued tokens, the token
-//! endpoint), the admin API's shared operations (`admin_api`), the sandbox clock and forced
-//! throttles, fault injection (`faults`) and the stats' counters (`counters`).
+//! The provider sandboxes (Fitbit, Google, Polar) are built on a shared kernel, so that what
+//! is the same at all of them is written once and only what differs is the provider's:
+//! OAuth 2.0 (`oauth2`: PKCE where the provider has it, authorization codes and consent, the
+//! ledger of issued tokens, the token endpoint), the admin API's shared operations
+//! (`admin_api`), the sandbox clock and forced throttles, fault injection (`faults`) and the
+//! stats' counters (`counters`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 pub mod fitbit;
 pub mod google_health;
+pub mod polar;
 pub mod sap;
 
 mod admin_api;
@@ -40,6 +43,7 @@ mod test_support;
 pub struct SandboxConfig {
     pub fitbit: fitbit::FitbitConfig,
     pub google_health: google_health::GoogleHealthConfig,
+    pub polar: polar::PolarConfig,
     pub sap: sap::SapConfig,
 }
 
@@ -49,6 +53,7 @@ pub struct Sandbox {
     pub base_url: String,
     pub fitbit: Arc<fitbit::FitbitSandbox>,
     pub google_health: Arc<google_health::GoogleHealthSandbox>,
+    pub polar: Arc<polar::PolarSandbox>,
     pub sap: Arc<sap::SapSandbox>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
@@ -60,13 +65,16 @@ impl Sandbox {
         let google_health = Arc::new(google_health::GoogleHealthSandbox::new(
             config.google_health,
         ));
+        let polar = Arc::new(polar::PolarSandbox::new(config.polar));
         let sap = Arc::new(sap::SapSandbox::new(config.sap));
         let app = axum::Router::new()
             .merge(fitbit::router(fitbit.clone()))
             .merge(google_health::router(google_health.clone()))
+            .merge(polar::router(polar.clone()))
             .merge(sap::router(sap.clone()));
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let base_url = format!("http://{}", listener.local_addr()?);
+        polar.serve_at(&base_url);
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(async move {
             let _ = axum::serve(listener, app)
@@ -79,6 +87,7 @@ impl Sandbox {
             base_url,
             fitbit,
             google_health,
+            polar,
             sap,
             shutdown: Some(tx),
         })
@@ -91,6 +100,7 @@ impl Sandbox {
     pub fn set_clock(&self, at: time::OffsetDateTime) {
         self.fitbit.set_clock(at);
         self.google_health.set_clock(at);
+        self.polar.set_clock(at);
     }
 }
 

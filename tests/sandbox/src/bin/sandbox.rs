@@ -1,4 +1,4 @@
-//! Serves the Fitbit, Google Health and SAP sandboxes on one port, for the functions
+//! Serves the Fitbit, Google Health, Polar and SAP sandboxes on one port, for the functions
 //! deployed to the local emulator and for the demo.
 //!
 //! `SANDBOX_ADDR` (default `127.0.0.1:9090`); `SANDBOX_REDIRECT_URI` registers the app's
@@ -7,8 +7,12 @@
 //! `SANDBOX_GOOGLE_TESTING_MODE=true` puts the Google app in the "Testing" publishing status
 //! (refresh tokens die after 7 days of the sandbox clock). Google subscribers are registered
 //! through the API itself (`/v4/projects/.../subscribers`, with a service account from
-//! `POST /_admin/google-health/service-accounts`). Credentials are the sandbox defaults,
-//! which the local deploy puts in the secrets.
+//! `POST /_admin/google-health/service-accounts`). `SANDBOX_POLAR_REDIRECT_URI` registers the
+//! app's Polar callback (its default redirect URL); `SANDBOX_POLAR_PUBLIC_URL` is the base
+//! URL Polar webhook payloads point at when the sandbox is reached under another address.
+//! The Polar webhook is created through the API itself (`/v3/webhooks`, client
+//! credentials). Credentials are the sandbox defaults, which the local deploy puts in the
+//! secrets.
 
 use fitbridge_sandbox::{Sandbox, SandboxConfig};
 
@@ -31,13 +35,17 @@ async fn main() -> std::io::Result<()> {
     }
     config.google_health.testing_mode = std::env::var("SANDBOX_GOOGLE_TESTING_MODE")
         .is_ok_and(|v| matches!(v.as_str(), "1" | "true" | "yes"));
+    if let Ok(uri) = std::env::var("SANDBOX_POLAR_REDIRECT_URI") {
+        config.polar.redirect_uris = vec![uri];
+    }
+    config.polar.public_base_url = std::env::var("SANDBOX_POLAR_PUBLIC_URL").ok();
     let sandbox = Sandbox::start(
         config,
         addr.parse()
             .map_err(|e| std::io::Error::other(format!("SANDBOX_ADDR: {e}")))?,
     )
     .await?;
-    tracing::info!(base_url = %sandbox.base_url, "Fitbit, Google Health and SAP sandboxes listening");
+    tracing::info!(base_url = %sandbox.base_url, "Fitbit, Google Health, Polar and SAP sandboxes listening");
     tokio::signal::ctrl_c().await?;
     Ok(())
 }

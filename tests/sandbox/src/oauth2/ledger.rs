@@ -11,7 +11,8 @@
 //!   sandbox clock.
 //!
 //! What a refresh token allows (single use with a grace window, reusable until revoked,
-//! ...) is the provider's: the ledger only keeps its records.
+//! ...) is the provider's: the ledger only keeps its records. A provider without refresh
+//! tokens (Polar) keeps a ledger of [`NoRefresh`] records, which cannot exist.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -36,6 +37,19 @@ pub(crate) trait RefreshRecord {
     fn user(&self) -> &str;
     /// Makes it unusable for good.
     fn revoke(&mut self);
+}
+
+/// The refresh records of a provider that issues no refresh tokens: there are none.
+pub(crate) enum NoRefresh {}
+
+impl RefreshRecord for NoRefresh {
+    fn user(&self) -> &str {
+        match *self {}
+    }
+
+    fn revoke(&mut self) {
+        match *self {}
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -84,6 +84,8 @@ mod rate_limit;
 mod reads;
 mod recorded;
 mod stats;
+#[cfg(test)]
+mod tests;
 mod users;
 mod webhooks;
 mod wire;

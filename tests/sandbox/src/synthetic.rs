@@ -98,15 +98,15 @@ pub(crate) fn sleep_cycles(awake: u64, light: u64, deep: u64, rem: u64) -> Vec<(
 /// `"weekday_runner"`, `"lapse"` or `"default"`.
 ///
 /// The sandboxes' default person (Fitbit `GGNJL9`, Google Health `4417291730955318562`
-/// migrated from it) is a weekday runner who walks on Sundays. Ids whose derived pattern
-/// tests and demos may rely on (pinned by a test):
+/// migrated from it, Polar `2278517`) is a weekday runner who walks on Sundays. Ids whose
+/// derived pattern tests and demos may rely on (pinned by a test):
 ///
-/// | pattern | Fitbit-style id | health id |
-/// |---|---|---|
-/// | weekday runner, 7-day streak | `SBX091` | `4400000000000000001` |
-/// | weekday runner, no Sunday walk | `SBX011` | `4400000000000000000` |
-/// | lapse | `SBX021` | `4400000000000000017` |
-/// | default | `SBX001` | `4400000000000000002` |
+/// | pattern | Fitbit-style id | health id | Polar user id |
+/// |---|---|---|---|
+/// | weekday runner, 7-day streak | `SBX091` | `4400000000000000001` | `4400001` |
+/// | weekday runner, no Sunday walk | `SBX011` | `4400000000000000000` | `4400000` |
+/// | lapse | `SBX021` | `4400000000000000017` | `4400006` |
+/// | default | `SBX001` | `4400000000000000002` | `4400002` |
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ActivityPattern {
@@ -284,6 +284,11 @@ mod tests {
             ("4400000000000000017", Lapse, true),
             ("SBX001", Default, true),
             ("4400000000000000002", Default, true),
+            ("2278517", WeekdayRunner, true),
+            ("4400001", WeekdayRunner, true),
+            ("4400000", WeekdayRunner, false),
+            ("4400006", Lapse, true),
+            ("4400002", Default, true),
         ] {
             assert_eq!(ActivityPattern::derived_from(id), pattern, "{id}");
             if pattern == WeekdayRunner {

@@ -195,7 +195,7 @@ impl PolarSandbox {
                 return Step::Done(info.apply(error.render(now)));
             }
         };
-        if let Some(injected) = st.faults.take_failure() {
+        if let Some(injected) = st.faults.take_failure(path) {
             st.stats.injected_failures += 1;
             return Step::Done(match injected {
                 faults::Injected::Raw(answer) => answer.response(),

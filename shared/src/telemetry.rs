@@ -36,6 +36,10 @@ pub mod metric {
     /// Worker: provider data calls, labels `Provider` and `Status` (2xx, or the error's
     /// class: [`crate::ports::provider::ProviderError::status_class`]).
     pub const PROVIDER_CALLS: &str = "ProviderCalls";
+    /// Worker: a data type of a day the provider did not answer while the rest of the day
+    /// came, labels `Provider`, `DataType` and `Status` (the error's class). Alarmed: a
+    /// tenant or a person that keeps refusing one data type loses that metric.
+    pub const DATA_TYPES_UNANSWERED: &str = "DataTypesUnanswered";
     /// Worker: days fetched from a provider, label `Provider`.
     pub const DAYS_FETCHED: &str = "DaysFetched";
     /// Worker: interactions by `Result` (created, updated, unchanged, failed).

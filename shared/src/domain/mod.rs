@@ -204,6 +204,15 @@ pub struct DaySummary {
     /// When the day's workouts (exercise sessions) ended, in minutes after the person's
     /// local midnight: what the best send time is estimated from. Not an interaction.
     pub workout_ends: Vec<u16>,
+    /// Metrics of the collection the provider failed to answer this time, in a way that
+    /// may pass (an error of its own): what it answered is imported, the day is fetched
+    /// again, and the person's history keeps what it knew of these meanwhile. A metric
+    /// refused for good is not here: it is simply absent, and the adapter says so.
+    pub unanswered: Vec<Metric>,
+    /// The workouts could not be read this time: `workout_ends` says nothing, and the
+    /// history keeps what it knew. Never a reason to fetch the day again: they only feed
+    /// the send hour.
+    pub workouts_unanswered: bool,
 }
 
 /// A metric we import as an interaction.

@@ -44,6 +44,45 @@ async fn a_day_becomes_one_interaction_per_metric_exactly_once() {
 }
 
 #[tokio::test]
+async fn a_day_the_provider_answered_in_part_imports_that_part_and_is_fetched_again() {
+    let w = World::new();
+    w.connected("AMY", ALL_SCOPES).await;
+    let mut partial = steps(8000);
+    partial.unanswered = vec![fitbridge::domain::Metric::ActiveMinutes];
+    w.provider
+        .set_day("AMY", Collection::Activities, day(20), partial);
+    let item = sync("AMY", day(20), &[Collection::Activities]);
+    assert_eq!(
+        w.worker.sync.process(&[w.work(item.clone())]).await,
+        [Outcome::BACKOFF],
+        "the rest of the day is asked for again"
+    );
+    let got = w.marketing.interactions();
+    assert_eq!(got.len(), 2, "what came is imported at once: {got:?}");
+
+    // The retry finds everything; what was imported already is not written again.
+    let mut whole = steps(8000);
+    whole.active_minutes = Some(31);
+    w.provider
+        .set_day("AMY", Collection::Activities, day(20), whole);
+    assert_eq!(
+        w.worker.sync.process(&[w.work(item)]).await,
+        [Outcome::Done]
+    );
+    let got = w.marketing.interactions();
+    let sources: Vec<&str> = got.iter().map(|i| i.source_object.as_str()).collect();
+    assert_eq!(
+        sources,
+        [
+            "AMY-2026-11-20-steps",
+            "AMY-2026-11-20-distance",
+            "AMY-2026-11-20-active_minutes"
+        ]
+    );
+    assert!(got.iter().all(|i| i.writes == 1), "{got:?}");
+}
+
+#[tokio::test]
 async fn an_unchanged_day_is_read_not_claimed_and_a_changed_one_is_claimed() {
     // Each claim is a DynamoDB write (and its completion another): a day fetched again
     // with the same values must cost a read only, and a changed one one claim, however

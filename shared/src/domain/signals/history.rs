@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use time::{Date, Month};
 
-use crate::domain::{Collection, DaySummary};
+use crate::domain::{Collection, DaySummary, Metric};
 
 /// One local day of one person: what the rules, the score and the send time read.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -39,14 +39,29 @@ impl DayRecord {
         let mut next = self.clone();
         match collection {
             Collection::Activities => {
-                next.steps = summary.steps;
-                next.distance_km = summary.distance_km;
-                next.calories = summary.calories_out;
-                next.active_minutes = summary.active_minutes;
-                next.workout_ends = summary.workout_ends.clone();
-                next.workout_ends.sort_unstable();
+                // What the provider did not answer this time keeps its known value.
+                let answered = |m: Metric| !summary.unanswered.contains(&m);
+                if answered(Metric::Steps) {
+                    next.steps = summary.steps;
+                }
+                if answered(Metric::Distance) {
+                    next.distance_km = summary.distance_km;
+                }
+                if answered(Metric::Calories) {
+                    next.calories = summary.calories_out;
+                }
+                if answered(Metric::ActiveMinutes) {
+                    next.active_minutes = summary.active_minutes;
+                }
+                if !summary.workouts_unanswered {
+                    next.workout_ends = summary.workout_ends.clone();
+                    next.workout_ends.sort_unstable();
+                }
             }
-            Collection::Sleep => next.sleep_minutes = summary.minutes_asleep,
+            Collection::Sleep if !summary.unanswered.contains(&Metric::Sleep) => {
+                next.sleep_minutes = summary.minutes_asleep
+            }
+            Collection::Sleep => {}
             // Weight feeds no signal.
             Collection::Body => {}
         }
@@ -341,6 +356,33 @@ mod tests {
         };
         let after = after.apply(Collection::Activities, &activities);
         assert_eq!((after.steps, after.sleep_minutes), (Some(100), Some(430)));
+    }
+
+    #[test]
+    fn what_the_provider_did_not_answer_keeps_what_was_known() {
+        let day = DayRecord {
+            steps: Some(9000),
+            active_minutes: Some(42),
+            workout_ends: vec![1_110],
+            ..Default::default()
+        };
+        let partial = DaySummary {
+            steps: Some(9500),
+            unanswered: vec![Metric::ActiveMinutes],
+            workouts_unanswered: true,
+            ..Default::default()
+        };
+        let after = day.apply(Collection::Activities, &partial);
+        assert_eq!(after.steps, Some(9500));
+        assert_eq!(after.active_minutes, Some(42), "kept, not erased");
+        assert_eq!(after.workout_ends, [1_110]);
+        // Answered, an absent value is the truth: nothing.
+        let answered = DaySummary {
+            steps: Some(9500),
+            ..Default::default()
+        };
+        let after = after.apply(Collection::Activities, &answered);
+        assert_eq!((after.active_minutes, after.workout_ends.len()), (None, 0));
     }
 
     #[test]

@@ -29,12 +29,13 @@ use crate::domain::mapping::{InteractionMapping, MetricMapping, CONTENT_FIELD};
 use crate::domain::work::iso_date;
 use crate::domain::ProviderKind;
 use crate::domain::Secret;
-use crate::domain::{Collection, DaySummary, ProviderUserId, Scopes, TokenSet};
+use crate::domain::{Collection, DaySummary, Metric, ProviderUserId, Scopes, TokenSet};
 use crate::ports::clock::SharedClock;
 use crate::ports::provider::{AuthorizeRequest, Person, Provider, ProviderError, TokenGrant};
 use crate::provider::oauth2;
 use crate::secret_store::SecretCache;
 use crate::secret_store::PREPARED_FOR;
+use crate::telemetry::metric;
 
 mod api;
 pub mod keyset;
@@ -265,6 +266,87 @@ fn optional<T>(part: &'static str, result: Result<Option<T>, ProviderError>) -> 
     }
 }
 
+/// A day of activities from what each of its data types' requests answered.
+///
+/// - An error about the person, the token or the project (401, 410, 429, credentials)
+///   fails the whole day: the same error would meet every request, and the policy for it
+///   applies (refresh, wait for the reset, ...).
+/// - Otherwise each data type Google answered is imported. One it refused for good (a 4xx:
+///   the tenant's or person's settings) is left out; one that failed in a way that may
+///   pass (5xx, transport, an unreadable answer) is [`DaySummary::unanswered`], so the day
+///   is fetched again. Both are logged and counted by data type.
+/// - The exercise list only feeds the send hour: whatever becomes of it, the day stands.
+/// - Nothing answered at all: the first error, as for any failed fetch.
+fn partial_day(
+    roll_ups: [(Metric, Result<model::DailyRollUpResponse, ProviderError>); 4],
+    exercises: Result<Vec<model::DataPoint>, ProviderError>,
+    date: Date,
+) -> Result<DaySummary, ProviderError> {
+    let whole_day = |e: &ProviderError| {
+        matches!(
+            e,
+            ProviderError::AccessTokenExpired
+                | ProviderError::InvalidToken
+                | ProviderError::InvalidGrant
+                | ProviderError::Gone
+                | ProviderError::RateLimited { .. }
+                | ProviderError::Credentials(_)
+        )
+    };
+    let mut roll_ups = roll_ups.map(|(metric, result)| (metric, Some(result)));
+    let fails_the_day = |r: &Option<Result<_, ProviderError>>| match r {
+        Some(Err(e)) => whole_day(e),
+        _ => false,
+    };
+    if let Some(i) = roll_ups.iter().position(|(_, r)| fails_the_day(r)) {
+        return Err(roll_ups[i]
+            .1
+            .take()
+            .and_then(Result::err)
+            .expect("an error"));
+    }
+    if roll_ups.iter().all(|(_, r)| matches!(r, Some(Err(_)))) {
+        return Err(roll_ups[0]
+            .1
+            .take()
+            .and_then(Result::err)
+            .expect("an error"));
+    }
+    let mut answered = [None, None, None, None];
+    let mut unanswered = Vec::new();
+    for (slot, (metric, result)) in answered.iter_mut().zip(roll_ups) {
+        match result.expect("each taken once") {
+            Ok(response) => *slot = Some(response),
+            Err(e) => {
+                unanswered_data_type(metric.as_str(), &e);
+                if !matches!(e, ProviderError::Rejected { status, .. } if status < 500) {
+                    unanswered.push(metric);
+                }
+            }
+        }
+    }
+    let [steps, distance, calories, active] = answered;
+    let mut summary = model::activity_summary(steps, distance, calories, active);
+    summary.unanswered = unanswered;
+    match exercises {
+        Ok(points) => summary.workout_ends = model::exercise_ends(&points, date),
+        Err(e) => {
+            unanswered_data_type("exercise", &e);
+            summary.workouts_unanswered = true;
+        }
+    }
+    Ok(summary)
+}
+
+/// Logs and counts a data type of a day Google did not answer while others came.
+fn unanswered_data_type(data_type: &'static str, e: &ProviderError) {
+    tracing::warn!(data_type, status = e.status_class(), error = %e,
+        "Google did not answer one data type of a day; the others are imported");
+    metrics::counter!(metric::DATA_TYPES_UNANSWERED, "Provider" => "google-health",
+        "DataType" => data_type, "Status" => e.status_class())
+    .increment(1);
+}
+
 /// The tokens Google issued at `now`: an `expires_in` beyond [`MAX_TOKEN_LIFETIME`] (or
 /// below zero) is capped, not believed.
 fn token_set(body: model::TokenResponse, now: OffsetDateTime) -> TokenSet {
@@ -437,24 +519,30 @@ impl Provider for GoogleHealthClient {
             Collection::Activities => {
                 // Four roll-ups, their budget taken at once, and the exercise list (when
                 // the day's workouts ended: the best send time), which takes its own per
-                // page; any refusal fails the whole day, fetched again later.
+                // page. Each data type Google answers is imported; see `partial_day`.
                 self.budget
                     .take(user, ACTIVITY_TYPES.len(), Instant::now())?;
                 let [steps, distance, calories, active] = ACTIVITY_TYPES;
                 let filter = format!(
                     "exercise.interval.civil_start_time >= \"{day}\" AND exercise.interval.civil_start_time < \"{next}\""
                 );
-                let (steps, distance, calories, active, exercises) = futures_util::try_join!(
+                let (steps, distance, calories, active, exercises) = futures_util::join!(
                     self.roll_up(access_token, steps, date),
                     self.roll_up(access_token, distance, date),
                     self.roll_up(access_token, calories, date),
                     self.roll_up(access_token, active, date),
                     self.list(user, access_token, "exercise", &filter),
-                )?;
-                Ok(DaySummary {
-                    workout_ends: model::exercise_ends(&exercises, date),
-                    ..model::activity_summary(steps, distance, calories, active)
-                })
+                );
+                partial_day(
+                    [
+                        (Metric::Steps, steps),
+                        (Metric::Distance, distance),
+                        (Metric::Calories, calories),
+                        (Metric::ActiveMinutes, active),
+                    ],
+                    exercises,
+                    date,
+                )
             }
             Collection::Sleep => {
                 // Sleep counts on the day it ends, as the legacy API's dateOfSleep did.
@@ -505,6 +593,87 @@ mod tests {
             refresh_token: None,
             scope: None,
         }
+    }
+
+    fn steps_answered() -> Result<model::DailyRollUpResponse, ProviderError> {
+        Ok(
+            serde_json::from_str(r#"{"rollupDataPoints":[{"steps":{"countSum":"9000"}}]}"#)
+                .unwrap(),
+        )
+    }
+
+    fn refused(status: u16) -> Result<model::DailyRollUpResponse, ProviderError> {
+        Err(ProviderError::Rejected {
+            status,
+            error_type: "PERMISSION_DENIED".into(),
+        })
+    }
+
+    fn day(
+        active: Result<model::DailyRollUpResponse, ProviderError>,
+        exercises: Result<Vec<model::DataPoint>, ProviderError>,
+    ) -> Result<DaySummary, ProviderError> {
+        partial_day(
+            [
+                (Metric::Steps, steps_answered()),
+                (Metric::Distance, steps_answered()),
+                (Metric::Calories, steps_answered()),
+                (Metric::ActiveMinutes, active),
+            ],
+            exercises,
+            time::macros::date!(2026 - 11 - 20),
+        )
+    }
+
+    #[test]
+    fn a_refused_data_type_leaves_the_rest_of_the_day() {
+        // Refused for good (the tenant's or person's settings): left out, not retried.
+        let s = day(refused(403), Ok(vec![])).unwrap();
+        assert_eq!(s.steps, Some(9000));
+        assert_eq!(s.active_minutes, None);
+        assert!(s.unanswered.is_empty());
+        // Failed in a way that may pass: the rest now, the day again later.
+        let s = day(refused(503), Ok(vec![])).unwrap();
+        assert_eq!(s.steps, Some(9000));
+        assert_eq!(s.unanswered, [Metric::ActiveMinutes]);
+        // The send hour's input never blocks a day.
+        let s = day(
+            steps_answered(),
+            Err(ProviderError::Unavailable { reason: "x".into() }),
+        )
+        .unwrap();
+        assert_eq!(s.steps, Some(9000));
+        assert!(s.workouts_unanswered && s.unanswered.is_empty());
+    }
+
+    #[test]
+    fn an_error_about_the_person_or_the_quota_fails_the_whole_day() {
+        let limited = Err(ProviderError::RateLimited {
+            retry_after: std::time::Duration::from_secs(30),
+        });
+        assert!(matches!(
+            day(limited, Ok(vec![])),
+            Err(ProviderError::RateLimited { .. })
+        ));
+        assert!(matches!(
+            day(Err(ProviderError::InvalidToken), Ok(vec![])),
+            Err(ProviderError::InvalidToken)
+        ));
+        // Nothing answered at all: a failed fetch.
+        let none = partial_day(
+            [
+                (Metric::Steps, refused(503)),
+                (Metric::Distance, refused(503)),
+                (Metric::Calories, refused(500)),
+                (Metric::ActiveMinutes, refused(403)),
+            ],
+            Ok(vec![]),
+            time::macros::date!(2026 - 11 - 20),
+        );
+        assert!(matches!(
+            none,
+            Err(ProviderError::Rejected { status: 503, .. })
+        ));
     }
 
     #[test]

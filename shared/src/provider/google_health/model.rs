@@ -263,20 +263,20 @@ pub(super) struct ActiveMinutesByLevel {
 }
 
 /// The one-day window of a roll-up answer (an empty day has no window, or an empty one).
-fn only_window(response: DailyRollUpResponse) -> RollupPoint {
+/// The one window of a roll-up answer; nothing for a data type that was not answered.
+fn only_window(response: Option<DailyRollUpResponse>) -> RollupPoint {
     response
-        .rollup_data_points
-        .into_iter()
-        .next()
+        .and_then(|r| r.rollup_data_points.into_iter().next())
         .unwrap_or_default()
 }
 
-/// Steps, distance, calories and active minutes of a day from their four roll-ups.
+/// Steps, distance, calories and active minutes of a day from their four roll-ups (each
+/// `None` when Google did not answer it: that metric is absent).
 pub(super) fn activity_summary(
-    steps: DailyRollUpResponse,
-    distance: DailyRollUpResponse,
-    calories: DailyRollUpResponse,
-    active: DailyRollUpResponse,
+    steps: Option<DailyRollUpResponse>,
+    distance: Option<DailyRollUpResponse>,
+    calories: Option<DailyRollUpResponse>,
+    active: Option<DailyRollUpResponse>,
 ) -> DaySummary {
     // Moderate plus vigorous: what the legacy API called fairly and very active.
     let active_minutes = only_window(active).active_minutes.and_then(|a| {
@@ -420,8 +420,8 @@ mod tests {
         assert_eq!(exercise_ends(&list.data_points, day), [420, 1_100, 1_439]);
     }
 
-    fn rollup(json: &str) -> DailyRollUpResponse {
-        serde_json::from_str(json).unwrap()
+    fn rollup(json: &str) -> Option<DailyRollUpResponse> {
+        Some(serde_json::from_str(json).unwrap())
     }
 
     #[test]

@@ -99,6 +99,13 @@ impl SyncService {
         for (fetch, result) in fetches.iter().zip(results) {
             let e = match result {
                 FetchResult::Got(summary, token) => {
+                    if !summary.unanswered.is_empty() {
+                        // What came is imported below; the day is fetched again for the
+                        // rest (what is imported already then costs no second write).
+                        tracing::info!(user_id = %user_id, collection = %fetch.key.collection,
+                            unanswered = ?summary.unanswered, "part of a day unanswered; fetched again");
+                        outcomes.extend(fetch.items.iter().map(|i| (*i, Outcome::BACKOFF)));
+                    }
                     fetched.push(Fetched {
                         key: fetch.key.clone(),
                         token,

@@ -15,8 +15,13 @@ use std::sync::OnceLock;
 
 use tracing_subscriber::EnvFilter;
 
-/// The runtime crates capped at `info` (later directives override earlier ones).
-const RUNTIME_CAP: &str = "lambda_runtime=info,lambda_runtime_api_client=info,lambda_http=info";
+/// Crates capped at `info` whatever `RUST_LOG` asks (later directives override earlier
+/// ones; a target matches a directive it starts with): at `debug` and `trace` they log what
+/// goes over the wire — the Lambda runtime its events (OAuth codes, states), the AWS SDK
+/// its request and response bodies (DynamoDB items hold tokens and PKCE verifiers; only
+/// operations marked sensitive are redacted), the HTTP stack its headers and frames.
+const RUNTIME_CAP: &str = "lambda_runtime=info,lambda_runtime_api_client=info,lambda_http=info,\
+aws=info,hyper=info,h2=info,reqwest=info,rustls=info,tower=info";
 
 /// The metrics' namespace unless `METRICS_NAMESPACE` says otherwise.
 pub const DEFAULT_NAMESPACE: &str = "fitbridge";
@@ -62,12 +67,29 @@ pub mod metric {
     pub const SIGNALS_REFUSED: &str = "SignalsRefused";
 }
 
-/// The filter directives for a `RUST_LOG` value (`info` when unset or empty).
+/// The filter directives for a `RUST_LOG` value (`info` when unset or empty). A
+/// directive of the value that names a capped crate (or a module of one) is dropped: the
+/// most specific directive wins in a filter, so it would lift the cap.
 pub fn directives(rust_log: Option<&str>) -> String {
-    let wanted = rust_log
+    let capped: Vec<&str> = RUNTIME_CAP
+        .split(',')
+        .filter_map(|d| d.split('=').next())
+        .collect();
+    let names_capped = |directive: &str| {
+        let target = directive.split(['=', '[']).next().unwrap_or_default().trim();
+        capped.iter().any(|c| target.starts_with(c))
+    };
+    let wanted: Vec<&str> = rust_log
+        .unwrap_or_default()
+        .split(',')
         .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .unwrap_or("info");
+        .filter(|d| !d.is_empty() && !names_capped(d))
+        .collect();
+    let wanted = if wanted.is_empty() {
+        "info".to_owned()
+    } else {
+        wanted.join(",")
+    };
     format!("{wanted},{RUNTIME_CAP}")
 }
 
@@ -158,8 +180,22 @@ mod tests {
     }
 
     #[test]
+    fn a_directive_naming_a_capped_crate_is_dropped() {
+        let d = directives(Some("fitbridge=trace, aws_smithy_runtime=trace,hyper[x]=debug"));
+        assert!(d.starts_with("fitbridge=trace,lambda_runtime=info"), "{d}");
+        assert!(!d.contains("=trace,aws_smithy") && !d.contains("hyper[x]"), "{d}");
+        assert!(directives(None).starts_with("info,"));
+        assert!(directives(Some(" ")).starts_with("info,"));
+    }
+
+    #[test]
     fn trace_never_reaches_the_runtime_crates() {
-        for rust_log in ["trace", "lambda_runtime=trace,trace", "lambda_http=trace"] {
+        for rust_log in [
+            "trace",
+            "lambda_runtime=trace,trace",
+            "lambda_http=trace",
+            "aws_smithy_runtime=trace,trace",
+        ] {
             let out = Captured::default();
             let writer = out.clone();
             let subscriber = tracing_subscriber::fmt()
@@ -169,12 +205,16 @@ mod tests {
             tracing::subscriber::with_default(subscriber, || {
                 tracing::trace!(target: "lambda_runtime", "raw event with a code");
                 tracing::trace!(target: "lambda_http", "raw request with a state");
+                tracing::trace!(target: "aws_smithy_runtime::client::orchestrator", "raw item with a token");
+                tracing::debug!(target: "aws_sigv4::http_request::sign", "raw canonical request");
+                tracing::trace!(target: "hyper_util::client::legacy", "raw frame");
+                tracing::trace!(target: "reqwest::connect", "raw connection");
                 tracing::info!(target: "lambda_runtime", "runtime info");
                 tracing::trace!(target: "fitbridge::sync", "our own trace");
             });
             let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
             assert!(
-                !text.contains("raw event") && !text.contains("raw request"),
+                !text.contains("raw "),
                 "{rust_log}: {text}"
             );
             assert!(text.contains("runtime info"), "{rust_log}: {text}");

@@ -285,11 +285,15 @@ impl TestEnv {
     }
 
     pub async fn with(options: EnvOptions) -> TestEnv {
-        // Logs as production writes them (JSON, info), captured for leak checks.
+        // Logs as production writes them (JSON) at the most a deployment can ask for
+        // (`LogLevel=trace`, with the wire-logging crates capped as in production),
+        // captured for leak checks.
         let logs = LogCapture::default();
         let subscriber = tracing_subscriber::fmt()
             .json()
-            .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
+            .with_env_filter(tracing_subscriber::EnvFilter::new(
+                fitbridge::telemetry::directives(Some("trace")),
+            ))
             .with_writer(logs.clone())
             .finish();
         let log_guard = tracing::subscriber::set_default(subscriber);

@@ -57,6 +57,7 @@ impl OAuthSettings {
             connect: ConnectSettings {
                 public_base_url: vars.optional_url("PUBLIC_BASE_URL")?,
                 backfill_days: vars.number("BACKFILL_DAYS", 30, 0..=MAX_BACKFILL_DAYS)?,
+                require_signed_links: vars.flag("REQUIRE_SIGNED_LINKS", false)?,
             },
             link_secret_id: vars.required("CONNECT_LINK_SECRET_ID")?,
             providers: ProviderSettings::from_vars(vars)?,

@@ -68,6 +68,20 @@ impl Vars {
             .collect()
     }
 
+    /// `true` or `false` (any case), `default` when unset; anything else is refused rather
+    /// than guessed at.
+    pub fn flag(&self, name: &'static str, default: bool) -> Result<bool, SettingsError> {
+        match self.optional(name).map(|v| v.trim().to_ascii_lowercase()) {
+            None => Ok(default),
+            Some(v) if v == "true" => Ok(true),
+            Some(v) if v == "false" => Ok(false),
+            Some(_) => Err(SettingsError::Invalid {
+                name,
+                reason: "true or false".into(),
+            }),
+        }
+    }
+
     /// A number, `default` when unset, refused outside `range`.
     pub fn number<T>(
         &self,
@@ -127,5 +141,10 @@ mod tests {
             })
         );
         assert_eq!(vars.number("M", 8u32, 1..=64), Ok(8));
+        let flags = Vars::from_pairs([("T", "True"), ("F", "false"), ("X", "yes")]);
+        assert_eq!(flags.flag("T", false), Ok(true));
+        assert_eq!(flags.flag("F", true), Ok(false));
+        assert_eq!(flags.flag("UNSET", true), Ok(true));
+        assert!(flags.flag("X", false).is_err());
     }
 }

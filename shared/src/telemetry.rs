@@ -76,7 +76,11 @@ pub fn directives(rust_log: Option<&str>) -> String {
         .filter_map(|d| d.split('=').next())
         .collect();
     let names_capped = |directive: &str| {
-        let target = directive.split(['=', '[']).next().unwrap_or_default().trim();
+        let target = directive
+            .split(['=', '['])
+            .next()
+            .unwrap_or_default()
+            .trim();
         capped.iter().any(|c| target.starts_with(c))
     };
     let wanted: Vec<&str> = rust_log
@@ -181,9 +185,14 @@ mod tests {
 
     #[test]
     fn a_directive_naming_a_capped_crate_is_dropped() {
-        let d = directives(Some("fitbridge=trace, aws_smithy_runtime=trace,hyper[x]=debug"));
+        let d = directives(Some(
+            "fitbridge=trace, aws_smithy_runtime=trace,hyper[x]=debug",
+        ));
         assert!(d.starts_with("fitbridge=trace,lambda_runtime=info"), "{d}");
-        assert!(!d.contains("=trace,aws_smithy") && !d.contains("hyper[x]"), "{d}");
+        assert!(
+            !d.contains("=trace,aws_smithy") && !d.contains("hyper[x]"),
+            "{d}"
+        );
         assert!(directives(None).starts_with("info,"));
         assert!(directives(Some(" ")).starts_with("info,"));
     }
@@ -213,10 +222,7 @@ mod tests {
                 tracing::trace!(target: "fitbridge::sync", "our own trace");
             });
             let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
-            assert!(
-                !text.contains("raw "),
-                "{rust_log}: {text}"
-            );
+            assert!(!text.contains("raw "), "{rust_log}: {text}");
             assert!(text.contains("runtime info"), "{rust_log}: {text}");
             assert_eq!(
                 text.contains("our own trace"),

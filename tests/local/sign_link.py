@@ -7,12 +7,15 @@
                                                                        # (with sample_events.py)
 
 The key is the connect-link key of the last deploy (.local/stack.json) unless --key is
-given. Signature (shared/src/connect_link.rs):
-    sig = base64url_nopad(HMAC-SHA256(key, "v1\\n" + provider + "\\n" + ref + "\\n" + expires))
+given. Signature (shared/src/domain/link.rs):
+    sig = base64url_nopad(HMAC-SHA256(key,
+        "v2\\n" + provider + "\\n" + ref + "\\n" + legacy + "\\n" + issued + "\\n" + expires))
+(an absent ref or legacy id is the empty string; a link lives at most 90 days from issued).
 
 --write-events writes the sample events of events/ with fixed values; the signed one is
 signed with EXAMPLE_KEY, so it verifies only against a stack deployed with
-`deploy.py --connect-link-key local-example-connect-link-key`.
+`deploy.py --connect-link-key local-example-connect-link-key`, and only in the 90 days
+after EXAMPLE_ISSUED: it shows the shape; `--event` makes a live one.
 """
 from __future__ import annotations
 
@@ -31,19 +34,21 @@ import fbtemplate  # noqa: E402
 from gateway import http_api_event  # noqa: E402
 
 EXAMPLE_KEY = "local-example-connect-link-key"
-EXAMPLE_EXPIRES = 4102444800  # 2100-01-01T00:00:00Z
+EXAMPLE_ISSUED = 1796601600  # 2026-12-07T00:00:00Z
+EXAMPLE_EXPIRES = EXAMPLE_ISSUED + 90 * 86400
 EVENTS = fbtemplate.ROOT / "events"
 
 
-def sign(key: str, provider: str, customer_ref: str, expires: int) -> str:
-    msg = f"v1\n{provider}\n{customer_ref}\n{expires}".encode()
+def sign(key: str, provider: str, customer_ref: str, legacy: str, issued: int,
+         expires: int) -> str:
+    msg = f"v2\n{provider}\n{customer_ref}\n{legacy}\n{issued}\n{expires}".encode()
     digest = hmac.new(key.encode(), msg, hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
-def link_query(key: str, provider: str, customer_ref: str, expires: int) -> str:
-    return urlencode({"ref": customer_ref, "expires": str(expires),
-                      "sig": sign(key, provider, customer_ref, expires)})
+def link_query(key: str, provider: str, customer_ref: str, issued: int, expires: int) -> str:
+    return urlencode({"ref": customer_ref, "issued": str(issued), "expires": str(expires),
+                      "sig": sign(key, provider, customer_ref, "", issued, expires)})
 
 
 SAMPLE_HOST = "a1b2c3d4e5.execute-api.us-east-1.amazonaws.com"
@@ -86,7 +91,7 @@ def write_events() -> None:
         "connect-fitbit.json": sample_event(
             connect, "/connect/fitbit", "", "fitbit", request_id="Xk2GajXLoAMEbVw=", now=now),
         "connect-fitbit-signed-ref.json": sample_event(
-            connect, "/connect/fitbit", link_query(EXAMPLE_KEY, "fitbit", "C-1042", EXAMPLE_EXPIRES),
+            connect, "/connect/fitbit", link_query(EXAMPLE_KEY, "fitbit", "C-1042", EXAMPLE_ISSUED, EXAMPLE_EXPIRES),
             "fitbit", request_id="Xk2GbiMpoAMEbPQ=", now=now),
         "oauth-callback-fitbit.json": sample_event(
             callback, "/oauth/callback/fitbit",
@@ -99,7 +104,7 @@ def write_events() -> None:
             "fitbit", cookies=browser, request_id="Xk2GdhTNoAMEbRA=", now=now + 20),
         "connect-google-health.json": sample_event(
             connect, "/connect/google-health",
-            link_query(EXAMPLE_KEY, "google-health", "C-1042", EXAMPLE_EXPIRES),
+            link_query(EXAMPLE_KEY, "google-health", "C-1042", EXAMPLE_ISSUED, EXAMPLE_EXPIRES),
             "google-health", request_id="Xk2GekVQoAMEbSg=", now=now),
         "oauth-callback-google-health.json": sample_event(
             callback, "/oauth/callback/google-health",
@@ -138,7 +143,8 @@ def main() -> None:
         key = args.key or stack.get("connectLinkKey")
         if not key:
             sys.exit("error: no key: deploy first or pass --key")
-        query = link_query(key, args.provider, args.ref, int(time.time()) + args.ttl)
+        now = int(time.time())
+        query = link_query(key, args.provider, args.ref, now, now + args.ttl)
     if args.event:
         host = base.split("://", 1)[-1]
         ev = http_api_event(method="GET", route_key="GET /connect/{provider}", raw_path=path,

@@ -9,10 +9,11 @@
 //!   migrated yet.
 //! - Output is one line per person, sorted by user id, then one summary line; a value
 //!   that would break the line (whitespace, control characters) is printed quoted.
-//! - A link for a person with a customer ref is signed for the successor provider (a link
-//!   signed for the legacy one is refused there); a person without a ref gets the plain
-//!   link, since Google's `legacyUserId` finds their connection anyway and only the ref
-//!   needs the company's signature.
+//! - Every person's link is signed for the successor provider (a link signed for the
+//!   legacy one is refused there) and names the person's legacy id, never their customer
+//!   ref: only the account whose `legacyUserId` is that id can connect with it, so a
+//!   forwarded link attaches nobody else; the customer record comes with the legacy
+//!   connection the successor finds.
 
 use std::collections::BTreeMap;
 
@@ -21,27 +22,20 @@ use fitbridge::domain::ProviderKind;
 use fitbridge::domain::Secret;
 use fitbridge::ports::store::ConnectionSummary;
 use fitbridge::secret_store::{LinkKey, SecretCache};
-use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use time::{Duration, OffsetDateTime};
 use url::Url;
 
 use crate::cli::{LinkOptions, MigrationOptions};
 use crate::{refused, Context, Failure};
 
-/// What a query value may carry unencoded: RFC 3986's unreserved characters. Spaces
-/// become `%20`, never `+`, which not every gateway decodes in a query.
-const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
-
-/// Connect links to the successor provider, valid until `expires` (unix seconds).
+/// Connect links to the successor provider, issued at `issued` and valid until `expires`
+/// (unix seconds).
 pub struct ConnectLinks {
     /// `<public base URL>/connect/<provider>`.
     plain: Url,
     provider: ProviderKind,
     key: Secret,
+    issued: i64,
     expires: i64,
 }
 
@@ -50,6 +44,7 @@ impl ConnectLinks {
         public_base_url: &Url,
         provider: ProviderKind,
         key: Secret,
+        issued: OffsetDateTime,
         expires: OffsetDateTime,
     ) -> ConnectLinks {
         let mut plain = public_base_url.clone();
@@ -62,22 +57,20 @@ impl ConnectLinks {
             plain,
             provider,
             key,
+            issued: issued.unix_timestamp(),
             expires: expires.unix_timestamp(),
         }
     }
 
-    /// The signed link for a person with a customer ref, the plain one otherwise.
-    pub fn for_person(&self, customer_ref: Option<&str>) -> String {
-        let Some(customer_ref) = customer_ref else {
-            return self.plain.to_string();
+    /// The link for the person whose id at the legacy provider is `legacy_user_id`.
+    pub fn for_person(&self, legacy_user_id: &str) -> String {
+        let claims = connect_link::LinkClaims {
+            customer_ref: None,
+            legacy_user_id: Some(legacy_user_id.to_owned()),
+            issued: self.issued,
+            expires: self.expires,
         };
-        let sig = connect_link::sign(&self.key, self.provider, customer_ref, self.expires);
-        format!(
-            "{}?ref={}&expires={}&sig={sig}",
-            self.plain,
-            utf8_percent_encode(customer_ref, QUERY_VALUE),
-            self.expires
-        )
+        format!("{}?{}", self.plain, claims.query(&self.key, self.provider))
     }
 }
 
@@ -101,7 +94,7 @@ pub fn report(
             person.customer_ref.as_deref().map_or("-".into(), field),
         );
         if let Some(links) = links {
-            text += &format!(" link={}", links.for_person(person.customer_ref.as_deref()));
+            text += &format!(" link={}", links.for_person(&person.user_id.0));
         }
         text.push('\n');
     }
@@ -127,9 +120,10 @@ pub(crate) async fn pending(
     let ports = context.ports().await;
     let links = match &options.links {
         Some(link_options) => {
-            let expires =
-                context.clock.now() + Duration::days(i64::from(link_options.lifetime_days));
-            Some(connect_links(link_options, options.to, &ports.secrets(), expires).await?)
+            let issued = context.clock.now();
+            let expires = issued + Duration::days(i64::from(link_options.lifetime_days));
+            let secrets = ports.secrets();
+            Some(connect_links(link_options, options.to, &secrets, issued, expires).await?)
         }
         None => None,
     };
@@ -147,6 +141,7 @@ async fn connect_links(
     options: &LinkOptions,
     provider: ProviderKind,
     secrets: &SecretCache,
+    issued: OffsetDateTime,
     expires: OffsetDateTime,
 ) -> Result<ConnectLinks, Failure> {
     // The error names the secret id, never its value.
@@ -158,6 +153,7 @@ async fn connect_links(
         &options.public_base_url,
         provider,
         link_key.key,
+        issued,
         expires,
     ))
 }
@@ -197,6 +193,8 @@ mod tests {
         };
         LinkParams {
             customer_ref: param("ref"),
+            legacy_user_id: param("legacy"),
+            issued: param("issued"),
             expires: param("expires"),
             sig: param("sig"),
         }
@@ -223,7 +221,7 @@ mod tests {
     }
 
     #[test]
-    fn a_ref_gets_a_link_signed_for_the_successor_and_no_ref_the_plain_one() {
+    fn a_link_names_the_legacy_account_is_signed_for_the_successor_and_carries_no_ref() {
         let key = Secret::new("link-key");
         let now = time::macros::datetime!(2026-12-01 09:00 UTC);
         let base = Url::parse("https://api.example.com/prod/").unwrap();
@@ -231,24 +229,25 @@ mod tests {
             &base,
             ProviderKind::GoogleHealth,
             key.clone(),
+            now,
             now + Duration::days(14),
         );
-        assert_eq!(
-            links.for_person(None),
-            "https://api.example.com/prod/connect/google-health"
-        );
-        let signed = links.for_person(Some("C 42/ä"));
+        let signed = links.for_person("GGN 42");
         assert!(
             signed.starts_with(
-                "https://api.example.com/prod/connect/google-health?ref=C%2042%2F%C3%A4&expires="
+                "https://api.example.com/prod/connect/google-health?legacy=GGN%2042&issued="
             ),
             "{signed}"
         );
         let params = params(&signed);
+        assert_eq!(
+            params.customer_ref, None,
+            "no ref travels in a migration link"
+        );
         let verified = connect_link::verify(&key, ProviderKind::GoogleHealth, &params, now)
             .unwrap()
             .unwrap();
-        assert_eq!(verified.customer_ref, "C 42/ä");
+        assert_eq!(verified.legacy_user_id.as_deref(), Some("GGN 42"));
         assert_eq!(
             connect_link::verify(&key, ProviderKind::Fitbit, &params, now),
             Err(LinkError::BadSignature)

@@ -138,6 +138,8 @@ fn link_params(link: &str) -> LinkParams {
     };
     LinkParams {
         customer_ref: param("ref"),
+        legacy_user_id: param("legacy"),
+        issued: param("issued"),
         expires: param("expires"),
         sig: param("sig"),
     }
@@ -177,7 +179,7 @@ async fn lists_exactly_the_people_still_at_the_legacy_provider() {
 }
 
 #[tokio::test]
-async fn with_link_options_a_ref_gets_a_link_signed_for_the_successor() {
+async fn with_link_options_each_person_gets_a_link_naming_their_legacy_account() {
     let store = store().await;
     let result = admin(
         &[
@@ -208,15 +210,18 @@ async fn with_link_options_a_ref_gets_a_link_signed_for_the_successor() {
     let now = NOW;
     let link = link_of(&result.out, "GONE01");
     assert!(
-        link.starts_with(&format!("{BASE}/connect/google-health?ref=C-1001&expires=")),
+        link.starts_with(&format!(
+            "{BASE}/connect/google-health?legacy=GONE01&issued="
+        )),
         "{link}"
     );
     let params = link_params(link);
-    let customer_of = |params: &connect_link::LinkParams| {
+    assert_eq!(params.customer_ref, None, "the ref stays in the table");
+    let account_of = |params: &connect_link::LinkParams| {
         connect_link::verify(&key, ProviderKind::GoogleHealth, params, now)
-            .map(|link| link.map(|l| l.customer_ref))
+            .map(|link| link.and_then(|l| l.legacy_user_id))
     };
-    assert_eq!(customer_of(&params), Ok(Some("C-1001".into())));
+    assert_eq!(account_of(&params), Ok(Some("GONE01".into())));
     assert_eq!(
         connect_link::verify(&key, ProviderKind::Fitbit, &params, now),
         Err(LinkError::BadSignature),
@@ -228,15 +233,13 @@ async fn with_link_options_a_ref_gets_a_link_signed_for_the_successor() {
         (14 * 86_400 - 60..=14 * 86_400).contains(&lifetime),
         "14 days by default, got {lifetime} s"
     );
-    assert_eq!(
-        customer_of(&link_params(link_of(&result.out, "RECN03"))),
-        Ok(Some("C-1003".into()))
-    );
-    assert_eq!(
-        link_of(&result.out, "ACTV02"),
-        format!("{BASE}/connect/google-health"),
-        "no ref: the plain link"
-    );
+    // Everyone gets one, with a ref or without.
+    for user in ["RECN03", "ACTV02"] {
+        assert_eq!(
+            account_of(&link_params(link_of(&result.out, user))),
+            Ok(Some(user.into()))
+        );
+    }
 }
 
 #[tokio::test]
@@ -259,7 +262,7 @@ async fn link_days_sets_the_lifetime_and_the_links_follow_the_base_path() {
     assert_eq!(result.code, EXIT_OK, "{}", result.err);
     let link = link_of(&result.out, "GONE01");
     assert!(
-        link.starts_with("https://api.example.com/prod/connect/google-health?ref=C-1001&"),
+        link.starts_with("https://api.example.com/prod/connect/google-health?legacy=GONE01&"),
         "{link}"
     );
     let expires: i64 = link_params(link).expires.unwrap().parse().unwrap();
@@ -268,10 +271,8 @@ async fn link_days_sets_the_lifetime_and_the_links_follow_the_base_path() {
         (2 * 86_400 - 60..=2 * 86_400).contains(&lifetime),
         "{lifetime}"
     );
-    assert_eq!(
-        link_of(&result.out, "ACTV02"),
-        "https://api.example.com/prod/connect/google-health"
-    );
+    assert!(link_of(&result.out, "ACTV02")
+        .starts_with("https://api.example.com/prod/connect/google-health?legacy=ACTV02&"));
 }
 
 #[tokio::test]

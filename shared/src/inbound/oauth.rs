@@ -121,6 +121,8 @@ fn query_param(request: &Request, name: &str) -> Option<String> {
 pub fn link_params(request: &Request) -> LinkParams {
     LinkParams {
         customer_ref: query_param(request, "ref"),
+        legacy_user_id: query_param(request, "legacy"),
+        issued: query_param(request, "issued"),
         expires: query_param(request, "expires"),
         sig: query_param(request, "sig"),
     }
@@ -184,6 +186,24 @@ fn outcome(error: &ConnectError) -> (u16, &'static str, &'static str) {
             "Please start again",
             "For your security, connecting has to finish in the browser where it started. \
              Please open the link from the app again, in this browser.",
+        ),
+        ConnectError::Link(LinkError::Required) => (
+            403,
+            "Please use the link from the app",
+            "Accounts are connected through the link the app gives you. \
+             Please open it from the app.",
+        ),
+        ConnectError::Link(LinkError::OtherAccount) => (
+            403,
+            "This link is for another account",
+            "This connect link was made for another account. Nothing was connected. \
+             Please sign in with the account the link was sent for, or get a new link.",
+        ),
+        ConnectError::Link(LinkError::OtherCustomer) => (
+            409,
+            "This account is connected already",
+            "This account is already connected to another customer record, so nothing \
+             was changed. Please contact support if this is not right.",
         ),
         ConnectError::Link(_) => (
             403,

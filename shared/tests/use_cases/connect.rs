@@ -1,7 +1,7 @@
 //! The connect use case: start, consent, callback.
 
 use fitbridge::domain::link as connect_link;
-use fitbridge::domain::link::{LinkError, LinkParams};
+use fitbridge::domain::link::{LinkClaims, LinkError, LinkParams};
 use fitbridge::domain::Secret;
 use fitbridge::domain::{Collection, ConnectionStatus, Profile, ProviderUserId};
 use fitbridge::ports::store::{Ending, ParkedWork, StateError};
@@ -101,14 +101,31 @@ async fn states_are_single_use_and_forgeries_are_refused() {
     ));
 }
 
-fn signed_link(w: &World, customer_ref: &str, valid_for: time::Duration) -> LinkParams {
-    let key = Secret::new(LINK_KEY);
-    let expires = (w.now() + valid_for).unix_timestamp();
+/// The query of a link with these claims, as the company's app signs it.
+fn signed(claims: LinkClaims) -> LinkParams {
+    signed_for(KIND, claims)
+}
+
+/// [`signed`], for another provider.
+fn signed_for(kind: fitbridge::domain::ProviderKind, claims: LinkClaims) -> LinkParams {
+    let sig = claims.sign(&Secret::new(LINK_KEY), kind);
     LinkParams {
-        customer_ref: Some(customer_ref.into()),
-        expires: Some(expires.to_string()),
-        sig: Some(connect_link::sign(&key, KIND, customer_ref, expires)),
+        customer_ref: claims.customer_ref,
+        legacy_user_id: claims.legacy_user_id,
+        issued: Some(claims.issued.to_string()),
+        expires: Some(claims.expires.to_string()),
+        sig: Some(sig),
     }
+}
+
+/// A link for `customer_ref`, signed now and valid for `valid_for`.
+fn signed_link(w: &World, customer_ref: &str, valid_for: time::Duration) -> LinkParams {
+    signed(LinkClaims {
+        customer_ref: Some(customer_ref.into()),
+        legacy_user_id: None,
+        issued: w.now().unix_timestamp(),
+        expires: (w.now() + valid_for).unix_timestamp(),
+    })
 }
 
 #[tokio::test]
@@ -261,13 +278,7 @@ async fn a_code_with_another_verifier_is_refused() {
 async fn a_signed_link_attaches_the_customer_and_a_forged_one_is_refused() {
     let w = World::new();
     w.provider.add_person("DEE", person("Dee"), "activity");
-    let key = Secret::new(LINK_KEY);
-    let expires = w.now().unix_timestamp() + 600;
-    let link = LinkParams {
-        customer_ref: Some("C-1042".into()),
-        expires: Some(expires.to_string()),
-        sig: Some(connect_link::sign(&key, KIND, "C-1042", expires)),
-    };
+    let link = signed_link(&w, "C-1042", time::Duration::minutes(10));
     let params = consent(&w, "DEE", &link).await;
     w.connect.complete(KIND, &params).await.unwrap();
     let contact = w.marketing.contact(&contact("DEE")).unwrap();
@@ -521,10 +532,19 @@ async fn backfill_and_reconnect_at(now: time::OffsetDateTime) {
     assert_eq!(history.days().count(), 30);
     assert_eq!(history.latest(), Some(yesterday));
 
-    // A reconnect queues the same days again; SAP gets nothing new.
+    // A reconnect the same day finds its days imported: nothing is queued.
     let params = consent(&w, "HUGO", &LinkParams::default()).await;
     let again = w.connect.complete(KIND, &params).await.unwrap();
     assert!(again.reconnected);
+    assert_eq!(again.backfilled, 0, "{now}");
+    assert!(w.queue.drain().is_empty());
+
+    // A day later a reconnect queues the days again; SAP gets nothing new.
+    w.clock.advance(time::Duration::days(1));
+    let params = consent(&w, "HUGO", &LinkParams::default()).await;
+    let again = w.connect.complete(KIND, &params).await.unwrap();
+    assert!(again.reconnected);
+    assert_eq!(again.backfilled, 30, "{now}");
     tokio::time::sleep(std::time::Duration::from_millis(3)).await;
     let queued = w.queue.drain();
     w.drain_after(&queued).await;
@@ -532,4 +552,138 @@ async fn backfill_and_reconnect_at(now: time::OffsetDateTime) {
     assert_eq!(days(&after), 60);
     assert_eq!(w.marketing.signals().len(), 1);
     assert!(after.iter().all(|i| i.writes == 1), "nothing written twice");
+}
+
+/// Connects `user` at the successor through `link`.
+async fn connect_successor(
+    w: &World,
+    user: &str,
+    link: &LinkParams,
+) -> Result<fitbridge::use_cases::connect::Connected, ConnectError> {
+    let started = w.connect.start(SUCCESSOR, link, None, None).await?;
+    let code = w.successor.consent(user, &started.url);
+    w.connect
+        .complete(
+            SUCCESSOR,
+            &CallbackParams {
+                state: Some(param(&started.url, "state")),
+                code: Some(code),
+                error: None,
+                browser: Some(started.browser.expose().to_owned()),
+            },
+        )
+        .await
+}
+
+#[tokio::test]
+async fn a_migration_link_connects_only_the_account_it_names() {
+    use fitbridge::ports::store::ConnectionStore;
+    // A legacy person tied to a customer record, and their migration link; somebody else
+    // opens it first (it was forwarded), then the person.
+    let w = World::new();
+    w.connected("FB2", "activity").await;
+    let mut legacy = w.connection("FB2").await.unwrap();
+    legacy.customer_ref = Some("C-77".into());
+    w.store.save_connected(&legacy).await.unwrap();
+    for (user, legacy_id) in [("9002", "FB2"), ("9003", "OTHER3")] {
+        w.successor.add_person(
+            user,
+            MemoryPerson {
+                legacy_user_id: Some(legacy_id.into()),
+                ..Default::default()
+            },
+            fitbridge::provider::google_health::scopes::ACTIVITY,
+        );
+    }
+    let link = || {
+        signed_for(
+            SUCCESSOR,
+            LinkClaims {
+                customer_ref: None,
+                legacy_user_id: Some("FB2".into()),
+                issued: w.now().unix_timestamp(),
+                expires: (w.now() + time::Duration::days(14)).unix_timestamp(),
+            },
+        )
+    };
+    let err = connect_successor(&w, "9003", &link()).await.unwrap_err();
+    assert!(
+        matches!(err, ConnectError::Link(LinkError::OtherAccount)),
+        "{err}"
+    );
+    let other = ProviderUserId("9003".into());
+    assert!(w.store.get(SUCCESSOR, &other).await.unwrap().is_none());
+    assert_eq!(
+        w.successor.revoked_grants(),
+        1,
+        "the refused grant is ended"
+    );
+    assert!(
+        w.marketing.contact(&contact("9003")).is_none(),
+        "no contact for them"
+    );
+
+    // The person it was sent to migrates, onto their customer record.
+    let done = connect_successor(&w, "9002", &link()).await.unwrap();
+    assert_eq!(done.migrated_from, Some(KIND));
+    let migrated = w
+        .store
+        .get(SUCCESSOR, &ProviderUserId("9002".into()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(migrated.customer_ref.as_deref(), Some("C-77"));
+}
+
+#[tokio::test]
+async fn a_link_never_moves_a_connection_to_another_customer_record() {
+    let w = World::new();
+    w.provider.add_person("RAY", person("Ray"), "activity");
+    let first = signed_link(&w, "C-1", time::Duration::minutes(10));
+    let params = consent(&w, "RAY", &first).await;
+    w.connect.complete(KIND, &params).await.unwrap();
+
+    // Someone forwards a link for their own record; the person opens it.
+    let other = signed_link(&w, "C-2", time::Duration::minutes(10));
+    let params = consent(&w, "RAY", &other).await;
+    let err = w.connect.complete(KIND, &params).await.unwrap_err();
+    assert!(
+        matches!(err, ConnectError::Link(LinkError::OtherCustomer)),
+        "{err}"
+    );
+    let c = w.connection("RAY").await.unwrap();
+    assert_eq!(c.customer_ref.as_deref(), Some("C-1"));
+    assert_eq!(c.status, ConnectionStatus::Active);
+    assert_eq!(w.provider.revoked_grants(), 0, "their own connection stays");
+    let contact = w.marketing.contact(&contact("RAY")).unwrap();
+    assert_eq!(contact.customer_ref.as_deref(), Some("C-1"));
+
+    // The same record again (a new link) is a plain reconnect.
+    w.clock.advance(time::Duration::seconds(1));
+    let same = signed_link(&w, "C-1", time::Duration::minutes(10));
+    let params = consent(&w, "RAY", &same).await;
+    assert!(w.connect.complete(KIND, &params).await.unwrap().reconnected);
+}
+
+#[tokio::test]
+async fn with_signed_links_required_only_a_link_connects() {
+    let mut w = World::new();
+    w.connect.settings.require_signed_links = true;
+    w.provider.add_person("SUE", person("Sue"), "activity");
+    let err = w
+        .connect
+        .start(KIND, &LinkParams::default(), None, None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ConnectError::Link(LinkError::Required)),
+        "{err}"
+    );
+    let link = signed_link(&w, "C-5", time::Duration::minutes(10));
+    let params = consent(&w, "SUE", &link).await;
+    w.connect.complete(KIND, &params).await.unwrap();
+    assert_eq!(
+        w.connection("SUE").await.unwrap().customer_ref.as_deref(),
+        Some("C-5")
+    );
 }

@@ -175,6 +175,7 @@ impl World {
             settings: ConnectSettings {
                 public_base_url: Some("https://fitbridge.test".parse().unwrap()),
                 backfill_days,
+                require_signed_links: false,
             },
             mappings: registry::default_mappings(),
             resume: Some((store.clone(), queue.clone())),

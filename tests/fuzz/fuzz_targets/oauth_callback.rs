@@ -91,6 +91,7 @@ fn world() -> World {
             public_base_url: None,
             // The callback alone: no queue is wired, so nothing would be queued anyway.
             backfill_days: 0,
+            require_signed_links: false,
         },
         mappings: registry::default_mappings(),
         resume: None,
@@ -213,16 +214,21 @@ fuzz_target!(|data: &[u8]| {
     // GET /connect/fitbit
     let mut start_query = raw_query(fields[0].unwrap_or_default());
     if flags & 1 != 0 {
-        let expires = now.unix_timestamp() + 600;
-        let sig = connect_link::sign(&Secret::new(LINK_KEY), ProviderKind::Fitbit, "C-1", expires);
-        start_query = format!("ref=C-1&expires={expires}&sig={sig}&{start_query}");
+        let link = connect_link::LinkClaims {
+            customer_ref: Some("C-1".into()),
+            legacy_user_id: None,
+            issued: now.unix_timestamp(),
+            expires: now.unix_timestamp() + 600,
+        };
+        let query = link.query(&Secret::new(LINK_KEY), ProviderKind::Fitbit);
+        start_query = format!("{query}&{start_query}");
     }
     let start_cookies = cookies(fields[1]);
     let request = event("/connect/fitbit", &start_query, &start_cookies);
     check_extraction(&request, &start_query, &start_cookies);
     let link: LinkParams = link_params(&request);
     let held = callback_params(&request).browser;
-    let link_ok = link.customer_ref.is_none()
+    let link_ok = link.is_empty()
         || connect_link::verify(&Secret::new(LINK_KEY), ProviderKind::Fitbit, &link, now).is_ok();
     let response = RUNTIME.block_on(handle(&w.service, request));
     let status = response.status().as_u16();

@@ -154,10 +154,17 @@ pub async fn connect_person_with_pattern(
     }
 
     let key = Secret::new(stack["connectLinkKey"].as_str().expect("connectLinkKey"));
-    let expires = crate::stack_now().unix_timestamp() + 600;
-    let sig = fitbridge::domain::link::sign(&key, ProviderKind::Fitbit, customer_ref, expires);
-    let connect =
-        format!("{gateway}/connect/fitbit?ref={customer_ref}&expires={expires}&sig={sig}");
+    let now = crate::stack_now().unix_timestamp();
+    let claims = fitbridge::domain::link::LinkClaims {
+        customer_ref: Some(customer_ref.to_owned()),
+        legacy_user_id: None,
+        issued: now,
+        expires: now + 600,
+    };
+    let connect = format!(
+        "{gateway}/connect/fitbit?{}",
+        claims.query(&key, ProviderKind::Fitbit)
+    );
 
     let start = http.get(&connect).send().await.expect("gateway reachable");
     assert_eq!(start.status(), 302, "connect should redirect to consent");

@@ -249,6 +249,7 @@ impl World {
                 connect: ConnectSettings {
                     public_base_url: Some(Url::parse(PUBLIC_BASE_URL).unwrap()),
                     backfill_days: 0,
+                    require_signed_links: false,
                 },
                 link_secret_id: "link".into(),
                 providers: providers.clone(),
@@ -315,18 +316,21 @@ impl World {
         Message::new(item, self.now())
     }
 
-    /// `ref=..&expires=..&sig=..` signed with this world's link key for `provider`.
+    /// `ref=..&issued=..&expires=..&sig=..` signed now with this world's link key for
+    /// `provider`.
     pub fn signed_link_query(
         &self,
         provider: ProviderKind,
         customer_ref: &str,
         expires: i64,
     ) -> String {
-        let sig = fitbridge::domain::link::sign(&self.link_key, provider, customer_ref, expires);
-        format!(
-            "ref={}&expires={expires}&sig={sig}",
-            url::form_urlencoded::byte_serialize(customer_ref.as_bytes()).collect::<String>()
-        )
+        let claims = fitbridge::domain::link::LinkClaims {
+            customer_ref: Some(customer_ref.to_owned()),
+            legacy_user_id: None,
+            issued: self.now().unix_timestamp(),
+            expires,
+        };
+        claims.query(&self.link_key, provider)
     }
 
     /// A request to the OAuth function's handler as API Gateway (payload 2.0) delivers it,

@@ -371,6 +371,7 @@ impl TestEnv {
                     .public_base_url
                     .then(|| Url::parse(PUBLIC_BASE_URL).unwrap()),
                 backfill_days: 0,
+                require_signed_links: false,
             },
             link_secret_id: link_secret,
             providers: ProviderSettings {
@@ -467,11 +468,13 @@ impl TestEnv {
         customer_ref: &str,
         expires: i64,
     ) -> String {
-        let sig = fitbridge::domain::link::sign(&self.link_key, provider, customer_ref, expires);
-        format!(
-            "ref={}&expires={expires}&sig={sig}",
-            url::form_urlencoded::byte_serialize(customer_ref.as_bytes()).collect::<String>()
-        )
+        let claims = fitbridge::domain::link::LinkClaims {
+            customer_ref: Some(customer_ref.to_owned()),
+            legacy_user_id: None,
+            issued: stack_now().unix_timestamp(),
+            expires,
+        };
+        claims.query(&self.link_key, provider)
     }
 
     /// Sends `GET path?query` to the OAuth function's handler as API Gateway (HTTP API,

@@ -405,15 +405,13 @@ async fn forged_altered_or_expired_links_are_refused_before_any_redirect() {
     let now = fitbridge_integration::stack_now().unix_timestamp();
     let valid = env.signed_link_query("C-7", now + 600);
     let altered = valid.replace("ref=C-7", "ref=C-8");
-    let forged = {
-        let sig = fitbridge::domain::link::sign(
-            &Secret::new("not-the-key"),
-            ProviderKind::Fitbit,
-            "C-7",
-            now + 600,
-        );
-        format!("ref=C-7&expires={}&sig={sig}", now + 600)
-    };
+    let forged = fitbridge::domain::link::LinkClaims {
+        customer_ref: Some("C-7".into()),
+        legacy_user_id: None,
+        issued: now,
+        expires: now + 600,
+    }
+    .query(&Secret::new("not-the-key"), ProviderKind::Fitbit);
     let expired = env.signed_link_query("C-7", now - 1);
     let unsigned = "ref=C-7".to_owned();
     // Signed correctly, but valid for longer than any link may be.

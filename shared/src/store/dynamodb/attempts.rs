@@ -23,7 +23,12 @@ impl ConnectAttempts for DynamoStore {
         item.insert("ttl".into(), n(expires + USED_STATE_RETENTION_SECS));
         item.insert("browser_hash".into(), s(&pending.browser_hash));
         if let Some(link) = &pending.link {
-            item.insert("customer_ref".into(), s(&link.customer_ref));
+            if let Some(customer_ref) = &link.customer_ref {
+                item.insert("customer_ref".into(), s(customer_ref));
+            }
+            if let Some(legacy) = &link.legacy_user_id {
+                item.insert("link_legacy_user_id".into(), s(legacy));
+            }
             item.insert("link_id".into(), s(&link.id));
             item.insert(
                 "link_expires_at".into(),
@@ -74,10 +79,11 @@ impl ConnectAttempts for DynamoStore {
                 .parse()
                 .map_err(|_| StoreError::Corrupt("unknown provider".into()))?,
             code_verifier: Secret::new(get_s(&item, "code_verifier")?),
-            link: match opt_s(&item, "customer_ref") {
-                Some(customer_ref) => Some(VerifiedLink {
-                    customer_ref,
-                    id: get_s(&item, "link_id")?.to_owned(),
+            link: match opt_s(&item, "link_id") {
+                Some(id) => Some(VerifiedLink {
+                    customer_ref: opt_s(&item, "customer_ref"),
+                    legacy_user_id: opt_s(&item, "link_legacy_user_id"),
+                    id,
                     expires_at: timestamp(get_n(&item, "link_expires_at")?)?,
                 }),
                 None => None,

@@ -91,15 +91,13 @@ impl Ctx {
         let query = match link {
             Link::Signed(_) => world.signed_link_query(provider, &customer_ref, now + 3600),
             Link::Unsigned => format!("ref={customer_ref}"),
-            Link::Forged => {
-                let sig = fitbridge::domain::link::sign(
-                    &Secret::new("not-the-key"),
-                    provider,
-                    &customer_ref,
-                    now + 3600,
-                );
-                format!("ref={customer_ref}&expires={}&sig={sig}", now + 3600)
+            Link::Forged => fitbridge::domain::link::LinkClaims {
+                customer_ref: Some(customer_ref.clone()),
+                legacy_user_id: None,
+                issued: now,
+                expires: now + 3600,
             }
+            .query(&Secret::new("not-the-key"), provider),
             Link::Altered => world
                 .signed_link_query(provider, &customer_ref, now + 3600)
                 .replacen("ref=C-REF-", "ref=C-REG-", 1),
@@ -264,8 +262,11 @@ pub async fn inject(world: &World, answer: &Answer, ctx: &Ctx) {
             .answer_next_requests(LASTING, raw.clone()),
         Answer::ProviderStatus(FITBIT, status) => sandbox.fitbit.fail_next_requests(1, *status),
         Answer::ProviderStatus(GOOGLE, status) => {
-            sandbox.google_health.fail_next_requests(1, *status)
+            sandbox.google_health.fail_next_requests(LASTING, *status)
         }
+        Answer::GoogleRefusesDataType(data_type, status) => sandbox
+            .google_health
+            .fail_next_requests_to(&format!("dataTypes/{data_type}/"), LASTING, *status),
         Answer::ProviderThrottled(FITBIT) => sandbox.fitbit.throttle_user(&ctx.user, 3600),
         Answer::ProviderThrottled(GOOGLE) => sandbox.google_health.throttle_user(&ctx.user, 3600),
         Answer::TokenExpired(FITBIT) => assert!(sandbox.fitbit.expire_access_token(&ctx.user)),

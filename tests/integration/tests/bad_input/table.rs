@@ -100,8 +100,12 @@ pub enum RefKind {
 pub enum Answer {
     /// The provider's data API answers this, as it is, until cleared.
     ProviderRaw(ProviderKind, RawAnswer),
-    /// The next data API request answers this status in the provider's error shape.
+    /// The provider refuses the day with this status in its error shape: Fitbit's one
+    /// request, every request of a Google Health day.
     ProviderStatus(ProviderKind, u16),
+    /// Google Health refuses one data type of the day (its requests' paths contain it)
+    /// with this status; the others are answered.
+    GoogleRefusesDataType(&'static str, u16),
     /// The person is over the provider's rate limit for an hour (with its headers).
     ProviderThrottled(ProviderKind),
     /// The person's access token expired early (401).

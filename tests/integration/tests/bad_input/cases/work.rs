@@ -169,6 +169,13 @@ fn cases() -> Vec<Case> {
             After::Nothing,
         ),
         with("google answers 404", A::ProviderStatus(GOOGLE, 404), gperson(), work(Fate::Done, 0, Active, 1), After::Nothing),
+        with(
+            "google refuses one data type for good (403 on active minutes): the rest imports",
+            A::GoogleRefusesDataType("active-minutes", 403),
+            gperson(),
+            work(Fate::Done, 3, Active, 0),
+            After::Nothing,
+        ),
         // ---- SAP answers, met by the worker's import
         transient("SAP answers a proxy's HTML 503", sap_answers(None, html(503, "Service Temporarily Unavailable")), person()),
         transient("SAP answers 503 (its own error)", A::SapStatus(503), person()),

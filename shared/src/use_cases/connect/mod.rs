@@ -7,6 +7,11 @@
 //!   A consent URL sent to somebody else (login CSRF) finishes nothing.
 //! - A signed link makes one connection: the callback takes it before the token exchange
 //!   and gives it back only if the connect does not finish.
+//! - A link never re-points a connection: a migration link connects only the account
+//!   whose legacy id it names, and a link naming another customer record than the one the
+//!   account (or its predecessor) is tied to is refused. Either refusal comes before the
+//!   contact is written, and a grant made only for it is revoked at the provider.
+//! - With [`ConnectSettings::require_signed_links`], a connect without a link is refused.
 //!
 //! Order matters. The state is consumed first (single use, whatever happens next). The
 //! contact is written before the connection is stored, so a stored connection always has
@@ -25,7 +30,7 @@ use crate::domain::link::{self as connect_link, LinkError, LinkParams, VerifiedL
 use crate::domain::mapping::Mappings;
 use crate::domain::{
     pkce, Collection, Connection, ConnectionStatus, ContactKey, ContactRecord, ProviderKind,
-    ProviderUserId, Secret, Task, TokenSet, WorkItem,
+    ProviderUserId, Secret, TokenSet,
 };
 use crate::ports::catalog::Catalog;
 use crate::ports::clock::SharedClock;
@@ -38,6 +43,8 @@ use crate::ports::store::{
     StoreError,
 };
 
+mod follow_up;
+
 /// What the connect flow is configured with.
 #[derive(Clone, Debug)]
 pub struct ConnectSettings {
@@ -49,7 +56,13 @@ pub struct ConnectSettings {
     /// at most [`MAX_BACKFILL_DAYS`]; 0: none), so windows and scores mean something from
     /// day one.
     pub backfill_days: u32,
+    /// Only people who come through a signed link may connect (`REQUIRE_SIGNED_LINKS`):
+    /// closes open enrolment, for a company that connects its known customers only.
+    pub require_signed_links: bool,
 }
+
+/// A reconnect this soon after the last consent queues no backfill: the days are there.
+pub const BACKFILL_AGAIN_AFTER: Duration = Duration::days(1);
 
 /// The longest backfill: the providers' range limits and a person's hourly rate limit
 /// (30 days of three collections are 90 of the legacy API's 150 requests an hour).
@@ -157,6 +170,25 @@ pub enum ConnectError {
     Secret(#[from] SecretError),
 }
 
+/// Why a verified link may not make this connection, if it may not: a migration link
+/// opened by another account than the one it names, or a link naming another customer
+/// record than the one the account is tied to.
+fn link_refusal(
+    link: &VerifiedLink,
+    legacy_user_id: Option<&ProviderUserId>,
+    tied_to: Option<&str>,
+) -> Option<LinkError> {
+    if let Some(named) = &link.legacy_user_id {
+        if legacy_user_id.map(|id| id.0.as_str()) != Some(named.as_str()) {
+            return Some(LinkError::OtherAccount);
+        }
+    }
+    match (link.customer_ref.as_deref(), tied_to) {
+        (Some(linked), Some(tied)) if linked != tied => Some(LinkError::OtherCustomer),
+        _ => None,
+    }
+}
+
 /// Everything the connect flow needs; built once per container.
 pub struct ConnectService {
     pub providers: Providers,
@@ -217,11 +249,14 @@ impl ConnectService {
     ) -> Result<Started, ConnectError> {
         let provider = self.provider(kind)?;
         let now = self.clock.now();
-        let link = if link.customer_ref.is_some() {
+        let link = if link.is_empty() {
+            if self.settings.require_signed_links {
+                return Err(LinkError::Required.into());
+            }
+            None
+        } else {
             let key = self.link_keys.link_key().await?;
             connect_link::verify(&key, kind, link, now)?
-        } else {
-            None
         };
         if let Some(link) = &link {
             if self.attempts.link_used(&link.id, now).await? {
@@ -349,17 +384,34 @@ impl ConnectService {
         // A reconnect's new tokens are stored before anything slow follows (SAP): should
         // the invocation run out of time, they are not lost with it.
         self.keep_new_tokens(kind, &user_id, &tokens).await?;
+        let previous = self.connections.get(kind, &user_id).await?;
         let predecessor = self
             .predecessor(kind, person.legacy_user_id.as_ref())
             .await?;
-        let contact = self
-            .contact_for(kind, &user_id, predecessor.as_ref())
-            .await?;
-        // A migrating person keeps the customer record their earlier connect was tied to.
-        let customer_ref = pending
-            .link
-            .map(|link| link.customer_ref)
+        // The customer record the account is tied to already, if any.
+        let tied_to = previous
+            .as_ref()
+            .and_then(|c| c.customer_ref.clone())
             .or_else(|| predecessor.as_ref()?.customer_ref.clone());
+        if let Some(link) = &pending.link {
+            let refused = link_refusal(link, person.legacy_user_id.as_ref(), tied_to.as_deref());
+            if let Some(refusal) = refused {
+                if previous.is_none() {
+                    // The grant was made for this connect only: end it at the provider.
+                    if let Err(e) = provider.revoke(&tokens).await {
+                        tracing::info!(provider = %kind, error = %e,
+                            "the grant of a refused connect could not be revoked");
+                    }
+                }
+                return Err(refusal.into());
+            }
+        }
+        let contact = match &previous {
+            Some(existing) => existing.contact.clone(),
+            None => self.new_contact(kind, &user_id, predecessor.as_ref()),
+        };
+        // A migrating person keeps the customer record their earlier connect was tied to.
+        let customer_ref = pending.link.and_then(|link| link.customer_ref).or(tied_to);
         let upsert = self
             .marketing
             .upsert_contact(&ContactRecord {
@@ -419,9 +471,16 @@ impl ConnectService {
             }
             None => None,
         };
-        let backfilled = self
-            .backfill(kind, &user_id, &tokens.scopes, timezone.as_deref())
-            .await;
+        // A reconnect within a day finds its days imported already.
+        let recently = previous
+            .and_then(|c| c.consented_at)
+            .is_some_and(|at| self.clock.now() - at < BACKFILL_AGAIN_AFTER);
+        let backfilled = if recently {
+            0
+        } else {
+            self.backfill(kind, &user_id, &tokens.scopes, timezone.as_deref())
+                .await
+        };
         Ok(Connected {
             user_id,
             reconnected: version > 1,
@@ -430,48 +489,6 @@ impl ConnectService {
             backfilled,
             migrated_from,
         })
-    }
-
-    /// Queues the import of the person's last days (yesterday and the
-    /// `backfill_days - 1` before it; today arrives by notification and the daily job),
-    /// each day one work item of every granted collection, as the daily job builds them.
-    /// A reconnect queues them again: the import ledger writes only what SAP does not
-    /// hold yet, and the signals' history records each day once. Best effort: a person
-    /// whose backfill cannot be queued is connected all the same (and told in the log).
-    async fn backfill(
-        &self,
-        kind: ProviderKind,
-        user_id: &ProviderUserId,
-        scopes: &crate::domain::Scopes,
-        timezone: Option<&str>,
-    ) -> usize {
-        let Some((_, queue)) = &self.resume else {
-            return 0;
-        };
-        let yesterday = crate::domain::local_day::yesterday(timezone, self.clock.timestamp());
-        let days: Vec<time::Date> = (0..i64::from(self.settings.backfill_days))
-            .filter_map(|back| yesterday.checked_sub(time::Duration::days(back)))
-            .collect();
-        let work: Vec<WorkItem> = days
-            .iter()
-            .filter_map(|day| self.catalog.sync_work(kind, user_id, scopes, *day))
-            .collect();
-        if work.is_empty() {
-            return 0;
-        }
-        match queue.enqueue(&work).await {
-            Ok(()) => {
-                tracing::info!(provider = %kind, user_id = %user_id, days = work.len(),
-                    from = %days.last().map(|d| d.to_string()).unwrap_or_default(),
-                    to = %yesterday, "backfill queued");
-                work.len()
-            }
-            Err(e) => {
-                tracing::warn!(provider = %kind, user_id = %user_id, error = %e,
-                    "backfill could not be queued; the daily job and notifications go on");
-                0
-            }
-        }
     }
 
     /// The person's connection at the provider this one succeeds, if they had one.
@@ -487,26 +504,23 @@ impl ConnectService {
         Ok(self.connections.get(previous, legacy).await?)
     }
 
-    /// The contact a connection feeds: the one it fed before (a reconnect, or a
-    /// reconnect after a migration), else the predecessor's (a migration: same contact,
-    /// no duplicate, its imported days recognised), else a new one keyed by the person's
-    /// id under the provider's contact origin.
-    async fn contact_for(
+    /// The contact of a person not connected here before: the predecessor's (a
+    /// migration: same contact, no duplicate, its imported days recognised), else a new
+    /// one keyed by the person's id under the provider's contact origin. (A reconnect
+    /// keeps the contact it fed.)
+    fn new_contact(
         &self,
         kind: ProviderKind,
         user_id: &ProviderUserId,
         predecessor: Option<&Connection>,
-    ) -> Result<ContactKey, ConnectError> {
-        if let Some(existing) = self.connections.get(kind, user_id).await? {
-            return Ok(existing.contact);
-        }
-        Ok(match predecessor {
+    ) -> ContactKey {
+        match predecessor {
             Some(old) => old.contact.clone(),
             None => ContactKey {
                 origin: self.mappings.of(kind).contact_origin.clone(),
                 id: user_id.0.clone(),
             },
-        })
+        }
     }
 
     /// A connect that got new tokens: if the person was connected before, their stored
@@ -527,56 +541,5 @@ impl ConnectService {
                 "reconnect: the new tokens replace the stored ones");
         }
         Ok(())
-    }
-
-    /// Gives the work parked for `(kind, user_id)` back to the work queue, for the
-    /// person's connection `(to, to_user)` (the same one, or the successor a person
-    /// migrated to): the days they missed while parked. Best effort: what cannot be
-    /// queued stays parked for the next connect.
-    async fn resume_parked(
-        &self,
-        kind: ProviderKind,
-        user_id: &ProviderUserId,
-        to: ProviderKind,
-        to_user: &ProviderUserId,
-    ) -> usize {
-        let Some((parked, queue)) = &self.resume else {
-            return 0;
-        };
-        let result = async {
-            let items = parked.parked(kind, user_id).await?;
-            if items.is_empty() {
-                return Ok(0);
-            }
-            let (ids, work): (Vec<String>, Vec<WorkItem>) = items
-                .into_iter()
-                .filter(|(_, w)| matches!(w.task, Task::Sync { .. }))
-                .map(|(id, w)| {
-                    let item = WorkItem {
-                        provider: to,
-                        user_id: to_user.clone(),
-                        task: w.task,
-                        // The person consented again: their new tokens get a refresh
-                        // of their own if they need one.
-                        after_refresh: false,
-                    };
-                    (id, item)
-                })
-                .unzip();
-            queue
-                .enqueue(&work)
-                .await
-                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-            parked.unpark(kind, user_id, &ids).await?;
-            Ok::<_, StoreError>(work.len())
-        }
-        .await;
-        match result {
-            Ok(n) => n,
-            Err(e) => {
-                tracing::warn!(user_id = %user_id, error = %e, "parked work stays parked");
-                0
-            }
-        }
     }
 }

@@ -37,6 +37,7 @@ rm -rf "$standalone"
 "$FB_VENV/bin/python" "$here/lint_template.py"
 # Least privilege and log hygiene of the transformed template (IAM, log groups, access log).
 "$FB_VENV/bin/python" "$here/check_iam.py"
+"$FB_VENV/bin/python" "$here/check_limits.py" --self-test
 
 step "build the functions (cargo lambda build --release)"
 "$here/build.sh"

@@ -14,7 +14,19 @@ included (a redirect is returned, never followed). Request bodies arrive as the 
 base64 with isBase64Encoded=true; header values (Content-Type, X-Fitbit-Signature, ...) are
 passed unchanged, names lower-cased.
 
-GET /_local_gateway/health answers 200 with the route table (not an API Gateway feature).
+Throttling as API Gateway does it: a token bucket per route key (burst = bucket size,
+rate = tokens per second), the route's own RouteSettings or else the stage's
+DefaultRouteSettings, read from the template after the SAM transform with the parameter
+values of the deploy (stack.json's `parameters` over the template's defaults; the same
+reading tests/local/check_limits.py holds the template to). An empty bucket answers 429
+{"message":"Too Many Requests"} before any function is invoked; a path that matches no
+route answers 404 without touching a bucket. Not played: the account-level throttle per
+Region (10,000 requests per second), far above any local run. A function at its reserved
+concurrency (the emulator throttles the Invoke) answers 500, as API Gateway answers an
+integration it could not invoke.
+
+GET /_local_gateway/health answers 200 with the route table and each route's throttle
+(not an API Gateway feature).
 """
 from __future__ import annotations
 
@@ -34,6 +46,8 @@ from urllib.parse import parse_qsl, unquote
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import fbtemplate  # noqa: E402
+from check_limits import effective_throttles  # noqa: E402
+from lint_template import transformed  # noqa: E402
 
 import boto3  # noqa: E402
 from botocore.config import Config  # noqa: E402
@@ -174,17 +188,44 @@ class CompiledRoute:
                 self.path.count("/"), self.method != "ANY")
 
 
-class Registry:
-    """Routes and function names, reloaded when the template or stack.json changes."""
+class TokenBucket:
+    """API Gateway's throttle for one route key: `burst` tokens at most, refilled at `rate`
+    per second, one per request; starts full."""
 
-    def __init__(self, template: Path, stack_json: Path):
+    __slots__ = ("rate", "burst", "tokens", "stamp", "lock")
+
+    def __init__(self, rate: float, burst: float):
+        self.rate, self.burst = float(rate), float(burst)
+        self.tokens, self.stamp = self.burst, time.monotonic()
+        self.lock = threading.Lock()
+
+    def take(self) -> bool:
+        with self.lock:
+            now = time.monotonic()
+            self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+            self.stamp = now
+            if self.tokens >= 1.0:
+                self.tokens -= 1.0
+                return True
+            return False
+
+
+class Registry:
+    """Routes, their throttles and function names, reloaded when the template or stack.json
+    changes."""
+
+    def __init__(self, template: Path, stack_json: Path, region: str = "us-east-1"):
         self.template = template
         self.stack_json = stack_json
+        self.region = region
         self._lock = threading.Lock()
         self._stamp = None
         self.routes: list[CompiledRoute] = []
         self.functions: dict[str, str] = {}
         self.stack: dict = {}
+        # route key -> bucket (None: no throttle applies), and the limits it was made with.
+        self.buckets: dict[str, TokenBucket | None] = {}
+        self.throttles: dict[str, dict | None] = {}
 
     def _mtimes(self):
         return tuple(p.stat().st_mtime_ns if p.exists() else None
@@ -197,14 +238,32 @@ class Registry:
         with self._lock:
             if stamp == self._stamp:
                 return
-            routes = [CompiledRoute(r) for r in fbtemplate.routes(fbtemplate.load_template(self.template))]
+            template = fbtemplate.load_template(self.template)
+            routes = [CompiledRoute(r) for r in fbtemplate.routes(template)]
             routes.sort(key=lambda r: r.rank(), reverse=True)
             stack = json.loads(self.stack_json.read_text()) if self.stack_json.exists() else {}
+            throttles = effective_throttles(transformed(template, self.region), template,
+                                            stack.get("parameters") or {})
+            buckets = {}
+            for r in routes:
+                key = r.route.route_key
+                limits = throttles.get(key)
+                if limits is None:
+                    buckets[key] = None
+                elif self.throttles.get(key) == limits and self.buckets.get(key) is not None:
+                    buckets[key] = self.buckets[key]  # unchanged: keep its state
+                else:
+                    buckets[key] = TokenBucket(limits["rate"], limits["burst"])
             self.routes = routes
             self.stack = stack
             self.functions = {lid: f["name"] for lid, f in (stack.get("functions") or {}).items()}
+            self.throttles = {r.route.route_key: throttles.get(r.route.route_key) for r in routes}
+            self.buckets = buckets
             self._stamp = stamp
             log(f"routes: {', '.join(r.route.route_key + ' -> ' + r.route.function for r in routes)}")
+            log("throttles: " + ", ".join(
+                f"{key} {t['rate']:g}/s burst {t['burst']:g} ({t['source']})" if t else f"{key} none"
+                for key, t in self.throttles.items()))
 
     def match(self, method: str, path: str):
         for r in self.routes:
@@ -229,6 +288,10 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "fitbridge-local-gateway"
     server: Gateway
+    # TCP_NODELAY: the headers and the body go out in two writes, and with Nagle's algorithm
+    # the body waited for the client's delayed ACK of the headers (~40 ms on Linux) on every
+    # keep-alive request, capping one connection at ~22 requests per second.
+    disable_nagle_algorithm = True
 
     def log_message(self, fmt, *args):  # access log is written by _handle
         pass
@@ -284,6 +347,7 @@ class Handler(BaseHTTPRequestHandler):
                 self._send(200, [("Content-Type", "application/json")], json.dumps({
                     "routes": {r.route.route_key: reg.functions.get(r.route.function, None)
                                for r in reg.routes},
+                    "throttles": reg.throttles,
                     "stack": reg.stack.get("stackName"),
                 }).encode())
                 return
@@ -329,6 +393,9 @@ class Handler(BaseHTTPRequestHandler):
         route, path_params = reg.match(method, raw_path)
         if route is None:
             return self._error(404, "Not Found", request_id), "-"
+        bucket = reg.buckets.get(route.route.route_key)
+        if bucket is not None and not bucket.take():
+            return self._error(429, "Too Many Requests", request_id), "throttled"
         function = reg.functions.get(route.route.function)
         if not function:
             log(f"no deployed function for {route.route.function} (run deploy.py)")
@@ -341,7 +408,13 @@ class Handler(BaseHTTPRequestHandler):
                 Payload=json.dumps(event).encode(), LogType="Tail")
         except ReadTimeoutError:
             return self._error(503, "Service Unavailable", request_id), function
-        except (ClientError, BotoCoreError) as e:
+        except ClientError as e:
+            if e.response.get("Error", {}).get("Code") == "TooManyRequestsException":
+                log(f"invoke {function} throttled by Lambda (reserved concurrency): {e}")
+                return self._error(500, "Internal Server Error", request_id), function
+            log(f"invoke {function} failed: {e}")
+            return self._error(502, "Bad Gateway (Lambda Invoke failed; is ministack up?)", request_id), function
+        except BotoCoreError as e:
             log(f"invoke {function} failed: {e}")
             return self._error(502, "Bad Gateway (Lambda Invoke failed; is ministack up?)", request_id), function
         payload = resp["Payload"].read()
@@ -425,7 +498,7 @@ def main() -> None:
     ap.add_argument("--stack-json", type=Path, default=fbtemplate.STACK_JSON)
     args = ap.parse_args()
 
-    registry = Registry(args.template, args.stack_json)
+    registry = Registry(args.template, args.stack_json, os.environ.get("FB_REGION", "us-east-1"))
     registry.refresh()
     stack = registry.stack
     endpoint = stack.get("endpoint") or f"http://127.0.0.1:{os.environ.get('MINISTACK_PORT', '4566')}"

@@ -18,7 +18,9 @@ Rules, for every HTTP API stage of the stack:
   - no function URL (a public endpoint no API Gateway throttle covers);
   - every function behind a webhook route has ReservedConcurrentExecutions >= 1 (a floor
     and a ceiling of its own: a flood cannot take the account's concurrency from the
-    worker, nor anything else starve the webhook);
+    worker, nor anything else starve the webhook), and at least what its routes' limits
+    can drive (their rates' sum x WEBHOOK_P99_SECONDS): else the reservation, which all
+    its routes share, becomes the bottleneck the route throttles were meant to remove;
   - alarms on the webhook routes' 429 share and 4xx share exist: metric filters on the
     stage's access log count the webhook requests, their 4xx and their 429 answers, and an
     alarm divides each by the requests (metric math, a share rather than a count). The
@@ -47,6 +49,12 @@ from check_iam import as_list, ref_of, render  # noqa: E402
 from lint_template import transformed  # noqa: E402
 
 WEBHOOK_PREFIX = "/webhooks/"
+# What a webhook invocation is planned to take at the 99th percentile (the handler's own
+# work is well under a millisecond; one SQS SendMessageBatch and, rarely, a cold start or a
+# keyset fetch make the rest). Reserved concurrency below the route limits' total rate
+# times this makes the reservation, which every webhook route shares, the bottleneck: a
+# flood on one provider's route would then fail the other's deliveries with 5xx.
+WEBHOOK_P99_SECONDS = 0.1
 # API Gateway's account-level throttle per Region (default quota): a route limit above it
 # is no limit at all.
 ACCOUNT_RATE, ACCOUNT_BURST = 10000, 5000
@@ -307,7 +315,17 @@ def findings(template: dict, region: str = "us-east-1") -> tuple[list[str], list
         elif problem and "MaxValue" not in problem:
             fail(f"{fn}: ReservedConcurrentExecutions {problem}")
         else:
-            ok(f"{fn}: reserved concurrency {value:g}")
+            drive = sum(t["rate"] for key, t in effective_throttles(out, template).items()
+                        if t and any(k == key and f == fn for keys in routes.values()
+                                     for k, f in keys))
+            need = drive * WEBHOOK_P99_SECONDS
+            if value < need:
+                fail(f"{fn}: reserved concurrency {value:g} is below what its routes' limits "
+                     f"drive ({drive:g}/s x {WEBHOOK_P99_SECONDS:g} s = {need:g}): the "
+                     "reservation they share would refuse deliveries the routes let through")
+            else:
+                ok(f"{fn}: reserved concurrency {value:g} (its routes' limits drive "
+                   f"{drive:g}/s x {WEBHOOK_P99_SECONDS:g} s = {need:g})")
 
     for stage, group, fmt, webhook_keys in access_logs:
         alarm_rules(resources, stage, group, fmt, webhook_keys, routes, ok, fail)
@@ -483,6 +501,10 @@ VARIANTS = {
                                 lambda t: t["Resources"][_webhook_function(t)]["Properties"]
                                 .pop("ReservedConcurrentExecutions"),
                                 "no ReservedConcurrentExecutions"),
+    "reservation-below-routes": ("reserved concurrency below what the route limits drive",
+                                 lambda t: t["Parameters"]["WebhookReservedConcurrency"]
+                                 .update({"Default": 5}),
+                                 "below what its routes' limits drive"),
     "no-429-alarm": ("the webhook 429 alarm removed", _drop_alarm("WebhookThrottled"),
                      "answered 429"),
     "no-4xx-alarm": ("the webhook 4xx alarm removed", _drop_alarm("WebhookClientErrors"),

@@ -16,6 +16,7 @@ use fitbridge::ports::clock::{Clock, SharedClock};
 use fitbridge::ports::provider::{Provider, Served, Webhook};
 use fitbridge::ports::queue::{RetryQueue, WorkQueue};
 use fitbridge::ports::store::ConnectionStore;
+use fitbridge::ports::store::FETCH_COALESCE_WINDOW;
 use fitbridge::provider::memory::{MemoryPerson, MemoryProvider};
 use fitbridge::provider::registry::{self, Registry};
 use fitbridge::queue::memory::MemoryQueue;
@@ -263,12 +264,14 @@ impl World {
         items.iter().map(|i| self.work(i.clone())).collect()
     }
 
-    /// A notification sent after everything so far (fetch-log times have millisecond
-    /// resolution, and in memory a whole batch runs within one).
+    /// A notification sent after everything so far, once the fetch log's coalescing
+    /// window is over (the clock moves on by it).
     pub fn later(&self, item: WorkItem) -> Work {
+        self.clock
+            .advance(FETCH_COALESCE_WINDOW + time::Duration::seconds(1));
         Work {
             item,
-            sent_at: self.now() + time::Duration::seconds(1),
+            sent_at: self.now(),
         }
     }
 
@@ -304,10 +307,21 @@ impl World {
                     .worker
                     .decide(&self.deliveries(&work, round as u32))
                     .await;
+                // Time passes as the queue makes the messages wait.
+                let wait = decisions
+                    .iter()
+                    .filter_map(|d| match d {
+                        Decision::RedeliverAfter(after) => Some(*after),
+                        Decision::Delete => None,
+                    })
+                    .max();
                 for (item, d) in work.into_iter().zip(decisions) {
                     if d != Decision::Delete {
                         self.queue.enqueue(&[item]).await.unwrap();
                     }
+                }
+                if let Some(wait) = wait {
+                    self.clock.advance(time::Duration::try_from(wait).unwrap());
                 }
             }
             for r in retries {

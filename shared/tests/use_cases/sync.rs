@@ -83,6 +83,57 @@ async fn a_day_the_provider_answered_in_part_imports_that_part_and_is_fetched_ag
 }
 
 #[tokio::test]
+async fn a_replayed_delivery_costs_at_most_one_fetch_a_minute_and_loses_no_change() {
+    use fitbridge::ports::store::FETCH_COALESCE_WINDOW;
+    let w = World::new();
+    w.connected("RAY", ALL_SCOPES).await;
+    w.provider
+        .set_day("RAY", Collection::Activities, day(20), steps(8000));
+    let item = sync("RAY", day(20), &[Collection::Activities]);
+    assert_eq!(
+        w.worker.sync.process(&[w.work(item.clone())]).await,
+        [Outcome::Done]
+    );
+    assert_eq!(w.provider.fetches_of("RAY"), 1);
+
+    // A captured delivery replayed every second for a minute: each copy waits for the
+    // window, none reaches the provider.
+    let mut waiting = Vec::new();
+    for _ in 0..59 {
+        w.clock.advance(time::Duration::seconds(1));
+        let copy = w.work(item.clone());
+        let out = w.worker.sync.process(std::slice::from_ref(&copy)).await;
+        assert!(matches!(out[..], [Outcome::RateLimited(_)]), "{out:?}");
+        waiting.push(copy);
+    }
+    assert_eq!(
+        w.provider.fetches_of("RAY"),
+        1,
+        "no provider call within the window"
+    );
+
+    // Meanwhile the person really changed the day. When the copies come back after the
+    // window, one fetch answers them all, and the change is imported.
+    w.provider
+        .set_day("RAY", Collection::Activities, day(20), steps(9000));
+    w.clock.advance(FETCH_COALESCE_WINDOW);
+    let out = w.worker.sync.process(&waiting).await;
+    assert!(out.iter().all(|o| *o == Outcome::Done), "{out:?}");
+    assert_eq!(
+        w.provider.fetches_of("RAY"),
+        2,
+        "one fetch for sixty copies"
+    );
+    let steps_now = w
+        .marketing
+        .interactions()
+        .into_iter()
+        .find(|i| i.source_object == "RAY-2026-11-20-steps")
+        .unwrap();
+    assert_eq!(steps_now.writes, 2, "the real change reached SAP");
+}
+
+#[tokio::test]
 async fn an_unchanged_day_is_read_not_claimed_and_a_changed_one_is_claimed() {
     // Each claim is a DynamoDB write (and its completion another): a day fetched again
     // with the same values must cost a read only, and a changed one one claim, however

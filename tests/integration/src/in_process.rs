@@ -305,6 +305,12 @@ impl World {
         self.ports.clock.now()
     }
 
+    /// Moves the world's clock, and the sandboxes', on by `by`.
+    pub fn advance(&self, by: time::Duration) {
+        self.ports.clock.advance(by);
+        self.sandbox.set_clock(self.now());
+    }
+
     /// The person's yesterday in Europe/Berlin (where the world's people live), by the
     /// world's clock.
     pub fn yesterday(&self) -> time::Date {

@@ -9,7 +9,10 @@
 //! - An abandoned fetch answers nothing; abandoning a fetch that a later one replaced
 //!   leaves the later one standing.
 //! - An entry written by the log's earlier form (`completed_since`) still answers.
-//! - One write per fetch, when it begins (a metering proxy counts them).
+//! - A notification sent after the last fetch began, within a minute of it, waits for
+//!   the window (a replay costs no provider call); after it, it is fetched.
+//! - One write per fetch, when it begins (a metering proxy counts them); a refused
+//!   duplicate costs its refused write and one read.
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use fitbridge::domain::{Collection, ProviderKind, ProviderUserId};
@@ -39,7 +42,7 @@ fn key(user: &str) -> FetchKey {
 fn proceeded(claim: FetchClaim) -> String {
     match claim {
         FetchClaim::Proceed(token) => token,
-        FetchClaim::AlreadyFetched => panic!("expected to proceed"),
+        other => panic!("expected to proceed, got {other:?}"),
     }
 }
 
@@ -73,11 +76,12 @@ async fn a_fetch_answers_the_notifications_sent_before_it_began() {
             .await
             .unwrap(),
     );
-    // A notification sent after it began announces newer data.
+    // A notification sent after it began announces newer data: fetched once the
+    // coalescing window since the last fetch began (at +60 s) is over.
     let newer = t0 + Duration::seconds(90);
     let newer_token = proceeded(
         store
-            .begin(&key, newer, t0 + Duration::seconds(91))
+            .begin(&key, newer, t0 + Duration::seconds(121))
             .await
             .unwrap(),
     );
@@ -88,7 +92,7 @@ async fn a_fetch_answers_the_notifications_sent_before_it_began() {
             .begin(
                 &key,
                 newer - Duration::seconds(1),
-                t0 + Duration::seconds(92)
+                t0 + Duration::seconds(122)
             )
             .await
             .unwrap(),
@@ -102,7 +106,7 @@ async fn a_fetch_answers_the_notifications_sent_before_it_began() {
             .begin(
                 &key,
                 newer - Duration::seconds(1),
-                t0 + Duration::seconds(93),
+                t0 + Duration::seconds(123),
             )
             .await
             .unwrap(),
@@ -172,6 +176,33 @@ async fn a_fetch_costs_one_write_in_the_log() {
             .requests
             .get(&("dynamodb".into(), "UpdateItem".into())),
         Some(&2),
-        "nothing else: no read, no completion"
+        "no completion"
+    );
+    assert_eq!(
+        tally.requests.get(&("dynamodb".into(), "GetItem".into())),
+        Some(&1),
+        "a refused duplicate reads why: answered, or too soon"
+    );
+}
+
+#[tokio::test]
+async fn a_notification_within_a_minute_of_a_fetch_waits_for_the_window() {
+    let aws = aws_config(&stack()).await;
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table(), test_clock());
+    let key = key(&random_user_id());
+    let t0 = test_clock().now() - Duration::minutes(5);
+    proceeded(store.begin(&key, t0, t0).await.unwrap());
+    // A replay (or a real change) sent 10 s later, handled at 20 s: 40 s to wait.
+    let claim = store
+        .begin(&key, t0 + Duration::seconds(10), t0 + Duration::seconds(20))
+        .await
+        .unwrap();
+    assert_eq!(claim, FetchClaim::Wait(std::time::Duration::from_secs(40)));
+    // Once the window is over it is fetched.
+    proceeded(
+        store
+            .begin(&key, t0 + Duration::seconds(10), t0 + Duration::seconds(60))
+            .await
+            .unwrap(),
     );
 }

@@ -243,8 +243,9 @@ async fn a_run_writes_embedded_metric_format_that_adds_up_to_what_happened() {
         .iter()
         .all(|d| d.unit.as_deref() == Some("Milliseconds") && d.values.iter().all(|v| *v >= 0.0)));
 
-    // Delivered again (a fresh notification for the same days): fetched again, and
-    // nothing changes in SAP.
+    // Delivered again (a fresh notification for the same days, once the fetch log's
+    // coalescing window is over): fetched again, and nothing changes in SAP.
+    world.advance(fitbridge::ports::store::FETCH_COALESCE_WINDOW);
     world
         .run(items.iter().cloned().map(|i| world.message(i)).collect())
         .await;

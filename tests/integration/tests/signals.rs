@@ -109,7 +109,7 @@ async fn a_month_of_data_gives_each_person_a_score_and_valid_events() {
 
     // Everything again (a redelivery of the whole month): nothing new anywhere.
     let interactions = w.sandbox.sap.interactions().len();
-    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    w.advance(fitbridge::ports::store::FETCH_COALESCE_WINDOW);
     let again = w.run(work).await;
     assert_eq!(again.leftover.dead(), 0);
     assert_eq!(w.sandbox.sap.interactions().len(), interactions);
@@ -159,7 +159,7 @@ async fn runner_and_lapse_from(start: time::OffsetDateTime) {
     for _ in 0..2 {
         let run = w.run(work.clone()).await;
         assert_eq!(run.leftover.dead(), 0, "{}", run.trace());
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        w.advance(fitbridge::ports::store::FETCH_COALESCE_WINDOW);
     }
 
     let signals = |user: &str| -> Vec<(String, String, String)> {
@@ -226,7 +226,7 @@ async fn runner_and_lapse_from(start: time::OffsetDateTime) {
     assert!(SignalStore::save_state(&*w.store, &key, &state)
         .await
         .unwrap());
-    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    w.advance(fitbridge::ports::store::FETCH_COALESCE_WINDOW);
     let run = w
         .run(month_of_work(
             &w,

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use super::*;
-use crate::ports::store::{FetchClaim, FetchLog};
+use crate::ports::store::{coalescing_wait, FetchClaim, FetchLog};
 
 #[async_trait]
 impl FetchLog for MemoryStore {
@@ -16,12 +16,14 @@ impl FetchLog for MemoryStore {
     ) -> Result<FetchClaim, StoreError> {
         let (sent, now_ms) = (millis(sent_at), millis(now));
         let mut t = self.lock();
-        // Answered by a later fetch, unless that fetch was this very notification's.
-        if t.fetches
-            .get(key)
-            .is_some_and(|(since, by)| *since >= sent && *by != sent)
-        {
-            return Ok(FetchClaim::AlreadyFetched);
+        if let Some((since, _)) = t.fetches.get(key).copied().filter(|(_, by)| *by != sent) {
+            // Answered by a later fetch, unless that fetch was this very notification's.
+            if since >= sent {
+                return Ok(FetchClaim::AlreadyFetched);
+            }
+            if let Some(wait) = coalescing_wait(since, now_ms) {
+                return Ok(FetchClaim::Wait(wait));
+            }
         }
         t.fetches.insert(key.clone(), (now_ms, sent));
         Ok(FetchClaim::Proceed(now_ms.to_string()))

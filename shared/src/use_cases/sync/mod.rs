@@ -92,6 +92,8 @@ enum FetchResult {
     Got(DaySummary, String),
     /// Another fetch answers these notifications.
     Skipped,
+    /// A fetch of the day began a moment ago: wait this long.
+    Wait(std::time::Duration),
     Failed(ProviderError),
 }
 

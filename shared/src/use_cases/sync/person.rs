@@ -129,6 +129,12 @@ impl SyncService {
                     continue;
                 }
                 FetchResult::Skipped => continue,
+                FetchResult::Wait(wait) => {
+                    // Fetched a moment ago for another notification: this one waits for
+                    // the coalescing window, like a rate limit, never towards the DLQ.
+                    outcomes.extend(fetch.items.iter().map(|i| (*i, Outcome::RateLimited(wait))));
+                    continue;
+                }
                 FetchResult::Failed(e) => e,
             };
             if gone.is_some() {
@@ -226,6 +232,7 @@ impl SyncService {
         let token = match self.fetch_log.begin(&f.key, f.sent_at, now).await {
             Ok(FetchClaim::Proceed(token)) => token,
             Ok(FetchClaim::AlreadyFetched) => return FetchResult::Skipped,
+            Ok(FetchClaim::Wait(wait)) => return FetchResult::Wait(wait),
             Err(e) => {
                 return FetchResult::Failed(ProviderError::Unavailable {
                     reason: format!("fetch log: {e}"),

@@ -12,12 +12,17 @@ use crate::ports::store::StoreError;
 
 /// Port: a person's history and signal state, stored by contact (so a person who migrates
 /// between providers keeps both).
+///
+/// A month or the state set to expire ([`Self::expire`]) counts as absent once its time has
+/// come, and is permanent again once written: the person connected again and data flows.
 #[async_trait]
 pub trait SignalStore: Send + Sync {
-    /// Every month of the contact's history and their state, in one read.
+    /// Every month of the contact's history and their state, in one read (what has
+    /// expired left out).
     async fn load(&self, contact: &ContactKey) -> Result<(History, SignalState), StoreError>;
 
-    /// Writes one month if it is still at `month.version`; `false` when it is not.
+    /// Writes one month if it is still at `month.version`; `false` when it is not. The
+    /// month is kept from then on, whether or not it was set to expire.
     async fn save_month(
         &self,
         contact: &ContactKey,
@@ -25,15 +30,25 @@ pub trait SignalStore: Send + Sync {
         month: &MonthHistory,
     ) -> Result<bool, StoreError>;
 
-    /// Writes the state if it is still at `state.version`; `false` when it is not.
+    /// Writes the state if it is still at `state.version`; `false` when it is not. The
+    /// state is kept from then on, whether or not it was set to expire.
     async fn save_state(
         &self,
         contact: &ContactKey,
         state: &SignalState,
     ) -> Result<bool, StoreError>;
 
-    /// Deletes the contact's history and state (the account was deleted). Returns how
-    /// many items went.
+    /// The contact's history and state expire at `at` (an item already set to expire
+    /// earlier keeps its time): no connection feeds them any more. Returns how many
+    /// items were newly set to expire (a repeat with the same `at` sets none).
+    async fn expire(
+        &self,
+        contact: &ContactKey,
+        at: time::OffsetDateTime,
+    ) -> Result<usize, StoreError>;
+
+    /// Deletes the contact's history and state now (the account was deleted, or an
+    /// erasure request). Returns how many items went.
     async fn forget(&self, contact: &ContactKey) -> Result<usize, StoreError>;
 }
 
@@ -91,6 +106,14 @@ pub trait Signals: Send + Sync {
     /// Records a person's fetched days in their history, then fires what their history now
     /// says. Safe to repeat: a repeat changes and fires nothing.
     async fn observe(&self, observed: &Observed) -> Result<SignalReport, SignalError>;
+
+    /// What is kept about the contact's signals expires at `at` (the person disconnected):
+    /// [`SignalStore::expire`]. Returns how many items were newly set to expire.
+    async fn expire(
+        &self,
+        contact: &ContactKey,
+        at: time::OffsetDateTime,
+    ) -> Result<usize, StoreError>;
 
     /// Deletes what is kept about the contact's signals (the account was deleted). Returns
     /// how many items went.

@@ -113,9 +113,19 @@ pub struct Tombstone {
     /// The marketing system has yet to be told (a disconnect flag is due and not
     /// confirmed written).
     pub flag_pending: bool,
-    /// When the tombstone and its contact's import ledger expire (the account was
-    /// deleted); `None`: kept.
+    /// When the tombstone, and with it what is kept of its contact (import ledger, signal
+    /// history), expire: set by the disconnect ([`ConnectionStore::forget`]); `None`: kept
+    /// (a migration's, whose contact lives on, or not set yet).
     pub forget_at: Option<OffsetDateTime>,
+}
+
+/// What [`ConnectionStore::erase`] found and deleted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Erased {
+    /// The connection (its tokens, its refresh lease, its directory entry).
+    pub connection: bool,
+    /// The tombstone of an earlier revocation.
+    pub tombstone: bool,
 }
 
 /// Port: people's connections and their tokens.
@@ -134,15 +144,27 @@ pub trait ConnectionStore: Send + Sync {
         issued_at: OffsetDateTime,
     ) -> Result<Revocation, StoreError>;
 
-    /// The person deleted their account: their [`Ending::Disconnected`] tombstone expires
-    /// at `at` (a time already set stays: it is the earlier). A migration's tombstone is left alone:
-    /// its contact lives on. Returns the tombstone now set to expire, if any.
+    /// The person disconnected (or deleted their account): their [`Ending::Disconnected`]
+    /// tombstone expires at `at`, or at the time already set if that is earlier (so a
+    /// repeat changes nothing, and an account deletion after a disconnect can only bring
+    /// the end forward). A migration's tombstone is left alone: its contact lives on.
+    /// Returns the tombstone as now set to expire; `None`: no tombstone, a migration's, or
+    /// one already expired.
     async fn forget(
         &self,
         provider: ProviderKind,
         user_id: &ProviderUserId,
         at: OffsetDateTime,
     ) -> Result<Option<Tombstone>, StoreError>;
+
+    /// An erasure request: deletes the person's connection (tokens and all, so it also
+    /// leaves the directory) and their tombstone, now, whatever their state or expiry.
+    /// Says which of the two there were; repeating it finds neither.
+    async fn erase(
+        &self,
+        provider: ProviderKind,
+        user_id: &ProviderUserId,
+    ) -> Result<Erased, StoreError>;
 
     /// The person's tombstone, if they were revoked and it has not expired.
     async fn tombstone(
@@ -313,14 +335,19 @@ pub trait ImportLedger: Send + Sync {
         imported: &[ImportRecord],
     ) -> Result<(), StoreError>;
 
-    /// Everything recorded for the contact expires at `at`: no connection feeds it any
-    /// more. A later [`Self::claim`] makes its day permanent again. Returns how many
-    /// items were newly set to expire.
+    /// Everything recorded for the contact expires at `at` (an entry already set to expire
+    /// earlier keeps its time): no connection feeds it any more. A later [`Self::claim`]
+    /// makes its day permanent again. Returns how many items were newly set to expire
+    /// (a repeat with the same `at` sets none).
     async fn expire(
         &self,
         user: &crate::domain::ContactKey,
         at: OffsetDateTime,
     ) -> Result<usize, StoreError>;
+
+    /// An erasure request: deletes everything recorded for the contact, now, set to
+    /// expire or not. Returns how many days it held (a repeat finds none).
+    async fn erase(&self, user: &crate::domain::ContactKey) -> Result<usize, StoreError>;
 
     /// The contact's newest day in the ledger and when it was last written (one read of
     /// one item: for operators' listings). `None`: nothing was ever imported.
@@ -359,6 +386,14 @@ pub trait ParkedWork: Send + Sync {
         user_id: &ProviderUserId,
         ids: &[String],
     ) -> Result<(), StoreError>;
+
+    /// An erasure request: deletes all of the person's parked work, expired or not.
+    /// Returns how many items went.
+    async fn erase(
+        &self,
+        provider: ProviderKind,
+        user_id: &ProviderUserId,
+    ) -> Result<usize, StoreError>;
 }
 
 /// An active connection as the daily job needs it.
@@ -472,6 +507,14 @@ pub trait FetchLog: Send + Sync {
     /// The fetch begun with `token` did not end in an import: forget it, so a duplicate
     /// notification fetches by itself (unless a later fetch replaced it meanwhile).
     async fn abandon(&self, key: &FetchKey, token: &str) -> Result<(), StoreError>;
+
+    /// An erasure request: deletes every entry of the person (all collections and days).
+    /// Returns how many went.
+    async fn erase(
+        &self,
+        provider: ProviderKind,
+        user_id: &ProviderUserId,
+    ) -> Result<usize, StoreError>;
 }
 
 /// One (person, collection, local day).

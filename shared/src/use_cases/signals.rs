@@ -209,6 +209,15 @@ impl Signals for SignalService {
         Err(SignalError::Contended)
     }
 
+    /// What is kept about the contact's signals expires at `at` (the person disconnected).
+    async fn expire(
+        &self,
+        contact: &ContactKey,
+        at: time::OffsetDateTime,
+    ) -> Result<usize, StoreError> {
+        self.store.expire(contact, at).await
+    }
+
     /// Deletes what is kept about the contact's signals (the account was deleted).
     async fn forget(&self, contact: &ContactKey) -> Result<usize, StoreError> {
         self.store.forget(contact).await

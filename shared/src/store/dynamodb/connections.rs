@@ -12,7 +12,7 @@ use super::DynamoStore;
 use crate::domain::{
     Collection, Connection, ConnectionStatus, ProviderKind, ProviderUserId, TokenSet,
 };
-use crate::ports::store::{ConnectionStore, Ending, Revocation, StoreError, Tombstone};
+use crate::ports::store::{ConnectionStore, Ending, Erased, Revocation, StoreError, Tombstone};
 
 #[async_trait]
 impl ConnectionStore for DynamoStore {
@@ -101,11 +101,11 @@ impl ConnectionStore for DynamoStore {
         key.insert("sk".into(), s(REVOKED_SK));
         let result = self
             .update(key)
-            // A time already set is the earlier one: it stays.
-            .update_expression("SET #ttl = if_not_exists(#ttl, :at)")
+            .update_expression("SET #ttl = :at")
+            // Not a migration's, not expired, and not set to expire by `at` already.
             .condition_expression(
                 "attribute_exists(pk) AND (attribute_not_exists(ending) OR ending = :disconnected) \
-                 AND (attribute_not_exists(#ttl) OR #ttl > :now)",
+                 AND (attribute_not_exists(#ttl) OR (#ttl > :at AND #ttl > :now))",
             )
             .expression_attribute_names("#ttl", "ttl")
             .expression_attribute_values(":at", n(at.unix_timestamp()))
@@ -118,8 +118,38 @@ impl ConnectionStore for DynamoStore {
             Some(out) => Ok(Some(tombstone_from_item(
                 &out.attributes.unwrap_or_default(),
             )?)),
-            None => Ok(None),
+            // No tombstone, a migration's, an expired one — or one that expires by `at`
+            // already, which stands as it is.
+            None => Ok(self
+                .tombstone(provider, user_id)
+                .await?
+                .filter(|t| t.ending == Ending::Disconnected && t.forget_at.is_some())),
         }
+    }
+
+    async fn erase(
+        &self,
+        provider: ProviderKind,
+        user_id: &ProviderUserId,
+    ) -> Result<Erased, StoreError> {
+        let connection = Self::connection_key(provider, user_id);
+        let mut tombstone = connection.clone();
+        tombstone.insert("sk".into(), s(REVOKED_SK));
+        // The connection first: no further work finds the person.
+        let mut existed = [false; 2];
+        for (i, key) in [connection, tombstone].into_iter().enumerate() {
+            let out = self
+                .delete(key)
+                .return_values(ReturnValue::AllOld)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            existed[i] = out.attributes.is_some_and(|old| !old.is_empty());
+        }
+        Ok(Erased {
+            connection: existed[0],
+            tombstone: existed[1],
+        })
     }
 
     async fn mark_flagged(

@@ -6,6 +6,7 @@ use time::OffsetDateTime;
 use super::codec::*;
 use super::keys::*;
 use super::DynamoStore;
+use crate::domain::{ProviderKind, ProviderUserId};
 use crate::ports::store::{
     coalescing_wait, FetchClaim, FetchKey, FetchLog, StoreError, FETCH_COALESCE_WINDOW,
 };
@@ -72,5 +73,14 @@ impl FetchLog for DynamoStore {
             .await;
         conditional(result)?;
         Ok(())
+    }
+
+    async fn erase(
+        &self,
+        provider: ProviderKind,
+        user_id: &ProviderUserId,
+    ) -> Result<usize, StoreError> {
+        let pk = s(Self::fetch_pk(provider, user_id));
+        Ok(self.delete_partition(pk).await?.len())
     }
 }

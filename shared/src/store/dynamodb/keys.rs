@@ -22,6 +22,8 @@ pub(super) const PARKED_RETENTION_SECS: i64 = 30 * 86_400;
 /// Ledger items updated at once when a contact's ledger is set to expire: a year of a
 /// person's days is about 365 items (one a day; more for days from before that layout).
 pub(super) const LEDGER_EXPIRY_CONCURRENCY: usize = 16;
+/// Deletes in flight when a partition is erased.
+pub(super) const ERASE_CONCURRENCY: usize = 16;
 
 impl DynamoStore {
     pub fn connection_key(provider: ProviderKind, user_id: &ProviderUserId) -> Item {
@@ -58,11 +60,14 @@ impl DynamoStore {
     pub(super) fn parked_pk(provider: ProviderKind, user_id: &ProviderUserId) -> String {
         format!("PARKED#{provider}#{user_id}")
     }
+    pub(super) fn fetch_pk(provider: ProviderKind, user_id: &ProviderUserId) -> String {
+        format!("FETCH#{provider}#{user_id}")
+    }
     pub(super) fn fetch_key(key: &FetchKey) -> Item {
         HashMap::from([
             (
                 "pk".to_owned(),
-                s(format!("FETCH#{}#{}", key.provider, key.user_id)),
+                s(Self::fetch_pk(key.provider, &key.user_id)),
             ),
             (
                 "sk".to_owned(),

@@ -225,15 +225,16 @@ impl ImportLedger for DynamoStore {
         let mut newly = 0;
         let mut start = None;
         loop {
-            // Only entries not yet set to expire: a retry after a timeout goes on where
-            // the last attempt stopped.
+            // Only entries not yet set to expire by `at`: a retry after a timeout goes on
+            // where the last attempt stopped, and an earlier time stays.
             let out = self
                 .query()
                 .key_condition_expression("pk = :pk")
-                .filter_expression("attribute_not_exists(#ttl)")
+                .filter_expression("attribute_not_exists(#ttl) OR #ttl > :at")
                 .projection_expression("pk, sk")
                 .expression_attribute_names("#ttl", "ttl")
                 .expression_attribute_values(":pk", pk.clone())
+                .expression_attribute_values(":at", n(at.unix_timestamp()))
                 .set_exclusive_start_key(start)
                 .send()
                 .await
@@ -245,7 +246,9 @@ impl ImportLedger for DynamoStore {
                         .update(key)
                         .update_expression("SET #ttl = :at")
                         // Never recreate an entry deleted meanwhile.
-                        .condition_expression("attribute_exists(pk)")
+                        .condition_expression(
+                            "attribute_exists(pk) AND (attribute_not_exists(#ttl) OR #ttl > :at)",
+                        )
                         .expression_attribute_names("#ttl", "ttl")
                         .expression_attribute_values(":at", n(at.unix_timestamp()));
                     async move { conditional(update.send().await) }
@@ -260,6 +263,18 @@ impl ImportLedger for DynamoStore {
                 return Ok(newly);
             }
         }
+    }
+
+    async fn erase(&self, contact: &ContactKey) -> Result<usize, StoreError> {
+        let deleted = self
+            .delete_partition(Self::import_key(contact, "")["pk"].clone())
+            .await?;
+        // Items of the per-metric layout are several to a day: count days.
+        let days: std::collections::BTreeSet<_> = deleted
+            .iter()
+            .map(|key| opt_s(key, "sk").and_then(|sk| DailyInteraction::day_of_source_object(&sk)))
+            .collect();
+        Ok(days.len())
     }
 
     async fn latest(&self, contact: &ContactKey) -> Result<Option<LatestImport>, StoreError> {

@@ -5,14 +5,20 @@
 //! | connection  | `CONN#<provider>#<user id>` | `CONNECTION` |
 //! | OAuth state | `STATE#<sha256(state)>`     | `STATE`      |
 //! | used link   | `LINK#<sha256(signature)>`  | `LINK` (TTL: the link's expiry) |
-//! | revocation  | `CONN#<provider>#<user id>` | `REVOKED` (TTL once the account is deleted) |
-//! | import      | `IMPORT#<origin>#<contact>` | the day's source-object prefix, e.g. `GGNJL9-2026-11-20-`: one item per day (TTL once the account is deleted); items of the earlier per-metric layout (`GGNJL9-2026-11-20-steps`) are still read |
+//! | revocation  | `CONN#<provider>#<user id>` | `REVOKED` (TTL once the person disconnected) |
+//! | import      | `IMPORT#<origin>#<contact>` | the day's source-object prefix, e.g. `GGNJL9-2026-11-20-`: one item per day (TTL once the person disconnected); items of the earlier per-metric layout (`GGNJL9-2026-11-20-steps`) are still read |
 //! | parked work | `PARKED#<provider>#<user>`  | `<sha256 of the work item>` |
 //! | fetch log   | `FETCH#<provider>#<user>`   | `<collection>#<date>` |
-//! | history     | `SIGNALS#<origin>#<contact>` | `MONTH#<yyyy-mm>` (one item per month: [`crate::domain::signals::history`]) |
-//! | signal state | `SIGNALS#<origin>#<contact>` | `STATE` (fired rules, attribute values) |
+//! | history     | `SIGNALS#<origin>#<contact>` | `MONTH#<yyyy-mm>` (one item per month: [`crate::domain::signals::history`]; TTL once the person disconnected) |
+//! | signal state | `SIGNALS#<origin>#<contact>` | `STATE` (fired rules, attribute values; TTL once the person disconnected) |
 //!
 //! Imports are grouped by contact so a person's history can be read or erased in one query.
+//! A disconnect sets the `ttl` of the tombstone (sort key `REVOKED`, beside the connection
+//! under the person's `pk`) and of the contact's import and signal items; the connection
+//! item itself never carries one, so a person who connects again is untouched by it, and
+//! an import or signal item written again loses its `ttl`. Everything keyed by person or
+//! contact can be erased by key (`fitbridge-admin people forget`); OAuth states and used
+//! links are keyed by hash and only expire.
 //!
 //! The daily job reads the sparse index `Directory` ([`DIRECTORY_INDEX`]), never the table:
 //! a connection item carries `directory_key` (its own `pk`) exactly while its status is
@@ -135,6 +141,31 @@ impl DynamoStore {
     async fn put(&self, item: Item) -> Result<(), StoreError> {
         self.put_request(item).send().await.map_err(unavailable)?;
         Ok(())
+    }
+
+    /// Deletes every item of the partition `pk` (an erasure): its keys in one consistent
+    /// query, then the deletes, a few at a time. Returns the keys of what it deleted.
+    async fn delete_partition(
+        &self,
+        pk: aws_sdk_dynamodb::types::AttributeValue,
+    ) -> Result<Vec<Item>, StoreError> {
+        use futures_util::{StreamExt, TryStreamExt};
+        let query = self
+            .query()
+            .key_condition_expression("pk = :pk")
+            .projection_expression("pk, sk")
+            .expression_attribute_values(":pk", pk)
+            .consistent_read(true);
+        let keys = codec::all_items(query).await?;
+        futures_util::stream::iter(keys.clone())
+            .map(|key| {
+                let delete = self.delete(key);
+                async move { delete.send().await.map_err(unavailable) }
+            })
+            .buffer_unordered(keys::ERASE_CONCURRENCY)
+            .try_for_each(|_| async { Ok(()) })
+            .await?;
+        Ok(keys)
     }
 
     /// Releases a hold (a refresh lease, an import claim): removes its owner and expiry

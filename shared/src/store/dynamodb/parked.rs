@@ -52,6 +52,15 @@ impl ParkedWork for DynamoStore {
         Ok(())
     }
 
+    async fn erase(
+        &self,
+        provider: ProviderKind,
+        user_id: &ProviderUserId,
+    ) -> Result<usize, StoreError> {
+        let pk = s(Self::parked_pk(provider, user_id));
+        Ok(self.delete_partition(pk).await?.len())
+    }
+
     async fn park(&self, item: &WorkItem, reason: &str) -> Result<(), StoreError> {
         let body = serde_json::to_string(item).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let now = self.clock.now().unix_timestamp();

@@ -1,9 +1,12 @@
 //! The signal store on the table: a person's history and signal state under one partition
 //! key, `SIGNALS#<origin>#<contact>`, so one `Query` reads both and one erases both.
 //! Each item carries a version `v`; a write succeeds only at the version it was read at.
+//! A disconnect gives the items a `ttl`; an item past it counts as absent (TTL deletes
+//! lazily), and a write replaces the whole item, so what is written again has none.
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
+use time::OffsetDateTime;
 
 use super::codec::{all_items, conditional, get_n, get_s, n, s, unavailable, Item};
 use super::DynamoStore;
@@ -15,7 +18,7 @@ use crate::ports::store::StoreError;
 
 const MONTH_PREFIX: &str = "MONTH#";
 const STATE_SK: &str = "STATE";
-/// Deletes in flight when a person's history is erased.
+/// Deletes (or expiry updates) in flight when a person's history is erased (set to expire).
 const DELETE_CONCURRENCY: usize = 8;
 
 fn pk(contact: &ContactKey) -> AttributeValue {
@@ -48,20 +51,18 @@ impl DynamoStore {
         all_items(query).await
     }
 
-    /// Puts `item` at version `version + 1` if the stored one is still at `version`.
+    /// Puts `item` at version `version + 1` if the stored one is still at `version` (0: none
+    /// is stored, or it has expired).
     async fn put_versioned(&self, mut item: Item, version: u64) -> Result<bool, StoreError> {
         item.insert("v".into(), n(version as i64 + 1));
-        let put = self
-            .put_request(item)
-            .condition_expression(if version == 0 {
-                "attribute_not_exists(pk)"
-            } else {
-                "v = :v"
-            });
+        let put = self.put_request(item);
         let put = if version == 0 {
-            put
+            put.condition_expression("attribute_not_exists(pk) OR #ttl <= :now")
+                .expression_attribute_names("#ttl", "ttl")
+                .expression_attribute_values(":now", n(self.clock.now().unix_timestamp()))
         } else {
-            put.expression_attribute_values(":v", n(version as i64))
+            put.condition_expression("v = :v")
+                .expression_attribute_values(":v", n(version as i64))
         };
         Ok(conditional(put.send().await)?.is_some())
     }
@@ -72,7 +73,12 @@ impl SignalStore for DynamoStore {
     async fn load(&self, contact: &ContactKey) -> Result<(History, SignalState), StoreError> {
         let mut history = History::default();
         let mut state = SignalState::default();
+        let now = self.clock.now().unix_timestamp();
         for item in self.signal_items(contact, None).await? {
+            // TTL deletes lazily: an expired item counts as gone.
+            if get_n(&item, "ttl").is_ok_and(|ttl| ttl <= now) {
+                continue;
+            }
             let sk = get_s(&item, "sk")?;
             let version = get_n(&item, "v")? as u64;
             if sk == STATE_SK {
@@ -143,6 +149,39 @@ impl SignalStore for DynamoStore {
         )
         .collect();
         self.put_versioned(item, state.version).await
+    }
+
+    async fn expire(&self, contact: &ContactKey, at: OffsetDateTime) -> Result<usize, StoreError> {
+        use futures_util::{StreamExt, TryStreamExt};
+        // Only items not yet set to expire by `at`: a repeat sets none, an earlier time
+        // stays.
+        let query = self
+            .query()
+            .key_condition_expression("pk = :pk")
+            .filter_expression("attribute_not_exists(#ttl) OR #ttl > :at")
+            .projection_expression("pk, sk")
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":pk", pk(contact))
+            .expression_attribute_values(":at", n(at.unix_timestamp()));
+        let keys = all_items(query).await?;
+        futures_util::stream::iter(keys)
+            .map(|key| {
+                let update = self
+                    .update(key)
+                    .update_expression("SET #ttl = :at")
+                    // Never recreate an item deleted meanwhile.
+                    .condition_expression(
+                        "attribute_exists(pk) AND (attribute_not_exists(#ttl) OR #ttl > :at)",
+                    )
+                    .expression_attribute_names("#ttl", "ttl")
+                    .expression_attribute_values(":at", n(at.unix_timestamp()));
+                async move { conditional(update.send().await) }
+            })
+            .buffer_unordered(DELETE_CONCURRENCY)
+            .try_fold(0, |count, updated| async move {
+                Ok(count + usize::from(updated.is_some()))
+            })
+            .await
     }
 
     async fn forget(&self, contact: &ContactKey) -> Result<usize, StoreError> {

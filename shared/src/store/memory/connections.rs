@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 
 use super::*;
 use crate::domain::{Collection, TokenSet};
-use crate::ports::store::{ConnectionStore, Ending, Revocation};
+use crate::ports::store::{ConnectionStore, Ending, Erased, Revocation};
 
 #[async_trait]
 impl ConnectionStore for MemoryStore {
@@ -47,17 +47,37 @@ impl ConnectionStore for MemoryStore {
         user_id: &ProviderUserId,
         at: OffsetDateTime,
     ) -> Result<Option<Tombstone>, StoreError> {
+        let now = self.clock.now();
         let mut t = self.lock();
         let Some(tomb) = t
             .tombstones
             .get_mut(&(provider, user_id.clone()))
             .filter(|t| t.ending == Ending::Disconnected)
+            .filter(|t| t.forget_at.is_none_or(|set| set > now))
         else {
             return Ok(None);
         };
-        // A time already set is the earlier one: it stays.
-        tomb.forget_at.get_or_insert(at);
+        // An earlier time already set stays.
+        if tomb.forget_at.is_none_or(|set| set > at) {
+            tomb.forget_at = Some(at);
+        }
         Ok(Some(tomb.clone()))
+    }
+
+    async fn erase(
+        &self,
+        provider: ProviderKind,
+        user_id: &ProviderUserId,
+    ) -> Result<Erased, StoreError> {
+        let mut t = self.lock();
+        let key = (provider, user_id.clone());
+        t.leases.remove(&key);
+        t.updated_at.remove(&key);
+        t.connected_at.remove(&key);
+        Ok(Erased {
+            connection: t.connections.remove(&key).is_some(),
+            tombstone: t.tombstones.remove(&key).is_some(),
+        })
     }
 
     async fn tombstone(

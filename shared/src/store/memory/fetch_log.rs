@@ -42,4 +42,16 @@ impl FetchLog for MemoryStore {
         }
         Ok(())
     }
+
+    async fn erase(
+        &self,
+        provider: ProviderKind,
+        user_id: &ProviderUserId,
+    ) -> Result<usize, StoreError> {
+        let mut t = self.lock();
+        let before = t.fetches.len();
+        t.fetches
+            .retain(|key, _| !(key.provider == provider && key.user_id == *user_id));
+        Ok(before - t.fetches.len())
+    }
 }

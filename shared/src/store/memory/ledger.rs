@@ -119,12 +119,30 @@ impl ImportLedger for MemoryStore {
         let mut t = self.lock();
         let mut newly = 0;
         for ((origin, id, _), entry) in t.ledger.iter_mut() {
-            if *origin == contact.origin && *id == contact.id && entry.expires_at.is_none() {
+            // An entry already set to expire by `at` keeps its time.
+            if *origin == contact.origin
+                && *id == contact.id
+                && entry.expires_at.is_none_or(|set| set > at)
+            {
                 entry.expires_at = Some(at);
                 newly += 1;
             }
         }
         Ok(newly)
+    }
+
+    async fn erase(&self, contact: &ContactKey) -> Result<usize, StoreError> {
+        let mut t = self.lock();
+        // The table holds one item per day: count days, as it does.
+        let mut days = std::collections::BTreeSet::new();
+        t.ledger.retain(|(origin, id, key), _| {
+            let of_contact = *origin == contact.origin && *id == contact.id;
+            if of_contact {
+                days.insert(DailyInteraction::day_of_source_object(key));
+            }
+            !of_contact
+        });
+        Ok(days.len())
     }
 
     async fn latest(&self, contact: &ContactKey) -> Result<Option<LatestImport>, StoreError> {

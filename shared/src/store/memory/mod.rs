@@ -11,7 +11,7 @@ use std::sync::{Mutex, MutexGuard};
 use sha2::{Digest, Sha256};
 use time::{Duration, OffsetDateTime};
 
-use crate::domain::signals::history::History;
+use crate::domain::signals::history::{History, MonthKey};
 use crate::domain::signals::SignalState;
 use crate::domain::{Connection, ContactKey, ProviderKind, ProviderUserId, WorkItem};
 use crate::ports::clock::SharedClock;
@@ -28,6 +28,8 @@ mod tokens;
 
 /// Parked work waits this long for the person to act (as in the table).
 pub(super) const PARKED_RETENTION: Duration = Duration::days(30);
+/// Fetch-log entries expire this long after their fetch began (as in the table).
+pub(super) const FETCH_LOG_RETENTION: Duration = Duration::days(7);
 /// Entries per directory page.
 pub(super) const PAGE: usize = 100;
 
@@ -78,6 +80,9 @@ pub(super) struct Tables {
     pub(super) fetches: HashMap<FetchKey, (i64, i64)>,
     /// Signal history and state by contact (origin, id).
     pub(super) signals: HashMap<(String, String), (History, SignalState)>,
+    /// When a contact's signal items expire, as the table's `ttl`: a month of history
+    /// (`Some`) or the state (`None`). Written again, an item is kept.
+    pub(super) signal_expiry: HashMap<(String, String, Option<MonthKey>), OffsetDateTime>,
 }
 
 /// Every storage port over one in-memory table.
@@ -147,6 +152,72 @@ impl MemoryStore {
             .filter(|((origin, id, _), _)| *origin == contact.origin && *id == contact.id)
             .map(|(_, l)| l.expires_at)
             .collect()
+    }
+
+    /// What is kept about a person and their contact, by kind, that has not expired by the
+    /// store's clock (tests of retention and erasure): empty when nothing is left.
+    pub fn kept_about(
+        &self,
+        provider: ProviderKind,
+        user_id: &ProviderUserId,
+        contact: &ContactKey,
+    ) -> Vec<&'static str> {
+        let now = self.clock.now();
+        let t = self.lock();
+        let person = (provider, user_id.clone());
+        let of_contact =
+            |origin: &String, id: &String| *origin == contact.origin && *id == contact.id;
+        let signals = t.signals.get(&(contact.origin.clone(), contact.id.clone()));
+        let live = |item: Option<MonthKey>| {
+            t.signal_expiry
+                .get(&(contact.origin.clone(), contact.id.clone(), item))
+                .is_none_or(|at| *at > now)
+        };
+        [
+            ("connection", t.connections.contains_key(&person)),
+            ("refresh lease", t.leases.contains_key(&person)),
+            (
+                "tombstone",
+                t.tombstones
+                    .get(&person)
+                    .is_some_and(|tomb| tomb.forget_at.is_none_or(|at| at > now)),
+            ),
+            (
+                "parked work",
+                t.parked.get(&person).is_some_and(|items| {
+                    items
+                        .values()
+                        .any(|(_, _, at)| *at + PARKED_RETENTION >= now)
+                }),
+            ),
+            (
+                "fetch log",
+                t.fetches.iter().any(|(key, (started, _))| {
+                    (key.provider, &key.user_id) == (provider, user_id)
+                        && OffsetDateTime::from_unix_timestamp_nanos(
+                            i128::from(*started) * 1_000_000,
+                        )
+                        .is_ok_and(|at| at + FETCH_LOG_RETENTION > now)
+                }),
+            ),
+            (
+                "import ledger",
+                t.ledger.iter().any(|((origin, id, _), entry)| {
+                    of_contact(origin, id) && entry.expires_at.is_none_or(|at| at > now)
+                }),
+            ),
+            (
+                "signal history",
+                signals.is_some_and(|(history, _)| history.months.keys().any(|m| live(Some(*m)))),
+            ),
+            (
+                "signal state",
+                signals.is_some_and(|(_, state)| state.version > 0 && live(None)),
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(kind, kept)| kept.then_some(kind))
+        .collect()
     }
 
     /// Makes a person's parked work look `age` old (tests of the 30-day retention).

@@ -53,4 +53,16 @@ impl ParkedWork for MemoryStore {
         }
         Ok(())
     }
+
+    async fn erase(
+        &self,
+        provider: ProviderKind,
+        user_id: &ProviderUserId,
+    ) -> Result<usize, StoreError> {
+        Ok(self
+            .lock()
+            .parked
+            .remove(&(provider, user_id.clone()))
+            .map_or(0, |items| items.len()))
+    }
 }

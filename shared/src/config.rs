@@ -16,6 +16,7 @@ use crate::settings::{SettingsError, Vars};
 use crate::telemetry::TelemetrySettings;
 use crate::use_cases::connect::{ConnectSettings, MAX_BACKFILL_DAYS};
 use crate::use_cases::signals::SignalSettings;
+use crate::use_cases::sync::{DEFAULT_RETENTION_DAYS, MAX_RETENTION_DAYS};
 
 /// Why a function's settings could not be read.
 pub type ConfigError = SettingsError;
@@ -122,6 +123,13 @@ pub struct PipelineSettings {
     pub signals: SignalSettings,
     /// The EventBridge bus signal events go to (`SIGNAL_EVENT_BUS`); `None`: not published.
     pub event_bus: Option<String>,
+    /// The worker's: how long what is kept about a person after they disconnect (the
+    /// tombstone with their contact key and customer ref, the contact's import ledger,
+    /// signal history and signal state) lasts before it expires (`RETENTION_DAYS`, 1 to
+    /// 3650 days, default 90). Within it, late messages about the disconnect still find
+    /// the tombstone, and a person who connects again keeps what is written again; after
+    /// it, nothing about them remains. An account deletion deletes the history at once.
+    pub retention: time::Duration,
 }
 
 impl PipelineSettings {
@@ -132,6 +140,11 @@ impl PipelineSettings {
             mappings: mappings(vars)?,
             signals: signals(vars)?,
             event_bus: vars.optional("SIGNAL_EVENT_BUS"),
+            retention: time::Duration::days(i64::from(vars.number(
+                "RETENTION_DAYS",
+                DEFAULT_RETENTION_DAYS,
+                1..=MAX_RETENTION_DAYS,
+            )?)),
             ..Self::refresher_from_vars(vars)?
         })
     }
@@ -146,6 +159,7 @@ impl PipelineSettings {
             mappings: registry::default_mappings(),
             signals: SignalSettings::default(),
             event_bus: None,
+            retention: time::Duration::days(i64::from(DEFAULT_RETENTION_DAYS)),
         })
     }
 }
@@ -209,4 +223,41 @@ pub fn signals(vars: &Vars) -> Result<SignalSettings, ConfigError> {
         band_category: category("SIGNAL_BAND_CATEGORY", defaults.band_category)?,
         send_hour_category: category("SIGNAL_SEND_HOUR_CATEGORY", defaults.send_hour_category)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn worker(retention_days: Option<&str>) -> Result<PipelineSettings, ConfigError> {
+        let mut vars = vec![
+            ("TABLE_NAME", "t"),
+            ("WORK_QUEUE_URL", "https://sqs.example/q"),
+            ("SAP_BASE_URL", "https://sap.example"),
+            ("SAP_SECRET_ID", "sap"),
+        ];
+        vars.extend(retention_days.map(|days| ("RETENTION_DAYS", days)));
+        PipelineSettings::worker_from_vars(&Vars::from_pairs(vars))
+    }
+
+    #[test]
+    fn the_retention_is_90_days_unless_set_and_1_to_3650() {
+        let days = |s: PipelineSettings| s.retention.whole_days();
+        assert_eq!(days(worker(None).unwrap()), 90);
+        assert_eq!(days(worker(Some("")).unwrap()), 90, "empty is unset");
+        assert_eq!(days(worker(Some("1")).unwrap()), 1);
+        assert_eq!(days(worker(Some("3650")).unwrap()), 3650);
+        for bad in ["0", "3651", "-1", "ninety", "7.5"] {
+            assert!(
+                matches!(
+                    worker(Some(bad)),
+                    Err(SettingsError::Invalid {
+                        name: "RETENTION_DAYS",
+                        ..
+                    })
+                ),
+                "{bad}"
+            );
+        }
+    }
 }

@@ -24,7 +24,7 @@ use fitbridge::queue::memory::MemoryQueue;
 use fitbridge::secret_store::MemorySecrets;
 use fitbridge::store::memory::MemoryStore;
 use fitbridge::use_cases::signals::SignalService;
-use fitbridge::use_cases::sync::{SyncService, Work};
+use fitbridge::use_cases::sync::{SyncService, Work, DEFAULT_RETENTION_DAYS};
 use fitbridge::use_cases::tokens::TokenService;
 use fitbridge_admin::{EXIT_OK, EXIT_REFUSED, EXIT_USAGE};
 use serde_json::Value;
@@ -85,6 +85,7 @@ impl World {
                 clock: clock.clone(),
             }),
             catalog: fitbridge::provider::registry::catalog(),
+            retention: Duration::days(DEFAULT_RETENTION_DAYS.into()),
             clock: clock.clone(),
         };
         World {

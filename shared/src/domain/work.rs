@@ -31,10 +31,12 @@ pub enum Task {
         collections: Vec<Collection>,
     },
     /// The person revoked access or deleted their account: forget their tokens, remove
-    /// subscriptions, flag the contact.
+    /// subscriptions, flag the contact; what is still kept about them expires after the
+    /// retention.
     Revoke {
-        /// The account itself is gone: what fitbridge still keeps about it (the tombstone,
-        /// the import ledger of its contact) expires after a grace period.
+        /// The account itself is gone: its contact's history is deleted at once, and the
+        /// rest kept about it (the tombstone, the import ledger) expires after a grace
+        /// period if that is sooner than the retention.
         #[serde(default, skip_serializing_if = "is_false")]
         account_deleted: bool,
         /// When the revocation was issued (the webhook received it, the operator asked for

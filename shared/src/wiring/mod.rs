@@ -253,6 +253,7 @@ pub fn work_consumer(
             clock: clock.clone(),
         }),
         catalog: registry::catalog(),
+        retention: settings.retention,
         clock,
     };
     Ok(WorkConsumer {

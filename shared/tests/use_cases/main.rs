@@ -1,6 +1,6 @@
-//! The use cases (sync, tokens, connect, refresh, webhook, daily) on in-memory ports:
-//! plain `cargo test -p fitbridge`, no emulator, milliseconds. The emulator suites in
-//! `tests/integration` prove the adapters and the end-to-end flows.
+//! The use cases (sync and its retention, tokens, connect, refresh, webhook, daily) on
+//! in-memory ports: plain `cargo test -p fitbridge`, no emulator, milliseconds. The
+//! emulator suites in `tests/integration` prove the adapters and the end-to-end flows.
 
 mod support;
 
@@ -11,6 +11,7 @@ mod connect;
 mod daily;
 mod memory_store;
 mod refresh;
+mod retention;
 mod signals;
 mod sync;
 mod tokens;

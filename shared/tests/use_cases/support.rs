@@ -26,7 +26,7 @@ use fitbridge::use_cases::connect::{ConnectService, ConnectSettings};
 use fitbridge::use_cases::daily::DailyService;
 use fitbridge::use_cases::refresh::RefreshService;
 use fitbridge::use_cases::signals::{SignalService, SignalSettings};
-use fitbridge::use_cases::sync::{SyncService, Work};
+use fitbridge::use_cases::sync::{SyncService, Work, DEFAULT_RETENTION_DAYS};
 use fitbridge::use_cases::tokens::TokenService;
 use fitbridge::use_cases::webhook::WebhookService;
 use time::{Date, OffsetDateTime};
@@ -41,6 +41,8 @@ pub const LINK_KEY: &str = "link-key";
 /// When every world's clock starts: a Wednesday in the middle of November 2026, whose
 /// last 30 days hold no month's first week. Tests of the calendar set their own.
 pub const START: OffsetDateTime = time::macros::datetime!(2026-11-18 10:00 UTC);
+/// How long what is kept about a disconnected person lasts: the default.
+pub const RETENTION: time::Duration = time::Duration::days(DEFAULT_RETENTION_DAYS as i64);
 
 pub struct World {
     pub provider: Arc<MemoryProvider>,
@@ -145,6 +147,7 @@ impl World {
                 clock: shared.clone(),
             }),
             catalog: registry::catalog(),
+            retention: RETENTION,
             clock: shared.clone(),
         };
         let worker = WorkConsumer {

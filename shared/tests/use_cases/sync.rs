@@ -775,10 +775,14 @@ async fn an_account_deleted_after_its_access_was_revoked_still_expires() {
     let w = World::new();
     with_history(&w, "RUT").await;
     w.worker.sync.process(&[w.later(revoke("RUT"))]).await;
+    let user_id = ProviderUserId("RUT".into());
+    let revoked = w.store.tombstone(KIND, &user_id).await.unwrap().unwrap();
+    let retained = revoked.revoked_at + RETENTION;
+    assert_eq!(revoked.forget_at, Some(retained));
     assert_eq!(
         w.store.ledger_expiry(&contact("RUT")),
-        [None; 2],
-        "revoked: kept"
+        [Some(retained); 2],
+        "revoked: kept for the retention"
     );
     assert_eq!(
         w.worker
@@ -787,11 +791,11 @@ async fn an_account_deleted_after_its_access_was_revoked_still_expires() {
             .await,
         [Outcome::Done]
     );
-    assert!(w
-        .store
-        .ledger_expiry(&contact("RUT"))
-        .iter()
-        .all(Option::is_some));
+    // The grace period ends sooner than the retention: it brings the end forward.
+    let deleted = w.store.tombstone(KIND, &user_id).await.unwrap().unwrap();
+    let forget_at = deleted.forget_at.unwrap();
+    assert!(forget_at <= w.now() + ACCOUNT_DELETION_GRACE && forget_at < retained);
+    assert_eq!(w.store.ledger_expiry(&contact("RUT")), [Some(forget_at); 2]);
 }
 
 #[tokio::test]

@@ -269,6 +269,9 @@ impl World {
             mappings: fitbridge::provider::registry::default_mappings(),
             signals: Default::default(),
             event_bus: Some("fitbridge-test".into()),
+            retention: time::Duration::days(
+                fitbridge::use_cases::sync::DEFAULT_RETENTION_DAYS.into(),
+            ),
         };
         let worker = wiring::work_consumer(&ports, pipeline.clone()).unwrap();
         let refresher = wiring::retry_consumer(&ports, pipeline).unwrap();

@@ -140,6 +140,9 @@ impl Pipeline {
             mappings: env.settings.mappings.clone(),
             signals: Default::default(),
             event_bus: None,
+            retention: time::Duration::days(
+                fitbridge::use_cases::sync::DEFAULT_RETENTION_DAYS.into(),
+            ),
         };
         let ports = env.ports();
         let mut worker = wiring::work_consumer(&ports, settings.clone()).unwrap();

@@ -14,6 +14,8 @@
 //!   refreshes the token once and resends the work; a 401 for work it resent backs off,
 //!   so a lasting one reaches the DLQ), a 429 waits for the reset, 5xx and timeouts back
 //!   off, 410 and a dead refresh token park the person's work.
+//! - Nothing kept about a disconnected person outlives the disconnect by more than
+//!   [`SyncService::retention`] ([`revoke`]'s module docs).
 //! - Delivery is not this module's business: decoding messages, receive counts, backoff
 //!   delays, visibility and keeping rate-limit waits out of the DLQ belong to the queue
 //!   adapter ([`crate::inbound::sqs`]).
@@ -45,7 +47,7 @@ mod person;
 mod policy;
 mod revoke;
 
-pub use revoke::ACCOUNT_DELETION_GRACE;
+pub use revoke::{ACCOUNT_DELETION_GRACE, DEFAULT_RETENTION_DAYS, MAX_RETENTION_DAYS};
 
 /// How long an import claim lasts; longer than one worker invocation.
 const CLAIM: time::Duration = time::Duration::seconds(90);
@@ -77,6 +79,12 @@ pub struct SyncService {
     pub signals: Arc<dyn Signals>,
     /// Which collections a person's scopes grant.
     pub catalog: Catalog,
+    /// How long what is kept about a disconnected person (the tombstone with the contact
+    /// key and customer ref, the contact's import ledger, signal history and state)
+    /// outlives the disconnect (`RETENTION_DAYS`; [`DEFAULT_RETENTION_DAYS`] unless
+    /// configured): late and retried messages about the person still find the tombstone,
+    /// and then nothing about them remains.
+    pub retention: time::Duration,
     pub clock: SharedClock,
 }
 

@@ -1,4 +1,14 @@
 //! A revocation: the person revoked access, deleted their account, or was disconnected.
+//!
+//! Invariant: nothing kept about a disconnected person outlives the disconnect by more
+//! than the retention ([`SyncService::retention`]): the tombstone (it holds the contact
+//! key and the customer ref), the contact's import ledger, signal history and signal state
+//! all expire at the revocation's time plus the retention — whether or not the provider
+//! ever says the account is gone (Google never does). A deleted account's history goes at
+//! once, and the rest after [`ACCOUNT_DELETION_GRACE`] if that is sooner. A person who
+//! connects again meanwhile is untouched: the new connection is another item than the
+//! tombstone and never expires, and what it writes again to the ledger and the history is
+//! kept. Erasing a person at once is the operator's `fitbridge-admin people forget`.
 
 use time::OffsetDateTime;
 
@@ -6,10 +16,16 @@ use super::SyncService;
 use crate::domain::{Collection, ProviderKind, ProviderUserId};
 use crate::ports::store::{Ending, Revocation};
 
-/// How long the tombstone and import ledger of a deleted account outlive it: late and
-/// retried messages about the account still find the tombstone and do nothing (parked work
-/// is kept as long), and then nothing about the person remains here.
+/// How long the tombstone and import ledger of a deleted account outlive it (unless the
+/// retention is shorter): late and retried messages about the account still find the
+/// tombstone and do nothing (parked work is kept as long), and then nothing about the
+/// person remains here.
 pub const ACCOUNT_DELETION_GRACE: time::Duration = time::Duration::days(30);
+
+/// The retention ([`SyncService::retention`]) unless configured otherwise, in days.
+pub const DEFAULT_RETENTION_DAYS: u32 = 90;
+/// The longest retention that may be configured, in days (ten years).
+pub const MAX_RETENTION_DAYS: u32 = 3650;
 
 impl SyncService {
     /// The person revoked access, deleted their account, or is disconnected: remove
@@ -21,9 +37,9 @@ impl SyncService {
     /// retry writes it (exactly once: its source object is the revocation's). A
     /// revocation issued before the person's latest consent is stale and touches nothing.
     ///
-    /// A deleted account also sets what is kept about it to expire
-    /// ([`ACCOUNT_DELETION_GRACE`]) before the flag is written, so a marketing system that
-    /// refuses the flag cannot keep it either.
+    /// Every disconnect also sets what is kept about the person to expire (module docs)
+    /// before the flag is written, so a marketing system that refuses the flag cannot keep
+    /// it either.
     pub(super) async fn revoke(
         &self,
         kind: ProviderKind,
@@ -71,9 +87,7 @@ impl SyncService {
                 Revocation::Revoked(_) | Revocation::NotConnected => {}
             }
         }
-        if account_deleted {
-            self.forget(kind, user_id).await?;
-        }
+        self.forget(kind, user_id, account_deleted).await?;
         let Some(tombstone) = self
             .connections
             .tombstone(kind, user_id)
@@ -97,38 +111,68 @@ impl SyncService {
         Ok(())
     }
 
-    /// Sets the tombstone of a deleted account and its contact's import ledger to expire,
-    /// and deletes the contact's signal history (personal data with no further use).
-    /// Idempotent, so a retry finishes what a timeout interrupted.
+    /// Sets what is kept about a disconnected person to expire at the revocation's time
+    /// plus the retention: their tombstone, and their contact's import ledger, signal
+    /// history and state. A deleted account's history is deleted now instead, and its
+    /// tombstone and ledger expire after the grace period if that is sooner. Each step
+    /// keeps an earlier time already set, so a retry finishes what a timeout interrupted
+    /// and changes nothing else.
     pub(super) async fn forget(
         &self,
         kind: ProviderKind,
         user_id: &ProviderUserId,
+        account_deleted: bool,
     ) -> Result<(), String> {
-        let at = self.clock.now() + ACCOUNT_DELETION_GRACE;
+        let Some(tombstone) = self
+            .connections
+            .tombstone(kind, user_id)
+            .await
+            .map_err(|e| e.to_string())?
+            .filter(|t| t.ending == Ending::Disconnected)
+        else {
+            // Never connected, expired already, or migrated: the contact lives on at the
+            // successor.
+            return Ok(());
+        };
+        let mut at = tombstone.revoked_at + self.retention;
+        if account_deleted {
+            at = at.min(self.clock.now() + ACCOUNT_DELETION_GRACE);
+        }
         let Some(tombstone) = self
             .connections
             .forget(kind, user_id, at)
             .await
             .map_err(|e| e.to_string())?
         else {
-            // Never connected, or migrated: the contact lives on at the successor.
             return Ok(());
         };
+        let at = tombstone.forget_at.unwrap_or(at);
         let expiring = self
             .ledger
-            .expire(&tombstone.contact, tombstone.forget_at.unwrap_or(at))
+            .expire(&tombstone.contact, at)
             .await
             .map_err(|e| {
                 format!("tokens deleted; the import ledger is not set to expire yet: {e}")
             })?;
-        let history =
-            self.signals.forget(&tombstone.contact).await.map_err(|e| {
+        if account_deleted {
+            let history = self.signals.forget(&tombstone.contact).await.map_err(|e| {
                 format!("tokens deleted; the signal history is not deleted yet: {e}")
             })?;
-        tracing::info!(provider = %kind, user_id = %user_id, ledger_entries = expiring,
-            history_items = history,
-            "account deleted: history deleted, what else is kept expires after the grace period");
+            tracing::info!(provider = %kind, user_id = %user_id, ledger_entries = expiring,
+                history_items = history, expires_at = %at,
+                "account deleted: history deleted, what else is kept expires");
+        } else {
+            let history = self
+                .signals
+                .expire(&tombstone.contact, at)
+                .await
+                .map_err(|e| {
+                    format!("tokens deleted; the signal history is not set to expire yet: {e}")
+                })?;
+            tracing::info!(provider = %kind, user_id = %user_id, ledger_entries = expiring,
+                history_items = history, expires_at = %at,
+                "disconnected: what is kept about the person expires after the retention");
+        }
         Ok(())
     }
 }

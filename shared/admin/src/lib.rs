@@ -4,7 +4,8 @@
 //!   connections table, each optionally with the connect link the company sends them;
 //! - the people ([`people`]): listed with their status and last import; a backfill of a
 //!   person's days and a disconnect, both queued as work for the worker, which does them
-//!   exactly as it does the same work from a provider or the daily job;
+//!   exactly as it does the same work from a provider or the daily job; and an erasure
+//!   request, done at once (`people forget`);
 //! - a dead-letter queue moved back to its source queue ([`dlq`]);
 //! - the daily job's directory index brought in line with the connections' statuses, once
 //!   after upgrading a table whose connections predate the index ([`directory`]).
@@ -17,13 +18,16 @@
 //! - Nothing reaches Google, Secrets Manager, the table or a queue before every local
 //!   input is checked ([`cli`]): the AWS configuration is not even loaded before.
 //! - Output is one line per subscriber, person or message (a listing ends with a summary
-//!   line), or one line for the operation's result, on stdout; errors go to stderr. Neither
+//!   line), one line for the operation's result, or for `people forget` one line per kind
+//!   of data, on stdout; errors go to stderr. Neither
 //!   ever shows the authorization, the access token, the key or the connect-link key; the
 //!   listings of people read no tokens at all.
 //! - `migration pending` and `people list` only read. `people backfill` and `people
-//!   disconnect` only queue work (the worker does it); `dlq redrive` only moves messages,
-//!   never losing one ([`dlq::redrive`]); `directory backfill` only sets or removes
-//!   connections' `directory_key`, never another attribute.
+//!   disconnect` only queue work (the worker does it); `people forget` only revokes the
+//!   person's grant at the provider and deletes what the table holds about them, never
+//!   anything in SAP, and without `--yes` nothing at all; `dlq redrive` only moves
+//!   messages, never losing one ([`dlq::redrive`]); `directory backfill` only sets or
+//!   removes connections' `directory_key`, never another attribute.
 //! - Exit codes: [`EXIT_OK`], [`EXIT_REFUSED`] (Google, its token endpoint, Secrets
 //!   Manager, the table or a queue refused or failed, or the person is not in a state for
 //!   the command), [`EXIT_USAGE`] (the invocation or a local input is wrong; nothing was
@@ -46,6 +50,8 @@ use std::sync::Arc;
 use aws_config::SdkConfig;
 use fitbridge::clock::SystemClock;
 use fitbridge::ports::clock::SharedClock;
+use fitbridge::ports::provider::Providers;
+use fitbridge::provider::registry::{self, ProviderSettings};
 use fitbridge::wiring::{AwsPorts, Ports};
 use google_health::subscribers::OperationPolling;
 use tokio::sync::OnceCell;
@@ -74,6 +80,10 @@ pub struct Context {
     pub ports: Option<SharedPorts>,
     /// Where `dlq redrive` finds its queues; `None`: SQS.
     pub message_queues: Option<Arc<dyn MessageQueues>>,
+    /// The providers' API clients `people forget` revokes a grant with; `None`: the ones
+    /// the process environment configures, as the functions' (`FITBIT_SECRET_ID`,
+    /// `GOOGLE_HEALTH_SECRET_ID`, the endpoints), their secrets read through the ports.
+    pub providers: Option<Providers>,
     aws: OnceCell<SdkConfig>,
     lazy_ports: OnceCell<SharedPorts>,
 }
@@ -93,6 +103,7 @@ impl Context {
             clock: Arc::new(SystemClock),
             ports: None,
             message_queues: None,
+            providers: None,
             aws: OnceCell::new(),
             lazy_ports: OnceCell::new(),
         }
@@ -119,6 +130,24 @@ impl Context {
             })
             .await
             .clone()
+    }
+
+    /// The providers' API clients: the ones given, or those the process environment
+    /// configures. Their settings are checked before anything is reached (a wrong one is a
+    /// usage error); their secrets are read only when a call needs them.
+    pub(crate) async fn providers(&self) -> Result<Providers, Failure> {
+        if let Some(providers) = &self.providers {
+            return Ok(providers.clone());
+        }
+        let settings = ProviderSettings::from_vars(&fitbridge::config::environment())
+            .map_err(|e| usage_error(format!("the providers' settings: {e}")))?;
+        let secrets = self.ports().await.secrets();
+        Ok(registry::providers(
+            &settings,
+            fitbridge::wiring::http_client(),
+            secrets,
+            self.clock.clone(),
+        ))
     }
 
     /// The queues `dlq redrive` moves messages between.
@@ -197,6 +226,10 @@ pub async fn run(
         Command::PeopleDisconnect(options) => {
             people::disconnect(&options, &*context.ports().await).await
         }
+        Command::PeopleForget(options) => match context.providers().await {
+            Ok(providers) => people::forget(&options, &*context.ports().await, &providers).await,
+            Err(failure) => Err(failure),
+        },
         Command::DlqRedrive(options) => {
             dlq::redrive(&options, &*context.message_queues().await).await
         }

@@ -1,4 +1,4 @@
-//! `people list|backfill|disconnect`: the people behind the connections, and the two
+//! `people list|backfill|disconnect|forget`: the people behind the connections, and the
 //! things an operator does for one of them.
 //!
 //! Invariants:
@@ -12,12 +12,27 @@
 //! - Both refuse a person who is not connected, before anything is queued; a backfill
 //!   also a person whose work would only be parked, and days that have not begun where
 //!   the person lives.
+//! - `forget` (an erasure request) works at once, not through the worker: it revokes the
+//!   grant at the provider while the tokens exist (best effort, as the disconnect does),
+//!   then deletes the connection first (no further work finds the person), then
+//!   everything else the table holds under the person's or their contact's key, and
+//!   reports each kind as deleted (with a count) or already gone. It writes nothing to
+//!   SAP, and names the contact to erase there. A migrated person's contact lives on at
+//!   the successor provider, so its data is left to that connection's erasure. OAuth
+//!   states and used links are stored by hash, not by person: they only expire. Each step
+//!   deletes what is left, so running it again finishes what a failure interrupted.
+//!   Without `--yes` it deletes nothing and says what it would delete.
 
 use std::collections::BTreeMap;
 
-use fitbridge::domain::{Collection, Connection, ConnectionStatus, ProviderKind, Task, WorkItem};
+use fitbridge::domain::{
+    Collection, Connection, ConnectionStatus, ContactKey, ProviderKind, Task, WorkItem,
+};
 use fitbridge::ports::catalog::ProviderCatalog;
-use fitbridge::ports::store::{ConnectionSummary, Ending, LatestImport, StoreError};
+use fitbridge::ports::provider::Providers;
+use fitbridge::ports::signals::SignalStore;
+use fitbridge::ports::store::{ConnectionStore, FetchLog, ImportLedger, ParkedWork};
+use fitbridge::ports::store::{ConnectionSummary, Ending, LatestImport, StoreError, Tombstone};
 use fitbridge::provider::registry::Registry;
 use fitbridge::wiring::{Ports, Table};
 use futures_util::stream::{self, StreamExt, TryStreamExt};
@@ -25,7 +40,7 @@ use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use crate::cli::{BackfillOptions, DisconnectOptions, PeopleListOptions, Person};
+use crate::cli::{BackfillOptions, DisconnectOptions, ForgetOptions, PeopleListOptions, Person};
 use crate::{refused, usage_error, Failure};
 
 /// Ledger reads in flight at once while listing.
@@ -312,4 +327,223 @@ pub(crate) async fn disconnect(
         field(&connection.contact.id),
         person.provider,
     ))
+}
+
+/// A contact as the output names it.
+fn contact_name(contact: &ContactKey) -> String {
+    format!("{}/{}", field(&contact.origin), field(&contact.id))
+}
+
+/// How a tombstone's connection ended, for the output.
+fn ended(tombstone: &Tombstone) -> String {
+    let how = match tombstone.ending {
+        Ending::Disconnected => "disconnected".to_owned(),
+        Ending::Migrated { to } => format!("migrated to {to}"),
+    };
+    format!(
+        "{how} at {}",
+        time(Some(tombstone.revoked_at)).unwrap_or_default()
+    )
+}
+
+/// A kind of data and what became of it: `<kind>: deleted <n> <noun>`, or already gone.
+fn deleted(kind: &str, n: usize, noun: (&str, &str)) -> String {
+    match n {
+        0 => format!("{kind}: already gone\n"),
+        1 => format!("{kind}: deleted 1 {}\n", noun.0),
+        n => format!("{kind}: deleted {n} {}\n", noun.1),
+    }
+}
+
+/// Revokes the person's grant at the provider (best effort, as the disconnect does:
+/// subscriptions first, while the token may still work). Says how it went.
+async fn revoke_grant(providers: &Providers, connection: &Connection) -> String {
+    let Some(provider) = providers.get(connection.provider) else {
+        return format!(
+            "not revoked: this environment does not configure {} (its settings as the \
+             functions have them); the tokens are deleted anyway, and the person can remove \
+             the grant in their account",
+            connection.provider
+        );
+    };
+    let subscribed: Vec<Collection> = connection.subscriptions.iter().copied().collect();
+    provider
+        .unsubscribe(
+            &connection.tokens.access_token,
+            &connection.user_id,
+            &subscribed,
+        )
+        .await;
+    match provider.revoke(&connection.tokens).await {
+        Ok(()) => "revoked".to_owned(),
+        Err(e) => format!("not revoked ({e}); the tokens are deleted anyway"),
+    }
+}
+
+/// What `people forget` cannot find by the person's key: it only expires.
+const NOT_BY_PERSON: &str = "connect attempts and used links: stored by hash, not by person, \
+    so not deleted here; they expire on their own (an attempt a day after its 10 minutes, a \
+    used link with the link, within 90 days)\n";
+
+/// Runs `people forget`: an erasure request (module docs).
+pub(crate) async fn forget(
+    options: &ForgetOptions,
+    ports: &dyn Ports,
+    providers: &Providers,
+) -> Result<String, Failure> {
+    let (person, table_name) = (&options.person, &options.table);
+    let (provider, user_id) = (person.provider, &person.user_id);
+    let table = ports.table(table_name);
+    let connection = table
+        .get(provider, user_id)
+        .await
+        .map_err(|e| unreadable(table_name, person, e))?;
+    let tombstone = table
+        .tombstone(provider, user_id)
+        .await
+        .map_err(|e| unreadable(table_name, person, e))?;
+    let contact = connection
+        .as_ref()
+        .map(|c| c.contact.clone())
+        .or_else(|| tombstone.as_ref().map(|t| t.contact.clone()));
+    // A migrated person's contact goes on at the successor: its data is that person's.
+    let lives_on = match (&connection, &tombstone) {
+        (None, Some(t)) => match t.ending {
+            Ending::Migrated { to } => Some(to),
+            Ending::Disconnected => None,
+        },
+        _ => None,
+    };
+
+    if !options.yes {
+        let state = match (&connection, &tombstone) {
+            (Some(c), _) => format!("connected (status {})", c.status.as_str()),
+            (None, Some(t)) => format!("not connected ({})", ended(t)),
+            (None, None) => {
+                return Err(refused(format!(
+                    "table {table_name} holds no connection and no tombstone for {person}: \
+                     no contact is known for it (with --yes, its parked work and fetch log, \
+                     if any, are deleted all the same)"
+                )))
+            }
+        };
+        let contact = contact
+            .as_ref()
+            .expect("known with a connection or tombstone");
+        let revoke = if connection.is_some() {
+            format!("revokes the grant at {provider}, then ")
+        } else {
+            String::new()
+        };
+        let of_contact = match lives_on {
+            Some(to) => format!(
+                "; the contact lives on at {to}, so its import ledger and history are that \
+                 connection's to forget"
+            ),
+            None => format!(
+                ", and the import ledger, signal history and signal state of contact {}",
+                contact_name(contact)
+            ),
+        };
+        return Ok(format!(
+            "{person}: {state}, contact {}\n\
+             with --yes, people forget {revoke}deletes the connection, the tombstone, parked \
+             work, the fetch log{of_contact}; nothing in SAP\n\
+             nothing was deleted: run it again with --yes to delete\n",
+            contact_name(contact),
+        ));
+    }
+
+    let mut text = match &contact {
+        Some(contact) => format!("forgot {person} (contact {}):\n", contact_name(contact)),
+        None => format!("forgot {person} (no contact known: no connection or tombstone):\n"),
+    };
+    text += &format!(
+        "grant at {provider}: {}\n",
+        match &connection {
+            Some(c) => revoke_grant(providers, c).await,
+            None => "none (not connected)".to_owned(),
+        }
+    );
+    let stopped = |text: &str, what: &str, e: StoreError| Failure {
+        code: crate::EXIT_REFUSED,
+        message: format!(
+            "cannot delete the {what} of {person} in table {table_name}: {e} (running it \
+             again is safe: it deletes what is left)"
+        ),
+        output: text.to_owned(),
+    };
+    // The connection first: no further work finds the person.
+    let erased = ConnectionStore::erase(&*table, provider, user_id)
+        .await
+        .map_err(|e| stopped(&text, "connection and tombstone", e))?;
+    for (kind, was) in [
+        ("connection", erased.connection),
+        ("tombstone", erased.tombstone),
+    ] {
+        text += &format!("{kind}: {}\n", if was { "deleted" } else { "already gone" });
+    }
+    let parked = ParkedWork::erase(&*table, provider, user_id)
+        .await
+        .map_err(|e| stopped(&text, "parked work", e))?;
+    text += &deleted("parked work", parked, ("item", "items"));
+    let fetches = FetchLog::erase(&*table, provider, user_id)
+        .await
+        .map_err(|e| stopped(&text, "fetch log", e))?;
+    text += &deleted("fetch log", fetches, ("entry", "entries"));
+    match (&contact, lives_on) {
+        (Some(contact), None) => {
+            let name = contact_name(contact);
+            let days = ImportLedger::erase(&*table, contact)
+                .await
+                .map_err(|e| stopped(&text, "import ledger", e))?;
+            text += &deleted(
+                &format!("import ledger of contact {name}"),
+                days,
+                ("day", "days"),
+            );
+            let items = SignalStore::forget(&*table, contact)
+                .await
+                .map_err(|e| stopped(&text, "signal history", e))?;
+            text += &deleted(
+                &format!("signal history and state of contact {name}"),
+                items,
+                ("item", "items"),
+            );
+        }
+        (Some(contact), Some(to)) => {
+            text += &format!(
+                "import ledger, signal history and state of contact {name}: kept, the contact \
+                 lives on at {to}: forget that person too (people list --provider {to} shows \
+                 who feeds contact {name})\n",
+                name = contact_name(contact)
+            );
+        }
+        (None, _) => {
+            text += "import ledger, signal history and state: no contact known; what a \
+                     disconnect left expired with its tombstone\n";
+        }
+    }
+    text += NOT_BY_PERSON;
+    if let (Some(predecessor), Some(_)) = (Registry.predecessor(provider), &contact) {
+        text += &format!(
+            "{predecessor}: if the person migrated from there, the tombstone of their \
+             {predecessor} user id holds this contact too: forget that id as well\n"
+        );
+    }
+    text += &match &contact {
+        Some(contact) => format!(
+            "SAP: nothing deleted; erase contact {} there with the tenant's own \
+             data-protection tooling\n",
+            contact_name(contact)
+        ),
+        None => "SAP: nothing deleted, and no contact known here\n".to_owned(),
+    };
+    if contact.is_none() && !erased.connection && !erased.tombstone && parked + fetches == 0 {
+        return Err(refused(format!(
+            "table {table_name} holds nothing about {person}: no connection, tombstone, \
+             parked work or fetch log (nothing was deleted)"
+        )));
+    }
+    Ok(text)
 }

@@ -61,6 +61,7 @@ async fn help_and_usage_errors() {
         "fitbridge-admin people list --table NAME",
         "fitbridge-admin people backfill --table NAME --work-queue-url URL",
         "fitbridge-admin people disconnect --table NAME --work-queue-url URL",
+        "fitbridge-admin people forget --table NAME --provider P --user ID [--yes]",
         "fitbridge-admin dlq redrive --from-queue-url URL --to-queue-url URL",
     ] {
         assert!(text(&help.stdout).contains(usage), "{usage}");
@@ -95,6 +96,7 @@ async fn help_and_usage_errors() {
             "--from-queue-url",
             "http://127.0.0.1:1/0/q",
         ],
+        &["people", "forget", "--table", "t", "--provider", "fitbit"],
     ] {
         let output = admin(args, &[]).await;
         assert_eq!(output.status.code(), Some(2), "{args:?}");

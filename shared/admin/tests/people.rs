@@ -1,7 +1,7 @@
-//! `people list|backfill|disconnect` and `dlq redrive` in-process over the in-memory table
-//! and queues, with the worker's use case on the same ports: what is listed, what is
+//! `people list|backfill|disconnect|forget` and `dlq redrive` in-process over the in-memory
+//! table and queues, with the worker's use case on the same ports: what is listed, what is
 //! queued, and that the worker does what was queued (imports the backfilled days; revokes,
-//! deletes the tokens and flags the contact). The same commands against the local stack,
+//! deletes the tokens and flags the contact); what an erasure deletes, judged on the store. The same commands against the local stack,
 //! through the built binary and the AWS SDK, are `tests/local_stack.rs`.
 
 use std::sync::Arc;
@@ -17,7 +17,9 @@ use fitbridge::marketing::memory::MemoryMarketing;
 use fitbridge::ports::catalog::ProviderCatalog;
 use fitbridge::ports::clock::Clock;
 use fitbridge::ports::provider::{Provider, Served};
-use fitbridge::ports::store::{ConnectionStore, Ending, ImportLedger, ImportRecord, TokenStore};
+use fitbridge::ports::store::{
+    ConnectionStore, Ending, ImportLedger, ImportRecord, ParkedWork, TokenStore,
+};
 use fitbridge::provider::memory::{MemoryPerson, MemoryProvider};
 use fitbridge::provider::registry::Registry;
 use fitbridge::queue::memory::MemoryQueue;
@@ -204,7 +206,13 @@ impl World {
     }
 
     async fn admin(&self, args: &[&str]) -> Ran {
-        let context = self.backends.context(self.clock.clone());
+        let mut context = self.backends.context(self.clock.clone());
+        // The provider the world plays, as `people forget` reaches it.
+        context.providers = Some(
+            [(KIND, self.provider.clone() as Arc<dyn Provider>)]
+                .into_iter()
+                .collect(),
+        );
         let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
         let (mut out, mut err) = (Vec::new(), Vec::new());
         let code = fitbridge_admin::run(&args, &context, &mut out, &mut err).await;
@@ -625,6 +633,15 @@ async fn usage_errors_reach_neither_the_table_nor_a_queue() {
             DLQ,
         ],
         vec!["dlq", "redrive", "--from-queue-url", DLQ],
+        vec![
+            "people",
+            "forget",
+            "--provider",
+            "fitbit",
+            "--user",
+            "ACTV01",
+            "--yes",
+        ],
     ];
     for args in cases {
         let result = world.admin(&args).await;
@@ -755,6 +772,352 @@ async fn disconnect_takes_a_parked_person_and_refuses_an_unknown_one() {
         .err
         .contains("fitbit/NOBODY is not connected: table fitbridge-Table holds no connection"));
     assert!(world.queued().is_empty());
+}
+
+fn forget_args(provider: &str, user: &str, yes: bool) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "people",
+        "forget",
+        "--table",
+        TABLE,
+        "--provider",
+        provider,
+        "--user",
+        user,
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    if yes {
+        args.push("--yes".into());
+    }
+    args
+}
+
+impl World {
+    async fn forget(&self, provider: &str, user: &str, yes: bool) -> Ran {
+        let args = forget_args(provider, user, yes);
+        self.admin(&args.iter().map(String::as_str).collect::<Vec<_>>())
+            .await
+    }
+
+    /// A day imported for the person through the worker: ledger, history, fetch log.
+    async fn synced(&self, user: &str) {
+        let day = self.today_utc() - Duration::days(2);
+        self.provider
+            .set_day(user, Collection::Activities, day, fitbridge_steps(4200));
+        let item = WorkItem::sync(
+            KIND,
+            ProviderUserId(user.into()),
+            day,
+            vec![Collection::Activities],
+        );
+        assert_eq!(self.work(vec![item]).await, [Outcome::Done]);
+    }
+}
+
+fn fitbridge_steps(n: u64) -> DaySummary {
+    DaySummary {
+        steps: Some(n),
+        ..DaySummary::default()
+    }
+}
+
+#[tokio::test]
+async fn forget_revokes_the_grant_and_deletes_everything_held_about_a_connected_person() {
+    let world = World::new();
+    let user = ProviderUserId("FRGT01".into());
+    let contact = world
+        .connected(KIND, "FRGT01", "activity", ConnectionStatus::Active)
+        .await;
+    world.synced("FRGT01").await;
+    // An earlier disconnect left a tombstone; the person connected again since.
+    world
+        .store()
+        .revoke(KIND, &user, Ending::Disconnected, world.now())
+        .await
+        .unwrap();
+    world
+        .connected(KIND, "FRGT01", "activity", ConnectionStatus::Active)
+        .await;
+    world
+        .store()
+        .park(
+            &WorkItem::sync(
+                KIND,
+                user.clone(),
+                world.today_utc(),
+                vec![Collection::Sleep],
+            ),
+            "test",
+        )
+        .await
+        .unwrap();
+    let held = world.store().kept_about(KIND, &user, &contact);
+    for kind in [
+        "connection",
+        "tombstone",
+        "parked work",
+        "fetch log",
+        "import ledger",
+        "signal history",
+    ] {
+        assert!(held.contains(&kind), "{kind}: {held:?}");
+    }
+    let in_sap = world.marketing.interactions().len();
+
+    // Without --yes: what it would delete, and nothing deleted.
+    let preview = world.forget("fitbit", "FRGT01", false).await;
+    assert_eq!(preview.code, EXIT_OK, "{}", preview.err);
+    assert_eq!(
+        preview.out,
+        "fitbit/FRGT01: connected (status active), contact FITBIT/FRGT01\n\
+         with --yes, people forget revokes the grant at fitbit, then deletes the connection, \
+         the tombstone, parked work, the fetch log, and the import ledger, signal history and \
+         signal state of contact FITBIT/FRGT01; nothing in SAP\n\
+         nothing was deleted: run it again with --yes to delete\n"
+    );
+    assert_eq!(world.store().kept_about(KIND, &user, &contact), held);
+    assert_eq!(world.provider.revoked_grants(), 0);
+
+    let result = world.forget("fitbit", "FRGT01", true).await;
+    assert_eq!(result.code, EXIT_OK, "{}", result.err);
+    assert_eq!(result.err, "");
+    let lines: Vec<&str> = result.out.lines().collect();
+    assert_eq!(
+        lines[..7],
+        [
+            "forgot fitbit/FRGT01 (contact FITBIT/FRGT01):",
+            "grant at fitbit: revoked",
+            "connection: deleted",
+            "tombstone: deleted",
+            "parked work: deleted 1 item",
+            "fetch log: deleted 1 entry",
+            "import ledger of contact FITBIT/FRGT01: deleted 1 day",
+        ],
+        "{}",
+        result.out
+    );
+    assert!(
+        lines[7].starts_with("signal history and state of contact FITBIT/FRGT01: deleted "),
+        "{}",
+        lines[7]
+    );
+    assert!(lines[8].starts_with("connect attempts and used links: stored by hash"));
+    assert_eq!(
+        lines[9],
+        "SAP: nothing deleted; erase contact FITBIT/FRGT01 there with the tenant's own \
+         data-protection tooling"
+    );
+    assert_eq!(lines.len(), 10, "{}", result.out);
+    assert!(!result.out.contains("C-FRGT01"), "no customer ref printed");
+
+    // Nothing of the person is left, the grant is gone at the provider, SAP is untouched.
+    assert_eq!(
+        world.store().kept_about(KIND, &user, &contact),
+        Vec::<&str>::new()
+    );
+    assert!(world.store().get(KIND, &user).await.unwrap().is_none());
+    assert!(world
+        .store()
+        .tombstone(KIND, &user)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(world.store().ledger_expiry(&contact).is_empty());
+    assert!(world.store().imported(&contact).is_empty());
+    assert_eq!(world.provider.revoked_grants(), 1);
+    assert_eq!(world.marketing.interactions().len(), in_sap);
+    let list = world.admin(&["people", "list", "--table", TABLE]).await;
+    assert_eq!(list.out, "0 people\n");
+
+    // Again: nothing is left to delete.
+    let again = world.forget("fitbit", "FRGT01", true).await;
+    assert_eq!(again.code, EXIT_REFUSED);
+    assert_eq!(again.out, "");
+    assert!(
+        again.err.contains(
+            "table fitbridge-Table holds nothing about fitbit/FRGT01: no connection, \
+             tombstone, parked work or fetch log (nothing was deleted)"
+        ),
+        "{}",
+        again.err
+    );
+}
+
+#[tokio::test]
+async fn forget_after_a_disconnect_deletes_the_tombstone_and_what_the_contact_left() {
+    let world = World::new();
+    let user = ProviderUserId("LEFT01".into());
+    let contact = world
+        .connected(KIND, "LEFT01", "activity", ConnectionStatus::Active)
+        .await;
+    world.synced("LEFT01").await;
+    let revoke = WorkItem::revoke(KIND, user.clone(), false, Some(world.now()));
+    assert_eq!(world.work(vec![revoke]).await, [Outcome::Done]);
+    assert_eq!(world.provider.revoked_grants(), 1);
+    // The disconnect set what is kept to expire; the erasure does not wait for it.
+    assert!(world
+        .store()
+        .ledger_expiry(&contact)
+        .iter()
+        .all(Option::is_some));
+
+    let preview = world.forget("fitbit", "LEFT01", false).await;
+    assert_eq!(preview.code, EXIT_OK, "{}", preview.err);
+    assert!(
+        preview
+            .out
+            .starts_with("fitbit/LEFT01: not connected (disconnected at "),
+        "{}",
+        preview.out
+    );
+    assert!(preview
+        .out
+        .contains("with --yes, people forget deletes the connection"));
+
+    let result = world.forget("fitbit", "LEFT01", true).await;
+    assert_eq!(result.code, EXIT_OK, "{}", result.err);
+    for line in [
+        "grant at fitbit: none (not connected)\n",
+        "connection: already gone\n",
+        "tombstone: deleted\n",
+        "parked work: already gone\n",
+        "fetch log: deleted 1 entry\n",
+        "import ledger of contact FITBIT/LEFT01: deleted 1 day\n",
+        "SAP: nothing deleted; erase contact FITBIT/LEFT01 there",
+    ] {
+        assert!(result.out.contains(line), "{line}: {}", result.out);
+    }
+    assert_eq!(
+        world.store().kept_about(KIND, &user, &contact),
+        Vec::<&str>::new()
+    );
+    assert_eq!(
+        world.provider.revoked_grants(),
+        1,
+        "revoked once, by the disconnect"
+    );
+}
+
+#[tokio::test]
+async fn forget_leaves_a_migrated_contact_to_its_successor_and_says_what_it_could_not_revoke() {
+    let world = World::new();
+    let user = ProviderUserId("MIGR01".into());
+    let contact = world
+        .connected(KIND, "MIGR01", "activity", ConnectionStatus::Active)
+        .await;
+    world.synced("MIGR01").await;
+    world
+        .store()
+        .revoke(
+            KIND,
+            &user,
+            Ending::Migrated {
+                to: ProviderKind::GoogleHealth,
+            },
+            world.now(),
+        )
+        .await
+        .unwrap();
+    let result = world.forget("fitbit", "MIGR01", true).await;
+    assert_eq!(result.code, EXIT_OK, "{}", result.err);
+    assert!(
+        result.out.contains("tombstone: deleted\n"),
+        "{}",
+        result.out
+    );
+    assert!(
+        result.out.contains(
+            "import ledger, signal history and state of contact FITBIT/MIGR01: kept, the \
+             contact lives on at google-health: forget that person too"
+        ),
+        "{}",
+        result.out
+    );
+    assert!(world
+        .store()
+        .tombstone(KIND, &user)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(
+        !world.store().imported(&contact).is_empty(),
+        "the successor's"
+    );
+
+    // A person of a provider this environment does not configure: the grant stays, said so.
+    let google = ProviderUserId("4123456789012345678".into());
+    let contact = world
+        .connected(
+            ProviderKind::GoogleHealth,
+            &google.0,
+            "",
+            ConnectionStatus::Active,
+        )
+        .await;
+    let result = world.forget("google-health", &google.0, true).await;
+    assert_eq!(result.code, EXIT_OK, "{}", result.err);
+    assert!(
+        result.out.contains(
+            "grant at google-health: not revoked: this environment does not configure \
+             google-health"
+        ),
+        "{}",
+        result.out
+    );
+    assert!(result.out.contains("connection: deleted\n"));
+    assert!(
+        result
+            .out
+            .contains("fitbit: if the person migrated from there"),
+        "the predecessor's tombstone holds the contact too: {}",
+        result.out
+    );
+    assert_eq!(
+        world
+            .store()
+            .kept_about(ProviderKind::GoogleHealth, &google, &contact),
+        Vec::<&str>::new()
+    );
+}
+
+#[tokio::test]
+async fn forget_refuses_a_person_it_knows_nothing_about() {
+    let world = World::new();
+    for yes in [false, true] {
+        let result = world.forget("fitbit", "NOBODY", yes).await;
+        assert_eq!(result.code, EXIT_REFUSED, "{}", result.err);
+        assert_eq!(result.out, "");
+        assert!(
+            result.err.contains("fitbit/NOBODY")
+                && result.err.contains("table fitbridge-Table holds no"),
+            "{}",
+            result.err
+        );
+    }
+    // Parked work left under the person's key is deleted all the same.
+    world
+        .store()
+        .park(
+            &WorkItem::sync(
+                KIND,
+                ProviderUserId("NOBODY".into()),
+                world.today_utc(),
+                vec![Collection::Activities],
+            ),
+            "test",
+        )
+        .await
+        .unwrap();
+    let result = world.forget("fitbit", "NOBODY", true).await;
+    assert_eq!(result.code, EXIT_OK, "{}", result.err);
+    assert!(result
+        .out
+        .starts_with("forgot fitbit/NOBODY (no contact known: no connection or tombstone):\n"));
+    assert!(result.out.contains("parked work: deleted 1 item\n"));
+    assert!(result
+        .out
+        .contains("SAP: nothing deleted, and no contact known here\n"));
 }
 
 fn work_body(user: &str, day: &str) -> String {

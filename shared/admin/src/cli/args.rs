@@ -16,6 +16,7 @@ fitbridge-admin google-health subscriber <ACTION> [OPTIONS]
        fitbridge-admin people list --table NAME [--provider P] [--status S] [--json]
        fitbridge-admin people backfill --table NAME --work-queue-url URL --provider P --user ID --from YYYY-MM-DD --to YYYY-MM-DD
        fitbridge-admin people disconnect --table NAME --work-queue-url URL --provider P --user ID
+       fitbridge-admin people forget --table NAME --provider P --user ID [--yes]
        fitbridge-admin dlq redrive --from-queue-url URL --to-queue-url URL [--max N] [--dry-run]
        fitbridge-admin directory backfill --table NAME";
 
@@ -33,7 +34,8 @@ Exit codes:
 `fitbridge-admin <command> --help` tells each command's options.";
 
 /// fitbridge-admin: manage fitbridge's Google Health webhook subscriber; list the people
-/// still to migrate off the legacy Fitbit Web API; list, backfill and disconnect people;
+/// still to migrate off the legacy Fitbit Web API; list, backfill, disconnect and forget
+/// people;
 /// move a dead-letter queue back to its source queue; fill the daily job's directory index
 #[derive(Debug, Parser)]
 #[command(
@@ -58,7 +60,7 @@ pub(super) enum Top {
     /// The people still to migrate off the legacy provider
     #[command(subcommand, arg_required_else_help = false)]
     Migration(Migration),
-    /// The people: list them, backfill a person's days, disconnect a person
+    /// The people: list them, backfill a person's days, disconnect or forget a person
     #[command(subcommand, arg_required_else_help = false)]
     People(People),
     /// Dead-letter queues
@@ -192,6 +194,16 @@ pub(super) enum People {
     /// subscriptions, revokes the grant at the provider, deletes the tokens and flags the
     /// contact in SAP with a disconnect interaction.
     Disconnect(PersonArgs),
+    /// An erasure request: deletes now everything fitbridge holds about the person — the
+    /// connection with its tokens (after revoking the grant at the provider, best effort),
+    /// the tombstone, parked work, the fetch log, and their contact's import ledger, signal
+    /// history and signal state — then prints, per kind, what it deleted and what was
+    /// already gone. Nothing in SAP: the output names the contact to erase there with the
+    /// tenant's own data-protection tooling. The grant is revoked with the provider
+    /// settings of the environment, as the functions have them (FITBIT_SECRET_ID,
+    /// GOOGLE_HEALTH_SECRET_ID: the FitbitSecretArn and GoogleHealthSecretArn outputs).
+    /// Without --yes it only says what it would delete. Running it again is safe.
+    Forget(ForgetArgs),
 }
 
 #[derive(Debug, Args)]
@@ -224,6 +236,22 @@ pub(super) struct PersonArgs {
     /// The person's id at the provider (as people list shows it)
     #[arg(long, value_name = "ID", value_parser = user_id)]
     pub(super) user: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(super) struct ForgetArgs {
+    /// The connections table (the TableName stack output)
+    #[arg(long, value_name = "NAME", value_parser = non_empty)]
+    pub(super) table: Option<String>,
+    /// The person's provider
+    #[arg(long, value_name = "PROVIDER", value_parser = provider)]
+    pub(super) provider: Option<ProviderKind>,
+    /// The person's id at the provider (as people list shows it)
+    #[arg(long, value_name = "ID", value_parser = user_id)]
+    pub(super) user: Option<String>,
+    /// Delete; without it, nothing is deleted and the command says what it would delete
+    #[arg(long)]
+    pub(super) yes: bool,
 }
 
 #[derive(Debug, Args)]

@@ -15,8 +15,8 @@ use fitbridge::provider::registry::Registry;
 use time::Date;
 
 use args::{
-    BackfillArgs, Cli, Directory, Dlq, GoogleHealth, KeyArgs, Migration, PendingArgs, People,
-    PersonArgs, RedriveArgs, SubscriberAction, Top,
+    BackfillArgs, Cli, Directory, Dlq, ForgetArgs, GoogleHealth, KeyArgs, Migration, PendingArgs,
+    People, PersonArgs, RedriveArgs, SubscriberAction, Top,
 };
 pub use options::*;
 
@@ -78,6 +78,7 @@ pub fn parse_on(args: &[String], today: Date) -> Result<Command, UsageError> {
                 person,
             }))
         }
+        Top::People(People::Forget(args)) => forget(args).map(Command::PeopleForget),
         Top::Dlq(Dlq::Redrive(args)) => redrive(args).map(Command::DlqRedrive),
         Top::Directory(Directory::Backfill(args)) => {
             Ok(Command::DirectoryBackfill(DirectoryBackfillOptions {
@@ -229,6 +230,31 @@ fn person(args: PersonArgs, command: &str) -> Result<(String, String, Person), U
             user_id: ProviderUserId(user),
         },
     ))
+}
+
+fn forget(args: ForgetArgs) -> Result<ForgetOptions, UsageError> {
+    const COMMAND: &str = "people forget";
+    let table = required(args.table, "--table", COMMAND, "the TableName stack output")?;
+    let provider = required(
+        args.provider,
+        "--provider",
+        COMMAND,
+        "the person's provider",
+    )?;
+    let user = required(
+        args.user,
+        "--user",
+        COMMAND,
+        "the person's id at the provider",
+    )?;
+    Ok(ForgetOptions {
+        table,
+        person: Person {
+            provider,
+            user_id: ProviderUserId(user),
+        },
+        yes: args.yes,
+    })
 }
 
 fn backfill(args: BackfillArgs, today: Date) -> Result<BackfillOptions, UsageError> {
@@ -673,6 +699,47 @@ mod tests {
         assert!(refused(&format!(
             "people disconnect --table T --work-queue-url {QUEUE} --provider fitbit --user U \
              --from 2026-11-01"
+        ))
+        .contains("unexpected argument"));
+    }
+
+    #[test]
+    fn people_forget_takes_a_person_and_deletes_only_with_yes() {
+        let person = Person {
+            provider: ProviderKind::GoogleHealth,
+            user_id: ProviderUserId("4123456789012345678".into()),
+        };
+        assert_eq!(
+            command("people forget --table T --provider google-health --user 4123456789012345678"),
+            Command::PeopleForget(ForgetOptions {
+                table: "T".into(),
+                person: person.clone(),
+                yes: false,
+            })
+        );
+        assert_eq!(
+            command(
+                "people forget --table=T --provider=google-health --user=4123456789012345678 --yes"
+            ),
+            Command::PeopleForget(ForgetOptions {
+                table: "T".into(),
+                person,
+                yes: true,
+            })
+        );
+        assert!(refused("people forget --provider fitbit --user U").contains("needs --table"));
+        assert!(refused("people forget --table T --user U").contains("needs --provider"));
+        assert!(refused("people forget --table T --provider fitbit").contains("needs --user"));
+        assert!(
+            refused("people forget --table T --provider fitbit --user A#B")
+                .contains("not a provider's user id")
+        );
+        assert!(
+            refused("people forget --table T --provider fitbit --user U --yes=1")
+                .contains("unexpected value")
+        );
+        assert!(refused(&format!(
+            "people forget --table T --provider fitbit --user U --work-queue-url {QUEUE}"
         ))
         .contains("unexpected argument"));
     }

@@ -123,6 +123,15 @@ pub struct DisconnectOptions {
     pub person: Person,
 }
 
+/// `people forget`: an erasure request — everything fitbridge holds about the person,
+/// deleted (`yes`), or only said what would be.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ForgetOptions {
+    pub table: String,
+    pub person: Person,
+    pub yes: bool,
+}
+
 /// `dlq redrive`: a dead-letter queue's messages back to its source queue.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RedriveOptions {
@@ -147,6 +156,7 @@ pub enum Command {
     PeopleList(PeopleListOptions),
     PeopleBackfill(BackfillOptions),
     PeopleDisconnect(DisconnectOptions),
+    PeopleForget(ForgetOptions),
     DlqRedrive(RedriveOptions),
     DirectoryBackfill(DirectoryBackfillOptions),
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use aws_sdk_dynamodb::types::AttributeValue;
 use fitbridge::domain::{ConnectionStatus, ProviderKind, ProviderUserId};
 use fitbridge::ports::store::ConnectionStore;
-use fitbridge::use_cases::sync::ACCOUNT_DELETION_GRACE;
+use fitbridge::use_cases::sync::{ACCOUNT_DELETION_GRACE, DEFAULT_RETENTION_DAYS};
 use fitbridge_integration::pipeline::Pipeline;
 use fitbridge_sandbox::fitbit::{FitbitFaultInjection, RecordedActivity};
 use fitbridge_sandbox::sap::FaultInjection;
@@ -416,6 +416,19 @@ async fn revocation_forgets_the_tokens_flags_the_contact_and_stops_all_calls() {
         .filter(|i| i.field_str("InteractionType") == Some("FITBIT_DISCONNECTED"))
         .count();
     assert_eq!(flagged, 1, "the contact is flagged in SAP");
+    // What is kept about the person expires after the retention (the worker's default).
+    let tomb = p
+        .env
+        .store
+        .tombstone(ProviderKind::Fitbit, &ProviderUserId(user.clone()))
+        .await
+        .unwrap()
+        .expect("the tombstone is kept through the retention");
+    let retention = time::Duration::days(DEFAULT_RETENTION_DAYS.into());
+    assert_eq!(
+        tomb.forget_at.map(|at| at.unix_timestamp()),
+        Some((tomb.revoked_at + retention).unix_timestamp())
+    );
 
     let calls_before = p.env.sandbox.fitbit.stats().api_calls_of(&user);
     p.notify(&[("activities", "2026-11-20", &user)]).await;

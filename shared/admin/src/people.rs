@@ -430,10 +430,13 @@ pub(crate) async fn forget(
         let contact = contact
             .as_ref()
             .expect("known with a connection or tombstone");
-        let revoke = if connection.is_some() {
-            format!("revokes the grant at {provider}, then ")
-        } else {
-            String::new()
+        let revoke = match (&connection, providers.get(provider)) {
+            (Some(_), Some(_)) => format!("revokes the grant at {provider}, then "),
+            (Some(_), None) => format!(
+                "cannot revoke the grant at {provider} (this environment does not configure \
+                 it), then "
+            ),
+            (None, _) => String::new(),
         };
         let of_contact = match lives_on {
             Some(to) => format!(

@@ -1055,6 +1055,15 @@ async fn forget_leaves_a_migrated_contact_to_its_successor_and_says_what_it_coul
             ConnectionStatus::Active,
         )
         .await;
+    let preview = world.forget("google-health", &google.0, false).await;
+    assert!(
+        preview.out.contains(
+            "people forget cannot revoke the grant at google-health (this environment does \
+             not configure it), then deletes"
+        ),
+        "{}",
+        preview.out
+    );
     let result = world.forget("google-health", &google.0, true).await;
     assert_eq!(result.code, EXIT_OK, "{}", result.err);
     assert!(

@@ -471,7 +471,10 @@ async fn backfill_queues_the_daily_jobs_work_for_each_day_and_the_worker_imports
             .map(|d| format!("BACK01-{d}-steps"))
             .to_vec()
     );
-    // Again: nothing is written twice.
+    // Again, once the fetch log's coalescing window is over: nothing is written twice.
+    world
+        .clock
+        .advance(fitbridge::ports::store::FETCH_COALESCE_WINDOW);
     let outcomes = world.work(queued).await;
     assert!(outcomes.iter().all(|o| *o == Outcome::Done));
     assert!(world.marketing.interactions().iter().all(|i| i.writes == 1));

@@ -11,6 +11,7 @@
 use crate::domain::mapping::Mappings;
 use crate::domain::signals::rules::Rules;
 use crate::marketing::sap::settings::SapSettings;
+use crate::ports::store::FETCH_COALESCE_WINDOW;
 use crate::provider::registry::{self, ProviderSettings};
 use crate::settings::{SettingsError, Vars};
 use crate::telemetry::TelemetrySettings;
@@ -130,6 +131,11 @@ pub struct PipelineSettings {
     /// the tombstone, and a person who connects again keeps what is written again; after
     /// it, nothing about them remains. An account deletion deletes the history at once.
     pub retention: time::Duration,
+    /// The worker's: a day is fetched at most once in this window however often it is
+    /// announced (`FETCH_COALESCE_SECONDS`, 0 to 900, default 60): a replayed delivery or
+    /// a burst of notifications costs the providers one call; a later change waits for
+    /// the window's end.
+    pub fetch_coalesce: time::Duration,
 }
 
 impl PipelineSettings {
@@ -145,6 +151,11 @@ impl PipelineSettings {
                 DEFAULT_RETENTION_DAYS,
                 1..=MAX_RETENTION_DAYS,
             )?)),
+            fetch_coalesce: time::Duration::seconds(vars.number(
+                "FETCH_COALESCE_SECONDS",
+                FETCH_COALESCE_WINDOW.whole_seconds(),
+                0..=900,
+            )?),
             ..Self::refresher_from_vars(vars)?
         })
     }
@@ -160,6 +171,7 @@ impl PipelineSettings {
             signals: SignalSettings::default(),
             event_bus: None,
             retention: time::Duration::days(i64::from(DEFAULT_RETENTION_DAYS)),
+            fetch_coalesce: FETCH_COALESCE_WINDOW,
         })
     }
 }

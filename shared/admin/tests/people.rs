@@ -88,6 +88,7 @@ impl World {
             }),
             catalog: fitbridge::provider::registry::catalog(),
             retention: Duration::days(DEFAULT_RETENTION_DAYS.into()),
+            fetch_coalesce: fitbridge::ports::store::FETCH_COALESCE_WINDOW,
             clock: clock.clone(),
         };
         World {

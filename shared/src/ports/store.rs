@@ -463,28 +463,33 @@ pub enum FetchClaim {
     /// is imported (a fetch that fails is abandoned, a worker that dies leaves its
     /// messages to come back).
     AlreadyFetched,
-    /// A fetch began less than [`FETCH_COALESCE_WINDOW`] ago: this one waits this long
+    /// A fetch began less than the coalescing window ago: this one waits this long
     /// (not a failure), and when it comes back the fetch begun by then answers it, or it
     /// fetches itself.
     Wait(std::time::Duration),
 }
 
 /// However often a day is announced — the provider's own duplicates, a burst of changes,
-/// a replayed delivery — it is fetched at most once in this window; what is announced
-/// within it waits for the window's end, and is never dropped.
+/// a replayed delivery — it is fetched at most once in this window (unless configured
+/// otherwise); what is announced within it waits for the window's end, and is never
+/// dropped.
 pub const FETCH_COALESCE_WINDOW: time::Duration = time::Duration::seconds(60);
 
 /// How long a fetch begun at `started` (unix ms) still answers for at `now` (unix ms):
-/// `None` once [`FETCH_COALESCE_WINDOW`] is over. Both fetch logs decide by it.
-pub fn coalescing_wait(started: i64, now: i64) -> Option<std::time::Duration> {
-    let end = started.saturating_add(FETCH_COALESCE_WINDOW.whole_milliseconds() as i64);
+/// `None` once `window` is over. Both fetch logs decide by it.
+pub fn coalescing_wait(
+    started: i64,
+    now: i64,
+    window: time::Duration,
+) -> Option<std::time::Duration> {
+    let end = started.saturating_add(window.whole_milliseconds() as i64);
     (end > now).then(|| std::time::Duration::from_millis(end.abs_diff(now)))
 }
 
 /// Port: collapses duplicate notifications across messages, so each change costs one
 /// provider call however often it is announced, and one write in the log; and at most
-/// one fetch of a day per [`FETCH_COALESCE_WINDOW`], so a replayed delivery, however
-/// often it is sent, costs the providers no more than that.
+/// one fetch of a day per coalescing window ([`FETCH_COALESCE_WINDOW`] by default), so a
+/// replayed delivery, however often it is sent, costs the providers no more than that.
 ///
 /// A fetch is recorded when it starts, with the send time of the newest notification it
 /// answers; nothing is written when it succeeds. That rests on one rule of the worker:
@@ -495,13 +500,14 @@ pub fn coalescing_wait(started: i64, now: i64) -> Option<std::time::Duration> {
 pub trait FetchLog: Send + Sync {
     /// Records a fetch starting at `now` for notifications sent up to `sent_at`, unless
     /// another one that started after `sent_at` answers them, or one started within
-    /// [`FETCH_COALESCE_WINDOW`] before `now` (then: wait). The message that began the
-    /// last fetch, come back, always proceeds.
+    /// `window` before `now` (then: wait). The message that began the last fetch, come
+    /// back, always proceeds.
     async fn begin(
         &self,
         key: &FetchKey,
         sent_at: OffsetDateTime,
         now: OffsetDateTime,
+        window: time::Duration,
     ) -> Result<FetchClaim, StoreError>;
 
     /// The fetch begun with `token` did not end in an import: forget it, so a duplicate

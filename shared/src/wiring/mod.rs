@@ -254,6 +254,7 @@ pub fn work_consumer(
         }),
         catalog: registry::catalog(),
         retention: settings.retention,
+        fetch_coalesce: settings.fetch_coalesce,
         clock,
     };
     Ok(WorkConsumer {

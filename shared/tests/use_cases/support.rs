@@ -148,6 +148,7 @@ impl World {
             }),
             catalog: registry::catalog(),
             retention: RETENTION,
+            fetch_coalesce: FETCH_COALESCE_WINDOW,
             clock: shared.clone(),
         };
         let worker = WorkConsumer {

@@ -211,7 +211,12 @@ async fn a_fetch_whose_worker_died_is_fetched_again_by_its_own_message() {
     // A worker began the fetch for the message, then died: nothing else was written.
     let begun = w
         .store
-        .begin(&key, sent, sent + time::Duration::seconds(1))
+        .begin(
+            &key,
+            sent,
+            sent + time::Duration::seconds(1),
+            fitbridge::ports::store::FETCH_COALESCE_WINDOW,
+        )
         .await
         .unwrap();
     assert!(matches!(begun, FetchClaim::Proceed(_)));

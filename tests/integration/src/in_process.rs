@@ -272,6 +272,7 @@ impl World {
             retention: time::Duration::days(
                 fitbridge::use_cases::sync::DEFAULT_RETENTION_DAYS.into(),
             ),
+            fetch_coalesce: fitbridge::ports::store::FETCH_COALESCE_WINDOW,
         };
         let worker = wiring::work_consumer(&ports, pipeline.clone()).unwrap();
         let refresher = wiring::retry_consumer(&ports, pipeline).unwrap();

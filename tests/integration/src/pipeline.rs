@@ -143,6 +143,11 @@ impl Pipeline {
             retention: time::Duration::days(
                 fitbridge::use_cases::sync::DEFAULT_RETENTION_DAYS.into(),
             ),
+            // These suites run on the machine's clock against real queues and notify a
+            // day again within seconds: a minute's wait each time would only slow them.
+            // The window itself is proven on the emulator's table (`fetch_log.rs`) and in
+            // the in-process suites.
+            fetch_coalesce: time::Duration::ZERO,
         };
         let ports = env.ports();
         let mut worker = wiring::work_consumer(&ports, settings.clone()).unwrap();

@@ -17,7 +17,7 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use fitbridge::domain::{Collection, ProviderKind, ProviderUserId};
 use fitbridge::ports::clock::Clock;
-use fitbridge::ports::store::{FetchClaim, FetchKey, FetchLog};
+use fitbridge::ports::store::{FetchClaim, FetchKey, FetchLog, FETCH_COALESCE_WINDOW as WINDOW};
 use fitbridge::store::dynamodb::DynamoStore;
 use fitbridge_integration::aws_meter::Meter;
 use fitbridge_integration::test_clock;
@@ -56,7 +56,7 @@ async fn a_fetch_answers_the_notifications_sent_before_it_began() {
 
     let token = proceeded(
         store
-            .begin(&key, sent, t0 + Duration::seconds(1))
+            .begin(&key, sent, t0 + Duration::seconds(1), WINDOW)
             .await
             .unwrap(),
     );
@@ -64,7 +64,7 @@ async fn a_fetch_answers_the_notifications_sent_before_it_began() {
     let earlier = sent - Duration::seconds(3);
     assert_eq!(
         store
-            .begin(&key, earlier, t0 + Duration::seconds(2))
+            .begin(&key, earlier, t0 + Duration::seconds(2), WINDOW)
             .await
             .unwrap(),
         FetchClaim::AlreadyFetched
@@ -72,7 +72,7 @@ async fn a_fetch_answers_the_notifications_sent_before_it_began() {
     // ...but not its own message coming back (its worker may have died before the import).
     proceeded(
         store
-            .begin(&key, sent, t0 + Duration::seconds(60))
+            .begin(&key, sent, t0 + Duration::seconds(60), WINDOW)
             .await
             .unwrap(),
     );
@@ -81,7 +81,7 @@ async fn a_fetch_answers_the_notifications_sent_before_it_began() {
     let newer = t0 + Duration::seconds(90);
     let newer_token = proceeded(
         store
-            .begin(&key, newer, t0 + Duration::seconds(121))
+            .begin(&key, newer, t0 + Duration::seconds(121), WINDOW)
             .await
             .unwrap(),
     );
@@ -92,7 +92,8 @@ async fn a_fetch_answers_the_notifications_sent_before_it_began() {
             .begin(
                 &key,
                 newer - Duration::seconds(1),
-                t0 + Duration::seconds(122)
+                t0 + Duration::seconds(122),
+                WINDOW
             )
             .await
             .unwrap(),
@@ -107,6 +108,7 @@ async fn a_fetch_answers_the_notifications_sent_before_it_began() {
                 &key,
                 newer - Duration::seconds(1),
                 t0 + Duration::seconds(123),
+                WINDOW,
             )
             .await
             .unwrap(),
@@ -136,14 +138,24 @@ async fn an_entry_of_the_earlier_form_still_answers() {
     let key = key(&user);
     assert_eq!(
         store
-            .begin(&key, completed - Duration::seconds(1), test_clock().now())
+            .begin(
+                &key,
+                completed - Duration::seconds(1),
+                test_clock().now(),
+                WINDOW
+            )
             .await
             .unwrap(),
         FetchClaim::AlreadyFetched
     );
     proceeded(
         store
-            .begin(&key, completed + Duration::seconds(1), test_clock().now())
+            .begin(
+                &key,
+                completed + Duration::seconds(1),
+                test_clock().now(),
+                WINDOW,
+            )
             .await
             .unwrap(),
     );
@@ -158,10 +170,10 @@ async fn a_fetch_costs_one_write_in_the_log() {
     let key = key(&random_user_id());
     let now = test_clock().now();
     let _ = meter.take();
-    proceeded(store.begin(&key, now, now).await.unwrap());
+    proceeded(store.begin(&key, now, now, WINDOW).await.unwrap());
     assert_eq!(
         store
-            .begin(&key, now - Duration::seconds(1), now)
+            .begin(&key, now - Duration::seconds(1), now, WINDOW)
             .await
             .unwrap(),
         FetchClaim::AlreadyFetched
@@ -191,17 +203,27 @@ async fn a_notification_within_a_minute_of_a_fetch_waits_for_the_window() {
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table(), test_clock());
     let key = key(&random_user_id());
     let t0 = test_clock().now() - Duration::minutes(5);
-    proceeded(store.begin(&key, t0, t0).await.unwrap());
+    proceeded(store.begin(&key, t0, t0, WINDOW).await.unwrap());
     // A replay (or a real change) sent 10 s later, handled at 20 s: 40 s to wait.
     let claim = store
-        .begin(&key, t0 + Duration::seconds(10), t0 + Duration::seconds(20))
+        .begin(
+            &key,
+            t0 + Duration::seconds(10),
+            t0 + Duration::seconds(20),
+            WINDOW,
+        )
         .await
         .unwrap();
     assert_eq!(claim, FetchClaim::Wait(std::time::Duration::from_secs(40)));
     // Once the window is over it is fetched.
     proceeded(
         store
-            .begin(&key, t0 + Duration::seconds(10), t0 + Duration::seconds(60))
+            .begin(
+                &key,
+                t0 + Duration::seconds(10),
+                t0 + Duration::seconds(60),
+                WINDOW,
+            )
             .await
             .unwrap(),
     );

@@ -27,7 +27,7 @@ use fitbridge::ports::clock::Clock;
 use fitbridge::ports::signals::SignalStore;
 use fitbridge::ports::store::{
     Claim, ConnectionStore, Ending, Erased, FetchClaim, FetchKey, FetchLog, ImportLedger,
-    ImportRecord, ParkedWork,
+    ImportRecord, ParkedWork, FETCH_COALESCE_WINDOW,
 };
 use fitbridge::provider::memory::MemoryProvider;
 use fitbridge::store::dynamodb::DynamoStore;
@@ -323,7 +323,10 @@ async fn an_erasure_deletes_everything_held_under_the_persons_and_the_contacts_k
             date: time::macros::date!(2026 - 11 - 13),
         };
         assert!(matches!(
-            store.begin(&key, now, now).await.unwrap(),
+            store
+                .begin(&key, now, now, FETCH_COALESCE_WINDOW)
+                .await
+                .unwrap(),
             FetchClaim::Proceed(_)
         ));
     }

@@ -7,9 +7,7 @@ use super::codec::*;
 use super::keys::*;
 use super::DynamoStore;
 use crate::domain::{ProviderKind, ProviderUserId};
-use crate::ports::store::{
-    coalescing_wait, FetchClaim, FetchKey, FetchLog, StoreError, FETCH_COALESCE_WINDOW,
-};
+use crate::ports::store::{coalescing_wait, FetchClaim, FetchKey, FetchLog, StoreError};
 
 #[async_trait]
 impl FetchLog for DynamoStore {
@@ -18,9 +16,10 @@ impl FetchLog for DynamoStore {
         key: &FetchKey,
         sent_at: OffsetDateTime,
         now: OffsetDateTime,
+        window: time::Duration,
     ) -> Result<FetchClaim, StoreError> {
         let (sent, now_ms) = (millis(sent_at), millis(now));
-        let window_start = now_ms - FETCH_COALESCE_WINDOW.whole_milliseconds() as i64;
+        let window_start = now_ms - window.whole_milliseconds() as i64;
         // Proceed unless a fetch that started after `sent` answers it — one begun for
         // another notification (`started_for`), or one that completed under the log's
         // earlier form (`completed_since`, which expires with its item) — or another
@@ -51,12 +50,14 @@ impl FetchLog for DynamoStore {
         if started.is_some_and(|s| s >= sent) || completed.is_some_and(|c| c >= sent) {
             return Ok(FetchClaim::AlreadyFetched);
         }
-        Ok(match started.and_then(|s| coalescing_wait(s, now_ms)) {
-            Some(wait) => FetchClaim::Wait(wait),
-            // Changed between the write and the read: another worker's fetch began; the
-            // message comes back and finds out.
-            None => FetchClaim::Wait(std::time::Duration::from_secs(1)),
-        })
+        Ok(
+            match started.and_then(|s| coalescing_wait(s, now_ms, window)) {
+                Some(wait) => FetchClaim::Wait(wait),
+                // Changed between the write and the read: another worker's fetch began; the
+                // message comes back and finds out.
+                None => FetchClaim::Wait(std::time::Duration::from_secs(1)),
+            },
+        )
     }
 
     async fn abandon(&self, key: &FetchKey, token: &str) -> Result<(), StoreError> {

@@ -13,6 +13,7 @@ impl FetchLog for MemoryStore {
         key: &FetchKey,
         sent_at: OffsetDateTime,
         now: OffsetDateTime,
+        window: time::Duration,
     ) -> Result<FetchClaim, StoreError> {
         let (sent, now_ms) = (millis(sent_at), millis(now));
         let mut t = self.lock();
@@ -21,7 +22,7 @@ impl FetchLog for MemoryStore {
             if since >= sent {
                 return Ok(FetchClaim::AlreadyFetched);
             }
-            if let Some(wait) = coalescing_wait(since, now_ms) {
+            if let Some(wait) = coalescing_wait(since, now_ms, window) {
                 return Ok(FetchClaim::Wait(wait));
             }
         }

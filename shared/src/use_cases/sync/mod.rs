@@ -85,6 +85,10 @@ pub struct SyncService {
     /// configured): late and retried messages about the person still find the tombstone,
     /// and then nothing about them remains.
     pub retention: time::Duration,
+    /// A day is fetched at most once in this window however often it is announced
+    /// (`FETCH_COALESCE_SECONDS`; [`crate::ports::store::FETCH_COALESCE_WINDOW`] unless
+    /// configured; 0: every later notification fetches at once).
+    pub fetch_coalesce: time::Duration,
     pub clock: SharedClock,
 }
 

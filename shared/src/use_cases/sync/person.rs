@@ -229,7 +229,11 @@ impl SyncService {
 
     pub(super) async fn fetch(&self, connection: &Connection, f: &Fetch) -> FetchResult {
         let now = self.clock.now();
-        let token = match self.fetch_log.begin(&f.key, f.sent_at, now).await {
+        let token = match self
+            .fetch_log
+            .begin(&f.key, f.sent_at, now, self.fetch_coalesce)
+            .await
+        {
             Ok(FetchClaim::Proceed(token)) => token,
             Ok(FetchClaim::AlreadyFetched) => return FetchResult::Skipped,
             Ok(FetchClaim::Wait(wait)) => return FetchResult::Wait(wait),

@@ -130,6 +130,9 @@ pub enum ConnectionStatus {
     NeedsReconsent,
     /// The provider answered 410 Gone: the person must migrate to the successor API.
     ProviderGone,
+    /// The provider refuses the person's data until they accept its own mandatory consents
+    /// (in their account there, not with us); reconnecting afterwards makes them active.
+    ConsentsMissing,
 }
 
 impl ConnectionStatus {
@@ -138,6 +141,7 @@ impl ConnectionStatus {
             ConnectionStatus::Active => "active",
             ConnectionStatus::NeedsReconsent => "needs_reconsent",
             ConnectionStatus::ProviderGone => "provider_gone",
+            ConnectionStatus::ConsentsMissing => "consents_missing",
         }
     }
 
@@ -146,6 +150,7 @@ impl ConnectionStatus {
             "active" => Some(ConnectionStatus::Active),
             "needs_reconsent" => Some(ConnectionStatus::NeedsReconsent),
             "provider_gone" => Some(ConnectionStatus::ProviderGone),
+            "consents_missing" => Some(ConnectionStatus::ConsentsMissing),
             _ => None,
         }
     }

@@ -67,6 +67,13 @@ pub enum ProviderError {
     /// The person did not grant what this needs: skip it.
     #[error("scope not granted")]
     InsufficientScope,
+    /// The provider serves none of the person's data until they accept the provider's own
+    /// mandatory consents. Unlike [`Self::InvalidGrant`], consenting to us again cannot fix
+    /// it and nothing is wrong with the grant: the person must act at the provider (in
+    /// their account there), so their work is parked and the connection marked
+    /// `consents_missing` until they reconnect.
+    #[error("the person has not accepted the provider's mandatory consents")]
+    ConsentsMissing,
     /// Wait this long; waiting is not failing.
     #[error("rate limited; retry after {retry_after:?}")]
     RateLimited { retry_after: Duration },
@@ -91,7 +98,7 @@ impl ProviderError {
         match self {
             ProviderError::AccessTokenExpired | ProviderError::InvalidToken => "401",
             ProviderError::InvalidGrant => "invalid_grant",
-            ProviderError::InsufficientScope => "403",
+            ProviderError::InsufficientScope | ProviderError::ConsentsMissing => "403",
             ProviderError::RateLimited { .. } => "429",
             ProviderError::Gone => "410",
             ProviderError::Rejected { status: 404, .. } => "404",

@@ -898,3 +898,32 @@ async fn a_permanent_refusal_is_set_aside_with_its_reason_not_retried_to_the_dlq
         "the person's other work goes on"
     );
 }
+
+#[tokio::test]
+async fn missing_consents_at_the_provider_mark_the_person_and_park_their_work() {
+    // The provider serves nothing until the person accepts its own consents there:
+    // neither a retry nor a refresh helps, and their later work must not call it.
+    let w = World::new();
+    w.connected("UMA", ALL_SCOPES).await;
+    w.provider.fail_next([ProviderError::ConsentsMissing]);
+    let item = sync("UMA", day(14), &[Collection::Activities]);
+    assert_eq!(
+        w.worker.sync.process(&[w.work(item.clone())]).await,
+        [Outcome::Done]
+    );
+    assert_eq!(
+        w.connection("UMA").await.unwrap().status,
+        ConnectionStatus::ConsentsMissing
+    );
+    let later = sync("UMA", day(15), &[Collection::Activities]);
+    w.worker.sync.process(&[w.work(later.clone())]).await;
+    assert_eq!(w.provider.fetches_of("UMA"), 0);
+    let parked = w
+        .store
+        .parked(KIND, &ProviderUserId("UMA".into()))
+        .await
+        .unwrap();
+    let mut parked: Vec<WorkItem> = parked.into_iter().map(|(_, w)| w).collect();
+    parked.sort_by_key(|w| format!("{:?}", w.task));
+    assert_eq!(parked, [item, later]);
+}

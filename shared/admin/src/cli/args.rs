@@ -214,7 +214,7 @@ pub(super) struct ListArgs {
     /// Only this provider's people
     #[arg(long, value_name = "PROVIDER", value_parser = provider)]
     pub(super) provider: Option<ProviderKind>,
-    /// Only people in this status: active, needs_reconsent, provider_gone
+    /// Only people in this status: active, needs_reconsent, provider_gone, consents_missing
     #[arg(long, value_name = "STATUS", value_parser = status)]
     pub(super) status: Option<ConnectionStatus>,
     /// A JSON array of people
@@ -327,7 +327,9 @@ pub(super) fn provider(name: &str) -> Result<ProviderKind, String> {
 
 pub(super) fn status(name: &str) -> Result<ConnectionStatus, String> {
     ConnectionStatus::parse(name).ok_or_else(|| {
-        format!("{name:?} is not a status: active, needs_reconsent or provider_gone")
+        format!(
+            "{name:?} is not a status: active, needs_reconsent, provider_gone or consents_missing"
+        )
     })
 }
 

@@ -587,6 +587,15 @@ mod tests {
                 json: true,
             })
         );
+        assert_eq!(
+            command("people list --table T --status consents_missing"),
+            Command::PeopleList(PeopleListOptions {
+                table: "T".into(),
+                provider: None,
+                status: Some(ConnectionStatus::ConsentsMissing),
+                json: false,
+            })
+        );
     }
 
     #[test]

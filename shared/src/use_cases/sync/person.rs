@@ -216,6 +216,20 @@ impl SyncService {
                     "provider answered 410 Gone: person marked provider_gone and must migrate");
                 self.park(items, batch, "provider_gone").await
             }
+            Remedy::ConsentsMissing => {
+                let status = ConnectionStatus::ConsentsMissing;
+                if let Err(e) = self
+                    .token_store
+                    .set_status(kind, user_id, status, None)
+                    .await
+                {
+                    tracing::error!(error = %e, "could not mark consents_missing");
+                    return Outcome::BACKOFF;
+                }
+                tracing::warn!(provider = %kind, user_id = %user_id,
+                    "the person has not accepted the provider's mandatory consents: marked consents_missing until they reconnect");
+                self.park(items, batch, status.as_str()).await
+            }
             Remedy::WaitForReset(d) => Outcome::RateLimited(d),
             Remedy::RetrySoon(d) => Outcome::retry_after(d),
             Remedy::Backoff => {

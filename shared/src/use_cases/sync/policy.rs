@@ -20,6 +20,10 @@ pub(super) enum Remedy {
     Park(&'static str),
     /// The provider API is switched off: mark the person `provider_gone`, park.
     ProviderGone,
+    /// The person has not accepted the provider's own mandatory consents: mark them
+    /// `consents_missing`, park. Only they can fix it, at the provider; a reconnect
+    /// afterwards resumes the parked work.
+    ConsentsMissing,
     /// Nothing can or need be done for this work (logged).
     Skip(&'static str),
     /// Wait for the provider's rate-limit reset.
@@ -43,6 +47,7 @@ pub(super) fn remedy(failure: Failure<'_>) -> Remedy {
             ProviderError::InsufficientScope => Remedy::Skip("scope no longer granted"),
             ProviderError::RateLimited { retry_after } => Remedy::WaitForReset(*retry_after),
             ProviderError::Gone => Remedy::ProviderGone,
+            ProviderError::ConsentsMissing => Remedy::ConsentsMissing,
             ProviderError::InvalidGrant => Remedy::Park("needs_reconsent"),
             // The provider refuses this request as it is (no such day or person, a request
             // it cannot serve): retrying cannot help, so the work is set aside with the
@@ -81,6 +86,7 @@ mod tests {
         assert_eq!(p(ProviderError::AccessTokenExpired), Remedy::RefreshToken);
         assert_eq!(p(ProviderError::InvalidToken), Remedy::RefreshToken);
         assert_eq!(p(ProviderError::Gone), Remedy::ProviderGone);
+        assert_eq!(p(ProviderError::ConsentsMissing), Remedy::ConsentsMissing);
         assert_eq!(
             p(ProviderError::RateLimited {
                 retry_after: Duration::from_secs(7)
@@ -123,6 +129,11 @@ mod tests {
         assert_eq!(
             t(TokenError::Provider(ProviderError::InvalidToken)),
             Remedy::Backoff
+        );
+        // A person marked `consents_missing` has their later work parked under that name.
+        assert_eq!(
+            t(TokenError::Parked("consents_missing")),
+            Remedy::Park("consents_missing")
         );
     }
 }

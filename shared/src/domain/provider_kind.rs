@@ -15,15 +15,22 @@ pub enum ProviderKind {
     Fitbit,
     #[serde(rename = "google-health")]
     GoogleHealth,
+    #[serde(rename = "polar")]
+    Polar,
 }
 
 impl ProviderKind {
-    pub const ALL: [ProviderKind; 2] = [ProviderKind::Fitbit, ProviderKind::GoogleHealth];
+    pub const ALL: [ProviderKind; 3] = [
+        ProviderKind::Fitbit,
+        ProviderKind::GoogleHealth,
+        ProviderKind::Polar,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             ProviderKind::Fitbit => "fitbit",
             ProviderKind::GoogleHealth => "google-health",
+            ProviderKind::Polar => "polar",
         }
     }
 }

@@ -7,4 +7,5 @@ pub mod fitbit;
 pub mod google_health;
 pub mod memory;
 pub mod oauth2;
+pub mod polar;
 pub mod registry;

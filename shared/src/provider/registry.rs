@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::google_health::signature::{HttpKeysetSource, KeysetCache};
-use super::{fitbit, google_health};
+use super::{fitbit, google_health, polar};
 use crate::domain::mapping::{InteractionMapping, Mappings};
 use crate::domain::{Collection, ProviderKind, Scopes};
 use crate::ports::catalog::{Catalog, ProviderCatalog};
@@ -27,6 +27,7 @@ impl ProviderCatalog for Registry {
         match kind {
             ProviderKind::Fitbit => fitbit::scopes::granted_collections(scopes),
             ProviderKind::GoogleHealth => google_health::scopes::granted_collections(scopes),
+            ProviderKind::Polar => polar::scopes::granted_collections(scopes),
         }
     }
 
@@ -34,6 +35,7 @@ impl ProviderCatalog for Registry {
         match kind {
             ProviderKind::Fitbit => None,
             ProviderKind::GoogleHealth => Some(ProviderKind::Fitbit),
+            ProviderKind::Polar => None,
         }
     }
 
@@ -41,6 +43,7 @@ impl ProviderCatalog for Registry {
         match kind {
             ProviderKind::Fitbit => fitbit::default_mapping(),
             ProviderKind::GoogleHealth => google_health::default_mapping(),
+            ProviderKind::Polar => polar::default_mapping(),
         }
     }
 }
@@ -56,12 +59,13 @@ pub fn catalog() -> Catalog {
 }
 
 /// The settings of every provider this deployment serves. A provider is served when its
-/// credentials secret is configured (`<PROVIDER>_SECRET_ID`), so a stack can run one
-/// provider, the other, or both.
+/// credentials secret is configured (`<PROVIDER>_SECRET_ID`), so a stack can run any of
+/// them.
 #[derive(Clone, Debug, Default)]
 pub struct ProviderSettings {
     pub fitbit: Option<fitbit::FitbitSettings>,
     pub google_health: Option<google_health::GoogleHealthSettings>,
+    pub polar: Option<polar::PolarSettings>,
 }
 
 impl ProviderSettings {
@@ -69,6 +73,7 @@ impl ProviderSettings {
         Ok(ProviderSettings {
             fitbit: fitbit::FitbitSettings::from_vars(vars)?,
             google_health: google_health::GoogleHealthSettings::from_vars(vars)?,
+            polar: polar::PolarSettings::from_vars(vars)?,
         })
     }
 
@@ -76,7 +81,8 @@ impl ProviderSettings {
     pub fn secret_ids(&self) -> Vec<String> {
         let fitbit = self.fitbit.as_ref().map(|s| s.secret_id.clone());
         let google = self.google_health.as_ref().map(|s| s.secret_id.clone());
-        fitbit.into_iter().chain(google).collect()
+        let polar = self.polar.as_ref().map(|s| s.secret_id.clone());
+        fitbit.into_iter().chain(google).chain(polar).collect()
     }
 
     /// The providers this deployment serves.
@@ -87,6 +93,9 @@ impl ProviderSettings {
         }
         if self.google_health.is_some() {
             kinds.push(ProviderKind::GoogleHealth);
+        }
+        if self.polar.is_some() {
+            kinds.push(ProviderKind::Polar);
         }
         kinds
     }
@@ -115,11 +124,17 @@ pub fn providers(
         map.insert(
             ProviderKind::GoogleHealth,
             Arc::new(google_health::GoogleHealthClient::new(
-                http,
+                http.clone(),
                 s.clone(),
-                secrets,
-                clock,
+                secrets.clone(),
+                clock.clone(),
             )),
+        );
+    }
+    if let Some(s) = &settings.polar {
+        map.insert(
+            ProviderKind::Polar,
+            Arc::new(polar::PolarClient::new(http, s.clone(), secrets, clock)),
         );
     }
     Providers::new(map)
@@ -147,8 +162,17 @@ pub fn webhooks(
             ProviderKind::GoogleHealth,
             Arc::new(google_health::webhook::GoogleHealthWebhook::new(
                 s.secret_id.clone(),
-                secrets,
+                secrets.clone(),
                 keys,
+            )),
+        );
+    }
+    if let Some(s) = &settings.polar {
+        map.insert(
+            ProviderKind::Polar,
+            Arc::new(polar::webhook::PolarWebhook::new(
+                s.secret_id.clone(),
+                secrets,
             )),
         );
     }

@@ -311,6 +311,7 @@ pub async fn run(config: ChaosConfig) -> Report {
         let user = match kind {
             ProviderKind::Fitbit => p.connected_user(FITBIT_SCOPES).await,
             ProviderKind::GoogleHealth => p.connected_google_user(GOOGLE_SCOPES).await,
+            ProviderKind::Polar => unreachable!("the chaos run has no Polar people yet"),
         };
         people.push(Person {
             kind,
@@ -346,6 +347,7 @@ pub async fn run(config: ChaosConfig) -> Report {
         let pool = match kind {
             ProviderKind::Fitbit => &fitbit_people,
             ProviderKind::GoogleHealth => &google_people,
+            ProviderKind::Polar => unreachable!("the chaos run has no Polar people yet"),
         };
         let n = rng
             .random_range(1..=5)
@@ -588,6 +590,7 @@ async fn inject_fault(
             match person.kind {
                 ProviderKind::Fitbit => sandbox.fitbit.throttle_user(&person.user, 2),
                 ProviderKind::GoogleHealth => sandbox.google_health.throttle_user(&person.user, 2),
+                ProviderKind::Polar => unreachable!("the chaos run has no Polar people yet"),
             }
             fault("provider 429", report);
         }
@@ -599,6 +602,7 @@ async fn inject_fault(
                 ProviderKind::GoogleHealth => {
                     sandbox.google_health.expire_access_token(&person.user)
                 }
+                ProviderKind::Polar => unreachable!("the chaos run has no Polar people yet"),
             };
             fault("expired access token", report);
         }
@@ -625,6 +629,7 @@ async fn inject_fault(
                     // Google has no revocation notification: the next refresh finds out.
                     sandbox.google_health.revoke_user(&person.user);
                 }
+                ProviderKind::Polar => unreachable!("the chaos run has no Polar people yet"),
             }
             person.link = Link::Revoked {
                 reconnect_at: index + rng.random_range(50..300),
@@ -646,6 +651,7 @@ async fn reconnect(p: &Pipeline, person: &Person) {
             ProviderKind::GoogleHealth => sandbox
                 .google_health
                 .set_consent(GoogleConsent::allow_all(&person.user)),
+            ProviderKind::Polar => unreachable!("the chaos run has no Polar people yet"),
         }
         let status = p.env.connect_to(person.kind, None).await.status();
         if status == 200 {
@@ -708,6 +714,7 @@ async fn post(
             let headers = p.google_headers(&body);
             p.post_webhook(kind, &body, &headers).await
         }
+        ProviderKind::Polar => unreachable!("the chaos run has no Polar people yet"),
     }
 }
 

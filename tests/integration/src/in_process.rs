@@ -27,6 +27,7 @@ use fitbridge::ports::queue::RetryRequest;
 use fitbridge::ports::store::ConnectionStore;
 use fitbridge::provider::fitbit::FitbitSettings;
 use fitbridge::provider::google_health::GoogleHealthSettings;
+use fitbridge::provider::polar::PolarSettings;
 use fitbridge::provider::registry::ProviderSettings;
 use fitbridge::provider::registry::Registry;
 use fitbridge::queue::memory::MemoryQueue;
@@ -61,6 +62,9 @@ pub struct Issued {
     pub fitbit_verification_code: String,
     pub google_client_secret: String,
     pub google_webhook_authorization: String,
+    pub polar_client_secret: String,
+    /// The Polar webhook's signing key, as the secret holds it.
+    pub polar_webhook_key: String,
     pub sap_password: String,
 }
 
@@ -76,6 +80,8 @@ pub struct World {
     pub worker: WorkConsumer,
     pub refresher: RetryConsumer,
     pub issued: Issued,
+    /// The providers' settings every service of the world was built with.
+    pub providers: ProviderSettings,
     link_key: Secret,
     /// The person's browser's cookies for our origin (name=value).
     browser_cookies: Mutex<Vec<String>>,
@@ -179,6 +185,8 @@ impl World {
             fitbit_verification_code: format!("verify-{tag}-{}", random_user_id()),
             google_client_secret: format!("GOCSPX-{tag}-{}", random_user_id()),
             google_webhook_authorization: format!("Bearer webhook-{tag}-{}", random_user_id()),
+            polar_client_secret: format!("polar-secret-{tag}-{}", random_user_id()),
+            polar_webhook_key: format!("polar-key-{tag}-{}", random_user_id()),
             sap_password: format!("sap-password-{tag}-{}", random_user_id()),
         };
         let mut config = SandboxConfig::default();
@@ -188,9 +196,12 @@ impl World {
         config.fitbit.client_id = format!("23{}", &tag[..4]).to_uppercase();
         config.fitbit.client_secret = issued.fitbit_client_secret.clone();
         config.fitbit.redirect_uris = vec![format!("{PUBLIC_BASE_URL}/oauth/callback/fitbit")];
+        config.polar.client_secret = issued.polar_client_secret.clone();
+        config.polar.redirect_uris = vec![format!("{PUBLIC_BASE_URL}/oauth/callback/polar")];
         config.sap.password = issued.sap_password.clone();
         let fitbit_client_id = config.fitbit.client_id.clone();
         let google_client_id = config.google_health.client_id.clone();
+        let polar_client_id = config.polar.client_id.clone();
         let sandbox = Sandbox::start(config, "127.0.0.1:0".parse().unwrap())
             .await
             .expect("sandbox starts");
@@ -209,6 +220,12 @@ impl World {
                     json!({"client_id": google_client_id,
                        "client_secret": issued.google_client_secret,
                        "webhook_authorization": issued.google_webhook_authorization}),
+                ),
+                (
+                    "polar",
+                    json!({"client_id": polar_client_id,
+                       "client_secret": issued.polar_client_secret,
+                       "webhook_signature_key": issued.polar_webhook_key}),
                 ),
                 (
                     "sap",
@@ -231,6 +248,12 @@ impl World {
             google_health: Some(GoogleHealthSettings {
                 secret_id: "google-health".into(),
                 ..google_settings(&sandbox.base_url)
+            }),
+            polar: Some(PolarSettings {
+                authorize_url: base.join("/oauth2/authorization").unwrap(),
+                token_url: base.join("/v2/oauth2/token").unwrap(),
+                api_base_url: base.clone(),
+                secret_id: "polar".into(),
             }),
         };
         let sap = SapSettings {
@@ -295,6 +318,7 @@ impl World {
             worker,
             refresher,
             issued,
+            providers,
             browser_cookies: Mutex::default(),
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
@@ -434,6 +458,23 @@ impl World {
             .as_u16()
     }
 
+    /// Another webhook service on the world's ports (its queue, its secrets): for serving
+    /// the webhook over HTTP, where a provider's sandbox calls it.
+    pub fn webhook_service(&self) -> WebhookService {
+        wiring::webhook_service(
+            &self.ports,
+            &WebhookSettings {
+                providers: self.providers.clone(),
+                work_queue_url: WORK_QUEUE.into(),
+            },
+        )
+    }
+
+    /// `Polar-Webhook-Signature` of `body` with this world's signing key.
+    pub fn polar_signature(&self, body: &[u8]) -> String {
+        fitbridge_sandbox::polar::sign_payload(&self.issued.polar_webhook_key, body)
+    }
+
     /// `X-Fitbit-Signature` of `body` with `client_secret`.
     pub fn fitbit_signature(client_secret: &str, body: &[u8]) -> String {
         let mut mac =
@@ -481,6 +522,22 @@ impl World {
                 let grant = self.sandbox.google_health.grant_tokens(&user, scopes);
                 let refresh = grant.refresh_token.expect("offline grants");
                 (user, grant.access_token, refresh, 3600)
+            }
+            ProviderKind::Polar => {
+                let user = crate::random_polar_user_id();
+                // The default pattern unless asked, as for Google: the usual day.
+                let person = fitbridge_sandbox::polar::PolarUser::new(&user, "Pola", "Ris")
+                    .with_pattern(
+                        pattern.unwrap_or(fitbridge_sandbox::fitbit::ActivityPattern::Default),
+                    );
+                self.sandbox.polar.add_user(person);
+                // Registered with the member id the client derives, as a connect leaves them.
+                let member = fitbridge::provider::polar::users::member_id(
+                    &self.sandbox.polar.config().client_id,
+                    &ProviderUserId(user.clone()),
+                );
+                let grant = self.sandbox.polar.connect(&user, &member);
+                (user, grant.access_token, String::new(), grant.expires_in)
             }
         };
         self.store

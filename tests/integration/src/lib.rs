@@ -167,6 +167,12 @@ pub fn random_health_user_id() -> String {
     format!("4{:018}", rng.random_range(0..1_000_000_000_000_000_000u64))
 }
 
+/// A random Polar user id: a number, as Polar's are.
+pub fn random_polar_user_id() -> String {
+    let mut rng = rand::rng();
+    format!("9{:08}", rng.random_range(0..100_000_000u64))
+}
+
 /// Google Health settings pointing at a sandbox (the secret id is the caller's).
 pub fn google_settings(sandbox_base_url: &str) -> GoogleHealthSettings {
     let base = Url::parse(sandbox_base_url).unwrap();
@@ -387,6 +393,7 @@ impl TestEnv {
                     secret_id: google_secret,
                     ..google_settings(&sandbox.base_url)
                 }),
+                polar: None,
             },
             mappings: fitbridge::provider::registry::default_mappings(),
             sap: SapSettings {

@@ -144,6 +144,7 @@ impl World {
                 secret_id: SECRET_ID.to_owned(),
                 ..google_settings(&sandbox.base_url)
             }),
+            polar: None,
         };
         let queue = Arc::new(MemoryQueue::new());
         let service = WebhookService::new(

@@ -118,6 +118,7 @@ async fn webhook() {
             scopes: vec![],
         }),
         google_health: None,
+        polar: None,
     };
     let queue = Arc::new(CountingQueue::default());
     let cpu = WebhookService::new(
@@ -159,6 +160,7 @@ async fn webhook() {
     let providers = ProviderSettings {
         fitbit: None,
         google_health: Some(google),
+        polar: None,
     };
     let cpu = WebhookService::new(
         registry::webhooks(&providers, fitbridge::wiring::http_client(), secrets),

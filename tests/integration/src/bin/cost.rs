@@ -167,6 +167,7 @@ async fn standard_day(p: &Pipeline, meter: &Meter, kind: ProviderKind, users: &[
     let collections: [&str; 5] = match kind {
         ProviderKind::Fitbit => ["activities", "activities", "sleep", "body", "activities"],
         ProviderKind::GoogleHealth => ["steps", "steps", "sleep", "weight", "steps"],
+        ProviderKind::Polar => unreachable!("the cost run has no Polar cohort yet"),
     };
     for (round, collection) in collections.iter().enumerate() {
         if round == 2 {
@@ -177,6 +178,7 @@ async fn standard_day(p: &Pipeline, meter: &Meter, kind: ProviderKind, users: &[
                     ProviderKind::GoogleHealth => {
                         p.env.sandbox.google_health.expire_access_token(user)
                     }
+                    ProviderKind::Polar => unreachable!("the cost run has no Polar cohort yet"),
                 };
             }
         }
@@ -204,6 +206,7 @@ async fn standard_day(p: &Pipeline, meter: &Meter, kind: ProviderKind, users: &[
                             .calories_kcal(1_600.0 + 100.0 * n as f64)
                             .active_minutes(5 * n, 5 * n),
                     ),
+                    ProviderKind::Polar => unreachable!("the cost run has no Polar cohort yet"),
                 }
             }
         }
@@ -212,6 +215,7 @@ async fn standard_day(p: &Pipeline, meter: &Meter, kind: ProviderKind, users: &[
             match kind {
                 ProviderKind::Fitbit => p.notify(&[(collection, &today, user)]).await,
                 ProviderKind::GoogleHealth => p.notify_google(&[(user, collection, &today)]).await,
+                ProviderKind::Polar => unreachable!("the cost run has no Polar cohort yet"),
             }
             day.invoked("webhook", t.elapsed());
             day.webhook_requests += 1;
@@ -356,6 +360,7 @@ async fn main() {
                     ])
                     .await
                 }
+                ProviderKind::Polar => unreachable!("the cost run has no Polar cohort yet"),
             });
         }
         settle_in(&p, kind, &users, history_months).await;
@@ -452,6 +457,7 @@ async fn settle_in(p: &Pipeline, kind: ProviderKind, users: &[String], months: u
                     .calories_kcal(yesterday_record.calories.expect("calories") as f64)
                     .active_minutes(active / 2, active - active / 2),
             ),
+            ProviderKind::Polar => unreachable!("the cost run has no Polar cohort yet"),
         }
     }
     p.daily.run().await.expect("the daily job runs");
@@ -475,6 +481,7 @@ fn settled_day(
     let distance_km = match kind {
         ProviderKind::Fitbit => (steps as f64 * 0.042).round() / 100.0,
         ProviderKind::GoogleHealth => (steps * 420 + h % 1_000) as f64 / 1e6,
+        ProviderKind::Polar => unreachable!("the cost run has no Polar cohort yet"),
     };
     let workout = matches!(
         date.weekday(),

@@ -147,6 +147,8 @@ fn issued(world: &World) -> Vec<(&'static str, String)> {
             "google webhook authorization",
             issued.google_webhook_authorization.clone(),
         ),
+        ("polar client secret", issued.polar_client_secret.clone()),
+        ("polar webhook key", issued.polar_webhook_key.clone()),
         ("SAP password", issued.sap_password.clone()),
     ]
 }

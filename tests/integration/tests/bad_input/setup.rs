@@ -12,6 +12,7 @@ use fitbridge_integration::in_process::{text, World};
 use fitbridge_integration::{location, random_user_id, PUBLIC_BASE_URL};
 use fitbridge_sandbox::fitbit::{Consent, TestUser};
 use fitbridge_sandbox::google_health::{Consent as GoogleConsent, GoogleUser};
+use fitbridge_sandbox::polar::{Consent as PolarConsent, PolarUser};
 use sha2::{Digest, Sha256};
 use time::Date;
 
@@ -33,6 +34,7 @@ pub struct Ctx {
     /// Users whose tokens the sandboxes issued.
     pub fitbit_users: Vec<String>,
     pub google_users: Vec<String>,
+    pub polar_users: Vec<String>,
 }
 
 pub fn hex_sha256(value: &str) -> String {
@@ -53,6 +55,7 @@ impl Ctx {
         match provider {
             FITBIT => self.fitbit_users.push(user.clone()),
             GOOGLE => self.google_users.push(user.clone()),
+            POLAR => self.polar_users.push(user.clone()),
         }
         self.user = user;
     }
@@ -86,7 +89,7 @@ impl Ctx {
         self.forbidden.push(("customer ref", customer_ref.clone()));
         let other = match provider {
             FITBIT => GOOGLE,
-            GOOGLE => FITBIT,
+            GOOGLE | POLAR => FITBIT,
         };
         let query = match link {
             Link::Signed(_) => world.signed_link_query(provider, &customer_ref, now + 3600),
@@ -146,8 +149,8 @@ pub async fn prepare(world: &World, given: &Given, ctx: &mut Ctx) {
     match given {
         Given::Nothing => {}
         Given::Consented(provider, link) => consent(world, *provider, link.as_ref(), ctx).await,
-        Given::Connected(link) => {
-            consent(world, FITBIT, link.as_ref(), ctx).await;
+        Given::Connected(provider, link) => {
+            consent(world, *provider, link.as_ref(), ctx).await;
             let done = world.browser_get(&ctx.callback).await;
             assert_eq!(done.status(), 200, "the person connects: {}", text(&done));
         }
@@ -188,6 +191,11 @@ pub async fn prepare(world: &World, given: &Given, ctx: &mut Ctx) {
                         .connected(GOOGLE, &fitbridge::provider::google_health::scopes::DEFAULT)
                         .await
                 }
+                POLAR => {
+                    world
+                        .connected(POLAR, &[fitbridge::provider::polar::scopes::READ_ALL])
+                        .await
+                }
             };
             ctx.person(*provider, user);
         }
@@ -218,6 +226,15 @@ pub async fn consent(world: &World, provider: ProviderKind, link: Option<&Link>,
                 .google_health
                 .set_consent(GoogleConsent::allow_all(&id));
             ctx.person(GOOGLE, id);
+        }
+        POLAR => {
+            let id = fitbridge_integration::random_polar_user_id();
+            world
+                .sandbox
+                .polar
+                .add_user(PolarUser::new(&id, &first, &last));
+            world.sandbox.polar.set_consent(PolarConsent::allow(&id));
+            ctx.person(POLAR, id);
         }
     }
     ctx.forbidden
@@ -260,6 +277,7 @@ pub async fn inject(world: &World, answer: &Answer, ctx: &Ctx) {
         Answer::ProviderRaw(GOOGLE, raw) => sandbox
             .google_health
             .answer_next_requests(LASTING, raw.clone()),
+        Answer::ProviderRaw(POLAR, raw) => sandbox.polar.answer_next_requests(LASTING, raw.clone()),
         Answer::ProviderStatus(FITBIT, status) => sandbox.fitbit.fail_next_requests(1, *status),
         Answer::ProviderStatus(GOOGLE, status) => {
             sandbox.google_health.fail_next_requests(LASTING, *status)
@@ -267,15 +285,21 @@ pub async fn inject(world: &World, answer: &Answer, ctx: &Ctx) {
         Answer::GoogleRefusesDataType(data_type, status) => sandbox
             .google_health
             .fail_next_requests_to(&format!("dataTypes/{data_type}/"), LASTING, *status),
+        Answer::ProviderStatus(POLAR, status) => sandbox.polar.fail_next_requests(1, *status),
         Answer::ProviderThrottled(FITBIT) => sandbox.fitbit.throttle_user(&ctx.user, 3600),
         Answer::ProviderThrottled(GOOGLE) => sandbox.google_health.throttle_user(&ctx.user, 3600),
+        // Polar limits the partner, not the person.
+        Answer::ProviderThrottled(POLAR) => sandbox.polar.throttle(3600),
         Answer::TokenExpired(FITBIT) => assert!(sandbox.fitbit.expire_access_token(&ctx.user)),
         Answer::TokenExpired(GOOGLE) => {
             assert!(sandbox.google_health.expire_access_token(&ctx.user))
         }
+        Answer::TokenExpired(POLAR) => assert!(sandbox.polar.expire_access_token(&ctx.user)),
         Answer::Revoked(FITBIT) => assert!(sandbox.fitbit.revoke_user(&ctx.user)),
         Answer::Revoked(GOOGLE) => assert!(sandbox.google_health.revoke_user(&ctx.user)),
+        Answer::Revoked(POLAR) => assert!(sandbox.polar.revoke_user(&ctx.user)),
         Answer::FitbitGone => sandbox.fitbit.set_gone(true),
+        Answer::PolarConsentsMissing => sandbox.polar.set_mandatory_consents(&ctx.user, false),
         Answer::SapRaw {
             matching,
             answer,
@@ -307,12 +331,17 @@ pub fn clear(world: &World, ctx: &Ctx) {
     let sandbox = &world.sandbox;
     sandbox.fitbit.clear_faults();
     sandbox.google_health.clear_faults();
+    sandbox.polar.clear_faults();
+    sandbox.polar.unthrottle();
     sandbox.sap.clear_faults();
     sandbox.fitbit.set_gone(false);
     world.work_queue.set_down(false);
     if !ctx.user.is_empty() {
         sandbox.fitbit.unthrottle_user(&ctx.user);
         sandbox.google_health.unthrottle_user(&ctx.user);
+        if sandbox.polar.user(&ctx.user).is_some() {
+            sandbox.polar.set_mandatory_consents(&ctx.user, true);
+        }
     }
 }
 
@@ -344,6 +373,16 @@ pub fn collect_tokens(world: &World, ctx: &mut Ctx) {
                 .tokens_issued(&user)
                 .into_iter()
                 .map(|t| ("google token", t)),
+        );
+    }
+    for user in ctx.polar_users.drain(..) {
+        ctx.forbidden.extend(
+            world
+                .sandbox
+                .polar
+                .tokens_issued(&user)
+                .into_iter()
+                .map(|t| ("polar token", t)),
         );
     }
 }

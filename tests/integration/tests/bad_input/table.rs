@@ -9,6 +9,7 @@ use time::Date;
 
 pub const FITBIT: ProviderKind = ProviderKind::Fitbit;
 pub const GOOGLE: ProviderKind = ProviderKind::GoogleHealth;
+pub const POLAR: ProviderKind = ProviderKind::Polar;
 /// The longest query API Gateway's HTTP APIs deliver is a little under 10 KiB (request line
 /// and headers together).
 pub const HUGE_QUERY: usize = 8 * 1024;
@@ -22,6 +23,8 @@ pub fn day() -> Date {
 
 /// A Fitbit notification entry for `{user}` on the case's day.
 pub const FITBIT_ENTRY: &str = r#"{"collectionType":"activities","date":"{day}","ownerId":"{user}","ownerType":"user","subscriptionId":"{user}-activities"}"#;
+/// Polar's `ACTIVITY_SUMMARY` payload for `{user}` (a number) on the case's day.
+pub const POLAR_ENTRY: &str = r#"{"event":"ACTIVITY_SUMMARY","user_id":{user},"date":"{day}","timestamp":"{day}T20:11:04Z","url":"https://www.polaraccesslink.com/v3/users/activities/{day}"}"#;
 
 // ---------------------------------------------------------------------------------------
 // The table's vocabulary.
@@ -55,7 +58,7 @@ pub enum Given {
     /// back from the consent page: `{state}`, `{code}` and the browser's binding cookie.
     Consented(ProviderKind, Option<Link>),
     /// As `Consented`, and the callback finished: the state and the link are used.
-    Connected(Option<Link>),
+    Connected(ProviderKind, Option<Link>),
     /// An attempt whose ten minutes are over, and the browser that started it.
     ExpiredAttempt,
     /// A person connected to the provider (`{user}`), all collections granted.
@@ -114,6 +117,8 @@ pub enum Answer {
     Revoked(ProviderKind),
     /// The Fitbit API is switched off (410 Gone everywhere, OAuth included).
     FitbitGone,
+    /// The person has not accepted Polar's mandatory consents (403 from registration on).
+    PolarConsentsMissing,
     /// SAP (or what is in front of it) answers this for requests whose path contains
     /// `matching` (all if `None`); `after_processing`: the tenant applied the request and
     /// the answer got lost on its way back.
@@ -187,6 +192,12 @@ pub enum Header {
     GoogleSignatureOfOtherBody,
     /// The `Authorization` registered with the Google subscriber.
     GoogleAuthorization,
+    /// `Polar-Webhook-Signature` of the body with the webhook's signing key.
+    PolarSignature,
+    /// The same with another key.
+    PolarSignatureOtherKey,
+    /// The same over another body than the one sent.
+    PolarSignatureOfOtherBody,
 }
 
 #[derive(Clone)]

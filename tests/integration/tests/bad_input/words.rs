@@ -148,6 +148,22 @@ pub fn signed_google(body: &str) -> Input {
     )
 }
 
+pub fn polar_post(headers: Headers, body: &str) -> Input {
+    delivery("POST", "/webhooks/polar", headers, body)
+}
+
+/// As Polar delivers: JSON, the event named, signed with the webhook's key.
+pub fn signed_polar(body: &str) -> Input {
+    polar_post(
+        vec![
+            ("content-type", Header::Text("application/json")),
+            ("polar-webhook-event", Header::Text("ACTIVITY_SUMMARY")),
+            ("polar-webhook-signature", Header::PolarSignature),
+        ],
+        body,
+    )
+}
+
 /// The webhook's status and the work items it queued.
 pub fn webhook(status: u16, queued: usize) -> Expect {
     Expect::Webhook { status, queued }

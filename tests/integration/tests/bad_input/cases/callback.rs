@@ -23,7 +23,7 @@ fn cases() -> Vec<Case> {
         refused("callback: POST instead of GET", post("{callback}"), 405),
         refused("callback: no state", get("/oauth/callback/fitbit?code={code}"), 400),
         refused("callback: forged state", get("/oauth/callback/fitbit?state=Zm9yZ2VkLXN0YXRlLW5vYm9keS1pc3N1ZWQtdGhpcw&code={code}"), 400),
-        case("callback: replayed state", Given::Connected(None), get("{callback}"), page_connected(400)),
+        case("callback: replayed state", Given::Connected(FITBIT, None), get("{callback}"), page_connected(400)),
         case("callback: expired state", Given::ExpiredAttempt, get("{callback}"), page(400)),
         refused("callback: state issued for the other provider", get("/oauth/callback/google-health?state={state}&code={code}"), 400),
         refused("callback: without the browser cookie", get_from("{callback}", Browser::Fresh), 403),

@@ -86,7 +86,7 @@ fn cases() -> Vec<Case> {
         ),
         case(
             "connect: link already used for a connection",
-            Given::Connected(signed(RefKind::Plain)),
+            Given::Connected(FITBIT, signed(RefKind::Plain)),
             get("/connect/fitbit?{link}"),
             page_connected(410),
         ),

@@ -4,6 +4,7 @@ pub mod callback;
 pub mod connect;
 pub mod fitbit_webhook;
 pub mod google_health_webhook;
+pub mod polar_webhook;
 pub mod work;
 
 use crate::table::Route;
@@ -15,6 +16,7 @@ pub fn all() -> Vec<Route> {
         callback::route(),
         fitbit_webhook::route(),
         google_health_webhook::route(),
+        polar_webhook::route(),
         work::route(),
     ]
 }

@@ -77,6 +77,11 @@ async fn google_health_webhook_route() {
 }
 
 #[tokio::test]
+async fn polar_webhook_route() {
+    run_route(cases::polar_webhook::route()).await;
+}
+
+#[tokio::test]
 async fn work_from_the_queues() {
     run_route(cases::work::route()).await;
 }

@@ -63,5 +63,40 @@ fn cases() -> Vec<Case> {
             page_after_exchange(502),
         )
         .answered(A::ProviderRaw(GOOGLE, json(200, r#"{"healthUserId": 4711"#))),
+        // ---- Polar: no PKCE, and a code redeemed twice deletes the tokens issued for it.
+        case(
+            "callback: polar access_denied",
+            Given::Consented(POLAR, None),
+            get("/oauth/callback/polar?state={state}&error=access_denied"),
+            page(403),
+        ),
+        // The state is taken before the one exchange: a replayed callback redeems nothing.
+        case("callback: polar callback replayed", Given::Connected(POLAR, None), get("{callback}"), page_connected(400)),
+        case(
+            "callback: polar forged code",
+            Given::Consented(POLAR, None),
+            get("/oauth/callback/polar?state={state}&code=forged-code-0123456789"),
+            page(400),
+        ),
+        case(
+            "callback: polar state issued for fitbit",
+            Given::Consented(FITBIT, None),
+            get("/oauth/callback/polar?state={state}&code={code}"),
+            page(400),
+        ),
+        case(
+            "callback: polar person without Polar's mandatory consents",
+            Given::Consented(POLAR, None),
+            get("{callback}"),
+            page_after_exchange(502),
+        )
+        .answered(A::PolarConsentsMissing),
+        case(
+            "callback: polar registration answers a proxy's HTML 502",
+            Given::Consented(POLAR, None),
+            get("{callback}"),
+            page_after_exchange(502),
+        )
+        .answered(A::ProviderRaw(POLAR, html(502, "Bad Gateway"))),
     ]
 }

@@ -18,9 +18,10 @@ pub fn route() -> Route {
 /// The queued work's cases, in the order they run.
 fn cases() -> Vec<Case> {
     use Answer as A;
-    use ConnectionStatus::{Active, NeedsReconsent, ProviderGone};
+    use ConnectionStatus::{Active, ConsentsMissing, NeedsReconsent, ProviderGone};
     let person = || Given::Person(FITBIT);
     let gperson = || Given::Person(GOOGLE);
+    let pperson = || Given::Person(POLAR);
     // The given person's work of the day meets the answer.
     let with = |name, answer: Answer, given: Given, expect: Expect, after: After| {
         case(name, given, Input::Work { nobody: false }, expect)
@@ -40,6 +41,15 @@ fn cases() -> Vec<Case> {
     };
     let fitbit = |answer| A::ProviderRaw(FITBIT, answer);
     let google = |answer| A::ProviderRaw(GOOGLE, answer);
+    let polar = |answer| A::ProviderRaw(POLAR, answer);
+    let polar_error = |status: u16, error_type: &str| {
+        json(
+            status,
+            format!(
+                r#"{{"timestamp":"2026-11-18T10:00:00Z","status":{status},"errorType":"{error_type}","message":"refused","corrId":"c0ffee"}}"#
+            ),
+        )
+    };
     let google_403 = |message: &str, reason: &str| {
         RawAnswer::new(
             403,
@@ -174,6 +184,52 @@ fn cases() -> Vec<Case> {
             A::GoogleRefusesDataType("active-minutes", 403),
             gperson(),
             work(Fate::Done, 3, Active, 0),
+            After::Nothing,
+        ),
+        transient("polar answers a proxy's HTML 502", polar(html(502, "Bad Gateway")), pperson()),
+        transient("polar answers a string where a number is", polar(json(200, r#"{"steps":"8823","calories":2500}"#)), pperson()),
+        with(
+            "polar answers 204: a day without data",
+            polar(RawAnswer::new(204, "application/json", "")),
+            pperson(),
+            work(Fate::Done, 0, Active, 0),
+            After::Nothing,
+        ),
+        with(
+            "polar answers 400: the date is over 365 days old",
+            polar(polar_error(400, "BadRequest")),
+            pperson(),
+            work(Fate::Done, 0, Active, 1),
+            After::Nothing,
+        ),
+        with(
+            "polar answers 403: mandatory consents not accepted",
+            polar(polar_error(403, "MandatoryConsentsMissing")),
+            pperson(),
+            work(Fate::Done, 0, ConsentsMissing, 1),
+            After::Nothing,
+        ),
+        with(
+            "polar answers 401: no refresh, the person must consent again",
+            A::TokenExpired(POLAR),
+            pperson(),
+            work(Fate::ViaRetryQueue, 0, NeedsReconsent, 1),
+            After::Nothing,
+        ),
+        with(
+            "polar: person removed the partner (401)",
+            A::Revoked(POLAR),
+            pperson(),
+            work(Fate::ViaRetryQueue, 0, NeedsReconsent, 1),
+            After::Nothing,
+        ),
+        // Last of Polar's: the worker's client then waits for the partner's reset (an hour
+        // of this world's clock), whoever the work is for.
+        with(
+            "polar answers 429 for the partner (short window used up)",
+            A::ProviderThrottled(POLAR),
+            pperson(),
+            work(Fate::WaitsForReset(3599..=3600), 0, Active, 0),
             After::Nothing,
         ),
         // ---- SAP answers, met by the worker's import

@@ -364,6 +364,46 @@ mod tests {
         assert!(matches!(unverifiable, Err(WebhookRefusal::Unavailable(_))));
     }
 
+    #[tokio::test]
+    async fn the_sample_event_is_a_signed_activity_summary() {
+        // `events/webhook-polar-activity.json`, for `cargo lambda invoke`: signed with
+        // `sandbox-polar-webhook-signature-key`, which a local secret's
+        // `webhook_signature_key` must hold for it to verify.
+        let event: serde_json::Value = serde_json::from_str(include_str!(
+            "../../../../events/webhook-polar-activity.json"
+        ))
+        .unwrap();
+        let headers: Vec<(String, String)> = event["headers"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.to_owned(), v.as_str().unwrap().to_owned()))
+            .collect();
+        let body = event["body"].as_str().unwrap();
+        let received = webhook(Some("sandbox-polar-webhook-signature-key"))
+            .receive(&WebhookRequest {
+                method: event["requestContext"]["http"]["method"].as_str().unwrap(),
+                query: &[],
+                headers: &headers,
+                body: body.as_bytes(),
+            })
+            .await
+            .unwrap();
+        let Received::Notifications { notifications, .. } = received else {
+            panic!("{received:?}");
+        };
+        assert_eq!(
+            notifications.work,
+            [WorkItem::sync(
+                ProviderKind::Polar,
+                ProviderUserId("2278517".into()),
+                date!(2026 - 11 - 20),
+                vec![Collection::Activities]
+            )]
+        );
+        assert_eq!(event["pathParameters"]["provider"], "polar");
+    }
+
     #[test]
     fn payloads_become_one_sync_per_person_collection_and_day() {
         let body = format!(

@@ -12,6 +12,11 @@
 //!   but 200 as a failed delivery either way. Nothing is queued for either.
 //! - Without a signing key in the secret nothing can be verified: 503, and an error
 //!   (somebody must store the key).
+//! - The secret is cached per container (five minutes). A delivery that does not verify
+//!   against the cached key, or finds none, has the secret read again first — at most
+//!   once per [`RECHECK_EVERY`] per container — so a webhook created (or created anew,
+//!   with a new key) since the secret was cached is verified within seconds, and forged
+//!   deliveries cannot make the container read the secret more often than that.
 //! - What the body says counts, not the `Polar-Webhook-Event` header (it is not signed).
 //! - Accepted deliveries are answered 200 (Polar expects exactly that). `ACTIVITY_SUMMARY`
 //!   and `SLEEP` name the person's civil date: one sync of that collection and day each.
@@ -24,7 +29,8 @@
 //!   collapse to one work item per (person, collection, day).
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use hmac::{Hmac, Mac};
@@ -38,7 +44,7 @@ use super::PolarCredentials;
 use crate::domain::work::iso_date;
 use crate::domain::{Collection, ProviderKind, ProviderUserId, Secret, WorkItem};
 use crate::ports::provider::{Notifications, Received, Webhook, WebhookRefusal, WebhookRequest};
-use crate::secret_store::SecretCache;
+use crate::secret_store::{SecretCache, CACHE_TTL};
 
 /// The header of the signature.
 pub const SIGNATURE_HEADER: &str = "polar-webhook-signature";
@@ -48,31 +54,78 @@ pub const ACK_STATUS: u16 = 200;
 pub const NO_SIGNATURE: u16 = 401;
 /// The answer to a delivery whose signature is not the body's.
 pub const WRONG_SIGNATURE: u16 = 403;
+/// How often a container reads the secret again for a delivery its cached key does not
+/// verify.
+pub const RECHECK_EVERY: Duration = Duration::from_secs(30);
 
 /// The webhook of the Polar provider. Built once per container.
 pub struct PolarWebhook {
     secret_id: String,
     secrets: Arc<SecretCache>,
+    /// When the secret was last read again for a delivery the cached key did not verify.
+    rechecked: Mutex<Option<Instant>>,
 }
 
 impl PolarWebhook {
     pub fn new(secret_id: String, secrets: Arc<SecretCache>) -> Self {
-        PolarWebhook { secret_id, secrets }
+        PolarWebhook {
+            secret_id,
+            secrets,
+            rechecked: Mutex::new(None),
+        }
     }
 
-    async fn signing_key(&self) -> Result<Secret, WebhookRefusal> {
+    /// The signing key as the cached secret holds it.
+    async fn signing_key(&self) -> Result<Option<Secret>, WebhookRefusal> {
         let credentials: PolarCredentials = self
             .secrets
             .get(&self.secret_id)
             .await
             .map_err(|e| WebhookRefusal::Unavailable(e.to_string()))?;
-        credentials.webhook_signature_key.ok_or_else(|| {
-            WebhookRefusal::Unavailable(
+        Ok(credentials.webhook_signature_key)
+    }
+
+    /// Reads the secret again, unless this container did so less than [`RECHECK_EVERY`]
+    /// ago; whether it did.
+    async fn reread(&self) -> Result<bool, WebhookRefusal> {
+        {
+            let mut last = self.rechecked.lock().unwrap_or_else(|e| e.into_inner());
+            if last.is_some_and(|at| at.elapsed() < RECHECK_EVERY) {
+                return Ok(false);
+            }
+            *last = Some(Instant::now());
+        }
+        // Asked to stay cached for its whole lifetime, the secret is read now.
+        self.secrets
+            .warm(&self.secret_id, CACHE_TTL)
+            .await
+            .map_err(|e| WebhookRefusal::Unavailable(e.to_string()))?;
+        Ok(true)
+    }
+
+    /// Whether `signature` is the body's under the current key: the cached one, else the
+    /// secret read again (see the module's description).
+    async fn verify(&self, body: &[u8], signature: &str) -> Result<bool, WebhookRefusal> {
+        let cached = self.signing_key().await?;
+        if cached
+            .as_ref()
+            .is_some_and(|key| signature_is_valid(key, body, signature))
+        {
+            return Ok(true);
+        }
+        let key = if self.reread().await? {
+            self.signing_key().await?
+        } else {
+            cached
+        };
+        match key {
+            Some(key) => Ok(signature_is_valid(&key, body, signature)),
+            None => Err(WebhookRefusal::Unavailable(
                 "the secret holds no webhook_signature_key: create the webhook with the admin \
                  CLI, which stores it"
                     .into(),
-            )
-        })
+            )),
+        }
     }
 }
 
@@ -95,8 +148,7 @@ impl Webhook for PolarWebhook {
         let Some(signature) = request.header(SIGNATURE_HEADER) else {
             return Err(unauthenticated(NO_SIGNATURE, "no signature"));
         };
-        let key = self.signing_key().await?;
-        if !signature_is_valid(&key, request.body, signature) {
+        if !self.verify(request.body, signature).await? {
             return Err(unauthenticated(
                 WRONG_SIGNATURE,
                 "signature is not the body's",
@@ -402,6 +454,61 @@ mod tests {
             )]
         );
         assert_eq!(event["pathParameters"]["provider"], "polar");
+    }
+
+    /// A secret source whose value a test changes, counting reads.
+    struct Changing(std::sync::Mutex<(String, usize)>);
+
+    #[async_trait]
+    impl crate::ports::secrets::SecretSource for Changing {
+        async fn secret_string(
+            &self,
+            _id: &str,
+        ) -> Result<Secret, crate::ports::secrets::SecretError> {
+            let mut value = self.0.lock().unwrap();
+            value.1 += 1;
+            Ok(Secret::new(value.0.clone()))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_key_stored_after_the_secret_was_cached_is_read_again_but_not_for_every_forgery() {
+        let secret = |key: Option<&str>| {
+            let mut s = serde_json::json!({"client_id": "id", "client_secret": "s"});
+            if let Some(key) = key {
+                s["webhook_signature_key"] = key.into();
+            }
+            s.to_string()
+        };
+        let source = Arc::new(Changing(std::sync::Mutex::new((secret(None), 0))));
+        let w = PolarWebhook::new("polar".into(), Arc::new(SecretCache::new(source.clone())));
+        // Before the webhook exists: the secret has no key, and the answer says so (503).
+        let unverifiable = deliver(&w, "POST", Some("00"), ACTIVITY).await;
+        assert!(matches!(unverifiable, Err(WebhookRefusal::Unavailable(_))));
+        let reads = source.0.lock().unwrap().1;
+        // The admin CLI stores the key; a delivery signed with it is verified at once,
+        // although the container cached the secret without it.
+        source.0.lock().unwrap().0 = secret(Some(KEY));
+        *w.rechecked.lock().unwrap() = None;
+        let good = sign(KEY, ACTIVITY.as_bytes());
+        assert_eq!(
+            status(deliver(&w, "POST", Some(&good), ACTIVITY).await),
+            200
+        );
+        assert_eq!(source.0.lock().unwrap().1, reads + 1, "read once more");
+        // Forgeries do not make it read the secret again within RECHECK_EVERY.
+        let forged = sign("guessed", ACTIVITY.as_bytes());
+        for _ in 0..5 {
+            assert_eq!(
+                status(deliver(&w, "POST", Some(&forged), ACTIVITY).await),
+                403
+            );
+        }
+        assert_eq!(source.0.lock().unwrap().1, reads + 1);
+        assert_eq!(
+            status(deliver(&w, "POST", Some(&good), ACTIVITY).await),
+            200
+        );
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! `fitbridge-admin`: what an operator does by hand:
-//! - Google Health's webhook subscriber ([`google_health`]), once per deployment;
+//! - Google Health's webhook subscriber ([`google_health`]) and Polar's webhook
+//!   ([`polar`]), once per deployment;
 //! - the people still to migrate off the legacy provider ([`migration`]): listed from the
 //!   connections table, each optionally with the connect link the company sends them;
 //! - the people ([`people`]): listed with their status and last import; a backfill of a
@@ -42,6 +43,8 @@ pub mod dlq;
 pub mod google_health;
 pub mod migration;
 pub mod people;
+pub mod polar;
+pub mod secrets;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -58,6 +61,7 @@ use tokio::sync::OnceCell;
 
 use cli::Command;
 use dlq::queues::{MessageQueues, SqsQueues};
+use secrets::{SecretStore, SecretsManagerStore};
 
 pub const EXIT_OK: u8 = 0;
 pub const EXIT_REFUSED: u8 = 1;
@@ -84,6 +88,9 @@ pub struct Context {
     /// the process environment configures, as the functions' (`FITBIT_SECRET_ID`,
     /// `GOOGLE_HEALTH_SECRET_ID`, the endpoints), their secrets read through the ports.
     pub providers: Option<Providers>,
+    /// Where `polar webhook create` reads and writes the Polar secret; `None`: Secrets
+    /// Manager.
+    pub secret_store: Option<Arc<dyn SecretStore>>,
     aws: OnceCell<SdkConfig>,
     lazy_ports: OnceCell<SharedPorts>,
 }
@@ -104,6 +111,7 @@ impl Context {
             ports: None,
             message_queues: None,
             providers: None,
+            secret_store: None,
             aws: OnceCell::new(),
             lazy_ports: OnceCell::new(),
         }
@@ -148,6 +156,16 @@ impl Context {
             secrets,
             self.clock.clone(),
         ))
+    }
+
+    /// The secrets `polar webhook` reads and writes whole.
+    pub(crate) async fn secret_store(&self) -> Arc<dyn SecretStore> {
+        match &self.secret_store {
+            Some(store) => store.clone(),
+            None => Arc::new(SecretsManagerStore(aws_sdk_secretsmanager::Client::new(
+                self.aws().await,
+            ))),
+        }
     }
 
     /// The queues `dlq redrive` moves messages between.
@@ -218,6 +236,7 @@ pub async fn run(
     let result = match command {
         Command::Help(text) => Ok(text),
         Command::Subscriber(options) => google_health::subscriber(&options, context).await,
+        Command::PolarWebhook(options) => polar::webhook(&options, context).await,
         Command::MigrationPending(options) => migration::pending(&options, context).await,
         Command::PeopleList(options) => people::list(&options, &*context.ports().await).await,
         Command::PeopleBackfill(options) => {

@@ -12,6 +12,7 @@ use super::options::MAX_LINK_DAYS;
 /// The top-level usage lines: what `--help` shows first.
 const USAGE_LINES: &str = "\
 fitbridge-admin google-health subscriber <ACTION> [OPTIONS]
+       fitbridge-admin polar webhook <ACTION> --secret-id ID [OPTIONS]
        fitbridge-admin migration pending --table NAME [MIGRATION OPTIONS]
        fitbridge-admin people list --table NAME [--provider P] [--status S] [--json]
        fitbridge-admin people backfill --table NAME --work-queue-url URL --provider P --user ID --from YYYY-MM-DD --to YYYY-MM-DD
@@ -26,16 +27,16 @@ Secrets Manager, DynamoDB and SQS are reached with the AWS SDK's default configu
 
 Exit codes:
   0  done
-  1  Google (or its token endpoint), Secrets Manager, the table or a queue refused or
-     failed, or the person is not in a state for the command (not connected, parked)
+  1  Google (or its token endpoint), Polar, Secrets Manager, the table or a queue refused
+     or failed, or the person is not in a state for the command (not connected, parked)
   2  usage: wrong arguments or local input (key file, authorization, a day in the
      person's future); nothing was changed
 
 `fitbridge-admin <command> --help` tells each command's options.";
 
-/// fitbridge-admin: manage fitbridge's Google Health webhook subscriber; list the people
-/// still to migrate off the legacy Fitbit Web API; list, backfill, disconnect and forget
-/// people;
+/// fitbridge-admin: manage fitbridge's Google Health webhook subscriber and Polar webhook;
+/// list the people still to migrate off the legacy Fitbit Web API; list, backfill,
+/// disconnect and forget people;
 /// move a dead-letter queue back to its source queue; fill the daily job's directory index
 #[derive(Debug, Parser)]
 #[command(
@@ -57,6 +58,9 @@ pub(super) enum Top {
     /// Google Health's webhook subscriber (one per Google Cloud project)
     #[command(name = "google-health", subcommand, arg_required_else_help = false)]
     GoogleHealth(GoogleHealth),
+    /// Polar AccessLink's webhook (one per client application)
+    #[command(subcommand, arg_required_else_help = false)]
+    Polar(Polar),
     /// The people still to migrate off the legacy provider
     #[command(subcommand, arg_required_else_help = false)]
     Migration(Migration),
@@ -138,6 +142,62 @@ pub(super) struct DeleteArgs {
     /// Also delete manual subscriptions
     #[arg(long)]
     pub(super) force: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(super) enum Polar {
+    /// The client application's one webhook
+    #[command(subcommand, arg_required_else_help = false)]
+    Webhook(PolarWebhookAction),
+}
+
+#[derive(Debug, Subcommand)]
+pub(super) enum PolarWebhookAction {
+    /// Create the webhook. Polar pings --url (our webhook answers 200) before it answers;
+    /// the signing key it shows this once is written into the Polar secret in the same step
+    Create(PolarCreateArgs),
+    /// One line per webhook of the client (at most one), with whether it is active
+    Show(PolarArgs),
+    /// Activate it again (Polar deactivates it after seven days without a delivery
+    /// answered 200); Polar pings it first
+    Activate(PolarArgs),
+    /// Deactivate it: no deliveries until it is activated
+    Deactivate(PolarArgs),
+    /// Delete it; deliveries stop (the key in the secret stays until a create replaces it)
+    Delete(PolarDeleteArgs),
+}
+
+/// Whose webhook, and where AccessLink is.
+#[derive(Debug, Args)]
+pub(super) struct PolarArgs {
+    /// Secrets Manager id of the Polar secret ({client_id, client_secret,
+    /// webhook_signature_key}): its client credentials authenticate the calls
+    #[arg(long, value_name = "ID", value_parser = non_empty)]
+    pub(super) secret_id: Option<String>,
+    /// [default: $POLAR_API_BASE_URL or https://www.polaraccesslink.com]
+    #[arg(long, value_name = "URL", value_parser = public_base_url)]
+    pub(super) api_base_url: Option<Url>,
+}
+
+#[derive(Debug, Args)]
+pub(super) struct PolarCreateArgs {
+    #[command(flatten)]
+    pub(super) polar: PolarArgs,
+    /// Our webhook's URL: the API's public base URL and /webhooks/polar
+    #[arg(long, value_name = "URL", value_parser = public_base_url)]
+    pub(super) url: Option<Url>,
+    /// Comma-separated events [default: ACTIVITY_SUMMARY,SLEEP,EXERCISE]
+    #[arg(long, value_name = "LIST", value_parser = non_empty)]
+    pub(super) events: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(super) struct PolarDeleteArgs {
+    #[command(flatten)]
+    pub(super) polar: PolarArgs,
+    /// The webhook's id [default: the one `show` lists]
+    #[arg(long, value_name = "ID", value_parser = non_empty)]
+    pub(super) webhook_id: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -16,7 +16,7 @@ use time::Date;
 
 use args::{
     BackfillArgs, Cli, Directory, Dlq, ForgetArgs, GoogleHealth, KeyArgs, Migration, PendingArgs,
-    People, PersonArgs, RedriveArgs, SubscriberAction, Top,
+    People, PersonArgs, Polar, PolarArgs, RedriveArgs, SubscriberAction, Top,
 };
 pub use options::*;
 
@@ -55,6 +55,7 @@ pub fn parse_on(args: &[String], today: Date) -> Result<Command, UsageError> {
         Top::GoogleHealth(GoogleHealth::Subscriber(action)) => {
             subscriber(action).map(Command::Subscriber)
         }
+        Top::Polar(Polar::Webhook(action)) => polar_webhook(action).map(Command::PolarWebhook),
         Top::Migration(Migration::Pending(args)) => {
             migration_pending(args).map(Command::MigrationPending)
         }
@@ -156,6 +157,69 @@ fn subscriber(action: SubscriberAction) -> Result<SubscriberOptions, UsageError>
         }
         _ => Ok(options),
     }
+}
+
+fn polar_webhook(action: args::PolarWebhookAction) -> Result<PolarWebhookOptions, UsageError> {
+    use args::PolarWebhookAction as A;
+    let (action, polar, url, events, webhook_id) = match action {
+        A::Create(args) => (
+            PolarWebhookAction::Create,
+            args.polar,
+            args.url,
+            args.events,
+            None,
+        ),
+        A::Show(polar) => (PolarWebhookAction::Show, polar, None, None, None),
+        A::Activate(polar) => (PolarWebhookAction::Activate, polar, None, None, None),
+        A::Deactivate(polar) => (PolarWebhookAction::Deactivate, polar, None, None, None),
+        A::Delete(args) => (
+            PolarWebhookAction::Delete,
+            args.polar,
+            None,
+            None,
+            args.webhook_id,
+        ),
+    };
+    let PolarArgs {
+        secret_id,
+        api_base_url,
+    } = polar;
+    let secret_id = required(
+        secret_id,
+        "--secret-id",
+        "polar webhook",
+        "the Polar secret: its client credentials authenticate the calls",
+    )?;
+    let url = match (action, url) {
+        (PolarWebhookAction::Create, None) => {
+            return Err(usage(
+                "polar webhook create needs --url (our webhook: the API's public base URL \
+                 and /webhooks/polar)",
+            ))
+        }
+        (_, url) => url,
+    };
+    let events: Vec<String> = match events {
+        Some(list) => list.split(',').map(|e| e.trim().to_owned()).collect(),
+        None if action == PolarWebhookAction::Create => {
+            DEFAULT_POLAR_EVENTS.map(String::from).to_vec()
+        }
+        None => Vec::new(),
+    };
+    if let Some(unknown) = events.iter().find(|e| !POLAR_EVENTS.contains(&e.as_str())) {
+        return Err(usage(format!(
+            "{unknown:?} is not a Polar webhook event: {}",
+            POLAR_EVENTS.join(", ")
+        )));
+    }
+    Ok(PolarWebhookOptions {
+        action,
+        secret_id,
+        api_base_url,
+        url,
+        events,
+        webhook_id,
+    })
 }
 
 fn migration_pending(args: PendingArgs) -> Result<MigrationOptions, UsageError> {
@@ -596,6 +660,62 @@ mod tests {
                 json: false,
             })
         );
+    }
+
+    #[test]
+    fn polar_webhook_takes_the_secret_and_creates_with_a_url_and_known_events() {
+        assert_eq!(
+            command(
+                "polar webhook create --secret-id polar --url https://api.example/webhooks/polar"
+            ),
+            Command::PolarWebhook(PolarWebhookOptions {
+                action: PolarWebhookAction::Create,
+                secret_id: "polar".into(),
+                api_base_url: None,
+                url: Some("https://api.example/webhooks/polar".parse().unwrap()),
+                events: ["ACTIVITY_SUMMARY", "SLEEP", "EXERCISE"]
+                    .map(String::from)
+                    .to_vec(),
+                webhook_id: None,
+            })
+        );
+        let Command::PolarWebhook(create) = command(
+            "polar webhook create --secret-id polar --url http://127.0.0.1:9/webhooks/polar \
+             --events SLEEP,ACTIVITY_SUMMARY --api-base-url http://127.0.0.1:8",
+        ) else {
+            panic!()
+        };
+        assert_eq!(create.events, ["SLEEP", "ACTIVITY_SUMMARY"]);
+        assert_eq!(create.api_base_url.unwrap().as_str(), "http://127.0.0.1:8/");
+        for (line, action) in [
+            ("show", PolarWebhookAction::Show),
+            ("activate", PolarWebhookAction::Activate),
+            ("deactivate", PolarWebhookAction::Deactivate),
+            ("delete --webhook-id abdf33", PolarWebhookAction::Delete),
+        ] {
+            let Command::PolarWebhook(options) =
+                command(&format!("polar webhook {line} --secret-id polar"))
+            else {
+                panic!("{line}")
+            };
+            assert_eq!(options.action, action);
+            assert!(options.events.is_empty() && options.url.is_none());
+        }
+        assert!(refused("polar webhook show").contains("needs --secret-id"));
+        assert!(refused("polar webhook create --secret-id s").contains("needs --url"));
+        assert!(refused(
+            "polar webhook create --secret-id s --url https://a.example/w --events STEPS"
+        )
+        .contains("not a Polar webhook event"));
+        assert!(
+            refused("polar webhook create --secret-id s --url not-a-url")
+                .contains("not an http(s) URL")
+        );
+        assert!(
+            refused("polar webhook show --secret-id s --url https://a.example/w")
+                .contains("unexpected argument")
+        );
+        assert!(refused("polar webhook list --secret-id s").contains("unrecognized subcommand"));
     }
 
     #[test]

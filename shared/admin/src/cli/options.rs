@@ -49,6 +49,44 @@ pub struct SubscriberOptions {
     pub api_base_url: Option<String>,
 }
 
+/// What to do with the Polar webhook.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PolarWebhookAction {
+    Create,
+    Show,
+    Activate,
+    Deactivate,
+    Delete,
+}
+
+/// The events a Polar webhook may subscribe to (the page's `webhookType`).
+pub const POLAR_EVENTS: [&str; 6] = [
+    "EXERCISE",
+    "SLEEP",
+    "CONTINUOUS_HEART_RATE",
+    "SLEEP_WISE_CIRCADIAN_BEDTIME",
+    "SLEEP_WISE_ALERTNESS",
+    "ACTIVITY_SUMMARY",
+];
+
+/// What `polar webhook create` subscribes to unless `--events` says otherwise: what
+/// fitbridge imports.
+pub const DEFAULT_POLAR_EVENTS: [&str; 3] = ["ACTIVITY_SUMMARY", "SLEEP", "EXERCISE"];
+
+/// `polar webhook <action>`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PolarWebhookOptions {
+    pub action: PolarWebhookAction,
+    /// The Polar secret: the client credentials, and where create writes the key.
+    pub secret_id: String,
+    pub api_base_url: Option<Url>,
+    /// Create's: our webhook's URL and the events.
+    pub url: Option<Url>,
+    pub events: Vec<String>,
+    /// Delete's: the webhook, if not the one Polar lists.
+    pub webhook_id: Option<String>,
+}
+
 /// `migration pending`: the people still connected through `from`, who migrate to `to`
 /// (whose predecessor `from` is: checked here).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -152,6 +190,7 @@ pub enum Command {
     /// `--help` or `-h`: the help text clap rendered for where it was asked.
     Help(String),
     Subscriber(SubscriberOptions),
+    PolarWebhook(PolarWebhookOptions),
     MigrationPending(MigrationOptions),
     PeopleList(PeopleListOptions),
     PeopleBackfill(BackfillOptions),

@@ -190,6 +190,22 @@ mod tests {
     }
 
     #[test]
+    fn a_provider_is_served_when_its_secret_is_configured() {
+        let none = ProviderSettings::from_vars(&Vars::default()).unwrap();
+        assert!(none.served().is_empty());
+        let polar =
+            ProviderSettings::from_vars(&Vars::from_pairs([("POLAR_SECRET_ID", "polar")])).unwrap();
+        assert_eq!(polar.served(), [ProviderKind::Polar]);
+        assert_eq!(polar.secret_ids(), ["polar"]);
+        assert_eq!(Registry.predecessor(ProviderKind::Polar), None);
+        assert_eq!(
+            Registry
+                .granted_collections(ProviderKind::Polar, &Scopes::parse(polar::scopes::READ_ALL)),
+            [Collection::Activities, Collection::Sleep]
+        );
+    }
+
+    #[test]
     fn a_sync_covers_what_was_granted() {
         let user = ProviderUserId("GGNJL9".into());
         let day = time::macros::date!(2026 - 11 - 21);

@@ -23,7 +23,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 
 CARGO_FUZZ_VERSION=0.13.2
-ALL_TARGETS="fitbit_webhook google_health_webhook google_health_signature google_health_keyset connect_link oauth_callback sap_batch"
+ALL_TARGETS="fitbit_webhook polar_webhook google_health_webhook google_health_signature google_health_keyset connect_link oauth_callback sap_batch"
 
 # Longest input per target: 64 KiB for webhook and $batch bodies (what a provider or SAP
 # sends per request is far below that), less where the input is a header or a query.

@@ -176,6 +176,13 @@ impl PipelineSettings {
     }
 }
 
+/// The KMS key OAuth tokens are sealed under before they reach the table (`TOKEN_KEY_ID`:
+/// the functions that hold tokens — OAuth, worker, token-refresh); `None`: stored as they
+/// are, as before sealing.
+pub fn token_key(vars: &Vars) -> Option<String> {
+    vars.optional("TOKEN_KEY_ID")
+}
+
 /// Everything the daily job is configured with.
 #[derive(Clone, Debug)]
 pub struct DailySettings {

@@ -46,6 +46,12 @@ from lint_template import transformed  # noqa: E402
 # No X-Ray or CloudWatch PutMetricData entries: the functions are not traced, and their
 # metrics travel in the logs (EMF), so nothing needs them.
 ALLOWED = {
+    ("TokenKey", "AccountRootAdministersTheKey"):
+        "KMS key policy: Resource \"*\" in a key policy means this key; the root administers "
+        "it but is not given its use, so no IAM policy can grant that.",
+    ("TokenKey", "TokenHoldersSealAndOpen"):
+        "KMS key policy: Resource \"*\" means this key; its use is given to the three roles "
+        "that hold tokens by name, for data keys of the tokens' encryption context only.",
     ("DataKey", "AccountRootManagesKeyAndDelegatesToIam"):
         "KMS key policy: Resource \"*\" in a key policy means this key; kms:* for the "
         "account root is AWS's default key policy statement, which makes IAM policies "

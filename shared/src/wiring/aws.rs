@@ -15,6 +15,7 @@ use crate::ports::clock::SharedClock;
 use crate::ports::signals::SignalEvents;
 use crate::queue::sqs::SqsQueue;
 use crate::secret_store::{SecretCache, SecretsManagerSource};
+use crate::store::dynamodb::sealed::{KmsDataKeys, TokenSeal};
 use crate::store::dynamodb::DynamoStore;
 
 /// How long an AWS call may take to connect.
@@ -56,6 +57,11 @@ pub struct AwsPorts {
     pub clock: SharedClock,
     /// One cache per container, made on first use: the daily job holds no secret.
     secrets: OnceLock<Arc<SecretCache>>,
+    /// The KMS key tokens are sealed under (`TOKEN_KEY_ID`); `None`: they are stored and
+    /// read as they are (the operators' CLI, which never needs one).
+    token_key: Option<String>,
+    /// One seal per container, made on first use.
+    seal: OnceLock<Arc<TokenSeal>>,
 }
 
 impl AwsPorts {
@@ -70,7 +76,15 @@ impl AwsPorts {
             config: config.clone(),
             clock,
             secrets: OnceLock::new(),
+            token_key: None,
+            seal: OnceLock::new(),
         }
+    }
+
+    /// Tokens sealed under the KMS key `token_key` (when given) in every table.
+    pub fn with_token_key(mut self, token_key: Option<String>) -> Self {
+        self.token_key = token_key;
+        self
     }
 }
 
@@ -86,11 +100,24 @@ impl Ports for AwsPorts {
     }
 
     fn table(&self, name: &str) -> Arc<dyn Table> {
-        Arc::new(DynamoStore::new(
+        let store = DynamoStore::new(
             aws_sdk_dynamodb::Client::new(&self.config),
             name,
             self.clock(),
-        ))
+        );
+        Arc::new(match &self.token_key {
+            Some(key_id) => store.with_seal(
+                self.seal
+                    .get_or_init(|| {
+                        Arc::new(TokenSeal::new(Arc::new(KmsDataKeys::new(
+                            aws_sdk_kms::Client::new(&self.config),
+                            key_id,
+                        ))))
+                    })
+                    .clone(),
+            ),
+            None => store,
+        })
     }
 
     fn queue(&self, url: &str) -> Arc<dyn Queue> {

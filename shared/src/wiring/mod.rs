@@ -99,7 +99,8 @@ pub async fn oauth_function() -> Result<ConnectService, ConfigError> {
         settings.sap.secret_id.clone(),
         settings.link_secret_id.clone(),
     ]);
-    on_aws(ids, |ports| Ok(connect_service(ports, settings))).await
+    let key = config::token_key(&config::environment());
+    on_aws(ids, key, |ports| Ok(connect_service(ports, settings))).await
 }
 
 /// The webhook function (see [`oauth_function`]): the providers' secrets, which
@@ -107,7 +108,7 @@ pub async fn oauth_function() -> Result<ConnectService, ConfigError> {
 pub async fn webhook_function() -> Result<WebhookService, ConfigError> {
     let settings = WebhookSettings::from_vars(&config::environment())?;
     let ids = settings.providers.secret_ids();
-    on_aws(ids, |ports| Ok(webhook_service(ports, &settings))).await
+    on_aws(ids, None, |ports| Ok(webhook_service(ports, &settings))).await
 }
 
 /// The worker function (see [`oauth_function`]): SAP's secret, which every import needs,
@@ -116,23 +117,26 @@ pub async fn worker_function() -> Result<WorkConsumer, ConfigError> {
     let settings = PipelineSettings::worker_from_vars(&config::environment())?;
     let mut ids = settings.providers.secret_ids();
     ids.extend(settings.sap.as_ref().map(|s| s.secret_id.clone()));
-    on_aws(ids, |ports| work_consumer(ports, settings)).await
+    let key = config::token_key(&config::environment());
+    on_aws(ids, key, |ports| work_consumer(ports, settings)).await
 }
 
 /// The token-refresh function (see [`oauth_function`]): the providers' secrets.
 pub async fn token_refresh_function() -> Result<RetryConsumer, ConfigError> {
     let settings = PipelineSettings::refresher_from_vars(&config::environment())?;
     let ids = settings.providers.secret_ids();
-    on_aws(ids, |ports| retry_consumer(ports, settings)).await
+    let key = config::token_key(&config::environment());
+    on_aws(ids, key, |ports| retry_consumer(ports, settings)).await
 }
 
 /// What `build` makes on AWS, the machine's clock and a secret cache that already holds
-/// `secret_ids`.
+/// `secret_ids`, its tokens sealed under `token_key` when given.
 async fn on_aws<T>(
     secret_ids: Vec<String>,
+    token_key: Option<String>,
     build: impl FnOnce(&AwsPorts) -> Result<T, ConfigError>,
 ) -> Result<T, ConfigError> {
-    let ports = AwsPorts::new(&aws_config().await);
+    let ports = AwsPorts::new(&aws_config().await).with_token_key(token_key);
     let built = build(&ports)?;
     ports.secrets().read_ahead(&secret_ids).await;
     Ok(built)

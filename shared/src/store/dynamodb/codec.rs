@@ -190,3 +190,15 @@ pub fn tombstone_from_item(item: &Item) -> Result<Tombstone, StoreError> {
         forget_at: get_n(item, "ttl").ok().map(timestamp).transpose()?,
     })
 }
+
+/// The `SET` clause and value of a sealed pair's data key: nothing for a pair written as it
+/// is. (The values map seeds an update's attribute values; the rest are added after it.)
+pub fn sealing_key(token_key: Option<String>) -> (&'static str, Item) {
+    match token_key {
+        Some(key) => (
+            ", token_key = :token_key",
+            HashMap::from([(":token_key".to_owned(), s(key))]),
+        ),
+        None => ("", HashMap::new()),
+    }
+}

@@ -175,6 +175,8 @@ impl ConnectionStore for DynamoStore {
 
     async fn save_connected(&self, c: &Connection) -> Result<u64, StoreError> {
         let now = self.clock.now().unix_timestamp();
+        let pk = Self::pk_of(c.provider, &c.user_id);
+        let (access, refresh, token_key) = self.stored_pair(&pk, &c.tokens).await?;
         let mut set = vec![
             "provider = :provider",
             "user_id = :user_id",
@@ -194,8 +196,8 @@ impl ConnectionStore for DynamoStore {
         let mut values: Item = HashMap::from([
             (":provider".into(), s(c.provider.as_str())),
             (":user_id".into(), s(&c.user_id.0)),
-            (":access_token".into(), s(c.tokens.access_token.expose())),
-            (":refresh_token".into(), s(c.tokens.refresh_token.expose())),
+            (":access_token".into(), s(access)),
+            (":refresh_token".into(), s(refresh)),
             (":expires".into(), n(c.tokens.expires_at.unix_timestamp())),
             (":scopes".into(), s(c.tokens.scopes.to_space_separated())),
             (":status".into(), s(c.status.as_str())),
@@ -207,6 +209,10 @@ impl ConnectionStore for DynamoStore {
             (":now".into(), n(now)),
             (":consented".into(), n(millis(self.clock.now()))),
         ]);
+        if let Some(token_key) = token_key {
+            set.push("token_key = :token_key");
+            values.insert(":token_key".into(), s(token_key));
+        }
         // A reconnect through a plain link keeps the customer id an earlier signed link
         // verified; a new signed link replaces it.
         if let Some(r) = &c.customer_ref {
@@ -249,15 +255,20 @@ impl ConnectionStore for DynamoStore {
         user_id: &ProviderUserId,
         tokens: &TokenSet,
     ) -> Result<bool, StoreError> {
+        let (access, refresh, token_key) = self
+            .stored_pair(&Self::pk_of(provider, user_id), tokens)
+            .await?;
+        let (set_key, key_value) = sealing_key(token_key);
         let result = self
             .update(Self::connection_key(provider, user_id))
-            .update_expression(
+            .update_expression(format!(
                 "SET access_token = :a, refresh_token = :r, access_expires_at = :e, \
-                 scopes = :s, version = version + :one, updated_at = :now",
-            )
+                 scopes = :s, version = version + :one, updated_at = :now{set_key}"
+            ))
             .condition_expression("attribute_exists(pk)")
-            .expression_attribute_values(":a", s(tokens.access_token.expose()))
-            .expression_attribute_values(":r", s(tokens.refresh_token.expose()))
+            .set_expression_attribute_values(Some(key_value))
+            .expression_attribute_values(":a", s(access))
+            .expression_attribute_values(":r", s(refresh))
             .expression_attribute_values(":e", n(tokens.expires_at.unix_timestamp()))
             .expression_attribute_values(":s", s(tokens.scopes.to_space_separated()))
             .expression_attribute_values(":one", n(1))
@@ -288,7 +299,9 @@ impl ConnectionStore for DynamoStore {
         provider: ProviderKind,
         user_id: &ProviderUserId,
     ) -> Result<Option<Connection>, StoreError> {
-        let out = self.read(Self::connection_key(provider, user_id)).await?;
-        out.as_ref().map(connection_from_item).transpose()
+        match self.read(Self::connection_key(provider, user_id)).await? {
+            Some(item) => Ok(Some(self.connection_of(&item).await?)),
+            None => Ok(None),
+        }
     }
 }

@@ -28,9 +28,14 @@ pub(super) const ERASE_CONCURRENCY: usize = 16;
 impl DynamoStore {
     pub fn connection_key(provider: ProviderKind, user_id: &ProviderUserId) -> Item {
         HashMap::from([
-            ("pk".to_owned(), s(format!("CONN#{provider}#{}", user_id.0))),
+            ("pk".to_owned(), s(Self::pk_of(provider, user_id))),
             ("sk".to_owned(), s(CONNECTION_SK)),
         ])
+    }
+
+    /// The partition key of a person's items (connection, tombstone, parked work).
+    pub(super) fn pk_of(provider: ProviderKind, user_id: &ProviderUserId) -> String {
+        format!("CONN#{provider}#{}", user_id.0)
     }
 
     pub(super) fn import_key(contact: &ContactKey, key: &str) -> Item {

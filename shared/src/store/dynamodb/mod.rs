@@ -43,6 +43,8 @@ use aws_sdk_dynamodb::operation::scan::builders::ScanFluentBuilder;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::Client;
 
+use std::sync::Arc;
+
 use crate::ports::clock::SharedClock;
 use crate::ports::store::StoreError;
 
@@ -54,6 +56,7 @@ mod fetch_log;
 pub mod keys;
 mod ledger;
 mod parked;
+pub mod sealed;
 mod signals;
 mod tokens;
 
@@ -68,6 +71,9 @@ pub struct DynamoStore {
     scan_limit: Option<i32>,
     /// What writes are stamped with and expiries judged by.
     clock: SharedClock,
+    /// Seals tokens before they are written and opens them when read; `None`: they pass
+    /// through as stored ([`sealed`]).
+    seal: Option<Arc<sealed::TokenSeal>>,
 }
 
 impl DynamoStore {
@@ -77,6 +83,7 @@ impl DynamoStore {
             table: table.into(),
             scan_limit: None,
             clock,
+            seal: None,
         }
     }
 
@@ -85,6 +92,60 @@ impl DynamoStore {
     pub fn with_scan_limit(mut self, items_per_page: i32) -> Self {
         self.scan_limit = Some(items_per_page);
         self
+    }
+
+    /// Tokens sealed with `seal` before they are written, and opened when read.
+    pub fn with_seal(mut self, seal: Arc<sealed::TokenSeal>) -> Self {
+        self.seal = Some(seal);
+        self
+    }
+
+    /// A pair as this store writes it: `(access, refresh, token_key)`, sealed when it seals.
+    async fn stored_pair(
+        &self,
+        pk: &str,
+        tokens: &crate::domain::TokenSet,
+    ) -> Result<(String, String, Option<String>), StoreError> {
+        match &self.seal {
+            Some(seal) => {
+                let pair = seal
+                    .seal(pk, &tokens.access_token, &tokens.refresh_token)
+                    .await?;
+                Ok((pair.access_token, pair.refresh_token, Some(pair.token_key)))
+            }
+            None => Ok((
+                tokens.access_token.expose().to_owned(),
+                tokens.refresh_token.expose().to_owned(),
+                None,
+            )),
+        }
+    }
+
+    /// A connection item read back, its tokens opened when this store seals.
+    async fn connection_of(&self, item: &Item) -> Result<crate::domain::Connection, StoreError> {
+        let mut connection = codec::connection_from_item(item)?;
+        if let Some(seal) = &self.seal {
+            let pk = codec::get_s(item, "pk")?;
+            let key = codec::opt_s(item, "token_key");
+            let tokens = &mut connection.tokens;
+            tokens.access_token = seal
+                .open(
+                    pk,
+                    "access_token",
+                    tokens.access_token.expose(),
+                    key.as_deref(),
+                )
+                .await?;
+            tokens.refresh_token = seal
+                .open(
+                    pk,
+                    "refresh_token",
+                    tokens.refresh_token.expose(),
+                    key.as_deref(),
+                )
+                .await?;
+        }
+        Ok(connection)
     }
 
     /// `UpdateItem` of `key` in this table.

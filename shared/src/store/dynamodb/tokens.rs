@@ -41,15 +41,21 @@ impl TokenStore for DynamoStore {
         expected_version: u64,
         owner: &str,
     ) -> Result<Option<u64>, StoreError> {
+        let (access, refresh, token_key) = self
+            .stored_pair(&Self::pk_of(provider, user_id), tokens)
+            .await?;
+        let (set_key, key_value) = sealing_key(token_key);
         let result = self
             .update(Self::connection_key(provider, user_id))
-            .update_expression(
+            .update_expression(format!(
                 "SET access_token = :a, refresh_token = :r, access_expires_at = :e, scopes = :s, \
-                 version = version + :one, updated_at = :now REMOVE lease_owner, lease_until",
-            )
+                 version = version + :one, updated_at = :now{set_key} \
+                 REMOVE lease_owner, lease_until"
+            ))
             .condition_expression("version = :expected AND lease_owner = :owner")
-            .expression_attribute_values(":a", s(tokens.access_token.expose()))
-            .expression_attribute_values(":r", s(tokens.refresh_token.expose()))
+            .set_expression_attribute_values(Some(key_value))
+            .expression_attribute_values(":a", s(access))
+            .expression_attribute_values(":r", s(refresh))
             .expression_attribute_values(":e", n(tokens.expires_at.unix_timestamp()))
             .expression_attribute_values(":s", s(tokens.scopes.to_space_separated()))
             .expression_attribute_values(":one", n(1))

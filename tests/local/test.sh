@@ -62,5 +62,8 @@ step "deploy infra/template.yaml to the local emulator"
 step "tests"
 cargo test --workspace --no-fail-fast "$@"
 
+step "the deployed functions' logs (at trace) hold none of the secrets the run handed out"
+"$FB_VENV/bin/python" "$here/scan_logs.py"
+
 step "fuzz smoke: build the fuzz targets, run each for ${FUZZ_SECONDS:-10} s (long run: tests/fuzz/run.sh --long)"
 "$FB_ROOT/tests/fuzz/run.sh" "${FUZZ_SECONDS:-10}"

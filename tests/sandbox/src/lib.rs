@@ -30,6 +30,7 @@ mod clock;
 mod counters;
 mod faults;
 mod forced_throttles;
+pub mod issued;
 mod oauth2;
 mod random;
 mod synthetic;
@@ -71,7 +72,8 @@ impl Sandbox {
             .merge(fitbit::router(fitbit.clone()))
             .merge(google_health::router(google_health.clone()))
             .merge(polar::router(polar.clone()))
-            .merge(sap::router(sap.clone()));
+            .merge(sap::router(sap.clone()))
+            .merge(issued::router());
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let base_url = format!("http://{}", listener.local_addr()?);
         polar.serve_at(&base_url);

@@ -88,6 +88,7 @@ impl<T> AuthCode<T> {
     /// The code has a challenge, the verifier is well-formed and its S256 digest is the
     /// code's challenge.
     pub(crate) fn verifier_matches(&self, verifier: &str) -> bool {
+        crate::issued::record(verifier);
         self.code_challenge.as_deref().is_some_and(|challenge| {
             is_valid_verifier(verifier) && pkce_s256(verifier) == challenge
         })
@@ -121,6 +122,7 @@ impl<T> Default for Codes<T> {
 
 impl<T> Codes<T> {
     pub(crate) fn issue(&mut self, code: &str, record: AuthCode<T>) {
+        crate::issued::record(code);
         self.pending.insert(code.to_owned(), record);
     }
 

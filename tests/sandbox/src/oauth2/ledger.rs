@@ -113,6 +113,7 @@ impl<P: Principal, R: RefreshRecord> Ledger<P, R> {
         scopes: BTreeSet<String>,
         expires_at: OffsetDateTime,
     ) {
+        crate::issued::record(token);
         if let Some(user) = principal.user() {
             self.list_for(user, token);
         }
@@ -129,6 +130,7 @@ impl<P: Principal, R: RefreshRecord> Ledger<P, R> {
 
     /// Records a new refresh token.
     pub(crate) fn record_refresh(&mut self, token: &str, record: R) {
+        crate::issued::record(token);
         self.list_for(record.user(), token);
         self.refresh.insert(token.to_owned(), record);
     }

@@ -220,7 +220,6 @@ impl ImportLedger for DynamoStore {
     }
 
     async fn expire(&self, contact: &ContactKey, at: OffsetDateTime) -> Result<usize, StoreError> {
-        use futures_util::{StreamExt, TryStreamExt};
         let pk = Self::import_key(contact, "")["pk"].clone();
         let mut newly = 0;
         let mut start = None;
@@ -240,23 +239,8 @@ impl ImportLedger for DynamoStore {
                 .await
                 .map_err(unavailable)?;
             let keys = out.items.unwrap_or_default();
-            newly += futures_util::stream::iter(keys)
-                .map(|key| {
-                    let update = self
-                        .update(key)
-                        .update_expression("SET #ttl = :at")
-                        // Never recreate an entry deleted meanwhile.
-                        .condition_expression(
-                            "attribute_exists(pk) AND (attribute_not_exists(#ttl) OR #ttl > :at)",
-                        )
-                        .expression_attribute_names("#ttl", "ttl")
-                        .expression_attribute_values(":at", n(at.unix_timestamp()));
-                    async move { conditional(update.send().await) }
-                })
-                .buffer_unordered(LEDGER_EXPIRY_CONCURRENCY)
-                .try_fold(0, |count, updated| async move {
-                    Ok(count + usize::from(updated.is_some()))
-                })
+            newly += self
+                .expire_keys(keys, at, LEDGER_EXPIRY_CONCURRENCY)
                 .await?;
             start = out.last_evaluated_key;
             if start.is_none() {

@@ -94,6 +94,35 @@ impl DynamoStore {
         self
     }
 
+    /// Sets each item of `keys` to expire at `at` (`concurrency` at a time) unless it
+    /// expires sooner already; an item deleted meanwhile is never recreated. Returns how
+    /// many were newly set.
+    async fn expire_keys(
+        &self,
+        keys: Vec<Item>,
+        at: time::OffsetDateTime,
+        concurrency: usize,
+    ) -> Result<usize, StoreError> {
+        use futures_util::{StreamExt, TryStreamExt};
+        futures_util::stream::iter(keys)
+            .map(|key| {
+                let update = self
+                    .update(key)
+                    .update_expression("SET #ttl = :at")
+                    .condition_expression(
+                        "attribute_exists(pk) AND (attribute_not_exists(#ttl) OR #ttl > :at)",
+                    )
+                    .expression_attribute_names("#ttl", "ttl")
+                    .expression_attribute_values(":at", codec::n(at.unix_timestamp()));
+                async move { conditional(update.send().await) }
+            })
+            .buffer_unordered(concurrency)
+            .try_fold(0, |count, updated| async move {
+                Ok(count + usize::from(updated.is_some()))
+            })
+            .await
+    }
+
     /// Tokens sealed with `seal` before they are written, and opened when read.
     pub fn with_seal(mut self, seal: Arc<sealed::TokenSeal>) -> Self {
         self.seal = Some(seal);

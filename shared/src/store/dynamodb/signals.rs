@@ -152,7 +152,6 @@ impl SignalStore for DynamoStore {
     }
 
     async fn expire(&self, contact: &ContactKey, at: OffsetDateTime) -> Result<usize, StoreError> {
-        use futures_util::{StreamExt, TryStreamExt};
         // Only items not yet set to expire by `at`: a repeat sets none, an earlier time
         // stays.
         let query = self
@@ -164,24 +163,7 @@ impl SignalStore for DynamoStore {
             .expression_attribute_values(":pk", pk(contact))
             .expression_attribute_values(":at", n(at.unix_timestamp()));
         let keys = all_items(query).await?;
-        futures_util::stream::iter(keys)
-            .map(|key| {
-                let update = self
-                    .update(key)
-                    .update_expression("SET #ttl = :at")
-                    // Never recreate an item deleted meanwhile.
-                    .condition_expression(
-                        "attribute_exists(pk) AND (attribute_not_exists(#ttl) OR #ttl > :at)",
-                    )
-                    .expression_attribute_names("#ttl", "ttl")
-                    .expression_attribute_values(":at", n(at.unix_timestamp()));
-                async move { conditional(update.send().await) }
-            })
-            .buffer_unordered(DELETE_CONCURRENCY)
-            .try_fold(0, |count, updated| async move {
-                Ok(count + usize::from(updated.is_some()))
-            })
-            .await
+        self.expire_keys(keys, at, DELETE_CONCURRENCY).await
     }
 
     async fn forget(&self, contact: &ContactKey) -> Result<usize, StoreError> {

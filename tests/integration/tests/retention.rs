@@ -175,7 +175,10 @@ async fn a_tombstones_expiry_keeps_the_earlier_time_and_never_touches_a_new_conn
         .revoke(KIND, &user_id, Ending::Disconnected, clock.now())
         .await
         .unwrap();
-    let at = clock.now() + Duration::days(90);
+    // Whole seconds: the table keeps expiries in seconds.
+    let at = (clock.now() + Duration::days(90))
+        .replace_nanosecond(0)
+        .unwrap();
     let set = ConnectionStore::forget(&store, KIND, &user_id, at)
         .await
         .unwrap()

@@ -44,6 +44,15 @@ fb_clock_env_python() {
     "PYTHONPATH=$FB_ROOT/tests/local/fakeclock" \
     "FB_CLOCK_OFFSET=${FB_CLOCK_OFFSET}"
 }
+# fb_disk_report -> one line: the free space where the build goes, so that a run that ends
+# out of disk says how close it came.
+fb_disk_report() {
+  local target="${CARGO_TARGET_DIR:-$FB_ROOT/target}" used
+  mkdir -p "$target"
+  used="$(du -sh "$target" 2>/dev/null | cut -f1)"
+  fb_log "disk: $(df -h --output=avail "$target" | tail -n1 | tr -d ' ') free; target/ holds $used"
+}
+
 fb_die() { fb_log "error: $*"; exit 1; }
 
 # What the quick start's commands need that they cannot install themselves, checked before

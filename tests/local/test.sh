@@ -13,9 +13,14 @@ cd "$FB_ROOT"
 
 step() { printf '\n==> %s\n' "$*" >&2; }
 
+# One full build, not an edited one: incremental state would add about 1.3 GB beside the
+# test binaries, and the fuzz build after them needs several GB more of the same disk.
+export CARGO_INCREMENTAL=0
+
 step "prerequisites (Rust stable and nightly, Python 3.11+, curl)"
 fb_prerequisites fuzz
 
+fb_disk_report
 step "tooling (.venv: ministack, SAM translator, cfn-lint, cargo-lambda)"
 "$here/bootstrap.sh"
 
@@ -65,5 +70,6 @@ cargo test --workspace --no-fail-fast "$@"
 step "the deployed functions' logs (at trace) hold none of the secrets the run handed out"
 "$FB_VENV/bin/python" "$here/scan_logs.py"
 
+fb_disk_report
 step "fuzz smoke: build the fuzz targets, run each for ${FUZZ_SECONDS:-10} s (long run: tests/fuzz/run.sh --long)"
 "$FB_ROOT/tests/fuzz/run.sh" "${FUZZ_SECONDS:-10}"

@@ -61,6 +61,38 @@ struct Overrides {
 pub struct MappingError(String);
 
 impl InteractionMapping {
+    /// The shape every provider's defaults share: `origin` is the contact origin, the
+    /// communication medium and the `<origin>_DAY` source object; each interaction type is
+    /// `<prefix>_<WHAT>`; every value goes into `InteractionContent`, which every tenant has.
+    pub fn conventional(origin: &str, prefix: &str) -> Self {
+        let metrics = Metric::ALL
+            .into_iter()
+            .map(|metric| {
+                let what = match metric {
+                    Metric::Steps => "STEPS",
+                    Metric::Calories => "CALORIES",
+                    Metric::Distance => "DISTANCE",
+                    Metric::ActiveMinutes => "ACTIVE_MIN",
+                    Metric::Sleep => "SLEEP",
+                    Metric::Weight => "WEIGHT",
+                };
+                let mapping = MetricMapping {
+                    interaction_type: format!("{prefix}_{what}"),
+                    value_field: CONTENT_FIELD.to_owned(),
+                };
+                (metric, mapping)
+            })
+            .collect();
+        InteractionMapping {
+            contact_origin: origin.to_owned(),
+            communication_medium: origin.to_owned(),
+            source_object_type: format!("{origin}_DAY"),
+            disconnect_interaction_type: format!("{prefix}_DISCONNECTED"),
+            signal_interaction_type: format!("{prefix}_SIGNAL"),
+            metrics,
+        }
+    }
+
     fn apply(&mut self, o: Overrides) {
         let fields = [
             (&mut self.contact_origin, o.contact_origin),

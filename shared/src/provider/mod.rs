@@ -6,6 +6,7 @@
 pub mod fitbit;
 pub mod google_health;
 pub mod memory;
+pub mod notification_body;
 pub mod oauth2;
 pub mod polar;
 pub mod registry;

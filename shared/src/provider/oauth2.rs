@@ -35,6 +35,21 @@ pub fn authorize_url(
     url
 }
 
+/// The `error` code of an RFC 6749 §5.2 error answer (`{"error": "invalid_grant", …}`),
+/// empty when the body has none. The description is never read: it may echo input.
+pub async fn error_code(response: reqwest::Response) -> String {
+    #[derive(serde::Deserialize)]
+    struct ErrorAnswer {
+        #[serde(default)]
+        error: String,
+    }
+    response
+        .json::<ErrorAnswer>()
+        .await
+        .map(|e| e.error)
+        .unwrap_or_default()
+}
+
 /// HTTP Basic client authentication (RFC 6749 §2.3.1), the header's value.
 pub fn basic_auth(client_id: &str, client_secret: &Secret) -> String {
     let pair = format!("{client_id}:{}", client_secret.expose());

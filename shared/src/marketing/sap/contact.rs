@@ -39,10 +39,7 @@ pub(super) fn contact_origin_data(c: &ContactRecord) -> Value {
         "OriginDataLastChgUTCDateTime",
         json!(odata_date(c.changed_at)),
     );
-    m.set("IsConsumer", json!(true));
-    m.text("FullName", &p.full_name, 80);
-    m.text("FirstName", &p.first_name, 40);
-    m.text("LastName", &p.last_name, 40);
+    m.consumer_names(p);
     m.text("Country", &p.country, 3);
     m.text("EmailAddress", &p.email, 241);
     m.text("Language", &p.language, 2);

@@ -24,10 +24,7 @@ fn cuan_contact(c: &ContactRecord, customer_id_origin: &str) -> Value {
     m.set("Id", json!(c.key.id));
     m.set("IdOrigin", json!(c.key.origin));
     m.set("Timestamp", json!(odata_date(c.changed_at)));
-    m.set("IsConsumer", json!(true));
-    m.text("FullName", &p.full_name, 80);
-    m.text("FirstName", &p.first_name, 40);
-    m.text("LastName", &p.last_name, 40);
+    m.consumer_names(p);
     m.text("EMailAddress", &p.email, 241);
     // CUAN has no code fields for these: the import resolves a description field against
     // the tenant's code list, by code or by text, so the ISO codes the contact API sends

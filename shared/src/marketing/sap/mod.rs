@@ -369,6 +369,15 @@ impl ContactFields {
         }
     }
 
+    /// What both contact APIs name alike: a consumer and their names, each cut to the
+    /// MaxLength both give it.
+    pub(super) fn consumer_names(&mut self, p: &crate::domain::Profile) {
+        self.set("IsConsumer", serde_json::json!(true));
+        self.text("FullName", &p.full_name, 80);
+        self.text("FirstName", &p.first_name, 40);
+        self.text("LastName", &p.last_name, 40);
+    }
+
     pub(super) fn into_value(self) -> serde_json::Value {
         serde_json::Value::Object(self.0)
     }

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use time::Date;
 use url::Url;
 
-use crate::domain::mapping::{InteractionMapping, MetricMapping, CONTENT_FIELD};
+use crate::domain::mapping::InteractionMapping;
 use crate::domain::work::iso_date;
 use crate::domain::ProviderKind;
 use crate::domain::Secret;
@@ -37,33 +37,17 @@ pub use settings::{FitbitCredentials, FitbitSettings};
 /// steps and calories in its decimal extension fields.
 pub fn default_mapping() -> InteractionMapping {
     use crate::domain::Metric;
-    let m = |t: &str, f: &str| MetricMapping {
-        interaction_type: t.to_owned(),
-        value_field: f.to_owned(),
-    };
-    InteractionMapping {
-        contact_origin: "FITBIT".into(),
-        communication_medium: "FITBIT".into(),
-        source_object_type: "FITBIT_DAY".into(),
-        disconnect_interaction_type: "FITBIT_DISCONNECTED".into(),
-        signal_interaction_type: "FITBIT_SIGNAL".into(),
-        metrics: [
-            (
-                Metric::Steps,
-                m("FITBIT_STEPS", "YY1_FitbitNumberofStep_MIA"),
-            ),
-            (
-                Metric::Calories,
-                m("FITBIT_CALORIES", "YY1_FitbitAmountofCalo_MIA"),
-            ),
-            (Metric::Distance, m("FITBIT_DISTANCE", CONTENT_FIELD)),
-            (Metric::ActiveMinutes, m("FITBIT_ACTIVE_MIN", CONTENT_FIELD)),
-            (Metric::Sleep, m("FITBIT_SLEEP", CONTENT_FIELD)),
-            (Metric::Weight, m("FITBIT_WEIGHT", CONTENT_FIELD)),
-        ]
-        .into_iter()
-        .collect(),
+    let mut mapping = InteractionMapping::conventional("FITBIT", "FITBIT");
+    let extension_fields = [
+        (Metric::Steps, "YY1_FitbitNumberofStep_MIA"),
+        (Metric::Calories, "YY1_FitbitAmountofCalo_MIA"),
+    ];
+    for (metric, field) in extension_fields {
+        if let Some(m) = mapping.metrics.get_mut(&metric) {
+            m.value_field = field.to_owned();
+        }
     }
+    mapping
 }
 
 /// Outcome of creating one subscription.

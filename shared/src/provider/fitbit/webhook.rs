@@ -19,6 +19,7 @@ use crate::domain::ProviderKind;
 use crate::domain::Secret;
 use crate::domain::{Collection, ProviderUserId, WorkItem};
 use crate::ports::provider::{Notifications, Received, Webhook, WebhookRefusal, WebhookRequest};
+use crate::provider::notification_body;
 use crate::secret_store::SecretCache;
 
 /// Fitbit's answer to a bad signature or verification code.
@@ -105,9 +106,7 @@ pub fn signature_is_valid(client_secret: &Secret, body: &[u8], header: &str) -> 
     mac.verify_slice(&expected).is_ok()
 }
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("notification body is not a JSON array or object")]
-pub struct MalformedBody;
+pub use crate::provider::notification_body::MalformedBody;
 
 fn text(entry: &Value, key: &str) -> Option<String> {
     match &entry[key] {
@@ -122,12 +121,7 @@ fn text(entry: &Value, key: &str) -> Option<String> {
 /// single object), unknown fields ignored, each unusable entry skipped without losing the
 /// others. Duplicates within the body collapse.
 pub fn parse(body: &[u8]) -> Result<Notifications, MalformedBody> {
-    let value: Value = serde_json::from_slice(body).map_err(|_| MalformedBody)?;
-    let entries = match value {
-        Value::Array(entries) => entries,
-        object @ Value::Object(_) => vec![object],
-        _ => return Err(MalformedBody),
-    };
+    let entries = notification_body::entries(body)?;
     let mut out = Notifications {
         received: entries.len(),
         ..Default::default()

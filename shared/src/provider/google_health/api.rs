@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::{Response, StatusCode};
 
-use super::model::{ApiError, OAuthError};
+use super::model::ApiError;
 use crate::ports::provider::ProviderError;
 
 /// Google's documented limit per person and minute.
@@ -80,11 +80,7 @@ pub(super) async fn classify_api_error(response: Response) -> ProviderError {
 pub(super) async fn classify_oauth_error(response: Response) -> ProviderError {
     let status = response.status();
     let wait = retry_after(&response);
-    let error = response
-        .json::<OAuthError>()
-        .await
-        .map(|e| e.error)
-        .unwrap_or_default();
+    let error = crate::provider::oauth2::error_code(response).await;
     match status {
         StatusCode::BAD_REQUEST if error == "invalid_grant" => ProviderError::InvalidGrant,
         StatusCode::TOO_MANY_REQUESTS => ProviderError::RateLimited { retry_after: wait },

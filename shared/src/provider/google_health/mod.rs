@@ -25,7 +25,7 @@ use serde::de::DeserializeOwned;
 use time::{Date, OffsetDateTime};
 use url::Url;
 
-use crate::domain::mapping::{InteractionMapping, MetricMapping, CONTENT_FIELD};
+use crate::domain::mapping::InteractionMapping;
 use crate::domain::work::iso_date;
 use crate::domain::ProviderKind;
 use crate::domain::Secret;
@@ -65,28 +65,7 @@ const MAX_TOKEN_LIFETIME: time::Duration = time::Duration::hours(2);
 /// them to your extension fields to segment on numbers. A person who migrated keeps the
 /// contact (and origin) of their predecessor connection.
 pub fn default_mapping() -> InteractionMapping {
-    use crate::domain::Metric;
-    let m = |t: &str| MetricMapping {
-        interaction_type: t.to_owned(),
-        value_field: CONTENT_FIELD.to_owned(),
-    };
-    InteractionMapping {
-        contact_origin: "GOOGLE_HEALTH".into(),
-        communication_medium: "GOOGLE_HEALTH".into(),
-        source_object_type: "GOOGLE_HEALTH_DAY".into(),
-        disconnect_interaction_type: "GH_DISCONNECTED".into(),
-        signal_interaction_type: "GH_SIGNAL".into(),
-        metrics: [
-            (Metric::Steps, m("GH_STEPS")),
-            (Metric::Calories, m("GH_CALORIES")),
-            (Metric::Distance, m("GH_DISTANCE")),
-            (Metric::ActiveMinutes, m("GH_ACTIVE_MIN")),
-            (Metric::Sleep, m("GH_SLEEP")),
-            (Metric::Weight, m("GH_WEIGHT")),
-        ]
-        .into_iter()
-        .collect(),
-    }
+    InteractionMapping::conventional("GOOGLE_HEALTH", "GH")
 }
 
 /// Google Health API client. Built once per container; cheap to share. It holds the

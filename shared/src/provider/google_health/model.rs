@@ -35,13 +35,6 @@ pub(super) struct TokenResponse {
     pub scope: Option<String>,
 }
 
-/// RFC 6749 error: `{"error": "invalid_grant", "error_description": …}`.
-#[derive(Deserialize, Default)]
-pub(super) struct OAuthError {
-    #[serde(default)]
-    pub error: String,
-}
-
 /// `{"error": {"code", "message", "status", "details": [{"reason", …}]}}`.
 #[derive(Deserialize, Default)]
 pub(super) struct ApiError {

@@ -5,7 +5,7 @@
 use reqwest::{RequestBuilder, Response, StatusCode};
 use serde::de::DeserializeOwned;
 
-use super::model::{ApiError, OAuthError};
+use super::model::ApiError;
 use super::rate_limit::{retry_after, Windows};
 use super::PolarClient;
 use crate::ports::provider::ProviderError;
@@ -72,11 +72,7 @@ pub(super) fn classify_oauth(status: StatusCode, error: String) -> ProviderError
 
 pub(super) async fn oauth_error(response: Response) -> ProviderError {
     let status = response.status();
-    let error = response
-        .json::<OAuthError>()
-        .await
-        .map(|e| e.error)
-        .unwrap_or_default();
+    let error = crate::provider::oauth2::error_code(response).await;
     classify_oauth(status, error)
 }
 

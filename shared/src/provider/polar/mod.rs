@@ -42,7 +42,7 @@ use serde::de::DeserializeOwned;
 use time::Date;
 use url::Url;
 
-use crate::domain::mapping::{InteractionMapping, MetricMapping, CONTENT_FIELD};
+use crate::domain::mapping::InteractionMapping;
 use crate::domain::work::iso_date;
 use crate::domain::{Collection, DaySummary, ProviderKind, ProviderUserId, Secret, TokenSet};
 use crate::ports::clock::SharedClock;
@@ -79,28 +79,7 @@ const EXERCISE_DAYS: i64 = 7;
 /// extension fields to segment on numbers. Polar serves no weight here, but every metric
 /// has a type, as the mapping's check wants.
 pub fn default_mapping() -> InteractionMapping {
-    use crate::domain::Metric;
-    let m = |t: &str| MetricMapping {
-        interaction_type: t.to_owned(),
-        value_field: CONTENT_FIELD.to_owned(),
-    };
-    InteractionMapping {
-        contact_origin: "POLAR".into(),
-        communication_medium: "POLAR".into(),
-        source_object_type: "POLAR_DAY".into(),
-        disconnect_interaction_type: "POLAR_DISCONNECTED".into(),
-        signal_interaction_type: "POLAR_SIGNAL".into(),
-        metrics: [
-            (Metric::Steps, m("POLAR_STEPS")),
-            (Metric::Calories, m("POLAR_CALORIES")),
-            (Metric::Distance, m("POLAR_DISTANCE")),
-            (Metric::ActiveMinutes, m("POLAR_ACTIVE_MIN")),
-            (Metric::Sleep, m("POLAR_SLEEP")),
-            (Metric::Weight, m("POLAR_WEIGHT")),
-        ]
-        .into_iter()
-        .collect(),
-    }
+    InteractionMapping::conventional("POLAR", "POLAR")
 }
 
 /// Polar AccessLink client. Built once per container; cheap to share. It holds this

@@ -20,13 +20,6 @@ pub(super) struct TokenResponse {
     pub x_user_id: Value,
 }
 
-/// The token endpoint's error answer (`{"error": "invalid_grant"}`).
-#[derive(Deserialize, Default)]
-pub(super) struct OAuthError {
-    #[serde(default)]
-    pub error: String,
-}
-
 /// The API's `error` schema; only `errorType` is kept (messages may echo input).
 #[derive(Deserialize, Default)]
 pub(super) struct ApiError {

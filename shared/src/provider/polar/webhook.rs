@@ -44,6 +44,7 @@ use super::PolarCredentials;
 use crate::domain::work::iso_date;
 use crate::domain::{Collection, ProviderKind, ProviderUserId, Secret, WorkItem};
 use crate::ports::provider::{Notifications, Received, Webhook, WebhookRefusal, WebhookRequest};
+use crate::provider::notification_body;
 use crate::secret_store::{SecretCache, CACHE_TTL};
 
 /// The header of the signature.
@@ -194,9 +195,7 @@ pub fn signature_is_valid(key: &Secret, body: &[u8], header: &str) -> bool {
     mac.verify_slice(&expected).is_ok()
 }
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("notification body is not a JSON object or array")]
-pub struct MalformedBody;
+pub use crate::provider::notification_body::MalformedBody;
 
 /// The civil day of an RFC 3339 time, in UTC.
 fn utc_day(text: &str) -> Option<Date> {
@@ -234,12 +233,7 @@ fn entry_work(entry: &Value) -> Result<Option<(String, Collection, Date)>, ()> {
 
 /// A delivery's work: one sync per distinct (person, collection, day).
 pub fn parse(body: &[u8]) -> Result<Notifications, MalformedBody> {
-    let value: Value = serde_json::from_slice(body).map_err(|_| MalformedBody)?;
-    let entries = match value {
-        Value::Array(entries) => entries,
-        object @ Value::Object(_) => vec![object],
-        _ => return Err(MalformedBody),
-    };
+    let entries = notification_body::entries(body)?;
     let mut out = Notifications {
         received: entries.len(),
         ..Default::default()

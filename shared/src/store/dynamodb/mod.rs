@@ -157,22 +157,15 @@ impl DynamoStore {
             let pk = codec::get_s(item, "pk")?;
             let key = codec::opt_s(item, "token_key");
             let tokens = &mut connection.tokens;
-            tokens.access_token = seal
-                .open(
-                    pk,
-                    "access_token",
-                    tokens.access_token.expose(),
-                    key.as_deref(),
-                )
-                .await?;
-            tokens.refresh_token = seal
-                .open(
-                    pk,
-                    "refresh_token",
-                    tokens.refresh_token.expose(),
-                    key.as_deref(),
-                )
-                .await?;
+            let sealed = [
+                ("access_token", &mut tokens.access_token),
+                ("refresh_token", &mut tokens.refresh_token),
+            ];
+            for (attribute, token) in sealed {
+                *token = seal
+                    .open(pk, attribute, token.expose(), key.as_deref())
+                    .await?;
+            }
         }
         Ok(connection)
     }

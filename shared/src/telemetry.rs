@@ -45,6 +45,10 @@ pub mod metric {
     /// came, labels `Provider`, `DataType` and `Status` (the error's class). Alarmed: a
     /// tenant or a person that keeps refusing one data type loses that metric.
     pub const DATA_TYPES_UNANSWERED: &str = "DataTypesUnanswered";
+    /// Worker: data points a provider answered for a day they do not state, labels
+    /// `Provider`, `DataType` and `Reason` (`other_date`, `undated`): refused, never booked
+    /// on the asked day.
+    pub const DATA_POINTS_OUTSIDE_WINDOW: &str = "DataPointsOutsideWindow";
     /// Worker: days fetched from a provider, label `Provider`.
     pub const DAYS_FETCHED: &str = "DaysFetched";
     /// Worker: interactions by `Result` (created, updated, unchanged, failed).

@@ -12,7 +12,8 @@
 //!   the settings; name and email only through the OpenID scopes, if the company asks.
 //! - A day's data: `dailyRollUp` over the civil day for steps, distance, total calories
 //!   and active minutes; the lists of sleep sessions (counted on the day they end) and
-//!   weigh-ins, paged; int64 strings, mm → km, g → kg.
+//!   weigh-ins, paged; int64 strings, mm → km, g → kg. Each point is booked on the civil
+//!   date it states; points of other days are refused and counted ([`window`]).
 //! - At most 300 requests per person per minute; a 429 waits, never fails.
 //! - One project-level subscriber (managed by the admin CLI), so nothing per person.
 //! - The webhook ([`webhook`]): POST verification probes, ECDSA-signed notifications.
@@ -44,6 +45,7 @@ pub mod scopes;
 mod settings;
 pub mod signature;
 pub mod webhook;
+mod window;
 
 pub use api::REQUESTS_PER_PERSON_PER_MINUTE;
 pub use settings::{GoogleHealthCredentials, GoogleHealthSettings};
@@ -295,7 +297,9 @@ fn partial_day(
     let mut unanswered = Vec::new();
     for (slot, (metric, result)) in answered.iter_mut().zip(roll_ups) {
         match result.expect("each taken once") {
-            Ok(response) => *slot = Some(response),
+            Ok(response) => {
+                *slot = Some(window::roll_up_on_day(response, date, metric.as_str()));
+            }
             Err(e) => {
                 unanswered_data_type(metric.as_str(), &e);
                 if !matches!(e, ProviderError::Rejected { status, .. } if status < 500) {
@@ -308,7 +312,10 @@ fn partial_day(
     let mut summary = model::activity_summary(steps, distance, calories, active);
     summary.unanswered = unanswered;
     match exercises {
-        Ok(points) => summary.workout_ends = model::exercise_ends(&points, date),
+        Ok(points) => {
+            let points = window::on_day(points, date, "exercise");
+            summary.workout_ends = model::exercise_ends(&points, date);
+        }
         Err(e) => {
             unanswered_data_type("exercise", &e);
             summary.workouts_unanswered = true;
@@ -529,14 +536,16 @@ impl Provider for GoogleHealthClient {
                     "sleep.interval.civil_end_time >= \"{day}\" AND sleep.interval.civil_end_time < \"{next}\""
                 );
                 let points = self.list(user, access_token, "sleep", &filter).await?;
-                Ok(model::sleep_summary(&points))
+                Ok(model::sleep_summary(&window::on_day(points, date, "sleep")))
             }
             Collection::Body => {
                 let filter = format!(
                     "weight.sample_time.civil_time >= \"{day}\" AND weight.sample_time.civil_time < \"{next}\""
                 );
                 let points = self.list(user, access_token, "weight", &filter).await?;
-                Ok(model::weight_summary(&points))
+                Ok(model::weight_summary(&window::on_day(
+                    points, date, "weight",
+                )))
             }
         }
     }
@@ -575,10 +584,11 @@ mod tests {
     }
 
     fn steps_answered() -> Result<model::DailyRollUpResponse, ProviderError> {
-        Ok(
-            serde_json::from_str(r#"{"rollupDataPoints":[{"steps":{"countSum":"9000"}}]}"#)
-                .unwrap(),
+        Ok(serde_json::from_str(
+            r#"{"rollupDataPoints":[{"steps":{"countSum":"9000"},
+                    "civilStartTime":{"date":{"year":2026,"month":11,"day":20}}}]}"#,
         )
+        .unwrap())
     }
 
     fn refused(status: u16) -> Result<model::DailyRollUpResponse, ProviderError> {

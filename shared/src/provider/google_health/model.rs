@@ -1,7 +1,8 @@
 //! Google Health wire types (contract: `tests/contracts/google-health/health.v4.discovery.json`)
 //! and their mapping to the domain. Parsing is lenient where Google is (unknown fields
 //! ignored, everything optional), and strict where numbers are concerned: int64 values
-//! arrive as JSON strings and are parsed without ever panicking.
+//! arrive as JSON strings and are parsed without ever panicking. Each point keeps the civil
+//! date it states, so that the day it is booked on is checked ([`super::window`]).
 
 use serde::{Deserialize, Deserializer, Serialize};
 use time::Date;
@@ -168,6 +169,9 @@ pub(super) struct TimeOfDay {
 /// `CivilDateTime`: a date and an optional time of day (midnight when absent).
 #[derive(Serialize, Deserialize, Clone, Copy, Default)]
 pub(super) struct CivilDateTime {
+    /// Required by Google; one missing reads as no date, so the point is refused rather
+    /// than the whole answer.
+    #[serde(default)]
     pub date: WireDate,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time: Option<TimeOfDay>,
@@ -215,6 +219,8 @@ pub(super) struct DailyRollUpResponse {
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase", default)]
 pub(super) struct RollupPoint {
+    /// The window's first civil day: the day its values are booked on.
+    pub civil_start_time: Option<CivilDateTime>,
     pub steps: Option<StepsRollup>,
     pub distance: Option<DistanceRollup>,
     pub total_calories: Option<CaloriesRollup>,
@@ -255,8 +261,8 @@ pub(super) struct ActiveMinutesByLevel {
     pub active_minutes_sum: Option<u64>,
 }
 
-/// The one-day window of a roll-up answer (an empty day has no window, or an empty one).
-/// The one window of a roll-up answer; nothing for a data type that was not answered.
+/// The one window of a roll-up answer, once the windows of other days are refused
+/// ([`super::window`]); nothing for a data type that was not answered.
 fn only_window(response: Option<DailyRollUpResponse>) -> RollupPoint {
     response
         .and_then(|r| r.rollup_data_points.into_iter().next())
@@ -324,12 +330,14 @@ pub(super) struct Exercise {
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase", default)]
 pub(super) struct SessionInterval {
+    pub civil_start_time: Option<CivilDateTime>,
     pub civil_end_time: Option<CivilDateTime>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
 pub(super) struct Sleep {
+    pub interval: Option<SessionInterval>,
     pub summary: Option<SleepSummary>,
 }
 
@@ -343,11 +351,19 @@ pub(super) struct SleepSummary {
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase", default)]
 pub(super) struct Weight {
+    pub sample_time: Option<SampleTime>,
     pub weight_grams: Option<f64>,
 }
 
+/// `ObservationSampleTime`: only the civil time, the date a weigh-in is booked on.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub(super) struct SampleTime {
+    pub civil_time: Option<CivilDateTime>,
+}
+
 /// Minutes asleep over the sleep sessions that ended on the day (the list was filtered
-/// by civil end time): none, no interaction.
+/// by civil end time, and the sessions ending on other days refused): none, no interaction.
 pub(super) fn sleep_summary(points: &[DataPoint]) -> DaySummary {
     let minutes: Vec<u64> = points
         .iter()

@@ -66,17 +66,23 @@ pub struct World {
 
 impl World {
     pub fn new() -> World {
-        World::build(false, SignalSettings::default(), 0)
+        World::build(false, SignalSettings::default(), 0, false)
+    }
+
+    /// A world whose clock stands still: it moves only when a test moves it, so what a
+    /// test compares times with never depends on how fast it ran.
+    pub fn with_frozen_clock() -> World {
+        World::build(false, SignalSettings::default(), 0, true)
     }
 
     /// A world whose provider's refresh tokens stay valid after use.
     pub fn with_reusable_refresh_tokens() -> World {
-        World::build(true, SignalSettings::default(), 0)
+        World::build(true, SignalSettings::default(), 0, false)
     }
 
     /// A world whose connects queue the import of the last `days` days.
     pub fn with_backfill(days: u32) -> World {
-        World::build(false, SignalSettings::default(), days)
+        World::build(false, SignalSettings::default(), days, false)
     }
 
     /// A world whose campaign signals run these rules (JSON, as `SIGNAL_RULES`).
@@ -88,11 +94,21 @@ impl World {
                 ..SignalSettings::default()
             },
             0,
+            false,
         )
     }
 
-    fn build(reusable_refresh_tokens: bool, signals: SignalSettings, backfill_days: u32) -> World {
-        let clock = Arc::new(SetClock::new(START));
+    fn build(
+        reusable_refresh_tokens: bool,
+        signals: SignalSettings,
+        backfill_days: u32,
+        frozen: bool,
+    ) -> World {
+        let clock = Arc::new(if frozen {
+            SetClock::frozen(START)
+        } else {
+            SetClock::new(START)
+        });
         let shared: SharedClock = clock.clone();
         let provider = MemoryProvider::new(KIND, shared.clone());
         let provider = Arc::new(if reusable_refresh_tokens {

@@ -60,13 +60,14 @@ async fn a_day_the_provider_answered_in_part_imports_that_part_and_is_fetched_ag
     let got = w.marketing.interactions();
     assert_eq!(got.len(), 2, "what came is imported at once: {got:?}");
 
-    // The retry finds everything; what was imported already is not written again.
+    // The retry, once the day's fetch window is over (one sooner waits for it), finds
+    // everything; what was imported already is not written again.
     let mut whole = steps(8000);
     whole.active_minutes = Some(31);
     w.provider
         .set_day("AMY", Collection::Activities, day(20), whole);
     assert_eq!(
-        w.worker.sync.process(&[w.work(item)]).await,
+        w.worker.sync.process(&[w.later(item)]).await,
         [Outcome::Done]
     );
     let got = w.marketing.interactions();

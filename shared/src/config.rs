@@ -10,12 +10,15 @@
 
 use crate::domain::mapping::Mappings;
 use crate::domain::signals::rules::Rules;
+use crate::domain::ProviderKind;
 use crate::marketing::sap::settings::SapSettings;
+use crate::ports::budget::{BudgetLimits, BudgetScope};
 use crate::ports::store::FETCH_COALESCE_WINDOW;
 use crate::provider::registry::{self, ProviderSettings};
 use crate::settings::{SettingsError, Vars};
 use crate::telemetry::TelemetrySettings;
 use crate::use_cases::connect::{ConnectSettings, MAX_BACKFILL_DAYS};
+use crate::use_cases::daily::DailyPacing;
 use crate::use_cases::signals::SignalSettings;
 use crate::use_cases::sync::{DEFAULT_RETENTION_DAYS, MAX_RETENTION_DAYS};
 
@@ -136,6 +139,79 @@ pub struct PipelineSettings {
     /// a burst of notifications costs the providers one call; a later change waits for
     /// the window's end.
     pub fetch_coalesce: time::Duration,
+    /// The worker's shared request budget, per quota holder ([`budget_limits`]).
+    pub budget: BudgetSettings,
+}
+
+/// The shared request budget: requests a minute per quota holder, and how far the lower
+/// priorities may reach into it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BudgetSettings {
+    /// Every scope with a limit; a scope not listed is not counted.
+    pub limits: std::collections::HashMap<BudgetScope, BudgetLimits>,
+    /// Requests leased from the shared table at a time (`REQUEST_BUDGET_SLICE`, 1 to
+    /// 10,000, default 100): fewer writes for larger slices, less left unused at a
+    /// window's end for smaller ones.
+    pub slice: u32,
+}
+
+impl BudgetSettings {
+    /// No budget: every request granted (the token-refresh function, and tests that want
+    /// none).
+    pub fn off() -> BudgetSettings {
+        BudgetSettings {
+            limits: Default::default(),
+            slice: 1,
+        }
+    }
+}
+
+/// `REQUEST_BUDGET_PER_MINUTE`: `off`, or comma-separated `<scope>=<requests a minute>`
+/// (a provider's name, or `marketing` for the SAP tenant) over the defaults of
+/// [`registry::default_budget`]; 0 leaves a scope uncounted.
+/// `REQUEST_BUDGET_DAILY_PERCENT` (default 80) and `REQUEST_BUDGET_BACKFILL_PERCENT`
+/// (default 50): how much of each minute the daily pull and backfills may use, the rest
+/// being kept for notifications (and, for backfills, the daily pull).
+pub fn budget_limits(vars: &Vars) -> Result<BudgetSettings, ConfigError> {
+    const NAME: &str = "REQUEST_BUDGET_PER_MINUTE";
+    let daily_percent = vars.number("REQUEST_BUDGET_DAILY_PERCENT", 80, 1..=100)?;
+    let backfill_percent = vars.number("REQUEST_BUDGET_BACKFILL_PERCENT", 50, 1..=100)?;
+    let slice = vars.number("REQUEST_BUDGET_SLICE", 100, 1..=10_000)?;
+    let limits = |per_minute| BudgetLimits {
+        per_minute,
+        daily_percent,
+        backfill_percent,
+    };
+    let mut per_minute: std::collections::HashMap<BudgetScope, u32> = ProviderKind::ALL
+        .iter()
+        .map(|k| (BudgetScope::Provider(*k), registry::default_budget(*k)))
+        .collect();
+    let value = vars.or(NAME, "");
+    if value.trim() == "off" {
+        per_minute.clear();
+    } else {
+        for pair in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let invalid = || SettingsError::Invalid {
+                name: NAME,
+                reason: "off, or <provider or marketing>=<requests a minute>, comma-separated"
+                    .into(),
+            };
+            let (scope, n) = pair.split_once('=').ok_or_else(invalid)?;
+            let scope = match scope.trim() {
+                "marketing" => BudgetScope::Marketing,
+                kind => BudgetScope::Provider(kind.parse().map_err(|_| invalid())?),
+            };
+            per_minute.insert(scope, n.trim().parse().map_err(|_| invalid())?);
+        }
+    }
+    Ok(BudgetSettings {
+        limits: per_minute
+            .into_iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(scope, n)| (scope, limits(n)))
+            .collect(),
+        slice,
+    })
 }
 
 impl PipelineSettings {
@@ -156,6 +232,7 @@ impl PipelineSettings {
                 FETCH_COALESCE_WINDOW.whole_seconds(),
                 0..=900,
             )?),
+            budget: budget_limits(vars)?,
             ..Self::refresher_from_vars(vars)?
         })
     }
@@ -172,6 +249,7 @@ impl PipelineSettings {
             event_bus: None,
             retention: time::Duration::days(i64::from(DEFAULT_RETENTION_DAYS)),
             fetch_coalesce: FETCH_COALESCE_WINDOW,
+            budget: BudgetSettings::off(),
         })
     }
 }
@@ -190,6 +268,10 @@ pub struct DailySettings {
     pub work_queue_url: String,
     /// Parallel scan segments (`SCAN_SEGMENTS`, 1 to 64, default 8).
     pub segments: u32,
+    /// `DAILY_WINDOW_MINUTES` (1 to 720; unset or 0: everyone at once) spreads each time
+    /// zone's pull over that many minutes after local midnight, the job running every
+    /// `DAILY_PERIOD_MINUTES` (1 to 15, default 15: its schedule must be that rate).
+    pub pacing: Option<DailyPacing>,
 }
 
 impl DailySettings {
@@ -198,6 +280,15 @@ impl DailySettings {
             table_name: vars.required("TABLE_NAME")?,
             work_queue_url: vars.required("WORK_QUEUE_URL")?,
             segments: vars.number("SCAN_SEGMENTS", 8, 1..=64)?,
+            pacing: match vars.number("DAILY_WINDOW_MINUTES", 0u64, 0..=720)? {
+                0 => None,
+                minutes => Some(DailyPacing {
+                    window: std::time::Duration::from_secs(minutes * 60),
+                    period: std::time::Duration::from_secs(
+                        vars.number("DAILY_PERIOD_MINUTES", 15u64, 1..=15)? * 60,
+                    ),
+                }),
+            },
         })
     }
 }
@@ -257,6 +348,53 @@ mod tests {
         ];
         vars.extend(retention_days.map(|days| ("RETENTION_DAYS", days)));
         PipelineSettings::worker_from_vars(&Vars::from_pairs(vars))
+    }
+
+    #[test]
+    fn the_request_budget_defaults_to_the_documented_quotas_and_can_be_switched_off() {
+        let budget = |value: &str| {
+            let vars = if value.is_empty() {
+                Vars::from_pairs(Vec::<(String, String)>::new())
+            } else {
+                Vars::from_pairs([("REQUEST_BUDGET_PER_MINUTE", value)])
+            };
+            budget_limits(&vars)
+        };
+        let defaults = budget("").unwrap();
+        for kind in ProviderKind::ALL {
+            let limit = defaults.limits.get(&BudgetScope::Provider(kind));
+            assert_eq!(
+                limit.map_or(0, |l| l.per_minute),
+                registry::default_budget(kind)
+            );
+        }
+        assert!(
+            defaults.limits.values().any(|l| l.per_minute == 100_000),
+            "a 120,000-a-minute project quota, less headroom"
+        );
+        assert!(defaults.limits.values().all(|l| l.daily_percent == 80));
+        assert_eq!(defaults.slice, 100);
+        assert!(!defaults.limits.contains_key(&BudgetScope::Marketing));
+        let (a, b) = (ProviderKind::ALL[0], ProviderKind::ALL[1]);
+        let set = budget(&format!("{a}=3000, marketing=600")).unwrap();
+        assert_eq!(set.limits[&BudgetScope::Marketing].per_minute, 600);
+        assert_eq!(set.limits[&BudgetScope::Provider(a)].per_minute, 3000);
+        assert_eq!(
+            set.limits
+                .get(&BudgetScope::Provider(b))
+                .map(|l| l.per_minute),
+            defaults
+                .limits
+                .get(&BudgetScope::Provider(b))
+                .map(|l| l.per_minute),
+        );
+        assert!(budget("off").unwrap().limits.is_empty());
+        assert!(!budget(&format!("{a}=0"))
+            .unwrap()
+            .limits
+            .contains_key(&BudgetScope::Provider(a)));
+        assert!(budget("nosuchprovider=5").is_err());
+        assert!(budget(&a.to_string()).is_err());
     }
 
     #[test]

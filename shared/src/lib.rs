@@ -1,12 +1,13 @@
 //! fitbridge: brings people's wearable data into SAP Marketing Cloud.
 //!
 //! Arrows point one way: functions → inbound adapters ([`inbound`]) → use cases
-//! ([`use_cases`]) → ports ([`ports`]) ← adapters ([`store`], [`queue`], [`marketing`],
+//! ([`use_cases`]) → ports ([`ports`]) ← adapters ([`store`], [`queue`], [`budget`], [`marketing`],
 //! [`provider`], [`events`], [`secret_store`], [`clock`]); the [`domain`] is the ground and
 //! imports nothing of the crate but itself. [`config`] reads the environment, once;
 //! [`wiring`] builds the adapters from it and hands them to the use cases as ports. The
 //! architecture test (`tests/use_cases/architecture.rs`) holds these rules.
 
+pub mod budget;
 pub mod clock;
 pub mod config;
 pub mod domain;

@@ -69,6 +69,10 @@ pub mod metric {
     /// Campaign signals refused for good, by `Kind` (`rule`, `attribute` by SAP; `event` by
     /// the event bus): a tenant or bus set up wrong. Alarmed.
     pub const SIGNALS_REFUSED: &str = "SignalsRefused";
+    /// Worker: provider calls and SAP writes held back by the shared request budget, by
+    /// `Scope` and `Priority`: lower priorities yielding to higher ones, or everyone
+    /// waiting out a quota-wide 429. Waits, not failures.
+    pub const BUDGET_WAITS: &str = "BudgetWaits";
 }
 
 /// The filter directives for a `RUST_LOG` value (`info` when unset or empty). A

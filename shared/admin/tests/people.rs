@@ -89,6 +89,7 @@ impl World {
             catalog: fitbridge::provider::registry::catalog(),
             retention: Duration::days(DEFAULT_RETENTION_DAYS.into()),
             fetch_coalesce: fitbridge::ports::store::FETCH_COALESCE_WINDOW,
+            budget: std::sync::Arc::new(fitbridge::budget::Unlimited),
             clock: clock.clone(),
         };
         World {

@@ -26,9 +26,63 @@ pub fn yesterday(timezone: Option<&str>, now: Timestamp) -> Date {
         .expect("not the first day of time")
 }
 
+/// A stable number for `key` (FNV-1a): the same in every build and process, so a person
+/// keeps their place in the paced daily pull from one night, and one deployment, to the next.
+pub fn stable_hash(key: &str) -> u64 {
+    key.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// The paced daily pull: a person's yesterday is due at their own fixed point, `offset`
+/// seconds after a local midnight (`offset` below the pacing window). Returns the first such
+/// point at or after `from`, and the day it pulls (the day before that midnight).
+pub fn paced_point(timezone: Option<&str>, offset: i64, from: Timestamp) -> (Timestamp, Date) {
+    let tz = timezone
+        .and_then(|name| TimeZone::get(name).ok())
+        .unwrap_or(TimeZone::UTC);
+    let mut date = from.to_zoned(tz.clone()).date();
+    loop {
+        // The first instant of the local day (a day starting in a DST gap starts later).
+        let midnight = date
+            .to_zoned(tz.clone())
+            .map(|z| z.timestamp())
+            .unwrap_or(from);
+        let point = midnight
+            .checked_add(jiff::SignedDuration::from_secs(offset))
+            .unwrap_or(midnight);
+        if point >= from {
+            let day = yesterday(timezone, midnight);
+            return (point, day);
+        }
+        date = date.tomorrow().expect("not the last day of time");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_paced_point_falls_after_the_next_local_midnight_and_pulls_the_day_before() {
+        let at = |s: &str| s.parse::<Timestamp>().unwrap();
+        // 22:30 UTC is 23:30 in Berlin: the next point is 00:10 Berlin, pulling the 20th.
+        let (point, day) = paced_point(Some("Europe/Berlin"), 600, at("2026-11-20T22:30:00Z"));
+        assert_eq!(point, at("2026-11-20T23:10:00Z"));
+        assert_eq!(day.to_string(), "2026-11-20");
+        // Just after today's point: tomorrow's.
+        let (point, day) = paced_point(Some("Europe/Berlin"), 600, at("2026-11-20T23:10:01Z"));
+        assert_eq!(point, at("2026-11-21T23:10:00Z"));
+        assert_eq!(day.to_string(), "2026-11-21");
+        // The point itself counts.
+        let (point, _) = paced_point(None, 0, at("2026-11-21T00:00:00Z"));
+        assert_eq!(point, at("2026-11-21T00:00:00Z"));
+        assert_eq!(
+            stable_hash("a"),
+            0xaf63_dc4c_8601_ec8c,
+            "FNV-1a, as published"
+        );
+    }
 
     #[test]
     fn yesterday_is_local() {

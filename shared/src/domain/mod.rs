@@ -18,7 +18,7 @@ pub mod work;
 
 pub use provider_kind::{ProviderKind, UnknownProvider};
 pub use secret::Secret;
-pub use work::{Outcome, Task, WorkItem};
+pub use work::{Outcome, Priority, Task, WorkItem};
 
 /// The provider's own id of a person.
 #[derive(

@@ -19,6 +19,43 @@ pub struct WorkItem {
     /// refresh would send it round in a circle that never reaches the dead-letter queue.
     #[serde(default, skip_serializing_if = "is_false")]
     pub after_refresh: bool,
+    /// Who yields to whom when the providers' shared request budget runs short. A message
+    /// from before priorities existed reads as a notification: it waits behind nothing.
+    #[serde(default, skip_serializing_if = "Priority::is_notification")]
+    pub priority: Priority,
+}
+
+/// Which work yields when the requests the providers allow the whole deployment run short:
+/// fresh data a notification announced comes first, then the nightly pull, then backfills.
+/// Lower work never fails or is dropped for it: it waits, like a rate limit.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Priority {
+    /// A provider announced new data (and anything without a priority of its own).
+    #[default]
+    Notification,
+    /// The daily job's "sync yesterday".
+    Daily,
+    /// The days before a new connection.
+    Backfill,
+}
+
+impl Priority {
+    pub const ALL: [Priority; 3] = [Priority::Notification, Priority::Daily, Priority::Backfill];
+
+    pub fn is_notification(&self) -> bool {
+        *self == Priority::Notification
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Priority::Notification => "notification",
+            Priority::Daily => "daily",
+            Priority::Backfill => "backfill",
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -129,6 +166,7 @@ impl WorkItem {
                 issued_at,
             },
             after_refresh: false,
+            priority: Priority::Notification,
         }
     }
 
@@ -151,7 +189,14 @@ impl WorkItem {
             user_id,
             task: Task::Sync { date, collections },
             after_refresh: false,
+            priority: Priority::Notification,
         }
+    }
+
+    /// The same work at `priority`.
+    pub fn at(mut self, priority: Priority) -> Self {
+        self.priority = priority;
+        self
     }
 }
 
@@ -249,6 +294,22 @@ mod tests {
             serde_json::from_str::<WorkItem>(&deleted).unwrap(),
             revoke(true)
         );
+    }
+
+    #[test]
+    fn a_priority_travels_and_older_messages_read_as_notifications() {
+        let item = a_sync(ProviderKind::ALL[0]);
+        let plain = serde_json::to_string(&item).unwrap();
+        assert!(!plain.contains("priority"), "{plain}");
+        let daily = item.clone().at(Priority::Backfill);
+        let json = serde_json::to_string(&daily).unwrap();
+        assert!(json.ends_with(r#""priority":"backfill"}"#), "{json}");
+        assert_eq!(serde_json::from_str::<WorkItem>(&json).unwrap(), daily);
+        assert_eq!(
+            serde_json::from_str::<WorkItem>(&plain).unwrap().priority,
+            Priority::Notification
+        );
+        assert!(Priority::Notification < Priority::Daily && Priority::Daily < Priority::Backfill);
     }
 
     #[test]

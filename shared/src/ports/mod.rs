@@ -3,6 +3,7 @@
 //! credentials, the clock — with their own neutral errors. Adapters implement them; a port
 //! names only domain types and its own errors.
 
+pub mod budget;
 pub mod catalog;
 pub mod clock;
 pub mod marketing;

@@ -77,6 +77,10 @@ pub enum ProviderError {
     /// Wait this long; waiting is not failing.
     #[error("rate limited; retry after {retry_after:?}")]
     RateLimited { retry_after: Duration },
+    /// The quota everyone shares (the project's, the partner's) is used up, not the
+    /// person's: every worker waits this long.
+    #[error("quota of the whole application used up; retry after {retry_after:?}")]
+    QuotaExhausted { retry_after: Duration },
     /// The API is switched off: the person must migrate.
     #[error("provider API is gone (410)")]
     Gone,
@@ -99,7 +103,7 @@ impl ProviderError {
             ProviderError::AccessTokenExpired | ProviderError::InvalidToken => "401",
             ProviderError::InvalidGrant => "invalid_grant",
             ProviderError::InsufficientScope | ProviderError::ConsentsMissing => "403",
-            ProviderError::RateLimited { .. } => "429",
+            ProviderError::RateLimited { .. } | ProviderError::QuotaExhausted { .. } => "429",
             ProviderError::Gone => "410",
             ProviderError::Rejected { status: 404, .. } => "404",
             ProviderError::Rejected { status, .. } if *status >= 500 => "5xx",

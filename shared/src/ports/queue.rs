@@ -25,6 +25,22 @@ pub trait WorkQueue: Send + Sync {
         item: &WorkItem,
         delay: std::time::Duration,
     ) -> Result<(), QueueError>;
+
+    /// Queues every item, each delivered after its own delay (at most 15 minutes), or
+    /// fails like [`WorkQueue::enqueue`].
+    async fn enqueue_paced(
+        &self,
+        items: &[(WorkItem, std::time::Duration)],
+    ) -> Result<(), QueueError> {
+        for (item, delay) in items {
+            if delay.is_zero() {
+                self.enqueue(std::slice::from_ref(item)).await?;
+            } else {
+                self.enqueue_delayed(item, *delay).await?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// What goes to the retry queue after a 401: the work, and the token version that failed.

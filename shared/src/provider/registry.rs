@@ -48,6 +48,18 @@ impl ProviderCatalog for Registry {
     }
 }
 
+/// Requests a minute the shared request budget allows each provider's project unless
+/// configured: the provider's documented quota less headroom, or 0 (not counted) where
+/// the quota is per person only (Fitbit's 150 an hour) or grows with the number of
+/// people (Polar's partner limits: set it for your people, see the configuration docs).
+pub fn default_budget(kind: ProviderKind) -> u32 {
+    match kind {
+        ProviderKind::Fitbit => 0,
+        ProviderKind::GoogleHealth => google_health::PROJECT_REQUESTS_PER_MINUTE,
+        ProviderKind::Polar => 0,
+    }
+}
+
 /// Every provider's own SAP mapping, as no configuration changes it.
 pub fn default_mappings() -> Mappings {
     Mappings::defaults(|kind| Registry.default_mapping(kind))

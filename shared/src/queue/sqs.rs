@@ -35,15 +35,18 @@ impl SqsQueue {
 
     /// Sends one batch of up to 10 bodies; entries SQS refuses are tried once more.
     /// Returns how many could not be queued.
-    async fn send_batch(&self, bodies: &[String]) -> Result<usize, QueueError> {
-        let mut pending: Vec<(usize, &String)> = bodies.iter().enumerate().collect();
+    async fn send_batch(&self, bodies: &[(String, Duration)]) -> Result<usize, QueueError> {
+        let mut pending: Vec<(usize, &(String, Duration))> = bodies.iter().enumerate().collect();
         for _attempt in 0..2 {
             let entries = pending
                 .iter()
-                .map(|(i, body)| {
+                .map(|(i, (body, delay))| {
                     SendMessageBatchRequestEntry::builder()
                         .id(i.to_string())
                         .message_body(body.as_str())
+                        .set_delay_seconds(
+                            (!delay.is_zero()).then(|| delay.min(&MAX_DELAY).as_secs() as i32),
+                        )
                         .build()
                         .expect("id and body are set")
                 })
@@ -73,9 +76,15 @@ fn body(item: &impl serde::Serialize) -> String {
 #[async_trait]
 impl WorkQueue for SqsQueue {
     async fn enqueue(&self, items: &[WorkItem]) -> Result<(), QueueError> {
-        let batches: Vec<Vec<String>> = items
+        let items: Vec<(WorkItem, Duration)> =
+            items.iter().map(|i| (i.clone(), Duration::ZERO)).collect();
+        self.enqueue_paced(&items).await
+    }
+
+    async fn enqueue_paced(&self, items: &[(WorkItem, Duration)]) -> Result<(), QueueError> {
+        let batches: Vec<Vec<(String, Duration)>> = items
             .chunks(BATCH)
-            .map(|chunk| chunk.iter().map(body).collect())
+            .map(|chunk| chunk.iter().map(|(i, d)| (body(i), *d)).collect())
             .collect();
         let results: Vec<Result<usize, QueueError>> = stream::iter(batches)
             .map(|batch| {

@@ -8,9 +8,12 @@ use aws_config::SdkConfig;
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
 
 use super::{Ports, Queue, Table};
+use crate::budget::{DynamoBudget, Unlimited};
 use crate::clock::SystemClock;
+use crate::config::BudgetSettings;
 use crate::events::eventbridge::EventBridgeEvents;
 use crate::events::NoEvents;
+use crate::ports::budget::RequestBudget;
 use crate::ports::clock::SharedClock;
 use crate::ports::signals::SignalEvents;
 use crate::queue::sqs::SqsQueue;
@@ -136,5 +139,18 @@ impl Ports for AwsPorts {
 
     fn clock(&self) -> SharedClock {
         self.clock.clone()
+    }
+
+    fn budget(&self, table: &str, settings: &BudgetSettings) -> Arc<dyn RequestBudget> {
+        if settings.limits.is_empty() {
+            return Arc::new(Unlimited);
+        }
+        Arc::new(DynamoBudget::new(
+            aws_sdk_dynamodb::Client::new(&self.config),
+            table,
+            settings.limits.clone(),
+            settings.slice,
+            self.clock(),
+        ))
     }
 }

@@ -6,8 +6,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use super::{Ports, Queue, Table};
+use crate::budget::MemoryBudget;
 use crate::clock::SetClock;
+use crate::config::BudgetSettings;
 use crate::events::{MemoryEvents, NoEvents};
+use crate::ports::budget::RequestBudget;
 use crate::ports::clock::SharedClock;
 use crate::ports::secrets::SecretSource;
 use crate::ports::signals::SignalEvents;
@@ -70,5 +73,10 @@ impl Ports for MemoryPorts {
 
     fn clock(&self) -> SharedClock {
         self.clock.clone()
+    }
+
+    /// One budget per call, counted in memory: a single process's containers.
+    fn budget(&self, _table: &str, settings: &BudgetSettings) -> Arc<dyn RequestBudget> {
+        Arc::new(MemoryBudget::new(settings.limits.clone(), self.clock()))
     }
 }

@@ -9,13 +9,15 @@
 use std::sync::Arc;
 
 use crate::config::{
-    self, ConfigError, DailySettings, OAuthSettings, PipelineSettings, WebhookSettings,
+    self, BudgetSettings, ConfigError, DailySettings, OAuthSettings, PipelineSettings,
+    WebhookSettings,
 };
 use crate::inbound::sqs::{RetryConsumer, WorkConsumer, BACKOFF_BASE};
 use crate::marketing::sap::settings::{ContactApi, SapSettings};
 use crate::marketing::sap::{
     ContactServiceSink, CuanImportSink, InteractionServiceSink, SapClient, SapSignalSink,
 };
+use crate::ports::budget::RequestBudget;
 use crate::ports::clock::SharedClock;
 use crate::ports::marketing::MarketingSink;
 use crate::ports::provider::Providers;
@@ -81,6 +83,8 @@ pub trait Ports {
     fn events(&self, bus: Option<&str>) -> Arc<dyn SignalEvents>;
     /// What time it is, for every use case and adapter of the function.
     fn clock(&self) -> SharedClock;
+    /// The request budget the function's containers share, kept in the table `table`.
+    fn budget(&self, table: &str, settings: &BudgetSettings) -> Arc<dyn RequestBudget>;
 }
 
 /// Logs and metrics for the function named `function`, as the environment configures them:
@@ -236,6 +240,7 @@ pub fn work_consumer(
     let work_queue = ports.queue(&settings.queues.work_queue_url);
     // One client per provider, shared: it holds the per-person request budget.
     let providers = registry::providers(&settings.providers, http, secrets, clock.clone());
+    let budget = ports.budget(&settings.table_name, &settings.budget);
     let sync = SyncService {
         providers: providers.clone(),
         tokens: token_service(providers, store.clone(), clock.clone()),
@@ -259,6 +264,7 @@ pub fn work_consumer(
         catalog: registry::catalog(),
         retention: settings.retention,
         fetch_coalesce: settings.fetch_coalesce,
+        budget,
         clock,
     };
     Ok(WorkConsumer {
@@ -303,6 +309,7 @@ pub fn daily_service(ports: &dyn Ports, settings: &DailySettings) -> DailyServic
         queue: ports.queue(&settings.work_queue_url),
         segments: settings.segments,
         catalog: registry::catalog(),
+        pacing: settings.pacing,
         clock: ports.clock(),
     }
 }

@@ -132,8 +132,9 @@ fn port_offences(text: &str) -> Vec<String> {
 }
 
 /// The outbound adapters: they implement ports, and take their settings as values.
-const ADAPTERS: [&str; 8] = [
+const ADAPTERS: [&str; 9] = [
     "store",
+    "budget",
     "queue",
     "marketing",
     "provider",

@@ -7,6 +7,7 @@ mod support;
 
 mod architecture;
 
+mod budget;
 mod calendar;
 mod connect;
 mod daily;

@@ -11,6 +11,7 @@ use fitbridge::domain::{
 use fitbridge::events::MemoryEvents;
 use fitbridge::inbound::sqs::{Decision, Delivery, RetryConsumer, WorkConsumer};
 use fitbridge::marketing::memory::MemoryMarketing;
+use fitbridge::ports::budget::RequestBudget;
 use fitbridge::ports::catalog::ProviderCatalog;
 use fitbridge::ports::clock::{Clock, SharedClock};
 use fitbridge::ports::provider::{Provider, Served, Webhook};
@@ -165,6 +166,7 @@ impl World {
             catalog: registry::catalog(),
             retention: RETENTION,
             fetch_coalesce: FETCH_COALESCE_WINDOW,
+            budget: std::sync::Arc::new(fitbridge::budget::Unlimited),
             clock: shared.clone(),
         };
         let worker = WorkConsumer {
@@ -210,6 +212,7 @@ impl World {
                 queue: queue.clone(),
                 segments: 4,
                 catalog: registry::catalog(),
+                pacing: None,
                 clock: shared,
             },
             provider,
@@ -224,6 +227,41 @@ impl World {
             worker,
             refresher,
             connect,
+        }
+    }
+
+    /// Another worker container over this world's table, provider and SAP, asking
+    /// `budget` before its calls (containers share nothing else in memory).
+    pub fn worker_with(&self, budget: Arc<dyn RequestBudget>) -> SyncService {
+        let shared: SharedClock = self.clock.clone();
+        let providers: Served<dyn Provider> = [
+            (KIND, self.provider.clone() as Arc<dyn Provider>),
+            (SUCCESSOR, self.successor.clone() as Arc<dyn Provider>),
+        ]
+        .into_iter()
+        .collect();
+        SyncService {
+            providers,
+            tokens: self.tokens.clone(),
+            connections: self.store.clone(),
+            token_store: self.store.clone(),
+            interactions: self.marketing.clone(),
+            ledger: self.store.clone(),
+            fetch_log: self.store.clone(),
+            parked: self.store.clone(),
+            retry_queue: self.retry_queue.clone(),
+            signals: Arc::new(SignalService {
+                store: self.store.clone(),
+                sink: self.marketing.clone(),
+                events: self.events.clone(),
+                settings: SignalSettings::default(),
+                clock: shared.clone(),
+            }),
+            catalog: registry::catalog(),
+            retention: RETENTION,
+            fetch_coalesce: FETCH_COALESCE_WINDOW,
+            budget,
+            clock: shared,
         }
     }
 

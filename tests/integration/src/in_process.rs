@@ -296,6 +296,7 @@ impl World {
                 fitbridge::use_cases::sync::DEFAULT_RETENTION_DAYS.into(),
             ),
             fetch_coalesce: fitbridge::ports::store::FETCH_COALESCE_WINDOW,
+            budget: fitbridge::config::BudgetSettings::off(),
         };
         let worker = wiring::work_consumer(&ports, pipeline.clone()).unwrap();
         let refresher = wiring::retry_consumer(&ports, pipeline).unwrap();

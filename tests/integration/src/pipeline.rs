@@ -148,6 +148,7 @@ impl Pipeline {
             // The window itself is proven on the emulator's table (`fetch_log.rs`) and in
             // the in-process suites.
             fetch_coalesce: time::Duration::ZERO,
+            budget: fitbridge::config::BudgetSettings::off(),
         };
         let ports = env.ports();
         let mut worker = wiring::work_consumer(&ports, settings.clone()).unwrap();
@@ -166,6 +167,7 @@ impl Pipeline {
                 table_name: env.settings.table_name.clone(),
                 work_queue_url: work_url.clone(),
                 segments: 4,
+                pacing: None,
             },
         );
         Pipeline {

@@ -303,6 +303,7 @@ async fn the_daily_scan_reads_no_ledger_item() {
         queue: queue.clone(),
         segments: 4,
         catalog: fitbridge::provider::registry::catalog(),
+        pacing: None,
         clock: test_clock(),
     };
     let report = daily.run().await.unwrap();

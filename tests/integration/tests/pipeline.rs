@@ -610,6 +610,7 @@ async fn daily_job_queues_one_item_per_connected_person_and_none_for_parked_ones
             table_name: p.env.settings.table_name.clone(),
             work_queue_url: p.work_url.clone(),
             segments: 4,
+            pacing: None,
         },
     );
     let report = daily.run().await.unwrap();

@@ -112,6 +112,14 @@ impl Ports for Surroundings {
     fn clock(&self) -> SharedClock {
         self.ports.clock()
     }
+
+    fn budget(
+        &self,
+        table: &str,
+        settings: &fitbridge::config::BudgetSettings,
+    ) -> Arc<dyn fitbridge::ports::budget::RequestBudget> {
+        self.ports.budget(table, settings)
+    }
 }
 
 impl MessageQueues for Surroundings {

@@ -61,6 +61,10 @@ const MAX_PAGES: usize = 8;
 /// Longest token lifetime we believe (Google says one hour); a larger `expires_in` is
 /// capped rather than trusted.
 const MAX_TOKEN_LIFETIME: time::Duration = time::Duration::hours(2);
+/// The shared request budget's default: Google allows a Cloud project 120,000 requests a
+/// minute; a sixth is left as headroom for token refreshes, subscriptions and connects,
+/// which do not ask the budget.
+pub const PROJECT_REQUESTS_PER_MINUTE: u32 = 100_000;
 
 /// How Google Health people and days look in SAP unless `INTERACTION_MAPPING` says
 /// otherwise. Every value goes into `InteractionContent`, which every tenant has; map

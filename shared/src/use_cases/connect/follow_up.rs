@@ -3,7 +3,7 @@
 //! person is connected all the same, and told about in the log.
 
 use super::ConnectService;
-use crate::domain::{ProviderKind, ProviderUserId, Task, WorkItem};
+use crate::domain::{Priority, ProviderKind, ProviderUserId, Task, WorkItem};
 use crate::ports::store::StoreError;
 
 impl ConnectService {
@@ -29,7 +29,18 @@ impl ConnectService {
             .collect();
         let work: Vec<WorkItem> = days
             .iter()
-            .filter_map(|day| self.catalog.sync_work(kind, user_id, scopes, *day))
+            .filter_map(|day| {
+                // Yesterday is what the daily job would queue; the days before it draw on
+                // the lowest share of the providers' budget.
+                let priority = if *day == yesterday {
+                    Priority::Daily
+                } else {
+                    Priority::Backfill
+                };
+                self.catalog
+                    .sync_work(kind, user_id, scopes, *day)
+                    .map(|w| w.at(priority))
+            })
             .collect();
         if work.is_empty() {
             return 0;
@@ -79,6 +90,7 @@ impl ConnectService {
                         // The person consented again: their new tokens get a refresh
                         // of their own if they need one.
                         after_refresh: false,
+                        priority: w.priority,
                     };
                     (id, item)
                 })

@@ -16,6 +16,9 @@
 //!   off, 410 and a dead refresh token park the person's work.
 //! - Nothing kept about a disconnected person outlives the disconnect by more than
 //!   [`SyncService::retention`] ([`revoke`]'s module docs).
+//! - No provider call and no SAP write is made without the shared request budget's grant
+//!   for the work's priority; a refusal is a wait ([`Outcome::RateLimited`]), and a
+//!   quota-wide 429 is recorded in the budget so that every worker waits it out.
 //! - Delivery is not this module's business: decoding messages, receive counts, backoff
 //!   delays, visibility and keeping rate-limit waits out of the DLQ belong to the queue
 //!   adapter ([`crate::inbound::sqs`]).
@@ -29,8 +32,10 @@ use time::OffsetDateTime;
 
 use crate::domain::work::merge;
 use crate::domain::{
-    ContactKey, DailyInteraction, DaySummary, Outcome, ProviderKind, ProviderUserId, WorkItem,
+    ContactKey, DailyInteraction, DaySummary, Outcome, Priority, ProviderKind, ProviderUserId,
+    Task, WorkItem,
 };
+use crate::ports::budget::{BudgetScope, Grant, RequestBudget};
 use crate::ports::catalog::Catalog;
 use crate::ports::clock::SharedClock;
 use crate::ports::marketing::InteractionSink;
@@ -41,6 +46,7 @@ use crate::ports::store::{
     ConnectionStore, FetchKey, FetchLog, ImportLedger, ParkedWork, TokenStore,
 };
 use crate::ports::tokens::Tokens;
+use crate::telemetry::metric;
 
 mod import;
 mod person;
@@ -89,6 +95,9 @@ pub struct SyncService {
     /// (`FETCH_COALESCE_SECONDS`; [`crate::ports::store::FETCH_COALESCE_WINDOW`] unless
     /// configured; 0: every later notification fetches at once).
     pub fetch_coalesce: time::Duration,
+    /// The requests the providers' projects and the SAP tenant allow everyone together:
+    /// asked before each provider call and each SAP write, by the work's priority.
+    pub budget: Arc<dyn RequestBudget>,
     pub clock: SharedClock,
 }
 
@@ -96,6 +105,8 @@ pub struct SyncService {
 struct Fetch {
     key: FetchKey,
     sent_at: OffsetDateTime,
+    /// The most urgent priority among the items that asked for it.
+    priority: Priority,
     items: Vec<usize>,
 }
 
@@ -151,6 +162,26 @@ impl SyncService {
             }
         }
 
+        // The batch's interactions go to SAP in one $batch: one request on the tenant's
+        // budget, asked before any provider call so a wait wastes nothing.
+        let syncs = people
+            .values()
+            .flatten()
+            .filter(|i| matches!(batch[**i].item.task, Task::Sync { .. }));
+        if let Some(priority) = syncs.map(|i| batch[*i].item.priority).min() {
+            if let Some(wait) = self.wait_for(BudgetScope::Marketing, priority).await {
+                for i in people.values().flatten() {
+                    if matches!(batch[*i].item.task, Task::Sync { .. }) {
+                        outcomes[*i] = Outcome::RateLimited(wait);
+                    }
+                }
+                people.retain(|_, items| {
+                    items.retain(|i| !matches!(batch[*i].item.task, Task::Sync { .. }));
+                    !items.is_empty()
+                });
+            }
+        }
+
         let per_person: Vec<PersonResult> = stream::iter(
             people
                 .into_iter()
@@ -169,5 +200,27 @@ impl SyncService {
         }
         self.import(fetched, &mut outcomes).await;
         outcomes
+    }
+
+    /// Asks the budget for one request on `scope` at `priority`: `None` to go ahead, or
+    /// how long to wait. Fails open: the quota holder's own 429 is still the backstop.
+    pub(super) async fn wait_for(
+        &self,
+        scope: BudgetScope,
+        priority: Priority,
+    ) -> Option<Duration> {
+        match self.budget.take(scope, priority, 1).await {
+            Ok(Grant::Go) => None,
+            Ok(Grant::Wait(wait)) => {
+                metrics::counter!(metric::BUDGET_WAITS, "Scope" => scope.name(),
+                    "Priority" => priority.as_str())
+                .increment(1);
+                Some(wait)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "request budget unavailable; going ahead");
+                None
+            }
+        }
     }
 }

@@ -11,6 +11,7 @@ use crate::domain::{
     Collection, Connection, ConnectionStatus, DailyInteraction, Outcome, ProviderKind,
     ProviderUserId, Task,
 };
+use crate::ports::budget::BudgetScope;
 use crate::ports::provider::ProviderError;
 use crate::ports::queue::RetryRequest;
 use crate::ports::store::{FetchClaim, FetchKey};
@@ -83,9 +84,11 @@ impl SyncService {
                         date: *date,
                     },
                     sent_at,
+                    priority: batch[*i].item.priority,
                     items: vec![],
                 });
                 f.sent_at = f.sent_at.max(sent_at);
+                f.priority = f.priority.min(batch[*i].item.priority);
                 f.items.push(*i);
             }
         }
@@ -257,6 +260,14 @@ impl SyncService {
                 })
             }
         };
+        let scope = BudgetScope::Provider(f.key.provider);
+        if let Some(wait) = self.wait_for(scope, f.priority).await {
+            // Higher-priority work needs what is left of the project's quota (or everyone
+            // waits out a quota-wide 429): this fetch waits like a rate limit, and the day
+            // is fetched when the work comes back.
+            let _ = self.fetch_log.abandon(&f.key, &token).await;
+            return FetchResult::Wait(wait);
+        }
         let provider = self
             .providers
             .get(f.key.provider)
@@ -284,6 +295,12 @@ impl SyncService {
             Ok(summary) => FetchResult::Got(summary, token),
             Err(e) => {
                 let _ = self.fetch_log.abandon(&f.key, &token).await;
+                if let ProviderError::QuotaExhausted { retry_after } = &e {
+                    // The whole project's quota, not this person's: every worker waits.
+                    if let Err(e) = self.budget.exhausted(scope, *retry_after).await {
+                        tracing::warn!(error = %e, "could not record the exhausted quota");
+                    }
+                }
                 FetchResult::Failed(e)
             }
         }

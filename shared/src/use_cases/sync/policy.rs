@@ -45,7 +45,8 @@ pub(super) fn remedy(failure: Failure<'_>) -> Remedy {
         Failure::Provider(e) => match e {
             ProviderError::AccessTokenExpired | ProviderError::InvalidToken => Remedy::RefreshToken,
             ProviderError::InsufficientScope => Remedy::Skip("scope no longer granted"),
-            ProviderError::RateLimited { retry_after } => Remedy::WaitForReset(*retry_after),
+            ProviderError::RateLimited { retry_after }
+            | ProviderError::QuotaExhausted { retry_after } => Remedy::WaitForReset(*retry_after),
             ProviderError::Gone => Remedy::ProviderGone,
             ProviderError::ConsentsMissing => Remedy::ConsentsMissing,
             ProviderError::InvalidGrant => Remedy::Park("needs_reconsent"),

@@ -325,6 +325,7 @@ async fn daily() {
         queue: queue.clone(),
         segments: 8,
         catalog: fitbridge::provider::registry::catalog(),
+        pacing: None,
         clock: Arc::new(fitbridge::clock::SystemClock),
     };
     let start = Instant::now();

@@ -293,6 +293,7 @@ async fn run_daily(
         queue,
         segments,
         catalog: fitbridge::provider::registry::catalog(),
+        pacing: None,
         clock: Arc::new(SystemClock),
     };
     let start = Instant::now();

@@ -169,7 +169,7 @@ impl SyncService {
             .flatten()
             .filter(|i| matches!(batch[**i].item.task, Task::Sync { .. }));
         if let Some(priority) = syncs.map(|i| batch[*i].item.priority).min() {
-            if let Some(wait) = self.wait_for(BudgetScope::Marketing, priority).await {
+            if let Some(wait) = self.wait_for(BudgetScope::Marketing, priority, 1).await {
                 for i in people.values().flatten() {
                     if matches!(batch[*i].item.task, Task::Sync { .. }) {
                         outcomes[*i] = Outcome::RateLimited(wait);
@@ -202,14 +202,16 @@ impl SyncService {
         outcomes
     }
 
-    /// Asks the budget for one request on `scope` at `priority`: `None` to go ahead, or
-    /// how long to wait. Fails open: the quota holder's own 429 is still the backstop.
+    /// Asks the budget for `requests` requests on `scope` at `priority`: `None` to go
+    /// ahead, or how long to wait. Fails open: the quota holder's own 429 is still the
+    /// backstop.
     pub(super) async fn wait_for(
         &self,
         scope: BudgetScope,
         priority: Priority,
+        requests: u32,
     ) -> Option<Duration> {
-        match self.budget.take(scope, priority, 1).await {
+        match self.budget.take(scope, priority, requests).await {
             Ok(Grant::Go) => None,
             Ok(Grant::Wait(wait)) => {
                 metrics::counter!(metric::BUDGET_WAITS, "Scope" => scope.name(),

@@ -93,6 +93,15 @@ impl SyncService {
             }
         }
         let fetches: Vec<Fetch> = fetches.into_values().collect();
+        // All of the person's fetches are granted together or not at all: a message that
+        // comes back after a partial grant would fetch its granted days again (the fetch
+        // log lets the message that began a fetch begin it again).
+        if let Some(priority) = fetches.iter().map(|f| f.priority).min() {
+            let scope = BudgetScope::Provider(kind);
+            if let Some(wait) = self.wait_for(scope, priority, fetches.len() as u32).await {
+                return (all(Outcome::RateLimited(wait)), vec![]);
+            }
+        }
         let results = join_all(fetches.iter().map(|f| self.fetch(&connection, f))).await;
 
         let mut outcomes = Vec::new();
@@ -260,14 +269,6 @@ impl SyncService {
                 })
             }
         };
-        let scope = BudgetScope::Provider(f.key.provider);
-        if let Some(wait) = self.wait_for(scope, f.priority).await {
-            // Higher-priority work needs what is left of the project's quota (or everyone
-            // waits out a quota-wide 429): this fetch waits like a rate limit, and the day
-            // is fetched when the work comes back.
-            let _ = self.fetch_log.abandon(&f.key, &token).await;
-            return FetchResult::Wait(wait);
-        }
         let provider = self
             .providers
             .get(f.key.provider)
@@ -297,7 +298,11 @@ impl SyncService {
                 let _ = self.fetch_log.abandon(&f.key, &token).await;
                 if let ProviderError::QuotaExhausted { retry_after } = &e {
                     // The whole project's quota, not this person's: every worker waits.
-                    if let Err(e) = self.budget.exhausted(scope, *retry_after).await {
+                    if let Err(e) = self
+                        .budget
+                        .exhausted(BudgetScope::Provider(f.key.provider), *retry_after)
+                        .await
+                    {
                         tracing::warn!(error = %e, "could not record the exhausted quota");
                     }
                 }

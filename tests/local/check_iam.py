@@ -68,23 +68,27 @@ EXPECTED = {
     # ParkedWork (query, delete when requeued).
     "OAuthFunction": {
         "dynamodb": {"GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query"},
-        "secrets": {"FitbitSecret", "GoogleHealthSecret", "SapSecret", "ConnectLinkSecret"},
+        "secrets": {"FitbitSecret", "GoogleHealthSecret", "PolarSecret", "SapSecret",
+                    "ConnectLinkSecret"},
     },
     # Only the providers' secrets and the work queue.
     "WebhookFunction": {
         "dynamodb": set(),
-        "secrets": {"FitbitSecret", "GoogleHealthSecret"},
+        "secrets": {"FitbitSecret", "GoogleHealthSecret", "PolarSecret"},
     },
     # ConnectionStore (get, revoke = delete + put, tombstone, forget, flags), TokenStore,
     # ImportLedger (update; expire = query + update), FetchLog, ParkedWork (put).
     "WorkerFunction": {
         "dynamodb": {"GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query"},
-        "secrets": {"FitbitSecret", "GoogleHealthSecret", "SapSecret"},
+        "secrets": {"FitbitSecret", "GoogleHealthSecret", "PolarSecret", "SapSecret"},
     },
-    # TokenStore (get, leases, rotated tokens, status: update), ParkedWork (put).
+    # TokenStore (get, leases, rotated tokens, status: update), ParkedWork (put). Polar's
+    # secret too: Polar has no refresh tokens, but the refresh use case warms the
+    # provider's credentials (Provider::prepare) before it judges the lease, and only then
+    # learns that a Polar 401 means re-consent.
     "TokenRefreshFunction": {
         "dynamodb": {"GetItem", "PutItem", "UpdateItem"},
-        "secrets": {"FitbitSecret", "GoogleHealthSecret"},
+        "secrets": {"FitbitSecret", "GoogleHealthSecret", "PolarSecret"},
     },
     # ConnectionDirectory::scan_active: the sparse Directory index, never the table.
     "DailySyncFunction": {

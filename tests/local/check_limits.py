@@ -463,8 +463,9 @@ def _log_field_renamed(tpl):
 
 def _new_provider(tpl):
     fn = tpl["Resources"][_webhook_function(tpl)]["Properties"]
-    fn["Events"]["PolarNotify"] = {"Type": "HttpApi", "Properties": {
-        "ApiId": {"Ref": "HttpApi"}, "Method": "POST", "Path": "/webhooks/polar",
+    # A provider the template does not serve yet (Polar's route is in it now).
+    fn["Events"]["GarminNotify"] = {"Type": "HttpApi", "Properties": {
+        "ApiId": {"Ref": "HttpApi"}, "Method": "POST", "Path": "/webhooks/garmin",
         "PayloadFormatVersion": "2.0"}}
 
 
@@ -492,7 +493,7 @@ VARIANTS = {
                                                          "ThrottlingRateLimit": 1}}),
                             "no such route"),
     "new-provider": ("a provider's webhook route added without its own throttle",
-                     _new_provider, "POST /webhooks/polar: a webhook route without"),
+                     _new_provider, "POST /webhooks/garmin: a webhook route without"),
     "function-url": ("a public function URL beside the API",
                      lambda t: t["Resources"][_webhook_function(t)]["Properties"].update(
                          {"FunctionUrlConfig": {"AuthType": "NONE"}}),

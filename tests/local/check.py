@@ -231,7 +231,8 @@ def webhook_checks(st: dict, gw, logs) -> None:
     """The providers' subscriber protocols through the gateway: Fitbit's wrong verification
     code and badly signed notification answer 404, the right code 204; Google's
     verification probe answers 201 with the registered authorization and 401 without, an
-    unsigned notification 401. Nothing is enqueued."""
+    unsigned notification 401; Polar's PING answers 200 unsigned, a forged delivery 403.
+    Nothing is enqueued."""
     rec = st["functions"].get("WebhookFunction")
     if rec is None:
         skip("webhook", "no WebhookFunction in the stack")
@@ -249,6 +250,10 @@ def webhook_checks(st: dict, gw, logs) -> None:
     google_auth = deploy.GOOGLE_HEALTH_CREDENTIALS["webhook_authorization"]
     probe = json.dumps({"type": "verification"}).encode()
     json_type = {"Content-Type": "application/json"}
+    polar_ping = json.dumps({"timestamp": "2026-11-21T19:58:00Z", "event": "PING"}).encode()
+    polar_body = json.dumps({"event": "ACTIVITY_SUMMARY", "user_id": 2278517, "date": "2026-11-20",
+                             "timestamp": "2026-11-21T19:58:12Z"}).encode()
+    polar_forged = hmac.new(b"not-the-key", polar_body, hashlib.sha256).hexdigest()
     # (method, path, body, headers, expected status, label)
     cases = [
         ("GET", "/webhooks/fitbit?" + urlencode({"verify": "wrong"}), b"", {}, 404,
@@ -262,6 +267,12 @@ def webhook_checks(st: dict, gw, logs) -> None:
         ("POST", "/webhooks/google-health", probe, json_type, 401, " (verification, no authorization)"),
         ("POST", "/webhooks/google-health", body, {**json_type, "Authorization": google_auth}, 401,
          " (unsigned notification)"),
+        # Polar's PING comes before anyone holds the key; a delivery signed with another key.
+        ("POST", "/webhooks/polar", polar_ping, {**json_type, "Polar-Webhook-Event": "PING"}, 200,
+         " (PING, unsigned)"),
+        ("POST", "/webhooks/polar", polar_body,
+         {**json_type, "Polar-Webhook-Event": "ACTIVITY_SUMMARY", "Polar-Webhook-Signature": polar_forged},
+         403, " (forged signature)"),
     ]
     for method, path, data, headers, want, label in cases:
         before = start_count(logs, rec["logGroup"])

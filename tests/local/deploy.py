@@ -74,6 +74,13 @@ GOOGLE_HEALTH_CREDENTIALS = {
     # What the local subscriber is registered with (the demo creates it with the admin CLI).
     "webhook_authorization": "Bearer sandbox-webhook-authorization",
 }
+POLAR_CREDENTIALS = {
+    "client_id": "d52d533a-3c71-4141-aea6-3402519678aa",
+    "client_secret": "polar-sandbox-client-secret",
+    # What events/webhook-polar-*.json are signed with. `fitbridge-admin polar webhook
+    # create` against the sandbox replaces it with the key the sandbox's webhook signs with.
+    "webhook_signature_key": "sandbox-polar-webhook-signature-key",
+}
 SAP_CREDENTIALS = {"username": "FITBRIDGE_COMM", "password": "sandbox-sap-password"}
 
 TERMINAL_OK = {"CREATE_COMPLETE", "UPDATE_COMPLETE"}
@@ -539,11 +546,12 @@ def wait_function_ready(lam, name: str, timeout: float = 60) -> dict:
 
 
 def store_secrets(sm, outputs: dict[str, str], connect_key: str) -> None:
-    """The sandbox credentials and the connect-link key into the stack's four secrets (values
+    """The sandbox credentials and the connect-link key into the stack's five secrets (values
     never printed)."""
     values = {
         "FitbitSecretArn": FITBIT_CREDENTIALS,
         "GoogleHealthSecretArn": GOOGLE_HEALTH_CREDENTIALS,
+        "PolarSecretArn": POLAR_CREDENTIALS,
         "SapSecretArn": SAP_CREDENTIALS,
         "ConnectLinkSecretArn": {"key": connect_key},
     }
@@ -606,6 +614,10 @@ def local_parameters(public_base_url: str, sandbox: str, log_level: str) -> dict
         "GoogleOpenIdUserinfoUrl": f"{sandbox}/v1/userinfo",
         "GoogleHealthApiBaseUrl": sandbox,
         "GoogleHealthKeysetUrl": f"{sandbox}/google-health/webhook-keyset.json",
+        # The sandbox serves Polar's three hosts under its own root (tests/sandbox/src/polar.rs).
+        "PolarAuthorizeUrl": f"{sandbox}/oauth2/authorization",
+        "PolarTokenUrl": f"{sandbox}/v2/oauth2/token",
+        "PolarApiBaseUrl": sandbox,
         "SapBaseUrl": sandbox,
         "LogLevel": log_level,
         # No backfill on connect: the end-to-end tests and the demo follow single notified

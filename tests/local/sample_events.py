@@ -6,15 +6,21 @@
     webhook-fitbit-notification-base64.json    the same body base64-encoded (isBase64Encoded)
     webhook-google-health-verification.json   POST {"type":"verification"} with the authorization
     webhook-google-health-notification-unsigned.json  a notification without its signature (401)
+    webhook-polar-activity.json                a signed ACTIVITY_SUMMARY delivery (200, one work item)
+    webhook-polar-ping.json                    Polar's unsigned PING (200, nothing queued)
+    webhook-polar-forged.json                  the same delivery with a forged signature (4xx)
     sqs-work-batch.json                        WorkQueue batch of 2 work items
     sqs-retry.json                             RetryQueue (FIFO) record
     daily-sync-schedule.json                   EventBridge "Scheduled Event"
 
     .venv/bin/python tests/local/sample_events.py     (also run by sign_link.py --write-events)
 
-The signature is base64(HMAC-SHA1(key = client_secret + "&", raw body bytes)) with the
-sandbox's client secret, so the notification events verify against a local deploy
-(deploy.py stores the sandbox credentials) and `cargo lambda invoke --data-file` works.
+The Fitbit signature is base64(HMAC-SHA1(key = client_secret + "&", raw body bytes)) with
+the sandbox's client secret, Polar's hex(HMAC-SHA256(key = webhook_signature_key, raw body
+bytes)) with the key deploy.py stores, so the notification events verify against a local
+deploy (deploy.py stores the sandbox credentials) and `cargo lambda invoke --data-file`
+works. A `polar webhook create` against the sandbox replaces the stored key with the
+sandbox's own (random) one; the next deploy.py puts this one back.
 """
 from __future__ import annotations
 
@@ -116,6 +122,10 @@ def sqs_record(body: dict, *, message_id: str, queue_arn: str, sender: str, rece
     }
 
 
+def polar_signature(body: bytes, key: str | None = None) -> str:
+    return hmac.new((key or POLAR_SIGNATURE_KEY).encode(), body, hashlib.sha256).hexdigest()
+
+
 def work_item(user_id: str, date: str, collections: list[str]) -> dict:
     return {"provider": "fitbit", "user_id": user_id, "task": "sync", "date": date,
             "collections": collections}
@@ -132,6 +142,25 @@ GOOGLE_NOTIFICATION_BODY = json.dumps({"data": {
         "start": {"date": {"year": 2026, "month": 11, "day": 20}, "time": {"hours": 7}},
         "end": {"date": {"year": 2026, "month": 11, "day": 20}, "time": {"hours": 8}}}}]}},
     separators=(",", ":")).encode()
+
+
+# Polar: the signing key deploy.py stores as the secret's webhook_signature_key, and what
+# Polar POSTs (compact JSON; the sandbox's default person).
+POLAR_SIGNATURE_KEY = "sandbox-polar-webhook-signature-key"
+POLAR_ACTIVITY_BODY = json.dumps({
+    "event": "ACTIVITY_SUMMARY", "user_id": 2278517, "date": "2026-11-20",
+    "timestamp": "2026-11-21T19:58:12Z",
+    "url": "https://www.polaraccesslink.com/v3/users/activities/2026-11-20"},
+    separators=(",", ":")).encode()
+POLAR_PING_BODY = json.dumps({"timestamp": "2026-11-21T19:58:00Z", "event": "PING"},
+                             separators=(",", ":")).encode()
+
+
+def polar_headers(event: str, signature: str | None) -> list[tuple[str, str]]:
+    headers = [("Content-Type", "application/json"), ("Polar-Webhook-Event", event)]
+    if signature is not None:
+        headers.append(("Polar-Webhook-Signature", signature))
+    return headers
 
 
 def events() -> dict[str, dict]:
@@ -156,6 +185,21 @@ def events() -> dict[str, dict]:
         "webhook-google-health-notification-unsigned.json": webhook_event(
             "POST", body=GOOGLE_NOTIFICATION_BODY, extra_headers=google_headers,
             request_id="Xk3AeFgHoAMEbZa=", provider="google-health"),
+        # Checked against the webhook by a unit test (shared/src/provider/polar/webhook.rs).
+        "webhook-polar-activity.json": webhook_event(
+            "POST", body=POLAR_ACTIVITY_BODY,
+            extra_headers=polar_headers("ACTIVITY_SUMMARY", polar_signature(POLAR_ACTIVITY_BODY)),
+            request_id="Xk3AhIjKoAMEbQp=", provider="polar"),
+        # Sent before anyone holds the key: answered 200 whatever its signature.
+        "webhook-polar-ping.json": webhook_event(
+            "POST", body=POLAR_PING_BODY, extra_headers=polar_headers("PING", None),
+            request_id="Xk3AiJkLoAMEbRq=", provider="polar"),
+        # Signed with another key: refused with 4xx, nothing queued.
+        "webhook-polar-forged.json": webhook_event(
+            "POST", body=POLAR_ACTIVITY_BODY,
+            extra_headers=polar_headers("ACTIVITY_SUMMARY",
+                                        polar_signature(POLAR_ACTIVITY_BODY, "not-the-key")),
+            request_id="Xk3AjKlMoAMEbSr=", provider="polar"),
         "sqs-work-batch.json": {"Records": [
             sqs_record(work_item("GGNJL9", "2026-11-20", ["activities"]),
                        message_id="5b4a4e8e-2f0c-4a53-9c3e-0d6a9f1b7c21", queue_arn=WORK_QUEUE_ARN,

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the Fitbit + Google Health + SAP sandbox binary in the background on 127.0.0.1:9090, registered with
+# Runs the Fitbit + Google Health + Polar + SAP sandbox binary in the background on 127.0.0.1:9090, registered with
 # the local gateway's callback URL and webhook, as the deployed functions expect.
 #   tests/local/sandbox.sh start|stop|restart|status|logs
 # Log: .local/sandbox.log   pid: .local/sandbox.pid
@@ -31,6 +31,7 @@ start() {
   setsid env $(fb_clock_env) SANDBOX_ADDR="127.0.0.1:$port" \
     SANDBOX_REDIRECT_URI="$gateway/oauth/callback/fitbit" \
     SANDBOX_GOOGLE_REDIRECT_URI="$gateway/oauth/callback/google-health" \
+    SANDBOX_POLAR_REDIRECT_URI="$gateway/oauth/callback/polar" \
     SANDBOX_SUBSCRIBER_URL="$gateway/webhooks/fitbit" \
     "$binary" >>"$logfile" 2>&1 </dev/null &
   pid=$!

@@ -111,6 +111,15 @@ def write_events() -> None:
             urlencode({"code": "4/0AVGzR1Bexample-sandbox-code", "state": state,
                        "scope": "https://www.googleapis.com/auth/googlehealth.activity_and_fitness.readonly"}),
             "google-health", cookies=browser, request_id="Xk2GflWSoAMEbTw=", now=now + 20),
+        "connect-polar.json": sample_event(
+            connect, "/connect/polar",
+            link_query(EXAMPLE_KEY, "polar", "C-1042", EXAMPLE_ISSUED, EXAMPLE_EXPIRES),
+            "polar", request_id="Xk2GgmXToAMEbUx=", now=now),
+        # Polar's callback carries only code and state (no PKCE, no scope).
+        "oauth-callback-polar.json": sample_event(
+            callback, "/oauth/callback/polar",
+            urlencode({"code": "b5d8e1c4a7f0", "state": state}),
+            "polar", cookies=browser, request_id="Xk2GhnYUoAMEbVy=", now=now + 20),
     }
     EVENTS.mkdir(exist_ok=True)
     for name, ev in events.items():

@@ -6,6 +6,9 @@ use fitbridge::domain::ProviderKind;
 use fitbridge::domain::Secret;
 use serde_json::{json, Value};
 
+mod polar;
+pub use polar::connect_polar_person;
+
 /// What a connect through the deployed stack produced.
 pub struct DeployedConnect {
     pub user_id: String,
@@ -40,6 +43,16 @@ static CONSENT: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 /// a migrating person keeps the customer record their Fitbit connect was tied to).
 /// Returns their health id and the callback's status and page.
 pub async fn connect_google_person(stack: &Value, legacy_user_id: Option<&str>) -> DeployedConnect {
+    connect_google_person_with_pattern(stack, legacy_user_id, None).await
+}
+
+/// [`connect_google_person`], the person's synthetic data following `pattern` (the
+/// sandbox's `weekday_runner`, `lapse` or `default`; derived from the id when `None`).
+pub async fn connect_google_person_with_pattern(
+    stack: &Value,
+    legacy_user_id: Option<&str>,
+    pattern: Option<&str>,
+) -> DeployedConnect {
     let _one_at_a_time = CONSENT.lock().await;
     let http = client();
     let gateway = stack["gatewayUrl"].as_str().expect("gatewayUrl");
@@ -49,7 +62,7 @@ pub async fn connect_google_person(stack: &Value, legacy_user_id: Option<&str>) 
         (
             "/_admin/google-health/users",
             json!({"health_user_id": user_id, "legacy_user_id": legacy_user_id,
-                   "given_name": "Alex", "family_name": "Sandbox"}),
+                   "given_name": "Alex", "family_name": "Sandbox", "pattern": pattern}),
         ),
         (
             "/_admin/google-health/consent",

@@ -2,9 +2,11 @@
 //! Fitbit person, import a notified day, run the daily pull, force a 401 through the retry
 //! queue; then register the Google Health subscriber, switch the legacy API off, migrate
 //! the person to Google Health (same contact, parked day resumed), import a day Google
-//! notifies; then campaign signals: a weekday runner and a person who lapsed, each
-//! backfilled, fire a milestone, streak and lapse and get an activity score band and a
-//! send hour; and print what landed in the SAP sandbox. Run by `tests/local/demo.sh`,
+//! notifies; create the Polar webhook, connect a Polar person and import the day Polar
+//! notifies; then campaign signals: a weekday runner (Google Health) and a person who
+//! lapsed (Polar), each backfilled, fire a milestone, window and lapse, each rule once,
+//! and get an activity score band and a send hour; and print what landed in the SAP
+//! sandbox. Run by `tests/local/demo.sh`,
 //! which installs, builds, deploys and starts everything first.
 
 use std::time::Duration;
@@ -144,39 +146,80 @@ async fn main() {
     println!("   imported; Google Health API calls for this person: {calls}\n");
     d.set_fitbit_gone(false).await;
 
+    let polar_user = polar(&stack, &d).await;
+
     let signal_people = campaign_signals(&stack, &d).await;
 
     summary(&d, &user).await;
+    println!();
+    summary(&d, &polar_user).await;
     for person in &signal_people {
         println!();
         signals_summary(&d, person).await;
     }
 }
 
-/// Step 9: two people whose synthetic data has a pattern, 60 days of it imported, and the
-/// signals their history fires. Returns their user ids.
-async fn campaign_signals(stack: &Value, d: &Deployed) -> Vec<String> {
-    println!("9. Campaign signals: a weekday runner and a person who stopped moving connect;");
-    println!("   the operator backfills their activity (fitbridge-admin people backfill)");
-    let mut people = Vec::new();
-    for (first, reference, pattern, days) in [
-        ("Rita", "CUST-RUN-1", "weekday_runner", 90),
-        ("Lars", "CUST-LAPSE-1", "lapse", 60),
-    ] {
-        let done = deployed::connect_person_with_pattern(
-            stack,
-            first,
-            "Signals",
-            reference,
-            Some(pattern),
-        )
+/// Step 9: the operator creates the Polar client's one webhook; a person connects through
+/// Polar (registered to the partner), and Polar notifies yesterday's activity summary.
+/// Returns their Polar user id.
+async fn polar(stack: &Value, d: &Deployed) -> String {
+    println!("9. Polar webhook: the operator creates the client's one webhook");
+    let line = d.create_polar_webhook().await;
+    println!("   fitbridge-admin: {line}");
+    println!("   (Polar pinged the endpoint first: 200, unsigned; the signing key it shows once is in the secret)");
+    let done = deployed::connect_polar_person(stack, "Paula", Some("CUST-POLAR-1"), None).await;
+    if done.status != 200 || done.contact.is_none() {
+        fail(&format!(
+            "Polar connect answered HTTP {}:\n{}",
+            done.status, done.page
+        ));
+    }
+    let user = done.user_id;
+    println!(
+        "   Polar user {user} connected and registered to the partner; contact POLAR/{user} in SAP"
+    );
+    let yesterday =
+        (fitbridge_integration::stack_now().date() - time::Duration::days(1)).to_string();
+    let statuses = d
+        .notify_polar(&user, "ACTIVITY_SUMMARY", &yesterday, false)
         .await;
+    println!(
+        "   Polar notifies ACTIVITY_SUMMARY for {yesterday}, signed: webhook answered {statuses:?}"
+    );
+    let got = d.wait_for_interactions(&user, 4, WAIT).await;
+    if got.len() < 4 {
+        fail("the day Polar notified did not arrive in SAP");
+    }
+    println!("   {} interactions imported\n", got.len());
+    user
+}
+
+/// Step 10: two people whose synthetic data has a pattern, connected through the
+/// providers that serve real people (a weekday runner through Google Health, a person who
+/// lapsed through Polar), their days backfilled, and the signals their history fires.
+/// Returns their user ids.
+async fn campaign_signals(stack: &Value, d: &Deployed) -> Vec<String> {
+    println!("10. Campaign signals: a weekday runner (Google Health) and a person who stopped");
+    println!("    moving (Polar) connect; the operator backfills their activity");
+    println!("    (fitbridge-admin people backfill)");
+    let mut people = Vec::new();
+    for (first, provider, pattern, days) in [
+        ("Rita", "google-health", "weekday_runner", 90),
+        ("Lars", "polar", "lapse", 60),
+    ] {
+        let done = match provider {
+            "polar" => {
+                deployed::connect_polar_person(stack, first, Some("CUST-LAPSE-1"), Some(pattern))
+                    .await
+            }
+            _ => deployed::connect_google_person_with_pattern(stack, None, Some(pattern)).await,
+        };
         if done.status != 200 {
             fail(&format!("connect answered HTTP {}", done.status));
         }
-        let line = d.backfill("fitbit", &done.user_id, days).await;
+        let line = d.backfill(provider, &done.user_id, days).await;
         println!(
-            "   {first} ({pattern}) connected as {}; {line}",
+            "    {first} ({pattern}) connected through {provider} as {}; {line}",
             done.user_id
         );
         people.push((done.user_id, pattern));
@@ -225,17 +268,28 @@ async fn campaign_signals(stack: &Value, d: &Deployed) -> Vec<String> {
             }
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
-        println!("   {user} ({pattern}): rules fired and attributes set");
+        println!("    {user} ({pattern}): rules fired and attributes set");
     }
     println!();
     people.into_iter().map(|(u, _)| u).collect()
 }
 
-/// A signal person's contact attributes and fired rules, as SAP holds them.
+/// A signal person's contact attributes and fired rules, as SAP holds them. A rule that
+/// fired twice for the person fails the demo: each rule fires at most once per person.
 async fn signals_summary(d: &Deployed, user: &str) {
-    println!("Campaign signals in SAP for FITBIT/{user}");
+    let contacts: Vec<Value> = d
+        .contacts()
+        .await
+        .into_iter()
+        .filter(|c| c["id"] == user)
+        .collect();
+    let origin = contacts
+        .first()
+        .and_then(|c| c["origin"].as_str())
+        .unwrap_or("?");
+    println!("Campaign signals in SAP for {origin}/{user}");
     println!("---------------------------------------------------------------");
-    for c in d.contacts().await.iter().filter(|c| c["id"] == user) {
+    for c in &contacts {
         for a in c["marketing_attributes"].as_array().into_iter().flatten() {
             println!(
                 "marketing attribute  {:<26} {}",
@@ -245,11 +299,13 @@ async fn signals_summary(d: &Deployed, user: &str) {
         }
     }
     let interactions = d.interactions_of(user).await;
+    let mut rules = std::collections::BTreeMap::<&str, usize>::new();
     let mut days = 0;
     for i in &interactions {
         let f = &i["fields"];
         let source = f["InteractionSourceObject"].as_str().unwrap_or("");
         if source.contains("-s-") {
+            *rules.entry(source).or_default() += 1;
             println!(
                 "rule fired  {:<34} {:<14} {}",
                 source,
@@ -261,6 +317,9 @@ async fn signals_summary(d: &Deployed, user: &str) {
         }
     }
     println!("(and {days} daily interactions from the backfill)");
+    if let Some((rule, n)) = rules.iter().find(|(_, n)| **n > 1) {
+        fail(&format!("the rule {rule} fired {n} times for {user}"));
+    }
 }
 
 async fn summary(d: &Deployed, user: &str) {

@@ -1,4 +1,4 @@
-//! The chaos run: thousands of notifications for hundreds of people of both providers
+//! The chaos run: thousands of notifications for hundreds of people of three providers
 //! through the real webhook, worker and token-refresh handlers — against the emulator's SQS
 //! and DynamoDB and the in-process sandboxes — while faults are injected at random. At the
 //! end, what the SAP sandbox holds is compared with what should be there.
@@ -19,7 +19,10 @@
 //! other tests pin against recorded payloads). A Fitbit person who revokes access loses the
 //! work queued before the revocation by design (their tokens are gone); those days are
 //! reported as superseded, not expected. A Google Health person's revocation parks their
-//! work, which their reconnect resumes, so all of their days are expected.
+//! work, which their reconnect resumes, so all of their days are expected. So does a Polar
+//! person's, and since Polar has no refresh tokens, a Polar token that dies early is a
+//! revocation too: parked `needs_reconsent` until the person connects again. Polar
+//! delivers one event per POST and throttles the whole partner, not a person.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -43,6 +46,7 @@ use futures_util::future::join_all;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
+use serde_json::json;
 use time::Date;
 
 use crate::pipeline::{Pipeline, PipelineOptions};
@@ -89,6 +93,7 @@ pub struct Report {
     pub seed: u64,
     pub fitbit_people: usize,
     pub google_people: usize,
+    pub polar_people: usize,
     /// Notification entries in bodies the webhook accepted (each body counted once, not
     /// per duplicate delivery).
     pub notifications_accepted: usize,
@@ -125,7 +130,7 @@ impl Report {
 
     /// The table's header, for [`Report::row`].
     pub fn header() -> &'static str {
-        "| seed | people (Fitbit + Google) | notifications accepted | deliveries (retried) | faults injected | interactions expected | imported | missing | duplicated | superseded by revocation | parked (reason) | in a DLQ | time |\n\
+        "| seed | people (Fitbit + Google + Polar) | notifications accepted | deliveries (retried) | faults injected | interactions expected | imported | missing | duplicated | superseded by revocation | parked (reason) | in a DLQ | time |\n\
          |---|---|---|---|---|---|---|---|---|---|---|---|---|"
     }
 
@@ -141,11 +146,12 @@ impl Report {
                 .join(", ")
         };
         format!(
-            "| {} | {} ({} + {}) | {} | {} ({}) | {} | {} | {} | {} | {} | {} | {} | {} | {:.0} s |",
+            "| {} | {} ({} + {} + {}) | {} | {} ({}) | {} | {} | {} | {} | {} | {} | {} | {} | {:.0} s |",
             self.seed,
-            self.fitbit_people + self.google_people,
+            self.fitbit_people + self.google_people + self.polar_people,
             self.fitbit_people,
             self.google_people,
+            self.polar_people,
             self.notifications_accepted,
             self.deliveries,
             self.deliveries_retried,
@@ -255,6 +261,14 @@ fn fitbit_collection_type(c: Collection) -> &'static str {
     }
 }
 
+/// The event Polar announces a collection with (it announces no weight).
+fn polar_event(c: Collection) -> &'static str {
+    match c {
+        Collection::Sleep => "SLEEP",
+        Collection::Activities | Collection::Body => "ACTIVITY_SUMMARY",
+    }
+}
+
 fn google_data_type(c: Collection, rng: &mut StdRng) -> &'static str {
     match c {
         // Google announces each activity data type on its own; all are one collection.
@@ -295,6 +309,14 @@ pub async fn run(config: ChaosConfig) -> Report {
     // The oracle fetches every day again at the end; quotas are exercised by the 429s.
     sandbox.google_health.set_rate_limits(100_000, 1_000_000);
     sandbox.fitbit.set_rate_limit(100_000);
+    sandbox
+        .polar
+        .set_rate_limits(fitbridge_sandbox::polar::RateLimits {
+            short_base: 1_000_000,
+            short_per_person: 0,
+            long_base: 10_000_000,
+            long_per_person: 0,
+        });
 
     let mut report = Report {
         seed: config.seed,
@@ -302,16 +324,17 @@ pub async fn run(config: ChaosConfig) -> Report {
     };
     let mut people = Vec::with_capacity(config.people);
     for i in 0..config.people {
-        // Three in five at Fitbit: the migration's starting point.
-        let kind = if i % 5 < 3 {
-            ProviderKind::Fitbit
-        } else {
-            ProviderKind::GoogleHealth
+        // Two in five at Fitbit (the migration's starting point), two at Google Health,
+        // one at Polar.
+        let kind = match i % 5 {
+            0 | 1 => ProviderKind::Fitbit,
+            2 | 3 => ProviderKind::GoogleHealth,
+            _ => ProviderKind::Polar,
         };
         let user = match kind {
             ProviderKind::Fitbit => p.connected_user(FITBIT_SCOPES).await,
             ProviderKind::GoogleHealth => p.connected_google_user(GOOGLE_SCOPES).await,
-            ProviderKind::Polar => unreachable!("the chaos run has no Polar people yet"),
+            ProviderKind::Polar => p.connected_polar_user().await,
         };
         people.push(Person {
             kind,
@@ -324,7 +347,11 @@ pub async fn run(config: ChaosConfig) -> Report {
         .iter()
         .filter(|p| p.kind == ProviderKind::Fitbit)
         .count();
-    report.google_people = people.len() - report.fitbit_people;
+    report.google_people = people
+        .iter()
+        .filter(|p| p.kind == ProviderKind::GoogleHealth)
+        .count();
+    report.polar_people = people.len() - report.fitbit_people - report.google_people;
 
     // The announcements, in bodies of 1 to 5 entries of one provider; a third of the
     // bodies delivered twice or three times; everything out of order.
@@ -336,26 +363,35 @@ pub async fn run(config: ChaosConfig) -> Report {
     };
     let fitbit_people = by_kind(ProviderKind::Fitbit);
     let google_people = by_kind(ProviderKind::GoogleHealth);
+    let polar_people = by_kind(ProviderKind::Polar);
     let mut bodies: Vec<Body> = Vec::new();
     let mut announced = 0;
     while announced < config.notifications {
-        let kind = if rng.random_bool(0.6) {
-            ProviderKind::Fitbit
-        } else {
-            ProviderKind::GoogleHealth
+        let kind = match rng.random_range(0..10) {
+            0..=3 => ProviderKind::Fitbit,
+            4..=7 => ProviderKind::GoogleHealth,
+            _ => ProviderKind::Polar,
         };
         let pool = match kind {
             ProviderKind::Fitbit => &fitbit_people,
             ProviderKind::GoogleHealth => &google_people,
-            ProviderKind::Polar => unreachable!("the chaos run has no Polar people yet"),
+            ProviderKind::Polar => &polar_people,
+        };
+        if pool.is_empty() {
+            continue;
+        }
+        // Polar POSTs one event at a time, and announces activity and sleep only.
+        let (most, collections) = match kind {
+            ProviderKind::Polar => (1, &[Collection::Activities, Collection::Sleep][..]),
+            _ => (5, &Collection::ALL[..]),
         };
         let n = rng
-            .random_range(1..=5)
+            .random_range(1..=most)
             .min(config.notifications - announced);
         let entries = (0..n)
             .map(|_| Announced {
                 person: pool[rng.random_range(0..pool.len())],
-                collection: Collection::ALL[rng.random_range(0..Collection::ALL.len())],
+                collection: collections[rng.random_range(0..collections.len())],
                 date: today - time::Duration::days(rng.random_range(1..=config.days)),
             })
             .collect();
@@ -503,6 +539,8 @@ pub async fn run(config: ChaosConfig) -> Report {
         sandbox.sap.clear_faults();
         sandbox.fitbit.clear_faults();
         sandbox.google_health.clear_faults();
+        sandbox.polar.clear_faults();
+        sandbox.polar.unthrottle();
         flaky.fail_next.store(0, Ordering::SeqCst);
         crash_next.store(0, Ordering::SeqCst);
         eprintln!(
@@ -578,10 +616,10 @@ async fn inject_fault(
         53..=67 => {
             let status = [500, 502, 503][rng.random_range(0..3)];
             let n = rng.random_range(1..=3);
-            if rng.random_bool(0.5) {
-                sandbox.fitbit.fail_next_requests(n, status);
-            } else {
-                sandbox.google_health.fail_next_requests(n, status);
+            match rng.random_range(0..3) {
+                0 => sandbox.fitbit.fail_next_requests(n, status),
+                1 => sandbox.google_health.fail_next_requests(n, status),
+                _ => sandbox.polar.fail_next_requests(n, status),
             }
             fault("provider 5xx", report);
         }
@@ -590,19 +628,30 @@ async fn inject_fault(
             match person.kind {
                 ProviderKind::Fitbit => sandbox.fitbit.throttle_user(&person.user, 2),
                 ProviderKind::GoogleHealth => sandbox.google_health.throttle_user(&person.user, 2),
-                ProviderKind::Polar => unreachable!("the chaos run has no Polar people yet"),
+                // Polar limits the partner: everyone waits for the window's reset.
+                ProviderKind::Polar => sandbox.polar.throttle(2),
             }
             fault("provider 429", report);
         }
         75..=94 => {
             // Several of the person's days usually follow: workers race to refresh.
-            let person = &people[someone];
+            let person = &mut people[someone];
             match person.kind {
                 ProviderKind::Fitbit => sandbox.fitbit.expire_access_token(&person.user),
                 ProviderKind::GoogleHealth => {
                     sandbox.google_health.expire_access_token(&person.user)
                 }
-                ProviderKind::Polar => unreachable!("the chaos run has no Polar people yet"),
+                // Nothing to refresh: the person is parked needs_reconsent until they
+                // connect again, which they do a while later.
+                ProviderKind::Polar => {
+                    let expired = sandbox.polar.expire_access_token(&person.user);
+                    if person.link == Link::Connected {
+                        person.link = Link::Revoked {
+                            reconnect_at: index + rng.random_range(50..300),
+                        };
+                    }
+                    expired
+                }
             };
             fault("expired access token", report);
         }
@@ -629,7 +678,11 @@ async fn inject_fault(
                     // Google has no revocation notification: the next refresh finds out.
                     sandbox.google_health.revoke_user(&person.user);
                 }
-                ProviderKind::Polar => unreachable!("the chaos run has no Polar people yet"),
+                // Nor has Polar: the next data call's 401 parks them; their registration
+                // stays, so their reconnect finds them registered (409).
+                ProviderKind::Polar => {
+                    sandbox.polar.revoke_user(&person.user);
+                }
             }
             person.link = Link::Revoked {
                 reconnect_at: index + rng.random_range(50..300),
@@ -651,7 +704,9 @@ async fn reconnect(p: &Pipeline, person: &Person) {
             ProviderKind::GoogleHealth => sandbox
                 .google_health
                 .set_consent(GoogleConsent::allow_all(&person.user)),
-            ProviderKind::Polar => unreachable!("the chaos run has no Polar people yet"),
+            ProviderKind::Polar => sandbox
+                .polar
+                .set_consent(fitbridge_sandbox::polar::Consent::allow(&person.user)),
         }
         let status = p.env.connect_to(person.kind, None).await.status();
         if status == 200 {
@@ -714,7 +769,24 @@ async fn post(
             let headers = p.google_headers(&body);
             p.post_webhook(kind, &body, &headers).await
         }
-        ProviderKind::Polar => unreachable!("the chaos run has no Polar people yet"),
+        ProviderKind::Polar => {
+            // One event per POST: the body names one person's civil day.
+            let e = entries.first().expect("one entry");
+            let event = polar_event(e.collection);
+            let user: u64 = people[e.person].user.parse().expect("numeric Polar id");
+            let kind_path = if event == "SLEEP" {
+                "sleep"
+            } else {
+                "activities"
+            };
+            let body = json!({"event": event, "user_id": user, "date": iso(e.date),
+                "timestamp": "2026-11-21T19:58:12Z",
+                "url": format!("https://www.polaraccesslink.com/v3/users/{kind_path}/{}", iso(e.date))})
+            .to_string()
+            .into_bytes();
+            let headers = p.polar_headers(event, &body);
+            p.post_webhook(kind, &body, &headers).await
+        }
     }
 }
 

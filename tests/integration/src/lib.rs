@@ -27,6 +27,7 @@ use fitbridge::marketing::sap::settings::{ContactApi, SapSettings};
 use fitbridge::ports::clock::SharedClock;
 use fitbridge::provider::fitbit::FitbitSettings;
 use fitbridge::provider::google_health::GoogleHealthSettings;
+use fitbridge::provider::polar::PolarSettings;
 use fitbridge::provider::registry::ProviderSettings;
 use fitbridge::store::dynamodb::DynamoStore;
 use fitbridge::use_cases::connect::ConnectService;
@@ -263,6 +264,8 @@ pub struct TestEnv {
     pub google_client_secret: String,
     /// The `Authorization` value registered with the Google Health subscriber.
     pub google_webhook_authorization: String,
+    /// The Polar webhook's signing key, as the Polar secret holds it.
+    pub polar_webhook_key: String,
     pub sap_password: String,
     pub logs: LogCapture,
     _log_guard: tracing::subscriber::DefaultGuard,
@@ -316,6 +319,11 @@ impl TestEnv {
         config.fitbit.client_id = format!("23{}", &suffix[..4]).to_uppercase();
         config.fitbit.client_secret = fitbit_client_secret.clone();
         config.fitbit.redirect_uris = vec![format!("{PUBLIC_BASE_URL}/oauth/callback/fitbit")];
+        let polar_client_secret = format!("polar-secret-{suffix}-{}", random_user_id());
+        let polar_webhook_key = format!("polar-key-{suffix}-{}", random_user_id());
+        config.polar.client_secret = polar_client_secret.clone();
+        config.polar.redirect_uris = vec![format!("{PUBLIC_BASE_URL}/oauth/callback/polar")];
+        let polar_client_id = config.polar.client_id.clone();
         config.sap.password = sap_password.clone();
         let client_id = config.fitbit.client_id.clone();
         let sandbox = Sandbox::start(config, "127.0.0.1:0".parse().unwrap())
@@ -353,6 +361,12 @@ impl TestEnv {
             json!({"client_id": config_google_client_id(&sandbox),
                    "client_secret": google_client_secret,
                    "webhook_authorization": google_webhook_authorization}),
+        )
+        .await;
+        let polar_secret = put(
+            "polar",
+            json!({"client_id": polar_client_id, "client_secret": polar_client_secret,
+                   "webhook_signature_key": polar_webhook_key}),
         )
         .await;
         let sap_secret = put(
@@ -393,7 +407,12 @@ impl TestEnv {
                     secret_id: google_secret,
                     ..google_settings(&sandbox.base_url)
                 }),
-                polar: None,
+                polar: Some(PolarSettings {
+                    authorize_url: base.join("/oauth2/authorization").unwrap(),
+                    token_url: base.join("/v2/oauth2/token").unwrap(),
+                    api_base_url: base.clone(),
+                    secret_id: polar_secret,
+                }),
             },
             mappings: fitbridge::provider::registry::default_mappings(),
             sap: SapSettings {
@@ -419,6 +438,7 @@ impl TestEnv {
             fitbit_client_secret,
             google_client_secret,
             google_webhook_authorization,
+            polar_webhook_key,
             sap_password,
             logs,
             _log_guard: log_guard,
@@ -460,6 +480,17 @@ impl TestEnv {
         self.sandbox
             .google_health
             .set_consent(GoogleConsent::allow_all(&id));
+        id
+    }
+
+    /// A new Polar sandbox person who will allow the partner at the consent screen.
+    pub fn new_polar_user(&self) -> String {
+        use fitbridge_sandbox::polar::{Consent as PolarConsent, PolarUser};
+        let id = random_polar_user_id();
+        self.sandbox
+            .polar
+            .add_user(PolarUser::new(&id, "Pola", "Ris"));
+        self.sandbox.polar.set_consent(PolarConsent::allow(&id));
         id
     }
 

@@ -222,6 +222,39 @@ impl Pipeline {
         user
     }
 
+    /// A person connected through Polar and registered to the partner (as the connect flow
+    /// leaves them): a token for about a year and none to refresh it with.
+    pub async fn connected_polar_user(&self) -> String {
+        let polar = &self.env.sandbox.polar;
+        let user = self.env.new_polar_user();
+        let member = fitbridge::provider::polar::users::member_id(
+            &polar.config().client_id,
+            &ProviderUserId(user.clone()),
+        );
+        let grant = polar.connect(&user, &member);
+        self.store_connection_for(
+            ProviderKind::Polar,
+            &user,
+            grant.access_token,
+            String::new(),
+            &[fitbridge::provider::polar::scopes::READ_ALL],
+            365 * 86_400,
+        )
+        .await;
+        user
+    }
+
+    /// Polar's headers for a delivery of `body` (`event`), signed with this test's key.
+    pub fn polar_headers(&self, event: &str, body: &[u8]) -> Vec<(String, String)> {
+        vec![
+            ("polar-webhook-event".to_owned(), event.to_owned()),
+            (
+                "polar-webhook-signature".to_owned(),
+                fitbridge_sandbox::polar::sign_payload(&self.env.polar_webhook_key, body),
+            ),
+        ]
+    }
+
     /// Stores a Fitbit connection with the given tokens and seconds to expiry.
     pub async fn store_connection(
         &self,

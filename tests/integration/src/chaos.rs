@@ -261,6 +261,9 @@ fn fitbit_collection_type(c: Collection) -> &'static str {
     }
 }
 
+/// What Polar's webhook announces: activity and sleep, never weight.
+const POLAR_ANNOUNCES: [Collection; 2] = [Collection::Activities, Collection::Sleep];
+
 /// The event Polar announces a collection with (it announces no weight).
 fn polar_event(c: Collection) -> &'static str {
     match c {
@@ -381,9 +384,9 @@ pub async fn run(config: ChaosConfig) -> Report {
             continue;
         }
         // Polar POSTs one event at a time, and announces activity and sleep only.
-        let (most, collections) = match kind {
-            ProviderKind::Polar => (1, &[Collection::Activities, Collection::Sleep][..]),
-            _ => (5, &Collection::ALL[..]),
+        let (most, collections): (usize, &[Collection]) = match kind {
+            ProviderKind::Polar => (1, &POLAR_ANNOUNCES),
+            _ => (5, &Collection::ALL),
         };
         let n = rng
             .random_range(1..=most)

@@ -42,7 +42,9 @@ async fn store() -> (DynamoStore, aws_sdk_dynamodb::Client, Arc<SetClock>) {
     let stack = stack();
     let aws = aws_config(&stack).await;
     let client = aws_sdk_dynamodb::Client::new(&aws);
-    let clock = Arc::new(SetClock::new(START));
+    // Frozen: a consent and a revocation stamped in the same test step must not fall on
+    // either side of a second boundary by chance (the table keeps whole seconds).
+    let clock = Arc::new(SetClock::frozen(START));
     let store = DynamoStore::new(client.clone(), stack_table(&stack), clock.clone());
     (store, client, clock)
 }
@@ -79,7 +81,7 @@ fn contact(id: &str) -> ContactKey {
 }
 
 async fn connected(store: &DynamoStore, user: &str) -> Connection {
-    let provider = MemoryProvider::new(KIND, Arc::new(SetClock::new(START)));
+    let provider = MemoryProvider::new(KIND, Arc::new(SetClock::frozen(START)));
     let connection = Connection {
         provider: KIND,
         user_id: ProviderUserId(user.into()),

@@ -77,20 +77,7 @@ pub async fn connect_google_person_with_pattern(
             .expect("sandbox admin API reachable (is the sandbox running?)");
         assert!(r.status().is_success(), "{path}: HTTP {}", r.status());
     }
-    let start = http
-        .get(format!("{gateway}/connect/google-health"))
-        .send()
-        .await
-        .expect("gateway reachable");
-    assert_eq!(start.status(), 302, "connect should redirect to consent");
-    let consent = http.get(location(&start)).send().await.expect("consent");
-    assert_eq!(consent.status(), 302, "consent should redirect back");
-    let callback = http
-        .get(location(&consent))
-        .header("cookie", browser_cookie(&start))
-        .send()
-        .await
-        .expect("callback");
+    let callback = consent_round_trip(&http, &format!("{gateway}/connect/google-health")).await;
     DeployedConnect {
         user_id,
         status: callback.status().as_u16(),
@@ -101,6 +88,21 @@ pub async fn connect_google_person_with_pattern(
 
 /// The browser binding the connect start set, as the `Cookie` header the person's browser
 /// sends back with the callback.
+/// A browser's round trip through the deployed connect flow: `/connect/...` redirects to
+/// the provider's consent, which redirects back to our callback, sent with the cookie the
+/// start set. Returns the callback's answer.
+pub(crate) async fn consent_round_trip(http: &reqwest::Client, connect: &str) -> reqwest::Response {
+    let start = http.get(connect).send().await.expect("gateway reachable");
+    assert_eq!(start.status(), 302, "connect should redirect to consent");
+    let consent = http.get(location(&start)).send().await.expect("consent");
+    assert_eq!(consent.status(), 302, "consent should redirect back");
+    http.get(location(&consent))
+        .header("cookie", browser_cookie(&start))
+        .send()
+        .await
+        .expect("callback")
+}
+
 fn browser_cookie(start: &reqwest::Response) -> String {
     let set = start
         .headers()
@@ -179,16 +181,7 @@ pub async fn connect_person_with_pattern(
         claims.query(&key, ProviderKind::Fitbit)
     );
 
-    let start = http.get(&connect).send().await.expect("gateway reachable");
-    assert_eq!(start.status(), 302, "connect should redirect to consent");
-    let consent = http.get(location(&start)).send().await.expect("consent");
-    assert_eq!(consent.status(), 302, "consent should redirect back");
-    let callback = http
-        .get(location(&consent))
-        .header("cookie", browser_cookie(&start))
-        .send()
-        .await
-        .expect("callback");
+    let callback = consent_round_trip(&http, &connect).await;
     let status = callback.status().as_u16();
     let page = callback.text().await.unwrap_or_default();
 

@@ -5,7 +5,7 @@
 use fitbridge::domain::{ProviderKind, Secret};
 use serde_json::{json, Value};
 
-use super::{browser_cookie, client, location, Deployed, DeployedConnect, CONSENT};
+use super::{client, consent_round_trip, Deployed, DeployedConnect, CONSENT};
 
 /// A Polar sandbox person (synthetic days following `pattern`: the sandbox's
 /// `weekday_runner`, `lapse` or `default`) who consents at the next authorization,
@@ -55,20 +55,7 @@ pub async fn connect_polar_person(
         }
         None => String::new(),
     };
-    let start = http
-        .get(format!("{gateway}/connect/polar{query}"))
-        .send()
-        .await
-        .expect("gateway reachable");
-    assert_eq!(start.status(), 302, "connect should redirect to consent");
-    let consent = http.get(location(&start)).send().await.expect("consent");
-    assert_eq!(consent.status(), 302, "consent should redirect back");
-    let callback = http
-        .get(location(&consent))
-        .header("cookie", browser_cookie(&start))
-        .send()
-        .await
-        .expect("callback");
+    let callback = consent_round_trip(&http, &format!("{gateway}/connect/polar{query}")).await;
     let status = callback.status().as_u16();
     let page = callback.text().await.unwrap_or_default();
     let contact = Deployed::new(stack.clone())

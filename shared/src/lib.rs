@@ -12,6 +12,7 @@ pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod events;
+#[cfg(feature = "aws")]
 pub mod http_client;
 pub mod inbound;
 pub mod marketing;
@@ -23,4 +24,5 @@ pub mod settings;
 pub mod store;
 pub mod telemetry;
 pub mod use_cases;
+#[cfg(feature = "aws")]
 pub mod wiring;

@@ -25,16 +25,19 @@ pub const PREPARED_FOR: Duration = Duration::from_secs(60);
 pub const READ_AHEAD_LIMIT: Duration = Duration::from_secs(2);
 
 /// Adapter over AWS Secrets Manager.
+#[cfg(feature = "aws")]
 pub struct SecretsManagerSource {
     client: aws_sdk_secretsmanager::Client,
 }
 
+#[cfg(feature = "aws")]
 impl SecretsManagerSource {
     pub fn new(client: aws_sdk_secretsmanager::Client) -> Self {
         SecretsManagerSource { client }
     }
 }
 
+#[cfg(feature = "aws")]
 #[async_trait]
 impl SecretSource for SecretsManagerSource {
     async fn secret_string(&self, id: &str) -> Result<Secret, SecretError> {

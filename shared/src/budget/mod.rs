@@ -14,9 +14,11 @@ use time::OffsetDateTime;
 use crate::domain::Priority;
 use crate::ports::budget::{BudgetError, BudgetScope, Grant, RequestBudget};
 
+#[cfg(feature = "aws")]
 pub mod dynamodb;
 pub mod memory;
 
+#[cfg(feature = "aws")]
 pub use dynamodb::DynamoBudget;
 pub use memory::MemoryBudget;
 

@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use crate::domain::signals::SignalEvent;
 use crate::ports::signals::{EventsError, SignalEvents};
 
+#[cfg(feature = "aws")]
 pub mod eventbridge;
 
 /// No bus configured: events go nowhere.

@@ -1,4 +1,5 @@
 //! The queue adapters: the queue ports ([`crate::ports::queue`]) over SQS, and in memory.
 
 pub mod memory;
+#[cfg(feature = "aws")]
 pub mod sqs;

@@ -22,6 +22,7 @@
 //!   (nothing here is unavailable) and never a panic.
 #![no_main]
 
+use fitbridge::domain::PersonKey;
 use std::sync::{Arc, LazyLock};
 
 use fitbridge::clock::SetClock;
@@ -303,7 +304,7 @@ fuzz_target!(|data: &[u8]| {
         let stored = RUNTIME
             .block_on(
                 w.store
-                    .get(ProviderKind::Fitbit, &ProviderUserId(USER.into())),
+                    .get(&PersonKey::of(ProviderKind::Fitbit, &ProviderUserId(USER.into()))),
             )
             .expect("the memory store answers");
         assert!(stored.is_some(), "connected but nothing stored");

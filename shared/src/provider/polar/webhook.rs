@@ -13,10 +13,14 @@
 //! - Without a signing key in the secret nothing can be verified: 503, and an error
 //!   (somebody must store the key).
 //! - The secret is cached per container (five minutes). A delivery that does not verify
-//!   against the cached key, or finds none, has the secret read again first — at most
-//!   once per [`RECHECK_EVERY`] per container — so a webhook created (or created anew,
-//!   with a new key) since the secret was cached is verified within seconds, and forged
-//!   deliveries cannot make the container read the secret more often than that.
+//!   against the cached key, or finds none, has the secret read again first — unless this
+//!   container read it less than [`RECHECK_EVERY`] (one second) ago. A delivery carries
+//!   nothing that tells a forgery from one signed with a key newer than the cached copy
+//!   (the operator re-created the webhook), so only a read can tell; the floor bounds what
+//!   forgeries cost (a Lambda container serves one request at a time, so at most one read
+//!   a second per warm container, and the route's throttle caps it below that), and leaves
+//!   a genuine delivery refused only if a forgery made the same container read the secret
+//!   within the second before the new key was stored.
 //! - What the body says counts, not the `Polar-Webhook-Event` header (it is not signed).
 //! - Accepted deliveries are answered 200 (Polar expects exactly that). `ACTIVITY_SUMMARY`
 //!   and `SLEEP` name the person's civil date: one sync of that collection and day each.
@@ -55,9 +59,9 @@ pub const ACK_STATUS: u16 = 200;
 pub const NO_SIGNATURE: u16 = 401;
 /// The answer to a delivery whose signature is not the body's.
 pub const WRONG_SIGNATURE: u16 = 403;
-/// How often a container reads the secret again for a delivery its cached key does not
-/// verify.
-pub const RECHECK_EVERY: Duration = Duration::from_secs(30);
+/// The least time between two reads of the secret a container makes for deliveries its
+/// cached key does not verify (see the module's description).
+pub const RECHECK_EVERY: Duration = Duration::from_secs(1);
 
 /// The webhook of the Polar provider. Built once per container.
 pub struct PolarWebhook {
@@ -502,6 +506,44 @@ mod tests {
         assert_eq!(
             status(deliver(&w, "POST", Some(&good), ACTIVITY).await),
             200
+        );
+    }
+
+    #[tokio::test]
+    async fn a_webhook_created_anew_just_after_a_forgery_is_verified_a_second_later() {
+        let secret = |key: &str| {
+            serde_json::json!({"client_id": "id", "client_secret": "s",
+                "webhook_signature_key": key})
+            .to_string()
+        };
+        let source = Arc::new(Changing(std::sync::Mutex::new((secret(KEY), 0))));
+        let w = PolarWebhook::new("polar".into(), Arc::new(SecretCache::new(source.clone())));
+        assert_eq!(
+            status(deliver(&w, "POST", Some(&sign(KEY, ACTIVITY.as_bytes())), ACTIVITY).await),
+            200
+        );
+        // A forgery makes the container read the secret again; right after it, the operator
+        // re-creates the webhook and stores its new key.
+        let forged = sign("guessed", ACTIVITY.as_bytes());
+        assert_eq!(
+            status(deliver(&w, "POST", Some(&forged), ACTIVITY).await),
+            403
+        );
+        const NEW_KEY: &str = "a-key-polar-showed-once-for-the-new-webhook";
+        source.0.lock().unwrap().0 = secret(NEW_KEY);
+        let reads = source.0.lock().unwrap().1;
+        // A delivery under the new key a second later is verified: the secret is read again.
+        tokio::time::sleep(RECHECK_EVERY + Duration::from_millis(100)).await;
+        let genuine = sign(NEW_KEY, ACTIVITY.as_bytes());
+        assert_eq!(
+            status(deliver(&w, "POST", Some(&genuine), ACTIVITY).await),
+            200
+        );
+        assert_eq!(source.0.lock().unwrap().1, reads + 1, "read once more");
+        // The old key no longer verifies anything.
+        assert_eq!(
+            status(deliver(&w, "POST", Some(&sign(KEY, ACTIVITY.as_bytes())), ACTIVITY).await),
+            403
         );
     }
 

@@ -23,6 +23,7 @@
 //!   deletes what is left, so running it again finishes what a failure interrupted.
 //!   Without `--yes` it deletes nothing and says what it would delete.
 
+use fitbridge::domain::PersonKey;
 use std::collections::BTreeMap;
 
 use fitbridge::domain::{
@@ -40,7 +41,7 @@ use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use crate::cli::{BackfillOptions, DisconnectOptions, ForgetOptions, PeopleListOptions, Person};
+use crate::cli::{BackfillOptions, DisconnectOptions, ForgetOptions, PeopleListOptions};
 use crate::{refused, usage_error, Failure};
 
 /// Ledger reads in flight at once while listing.
@@ -187,9 +188,9 @@ pub(crate) async fn list(
 }
 
 /// Why a person who is asked for is not connected, for the refusal.
-async fn not_connected(table: &dyn Table, table_name: &str, person: &Person) -> Failure {
+async fn not_connected(table: &dyn Table, table_name: &str, person: &PersonKey) -> Failure {
     let why = match table
-        .tombstone(person.provider, &person.user_id)
+        .tombstone(&PersonKey::of(person.provider, &person.user_id))
         .await
         .ok()
         .flatten()
@@ -211,17 +212,20 @@ async fn not_connected(table: &dyn Table, table_name: &str, person: &Person) -> 
 async fn connection_of(
     ports: &dyn Ports,
     table_name: &str,
-    person: &Person,
+    person: &PersonKey,
 ) -> Result<Connection, Failure> {
     let table = ports.table(table_name);
-    match table.get(person.provider, &person.user_id).await {
+    match table
+        .get(&PersonKey::of(person.provider, &person.user_id))
+        .await
+    {
         Ok(Some(connection)) => Ok(connection),
         Ok(None) => Err(not_connected(&*table, table_name, person).await),
         Err(e) => Err(unreadable(table_name, person, e)),
     }
 }
 
-fn unreadable(table: &str, person: &Person, e: StoreError) -> Failure {
+fn unreadable(table: &str, person: &PersonKey, e: StoreError) -> Failure {
     refused(format!(
         "cannot read the connection of {person} in table {table}: {e}"
     ))
@@ -392,14 +396,14 @@ pub(crate) async fn forget(
     providers: &Providers,
 ) -> Result<String, Failure> {
     let (person, table_name) = (&options.person, &options.table);
-    let (provider, user_id) = (person.provider, &person.user_id);
+    let provider = person.provider;
     let table = ports.table(table_name);
     let connection = table
-        .get(provider, user_id)
+        .get(person)
         .await
         .map_err(|e| unreadable(table_name, person, e))?;
     let tombstone = table
-        .tombstone(provider, user_id)
+        .tombstone(person)
         .await
         .map_err(|e| unreadable(table_name, person, e))?;
     let contact = connection
@@ -477,7 +481,7 @@ pub(crate) async fn forget(
         output: text.to_owned(),
     };
     // The connection first: no further work finds the person.
-    let erased = ConnectionStore::erase(&*table, provider, user_id)
+    let erased = ConnectionStore::erase(&*table, person)
         .await
         .map_err(|e| stopped(&text, "connection and tombstone", e))?;
     for (kind, was) in [
@@ -486,11 +490,11 @@ pub(crate) async fn forget(
     ] {
         text += &format!("{kind}: {}\n", if was { "deleted" } else { "already gone" });
     }
-    let parked = ParkedWork::erase(&*table, provider, user_id)
+    let parked = ParkedWork::erase(&*table, person)
         .await
         .map_err(|e| stopped(&text, "parked work", e))?;
     text += &deleted("parked work", parked, ("item", "items"));
-    let fetches = FetchLog::erase(&*table, provider, user_id)
+    let fetches = FetchLog::erase(&*table, person)
         .await
         .map_err(|e| stopped(&text, "fetch log", e))?;
     text += &deleted("fetch log", fetches, ("entry", "entries"));

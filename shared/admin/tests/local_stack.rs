@@ -10,6 +10,7 @@
 //! worker takes their messages — except in the one test that has the deployed worker
 //! complete a disconnect from the deployed work queue.
 
+use fitbridge::domain::PersonKey;
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
@@ -226,7 +227,7 @@ async fn connect(
     };
     store.save_connected(&connection).await.unwrap();
     store
-        .set_status(provider, &connection.user_id, status, None)
+        .set_status(&PersonKey::of(provider, &connection.user_id), status, None)
         .await
         .unwrap();
     contact
@@ -536,7 +537,7 @@ async fn the_deployed_worker_completes_a_disconnect_queued_here() {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
     let tombstone = loop {
         let tombstone = store
-            .tombstone(ProviderKind::Fitbit, &user_id)
+            .tombstone(&PersonKey::of(ProviderKind::Fitbit, &user_id))
             .await
             .unwrap();
         match tombstone {
@@ -553,7 +554,7 @@ async fn the_deployed_worker_completes_a_disconnect_queued_here() {
     );
     assert!(
         store
-            .get(ProviderKind::Fitbit, &user_id)
+            .get(&PersonKey::of(ProviderKind::Fitbit, &user_id))
             .await
             .unwrap()
             .is_none(),

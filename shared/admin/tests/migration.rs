@@ -2,6 +2,7 @@
 //! the links they get, and that a usage error reads nothing. (The same against the
 //! DynamoDB adapter on the emulator is `tests/integration/tests/admin_migration.rs`.)
 
+use fitbridge::domain::PersonKey;
 use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -85,14 +86,17 @@ async fn store() -> Arc<Surroundings> {
         let c = connection(ProviderKind::Fitbit, user, "FITBIT", customer_ref);
         store.save_connected(&c).await.unwrap();
         store
-            .set_status(ProviderKind::Fitbit, &c.user_id, status, None)
+            .set_status(
+                &PersonKey::of(ProviderKind::Fitbit, &c.user_id),
+                status,
+                None,
+            )
             .await
             .unwrap();
     }
     store
         .revoke(
-            ProviderKind::Fitbit,
-            &ProviderUserId("MIGR04".into()),
+            &PersonKey::of(ProviderKind::Fitbit, &ProviderUserId("MIGR04".into())),
             fitbridge::ports::store::Ending::Migrated {
                 to: ProviderKind::GoogleHealth,
             },

@@ -4,6 +4,7 @@
 //! deletes the tokens and flags the contact); what an erasure deletes, judged on the store. The same commands against the local stack,
 //! through the built binary and the AWS SDK, are `tests/local_stack.rs`.
 
+use fitbridge::domain::PersonKey;
 use std::sync::Arc;
 
 use fitbridge::clock::SetClock;
@@ -149,7 +150,7 @@ impl World {
         };
         self.store().save_connected(&connection).await.unwrap();
         self.store()
-            .set_status(kind, &connection.user_id, status, None)
+            .set_status(&PersonKey::of(kind, &connection.user_id), status, None)
             .await
             .unwrap();
         contact
@@ -274,8 +275,7 @@ async fn people_list_shows_each_connection_with_its_status_times_and_last_import
     world
         .store()
         .revoke(
-            KIND,
-            &ProviderUserId(left.id.clone()),
+            &PersonKey::of(KIND, &ProviderUserId(left.id.clone())),
             Ending::Disconnected,
             world.now(),
         )
@@ -443,7 +443,7 @@ async fn backfill_queues_the_daily_jobs_work_for_each_day_and_the_worker_imports
     let queued = world.queued();
     let scopes = world
         .store()
-        .get(KIND, &user)
+        .get(&PersonKey::of(KIND, &user))
         .await
         .unwrap()
         .unwrap()
@@ -516,8 +516,7 @@ async fn backfill_refuses_people_who_are_not_connected_parked_or_without_data_sc
     world
         .store()
         .revoke(
-            KIND,
-            &ProviderUserId(left.id),
+            &PersonKey::of(KIND, &ProviderUserId(left.id)),
             Ending::Disconnected,
             world.now(),
         )
@@ -714,7 +713,12 @@ async fn disconnect_queues_the_revocation_the_worker_completes() {
         "the very message a provider's revocation becomes: {json}"
     );
     // Nothing happened yet: the worker does it.
-    assert!(world.store().get(KIND, &user).await.unwrap().is_some());
+    assert!(world
+        .store()
+        .get(&PersonKey::of(KIND, &user))
+        .await
+        .unwrap()
+        .is_some());
     assert_eq!(world.provider.revoked_grants(), 0);
 
     let outcomes = world.work(queued).await;
@@ -725,12 +729,17 @@ async fn disconnect_queues_the_revocation_the_worker_completes() {
         "revoked at the provider"
     );
     assert!(
-        world.store().get(KIND, &user).await.unwrap().is_none(),
+        world
+            .store()
+            .get(&PersonKey::of(KIND, &user))
+            .await
+            .unwrap()
+            .is_none(),
         "tokens deleted"
     );
     let tombstone = world
         .store()
-        .tombstone(KIND, &user)
+        .tombstone(&PersonKey::of(KIND, &user))
         .await
         .unwrap()
         .expect("tombstone");
@@ -838,7 +847,11 @@ async fn forget_revokes_the_grant_and_deletes_everything_held_about_a_connected_
     // An earlier disconnect left a tombstone; the person connected again since.
     world
         .store()
-        .revoke(KIND, &user, Ending::Disconnected, world.now())
+        .revoke(
+            &PersonKey::of(KIND, &user),
+            Ending::Disconnected,
+            world.now(),
+        )
         .await
         .unwrap();
     world
@@ -857,7 +870,9 @@ async fn forget_revokes_the_grant_and_deletes_everything_held_about_a_connected_
         )
         .await
         .unwrap();
-    let held = world.store().kept_about(KIND, &user, &contact);
+    let held = world
+        .store()
+        .kept_about(&PersonKey::of(KIND, &user), &contact);
     for kind in [
         "connection",
         "tombstone",
@@ -881,7 +896,12 @@ async fn forget_revokes_the_grant_and_deletes_everything_held_about_a_connected_
          signal state of contact FITBIT/FRGT01; nothing in SAP\n\
          nothing was deleted: run it again with --yes to delete\n"
     );
-    assert_eq!(world.store().kept_about(KIND, &user, &contact), held);
+    assert_eq!(
+        world
+            .store()
+            .kept_about(&PersonKey::of(KIND, &user), &contact),
+        held
+    );
     assert_eq!(world.provider.revoked_grants(), 0);
 
     let result = world.forget("fitbit", "FRGT01", true).await;
@@ -918,13 +938,20 @@ async fn forget_revokes_the_grant_and_deletes_everything_held_about_a_connected_
 
     // Nothing of the person is left, the grant is gone at the provider, SAP is untouched.
     assert_eq!(
-        world.store().kept_about(KIND, &user, &contact),
+        world
+            .store()
+            .kept_about(&PersonKey::of(KIND, &user), &contact),
         Vec::<&str>::new()
     );
-    assert!(world.store().get(KIND, &user).await.unwrap().is_none());
     assert!(world
         .store()
-        .tombstone(KIND, &user)
+        .get(&PersonKey::of(KIND, &user))
+        .await
+        .unwrap()
+        .is_none());
+    assert!(world
+        .store()
+        .tombstone(&PersonKey::of(KIND, &user))
         .await
         .unwrap()
         .is_none());
@@ -994,7 +1021,9 @@ async fn forget_after_a_disconnect_deletes_the_tombstone_and_what_the_contact_le
         assert!(result.out.contains(line), "{line}: {}", result.out);
     }
     assert_eq!(
-        world.store().kept_about(KIND, &user, &contact),
+        world
+            .store()
+            .kept_about(&PersonKey::of(KIND, &user), &contact),
         Vec::<&str>::new()
     );
     assert_eq!(
@@ -1015,8 +1044,7 @@ async fn forget_leaves_a_migrated_contact_to_its_successor_and_says_what_it_coul
     world
         .store()
         .revoke(
-            KIND,
-            &user,
+            &PersonKey::of(KIND, &user),
             Ending::Migrated {
                 to: ProviderKind::GoogleHealth,
             },
@@ -1041,7 +1069,7 @@ async fn forget_leaves_a_migrated_contact_to_its_successor_and_says_what_it_coul
     );
     assert!(world
         .store()
-        .tombstone(KIND, &user)
+        .tombstone(&PersonKey::of(KIND, &user))
         .await
         .unwrap()
         .is_none());
@@ -1088,9 +1116,10 @@ async fn forget_leaves_a_migrated_contact_to_its_successor_and_says_what_it_coul
         result.out
     );
     assert_eq!(
-        world
-            .store()
-            .kept_about(ProviderKind::GoogleHealth, &google, &contact),
+        world.store().kept_about(
+            &PersonKey::of(ProviderKind::GoogleHealth, &google),
+            &contact
+        ),
         Vec::<&str>::new()
     );
 }

@@ -33,6 +33,37 @@ impl fmt::Display for ProviderUserId {
     }
 }
 
+/// A person as one provider knows them: the provider and its id for them. The key of their
+/// connection, and of everything stored about them per provider.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PersonKey {
+    pub provider: ProviderKind,
+    pub user_id: ProviderUserId,
+}
+
+impl PersonKey {
+    pub fn new(provider: ProviderKind, user_id: impl Into<String>) -> Self {
+        PersonKey {
+            provider,
+            user_id: ProviderUserId(user_id.into()),
+        }
+    }
+
+    pub fn of(provider: ProviderKind, user_id: &ProviderUserId) -> Self {
+        PersonKey {
+            provider,
+            user_id: user_id.clone(),
+        }
+    }
+}
+
+/// `provider/user_id`, as operators name a person.
+impl fmt::Display for PersonKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.provider, self.user_id)
+    }
+}
+
 /// The set of OAuth scopes a person granted (they may untick some).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Scopes(pub BTreeSet<String>);
@@ -182,6 +213,16 @@ pub struct Connection {
     /// When the person last consented (each connect sets it; read from the store, never
     /// written from here): a revocation issued before it is about an older connection.
     pub consented_at: Option<OffsetDateTime>,
+}
+
+impl Connection {
+    /// Whose connection this is.
+    pub fn person(&self) -> PersonKey {
+        PersonKey {
+            provider: self.provider,
+            user_id: self.user_id.clone(),
+        }
+    }
 }
 
 /// A contact as it goes to the marketing system.

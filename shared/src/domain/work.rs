@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use time::{Date, OffsetDateTime};
 
-use super::{Collection, ProviderKind, ProviderUserId};
+use super::{Collection, PersonKey, ProviderKind, ProviderUserId};
 
 /// One message on the work queue: what to do for one person.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -151,6 +151,14 @@ fn is_false(b: &bool) -> bool {
 }
 
 impl WorkItem {
+    /// Whose work this is.
+    pub fn person(&self) -> PersonKey {
+        PersonKey {
+            provider: self.provider,
+            user_id: self.user_id.clone(),
+        }
+    }
+
     /// Forget the person's connection: issued at `issued_at`.
     pub fn revoke(
         provider: ProviderKind,

@@ -9,8 +9,8 @@ use time::OffsetDateTime;
 
 use crate::domain::link::VerifiedLink;
 use crate::domain::{
-    Collection, Connection, ConnectionStatus, ContactKey, ProviderKind, ProviderUserId, Secret,
-    TokenSet,
+    Collection, Connection, ConnectionStatus, ContactKey, PersonKey, ProviderKind, ProviderUserId,
+    Secret, TokenSet,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -138,8 +138,7 @@ pub trait ConnectionStore: Send + Sync {
     /// the marketing system must be told, until [`Self::mark_flagged`].
     async fn revoke(
         &self,
-        provider: ProviderKind,
-        user_id: &ProviderUserId,
+        person: &PersonKey,
         ending: Ending,
         issued_at: OffsetDateTime,
     ) -> Result<Revocation, StoreError>;
@@ -152,32 +151,22 @@ pub trait ConnectionStore: Send + Sync {
     /// one already expired.
     async fn forget(
         &self,
-        provider: ProviderKind,
-        user_id: &ProviderUserId,
+        person: &PersonKey,
         at: OffsetDateTime,
     ) -> Result<Option<Tombstone>, StoreError>;
 
     /// An erasure request: deletes the person's connection (tokens and all, so it also
     /// leaves the directory) and their tombstone, now, whatever their state or expiry.
     /// Says which of the two there were; repeating it finds neither.
-    async fn erase(
-        &self,
-        provider: ProviderKind,
-        user_id: &ProviderUserId,
-    ) -> Result<Erased, StoreError>;
+    async fn erase(&self, person: &PersonKey) -> Result<Erased, StoreError>;
 
     /// The person's tombstone, if they were revoked and it has not expired.
-    async fn tombstone(
-        &self,
-        provider: ProviderKind,
-        user_id: &ProviderUserId,
-    ) -> Result<Option<Tombstone>, StoreError>;
+    async fn tombstone(&self, person: &PersonKey) -> Result<Option<Tombstone>, StoreError>;
 
     /// The disconnect flag of the revocation at `revoked_at` reached the marketing system.
     async fn mark_flagged(
         &self,
-        provider: ProviderKind,
-        user_id: &ProviderUserId,
+        person: &PersonKey,
         revoked_at: OffsetDateTime,
     ) -> Result<(), StoreError>;
 
@@ -192,23 +181,17 @@ pub trait ConnectionStore: Send + Sync {
     /// finish. Returns whether a connection existed.
     async fn replace_tokens_if_connected(
         &self,
-        provider: ProviderKind,
-        user_id: &ProviderUserId,
+        person: &PersonKey,
         tokens: &TokenSet,
     ) -> Result<bool, StoreError>;
 
     async fn set_subscriptions(
         &self,
-        provider: ProviderKind,
-        user_id: &ProviderUserId,
+        person: &PersonKey,
         subscriptions: &[Collection],
     ) -> Result<(), StoreError>;
 
-    async fn get(
-        &self,
-        provider: ProviderKind,
-        user_id: &ProviderUserId,
-    ) -> Result<Option<Connection>, StoreError>;
+    async fn get(&self, person: &PersonKey) -> Result<Option<Connection>, StoreError>;
 }
 
 /// Port: the refresh lease and token rotation. Together they make refreshes for one
@@ -219,8 +202,7 @@ pub trait TokenStore: Send + Sync {
     /// Takes the person's refresh lease until `until`, unless someone else holds a live one.
     async fn acquire_refresh_lease(
         &self,
-        provider: ProviderKind,
-        user_id: &ProviderUserId,
+        person: &PersonKey,
         owner: &str,
         now: OffsetDateTime,
         until: OffsetDateTime,
@@ -231,8 +213,7 @@ pub trait TokenStore: Send + Sync {
     /// the condition failed (someone else rotated the tokens).
     async fn store_rotated_tokens(
         &self,
-        provider: ProviderKind,
-        user_id: &ProviderUserId,
+        person: &PersonKey,
         tokens: &TokenSet,
         expected_version: u64,
         owner: &str,
@@ -240,8 +221,7 @@ pub trait TokenStore: Send + Sync {
 
     async fn release_refresh_lease(
         &self,
-        provider: ProviderKind,
-        user_id: &ProviderUserId,
+        person: &PersonKey,
         owner: &str,
     ) -> Result<(), StoreError>;
 
@@ -251,8 +231,7 @@ pub trait TokenStore: Send + Sync {
     /// `false`: no connection, or not at that version; nothing changed.
     async fn set_status(
         &self,
-        provider: ProviderKind,
-        user_id: &ProviderUserId,
+        person: &PersonKey,
         status: crate::domain::ConnectionStatus,
         if_version: Option<u64>,
     ) -> Result<bool, StoreError>;
@@ -376,24 +355,14 @@ pub trait ParkedWork: Send + Sync {
     /// The person's parked work (not yet expired), each with its id for [`Self::unpark`].
     async fn parked(
         &self,
-        provider: ProviderKind,
-        user_id: &ProviderUserId,
+        person: &PersonKey,
     ) -> Result<Vec<(String, crate::domain::WorkItem)>, StoreError>;
 
-    async fn unpark(
-        &self,
-        provider: ProviderKind,
-        user_id: &ProviderUserId,
-        ids: &[String],
-    ) -> Result<(), StoreError>;
+    async fn unpark(&self, person: &PersonKey, ids: &[String]) -> Result<(), StoreError>;
 
     /// An erasure request: deletes all of the person's parked work, expired or not.
     /// Returns how many items went.
-    async fn erase(
-        &self,
-        provider: ProviderKind,
-        user_id: &ProviderUserId,
-    ) -> Result<usize, StoreError>;
+    async fn erase(&self, person: &PersonKey) -> Result<usize, StoreError>;
 }
 
 /// An active connection as the daily job needs it.
@@ -516,11 +485,7 @@ pub trait FetchLog: Send + Sync {
 
     /// An erasure request: deletes every entry of the person (all collections and days).
     /// Returns how many went.
-    async fn erase(
-        &self,
-        provider: ProviderKind,
-        user_id: &ProviderUserId,
-    ) -> Result<usize, StoreError>;
+    async fn erase(&self, person: &PersonKey) -> Result<usize, StoreError>;
 }
 
 /// One (person, collection, local day).
@@ -530,4 +495,14 @@ pub struct FetchKey {
     pub user_id: ProviderUserId,
     pub collection: Collection,
     pub date: time::Date,
+}
+
+impl FetchKey {
+    /// Whose day this is.
+    pub fn person(&self) -> PersonKey {
+        PersonKey {
+            provider: self.provider,
+            user_id: self.user_id.clone(),
+        }
+    }
 }

@@ -4,7 +4,7 @@
 
 use async_trait::async_trait;
 
-use crate::domain::{Connection, ProviderKind, ProviderUserId};
+use crate::domain::{Connection, PersonKey};
 use crate::ports::provider::ProviderError;
 use crate::ports::store::StoreError;
 
@@ -32,18 +32,13 @@ pub enum TokenError {
 pub trait Tokens: Send + Sync {
     /// The connection with an access token valid for a while yet, refreshing it first if
     /// needed.
-    async fn fresh(
-        &self,
-        provider: ProviderKind,
-        user_id: &ProviderUserId,
-    ) -> Result<Connection, TokenError>;
+    async fn fresh(&self, person: &PersonKey) -> Result<Connection, TokenError>;
 
     /// After a 401 seen with the tokens of `observed_version`: refresh, unless somebody
     /// already rotated them, and return the connection to use.
     async fn after_unauthorized(
         &self,
-        provider: ProviderKind,
-        user_id: &ProviderUserId,
+        person: &PersonKey,
         observed_version: u64,
     ) -> Result<Connection, TokenError>;
 }

@@ -30,7 +30,7 @@ impl RefreshService {
         let work = &request.work;
         match self
             .tokens
-            .after_unauthorized(work.provider, &work.user_id, request.observed_version)
+            .after_unauthorized(&work.person(), request.observed_version)
             .await
         {
             // Marked: a second 401 is not the token's, and must not come back here.

@@ -8,13 +8,14 @@
 //! tokens already: then those are used), and writes the new pair only if the version it
 //! read is still current.
 
+use crate::domain::PersonKey;
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use async_trait::async_trait;
 use time::{Duration, OffsetDateTime};
 
-use crate::domain::{Connection, ConnectionStatus, ProviderKind, ProviderUserId};
+use crate::domain::{Connection, ConnectionStatus};
 use crate::ports::clock::SharedClock;
 use crate::ports::provider::{ProviderError, Providers};
 use crate::ports::store::{ConnectionStore, TokenStore};
@@ -50,12 +51,8 @@ pub struct TokenService {
 impl Tokens for TokenService {
     /// The connection with an access token valid for at least [`REFRESH_MARGIN`],
     /// refreshing it first if needed.
-    async fn fresh(
-        &self,
-        provider: ProviderKind,
-        user_id: &ProviderUserId,
-    ) -> Result<Connection, TokenError> {
-        let connection = self.load(provider, user_id).await?;
+    async fn fresh(&self, person: &PersonKey) -> Result<Connection, TokenError> {
+        let connection = self.load(person).await?;
         if connection.tokens.expires_at - self.clock.now() > REFRESH_MARGIN {
             return Ok(connection);
         }
@@ -66,11 +63,10 @@ impl Tokens for TokenService {
     /// already rotated them, and return the connection to use.
     async fn after_unauthorized(
         &self,
-        provider: ProviderKind,
-        user_id: &ProviderUserId,
+        person: &PersonKey,
         observed_version: u64,
     ) -> Result<Connection, TokenError> {
-        let connection = self.load(provider, user_id).await?;
+        let connection = self.load(person).await?;
         if connection.version > observed_version {
             return Ok(connection);
         }
@@ -93,14 +89,10 @@ impl TokenService {
         }
     }
 
-    async fn load(
-        &self,
-        provider: ProviderKind,
-        user_id: &ProviderUserId,
-    ) -> Result<Connection, TokenError> {
+    async fn load(&self, person: &PersonKey) -> Result<Connection, TokenError> {
         let connection = self
             .connections
-            .get(provider, user_id)
+            .get(person)
             .await?
             .ok_or(TokenError::NotConnected)?;
         match connection.status {
@@ -111,14 +103,14 @@ impl TokenService {
 
     /// Refreshes `seen` under the lease.
     async fn rotate(&self, seen: Connection) -> Result<Connection, TokenError> {
-        let (provider, user_id) = (seen.provider, seen.user_id.clone());
+        let person = seen.person();
         let owner = crate::domain::pkce::new_state();
         let deadline = tokio::time::Instant::now() + WAIT_FOR_OTHER_REFRESHER;
         let lease_until = loop {
             let now = self.clock.now();
             if self
                 .tokens
-                .acquire_refresh_lease(provider, &user_id, &owner, now, now + LEASE)
+                .acquire_refresh_lease(&person, &owner, now, now + LEASE)
                 .await?
             {
                 break now + LEASE;
@@ -128,7 +120,7 @@ impl TokenService {
                 return Err(TokenError::Busy);
             }
             tokio::time::sleep(StdDuration::from_millis(100)).await;
-            let current = self.load(provider, &user_id).await?;
+            let current = self.load(&person).await?;
             if current.version > seen.version {
                 return Ok(current);
             }
@@ -141,13 +133,10 @@ impl TokenService {
             Err(e) => Err(e),
         };
         // Every other outcome must not leave others waiting for the lease to expire.
-        let released = self
-            .tokens
-            .release_refresh_lease(provider, &user_id, &owner)
-            .await;
+        let released = self.tokens.release_refresh_lease(&person, &owner).await;
         match (result, released) {
             (Ok(c), Err(e)) => {
-                tracing::warn!(user_id = %user_id, error = %e, "refresh lease not released; it expires");
+                tracing::warn!(user_id = %person.user_id, error = %e, "refresh lease not released; it expires");
                 Ok(c)
             }
             (result, _) => result,
@@ -160,9 +149,10 @@ impl TokenService {
         owner: &str,
         lease_until: OffsetDateTime,
     ) -> Result<Rotation, TokenError> {
-        let (kind, user_id) = (seen.provider, &seen.user_id);
+        let person = seen.person();
+        let (kind, user_id) = (person.provider, &person.user_id);
         // Re-read under the lease: the tokens may have rotated since `seen` was read.
-        let current = self.load(kind, user_id).await?;
+        let current = self.load(&person).await?;
         if current.version > seen.version {
             return Ok(Rotation::Current(current));
         }
@@ -187,12 +177,12 @@ impl TokenService {
             Ok(tokens) => {
                 let stored = self
                     .tokens
-                    .store_rotated_tokens(kind, user_id, &tokens, current.version, owner)
+                    .store_rotated_tokens(&person, &tokens, current.version, owner)
                     .await?;
                 let Some(version) = stored else {
                     // Cannot happen while we hold the lease unless a reconnect replaced the
                     // tokens meanwhile; theirs are newer, use them.
-                    return Ok(Rotation::Current(self.load(kind, user_id).await?));
+                    return Ok(Rotation::Current(self.load(&person).await?));
                 };
                 tracing::info!(provider = %kind, user_id = %user_id, version, "tokens refreshed");
                 Ok(Rotation::Stored(Connection {
@@ -204,7 +194,7 @@ impl TokenService {
             Err(ProviderError::InvalidGrant) => {
                 // Before giving up on the person, make sure nobody rotated the token under
                 // us (a reconnect does not take the lease).
-                let latest = self.load(kind, user_id).await?;
+                let latest = self.load(&person).await?;
                 if latest.tokens.refresh_token != current.tokens.refresh_token {
                     return Ok(Rotation::Current(latest));
                 }
@@ -213,14 +203,13 @@ impl TokenService {
                 let parked = self
                     .tokens
                     .set_status(
-                        kind,
-                        user_id,
+                        &person,
                         ConnectionStatus::NeedsReconsent,
                         Some(latest.version),
                     )
                     .await?;
                 if !parked {
-                    return Ok(Rotation::Current(self.load(kind, user_id).await?));
+                    return Ok(Rotation::Current(self.load(&person).await?));
                 }
                 tracing::warn!(provider = %kind, user_id = %user_id,
                     "refresh token rejected; connection parked until the person consents again");
@@ -230,14 +219,13 @@ impl TokenService {
                 let marked = self
                     .tokens
                     .set_status(
-                        kind,
-                        user_id,
+                        &person,
                         ConnectionStatus::ProviderGone,
                         Some(current.version),
                     )
                     .await?;
                 if !marked {
-                    return Ok(Rotation::Current(self.load(kind, user_id).await?));
+                    return Ok(Rotation::Current(self.load(&person).await?));
                 }
                 Err(TokenError::Gone)
             }

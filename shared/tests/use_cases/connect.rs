@@ -2,6 +2,7 @@
 
 use fitbridge::domain::link as connect_link;
 use fitbridge::domain::link::{LinkClaims, LinkError, LinkParams};
+use fitbridge::domain::PersonKey;
 use fitbridge::domain::Secret;
 use fitbridge::domain::{Collection, ConnectionStatus, Profile, ProviderUserId};
 use fitbridge::ports::store::{Ending, ParkedWork, StateError};
@@ -316,7 +317,7 @@ async fn a_reconnect_updates_the_same_contact_and_resumes_parked_work() {
     assert_eq!(w.queue.items(), vec![parked]);
     assert!(w
         .store
-        .parked(KIND, &ProviderUserId("EVA".into()))
+        .parked(&PersonKey::of(KIND, &ProviderUserId("EVA".into())))
         .await
         .unwrap()
         .is_empty());
@@ -339,7 +340,10 @@ async fn a_reconnect_that_cannot_reach_sap_keeps_the_new_tokens() {
     // The new pair works: the old one is dead (single-use refresh tokens).
     assert!(w
         .tokens
-        .after_unauthorized(KIND, &ProviderUserId("FAY".into()), after.version)
+        .after_unauthorized(
+            &PersonKey::of(KIND, &ProviderUserId("FAY".into())),
+            after.version
+        )
         .await
         .is_ok());
 }
@@ -429,7 +433,7 @@ async fn a_person_whose_provider_is_gone_migrates_keeping_contact_days_and_parke
     // Same contact, the legacy connection retired.
     let migrated = w
         .store
-        .get(SUCCESSOR, &ProviderUserId("9001".into()))
+        .get(&PersonKey::of(SUCCESSOR, &ProviderUserId("9001".into())))
         .await
         .unwrap()
         .unwrap();
@@ -438,7 +442,7 @@ async fn a_person_whose_provider_is_gone_migrates_keeping_contact_days_and_parke
     assert!(w.connection("FB1").await.is_none());
     let tomb = w
         .store
-        .tombstone(KIND, &ProviderUserId("FB1".into()))
+        .tombstone(&PersonKey::of(KIND, &ProviderUserId("FB1".into())))
         .await
         .unwrap()
         .unwrap();
@@ -612,7 +616,12 @@ async fn a_migration_link_connects_only_the_account_it_names() {
         "{err}"
     );
     let other = ProviderUserId("9003".into());
-    assert!(w.store.get(SUCCESSOR, &other).await.unwrap().is_none());
+    assert!(w
+        .store
+        .get(&PersonKey::of(SUCCESSOR, &other))
+        .await
+        .unwrap()
+        .is_none());
     assert_eq!(
         w.successor.revoked_grants(),
         1,
@@ -628,7 +637,7 @@ async fn a_migration_link_connects_only_the_account_it_names() {
     assert_eq!(done.migrated_from, Some(KIND));
     let migrated = w
         .store
-        .get(SUCCESSOR, &ProviderUserId("9002".into()))
+        .get(&PersonKey::of(SUCCESSOR, &ProviderUserId("9002".into())))
         .await
         .unwrap()
         .unwrap();

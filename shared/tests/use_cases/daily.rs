@@ -1,5 +1,6 @@
 //! The daily job.
 
+use fitbridge::domain::PersonKey;
 use fitbridge::domain::{ConnectionStatus, ProviderUserId, Task};
 use fitbridge::ports::store::TokenStore;
 
@@ -15,8 +16,7 @@ async fn one_item_per_active_person_for_their_yesterday_and_none_for_parked_ones
     w.connected("PARKED", ALL_SCOPES).await;
     w.store
         .set_status(
-            KIND,
-            &ProviderUserId("PARKED".into()),
+            &PersonKey::of(KIND, &ProviderUserId("PARKED".into())),
             ConnectionStatus::NeedsReconsent,
             None,
         )

@@ -21,6 +21,7 @@
 //! world's clock is frozen and only the steps move it, each by at least a second, so
 //! "consented after issued" is never a tie. A failure prints the seed and the steps.
 
+use fitbridge::domain::PersonKey;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -221,7 +222,10 @@ async fn step(w: &World, m: &mut Model, s: &Step) -> Result<(), String> {
             m.seen.migrations += 1;
             // Retired, not revoked: the person goes on at the successor.
             if m.connections.remove(&(Side::Legacy, p)).is_some() {
-                let tomb = w.store.tombstone(KIND, &user(Side::Legacy, p)).await;
+                let tomb = w
+                    .store
+                    .tombstone(&PersonKey::of(KIND, &user(Side::Legacy, p)))
+                    .await;
                 ensure!(
                     tomb.unwrap()
                         .is_some_and(|t| t.ending == Ending::Migrated { to: SUCCESSOR }),
@@ -302,7 +306,7 @@ async fn step(w: &World, m: &mut Model, s: &Step) -> Result<(), String> {
             let (kind, user) = (kind(side), user(side, p));
             let stored = w
                 .store
-                .get(kind, &user)
+                .get(&PersonKey::of(kind, &user))
                 .await
                 .unwrap()
                 .ok_or("no connection")?;
@@ -310,7 +314,7 @@ async fn step(w: &World, m: &mut Model, s: &Step) -> Result<(), String> {
             provider(w, side).fail_next([ProviderError::InvalidGrant]);
             let result = w
                 .tokens
-                .after_unauthorized(kind, &user, stored.version)
+                .after_unauthorized(&PersonKey::of(kind, &user), stored.version)
                 .await;
             ensure!(
                 provider(w, side).refreshed_at().len() == before + 1,
@@ -349,7 +353,7 @@ async fn deliver(w: &World, m: &mut Model, q: Queued) -> Result<(), String> {
     let (kind, user) = (q.item.provider, q.item.user_id.clone());
     let side = side_of(kind);
     let person: usize = user.0[1..].parse().expect("P<n> or G<n>");
-    let before = w.store.get(kind, &user).await.unwrap();
+    let before = w.store.get(&PersonKey::of(kind, &user)).await.unwrap();
     let revoked_before = provider(w, side).revoked_grants();
     let outcome = w
         .worker
@@ -360,7 +364,7 @@ async fn deliver(w: &World, m: &mut Model, q: Queued) -> Result<(), String> {
         }])
         .await;
     ensure!(outcome == [Outcome::Done], "outcome {outcome:?}");
-    let after = w.store.get(kind, &user).await.unwrap();
+    let after = w.store.get(&PersonKey::of(kind, &user)).await.unwrap();
     let revoked_now = provider(w, side).revoked_grants() - revoked_before;
     let Some(before) = before else {
         ensure!(after.is_none(), "a revocation connected someone");
@@ -394,7 +398,11 @@ async fn deliver(w: &World, m: &mut Model, q: Queued) -> Result<(), String> {
             revoked_now == 1,
             "the provider saw {revoked_now} revocations"
         );
-        let tomb = w.store.tombstone(kind, &user).await.unwrap();
+        let tomb = w
+            .store
+            .tombstone(&PersonKey::of(kind, &user))
+            .await
+            .unwrap();
         ensure!(
             tomb.is_some_and(|t| t.ending == Ending::Disconnected),
             "no disconnect tombstone"
@@ -414,7 +422,11 @@ async fn deliver(w: &World, m: &mut Model, q: Queued) -> Result<(), String> {
 async fn check(w: &World, m: &Model) -> Result<(), String> {
     for side in [Side::Legacy, Side::Successor] {
         for p in 0..PEOPLE {
-            let stored = w.store.get(kind(side), &user(side, p)).await.unwrap();
+            let stored = w
+                .store
+                .get(&PersonKey::of(kind(side), &user(side, p)))
+                .await
+                .unwrap();
             match (stored, m.connections.get(&(side, p))) {
                 (None, None) => {}
                 (Some(c), Some(e)) => {

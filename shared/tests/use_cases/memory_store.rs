@@ -2,6 +2,7 @@
 //! emulator twin: `tests/integration/tests/connections.rs`), so the use-case tests above
 //! it mean what they say.
 
+use fitbridge::domain::PersonKey;
 use fitbridge::domain::{ConnectionStatus, ProviderUserId};
 use fitbridge::ports::store::{ConnectionStore, Ending, Revocation};
 use time::Duration;
@@ -18,8 +19,7 @@ async fn a_revocation_issued_before_the_consent_leaves_the_connection() {
     let stale = w
         .store
         .revoke(
-            KIND,
-            &user_id,
+            &PersonKey::of(KIND, &user_id),
             Ending::Disconnected,
             consented_at - Duration::minutes(1),
         )
@@ -29,13 +29,17 @@ async fn a_revocation_issued_before_the_consent_leaves_the_connection() {
     let kept = w.connection("VAL").await.expect("kept");
     assert_eq!(kept.status, ConnectionStatus::Active);
     assert_eq!(kept.version, connection.version);
-    assert!(w.store.tombstone(KIND, &user_id).await.unwrap().is_none());
+    assert!(w
+        .store
+        .tombstone(&PersonKey::of(KIND, &user_id))
+        .await
+        .unwrap()
+        .is_none());
 
     let current = w
         .store
         .revoke(
-            KIND,
-            &user_id,
+            &PersonKey::of(KIND, &user_id),
             Ending::Disconnected,
             w.now() + Duration::seconds(1),
         )
@@ -45,7 +49,7 @@ async fn a_revocation_issued_before_the_consent_leaves_the_connection() {
     assert!(w.connection("VAL").await.is_none());
     assert!(
         w.store
-            .tombstone(KIND, &user_id)
+            .tombstone(&PersonKey::of(KIND, &user_id))
             .await
             .unwrap()
             .unwrap()
@@ -54,7 +58,11 @@ async fn a_revocation_issued_before_the_consent_leaves_the_connection() {
 
     let again = w
         .store
-        .revoke(KIND, &user_id, Ending::Disconnected, w.now())
+        .revoke(
+            &PersonKey::of(KIND, &user_id),
+            Ending::Disconnected,
+            w.now(),
+        )
         .await
         .unwrap();
     assert_eq!(again, Revocation::NotConnected);

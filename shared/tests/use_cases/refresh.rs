@@ -1,6 +1,7 @@
 //! The retry queue's use case.
 
 use fitbridge::domain::Outcome;
+use fitbridge::domain::PersonKey;
 use fitbridge::domain::{Collection, ConnectionStatus, ProviderUserId};
 use fitbridge::ports::queue::RetryRequest;
 use fitbridge::ports::store::ParkedWork;
@@ -49,7 +50,7 @@ async fn a_retry_for_someone_who_must_consent_again_is_parked() {
     );
     let parked = w
         .store
-        .parked(KIND, &ProviderUserId("BEN".into()))
+        .parked(&PersonKey::of(KIND, &ProviderUserId("BEN".into())))
         .await
         .unwrap();
     assert_eq!(parked.len(), 1);

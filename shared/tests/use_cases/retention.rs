@@ -5,6 +5,7 @@
 
 use fitbridge::domain::signals::history::{DayRecord, History, MonthKey};
 use fitbridge::domain::signals::SignalState;
+use fitbridge::domain::PersonKey;
 use fitbridge::domain::{Collection, ConnectionStatus, Outcome, ProviderUserId, WorkItem};
 use fitbridge::ports::signals::SignalStore;
 use fitbridge::ports::store::{ConnectionStore, ParkedWork};
@@ -52,7 +53,12 @@ async fn a_disconnect_sets_everything_kept_about_the_person_to_expire_after_the_
             .await,
         [Outcome::Done]
     );
-    let tombstone = w.store.tombstone(KIND, &user_id).await.unwrap().unwrap();
+    let tombstone = w
+        .store
+        .tombstone(&PersonKey::of(KIND, &user_id))
+        .await
+        .unwrap()
+        .unwrap();
     let at = tombstone.revoked_at + RETENTION;
     assert_eq!(tombstone.forget_at, Some(at));
     assert_eq!(w.store.ledger_expiry(&contact), [Some(at); 2]);
@@ -70,7 +76,12 @@ async fn a_disconnect_sets_everything_kept_about_the_person_to_expire_after_the_
             .await,
         [Outcome::Done]
     );
-    let again = w.store.tombstone(KIND, &user_id).await.unwrap().unwrap();
+    let again = w
+        .store
+        .tombstone(&PersonKey::of(KIND, &user_id))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(again.forget_at, Some(at));
     assert_eq!(w.store.ledger_expiry(&contact), [Some(at); 2]);
     let flags = w
@@ -83,7 +94,7 @@ async fn a_disconnect_sets_everything_kept_about_the_person_to_expire_after_the_
 
     // Kept through the retention...
     w.clock.set(at - Duration::seconds(1));
-    let kept = w.store.kept_about(KIND, &user_id, &contact);
+    let kept = w.store.kept_about(&PersonKey::of(KIND, &user_id), &contact);
     for kind in ["tombstone", "import ledger", "signal history"] {
         assert!(kept.contains(&kind), "{kind}: {kept:?}");
     }
@@ -93,10 +104,15 @@ async fn a_disconnect_sets_everything_kept_about_the_person_to_expire_after_the_
     // ...and then nothing about the person remains.
     w.clock.set(at);
     assert_eq!(
-        w.store.kept_about(KIND, &user_id, &contact),
+        w.store.kept_about(&PersonKey::of(KIND, &user_id), &contact),
         Vec::<&str>::new()
     );
-    assert!(w.store.tombstone(KIND, &user_id).await.unwrap().is_none());
+    assert!(w
+        .store
+        .tombstone(&PersonKey::of(KIND, &user_id))
+        .await
+        .unwrap()
+        .is_none());
     assert_eq!(
         w.store.load(&contact).await.unwrap(),
         (History::default(), SignalState::default())
@@ -115,7 +131,7 @@ async fn a_person_who_connects_again_within_the_retention_keeps_what_they_write_
         .await;
     let at = w
         .store
-        .tombstone(KIND, &user_id)
+        .tombstone(&PersonKey::of(KIND, &user_id))
         .await
         .unwrap()
         .unwrap()
@@ -143,10 +159,15 @@ async fn a_person_who_connects_again_within_the_retention_keeps_what_they_write_
     // Past the retention: the tombstone is gone, the new connection and what it wrote
     // are not.
     w.clock.set(at + Duration::days(1));
-    assert!(w.store.tombstone(KIND, &user_id).await.unwrap().is_none());
+    assert!(w
+        .store
+        .tombstone(&PersonKey::of(KIND, &user_id))
+        .await
+        .unwrap()
+        .is_none());
     let connection = w.connection("WES").await.expect("the new connection stays");
     assert_eq!(connection.status, ConnectionStatus::Active);
-    let kept = w.store.kept_about(KIND, &user_id, &contact);
+    let kept = w.store.kept_about(&PersonKey::of(KIND, &user_id), &contact);
     for kind in ["connection", "import ledger", "signal history"] {
         assert!(kept.contains(&kind), "{kind}: {kept:?}");
     }
@@ -179,7 +200,7 @@ async fn a_deleted_account_loses_its_history_at_once_and_the_rest_by_the_sooner_
     w.worker.sync.process(&[w.later(revoke("IDA", true))]).await;
     let tombstone = w
         .store
-        .tombstone(KIND, &ProviderUserId("IDA".into()))
+        .tombstone(&PersonKey::of(KIND, &ProviderUserId("IDA".into())))
         .await
         .unwrap()
         .unwrap();
@@ -199,7 +220,7 @@ async fn a_deleted_account_loses_its_history_at_once_and_the_rest_by_the_sooner_
     w.worker.sync.process(&[w.later(revoke("JON", true))]).await;
     let tombstone = w
         .store
-        .tombstone(KIND, &ProviderUserId("JON".into()))
+        .tombstone(&PersonKey::of(KIND, &ProviderUserId("JON".into())))
         .await
         .unwrap()
         .unwrap();

@@ -1,5 +1,6 @@
 //! One world of in-memory ports wired exactly as `wiring.rs` wires the real ones.
 
+use fitbridge::domain::PersonKey;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -304,7 +305,7 @@ impl World {
 
     pub async fn connection(&self, user: &str) -> Option<Connection> {
         self.store
-            .get(KIND, &ProviderUserId(user.into()))
+            .get(&PersonKey::of(KIND, &ProviderUserId(user.into())))
             .await
             .unwrap()
     }

@@ -1,5 +1,6 @@
 //! The worker's use case and its queue adapter.
 
+use fitbridge::domain::PersonKey;
 use std::time::Duration;
 
 use fitbridge::domain::Outcome;
@@ -463,7 +464,7 @@ async fn gone_marks_the_person_and_parks_their_work() {
     );
     let parked = w
         .store
-        .parked(KIND, &ProviderUserId("HAL".into()))
+        .parked(&PersonKey::of(KIND, &ProviderUserId("HAL".into())))
         .await
         .unwrap();
     assert_eq!(parked.len(), 1);
@@ -474,7 +475,7 @@ async fn gone_marks_the_person_and_parks_their_work() {
     assert_eq!(w.provider.fetches_of("HAL"), 0);
     assert_eq!(
         w.store
-            .parked(KIND, &ProviderUserId("HAL".into()))
+            .parked(&PersonKey::of(KIND, &ProviderUserId("HAL".into())))
             .await
             .unwrap()
             .len(),
@@ -506,7 +507,7 @@ async fn a_dead_refresh_token_parks_the_person_until_they_consent_again() {
     );
     assert_eq!(
         w.store
-            .parked(KIND, &ProviderUserId("IDA".into()))
+            .parked(&PersonKey::of(KIND, &ProviderUserId("IDA".into())))
             .await
             .unwrap()
             .len(),
@@ -583,7 +584,7 @@ async fn revocation_forgets_the_tokens_and_flags_the_contact() {
     assert!(w.provider.subscriptions_of("MIA").is_empty());
     let tomb = w
         .store
-        .tombstone(KIND, &ProviderUserId("MIA".into()))
+        .tombstone(&PersonKey::of(KIND, &ProviderUserId("MIA".into())))
         .await
         .unwrap()
         .unwrap();
@@ -672,7 +673,7 @@ async fn a_marketing_system_refusing_the_flag_never_keeps_the_tokens() {
     assert!(w.connection("OLA").await.is_none(), "tokens gone at once");
     let pending = w
         .store
-        .tombstone(KIND, &ProviderUserId("OLA".into()))
+        .tombstone(&PersonKey::of(KIND, &ProviderUserId("OLA".into())))
         .await
         .unwrap()
         .unwrap();
@@ -735,7 +736,7 @@ async fn a_deleted_account_leaves_nothing_kept_beyond_the_grace_period() {
     assert!(w.connection("PIA").await.is_none());
     let tomb = w
         .store
-        .tombstone(KIND, &ProviderUserId("PIA".into()))
+        .tombstone(&PersonKey::of(KIND, &ProviderUserId("PIA".into())))
         .await
         .unwrap()
         .expect("kept through the grace period");
@@ -762,7 +763,7 @@ async fn a_deleted_account_leaves_nothing_kept_beyond_the_grace_period() {
     );
     let again = w
         .store
-        .tombstone(KIND, &ProviderUserId("PIA".into()))
+        .tombstone(&PersonKey::of(KIND, &ProviderUserId("PIA".into())))
         .await
         .unwrap()
         .unwrap();
@@ -782,7 +783,12 @@ async fn an_account_deleted_after_its_access_was_revoked_still_expires() {
     with_history(&w, "RUT").await;
     w.worker.sync.process(&[w.later(revoke("RUT"))]).await;
     let user_id = ProviderUserId("RUT".into());
-    let revoked = w.store.tombstone(KIND, &user_id).await.unwrap().unwrap();
+    let revoked = w
+        .store
+        .tombstone(&PersonKey::of(KIND, &user_id))
+        .await
+        .unwrap()
+        .unwrap();
     let retained = revoked.revoked_at + RETENTION;
     assert_eq!(revoked.forget_at, Some(retained));
     assert_eq!(
@@ -798,7 +804,12 @@ async fn an_account_deleted_after_its_access_was_revoked_still_expires() {
         [Outcome::Done]
     );
     // The grace period ends sooner than the retention: it brings the end forward.
-    let deleted = w.store.tombstone(KIND, &user_id).await.unwrap().unwrap();
+    let deleted = w
+        .store
+        .tombstone(&PersonKey::of(KIND, &user_id))
+        .await
+        .unwrap()
+        .unwrap();
     let forget_at = deleted.forget_at.unwrap();
     assert!(forget_at <= w.now() + ACCOUNT_DELETION_GRACE && forget_at < retained);
     assert_eq!(w.store.ledger_expiry(&contact("RUT")), [Some(forget_at); 2]);
@@ -811,8 +822,7 @@ async fn an_old_account_deleted_after_migrating_keeps_the_contact_it_handed_on()
     with_history(&w, "SVE").await;
     w.store
         .revoke(
-            KIND,
-            &ProviderUserId("SVE".into()),
+            &PersonKey::of(KIND, &ProviderUserId("SVE".into())),
             Ending::Migrated { to: KIND },
             w.now(),
         )
@@ -828,7 +838,7 @@ async fn an_old_account_deleted_after_migrating_keeps_the_contact_it_handed_on()
     assert_eq!(w.store.ledger_expiry(&contact("SVE")), [None; 2]);
     let tomb = w
         .store
-        .tombstone(KIND, &ProviderUserId("SVE".into()))
+        .tombstone(&PersonKey::of(KIND, &ProviderUserId("SVE".into())))
         .await
         .unwrap()
         .unwrap();
@@ -888,7 +898,7 @@ async fn a_permanent_refusal_is_set_aside_with_its_reason_not_retried_to_the_dlq
     assert_eq!(d, [Decision::Delete], "not redelivered");
     let parked = w
         .store
-        .parked(KIND, &ProviderUserId("PIA".into()))
+        .parked(&PersonKey::of(KIND, &ProviderUserId("PIA".into())))
         .await
         .unwrap();
     assert_eq!(parked.len(), 1, "kept, with its reason, for an operator");
@@ -921,7 +931,7 @@ async fn missing_consents_at_the_provider_mark_the_person_and_park_their_work() 
     assert_eq!(w.provider.fetches_of("UMA"), 0);
     let parked = w
         .store
-        .parked(KIND, &ProviderUserId("UMA".into()))
+        .parked(&PersonKey::of(KIND, &ProviderUserId("UMA".into())))
         .await
         .unwrap();
     let mut parked: Vec<WorkItem> = parked.into_iter().map(|(_, w)| w).collect();

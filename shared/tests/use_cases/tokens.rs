@@ -1,5 +1,6 @@
 //! The one place tokens are refreshed: lease and version.
 
+use fitbridge::domain::PersonKey;
 use fitbridge::domain::ProviderUserId;
 use fitbridge::ports::store::ConnectionStore;
 use fitbridge::ports::tokens::TokenError;
@@ -18,8 +19,8 @@ async fn expiring_soon(w: &World, user: &str) {
 async fn fifty_concurrent_refreshes_ahead_of_expiry_make_one() {
     let w = World::new();
     expiring_soon(&w, "ADA").await;
-    let user = ProviderUserId("ADA".into());
-    let all = futures_util::future::join_all((0..50).map(|_| w.tokens.fresh(KIND, &user))).await;
+    let person = PersonKey::new(KIND, "ADA");
+    let all = futures_util::future::join_all((0..50).map(|_| w.tokens.fresh(&person))).await;
     let first = all[0].as_ref().unwrap().tokens.access_token.clone();
     assert!(all
         .iter()
@@ -34,14 +35,20 @@ async fn a_401_seen_with_old_tokens_uses_the_rotated_ones() {
     w.provider.expire_access_tokens("BO");
     let rotated = w
         .tokens
-        .after_unauthorized(KIND, &ProviderUserId("BO".into()), before.version)
+        .after_unauthorized(
+            &PersonKey::of(KIND, &ProviderUserId("BO".into())),
+            before.version,
+        )
         .await
         .unwrap();
     assert_eq!(rotated.version, before.version + 1);
     // A second 401 seen with the same old version: no second refresh.
     let again = w
         .tokens
-        .after_unauthorized(KIND, &ProviderUserId("BO".into()), before.version)
+        .after_unauthorized(
+            &PersonKey::of(KIND, &ProviderUserId("BO".into())),
+            before.version,
+        )
         .await
         .unwrap();
     assert_eq!(again.tokens.access_token, rotated.tokens.access_token);
@@ -55,7 +62,7 @@ async fn reusable_refresh_tokens_are_kept_across_refreshes() {
     let before = w.connection("CY").await.unwrap();
     let after = w
         .tokens
-        .fresh(KIND, &ProviderUserId("CY".into()))
+        .fresh(&PersonKey::of(KIND, &ProviderUserId("CY".into())))
         .await
         .unwrap();
     assert_eq!(after.tokens.refresh_token, before.tokens.refresh_token);
@@ -73,7 +80,7 @@ async fn invalid_grant_parks_only_if_nobody_rotated_meanwhile() {
     w.provider.revoke_person("DI");
     let err = w
         .tokens
-        .fresh(KIND, &ProviderUserId("DI".into()))
+        .fresh(&PersonKey::of(KIND, &ProviderUserId("DI".into())))
         .await
         .unwrap_err();
     assert!(matches!(err, TokenError::NeedsReconsent), "{err}");
@@ -84,7 +91,7 @@ async fn invalid_grant_parks_only_if_nobody_rotated_meanwhile() {
     // Parked people get no token at all.
     let err = w
         .tokens
-        .fresh(KIND, &ProviderUserId("DI".into()))
+        .fresh(&PersonKey::of(KIND, &ProviderUserId("DI".into())))
         .await
         .unwrap_err();
     assert!(
@@ -98,7 +105,7 @@ async fn no_connection_means_not_connected() {
     let w = World::new();
     let err = w
         .tokens
-        .fresh(KIND, &ProviderUserId("ZED".into()))
+        .fresh(&PersonKey::of(KIND, &ProviderUserId("ZED".into())))
         .await
         .unwrap_err();
     assert!(matches!(err, TokenError::NotConnected));
@@ -145,7 +152,7 @@ impl fitbridge::ports::provider::Provider for RacedByReconnect {
             .to_owned();
         let fresh = self.inner.grant(&user, "activity");
         self.store
-            .replace_tokens_if_connected(KIND, &ProviderUserId(user), &fresh)
+            .replace_tokens_if_connected(&PersonKey::of(KIND, &ProviderUserId(user)), &fresh)
             .await
             .unwrap();
         Err(fitbridge::ports::provider::ProviderError::InvalidGrant)
@@ -213,7 +220,7 @@ async fn the_lease_is_released_on_every_path() {
         w.clock.clone(),
     );
     let user = ProviderUserId("EVA".into());
-    let c = tokens.fresh(KIND, &user).await.unwrap();
+    let c = tokens.fresh(&PersonKey::of(KIND, &user)).await.unwrap();
     assert_eq!(
         c.status,
         fitbridge::domain::ConnectionStatus::Active,
@@ -223,8 +230,7 @@ async fn the_lease_is_released_on_every_path() {
     assert!(
         w.store
             .acquire_refresh_lease(
-                KIND,
-                &user,
+                &PersonKey::of(KIND, &user),
                 "somebody-else",
                 now,
                 now + Duration::seconds(30)
@@ -246,51 +252,43 @@ struct ReconnectBeforeStatus {
 impl fitbridge::ports::store::TokenStore for ReconnectBeforeStatus {
     async fn acquire_refresh_lease(
         &self,
-        provider: fitbridge::domain::ProviderKind,
-        user_id: &ProviderUserId,
+        person: &PersonKey,
         owner: &str,
         now: time::OffsetDateTime,
         until: time::OffsetDateTime,
     ) -> Result<bool, fitbridge::ports::store::StoreError> {
         self.store
-            .acquire_refresh_lease(provider, user_id, owner, now, until)
+            .acquire_refresh_lease(person, owner, now, until)
             .await
     }
     async fn store_rotated_tokens(
         &self,
-        provider: fitbridge::domain::ProviderKind,
-        user_id: &ProviderUserId,
+        person: &PersonKey,
         tokens: &fitbridge::domain::TokenSet,
         expected_version: u64,
         owner: &str,
     ) -> Result<Option<u64>, fitbridge::ports::store::StoreError> {
         self.store
-            .store_rotated_tokens(provider, user_id, tokens, expected_version, owner)
+            .store_rotated_tokens(person, tokens, expected_version, owner)
             .await
     }
     async fn release_refresh_lease(
         &self,
-        provider: fitbridge::domain::ProviderKind,
-        user_id: &ProviderUserId,
+        person: &PersonKey,
         owner: &str,
     ) -> Result<(), fitbridge::ports::store::StoreError> {
-        self.store
-            .release_refresh_lease(provider, user_id, owner)
-            .await
+        self.store.release_refresh_lease(person, owner).await
     }
     async fn set_status(
         &self,
-        provider: fitbridge::domain::ProviderKind,
-        user_id: &ProviderUserId,
+        person: &PersonKey,
         status: fitbridge::domain::ConnectionStatus,
         if_version: Option<u64>,
     ) -> Result<bool, fitbridge::ports::store::StoreError> {
-        let mut reconnected = self.store.get(provider, user_id).await?.unwrap();
-        reconnected.tokens = self.provider.grant(&user_id.0, "activity");
+        let mut reconnected = self.store.get(person).await?.unwrap();
+        reconnected.tokens = self.provider.grant(&person.user_id.0, "activity");
         self.store.save_connected(&reconnected).await?;
-        self.store
-            .set_status(provider, user_id, status, if_version)
-            .await
+        self.store.set_status(person, status, if_version).await
     }
 }
 
@@ -316,7 +314,7 @@ async fn a_reconnect_between_the_last_read_and_the_parking_is_not_parked() {
         w.clock.clone(),
     );
     let user = ProviderUserId("FAY".into());
-    let c = tokens.fresh(KIND, &user).await.unwrap();
+    let c = tokens.fresh(&PersonKey::of(KIND, &user)).await.unwrap();
     assert_eq!(c.status, fitbridge::domain::ConnectionStatus::Active);
     let stored = w.connection("FAY").await.unwrap();
     assert_eq!(
@@ -329,8 +327,7 @@ async fn a_reconnect_between_the_last_read_and_the_parking_is_not_parked() {
     assert!(!w
         .store
         .set_status(
-            KIND,
-            &user,
+            &PersonKey::of(KIND, &user),
             fitbridge::domain::ConnectionStatus::NeedsReconsent,
             Some(stored.version - 1),
         )
@@ -339,8 +336,7 @@ async fn a_reconnect_between_the_last_read_and_the_parking_is_not_parked() {
     assert!(w
         .store
         .set_status(
-            KIND,
-            &user,
+            &PersonKey::of(KIND, &user),
             fitbridge::domain::ConnectionStatus::NeedsReconsent,
             Some(stored.version),
         )
@@ -359,7 +355,7 @@ async fn a_slow_secret_read_is_inside_the_lease_check_not_the_refresh() {
     w.provider
         .slow_secret_read(w.clock.clone(), Duration::seconds(25));
     let user = ProviderUserId("GIL".into());
-    let first = w.tokens.fresh(KIND, &user).await;
+    let first = w.tokens.fresh(&PersonKey::of(KIND, &user)).await;
     assert!(
         matches!(first, Err(TokenError::Busy)),
         "the lease is too short now: give the work back ({first:?})"
@@ -374,7 +370,7 @@ async fn a_slow_secret_read_is_inside_the_lease_check_not_the_refresh() {
     }
     // The secret is warm now; the next attempt refreshes.
     w.clock.advance(Duration::seconds(31));
-    let c = w.tokens.fresh(KIND, &user).await.unwrap();
+    let c = w.tokens.fresh(&PersonKey::of(KIND, &user)).await.unwrap();
     assert_eq!(w.provider.refreshes_of("GIL"), 1);
     assert_eq!(c.status, fitbridge::domain::ConnectionStatus::Active);
 }

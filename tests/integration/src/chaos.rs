@@ -24,6 +24,7 @@
 //! revocation too: parked `needs_reconsent` until the person connects again. Polar
 //! delivers one event per POST and throttles the whole partner, not a person.
 
+use fitbridge::domain::PersonKey;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -823,7 +824,7 @@ async fn compare(
             let user = ProviderUserId(person.user.clone());
             let connection = sync
                 .tokens
-                .fresh(person.kind, &user)
+                .fresh(&PersonKey::of(person.kind, &user))
                 .await
                 .unwrap_or_else(|e| panic!("{}: no usable connection: {e}", person.user));
             let provider = sync.providers.get(person.kind).expect("provider served");
@@ -875,14 +876,14 @@ async fn compare(
         let parked = p
             .env
             .store
-            .parked(person.kind, &user)
+            .parked(&PersonKey::of(person.kind, &user))
             .await
             .unwrap_or_default()
             .len();
         if parked == 0 {
             continue;
         }
-        let reason = match p.env.store.get(person.kind, &user).await {
+        let reason = match p.env.store.get(&PersonKey::of(person.kind, &user)).await {
             Ok(Some(c)) if c.status == ConnectionStatus::NeedsReconsent => "needs reconsent",
             Ok(Some(c)) if c.status == ConnectionStatus::ProviderGone => "provider gone",
             _ => "unexplained",

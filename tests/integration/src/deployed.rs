@@ -2,6 +2,7 @@
 //! the local API gateway to the deployed OAuth function, to the sandbox's consent page
 //! and back. Used by the demo and by the deployed-stack tests.
 
+use fitbridge::domain::PersonKey;
 use fitbridge::domain::ProviderKind;
 use fitbridge::domain::Secret;
 use serde_json::{json, Value};
@@ -406,7 +407,7 @@ impl Deployed {
         let user = fitbridge::domain::ProviderUserId(user_id.to_owned());
         let start = std::time::Instant::now();
         while start.elapsed() < limit {
-            if let Ok(Some(c)) = store.get(provider, &user).await {
+            if let Ok(Some(c)) = store.get(&PersonKey::of(provider, &user)).await {
                 if c.status == status {
                     return true;
                 }

@@ -7,6 +7,7 @@
 //! their receive counts, the redrive to a dead-letter list after `maxReceiveCount`, delayed
 //! messages held back, and the retry queue's consumer.
 
+use fitbridge::domain::PersonKey;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -566,7 +567,7 @@ impl World {
 
     pub async fn connection(&self, provider: ProviderKind, user: &str) -> Option<Connection> {
         self.store
-            .get(provider, &ProviderUserId(user.into()))
+            .get(&PersonKey::of(provider, &ProviderUserId(user.into())))
             .await
             .unwrap()
     }

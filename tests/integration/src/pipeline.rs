@@ -5,6 +5,7 @@
 //! messages with their attributes, call the function's handler, and delete the messages it
 //! did not report as batch item failures.
 
+use fitbridge::domain::PersonKey;
 use std::time::{Duration, Instant};
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
@@ -315,7 +316,10 @@ impl Pipeline {
     pub async fn connection(&self, user: &str) -> Option<Connection> {
         self.env
             .store
-            .get(ProviderKind::Fitbit, &ProviderUserId(user.into()))
+            .get(&PersonKey::of(
+                ProviderKind::Fitbit,
+                &ProviderUserId(user.into()),
+            ))
             .await
             .unwrap()
     }

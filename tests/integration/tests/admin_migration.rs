@@ -6,6 +6,7 @@
 //! The table is shared with every other test: only this test's (random) users are
 //! looked at.
 
+use fitbridge::domain::PersonKey;
 use std::sync::Arc;
 
 use fitbridge::domain::link as connect_link;
@@ -60,7 +61,7 @@ async fn store_connection(
     };
     env.store.save_connected(&connection).await.unwrap();
     env.store
-        .set_status(provider, &connection.user_id, status, None)
+        .set_status(&PersonKey::of(provider, &connection.user_id), status, None)
         .await
         .unwrap();
 }
@@ -234,7 +235,7 @@ async fn the_people_still_at_fitbit_are_listed_and_their_link_migrates_them() {
     assert_eq!(page.status(), 200, "{}", body_text(&page));
     let migrated = env
         .store
-        .get(GH, &ProviderUserId(health_id))
+        .get(&PersonKey::of(GH, &ProviderUserId(health_id)))
         .await
         .unwrap()
         .expect("the Google Health connection");

@@ -2,6 +2,7 @@
 //! Secrets Manager and in-process Fitbit and SAP sandboxes.
 
 use fitbridge::domain::pkce;
+use fitbridge::domain::PersonKey;
 use fitbridge::domain::Secret;
 use fitbridge::domain::{Collection, ConnectionStatus, ProviderKind, ProviderUserId};
 use fitbridge::marketing::sap::settings::ContactApi;
@@ -14,7 +15,10 @@ use time::Duration;
 async fn connection(env: &TestEnv, user: &str) -> Option<fitbridge::domain::Connection> {
     use fitbridge::ports::store::ConnectionStore;
     env.store
-        .get(ProviderKind::Fitbit, &ProviderUserId(user.to_owned()))
+        .get(&PersonKey::of(
+            ProviderKind::Fitbit,
+            &ProviderUserId(user.to_owned()),
+        ))
         .await
         .expect("store readable")
 }
@@ -633,7 +637,10 @@ async fn a_google_person_connects_without_the_profile_or_settings_google_refused
         use fitbridge::ports::store::ConnectionStore;
         let connection = env
             .store
-            .get(ProviderKind::GoogleHealth, &ProviderUserId(user.clone()))
+            .get(&PersonKey::of(
+                ProviderKind::GoogleHealth,
+                &ProviderUserId(user.clone()),
+            ))
             .await
             .unwrap()
             .unwrap_or_else(|| panic!("{part} refused: connected anyway"));

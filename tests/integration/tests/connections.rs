@@ -10,6 +10,7 @@
 //! - A status set at a version (a refresher parking a person) lands only while the
 //!   connection is at that version: a reconnect in between stays active.
 
+use fitbridge::domain::PersonKey;
 use fitbridge::domain::{Connection, ConnectionStatus, ContactKey, ProviderKind, ProviderUserId};
 use fitbridge::ports::clock::Clock;
 use fitbridge::ports::store::{ConnectionStore, Ending, Revocation, TokenStore};
@@ -51,7 +52,7 @@ async fn connected(store: &DynamoStore, user: &str) -> Connection {
     };
     store.save_connected(&connection).await.unwrap();
     store
-        .get(KIND, &connection.user_id)
+        .get(&PersonKey::of(KIND, &connection.user_id))
         .await
         .unwrap()
         .expect("saved")
@@ -68,36 +69,46 @@ async fn a_revocation_issued_before_the_consent_leaves_the_connection() {
     // Issued a minute before the person connected (a revoke redriven from the DLQ).
     let stale = store
         .revoke(
-            KIND,
-            &user_id,
+            &PersonKey::of(KIND, &user_id),
             Ending::Disconnected,
             consented_at - Duration::minutes(1),
         )
         .await
         .unwrap();
     assert_eq!(stale, Revocation::Stale);
-    let kept = store.get(KIND, &user_id).await.unwrap().expect("kept");
+    let kept = store
+        .get(&PersonKey::of(KIND, &user_id))
+        .await
+        .unwrap()
+        .expect("kept");
     assert!(
         kept.tokens.access_token.expose() == connection.tokens.access_token.expose(),
         "the tokens are kept"
     );
     assert_eq!(kept.version, connection.version);
-    assert!(store.tombstone(KIND, &user_id).await.unwrap().is_none());
+    assert!(store
+        .tombstone(&PersonKey::of(KIND, &user_id))
+        .await
+        .unwrap()
+        .is_none());
 
     // Issued after it: the connection goes, a tombstone stays.
     let current = store
         .revoke(
-            KIND,
-            &user_id,
+            &PersonKey::of(KIND, &user_id),
             Ending::Disconnected,
             test_clock().now() + Duration::seconds(1),
         )
         .await
         .unwrap();
     assert!(matches!(current, Revocation::Revoked(_)), "{current:?}");
-    assert!(store.get(KIND, &user_id).await.unwrap().is_none());
+    assert!(store
+        .get(&PersonKey::of(KIND, &user_id))
+        .await
+        .unwrap()
+        .is_none());
     let tomb = store
-        .tombstone(KIND, &user_id)
+        .tombstone(&PersonKey::of(KIND, &user_id))
         .await
         .unwrap()
         .expect("tombstone");
@@ -105,7 +116,11 @@ async fn a_revocation_issued_before_the_consent_leaves_the_connection() {
 
     // Nobody left to revoke.
     let again = store
-        .revoke(KIND, &user_id, Ending::Disconnected, test_clock().now())
+        .revoke(
+            &PersonKey::of(KIND, &user_id),
+            Ending::Disconnected,
+            test_clock().now(),
+        )
         .await
         .unwrap();
     assert_eq!(again, Revocation::NotConnected);
@@ -124,37 +139,51 @@ async fn a_status_set_at_a_version_lands_only_on_that_version() {
     // A refresher that judged the first version must not park the second.
     let parked = store
         .set_status(
-            KIND,
-            &user_id,
+            &PersonKey::of(KIND, &user_id),
             ConnectionStatus::NeedsReconsent,
             Some(first.version),
         )
         .await
         .unwrap();
     assert!(!parked);
-    let now = store.get(KIND, &user_id).await.unwrap().unwrap();
+    let now = store
+        .get(&PersonKey::of(KIND, &user_id))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(now.status, ConnectionStatus::Active);
 
     assert!(store
         .set_status(
-            KIND,
-            &user_id,
+            &PersonKey::of(KIND, &user_id),
             ConnectionStatus::NeedsReconsent,
             Some(second.version),
         )
         .await
         .unwrap());
-    let now = store.get(KIND, &user_id).await.unwrap().unwrap();
+    let now = store
+        .get(&PersonKey::of(KIND, &user_id))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(now.status, ConnectionStatus::NeedsReconsent);
 
     // Unconditional, and on nobody.
     assert!(store
-        .set_status(KIND, &user_id, ConnectionStatus::Active, None)
+        .set_status(
+            &PersonKey::of(KIND, &user_id),
+            ConnectionStatus::Active,
+            None
+        )
         .await
         .unwrap());
     let nobody = ProviderUserId(random_user_id());
     assert!(!store
-        .set_status(KIND, &nobody, ConnectionStatus::Active, None)
+        .set_status(
+            &PersonKey::of(KIND, &nobody),
+            ConnectionStatus::Active,
+            None
+        )
         .await
         .unwrap());
 }
@@ -211,10 +240,18 @@ async fn tokens_are_sealed_in_the_table_and_open_only_with_the_key() {
     assert!(item.contains_key("token_key"));
 
     // The key's holders read the tokens; a reader without it gets them sealed.
-    let read = sealed.get(KIND, &user_id).await.unwrap().unwrap();
+    let read = sealed
+        .get(&PersonKey::of(KIND, &user_id))
+        .await
+        .unwrap()
+        .unwrap();
     assert!(read.tokens.access_token.expose() == access);
     assert!(read.tokens.refresh_token.expose() == refresh);
-    let opaque = plain.get(KIND, &user_id).await.unwrap().unwrap();
+    let opaque = plain
+        .get(&PersonKey::of(KIND, &user_id))
+        .await
+        .unwrap()
+        .unwrap();
     assert!(opaque.tokens.access_token.expose().starts_with("sealed1:"));
     assert!(opaque.tokens.access_token.expose() != access);
 }
@@ -225,17 +262,29 @@ async fn a_pair_written_before_sealing_reads_as_it_is_and_is_sealed_at_its_next_
     let user = random_user_id();
     let user_id = ProviderUserId(user.clone());
     let before = connected(&plain, &user).await;
-    let read = sealed.get(KIND, &user_id).await.unwrap().unwrap();
+    let read = sealed
+        .get(&PersonKey::of(KIND, &user_id))
+        .await
+        .unwrap()
+        .unwrap();
     assert!(read.tokens.access_token.expose() == before.tokens.access_token.expose());
 
     let provider = MemoryProvider::new(KIND, test_clock());
     let fresh = provider.grant(&user, "activity");
     assert!(sealed
-        .replace_tokens_if_connected(KIND, &user_id, &fresh)
+        .replace_tokens_if_connected(&PersonKey::of(KIND, &user_id), &fresh)
         .await
         .unwrap());
-    let raw = plain.get(KIND, &user_id).await.unwrap().unwrap();
+    let raw = plain
+        .get(&PersonKey::of(KIND, &user_id))
+        .await
+        .unwrap()
+        .unwrap();
     assert!(raw.tokens.refresh_token.expose().starts_with("sealed1:"));
-    let read = sealed.get(KIND, &user_id).await.unwrap().unwrap();
+    let read = sealed
+        .get(&PersonKey::of(KIND, &user_id))
+        .await
+        .unwrap()
+        .unwrap();
     assert!(read.tokens.refresh_token.expose() == fresh.refresh_token.expose());
 }

@@ -14,6 +14,7 @@
 //! random people are looked at); the others a fresh table of the same shape each, so
 //! their counts are exact.
 
+use fitbridge::domain::PersonKey;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -136,8 +137,7 @@ async fn the_directory_holds_the_active_connections_and_follows_every_status_cha
     // Parked (refresh token rejected), reconnected, revoked, tokens refreshed.
     store
         .set_status(
-            FITBIT,
-            &ProviderUserId(parked.clone()),
+            &PersonKey::of(FITBIT, &ProviderUserId(parked.clone())),
             ConnectionStatus::NeedsReconsent,
             None,
         )
@@ -149,8 +149,7 @@ async fn the_directory_holds_the_active_connections_and_follows_every_status_cha
         .unwrap();
     let revocation = store
         .revoke(
-            FITBIT,
-            &ProviderUserId(revoked.clone()),
+            &PersonKey::of(FITBIT, &ProviderUserId(revoked.clone())),
             Ending::Disconnected,
             test_clock().now() + Duration::seconds(1),
         )
@@ -159,7 +158,10 @@ async fn the_directory_holds_the_active_connections_and_follows_every_status_cha
     assert!(matches!(revocation, Revocation::Revoked(_)));
     let rotated = connection(&refreshed, ConnectionStatus::Active).tokens;
     assert!(store
-        .replace_tokens_if_connected(FITBIT, &ProviderUserId(refreshed.clone()), &rotated)
+        .replace_tokens_if_connected(
+            &PersonKey::of(FITBIT, &ProviderUserId(refreshed.clone())),
+            &rotated
+        )
         .await
         .unwrap());
 
@@ -188,8 +190,7 @@ async fn the_directory_holds_the_active_connections_and_follows_every_status_cha
     // A parked person is back in the directory once active again.
     store
         .set_status(
-            FITBIT,
-            &ProviderUserId(parked.clone()),
+            &PersonKey::of(FITBIT, &ProviderUserId(parked.clone())),
             ConnectionStatus::Active,
             None,
         )

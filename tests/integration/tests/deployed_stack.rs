@@ -2,6 +2,7 @@
 //! function runs as the emulator's Lambda (our release binary), reached through the local
 //! API gateway, using the emulator's DynamoDB and Secrets Manager.
 
+use fitbridge::domain::PersonKey;
 use fitbridge::domain::{ProviderKind, ProviderUserId};
 use fitbridge::ports::store::ConnectionStore;
 use fitbridge::store::dynamodb::DynamoStore;
@@ -21,7 +22,10 @@ async fn a_person_connects_through_the_deployed_functions() {
     let table = stack["outputs"]["TableName"].as_str().unwrap();
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table, test_clock());
     let connection = store
-        .get(ProviderKind::Fitbit, &ProviderUserId(done.user_id.clone()))
+        .get(&PersonKey::of(
+            ProviderKind::Fitbit,
+            &ProviderUserId(done.user_id.clone()),
+        ))
         .await
         .unwrap()
         .expect("the deployed function stored the connection in the stack's table");

@@ -3,6 +3,7 @@
 //! Health and SAP sandboxes — including the contract check of every request the client
 //! makes, and the migration of a legacy person.
 
+use fitbridge::domain::PersonKey;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -40,7 +41,7 @@ async fn connection(
     user: &str,
 ) -> Option<fitbridge::domain::Connection> {
     env.store
-        .get(kind, &ProviderUserId(user.into()))
+        .get(&PersonKey::of(kind, &ProviderUserId(user.into())))
         .await
         .unwrap()
 }
@@ -318,7 +319,7 @@ async fn a_revoked_grant_parks_the_person_until_they_consent_again() {
     let parked = p
         .env
         .store
-        .parked(GH, &ProviderUserId(ed.clone()))
+        .parked(&PersonKey::of(GH, &ProviderUserId(ed.clone())))
         .await
         .unwrap();
     assert_eq!(parked.len(), 1);
@@ -585,7 +586,10 @@ async fn a_legacy_person_migrates_keeping_their_contact_days_and_parked_work() {
     assert!(p
         .env
         .store
-        .parked(ProviderKind::Fitbit, &ProviderUserId(fitbit_id.clone()))
+        .parked(&PersonKey::of(
+            ProviderKind::Fitbit,
+            &ProviderUserId(fitbit_id.clone())
+        ))
         .await
         .unwrap()
         .is_empty());

@@ -1,6 +1,7 @@
 //! The Fitbit pipeline through the real webhook, worker and token-refresh handlers, against
 //! the emulator's SQS and DynamoDB and in-process Fitbit and SAP sandboxes.
 
+use fitbridge::domain::PersonKey;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -249,14 +250,9 @@ async fn fifty_workers_refreshing_ahead_of_expiry_refresh_once() {
     )
     .await;
 
-    let user_id = fitbridge::domain::ProviderUserId(user.clone());
-    let tokens = futures_util::future::join_all((0..50).map(|_| {
-        p.worker
-            .sync
-            .tokens
-            .fresh(fitbridge::domain::ProviderKind::Fitbit, &user_id)
-    }))
-    .await;
+    let person = PersonKey::new(fitbridge::domain::ProviderKind::Fitbit, user.clone());
+    let tokens =
+        futures_util::future::join_all((0..50).map(|_| p.worker.sync.tokens.fresh(&person))).await;
     assert!(
         tokens.iter().all(|t| t.is_ok()),
         "{:?}",
@@ -420,7 +416,10 @@ async fn revocation_forgets_the_tokens_flags_the_contact_and_stops_all_calls() {
     let tomb = p
         .env
         .store
-        .tombstone(ProviderKind::Fitbit, &ProviderUserId(user.clone()))
+        .tombstone(&PersonKey::of(
+            ProviderKind::Fitbit,
+            &ProviderUserId(user.clone()),
+        ))
         .await
         .unwrap()
         .expect("the tombstone is kept through the retention");
@@ -480,7 +479,10 @@ async fn a_deleted_account_sets_its_tombstone_and_ledger_to_expire() {
     let tomb = p
         .env
         .store
-        .tombstone(ProviderKind::Fitbit, &ProviderUserId(user.clone()))
+        .tombstone(&PersonKey::of(
+            ProviderKind::Fitbit,
+            &ProviderUserId(user.clone()),
+        ))
         .await
         .unwrap()
         .expect("tombstone kept through the grace period");
@@ -572,10 +574,10 @@ async fn parked_work_is_imported_once_the_person_reconnects() {
     let left = p
         .env
         .store
-        .parked(
+        .parked(&fitbridge::domain::PersonKey::new(
             fitbridge::domain::ProviderKind::Fitbit,
-            &fitbridge::domain::ProviderUserId(user.clone()),
-        )
+            user.clone(),
+        ))
         .await
         .unwrap();
     assert!(left.is_empty(), "nothing stays parked");
@@ -592,8 +594,10 @@ async fn daily_job_queues_one_item_per_connected_person_and_none_for_parked_ones
     p.env
         .store
         .set_status(
-            fitbridge::domain::ProviderKind::Fitbit,
-            &fitbridge::domain::ProviderUserId(parked.clone()),
+            &fitbridge::domain::PersonKey::new(
+                fitbridge::domain::ProviderKind::Fitbit,
+                parked.clone(),
+            ),
             ConnectionStatus::NeedsReconsent,
             None,
         )

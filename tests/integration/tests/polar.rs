@@ -11,6 +11,7 @@
 //! `consents_missing`, a day without data is done, a disconnect de-registers, and a
 //! connect's backfill stays inside the partner's budget.
 
+use fitbridge::domain::PersonKey;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -111,7 +112,7 @@ async fn status(w: &World, user: &str) -> Option<ConnectionStatus> {
 
 async fn parked(w: &World, user: &str) -> usize {
     w.store
-        .parked(POLAR, &ProviderUserId(user.into()))
+        .parked(&PersonKey::of(POLAR, &ProviderUserId(user.into())))
         .await
         .unwrap()
         .len()

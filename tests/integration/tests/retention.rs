@@ -14,6 +14,7 @@
 //!
 //! Each test runs on a clock of its own, so moving it past an expiry moves no other test.
 
+use fitbridge::domain::PersonKey;
 use std::sync::Arc;
 
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -95,7 +96,11 @@ async fn connected(store: &DynamoStore, user: &str) -> Connection {
         consented_at: None,
     };
     store.save_connected(&connection).await.unwrap();
-    store.get(KIND, &connection.user_id).await.unwrap().unwrap()
+    store
+        .get(&PersonKey::of(KIND, &connection.user_id))
+        .await
+        .unwrap()
+        .unwrap()
 }
 
 fn month() -> (MonthKey, MonthHistory) {
@@ -174,26 +179,34 @@ async fn a_tombstones_expiry_keeps_the_earlier_time_and_never_touches_a_new_conn
     let user_id = ProviderUserId(user.clone());
     connected(&store, &user).await;
     store
-        .revoke(KIND, &user_id, Ending::Disconnected, clock.now())
+        .revoke(
+            &PersonKey::of(KIND, &user_id),
+            Ending::Disconnected,
+            clock.now(),
+        )
         .await
         .unwrap();
     // Whole seconds: the table keeps expiries in seconds.
     let at = (clock.now() + Duration::days(90))
         .replace_nanosecond(0)
         .unwrap();
-    let set = ConnectionStore::forget(&store, KIND, &user_id, at)
+    let set = ConnectionStore::forget(&store, &PersonKey::of(KIND, &user_id), at)
         .await
         .unwrap()
         .unwrap();
     assert_eq!(set.forget_at, Some(at));
     assert_eq!(set.contact, contact(&user));
-    let later = ConnectionStore::forget(&store, KIND, &user_id, at + Duration::days(1))
-        .await
-        .unwrap()
-        .unwrap();
+    let later = ConnectionStore::forget(
+        &store,
+        &PersonKey::of(KIND, &user_id),
+        at + Duration::days(1),
+    )
+    .await
+    .unwrap()
+    .unwrap();
     assert_eq!(later.forget_at, Some(at), "the earlier time stays");
     let sooner = at - Duration::days(60);
-    let set = ConnectionStore::forget(&store, KIND, &user_id, sooner)
+    let set = ConnectionStore::forget(&store, &PersonKey::of(KIND, &user_id), sooner)
         .await
         .unwrap()
         .unwrap();
@@ -209,23 +222,30 @@ async fn a_tombstones_expiry_keeps_the_earlier_time_and_never_touches_a_new_conn
         None
     );
     clock.set(sooner);
-    assert!(store.tombstone(KIND, &user_id).await.unwrap().is_none());
+    assert!(store
+        .tombstone(&PersonKey::of(KIND, &user_id))
+        .await
+        .unwrap()
+        .is_none());
     assert!(
-        ConnectionStore::forget(&store, KIND, &user_id, at)
+        ConnectionStore::forget(&store, &PersonKey::of(KIND, &user_id), at)
             .await
             .unwrap()
             .is_none(),
         "an expired tombstone is not set again"
     );
-    assert!(store.get(KIND, &user_id).await.unwrap().is_some());
+    assert!(store
+        .get(&PersonKey::of(KIND, &user_id))
+        .await
+        .unwrap()
+        .is_some());
 
     // A migration's tombstone is never set to expire.
     let migrated = ProviderUserId(random_user_id());
     connected(&store, &migrated.0).await;
     store
         .revoke(
-            KIND,
-            &migrated,
+            &PersonKey::of(KIND, &migrated),
             Ending::Migrated {
                 to: ProviderKind::GoogleHealth,
             },
@@ -233,10 +253,12 @@ async fn a_tombstones_expiry_keeps_the_earlier_time_and_never_touches_a_new_conn
         )
         .await
         .unwrap();
-    assert!(ConnectionStore::forget(&store, KIND, &migrated, at)
-        .await
-        .unwrap()
-        .is_none());
+    assert!(
+        ConnectionStore::forget(&store, &PersonKey::of(KIND, &migrated), at)
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 #[tokio::test]
@@ -301,7 +323,7 @@ async fn an_erasure_deletes_everything_held_under_the_persons_and_the_contacts_k
     // A connection, and the tombstone of an earlier one.
     connected(&store, &user).await;
     store
-        .revoke(KIND, &user_id, Ending::Disconnected, now)
+        .revoke(&PersonKey::of(KIND, &user_id), Ending::Disconnected, now)
         .await
         .unwrap();
     clock.advance(Duration::seconds(1));
@@ -369,7 +391,7 @@ async fn an_erasure_deletes_everything_held_under_the_persons_and_the_contacts_k
         .unwrap();
 
     assert_eq!(
-        ConnectionStore::erase(&store, KIND, &user_id)
+        ConnectionStore::erase(&store, &PersonKey::of(KIND, &user_id))
             .await
             .unwrap(),
         Erased {
@@ -377,8 +399,18 @@ async fn an_erasure_deletes_everything_held_under_the_persons_and_the_contacts_k
             tombstone: true
         }
     );
-    assert_eq!(ParkedWork::erase(&store, KIND, &user_id).await.unwrap(), 1);
-    assert_eq!(FetchLog::erase(&store, KIND, &user_id).await.unwrap(), 2);
+    assert_eq!(
+        ParkedWork::erase(&store, &PersonKey::of(KIND, &user_id))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        FetchLog::erase(&store, &PersonKey::of(KIND, &user_id))
+            .await
+            .unwrap(),
+        2
+    );
     assert_eq!(
         ImportLedger::erase(&store, &contact).await.unwrap(),
         2,
@@ -406,17 +438,31 @@ async fn an_erasure_deletes_everything_held_under_the_persons_and_the_contacts_k
             .count;
         assert_eq!(left, 0, "{pk}");
     }
-    assert!(store.get(KIND, &user_id).await.unwrap().is_none());
+    assert!(store
+        .get(&PersonKey::of(KIND, &user_id))
+        .await
+        .unwrap()
+        .is_none());
     assert!(store.latest(&contact).await.unwrap().is_none());
 
     // A repeat finds nothing.
     assert_eq!(
-        ConnectionStore::erase(&store, KIND, &user_id)
+        ConnectionStore::erase(&store, &PersonKey::of(KIND, &user_id))
             .await
             .unwrap(),
         Erased::default()
     );
-    assert_eq!(ParkedWork::erase(&store, KIND, &user_id).await.unwrap(), 0);
-    assert_eq!(FetchLog::erase(&store, KIND, &user_id).await.unwrap(), 0);
+    assert_eq!(
+        ParkedWork::erase(&store, &PersonKey::of(KIND, &user_id))
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        FetchLog::erase(&store, &PersonKey::of(KIND, &user_id))
+            .await
+            .unwrap(),
+        0
+    );
     assert_eq!(ImportLedger::erase(&store, &contact).await.unwrap(), 0);
 }

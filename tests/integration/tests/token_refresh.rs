@@ -4,6 +4,7 @@
 //! successful store would be a third: a conditional write whose condition fails is still
 //! billed.
 
+use fitbridge::domain::PersonKey;
 use std::sync::Arc;
 
 use fitbridge::domain::{Connection, ConnectionStatus, ContactKey, ProviderKind, ProviderUserId};
@@ -67,13 +68,18 @@ async fn a_refresh_writes_the_lease_and_the_rotated_pair_and_nothing_else() {
     );
 
     let _ = meter.take();
-    let fresh = service.fresh(KIND, &user_id).await.unwrap();
+    let fresh = service.fresh(&PersonKey::of(KIND, &user_id)).await.unwrap();
     let tally = meter.take();
 
     assert_eq!(provider.refreshes_of(&user), 1);
     assert!(fresh.tokens.expires_at > test_clock().now() + Duration::minutes(30));
     assert_eq!(
-        store.get(KIND, &user_id).await.unwrap().unwrap().version,
+        store
+            .get(&PersonKey::of(KIND, &user_id))
+            .await
+            .unwrap()
+            .unwrap()
+            .version,
         fresh.version,
         "the rotated pair is what is stored"
     );
@@ -85,7 +91,12 @@ async fn a_refresh_writes_the_lease_and_the_rotated_pair_and_nothing_else() {
     let now = test_clock().now();
     assert!(
         store
-            .acquire_refresh_lease(KIND, &user_id, "next", now, now + Duration::seconds(30))
+            .acquire_refresh_lease(
+                &PersonKey::of(KIND, &user_id),
+                "next",
+                now,
+                now + Duration::seconds(30)
+            )
             .await
             .unwrap(),
         "storing the pair gave the lease back"

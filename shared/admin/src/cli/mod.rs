@@ -9,7 +9,7 @@
 use std::path::PathBuf;
 
 use clap::Parser;
-use fitbridge::domain::{ProviderKind, ProviderUserId};
+use fitbridge::domain::{PersonKey, ProviderKind, ProviderUserId};
 use fitbridge::ports::catalog::ProviderCatalog;
 use fitbridge::provider::registry::Registry;
 use time::Date;
@@ -266,7 +266,7 @@ fn migration_pending(args: PendingArgs) -> Result<MigrationOptions, UsageError> 
 }
 
 /// The table, the work queue and the person, all required.
-fn person(args: PersonArgs, command: &str) -> Result<(String, String, Person), UsageError> {
+fn person(args: PersonArgs, command: &str) -> Result<(String, String, PersonKey), UsageError> {
     let table = required(args.table, "--table", command, "the TableName stack output")?;
     let work_queue_url = required(
         args.work_queue_url,
@@ -289,7 +289,7 @@ fn person(args: PersonArgs, command: &str) -> Result<(String, String, Person), U
     Ok((
         table,
         work_queue_url,
-        Person {
+        PersonKey {
             provider,
             user_id: ProviderUserId(user),
         },
@@ -313,7 +313,7 @@ fn forget(args: ForgetArgs) -> Result<ForgetOptions, UsageError> {
     )?;
     Ok(ForgetOptions {
         table,
-        person: Person {
+        person: PersonKey {
             provider,
             user_id: ProviderUserId(user),
         },
@@ -729,7 +729,7 @@ mod tests {
             Command::PeopleBackfill(BackfillOptions {
                 table: "T".into(),
                 work_queue_url: QUEUE.into(),
-                person: Person {
+                person: PersonKey {
                     provider: ProviderKind::Fitbit,
                     user_id: ProviderUserId("GGNJL9".into()),
                 },
@@ -811,7 +811,7 @@ mod tests {
             Command::PeopleDisconnect(DisconnectOptions {
                 table: "T".into(),
                 work_queue_url: QUEUE.into(),
-                person: Person {
+                person: PersonKey {
                     provider: ProviderKind::Fitbit,
                     user_id: ProviderUserId("GGNJL9".into()),
                 },
@@ -834,7 +834,7 @@ mod tests {
 
     #[test]
     fn people_forget_takes_a_person_and_deletes_only_with_yes() {
-        let person = Person {
+        let person = PersonKey {
             provider: ProviderKind::GoogleHealth,
             user_id: ProviderUserId("4123456789012345678".into()),
         };

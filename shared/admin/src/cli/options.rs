@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use fitbridge::domain::{ConnectionStatus, ProviderKind, ProviderUserId};
+use fitbridge::domain::{ConnectionStatus, PersonKey, ProviderKind};
 use time::Date;
 use url::Url;
 
@@ -127,25 +127,12 @@ pub struct PeopleListOptions {
     pub json: bool,
 }
 
-/// One person: `--provider` and `--user`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Person {
-    pub provider: ProviderKind,
-    pub user_id: ProviderUserId,
-}
-
-impl std::fmt::Display for Person {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.provider, self.user_id)
-    }
-}
-
 /// `people backfill`: sync work for each day of `from..=to`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BackfillOptions {
     pub table: String,
     pub work_queue_url: String,
-    pub person: Person,
+    pub person: PersonKey,
     pub from: Date,
     pub to: Date,
 }
@@ -158,7 +145,7 @@ pub const MAX_BACKFILL_DAYS: i64 = 90;
 pub struct DisconnectOptions {
     pub table: String,
     pub work_queue_url: String,
-    pub person: Person,
+    pub person: PersonKey,
 }
 
 /// `people forget`: an erasure request — everything fitbridge holds about the person,
@@ -166,7 +153,7 @@ pub struct DisconnectOptions {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ForgetOptions {
     pub table: String,
-    pub person: Person,
+    pub person: PersonKey,
     pub yes: bool,
 }
 

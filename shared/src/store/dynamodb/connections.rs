@@ -9,17 +9,15 @@ use time::OffsetDateTime;
 use super::codec::*;
 use super::keys::*;
 use super::DynamoStore;
-use crate::domain::{
-    Collection, Connection, ConnectionStatus, ProviderKind, ProviderUserId, TokenSet,
-};
+use crate::domain::PersonKey;
+use crate::domain::{Collection, Connection, ConnectionStatus, TokenSet};
 use crate::ports::store::{ConnectionStore, Ending, Erased, Revocation, StoreError, Tombstone};
 
 #[async_trait]
 impl ConnectionStore for DynamoStore {
     async fn revoke(
         &self,
-        provider: ProviderKind,
-        user_id: &ProviderUserId,
+        person: &PersonKey,
         ending: Ending,
         issued_at: OffsetDateTime,
     ) -> Result<Revocation, StoreError> {
@@ -27,7 +25,7 @@ impl ConnectionStore for DynamoStore {
         // Delete only a connection consented to before the revocation was issued (items
         // from before `consented_at` existed count as older).
         let result = self
-            .delete(Self::connection_key(provider, user_id))
+            .delete(Self::connection_key(person))
             .condition_expression(
                 "attribute_exists(pk) AND \
                  (attribute_not_exists(consented_at) OR consented_at <= :issued)",
@@ -37,10 +35,7 @@ impl ConnectionStore for DynamoStore {
             .send()
             .await;
         let Some(removed) = conditional(result)? else {
-            let exists = self
-                .read(Self::connection_key(provider, user_id))
-                .await?
-                .is_some();
+            let exists = self.read(Self::connection_key(person)).await?.is_some();
             return Ok(if exists {
                 Revocation::Stale
             } else {
@@ -49,7 +44,7 @@ impl ConnectionStore for DynamoStore {
         };
         let old = removed.attributes.unwrap_or_default();
         let revoked_at = self.clock.now();
-        let mut tombstone = Self::connection_key(provider, user_id);
+        let mut tombstone = Self::connection_key(person);
         tombstone.insert("sk".into(), s(REVOKED_SK));
         tombstone.insert("reason".into(), s(ending.to_string()));
         match ending {
@@ -75,12 +70,8 @@ impl ConnectionStore for DynamoStore {
         Ok(Revocation::Revoked(tombstone_from_item(&tombstone)?))
     }
 
-    async fn tombstone(
-        &self,
-        provider: ProviderKind,
-        user_id: &ProviderUserId,
-    ) -> Result<Option<Tombstone>, StoreError> {
-        let mut key = Self::connection_key(provider, user_id);
+    async fn tombstone(&self, person: &PersonKey) -> Result<Option<Tombstone>, StoreError> {
+        let mut key = Self::connection_key(person);
         key.insert("sk".into(), s(REVOKED_SK));
         let out = self.read(key).await?;
         // TTL deletes lazily: an expired tombstone counts as gone.
@@ -93,11 +84,10 @@ impl ConnectionStore for DynamoStore {
 
     async fn forget(
         &self,
-        provider: ProviderKind,
-        user_id: &ProviderUserId,
+        person: &PersonKey,
         at: OffsetDateTime,
     ) -> Result<Option<Tombstone>, StoreError> {
-        let mut key = Self::connection_key(provider, user_id);
+        let mut key = Self::connection_key(person);
         key.insert("sk".into(), s(REVOKED_SK));
         let result = self
             .update(key)
@@ -121,18 +111,14 @@ impl ConnectionStore for DynamoStore {
             // No tombstone, a migration's, an expired one — or one that expires by `at`
             // already, which stands as it is.
             None => Ok(self
-                .tombstone(provider, user_id)
+                .tombstone(person)
                 .await?
                 .filter(|t| t.ending == Ending::Disconnected && t.forget_at.is_some())),
         }
     }
 
-    async fn erase(
-        &self,
-        provider: ProviderKind,
-        user_id: &ProviderUserId,
-    ) -> Result<Erased, StoreError> {
-        let connection = Self::connection_key(provider, user_id);
+    async fn erase(&self, person: &PersonKey) -> Result<Erased, StoreError> {
+        let connection = Self::connection_key(person);
         let mut tombstone = connection.clone();
         tombstone.insert("sk".into(), s(REVOKED_SK));
         // The connection first: no further work finds the person.
@@ -154,11 +140,10 @@ impl ConnectionStore for DynamoStore {
 
     async fn mark_flagged(
         &self,
-        provider: ProviderKind,
-        user_id: &ProviderUserId,
+        person: &PersonKey,
         revoked_at: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        let mut key = Self::connection_key(provider, user_id);
+        let mut key = Self::connection_key(person);
         key.insert("sk".into(), s(REVOKED_SK));
         let result = self
             .update(key)
@@ -175,7 +160,7 @@ impl ConnectionStore for DynamoStore {
 
     async fn save_connected(&self, c: &Connection) -> Result<u64, StoreError> {
         let now = self.clock.now().unix_timestamp();
-        let pk = Self::pk_of(c.provider, &c.user_id);
+        let pk = Self::pk_of(&c.person());
         let (access, refresh, token_key) = self.stored_pair(&pk, &c.tokens).await?;
         let mut set = vec![
             "provider = :provider",
@@ -228,7 +213,7 @@ impl ConnectionStore for DynamoStore {
         }
         // In the directory exactly while active (module docs). Its key is the item's own
         // `pk`: one index partition key per person, so the index spreads like the table.
-        let key = Self::connection_key(c.provider, &c.user_id);
+        let key = Self::connection_key(&c.person());
         let leave_directory = if c.status == ConnectionStatus::Active {
             set.push("directory_key = :directory_key");
             values.insert(":directory_key".into(), key["pk"].clone());
@@ -251,28 +236,13 @@ impl ConnectionStore for DynamoStore {
 
     async fn replace_tokens_if_connected(
         &self,
-        provider: ProviderKind,
-        user_id: &ProviderUserId,
+        person: &PersonKey,
         tokens: &TokenSet,
     ) -> Result<bool, StoreError> {
-        let (access, refresh, token_key) = self
-            .stored_pair(&Self::pk_of(provider, user_id), tokens)
-            .await?;
-        let (set_key, key_value) = sealing_key(token_key);
         let result = self
-            .update(Self::connection_key(provider, user_id))
-            .update_expression(format!(
-                "SET access_token = :a, refresh_token = :r, access_expires_at = :e, \
-                 scopes = :s, version = version + :one, updated_at = :now{set_key}"
-            ))
+            .token_update(person, tokens, "")
+            .await?
             .condition_expression("attribute_exists(pk)")
-            .set_expression_attribute_values(Some(key_value))
-            .expression_attribute_values(":a", s(access))
-            .expression_attribute_values(":r", s(refresh))
-            .expression_attribute_values(":e", n(tokens.expires_at.unix_timestamp()))
-            .expression_attribute_values(":s", s(tokens.scopes.to_space_separated()))
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":now", n(self.clock.now().unix_timestamp()))
             .send()
             .await;
         Ok(conditional(result)?.is_some())
@@ -280,11 +250,10 @@ impl ConnectionStore for DynamoStore {
 
     async fn set_subscriptions(
         &self,
-        provider: ProviderKind,
-        user_id: &ProviderUserId,
+        person: &PersonKey,
         subscriptions: &[Collection],
     ) -> Result<(), StoreError> {
-        self.update(Self::connection_key(provider, user_id))
+        self.update(Self::connection_key(person))
             .update_expression("SET subscriptions = :subs")
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":subs", subscriptions_value(subscriptions))
@@ -294,12 +263,8 @@ impl ConnectionStore for DynamoStore {
         Ok(())
     }
 
-    async fn get(
-        &self,
-        provider: ProviderKind,
-        user_id: &ProviderUserId,
-    ) -> Result<Option<Connection>, StoreError> {
-        match self.read(Self::connection_key(provider, user_id)).await? {
+    async fn get(&self, person: &PersonKey) -> Result<Option<Connection>, StoreError> {
+        match self.read(Self::connection_key(person)).await? {
             Some(item) => Ok(Some(self.connection_of(&item).await?)),
             None => Ok(None),
         }

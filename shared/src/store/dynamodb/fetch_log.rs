@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 use super::codec::*;
 use super::keys::*;
 use super::DynamoStore;
-use crate::domain::{ProviderKind, ProviderUserId};
+use crate::domain::PersonKey;
 use crate::ports::store::{coalescing_wait, FetchClaim, FetchKey, FetchLog, StoreError};
 
 #[async_trait]
@@ -76,12 +76,8 @@ impl FetchLog for DynamoStore {
         Ok(())
     }
 
-    async fn erase(
-        &self,
-        provider: ProviderKind,
-        user_id: &ProviderUserId,
-    ) -> Result<usize, StoreError> {
-        let pk = s(Self::fetch_pk(provider, user_id));
+    async fn erase(&self, person: &PersonKey) -> Result<usize, StoreError> {
+        let pk = s(Self::fetch_pk(person));
         Ok(self.delete_partition(pk).await?.len())
     }
 }

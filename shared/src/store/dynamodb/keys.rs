@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use super::codec::{hex_sha256, s, Item};
 use super::DynamoStore;
-use crate::domain::{ContactKey, ProviderKind, ProviderUserId};
+use crate::domain::{ContactKey, PersonKey};
 use crate::ports::store::FetchKey;
 
 pub const CONNECTION_SK: &str = "CONNECTION";
@@ -26,16 +26,16 @@ pub(super) const LEDGER_EXPIRY_CONCURRENCY: usize = 16;
 pub(super) const ERASE_CONCURRENCY: usize = 16;
 
 impl DynamoStore {
-    pub fn connection_key(provider: ProviderKind, user_id: &ProviderUserId) -> Item {
+    pub fn connection_key(person: &PersonKey) -> Item {
         HashMap::from([
-            ("pk".to_owned(), s(Self::pk_of(provider, user_id))),
+            ("pk".to_owned(), s(Self::pk_of(person))),
             ("sk".to_owned(), s(CONNECTION_SK)),
         ])
     }
 
     /// The partition key of a person's items (connection, tombstone, parked work).
-    pub(super) fn pk_of(provider: ProviderKind, user_id: &ProviderUserId) -> String {
-        format!("CONN#{provider}#{}", user_id.0)
+    pub(super) fn pk_of(person: &PersonKey) -> String {
+        format!("CONN#{}#{}", person.provider, person.user_id.0)
     }
 
     pub(super) fn import_key(contact: &ContactKey, key: &str) -> Item {
@@ -62,18 +62,15 @@ impl DynamoStore {
             ("sk".to_owned(), s(STATE_SK)),
         ])
     }
-    pub(super) fn parked_pk(provider: ProviderKind, user_id: &ProviderUserId) -> String {
-        format!("PARKED#{provider}#{user_id}")
+    pub(super) fn parked_pk(person: &PersonKey) -> String {
+        format!("PARKED#{}#{}", person.provider, person.user_id)
     }
-    pub(super) fn fetch_pk(provider: ProviderKind, user_id: &ProviderUserId) -> String {
-        format!("FETCH#{provider}#{user_id}")
+    pub(super) fn fetch_pk(person: &PersonKey) -> String {
+        format!("FETCH#{}#{}", person.provider, person.user_id)
     }
     pub(super) fn fetch_key(key: &FetchKey) -> Item {
         HashMap::from([
-            (
-                "pk".to_owned(),
-                s(Self::fetch_pk(key.provider, &key.user_id)),
-            ),
+            ("pk".to_owned(), s(Self::fetch_pk(&key.person()))),
             (
                 "sk".to_owned(),
                 s(format!(

@@ -7,21 +7,18 @@ use async_trait::async_trait;
 use super::codec::*;
 use super::keys::*;
 use super::DynamoStore;
-use crate::domain::{ProviderKind, ProviderUserId, WorkItem};
+use crate::domain::PersonKey;
+use crate::domain::WorkItem;
 use crate::ports::store::{ParkedWork, StoreError};
 
 #[async_trait]
 impl ParkedWork for DynamoStore {
-    async fn parked(
-        &self,
-        provider: ProviderKind,
-        user_id: &ProviderUserId,
-    ) -> Result<Vec<(String, WorkItem)>, StoreError> {
+    async fn parked(&self, person: &PersonKey) -> Result<Vec<(String, WorkItem)>, StoreError> {
         let now = self.clock.now().unix_timestamp();
         let query = self
             .query()
             .key_condition_expression("pk = :pk")
-            .expression_attribute_values(":pk", s(Self::parked_pk(provider, user_id)))
+            .expression_attribute_values(":pk", s(Self::parked_pk(person)))
             .consistent_read(true);
         let mut found = Vec::new();
         for item in all_items(query).await? {
@@ -36,15 +33,10 @@ impl ParkedWork for DynamoStore {
         Ok(found)
     }
 
-    async fn unpark(
-        &self,
-        provider: ProviderKind,
-        user_id: &ProviderUserId,
-        ids: &[String],
-    ) -> Result<(), StoreError> {
+    async fn unpark(&self, person: &PersonKey, ids: &[String]) -> Result<(), StoreError> {
         for id in ids {
             let key = HashMap::from([
-                ("pk".to_owned(), s(Self::parked_pk(provider, user_id))),
+                ("pk".to_owned(), s(Self::parked_pk(person))),
                 ("sk".to_owned(), s(id)),
             ]);
             self.delete(key).send().await.map_err(unavailable)?;
@@ -52,12 +44,8 @@ impl ParkedWork for DynamoStore {
         Ok(())
     }
 
-    async fn erase(
-        &self,
-        provider: ProviderKind,
-        user_id: &ProviderUserId,
-    ) -> Result<usize, StoreError> {
-        let pk = s(Self::parked_pk(provider, user_id));
+    async fn erase(&self, person: &PersonKey) -> Result<usize, StoreError> {
+        let pk = s(Self::parked_pk(person));
         Ok(self.delete_partition(pk).await?.len())
     }
 
@@ -65,10 +53,7 @@ impl ParkedWork for DynamoStore {
         let body = serde_json::to_string(item).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let now = self.clock.now().unix_timestamp();
         let mut record: Item = HashMap::from([
-            (
-                "pk".to_owned(),
-                s(Self::parked_pk(item.provider, &item.user_id)),
-            ),
+            ("pk".to_owned(), s(Self::parked_pk(&item.person()))),
             ("sk".to_owned(), s(hex_sha256(body.as_bytes()))),
         ]);
         record.insert("work".into(), s(body));

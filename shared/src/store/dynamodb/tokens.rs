@@ -1,26 +1,27 @@
 //! The refresh lease and token rotation: [`TokenStore`].
 
 use async_trait::async_trait;
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::ReturnValue;
 use time::OffsetDateTime;
 
 use super::codec::*;
 use super::DynamoStore;
-use crate::domain::{ConnectionStatus, ProviderKind, ProviderUserId, TokenSet};
+use crate::domain::PersonKey;
+use crate::domain::{ConnectionStatus, TokenSet};
 use crate::ports::store::{StoreError, TokenStore};
 
 #[async_trait]
 impl TokenStore for DynamoStore {
     async fn acquire_refresh_lease(
         &self,
-        provider: ProviderKind,
-        user_id: &ProviderUserId,
+        person: &PersonKey,
         owner: &str,
         now: OffsetDateTime,
         until: OffsetDateTime,
     ) -> Result<bool, StoreError> {
         let result = self
-            .update(Self::connection_key(provider, user_id))
+            .update(Self::connection_key(person))
             .update_expression("SET lease_owner = :owner, lease_until = :until")
             .condition_expression(
                 "attribute_exists(pk) AND (attribute_not_exists(lease_until) OR lease_until < :now)",
@@ -35,33 +36,17 @@ impl TokenStore for DynamoStore {
 
     async fn store_rotated_tokens(
         &self,
-        provider: ProviderKind,
-        user_id: &ProviderUserId,
+        person: &PersonKey,
         tokens: &TokenSet,
         expected_version: u64,
         owner: &str,
     ) -> Result<Option<u64>, StoreError> {
-        let (access, refresh, token_key) = self
-            .stored_pair(&Self::pk_of(provider, user_id), tokens)
-            .await?;
-        let (set_key, key_value) = sealing_key(token_key);
         let result = self
-            .update(Self::connection_key(provider, user_id))
-            .update_expression(format!(
-                "SET access_token = :a, refresh_token = :r, access_expires_at = :e, scopes = :s, \
-                 version = version + :one, updated_at = :now{set_key} \
-                 REMOVE lease_owner, lease_until"
-            ))
+            .token_update(person, tokens, " REMOVE lease_owner, lease_until")
+            .await?
             .condition_expression("version = :expected AND lease_owner = :owner")
-            .set_expression_attribute_values(Some(key_value))
-            .expression_attribute_values(":a", s(access))
-            .expression_attribute_values(":r", s(refresh))
-            .expression_attribute_values(":e", n(tokens.expires_at.unix_timestamp()))
-            .expression_attribute_values(":s", s(tokens.scopes.to_space_separated()))
-            .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":expected", n(expected_version as i64))
             .expression_attribute_values(":owner", s(owner))
-            .expression_attribute_values(":now", n(self.clock.now().unix_timestamp()))
             .return_values(ReturnValue::UpdatedNew)
             .send()
             .await;
@@ -72,12 +57,11 @@ impl TokenStore for DynamoStore {
 
     async fn release_refresh_lease(
         &self,
-        provider: ProviderKind,
-        user_id: &ProviderUserId,
+        person: &PersonKey,
         owner: &str,
     ) -> Result<(), StoreError> {
         self.release_hold(
-            Self::connection_key(provider, user_id),
+            Self::connection_key(person),
             ["lease_owner", "lease_until"],
             owner,
         )
@@ -86,12 +70,11 @@ impl TokenStore for DynamoStore {
 
     async fn set_status(
         &self,
-        provider: ProviderKind,
-        user_id: &ProviderUserId,
+        person: &PersonKey,
         status: ConnectionStatus,
         if_version: Option<u64>,
     ) -> Result<bool, StoreError> {
-        let key = Self::connection_key(provider, user_id);
+        let key = Self::connection_key(person);
         // In the directory exactly while active (module docs).
         let (update, directory_key) = if status == ConnectionStatus::Active {
             (
@@ -120,5 +103,33 @@ impl TokenStore for DynamoStore {
             request = request.expression_attribute_values(":directory_key", directory_key);
         }
         Ok(conditional(request.send().await)?.is_some())
+    }
+}
+
+impl DynamoStore {
+    /// An update of the person's connection that writes `tokens` (sealed, when sealing is
+    /// on), bumps the version and stamps the time; `tail` follows the `SET` clause (a
+    /// `REMOVE`). The caller adds its condition.
+    pub(super) async fn token_update(
+        &self,
+        person: &PersonKey,
+        tokens: &TokenSet,
+        tail: &str,
+    ) -> Result<UpdateItemFluentBuilder, StoreError> {
+        let (access, refresh, token_key) = self.stored_pair(&Self::pk_of(person), tokens).await?;
+        let (set_key, key_value) = sealing_key(token_key);
+        Ok(self
+            .update(Self::connection_key(person))
+            .update_expression(format!(
+                "SET access_token = :a, refresh_token = :r, access_expires_at = :e, scopes = :s, \
+                 version = version + :one, updated_at = :now{set_key}{tail}"
+            ))
+            .set_expression_attribute_values(Some(key_value))
+            .expression_attribute_values(":a", s(access))
+            .expression_attribute_values(":r", s(refresh))
+            .expression_attribute_values(":e", n(tokens.expires_at.unix_timestamp()))
+            .expression_attribute_values(":s", s(tokens.scopes.to_space_separated()))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":now", n(self.clock.now().unix_timestamp())))
     }
 }

@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use super::*;
+use crate::domain::PersonKey;
 use crate::domain::{Collection, TokenSet};
 use crate::ports::store::{ConnectionStore, Ending, Erased, Revocation};
 
@@ -13,13 +14,12 @@ use crate::ports::store::{ConnectionStore, Ending, Erased, Revocation};
 impl ConnectionStore for MemoryStore {
     async fn revoke(
         &self,
-        provider: ProviderKind,
-        user_id: &ProviderUserId,
+        person: &PersonKey,
         ending: Ending,
         issued_at: OffsetDateTime,
     ) -> Result<Revocation, StoreError> {
         let mut t = self.lock();
-        let key = (provider, user_id.clone());
+        let key = person.clone();
         let Some(c) = t.connections.get(&key) else {
             return Ok(Revocation::NotConnected);
         };
@@ -43,15 +43,14 @@ impl ConnectionStore for MemoryStore {
 
     async fn forget(
         &self,
-        provider: ProviderKind,
-        user_id: &ProviderUserId,
+        person: &PersonKey,
         at: OffsetDateTime,
     ) -> Result<Option<Tombstone>, StoreError> {
         let now = self.clock.now();
         let mut t = self.lock();
         let Some(tomb) = t
             .tombstones
-            .get_mut(&(provider, user_id.clone()))
+            .get_mut(person)
             .filter(|t| t.ending == Ending::Disconnected)
             .filter(|t| t.forget_at.is_none_or(|set| set > now))
         else {
@@ -64,13 +63,9 @@ impl ConnectionStore for MemoryStore {
         Ok(Some(tomb.clone()))
     }
 
-    async fn erase(
-        &self,
-        provider: ProviderKind,
-        user_id: &ProviderUserId,
-    ) -> Result<Erased, StoreError> {
+    async fn erase(&self, person: &PersonKey) -> Result<Erased, StoreError> {
         let mut t = self.lock();
-        let key = (provider, user_id.clone());
+        let key = person.clone();
         t.leases.remove(&key);
         t.updated_at.remove(&key);
         t.connected_at.remove(&key);
@@ -80,30 +75,25 @@ impl ConnectionStore for MemoryStore {
         })
     }
 
-    async fn tombstone(
-        &self,
-        provider: ProviderKind,
-        user_id: &ProviderUserId,
-    ) -> Result<Option<Tombstone>, StoreError> {
+    async fn tombstone(&self, person: &PersonKey) -> Result<Option<Tombstone>, StoreError> {
         let now = self.clock.now();
         Ok(self
             .lock()
             .tombstones
-            .get(&(provider, user_id.clone()))
+            .get(person)
             .filter(|t| t.forget_at.is_none_or(|at| at > now))
             .cloned())
     }
 
     async fn mark_flagged(
         &self,
-        provider: ProviderKind,
-        user_id: &ProviderUserId,
+        person: &PersonKey,
         revoked_at: OffsetDateTime,
     ) -> Result<(), StoreError> {
         if let Some(t) = self
             .lock()
             .tombstones
-            .get_mut(&(provider, user_id.clone()))
+            .get_mut(person)
             .filter(|t| t.revoked_at == revoked_at)
         {
             t.flag_pending = false;
@@ -113,7 +103,7 @@ impl ConnectionStore for MemoryStore {
 
     async fn save_connected(&self, c: &Connection) -> Result<u64, StoreError> {
         let mut t = self.lock();
-        let key = (c.provider, c.user_id.clone());
+        let key = c.person();
         let version = match t.connections.get_mut(&key) {
             Some(existing) => {
                 existing.tokens = c.tokens.clone();
@@ -149,12 +139,11 @@ impl ConnectionStore for MemoryStore {
 
     async fn replace_tokens_if_connected(
         &self,
-        provider: ProviderKind,
-        user_id: &ProviderUserId,
+        person: &PersonKey,
         tokens: &TokenSet,
     ) -> Result<bool, StoreError> {
         let mut t = self.lock();
-        let key = (provider, user_id.clone());
+        let key = person.clone();
         let Some(c) = t.connections.get_mut(&key) else {
             return Ok(false);
         };
@@ -166,28 +155,19 @@ impl ConnectionStore for MemoryStore {
 
     async fn set_subscriptions(
         &self,
-        provider: ProviderKind,
-        user_id: &ProviderUserId,
+        person: &PersonKey,
         subscriptions: &[Collection],
     ) -> Result<(), StoreError> {
         let mut t = self.lock();
         let c = t
             .connections
-            .get_mut(&(provider, user_id.clone()))
+            .get_mut(person)
             .ok_or_else(|| condition_failed("no connection"))?;
         c.subscriptions = subscriptions.iter().copied().collect();
         Ok(())
     }
 
-    async fn get(
-        &self,
-        provider: ProviderKind,
-        user_id: &ProviderUserId,
-    ) -> Result<Option<Connection>, StoreError> {
-        Ok(self
-            .lock()
-            .connections
-            .get(&(provider, user_id.clone()))
-            .cloned())
+    async fn get(&self, person: &PersonKey) -> Result<Option<Connection>, StoreError> {
+        Ok(self.lock().connections.get(person).cloned())
     }
 }

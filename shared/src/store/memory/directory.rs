@@ -66,11 +66,8 @@ impl ConnectionDirectory for MemoryStore {
                 status: c.status,
                 contact: c.contact.clone(),
                 customer_ref: c.customer_ref.clone(),
-                updated_at: t.updated_at.get(&(c.provider, c.user_id.clone())).copied(),
-                connected_at: t
-                    .connected_at
-                    .get(&(c.provider, c.user_id.clone()))
-                    .copied(),
+                updated_at: t.updated_at.get(&c.person()).copied(),
+                connected_at: t.connected_at.get(&c.person()).copied(),
                 consented_at: c.consented_at,
             })
             .collect())

@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use super::*;
+use crate::domain::PersonKey;
 use crate::ports::store::{coalescing_wait, FetchClaim, FetchLog};
 
 #[async_trait]
@@ -44,15 +45,11 @@ impl FetchLog for MemoryStore {
         Ok(())
     }
 
-    async fn erase(
-        &self,
-        provider: ProviderKind,
-        user_id: &ProviderUserId,
-    ) -> Result<usize, StoreError> {
+    async fn erase(&self, person: &PersonKey) -> Result<usize, StoreError> {
         let mut t = self.lock();
         let before = t.fetches.len();
         t.fetches
-            .retain(|key, _| !(key.provider == provider && key.user_id == *user_id));
+            .retain(|key, _| !(key.provider == person.provider && key.user_id == person.user_id));
         Ok(before - t.fetches.len())
     }
 }

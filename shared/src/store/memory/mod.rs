@@ -13,7 +13,8 @@ use time::{Duration, OffsetDateTime};
 
 use crate::domain::signals::history::{History, MonthKey};
 use crate::domain::signals::SignalState;
-use crate::domain::{Connection, ContactKey, ProviderKind, ProviderUserId, WorkItem};
+use crate::domain::PersonKey;
+use crate::domain::{Connection, ContactKey, ProviderKind, WorkItem};
 use crate::ports::clock::SharedClock;
 use crate::ports::store::{FetchKey, PendingAuthorization, StoreError, Tombstone};
 
@@ -32,8 +33,6 @@ pub(super) const PARKED_RETENTION: Duration = Duration::days(30);
 pub(super) const FETCH_LOG_RETENTION: Duration = Duration::days(7);
 /// Entries per directory page.
 pub(super) const PAGE: usize = 100;
-
-pub(super) type PersonKey = (ProviderKind, ProviderUserId);
 
 pub(super) struct State {
     pub(super) pending: PendingAuthorization,
@@ -156,15 +155,9 @@ impl MemoryStore {
 
     /// What is kept about a person and their contact, by kind, that has not expired by the
     /// store's clock (tests of retention and erasure): empty when nothing is left.
-    pub fn kept_about(
-        &self,
-        provider: ProviderKind,
-        user_id: &ProviderUserId,
-        contact: &ContactKey,
-    ) -> Vec<&'static str> {
+    pub fn kept_about(&self, person: &PersonKey, contact: &ContactKey) -> Vec<&'static str> {
         let now = self.clock.now();
         let t = self.lock();
-        let person = (provider, user_id.clone());
         let of_contact =
             |origin: &String, id: &String| *origin == contact.origin && *id == contact.id;
         let signals = t.signals.get(&(contact.origin.clone(), contact.id.clone()));
@@ -174,17 +167,17 @@ impl MemoryStore {
                 .is_none_or(|at| *at > now)
         };
         [
-            ("connection", t.connections.contains_key(&person)),
-            ("refresh lease", t.leases.contains_key(&person)),
+            ("connection", t.connections.contains_key(person)),
+            ("refresh lease", t.leases.contains_key(person)),
             (
                 "tombstone",
                 t.tombstones
-                    .get(&person)
+                    .get(person)
                     .is_some_and(|tomb| tomb.forget_at.is_none_or(|at| at > now)),
             ),
             (
                 "parked work",
-                t.parked.get(&person).is_some_and(|items| {
+                t.parked.get(person).is_some_and(|items| {
                     items
                         .values()
                         .any(|(_, _, at)| *at + PARKED_RETENTION >= now)
@@ -193,7 +186,8 @@ impl MemoryStore {
             (
                 "fetch log",
                 t.fetches.iter().any(|(key, (started, _))| {
-                    (key.provider, &key.user_id) == (provider, user_id)
+                    key.provider == person.provider
+                        && key.user_id == person.user_id
                         && OffsetDateTime::from_unix_timestamp_nanos(
                             i128::from(*started) * 1_000_000,
                         )

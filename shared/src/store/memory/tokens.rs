@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use super::*;
+use crate::domain::PersonKey;
 use crate::domain::{ConnectionStatus, TokenSet};
 use crate::ports::store::TokenStore;
 
@@ -11,14 +12,13 @@ use crate::ports::store::TokenStore;
 impl TokenStore for MemoryStore {
     async fn acquire_refresh_lease(
         &self,
-        provider: ProviderKind,
-        user_id: &ProviderUserId,
+        person: &PersonKey,
         owner: &str,
         now: OffsetDateTime,
         until: OffsetDateTime,
     ) -> Result<bool, StoreError> {
         let mut t = self.lock();
-        let key = (provider, user_id.clone());
+        let key = person.clone();
         if !t.connections.contains_key(&key) {
             return Ok(false);
         }
@@ -37,14 +37,13 @@ impl TokenStore for MemoryStore {
 
     async fn store_rotated_tokens(
         &self,
-        provider: ProviderKind,
-        user_id: &ProviderUserId,
+        person: &PersonKey,
         tokens: &TokenSet,
         expected_version: u64,
         owner: &str,
     ) -> Result<Option<u64>, StoreError> {
         let mut t = self.lock();
-        let key = (provider, user_id.clone());
+        let key = person.clone();
         let holds = t.leases.get(&key).is_some_and(|l| l.owner == owner);
         let Some(c) = t.connections.get_mut(&key) else {
             return Ok(None);
@@ -62,12 +61,11 @@ impl TokenStore for MemoryStore {
 
     async fn release_refresh_lease(
         &self,
-        provider: ProviderKind,
-        user_id: &ProviderUserId,
+        person: &PersonKey,
         owner: &str,
     ) -> Result<(), StoreError> {
         let mut t = self.lock();
-        let key = (provider, user_id.clone());
+        let key = person.clone();
         if t.leases.get(&key).is_some_and(|l| l.owner == owner) {
             t.leases.remove(&key);
         }
@@ -76,13 +74,12 @@ impl TokenStore for MemoryStore {
 
     async fn set_status(
         &self,
-        provider: ProviderKind,
-        user_id: &ProviderUserId,
+        person: &PersonKey,
         status: ConnectionStatus,
         if_version: Option<u64>,
     ) -> Result<bool, StoreError> {
         let mut t = self.lock();
-        let key = (provider, user_id.clone());
+        let key = person.clone();
         let Some(c) = t
             .connections
             .get_mut(&key)

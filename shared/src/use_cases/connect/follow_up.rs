@@ -3,6 +3,7 @@
 //! person is connected all the same, and told about in the log.
 
 use super::ConnectService;
+use crate::domain::PersonKey;
 use crate::domain::{Priority, ProviderKind, ProviderUserId, Task, WorkItem};
 use crate::ports::store::StoreError;
 
@@ -75,7 +76,7 @@ impl ConnectService {
             return 0;
         };
         let result = async {
-            let items = parked.parked(kind, user_id).await?;
+            let items = parked.parked(&PersonKey::of(kind, user_id)).await?;
             if items.is_empty() {
                 return Ok(0);
             }
@@ -99,7 +100,7 @@ impl ConnectService {
                 .enqueue(&work)
                 .await
                 .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-            parked.unpark(kind, user_id, &ids).await?;
+            parked.unpark(&PersonKey::of(kind, user_id), &ids).await?;
             Ok::<_, StoreError>(work.len())
         }
         .await;

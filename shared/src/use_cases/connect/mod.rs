@@ -19,6 +19,7 @@
 //! again. Subscriptions come last, after the connection exists, so a notification that
 //! arrives at once finds it.
 
+use crate::domain::PersonKey;
 use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
@@ -384,7 +385,7 @@ impl ConnectService {
         // A reconnect's new tokens are stored before anything slow follows (SAP): should
         // the invocation run out of time, they are not lost with it.
         self.keep_new_tokens(kind, &user_id, &tokens).await?;
-        let previous = self.connections.get(kind, &user_id).await?;
+        let previous = self.connections.get(&PersonKey::of(kind, &user_id)).await?;
         let predecessor = self
             .predecessor(kind, person.legacy_user_id.as_ref())
             .await?;
@@ -448,7 +449,7 @@ impl ConnectService {
             )
             .await;
         self.connections
-            .set_subscriptions(kind, &user_id, &subscriptions)
+            .set_subscriptions(&PersonKey::of(kind, &user_id), &subscriptions)
             .await?;
         let mut resumed = self.resume_parked(kind, &user_id, kind, &user_id).await;
         let migrated_from = match predecessor {
@@ -459,8 +460,7 @@ impl ConnectService {
                 // No disconnect flag: the person goes on, on the same contact.
                 self.connections
                     .revoke(
-                        old.provider,
-                        &old.user_id,
+                        &PersonKey::of(old.provider, &old.user_id),
                         Ending::Migrated { to: kind },
                         self.clock.now(),
                     )
@@ -501,7 +501,10 @@ impl ConnectService {
         else {
             return Ok(None);
         };
-        Ok(self.connections.get(previous, legacy).await?)
+        Ok(self
+            .connections
+            .get(&PersonKey::of(previous, legacy))
+            .await?)
     }
 
     /// The contact of a person not connected here before: the predecessor's (a
@@ -534,7 +537,7 @@ impl ConnectService {
     ) -> Result<(), ConnectError> {
         if self
             .connections
-            .replace_tokens_if_connected(kind, user_id, tokens)
+            .replace_tokens_if_connected(&PersonKey::of(kind, user_id), tokens)
             .await?
         {
             tracing::info!(provider = %kind, user_id = %user_id,

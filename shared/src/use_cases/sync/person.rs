@@ -1,6 +1,7 @@
 //! One person's part of a batch: a valid token, then one fetch per distinct (collection,
 //! day) their items ask for, and what the failure policy makes of any that fail.
 
+use crate::domain::PersonKey;
 use std::collections::BTreeMap;
 
 use futures_util::future::join_all;
@@ -44,7 +45,7 @@ impl SyncService {
             .reduce(|(a, x), (b, y)| (a.max(b), x || y));
         if let Some((issued_at, account_deleted)) = revocation {
             return match self
-                .revoke(kind, &user_id, issued_at, account_deleted)
+                .revoke(&PersonKey::of(kind, &user_id), issued_at, account_deleted)
                 .await
             {
                 Ok(()) => (all(Outcome::Done), vec![]),
@@ -55,7 +56,7 @@ impl SyncService {
             };
         }
 
-        let connection = match self.tokens.fresh(kind, &user_id).await {
+        let connection = match self.tokens.fresh(&PersonKey::of(kind, &user_id)).await {
             Ok(c) => c,
             Err(e) => {
                 let remedy = remedy(Failure::Token(&e));
@@ -218,7 +219,11 @@ impl SyncService {
             Remedy::ProviderGone => {
                 if let Err(e) = self
                     .token_store
-                    .set_status(kind, user_id, ConnectionStatus::ProviderGone, None)
+                    .set_status(
+                        &PersonKey::of(kind, user_id),
+                        ConnectionStatus::ProviderGone,
+                        None,
+                    )
                     .await
                 {
                     tracing::error!(error = %e, "could not mark provider_gone");
@@ -232,7 +237,7 @@ impl SyncService {
                 let status = ConnectionStatus::ConsentsMissing;
                 if let Err(e) = self
                     .token_store
-                    .set_status(kind, user_id, status, None)
+                    .set_status(&PersonKey::of(kind, user_id), status, None)
                     .await
                 {
                     tracing::error!(error = %e, "could not mark consents_missing");

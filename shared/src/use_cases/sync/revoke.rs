@@ -10,10 +10,11 @@
 //! tombstone and never expires, and what it writes again to the ledger and the history is
 //! kept. Erasing a person at once is the operator's `fitbridge-admin people forget`.
 
+use crate::domain::PersonKey;
 use time::OffsetDateTime;
 
 use super::SyncService;
-use crate::domain::{Collection, ProviderKind, ProviderUserId};
+use crate::domain::Collection;
 use crate::ports::store::{Ending, Revocation};
 
 /// How long the tombstone and import ledger of a deleted account outlive it (unless the
@@ -42,15 +43,15 @@ impl SyncService {
     /// it either.
     pub(super) async fn revoke(
         &self,
-        kind: ProviderKind,
-        user_id: &ProviderUserId,
+        person: &PersonKey,
         issued_at: OffsetDateTime,
         account_deleted: bool,
     ) -> Result<(), String> {
+        let (kind, user_id) = (person.provider, &person.user_id);
         // The stored tokens, whatever their state: a revoked token cannot be refreshed.
         let stored = self
             .connections
-            .get(kind, user_id)
+            .get(person)
             .await
             .map_err(|e| e.to_string())?;
         if let Some(connection) = stored {
@@ -75,7 +76,7 @@ impl SyncService {
             }
             match self
                 .connections
-                .revoke(kind, user_id, Ending::Disconnected, issued_at)
+                .revoke(person, Ending::Disconnected, issued_at)
                 .await
                 .map_err(|e| e.to_string())?
             {
@@ -87,10 +88,10 @@ impl SyncService {
                 Revocation::Revoked(_) | Revocation::NotConnected => {}
             }
         }
-        self.forget(kind, user_id, account_deleted).await?;
+        self.forget(person, account_deleted).await?;
         let Some(tombstone) = self
             .connections
-            .tombstone(kind, user_id)
+            .tombstone(person)
             .await
             .map_err(|e| e.to_string())?
             .filter(|t| t.flag_pending)
@@ -103,7 +104,7 @@ impl SyncService {
             .await
             .map_err(|e| format!("tokens deleted; the disconnect flag is not in SAP yet: {e}"))?;
         self.connections
-            .mark_flagged(kind, user_id, tombstone.revoked_at)
+            .mark_flagged(person, tombstone.revoked_at)
             .await
             .map_err(|e| e.to_string())?;
         tracing::info!(provider = %kind, user_id = %user_id,
@@ -119,13 +120,13 @@ impl SyncService {
     /// and changes nothing else.
     pub(super) async fn forget(
         &self,
-        kind: ProviderKind,
-        user_id: &ProviderUserId,
+        person: &PersonKey,
         account_deleted: bool,
     ) -> Result<(), String> {
+        let (kind, user_id) = (person.provider, &person.user_id);
         let Some(tombstone) = self
             .connections
-            .tombstone(kind, user_id)
+            .tombstone(person)
             .await
             .map_err(|e| e.to_string())?
             .filter(|t| t.ending == Ending::Disconnected)
@@ -140,7 +141,7 @@ impl SyncService {
         }
         let Some(tombstone) = self
             .connections
-            .forget(kind, user_id, at)
+            .forget(person, at)
             .await
             .map_err(|e| e.to_string())?
         else {

@@ -26,6 +26,7 @@
 //! - Secrets are read once per execution environment (cold start), not per person: their
 //!   calls are shown, not priced per person.
 
+use fitbridge::domain::PersonKey;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -409,7 +410,10 @@ async fn settle_in(p: &Pipeline, kind: ProviderKind, users: &[String], months: u
         let contact = p
             .env
             .store
-            .get(kind, &fitbridge::domain::ProviderUserId(user.clone()))
+            .get(&PersonKey::of(
+                kind,
+                &fitbridge::domain::ProviderUserId(user.clone()),
+            ))
             .await
             .expect("the store answers")
             .expect("a connected person")

@@ -2,6 +2,7 @@
 //! expects, and, once the bad answer is gone, what was left over.
 
 use fitbridge::domain::pkce;
+use fitbridge::domain::PersonKey;
 use fitbridge::domain::{ProviderKind, ProviderUserId};
 use fitbridge::inbound::oauth::BROWSER_COOKIE;
 use fitbridge::inbound::sqs::Decision;
@@ -346,7 +347,7 @@ async fn work(
     let connection = world.connection(provider, &user).await;
     let parked = world
         .store
-        .parked(provider, &ProviderUserId(user.clone()))
+        .parked(&PersonKey::of(provider, &ProviderUserId(user.clone())))
         .await
         .unwrap()
         .len();

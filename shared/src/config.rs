@@ -153,15 +153,29 @@ pub struct BudgetSettings {
     /// 10,000, default 100): fewer writes for larger slices, less left unused at a
     /// window's end for smaller ones.
     pub slice: u32,
+    /// The priorities' shares alone (`per_minute` 0), for windows a quota holder reports
+    /// ([`crate::budget::ReportedQuota`]): they hold even where no scope is counted.
+    pub shares: BudgetLimits,
 }
 
+/// The daily pull's share of a budget, unless configured.
+const DEFAULT_DAILY_PERCENT: u8 = 80;
+/// Backfills' share of a budget, unless configured.
+const DEFAULT_BACKFILL_PERCENT: u8 = 50;
+
 impl BudgetSettings {
-    /// No budget: every request granted (the token-refresh function, and tests that want
-    /// none).
+    /// No per-minute budget: every request granted but what a quota holder's own windows
+    /// refuse (`REQUEST_BUDGET_PER_MINUTE=off` with the default shares; the token-refresh
+    /// function, and tests that want none).
     pub fn off() -> BudgetSettings {
         BudgetSettings {
             limits: Default::default(),
             slice: 1,
+            shares: BudgetLimits {
+                per_minute: 0,
+                daily_percent: DEFAULT_DAILY_PERCENT,
+                backfill_percent: DEFAULT_BACKFILL_PERCENT,
+            },
         }
     }
 }
@@ -174,8 +188,16 @@ impl BudgetSettings {
 /// being kept for notifications (and, for backfills, the daily pull).
 pub fn budget_limits(vars: &Vars) -> Result<BudgetSettings, ConfigError> {
     const NAME: &str = "REQUEST_BUDGET_PER_MINUTE";
-    let daily_percent = vars.number("REQUEST_BUDGET_DAILY_PERCENT", 80, 1..=100)?;
-    let backfill_percent = vars.number("REQUEST_BUDGET_BACKFILL_PERCENT", 50, 1..=100)?;
+    let daily_percent = vars.number(
+        "REQUEST_BUDGET_DAILY_PERCENT",
+        DEFAULT_DAILY_PERCENT,
+        1..=100,
+    )?;
+    let backfill_percent = vars.number(
+        "REQUEST_BUDGET_BACKFILL_PERCENT",
+        DEFAULT_BACKFILL_PERCENT,
+        1..=100,
+    )?;
     let slice = vars.number("REQUEST_BUDGET_SLICE", 100, 1..=10_000)?;
     let limits = |per_minute| BudgetLimits {
         per_minute,
@@ -211,6 +233,7 @@ pub fn budget_limits(vars: &Vars) -> Result<BudgetSettings, ConfigError> {
             .map(|(scope, n)| (scope, limits(n)))
             .collect(),
         slice,
+        shares: limits(0),
     })
 }
 

@@ -155,6 +155,7 @@ impl Context {
             fitbridge::wiring::http_client(),
             secrets,
             self.clock.clone(),
+            Arc::new(fitbridge::budget::Unlimited),
         ))
     }
 

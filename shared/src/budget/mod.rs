@@ -1,6 +1,7 @@
 //! Request budget adapters ([`crate::ports::budget::RequestBudget`]): in memory (one
 //! process, and the scale simulation), leased from DynamoDB (every container of a
-//! deployment), and [`Unlimited`] (no budget).
+//! deployment), and [`Unlimited`] (no budget); and [`ReportedQuota`] around any of them,
+//! for quota holders that report their own windows.
 //!
 //! Both counting adapters cut time into one-minute windows of the clock they are given
 //! (the window of `t` starts at `t`'s unix minute), so containers agree on windows without
@@ -17,10 +18,12 @@ use crate::ports::budget::{BudgetError, BudgetScope, Grant, RequestBudget};
 #[cfg(feature = "aws")]
 pub mod dynamodb;
 pub mod memory;
+pub mod reported;
 
 #[cfg(feature = "aws")]
 pub use dynamodb::DynamoBudget;
 pub use memory::MemoryBudget;
+pub use reported::ReportedQuota;
 
 /// The length of a budget window.
 pub const WINDOW: Duration = Duration::from_secs(60);

@@ -11,12 +11,18 @@
 //! - A quota-holder-wide refusal (the provider says the project's quota is used up)
 //!   recorded with [`RequestBudget::exhausted`] stops every caller sharing the budget
 //!   until it passes, not only the one that got it.
+//! - A quota holder that reports its own use of the quota on every answer (a partner's
+//!   rate-limit windows in its headers) is held to the same ceilings per window
+//!   ([`RequestBudget::reported`]): what it reports counts, whatever each container
+//!   counted itself, so the reserve for higher priorities holds across containers without
+//!   coordinating them.
 //! - The budget fails open: an adapter that cannot reach its state grants, and the
 //!   provider's own 429 remains the backstop.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
+use time::OffsetDateTime;
 
 use crate::domain::{Priority, ProviderKind};
 
@@ -76,17 +82,33 @@ impl BudgetLimits {
 
     /// The most of a minute's requests work of `priority` may bring the window to.
     pub fn ceiling(&self, priority: Priority) -> u64 {
+        self.share_of(u64::from(self.per_minute), priority)
+    }
+
+    /// The part of `limit` (a minute's requests, or a window the quota holder reports)
+    /// work of `priority` may bring the use to.
+    pub fn share_of(&self, limit: u64, priority: Priority) -> u64 {
         let percent = match priority {
             Priority::Notification => 100,
             Priority::Daily => self.daily_percent.min(100),
             Priority::Backfill => self.backfill_percent.min(self.daily_percent).min(100),
         };
-        u64::from(self.per_minute) * u64::from(percent) / 100
+        limit.saturating_mul(u64::from(percent)) / 100
     }
 
     pub fn is_unlimited(&self) -> bool {
         self.per_minute == 0
     }
+}
+
+/// One window of a quota as its holder reported it with an answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QuotaWindow {
+    /// Requests counted in the window, by everyone sharing the quota.
+    pub used: u64,
+    pub limit: u64,
+    /// When the window starts afresh.
+    pub resets_at: OffsetDateTime,
 }
 
 /// Port: the shared request budget.
@@ -104,6 +126,12 @@ pub trait RequestBudget: Send + Sync {
     /// anything for `retry_after`.
     async fn exhausted(&self, scope: BudgetScope, retry_after: Duration)
         -> Result<(), BudgetError>;
+
+    /// The quota holder reported its windows with an answer: from now on [`Self::take`]
+    /// holds `scope` to them too. A budget that counts nothing ignores them.
+    fn reported(&self, scope: BudgetScope, windows: &[QuotaWindow]) {
+        let _ = (scope, windows);
+    }
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ use super::google_health::signature::{HttpKeysetSource, KeysetCache};
 use super::{fitbit, google_health, polar};
 use crate::domain::mapping::{InteractionMapping, Mappings};
 use crate::domain::{Collection, ProviderKind, Scopes};
+use crate::ports::budget::RequestBudget;
 use crate::ports::catalog::{Catalog, ProviderCatalog};
 use crate::ports::clock::SharedClock;
 use crate::ports::provider::{Provider, Providers, Webhook, Webhooks};
@@ -113,12 +114,14 @@ impl ProviderSettings {
     }
 }
 
-/// The API clients of every served provider. Built once per container.
+/// The API clients of every served provider, reporting what they learn of their quotas to
+/// `budget` (the container's shared request budget). Built once per container.
 pub fn providers(
     settings: &ProviderSettings,
     http: reqwest::Client,
     secrets: Arc<SecretCache>,
     clock: SharedClock,
+    budget: Arc<dyn RequestBudget>,
 ) -> Providers {
     let mut map: BTreeMap<ProviderKind, Arc<dyn Provider>> = BTreeMap::new();
     if let Some(s) = &settings.fitbit {
@@ -146,7 +149,13 @@ pub fn providers(
     if let Some(s) = &settings.polar {
         map.insert(
             ProviderKind::Polar,
-            Arc::new(polar::PolarClient::new(http, s.clone(), secrets, clock)),
+            Arc::new(polar::PolarClient::new(
+                http,
+                s.clone(),
+                secrets,
+                budget,
+                clock,
+            )),
         );
     }
     Providers::new(map)

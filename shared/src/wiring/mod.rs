@@ -8,6 +8,7 @@
 
 use std::sync::Arc;
 
+use crate::budget::{ReportedQuota, Unlimited};
 use crate::config::{
     self, BudgetSettings, ConfigError, DailySettings, OAuthSettings, PipelineSettings,
     WebhookSettings,
@@ -180,6 +181,7 @@ pub fn connect_service(ports: &dyn Ports, settings: OAuthSettings) -> ConnectSer
             http.clone(),
             secrets.clone(),
             clock.clone(),
+            Arc::new(Unlimited),
         ),
         attempts: store.clone(),
         connections: store.clone(),
@@ -238,9 +240,20 @@ pub fn work_consumer(
         clock.clone(),
     ));
     let work_queue = ports.queue(&settings.queues.work_queue_url);
-    // One client per provider, shared: it holds the per-person request budget.
-    let providers = registry::providers(&settings.providers, http, secrets, clock.clone());
-    let budget = ports.budget(&settings.table_name, &settings.budget);
+    let budget: Arc<dyn RequestBudget> = Arc::new(ReportedQuota::new(
+        ports.budget(&settings.table_name, &settings.budget),
+        settings.budget.shares,
+        clock.clone(),
+    ));
+    // One client per provider, shared: it holds the per-person request budget, and reports
+    // the quota windows its answers show to the shared one.
+    let providers = registry::providers(
+        &settings.providers,
+        http,
+        secrets,
+        clock.clone(),
+        budget.clone(),
+    );
     let sync = SyncService {
         providers: providers.clone(),
         tokens: token_service(providers, store.clone(), clock.clone()),
@@ -287,7 +300,13 @@ pub fn retry_consumer(
     let clock = ports.clock();
     let refresh = RefreshService {
         tokens: token_service(
-            registry::providers(&settings.providers, http_client(), secrets, clock.clone()),
+            registry::providers(
+                &settings.providers,
+                http_client(),
+                secrets,
+                clock.clone(),
+                Arc::new(Unlimited),
+            ),
             store.clone(),
             clock.clone(),
         ),

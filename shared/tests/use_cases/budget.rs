@@ -217,3 +217,91 @@ async fn a_project_level_429_slows_every_worker_and_a_persons_own_does_not() {
     assert_eq!(b.process(&n("P003")).await, [Outcome::Done]);
     assert_eq!(a.process(&n("P002")).await, [Outcome::Done]);
 }
+
+#[tokio::test]
+async fn a_quota_the_provider_reports_keeps_the_rest_of_the_day_for_notifications() {
+    use fitbridge::budget::{ReportedQuota, Unlimited};
+    use fitbridge::ports::budget::{QuotaWindow, RequestBudget};
+
+    let mut w = World::with_frozen_clock();
+    let quota = Arc::new(ReportedQuota::new(
+        Arc::new(Unlimited),
+        BudgetLimits {
+            per_minute: 0,
+            daily_percent: 80,
+            backfill_percent: 50,
+        },
+        w.clock.clone(),
+    ));
+    w.worker.sync.budget = quota.clone();
+    let users = people(&w, 4).await;
+    // What the provider's last answer said: half of the partner's day is used, by all of
+    // the deployment's containers together.
+    let resets_at = START + time::Duration::hours(6);
+    quota.reported(
+        BudgetScope::Provider(KIND),
+        &[QuotaWindow {
+            used: 5_000,
+            limit: 10_000,
+            resets_at,
+        }],
+    );
+    let one = |u: &str, p| vec![w.work(work(u, 20, p))];
+    // A backfill waits for the day's reset: a wait, never a failure.
+    assert_eq!(
+        w.worker
+            .sync
+            .process(&one(&users[0], Priority::Backfill))
+            .await,
+        [Outcome::RateLimited(Duration::from_secs(6 * 3600))]
+    );
+    assert_eq!(w.provider.fetches_of(&users[0]), 0);
+    // The daily pull and notifications go on.
+    assert_eq!(
+        w.worker
+            .sync
+            .process(&one(&users[1], Priority::Daily))
+            .await,
+        [Outcome::Done]
+    );
+    assert_eq!(
+        w.worker
+            .sync
+            .process(&one(&users[2], Priority::Notification))
+            .await,
+        [Outcome::Done]
+    );
+    // At 80 % the daily pull waits too; notifications still have the day's last fifth.
+    quota.reported(
+        BudgetScope::Provider(KIND),
+        &[QuotaWindow {
+            used: 8_000,
+            limit: 10_000,
+            resets_at,
+        }],
+    );
+    assert!(matches!(
+        w.worker
+            .sync
+            .process(&one(&users[3], Priority::Daily))
+            .await[..],
+        [Outcome::RateLimited(_)]
+    ));
+    assert_eq!(
+        w.worker
+            .sync
+            .process(&one(&users[3], Priority::Notification))
+            .await,
+        [Outcome::Done]
+    );
+    // After the reset the backfill lands.
+    w.clock.set(resets_at);
+    assert_eq!(
+        w.worker
+            .sync
+            .process(&one(&users[0], Priority::Backfill))
+            .await,
+        [Outcome::Done]
+    );
+    assert_eq!(w.provider.fetches_of(&users[0]), 1);
+}

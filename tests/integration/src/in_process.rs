@@ -49,8 +49,10 @@ use crate::{apigw_v2_event, google_settings, random_user_id, PUBLIC_BASE_URL};
 
 /// The work queue's redrive `maxReceiveCount` (the template's default).
 pub const MAX_RECEIVE_COUNT: u32 = 5;
-/// Deliveries [`World::run`] makes before it calls the work a circle.
-pub const MAX_ROUNDS: usize = 100;
+/// Deliveries [`World::run`] makes before it calls the work a circle: enough for a 60-day
+/// backfill whose every message waits (each is delivered `MAX_RECEIVE_COUNT` times before
+/// the worker sends a delayed copy, and waits are not waited for).
+pub const MAX_ROUNDS: usize = 400;
 const TABLE: &str = "in-memory-table";
 const WORK_QUEUE: &str = "memory://work";
 const RETRY_QUEUE: &str = "memory://retry.fifo";

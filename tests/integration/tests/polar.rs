@@ -685,8 +685,8 @@ async fn a_backfill_larger_than_the_short_window_waits_for_its_reset() {
          {waiting} days waiting for the reset"
     );
     assert!(waiting > 0, "{}", run.trace());
-    // The client stops when the headers say the window is used up: at most the requests
-    // of one delivery in flight past it.
+    // The request budget stops a backfill at its share (half) of the window the headers
+    // report; the client itself stops when they say it is used up.
     assert!(charged <= 42, "{charged}");
     assert!(throttled <= 2, "{throttled}");
     for decision in &run.decisions {
@@ -727,4 +727,50 @@ async fn a_backfill_larger_than_the_short_window_waits_for_its_reset() {
     let got = interactions(&w, &user);
     assert!(got.len() >= 30 * 4, "{}", got.len());
     assert!(got.values().all(|n| *n == 1), "{got:?}");
+}
+
+#[tokio::test]
+async fn a_backfill_stops_at_its_share_of_the_partners_window_and_notifications_go_on() {
+    let mut w = World::start().await;
+    w.connect.settings.backfill_days = 30;
+    // A short window of 100 requests for the whole partner: backfills may bring it to 50
+    // (REQUEST_BUDGET_BACKFILL_PERCENT), the rest is kept for the daily pull and
+    // notifications. The backfill alone would need about 70.
+    w.sandbox.polar.set_rate_limits(RateLimits {
+        short_base: 100,
+        short_per_person: 0,
+        ..RateLimits::default()
+    });
+    let notified = w.connected(POLAR, &[READ_ALL]).await;
+    new_person(&w, "Frida");
+    let (_, page) = connect(&w).await;
+    assert_eq!(page.status(), 200, "{}", text(&page));
+    let run = w.run(vec![]).await;
+    assert_eq!(run.leftover.dead(), 0, "{}", run.trace());
+    let charged = partner_requests(&w);
+    println!(
+        "short window of 100: {charged} requests charged, {} days of the backfill waiting",
+        run.leftover.delayed.len()
+    );
+    assert!(!run.leftover.delayed.is_empty(), "{}", run.trace());
+    // What the answers reported stopped it: at most one person's fetches past the half.
+    assert!(charged <= 55, "{charged}");
+    assert_eq!(
+        w.sandbox.polar.stats().throttled,
+        0,
+        "Polar refused nothing"
+    );
+
+    // A notification in the same window is served at once.
+    let day = w.yesterday();
+    let after = w
+        .run(vec![w.message(sync(
+            &notified,
+            day,
+            &[Collection::Activities],
+        ))])
+        .await;
+    assert!(after.leftover.delayed.is_empty(), "{}", after.trace());
+    assert!(!interactions(&w, &notified).is_empty());
+    assert_eq!(w.sandbox.polar.stats().throttled, 0);
 }

@@ -8,6 +8,8 @@ use serde::de::DeserializeOwned;
 use super::model::ApiError;
 use super::rate_limit::{retry_after, Windows};
 use super::PolarClient;
+use crate::domain::ProviderKind;
+use crate::ports::budget::BudgetScope;
 use crate::ports::provider::ProviderError;
 
 /// The `errorType` of a data call for a person not registered to the partner (the page
@@ -99,6 +101,10 @@ impl PolarClient {
         let windows = Windows::from_headers(response.headers());
         let now = self.clock.now();
         self.budget.observe(windows, now);
+        if let Some(w) = windows {
+            self.quota
+                .reported(BudgetScope::Provider(ProviderKind::Polar), &w.reported(now));
+        }
         let status = response.status();
         if status.is_success() || expected.contains(&status) {
             return Ok(response);

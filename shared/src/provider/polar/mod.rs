@@ -28,9 +28,10 @@
 //! - Rate limits per partner in two windows ([`rate_limit`]): every answer's
 //!   `RateLimit-*` headers are learnt from, a 429 waits for the reset of the window that
 //!   is used up, and while the last answer said a window is used up this container sends
-//!   nothing. That view is per container; a partner-wide budget shared across containers
-//!   belongs in [`rate_limit::PartnerBudget::may_call`], the one place the client asks
-//!   "may I call now?".
+//!   nothing. The windows are the partner's, counted over all of our containers: each
+//!   answer's are reported to the shared request budget
+//!   ([`crate::ports::budget::RequestBudget::reported`]), which holds the daily pull and
+//!   backfills to their shares of them, so they never use up the day notifications need.
 //! - One webhook per client application ([`webhook`]): `PING` answered 200 unverified,
 //!   everything else verified (hex HMAC-SHA256) and answered 200.
 
@@ -45,6 +46,7 @@ use url::Url;
 use crate::domain::mapping::InteractionMapping;
 use crate::domain::work::iso_date;
 use crate::domain::{Collection, DaySummary, ProviderKind, ProviderUserId, Secret, TokenSet};
+use crate::ports::budget::RequestBudget;
 use crate::ports::clock::SharedClock;
 use crate::ports::provider::{AuthorizeRequest, Person, Provider, ProviderError, TokenGrant};
 use crate::provider::oauth2;
@@ -90,6 +92,9 @@ pub struct PolarClient {
     settings: PolarSettings,
     secrets: Arc<SecretCache>,
     budget: rate_limit::PartnerBudget,
+    /// Where every answer's partner-wide windows are reported, so the shared request
+    /// budget holds each priority to its share of them.
+    quota: Arc<dyn RequestBudget>,
     /// Token expiries, and when the partner's windows reset.
     clock: SharedClock,
 }
@@ -99,6 +104,7 @@ impl PolarClient {
         http: reqwest::Client,
         settings: PolarSettings,
         secrets: Arc<SecretCache>,
+        quota: Arc<dyn RequestBudget>,
         clock: SharedClock,
     ) -> Self {
         PolarClient {
@@ -106,6 +112,7 @@ impl PolarClient {
             settings,
             secrets,
             budget: rate_limit::PartnerBudget::default(),
+            quota,
             clock,
         }
     }

@@ -20,7 +20,23 @@ use std::time::Duration;
 use reqwest::header::HeaderMap;
 use time::OffsetDateTime;
 
+use crate::ports::budget::QuotaWindow;
 use crate::ports::provider::ProviderError;
+
+impl Windows {
+    /// Both windows as the shared request budget takes them, answered at `now`.
+    pub fn reported(&self, now: OffsetDateTime) -> [QuotaWindow; 2] {
+        let window = |used, limit, reset| QuotaWindow {
+            used,
+            limit,
+            resets_at: now + Duration::from_secs(reset),
+        };
+        [
+            window(self.usage.0, self.limit.0, self.reset.0),
+            window(self.usage.1, self.limit.1, self.reset.1),
+        ]
+    }
+}
 
 /// How long a 429 without readable headers waits: the short window's length.
 pub(super) const SHORT_WINDOW: Duration = Duration::from_secs(15 * 60);

@@ -11,7 +11,8 @@ source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
 here="$FB_ROOT/tests/local"
 cd "$FB_ROOT"
 
-step() { printf '\n==> %s\n' "$*" >&2; }
+# Each step says how long the run has taken so far, so a slow CI run shows where.
+step() { printf '\n==> [%dm%02ds] %s\n' $((SECONDS / 60)) $((SECONDS % 60)) "$*" >&2; }
 
 # One full build, not an edited one: incremental state would add about 1.3 GB beside the
 # test binaries, and the fuzz build after them needs several GB more of the same disk.
@@ -73,3 +74,4 @@ step "the deployed functions' logs (at trace) hold none of the secrets the run h
 fb_disk_report
 step "fuzz smoke: build the fuzz targets, run each for ${FUZZ_SECONDS:-10} s (long run: tests/fuzz/run.sh --long)"
 "$FB_ROOT/tests/fuzz/run.sh" "${FUZZ_SECONDS:-10}"
+step "done"

@@ -2,8 +2,8 @@
 //! emulator twin: `tests/integration/tests/connections.rs`), so the use-case tests above
 //! it mean what they say.
 
+use fitbridge::domain::ConnectionStatus;
 use fitbridge::domain::PersonKey;
-use fitbridge::domain::{ConnectionStatus, ProviderUserId};
 use fitbridge::ports::store::{ConnectionStore, Ending, Revocation};
 use time::Duration;
 
@@ -13,13 +13,13 @@ use crate::support::*;
 async fn a_revocation_issued_before_the_consent_leaves_the_connection() {
     let w = World::new();
     let connection = w.connected("VAL", "activity").await;
-    let user_id = ProviderUserId("VAL".into());
+    let person = PersonKey::new(KIND, "VAL");
     let consented_at = connection.consented_at.expect("stamped on save");
 
     let stale = w
         .store
         .revoke(
-            &PersonKey::of(KIND, &user_id),
+            &person,
             Ending::Disconnected,
             consented_at - Duration::minutes(1),
         )
@@ -29,17 +29,12 @@ async fn a_revocation_issued_before_the_consent_leaves_the_connection() {
     let kept = w.connection("VAL").await.expect("kept");
     assert_eq!(kept.status, ConnectionStatus::Active);
     assert_eq!(kept.version, connection.version);
-    assert!(w
-        .store
-        .tombstone(&PersonKey::of(KIND, &user_id))
-        .await
-        .unwrap()
-        .is_none());
+    assert!(w.store.tombstone(&person).await.unwrap().is_none());
 
     let current = w
         .store
         .revoke(
-            &PersonKey::of(KIND, &user_id),
+            &person,
             Ending::Disconnected,
             w.now() + Duration::seconds(1),
         )
@@ -49,7 +44,7 @@ async fn a_revocation_issued_before_the_consent_leaves_the_connection() {
     assert!(w.connection("VAL").await.is_none());
     assert!(
         w.store
-            .tombstone(&PersonKey::of(KIND, &user_id))
+            .tombstone(&person)
             .await
             .unwrap()
             .unwrap()
@@ -58,11 +53,7 @@ async fn a_revocation_issued_before_the_consent_leaves_the_connection() {
 
     let again = w
         .store
-        .revoke(
-            &PersonKey::of(KIND, &user_id),
-            Ending::Disconnected,
-            w.now(),
-        )
+        .revoke(&person, Ending::Disconnected, w.now())
         .await
         .unwrap();
     assert_eq!(again, Revocation::NotConnected);

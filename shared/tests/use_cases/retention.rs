@@ -38,7 +38,7 @@ async fn a_disconnect_sets_everything_kept_about_the_person_to_expire_after_the_
     // Security review, item 10: after a disconnect the history, the import ledger and the
     // tombstone were kept for ever.
     let w = World::new();
-    let user_id = ProviderUserId("VIC".into());
+    let person = PersonKey::new(KIND, "VIC");
     let contact = contact("VIC");
     with_history(&w, "VIC").await;
     w.store
@@ -53,12 +53,7 @@ async fn a_disconnect_sets_everything_kept_about_the_person_to_expire_after_the_
             .await,
         [Outcome::Done]
     );
-    let tombstone = w
-        .store
-        .tombstone(&PersonKey::of(KIND, &user_id))
-        .await
-        .unwrap()
-        .unwrap();
+    let tombstone = w.store.tombstone(&person).await.unwrap().unwrap();
     let at = tombstone.revoked_at + RETENTION;
     assert_eq!(tombstone.forget_at, Some(at));
     assert_eq!(w.store.ledger_expiry(&contact), [Some(at); 2]);
@@ -76,12 +71,7 @@ async fn a_disconnect_sets_everything_kept_about_the_person_to_expire_after_the_
             .await,
         [Outcome::Done]
     );
-    let again = w
-        .store
-        .tombstone(&PersonKey::of(KIND, &user_id))
-        .await
-        .unwrap()
-        .unwrap();
+    let again = w.store.tombstone(&person).await.unwrap().unwrap();
     assert_eq!(again.forget_at, Some(at));
     assert_eq!(w.store.ledger_expiry(&contact), [Some(at); 2]);
     let flags = w
@@ -94,7 +84,7 @@ async fn a_disconnect_sets_everything_kept_about_the_person_to_expire_after_the_
 
     // Kept through the retention...
     w.clock.set(at - Duration::seconds(1));
-    let kept = w.store.kept_about(&PersonKey::of(KIND, &user_id), &contact);
+    let kept = w.store.kept_about(&person, &contact);
     for kind in ["tombstone", "import ledger", "signal history"] {
         assert!(kept.contains(&kind), "{kind}: {kept:?}");
     }
@@ -103,16 +93,8 @@ async fn a_disconnect_sets_everything_kept_about_the_person_to_expire_after_the_
 
     // ...and then nothing about the person remains.
     w.clock.set(at);
-    assert_eq!(
-        w.store.kept_about(&PersonKey::of(KIND, &user_id), &contact),
-        Vec::<&str>::new()
-    );
-    assert!(w
-        .store
-        .tombstone(&PersonKey::of(KIND, &user_id))
-        .await
-        .unwrap()
-        .is_none());
+    assert_eq!(w.store.kept_about(&person, &contact), Vec::<&str>::new());
+    assert!(w.store.tombstone(&person).await.unwrap().is_none());
     assert_eq!(
         w.store.load(&contact).await.unwrap(),
         (History::default(), SignalState::default())
@@ -122,7 +104,7 @@ async fn a_disconnect_sets_everything_kept_about_the_person_to_expire_after_the_
 #[tokio::test]
 async fn a_person_who_connects_again_within_the_retention_keeps_what_they_write_again() {
     let w = World::new();
-    let user_id = ProviderUserId("WES".into());
+    let person = PersonKey::new(KIND, "WES");
     let contact = contact("WES");
     with_history(&w, "WES").await;
     w.worker
@@ -131,7 +113,7 @@ async fn a_person_who_connects_again_within_the_retention_keeps_what_they_write_
         .await;
     let at = w
         .store
-        .tombstone(&PersonKey::of(KIND, &user_id))
+        .tombstone(&person)
         .await
         .unwrap()
         .unwrap()
@@ -159,15 +141,10 @@ async fn a_person_who_connects_again_within_the_retention_keeps_what_they_write_
     // Past the retention: the tombstone is gone, the new connection and what it wrote
     // are not.
     w.clock.set(at + Duration::days(1));
-    assert!(w
-        .store
-        .tombstone(&PersonKey::of(KIND, &user_id))
-        .await
-        .unwrap()
-        .is_none());
+    assert!(w.store.tombstone(&person).await.unwrap().is_none());
     let connection = w.connection("WES").await.expect("the new connection stays");
     assert_eq!(connection.status, ConnectionStatus::Active);
-    let kept = w.store.kept_about(&PersonKey::of(KIND, &user_id), &contact);
+    let kept = w.store.kept_about(&person, &contact);
     for kind in ["connection", "import ledger", "signal history"] {
         assert!(kept.contains(&kind), "{kind}: {kept:?}");
     }

@@ -782,13 +782,8 @@ async fn an_account_deleted_after_its_access_was_revoked_still_expires() {
     let w = World::new();
     with_history(&w, "RUT").await;
     w.worker.sync.process(&[w.later(revoke("RUT"))]).await;
-    let user_id = ProviderUserId("RUT".into());
-    let revoked = w
-        .store
-        .tombstone(&PersonKey::of(KIND, &user_id))
-        .await
-        .unwrap()
-        .unwrap();
+    let person = PersonKey::new(KIND, "RUT");
+    let revoked = w.store.tombstone(&person).await.unwrap().unwrap();
     let retained = revoked.revoked_at + RETENTION;
     assert_eq!(revoked.forget_at, Some(retained));
     assert_eq!(
@@ -804,12 +799,7 @@ async fn an_account_deleted_after_its_access_was_revoked_still_expires() {
         [Outcome::Done]
     );
     // The grace period ends sooner than the retention: it brings the end forward.
-    let deleted = w
-        .store
-        .tombstone(&PersonKey::of(KIND, &user_id))
-        .await
-        .unwrap()
-        .unwrap();
+    let deleted = w.store.tombstone(&person).await.unwrap().unwrap();
     let forget_at = deleted.forget_at.unwrap();
     assert!(forget_at <= w.now() + ACCOUNT_DELETION_GRACE && forget_at < retained);
     assert_eq!(w.store.ledger_expiry(&contact("RUT")), [Some(forget_at); 2]);

@@ -212,7 +212,7 @@ async fn tokens_are_sealed_in_the_table_and_open_only_with_the_key() {
     use aws_sdk_dynamodb::types::AttributeValue;
     let (sealed, plain, ddb) = sealing_store().await;
     let user = random_user_id();
-    let user_id = ProviderUserId(user.clone());
+    let person = PersonKey::new(KIND, user.clone());
     let connection = connected(&sealed, &user).await;
     let (access, refresh) = (
         connection.tokens.access_token.expose().to_owned(),
@@ -240,18 +240,10 @@ async fn tokens_are_sealed_in_the_table_and_open_only_with_the_key() {
     assert!(item.contains_key("token_key"));
 
     // The key's holders read the tokens; a reader without it gets them sealed.
-    let read = sealed
-        .get(&PersonKey::of(KIND, &user_id))
-        .await
-        .unwrap()
-        .unwrap();
+    let read = sealed.get(&person).await.unwrap().unwrap();
     assert!(read.tokens.access_token.expose() == access);
     assert!(read.tokens.refresh_token.expose() == refresh);
-    let opaque = plain
-        .get(&PersonKey::of(KIND, &user_id))
-        .await
-        .unwrap()
-        .unwrap();
+    let opaque = plain.get(&person).await.unwrap().unwrap();
     assert!(opaque.tokens.access_token.expose().starts_with("sealed1:"));
     assert!(opaque.tokens.access_token.expose() != access);
 }
@@ -260,31 +252,19 @@ async fn tokens_are_sealed_in_the_table_and_open_only_with_the_key() {
 async fn a_pair_written_before_sealing_reads_as_it_is_and_is_sealed_at_its_next_write() {
     let (sealed, plain, _) = sealing_store().await;
     let user = random_user_id();
-    let user_id = ProviderUserId(user.clone());
+    let person = PersonKey::new(KIND, user.clone());
     let before = connected(&plain, &user).await;
-    let read = sealed
-        .get(&PersonKey::of(KIND, &user_id))
-        .await
-        .unwrap()
-        .unwrap();
+    let read = sealed.get(&person).await.unwrap().unwrap();
     assert!(read.tokens.access_token.expose() == before.tokens.access_token.expose());
 
     let provider = MemoryProvider::new(KIND, test_clock());
     let fresh = provider.grant(&user, "activity");
     assert!(sealed
-        .replace_tokens_if_connected(&PersonKey::of(KIND, &user_id), &fresh)
+        .replace_tokens_if_connected(&person, &fresh)
         .await
         .unwrap());
-    let raw = plain
-        .get(&PersonKey::of(KIND, &user_id))
-        .await
-        .unwrap()
-        .unwrap();
+    let raw = plain.get(&person).await.unwrap().unwrap();
     assert!(raw.tokens.refresh_token.expose().starts_with("sealed1:"));
-    let read = sealed
-        .get(&PersonKey::of(KIND, &user_id))
-        .await
-        .unwrap()
-        .unwrap();
+    let read = sealed.get(&person).await.unwrap().unwrap();
     assert!(read.tokens.refresh_token.expose() == fresh.refresh_token.expose());
 }

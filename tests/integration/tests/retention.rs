@@ -176,37 +176,29 @@ async fn a_history_set_to_expire_carries_a_ttl_reads_absent_after_it_and_is_kept
 async fn a_tombstones_expiry_keeps_the_earlier_time_and_never_touches_a_new_connection() {
     let (store, client, clock) = store().await;
     let user = random_user_id();
-    let user_id = ProviderUserId(user.clone());
+    let person = PersonKey::new(KIND, user.clone());
     connected(&store, &user).await;
     store
-        .revoke(
-            &PersonKey::of(KIND, &user_id),
-            Ending::Disconnected,
-            clock.now(),
-        )
+        .revoke(&person, Ending::Disconnected, clock.now())
         .await
         .unwrap();
     // Whole seconds: the table keeps expiries in seconds.
     let at = (clock.now() + Duration::days(90))
         .replace_nanosecond(0)
         .unwrap();
-    let set = ConnectionStore::forget(&store, &PersonKey::of(KIND, &user_id), at)
+    let set = ConnectionStore::forget(&store, &person, at)
         .await
         .unwrap()
         .unwrap();
     assert_eq!(set.forget_at, Some(at));
     assert_eq!(set.contact, contact(&user));
-    let later = ConnectionStore::forget(
-        &store,
-        &PersonKey::of(KIND, &user_id),
-        at + Duration::days(1),
-    )
-    .await
-    .unwrap()
-    .unwrap();
+    let later = ConnectionStore::forget(&store, &person, at + Duration::days(1))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(later.forget_at, Some(at), "the earlier time stays");
     let sooner = at - Duration::days(60);
-    let set = ConnectionStore::forget(&store, &PersonKey::of(KIND, &user_id), sooner)
+    let set = ConnectionStore::forget(&store, &person, sooner)
         .await
         .unwrap()
         .unwrap();
@@ -222,23 +214,15 @@ async fn a_tombstones_expiry_keeps_the_earlier_time_and_never_touches_a_new_conn
         None
     );
     clock.set(sooner);
-    assert!(store
-        .tombstone(&PersonKey::of(KIND, &user_id))
-        .await
-        .unwrap()
-        .is_none());
+    assert!(store.tombstone(&person).await.unwrap().is_none());
     assert!(
-        ConnectionStore::forget(&store, &PersonKey::of(KIND, &user_id), at)
+        ConnectionStore::forget(&store, &person, at)
             .await
             .unwrap()
             .is_none(),
         "an expired tombstone is not set again"
     );
-    assert!(store
-        .get(&PersonKey::of(KIND, &user_id))
-        .await
-        .unwrap()
-        .is_some());
+    assert!(store.get(&person).await.unwrap().is_some());
 
     // A migration's tombstone is never set to expire.
     let migrated = ProviderUserId(random_user_id());
@@ -318,12 +302,13 @@ async fn an_erasure_deletes_everything_held_under_the_persons_and_the_contacts_k
     let (store, client, clock) = store().await;
     let user = random_user_id();
     let user_id = ProviderUserId(user.clone());
+    let person = PersonKey::of(KIND, &user_id);
     let contact = contact(&user);
     let now = clock.now();
     // A connection, and the tombstone of an earlier one.
     connected(&store, &user).await;
     store
-        .revoke(&PersonKey::of(KIND, &user_id), Ending::Disconnected, now)
+        .revoke(&person, Ending::Disconnected, now)
         .await
         .unwrap();
     clock.advance(Duration::seconds(1));
@@ -391,26 +376,14 @@ async fn an_erasure_deletes_everything_held_under_the_persons_and_the_contacts_k
         .unwrap();
 
     assert_eq!(
-        ConnectionStore::erase(&store, &PersonKey::of(KIND, &user_id))
-            .await
-            .unwrap(),
+        ConnectionStore::erase(&store, &person).await.unwrap(),
         Erased {
             connection: true,
             tombstone: true
         }
     );
-    assert_eq!(
-        ParkedWork::erase(&store, &PersonKey::of(KIND, &user_id))
-            .await
-            .unwrap(),
-        1
-    );
-    assert_eq!(
-        FetchLog::erase(&store, &PersonKey::of(KIND, &user_id))
-            .await
-            .unwrap(),
-        2
-    );
+    assert_eq!(ParkedWork::erase(&store, &person).await.unwrap(), 1);
+    assert_eq!(FetchLog::erase(&store, &person).await.unwrap(), 2);
     assert_eq!(
         ImportLedger::erase(&store, &contact).await.unwrap(),
         2,
@@ -438,31 +411,15 @@ async fn an_erasure_deletes_everything_held_under_the_persons_and_the_contacts_k
             .count;
         assert_eq!(left, 0, "{pk}");
     }
-    assert!(store
-        .get(&PersonKey::of(KIND, &user_id))
-        .await
-        .unwrap()
-        .is_none());
+    assert!(store.get(&person).await.unwrap().is_none());
     assert!(store.latest(&contact).await.unwrap().is_none());
 
     // A repeat finds nothing.
     assert_eq!(
-        ConnectionStore::erase(&store, &PersonKey::of(KIND, &user_id))
-            .await
-            .unwrap(),
+        ConnectionStore::erase(&store, &person).await.unwrap(),
         Erased::default()
     );
-    assert_eq!(
-        ParkedWork::erase(&store, &PersonKey::of(KIND, &user_id))
-            .await
-            .unwrap(),
-        0
-    );
-    assert_eq!(
-        FetchLog::erase(&store, &PersonKey::of(KIND, &user_id))
-            .await
-            .unwrap(),
-        0
-    );
+    assert_eq!(ParkedWork::erase(&store, &person).await.unwrap(), 0);
+    assert_eq!(FetchLog::erase(&store, &person).await.unwrap(), 0);
     assert_eq!(ImportLedger::erase(&store, &contact).await.unwrap(), 0);
 }

@@ -40,6 +40,7 @@ async fn a_refresh_writes_the_lease_and_the_rotated_pair_and_nothing_else() {
     let mut tokens = provider.grant(&user, "activity");
     tokens.expires_at = test_clock().now() + Duration::minutes(2);
     let user_id = ProviderUserId(user.clone());
+    let person = PersonKey::of(KIND, &user_id);
     store
         .save_connected(&Connection {
             provider: KIND,
@@ -68,18 +69,13 @@ async fn a_refresh_writes_the_lease_and_the_rotated_pair_and_nothing_else() {
     );
 
     let _ = meter.take();
-    let fresh = service.fresh(&PersonKey::of(KIND, &user_id)).await.unwrap();
+    let fresh = service.fresh(&person).await.unwrap();
     let tally = meter.take();
 
     assert_eq!(provider.refreshes_of(&user), 1);
     assert!(fresh.tokens.expires_at > test_clock().now() + Duration::minutes(30));
     assert_eq!(
-        store
-            .get(&PersonKey::of(KIND, &user_id))
-            .await
-            .unwrap()
-            .unwrap()
-            .version,
+        store.get(&person).await.unwrap().unwrap().version,
         fresh.version,
         "the rotated pair is what is stored"
     );
@@ -91,12 +87,7 @@ async fn a_refresh_writes_the_lease_and_the_rotated_pair_and_nothing_else() {
     let now = test_clock().now();
     assert!(
         store
-            .acquire_refresh_lease(
-                &PersonKey::of(KIND, &user_id),
-                "next",
-                now,
-                now + Duration::seconds(30)
-            )
+            .acquire_refresh_lease(&person, "next", now, now + Duration::seconds(30))
             .await
             .unwrap(),
         "storing the pair gave the lease back"

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 
 use super::*;
+use crate::domain::local_day::stable_hash;
 use crate::domain::ConnectionStatus;
 use crate::ports::store::{ConnectionDirectory, ConnectionSummary, DirectoryEntry, DirectoryPage};
 
@@ -17,20 +18,36 @@ impl ConnectionDirectory for MemoryStore {
         start: Option<HashMap<String, String>>,
     ) -> Result<DirectoryPage, StoreError> {
         let t = self.lock();
-        let in_segment: Vec<&Connection> = t
+        // Pages continue after the last key of the one before, as DynamoDB's do.
+        let after = start.and_then(|k| {
+            Some(PersonKey::new(
+                k.get("provider")?.parse().ok()?,
+                k.get("user_id")?.clone(),
+            ))
+        });
+        let from = match &after {
+            Some(key) => std::ops::Bound::Excluded(key),
+            None => std::ops::Bound::Unbounded,
+        };
+        let mut page = t
             .connections
-            .values()
-            .filter(|c| {
-                let h = Sha256::digest(format!("{}#{}", c.provider, c.user_id).as_bytes());
-                u32::from(h[0]) % total_segments.max(1) == segment
+            .range((from, std::ops::Bound::Unbounded))
+            .filter(|(key, _)| {
+                stable_hash(&key.to_string()) % u64::from(total_segments.max(1))
+                    == u64::from(segment)
             })
-            .collect();
-        let from: usize = start
-            .and_then(|k| k.get("n").and_then(|n| n.parse().ok()))
-            .unwrap_or(0);
-        let to = (from + PAGE).min(in_segment.len());
-        let entries = in_segment[from.min(to)..to]
-            .iter()
+            .take(PAGE + 1);
+        let seen: Vec<(&PersonKey, &Connection)> = page.by_ref().take(PAGE).collect();
+        let more = page.next().is_some();
+        let next = seen.last().filter(|_| more).map(|(key, _)| {
+            HashMap::from([
+                ("provider".to_owned(), key.provider.to_string()),
+                ("user_id".to_owned(), key.user_id.0.clone()),
+            ])
+        });
+        let entries = seen
+            .into_iter()
+            .map(|(_, c)| c)
             .filter(|c| c.status == ConnectionStatus::Active)
             .map(|c| DirectoryEntry {
                 provider: c.provider,
@@ -39,11 +56,7 @@ impl ConnectionDirectory for MemoryStore {
                 scopes: c.tokens.scopes.clone(),
             })
             .collect();
-        Ok(DirectoryPage {
-            entries,
-            next: (to < in_segment.len())
-                .then(|| HashMap::from([("n".to_owned(), to.to_string())])),
-        })
+        Ok(DirectoryPage { entries, next })
     }
 
     async fn connections_of(

@@ -22,14 +22,10 @@ impl ImportLedger for MemoryStore {
         now: OffsetDateTime,
     ) -> Result<HashMap<String, String>, StoreError> {
         let t = self.lock();
-        Ok(t.ledger
-            .iter()
-            .filter(|((origin, id, key), _)| {
-                *origin == contact.origin && *id == contact.id && key.starts_with(day)
-            })
+        Ok(t.ledger_of(contact, day)
             .filter(|(_, e)| e.claim.as_ref().is_none_or(|c| c.until < now))
             .filter(|(_, e)| e.expires_at.is_none() && e.interaction_id.is_some())
-            .filter_map(|((_, _, key), e)| Some((key.clone(), e.hash.clone()?)))
+            .filter_map(|(key, e)| Some((key.clone(), e.hash.clone()?)))
             .collect())
     }
 
@@ -73,10 +69,8 @@ impl ImportLedger for MemoryStore {
             entry.create_started = true;
         }
         // The day is fed again: all of it is permanent again.
-        for ((origin, id, key), entry) in t.ledger.iter_mut() {
-            if *origin == contact.origin && *id == contact.id && key.starts_with(day) {
-                entry.expires_at = None;
-            }
+        for (_, entry) in t.ledger_of_mut(contact, day) {
+            entry.expires_at = None;
         }
         Ok(Claim::Claimed(found))
     }
@@ -118,12 +112,9 @@ impl ImportLedger for MemoryStore {
     async fn expire(&self, contact: &ContactKey, at: OffsetDateTime) -> Result<usize, StoreError> {
         let mut t = self.lock();
         let mut newly = 0;
-        for ((origin, id, _), entry) in t.ledger.iter_mut() {
+        for (_, entry) in t.ledger_of_mut(contact, "") {
             // An entry already set to expire by `at` keeps its time.
-            if *origin == contact.origin
-                && *id == contact.id
-                && entry.expires_at.is_none_or(|set| set > at)
-            {
+            if entry.expires_at.is_none_or(|set| set > at) {
                 entry.expires_at = Some(at);
                 newly += 1;
             }
@@ -148,13 +139,7 @@ impl ImportLedger for MemoryStore {
     async fn latest(&self, contact: &ContactKey) -> Result<Option<LatestImport>, StoreError> {
         let t = self.lock();
         // The table's order: the key with the newest day sorts last.
-        let Some((key, entry)) = t
-            .ledger
-            .iter()
-            .filter(|((origin, id, _), _)| *origin == contact.origin && *id == contact.id)
-            .map(|((_, _, key), entry)| (key, entry))
-            .max_by(|a, b| a.0.cmp(b.0))
-        else {
+        let Some((key, entry)) = t.ledger_of(contact, "").last() else {
             return Ok(None);
         };
         let day = DailyInteraction::day_of_source_object(key)

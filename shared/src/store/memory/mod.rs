@@ -66,7 +66,9 @@ pub(super) struct Tables {
     pub(super) connected_at: HashMap<PersonKey, OffsetDateTime>,
     pub(super) leases: HashMap<PersonKey, Lease>,
     pub(super) tombstones: HashMap<PersonKey, Tombstone>,
-    pub(super) ledger: HashMap<(String, String, String), Ledger>,
+    /// By (contact origin, contact id, key): sorted, so a contact's entries and a day's
+    /// (keys start with the day) are a range, as in the table.
+    pub(super) ledger: BTreeMap<(String, String, String), Ledger>,
     /// Operators' listings made so far ([`MemoryStore::listings`]).
     pub(super) listings: usize,
     /// Listings fail as a throttled table's would ([`MemoryStore::refuse_listings`]).
@@ -105,6 +107,48 @@ pub(super) fn condition_failed(what: &str) -> StoreError {
     StoreError::Unavailable(format!("conditional check failed: {what}"))
 }
 
+impl Tables {
+    /// The contact's ledger entries whose key starts with `prefix` ("" for all), by key.
+    pub(super) fn ledger_of<'a>(
+        &'a self,
+        contact: &'a ContactKey,
+        prefix: &'a str,
+    ) -> impl Iterator<Item = (&'a String, &'a Ledger)> + 'a {
+        self.ledger
+            .range(
+                (
+                    contact.origin.clone(),
+                    contact.id.clone(),
+                    prefix.to_owned(),
+                )..,
+            )
+            .take_while(move |((origin, id, key), _)| {
+                *origin == contact.origin && *id == contact.id && key.starts_with(prefix)
+            })
+            .map(|((_, _, key), entry)| (key, entry))
+    }
+
+    /// [`Tables::ledger_of`], to change.
+    pub(super) fn ledger_of_mut<'a>(
+        &'a mut self,
+        contact: &'a ContactKey,
+        prefix: &'a str,
+    ) -> impl Iterator<Item = (&'a String, &'a mut Ledger)> + 'a {
+        self.ledger
+            .range_mut(
+                (
+                    contact.origin.clone(),
+                    contact.id.clone(),
+                    prefix.to_owned(),
+                )..,
+            )
+            .take_while(move |((origin, id, key), _)| {
+                *origin == contact.origin && *id == contact.id && key.starts_with(prefix)
+            })
+            .map(|((_, _, key), entry)| (key, entry))
+    }
+}
+
 impl MemoryStore {
     /// An empty table whose writes are stamped, and expiries judged, by `clock`.
     pub fn new(clock: SharedClock) -> Self {
@@ -121,10 +165,8 @@ impl MemoryStore {
     /// Ledger keys recorded as imported for a contact, with their interaction ids.
     pub fn imported(&self, contact: &ContactKey) -> BTreeMap<String, String> {
         self.lock()
-            .ledger
-            .iter()
-            .filter(|((origin, id, _), _)| *origin == contact.origin && *id == contact.id)
-            .filter_map(|((_, _, key), l)| Some((key.clone(), l.interaction_id.clone()?)))
+            .ledger_of(contact, "")
+            .filter_map(|(key, l)| Some((key.clone(), l.interaction_id.clone()?)))
             .collect()
     }
 
@@ -146,9 +188,7 @@ impl MemoryStore {
     /// When each of a contact's ledger entries expires (`None`: kept).
     pub fn ledger_expiry(&self, contact: &ContactKey) -> Vec<Option<OffsetDateTime>> {
         self.lock()
-            .ledger
-            .iter()
-            .filter(|((origin, id, _), _)| *origin == contact.origin && *id == contact.id)
+            .ledger_of(contact, "")
             .map(|(_, l)| l.expires_at)
             .collect()
     }

@@ -55,6 +55,11 @@ pub(super) async fn classify_api_error(response: Response) -> ProviderError {
         .unwrap_or_default();
     let scope_missing =
         scope_challenge || error.details.iter().any(|d| d.reason == SCOPE_INSUFFICIENT);
+    let project_quota = error.details.iter().any(|d| {
+        d.metadata
+            .get("quota_limit")
+            .is_some_and(|limit| is_project_limit(limit))
+    });
     let word = error.status;
     match status {
         // Google does not tell an expired token from a revoked one: refresh, and a dead
@@ -64,6 +69,10 @@ pub(super) async fn classify_api_error(response: Response) -> ProviderError {
         // enabled for the project, a proxy's page) is the deployment's to fix, and the
         // work must wait for that rather than be skipped as if nobody wanted it.
         StatusCode::FORBIDDEN if scope_missing => ProviderError::InsufficientScope,
+        // The whole project's quota: every worker waits, not only this person's work.
+        StatusCode::TOO_MANY_REQUESTS if project_quota => {
+            ProviderError::QuotaExhausted { retry_after: wait }
+        }
         StatusCode::TOO_MANY_REQUESTS => ProviderError::RateLimited { retry_after: wait },
         StatusCode::GONE => ProviderError::Gone,
         s if s.is_server_error() => ProviderError::Unavailable {
@@ -74,6 +83,18 @@ pub(super) async fn classify_api_error(response: Response) -> ProviderError {
             error_type: word,
         },
     }
+}
+
+/// Whether a 429's `quota_limit` is a limit of the whole project: Google names its per-user
+/// limits so ("Requests per minute per user", `…PerMinutePerUser`). A 429 that names no
+/// limit is taken as the person's, which holds back only their work.
+fn is_project_limit(limit: &str) -> bool {
+    let limit: String = limit
+        .chars()
+        .filter(|c| c.is_alphanumeric())
+        .collect::<String>()
+        .to_ascii_lowercase();
+    !limit.contains("peruser")
 }
 
 /// A non-success answer of Google's OAuth endpoints (RFC 6749 errors).
@@ -179,6 +200,39 @@ mod tests {
                 other => panic!("{other:?}"),
             }
         }
+    }
+
+    #[tokio::test]
+    async fn a_429_for_the_projects_quota_holds_every_worker_and_a_persons_only_theirs() {
+        let quota = |limit: &str| {
+            format!(
+                r#"{{"error":{{"code":429,"status":"RESOURCE_EXHAUSTED",
+                "message":"Quota exceeded for quota metric 'Requests' and limit '{limit}'.",
+                "details":[{{"@type":"type.googleapis.com/google.rpc.ErrorInfo",
+                "reason":"RATE_LIMIT_EXCEEDED","domain":"googleapis.com",
+                "metadata":{{"quota_limit":"{limit}","consumer":"project_number:1"}}}}]}}}}"#
+            )
+        };
+        for limit in ["Requests per minute", "DefaultRequestsPerMinutePerProject"] {
+            let e = classify_api_error(answer(429, &[], &quota(limit))).await;
+            assert!(
+                matches!(e, ProviderError::QuotaExhausted { retry_after } if retry_after == RATE_LIMIT_WAIT),
+                "{limit}: {e:?}"
+            );
+        }
+        for limit in ["Requests per minute per user", "ReadRequestsPerMinutePerUser"] {
+            let e = classify_api_error(answer(429, &[("retry-after", "7")], &quota(limit))).await;
+            assert!(
+                matches!(e, ProviderError::RateLimited { retry_after } if retry_after == Duration::from_secs(7)),
+                "{limit}: {e:?}"
+            );
+        }
+        // Without the quota's name (a proxy, an older answer): the person's.
+        let bare = r#"{"error":{"code":429,"status":"RESOURCE_EXHAUSTED","message":"slow down"}}"#;
+        assert!(matches!(
+            classify_api_error(answer(429, &[], bare)).await,
+            ProviderError::RateLimited { .. }
+        ));
     }
 
     #[test]

@@ -275,6 +275,7 @@ fn partial_day(
                 | ProviderError::InvalidGrant
                 | ProviderError::Gone
                 | ProviderError::RateLimited { .. }
+                | ProviderError::QuotaExhausted { .. }
                 | ProviderError::Credentials(_)
         )
     };

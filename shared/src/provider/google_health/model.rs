@@ -56,6 +56,8 @@ pub(super) struct ApiStatus {
 #[serde(default)]
 pub(super) struct ErrorDetail {
     pub reason: String,
+    /// For a quota: `quota_limit` names the limit (per user or for the whole project).
+    pub metadata: std::collections::HashMap<String, String>,
 }
 
 /// `GET v4/users/me/identity`

@@ -11,7 +11,9 @@ use std::collections::BTreeMap;
 
 use fitbridge::domain::{Collection, ProviderKind, ProviderUserId, WorkItem};
 use fitbridge::telemetry::{self, metric};
-use fitbridge_integration::in_process::World;
+use fitbridge_integration::in_process::{text, World};
+use fitbridge_integration::{location, random_polar_user_id};
+use fitbridge_sandbox::polar::{Consent, PolarUser};
 use serde_json::Value;
 use time::Date;
 
@@ -107,6 +109,28 @@ async fn a_run_writes_embedded_metric_format_that_adds_up_to_what_happened() {
     telemetry::init_metrics(NAMESPACE.into(), "test");
     let world = World::start().await;
     let _ = flush(); // whatever starting the world counted
+
+    // Sign-ups: a person connects, then connects again; only the first counts.
+    let polar_user = random_polar_user_id();
+    world
+        .sandbox
+        .polar
+        .add_user(PolarUser::new(&polar_user, "Signe", "Up"));
+    for _ in 0..2 {
+        world.sandbox.polar.set_consent(Consent::allow(&polar_user));
+        world.new_browser();
+        let redirect = world.browser_get("/connect/polar").await;
+        assert_eq!(redirect.status(), 302, "{}", text(&redirect));
+        let callback = world.consent(location(&redirect)).await;
+        let page = world.browser_get(&callback).await;
+        assert_eq!(page.status(), 200, "{}", text(&page));
+    }
+    let connects = parse_emf(&flush());
+    assert_eq!(
+        total(&connects, metric::SIGN_UPS, &[("Provider", "polar")]),
+        1.0,
+        "{connects:?}"
+    );
 
     // The webhook: two signed deliveries (3 notifications), one forged, one not JSON, one
     // while the queue is down.

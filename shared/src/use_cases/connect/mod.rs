@@ -43,6 +43,7 @@ use crate::ports::store::{
     ConnectAttempts, ConnectionStore, Ending, ParkedWork, PendingAuthorization, StateError,
     StoreError,
 };
+use crate::telemetry::metric;
 
 mod follow_up;
 
@@ -440,6 +441,9 @@ impl ConnectService {
                 consented_at: None,
             })
             .await?;
+        if version == 1 {
+            metrics::counter!(metric::SIGN_UPS, "Provider" => kind.to_string()).increment(1);
+        }
 
         let subscriptions = provider
             .subscribe(

@@ -220,7 +220,10 @@ mod tests {
                 "{limit}: {e:?}"
             );
         }
-        for limit in ["Requests per minute per user", "ReadRequestsPerMinutePerUser"] {
+        for limit in [
+            "Requests per minute per user",
+            "ReadRequestsPerMinutePerUser",
+        ] {
             let e = classify_api_error(answer(429, &[("retry-after", "7")], &quota(limit))).await;
             assert!(
                 matches!(e, ProviderError::RateLimited { retry_after } if retry_after == Duration::from_secs(7)),

@@ -2,7 +2,10 @@
 //! daily and sync use cases (wired as the functions wire them, the worker behind its real
 //! queue adapter) on in-memory ports and a virtual clock, against a Google Health stand-in
 //! that enforces the project quota (120,000 requests a minute) and the per-person one (300
-//! a minute) and answers 429 past them, the project's as a quota-wide 429.
+//! a minute) and answers 429 past them, the project's as a quota-wide 429. Each collection
+//! answers its own metric, as Google does (activities: steps that grow through the day;
+//! sleep and body: the same value each time), so a day fetched again shows as a call, and
+//! a changed value as a second SAP write.
 //!
 //! The day: `--people` across six time zones, about five notifications per person through
 //! their waking hours (each through the webhook use case) with a burst of Berlin's morning
@@ -14,7 +17,8 @@
 //! Scale: `--people` is a fraction of a million and every shared quota and capacity is
 //! scaled by the same fraction (the project quota, the budget, the worker's batches a
 //! second), so calls a minute scale linearly and are printed scaled back to a million;
-//! per-person quotas and latencies are not scaled.
+//! per-person quotas and latencies are not scaled. A fraction of a batch a second accrues
+//! until whole. The run's time and memory are linear in people.
 //!
 //! The worker: `--batches` batches of 10 a second (at a million), each taking a second;
 //! what it hands back comes back after its delay (messages waiting on a rate limit are not
@@ -114,6 +118,8 @@ struct Meter {
     person_peak: u64,
     project_429: u64,
     person_429: u64,
+    /// Calls per (person, collection, day): a day fetched again shows here.
+    calls: HashMap<(String, Collection, time::Date), usize>,
 }
 
 /// The provider stand-in: the memory provider behind Google's quotas.
@@ -179,13 +185,26 @@ impl Provider for Quota {
             m.person_peak = m.person_peak.max(mine);
             m.project += 1;
             *m.per_minute.entry(now / 60).or_default() += 1;
+            *m.calls
+                .entry((user.0.clone(), collection, date))
+                .or_default() += 1;
         }
         self.inner.fetch_day(token, user, collection, date).await?;
-        // Something to write: a day's steps that change through the day.
-        let steps = (now / 60) as u64 % 20_000;
-        Ok(DaySummary {
-            steps: Some(steps),
-            ..Default::default()
+        // Something to write, one metric per collection as a real provider answers: a
+        // day's steps change through the day; a night's sleep and a weight do not.
+        Ok(match collection {
+            Collection::Activities => DaySummary {
+                steps: Some((now / 60) as u64 % 20_000),
+                ..Default::default()
+            },
+            Collection::Sleep => DaySummary {
+                minutes_asleep: Some(420),
+                ..Default::default()
+            },
+            Collection::Body => DaySummary {
+                weight_kg: Some(72.5),
+                ..Default::default()
+            },
         })
     }
     async fn subscribe(
@@ -206,6 +225,8 @@ struct Msg {
     item: WorkItem,
     sent_at: OffsetDateTime,
     receive_count: u32,
+    /// Queued by the daily job (a new person's yesterday is not a nightly pull).
+    nightly: bool,
 }
 
 fn percentile(sorted: &[i64], p: f64) -> i64 {
@@ -378,13 +399,16 @@ async fn main() {
     // The day, a second at a time.
     let mut later: Vec<Vec<Msg>> = (0..DAY + TAIL + 3600).map(|_| Vec::new()).collect();
     let mut ready: VecDeque<Msg> = VecDeque::new();
-    let capacity = ((o.batches * f).ceil() as usize).max(1);
+    // The worker's batches a second, scaled: a fraction of a batch accrues until whole
+    // (at most one second's worth, or one batch, waits unused).
+    let per_second = o.batches * f;
+    let mut credit = 0.0f64;
+    let mut batches_per_minute: BTreeMap<i64, usize> = BTreeMap::new();
     let mut freshness: Vec<i64> = Vec::new();
     let mut landed: HashMap<&str, i64> = HashMap::new();
     let mut daily_left = 0u64;
     let mut processed = 0u64;
     let mut waits: BTreeMap<(&str, u64), u64> = BTreeMap::new();
-    let mut peak_batches = 0usize;
     let schedule_at = |s: i64| s.rem_euclid(DAY);
     let unpaced_run = (time::macros::datetime!(2026-12-07 02:15 UTC) - START).whole_seconds();
     for t in 0..DAY + TAIL {
@@ -424,6 +448,7 @@ async fn main() {
                 item,
                 sent_at: now,
                 receive_count: 0,
+                nightly: false,
             });
         }
         // The daily job on its schedule.
@@ -441,6 +466,7 @@ async fn main() {
                 item,
                 sent_at: now + delay,
                 receive_count: 0,
+                nightly: true,
             });
         }
         daily_queue.drain();
@@ -462,12 +488,15 @@ async fn main() {
                     item,
                     sent_at: now,
                     receive_count: 0,
+                    nightly: false,
                 });
             }
         }
         ready.extend(std::mem::take(&mut later[t as usize]));
 
-        // The worker: `capacity` batches of 10 this second.
+        // The worker: the batches of 10 its capacity allows this second.
+        credit = (credit + per_second).min(per_second.max(1.0));
+        let capacity = credit.floor() as usize;
         let mut batches = 0;
         while batches < capacity && !ready.is_empty() {
             let take = ready.len().min(10);
@@ -492,13 +521,13 @@ async fn main() {
                             Priority::Notification => {
                                 freshness.push(done - (m.sent_at - START).whole_seconds())
                             }
-                            Priority::Daily => {
+                            Priority::Daily if m.nightly => {
                                 let zone = zone_of[&m.item.user_id.0];
                                 let at = landed.entry(zone).or_default();
                                 *at = (*at).max(done);
                                 daily_left = daily_left.saturating_sub(1);
                             }
-                            Priority::Backfill => {}
+                            Priority::Daily | Priority::Backfill => {}
                         }
                     }
                     Decision::RedeliverAfter(after) => {
@@ -514,7 +543,8 @@ async fn main() {
                 }
             }
         }
-        peak_batches = peak_batches.max(batches);
+        credit -= batches as f64;
+        *batches_per_minute.entry(t / 60).or_default() += batches;
         // Fresh copies and the retry queue are not expected (no receive limit, long
         // tokens): anything sent there goes back on the queue.
         for item in queue.drain() {
@@ -522,6 +552,7 @@ async fn main() {
                 item,
                 sent_at: now,
                 receive_count: 0,
+                nightly: false,
             });
         }
         if t >= DAY && ready.is_empty() && later[t as usize..].iter().all(Vec::is_empty) {
@@ -568,6 +599,17 @@ async fn main() {
         m.person_peak
     );
     println!(
+        "| provider calls in the day (scaled) | {:.0} | 86,400,000 |",
+        m.per_minute.values().sum::<u64>() as f64 * scale
+    );
+    // A day fetched more often than it was announced (five notifications and the nightly
+    // pull at most here) would show as a high maximum.
+    println!(
+        "| provider calls per (person, collection, day), mean / max | {:.2} / {} | at most one per announcement |",
+        m.calls.values().sum::<usize>() as f64 / m.calls.len().max(1) as f64,
+        m.calls.values().max().unwrap_or(&0)
+    );
+    println!(
         "| project-level 429s (scaled) | {:.0} | 0 |",
         m.project_429 as f64 * scale
     );
@@ -581,7 +623,7 @@ async fn main() {
     );
     println!(
         "| peak worker batches a second (scaled) | {:.0} | {:.0} |",
-        peak_batches as f64 * scale,
+        batches_per_minute.values().copied().max().unwrap_or(0) as f64 / 60.0 * scale,
         o.batches
     );
     for (zone, _) in ZONES {
@@ -598,10 +640,14 @@ async fn main() {
             midnight
         };
         let at = landed.get(zone).copied().unwrap_or(0);
-        println!(
-            "| last daily pull landed, {zone} | {} after local midnight | within 120 min |",
-            minutes(at - midnight)
-        );
+        let when = if at >= midnight {
+            format!("{} after local midnight", minutes(at - midnight))
+        } else {
+            // Unpaced, one run at 02:15 UTC comes before America's midnight: it pulls
+            // the day before, and the day that just ended waits a day.
+            format!("{} before local midnight", minutes(midnight - at))
+        };
+        println!("| last daily pull landed, {zone} | {when} | within 120 min |");
     }
     println!("| daily pulls not landed at the end | {daily_left} | 0 |");
     println!(

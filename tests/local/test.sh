@@ -45,7 +45,7 @@ rm -rf "$standalone"
 "$FB_VENV/bin/python" "$here/check_iam.py"
 "$FB_VENV/bin/python" "$here/check_limits.py" --self-test
 
-step "build the functions (cargo lambda build --release)"
+step "build the functions (cargo lambda build, profile local-stack)"
 "$here/build.sh"
 
 started=()

@@ -308,6 +308,16 @@ impl FitbitSandbox {
             }
         };
         counters::bump(st.stats.api_calls.entry(user_id.clone()).or_default(), path);
+        st.stats
+            .first_api_call_at
+            .entry(user_id.clone())
+            .or_default()
+            .entry(path.to_owned())
+            .or_insert_with(|| {
+                OffsetDateTime::now_utc()
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .unwrap_or_default()
+            });
         let info = match st.rate_take(&user_id, now) {
             Ok(info) => info,
             Err(info) => {

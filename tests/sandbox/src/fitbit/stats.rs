@@ -22,6 +22,10 @@ pub struct FitbitStats {
     /// API requests that carried one of the user's valid access tokens, by request path
     /// (as sent, e.g. `/1/user/-/profile.json`), whatever their outcome (429 included).
     pub api_calls: BTreeMap<String, BTreeMap<String, u64>>,
+    /// When each of those paths was first called, by user (wall clock, RFC 3339): what the
+    /// freshness benchmark times a notification's wait on the queue by.
+    #[serde(default)]
+    pub first_api_call_at: BTreeMap<String, BTreeMap<String, String>>,
     /// Requests answered 429 (quota used up or forced with `throttle_user`).
     pub throttled: BTreeMap<String, u64>,
     /// Refresh requests answered from the grace window with the earlier response (also

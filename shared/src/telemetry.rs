@@ -73,6 +73,9 @@ pub mod metric {
     /// `Scope` and `Priority`: lower priorities yielding to higher ones, or everyone
     /// waiting out a quota-wide 429. Waits, not failures.
     pub const BUDGET_WAITS: &str = "BudgetWaits";
+    /// Minutes after the person's local midnight at which the daily pull of their
+    /// yesterday reached SAP: the day's `Maximum` is when the last person's landed.
+    pub const DAILY_PULL_LANDED: &str = "DailyPullLandedMinutes";
     /// People connected for the first time, by `Provider` (a reconnect is not one):
     /// Google asks for a quota increase in advance of more than 10,000 sign-ups a day.
     pub const SIGN_UPS: &str = "SignUps";

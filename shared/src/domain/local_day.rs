@@ -26,6 +26,24 @@ pub fn yesterday(timezone: Option<&str>, now: Timestamp) -> Date {
         .expect("not the first day of time")
 }
 
+/// The instant `date` ends for the person: the local midnight after it (a day whose
+/// midnight falls in a DST gap ends when the next day starts). An unknown or missing time
+/// zone counts as UTC.
+pub fn end_of(timezone: Option<&str>, date: Date) -> Timestamp {
+    let tz = timezone
+        .and_then(|name| TimeZone::get(name).ok())
+        .unwrap_or(TimeZone::UTC);
+    jiff::civil::date(
+        date.year() as i16,
+        u8::from(date.month()) as i8,
+        date.day() as i8,
+    )
+    .tomorrow()
+    .and_then(|next| next.to_zoned(tz))
+    .map(|z| z.timestamp())
+    .unwrap_or(Timestamp::MAX)
+}
+
 /// A stable number for `key` (FNV-1a): the same in every build and process, so a person
 /// keeps their place in the paced daily pull from one night, and one deployment, to the next.
 pub fn stable_hash(key: &str) -> u64 {
@@ -62,6 +80,31 @@ pub fn paced_point(timezone: Option<&str>, offset: i64, from: Timestamp) -> (Tim
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_day_ends_at_the_persons_next_local_midnight() {
+        let at = |s: &str| s.parse::<Timestamp>().unwrap();
+        let day = time::macros::date!(2026 - 12 - 06);
+        assert_eq!(
+            end_of(Some("Europe/Berlin"), day),
+            at("2026-12-06T23:00:00Z")
+        );
+        assert_eq!(
+            end_of(Some("America/New_York"), day),
+            at("2026-12-07T05:00:00Z")
+        );
+        assert_eq!(end_of(None, day), at("2026-12-07T00:00:00Z"));
+        // The day before summer time in Berlin ends at 23:00 UTC, the day after at 22:00.
+        let before = time::macros::date!(2027 - 03 - 27);
+        assert_eq!(
+            end_of(Some("Europe/Berlin"), before),
+            at("2027-03-27T23:00:00Z")
+        );
+        assert_eq!(
+            end_of(Some("Europe/Berlin"), before.next_day().unwrap()),
+            at("2027-03-28T22:00:00Z")
+        );
+    }
 
     #[test]
     fn a_paced_point_falls_after_the_next_local_midnight_and_pulls_the_day_before() {

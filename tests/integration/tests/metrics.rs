@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use fitbridge::domain::{Collection, ProviderKind, ProviderUserId, WorkItem};
+use fitbridge::domain::{Collection, Priority, ProviderKind, ProviderUserId, WorkItem};
 use fitbridge::telemetry::{self, metric};
 use fitbridge_integration::in_process::{text, World};
 use fitbridge_integration::{location, random_polar_user_id};
@@ -284,6 +284,39 @@ async fn a_run_writes_embedded_metric_format_that_adds_up_to_what_happened() {
         created
     );
     assert_eq!(world.sandbox.sap.interactions().len() as f64, in_sap);
+
+    // The daily pull of a day: how long after the person's local midnight it landed.
+    let daily = WorkItem::sync(
+        ProviderKind::Fitbit,
+        ProviderUserId(user.clone()),
+        day(5),
+        vec![Collection::Activities],
+    )
+    .at(Priority::Daily);
+    world.run(vec![world.message(daily)]).await;
+    let landed = parse_emf(&flush());
+    let values: Vec<f64> = landed
+        .iter()
+        .filter(|d| d.name == metric::DAILY_PULL_LANDED)
+        .flat_map(|d| d.values.clone())
+        .collect();
+    let timezone = world
+        .connection(ProviderKind::Fitbit, &user)
+        .await
+        .expect("connected")
+        .timezone;
+    let ended = fitbridge::domain::local_day::end_of(timezone.as_deref(), day(5));
+    let expected = (world.now().unix_timestamp() - ended.as_second()) as f64 / 60.0;
+    assert_eq!(values.len(), 1, "{landed:?}");
+    assert!(
+        (values[0] - expected).abs() < 1.0,
+        "landed {} minutes after the day ended, not {expected}",
+        values[0]
+    );
+    assert!(
+        expected > 3.0 * 24.0 * 60.0,
+        "day(5) ended days ago: {expected}"
+    );
 
     // A provider answering 500 for a person's day: a failed item, counted by status.
     world.sandbox.fitbit.fail_next_requests(1, 500);

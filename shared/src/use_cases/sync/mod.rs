@@ -198,8 +198,37 @@ impl SyncService {
             }
             fetched.extend(waiting);
         }
+        // The time zone of each item that fetched something: what its day's end is.
+        let timezones: BTreeMap<usize, Option<String>> = fetched
+            .iter()
+            .flat_map(|f| f.items.iter().map(|i| (*i, f.timezone.clone())))
+            .collect();
         self.import(fetched, &mut outcomes).await;
+        self.report_daily_pulls(batch, &outcomes, &timezones);
         outcomes
+    }
+
+    /// How long after the person's local midnight each daily pull of the batch landed.
+    fn report_daily_pulls(
+        &self,
+        batch: &[Work],
+        outcomes: &[Outcome],
+        timezones: &BTreeMap<usize, Option<String>>,
+    ) {
+        let now = self.clock.timestamp();
+        for (i, work) in batch.iter().enumerate() {
+            let (Task::Sync { date, .. }, Priority::Daily, Outcome::Done, Some(timezone)) = (
+                &work.item.task,
+                work.item.priority,
+                &outcomes[i],
+                timezones.get(&i),
+            ) else {
+                continue;
+            };
+            let ended = crate::domain::local_day::end_of(timezone.as_deref(), *date);
+            let minutes = now.duration_since(ended).as_secs_f64() / 60.0;
+            metrics::histogram!(metric::DAILY_PULL_LANDED).record(minutes.max(0.0));
+        }
     }
 
     /// Asks the budget for `requests` requests on `scope` at `priority`: `None` to go

@@ -6,24 +6,5 @@
 # Installs, builds, deploys and starts what is not running; stops what it started.
 #   tests/local/freshness.sh [--notifications 200] [--people 20]
 set -euo pipefail
-# shellcheck source=lib.sh
-source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
-here="$FB_ROOT/tests/local"
-cd "$FB_ROOT"
-
-"$here/bootstrap.sh"
-"$here/build.sh"
-started=()
-for service in ministack sandbox gateway; do
-  if ! "$here/$service.sh" status >/dev/null 2>&1; then started+=("$service"); fi
-done
-cleanup() {
-  local s
-  for s in "${started[@]}"; do "$here/$s.sh" stop || true; done
-}
-trap cleanup EXIT
-"$here/ministack.sh" start
-"$FB_VENV/bin/python" "$here/deploy.py"
-"$here/gateway.sh" start
-"$here/sandbox.sh" start
-cargo run --release --quiet -p fitbridge-integration --bin freshness -- "$@"
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+exec tests/local/with_stack.sh --deployed cargo run --release --quiet -p fitbridge-integration --bin freshness -- "$@"

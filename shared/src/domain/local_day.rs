@@ -5,11 +5,16 @@ use jiff::tz::TimeZone;
 use jiff::Timestamp;
 use time::Date;
 
+/// The person's time zone; an unknown or missing one counts as UTC.
+fn zone(timezone: Option<&str>) -> TimeZone {
+    timezone
+        .and_then(|name| TimeZone::get(name).ok())
+        .unwrap_or(TimeZone::UTC)
+}
+
 /// The person's today at `now`. An unknown or missing time zone counts as UTC.
 pub fn today(timezone: Option<&str>, now: Timestamp) -> Date {
-    let tz = timezone
-        .and_then(|name| TimeZone::get(name).ok())
-        .unwrap_or(TimeZone::UTC);
+    let tz = zone(timezone);
     let today = now.to_zoned(tz).date();
     Date::from_calendar_date(
         today.year() as i32,
@@ -30,9 +35,7 @@ pub fn yesterday(timezone: Option<&str>, now: Timestamp) -> Date {
 /// midnight falls in a DST gap ends when the next day starts). An unknown or missing time
 /// zone counts as UTC.
 pub fn end_of(timezone: Option<&str>, date: Date) -> Timestamp {
-    let tz = timezone
-        .and_then(|name| TimeZone::get(name).ok())
-        .unwrap_or(TimeZone::UTC);
+    let tz = zone(timezone);
     jiff::civil::date(
         date.year() as i16,
         u8::from(date.month()) as i8,
@@ -56,9 +59,7 @@ pub fn stable_hash(key: &str) -> u64 {
 /// seconds after a local midnight (`offset` below the pacing window). Returns the first such
 /// point at or after `from`, and the day it pulls (the day before that midnight).
 pub fn paced_point(timezone: Option<&str>, offset: i64, from: Timestamp) -> (Timestamp, Date) {
-    let tz = timezone
-        .and_then(|name| TimeZone::get(name).ok())
-        .unwrap_or(TimeZone::UTC);
+    let tz = zone(timezone);
     let mut date = from.to_zoned(tz.clone()).date();
     loop {
         // The first instant of the local day (a day starting in a DST gap starts later).

@@ -371,7 +371,7 @@ async fn main() {
                 let at = local.timestamp().as_second() - START.unix_timestamp()
                     + rng.random_range(0..900);
                 let c = collections[rng.random_range(0..collections.len())];
-                notifications[at as usize].push((user.clone(), c, local_date(&tz, at)));
+                notifications[at as usize].push((user.clone(), c, local_date(zone, at)));
                 count += 1;
             }
             while count < 5 {
@@ -384,7 +384,7 @@ async fn main() {
                     continue;
                 }
                 let c = collections[rng.random_range(0..collections.len())];
-                notifications[at as usize].push((user.clone(), c, local_date(&tz, at)));
+                notifications[at as usize].push((user.clone(), c, local_date(zone, at)));
                 count += 1;
             }
             if rng.random_bool(0.01) {
@@ -627,18 +627,11 @@ async fn main() {
         o.batches
     );
     for (zone, _) in ZONES {
-        let tz = jiff::tz::TimeZone::get(zone).unwrap();
-        let midnight = jiff::civil::date(2026, 12, 7)
-            .to_zoned(tz)
-            .unwrap()
-            .timestamp()
-            .as_second()
-            - START.unix_timestamp();
-        let midnight = if midnight >= DAY {
-            midnight - DAY
-        } else {
-            midnight
-        };
+        // Every zone's 7 December begins inside the simulated day (START is noon UTC).
+        let midnight =
+            fitbridge::domain::local_day::end_of(Some(zone), time::macros::date!(2026 - 12 - 06))
+                .as_second()
+                - START.unix_timestamp();
         let at = landed.get(zone).copied().unwrap_or(0);
         let when = if at >= midnight {
             format!("{} after local midnight", minutes(at - midnight))
@@ -666,15 +659,8 @@ fn minutes(seconds: i64) -> String {
     }
 }
 
-fn local_date(tz: &jiff::tz::TimeZone, at: i64) -> time::Date {
-    let d = jiff::Timestamp::from_second(START.unix_timestamp() + at)
-        .unwrap()
-        .to_zoned(tz.clone())
-        .date();
-    time::Date::from_calendar_date(
-        d.year() as i32,
-        time::Month::try_from(d.month() as u8).unwrap(),
-        d.day() as u8,
-    )
-    .unwrap()
+/// The zone's date `at` seconds into the simulated day.
+fn local_date(zone: &str, at: i64) -> time::Date {
+    let now = jiff::Timestamp::from_second(START.unix_timestamp() + at).unwrap();
+    fitbridge::domain::local_day::today(Some(zone), now)
 }
